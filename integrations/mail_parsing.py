@@ -1,0 +1,105 @@
+"""From raw RFC 5322 bytes to the :class:`model.prompt.Email` the model reads.
+
+Prefers text/plain; HTML is reduced to text (never rendered); charsets are decoded with
+fallbacks; attachments are listed, never loaded.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+
+from model.prompt import Email
+
+MAX_MESSAGE_BYTES = 5_000_000
+
+
+class MailParseError(ValueError):
+    """The message cannot be read; the reason is meant for the operator."""
+
+
+@dataclass
+class ParsedMail:
+    email: Email
+    message_id: str | None
+    headers: dict[str, str]
+    attachments: list[str] = field(default_factory=list)
+
+
+def parse_eml(raw: bytes) -> ParsedMail:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MailParseError(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        sender = str(message.get("From", "") or "")
+        subject = str(message.get("Subject", "") or "")
+        body = _body_text(message)
+    except Exception as error:  # the email package raises many types on broken input
+        raise MailParseError(f"unreadable message: {type(error).__name__}: {error}") from error
+    if not sender and not body.strip():
+        raise MailParseError("message has neither a sender nor any text")
+    return ParsedMail(
+        email=Email(sender=sender, subject=subject, body=body, date=_date(message)),
+        message_id=str(message.get("Message-ID", "") or "").strip() or None,
+        headers={key: str(value) for key, value in message.items()},
+        attachments=[part.get_filename() or part.get_content_type() for part in message.iter_attachments()]
+        if message.is_multipart() else [],
+    )
+
+
+def _body_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    text = _decode(part)
+    return html_to_text(text) if part.get_content_type() == "text/html" else text
+
+
+def _decode(part: EmailMessage) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError, AssertionError):
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", errors="replace")
+
+
+def _date(message: EmailMessage):
+    try:
+        return parsedate_to_datetime(str(message.get("Date"))) if message.get("Date") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = frozenset({"script", "style", "head"})
+    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"})
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    lines = [" ".join(line.split()) for line in "".join(extractor.parts).splitlines()]
+    return "\n".join(line for line in lines if line)

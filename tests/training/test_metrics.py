@@ -1,0 +1,128 @@
+"""Hand-computed cases for training/metrics.py."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from model.schema import CATEGORIES, TriageResult
+from training.metrics import (
+    category_metrics,
+    compute_metrics,
+    field_exact,
+    field_exact_when_stated,
+    is_json_valid,
+    is_schema_valid,
+    latency_stats,
+)
+
+
+def gold(category: str, username: str = "", booking_id: str = "") -> dict:
+    return {"category": category, "username": username, "booking_id": booking_id}
+
+
+def test_accuracy_and_macro_f1_by_hand():
+    truth = ["add_user", "add_user", "reset_password", "other"]
+    predicted = ["add_user", "reset_password", "reset_password", "other"]
+    metrics = category_metrics(truth, predicted)
+    assert metrics["category_accuracy"] == pytest.approx(3 / 4)
+    # add_user: P=1, R=1/2, F1=2/3; reset_password: P=1/2, R=1, F1=2/3; other: F1=1.
+    per = metrics["per_category"]
+    assert per["add_user"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    assert per["reset_password"]["precision"] == pytest.approx(0.5)
+    assert per["reset_password"]["recall"] == pytest.approx(1.0)
+    assert per["other"]["f1"] == pytest.approx(1.0)
+    # Categories absent from both gold and predictions are not averaged in.
+    assert per["cancel_booking"]["support"] == 0
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+
+
+def test_confusion_matrix_rows_are_gold_columns_predicted():
+    metrics = category_metrics(["add_user", "add_user", "other"], ["other", "other", "other"])
+    matrix = metrics["confusion_matrix"]
+    assert matrix["labels"] == list(CATEGORIES)
+    add_user, other = CATEGORIES.index("add_user"), CATEGORIES.index("other")
+    assert matrix["matrix"][add_user][other] == 2  # gold add_user, predicted other
+    assert matrix["matrix"][other][add_user] == 0
+    assert matrix["matrix"][other][other] == 1
+    assert sum(map(sum, matrix["matrix"])) == 3
+
+
+def test_field_exact_strips_and_treats_empty_as_null():
+    truth = ["bob", "", "  alice ", None, "carol"]
+    predicted = [" bob", None, "alice", "", "Carol"]
+    assert field_exact(truth, predicted) == pytest.approx(4 / 5)  # only the case differs in the last
+    # Only rows where gold states a value: bob, alice, carol.
+    assert field_exact_when_stated(truth, predicted) == pytest.approx(2 / 3)
+    assert field_exact_when_stated(["", None], ["x", None]) is None
+
+
+def test_booking_id_compared_as_written():
+    rows = [gold("cancel_booking", booking_id="BK-12345"), gold("cancel_booking", booking_id="12345")]
+    predictions = [
+        TriageResult("cancel_booking", booking_id="BK-12345"),
+        TriageResult("cancel_booking", booking_id="BK-12345"),
+    ]
+    # No normalisation of gold: "12345" does not match "BK-12345".
+    assert compute_metrics(rows, predictions)["booking_id_exact"] == pytest.approx(0.5)
+
+
+def test_invented_categories_are_counted_and_wrong():
+    rows = [gold("add_user"), gold("other"), gold("other")]
+    predictions = [
+        SimpleNamespace(category="add_user", valid=True, problems=[], username=None, booking_id=None),
+        SimpleNamespace(category="refund", valid=True, problems=[], username=None, booking_id=None),
+        {"category": "spam", "valid": True, "problems": []},
+    ]
+    metrics = compute_metrics(rows, predictions)
+    assert metrics["invented_categories"] == 2
+    assert metrics["category_accuracy"] == pytest.approx(1 / 3)
+    assert metrics["per_category"]["other"]["recall"] == 0.0
+
+
+def test_invented_categories_zero_for_valid_predictions():
+    rows = [gold(c) for c in CATEGORIES]
+    metrics = compute_metrics(rows, [TriageResult(c) for c in CATEGORIES])
+    assert metrics["invented_categories"] == 0
+    assert metrics["category_accuracy"] == 1.0
+    assert metrics["macro_f1"] == 1.0
+
+
+def test_json_and_schema_validity():
+    parsed_ok = TriageResult("other")
+    bad_json = TriageResult("other", valid=False, problems=["answer is not valid JSON (Expecting value)"])
+    not_object = TriageResult("other", valid=False, problems=["answer is not a JSON object"])
+    bad_field = TriageResult("other", valid=False, problems=["username is not a string"])
+    flagged_but_valid = TriageResult("other", problems=["new_date could not be resolved"])
+    predictions = [parsed_ok, bad_json, not_object, bad_field, flagged_but_valid]
+    assert [is_json_valid(p) for p in predictions] == [True, False, False, True, True]
+    assert [is_schema_valid(p) for p in predictions] == [True, False, False, False, True]
+    metrics = compute_metrics([gold("other")] * 5, predictions)
+    assert metrics["json_valid_rate"] == pytest.approx(3 / 5)
+    assert metrics["schema_valid_rate"] == pytest.approx(2 / 5)
+
+
+def test_latency_percentiles():
+    # numpy's linear interpolation: p95 of 1..10 is 1 + 0.95 * 9 = 9.55.
+    stats = latency_stats([float(x) for x in range(10, 0, -1)])
+    assert stats["latency_median_s"] == pytest.approx(5.5)
+    assert stats["latency_p95_s"] == pytest.approx(9.55)
+    assert latency_stats([]) == {"latency_median_s": None, "latency_p95_s": None}
+    assert latency_stats([0.2]) == {"latency_median_s": 0.2, "latency_p95_s": 0.2}
+
+
+def test_compute_metrics_shape_and_length_checks():
+    metrics = compute_metrics([gold("other")], [TriageResult("other")], [0.1])
+    assert metrics["n"] == 1
+    assert metrics["latency_median_s"] == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        compute_metrics([gold("other")], [])
+    with pytest.raises(ValueError):
+        compute_metrics([gold("other")], [TriageResult("other")], [0.1, 0.2])
+
+
+def test_empty_input_gives_undefined_rates():
+    metrics = compute_metrics([], [], [])
+    assert metrics["n"] == 0
+    assert metrics["category_accuracy"] is None
+    assert metrics["macro_f1"] is None
+    assert metrics["json_valid_rate"] is None

@@ -1,0 +1,91 @@
+"""From a CSV of labelled emails to tokenized prompt/answer pairs and padded batches."""
+
+from __future__ import annotations
+
+import torch
+from datasets import Dataset, load_dataset
+
+from model.prompt import Email, PromptStyle, build_completion, build_prompt
+from model.schema import FIELDS, answer_json
+
+REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id", "response")
+IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips: prompt tokens teach nothing
+
+
+def load_csv(path: str, limit: int = 0, seed: int = 13) -> Dataset:
+    """Load a labelled CSV with datasets; empty cells become empty strings, never NaN."""
+    dataset = load_dataset("csv", data_files=path, split="train", keep_default_na=False)
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}")
+    if limit:
+        dataset = dataset.shuffle(seed=seed).select(range(min(limit, len(dataset))))
+    return dataset
+
+
+def row_answer(row: dict) -> str:
+    """The training target for a CSV row: the answer JSON exactly as the model must write it."""
+    answer = {"category": row["category"], "response": row["response"]}
+    answer.update({name: str(row.get(name) or "") for name in FIELDS})
+    return answer_json(answer)
+
+
+def tokenize_row(row: dict, tokenizer, style: PromptStyle) -> dict:
+    email = Email(sender=row["sender"], subject=row["subject"], body=row["body"])
+    prompt_ids = tokenizer(build_prompt(email, style)).input_ids
+    completion = build_completion(row_answer(row), style, tokenizer.eos_token)
+    answer_ids = tokenizer(completion, add_special_tokens=False).input_ids
+    return {
+        "input_ids": prompt_ids + answer_ids,
+        "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
+        "length": len(prompt_ids) + len(answer_ids),
+    }
+
+
+def tokenize(dataset: Dataset, tokenizer, style: PromptStyle, max_length: int) -> Dataset:
+    columns = dataset.column_names
+    tokenized = dataset.map(tokenize_row, fn_kwargs={"tokenizer": tokenizer, "style": style},
+                            remove_columns=columns)
+    return tokenized.filter(lambda row: row["length"] <= max_length)
+
+
+class LeftPadCollator:
+    """Pads each batch only to its own longest example (no fixed 512), on the left.
+
+    Left padding puts every answer at the end of its row, so the loss needs logits for
+    just the last ``longest answer + 1`` positions (``logits_to_keep``): the 262k-word
+    output layer is most of a small model's compute, and the prompt needs none of it.
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        width = max(len(row["input_ids"]) for row in rows)
+        answer_width = max(sum(label != IGNORE_INDEX for label in row["labels"]) for row in rows)
+        input_ids, labels, mask, positions = [], [], [], []
+        for row in rows:
+            pad = width - len(row["input_ids"])
+            input_ids.append([self.pad_token_id] * pad + row["input_ids"])
+            labels.append([IGNORE_INDEX] * pad + row["labels"])
+            mask.append([0] * pad + [1] * len(row["input_ids"]))
+            # positions start at 0 on the first real token, as they do at inference
+            positions.append([0] * pad + list(range(len(row["input_ids"]))))
+        return {
+            "input_ids": torch.tensor(input_ids),
+            "attention_mask": torch.tensor(mask),
+            "position_ids": torch.tensor(positions),
+            "labels": torch.tensor(labels),
+            "logits_to_keep": answer_width + 1,
+        }
+
+
+def answer_only_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """Cross-entropy on the answer tokens, from the kept logits only (see LeftPadCollator)."""
+    logits = outputs.logits[:, :-1, :].float()
+    targets = labels[:, -logits.shape[1]:].to(logits.device)
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
+    return loss / count

@@ -1,0 +1,218 @@
+"""Optional distillation: paraphrases of generated mails from a teacher model.
+
+    ACEDESK_TEACHER_URL=http://host/v1 ACEDESK_TEACHER_KEY=... ACEDESK_TEACHER_MODEL=... \\
+        .venv/bin/python -m training.generate_data --teacher
+
+Any OpenAI-compatible chat endpoint works. Requests are rate limited, retried with backoff on
+429/5xx, and cached on disk (JSON lines keyed by a hash of the request), so a rerun costs
+nothing and gives the same data. A paraphrase keeps its row's label and must still contain
+every extracted field verbatim, else it is dropped. The key is never logged or put in errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from model.replies import render_reply
+from model.schema import FIELDS
+
+log = logging.getLogger(__name__)
+
+ENV_URL, ENV_KEY, ENV_MODEL = "ACEDESK_TEACHER_URL", "ACEDESK_TEACHER_KEY", "ACEDESK_TEACHER_MODEL"
+ENV_MIN_INTERVAL = "ACEDESK_TEACHER_MIN_INTERVAL_S"
+DEFAULT_CACHE = Path(__file__).parent / "data" / "teacher_cache.jsonl"
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+PARAPHRASE_PROMPT = (
+    "Rewrite the customer email below in {count} different ways, as different people would write it: "
+    "vary wording, length and tone; keep the same request and meaning. Copy these strings exactly, "
+    "character for character: {keep}. Answer with a JSON list of {count} strings (email bodies only)."
+)
+
+
+class TeacherError(RuntimeError):
+    """The teacher could not be configured or did not answer."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    url: str
+    model: str
+    key: str = field(repr=False)  # repr=False: a logged or printed config never shows the key
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_s: float = 2.0
+    min_interval_s: float = 1.0
+    cache_path: Path = DEFAULT_CACHE
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> TeacherConfig:
+        env = os.environ if environ is None else environ
+        missing = [name for name in (ENV_URL, ENV_KEY, ENV_MODEL) if not env.get(name)]
+        if missing:
+            raise TeacherError(f"--teacher needs these environment variables: {', '.join(missing)}")
+        if env.get(ENV_MIN_INTERVAL):
+            overrides.setdefault("min_interval_s", float(env[ENV_MIN_INTERVAL]))
+        return cls(url=env[ENV_URL].rstrip("/"), model=env[ENV_MODEL], key=env[ENV_KEY], **overrides)
+
+
+def request_key(payload: dict) -> str:
+    """Cache key: the request without endpoint or key, so a new key or host reuses the cache."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class Teacher:
+    """A chat-completions client with a disk cache, a rate limit and retries."""
+
+    def __init__(self, config: TeacherConfig, session: requests.Session | None = None, sleep=time.sleep,
+                 clock=time.monotonic) -> None:
+        self.config = config
+        self.session = session or requests.Session()
+        self.sleep, self.clock = sleep, clock
+        self.requests_sent = 0
+        self._last_request: float | None = None
+        self._cache = self._load_cache()
+
+    def complete(self, messages: list[dict], temperature: float = 0.8) -> str:
+        payload = {"model": self.config.model, "messages": messages, "temperature": temperature}
+        key = request_key(payload)
+        if key not in self._cache:
+            self._cache[key] = self._post(payload)
+            self._append_cache(key, self._cache[key])
+        return self._cache[key]
+
+    def _load_cache(self) -> dict[str, str]:
+        path = self.config.cache_path
+        if not path.exists():
+            return {}
+        entries = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        return {entry["key"]: entry["content"] for entry in entries}
+
+    def _append_cache(self, key: str, content: str) -> None:
+        self.config.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.config.cache_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"key": key, "content": content}, ensure_ascii=False) + "\n")
+
+    def _wait_turn(self) -> None:
+        """Keep at least ``min_interval_s`` between requests (shared endpoints have rate limits)."""
+        if self._last_request is not None:
+            wait = self.config.min_interval_s - (self.clock() - self._last_request)
+            if wait > 0:
+                self.sleep(wait)
+        self._last_request = self.clock()
+
+    def _post(self, payload: dict) -> str:
+        headers = {"Authorization": f"Bearer {self.config.key}", "Content-Type": "application/json"}
+        problem = ""
+        for attempt in range(self.config.max_retries + 1):
+            self._wait_turn()
+            self.requests_sent += 1
+            try:
+                response = self.session.post(f"{self.config.url}/chat/completions", json=payload, headers=headers,
+                                             timeout=self.config.timeout_s)
+            except requests.RequestException as err:
+                problem = type(err).__name__  # the class name only: messages can echo request details
+                delay = self.config.backoff_s * 2**attempt
+            else:
+                if response.status_code == 200:
+                    return _content(response)
+                problem = f"HTTP {response.status_code}"
+                if response.status_code not in RETRY_STATUSES:
+                    raise TeacherError(f"teacher at {self.config.url} answered {problem}")
+                delay = _retry_after(response) or self.config.backoff_s * 2**attempt
+            if attempt < self.config.max_retries:
+                log.warning("teacher request failed (%s), retry %d in %.1fs", problem, attempt + 1, delay)
+                self.sleep(delay)
+        raise TeacherError(f"teacher at {self.config.url} failed {self.config.max_retries + 1} times: {problem}")
+
+
+def _content(response: requests.Response) -> str:
+    try:
+        return response.json()["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise TeacherError("teacher answer is not a chat completion") from err
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.replace(".", "", 1).isdigit() else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Paraphrases
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_list(text: str) -> list[str]:
+    """The teacher's JSON list of strings; tolerate a code fence around it."""
+    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()] if isinstance(items, list) else []
+
+
+def keeps_fields(row: dict[str, str], body: str) -> bool:
+    """Every extracted field must still stand verbatim in subject + new body."""
+    text = f"{row['subject']}\n{body}"
+    for name in FIELDS:
+        value = row.get(name)
+        if not value:
+            continue
+        if name == "booking_id" and value.startswith("BK-"):
+            if value[3:] not in text:  # BK ids are normalised: the digits must survive in any spelling
+                return False
+        elif value not in text:
+            return False
+    return True
+
+
+def keep_strings(row: dict[str, str]) -> list[str]:
+    values = [row[name] for name in FIELDS if row.get(name)]
+    if row.get("booking_id", "").startswith("BK-"):
+        values[values.index(row["booking_id"])] = row["booking_id"][3:]
+    return values
+
+
+def paraphrase_row(teacher: Teacher, row: dict[str, str], count: int = 2) -> list[dict[str, str]]:
+    keep = ", ".join(f'"{value}"' for value in keep_strings(row)) or "(nothing)"
+    prompt = PARAPHRASE_PROMPT.format(count=count, keep=keep)
+    answer = teacher.complete([{"role": "user", "content": f"{prompt}\n\n{row['body']}"}])
+    new_rows = []
+    for body in parse_list(answer)[:count]:
+        if not keeps_fields(row, body):
+            log.info("dropped a paraphrase that lost a field (%s)", row["family"])
+            continue
+        fields = {name: row[name] for name in FIELDS if row.get(name)}
+        new_rows.append({
+            **row,
+            "body": body,
+            "family": f"{row['family']}+teacher",
+            "response": render_reply(row["category"], fields, row["sender"], row["lang"]),
+        })
+    return new_rows
+
+
+def add_paraphrases(rows: list[dict[str, str]], seed: int = 13, share: float = 0.1,
+                    teacher: Teacher | None = None) -> list[dict[str, str]]:
+    """Paraphrases for a seeded sample of generated rows (never the hand-written or injection ones)."""
+    teacher = teacher or Teacher(TeacherConfig.from_env())
+    candidates = [r for r in rows if r["family"] != "handwritten" and not r["family"].startswith("inject.")]
+    sample = random.Random(seed).sample(candidates, int(len(candidates) * share))
+    new_rows = []
+    for index, row in enumerate(sample, 1):
+        new_rows.extend(paraphrase_row(teacher, row))
+        if index % 50 == 0:
+            log.info("teacher: %d/%d rows, %d paraphrases", index, len(sample), len(new_rows))
+    return new_rows

@@ -1,0 +1,258 @@
+"""Evaluate the triage model on a labelled CSV and compare it with two baselines.
+
+    .venv/bin/python -m training.evaluate --data training/data/test.csv --out runs/eval
+
+The CSV needs the columns sender, subject, body, category, username, booking_id (others
+are kept in the predictions but not scored; an RFC 2822 or ISO ``date`` column feeds the
+email's Date). Every row is triaged one call at a time so that per-email latency is
+measured. Writes ``OUT/metrics.json`` (model metrics, ``baselines``, ``config``),
+``OUT/predictions.csv`` (one row per email, written as it is triaged) and, unless
+``--skip-base-baseline``, ``OUT/base_predictions.csv`` for the base model without adapter.
+
+``--adapter`` defaults to the shipped adapter; ``--adapter ""`` (or ``none``) evaluates
+the plain base model. ``--base-model`` defaults to the runtime's default base model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from model.prompt import Email
+from model.schema import CATEGORIES, FIELDS
+from training import baselines
+from training.metrics import compute_metrics, is_json_valid
+
+REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id")
+NO_ADAPTER = ("", "none")  # --adapter values that mean "plain base model"
+
+
+class DataError(Exception):
+    """The evaluation data cannot be used; the message says why."""
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def load_rows(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
+    """Rows of the eval CSV as string dicts (missing values are empty strings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        # keep_default_na=False: an empty username must stay "", not become NaN.
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read as CSV ({err})") from err
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing required column(s): {', '.join(missing)}")
+    if limit is not None:
+        frame = frame.head(limit)
+    unknown = sorted(set(frame["category"].str.strip()) - set(CATEGORIES))
+    if unknown:
+        raise DataError(f"{path}: unknown categories {unknown}; expected one of {list(CATEGORIES)}")
+    return frame.to_dict(orient="records")
+
+
+def parse_date(text: str) -> datetime | None:
+    """An ISO or RFC 2822 date; None when empty or unparseable (the model then has no Date)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def row_email(row: dict[str, str]) -> Email:
+    """The Email the model reads for one CSV row."""
+    return Email(row["sender"], row["subject"], row["body"], parse_date(row.get("date", "")))
+
+
+# --- running the model --------------------------------------------------------------------
+
+
+def resolve_adapter(value: str | None) -> str | None:
+    """None means the shipped adapter; "" or "none" means no adapter at all."""
+    if value is not None:
+        return None if value.strip().lower() in NO_ADAPTER else value
+    # Deferred: importing torch is slow and not needed for --help or a data error.
+    inference = importlib.import_module("model.inference")
+    default = getattr(inference, "DEFAULT_ADAPTER", None)
+    return str(default) if default is not None else None
+
+
+def prediction_record(row: dict[str, str], result: Any, latency_s: float) -> dict[str, Any]:
+    """One predictions.csv row: the input columns, then everything the model produced."""
+    record: dict[str, Any] = dict(row)
+    record["pred_category"] = result.category
+    record["confidence"] = round(float(result.confidence), 4)
+    record["valid"] = bool(result.valid)
+    record["json_valid"] = is_json_valid(result)
+    for name in FIELDS:
+        record[f"pred_{name}"] = getattr(result, name) or ""
+    record["response"] = result.response
+    record["latency_s"] = round(latency_s, 4)
+    record["problems"] = "; ".join(result.problems)
+    return record
+
+
+def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path) -> tuple[list, list[float]]:
+    """Triage each row, timing each call; write predictions as they come so a crash keeps them."""
+    results, latencies = [], []
+    with out_csv.open("w", newline="", encoding="utf-8") as handle:
+        writer = None
+        for index, row in enumerate(rows, 1):
+            email = row_email(row)
+            start = time.perf_counter()
+            result = triager.triage(email)
+            latencies.append(time.perf_counter() - start)
+            results.append(result)
+            record = prediction_record(row, result, latencies[-1])
+            if writer is None:
+                writer = csv.DictWriter(handle, fieldnames=list(record))
+                writer.writeheader()
+            writer.writerow(record)
+            handle.flush()
+            print(f"\r  {index}/{len(rows)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return results, latencies
+
+
+def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_csv: Path) -> dict:
+    """Load one triager, run it over the rows and score it."""
+    from model.inference import load_triager  # deferred: see resolve_adapter
+
+    print(
+        f"Loading base model {base_model or '(default)'} with adapter {adapter or '(none)'}", file=sys.stderr
+    )
+    triager = load_triager(base_model=base_model, adapter=adapter)
+    results, latencies = triage_rows(triager, rows, out_csv)
+    return compute_metrics(rows, results, latencies)
+
+
+def tfidf_baseline(train_csv: Path, rows: list[dict[str, str]]) -> dict | None:
+    """Category metrics of the TF-IDF + logistic regression baseline; None without train data."""
+    if not train_csv.is_file():
+        print(f"warning: {train_csv} not found, skipping the TF-IDF baseline", file=sys.stderr)
+        return None
+    pipeline = baselines.train_tfidf_baseline(train_csv)
+    predicted = baselines.predict_categories(pipeline, rows)
+    scored = compute_metrics(rows, [{"category": c} for c in predicted])
+    keys = ("category_accuracy", "macro_f1", "per_category", "confusion_matrix")
+    return {key: scored[key] for key in keys}
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def category_lines(metrics: dict) -> list[str]:
+    """Accuracy, macro-F1 and per-category F1 of one system."""
+    per_category = "  ".join(
+        f"{name} {_fmt(scores['f1'], 2)} (n={scores['support']})"
+        for name, scores in metrics["per_category"].items()
+    )
+    return [
+        f"  category accuracy {_fmt(metrics['category_accuracy'])}   macro-F1 {_fmt(metrics['macro_f1'])}",
+        f"  per-category F1   {per_category}",
+    ]
+
+
+def model_lines(title: str, metrics: dict) -> list[str]:
+    """The full summary block of a model run (the fine-tuned model or the base model)."""
+    lines = [f"{title} (n={metrics['n']})", *category_lines(metrics)]
+    for name in ("username", "booking_id"):
+        lines.append(
+            f"  {name + ' exact':<17} {_fmt(metrics[f'{name}_exact'])}"
+            f"   (where stated: {_fmt(metrics[f'{name}_exact_when_stated'])})"
+        )
+    lines.append(
+        f"  JSON valid {_fmt(metrics['json_valid_rate'])}   schema valid {_fmt(metrics['schema_valid_rate'])}"
+        f"   invented categories {metrics['invented_categories']}"
+    )
+    lines.append(
+        f"  latency median {_fmt(metrics['latency_median_s'])} s   p95 {_fmt(metrics['latency_p95_s'])} s"
+    )
+    return lines
+
+
+def summary(report: dict) -> str:
+    """The human-readable summary printed at the end of a run."""
+    config = report["config"]
+    lines = [f"Evaluation of {config['data']}: adapter {config['adapter'] or '(none)'}"]
+    lines += model_lines("Model", report)
+    base, tfidf = report["baselines"]["base_model"], report["baselines"]["tfidf_logreg"]
+    lines += (
+        model_lines("Baseline: base model, no adapter", base) if base else ["Baseline: base model skipped"]
+    )
+    lines += ["Baseline: TF-IDF + logistic regression", *category_lines(tfidf)] if tfidf else []
+    return "\n".join(lines)
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="labelled CSV to evaluate on")
+    parser.add_argument("--out", type=Path, required=True, help="directory for metrics.json and predictions")
+    parser.add_argument("--adapter", default=None, help='LoRA adapter dir; default: shipped one; "" = none')
+    parser.add_argument("--base-model", default=None, help="base model id or dir; default: runtime default")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
+    parser.add_argument(
+        "--train", type=Path, default=baselines.DEFAULT_TRAIN_CSV, help="CSV for TF-IDF baseline"
+    )
+    parser.add_argument("--skip-base-baseline", action="store_true", help="do not score the plain base model")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the evaluation; returns the exit status (2 for unusable data)."""
+    args = parse_args(argv)
+    try:
+        rows = load_rows(args.data, args.limit)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    adapter = resolve_adapter(args.adapter)
+    report = evaluate_model(args.base_model, adapter, rows, args.out / "predictions.csv")
+    base = None
+    if not args.skip_base_baseline:
+        base = evaluate_model(args.base_model, None, rows, args.out / "base_predictions.csv")
+    report["baselines"] = {"base_model": base, "tfidf_logreg": tfidf_baseline(args.train, rows)}
+    report["config"] = {
+        "data": str(args.data),
+        "adapter": adapter,
+        "base_model": args.base_model,
+        "limit": args.limit,
+        "train": str(args.train),
+    }
+    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

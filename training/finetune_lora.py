@@ -1,0 +1,150 @@
+"""LoRA fine-tuning of the triage model on a CSV of labelled emails.
+
+    python training/finetune_lora.py --config training/configs/default.yaml
+    python -m training.finetune_lora --config training/configs/tiny.yaml --max_steps 20
+    accelerate launch training/finetune_lora.py --config training/configs/llama-3.2-3b.yaml
+
+The loop itself is transformers' Trainer; this script wires the pieces together: the CSV
+(training/data.py), the one prompt format (model/prompt.py), peft LoRA, and progress and
+metadata files (training/progress.py). The result is ``out_dir/adapter``: LoRA weights plus
+``acedesk.json``, which is everything inference needs to rebuild the training prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the project root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
+from model.metadata import write_metadata
+from model.prompt import style_for
+from training.config import TrainConfig, parse_config
+from training.dataset import LeftPadCollator, answer_only_loss, load_csv, tokenize
+from training.progress import MetadataCallback, ProgressCallback, append_event
+
+
+def setup(config: TrainConfig) -> Path:
+    """Train a LoRA adapter as ``config`` says; returns the folder of the final adapter."""
+    set_threads(config.threads)
+    set_seed(config.seed)
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device()
+
+    tokenizer = load_tokenizer(config.base_model)
+    style = style_for(tokenizer)
+    train = tokenize(load_csv(config.train_file, config.max_train_samples, config.seed), tokenizer, style,
+                     config.max_length)
+    val = None
+    if config.val_file:
+        val = tokenize(load_csv(config.val_file, config.max_eval_samples, config.seed), tokenizer, style,
+                       config.max_length)
+
+    # LoRA trains in fp32 weights; on GPU bf16 autocast does the matmuls (mixed precision).
+    bf16 = config.dtype == "bfloat16" or (config.dtype == "auto" and device == "cuda")
+    model = load_base_model(config.base_model, torch.float32, device)
+    model = get_peft_model(model, lora_config(config, model))
+
+    tokens_seen: list[int] = []
+    collate = LeftPadCollator(tokenizer.pad_token_id)
+
+    def collate_and_count(rows):
+        batch = collate(rows)
+        tokens_seen.append(int(batch["attention_mask"].sum()))
+        return batch
+
+    args = TrainingArguments(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of all steps
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="cosine",
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if val is not None else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        train_sampling_strategy="group_by_length",  # similar lengths share a batch: less padding
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        report_to="none",
+        seed=config.seed,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=collate_and_count,
+        compute_loss_func=answer_only_loss,
+        callbacks=[ProgressCallback(str(out_dir), tokens_seen), MetadataCallback(config, style.name)],
+    )
+    resume = get_last_checkpoint(str(out_dir)) if config.resume else None
+    started = time.perf_counter()
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    except BaseException as error:  # the page must see a failed run, not a silent stop
+        append_event(out_dir, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
+        raise
+    metrics = {**result.metrics, "train_examples": len(train), "wall_seconds": round(time.perf_counter() - started, 1),
+               "device": device, "bf16": bf16, "threads": torch.get_num_threads()}
+    if val is not None:
+        metrics.update(trainer.evaluate())
+    return save_adapter(trainer, tokenizer, config, style.name, metrics)
+
+
+def lora_config(config: TrainConfig, model) -> LoraConfig:
+    target = config.target_modules
+    if config.lora_top_layers:
+        target = top_layer_linears(model, config.lora_top_layers)
+    return LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=target, task_type="CAUSAL_LM",
+    )
+
+
+def top_layer_linears(model, top: int) -> list[str]:
+    """Full names of the linear layers inside the last ``top`` transformer blocks."""
+    first = model.config.num_hidden_layers - top
+    names = []
+    for name, module in model.named_modules():
+        match = re.search(r"\.layers\.(\d+)\.", name)
+        if isinstance(module, torch.nn.Linear) and match and int(match.group(1)) >= first:
+            names.append(name)
+    return names
+
+
+def save_adapter(trainer: Trainer, tokenizer, config: TrainConfig, style_name: str, metrics: dict) -> Path:
+    adapter_dir = Path(config.out_dir) / "adapter"
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(adapter_dir)
+        write_metadata(adapter_dir, config.base_model, style_name, asdict(config))
+        (adapter_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        append_event(config.out_dir, {"event": "saved", "adapter": str(adapter_dir)})
+    return adapter_dir
+
+
+if __name__ == "__main__":
+    setup(parse_config())

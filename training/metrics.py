@@ -1,0 +1,154 @@
+"""Evaluation metrics for the triage model: pure functions, no model and no I/O.
+
+Inputs are gold rows (mappings with ``category``, ``username``, ``booking_id``; extra keys
+are ignored) and predictions: ``TriageResult`` objects or anything with the same attributes
+(or keys). Predictions are read duck-typed on purpose, so a category outside ``CATEGORIES``
+(which ``TriageResult`` itself refuses) can still be scored and counted as invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from model.schema import CATEGORIES
+
+# Problem texts written by ``model.schema.parse_answer`` when the answer did not parse as JSON.
+JSON_PROBLEM_MARKERS = ("not valid JSON", "not a JSON object")
+
+# Fields scored by exact match (the ones a ticket action depends on).
+EXACT_FIELDS = ("username", "booking_id")
+
+
+def _get(prediction: Any, name: str, default: Any = None) -> Any:
+    """Read a field from a prediction that is either a mapping or an object."""
+    if isinstance(prediction, Mapping):
+        return prediction.get(name, default)
+    return getattr(prediction, name, default)
+
+
+def _rate(flags: Sequence[bool]) -> float | None:
+    """Share of true flags; None for no rows (a rate of nothing is undefined, not 0)."""
+    return float(np.mean(flags)) if len(flags) else None
+
+
+def normalize_field(value: Any) -> str | None:
+    """Exact-match form of a field: stripped string, empty (or missing) becomes None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def is_json_valid(prediction: Any) -> bool:
+    """True unless the prediction's problems say the answer did not parse as a JSON object."""
+    problems = _get(prediction, "problems") or []
+    return not any(marker in str(problem) for problem in problems for marker in JSON_PROBLEM_MARKERS)
+
+
+def is_schema_valid(prediction: Any) -> bool:
+    """Parsed as JSON and accepted by the schema (``TriageResult.valid``)."""
+    return is_json_valid(prediction) and bool(_get(prediction, "valid", False))
+
+
+def category_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, per-category precision/recall/F1/support and the confusion matrix.
+
+    Macro-F1 averages over the categories that occur in gold or predictions (sklearn's own
+    default), so a small eval set that lacks a category is not charged a 0 F1 for it.
+    Invented predictions count as wrong and are left out of the matrix columns; see
+    ``invented_categories``.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    gold, predicted = list(gold), list(predicted)
+    present = [c for c in CATEGORIES if c in gold or c in predicted]
+    result: dict = {
+        "category_accuracy": _rate([g == p for g, p in zip(gold, predicted, strict=True)]),
+        "macro_f1": None,
+        "per_category": _per_category(gold, predicted),
+        "confusion_matrix": confusion(gold, predicted),
+    }
+    if present:
+        result["macro_f1"] = float(np.mean([result["per_category"][c]["f1"] for c in present]))
+    return result
+
+
+def _per_category(gold: list[str], predicted: list[str]) -> dict[str, dict]:
+    """Precision, recall, F1 and gold support for every category (0 where undefined)."""
+    if not gold:
+        return {c: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for c in CATEGORIES}
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=list(CATEGORIES), zero_division=0
+    )
+    return {
+        c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for c, p, r, f, s in zip(CATEGORIES, precision, recall, f1, support, strict=True)
+    }
+
+
+def confusion(gold: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Confusion matrix over ``CATEGORIES``: ``matrix[i][j]`` counts gold ``labels[i]``
+    predicted as ``labels[j]`` (rows gold, columns predicted)."""
+    labels = list(CATEGORIES)
+    if not gold:
+        return {"labels": labels, "matrix": [[0] * len(labels) for _ in labels]}
+    matrix = confusion_matrix(list(gold), list(predicted), labels=labels)
+    return {"labels": labels, "matrix": matrix.astype(int).tolist()}
+
+
+def field_exact(gold: Sequence[Any], predicted: Sequence[Any]) -> float | None:
+    """Share of rows whose field matches exactly after strip; both empty counts as a match."""
+    return _rate([normalize_field(g) == normalize_field(p) for g, p in zip(gold, predicted, strict=True)])
+
+
+def field_exact_when_stated(gold: Sequence[Any], predicted: Sequence[Any]) -> float | None:
+    """Exact match over only the rows whose gold value is set.
+
+    Most emails state no username or booking id, so ``field_exact`` is high for a model
+    that never extracts anything; this number shows whether it extracts the stated ones.
+    """
+    pairs = [(g, p) for g, p in zip(gold, predicted, strict=True) if normalize_field(g) is not None]
+    return field_exact([g for g, _ in pairs], [p for _, p in pairs])
+
+
+def latency_stats(latencies: Sequence[float] | None) -> dict[str, float | None]:
+    """Median and 95th percentile (linear interpolation) of per-email latency in seconds."""
+    if not latencies:
+        return {"latency_median_s": None, "latency_p95_s": None}
+    values = np.asarray(latencies, dtype=float)
+    return {
+        "latency_median_s": float(np.percentile(values, 50)),
+        "latency_p95_s": float(np.percentile(values, 95)),
+    }
+
+
+def compute_metrics(
+    gold_rows: Sequence[Mapping[str, Any]],
+    predictions: Sequence[Any],
+    latencies: Sequence[float] | None = None,
+) -> dict:
+    """All model metrics for one evaluation run, as a JSON-serialisable dict."""
+    if len(gold_rows) != len(predictions):
+        raise ValueError(f"{len(gold_rows)} gold rows but {len(predictions)} predictions")
+    if latencies is not None and len(latencies) != len(predictions):
+        raise ValueError(f"{len(latencies)} latencies but {len(predictions)} predictions")
+    gold_categories = [str(row.get("category", "")).strip() for row in gold_rows]
+    predicted_categories = [str(_get(p, "category", "")) for p in predictions]
+    metrics: dict = {
+        "n": len(predictions),
+        "json_valid_rate": _rate([is_json_valid(p) for p in predictions]),
+        "schema_valid_rate": _rate([is_schema_valid(p) for p in predictions]),
+        "invented_categories": sum(c not in CATEGORIES for c in predicted_categories),
+    }
+    metrics.update(category_metrics(gold_categories, predicted_categories))
+    for name in EXACT_FIELDS:
+        gold = [row.get(name) for row in gold_rows]
+        predicted = [_get(p, name) for p in predictions]
+        metrics[f"{name}_exact"] = field_exact(gold, predicted)
+        metrics[f"{name}_exact_when_stated"] = field_exact_when_stated(gold, predicted)
+    metrics.update(latency_stats(latencies))
+    return metrics
