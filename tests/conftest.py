@@ -16,6 +16,13 @@ from model.schema import CATEGORIES, MODEL_FIELDS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    import torch
+
+    # Tiny models gain nothing from more threads, and a training run may share these cores.
+    torch.set_num_threads(int(os.environ.get("ACEDESK_TEST_THREADS", "1")))
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``real_model`` need the converted Gemma base: skipped unless
     ACEDESK_REAL_MODEL=1 (make test sets it), and never silently skipped under CI."""

@@ -1,10 +1,10 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from model.dates import resolve_date, resolve_time
 
-WEDNESDAY = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+WEDNESDAY = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

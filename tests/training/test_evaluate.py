@@ -132,14 +132,16 @@ def test_metrics_with_fake_triager(fake_inference, eval_csv, train_csv, tmp_path
         assert len(list(csv.DictReader(handle))) == 6
 
 
-def test_limit_and_skip_base_baseline(tiny_base_dir, eval_csv, tmp_path):
+def test_limit_and_skip_base_baseline(fake_inference, eval_csv, tmp_path):
     out = tmp_path / "out"
-    argv = ["--data", str(eval_csv), "--out", str(out), "--base-model", str(tiny_base_dir), "--adapter", ""]
+    argv = ["--data", str(eval_csv), "--out", str(out), "--adapter", "none", "--base-model", "some/model"]
     missing_train = tmp_path / "no-train.csv"
     assert main([*argv, "--limit", "2", "--skip-base-baseline", "--train", str(missing_train)]) == 0
+    assert fake_inference.calls == [("some/model", None)]  # one load: the base baseline is skipped
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == 2
     assert metrics["baselines"] == {"base_model": None, "tfidf_logreg": None}
+    assert metrics["config"]["limit"] == 2
     assert not (out / "base_predictions.csv").exists()
 
 

@@ -11,12 +11,11 @@ import torch
 from model.inference import load_triager
 from model.metadata import read_metadata
 from model.schema import CATEGORIES
+from tests.conftest import REPO_ROOT
 from training.config import TrainConfig
 from training.dataset import IGNORE_INDEX, LeftPadCollator
 from training.finetune_lora import setup
 from training.progress import read_events
-
-from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture
@@ -28,11 +27,10 @@ def ten_rows(tmp_path):
 
 
 def tiny_config(tiny_base_dir, csv, out_dir, **overrides):
-    values = dict(base_model=str(tiny_base_dir), train_file=str(csv), val_file=str(csv), out_dir=str(out_dir),
-                  batch_size=4, max_steps=4, logging_steps=1, eval_steps=2, save_steps=2, learning_rate=1e-3,
-                  lora_r=4, lora_alpha=8)
-    values.update(overrides)
-    return TrainConfig(**values)
+    values = {"base_model": str(tiny_base_dir), "train_file": str(csv), "val_file": str(csv),
+              "out_dir": str(out_dir), "batch_size": 4, "max_steps": 4, "logging_steps": 1, "eval_steps": 2,
+              "save_steps": 2, "learning_rate": 1e-3, "lora_r": 4, "lora_alpha": 8}
+    return TrainConfig(**{**values, **overrides})
 
 
 def test_training_writes_adapter_checkpoints_metadata_and_progress(tiny_base_dir, ten_rows, tmp_path):

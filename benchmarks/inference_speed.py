@@ -1,0 +1,103 @@
+"""Inference speed of the triage model on this machine, against baselines measured in the same run.
+
+    python -m benchmarks.inference_speed [--emails 12]
+
+- full triage (fields and reply), median per email: AceDesk's path (merged adapter,
+  constrained category, draft lookup) vs the naive path (unmerged peft adapter, free greedy
+  ``generate`` until the stop token);
+- decode tokens/s: plain greedy and with draft lookup, beside llama.cpp's 45 tok/s on the
+  same GGUF and this machine's memory-bandwidth ceiling (shared/notes/verified-facts.md);
+- throughput: ``triage_many`` in batches of 8 vs the same greedy decoding one email at a time;
+- model ready: seconds from nothing to a loaded triager (after the one-off conversion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from peft import PeftModel
+
+from benchmarks.common import median, sample_emails, save
+from model.decoding import decode
+from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
+from model.loading import load_base_model, pick_dtype
+
+LLAMA_CPP_TOK_S = 45.0  # llama-cpp-python, same Gemma GGUF Q4_K_M, 2 threads (verified-facts §2)
+BANDWIDTH_GB_S = 24.0  # torch, 2 threads (verified-facts §2)
+
+
+def timed(fn):
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
+
+
+def naive_triager_model(triager):
+    """The naive path: the base model with the adapter unmerged, as peft loads it."""
+    base = load_base_model(triager.base_model, pick_dtype("cpu"), "cpu")
+    return PeftModel.from_pretrained(base, str(DEFAULT_ADAPTER)).eval()
+
+
+@torch.inference_mode()
+def naive_triage(model, triager, email):
+    ids = torch.tensor([triager.prompt_ids(email)])
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=MAX_NEW_TOKENS,
+                         do_sample=False, eos_token_id=sorted(triager.stop_ids),
+                         pad_token_id=triager.tokenizer.pad_token_id)
+    return out.shape[1] - ids.shape[1]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=12)
+    args = parser.parse_args(argv)
+    emails = sample_emails(args.emails)
+
+    triager, ready_s = timed(lambda: load_triager())
+    triager.triage(emails[0])  # warm-up: first-call allocations are not what a user waits for
+
+    ours = [timed(lambda e=e: triager.triage(e))[1] for e in emails]
+    plain = [timed(lambda e=e: decode(triager.model, triager.prompt_ids(e), triager.trie, None,
+                                      triager.stop_ids, MAX_NEW_TOKENS))for e in emails]
+    drafted = [decode(triager.model, triager.prompt_ids(e), triager.trie, triager.lookup, triager.stop_ids,
+                      MAX_NEW_TOKENS) for e in emails]
+    prefill_s = median([timed(lambda e=e: triager.model(torch.tensor([triager.prompt_ids(e)])))[1]
+                        for e in emails[:5]])
+    plain_tokens = sum(len(d.answer_tokens) for d, _ in plain)
+    plain_decode_s = sum(s for _, s in plain) - prefill_s * len(plain)
+    _, batched_s = timed(lambda: triager.triage_many(emails, batch_size=8))
+
+    naive_model = naive_triager_model(triager)
+    naive = [timed(lambda e=e: naive_triage(naive_model, triager, e))[1] for e in emails]
+
+    weight_gb = sum(p.numel() * p.element_size() for p in triager.model.parameters()) / 1e9
+    results = {
+        "emails": len(emails),
+        "torch_threads": torch.get_num_threads(),
+        "model_ready_s": round(ready_s, 2),
+        "triage_median_s": round(median(ours), 3),
+        "naive_median_s": round(median(naive), 3),
+        "speedup_vs_naive": round(median(naive) / median(ours), 2),
+        "plain_greedy_median_s": round(median([s for _, s in plain]), 3),
+        "prefill_median_s": round(prefill_s, 3),
+        "decode_tok_s_plain": round(plain_tokens / plain_decode_s, 1),
+        "forward_passes_plain": sum(d.forward_passes for d, _ in plain),
+        "forward_passes_drafted": sum(d.forward_passes for d in drafted),
+        "llama_cpp_tok_s": LLAMA_CPP_TOK_S,
+        "bandwidth_ceiling_tok_s": round(BANDWIDTH_GB_S / weight_gb, 1),
+        "sequential_plain_emails_per_s": round(len(emails) / sum(s for _, s in plain), 3),
+        "batched_emails_per_s": round(len(emails) / batched_s, 3),
+        "sequential_drafted_emails_per_s": round(len(emails) / sum(ours), 3),
+    }
+    results["batched_vs_sequential_plain"] = round(
+        results["batched_emails_per_s"] / results["sequential_plain_emails_per_s"], 2)
+    for key, value in results.items():
+        print(f"{key:34s} {value}")
+    save("inference_speed", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+import csv
+from pathlib import Path
+
+import pytest
+
+from integrations.mail_parsing import MailParseError, html_to_text, parse_eml
+from tests.conftest import REPO_ROOT
+
+_CORPUS_DIR = REPO_ROOT.parent / "shared" / "mime_corpus"
+MIME_CORPUS = ([_CORPUS_DIR / row["file"] for row in csv.DictReader((_CORPUS_DIR / "MANIFEST.csv").open())]
+               if (_CORPUS_DIR / "MANIFEST.csv").exists() else [])
+
+
+def test_plain_mail_becomes_an_email_with_date_and_message_id():
+    raw = (b"From: Anna Berg <anna@example.org>\r\nSubject: Cancel\r\nMessage-ID: <a1@example.org>\r\n"
+           b"Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n\r\nPlease cancel BK-12345.\r\n")
+    parsed = parse_eml(raw)
+    assert parsed.email.sender == "Anna Berg <anna@example.org>"
+    assert parsed.email.body.strip() == "Please cancel BK-12345."
+    assert parsed.email.date.isoformat() == "2026-11-25T09:00:00+00:00"
+    assert parsed.message_id == "<a1@example.org>"
+
+
+def test_html_only_mail_is_reduced_to_text_without_scripts():
+    raw = (b"From: a@example.org\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b"<html><head><style>p{}</style></head><body><p>Reset my <b>password</b></p>"
+           b"<script>alert(1)</script></body></html>")
+    assert parse_eml(raw).email.body == "Reset my password"
+    assert html_to_text("<div>a</div><div>b</div>") == "a\nb"
+
+
+def test_empty_message_is_rejected_with_a_reason():
+    with pytest.raises(MailParseError, match="neither a sender nor any text"):
+        parse_eml(b"\r\n\r\n")
+
+
+def test_the_shared_mime_corpus_is_there():
+    assert len(MIME_CORPUS) == 33, f"expected the 33 messages of {_CORPUS_DIR}"
+
+
+@pytest.mark.parametrize("path", MIME_CORPUS, ids=lambda p: Path(p).name)
+def test_every_corpus_message_is_parsed_or_rejected_with_a_reason(path):
+    try:
+        parsed = parse_eml(path.read_bytes())
+    except MailParseError as error:
+        assert str(error)
+    else:
+        assert isinstance(parsed.email.body, str) and isinstance(parsed.email.subject, str)
