@@ -1,0 +1,36 @@
+"""The real default model with the shipped adapter (marked: needs the converted Gemma base)."""
+
+from datetime import datetime
+
+import pytest
+
+from model.inference import DEFAULT_ADAPTER, load_triager
+from model.prompt import Email
+
+pytestmark = pytest.mark.real_model
+
+
+@pytest.fixture(scope="module")
+def triager():
+    assert (DEFAULT_ADAPTER / "adapter_model.safetensors").exists(), "the shipped adapter is missing"
+    return load_triager()
+
+
+def test_cancellation_with_a_booking_id(triager):
+    result = triager.triage(Email(
+        "Tom Keller <tom.keller@example.org>", "Saturday court",
+        "Hi, please cancel my booking BK-48213 on Saturday, I hurt my ankle. Thanks, Tom",
+        datetime(2026, 11, 25, 9, 0)))
+    assert result.category == "cancel_booking"
+    assert result.booking_id == "BK-48213"
+    assert result.valid and result.confidence > 0.5
+    assert "BK-48213" in result.response
+
+
+def test_password_reset_with_a_username(triager):
+    result = triager.triage(Email(
+        "m.fischer@example.com", "Can't log in",
+        "Hello, I forgot my password and cannot log in. My username is mfischer77. Can you help?"))
+    assert result.category == "reset_password"
+    assert result.username == "mfischer77"
+    assert result.valid
