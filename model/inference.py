@@ -10,6 +10,7 @@ and switching adapters (``use_adapter``) never reloads the base model.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class Triager:
     def use_adapter(self, adapter: str | Path | None) -> None:
         """Switch to another LoRA adapter (or None: the plain base) without reloading the base."""
         with self._lock:
-            if isinstance(self.model, PeftModel):
+            if self.adapter is not None:  # only the active adapter is merged
                 self.model.unmerge_adapter()
             if adapter is None:
                 self.adapter = None
@@ -77,10 +78,11 @@ class Triager:
             self.model.merge_adapter()  # merged weights: the LoRA matmuls cost nothing at decode time
             self.adapter = adapter
 
-    def _active_model(self):
+    def _adapter_scope(self):
+        """No adapter chosen but adapters loaded: switch them off for this call."""
         if isinstance(self.model, PeftModel) and self.adapter is None:
-            return self.model.get_base_model()  # adapters are unmerged: plain base weights
-        return self.model
+            return self.model.disable_adapter()
+        return contextlib.nullcontext()
 
     # -- triage -------------------------------------------------------------------------
     def prompt_ids(self, email: Email) -> list[int]:
@@ -88,17 +90,21 @@ class Triager:
 
     def triage(self, email: Email, use_drafts: bool = True) -> TriageResult:
         """Triage one email (constrained category, greedy answer with draft lookup)."""
-        with self._lock:
-            decoded = decode(self._active_model(), self.prompt_ids(email), self.trie,
+        with self._lock, self._adapter_scope():
+            decoded = decode(self.model, self.prompt_ids(email), self.trie,
                              self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS)
         text = self.tokenizer.decode(decoded.answer_tokens)
         return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
 
     def triage_many(self, emails: list[Email], batch_size: int = 8) -> list[TriageResult]:
         """Triage many emails in padded batches: several emails share each decoding step."""
-        results: list[TriageResult] = []
-        for start in range(0, len(emails), batch_size):
-            results.extend(self._triage_batch(emails[start : start + batch_size]))
+        # Similar lengths share a batch: less padding to compute on.
+        order = sorted(range(len(emails)), key=lambda i: len(emails[i].body) + len(emails[i].subject))
+        results: list[TriageResult | None] = [None] * len(emails)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            for index, result in zip(chunk, self._triage_batch([emails[i] for i in chunk]), strict=True):
+                results[index] = result
         return results
 
     def _triage_batch(self, emails: list[Email]) -> list[TriageResult]:
@@ -106,8 +112,8 @@ class Triager:
         self.tokenizer.padding_side = "left"  # answers start at the same column in every row
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         constraint = CategoryConstraint(self.trie, batch.input_ids.shape[1])
-        with self._lock, torch.inference_mode():
-            output = self._active_model().generate(
+        with self._lock, self._adapter_scope(), torch.inference_mode():
+            output = self.model.generate(
                 **batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
                 logits_processor=LogitsProcessorList([constraint]),
                 eos_token_id=sorted(self.stop_ids), pad_token_id=self.tokenizer.pad_token_id,

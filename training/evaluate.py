@@ -224,6 +224,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--train", type=Path, default=baselines.DEFAULT_TRAIN_CSV, help="CSV for TF-IDF baseline"
     )
     parser.add_argument("--skip-base-baseline", action="store_true", help="do not score the plain base model")
+    parser.add_argument("--base-limit", type=int, default=None,
+                        help="score the base model on only the first N rows (it writes until cut off: slow)")
     return parser.parse_args(argv)
 
 
@@ -240,13 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = evaluate_model(args.base_model, adapter, rows, args.out / "predictions.csv")
     base = None
     if not args.skip_base_baseline:
-        base = evaluate_model(args.base_model, None, rows, args.out / "base_predictions.csv")
+        base_rows = rows[: args.base_limit] if args.base_limit else rows
+        base = evaluate_model(args.base_model, None, base_rows, args.out / "base_predictions.csv")
     report["baselines"] = {"base_model": base, "tfidf_logreg": tfidf_baseline(args.train, rows)}
     report["config"] = {
         "data": str(args.data),
         "adapter": adapter,
         "base_model": args.base_model,
         "limit": args.limit,
+        "base_limit": args.base_limit,
         "train": str(args.train),
     }
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

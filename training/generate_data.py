@@ -42,6 +42,9 @@ from training.phrasebook import (
     CANCEL_REASONS_EN,
     CHAT_SUBJECTS,
     FILLER_EN,
+    GENERIC_ACCOUNT_KINDS,
+    GENERIC_EN,
+    GENERIC_OBJECTS,
     GREETINGS,
     INJECTIONS_EN,
     MODIFY_DE,
@@ -85,6 +88,10 @@ TWO_REQUEST_SHARE = 0.03
 QUOTED_SHARE = 0.10
 FORWARD_SHARE = 0.04
 LONG_SHARE = 0.05
+# Share of each category's English rows that come from the generic chat family (see phrasebook).
+# About 40 % of the action rows and 30 % of the "other" rows (weights against the family counts).
+GENERIC_WEIGHT = {"add_user": 0.67, "reset_password": 0.67, "cancel_booking": 3.3, "modify_booking": 1.33,
+                  "other": 5.6}
 SPLIT_BUCKETS = (850, 925)  # of 1000: train below 850, val below 925, test the rest
 
 # A placeholder in a template becomes a field only in the categories that carry that field.
@@ -333,6 +340,8 @@ def draw_values(rng: random.Random, lang: str, person: Person) -> dict[str, str]
         "inj_user": rng.choice(INJECTED_USERS),
         "inj_bk": rng.choice(INJECTED_IDS),
         "inj_email": rng.choice(INJECTED_EMAILS),
+        "acct": rng.choice(GENERIC_ACCOUNT_KINDS),
+        "obj": rng.choice(GENERIC_OBJECTS),
         "url": rng.choice(("http://club-login-verify.top/reset", "https://acedesk-secure.help/acc",
                            "http://bit.ly/3xTnnis")),
     }
@@ -353,6 +362,9 @@ class Family:
     reasons: tuple[str, ...] = ()
     whole: bool = False
     """The request is the whole mail (auto-replies, bounces, newsletters): no dressing."""
+    weight: float = 1.0
+    """How often the family is picked relative to the others of its category and language."""
+    chat_share: float = CHAT_SHARE / 0.95  # whole-mail families are never chat, make up for them
 
 
 def build_families() -> list[Family]:
@@ -367,6 +379,10 @@ def build_families() -> list[Family]:
         Family("add.plain.en", "add_user", "en", ADD_EN, en["add_user"]),
         *(Family(f"other.{kind}.en", "other", "en", texts, en["other"]) for kind, texts in OTHER_EN.items()),
         *(Family(f"other.{kind}.en", "other", "en", texts, whole=True) for kind, texts in OTHER_WHOLE_EN.items()),
+        # Generic wording is what the model meets least in tennis-flavoured templates: weight it up.
+        *(Family(f"{SHORT[category]}.generic.en", category, "en", texts, CHAT_SUBJECTS,
+                 weight=GENERIC_WEIGHT[category], chat_share=0.8)
+          for category, texts in GENERIC_EN.items()),
     ]
     by_lang = {
         "de": (CANCEL_DE, MODIFY_DE, RESET_DE, ADD_DE, OTHER_DE),
@@ -508,7 +524,7 @@ def draft_normal(rng: random.Random, family: Family, sender: Person) -> Draft:
     if family.whole:
         return Draft(family.id, category, lang, pick(rng, SUBJECTS_WHOLE[family.id.split(".")[1]]),
                      pick(rng, family.requests))
-    chat = rng.random() < CHAT_SHARE / 0.95  # whole-mail families are never chat, make up for them
+    chat = rng.random() < family.chat_share
     text = request_text(rng, family)
     if chat:
         body = chatify(rng, text)
@@ -599,7 +615,8 @@ def make_row(rng: random.Random, families: list[Family]) -> dict[str, str]:
         person = draw_person(rng, "en")
     else:
         options = [f for f in families if f.category == category and f.lang == lang]
-        draft = draft_normal(rng, pick(rng, options), person)
+        family = rng.choices(options, weights=[f.weight for f in options])[0]
+        draft = draft_normal(rng, family, person)
     values = draw_values(rng, draft.lang, person)
     sender = WHOLE_SENDERS.get(draft.family.split(".")[1], "") if draft.family.startswith("other.") else ""
     return fill(draft, values, sender or sender_header(rng, person), email_date(rng))

@@ -482,3 +482,76 @@ WITHDRAWN_EN = (
 # ---------------------------------------------------------------------------------------------
 # Composing one row
 # ---------------------------------------------------------------------------------------------
+
+
+# Short, generic requests, the way people type into any service's chat box: no tennis words,
+# few details. {acct} is a kind of account, {obj} a kind of booking; neither is a field.
+GENERIC_EN = {
+    "add_user": (
+        "i want to make a {acct} account", "how do i open a {acct} account?", "need a new {acct} account",
+        "can you set me up with an account", "i'd like to register", "help me sign up please",
+        "creating an account isn't working for me", "i can't figure out how to create a {acct} account",
+        "please open an account for me", "can i get a {acct} profile", "sign me up for a {acct} account",
+        "want to create a new user account", "registering a {acct} account", "how can i make a profile?",
+        "set up a {acct} account for my son", "i need an account for my wife", "new {acct} login please",
+        "could you create a user for me?", "trouble signing up for a {acct} account",
+        "where do i register a new account", "make me an account, username {user}",
+        "i'd like to open an account, my email is {email}", "account for my daughter please",
+        "can you help me create a {acct} profile?", "need to set up an account for a new player",
+        "hi, i want to join online, can you create my account", "start a {acct} account for me",
+        "i'd like a {acct} membership account online", "register me pls", "create account",
+    ),
+    "reset_password": (
+        "forgot my password", "i can't remember my pin", "need to recover my password",
+        "reset my passcode please", "how do i get my password back?", "i lost my password",
+        "can't get into my account", "my login isn't working", "help me restore access to my account",
+        "i don't remember the code for the app", "recover my account password", "lost access to my profile",
+        "pin forgotten, what now?", "please reset my credentials", "i need a new password",
+        "the password i use doesn't work anymore", "locked out again", "how can i retrieve my password",
+        "i can't sign in", "forgot my passcode, can you help", "password reset for {user}",
+        "user {user} can't log in", "i need to get back into my account", "resend the reset link",
+        "what do i do if i forgot my pin?", "can't access my account, forgot the password",
+        "my password expired and i can't log in", "restore my login", "reset pin", "recover password",
+    ),
+    "cancel_booking": (
+        "cancel my {obj}", "i need to cancel {obj} {bk}", "please cancel my {obj} for tomorrow",
+        "how do i cancel a {obj}?", "i want to cancel my {obj}", "cancel {obj} {bk}",
+        "can you cancel the {obj} i made", "i won't make it, cancel my {obj}", "drop my {obj} please",
+        "i'd like to call off my {obj}", "scrap the {obj} {bk}", "get rid of my {obj} on friday",
+        "cancel my {obj} and refund me", "please cancel {bk}", "i have to cancel my {obj} at 6pm",
+        "need to cancel the {obj} under my name", "cancel the {obj} i booked for saturday",
+        "i'm not coming, please cancel", "can i cancel my {obj}? it's {bk}",
+        "help me cancel {obj} {bk}", "i want my {obj} cancelled", "remove my {obj} for next week",
+        "take my {obj} off the schedule", "please cancel, something came up", "cancel it, is there a fee?",
+        "i'm sick, cancel today's {obj}", "terminate my {obj} {bk}", "cancel the {obj} for 4 people",
+    ),
+    "modify_booking": (
+        "change my {obj}", "i need to modify my {obj}", "can i move my {obj} to {time}?",
+        "please reschedule my {obj}", "i want to change the time of my {obj}", "move {obj} {bk} to {date}",
+        "can you change {bk} to {time}", "switch my {obj} to another day", "update my {obj} please",
+        "i'd like to push my {obj} back an hour", "change the date of my {obj}",
+        "rebook me for {date} instead", "make my {obj} longer please", "shorten my {obj} to one hour",
+        "add two more people to my {obj}", "edit my {obj} {bk}", "i need a different time for my {obj}",
+        "move my {obj} earlier", "can i swap my {obj} to {date} at {time}", "change {obj} {bk}",
+        "reschedule {bk} please", "i want to amend my {obj}", "not cancel, just move it to {time}",
+        "different court for my {obj} please", "postpone my {obj} to {date}", "modify {obj} {bk}",
+        "i have a {obj} i need to change", "can we change my {obj} to the evening",
+    ),
+    "other": (
+        "delete my account", "close my profile please", "how do i change my email address?",
+        "what's the status of {obj} {bk}?", "can i talk to a real person", "i want to pay my bill",
+        "send me the invoice", "i'd like to book a court", "make a new {obj} for saturday",
+        "how much is it to cancel?", "is there a fee if i cancel?", "i want to file a complaint",
+        "what are your opening hours", "i lost my racket at the club", "unsubscribe me",
+        "how do i join the club?", "what does membership cost?", "update my phone number",
+        "where is my refund?", "the shower is broken", "thanks for the help!", "i want to quit my membership",
+        "deactivate my account", "change my username", "can i get a receipt for {bk}?",
+        "do you have parking?", "is the court open in the rain?", "i need a {obj} for 4 people",
+        "can you confirm my {obj} {bk}?", "check my {obj} {bk}", "how do i download the app?",
+        "what's your phone number", "i need to speak to a manager", "ok thanks", "hello?",
+    ),
+}
+GENERIC_ACCOUNT_KINDS = ("junior", "senior", "adult", "family", "trial", "off-peak", "coaching", "guest",
+                         "student", "premium", "basic", "kids", "new", "member", "online")
+GENERIC_OBJECTS = ("booking", "reservation", "appointment", "session", "lesson", "slot", "court booking",
+                   "order", "purchase", "class", "court", "training session")

@@ -58,6 +58,27 @@ def test_training_writes_adapter_checkpoints_metadata_and_progress(tiny_base_dir
     assert result.category in CATEGORIES
 
 
+def test_adapters_switch_without_reloading_and_restore_the_base_exactly(tiny_base_dir, ten_rows, tmp_path):
+    adapter = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "run", val_file="", learning_rate=5e-2))
+    triager = load_triager(str(tiny_base_dir), adapter=None)
+    ids = torch.tensor([triager.prompt_ids(load_email(ten_rows))])
+
+    def logits():
+        with triager._adapter_scope(), torch.inference_mode():
+            return triager.model(input_ids=ids).logits
+
+    base = logits()
+    triager.use_adapter(adapter)
+    adapted = logits()
+    model_object = triager.model
+    triager.use_adapter(None)
+    assert not torch.allclose(base, adapted, atol=1e-4)
+    assert torch.allclose(base, logits(), atol=1e-5)
+    triager.use_adapter(adapter)
+    assert torch.allclose(adapted, logits(), atol=1e-5)
+    assert triager.model is model_object  # the base was not reloaded
+
+
 def test_resume_continues_from_the_last_checkpoint(tiny_base_dir, ten_rows, tmp_path):
     out = tmp_path / "run"
     setup(tiny_config(tiny_base_dir, ten_rows, out, max_steps=2, val_file=""))

@@ -117,7 +117,7 @@ def test_variety(rows):
     families = {r["family"] for r in rows}
     assert {"handwritten", "cancel.injury.en", "other.bounce.en", "two.withdrawn.en"} <= families
     chat = sum(".chat." in r["family"] or "-chat." in r["family"] for r in rows) / len(rows)
-    assert 0.18 < chat < 0.32
+    assert 0.25 < chat < 0.5  # generic chat families are weighted up (see GENERIC_WEIGHT)
     assert sum(r["family"].startswith("two.") for r in rows) > 50
     assert sum("\n> " in r["body"] for r in rows) > 100  # quoted history
     assert any(r["subject"].startswith("Fwd:") for r in rows)
