@@ -51,6 +51,30 @@ def parse_eml(raw: bytes) -> ParsedMail:
     )
 
 
+_MACHINE_SENDERS = ("mailer-daemon@", "postmaster@", "noreply@", "no-reply@", "donotreply@", "do-not-reply@")
+
+
+def machine_mail_reason(headers: dict[str, str], sender: str) -> str | None:
+    """Why a mail is from a machine (auto-reply, bulk, bounce), or None for a person's mail.
+
+    Such mail is kept as a ticket but never auto-answered: answering it starts mail loops.
+    """
+    lowered = {key.lower(): value.strip().lower() for key, value in headers.items()}
+    if lowered.get("auto-submitted", "no") != "no":
+        return f"Auto-Submitted: {lowered['auto-submitted']}"
+    if lowered.get("precedence") in ("bulk", "junk", "list"):
+        return f"Precedence: {lowered['precedence']}"
+    for header in ("x-autoreply", "x-autorespond", "x-auto-response-suppress", "list-id", "list-unsubscribe"):
+        if header in lowered:
+            return f"{header} header"
+    if "multipart/report" in lowered.get("content-type", ""):
+        return "delivery report (bounce)"
+    address = sender.lower()
+    if any(marker in address for marker in _MACHINE_SENDERS):
+        return f"machine sender {sender}"
+    return None
+
+
 def _body_text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:

@@ -45,6 +45,7 @@ class Triager:
     def __init__(self, model, tokenizer, base_model: str):
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"  # batched answers then start at the same column
         self.base_model = base_model
         self.style = style_for(tokenizer)
         self.adapter: str | None = None
@@ -109,7 +110,6 @@ class Triager:
 
     def _triage_batch(self, emails: list[Email]) -> list[TriageResult]:
         prompts = [build_prompt(email, self.style) for email in emails]
-        self.tokenizer.padding_side = "left"  # answers start at the same column in every row
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         constraint = CategoryConstraint(self.trie, batch.input_ids.shape[1])
         with self._lock, self._adapter_scope(), torch.inference_mode():

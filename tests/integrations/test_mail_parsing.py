@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.mail_parsing import MailParseError, html_to_text, parse_eml
+from integrations.mail_parsing import MailParseError, html_to_text, machine_mail_reason, parse_eml
 from tests.conftest import REPO_ROOT
 
 _CORPUS_DIR = REPO_ROOT.parent / "shared" / "mime_corpus"
@@ -46,3 +46,19 @@ def test_every_corpus_message_is_parsed_or_rejected_with_a_reason(path):
         assert str(error)
     else:
         assert isinstance(parsed.email.body, str) and isinstance(parsed.email.subject, str)
+
+
+@pytest.mark.parametrize(("headers", "sender", "expected"), [
+    ({"Auto-Submitted": "auto-replied"}, "tom@example.org", "Auto-Submitted"),
+    ({"Auto-Submitted": "no"}, "tom@example.org", None),
+    ({"Precedence": "bulk"}, "news@example.org", "Precedence"),
+    ({"List-Id": "<club.example.org>"}, "news@example.org", "list-id"),
+    ({"X-Autoreply": "yes"}, "tom@example.org", "x-autoreply"),
+    ({"Content-Type": "multipart/report; report-type=delivery-status"}, "x@example.org", "bounce"),
+    ({}, "Mail Delivery Subsystem <MAILER-DAEMON@example.org>", "machine sender"),
+    ({}, "noreply@example.org", "machine sender"),
+    ({}, "Anna <anna@example.org>", None),
+])
+def test_machine_mail_is_recognised_from_headers_and_senders(headers, sender, expected):
+    reason = machine_mail_reason(headers, sender)
+    assert (reason is None) if expected is None else (expected in reason)

@@ -1,0 +1,1 @@
+"""The ticket workflow: every mail becomes a ticket whose state is persisted at each step."""
