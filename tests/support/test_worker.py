@@ -9,7 +9,6 @@ from support import tickets
 from support.states import State
 from support.store import TicketStore
 from support.worker import eml_dir_mails, ingest, run_once
-
 from tests.integrations.test_mail_parsing import MIME_CORPUS
 
 PERSON = (b"From: Anna Berg <anna@example.org>\r\nSubject: Cancel\r\nMessage-ID: <p1@example.org>\r\n"
