@@ -67,6 +67,7 @@ def test_end_to_end_on_tiny_model(tiny_base_dir, eval_csv, train_csv, tmp_path):
         "adapter": None,
         "base_model": str(tiny_base_dir),
         "limit": None,
+        "base_limit": None,
         "train": str(train_csv),
     }
     base = metrics["baselines"]["base_model"]
