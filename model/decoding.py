@@ -103,14 +103,17 @@ class _Stepper:
         self.cache = None
         self.passes = 0
 
-    def logits(self, tokens: list[int]) -> torch.Tensor:
+    def logits(self, tokens: list[int], keep: int = 1) -> torch.Tensor:
+        """Logits of the last ``keep`` positions: a prefill needs the output layer only for
+        its last token, and a draft check only for the draft's positions."""
         ids = torch.tensor([tokens], device=self.model.device)
-        output = self.model(input_ids=ids, cache=self.cache, use_cache=True)
+        output = self.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=keep)
+        logits = output.logits[0].float()
         if self.cache is None:
             self.cache = output.cache
             self.cache.activate_past_recording()  # sliding-window layers can then roll back too
         self.passes += 1
-        return output.logits[0].float()
+        return logits
 
     def drop_last(self, count: int) -> None:
         if count:
@@ -140,8 +143,7 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
     while len(answer) < max_new_tokens:
         draft = lookup.propose(prompt, answer) if lookup else []
         draft = draft[: max_new_tokens - len(answer) - 1]
-        logits = step.logits(pending + draft)
-        predicted = logits[len(pending) - 1 :].argmax(dim=-1).tolist()
+        predicted = step.logits(pending + draft, keep=len(draft) + 1).argmax(dim=-1).tolist()
         accepted = 0
         while accepted < len(draft) and draft[accepted] == predicted[accepted]:
             accepted += 1
