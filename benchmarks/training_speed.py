@@ -8,7 +8,7 @@ real (non-padding) tokens of the examples, so the ratio is how much faster an ep
 
 - AceDesk: batches padded to their own longest row, logits (and loss) on the answer only,
   LoRA on the top 12 of 18 layers (training/configs/default.yaml);
-- the same with bf16 autocast, to pick the CPU dtype by measurement;
+- optionally (``--with-bf16``) the same with bf16 autocast, to pick the CPU dtype by measurement;
 - baseline: every row padded to 512, loss on every token, LoRA on all layers.
 """
 
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="timed steps per recipe (one more warms up)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--with-bf16", action="store_true", help="also time bf16 autocast (slow on CPUs without bf16)")
     args = parser.parse_args(argv)
     config = TrainConfig(lora_top_layers=12)
     tokenizer = load_tokenizer(config.base_model)
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
         ("acedesk_bf16_autocast", 12, collate, ours_loss, True),  # the CPU dtype choice, measured
         ("pad512_full_loss", 0, lambda r: pad_to_512_batch(r, tokenizer.pad_token_id), baseline_loss, False),
     ):
+        if bf16 and not args.with_bf16:
+            continue
         model = load_base_model(config.base_model, torch.float32, "cpu")
         model = get_peft_model(model, lora_config(TrainConfig(lora_top_layers=top), model)).train()
         batches = [make_batch(c) for c in chunks]
