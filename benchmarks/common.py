@@ -22,7 +22,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def save(name: str, data: dict) -> Path:
+def report(name: str, data: dict) -> Path:
+    """Print a benchmark's results, one per line, and save them to benchmarks/results/NAME.json."""
+    for key, value in data.items():
+        print(f"{key:34s} {value}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")

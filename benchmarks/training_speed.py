@@ -20,7 +20,7 @@ import time
 import torch
 from peft import get_peft_model
 
-from benchmarks.common import save
+from benchmarks.common import report
 from model.loading import load_base_model, load_tokenizer
 from model.prompt import style_for
 from training.config import TrainConfig
@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         del model
     results["speedup"] = round(results["acedesk_tokens_per_s"] / results["pad512_full_loss_tokens_per_s"], 2)
     results["torch_threads"] = torch.get_num_threads()
-    for key, value in results.items():
-        print(f"{key:32s} {value}")
-    save("training_speed", results)
+    report("training_speed", results)
     return results
 
 
