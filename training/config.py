@@ -27,6 +27,10 @@ class TrainConfig:
     """Use only the first N shuffled training rows (0 = all): the CPU budget knob."""
     max_eval_samples: int = 200
     """Cap on validation rows; eval runs every ``eval_steps`` and costs forward passes."""
+    init_adapter: str = ""
+    """Continue training this saved adapter (its LoRA config wins over the lora_* fields); empty = new."""
+    category_weight: float = 1.0
+    """Loss weight of the category decision (the first answer token) against the reply's tokens."""
     lora_r: int = 8
     """LoRA rank; 8 on all linear layers keeps the adapter ~8 MB for the 270M base."""
     lora_alpha: int = 16
@@ -66,6 +70,10 @@ class TrainConfig:
             raise ValueError("lora_r and lora_alpha must be positive")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError("lora_dropout must be in [0, 1)")
+        if self.category_weight <= 0:
+            raise ValueError("category_weight must be positive")
+        if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").exists():
+            raise FileNotFoundError(f"init_adapter {self.init_adapter} has no adapter_config.json")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate must be positive")
         if self.batch_size <= 0 or self.grad_accum <= 0:

@@ -80,12 +80,23 @@ class LeftPadCollator:
         }
 
 
-def answer_only_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-    """Cross-entropy on the answer tokens, from the kept logits only (see LeftPadCollator)."""
+def answer_only_loss(outputs, labels: torch.Tensor, num_items_in_batch=None, category_weight: float = 1.0):
+    """Cross-entropy on the answer tokens, from the kept logits only (see LeftPadCollator).
+
+    ``category_weight`` scales the loss of each row's first answer token. The prompt ends
+    inside ``{"category":"``, so that token is the category decision itself; unweighted it is
+    one of ~60 answer tokens and the reply text dominates the gradient.
+    """
     logits = outputs.logits[:, :-1, :].float()
     targets = labels[:, -logits.shape[1]:].to(logits.device)
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
-    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
-    return loss / count
+    losses = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(targets.shape)
+    answer = targets != IGNORE_INDEX
+    if category_weight != 1.0:
+        first = answer.int().argmax(dim=1)
+        weights = torch.ones_like(losses)
+        weights[torch.arange(len(first)), first] = category_weight
+        losses = losses * weights
+    count = num_items_in_batch if num_items_in_batch is not None else answer.sum()
+    return losses.sum() / count

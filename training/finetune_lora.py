@@ -12,6 +12,7 @@ metadata files (training/progress.py). The result is ``out_dir/adapter``: LoRA w
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -23,7 +24,7 @@ if __package__ in (None, ""):  # run as a file: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -55,7 +56,10 @@ def setup(config: TrainConfig) -> Path:
     # LoRA trains in fp32 weights; on GPU bf16 autocast does the matmuls (mixed precision).
     bf16 = config.dtype == "bfloat16" or (config.dtype == "auto" and device == "cuda")
     model = load_base_model(config.base_model, torch.float32, device)
-    model = get_peft_model(model, lora_config(config, model))
+    if config.init_adapter:
+        model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+    else:
+        model = get_peft_model(model, lora_config(config, model))
 
     tokens_seen: list[int] = []
     collate = LeftPadCollator(tokenizer.pad_token_id)
@@ -98,7 +102,7 @@ def setup(config: TrainConfig) -> Path:
         train_dataset=train,
         eval_dataset=val,
         data_collator=collate_and_count,
-        compute_loss_func=answer_only_loss,
+        compute_loss_func=functools.partial(answer_only_loss, category_weight=config.category_weight),
         callbacks=[ProgressCallback(str(out_dir), tokens_seen), MetadataCallback(config, style.name)],
     )
     resume = get_last_checkpoint(str(out_dir)) if config.resume else None

@@ -13,7 +13,7 @@ from model.metadata import read_metadata
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
 from training.config import TrainConfig
-from training.dataset import IGNORE_INDEX, LeftPadCollator
+from training.dataset import IGNORE_INDEX, LeftPadCollator, answer_only_loss
 from training.finetune_lora import setup
 from training.progress import read_events
 
@@ -85,6 +85,39 @@ def test_resume_continues_from_the_last_checkpoint(tiny_base_dir, ten_rows, tmp_
     setup(tiny_config(tiny_base_dir, ten_rows, out, max_steps=4, val_file="", resume=True))
     starts = [e["step"] for e in read_events(out) if e["event"] == "started"]
     assert starts == [0, 2]
+
+
+def test_init_adapter_continues_from_saved_weights_not_fresh_ones(tiny_base_dir, ten_rows, tmp_path):
+    first = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "first", val_file="", lora_r=2))
+    # a tiny learning rate: the continued adapter must stay next to the one it started from
+    second = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "second", val_file="", lora_r=4,
+                               init_adapter=str(first), learning_rate=1e-7, max_steps=1))
+    from safetensors.torch import load_file
+
+    before = load_file(first / "adapter_model.safetensors")
+    after = load_file(second / "adapter_model.safetensors")
+    assert set(before) == set(after)
+    assert all(after[name].shape == before[name].shape for name in before)  # r=2 kept, not r=4
+    assert all(torch.allclose(after[name], before[name], atol=1e-4) for name in before)
+
+
+def test_category_weight_scales_only_the_first_answer_token():
+    torch.manual_seed(0)
+    labels = torch.tensor([[IGNORE_INDEX, 3, 4, 5], [IGNORE_INDEX, IGNORE_INDEX, 6, 7]])
+    logits = torch.randn(2, 5, 10)  # one more position than labels: the loss drops the last one
+
+    class Outputs:
+        pass
+
+    outputs = Outputs()
+    outputs.logits = logits
+    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 10), labels[:, -4:].reshape(-1),
+                                                  ignore_index=IGNORE_INDEX, reduction="none").view(2, 4)
+    first_tokens = per_token[0, 1] + per_token[1, 2]
+    plain = answer_only_loss(outputs, labels)
+    weighted = answer_only_loss(outputs, labels, category_weight=5.0)
+    assert torch.isclose(plain, per_token.sum() / 5)
+    assert torch.isclose(weighted, (per_token.sum() + 4 * first_tokens) / 5)
 
 
 def test_cli_runs_as_a_file_with_yaml_and_overrides(tiny_base_dir, ten_rows, tmp_path):
