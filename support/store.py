@@ -117,6 +117,11 @@ class TicketStore:
         ).fetchone()
         return row is not None
 
+    def known_uids(self, mailbox: str, uidvalidity: str) -> set[str]:
+        """UIDs already stored for one mailbox generation: a fetch asks the server for the rest only."""
+        rows = self.db.execute("SELECT uid FROM tickets WHERE mailbox=? AND uidvalidity=?", (mailbox, uidvalidity))
+        return {row[0] for row in rows}
+
     def add_ticket(self, ref: MailRef, *, sender: str = "", subject: str = "", body: str = "",
                    mail_date: str | None = None, machine_mail: str | None = None,
                    quarantine_reason: str | None = None) -> int | None:
