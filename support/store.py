@@ -59,6 +59,22 @@ MIGRATIONS = [
         detail TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: what answering needs (threading headers, reply record) and why a ticket stopped
+    """
+    ALTER TABLE tickets ADD COLUMN reply_to TEXT;
+    ALTER TABLE tickets ADD COLUMN references_header TEXT;
+    ALTER TABLE tickets ADD COLUMN failure_reason TEXT;
+    ALTER TABLE tickets ADD COLUMN override_reason TEXT;
+    CREATE TABLE replies (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+        message_id TEXT NOT NULL UNIQUE,
+        raw BLOB NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        answered_flagged INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 
@@ -124,7 +140,8 @@ class TicketStore:
 
     def add_ticket(self, ref: MailRef, *, sender: str = "", subject: str = "", body: str = "",
                    mail_date: str | None = None, machine_mail: str | None = None,
-                   quarantine_reason: str | None = None) -> int | None:
+                   quarantine_reason: str | None = None, reply_to: str | None = None,
+                   references: str | None = None) -> int | None:
         """Store a fetched mail as a ticket; None when it is already known (no duplicate)."""
         state = State.QUARANTINED if quarantine_reason else State.RECEIVED
         with self.transaction():
@@ -133,10 +150,10 @@ class TicketStore:
             now = _now()
             cursor = self.db.execute(
                 "INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, sender, subject, body, mail_date,"
-                " machine_mail, state, quarantine_reason, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " machine_mail, state, quarantine_reason, reply_to, references_header, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (ref.mailbox, ref.uidvalidity, ref.uid, ref.message_id, sender, subject, body, mail_date,
-                 machine_mail, state, quarantine_reason, now, now),
+                 machine_mail, state, quarantine_reason, reply_to, references, now, now),
             )
             ticket_id = cursor.lastrowid
             self._audit(ticket_id, "fetcher", "received" if not quarantine_reason else "quarantined",
@@ -155,13 +172,98 @@ class TicketStore:
             query, args = query + " WHERE state=?", (state,)
         return [_ticket_dict(row) for row in self.db.execute(query + " ORDER BY id", args)]
 
-    def move(self, ticket_id: int, target: State, actor: str, **detail) -> None:
+    def move(self, ticket_id: int, target: State, actor: str, *, failure_reason: str | None = None,
+             **detail) -> None:
         """Change a ticket's state (checked against the allowed moves) and audit it."""
         with self.transaction():
-            current = State(self.ticket(ticket_id)["state"])
-            check_transition(current, target)
-            self.db.execute("UPDATE tickets SET state=?, updated_at=? WHERE id=?", (target, _now(), ticket_id))
-            self._audit(ticket_id, actor, f"{current}->{target}", detail)
+            self._move(ticket_id, target, actor, failure_reason, detail)
+
+    def claim(self, ticket_id: int, allowed: set[State], target: State, actor: str, **detail) -> bool:
+        """Move the ticket only if it is in one of ``allowed``: of two racing callers, one wins."""
+        with self.transaction():
+            if State(self.ticket(ticket_id)["state"]) not in allowed:
+                return False
+            self._move(ticket_id, target, actor, None, detail)
+        return True
+
+    def _move(self, ticket_id: int, target: State, actor: str, failure_reason: str | None, detail: dict) -> None:
+        current = State(self.ticket(ticket_id)["state"])
+        check_transition(current, target)
+        self.db.execute("UPDATE tickets SET state=?, failure_reason=?, updated_at=? WHERE id=?",
+                        (target, failure_reason, _now(), ticket_id))
+        self._audit(ticket_id, actor, f"{current}->{target}",
+                    {**detail, "reason": failure_reason} if failure_reason else detail)
+
+    def save_approval(self, ticket_id: int, edits: dict, override_reason: str | None, actor: str,
+                      action: tuple[str, str, dict] | None = None) -> None:
+        """The operator's edits and override reason, the planned action ``(kind, idempotency key,
+        request)`` when it is new, then ``approved``: all or nothing, so of two racing
+        approvals the loser leaves no trace."""
+        with self.transaction():
+            if action is not None:
+                self._add_action(ticket_id, *action)
+            self.db.execute("UPDATE tickets SET edits=?, override_reason=? WHERE id=?",
+                            (json.dumps(edits), override_reason, ticket_id))
+            detail = {"edited": sorted(edits)}
+            if override_reason:
+                detail["override_reason"] = override_reason
+            self._move(ticket_id, State.APPROVED, actor, None, detail)
+
+    # -- actions: one row per backend call, keyed by its idempotency key ------------------
+    def action(self, ticket_id: int) -> dict | None:
+        """The ticket's newest action."""
+        row = self.db.execute("SELECT * FROM actions WHERE ticket_id=? ORDER BY id DESC LIMIT 1",
+                              (ticket_id,)).fetchone()
+        return _action_dict(row) if row else None
+
+    def _add_action(self, ticket_id: int, kind: str, idempotency_key: str, request: dict) -> None:
+        """Recorded before the call: a crash after it leaves the key to retry with."""
+        now = _now()
+        self.db.execute("INSERT INTO actions (ticket_id, kind, idempotency_key, request, status, created_at,"
+                        " updated_at) VALUES (?,?,?,?,?,?,?)",
+                        (ticket_id, kind, idempotency_key, json.dumps(request), "pending", now, now))
+        self._audit(ticket_id, "workflow", "action_recorded", {"kind": kind})
+
+    def finish_action(self, ticket_id: int, status: str, result: dict, target: State) -> None:
+        """The call's outcome and the ticket's next state, in one transaction."""
+        with self.transaction():
+            action = self.action(ticket_id)
+            self.db.execute("UPDATE actions SET status=?, result=?, updated_at=? WHERE id=?",
+                            (status, json.dumps(result), _now(), action["id"]))
+            reason = result.get("message") if target == State.FAILED else None
+            self._move(ticket_id, target, "workflow", reason, {"action": action["kind"], "status": status})
+
+    # -- replies: stored before sending, so a resend after a crash reuses the Message-ID ---
+    def reply(self, ticket_id: int) -> dict | None:
+        row = self.db.execute("SELECT * FROM replies WHERE ticket_id=?", (ticket_id,)).fetchone()
+        return dict(row) if row else None
+
+    def add_reply(self, ticket_id: int, message_id: str, raw: bytes) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO replies (ticket_id, message_id, raw, status, created_at) VALUES (?,?,?,?,?)",
+                            (ticket_id, message_id, raw, "prepared", _now()))
+            self._audit(ticket_id, "workflow", "reply_prepared", {"message_id": message_id})
+
+    def claim_reply(self, ticket_id: int) -> bool:
+        """prepared -> sending; False when another caller is sending or has sent it."""
+        with self.transaction():
+            cursor = self.db.execute("UPDATE replies SET status='sending' WHERE ticket_id=? AND status='prepared'",
+                                     (ticket_id,))
+        return cursor.rowcount == 1
+
+    def release_reply(self, ticket_id: int, reason: str) -> None:
+        """Sending failed before the server took the message: back to prepared, ticket failed."""
+        with self.transaction():
+            self.db.execute("UPDATE replies SET status='prepared' WHERE ticket_id=?", (ticket_id,))
+            self._move(ticket_id, State.FAILED, "workflow", reason, {"step": "reply"})
+
+    def mark_replied(self, ticket_id: int) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE replies SET status='sent', sent_at=? WHERE ticket_id=?", (_now(), ticket_id))
+            self._move(ticket_id, State.REPLIED, "workflow", None, {})
+
+    def mark_answered_flagged(self, ticket_id: int) -> None:
+        self.db.execute("UPDATE replies SET answered_flagged=1 WHERE ticket_id=?", (ticket_id,))
 
     def record_triage(self, ticket_id: int, triage: dict, flags: list[str]) -> None:
         """Save the model's result and move the ticket to triaged or needs_review."""
@@ -184,6 +286,13 @@ class TicketStore:
 
 def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _action_dict(row: sqlite3.Row) -> dict:
+    data = dict(row)
+    data["request"] = json.loads(data["request"])
+    data["result"] = json.loads(data["result"]) if data["result"] else None
+    return data
 
 
 def _ticket_dict(row: sqlite3.Row) -> dict:

@@ -1,14 +1,18 @@
+import dataclasses
 import json
 import shutil
+from functools import partial
 
 import pytest
+from imap_tools import MailBoxUnencrypted
 
+from integrations.imap_mailbox import FETCH_CHUNK_MAILS
 from model.inference import load_triager
 from model.schema import CATEGORIES
-from support import tickets
+from support import tickets, worker
 from support.states import State
 from support.store import TicketStore
-from support.worker import eml_dir_mails, ingest, run_once
+from support.worker import eml_dir_mails, fetch_imap, ingest, main, poll, run_once
 from tests.integrations.test_mail_parsing import MIME_CORPUS
 
 PERSON = (b"From: Anna Berg <anna@example.org>\r\nSubject: Cancel\r\nMessage-ID: <p1@example.org>\r\n"
@@ -63,3 +67,106 @@ def test_export_prints_one_json_line_per_ticket(mailbox, tmp_path, monkeypatch, 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["state"] for line in lines] == ["received", "received", "quarantined"]
     assert lines[0]["message_id"] == "<p1@example.org>" and lines[2]["quarantine_reason"]
+
+
+# -- IMAP (a real private Dovecot: tests/fixtures/dovecot.py) ---------------------------------
+def imap_env(monkeypatch, settings, tmp_path, **extra):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    values = {"HOST": settings.host, "PORT": str(settings.port), "SECURITY": settings.security,
+              "USER": settings.user, "PASSWORD": settings.password, **extra}
+    for name, value in values.items():
+        monkeypatch.setenv(f"ACEDESK_IMAP_{name}", value)
+
+
+def folder_flags(settings, folder="INBOX") -> list[set[str]]:
+    with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password, folder) as box:
+        return [set(msg.flags) - {"\\Recent"} for msg in box.fetch(mark_seen=False, headers_only=True)]
+
+
+def test_worker_cli_fetches_from_the_imap_account_in_the_environment(
+        dovecot_server, imap_account, tmp_path, monkeypatch):
+    dovecot_server.append_many(imap_account.user, [PERSON, AUTO_REPLY, b"\r\n\r\n"])
+    imap_env(monkeypatch, imap_account, tmp_path, PROCESSED_FOLDER="Processed", MARK_SEEN="1")
+
+    assert main(["--once", "--no-triage"]) == 0
+    assert main(["--once", "--no-triage"]) == 0  # nothing new: no duplicate
+
+    stored = TicketStore().tickets()
+    assert [t["state"] for t in stored] == [State.RECEIVED, State.RECEIVED, State.QUARANTINED]
+    assert stored[0]["mailbox"] == f"imap:{imap_account.user}@127.0.0.1/INBOX"
+    assert folder_flags(imap_account) == []
+    assert folder_flags(imap_account, "Processed") == [{"\\Seen"}] * 3
+
+
+def test_worker_cli_triages_imap_mail(dovecot_server, imap_account, tmp_path, monkeypatch, tiny_base_dir):
+    dovecot_server.append_many(imap_account.user, [PERSON, AUTO_REPLY])
+    imap_env(monkeypatch, imap_account, tmp_path)
+    monkeypatch.setattr(worker, "_load_triager", lambda: load_triager(str(tiny_base_dir), adapter=None))
+
+    assert main(["--once"]) == 0
+    states = [t["state"] for t in TicketStore().tickets()]
+    assert states[1] == State.NEEDS_REVIEW and states[0] in (State.TRIAGED, State.NEEDS_REVIEW)
+    assert folder_flags(imap_account) == [set(), set()]  # nothing configured: mail stays as it was
+
+
+def test_worker_cli_without_a_mail_source_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.delenv("ACEDESK_IMAP_HOST", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["--once", "--no-triage"])
+    assert exited.value.code == 2 and "ACEDESK_IMAP_HOST" in capsys.readouterr().err
+
+
+def test_worker_cli_exits_1_when_the_mailbox_is_unavailable(imap_account, tmp_path, monkeypatch, caplog):
+    imap_env(monkeypatch, imap_account, tmp_path, PASSWORD="wrong-pw-123")
+    assert main(["--once", "--no-triage"]) == 1
+    assert "login refused" in caplog.text and "wrong-pw-123" not in caplog.text
+
+
+class CrashingStore(TicketStore):
+    """A store that fails (disk full, say) once it holds ``limit`` tickets."""
+
+    limit: int | None = None
+
+    def add_ticket(self, ref, **fields):
+        if self.limit is not None and len(self.tickets()) >= self.limit:
+            raise OSError("disk full")
+        return super().add_ticket(ref, **fields)
+
+
+def test_mail_is_flagged_and_moved_only_after_its_ticket_is_stored(dovecot_server, imap_account, tmp_path):
+    dovecot_server.append_many(imap_account.user, [PERSON, AUTO_REPLY, b"\r\n\r\n"])
+    settings = dataclasses.replace(imap_account, mark_seen=True, processed_folder="Processed")
+    store = CrashingStore(tmp_path / "t.sqlite3")
+    store.limit = 1
+
+    with pytest.raises(OSError, match="disk full"):
+        fetch_imap(store, settings)
+    assert len(store.tickets()) == 1
+    assert folder_flags(settings, "Processed") == [{"\\Seen"}]
+    assert folder_flags(settings) == [set(), set()]  # not stored, so not touched
+
+    store.limit = None
+    assert fetch_imap(store, settings) == 2
+    assert folder_flags(settings) == [] and len(folder_flags(settings, "Processed")) == 3
+
+
+def test_dropped_connection_then_next_poll_resumes_without_loss_or_duplicates(
+        dovecot_server, imap_account, tmp_path):
+    mails = [PERSON.replace(b"<p1@", b"<p%d@" % n) for n in range(FETCH_CHUNK_MAILS + 20)]
+    dovecot_server.append_many(imap_account.user, mails)
+    settings = dataclasses.replace(imap_account, processed_folder="Processed")
+
+    class KickingStore(TicketStore):
+        def add_ticket(self, ref, **fields):
+            ticket_id = super().add_ticket(ref, **fields)
+            if ticket_id == 10:
+                dovecot_server.kick(settings.user)  # the server goes away mid-fetch
+            return ticket_id
+
+    store = KickingStore(tmp_path / "t.sqlite3")
+    fetch = partial(fetch_imap, settings=settings)
+    assert poll(store, fetch, triager=None) is False
+    assert len(store.tickets()) == 10  # stored before the drop; the 10th's move failed with the link
+    assert poll(store, fetch, triager=None) is True
+    message_ids = [t["message_id"] for t in store.tickets()]
+    assert len(message_ids) == len(set(message_ids)) == len(mails)

@@ -1,0 +1,266 @@
+"""Client for the club's booking system REST API (contract: ``club_backend/openapi.json``).
+
+Every write carries an ``Idempotency-Key`` the caller chose and stored beforehand, which
+makes writes safe to repeat: urllib3 retries GETs and POSTs alike on connection errors,
+timeouts and 5xx, and a caller who got :class:`ClubApiUnavailable` may try again later with
+the same key without the effect happening twice.
+
+The errors say what to do next. :class:`NotFound`, :class:`Conflict` (the club refused:
+cancellation window closed, slot taken, ...), :class:`InvalidRequest` and
+:class:`AuthError` are final answers: repeating the request gives the same answer.
+:class:`ClubApiUnavailable` means the outcome is unknown.
+
+The bearer token lives only in the session's headers: it is kept out of errors, reprs and
+log lines, and no requests exception (whose ``.request`` carries the headers) is chained
+onto ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Self
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+Timeout = float | tuple[float, float]
+RETRY_STATUSES = (500, 502, 503, 504)
+_CLUB_TIME = "%Y-%m-%dT%H:%M"
+
+
+class ClubApiError(Exception):
+    """An answer from (or a failure to reach) the club's system."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: str = "error", status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status}" if self.status is not None else "no answer"
+        return f"{self.message} ({self.code}, {where})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+
+
+class NotFound(ClubApiError):
+    """No such member, booking or court."""
+
+
+class Conflict(ClubApiError):
+    """The club refused the action (``code`` says why); retrying will not change that."""
+
+
+class InvalidRequest(ClubApiError):
+    """The request broke the contract or the club's rules (past slot, outside opening hours)."""
+
+
+class AuthError(ClubApiError):
+    """The token was refused: a configuration problem, not a member's."""
+
+
+class ClubApiUnavailable(ClubApiError):
+    """No definite answer (timeout, connection error, 5xx after retries): the outcome is
+    unknown. Retry later with the same idempotency key."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class Member:
+    username: str
+    name: str
+    email: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Booking:
+    booking_id: str
+    username: str
+    court: str
+    start: datetime
+    end: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class Invitation:
+    member: Member
+    sent_to: str
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    sent_to: str
+
+
+class ClubApi:
+    def __init__(self, base_url: str, token: str, timeout: Timeout = (3.05, 10), retries: int = 2,
+                 backoff: float = 0.2):
+        if not token:
+            raise ValueError("ClubApi needs the club's API token")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._token = token
+        self._session = _session(token, retries, backoff)
+
+    def __repr__(self) -> str:
+        return f"ClubApi(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # Reads
+
+    def health(self) -> bool:
+        """True when the club's system answers; never raises."""
+        try:
+            return self._call("GET", "/health").get("status") == "ok"
+        except ClubApiError:
+            return False
+
+    def find_member(self, username: str | None = None, email: str | None = None) -> Member | None:
+        if (username is None) == (email is None):
+            raise ValueError("give exactly one of username and email")
+        params = {"username": username} if username is not None else {"email": email}
+        try:
+            return _member(self._call("GET", "/members", params=params)["member"])
+        except NotFound:
+            return None
+
+    def member_bookings(self, username: str) -> list[Booking]:
+        """Active bookings by start; raises NotFound for an unknown member."""
+        answer = self._call("GET", f"/members/{_segment(username)}/bookings")
+        return [_booking(item) for item in answer["bookings"]]
+
+    def booking(self, booking_id: str) -> Booking | None:
+        try:
+            return _booking(self._call("GET", f"/bookings/{_segment(booking_id)}")["booking"])
+        except NotFound:
+            return None
+
+    def court_availability(self, court: str, day: date) -> list[datetime]:
+        """Starts of the free one-hour slots of ``court`` on ``day``."""
+        answer = self._call("GET", f"/courts/{_segment(court)}/availability", params={"date": day.isoformat()})
+        return [datetime.fromisoformat(start) for start in answer["free"]]
+
+    # Writes: each takes the caller's idempotency key.
+
+    def invite_member(self, username: str, name: str, email: str, *, idempotency_key: str) -> Invitation:
+        """Adds the member as invited; the club emails them a set-password link."""
+        answer = self._call("POST", "/members/invitations", key=idempotency_key,
+                            body={"username": username, "name": name, "email": email})
+        return Invitation(member=_member(answer["member"]), sent_to=answer["invitation_sent_to"])
+
+    def request_password_reset(self, username: str, *, idempotency_key: str) -> ResetResult:
+        """The club emails a reset link to the address on file."""
+        answer = self._call("POST", f"/members/{_segment(username)}/password-reset", key=idempotency_key)
+        return ResetResult(sent_to=answer["sent_to"])
+
+    def cancel_booking(self, booking_id: str, *, idempotency_key: str) -> Booking:
+        answer = self._call("POST", f"/bookings/{_segment(booking_id)}/cancel", key=idempotency_key)
+        return _booking(answer["booking"])
+
+    def move_booking(self, booking_id: str, start: datetime, court: str | None = None, *,
+                     idempotency_key: str) -> Booking:
+        """Moves to ``start`` (local club time, naive), keeping the duration; ``court=None`` keeps it."""
+        if start.tzinfo is not None:
+            raise ValueError("club times are local wall-clock times: pass a naive datetime")
+        body = {"start": start.strftime(_CLUB_TIME)}
+        if court is not None:
+            body["court"] = court
+        answer = self._call("POST", f"/bookings/{_segment(booking_id)}/move", key=idempotency_key, body=body)
+        return _booking(answer["booking"])
+
+    # Transport
+
+    def _call(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+              key: str | None = None) -> dict:
+        if method == "POST" and not key:
+            raise ValueError("every write needs an idempotency key")
+        headers = {"Idempotency-Key": key} if key else None
+        response = self._send(method, path, params=params, json=body, headers=headers)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.ok and isinstance(answer, dict):
+            return answer
+        raise self._error(response, answer)
+
+    def _send(self, method: str, path: str, **options) -> requests.Response:
+        try:
+            return self._session.request(method, self.base_url + path, timeout=self.timeout, **options)
+        except requests.RequestException as failure:
+            reason = self._redact(_reason(failure))
+        # Raised outside the except block: the requests exception must not become our
+        # __context__, as its .request holds the Authorization header.
+        raise ClubApiUnavailable(f"{method} {path}: no answer from the club's system ({reason})",
+                                 code="unavailable")
+
+    def _error(self, response: requests.Response, answer: object) -> ClubApiError:
+        detail = answer.get("error") if isinstance(answer, dict) else None
+        if isinstance(detail, dict):
+            code, message = str(detail.get("code", "error")), str(detail.get("message", ""))
+        else:
+            code, message = "unexpected_answer", f"unexpected answer: HTTP {response.status_code} {response.reason}"
+        return _error_class(response.status_code)(self._redact(message), code=code, status=response.status_code)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***")
+
+
+def _session(token: str, retries: int, backoff: float) -> requests.Session:
+    # Retrying POSTs is safe only because every POST carries an Idempotency-Key.
+    retry = Retry(total=retries, connect=retries, read=retries, status=retries, other=0,
+                  allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
+                  backoff_factor=backoff, raise_on_status=False)
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    return session
+
+
+def _reason(failure: requests.RequestException) -> str:
+    # requests wraps urllib3's MaxRetryError, whose .reason is the last try's real failure.
+    cause = failure.args[0] if failure.args else failure
+    cause = getattr(cause, "reason", None) or cause
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _error_class(status: int) -> type[ClubApiError]:
+    if status >= 500:
+        return ClubApiUnavailable
+    return {401: AuthError, 403: AuthError, 404: NotFound, 409: Conflict, 400: InvalidRequest,
+            422: InvalidRequest}.get(status, ClubApiError)
+
+
+def _segment(value: str) -> str:
+    # A username or court name is one path segment, whatever it contains ("Court 3", "a/b").
+    return quote(value, safe="")
+
+
+def _member(data: dict) -> Member:
+    return Member(username=data["username"], name=data["name"], email=data["email"], status=data["status"])
+
+
+def _booking(data: dict) -> Booking:
+    return Booking(booking_id=data["booking_id"], username=data["username"], court=data["court"],
+                   start=datetime.fromisoformat(data["start"]), end=datetime.fromisoformat(data["end"]),
+                   status=data["status"])

@@ -1,0 +1,332 @@
+"""Fetch mail from an IMAP folder, incrementally and without touching flags until told to.
+
+    with ImapMailbox(ImapSettings.from_env()) as mailbox:
+        for ref, raw in mailbox.new_mails(store.known_uids):
+            ...store it...
+            mailbox.mark_processed(ref.uid)
+
+A mail is known by mailbox + UIDVALIDITY + UID, so each fetch asks the server only for the
+UIDs the store lacks, in bulk. Bodies are fetched with ``BODY.PEEK[]``: nothing is marked
+seen or moved until the caller has stored the ticket, so a crash in between loses nothing.
+The raw bytes are exactly what the server sent (imap-tools' ``MailMessage`` would re-serialise
+them), and a message over the size cap is never downloaded: an :class:`OversizedMail` with its
+headers stands in for it, for the ticket store to quarantine.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import os
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Self
+
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import ImapToolsError
+
+from integrations.mail_parsing import MAX_MESSAGE_BYTES
+from support.store import MailRef
+
+log = logging.getLogger(__name__)
+
+SECURITY_MODES = ("tls", "starttls", "plain")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+FETCH_CHUNK_MAILS = 100
+FETCH_CHUNK_BYTES = 20_000_000  # bounds the memory one FETCH response can take
+HEADER_PEEK_BYTES = 65_536  # enough headers of an oversized mail to name it in its ticket
+
+_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_TRUE = ("1", "true", "yes", "on")
+
+
+class ImapUnavailable(Exception):
+    """The mailbox cannot be used now (network, server, login, folder); a later run resumes.
+
+    The message names user, host and port, never the password.
+    """
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str  # "tls" (implicit, port 993), "starttls", or "plain" (local tests only)
+    user: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    processed_folder: str | None = None  # stored mail is moved here
+    mark_seen: bool = False  # stored mail gets \Seen
+    sent_folder: str | None = None  # sent replies are appended here
+    timeout: float = 30
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)  # None: system CAs
+
+    def __post_init__(self):
+        if self.security not in SECURITY_MODES:
+            raise ValueError(f"IMAP security must be one of {SECURITY_MODES}, not {self.security!r}")
+
+    @property
+    def mailbox_name(self) -> str:
+        """The store's name for this folder: one account's folder is one UID space."""
+        return f"imap:{self.user}@{self.host}/{self.folder}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ImapSettings | None:
+        """Settings from ``ACEDESK_IMAP_*``; None when ACEDESK_IMAP_HOST is unset."""
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str | None:
+            return env.get(f"ACEDESK_IMAP_{name}") or default
+
+        if not get("HOST"):
+            return None
+        security = get("SECURITY", "tls").lower()
+        return cls(
+            host=get("HOST"), port=int(get("PORT", "993" if security == "tls" else "143")),
+            security=security, user=get("USER", ""), password=get("PASSWORD", ""),
+            folder=get("FOLDER", "INBOX"), processed_folder=get("PROCESSED_FOLDER"),
+            mark_seen=get("MARK_SEEN", "").lower() in _TRUE, sent_folder=get("SENT_FOLDER"))
+
+
+@dataclass(frozen=True)
+class OversizedMail:
+    """Stands in for a message over the size cap: its size and first headers, never its body."""
+
+    size: int
+    limit: int
+    headers: bytes
+
+    @property
+    def reason(self) -> str:
+        return f"message is {self.size} bytes on the server, over the {self.limit} byte limit (not downloaded)"
+
+
+class ImapMailbox:
+    """One logged-in connection to the configured folder; use it as a context manager."""
+
+    def __init__(self, settings: ImapSettings):
+        self.settings = settings
+        self._box = None
+        self._created_folders: set[str] = set()
+
+    # -- connection ---------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        with self._unavailable_on_error("cannot connect"):
+            self._box = self._connect()
+        try:
+            with self._unavailable_on_error("login refused"):
+                self._box.login(self.settings.user, self.settings.password, initial_folder=None)
+            self._select()
+        except ImapUnavailable:
+            self.__exit__()  # a refused login must not leave the socket open
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self._box.logout()
+        except (OSError, imaplib.IMAP4.error, ImapToolsError):
+            pass  # the connection may be gone already; nothing is pending on it
+
+    def _connect(self):
+        s = self.settings
+        if s.security == "plain":
+            if s.host not in LOOPBACK_HOSTS:
+                log.warning("IMAP to %s without TLS: the password crosses the network in clear", s.host)
+            return MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
+        # Always pass a context: imaplib's STARTTLS default would not verify the certificate.
+        context = s.ssl_context or ssl.create_default_context()
+        if s.security == "starttls":
+            return MailBoxStartTls(s.host, s.port, timeout=s.timeout, ssl_context=context)
+        return MailBox(s.host, s.port, timeout=s.timeout, ssl_context=context)
+
+    def _select(self) -> str:
+        """(Re-)select the folder; returns its UIDVALIDITY from the SELECT response."""
+        folder = self.settings.folder
+        with self._unavailable_on_error(f"cannot open folder {folder!r}"):
+            self._box.folder.set(folder)
+            _, values = self._box.client.response("UIDVALIDITY")
+            if not values or values[-1] is None:  # a server that leaves it out of SELECT still has STATUS
+                return str(self._box.folder.status(folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+        return values[-1].decode()
+
+    @contextmanager
+    def _unavailable_on_error(self, what: str):
+        try:
+            yield
+        except (OSError, imaplib.IMAP4.error, ImapToolsError) as error:
+            # The description carries the cause's text, scrubbed; a chained cause would print it unscrubbed.
+            raise ImapUnavailable(self._describe(what, error)) from None
+
+    def _describe(self, what: str, error: Exception) -> str:
+        s = self.settings
+        message = f"IMAP {s.user}@{s.host}:{s.port} ({s.security}): {what}: {type(error).__name__}: {error}"
+        return message.replace(s.password, "***") if s.password else message
+
+    # -- fetching -----------------------------------------------------------------------
+    def new_mails(self, known_uids: Callable[[str, str], set[str]]) \
+            -> Iterator[tuple[MailRef, bytes | OversizedMail]]:
+        """Every mail of the folder whose UID ``known_uids(mailbox, uidvalidity)`` lacks, oldest first."""
+        uidvalidity = self._select()
+        mailbox = self.settings.mailbox_name
+        with self._unavailable_on_error("listing failed"):
+            sizes = self._uid_sizes()
+        known = known_uids(mailbox, uidvalidity)
+        wanted = [(uid, size) for uid, size in sizes.items() if uid not in known]
+        for uid, raw in self._fetch(wanted):
+            yield MailRef(mailbox, uidvalidity, uid, None), raw
+
+    def _uid_sizes(self) -> dict[str, int]:
+        """UID → RFC822.SIZE for the whole folder, in one round trip, in UID order."""
+        data = self._command("FETCH", "1:*", "(UID RFC822.SIZE)")
+        sizes = {}
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            uid, size = _UID.search(line or b""), _SIZE.search(line or b"")
+            if uid and size:  # skips unsolicited FETCH responses (another client's flag change)
+                sizes[uid.group(1).decode()] = int(size.group(1))
+        return dict(sorted(sizes.items(), key=lambda pair: int(pair[0])))
+
+    def _fetch(self, wanted: list[tuple[str, int]]) -> Iterator[tuple[str, bytes | OversizedMail]]:
+        limit = self.settings.max_message_bytes
+        for chunk in _chunks(wanted, limit):
+            if chunk[0][1] > limit:
+                uid, size = chunk[0]
+                yield uid, OversizedMail(size, limit, self._peek_headers(uid))
+                continue
+            with self._unavailable_on_error("fetch failed"):
+                bodies = _literals(self._command("FETCH", _uid_set(uid for uid, _ in chunk), "(UID BODY.PEEK[])"))
+            for uid, _ in chunk:
+                if uid in bodies:  # absent: expunged by another client since the listing
+                    yield uid, bodies[uid]
+
+    def _peek_headers(self, uid: str) -> bytes:
+        with self._unavailable_on_error("fetch failed"):
+            data = self._command("FETCH", uid, f"(UID BODY.PEEK[HEADER]<0.{HEADER_PEEK_BYTES}>)")
+        return _literals(data).get(uid, b"")
+
+    def _command(self, command: str, *args: str) -> list:
+        status, data = self._box.client.uid(command, *args)
+        if status != "OK":
+            raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")
+        return data
+
+    # -- after the store has the ticket -------------------------------------------------
+    def mark_processed(self, uid: str) -> None:
+        """Flag a stored mail \\Seen and/or move it to the processed folder, as configured."""
+        if self.settings.mark_seen:
+            self._store_flag(uid, r"\Seen")
+        if self.settings.processed_folder:
+            self._ensure_folder(self.settings.processed_folder)
+            with self._unavailable_on_error("move failed"):
+                self._box.move(uid, self.settings.processed_folder)
+
+    def flag_answered(self, uid: str) -> None:
+        """Mark a mail \\Answered once its reply was sent (other mail clients show it)."""
+        self._store_flag(uid, r"\Answered")
+
+    def append_sent(self, raw: bytes, message_id: str | None = None) -> None:
+        """Keep a copy of a sent reply in the sent folder (read), when one is configured;
+        with ``message_id``, only if the folder does not hold it yet (safe to repeat)."""
+        folder = self.settings.sent_folder
+        if not folder:
+            return
+        self._ensure_folder(folder)
+        if message_id and self._uids_with_message_id(folder, message_id):
+            return
+        with self._unavailable_on_error("append failed"):
+            self._box.append(raw, folder, flag_set=[r"\Seen"])
+
+    def flag_answered_message(self, message_id: str) -> bool:
+        """Flag the mail with this Message-ID \\Answered in the folder or, once moved, the processed
+        folder (its UID changed with the move). False when neither holds it any more."""
+        for folder in filter(None, (self.settings.folder, self.settings.processed_folder)):
+            uids = self._uids_with_message_id(folder, message_id)
+            if uids:
+                self._store_flag(",".join(uids), r"\Answered")
+                return True
+        return False
+
+    def _uids_with_message_id(self, folder: str, message_id: str) -> list[str]:
+        with self._unavailable_on_error(f"search in {folder!r} failed"):
+            if not self._box.folder.exists(folder):
+                return []
+            self._box.folder.set(folder)
+            data = self._command("SEARCH", "HEADER", "Message-ID", _quoted(message_id))
+        return (data[0] or b"").decode().split()
+
+    def _store_flag(self, uid: str, flag: str) -> None:
+        # Not imap-tools' flag(): it EXPUNGEs afterwards, deleting what others marked \Deleted.
+        with self._unavailable_on_error(f"setting {flag} failed"):
+            self._command("STORE", uid, "+FLAGS.SILENT", f"({flag})")
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder in self._created_folders:
+            return
+        with self._unavailable_on_error(f"cannot create folder {folder!r}"):
+            if not self._box.folder.exists(folder):
+                self._box.folder.create(folder)
+        self._created_folders.add(folder)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ImapReplyFiling:
+    """What answering a mail means for the mailbox: the original flagged \\Answered, a copy of
+    the reply in the sent folder. Both are safe to repeat (see ``Workflow._after_reply``)."""
+
+    def __init__(self, settings: ImapSettings):
+        self.settings = settings
+
+    def after_reply(self, original_message_id: str | None, raw_reply: bytes, reply_message_id: str) -> None:
+        with ImapMailbox(self.settings) as mailbox:
+            if original_message_id:
+                mailbox.flag_answered_message(original_message_id)
+            mailbox.append_sent(raw_reply, reply_message_id)
+
+
+def _chunks(wanted: list[tuple[str, int]], limit: int) -> Iterator[list[tuple[str, int]]]:
+    """Groups of at most FETCH_CHUNK_MAILS mails and FETCH_CHUNK_BYTES bytes, in order; a mail
+    over ``limit`` is a group of its own (it is not downloaded)."""
+    chunk, total = [], 0
+    for uid, size in wanted:
+        full = len(chunk) == FETCH_CHUNK_MAILS or total + size > FETCH_CHUNK_BYTES
+        if chunk and (full or size > limit or chunk[0][1] > limit):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append((uid, size))
+        total += size
+    if chunk:
+        yield chunk
+
+
+def _uid_set(uids) -> str:
+    """``1,2,3,7`` → ``1:3,7``: short command lines for long runs of UIDs."""
+    numbers = sorted(int(uid) for uid in uids)
+    ranges, start = [], numbers[0]
+    for previous, current in zip(numbers, numbers[1:] + [None], strict=True):
+        if current != previous + 1:
+            ranges.append(f"{start}:{previous}" if previous != start else str(start))
+            start = current
+    return ",".join(ranges)
+
+
+def _literals(data: list) -> dict[str, bytes]:
+    """UID → the literal (raw bytes) of each FETCH response; imaplib gives (prefix, literal) pairs."""
+    bodies = {}
+    for index, item in enumerate(data):
+        if not isinstance(item, tuple):
+            continue
+        uid = _UID.search(item[0])
+        if uid is None and index + 1 < len(data) and isinstance(data[index + 1], bytes):
+            uid = _UID.search(data[index + 1])  # a server may send UID after the literal
+        if uid:
+            bodies[uid.group(1).decode()] = item[1]
+    return bodies

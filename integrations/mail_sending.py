@@ -1,0 +1,341 @@
+"""Sending AceDesk's replies: building a correctly threaded reply and handing it to a sender.
+
+Two senders share one small protocol (``send(message) -> Message-ID``): :class:`SmtpSender`
+for a real mail server (smtplib; implicit TLS, STARTTLS or plain) and :class:`OutboxSender`,
+the embedded default for the demo, which writes each reply as an ``.eml`` file.
+
+Messages are always serialised with :data:`MAIL_POLICY` (use :func:`message_bytes`): the
+stdlib's default policy folds In-Reply-To/References as free text and turns message ids
+longer than a line (Outlook's are ~90 characters) into RFC 2047 encoded words, which mail
+clients do not decode there, so the reply drops out of its thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+from pathlib import Path
+from typing import Literal, Protocol
+
+SECURITY_MODES = ("tls", "starttls", "plain")
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
+
+# "Re:" in the languages the club's members write in; a subject starting with one is a reply already.
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|odp|rif|ref|réf|res)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+# A msg-id: printable ASCII without angle brackets or spaces between "<" and ">".
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
+
+
+class MailSendError(RuntimeError):
+    """The reply was not handed over; the text is for the operator and never holds a password."""
+
+
+class _MessageIdListHeader(UnstructuredHeader):
+    """In-Reply-To and References, folded only between ids, one id per line (see module doc)."""
+
+    def fold(self, *, policy):
+        return f"{self.name}: " + f"{policy.linesep} ".join(str(self).split()) + policy.linesep
+
+
+def _mail_policy():
+    registry = HeaderRegistry()
+    registry.map_to_type("in-reply-to", _MessageIdListHeader)
+    registry.map_to_type("references", _MessageIdListHeader)
+    return default_policy.clone(header_factory=registry)
+
+
+MAIL_POLICY = _mail_policy()
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as sent on the wire (CRLF line ends), threading headers intact."""
+    return message.as_bytes(policy=MAIL_POLICY.clone(linesep="\r\n"))
+
+
+# -- building a reply ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OriginalMail:
+    """What a reply needs to know about the mail it answers."""
+
+    message_id: str | None
+    references: str | None
+    subject: str
+    reply_to_address: str
+    """The address to answer (Reply-To if the mail had one, else From): bare or ``Name <addr>``."""
+    sender_display: str
+    """The original From as written; its display name addresses the reply when it fits."""
+    in_reply_to: str | None = None
+    """The original's own In-Reply-To: threads a reply to a mail that has no References."""
+
+
+def original_from_headers(headers: Mapping[str, str], sender: str, subject: str) -> OriginalMail:
+    """The :class:`OriginalMail` of a parsed mail (``ParsedMail.headers``, sender and subject)."""
+    lowered = {key.lower(): str(value) for key, value in headers.items()}
+    _, reply_to = _first_name_and_address(lowered.get("reply-to", ""))
+    _, from_address = _first_name_and_address(sender)
+    return OriginalMail(
+        message_id=_first_message_id(lowered.get("message-id")),
+        references=_message_ids(lowered.get("references")) or None,
+        subject=subject,
+        reply_to_address=reply_to or from_address or sender,
+        sender_display=sender,
+        in_reply_to=_message_ids(lowered.get("in-reply-to")) or None,
+    )
+
+
+def build_reply(original: OriginalMail, *, from_address: str, body: str, domain: str) -> EmailMessage:
+    """A UTF-8 text/plain reply threaded under ``original`` (RFC 5322 §3.6.4), marked per RFC 3834.
+
+    Raises ValueError when the original has no usable address to answer.
+    """
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["From"] = from_address
+    message["To"] = _recipient(original)
+    message["Subject"] = reply_subject(original.subject)
+    message["Date"] = format_datetime(datetime.now().astimezone())
+    message["Message-ID"] = make_msgid(domain=domain)
+    parent_id = _first_message_id(original.message_id)
+    if parent_id:
+        message["In-Reply-To"] = parent_id
+    references = reply_references(original)
+    if references:
+        message["References"] = references
+    # Tells other systems (vacation responders, list servers) not to answer: no mail loops.
+    message["Auto-Submitted"] = "auto-replied"
+    # Exchange/Outlook ignore Auto-Submitted but honour this for their out-of-office replies.
+    message["X-Auto-Response-Suppress"] = "All"
+    # Quoted-printable keeps non-ASCII bodies 7-bit clean for relays without 8BITMIME.
+    message.set_content(body, charset="utf-8", cte=None if body.isascii() else "quoted-printable")
+    return message
+
+
+def reply_subject(subject: str) -> str:
+    """``Re: <subject>``, unless the subject already starts with a reply prefix (Re:, AW:, SV: ...)."""
+    subject = " ".join(subject.split())
+    if _REPLY_PREFIX.match(subject):
+        return subject
+    return f"Re: {subject}" if subject else "Re: (no subject)"
+
+
+def reply_references(original: OriginalMail) -> str:
+    """The parent's References (or its single In-Reply-To id) followed by the parent's Message-ID."""
+    ids = _message_ids(original.references).split()
+    if not ids:
+        parent_of_parent = _message_ids(original.in_reply_to).split()
+        ids = parent_of_parent if len(parent_of_parent) == 1 else []
+    parent_id = _first_message_id(original.message_id)
+    if parent_id and (not ids or ids[-1] != parent_id):
+        ids.append(parent_id)
+    return " ".join(ids)
+
+
+def _recipient(original: OriginalMail) -> Address:
+    name, address = _first_name_and_address(original.reply_to_address)
+    if not address:
+        raise ValueError(f"no address to reply to in {original.reply_to_address!r}")
+    if not name:
+        name = _display_name_for(address, original.sender_display)
+    return Address(display_name=name, addr_spec=address)
+
+
+def _display_name_for(address: str, sender_display: str) -> str:
+    """The From's name, when the From is that address (a Reply-To elsewhere is someone else)."""
+    if "@" not in sender_display:
+        return sender_display.strip()
+    name, from_address = _first_name_and_address(sender_display)
+    return name if from_address.lower() == address.lower() else ""
+
+
+def _first_name_and_address(value: str) -> tuple[str, str]:
+    for name, address in getaddresses([value or ""]):
+        if "@" in address:
+            return name, address
+    return "", ""
+
+
+def _message_ids(value: str | None) -> str:
+    return " ".join(_MESSAGE_ID.findall(value or ""))
+
+
+def _first_message_id(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    found = _MESSAGE_ID.search(value)
+    if found:
+        return found.group(0)
+    bare = value.strip()
+    # Some mailers omit the brackets; a bare id is still worth threading on.
+    return f"<{bare}>" if _MESSAGE_ID.fullmatch(f"<{bare}>") else None
+
+
+# -- senders -------------------------------------------------------------------------------------
+
+class MailSender(Protocol):
+    def send(self, message: EmailMessage) -> str:
+        """Hand the message over; returns its Message-ID. Raises MailSendError."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: Literal["tls", "starttls", "plain"]
+    user: str | None
+    password: str | None = field(repr=False)
+    from_address: str
+    timeout: float = 30
+
+    def __post_init__(self):
+        if self.security not in SECURITY_MODES:
+            raise ValueError(f"SMTP security must be one of {SECURITY_MODES}, got {self.security!r}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"SMTP port must be 1-65535, got {self.port}")
+        if self.user and self.password is None:
+            raise ValueError("an SMTP user needs a password (ACEDESK_SMTP_PASSWORD)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings | None:
+        """Settings from ACEDESK_SMTP_*; None when ACEDESK_SMTP_HOST is unset (use the outbox)."""
+        env = os.environ if environ is None else environ
+        host = env.get("ACEDESK_SMTP_HOST", "").strip()
+        if not host:
+            return None
+        port_text = env.get("ACEDESK_SMTP_PORT", "").strip()
+        security = env.get("ACEDESK_SMTP_SECURITY", "").strip().lower() or (
+            "tls" if port_text == "465" else "starttls")
+        from_address = env.get("ACEDESK_SMTP_FROM", "").strip()
+        if not from_address:
+            raise ValueError("ACEDESK_SMTP_FROM (the club's support address) is required "
+                             "with ACEDESK_SMTP_HOST")
+        return cls(host=host, port=_port(port_text, security), security=security,
+                   user=env.get("ACEDESK_SMTP_USER", "").strip() or None,
+                   password=env.get("ACEDESK_SMTP_PASSWORD"), from_address=from_address)
+
+
+def _port(text: str, security: str) -> int:
+    if not text:
+        return DEFAULT_PORTS.get(security, 0)
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"ACEDESK_SMTP_PORT must be a number, got {text!r}") from None
+
+
+class SmtpSender:
+    """Sends through an SMTP server with smtplib: one connection per message."""
+
+    def __init__(self, settings: SmtpSettings, ssl_context: ssl.SSLContext | None = None):
+        self.settings = settings
+        self.ssl_context = ssl_context
+
+    def send(self, message: EmailMessage) -> str:
+        message_id = _ensure_message_id(message, self.settings.from_address)
+        recipients = [address for _, address in getaddresses(
+            [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]) if address]
+        if not recipients:
+            raise MailSendError(f"{message_id} has no recipient")
+        try:
+            with self._connect() as smtp:
+                if self.settings.user:
+                    smtp.login(self.settings.user, self.settings.password or "")
+                refused = smtp.sendmail(_envelope_sender(self.settings.from_address), recipients,
+                                        message_bytes(_without_bcc(message)))
+        except (smtplib.SMTPException, OSError) as error:
+            # from None: the cause's traceback adds nothing the text lacks and may hold the login.
+            raise MailSendError(self._describe(error)) from None
+        if refused:
+            accepted = sorted(set(recipients) - set(refused))
+            raise MailSendError(self._scrub(f"recipients refused: {refused}; accepted: {accepted or 'none'}"))
+        return message_id
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        context = self.ssl_context or ssl.create_default_context()
+        if settings.security == "tls":
+            return smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        if settings.security == "starttls":
+            try:
+                smtp.starttls(context=context)
+            except BaseException:
+                smtp.close()
+                raise
+        return smtp
+
+    def _describe(self, error: Exception) -> str:
+        where = f"SMTP {self.settings.host}:{self.settings.port} ({self.settings.security})"
+        if isinstance(error, smtplib.SMTPAuthenticationError):
+            reply = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) \
+                else str(error.smtp_error)
+            what = f"login as {self.settings.user!r} refused: {error.smtp_code} {reply}"
+        elif isinstance(error, TimeoutError):
+            what = f"no answer within {self.settings.timeout:g} s"
+        else:
+            what = f"{type(error).__name__}: {error}"
+        return self._scrub(f"{where}: {what}")
+
+    def _scrub(self, text: str) -> str:
+        password = self.settings.password
+        return text.replace(password, "***") if password else text
+
+
+class OutboxSender:
+    """The embedded default: each message becomes ``<timestamp>-<message id>.eml`` in a folder."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+
+    def send(self, message: EmailMessage) -> str:
+        message_id = _ensure_message_id(message, str(message.get("From", "")))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.folder / f"{stamp}-{_file_safe(message_id)}.eml"
+        # A dot-name without .eml: readers of the folder never see a half-written message.
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as handle:
+                handle.write(message_bytes(message))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            raise MailSendError(f"outbox {self.folder}: {type(error).__name__}: {error}") from error
+        return message_id
+
+
+def _ensure_message_id(message: EmailMessage, sender: str) -> str:
+    if not message.get("Message-ID"):
+        _, address = parseaddr(sender)
+        message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or "localhost")
+    return str(message["Message-ID"]).strip()
+
+
+def _envelope_sender(from_address: str) -> str:
+    # Bounces of a reply go to the support address, where they are recognised as machine mail.
+    return parseaddr(from_address)[1] or from_address
+
+
+def _without_bcc(message: EmailMessage) -> EmailMessage:
+    if "Bcc" not in message:
+        return message
+    visible = copy.copy(message)
+    del visible["Bcc"]
+    return visible
+
+
+def _file_safe(message_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@-]", "_", message_id.strip("<> "))[:120] or "message"

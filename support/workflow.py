@@ -1,0 +1,219 @@
+"""From an operator's approval to the member's reply, one persisted step at a time.
+
+    approved -> executing -> (backend call) -> executed -> (reply stored, sent) -> replied
+
+Every step is written to the store before the next begins, and every side effect is made
+safe to repeat, so ``resume()`` after a crash anywhere completes the ticket with exactly one
+backend effect and one reply:
+
+- the backend call's idempotency key is stored before the call; a retry sends the same key
+  and the backend replays its first answer instead of acting twice;
+- the reply (with its Message-ID) is stored before it is sent, and claimed (prepared ->
+  sending) by one sender only. The one gap no SMTP client can close is a crash after the
+  server accepted the message and before ``replied`` is written: the resend then carries
+  the same Message-ID, which mail clients show once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from email import message_from_bytes
+from email.message import EmailMessage
+from typing import Protocol
+
+from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable
+from integrations.imap_mailbox import ImapUnavailable
+from integrations.mail_sending import (
+    MAIL_POLICY,
+    MailSender,
+    MailSendError,
+    OriginalMail,
+    build_reply,
+    message_bytes,
+)
+from support.actions import (
+    SENDER_MISMATCH,
+    Action,
+    ActionProblem,
+    check_action,
+    plan_action,
+    run_action,
+    ticket_fields,
+)
+from support.outcome_replies import refusal_reply, success_reply
+from support.safety import injection_reason
+from support.states import State
+from support.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+NEEDS_OVERRIDE = (SENDER_MISMATCH, "mail tries to instruct the system")
+"""Flags that only an operator's override, with a reason, lets through."""
+
+
+class NeedsOverride(PermissionError):
+    """The ticket is flagged; executing it needs an explicit operator override with a reason."""
+
+
+class ReplyMailbox(Protocol):
+    """The IMAP side of answering (integrations.imap_mailbox.ImapReplyFiling): flag the
+    original \\Answered, keep a copy in Sent. Must be safe to repeat."""
+
+    def after_reply(self, original_message_id: str | None, raw_reply: bytes, reply_message_id: str) -> None: ...
+
+
+def _no_crash(step: str) -> None:
+    """Tests replace this to simulate a crash between two steps."""
+
+
+class Workflow:
+    def __init__(self, store: TicketStore, api: ClubApi, sender: MailSender, *, from_address: str,
+                 mailbox: ReplyMailbox | None = None, checkpoint: Callable[[str], None] = _no_crash):
+        self.store, self.api, self.sender, self.mailbox = store, api, sender, mailbox
+        self.from_address = from_address
+        self.checkpoint = checkpoint
+
+    # -- before approval --------------------------------------------------------------------
+    def check(self, ticket_id: int, edits: dict | None = None) -> tuple[Action | None, list[str]]:
+        """The action the ticket would run (with ``edits`` applied) and the flags a person must
+        see. Raises ActionProblem when it cannot run as it stands."""
+        ticket = self.store.ticket(ticket_id)
+        if edits is not None:
+            ticket = {**ticket, "edits": edits}
+        if ticket["machine_mail"]:
+            raise ActionProblem(f"machine mail ({ticket['machine_mail']}) is never answered: reject it")
+        if ticket["triage"] is None:
+            raise ActionProblem("the ticket has not been triaged")
+        fields = ticket_fields(ticket)
+        flags = [reason] if (reason := injection_reason(f"{ticket['subject']}\n{ticket['body']}")) else []
+        action = plan_action(fields)
+        if action is None:
+            return None, flags
+        action, sender_flags = check_action(action, fields, ticket["sender"], self.api)
+        return action, flags + sender_flags
+
+    def approve(self, ticket_id: int, actor: str, *, reply: str | None = None, fields: dict | None = None,
+                override_reason: str | None = None) -> None:
+        """Check and record the operator's decision with the action it will run (and that
+        action's idempotency key). Raises ActionProblem, NeedsOverride or TransitionError."""
+        ticket = self.store.ticket(ticket_id)
+        edits = {"fields": fields} if fields else {}
+        if reply is not None and reply.strip() != (ticket["triage"] or {}).get("response", "").strip():
+            edits["reply"] = reply.strip()
+        action, flags = self.check(ticket_id, edits)
+        blocking = [flag for flag in flags if flag.startswith(NEEDS_OVERRIDE)]
+        override_reason = (override_reason or "").strip() or None
+        if blocking and not override_reason:
+            raise NeedsOverride("; ".join(blocking) + ": an override with a reason is needed")
+        planned = None
+        if action is not None:
+            previous = self.store.action(ticket_id)
+            same = previous is not None and previous["request"] == action.params
+            # the same request keeps its key: after an unknown outcome a retry must not act twice
+            key = previous["idempotency_key"] if same else f"acedesk-{ticket_id}-{uuid.uuid4().hex}"
+            planned = None if same else (action.kind, key, action.params)
+        self.store.save_approval(ticket_id, edits, override_reason if blocking else None, actor, planned)
+        self.checkpoint("approved")
+
+    def reject(self, ticket_id: int, actor: str, reason: str) -> None:
+        self.store.move(ticket_id, State.REJECTED, actor, reason=reason)
+
+    # -- execution ----------------------------------------------------------------------------
+    def execute(self, ticket_id: int, actor: str = "workflow") -> str:
+        """Run an approved (or failed) ticket to its reply; returns the state it ends in."""
+        if not self.store.claim(ticket_id, {State.APPROVED, State.FAILED}, State.EXECUTING, actor):
+            return self.store.ticket(ticket_id)["state"]  # someone else is on it, or it is done
+        return self._continue(ticket_id)
+
+    def resume(self) -> list[int]:
+        """Finish what a crash interrupted: approved, executing and executed tickets."""
+        resumed = []
+        for state in (State.APPROVED, State.EXECUTING, State.EXECUTED):
+            for ticket in self.store.tickets(state):
+                if state == State.APPROVED:
+                    self.execute(ticket["id"])
+                else:
+                    self._continue(ticket["id"])
+                resumed.append(ticket["id"])
+        return resumed
+
+    def _continue(self, ticket_id: int) -> str:
+        if self.store.ticket(ticket_id)["state"] == State.EXECUTING and not self._call_backend(ticket_id):
+            return State.FAILED
+        return self._reply(ticket_id)
+
+    def _call_backend(self, ticket_id: int) -> bool:
+        """The backend step; False when the outcome is unknown (ticket failed, retryable)."""
+        record = self.store.action(ticket_id)
+        if record is None or record["status"] in ("succeeded", "refused"):  # nothing to do, or done
+            self.store.move(ticket_id, State.EXECUTED, "workflow", action=record and record["kind"])
+            return True
+        status, result, target = self._run(Action(record["kind"], record["request"]), record["idempotency_key"])
+        self.checkpoint("api_called")
+        self.store.finish_action(ticket_id, status, result, target)
+        self.checkpoint("result_recorded")
+        return target == State.EXECUTED
+
+    def _run(self, action: Action, key: str) -> tuple[str, dict, State]:
+        try:
+            return "succeeded", run_action(action, self.api, key), State.EXECUTED
+        except ClubApiUnavailable as error:
+            return "unavailable", {"message": _unavailable(error)}, State.FAILED
+        except ClubApiError as error:
+            if error.status in (401, 403):  # AceDesk's own configuration, not the member's request
+                return "unavailable", {"message": _unavailable(error)}, State.FAILED
+            return "refused", {"code": error.code, "message": error.message}, State.EXECUTED
+
+    # -- the reply ----------------------------------------------------------------------------
+    def _reply(self, ticket_id: int) -> str:
+        reply = self.store.reply(ticket_id)
+        if reply is None:
+            message = self._build_reply(self.store.ticket(ticket_id))
+            self.store.add_reply(ticket_id, message["Message-ID"], message_bytes(message))
+            self.checkpoint("reply_prepared")
+            reply = self.store.reply(ticket_id)
+        if reply["status"] != "sent":
+            if not self.store.claim_reply(ticket_id) and reply["status"] == "prepared":
+                return self.store.ticket(ticket_id)["state"]  # another worker claimed it just now
+            message = message_from_bytes(reply["raw"], policy=MAIL_POLICY)
+            try:
+                self.sender.send(message)
+            except MailSendError as error:
+                self.store.release_reply(ticket_id, f"reply not sent: {error}")
+                return State.FAILED
+            self.checkpoint("reply_sent")
+            self.store.mark_replied(ticket_id)
+            self.checkpoint("replied")
+        self._after_reply(ticket_id)
+        return State.REPLIED
+
+    def _build_reply(self, ticket: dict) -> EmailMessage:
+        fields = ticket_fields(ticket)
+        record = self.store.action(ticket["id"])
+        if record is not None and record["status"] == "refused":
+            body = refusal_reply(ticket, fields, record["kind"], record["result"])
+        else:
+            body = success_reply(ticket, fields, record and record["kind"], record and record["result"])
+        original = OriginalMail(message_id=ticket["message_id"], references=ticket["references_header"],
+                                subject=ticket["subject"], reply_to_address=ticket["reply_to"] or ticket["sender"],
+                                sender_display=ticket["sender"])
+        domain = self.from_address.rsplit("@", 1)[-1]
+        return build_reply(original, from_address=self.from_address, body=body, domain=domain)
+
+    def _after_reply(self, ticket_id: int) -> None:
+        """Flag the original \\Answered and file a Sent copy; retried on resume until done."""
+        reply, ticket = self.store.reply(ticket_id), self.store.ticket(ticket_id)
+        if self.mailbox is None or reply["answered_flagged"] or not ticket["mailbox"].startswith("imap:"):
+            return
+        try:
+            self.mailbox.after_reply(ticket["message_id"], reply["raw"], reply["message_id"])
+        except ImapUnavailable as error:  # the member has the reply; the flag is bookkeeping
+            log.warning("ticket %s: could not flag the original as answered: %s", ticket_id, error)
+            return
+        self.store.mark_answered_flagged(ticket_id)
+
+
+def _unavailable(error: Exception) -> str:
+    return f"club backend unavailable, retry later: {error}"
