@@ -275,6 +275,17 @@ class TicketStore:
                             (json.dumps(triage), json.dumps(flags), target, _now(), ticket_id))
             self._audit(ticket_id, "model", f"{current}->{target}", {"flags": flags})
 
+    def add_flags(self, ticket_id: int, flags: list[str]) -> None:
+        """More reasons for a person to look (e.g. the backend check): a triaged ticket needs review."""
+        with self.transaction():
+            ticket = self.ticket(ticket_id)
+            new = [flag for flag in flags if flag not in ticket["flags"]]
+            if not new:
+                return
+            self.db.execute("UPDATE tickets SET flags=? WHERE id=?", (json.dumps(ticket["flags"] + new), ticket_id))
+            if ticket["state"] == State.TRIAGED:
+                self._move(ticket_id, State.NEEDS_REVIEW, "workflow", None, {"flags": new})
+
     def audit_log(self, ticket_id: int) -> list[dict]:
         rows = self.db.execute("SELECT * FROM audit WHERE ticket_id=? ORDER BY id", (ticket_id,))
         return [{**dict(row), "detail": json.loads(row["detail"])} for row in rows]

@@ -1,6 +1,12 @@
-"""Inspect the ticket store.
+"""Inspect and decide tickets from the command line (the app's inbox page does the same).
 
-    python -m support.tickets export     # every ticket as one JSON line
+    python -m support.tickets export                     # every ticket as one JSON line
+    python -m support.tickets show 7                     # one ticket with its audit log
+    python -m support.tickets approve 7 [--reply "..."] [--field booking_id=BK-48213] [--override "why"]
+    python -m support.tickets reject 7 --reason "spam"
+
+``approve`` executes at once against the club backend (ACEDESK_CLUB_API_URL/_TOKEN) and sends
+the reply (SMTP, or the outbox folder); a failure leaves the ticket ``failed`` and retryable.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 import sys
 
 from model.schema import FIELDS
+from support.settings import DeskSettings, build_workflow
 from support.store import TicketStore
 
 
@@ -25,16 +32,77 @@ def export_line(ticket: dict) -> str:
         **{name: triage.get(name) for name in FIELDS},
         "machine_mail": ticket["machine_mail"],
         "quarantine_reason": ticket["quarantine_reason"],
+        "failure_reason": ticket["failure_reason"],
     }, ensure_ascii=False)
+
+
+def parse_fields(pairs: list[str]) -> dict:
+    fields = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in ("category", *FIELDS):
+            raise SystemExit(f"--field wants NAME=VALUE with NAME one of category, {', '.join(FIELDS)}")
+        fields[name] = value or None
+    return fields
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["export"])
-    parser.parse_args(argv)
-    for ticket in TicketStore().tickets():
-        sys.stdout.write(export_line(ticket) + "\n")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("export", help="every ticket as one JSON line")
+    show = commands.add_parser("show", help="one ticket and its audit log")
+    show.add_argument("ticket", type=int)
+    approve = commands.add_parser("approve", help="approve, execute and reply")
+    approve.add_argument("ticket", type=int)
+    approve.add_argument("--reply", help="the reply text, if edited")
+    approve.add_argument("--field", action="append", default=[], help="NAME=VALUE edit of a triage field")
+    approve.add_argument("--override", help="reason for executing a flagged ticket (sender mismatch, injection)")
+    approve.add_argument("--actor", default="operator")
+    reject = commands.add_parser("reject", help="close without action or reply")
+    reject.add_argument("ticket", type=int)
+    reject.add_argument("--reason", required=True)
+    reject.add_argument("--actor", default="operator")
+    args = parser.parse_args(argv)
+
+    settings = DeskSettings.from_env()
+    store = settings.store()
+    if args.command == "export":
+        for ticket in store.tickets():
+            sys.stdout.write(export_line(ticket) + "\n")
+    elif args.command == "show":
+        print(json.dumps({**_public(store.ticket(args.ticket)), "audit": store.audit_log(args.ticket)}, indent=2,
+                         ensure_ascii=False))
+    else:
+        return decide(store, settings, args)
     return 0
+
+
+def decide(store: TicketStore, settings: DeskSettings, args) -> int:
+    from support.actions import ActionProblem
+    from support.states import State, TransitionError
+    from support.workflow import NeedsOverride
+
+    if args.command == "reject":
+        store.move(args.ticket, State.REJECTED, args.actor, reason=args.reason)
+        print(f"ticket {args.ticket}: rejected")
+        return 0
+    workflow = build_workflow(store, settings)
+    if workflow is None:
+        raise SystemExit("no club backend configured: set ACEDESK_CLUB_API_URL and ACEDESK_CLUB_API_TOKEN")
+    try:
+        workflow.approve(args.ticket, args.actor, reply=args.reply, fields=parse_fields(args.field) or None,
+                         override_reason=args.override)
+    except (ActionProblem, NeedsOverride, TransitionError) as problem:
+        print(f"ticket {args.ticket}: not approved: {problem}", file=sys.stderr)
+        return 1
+    state = workflow.execute(args.ticket, args.actor)
+    reason = store.ticket(args.ticket)["failure_reason"]
+    print(f"ticket {args.ticket}: {state}" + (f" ({reason})" if reason else ""))
+    return 0 if state == "replied" else 1
+
+
+def _public(ticket: dict) -> dict:
+    return {key: value for key, value in ticket.items() if key != "body"} | {"body": ticket["body"][:2000]}
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     python -m support.worker --once --eml-dir demo/mail     # a folder of .eml files
     python -m support.worker --eml-dir demo/mail --every 60  # poll
     ACEDESK_IMAP_HOST=imap.example.org ... python -m support.worker --once   # IMAP (ACEDESK_IMAP_*)
+    # with ACEDESK_CLUB_API_URL/_TOKEN set, each round also checks new tickets against the club
+    # backend and finishes approved tickets that a crash or an outage interrupted
     python -m support.worker --once --no-triage             # fetch only, no model loaded
 
 Each mail is stored before anything else happens to it; a mail that cannot be read is
@@ -21,13 +23,17 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from integrations.club_api import ClubApiError
 from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable, OversizedMail
 from integrations.mail_parsing import MailParseError, machine_mail_reason, parse_eml
 from integrations.mail_sending import original_from_headers
 from model.prompt import Email
+from support.actions import ActionProblem
 from support.safety import injection_reason
+from support.settings import DeskSettings, build_workflow
 from support.states import State
 from support.store import MailRef, TicketStore
+from support.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +133,27 @@ def review_flags(ticket: dict, result) -> list[str]:
     return flags
 
 
-def triage_received(store: TicketStore, triager, batch_size: int = 8) -> int:
+def triage_received(store: TicketStore, triager, batch_size: int = 8, workflow: Workflow | None = None) -> int:
+    """Triage every received ticket; with a workflow, also check each against the backend so
+    the operator sees "sender does not match account" and the like before approving."""
     tickets = store.tickets(State.RECEIVED)
     emails = [Email(t["sender"], t["subject"], t["body"], _date(t["mail_date"])) for t in tickets]
     results = triager.triage_many(emails, batch_size=batch_size) if emails else []
     for ticket, result in zip(tickets, results, strict=True):
         store.record_triage(ticket["id"], result.to_dict(), review_flags(ticket, result))
+        if workflow is not None and not ticket["machine_mail"]:
+            store.add_flags(ticket["id"], backend_flags(workflow, ticket["id"]))
     return len(tickets)
+
+
+def backend_flags(workflow: Workflow, ticket_id: int) -> list[str]:
+    try:
+        _, flags = workflow.check(ticket_id)
+    except ActionProblem as problem:
+        return [f"cannot run as it stands: {problem}"]
+    except ClubApiError as error:
+        return [f"not checked against the club backend: {error}"]
+    return flags
 
 
 def _date(text: str | None) -> datetime | None:
@@ -144,16 +164,19 @@ def run_once(store: TicketStore, eml_dir: Path, triager) -> tuple[int, int]:
     return fetch_eml_dir(store, eml_dir), triage_received(store, triager)
 
 
-def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager) -> bool:
-    """One round: fetch, then triage whatever was received; False when the mailbox was unavailable."""
+def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
+         workflow: Workflow | None = None) -> bool:
+    """One round: fetch, triage whatever was received, then finish approved tickets a crash or
+    an outage interrupted; False when the mailbox was unavailable."""
     available = True
     try:
         fetched = fetch(store)
     except ImapUnavailable as error:
         log.error("mailbox unavailable (the next round resumes): %s", error)
         fetched, available = 0, False
-    triaged = triage_received(store, triager) if triager else 0
-    log.info("fetched %d new mails, triaged %d tickets", fetched, triaged)
+    triaged = triage_received(store, triager, workflow=workflow) if triager else 0
+    resumed = workflow.resume() if workflow else []
+    log.info("fetched %d new mails, triaged %d tickets, resumed %d", fetched, triaged, len(resumed))
     return available
 
 
@@ -175,9 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fetch = mail_source(args, parser)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    store, triager = TicketStore(), None if args.no_triage else _load_triager()
+    settings = DeskSettings.from_env()
+    store = settings.store()
+    workflow = build_workflow(store, settings)
+    triager = None if args.no_triage else _load_triager()
     while True:
-        available = poll(store, fetch, triager)
+        available = poll(store, fetch, triager, workflow)
         if args.once:
             return 0 if available else 1
         time.sleep(args.every)

@@ -128,11 +128,12 @@ class Workflow:
         return self._continue(ticket_id)
 
     def resume(self) -> list[int]:
-        """Finish what a crash interrupted: approved, executing and executed tickets."""
+        """Finish what a crash interrupted (approved, executing, executed tickets) and retry the
+        failed ones: every failure is transient by design (backend or mail server away)."""
         resumed = []
-        for state in (State.APPROVED, State.EXECUTING, State.EXECUTED):
+        for state in (State.APPROVED, State.FAILED, State.EXECUTING, State.EXECUTED):
             for ticket in self.store.tickets(state):
-                if state == State.APPROVED:
+                if state in (State.APPROVED, State.FAILED):
                     self.execute(ticket["id"])
                 else:
                     self._continue(ticket["id"])

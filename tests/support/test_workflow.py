@@ -108,7 +108,7 @@ def test_a_reset_for_someone_elses_account_needs_an_override_with_a_reason(store
     workflow.approve(ticket_id, "operator", override_reason="called Anna, she uses a new address")
     workflow.execute(ticket_id)
     assert club_backend.effects()["password_reset"] == 1
-    approval = [e for e in store.audit_log(ticket_id) if e["event"] == "triaged->approved"][0]
+    approval = next(e for e in store.audit_log(ticket_id) if e["event"] == "triaged->approved")
     assert approval["detail"]["override_reason"] == "called Anna, she uses a new address"
 
 

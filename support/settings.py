@@ -1,0 +1,64 @@
+"""AceDesk's connections, read once at the edge (environment or Streamlit secrets) and passed on.
+
+    ACEDESK_CLUB_API_URL, ACEDESK_CLUB_API_TOKEN   the club backend (token: a secret)
+    ACEDESK_SUPPORT_ADDRESS                        From: of replies (default support@club.example)
+    ACEDESK_IMAP_*                                 the mailbox (integrations/imap_mailbox.py)
+    ACEDESK_SMTP_*                                 outgoing mail; unset = the outbox folder
+    ACEDESK_DATA_DIR                               SQLite and outbox (default ./data)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from integrations.club_api import ClubApi
+from integrations.imap_mailbox import ImapReplyFiling, ImapSettings
+from integrations.mail_sending import OutboxSender, SmtpSender, SmtpSettings
+from support.store import TicketStore
+from support.workflow import Workflow
+
+DEFAULT_SUPPORT_ADDRESS = "support@club.example"
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    data_dir: Path
+    club_api_url: str | None = None
+    club_api_token: str | None = field(default=None, repr=False)
+    support_address: str = DEFAULT_SUPPORT_ADDRESS
+    imap: ImapSettings | None = None
+    smtp: SmtpSettings | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeskSettings:
+        """From the environment, or any mapping with the same names (e.g. Streamlit secrets)."""
+        env = os.environ if env is None else env
+        return cls(
+            data_dir=Path(env.get("ACEDESK_DATA_DIR", "data")),
+            club_api_url=env.get("ACEDESK_CLUB_API_URL") or None,
+            club_api_token=env.get("ACEDESK_CLUB_API_TOKEN") or None,
+            support_address=env.get("ACEDESK_SUPPORT_ADDRESS") or DEFAULT_SUPPORT_ADDRESS,
+            imap=ImapSettings.from_env(dict(env)),
+            smtp=SmtpSettings.from_env(env),
+        )
+
+    @property
+    def outbox(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def store(self) -> TicketStore:
+        return TicketStore(self.data_dir / "acedesk.sqlite3")
+
+
+def build_workflow(store: TicketStore, settings: DeskSettings) -> Workflow | None:
+    """The approval-to-reply workflow, or None when no club backend is configured."""
+    if not (settings.club_api_url and settings.club_api_token):
+        return None
+    api = ClubApi(settings.club_api_url, settings.club_api_token)
+    sender = SmtpSender(settings.smtp) if settings.smtp else OutboxSender(settings.outbox)
+    mailbox = ImapReplyFiling(settings.imap) if settings.imap else None
+    from_address = settings.smtp.from_address if settings.smtp else settings.support_address
+    return Workflow(store, api, sender, from_address=from_address, mailbox=mailbox)

@@ -1,0 +1,60 @@
+"""The operator's command line: export, show, approve (executes and replies), reject."""
+
+import json
+
+import pytest
+
+from model.schema import TriageResult
+from support import tickets, worker
+from support.states import State
+from support.store import TicketStore
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture
+def desk(tmp_path, monkeypatch, club_backend):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ACEDESK_CLUB_API_URL", club_backend.url)
+    monkeypatch.setenv("ACEDESK_CLUB_API_TOKEN", club_backend.token)
+    for name in ("ACEDESK_SMTP_HOST", "ACEDESK_IMAP_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("01-anna-cancel-injured.eml", "12-reset-anna-from-unknown-address.eml"):
+        (inbox / name).write_bytes((REPO_ROOT / "demo/mail" / name).read_bytes())
+    assert worker.main(["--once", "--no-triage", "--eml-dir", str(inbox)]) == 0
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    cancel, reset = store.tickets()
+    store.record_triage(cancel["id"], TriageResult(category="cancel_booking", booking_id="BK-48213").to_dict(), [])
+    store.record_triage(reset["id"], TriageResult(category="reset_password", username="anna.berg").to_dict(), [])
+    return store, cancel["id"], reset["id"]
+
+
+def test_approve_executes_and_writes_the_reply_to_the_outbox(desk, tmp_path, club_backend, capsys):
+    store, cancel, _ = desk
+    assert tickets.main(["approve", str(cancel)]) == 0
+    assert f"ticket {cancel}: replied" in capsys.readouterr().out
+    assert club_backend.effects()["cancel"] == 1
+    [reply] = (tmp_path / "outbox").glob("*.eml")
+    assert b"BK-48213" in reply.read_bytes()
+
+
+def test_a_flagged_ticket_is_refused_without_override_and_runs_with_one(desk, club_backend, capsys):
+    _, _, reset = desk
+    assert tickets.main(["approve", str(reset)]) == 1
+    assert "sender does not match account" in capsys.readouterr().err
+    assert club_backend.effects()["password_reset"] == 0
+    assert tickets.main(["approve", str(reset), "--override", "Anna phoned from her new address"]) == 0
+    assert club_backend.effects()["password_reset"] == 1
+
+
+def test_export_show_and_reject(desk, capsys):
+    store, cancel, reset = desk
+    assert tickets.main(["reject", str(reset), "--reason", "not the account holder"]) == 0
+    capsys.readouterr()
+    assert tickets.main(["export"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(t["id"], t["state"]) for t in lines] == [(cancel, State.TRIAGED), (reset, State.REJECTED)]
+    assert tickets.main(["show", str(reset)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["audit"][-1]["detail"]["reason"] == "not the account holder"
