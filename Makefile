@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: setup model demo test lint bench data train clean
+.PHONY: setup model demo system test lint bench data train clean
 
 setup: $(STAMP)
 
@@ -21,18 +21,24 @@ $(STAMP): requirements.txt
 model: setup
 	$(PY) -m model.prepare
 
+# The club backend, the demo mailbox, the worker and the app (see demo/__main__.py).
 demo: model
-	$(VENV)/bin/streamlit run dashboard.py --server.port $(PORT) --server.headless true
+	PORT=$(PORT) $(PY) -m demo
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: model lint
+# Dovecot for the IMAP tests (needs root the first time; CI runs as root).
+system:
+	bash scripts/install-system-packages.sh
+
+test: model lint system
 	ACEDESK_REAL_MODEL=1 $(PY) -m pytest
 
 bench: model
 	$(PY) -m benchmarks.inference_speed
 	$(PY) -m benchmarks.training_speed
+	$(PY) -m benchmarks.ingestion_speed
 
 data: setup
 	$(PY) -m training.generate_data

@@ -29,7 +29,7 @@ from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
 
 from integrations.mail_parsing import MAX_MESSAGE_BYTES
-from support.store import MailRef
+from integrations.mail_ref import MailRef
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,13 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from integrations.mail_ref import MailRef
 from support.states import State, check_transition
+
+__all__ = ["MailRef", "TicketStore", "data_dir"]
 
 MIGRATIONS = [
     """
@@ -85,16 +87,6 @@ def data_dir() -> Path:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class MailRef:
-    """Where a mail came from: enough to recognise it on the next fetch."""
-
-    mailbox: str
-    uidvalidity: str
-    uid: str
-    message_id: str | None
 
 
 class TicketStore:

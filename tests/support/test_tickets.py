@@ -31,7 +31,7 @@ def desk(tmp_path, monkeypatch, club_backend):
 
 
 def test_approve_executes_and_writes_the_reply_to_the_outbox(desk, tmp_path, club_backend, capsys):
-    store, cancel, _ = desk
+    _, cancel, _ = desk
     assert tickets.main(["approve", str(cancel)]) == 0
     assert f"ticket {cancel}: replied" in capsys.readouterr().out
     assert club_backend.effects()["cancel"] == 1
@@ -49,7 +49,7 @@ def test_a_flagged_ticket_is_refused_without_override_and_runs_with_one(desk, cl
 
 
 def test_export_show_and_reject(desk, capsys):
-    store, cancel, reset = desk
+    _, cancel, reset = desk
     assert tickets.main(["reject", str(reset), "--reason", "not the account holder"]) == 0
     capsys.readouterr()
     assert tickets.main(["export"]) == 0

@@ -1,0 +1,76 @@
+"""``python -m demo``: everything the demo needs, on embedded defaults (what ``make demo`` runs).
+
+1. the stand-in club backend on http://127.0.0.1:8700 (``data/club.sqlite3``, seeded once);
+2. the demo mailbox: ``demo/mail`` copied to ``data/demo-inbox``, dated as if just arrived;
+3. the worker, polling that folder every 30 s: fetch, triage, check against the backend;
+4. the Streamlit app on http://localhost:8501.
+
+The backend's token is made up per run unless ``ACEDESK_CLUB_API_TOKEN`` is set, and handed to
+the children through their environment only. Replies go to ``data/outbox`` unless
+``ACEDESK_SMTP_*`` is set. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from demo.prepare_mailbox import prepare_mailbox
+
+BACKEND_PORT = 8700
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops the children too, as Ctrl-C does
+    data = Path(os.environ.get("ACEDESK_DATA_DIR", "data"))
+    env = {**os.environ, "ACEDESK_DATA_DIR": str(data),
+           "ACEDESK_CLUB_API_URL": os.environ.get("ACEDESK_CLUB_API_URL", f"http://127.0.0.1:{BACKEND_PORT}"),
+           "ACEDESK_CLUB_API_TOKEN": os.environ.get("ACEDESK_CLUB_API_TOKEN") or secrets.token_urlsafe(24)}
+    inbox = data / "demo-inbox"
+    print(f"demo mailbox: {len(prepare_mailbox(inbox))} new mails in {inbox}")
+    python = sys.executable
+    children = [subprocess.Popen([python, "-m", "club_backend", "--db", str(data / "club.sqlite3"),
+                                  "--port", str(BACKEND_PORT), "--log-level", "warning"], env=env)]
+    try:
+        wait_for_backend(env["ACEDESK_CLUB_API_URL"])
+        children.append(subprocess.Popen([python, "-m", "support.worker", "--eml-dir", str(inbox), "--every", "30"],
+                                          env=env))
+        port = os.environ.get("PORT", "8501")
+        app = subprocess.Popen([python, "-m", "streamlit", "run", "dashboard.py", "--server.port", port,
+                                "--server.headless", "true"], env=env)
+        children.append(app)
+        return app.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            child.terminate()
+        for child in children:
+            child.wait(timeout=10)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+def wait_for_backend(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/health", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the club backend did not answer on {url} within {seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
