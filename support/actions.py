@@ -8,7 +8,7 @@ sender writes from the address the club has on file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
 from email.utils import parseaddr
 
@@ -113,7 +113,8 @@ def run_action(action: Action, api: ClubApi, idempotency_key: str) -> dict:
                                        idempotency_key=idempotency_key)
         return _plain(invitation)
     if action.kind == "password_reset":
-        return _plain(api.request_password_reset(params["username"], idempotency_key=idempotency_key))
+        reset = api.request_password_reset(params["username"], idempotency_key=idempotency_key)
+        return {**_plain(reset), "username": params["username"]}
     if action.kind == "cancel_booking":
         return _plain(api.cancel_booking(params["booking_id"], idempotency_key=idempotency_key))
     start = datetime.fromisoformat(params["start"])
@@ -127,8 +128,6 @@ def _as_datetime(value) -> datetime:
 
 def _plain(result) -> dict:
     """A dataclass result as JSON-able values (datetimes as ISO text)."""
-    from dataclasses import asdict, is_dataclass
-
-    data = asdict(result) if is_dataclass(result) else dict(result)
+    data = asdict(result)
     return {key: value.isoformat(timespec="minutes") if isinstance(value, datetime) else value
             for key, value in data.items()}

@@ -9,26 +9,64 @@ from __future__ import annotations
 
 from model.replies import GREETING, GREETING_NO_NAME, SIGN_OFF, first_name, render_reply
 
+# A refusal's explanation by the backend's error code, in the member's language.
 REFUSALS = {
-    "cancellation_window_closed": "unfortunately we could not {verb} booking {booking}: it starts in less than "
-                                  "24 hours, and bookings can only be changed or cancelled up to 24 hours "
-                                  "before the start. If something urgent came up, please call the club office.",
-    "slot_taken": "unfortunately the time you asked for is already booked, so booking {booking} is unchanged. "
-                  "Reply with another time and we will gladly move it.",
-    "slot_in_past": "the new time you asked for has already passed, so booking {booking} is unchanged. "
-                    "Reply with another time and we will gladly move it.",
-    "outside_opening_hours": "the club is open from 07:00 to 22:00, so we could not move booking {booking} "
-                             "to the time you asked for. Reply with another time and we will gladly move it.",
-    "already_cancelled": "booking {booking} had already been cancelled, so there is nothing more to do.",
-    "booking_not_found": "we could not find booking {booking}. Could you check the booking number?",
-    "member_not_found": "we could not find the account you mentioned. Could you check the username?",
-    "username_taken": "the username {username} is already taken. Reply with another one and we will send "
-                      "the invitation.",
-    "email_taken": "there is already an account for that email address. If you cannot log in, we can "
-                   "send a password reset link instead.",
+    "cancellation_window_closed": {
+        "en": "unfortunately we could not {verb_en} booking {booking}: it starts in less than 24 hours, and "
+              "bookings can only be changed or cancelled up to 24 hours before the start. If something "
+              "urgent came up, please call the club office.",
+        "de": "leider konnten wir die Buchung {booking} nicht {verb_de}: Sie beginnt in weniger als 24 Stunden, "
+              "und Buchungen lassen sich nur bis 24 Stunden vor Beginn ändern oder stornieren. In dringenden "
+              "Fällen rufen Sie bitte im Clubbüro an.",
+        "fr": "malheureusement, nous n'avons pas pu {verb_fr} la réservation {booking} : elle commence dans moins "
+              "de 24 heures, et les réservations ne peuvent être modifiées ou annulées que jusqu'à 24 heures "
+              "avant le début. En cas d'urgence, merci d'appeler le secrétariat du club.",
+        "es": "lamentablemente no hemos podido {verb_es} la reserva {booking}: empieza en menos de 24 horas, y "
+              "las reservas solo se pueden cambiar o cancelar hasta 24 horas antes del inicio. Si es urgente, "
+              "llama a la oficina del club.",
+    },
+    "slot_taken": {
+        "en": "unfortunately the time you asked for is already booked, so booking {booking} is unchanged. "
+              "Reply with another time and we will gladly move it.",
+        "de": "leider ist die gewünschte Zeit schon vergeben, die Buchung {booking} bleibt daher unverändert. "
+              "Nennen Sie uns gern eine andere Zeit, dann verlegen wir sie.",
+        "fr": "malheureusement, le créneau demandé est déjà réservé ; la réservation {booking} reste donc "
+              "inchangée. Indiquez-nous un autre horaire et nous la déplacerons volontiers.",
+        "es": "lamentablemente la hora que pediste ya está reservada, así que la reserva {booking} no ha "
+              "cambiado. Respóndenos con otra hora y la cambiaremos encantados.",
+    },
+    "slot_in_past": {
+        "en": "the new time you asked for has already passed, so booking {booking} is unchanged. Reply with "
+              "another time and we will gladly move it.",
+    },
+    "outside_opening_hours": {
+        "en": "the club is open from 07:00 to 22:00, so we could not move booking {booking} to the time you asked "
+              "for. Reply with another time and we will gladly move it.",
+    },
+    "already_cancelled": {
+        "en": "booking {booking} had already been cancelled, so there is nothing more to do.",
+    },
+    "booking_not_found": {
+        "en": "we could not find booking {booking}. Could you check the booking number?",
+        "de": "wir konnten die Buchung {booking} nicht finden. Könnten Sie die Buchungsnummer prüfen?",
+        "fr": "nous n'avons pas trouvé la réservation {booking}. Pourriez-vous vérifier le numéro ?",
+        "es": "no hemos encontrado la reserva {booking}. ¿Podrías comprobar el número?",
+    },
+    "member_not_found": {
+        "en": "we could not find the account you mentioned. Could you check the username?",
+    },
+    "username_taken": {
+        "en": "the username {username} is already taken. Reply with another one and we will send the invitation.",
+    },
+    "email_taken": {
+        "en": "there is already an account for that email address. If you cannot log in, we can send a "
+              "password reset link instead.",
+    },
 }
 FALLBACK_REFUSAL = "unfortunately we could not complete your request ({message}). A member of our team will " \
                    "get back to you."
+_VERBS = {"cancel_booking": {"en": "cancel", "de": "stornieren", "fr": "annuler", "es": "cancelar"},
+          "move_booking": {"en": "move", "de": "verlegen", "fr": "déplacer", "es": "cambiar"}}
 
 
 def reply_language(text: str | None) -> str:
@@ -55,7 +93,7 @@ def confirmed_fields(kind: str, result: dict) -> dict:
     if kind == "invite_member":
         member = result.get("member", {})
         return {"username": member.get("username"), "member_name": member.get("name"),
-                "member_email": result.get("invitation_sent_to")}
+                "member_email": result.get("sent_to")}
     if kind == "password_reset":
         return {"username": result.get("username")}
     booking = result.get("booking", result)
@@ -67,11 +105,14 @@ def confirmed_fields(kind: str, result: dict) -> dict:
 
 
 def refusal_reply(ticket: dict, fields: dict, kind: str, error: dict) -> str:
-    """English for now: the refusal texts exist in one language (see README)."""
-    template = REFUSALS.get(error.get("code"), FALLBACK_REFUSAL)
-    body = template.format(verb="move" if kind == "move_booking" else "cancel",
-                           booking=fields.get("booking_id") or "", username=fields.get("username") or "",
-                           message=error.get("message", ""))
+    """The backend's refusal explained in the member's language (English where a text has no
+    translation yet: the whole reply is then English, never a mix)."""
+    texts = REFUSALS.get(error.get("code"), {"en": FALLBACK_REFUSAL})
+    lang = reply_language((ticket["triage"] or {}).get("response"))
+    lang = lang if lang in texts else "en"
+    verbs = _VERBS.get(kind, _VERBS["cancel_booking"])
+    body = texts[lang].format(booking=fields.get("booking_id") or "", username=fields.get("username") or "",
+                              message=error.get("message", ""), **{f"verb_{code}": verb for code, verb in verbs.items()})
     name = first_name(ticket["sender"])
-    greeting = GREETING["en"].format(name=name) if name else GREETING_NO_NAME["en"]
-    return f"{greeting} {body}\n\n{SIGN_OFF['en']}"
+    greeting = GREETING[lang].format(name=name) if name else GREETING_NO_NAME[lang]
+    return f"{greeting} {body}\n\n{SIGN_OFF[lang]}"
