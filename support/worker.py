@@ -72,10 +72,13 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail) -> 
         return _store_oversized(store, ref, raw)
     try:
         parsed = parse_eml(raw)
+        original = original_from_headers(parsed.headers, parsed.email.sender, parsed.email.subject)
     except MailParseError as error:
         return store.add_ticket(_with_message_id(ref, _message_id(raw)), quarantine_reason=str(error))
+    except Exception as error:  # noqa: BLE001 - one odd mail must never stop the fetch loop
+        reason = f"unexpected error while reading the mail: {type(error).__name__}: {error}"
+        return store.add_ticket(_with_message_id(ref, _message_id(raw)), quarantine_reason=reason)
     email = parsed.email
-    original = original_from_headers(parsed.headers, email.sender, email.subject)
     return store.add_ticket(
         _with_message_id(ref, parsed.message_id), sender=email.sender, subject=email.subject, body=email.body,
         mail_date=email.date.isoformat() if email.date else None,

@@ -170,3 +170,21 @@ def test_dropped_connection_then_next_poll_resumes_without_loss_or_duplicates(
     assert poll(store, fetch, triager=None) is True
     message_ids = [t["message_id"] for t in store.tickets()]
     assert len(message_ids) == len(set(message_ids)) == len(mails)
+
+
+def test_an_unexpected_error_on_one_mail_quarantines_it_and_the_others_go_on(mailbox, tmp_path, monkeypatch):
+    real = worker.original_from_headers
+
+    def breaks_on_the_auto_reply(headers, sender, subject):
+        if subject == "Out of office":
+            raise LookupError("unknown encoding: x-weird")
+        return real(headers, sender, subject)
+
+    monkeypatch.setattr(worker, "original_from_headers", breaks_on_the_auto_reply)
+    store = TicketStore(tmp_path / "t.sqlite3")
+    assert len(ingest(store, eml_dir_mails(mailbox))) == 3
+    by_uid = {t["uid"]: t for t in store.tickets()}
+    assert by_uid["02-auto.eml"]["state"] == State.QUARANTINED
+    assert "LookupError: unknown encoding" in by_uid["02-auto.eml"]["quarantine_reason"]
+    assert by_uid["01-person.eml"]["state"] == State.RECEIVED
+    assert by_uid["01-person.eml"]["reply_to"] == "anna@example.org"
