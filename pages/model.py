@@ -1,16 +1,17 @@
 """Which adapter the app uses, how it was trained, and how it scored."""
 
 import json
-import os
 from pathlib import Path
 
 import streamlit as st
 
-from model.inference import DEFAULT_ADAPTER
+from model.active import active_choice
+from ui.resources import desk_settings
 
-adapter = Path(os.environ.get("ACEDESK_ADAPTER", str(DEFAULT_ADAPTER)))
-st.title("Model")
-if not (adapter / "acedesk.json").exists():
+choice = active_choice(desk_settings().data_dir)
+adapter = Path(choice.adapter) if choice.adapter else None
+st.title("Active model")
+if adapter is None or not (adapter / "acedesk.json").exists():
     st.info(f"No adapter at {adapter}: the app runs the plain base model.")
     st.stop()
 

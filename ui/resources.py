@@ -1,0 +1,49 @@
+"""What the pages share: settings (read once, from secrets or the environment) and the model.
+
+``st.cache_resource`` objects are shared by every session and thread: they are never
+mutated here. The triager guards its own generation with a lock; the ticket store is
+opened per use (an SQLite connection is cheap and must not cross threads mid-transaction).
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from model.active import ModelChoice, active_choice
+from model.inference import Triager, load_triager
+from support.settings import DeskSettings, build_workflow
+from support.store import TicketStore
+from support.workflow import Workflow
+
+
+@st.cache_resource
+def desk_settings() -> DeskSettings:
+    """``.streamlit/secrets.toml`` entries (same names as the environment variables) win over
+    the environment; secrets never leave this object except as connection arguments."""
+    values = dict(os.environ)
+    try:
+        values.update({key: str(value) for key, value in st.secrets.items() if key.startswith("ACEDESK_")})
+    except FileNotFoundError:  # no secrets file: the environment alone
+        pass
+    return DeskSettings.from_env(values)
+
+
+@st.cache_resource(show_spinner="Loading the triage model...")
+def cached_triager(choice: ModelChoice) -> Triager:
+    return load_triager(choice.base_model, choice.adapter)
+
+
+def triager() -> Triager:
+    """The inbox's model: the promoted choice (see model/active.py), loaded once per process."""
+    return cached_triager(active_choice(desk_settings().data_dir))
+
+
+def store() -> TicketStore:
+    return desk_settings().store()
+
+
+def workflow(ticket_store: TicketStore) -> Workflow | None:
+    """None when no club backend is configured (the page says so)."""
+    return build_workflow(ticket_store, desk_settings())
