@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Dovecot (a real IMAP server).
+# System packages the test suite needs: Dovecot (a real IMAP server) and Chromium (the
+# browser Playwright drives; no `playwright install` download needed).
 # Run as root (CI does); `make test` calls it and it does nothing when all are present.
 set -euo pipefail
 
 missing=()
 command -v dovecot >/dev/null || missing+=(dovecot-imapd)
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
