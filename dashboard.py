@@ -10,11 +10,11 @@ import streamlit as st
 
 st.set_page_config(page_title="AceDesk", page_icon="🎾", layout="wide")
 navigation = st.navigation({
-    "Support": [st.Page("pages/inbox.py", title="Inbox", icon="📥", default=True)],
+    "Support": [st.Page("pages/inbox.py", title="Inbox", icon=":material/inbox:", default=True)],
     "Model": [
-        st.Page("pages/training.py", title="Training", icon="🏋️"),
-        st.Page("pages/eval.py", title="Eval", icon="🧪"),
-        st.Page("pages/model.py", title="Active model", icon="🎾"),
+        st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
+        st.Page("pages/eval.py", title="Eval", icon=":material/science:"),
+        st.Page("pages/model.py", title="Active model", icon=":material/verified:"),
     ],
 })
 navigation.run()

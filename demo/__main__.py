@@ -34,6 +34,7 @@ def main() -> int:
            "ACEDESK_CLUB_API_URL": os.environ.get("ACEDESK_CLUB_API_URL", f"http://127.0.0.1:{BACKEND_PORT}"),
            "ACEDESK_CLUB_API_TOKEN": os.environ.get("ACEDESK_CLUB_API_TOKEN") or secrets.token_urlsafe(24)}
     inbox = data / "demo-inbox"
+    env["ACEDESK_EML_DIR"] = str(inbox)  # the inbox page's "Fetch new mail" reads the same folder
     print(f"demo mailbox: {len(prepare_mailbox(inbox))} new mails in {inbox}")
     python = sys.executable
     children = [subprocess.Popen([python, "-m", "club_backend", "--db", str(data / "club.sqlite3"),

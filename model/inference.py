@@ -154,7 +154,8 @@ class CategoryConstraint(LogitsProcessor):
 
 def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool) -> TriageResult:
     """Validate the model's answer and add what code knows better than the model."""
-    fields, problems = parse_answer(category, ANSWER_PREFIX + answer_text)
+    raw_answer = ANSWER_PREFIX + answer_text
+    fields, problems = parse_answer(category, raw_answer)
     if not stopped:
         problems.append("answer was cut off")
     valid = not problems
@@ -169,7 +170,7 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
         fields["response"] = render_reply(category, fields, email.sender)
     fields.pop("category")
     return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
-                        **fields)
+                        raw_answer=raw_answer, **fields)
 
 
 def _adapter_name(path: str) -> str:

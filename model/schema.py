@@ -71,6 +71,9 @@ class TriageResult:
     """False when the model's answer was not schema-valid JSON (fields were nulled)."""
     problems: list[str] = field(default_factory=list)
     """Why the result needs a human look (malformed fields, unresolved dates, ...)."""
+    raw_answer: str = ""
+    """The model's answer exactly as decoded (the JSON text before parsing): for people
+    judging a model, never for actions."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:

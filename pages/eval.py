@@ -1,6 +1,28 @@
-"""Placeholder: the eval page comes here."""
+"""Eval: try any adapter or checkpoint on one email, score it on labelled mail, compare two
+evaluations, and promote the best model to the inbox. The parts live in ui/eval_views.py."""
 
 import streamlit as st
 
+from model.active import active_choice
+from model.catalog import list_adapters, runs_root
+from ui import eval_views
+from ui.resources import desk_settings
+
+data_dir, runs_dir = desk_settings().data_dir, runs_root()
+entries = list_adapters(runs_dir)
+active = active_choice(data_dir)
+
 st.title("Eval")
-st.info("Coming soon.")
+eval_views.show_notice()
+choice, entry = eval_views.pick_model(entries, active)
+eval_views.promotion(choice, entry, entries, active, data_dir)
+
+chat_tab, evaluate_tab, compare_tab = st.tabs(["💬 Chat", "📊 Evaluate", "⚖️ Compare"])
+with chat_tab:
+    eval_views.chat(choice, entry, active)
+with evaluate_tab:
+    eval_views.evaluation_form(choice, entry, runs_dir)
+    eval_views.running_evaluations(runs_dir)
+    eval_views.evaluation_results(runs_dir)
+with compare_tab:
+    eval_views.comparison(runs_dir)

@@ -1,6 +1,80 @@
-"""Placeholder: the inbox page comes here."""
+"""The operator's inbox: fetch and triage new mail, check the model's proposals in a table, and
+approve (the club API call shown first), reject or re-triage; one ticket in full below.
+
+A correct standard ticket takes three clicks: tick its row, Approve & send, Confirm.
+"""
+
+from dataclasses import replace
 
 import streamlit as st
 
-st.title("Inbox")
-st.info("Coming soon.")
+from model.schema import CATEGORIES
+from support.inbox import (
+    DEFAULT_PAGE_SIZE,
+    PAGE_SIZES,
+    VIEWS,
+    InboxQuery,
+    load_page,
+    page_count,
+    range_text,
+    view_counts,
+)
+from support.settings import DeskSettings
+from ui.inbox_actions import action_bar, show_outcomes
+from ui.inbox_common import new_filter, operator_session
+from ui.inbox_detail import ticket_detail
+from ui.inbox_fetch import auto_fetch, connection_strip, fetch_with_progress
+from ui.inbox_table import ticket_table
+from ui.resources import desk_settings, workflow
+
+title_column, fetch_column, auto_column = st.columns([5, 1.3, 1.3], vertical_alignment="bottom")
+title_column.title("Inbox")
+try:
+    settings: DeskSettings = desk_settings()
+except ValueError as problem:  # a wrong setting: say which, never a traceback
+    st.error(f"A setting is wrong: {problem}. Fix it in the environment or .streamlit/secrets.toml, then reload.")
+    st.stop()
+store = settings.store()
+flow = workflow(store)
+session = operator_session()
+
+connections = st.container()  # filled last: a slow backend check never holds up the table
+fetch_clicked = fetch_column.button("Fetch new mail", icon=":material/move_to_inbox:", key="inbox_fetch",
+                                    width="stretch")
+auto_on = auto_column.toggle("Auto-fetch", key="inbox_auto", help="Fetch and triage new mail every minute")
+if fetch_clicked:
+    fetch_with_progress(store, settings, flow)
+if auto_on:
+    auto_fetch(store, settings, flow)
+
+counts = view_counts(store)
+view_column, category_column, size_column = st.columns([7, 2.2, 0.9], vertical_alignment="bottom")
+view = view_column.segmented_control("View", list(VIEWS), default="To do", required=True, key="inbox_view",
+                                     format_func=lambda name: f"{name} {counts[name]}", on_change=new_filter)
+categories = category_column.multiselect("Category", CATEGORIES, key="inbox_categories",
+                                         placeholder="All categories", on_change=new_filter)
+page_size = size_column.selectbox("Rows", PAGE_SIZES, index=PAGE_SIZES.index(DEFAULT_PAGE_SIZE),
+                                  key="inbox_page_size", on_change=new_filter)
+query = InboxQuery(view, tuple(categories), session.pinned, page_size=page_size)
+
+decisions, table, pager = st.container(), st.container(), st.container()  # filled out of order below
+with pager:
+    pages_column, count_column = st.columns([2, 3], vertical_alignment="center")
+    with pages_column:
+        page_number = st.pagination(page_count(store, query), key="inbox_page")
+page = load_page(store, replace(query, page=page_number))
+count_column.caption(range_text(page, page_size))
+with table:
+    if page.rows:
+        # before the action bar: it takes this run's ticks
+        ticket_table(page, session, reason_first=view in ("Needs review", "Quarantine", "Failed"))
+    else:
+        st.info("No tickets here. Fetch new mail, or choose another view or category.")
+with decisions:
+    action_bar(store, flow, session)
+    show_outcomes(session)
+
+st.divider()
+ticket_detail(store, flow, session, page)
+with connections:
+    connection_strip(settings, session)

@@ -3,6 +3,7 @@
     ACEDESK_CLUB_API_URL, ACEDESK_CLUB_API_TOKEN   the club backend (token: a secret)
     ACEDESK_SUPPORT_ADDRESS                        From: of replies (default support@club.example)
     ACEDESK_IMAP_*                                 the mailbox (integrations/imap_mailbox.py)
+    ACEDESK_EML_DIR                                a folder of .eml files to read instead (the demo)
     ACEDESK_SMTP_*                                 outgoing mail; unset = the outbox folder
     ACEDESK_DATA_DIR                               SQLite and outbox (default ./data)
 """
@@ -31,6 +32,8 @@ class DeskSettings:
     support_address: str = DEFAULT_SUPPORT_ADDRESS
     imap: ImapSettings | None = None
     smtp: SmtpSettings | None = None
+    eml_dir: Path | None = None
+    """The inbox page's mail source when no IMAP is configured."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DeskSettings:
@@ -43,6 +46,7 @@ class DeskSettings:
             support_address=env.get("ACEDESK_SUPPORT_ADDRESS") or DEFAULT_SUPPORT_ADDRESS,
             imap=ImapSettings.from_env(dict(env)),
             smtp=SmtpSettings.from_env(env),
+            eml_dir=Path(env["ACEDESK_EML_DIR"]) if env.get("ACEDESK_EML_DIR") else None,
         )
 
     @property

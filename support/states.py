@@ -2,6 +2,8 @@
 
 received → triaged → (needs_review) → approved → executing → executed → replied,
 plus rejected, failed (retryable, with a reason) and quarantined (the mail could not be read).
+An operator may send a triaged, needs_review or failed ticket back to received to have it
+triaged again; TicketStore.retriage refuses a failed one that has an action or a reply.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ class State(StrEnum):
 
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.TRIAGED, State.NEEDS_REVIEW, State.QUARANTINED}),
-    State.TRIAGED: frozenset({State.APPROVED, State.REJECTED, State.NEEDS_REVIEW}),
-    State.NEEDS_REVIEW: frozenset({State.APPROVED, State.REJECTED}),
+    State.TRIAGED: frozenset({State.APPROVED, State.REJECTED, State.NEEDS_REVIEW, State.RECEIVED}),
+    State.NEEDS_REVIEW: frozenset({State.APPROVED, State.REJECTED, State.RECEIVED}),
     State.APPROVED: frozenset({State.EXECUTING, State.REJECTED}),
     State.EXECUTING: frozenset({State.EXECUTED, State.FAILED}),
     State.EXECUTED: frozenset({State.REPLIED, State.FAILED}),
-    State.FAILED: frozenset({State.EXECUTING, State.APPROVED, State.REJECTED}),  # retry or give up
+    # retry, give up, or (before any action) triage again
+    State.FAILED: frozenset({State.EXECUTING, State.APPROVED, State.REJECTED, State.RECEIVED}),
     State.REPLIED: frozenset(),
     State.REJECTED: frozenset(),
     State.QUARANTINED: frozenset({State.RECEIVED}),  # an operator may retry a fixed mail

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from integrations.mail_ref import MailRef
-from support.states import State, check_transition
+from support.states import State, TransitionError, check_transition
 
 __all__ = ["MailRef", "TicketStore", "data_dir"]
 
@@ -77,7 +79,20 @@ MIGRATIONS = [
         answered_flagged INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: the inbox's table. The category as the operator sees it (an edit wins over the model's),
+    # generated from the JSON so no writer has to keep it in step; indexed with the id, so a
+    # filtered page, newest first, reads only its own rows even among thousands of tickets.
+    """
+    ALTER TABLE tickets ADD COLUMN category TEXT GENERATED ALWAYS AS
+        (coalesce(json_extract(edits, '$.fields.category'), json_extract(triage, '$.category'))) VIRTUAL;
+    CREATE INDEX tickets_by_state ON tickets (state, id);
+    CREATE INDEX tickets_by_category ON tickets (category, id);
+    """,
 ]
+
+LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machine_mail, state, triage, edits,"
+                " flags, quarantine_reason, failure_reason, references_header, category, created_at, updated_at")
+"""What a list of tickets shows: everything but the mail body."""
 
 
 def data_dir() -> Path:
@@ -259,13 +274,37 @@ class TicketStore:
 
     def record_triage(self, ticket_id: int, triage: dict, flags: list[str]) -> None:
         """Save the model's result and move the ticket to triaged or needs_review."""
-        target = State.NEEDS_REVIEW if flags else State.TRIAGED
         with self.transaction():
-            current = State(self.ticket(ticket_id)["state"])
-            check_transition(current, target)
-            self.db.execute("UPDATE tickets SET triage=?, flags=?, state=?, updated_at=? WHERE id=?",
-                            (json.dumps(triage), json.dumps(flags), target, _now(), ticket_id))
-            self._audit(ticket_id, "model", f"{current}->{target}", {"flags": flags})
+            self._record_triage(ticket_id, triage, flags)
+
+    def record_triage_if_received(self, ticket_id: int, triage: dict, flags: list[str]) -> bool:
+        """As record_triage, unless the ticket left ``received`` while the model ran (the worker
+        or another session triaged it first): then False, and their result stands."""
+        with self.transaction():
+            if self.ticket(ticket_id)["state"] != State.RECEIVED:
+                return False
+            self._record_triage(ticket_id, triage, flags)
+        return True
+
+    def _record_triage(self, ticket_id: int, triage: dict, flags: list[str]) -> None:
+        target = State.NEEDS_REVIEW if flags else State.TRIAGED
+        current = State(self.ticket(ticket_id)["state"])
+        check_transition(current, target)
+        self.db.execute("UPDATE tickets SET triage=?, flags=?, state=?, updated_at=? WHERE id=?",
+                        (json.dumps(triage), json.dumps(flags), target, _now(), ticket_id))
+        self._audit(ticket_id, "model", f"{current}->{target}", {"flags": flags})
+
+    def retriage(self, ticket_id: int, actor: str) -> None:
+        """Back to received for the model to read again; its old answer, the flags and the
+        operator's edits go. Raises TransitionError for a failed ticket that has a backend call
+        or a reply: its outcome may be out there, so it is retried or rejected instead."""
+        with self.transaction():
+            if self.ticket(ticket_id)["state"] == State.FAILED and (self.action(ticket_id) or self.reply(ticket_id)):
+                raise TransitionError("a failed ticket that called the club backend or has a reply is retried "
+                                      "(approve it again) or rejected, not triaged again")
+            self._move(ticket_id, State.RECEIVED, actor, None, {"retriage": True})
+            self.db.execute("UPDATE tickets SET triage=NULL, edits=NULL, flags='[]', override_reason=NULL WHERE id=?",
+                            (ticket_id,))
 
     def add_flags(self, ticket_id: int, flags: list[str]) -> None:
         """More reasons for a person to look (e.g. the backend check): a triaged ticket needs review."""
@@ -278,6 +317,51 @@ class TicketStore:
             if ticket["state"] == State.TRIAGED:
                 self._move(ticket_id, State.NEEDS_REVIEW, "workflow", None, {"flags": new})
 
+    # -- the inbox's queries ----------------------------------------------------------------
+    def ticket_page(self, *, states: Sequence[str] = (), categories: Sequence[str] = (),
+                    pinned: Sequence[int] = (), limit: int = 50, offset: int = 0) -> list[dict]:
+        """One page of tickets, newest first, without their bodies. Empty ``states`` or
+        ``categories`` filter nothing; ``pinned`` ids are listed whatever the filters."""
+        where, args = _filter(states, categories, pinned)
+        # The page's ids come from the indexes alone; only those rows are read in full.
+        rows = self.db.execute(f"SELECT {LIST_COLUMNS} FROM tickets WHERE id IN (SELECT id FROM tickets{where}"
+                               " ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC", (*args, limit, offset))
+        return [_ticket_dict(row) for row in rows]
+
+    def count_tickets(self, *, states: Sequence[str] = (), categories: Sequence[str] = (),
+                      pinned: Sequence[int] = ()) -> int:
+        where, args = _filter(states, categories, pinned)
+        return self.db.execute(f"SELECT count(*) FROM tickets{where}", args).fetchone()[0]
+
+    def state_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT state, count(*) FROM tickets GROUP BY state").fetchall())
+
+    def latest_actions(self, ticket_ids: Sequence[int]) -> dict[int, dict]:
+        """Each ticket's newest action, for a page of tickets in one query."""
+        marks = ",".join("?" * len(ticket_ids))
+        rows = self.db.execute("SELECT * FROM actions WHERE id IN (SELECT max(id) FROM actions"
+                               f" WHERE ticket_id IN ({marks}) GROUP BY ticket_id)", tuple(ticket_ids))
+        return {row["ticket_id"]: _action_dict(row) for row in rows}
+
+    def rejection_reasons(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        """Why each rejected ticket of a page was rejected (the reason lives in the audit log)."""
+        marks = ",".join("?" * len(ticket_ids))
+        rows = self.db.execute(f"SELECT ticket_id, detail FROM audit WHERE ticket_id IN ({marks})"
+                               " AND event LIKE '%->rejected' ORDER BY id", tuple(ticket_ids))
+        return {row["ticket_id"]: json.loads(row["detail"]).get("reason") or "" for row in rows}
+
+    def thread(self, ticket_id: int) -> list[dict]:
+        """The other tickets of the ticket's conversation, oldest first (without bodies): those its
+        References/In-Reply-To name, and those that name it."""
+        ticket = self.ticket(ticket_id)
+        named = re.findall(r"<[^<>\s]+>", ticket["references_header"] or "")
+        marks = ",".join("?" * len(named))
+        rows = self.db.execute(
+            f"SELECT {LIST_COLUMNS} FROM tickets WHERE id != ? AND (message_id IN ({marks})"
+            " OR (? IS NOT NULL AND instr(coalesce(references_header, ''), ?) > 0)) ORDER BY id",
+            (ticket_id, *named, ticket["message_id"], ticket["message_id"]))
+        return [_ticket_dict(row) for row in rows]
+
     def audit_log(self, ticket_id: int) -> list[dict]:
         rows = self.db.execute("SELECT * FROM audit WHERE ticket_id=? ORDER BY id", (ticket_id,))
         return [{**dict(row), "detail": json.loads(row["detail"])} for row in rows]
@@ -285,6 +369,22 @@ class TicketStore:
     def _audit(self, ticket_id: int | None, actor: str, event: str, detail: dict) -> None:
         self.db.execute("INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (?,?,?,?,?)",
                         (ticket_id, _now(), actor, event, json.dumps(detail)))
+
+
+def _filter(states: Sequence[str], categories: Sequence[str], pinned: Sequence[int]) -> tuple[str, tuple]:
+    """A WHERE clause (or nothing) and its arguments for the inbox's filters."""
+    conditions, args = [], []
+    for column, values in (("state", states), ("category", categories)):
+        if values:
+            conditions.append(f"{column} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+    if not conditions:
+        return "", ()
+    where = " AND ".join(conditions)
+    if pinned:
+        where = f"({where}) OR id IN ({','.join('?' * len(pinned))})"
+        args.extend(pinned)
+    return f" WHERE {where}", tuple(args)
 
 
 def _statements(script: str) -> list[str]:

@@ -15,7 +15,8 @@ from model.schema import CATEGORIES, MODEL_FIELDS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.fixtures.club_backend", "tests.fixtures.dovecot", "tests.fixtures.smtp"]
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.club_backend", "tests.fixtures.dovecot",
+                  "tests.fixtures.smtp"]
 
 
 def pytest_configure(config):

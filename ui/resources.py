@@ -8,6 +8,7 @@ opened per use (an SQLite connection is cheap and must not cross threads mid-tra
 from __future__ import annotations
 
 import os
+import threading
 
 import streamlit as st
 
@@ -47,3 +48,11 @@ def store() -> TicketStore:
 def workflow(ticket_store: TicketStore) -> Workflow | None:
     """None when no club backend is configured (the page says so)."""
     return build_workflow(ticket_store, desk_settings())
+
+
+@st.cache_resource
+def fetch_lock() -> threading.Lock:
+    """One fetch-and-triage at a time in this process: two sessions clicking "Fetch new mail" at
+    once would triage the same tickets twice (the worker, another process, is kept apart by the
+    store: a ticket is recorded only while it is still received)."""
+    return threading.Lock()

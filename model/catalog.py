@@ -1,0 +1,153 @@
+"""Every adapter an experimenter can pick: the shipped ones and, under the runs folder, each
+run's final ``adapter/`` and every intermediate ``checkpoint-N``.
+
+    for entry in list_adapters(runs_root()):
+        print(entry.label, entry.path, entry.base_model, entry.step)
+
+Only complete folders are listed (weights, config and ``acedesk.json`` present and readable
+by this code): a checkpoint the trainer is still writing shows up on the next look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.metadata import METADATA_FILE, read_metadata
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
+DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
+FINAL_ADAPTER = "adapter"
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE)
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass(frozen=True)
+class AdapterEntry:
+    """One selectable adapter folder."""
+
+    label: str
+    """What a person picks from, e.g. ``default / checkpoint-150 · eval loss 0.208``."""
+    path: Path
+    base_model: str
+    """The base it was trained on (its acedesk.json)."""
+    kind: str
+    """``shipped``, ``final`` (a run's adapter/) or ``checkpoint``."""
+    run: str | None = None
+    """The run folder's name; None for shipped adapters."""
+    step: int | None = None
+    """Training step of a checkpoint (None where unknown)."""
+    train_metrics: dict = field(default_factory=dict)
+    """Losses known for this adapter: ``train_metrics.json``, or a checkpoint's training log at its step."""
+    eval_metrics: dict[str, dict] = field(default_factory=dict)
+    """Scores stored beside it (``eval_metrics.json``): data set name -> training.evaluate metrics."""
+    hyperparameters: dict = field(default_factory=dict)
+    """The training configuration (acedesk.json), e.g. its ``train_file``."""
+
+    @property
+    def name(self) -> str:
+        """Short and file-name safe: ``default-checkpoint-150``, ``gemma-3-270m-triage``."""
+        return f"{self.run}-{self.path.name}" if self.run else self.path.name
+
+
+def runs_root(environ: Mapping[str, str] = os.environ) -> Path:
+    """``ACEDESK_RUNS_DIR`` when set, else the repository's ``runs/``."""
+    return Path(environ.get("ACEDESK_RUNS_DIR") or DEFAULT_RUNS_DIR)
+
+
+def list_adapters(runs_dir: Path | None = None, shipped_dir: Path = SHIPPED_ADAPTERS_DIR) -> list[AdapterEntry]:
+    """Shipped adapters first (by name), then the runs, most recently written first; within a
+    run the checkpoints by step, then the final adapter."""
+    shipped = [entry for folder in _subfolders(shipped_dir) if (entry := _entry(folder, "shipped"))]
+    runs = [entries for folder in _subfolders(runs_dir or runs_root()) if (entries := _run_entries(folder))]
+    runs.sort(key=lambda entries: (-max(_modified(entry.path) for entry in entries), entries[0].run))
+    return shipped + [entry for entries in runs for entry in entries]
+
+
+def find_adapter(entries: list[AdapterEntry], path: str | Path | None) -> AdapterEntry | None:
+    """The entry for an adapter folder (paths compared resolved); None when not listed."""
+    if path is None:
+        return None
+    wanted = Path(path).resolve()
+    return next((entry for entry in entries if entry.path.resolve() == wanted), None)
+
+
+def _run_entries(run: Path) -> list[AdapterEntry]:
+    checkpoints = sorted((int(m.group(1)), folder) for folder in _subfolders(run)
+                         if (m := _CHECKPOINT.match(folder.name)))
+    entries = [_entry(folder, "checkpoint", run.name, step) for step, folder in checkpoints]
+    entries.append(_entry(run / FINAL_ADAPTER, "final", run.name))
+    return [entry for entry in entries if entry]
+
+
+def _entry(folder: Path, kind: str, run: str | None = None, step: int | None = None) -> AdapterEntry | None:
+    """None for a folder that is not (yet) a complete, readable adapter."""
+    if not all((folder / name).is_file() for name in ADAPTER_FILES):
+        return None
+    try:
+        meta = read_metadata(folder)
+    except (OSError, ValueError):  # half-written, or built for another prompt/schema version
+        return None
+    step = step if step is not None else meta.get("step")
+    train_metrics = _checkpoint_losses(folder, step) if kind == "checkpoint" else _read_json(
+        folder / "train_metrics.json")
+    eval_metrics = {name: scores for name, scores in _read_json(folder / "eval_metrics.json").items()
+                    if isinstance(scores, dict) and "category_accuracy" in scores}
+    return AdapterEntry(_label(folder, kind, run, step, train_metrics), folder, str(meta["base_model"]), kind, run,
+                        step, train_metrics, eval_metrics, meta.get("hyperparameters") or {})
+
+
+def _label(folder: Path, kind: str, run: str | None, step: int | None, train_metrics: dict) -> str:
+    label = f"{folder.name} (shipped)" if kind == "shipped" else f"{run} / {folder.name}"
+    if kind == "final":
+        label += " (final)"
+    if train_metrics.get("eval_loss") is not None:
+        label += f" · eval loss {train_metrics['eval_loss']:.3f}"
+        if train_metrics.get("eval_step") not in (None, step):  # eval runs less often than saves
+            label += f" (step {train_metrics['eval_step']})"
+    return label
+
+
+def _checkpoint_losses(folder: Path, step: int | None) -> dict:
+    """The last training and eval loss logged up to the checkpoint's step (trainer_state.json),
+    with the step the eval loss was measured at."""
+    history = _read_json(folder / "trainer_state.json").get("log_history", [])
+    losses: dict = {}
+    for record in history:
+        if step is not None and record.get("step", 0) > step:
+            break
+        for key in ("loss", "eval_loss", "epoch"):
+            if record.get(key) is not None:
+                losses[key] = record[key]
+        if record.get("eval_loss") is not None:
+            losses["eval_step"] = record.get("step")
+    return losses
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON object from disk; {} when missing or unreadable (metrics are optional)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(path for path in Path(folder).iterdir() if path.is_dir())
+    except OSError:  # no runs yet, or a run deleted while we look
+        return []
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

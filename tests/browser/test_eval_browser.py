@@ -1,0 +1,143 @@
+"""The Eval page in a real browser on the real app: what AppTest cannot show, the page following
+an evaluation process live to its results without a click, the charts drawn, the Stop button,
+the chat typed into, and a promotion that survives a reload."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import REPO_ROOT
+from tests.fixtures.browser import screenshot, wait_for_app
+from training import eval_jobs
+from training.config import TrainConfig
+from training.finetune_lora import setup
+
+pytest_plugins = ["tests.fixtures.browser"]
+
+EVALUATION_MS = 240_000  # a 5-row evaluation takes ~30 s here while a real training shares the CPU
+COLUMNS = ["sender", "subject", "body", "category", "username", "booking_id"]
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tiny_base_dir, tmp_path_factory):
+    """One tiny run with checkpoint-2, checkpoint-4 and its final adapter."""
+    runs = tmp_path_factory.mktemp("runs")
+    train = runs.parent / "ten.csv"
+    pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10).to_csv(train, index=False)
+    setup(TrainConfig(base_model=str(tiny_base_dir), train_file=str(train), val_file="", out_dir=str(runs / "tiny"),
+                      batch_size=4, max_steps=4, logging_steps=1, save_steps=2, learning_rate=1e-3, lora_r=4,
+                      lora_alpha=8))
+    yield runs
+    for run in eval_jobs.list_runs(runs):  # never leave a test's process behind
+        if run.state == eval_jobs.RUNNING:
+            eval_jobs.stop_evaluation(run)
+
+
+@pytest.fixture
+def five_rows(tmp_path):
+    path = tmp_path / "five.csv"
+    rows = pd.read_csv(REPO_ROOT / "training/data/test.csv", keep_default_na=False).head(5)
+    rows[COLUMNS].to_csv(path, index=False)
+    return path
+
+
+def open_eval(page, app):
+    page.goto(app.url + "/eval")
+    wait_for_app(page)
+
+
+def choose_adapter(page, label):
+    page.get_by_role("combobox", name="Adapter or checkpoint").click()
+    page.get_by_role("option", name=label).click()
+    wait_for_app(page)
+
+
+def open_tab(page, name):
+    page.get_by_role("tab", name=re.compile(name)).click()
+    wait_for_app(page)
+
+
+def evaluate(page, csv_path):
+    page.get_by_text("A CSV file on this server").click()
+    wait_for_app(page)
+    path = page.get_by_role("textbox", name="Path of a CSV file")
+    path.fill(str(csv_path))
+    path.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name=re.compile("^Evaluate ")).click()
+
+
+def test_an_evaluation_is_followed_live_to_its_results_then_compared(page, app_server, runs_dir, five_rows):
+    app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_dir)})
+    open_eval(page, app)
+    for checkpoint in ("tiny / checkpoint-2", "tiny / checkpoint-4"):
+        choose_adapter(page, checkpoint)
+        open_tab(page, "Evaluate")
+        evaluate(page, five_rows)
+        progress = page.get_by_test_id("stProgress")
+        progress.wait_for(timeout=30_000)
+        assert re.search(rf"^{checkpoint} on five.csv .*: \d of 5 rows$", progress.inner_text())
+        screenshot(page, "eval-running")
+        # nothing is clicked from here: the page follows the process until its results are in
+        expect(page.get_by_role("combobox", name="Results of")).to_have_value(
+            re.compile(f"^{checkpoint} on five.csv .* · finished$"), timeout=EVALUATION_MS)
+        wait_for_app(page)
+        assert page.get_by_test_id("stProgress").count() == 0
+        assert page.get_by_text("Rows it got wrong:").count() == 1
+        assert page.get_by_test_id("stMetric").filter(has_text="Category accuracy").count() == 1
+        assert page.get_by_test_id("stVegaLiteChart").filter(visible=True).count() == 1  # the confusion matrix
+    screenshot(page, "eval-results")
+
+    open_tab(page, "Compare")
+    assert page.get_by_test_id("stVegaLiteChart").filter(visible=True).count() == 2
+    compared = page.get_by_test_id("stDataFrame").filter(visible=True)
+    assert compared.count() == 1
+    expect(page.get_by_role("combobox", name="First")).to_have_value(re.compile("^tiny / checkpoint-2 on five"))
+    expect(page.get_by_role("combobox", name="Second")).to_have_value(re.compile("^tiny / checkpoint-4 on five"))
+    screenshot(page, "eval-compare")
+
+
+def test_a_running_evaluation_stops_on_request(page, app_server, runs_dir):
+    app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_dir)})
+    open_eval(page, app)
+    open_tab(page, "Evaluate")
+    page.get_by_role("button", name=re.compile("^Evaluate ")).click()  # the test split: 287 rows
+    page.get_by_text(re.compile(r": [1-9]\d* of 287 rows$")).wait_for(timeout=EVALUATION_MS)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text(re.compile(r"^Stopped after \d+ of 287 rows")).wait_for(timeout=30_000)
+    wait_for_app(page)
+    assert page.get_by_test_id("stProgress").count() == 0
+    assert not any(run.state == eval_jobs.RUNNING for run in eval_jobs.list_runs(runs_dir))
+    screenshot(page, "eval-stopped")
+
+
+def test_chat_then_promote_and_the_choice_survives_a_reload(page, app_server, runs_dir):
+    app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_dir)})
+    open_eval(page, app)
+    choose_adapter(page, "tiny / adapter (final)")
+    chat = page.get_by_test_id("stChatInputTextArea")
+    chat.fill("Hi, please cancel my booking BK-12345 on Saturday. Anna")
+    chat.press("Enter")
+    page.get_by_text("Raw model output").wait_for(timeout=60_000)
+    wait_for_app(page)
+    answer = page.get_by_test_id("stChatMessage").nth(1).inner_text()
+    assert re.search(r"(add_user|reset_password|cancel_booking|modify_booking|other) · confidence \d+% · "
+                     r"[\d.]+ s", answer)
+    page.get_by_text("Raw model output").click()
+    assert page.get_by_test_id("stCode").filter(has_text='{"category":"').count() >= 1
+    screenshot(page, "eval-chat")
+
+    page.get_by_role("button", name="Promote to the inbox").click()
+    page.get_by_text("The inbox now uses tiny / adapter (final)").wait_for(timeout=30_000)
+    saved = json.loads((app.data_dir / "active_model.json").read_text())
+    assert saved["adapter"] == str((runs_dir / "tiny/adapter").resolve())
+
+    page.reload()
+    wait_for_app(page)
+    assert page.get_by_text("This is the model the inbox uses.").count() == 1
+    expect(page.get_by_role("combobox", name="Adapter or checkpoint")).to_have_value(
+        re.compile("^tiny / adapter \\(final\\)  ← inbox$"))
+    screenshot(page, "eval-promoted")

@@ -1,0 +1,103 @@
+"""The Inbox in Chromium on the real app: what AppTest cannot do, typing into the grid and
+ticking a row, then the approval reaching the real stand-in backend and the outbox; and a
+fetch through the page with the detail of a ticket. Screenshots: test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from support.settings import DeskSettings, build_workflow
+from support.worker import fetch_eml_dir
+from tests.fixtures.browser import (
+    cell_text,
+    demo_inbox,
+    edit_cell,
+    find_row,
+    screenshot,
+    toggle_cell,
+    triage_as_labelled,
+    wait_for_app,
+)
+
+SELECT, SUBJECT, REPLY = 1, 4, 10  # grid columns (0 is the index)
+REASON_IN_QUEUES = 5  # the queues show the reason right after the subject
+LOAD_MS = 120_000  # the first page load imports torch; slow while a training run shares the CPU
+EDITED = "Dear Anna, BK-48213 is cancelled. Get well soon!"
+
+
+def seeded_data(tmp_path, club_backend, names: list[str]):
+    """A data folder whose demo tickets are triaged with their labels (the tiny model answers at random)."""
+    settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(tmp_path / "data"),
+                                      "ACEDESK_CLUB_API_URL": club_backend.url,
+                                      "ACEDESK_CLUB_API_TOKEN": club_backend.token})
+    store = settings.store()
+    fetch_eml_dir(store, demo_inbox(tmp_path / "seed", names))
+    triage_as_labelled(store, build_workflow(store, settings))
+    return settings.data_dir
+
+
+def open_inbox(page, app) -> None:
+    page.goto(app.url)
+    wait_for_app(page, timeout_ms=LOAD_MS)
+
+
+def test_an_edited_reply_is_approved_in_the_grid_and_reaches_backend_and_outbox(page, app_server, club_backend,
+                                                                               tmp_path):
+    data = seeded_data(tmp_path, club_backend, ["01-anna-cancel-injured.eml", "02-newsletter-tennis-world.eml",
+                                                "12-reset-anna-from-unknown-address.eml",
+                                                "04-sarah-forgot-password.eml"])
+    app = app_server(club=club_backend, data_dir=data)
+    open_inbox(page, app)
+    grid = page.get_by_test_id("stDataFrame").first
+    screenshot(page, "inbox-table")
+
+    row = find_row(grid, SUBJECT, "Cancel BK-48213")
+    edit_cell(page, grid, row, REPLY, EDITED)
+    assert cell_text(grid, row, REPLY) == EDITED
+    toggle_cell(page, grid, row, SELECT)
+    page.get_by_role("button", name="Approve & send (1)").click()
+    wait_for_app(page)
+    page.get_by_text(f"POST {club_backend.url}/bookings/BK-48213/cancel").wait_for()
+    assert club_backend.effects()["cancel"] == 0  # shown, not run
+    screenshot(page, "inbox-approve-preview")
+
+    page.get_by_role("button", name="Confirm: run and send (1)").click()
+    wait_for_app(page)
+    page.get_by_text("replied · BK-48213 cancelled").first.wait_for()
+    screenshot(page, "inbox-replied")
+    assert club_backend.effects()["cancel"] == 1
+    [sent] = app.outbox.glob("*.eml")
+    reply = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert reply.get_content().strip() == EDITED and reply["To"] == "Anna Berg <anna.berg@example.org>"
+    assert not page.get_by_test_id("stException").count()
+
+
+def test_fetching_through_the_page_then_reading_a_ticket_and_the_quarantine(page, app_server, club_backend,
+                                                                            tmp_path):
+    mail = demo_inbox(tmp_path / "mail", ["19-rachel-add-husband-pdf.eml", "18-coach-mike-html-only-move.eml",
+                                          "02-newsletter-tennis-world.eml"])
+    (mail / "99-unreadable.eml").write_bytes(b"\r\n\r\n")
+    app = app_server(club=club_backend, env={"ACEDESK_EML_DIR": str(mail)})
+    open_inbox(page, app)
+    page.get_by_role("button", name="Fetch new mail").click()
+    wait_for_app(page, timeout_ms=LOAD_MS)
+    page.get_by_text("Fetched 4 new mails, triaged 3").wait_for()
+    screenshot(page, "inbox-fetched")
+
+    page.get_by_test_id("stSelectbox").filter(has_text="Open a ticket").click()
+    page.keyboard.type("Login for my husband")
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    page.get_by_text("Attachments: membership-form-david-evans.pdf").wait_for()
+    page.get_by_text("Open a ticket").evaluate("label => label.scrollIntoView({block: 'start'})")
+    screenshot(page, "inbox-detail")
+
+    page.get_by_text("Quarantine 1").click()
+    wait_for_app(page)
+    page.get_by_role("heading", name="Inbox").evaluate("title => title.scrollIntoView({block: 'start'})")
+    grid = page.get_by_test_id("stDataFrame").first
+    assert cell_text(grid, 0, 0) == "4"  # the unreadable mail, alone, its reason beside the subject
+    assert "neither a sender nor any text" in cell_text(grid, 0, REASON_IN_QUEUES)
+    screenshot(page, "inbox-quarantine")
+    assert not page.get_by_test_id("stException").count()

@@ -1,0 +1,101 @@
+"""The adapter catalog on hand-made folders: what is listed, in which order, with which metrics."""
+
+import json
+import os
+
+import pytest
+
+from model.catalog import find_adapter, list_adapters, runs_root
+from model.metadata import write_metadata
+
+
+def make_adapter(folder, base="tiny-base", step=None, **extra_files):
+    folder.mkdir(parents=True)
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    (folder / "adapter_config.json").write_text("{}")
+    write_metadata(folder, base, "plain", {"train_file": "training/data/train.csv"},
+                   **({"step": step} if step is not None else {}))
+    for name, data in extra_files.items():
+        (folder / f"{name}.json").write_text(json.dumps(data))
+    return folder
+
+
+def age(folder, seconds):
+    """Make a run look older: its folders' modification times go back."""
+    for path in [folder, *folder.iterdir()]:
+        stamp = path.stat().st_mtime - seconds
+        os.utime(path, (stamp, stamp))
+
+
+@pytest.fixture
+def layout(tmp_path):
+    shipped, runs = tmp_path / "shipped", tmp_path / "runs"
+    make_adapter(shipped / "club-triage", base="gemma-3-270m",
+                 eval_metrics={"test_split": {"category_accuracy": 0.7, "macro_f1": 0.6}, "note": "cpu"})
+    history = [{"step": 5, "loss": 0.9}, {"step": 10, "loss": 0.5}, {"step": 10, "eval_loss": 0.4},
+               {"step": 15, "loss": 0.3}]
+    make_adapter(runs / "old/checkpoint-10", step=10, trainer_state={"log_history": history[:3]})
+    make_adapter(runs / "old/checkpoint-15", step=15, trainer_state={"log_history": history})
+    make_adapter(runs / "old/checkpoint-9", step=9)
+    make_adapter(runs / "old/adapter", train_metrics={"train_loss": 0.45, "eval_loss": 0.35})
+    age(runs / "old", 3600)
+    make_adapter(runs / "new/checkpoint-3", step=3)
+    (runs / "new/checkpoint-6").mkdir()  # the trainer is still writing it
+    (runs / "new/checkpoint-6/adapter_config.json").write_text("{}")
+    (runs / "evals/2026-one").mkdir(parents=True)  # evaluation output, not a run
+    return shipped, runs
+
+
+def test_shipped_first_then_newest_run_first_checkpoints_by_step_then_final(layout):
+    shipped, runs = layout
+    entries = list_adapters(runs, shipped)
+    assert [(entry.run, entry.path.name, entry.kind, entry.step) for entry in entries] == [
+        (None, "club-triage", "shipped", None),
+        ("new", "checkpoint-3", "checkpoint", 3),
+        ("old", "checkpoint-9", "checkpoint", 9),
+        ("old", "checkpoint-10", "checkpoint", 10),
+        ("old", "checkpoint-15", "checkpoint", 15),
+        ("old", "adapter", "final", None),
+    ]
+    assert entries[0].base_model == "gemma-3-270m" and entries[1].base_model == "tiny-base"
+    assert entries[0].name == "club-triage" and entries[3].name == "old-checkpoint-10"
+
+
+def test_labels_and_metrics_come_from_the_files_beside_each_adapter(layout):
+    entries = {entry.label: entry for entry in list_adapters(layout[1], layout[0])}
+    assert list(entries) == [
+        "club-triage (shipped)",
+        "new / checkpoint-3",
+        "old / checkpoint-9",
+        "old / checkpoint-10 · eval loss 0.400",
+        "old / checkpoint-15 · eval loss 0.400 (step 10)",  # eval runs less often than saves
+        "old / adapter (final) · eval loss 0.350",
+    ]
+    assert entries["old / checkpoint-15 · eval loss 0.400 (step 10)"].train_metrics == {
+        "loss": 0.3, "eval_loss": 0.4, "eval_step": 10}
+    assert entries["club-triage (shipped)"].eval_metrics == {"test_split": {"category_accuracy": 0.7,
+                                                                            "macro_f1": 0.6}}
+    assert entries["new / checkpoint-3"].hyperparameters == {"train_file": "training/data/train.csv"}
+
+
+def test_adapters_of_another_prompt_format_are_left_out(layout):
+    shipped, runs = layout
+    metadata = runs / "new/checkpoint-3/acedesk.json"
+    metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "prompt_format_version": 0}))
+    assert "new" not in {entry.run for entry in list_adapters(runs, shipped)}
+
+
+def test_a_missing_runs_folder_lists_the_shipped_adapters_only(layout, tmp_path):
+    assert [entry.kind for entry in list_adapters(tmp_path / "nothing", layout[0])] == ["shipped"]
+
+
+def test_find_adapter_compares_resolved_paths(layout):
+    entries = list_adapters(layout[1], layout[0])
+    found = find_adapter(entries, layout[1] / "old/../old/checkpoint-10")
+    assert found is not None and found.step == 10
+    assert find_adapter(entries, None) is None and find_adapter(entries, layout[1] / "elsewhere") is None
+
+
+def test_runs_root_from_the_environment(tmp_path):
+    assert runs_root({"ACEDESK_RUNS_DIR": str(tmp_path)}) == tmp_path
+    assert runs_root({}).name == "runs"

@@ -1,0 +1,182 @@
+"""The Eval page through Streamlit's AppTest, on the tiny random Llama: an adapter trained here
+with checkpoints, a chat, a real evaluation process, a comparison and a promotion."""
+
+import json
+import shutil
+import time
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.metadata import write_metadata
+from model.schema import CATEGORIES
+from tests.conftest import REPO_ROOT
+from training.config import TrainConfig
+from training.eval_jobs import JOB_FILE, METRICS_FILE, evals_root
+from training.finetune_lora import setup
+from ui import resources
+from ui.eval_views import SERVER_FILE
+
+EMAIL = "From: Anna <anna@example.org>\nSubject: Cancel\n\nPlease cancel my booking BK-12345."
+EVAL_ROWS = [
+    ("anna@example.com", "New member", "Please add Tom Berg, tom@example.com", "add_user", "", ""),
+    ("ben@example.com", "Password", "I forgot my password. My username is bennyb", "reset_password", "bennyb", ""),
+    ("cara@example.com", "Cancel", "Please cancel booking BK-12345", "cancel_booking", "", "BK-12345"),
+    ("dan@example.com", "Move", "Move BK-54321 to Saturday 10am", "modify_booking", "", "BK-54321"),
+    ("eve@example.com", "Hello", "When does the summer party start?", "other", "", ""),
+]
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tiny_base_dir, tmp_path_factory):
+    """A runs folder with one tiny run: checkpoint-2, checkpoint-4 and its final adapter."""
+    runs = tmp_path_factory.mktemp("runs")
+    train = runs.parent / "ten.csv"
+    pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10).to_csv(train, index=False)
+    setup(TrainConfig(base_model=str(tiny_base_dir), train_file=str(train), val_file="", out_dir=str(runs / "tiny"),
+                      batch_size=4, max_steps=4, logging_steps=1, save_steps=2, learning_rate=1e-3, lora_r=4,
+                      lora_alpha=8))
+    return runs
+
+
+@pytest.fixture
+def app(runs_dir, tiny_base_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_BASE_MODEL", str(tiny_base_dir))
+    monkeypatch.setenv("ACEDESK_ADAPTER", "")
+    monkeypatch.setenv("ACEDESK_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ACEDESK_THREADS", "1")
+    resources.desk_settings.clear()  # cached per process: this test's data folder, and not for the next test
+    app = AppTest.from_file(str(REPO_ROOT / "pages/eval.py"), default_timeout=120).run()
+    assert not app.exception
+    yield app
+    resources.desk_settings.clear()
+    resources.cached_triager.clear()
+
+
+def fake_adapter(folder, base_model):
+    """An adapter folder the catalog lists; its weights are never loaded (its base is missing)."""
+    folder.mkdir(parents=True)
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (folder / name).write_text("{}")
+    write_metadata(folder, str(base_model), "plain", {})
+    return folder
+
+
+def by_label(widgets, label):
+    return next(widget for widget in widgets if widget.label == label)
+
+
+def choose_adapter(app, path):
+    by_label(app.selectbox, "Adapter or checkpoint").set_value(str(path)).run()
+    assert not app.exception
+
+
+def test_every_checkpoint_and_the_final_adapter_can_be_chosen(app, runs_dir):
+    adapters = by_label(app.selectbox, "Adapter or checkpoint")
+    labels = adapters.options  # as shown
+    assert labels[0].startswith("No adapter")
+    assert [label.split(" · ")[0] for label in labels if label.startswith("tiny")] == [
+        "tiny / checkpoint-2", "tiny / checkpoint-4", "tiny / adapter (final)"]
+    choose_adapter(app, runs_dir / "tiny/checkpoint-2")
+    assert by_label(app.selectbox, "Base model").value == by_label(app.selectbox, "Base model").options[0]
+    newer = fake_adapter(runs_dir / "newer/adapter", "some-base")  # a training run writes a new adapter
+    try:
+        app.run()
+        assert by_label(app.selectbox, "Adapter or checkpoint").value == str(runs_dir / "tiny/checkpoint-2")
+        assert len(by_label(app.selectbox, "Adapter or checkpoint").options) == len(labels) + 1
+    finally:
+        shutil.rmtree(newer.parent)
+
+
+def test_chat_shows_the_triage_raw_output_and_latency(app, runs_dir):
+    choose_adapter(app, runs_dir / "tiny/checkpoint-4")
+    app.chat_input[0].set_value(EMAIL).run()
+    assert not app.exception
+    answer = app.chat_message[1].markdown[0].value
+    assert answer.split("**")[1] in CATEGORIES and " s · `tiny / checkpoint-4`" in answer
+    raw = app.chat_message[1].code[-1].value
+    assert raw.startswith('{"category":"')
+    app.chat_input[0].set_value("forgot my password, username tk_2009").run()
+    assert len(app.chat_message) == 4  # both turns stay
+
+
+def test_a_model_that_cannot_load_says_what_to_do(app, runs_dir, tmp_path):
+    broken = fake_adapter(runs_dir / "broken/adapter", tmp_path / "no-such-model")
+    try:
+        app.run()
+        choose_adapter(app, broken)
+        app.chat_input[0].set_value("cancel BK-12345").run()
+        assert not app.exception
+        assert "Could not load broken / adapter (final)" in app.error[0].value
+        assert "Check that the base model exists" in app.error[0].value
+
+        choose_adapter(app, runs_dir / "tiny/checkpoint-2")
+        by_label(app.selectbox, "Base model").set_value(str(tmp_path / "no-such-model")).run()
+        app.chat_input[0].set_value("cancel BK-12345").run()
+        assert not app.exception
+        assert "This adapter was trained on" in app.error[0].value
+    finally:
+        shutil.rmtree(broken.parent)
+
+
+def test_an_evaluation_runs_with_progress_and_shows_metrics_and_wrong_rows(app, runs_dir, tmp_path):
+    data = tmp_path / "five.csv"
+    pd.DataFrame(EVAL_ROWS, columns=["sender", "subject", "body", "category", "username", "booking_id"]).to_csv(
+        data, index=False)
+    choose_adapter(app, runs_dir / "tiny/checkpoint-2")
+    by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
+    by_label(app.text_input, "Path of a CSV file").set_value(str(data)).run()
+    by_label(app.button, "Evaluate tiny / checkpoint-2").click().run()
+    assert not app.exception and not app.error
+    progress = [element.text for element in app.get("progress")]
+    assert progress and "of 5 rows" in progress[0]
+
+    deadline = time.monotonic() + 240
+    while not app.metric and time.monotonic() < deadline:
+        time.sleep(1)
+        app.run()
+    assert not app.exception and not app.error
+    assert by_label(app.metric, "Category accuracy").value != "—"
+    assert any(header.value.startswith("Rows it got wrong:") and header.value.endswith("of 5")
+               for header in app.subheader)
+    folder = next(evals_root(runs_dir).glob("*-tiny-checkpoint-2-five-csv"))
+    metrics = json.loads((folder / METRICS_FILE).read_text())
+    assert metrics["n"] == 5 and metrics["config"]["adapter"] == str((runs_dir / "tiny/checkpoint-2").resolve())
+
+
+def test_unusable_data_says_what_to_do(app, tmp_path):
+    by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
+    by_label(app.text_input, "Path of a CSV file").set_value(str(tmp_path / "missing.csv")).run()
+    next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
+    assert not app.exception
+    assert "no such file" in app.error[0].value and "Choose a CSV with the columns" in app.error[0].value
+
+
+def test_two_evaluations_side_by_side(app, runs_dir, tmp_path):
+    for name, accuracy in (("first", 0.5), ("second", 0.75)):
+        folder = evals_root(runs_dir) / f"2026-{name}"
+        folder.mkdir(parents=True)
+        (folder / JOB_FILE).write_text(json.dumps({"adapter_label": name, "data_label": "five.csv",
+                                                   "total_rows": 4, "started": time.time(), "pid": 0}))
+        (folder / METRICS_FILE).write_text(json.dumps({
+            "n": 4, "category_accuracy": accuracy, "macro_f1": accuracy, "config": {"data": "five.csv"},
+            "confusion_matrix": {"labels": list(CATEGORIES), "matrix": [[1, 0, 0, 0, 0]] * 4 + [[0] * 5]}}))
+    app.run()
+    assert not app.exception
+    table = app.dataframe[-1].value
+    accuracy = table[table["metric"] == "Category accuracy"].iloc[0]
+    assert (accuracy["first"], accuracy["second"], accuracy["change"], accuracy["better"]) == (
+        "0.500", "0.750", "+0.250", "second")
+
+
+def test_promoting_a_checkpoint_makes_it_the_inbox_model(app, runs_dir, tmp_path):
+    checkpoint = runs_dir / "tiny/checkpoint-4"
+    choose_adapter(app, checkpoint)
+    by_label(app.button, "Promote to the inbox").click().run()
+    assert not app.exception
+    saved = json.loads((tmp_path / "data/active_model.json").read_text())
+    assert saved == {"adapter": str(checkpoint.resolve()), "base_model": None}
+    assert "The inbox now uses tiny / checkpoint-4" in app.success[0].value
+    assert any("This is the model the inbox uses" in caption.value for caption in app.caption)

@@ -1,0 +1,259 @@
+"""The Inbox page through Streamlit's AppTest, against the real stand-in club backend; replies go
+to the outbox folder. Table edits are injected as the data editor's session state (AppTest
+cannot drive the grid itself; tests/browser does that in Chromium)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.schema import TriageResult
+from support.settings import DeskSettings, build_workflow
+from support.states import State
+from support.store import MailRef
+from support.worker import fetch_eml_dir
+from tests.conftest import REPO_ROOT
+from tests.fixtures.browser import demo_inbox, triage_as_labelled
+from ui.resources import desk_settings, fetch_lock
+
+ANNA_CANCELS = "01-anna-cancel-injured.eml"
+NEWSLETTER = "02-newsletter-tennis-world.eml"
+RESET_FROM_UNKNOWN = "12-reset-anna-from-unknown-address.eml"
+HTML_ONLY = "18-coach-mike-html-only-move.eml"
+WITH_PDF = "19-rachel-add-husband-pdf.eml"
+
+
+@pytest.fixture
+def desk(tmp_path, monkeypatch, club_backend, tiny_base_dir):
+    """The app's settings for one test: its own data folder, the club backend, the tiny model."""
+    for name in [name for name in os.environ if name.startswith("ACEDESK_")]:
+        monkeypatch.delenv(name)
+    env = {"ACEDESK_DATA_DIR": str(tmp_path / "data"), "ACEDESK_CLUB_API_URL": club_backend.url,
+           "ACEDESK_CLUB_API_TOKEN": club_backend.token, "ACEDESK_BASE_MODEL": str(tiny_base_dir),
+           "ACEDESK_ADAPTER": ""}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    desk_settings.clear()  # cached per process: each test reads its own environment
+    yield DeskSettings.from_env()
+    desk_settings.clear()
+
+
+def seed(settings: DeskSettings, tmp_path, *names: str) -> None:
+    """Demo mails stored and triaged with their labels (the tiny model answers at random)."""
+    store = settings.store()
+    fetch_eml_dir(store, demo_inbox(tmp_path / "seed", list(names)))
+    triage_as_labelled(store, build_workflow(store, settings))
+
+
+def open_inbox() -> AppTest:
+    app = AppTest.from_file(str(REPO_ROOT / "pages/inbox.py"), default_timeout=90).run()
+    assert_no_error(app)
+    return app
+
+
+def assert_no_error(app: AppTest) -> None:
+    assert not app.exception, app.exception[0].message if app.exception else ""
+
+
+def edit_table(app: AppTest, edited_rows: dict) -> AppTest:
+    """Edits by row position, as the browser's grid sends them."""
+    app.session_state[app.data_editor[0].key] = {"edited_rows": edited_rows, "added_rows": [], "deleted_rows": []}
+    app.run()
+    assert_no_error(app)
+    return app
+
+
+def click(app: AppTest, key: str | None = None, label: str | None = None) -> AppTest:
+    """Click a button (by key, or a form's submit button by label) and run."""
+    button = app.button(key=key) if key else next(b for b in app.button if b.label == label)
+    button.click().run()
+    assert_no_error(app)
+    return app
+
+
+def table(app: AppTest):
+    return app.data_editor[0].value
+
+
+def texts(elements) -> str:
+    return "\n".join(str(element.value) for element in elements)
+
+
+def test_the_table_lists_the_newest_first_with_category_flags_and_the_proposed_reply(desk, tmp_path):
+    seed(desk, tmp_path, ANNA_CANCELS, NEWSLETTER, RESET_FROM_UNKNOWN)
+    app = open_inbox()
+    rows = table(app)
+    assert list(rows.index) == [3, 2, 1]
+    assert rows.loc[1, "Category"] == "cancel_booking" and rows.loc[1, "Booking"] == "BK-48213"
+    assert rows.loc[1, "Reply"].startswith("Hi Anna") and rows.loc[1, "Confidence"] == 90
+    assert list(rows.loc[2, "Flags"]) == ["needs review", "machine mail"]
+    assert list(rows.loc[3, "Flags"]) == ["needs review", "sender ≠ account"]
+    assert app.segmented_control(key="inbox_view").options[:3] == ["To do 3", "Ready 1", "Needs review 2"]
+    assert "1–3 of 3 tickets" in texts(app.caption)
+    assert "Club backend" in texts(app.caption) and desk.club_api_token not in texts(app.caption)
+
+
+def test_the_needs_review_queue_and_the_quarantine_give_each_reason(desk, tmp_path):
+    seed(desk, tmp_path, ANNA_CANCELS, RESET_FROM_UNKNOWN)
+    desk.store().add_ticket(MailRef("INBOX", "1", "99", None), quarantine_reason="unreadable message: bad charset")
+    app = open_inbox()
+    app.segmented_control(key="inbox_view").set_value("Quarantine").run()
+    assert list(table(app).index) == [3]
+    assert table(app).loc[3, "Note"] == "unreadable message: bad charset: reject it"
+    app.segmented_control(key="inbox_view").set_value("Needs review").run()
+    assert list(table(app).index) == [2]
+    assert table(app).loc[2, "Note"].startswith("sender does not match account")
+
+
+def test_three_clicks_send_an_edited_reply_and_the_outcome_shows_on_the_row(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = edit_table(open_inbox(), {0: {"Reply": "Dear Anna, cancelled. Get well soon!", "Select": True}})
+    click(app, "inbox_approve")  # the call is shown, nothing has run yet
+    assert f"POST {club_backend.url}/bookings/BK-48213/cancel" in texts(app.code)
+    assert club_backend.effects()["cancel"] == 0
+
+    click(app, "inbox_confirm_table")
+    assert club_backend.effects()["cancel"] == 1
+    [sent] = (desk.outbox).glob("*.eml")
+    assert "Dear Anna, cancelled. Get well soon!" in sent.read_text()
+    assert table(app).loc[1, "State"] == "replied"
+    assert table(app).loc[1, "Note"] == "replied · BK-48213 cancelled"
+    assert "#1 replied · BK-48213 cancelled" in texts(app.success)
+
+
+def test_a_flagged_ticket_runs_only_with_an_override_reason_given_in_its_detail(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, RESET_FROM_UNKNOWN)
+    app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_approve")
+    assert "will not run" in texts(app.warning) and "override reason" in texts(app.warning)
+    assert app.button(key="inbox_confirm_table").disabled
+
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    assert "Needs an override" in texts(app.error) and "sender does not match account" in texts(app.error)
+    override = next(box for box in app.text_input if box.label.startswith("Override reason"))
+    override.input("Called Anna: she writes from a new address")  # in a form: sent with the submit
+    click(app, label="Approve & send…")
+    assert "POST" in texts(app.code) and "Override: Called Anna" in texts(app.caption)
+    click(app, "inbox_confirm_detail")
+    assert club_backend.effects()["password_reset"] == 1
+    approval = next(e for e in desk.store().audit_log(1) if e["event"] == "needs_review->approved")
+    assert approval["detail"]["override_reason"] == "Called Anna: she writes from a new address"
+
+
+def test_fields_edited_in_the_detail_are_what_runs(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    store = desk.store()
+    store.retriage(1, "test")
+    store.record_triage(1, TriageResult(category="other", response="Hi Anna, thanks.", confidence=0.5).to_dict(), [])
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    next(box for box in app.selectbox if box.label == "Category").set_value("cancel_booking")
+    next(box for box in app.text_input if box.label == "Booking id").input("BK-48213")
+    click(app, label="Approve & send…")
+    assert "/bookings/BK-48213/cancel" in texts(app.code)
+    click(app, "inbox_confirm_detail")
+    assert club_backend.effects()["cancel"] == 1
+    assert store.ticket(1)["edits"]["fields"] == {"category": "cancel_booking", "booking_id": "BK-48213"}
+
+
+def test_a_backend_outage_is_said_in_plain_words(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = edit_table(open_inbox(), {0: {"Select": True}})
+    club_backend.inject_fault("500", count=50)
+    click(app, "inbox_approve")
+    club_backend.inject_fault("500", count=0)
+    assert "the club backend could not check it" in texts(app.warning)
+    assert "Try again in a moment" in texts(app.warning) and desk.store().ticket(1)["state"] == State.TRIAGED
+
+
+def test_rejecting_takes_a_reason_and_shows_it_on_the_row(desk, tmp_path):
+    seed(desk, tmp_path, NEWSLETTER)
+    app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_reject")
+    app.selectbox(key="inbox_reason_table").set_value("machine mail (auto-reply, bounce, newsletter)")
+    click(app, "inbox_reject_confirm_table")
+    assert desk.store().ticket(1)["state"] == State.REJECTED
+    assert table(app).loc[1, "Note"] == "rejected: machine mail (auto-reply, bounce, newsletter)"
+
+
+def test_fetch_new_mail_triages_with_progress_and_a_ticket_can_be_triaged_again(desk, tmp_path, monkeypatch):
+    mail = demo_inbox(tmp_path / "mail", [ANNA_CANCELS, WITH_PDF, NEWSLETTER])
+    monkeypatch.setenv("ACEDESK_EML_DIR", str(mail))
+    desk_settings.clear()
+    app = click(open_inbox(), "inbox_fetch")
+    assert app.status[0].label == "Fetched 3 new mails, triaged 3" and app.status[0].state == "complete"
+    assert list(table(app).index) == [3, 2, 1]
+    assert {desk.store().ticket(i)["state"] for i in (1, 2, 3)} <= {State.TRIAGED, State.NEEDS_REVIEW}
+    assert click(app, "inbox_fetch").status[0].label == "Fetched 0 new mails, triaged 0"
+
+    click(edit_table(app, {2: {"Select": True}}), "inbox_retriage")
+    assert "#1 triaged again" in texts([*app.success, *app.warning])
+    events = [entry["event"] for entry in desk.store().audit_log(1)]
+    assert events.count("triaged->received") + events.count("needs_review->received") == 1
+
+
+def test_one_session_fetches_at_a_time(desk, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_EML_DIR", str(demo_inbox(tmp_path / "mail", [ANNA_CANCELS])))
+    desk_settings.clear()
+    with fetch_lock():  # another session is fetching and triaging
+        app = click(open_inbox(), "inbox_fetch")
+    assert "Another session is fetching mail right now" in texts(app.info)
+    assert desk.store().count_tickets() == 0
+    assert click(app, "inbox_fetch").status[0].label == "Fetched 1 new mail, triaged 1"
+
+
+def test_auto_fetch_fetches_when_switched_on(desk, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_EML_DIR", str(demo_inbox(tmp_path / "mail", [ANNA_CANCELS])))
+    desk_settings.clear()
+    app = open_inbox()
+    app.toggle(key="inbox_auto").set_value(True).run()
+    assert_no_error(app)
+    assert list(table(app).index) == [1]
+    assert "Auto-fetch at" in texts(app.caption)
+
+
+def test_without_a_backend_or_a_mail_source_the_page_says_what_to_set(desk, tmp_path, monkeypatch):
+    monkeypatch.delenv("ACEDESK_CLUB_API_URL")
+    desk_settings.clear()
+    app = click(open_inbox(), "inbox_fetch")
+    assert "no mail source is configured" in texts(app.error)
+    assert app.button(key="inbox_approve").disabled
+    assert "Approving needs the club backend" in texts(app.caption)
+
+
+def test_a_wrong_setting_is_named_not_shown_as_a_traceback(desk, monkeypatch):
+    monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
+    desk_settings.clear()
+    app = open_inbox()
+    assert "ACEDESK_SMTP_FROM" in texts(app.error)
+
+
+def test_pages_of_fifty_newest_first(desk):
+    store = desk.store()
+    for number in range(120):
+        store.add_ticket(MailRef("INBOX", "1", str(number), None), sender="a@example.org", subject=f"n{number}")
+    app = open_inbox()
+    assert len(table(app)) == 50 and "1–50 of 120 tickets" in texts(app.caption)
+    app.pagination(key="inbox_page").set_value(3).run()
+    assert list(table(app).index) == list(range(20, 0, -1)) and "101–120 of 120 tickets" in texts(app.caption)
+
+
+def test_the_detail_shows_the_mail_as_text_its_attachments_thread_and_audit(desk, tmp_path):
+    seed(desk, tmp_path, HTML_ONLY, WITH_PDF)
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    body = app.code[0].value
+    assert "BK-33333" in body and "<" not in body  # HTML reduced to text, never rendered
+    app.selectbox(key="inbox_detail").set_value(2).run()
+    assert "Attachments: membership-form-david-evans.pdf" in texts(app.caption).replace("\\", "")
+    assert "Login for my husband" in texts(app.text)  # the thread
+    assert "received" in app.expander[0].dataframe[0].value["what"].tolist()
+
+
+def test_a_reply_saved_in_the_detail_shows_in_the_table(desk, tmp_path):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    next(area for area in app.text_area if area.label == "Reply").input("Dear Anna, it is done.")
+    click(app, label="Save draft")
+    assert table(app).loc[1, "Reply"] == "Dear Anna, it is done."

@@ -1,0 +1,182 @@
+"""The Training page through Streamlit's AppTest: the form, the data checks, a real tiny run
+started from the form, reattaching to a running run and stopping it."""
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO_ROOT
+from training import runs
+from training.config import TrainConfig
+from ui.training_form import ELSEWHERE, GROUPS
+
+WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real training
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    yield root
+    runs.stop_run(root, grace_s=5)  # never leave a test's process behind
+
+
+@pytest.fixture
+def ten_rows_csv():
+    rows = pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10)
+    return rows.to_csv(index=False).encode()
+
+
+def open_page() -> AppTest:
+    # Through dashboard.py, as the app runs it (a page run on its own would find pages/training.py
+    # when it imports the training package).
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard.py"), default_timeout=120).run()
+    app.switch_page("pages/training.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    elements = [*app.error, *app.warning, *app.info, *app.success, *app.markdown, *app.caption, *app.subheader]
+    return "\n".join(str(element.value) for element in elements)
+
+
+def wait_until_no_active_run(root):
+    deadline = time.monotonic() + WAIT_S
+    while runs.active_run(root) is not None:
+        assert time.monotonic() < deadline, "the run did not end"
+        time.sleep(0.3)
+
+
+def test_every_config_field_has_an_input_or_a_reason_not_to():
+    grouped = [name for names in GROUPS.values() for name in names]
+    assert sorted(grouped + list(ELSEWHERE)) == sorted(field.name for field in dataclasses.fields(TrainConfig))
+
+
+def test_the_form_starts_with_the_config_defaults_and_follows_the_preset(runs_root):
+    app = open_page()
+    assert app.title[0].value == "Training"
+    assert app.selectbox(key="preset").value.name == "default.yaml"
+    assert app.text_input(key="hp_base_model").value == "gemma-3-270m"
+    assert app.number_input(key="hp_max_train_samples").value == 1600
+    assert app.number_input(key="hp_learning_rate").value == pytest.approx(3e-4)
+    assert app.number_input(key="hp_lora_top_layers").value == 12
+    assert app.selectbox(key="hp_dtype").value == "auto"
+    assert "Adapt only the last N" in app.number_input(key="hp_lora_top_layers").help
+    assert not app.button(key="start").disabled
+    assert app.selectbox(key="train_csv").value.name == "train.csv" and not app.error
+    assert len(re.findall(r"\*\*[\d,]+ rows\*\*", texts(app))) == 2  # training and validation
+    assert "No runs yet" in texts(app)
+
+    app.number_input(key="hp_max_steps").set_value(7).run()
+    app.selectbox(key="preset").select(runs.CONFIG_DIR / "continued.yaml").run()
+    assert app.number_input(key="hp_max_steps").value == 320  # the new preset's, not the typed 7
+    assert app.number_input(key="hp_category_weight").value == 5.0
+
+
+def test_a_bad_csv_shows_what_is_wrong_and_nothing_starts(runs_root, ten_rows_csv):
+    app = open_page()
+    bad = ten_rows_csv.replace(b",cancel_booking,", b",refund,", 1)
+    app.file_uploader(key="train_upload").upload("members.csv", bad, "text/csv").run()
+    assert not app.exception
+    assert any("category the model does not know ('refund')" in error.value for error in app.error)
+    assert "Using the upload **members.csv**" in texts(app)
+
+    app.button(key="start").click().run()
+    assert any("members" in error.value and "has errors" in error.value for error in app.error)
+    assert runs.list_runs(runs_root) == []
+
+    app.file_uploader(key="train_upload").set_value(("broken.csv", b"just,some\ncolumns,here\n", "text/csv")).run()
+    assert any("lacks the column(s)" in error.value for error in app.error)
+
+
+def test_a_run_starts_from_the_form_shows_progress_and_ends_in_the_list(runs_root, ten_rows_csv, tiny_base_dir):
+    app = open_page()
+    app.file_uploader(key="train_upload").upload("ten.csv", ten_rows_csv, "text/csv")
+    app.file_uploader(key="val_upload").upload("ten.csv", ten_rows_csv, "text/csv")
+    app.text_input(key="hp_base_model").set_value(str(tiny_base_dir))
+    app.text_input(key="hp_run_name").set_value("tiny")
+    for name, value in {"max_train_samples": 0, "max_steps": 4, "batch_size": 4, "logging_steps": 1,
+                        "eval_steps": 2, "save_steps": 2, "threads": 1, "lora_r": 4, "lora_alpha": 8,
+                        "lora_top_layers": 0}.items():
+        app.number_input(key=f"hp_{name}").set_value(value)
+    app.button(key="start").click().run()
+
+    assert not app.exception and not app.error, [error.value for error in app.error]
+    assert "Started **" in app.success[0].value and "-tiny" in app.success[0].value
+    assert app.subheader[0].value.startswith("Running: ")
+    assert app.get("progress")[0].text == "Loading the base model and preparing the data..."
+    assert app.button(key="stop_run")
+    assert app.button(key="start").disabled
+
+    wait_until_no_active_run(runs_root)
+    app.run()
+    assert not app.exception
+    assert app.button(key="start").disabled is False
+    [row] = app.dataframe[-1].value.to_dict("records")
+    assert row["state"] == "finished" and row["steps"] == "4/4" and row["examples"] == 10
+    assert "`checkpoint-2`, `checkpoint-4`" in texts(app)
+    assert app.get("vega_lite_chart")  # the loss curves
+
+
+def test_a_reopened_page_reattaches_to_the_running_run_and_stops_it(runs_root, tmp_path, tiny_base_dir):
+    csv = tmp_path / "ten.csv"
+    pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10).to_csv(csv, index=False)
+    slow = TrainConfig(base_model=str(tiny_base_dir), train_file=str(csv), val_file="", max_steps=100_000,
+                       batch_size=4, logging_steps=1, save_steps=100_000, threads=1, lora_r=4, lora_alpha=8)
+    run = runs.launch_run(slow, runs_root, "slow")  # as if started from a tab that was closed since
+    deadline = time.monotonic() + WAIT_S
+    while not runs.run_status(run).losses:
+        assert time.monotonic() < deadline, "the run did not log a step"
+        time.sleep(0.3)
+
+    app = open_page()
+    assert app.subheader[0].value == f"Running: {run.name}"
+    [progress] = app.get("progress")
+    assert re.fullmatch(r"Step \d+ of 100000 · about .+ left", progress.text)
+    assert app.metric[0].label == "Loss" and app.metric[0].value != "–"
+    assert app.button(key="start").disabled
+    assert f"One run at a time: {run.name} is running" in texts(app)
+
+    app.button(key="stop_run").click().run()
+    assert not app.exception
+    assert f"Stopped **{run.name}**" in app.info[0].value
+    assert runs.active_run(runs_root) is None and runs.load_run(run.folder).state == runs.STOPPED
+    assert app.dataframe[-1].value.to_dict("records")[0]["state"] == "stopped"
+
+
+def test_a_failed_run_says_why_and_what_to_do_without_a_traceback(runs_root):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = runs_root / "20260101-000000-broken"
+    folder.mkdir(parents=True)
+    (folder / runs.PROCESS_FILE).write_text(json.dumps({"pid": dead.pid, "started_at": 1.0}))
+    (folder / runs.RUN_CONFIG).write_text("base_model: nowhere/model\n")
+    (folder / runs.LOG_FILE).write_text('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+                                        "OSError: nowhere/model is not a local folder and is not a valid model "
+                                        "identifier\n")
+    app = open_page()
+    assert not app.exception
+    [error] = [error.value for error in app.error]
+    assert error.startswith("OSError: nowhere/model is not a local folder")
+    assert "Check the base model" in error
+    assert "Traceback" not in texts(app)
+
+
+def test_a_command_line_run_in_progress_is_pointed_out(runs_root):
+    folder = runs_root / "continued"
+    folder.mkdir(parents=True)
+    (folder / "progress.jsonl").write_text(json.dumps(
+        {"time": time.time(), "event": "log", "step": 5, "max_steps": 320, "loss": 0.4, "eta_s": 900.0}) + "\n")
+    app = open_page()
+    assert any("continued is training from the command line" in warning.value for warning in app.warning)
+    assert not app.button(key="start").disabled  # not the app's run: warned about, not locked out
+    assert "**continued**: running" in texts(app)

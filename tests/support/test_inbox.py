@@ -1,0 +1,352 @@
+"""The inbox's queries, rows, plans and decisions (support/inbox.py), against the real stand-in
+backend where a decision reaches it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from integrations.mail_sending import OutboxSender
+from model.schema import TriageResult
+from support import inbox
+from support.actions import Action
+from support.inbox import Draft, InboxQuery, OperatorSession, Outcome
+from support.settings import DeskSettings
+from support.states import State, TransitionError
+from support.store import MailRef, TicketStore
+from support.workflow import Workflow
+from tests.conftest import REPO_ROOT
+from tests.fixtures.browser import demo_inbox
+from tests.fixtures.club_backend import ClubBackend
+
+CLUB = "support@club.example"
+ANNA = "Anna Berg <anna.berg@example.org>"
+
+
+@pytest.fixture
+def store(tmp_path) -> TicketStore:
+    return TicketStore(tmp_path / "acedesk.sqlite3")
+
+
+@pytest.fixture
+def flow(store, club_backend, tmp_path) -> Workflow:
+    return Workflow(store, club_backend.api(), OutboxSender(tmp_path / "outbox"), from_address=CLUB)
+
+
+def add_ticket(store, uid: str, sender: str = ANNA, subject: str = "Booking", body: str = "Hello",
+               flags: tuple[str, ...] = (), machine_mail: str | None = None, **fields) -> int:
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", uid, f"<m{uid}@example.org>"), sender=sender,
+                                 subject=subject, body=body, reply_to=sender, machine_mail=machine_mail,
+                                 mail_date="2026-11-24T08:00:00+01:00")
+    if fields:
+        result = TriageResult(response="Hi Anna, done.", confidence=0.93, **fields)
+        store.record_triage(ticket_id, result.to_dict(), list(flags))
+    return ticket_id
+
+
+def cancel_ticket(store, uid: str = "1", sender: str = ANNA) -> int:
+    return add_ticket(store, uid, sender, "Cancel BK-48213", "Please cancel BK-48213, I'm injured.",
+                      category="cancel_booking", booking_id="BK-48213")
+
+
+# -- pages of tickets ----------------------------------------------------------------------------
+
+def test_a_page_is_newest_first_filtered_by_state_and_category_and_keeps_pinned_tickets(store):
+    ids = [add_ticket(store, str(n), category="other" if n % 2 else "cancel_booking") for n in range(6)]
+    store.move(ids[0], State.REJECTED, "operator", reason="spam")
+
+    page = inbox.load_page(store, InboxQuery("All", page_size=4))
+    assert [row.id for row in page.rows] == ids[::-1][:4] and (page.total, page.pages) == (6, 2)
+    second = inbox.load_page(store, InboxQuery("All", page=2, page_size=4))
+    assert [row.id for row in second.rows] == ids[1::-1]
+    assert inbox.range_text(second, 4) == "5–6 of 6 tickets, newest first"
+    assert {row.id for row in inbox.load_page(store, InboxQuery("To do", ("other",))).rows} == {ids[1], ids[3],
+                                                                                                  ids[5]}
+    done = inbox.load_page(store, InboxQuery("Done")).rows
+    assert [(row.id, row.note) for row in done] == [(ids[0], "rejected: spam")]
+    pinned = inbox.load_page(store, InboxQuery("Done", pinned=(ids[2],))).rows
+    assert [row.id for row in pinned] == [ids[2], ids[0]]
+    assert inbox.view_counts(store) == {"To do": 5, "Ready": 5, "Needs review": 0, "Failed": 0, "Quarantine": 0,
+                                        "Done": 1, "All": 6}
+
+
+def test_a_page_past_the_end_shows_the_last_page(store):
+    add_ticket(store, "1", category="other")
+    assert inbox.load_page(store, InboxQuery("All", page=9)).page == 1
+
+
+def test_the_category_filter_follows_the_operators_edit(store):
+    ticket_id = add_ticket(store, "1", category="other")
+    store.save_approval(ticket_id, {"fields": {"category": "cancel_booking"}}, None, "operator")
+    assert store.count_tickets(categories=("cancel_booking",)) == 1
+    assert store.count_tickets(categories=("other",)) == 0
+
+
+def test_a_page_reads_its_ids_from_the_indexes(store):
+    plan = " ".join(row[3] for row in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM tickets WHERE state IN ('triaged') ORDER BY id DESC LIMIT 50"))
+    assert "COVERING INDEX tickets_by_state" in plan
+    plan = " ".join(row[3] for row in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM tickets WHERE category IN ('other') ORDER BY id DESC LIMIT 50"))
+    assert "INDEX tickets_by_category" in plan
+
+
+def test_rows_name_the_flags_and_say_what_stops_a_ticket(store):
+    mismatch_flag = "sender does not match account: anna.berg's address on file is not the sender's"
+    mismatch = add_ticket(store, "1", flags=(mismatch_flag,), category="reset_password", username="anna.berg")
+    injection = add_ticket(store, "2", flags=("mail tries to instruct the system: 'ignore all instructions'",),
+                           category="other")
+    machine = add_ticket(store, "3", machine_mail="Auto-Submitted: auto-replied",
+                         flags=("machine mail (Auto-Submitted: auto-replied): never auto-answered",), category="other")
+    broken = store.add_ticket(MailRef("INBOX", "1", "4", None), quarantine_reason="unreadable message: boom")
+    rows = {row.id: row for row in inbox.load_page(store, InboxQuery("All")).rows}
+
+    assert rows[mismatch].flags == ["needs review", "sender ≠ account"]
+    assert rows[mismatch].note.startswith("sender does not match account")
+    assert rows[injection].flags == ["needs review", "possible injection"]
+    assert rows[machine].flags == ["needs review", "machine mail"] and "reject it" in rows[machine].note
+    assert rows[broken].flags == ["quarantined"] and rows[broken].note == "unreadable message: boom: reject it"
+    assert rows[mismatch].reply == "Hi Anna, done." and rows[mismatch].confidence == 0.93
+    assert rows[mismatch].sender == "Anna Berg" and rows[mismatch].received.endswith(":00")
+
+
+# -- drafts and the table's edits ----------------------------------------------------------------
+
+def test_the_table_shows_drafts_and_hands_back_ticks_and_reply_edits(store):
+    first, second = add_ticket(store, "1", category="other"), add_ticket(store, "2", category="other")
+    rows = inbox.load_page(store, InboxQuery("All")).rows
+    shown = inbox.table_frame(rows, {first: Draft(reply="Edited before")}, {second})
+    assert list(shown.columns) == list(inbox.TABLE_COLUMNS) and list(shown.index) == [second, first]
+    assert shown.at[first, "Reply"] == "Edited before" and bool(shown.at[second, "Select"])
+
+    edited = shown.copy()
+    edited.at[first, "Reply"] = "Hi Anna, done."  # back to the proposal
+    edited.at[second, "Reply"] = "New text"
+    edited.at[first, "Select"] = True
+    selected, replies = inbox.grid_changes(shown, edited, {row.id: row.reply for row in rows})
+    assert selected == {first, second} and replies == {first: None, second: "New text"}
+
+
+def test_the_session_keeps_failures_selected_and_drops_what_was_done():
+    session = OperatorSession()
+    session.take_table_edits({1, 2, 3}, {1: "mine", 2: "also mine"})
+    version = session.table_version
+    session.decided([Outcome(1, "success", "done"), Outcome(2, "error", "not approved"), Outcome(None, "error", "x")])
+    assert session.selected == {2, 3} and set(session.drafts) == {2} and session.pinned == (1, 2)
+    assert session.table_version == version + 1 and session.outcomes[0].text == "done"
+    session.new_filter()
+    assert session.pinned == ()
+
+
+def test_field_changes_are_counted_against_the_models_answer(store):
+    ticket = store.ticket(add_ticket(store, "1", category="other", username="anna.berg"))
+    assert inbox.field_changes(ticket, {"category": "other", "username": "anna.berg"}) == {}
+    assert inbox.field_changes(ticket, {"category": "cancel_booking", "username": " ", "booking_id": "BK-48213"}) \
+        == {"category": "cancel_booking", "username": None, "booking_id": "BK-48213"}
+
+
+# -- plans and decisions against the real backend ---------------------------------------------
+
+def test_every_planned_call_is_in_the_club_api_contract():
+    paths = json.loads((REPO_ROOT / "club_backend/openapi.json").read_text())["paths"]
+    actions = [Action("invite_member", {"username": "tk", "name": "T K", "email": "t@example.org"}),
+               Action("password_reset", {"username": "anna.berg"}),
+               Action("cancel_booking", {"booking_id": "BK-48213"}),
+               Action("move_booking", {"booking_id": "BK-22845", "start": "2026-11-26T10:00", "court": None})]
+    for action in actions:
+        call = inbox.api_call(action)
+        template = next((path for path in paths if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", path), call.path)), None)
+        assert template is not None and call.method.lower() in paths[template], call
+    assert inbox.api_call(actions[3]).body == {"start": "2026-11-26T10:00"}
+    assert inbox.api_call(actions[0]).request_text("http://club/").startswith("POST http://club/members/invitations\n")
+
+
+def test_an_approval_runs_exactly_the_call_it_showed_and_sends_the_edited_reply(store, flow, club_backend, tmp_path):
+    ticket_id = cancel_ticket(store)
+    draft = Draft(reply="Dear Anna, cancelled - get well soon!")
+    plan = inbox.plan_approval(flow, store, ticket_id, draft)
+    assert plan.ready and str(plan.call) == "POST /bookings/BK-48213/cancel"
+    assert plan.reply_to == ANNA and "edited reply" in plan.reply_note
+
+    outcome = inbox.approve_and_send(flow, plan, draft, "operator")
+    assert outcome == Outcome(ticket_id, "success", f"#{ticket_id} replied · BK-48213 cancelled")
+    assert club_backend.effects()["cancel"] == 1
+    [sent] = (tmp_path / "outbox").glob("*.eml")
+    assert "Dear Anna, cancelled - get well soon!" in sent.read_text()
+
+
+def test_a_call_that_changed_since_it_was_shown_does_not_run(store, flow, club_backend):
+    ticket_id = cancel_ticket(store)
+    plan = inbox.plan_approval(flow, store, ticket_id, None)
+    shown = replace(plan, action=Action("cancel_booking", {"booking_id": "BK-99999"}))
+    outcome = inbox.approve_and_send(flow, shown, None, "operator")
+    assert outcome.level == "error" and "changed since it was shown" in outcome.text
+    assert store.ticket(ticket_id)["state"] == State.TRIAGED and club_backend.effects()["cancel"] == 0
+
+
+def test_a_flagged_ticket_runs_only_with_an_override_reason(store, flow, club_backend):
+    ticket_id = add_ticket(store, "1", "stranger@freemail.example", "Reset", "Reset anna.berg please",
+                           category="reset_password", username="anna.berg")
+    plan = inbox.plan_approval(flow, store, ticket_id, None)
+    assert not plan.ready and "sender does not match account" in plan.hold_reason
+    assert "override reason" in plan.hold_reason
+
+    draft = Draft(override_reason="called Anna: her new address")
+    plan = inbox.plan_approval(flow, store, ticket_id, draft)
+    assert plan.ready and str(plan.call) == "POST /members/anna.berg/password-reset"
+    assert inbox.approve_and_send(flow, plan, draft, "operator").level == "success"
+    assert club_backend.effects()["password_reset"] == 1
+
+
+def test_what_cannot_run_says_why_and_what_to_do(store, flow):
+    no_booking = add_ticket(store, "1", category="cancel_booking")
+    machine = add_ticket(store, "2", machine_mail="Precedence: bulk", category="other")
+    emptied = cancel_ticket(store, "3")
+    assert "no booking id" in inbox.plan_approval(flow, store, no_booking, None).hold_reason
+    assert "reject it" in inbox.plan_approval(flow, store, machine, None).hold_reason
+    assert "reply is empty" in inbox.plan_approval(flow, store, emptied, Draft(reply=" ")).hold_reason
+    bad_date = Draft(fields={"category": "modify_booking", "new_date": "2026-13-01"})
+    assert "Fix the fields" in inbox.plan_approval(flow, store, emptied, bad_date).hold_reason
+    store.move(emptied, State.REJECTED, "operator", reason="duplicate")
+    assert "nothing to approve" in inbox.plan_approval(flow, store, emptied, None).hold_reason
+
+
+def test_a_backend_refusal_is_a_warning_and_an_outage_an_error_in_plain_words(store, flow, club_backend):
+    refused = add_ticket(store, "1", "tom.baker@example.co.uk", category="cancel_booking", booking_id="BK-61004")
+    plan = inbox.plan_approval(flow, store, refused, None)
+    outcome = inbox.approve_and_send(flow, plan, None, "operator")
+    assert outcome.level == "warning" and "the club refused" in outcome.text and "24 hours" in outcome.text
+
+    away = cancel_ticket(store, "2")
+    plan = inbox.plan_approval(flow, store, away, None)
+    club_backend.inject_fault("500", count=20)
+    outcome = inbox.approve_and_send(flow, plan, None, "operator")
+    club_backend.inject_fault("500", count=0)
+    assert outcome.level == "error" and "the club backend did not answer" in outcome.text
+    assert "Try again in a moment" in outcome.text and store.ticket(away)["state"] == State.TRIAGED
+
+
+def test_a_failed_ticket_says_why_and_how_to_retry(store):
+    ticket_id = cancel_ticket(store)
+    store.save_approval(ticket_id, {}, None, "operator", ("cancel_booking", "key-1", {"booking_id": "BK-48213"}))
+    store.move(ticket_id, State.EXECUTING, "workflow")
+    store.finish_action(ticket_id, "unavailable", {"message": "club backend unavailable, retry later: timeout"},
+                        State.FAILED)
+    assert inbox.outcome_of(store, ticket_id) == Outcome(
+        ticket_id, "error", f"#{ticket_id} club backend unavailable, retry later: timeout. Approve it again to retry, "
+                            "or reject it")
+
+
+def test_rejecting_and_retriaging_report_each_ticket(store):
+    open_one, replied = add_ticket(store, "1", category="other"), add_ticket(store, "2", category="other")
+    store.db.execute("UPDATE tickets SET state='replied' WHERE id=?", (replied,))
+    outcomes = inbox.reject_tickets(store, [open_one, replied], "spam or phishing", "operator")
+    assert [o.level for o in outcomes] == ["success", "error"] and "cannot become rejected" in outcomes[1].text
+
+    again = add_ticket(store, "3", category="other")
+    moved, refused = inbox.send_back_to_triage(store, [again, replied], "operator")
+    assert moved == [again] and refused[0].ticket_id == replied
+    assert store.ticket(again)["state"] == State.RECEIVED and store.ticket(again)["triage"] is None
+
+
+def test_retriage_is_refused_once_a_failed_ticket_called_the_backend(store):
+    ticket_id = cancel_ticket(store)
+    store.save_approval(ticket_id, {}, None, "operator", ("cancel_booking", "key-1", {"booking_id": "BK-48213"}))
+    store.move(ticket_id, State.EXECUTING, "workflow")
+    store.move(ticket_id, State.FAILED, "workflow", failure_reason="club backend unavailable")
+    with pytest.raises(TransitionError, match="retried"):
+        store.retriage(ticket_id, "operator")
+    assert store.ticket(ticket_id)["state"] == State.FAILED
+
+
+# -- fetching and triage -------------------------------------------------------------------------
+
+class CannedTriager:
+    """Answers every mail the same way; counts the batches."""
+
+    def __init__(self):
+        self.batches = []
+
+    def triage_many(self, emails, batch_size=8):
+        self.batches.append(len(emails))
+        return [TriageResult(category="other", response="Hi, thanks.", confidence=0.95) for _ in emails]
+
+
+def test_triage_reports_progress_and_leaves_what_someone_else_triaged(store):
+    ids = [add_ticket(store, str(n)) for n in range(5)]
+    store.record_triage(ids[1], TriageResult(category="cancel_booking", confidence=0.5).to_dict(), ["theirs"])
+    triager = CannedTriager()
+    assert list(inbox.triage_tickets(store, triager, None, ids, batch_size=2)) == [2, 4, 5]
+    assert triager.batches == [2, 2, 1]
+    assert store.ticket(ids[1])["triage"]["category"] == "cancel_booking"  # the first result stands
+    assert {store.ticket(i)["state"] for i in ids} == {State.TRIAGED, State.NEEDS_REVIEW}
+    assert inbox.retriage_outcome(store, ids[0]) == Outcome(ids[0], "success", f"#{ids[0]} triaged again: other (95%)")
+
+
+def test_fetching_needs_a_source_and_reads_the_mail_folder(store, tmp_path):
+    with pytest.raises(inbox.NoMailSource, match="ACEDESK_EML_DIR"):
+        inbox.fetch_new_mail(store, DeskSettings(tmp_path))
+    with pytest.raises(inbox.NoMailSource, match="does not exist"):
+        inbox.fetch_new_mail(store, DeskSettings(tmp_path, eml_dir=tmp_path / "missing"))
+    folder = demo_inbox(tmp_path / "mail", ["01-anna-cancel-injured.eml", "19-rachel-add-husband-pdf.eml"])
+    settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(tmp_path), "ACEDESK_EML_DIR": str(folder)})
+    assert inbox.fetch_new_mail(store, settings) == 2 and inbox.fetch_new_mail(store, settings) == 0
+    assert inbox.received_ids(store) == [1, 2]
+
+
+# -- a ticket's detail ----------------------------------------------------------------------------
+
+def test_attachments_are_read_again_from_the_mail_folder_or_said_to_be_unknown(store, tmp_path):
+    folder = demo_inbox(tmp_path / "mail", ["19-rachel-add-husband-pdf.eml"])
+    inbox.fetch_new_mail(store, DeskSettings(tmp_path, eml_dir=folder))
+    assert inbox.attachments(store.ticket(1)) == ["membership-form-david-evans.pdf"]
+    assert inbox.attachments(store.ticket(add_ticket(store, "9"))) is None  # IMAP: not stored
+
+
+def test_the_thread_links_a_mail_to_the_ones_it_answers_and_that_answer_it(store):
+    first = add_ticket(store, "1", subject="Booking")
+    answer = store.add_ticket(MailRef("INBOX", "1", "2", "<m2@example.org>"), sender=ANNA, subject="Re: Booking",
+                              references="<x@club.example> <m1@example.org>")
+    unrelated = add_ticket(store, "3")
+    assert [t["id"] for t in store.thread(first)] == [answer]
+    assert [t["id"] for t in store.thread(answer)] == [first]
+    assert store.thread(unrelated) == []
+
+
+def test_a_stored_reply_reads_as_text(store, flow):
+    ticket_id = cancel_ticket(store)
+    plan = inbox.plan_approval(flow, store, ticket_id, None)
+    inbox.approve_and_send(flow, plan, None, "operator")
+    assert "BK-48213 has been cancelled" in inbox.reply_text(store.reply(ticket_id))
+    rows = inbox.audit_rows(store.audit_log(ticket_id))
+    assert rows[0] == {"at": rows[0]["at"], "who": "fetcher", "what": "received", "detail": ""}
+
+
+# -- connections ----------------------------------------------------------------------------------
+
+def test_connections_say_what_is_set_and_never_show_a_secret(tmp_path, club_backend, smtp_server):
+    settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(tmp_path), "ACEDESK_CLUB_API_URL": club_backend.url,
+                                      "ACEDESK_CLUB_API_TOKEN": club_backend.token})
+    connections = [inbox.backend_connection(settings), inbox.mail_in_connection(settings),
+                   inbox.mail_out_connection(settings)]
+    assert [c.state for c in connections] == ["ok", "off", "ok"]
+    assert "outbox" in connections[2].text and club_backend.token not in repr(connections)
+
+    away = ClubBackend("http://127.0.0.1:9", "secret-token")
+    down = inbox.backend_connection(replace(settings, club_api_url=away.url, club_api_token=away.token))
+    assert down.state == "down" and "secret-token" not in down.text
+    assert inbox.backend_connection(DeskSettings(tmp_path)).state == "off"
+    assert inbox.probe_smtp(smtp_server.settings()).state == "ok"
+    closed = inbox.probe_smtp(replace(smtp_server.settings(), port=9, user="desk", password="pa55word"))
+    assert closed.state == "down" and "pa55word" not in closed.text
+
+
+def test_the_imap_check_logs_in_and_keeps_the_password_out_of_its_words(imap_account):
+    assert inbox.probe_imap(imap_account).state == "ok"
+    wrong = inbox.probe_imap(replace(imap_account, password="Wr0ng-pa55"))
+    assert wrong.state == "down" and "Wr0ng-pa55" not in wrong.text
+    assert inbox.mail_in_connection(DeskSettings(Path("."), imap=imap_account)).state == "unchecked"

@@ -1,0 +1,214 @@
+"""Runs started as detached processes: real tiny trainings, the one-run lock, stopping, listing."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+from training import runs
+from training.config import TrainConfig
+from training.progress import read_events
+
+WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real training
+
+
+@pytest.fixture
+def ten_rows(tmp_path):
+    rows = pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10)
+    path = tmp_path / "ten.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def runs_root(tmp_path):
+    root = tmp_path / "runs"
+    yield root
+    runs.stop_run(root, grace_s=5)  # never leave a test's process behind
+
+
+def tiny_config(tiny_base_dir, csv, **overrides):
+    values = {"base_model": str(tiny_base_dir), "train_file": str(csv), "val_file": str(csv),
+              "out_dir": "tiny", "batch_size": 4, "max_steps": 4, "logging_steps": 1, "eval_steps": 2,
+              "save_steps": 2, "learning_rate": 1e-3, "lora_r": 4, "lora_alpha": 8, "threads": 1}
+    return TrainConfig(**{**values, **overrides})
+
+
+def wait_for(condition, what: str):
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def test_a_launched_run_trains_detached_in_its_own_folder(tiny_base_dir, ten_rows, runs_root):
+    run = runs.launch_run(tiny_config(tiny_base_dir, ten_rows), runs_root, "Tiny test!")
+
+    assert run.name.endswith("-tiny-test") and run.folder.parent == runs_root
+    assert run.state == runs.RUNNING and runs.active_run(runs_root).name == run.name
+    process = json.loads((run.folder / runs.PROCESS_FILE).read_text())
+    assert os.getpgid(process["pid"]) == process["pid"]  # a session of its own: outlives the app
+    assert yaml.safe_load((run.folder / runs.RUN_CONFIG).read_text())["out_dir"] == str(run.folder)
+
+    wait_for(lambda: runs.active_run(runs_root) is None, "the run to end")
+    [done] = runs.list_runs(runs_root)
+    assert done.state == runs.FINISHED, done.error
+    assert done.adapter is not None and done.metrics["train_examples"] == 10
+    assert [path.name for path in done.checkpoints] == ["checkpoint-2", "checkpoint-4"]
+    assert done.config["base_model"] == str(tiny_base_dir) and done.launched_here
+    status = runs.run_status(done)
+    assert (status.step, status.max_steps, status.fraction) == (4, 4, 1.0)
+    assert [step for step, _ in status.losses] == [1, 2, 3, 4]
+    assert [step for step, _ in status.eval_losses] == [2, 4]
+    assert status.tokens_per_s > 0 and status.elapsed_s > 0
+    assert not (runs_root / runs.LOCK_FILE).exists()
+
+
+def test_one_run_at_a_time_and_stop_ends_it_as_stopped(tiny_base_dir, ten_rows, runs_root):
+    slow = runs.launch_run(tiny_config(tiny_base_dir, ten_rows, max_steps=100_000, save_steps=100_000,
+                                       eval_steps=100_000), runs_root, "slow")
+    with pytest.raises(runs.RunAlreadyActive) as refused:
+        runs.launch_run(tiny_config(tiny_base_dir, ten_rows), runs_root, "second")
+    assert refused.value.run.name == slow.name
+    assert [run.name for run in runs.list_runs(runs_root)] == [slow.name]  # no folder for the refused one
+
+    wait_for(lambda: runs.run_status(slow).losses, "the first logged step")
+    running = runs.run_status(runs.active_run(runs_root))
+    assert running.max_steps == 100_000 and running.eta_s > 0 and 0 < running.fraction < 1
+
+    stopped = runs.stop_run(runs_root)
+    assert stopped.name == slow.name and stopped.state == runs.STOPPED
+    pid = json.loads((slow.folder / runs.PROCESS_FILE).read_text())["pid"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert read_events(slow.folder)[-1]["event"] == "stopped"
+    assert runs.run_status(stopped).state == runs.STOPPED and runs.run_status(stopped).eta_s is None
+    assert runs.active_run(runs_root) is None and runs.stop_run(runs_root) is None
+
+
+def test_a_lock_left_by_a_dead_process_does_not_block(runs_root):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = runs_root / "20260101-000000-crashed"
+    folder.mkdir(parents=True)
+    (folder / runs.PROCESS_FILE).write_text(json.dumps({"pid": dead.pid, "started_at": 1.0}))
+    (runs_root / runs.LOCK_FILE).write_text(json.dumps({"run": folder.name}))
+
+    assert runs.active_run(runs_root) is None
+    assert not (runs_root / runs.LOCK_FILE).exists()
+    [crashed] = runs.list_runs(runs_root)
+    assert crashed.state == runs.FAILED and "without saving" in crashed.error
+
+
+def test_a_reused_pid_is_not_taken_for_the_run(runs_root):
+    folder = runs_root / "20260101-000000-old"
+    folder.mkdir(parents=True)
+    # this test's own pid is alive, but started at another time than the run recorded
+    (folder / runs.PROCESS_FILE).write_text(json.dumps({"pid": os.getpid(), "start_ticks": 1}))
+    (runs_root / runs.LOCK_FILE).write_text(json.dumps({"run": folder.name}))
+    assert runs.active_run(runs_root) is None
+
+
+def test_a_run_that_cannot_start_is_failed_with_its_error_line(ten_rows, runs_root, tmp_path):
+    run = runs.launch_run(tiny_config(tmp_path / "no-such-model", ten_rows), runs_root, "broken")
+    wait_for(lambda: runs.active_run(runs_root) is None, "the broken run to end")
+    failed = runs.load_run(run.folder)
+    assert failed.state == runs.FAILED
+    assert "Traceback" not in failed.error and "no-such-model" in failed.error
+    assert "base model" in runs.failure_hint(failed.error)
+
+
+def test_command_line_runs_are_listed_from_their_files(runs_root):
+    finished = runs_root / "default"
+    (finished / "adapter").mkdir(parents=True)
+    for step in (10, 5):
+        (finished / f"checkpoint-{step}").mkdir()
+    (finished / "progress.jsonl").write_text(
+        '{"time": 100.0, "event": "started", "step": 0, "max_steps": 10}\n'
+        '{"time": 160.0, "event": "log", "step": 10, "max_steps": 10, "loss": 0.5, "eta_s": 0.0}\n'
+        '{"time": 161.0, "event": "saved", "adapter": "x"}\n')
+    (finished / "adapter" / "acedesk.json").write_text(json.dumps({"hyperparameters": {"lora_r": 8}}))
+    (finished / "adapter" / "train_metrics.json").write_text(json.dumps({"train_loss": 0.5}))
+    abandoned = runs_root / "abandoned"
+    abandoned.mkdir()
+    (abandoned / "progress.jsonl").write_text('{"time": 50.0, "event": "started", "step": 0, "max_steps": 9}\n{"ti')
+    os.utime(abandoned / "progress.jsonl", (50.0, 50.0))
+    (runs_root / "eval-test").mkdir()  # an evaluation folder, not a run
+
+    listed = runs.list_runs(runs_root)
+    assert [(run.name, run.state) for run in listed] == [("default", "finished"), ("abandoned", "incomplete")]
+    assert listed[0].config == {"lora_r": 8} and listed[0].metrics == {"train_loss": 0.5}
+    assert [path.name for path in listed[0].checkpoints] == ["checkpoint-5", "checkpoint-10"]
+    assert runs.run_status(listed[0]).elapsed_s == 61.0
+    assert runs.list_runs(runs_root / "nothing-here") == []
+
+
+def test_the_eta_counts_down_from_the_last_event(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    written = time.time() - 30
+    (folder / "progress.jsonl").write_text(json.dumps(
+        {"time": written, "event": "log", "step": 5, "max_steps": 20, "loss": 1.0, "eta_s": 100.0}) + "\n")
+    status = runs.run_status(runs.Run(name="run", folder=folder, state=runs.RUNNING, started_at=written - 10))
+    assert 69 <= status.eta_s <= 71 and status.fraction == 0.25
+
+
+def test_build_config_resolves_project_paths_and_explains_what_is_wrong(tiny_base_dir):
+    values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
+    config, problems = runs.build_config(values)
+    assert problems == [] and config.train_file == str(REPO_ROOT / "training/data/train.csv")
+
+    config, problems = runs.build_config({**values, "base_model": "/no/such/folder", "lora_dropout": 1.5})
+    assert config is None
+    assert "/no/such/folder is neither" in problems[0]
+    assert "lora_dropout must be in [0, 1)" in problems[1] and "Change it in the form" in problems[1]
+    assert runs.build_config({**values, "base_model": str(tiny_base_dir)})[1] == []
+
+
+def test_base_models_the_form_accepts(tiny_base_dir, tmp_path):
+    assert runs.base_model_problem("gemma-3-270m") is None
+    assert runs.base_model_problem("meta-llama/Llama-3.2-3B") is None  # a hub id: checked when it downloads
+    assert runs.base_model_problem(str(tiny_base_dir)) is None
+    assert "no config.json" in runs.base_model_problem(str(tmp_path))
+    assert "Name a base model" in runs.base_model_problem(" ")
+
+
+def test_presets_come_typed_with_their_field_help():
+    assert runs.presets()[0].name == "default.yaml"
+    values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
+    assert values["epochs"] == 1.0 and isinstance(values["epochs"], float)  # YAML says 1
+    assert values["max_steps"] == -1 and values["lora_top_layers"] == 12  # default, and the YAML's
+    assert "last N transformer layers" in runs.field_help()["lora_top_layers"]
+
+
+def test_a_broken_preset_is_named(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("lora_r: [8\n")
+    with pytest.raises(ValueError, match="broken.yaml is not a valid training config"):
+        runs.preset_values(broken)
+    broken.write_text("lora_r: eight\n")
+    with pytest.raises(ValueError, match="broken.yaml"):
+        runs.preset_values(broken)
+
+
+def test_uploads_are_kept_once_and_offered_with_the_data_folder(runs_root):
+    first = runs.save_upload(runs_root, "my data (v2).csv", b"a,b\n1,2\n")
+    assert runs.save_upload(runs_root, "my data (v2).csv", b"a,b\n1,2\n") == first
+    assert first.name.startswith("my_data_v2_-")
+    assert runs.save_upload(runs_root, "my data (v2).csv", b"a,b\n3,4\n") != first
+    choices = runs.csv_choices(runs_root)
+    assert REPO_ROOT / "training/data/train.csv" in choices and first in choices
+
+
+def test_durations_read_like_people_say_them():
+    assert runs.format_duration(None) == "–"
+    assert runs.format_duration(42.4) == "42 s"
+    assert runs.format_duration(65) == "1 min 5 s"
+    assert runs.format_duration(3725) == "1 h 2 min"

@@ -1,0 +1,83 @@
+"""The Eval page's plain helpers: pasted text to Email, model choices, data paths."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from model.active import ModelChoice
+from model.catalog import AdapterEntry
+from model.loading import DEFAULT_BASE_MODEL
+from model.schema import TriageResult
+from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
+from ui.eval_choices import (
+    DEFAULT_TEST_SPLIT,
+    adapter_test_split,
+    base_model_options,
+    choice_for,
+    describe_choice,
+    is_same_choice,
+    upload_path,
+)
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def entry(path, base="tiny-base", **hyperparameters):
+    return AdapterEntry(f"run / {Path(path).name} · eval loss 0.1", Path(path), base, "checkpoint", "run", 2,
+                        hyperparameters=hyperparameters)
+
+
+def test_a_pasted_whole_mail_keeps_its_headers():
+    text = ("From: Anna Berg <anna@example.org>\nSubject: Court\nDate: Sat, 01 Mar 2025 10:00:00 +0100\n\n"
+            "Please cancel BK-48213.\nThanks")
+    email = email_from_text(text, now=NOW)
+    assert (email.sender, email.subject, email.body) == ("Anna Berg <anna@example.org>", "Court",
+                                                         "Please cancel BK-48213.\nThanks")
+    assert email.date.day == 1
+
+
+def test_plain_text_is_the_body_from_the_given_sender_dated_now():
+    email = email_from_text("  Subject matter: my son wants to join\n\nusername tk_2009 ", now=NOW)
+    assert (email.sender, email.subject, email.body, email.date) == (
+        DEFAULT_SENDER, "", "Subject matter: my son wants to join\n\nusername tk_2009", NOW)
+    assert email_from_text("Hi: forgot my password", "x@example.org", NOW).sender == "x@example.org"
+    assert email_from_text("From: a@example.org\n\nhello", now=NOW).date == NOW
+
+
+def test_timed_triage_and_stated_fields():
+    class Triager:
+        def triage(self, email):
+            return TriageResult("cancel_booking", booking_id="BK-12345", response="Done")
+
+    result, seconds = timed_triage(Triager(), email_from_text("cancel", now=NOW))
+    assert seconds >= 0 and stated_fields(result) == {"booking_id": "BK-12345"}
+
+
+def test_choices_name_the_adapters_own_base_as_none_like_the_inbox(tmp_path):
+    checkpoint = entry(tmp_path / "checkpoint-2")
+    assert choice_for(checkpoint, "tiny-base", "plain") == ModelChoice(str(checkpoint.path.resolve()), None)
+    assert choice_for(checkpoint, "other-base", "plain") == ModelChoice(str(checkpoint.path.resolve()), "other-base")
+    assert choice_for(None, "tiny-base", "plain") == ModelChoice(None, "tiny-base")
+    assert choice_for(None, DEFAULT_BASE_MODEL, DEFAULT_BASE_MODEL) == ModelChoice(None, None)
+    assert describe_choice(ModelChoice(None, None), None) == f"plain base model {DEFAULT_BASE_MODEL}"
+    assert describe_choice(choice_for(checkpoint, "other", "plain"), checkpoint) == "run / checkpoint-2 on other"
+    assert is_same_choice(ModelChoice(str(tmp_path / "a/../checkpoint-2"), None), ModelChoice(
+        str(checkpoint.path), None))
+
+
+def test_base_model_options_start_with_the_adapters_own():
+    entries = [entry("/x/a", "base-a"), entry("/x/b", "base-b")]
+    assert base_model_options(entries, entries[1], "plain") == ["base-b", "plain", "base-a"]
+    assert base_model_options(entries, None, "plain") == ["plain", "base-a", "base-b"]
+
+
+def test_test_split_is_found_beside_the_training_file(tmp_path):
+    (tmp_path / "train.csv").write_text("x")
+    assert adapter_test_split(entry("/x/a", train_file=str(tmp_path / "train.csv"))) == DEFAULT_TEST_SPLIT
+    (tmp_path / "test.csv").write_text("x")
+    assert adapter_test_split(entry("/x/a", train_file=str(tmp_path / "train.csv"))) == tmp_path / "test.csv"
+    assert adapter_test_split(None) == DEFAULT_TEST_SPLIT
+
+
+def test_uploads_keep_a_safe_name(tmp_path):
+    path = upload_path(tmp_path, "../my mails (1).csv")
+    assert path.parent == tmp_path / "uploads" and path.name.endswith("-my_mails_1_.csv")

@@ -1,0 +1,163 @@
+"""Checks on a labelled CSV before a training run starts, in words the person who picked it can act on.
+
+Errors are what would crash the run or teach the model something invalid (missing columns,
+unknown categories, one email labelled two ways); warnings are what makes a run worse
+without stopping it (empty bodies or replies, duplicates, a category with no rows, the
+same email in training and validation). Rows are counted from 1, header excluded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from model.schema import CATEGORIES
+from training.dataset import REQUIRED_COLUMNS
+
+PREVIEW_ROWS = 20
+_EMAIL_KEY = ("sender", "subject", "body")  # what makes two rows the same email
+
+
+@dataclass
+class CsvReport:
+    """What a CSV holds and what is wrong with it."""
+
+    path: str
+    rows: int = 0
+    category_counts: dict[str, int] = field(default_factory=dict)
+    """Rows per category: the five known ones always (0 when absent), unknown ones too."""
+    errors: list[str] = field(default_factory=list)
+    """Training must not start while there are any."""
+    warnings: list[str] = field(default_factory=list)
+    preview: pd.DataFrame | None = field(default=None, repr=False)
+    """The first rows, as read."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read_labelled_csv(path: str | Path) -> pd.DataFrame:
+    """Read as training does (training/dataset.py): every cell a string, empty cells empty, never NaN."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def check_csv(path: str | Path, role: str = "training") -> CsvReport:
+    """Check one CSV; ``role`` ("training" or "validation") only changes the wording and which
+    gaps matter (a validation file may lack a category)."""
+    report = CsvReport(path=str(path))
+    name = Path(path).name
+    try:
+        frame = read_labelled_csv(path)
+    except FileNotFoundError:
+        report.errors.append(f"{name} does not exist any more: pick the {role} data again.")
+        return report
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        report.errors.append(f"{name} could not be read as a CSV ({_first_line(error)}). Save it as "
+                             "UTF-8 CSV with a header row, like training/data/train.csv.")
+        return report
+    report.rows = len(frame)
+    report.preview = frame.head(PREVIEW_ROWS)
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing:
+        report.errors.append(f"{name} lacks the column(s) {', '.join(missing)}. A {role} CSV needs "
+                             f"{', '.join(REQUIRED_COLUMNS)} (see training/data/train.csv).")
+        return report
+    if frame.empty:
+        report.errors.append(f"{name} has a header but no rows: add labelled emails.")
+        return report
+    report.category_counts = category_counts(frame)
+    _check_categories(frame, report, role)
+    _check_empty_cells(frame, report)
+    _check_duplicates(frame, report)
+    return report
+
+
+def category_counts(frame: pd.DataFrame) -> dict[str, int]:
+    counts = {category: 0 for category in CATEGORIES}
+    counts.update(frame["category"].str.strip().value_counts().to_dict())
+    return {category: int(count) for category, count in counts.items()}
+
+
+def check_overlap(train_path: str | Path, val_path: str | Path) -> list[str]:
+    """Warnings when validation emails also occur in the training data (the eval loss would flatter)."""
+    try:
+        train, val = read_labelled_csv(train_path), read_labelled_csv(val_path)
+    except (OSError, ValueError, UnicodeDecodeError):  # check_csv reports unreadable files already
+        return []
+    if not set(_EMAIL_KEY) <= set(train.columns) & set(val.columns):
+        return []
+    seen = set(_email_keys(train))
+    shared = [index for index, key in enumerate(_email_keys(val)) if key in seen]
+    if not shared:
+        return []
+    return [(f"{len(shared)} validation email(s) also appear in the training data ({rows_text(shared)} of "
+             f"{Path(val_path).name}): the eval loss will look better than the model is. Use a "
+             "validation file without them.")]
+
+
+def rows_text(indices: list[int], shown: int = 5) -> str:
+    """``[2, 8]`` (0-based) -> "rows 3 and 9"; long lists end in "and N more"."""
+    numbers = [str(index + 1) for index in indices]
+    if len(numbers) == 1:
+        return f"row {numbers[0]}"
+    if len(numbers) <= shown:
+        return f"rows {', '.join(numbers[:-1])} and {numbers[-1]}"
+    return f"rows {', '.join(numbers[:shown])} and {len(numbers) - shown} more"
+
+
+def _check_categories(frame: pd.DataFrame, report: CsvReport, role: str) -> None:
+    categories = frame["category"].str.strip()
+    unknown = categories[~categories.isin(CATEGORIES)]
+    if not unknown.empty:
+        names = ", ".join(sorted({repr(value) for value in unknown}))
+        report.errors.append(f"{rows_text(list(unknown.index))} {_verb(unknown, 'has', 'have')} a category the model does not know "
+                             f"({names}). Use one of {', '.join(CATEGORIES)}; see model/schema.py for "
+                             "which one fits.")
+    absent = [category for category in CATEGORIES if report.category_counts.get(category, 0) == 0]
+    if absent and role == "training":
+        report.warnings.append(f"No rows of {', '.join(absent)}: the model will not learn to recognise "
+                               f"{'it' if len(absent) == 1 else 'them'}. Add examples.")
+
+
+def _check_empty_cells(frame: pd.DataFrame, report: CsvReport) -> None:
+    empty_bodies = list(frame.index[frame["body"].str.strip() == ""])
+    if empty_bodies:
+        report.warnings.append(f"{rows_text(empty_bodies)} {_verb(empty_bodies, 'has', 'have')} an empty body: the model learns those "
+                               "from the subject alone. Fill the body in or remove the rows.")
+    empty_replies = list(frame.index[frame["response"].str.strip() == ""])
+    if empty_replies:
+        report.warnings.append(f"{rows_text(empty_replies)} {_verb(empty_replies, 'has', 'have')} an empty response: the model learns to "
+                               "propose no reply for them. Write the reply the club would send.")
+
+
+def _check_duplicates(frame: pd.DataFrame, report: CsvReport) -> None:
+    keys = pd.Series(_email_keys(frame), index=frame.index)
+    repeated = keys.duplicated(keep=False)
+    if not repeated.any():
+        return
+    labels_per_email = frame[repeated].groupby(keys[repeated])["category"].nunique()
+    conflicting = keys[repeated & keys.isin(labels_per_email[labels_per_email > 1].index)]
+    if not conflicting.empty:
+        report.errors.append(f"The same email has different categories in {rows_text(list(conflicting.index))}:"
+                             " the model cannot learn both. Keep the right label and remove the others.")
+    copies = list(frame.index[keys.duplicated() & ~keys.isin(conflicting)])
+    if copies:
+        report.warnings.append(f"{rows_text(copies)} {_verb(copies, 'repeats', 'repeat')} an earlier email: duplicates count those emails "
+                               "more than the rest. Remove them unless that is intended.")
+
+
+def _verb(rows, singular: str, plural: str) -> str:
+    return singular if len(rows) == 1 else plural
+
+
+def _email_keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    # Whitespace differences do not make a new email.
+    return [tuple(" ".join(str(value).split()).lower() for value in row)
+            for row in frame[list(_EMAIL_KEY)].itertuples(index=False)]
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

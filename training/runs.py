@@ -1,0 +1,545 @@
+"""Training runs started from the app: each one a detached process with a folder of its own.
+
+The process runs ``training/finetune_lora.py`` in a new session, so reloading the page,
+closing the tab or restarting the app does not end it; everything the page needs to
+reattach is in files::
+
+    <runs root>/                    runs/ or $ACEDESK_RUNS_DIR
+        .active-run.json            the lock: the one run the app runs now
+        uploads/                    CSVs uploaded on the Training page
+        20261125-154300-default/    one run (time started + name)
+            run.yaml                the TrainConfig it was started with (out_dir = this folder)
+            process.json            pid and process start time; stop time once stopped
+            run.log                 the process's stdout and stderr
+            progress.jsonl, checkpoint-N/, adapter/    written by the training
+
+One run at a time: a second launch is refused while the locked run's process lives; a lock
+left by a dead process (crash, reboot) does not block. Folders written by the command line
+(runs/default) are listed too; they have no process.json.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from training.config import TrainConfig
+from training.progress import PROGRESS_FILE, append_event, read_events
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "training" / "data"
+CONFIG_DIR = PROJECT_ROOT / "training" / "configs"
+TRAIN_SCRIPT = PROJECT_ROOT / "training" / "finetune_lora.py"
+RUNS_DIR_ENV = "ACEDESK_RUNS_DIR"
+PACKAGED_BASE_MODEL = "gemma-3-270m"  # model/loading.py's DEFAULT_BASE_MODEL, without importing torch
+
+LOCK_FILE = ".active-run.json"
+GUARD_FILE = ".launch.lock"
+UPLOADS = "uploads"
+RUN_CONFIG = "run.yaml"
+PROCESS_FILE = "process.json"
+LOG_FILE = "run.log"
+
+_PATH_FIELDS = ("train_file", "val_file", "init_adapter")
+_RUN_MARKERS = (RUN_CONFIG, PROCESS_FILE, PROGRESS_FILE)
+
+RUNNING, FINISHED, FAILED, STOPPED, INCOMPLETE = "running", "finished", "failed", "stopped", "incomplete"
+QUIET_AFTER_S = 600
+"""A command-line run (no process.json) whose progress file is older than this is not running."""
+
+
+class RunAlreadyActive(RuntimeError):
+    def __init__(self, run: Run):
+        super().__init__(f"run {run.name} is still running: wait for it or stop it first")
+        self.run = run
+
+
+@dataclass
+class Run:
+    """A run folder as it is now."""
+
+    name: str
+    folder: Path
+    state: str
+    """running, finished (adapter saved), failed, stopped, or incomplete (a command-line run that
+    ended without saving)."""
+    config: dict = field(default_factory=dict)
+    started_at: float | None = None
+    metrics: dict = field(default_factory=dict)
+    """``adapter/train_metrics.json``: train_loss, eval_loss, wall_seconds, ...; empty until saved."""
+    checkpoints: list[Path] = field(default_factory=list)
+    error: str | None = None
+    """Why a failed run failed, in one line."""
+    launched_here: bool = False
+    """Started by launch_run (it has a process.json), not from the command line."""
+
+    @property
+    def adapter(self) -> Path | None:
+        folder = self.folder / "adapter"
+        return folder if (folder / "adapter_config.json").exists() else None
+
+
+@dataclass
+class RunStatus:
+    """A run's progress, from its progress.jsonl."""
+
+    state: str
+    step: int = 0
+    max_steps: int | None = None
+    """None until the training has started (the base model loads and the data tokenizes first)."""
+    eta_s: float | None = None
+    tokens_per_s: float | None = None
+    epoch: float | None = None
+    learning_rate: float | None = None
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    eval_losses: list[tuple[int, float]] = field(default_factory=list)
+    elapsed_s: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Share of the steps done, 0..1 (1 for a finished run)."""
+        if self.state == FINISHED:
+            return 1.0
+        if not self.max_steps:
+            return 0.0
+        return min(self.step / self.max_steps, 1.0)
+
+    @property
+    def training_started(self) -> bool:
+        return self.max_steps is not None
+
+
+# ---------------------------------------------------------------- where things are
+
+
+def default_runs_root() -> Path:
+    return Path(os.environ.get(RUNS_DIR_ENV) or PROJECT_ROOT / "runs")
+
+
+def presets() -> list[Path]:
+    """The YAML configs a new run can start from, default.yaml first."""
+    return sorted(CONFIG_DIR.glob("*.yaml"), key=lambda path: (path.stem != "default", path.stem))
+
+
+def preset_values(path: str | Path) -> dict:
+    """TrainConfig's defaults overlaid with a YAML's settings, each as its field's type (YAML reads
+    ``1e-3`` as a string and ``1`` as an int). Not validated: its files may not exist here."""
+    hints = typing.get_type_hints(TrainConfig)
+    values = {spec.name: spec.default for spec in dataclasses.fields(TrainConfig)}
+    try:
+        settings = yaml.safe_load(Path(path).read_text()) or {}
+        for name, value in settings.items():
+            if name in values and value is not None:
+                values[name] = hints[name](value)
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"{Path(path).name} is not a valid training config ({error})") from error
+    return values
+
+
+def field_help() -> dict[str, str]:
+    """Each TrainConfig field's docstring (the string under it in training/config.py)."""
+    body = ast.parse(inspect.getsource(TrainConfig)).body[0].body
+    docs = {}
+    for statement, following in itertools.pairwise(body):
+        if (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)):
+            docs[statement.target.id] = " ".join(str(following.value.value).split())
+    return docs
+
+
+def csv_choices(runs_root: Path) -> list[Path]:
+    """CSVs a run can train on: training/data/ and earlier uploads."""
+    return sorted(DATA_DIR.glob("*.csv")) + sorted((Path(runs_root) / UPLOADS).glob("*.csv"))
+
+
+def save_upload(runs_root: Path, filename: str, content: bytes) -> Path:
+    """Keep an uploaded CSV under the runs root; the same content under the same name is stored once."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).stem)[:60] or "upload"
+    path = Path(runs_root) / UPLOADS / f"{stem}-{hashlib.sha256(content).hexdigest()[:8]}.csv"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return path
+
+
+def display_path(path: str | Path) -> str:
+    """A path as short as it can be said: relative to the project when inside it."""
+    path = Path(path)
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    return str(path)
+
+
+def base_model_problem(base_model: str) -> str | None:
+    """Why ``base_model`` cannot work, caught before a run starts; None when it may.
+
+    A hub id passes: it is downloaded at the start of the run (network, and a login for gated
+    models), and a failure then shows in the run's error."""
+    name = base_model.strip()
+    if not name:
+        return f"Name a base model: {PACKAGED_BASE_MODEL} (packaged), a Hugging Face id or a local folder."
+    if name == PACKAGED_BASE_MODEL:
+        return None
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            return f"{name} has no config.json: pick the folder a Hugging Face model was saved to."
+        return None
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not path.exists():
+        return None  # a hub id
+    return (f"{name} is neither {PACKAGED_BASE_MODEL}, a local model folder nor a Hugging Face id "
+            "(owner/name). Check the spelling.")
+
+
+def build_config(values: dict) -> tuple[TrainConfig | None, list[str]]:
+    """A TrainConfig from the form's values, or the reasons there is none, each saying what to change.
+    Relative paths are the configs' convention: relative to the project root."""
+    problems = []
+    base_problem = base_model_problem(str(values.get("base_model", "")))
+    if base_problem:
+        problems.append(base_problem)
+    values = {**values, **{name: _project_path(values.get(name, "")) for name in _PATH_FIELDS}}
+    try:
+        config = TrainConfig(**values)
+    except (ValueError, FileNotFoundError, TypeError) as error:
+        return None, [*problems, f"Settings: {error}. Change it in the form and start again."]
+    return (None if problems else config), problems
+
+
+# ---------------------------------------------------------------- launching and stopping
+
+
+def launch_run(config: TrainConfig, runs_root: Path, name: str = "") -> Run:
+    """Start ``config`` as a detached process in a new run folder; raises RunAlreadyActive."""
+    runs_root = Path(runs_root)
+    runs_root.mkdir(parents=True, exist_ok=True)
+    with _launch_guard(runs_root):
+        holder = _active_run(runs_root)
+        if holder is not None:
+            raise RunAlreadyActive(holder)
+        folder = _new_run_folder(runs_root, name or Path(config.out_dir).name)
+        config = dataclasses.replace(_absolute_paths(config), out_dir=str(folder.resolve()), resume=False)
+        (folder / RUN_CONFIG).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+        command = [sys.executable, str(TRAIN_SCRIPT), "--config", str(folder / RUN_CONFIG)]
+        try:
+            with (folder / LOG_FILE).open("ab") as log:
+                process = subprocess.Popen(
+                    command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: outlives the app, stoppable as a group
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)  # no run happened: leave no folder to list
+            raise
+        _write_json(folder / PROCESS_FILE, {"pid": process.pid, "start_ticks": _start_ticks(process.pid),
+                                            "started_at": time.time(), "command": command})
+        _write_json(runs_root / LOCK_FILE, {"run": folder.name})
+    return load_run(folder)
+
+
+def active_run(runs_root: Path) -> Run | None:
+    """The run the app runs now, or None; clears the lock of a run whose process has ended."""
+    runs_root = Path(runs_root)
+    if not (runs_root / LOCK_FILE).exists():
+        return None
+    with _launch_guard(runs_root):
+        return _active_run(runs_root)
+
+
+def stop_run(runs_root: Path, grace_s: float = 15.0) -> Run | None:
+    """Stop the active run: SIGTERM to its process group, SIGKILL after ``grace_s``. Its
+    progress ends with a ``stopped`` event. Returns the stopped run (None when none was active)."""
+    run = active_run(runs_root)
+    if run is None:
+        return None
+    process = _read_json(run.folder / PROCESS_FILE)
+    _write_json(run.folder / PROCESS_FILE, {**process, "stop_requested_at": time.time()})
+    _signal_group(process["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while _alive(process) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(process):
+        _signal_group(process["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + grace_s
+        while _alive(process) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    _end_progress_line(run.folder)
+    steps = [event["step"] for event in _events(run.folder) if "step" in event]
+    append_event(run.folder, {"event": "stopped", "step": steps[-1] if steps else 0})
+    active_run(runs_root)  # releases the lock
+    return load_run(run.folder)
+
+
+# ---------------------------------------------------------------- reading runs
+
+
+def list_runs(runs_root: Path) -> list[Run]:
+    """Every run folder under the root (launched here or from the command line), newest first."""
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    folders = [path for path in root.iterdir()
+               if path.is_dir() and any((path / marker).exists() for marker in _RUN_MARKERS)]
+    runs = [load_run(folder) for folder in folders]
+    return sorted(runs, key=lambda run: run.started_at or 0.0, reverse=True)
+
+
+def load_run(folder: Path) -> Run:
+    folder = Path(folder)
+    events = _events(folder)
+    process = _read_json(folder / PROCESS_FILE)
+    metrics = _read_json(folder / "adapter" / "train_metrics.json")
+    state, error = _state(folder, events, process)
+    started_at = process.get("started_at") or (events[0]["time"] if events else None)
+    return Run(name=folder.name, folder=folder, state=state, config=_run_config(folder), started_at=started_at,
+               metrics=metrics, checkpoints=_checkpoints(folder), error=error, launched_here=bool(process))
+
+
+def run_status(run: Run) -> RunStatus:
+    """Where the run stands: step, ETA, speed and the loss curves so far."""
+    events = _events(run.folder)
+    status = RunStatus(state=run.state)
+    for event in events:
+        if event.get("max_steps"):
+            status.max_steps = event["max_steps"]
+        if event.get("event") in ("log", "eval", "finished", "stopped"):
+            status.step = max(status.step, event.get("step") or 0)
+        if event.get("event") == "log" and event.get("loss") is not None:
+            status.losses.append((event["step"], event["loss"]))
+        if event.get("eval_loss") is not None:
+            if status.eval_losses and status.eval_losses[-1][0] == event["step"]:
+                status.eval_losses.pop()  # the final evaluation repeats the last step's: keep one point
+            status.eval_losses.append((event["step"], event["eval_loss"]))
+        for name in ("tokens_per_s", "epoch", "learning_rate"):
+            if event.get(name) is not None:
+                setattr(status, name, event[name])
+    timed = [event for event in events if event.get("eta_s") is not None]
+    if timed and run.state == RUNNING:
+        # the ETA was right when written; count down the time since
+        status.eta_s = max(timed[-1]["eta_s"] - (time.time() - timed[-1]["time"]), 0.0)
+    if events and run.started_at:
+        end = time.time() if run.state == RUNNING else events[-1]["time"]
+        status.elapsed_s = max(end - run.started_at, 0.0)
+    return status
+
+
+def failure_hint(error: str | None) -> str:
+    """What to do about a failed run, from its one-line error."""
+    text = (error or "").lower()
+    if "out of memory" in text or "memoryerror" in text:
+        return "Lower batch_size or max_length, or pick a smaller base model."
+    if any(sign in text for sign in ("repository not found", "is not a local folder", "couldn't connect",
+                                     "repo id must be", "401", "gated", "config.json")):
+        return ("Check the base model: the packaged gemma-3-270m, a local folder with config.json, or a "
+                "Hugging Face id this machine can download (gated models need a login).")
+    if "train_file" in text or "val_file" in text or "init_adapter" in text:
+        return "A file the run needs is gone: pick the data (and the adapter to continue) again."
+    if "killed" in text or "sigkill" in text:
+        return "The system ended the process, most likely for memory: lower batch_size or max_length."
+    return "The last lines of run.log in the run folder say more."
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3725`` -> "1 h 2 min"; ``65`` -> "1 min 5 s"; None -> "–"."""
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds} s"
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _active_run(runs_root: Path) -> Run | None:
+    """active_run without the guard (the caller holds it)."""
+    lock = runs_root / LOCK_FILE
+    folder = runs_root / _read_json(lock).get("run", "")
+    if folder != runs_root and _alive(_read_json(folder / PROCESS_FILE)):
+        return load_run(folder)
+    lock.unlink(missing_ok=True)  # stale: the process ended (finished, crashed, machine restarted)
+    return None
+
+
+@contextlib.contextmanager
+def _launch_guard(runs_root: Path):
+    """Serialises launches and lock clean-ups between sessions and app processes (held for milliseconds)."""
+    with (runs_root / GUARD_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _state(folder: Path, events: list[dict], process: dict) -> tuple[str, str | None]:
+    kinds = [event.get("event") for event in events]
+    if process and _alive(process):
+        return RUNNING, None
+    if "saved" in kinds:
+        return FINISHED, None
+    if "stop_requested_at" in process or "stopped" in kinds:
+        return STOPPED, None
+    failures = [event for event in events if event.get("event") == "failed"]
+    if failures:
+        return FAILED, failures[-1].get("error")
+    if process:  # ours, gone, and no adapter: it died before the trainer could say why
+        return FAILED, _last_log_line(folder) or "the training process ended without saving an adapter"
+    progress = folder / PROGRESS_FILE
+    if progress.exists() and time.time() - progress.stat().st_mtime < QUIET_AFTER_S:
+        return RUNNING, None  # a command-line run that is still writing
+    return INCOMPLETE, None
+
+
+def _alive(process: dict) -> bool:
+    pid = process.get("pid")
+    if not pid:
+        return False
+    try:
+        # Our own child (this app process started it): waitpid knows, and reaps it once ended,
+        # which a zombie needs; it counts as running until its last thread is gone.
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return not finished
+    except ChildProcessError:
+        pass  # another app process started it: ask the system
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    ticks = _start_ticks(pid)
+    if ticks is not None and process.get("start_ticks") not in (None, ticks):
+        return False  # the pid was reused by another process
+    return _process_state(pid) != "Z"
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (Linux); None elsewhere or when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields else None  # field 22 of stat: start time since boot
+
+
+def _process_state(pid: int) -> str | None:
+    fields = _proc_stat(pid)
+    return fields[0] if fields else None
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)  # start_new_session made the pid its group's id
+
+
+def _project_path(value: str) -> str:
+    if not value or Path(value).is_absolute():
+        return value
+    return str(PROJECT_ROOT / value)
+
+
+def _absolute_paths(config: TrainConfig) -> TrainConfig:
+    """The process starts in the project root; files were checked from here: pass them absolute."""
+    def absolute(value: str) -> str:
+        return str(Path(value).resolve()) if value and Path(value).exists() else value
+
+    return dataclasses.replace(config, train_file=absolute(config.train_file), val_file=absolute(config.val_file),
+                               init_adapter=absolute(config.init_adapter), base_model=absolute(config.base_model))
+
+
+def _new_run_folder(runs_root: Path, name: str) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "run"
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    for attempt in range(1, 1000):
+        folder = runs_root / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run folder name for {base} in {runs_root}")
+
+
+def _run_config(folder: Path) -> dict:
+    """run.yaml for runs launched here; the hyperparameters in the adapter's or a checkpoint's
+    acedesk.json for command-line runs."""
+    if (folder / RUN_CONFIG).exists():
+        with contextlib.suppress(yaml.YAMLError, OSError):
+            config = yaml.safe_load((folder / RUN_CONFIG).read_text())
+            return config if isinstance(config, dict) else {}
+        return {}
+    for candidate in [folder / "adapter", *reversed(_checkpoints(folder))]:
+        meta = _read_json(candidate / "acedesk.json")
+        if meta.get("hyperparameters"):
+            return meta["hyperparameters"]
+    return {}
+
+
+def _events(folder: Path) -> list[dict]:
+    return [event for event in read_events(folder) if isinstance(event, dict) and "time" in event]
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    found = [path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda path: int(path.name.split("-")[-1]))
+
+
+def _last_log_line(folder: Path) -> str | None:
+    """The last line of run.log: for a crash, the exception's own line (not the traceback)."""
+    log = folder / LOG_FILE
+    if not log.exists():
+        return None
+    with log.open("rb") as handle:
+        handle.seek(max(log.stat().st_size - 4000, 0))
+        lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:500] if lines else None
+
+
+def _end_progress_line(folder: Path) -> None:
+    """A process killed mid-write leaves half a line; our next event must start on a line of its own."""
+    path = folder / PROGRESS_FILE
+    if path.exists() and path.stat().st_size:
+        with path.open("rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    temporary.replace(path)  # atomic: a reader never sees half a file

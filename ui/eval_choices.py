@@ -1,0 +1,75 @@
+"""What the Eval page lets people choose, as plain values: the model (adapter + base) and the
+labelled data. No streamlit here, so it is unit-tested directly."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from model.active import ModelChoice
+from model.catalog import REPO_ROOT, AdapterEntry
+from model.loading import DEFAULT_BASE_MODEL
+
+NO_ADAPTER = ""
+"""The adapter option that means the plain base model."""
+DEFAULT_TEST_SPLIT = REPO_ROOT / "training" / "data" / "test.csv"
+REALWORLD_CSV = REPO_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
+UPLOADS_FOLDER = "uploads"
+
+
+def plain_base_model(environ: Mapping[str, str] = os.environ) -> str:
+    """The base the app runs without an adapter: ``ACEDESK_BASE_MODEL``, else the packaged default."""
+    return environ.get("ACEDESK_BASE_MODEL") or DEFAULT_BASE_MODEL
+
+
+def base_model_options(entries: list[AdapterEntry], adapter: AdapterEntry | None, plain_base: str) -> list[str]:
+    """The chosen adapter's own base first (an adapter only fits the base it was trained on),
+    then every other base known here."""
+    first = adapter.base_model if adapter else plain_base
+    return list(dict.fromkeys([first, plain_base, *(entry.base_model for entry in entries)]))
+
+
+def choice_for(adapter: AdapterEntry | None, base_model: str, plain_base: str) -> ModelChoice:
+    """The ModelChoice to load. Written the way model/active.py writes the inbox's choice
+    (the adapter's own base as None, paths resolved), so the same model is cached once."""
+    if adapter is None:
+        base = base_model or plain_base
+        return ModelChoice(None, None if base == DEFAULT_BASE_MODEL else base)  # None: the runtime's default
+    own_base = base_model in ("", adapter.base_model)
+    return ModelChoice(str(adapter.path.resolve()), None if own_base else base_model)
+
+
+def is_same_choice(first: ModelChoice, second: ModelChoice) -> bool:
+    def key(choice: ModelChoice):
+        return (str(Path(choice.adapter).resolve()) if choice.adapter else None, choice.base_model)
+
+    return key(first) == key(second)
+
+
+def describe_choice(choice: ModelChoice, entry: AdapterEntry | None) -> str:
+    """``default / checkpoint-150`` (+ `` on <base>`` when not its own base), or the plain base."""
+    if choice.adapter is None:
+        return f"plain base model {choice.base_model or DEFAULT_BASE_MODEL}"
+    name = entry.label.split(" · ")[0] if entry else choice.adapter
+    return f"{name} on {choice.base_model}" if choice.base_model else name
+
+
+def adapter_test_split(adapter: AdapterEntry | None) -> Path:
+    """The test split written beside the adapter's training file (generate_data writes
+    train/val/test together), else the project's own."""
+    train_file = (adapter.hyperparameters.get("train_file") if adapter else None) or ""
+    if train_file:
+        path = Path(train_file)
+        candidate = (path if path.is_absolute() else REPO_ROOT / path).with_name("test.csv")
+        if candidate.is_file():
+            return candidate
+    return DEFAULT_TEST_SPLIT
+
+
+def upload_path(evals_folder: Path, file_name: str) -> Path:
+    """Where an uploaded CSV is kept (its evaluation's metrics point to it)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(file_name).name).strip("._") or "upload.csv"
+    return Path(evals_folder) / UPLOADS_FOLDER / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"

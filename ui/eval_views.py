@@ -1,0 +1,389 @@
+"""The Eval page's parts, called top to bottom by pages/eval.py: the model picker and its
+promotion, the chat, evaluations with their progress and results, and comparisons.
+
+Errors are shown as what went wrong and what to do next, never as a traceback. Loaded models
+come from ``cached_triager`` (shared by every session): they are used, never changed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from model.active import ModelChoice, promote
+from model.catalog import AdapterEntry, find_adapter
+from model.schema import CATEGORIES
+from training import compare, eval_jobs
+from training.eval_jobs import EvalRequest, EvalRun
+from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
+from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
+from ui.eval_choices import (
+    NO_ADAPTER,
+    REALWORLD_CSV,
+    adapter_test_split,
+    base_model_options,
+    choice_for,
+    describe_choice,
+    is_same_choice,
+    plain_base_model,
+    upload_path,
+)
+from ui.resources import cached_triager
+
+TEST_SPLIT, REALWORLD, UPLOAD, SERVER_FILE = (
+    "Its test split", "Real-world benchmark", "Upload a CSV", "A CSV file on this server")
+CSV_ADVICE = f"Choose a CSV with the columns {', '.join(REQUIRED_COLUMNS)} and categories {', '.join(CATEGORIES)}."
+POLL_SECONDS = 2
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+def show_notice() -> None:
+    """A message left by the previous run (e.g. after a promotion, which reruns the page)."""
+    if notice := st.session_state.pop("eval_notice", None):
+        st.success(notice)
+
+
+def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelChoice, AdapterEntry | None]:
+    """Adapter (or checkpoint) and base model; starts on the inbox's model."""
+    by_path = {str(entry.path): entry for entry in entries}
+    active_entry = find_adapter(entries, active.adapter)
+    options = [NO_ADAPTER, *by_path]
+    start = options.index(str(active_entry.path)) if active_entry else 0
+
+    def option_label(path: str) -> str:
+        if path == NO_ADAPTER:
+            return "No adapter: the plain base model"
+        return by_path[path].label + ("  ← inbox" if by_path[path] is active_entry else "")
+
+    # A key keeps the choice while a running training adds checkpoints to the options.
+    if st.session_state.get("eval_adapter") not in options:
+        st.session_state["eval_adapter"] = options[start]
+    left, right = st.columns([3, 2])
+    path = left.selectbox("Adapter or checkpoint", options, format_func=option_label, key="eval_adapter",
+                          help="Shipped adapters, then each training run's checkpoints and final adapter.")
+    entry = by_path.get(path)
+    plain_base = plain_base_model()
+    base = right.selectbox("Base model", base_model_options(entries, entry, plain_base), key=f"eval_base::{path}",
+                           accept_new_options=True,
+                           help="An adapter only works on the base it was trained on (listed first). "
+                                "Type a Hugging Face id or a local folder to try another base.")
+    _describe_adapter(entry)
+    return choice_for(entry, base or "", plain_base), entry
+
+
+def _describe_adapter(entry: AdapterEntry | None) -> None:
+    if entry is None:
+        return
+    known = [f"`{entry.path}`"]
+    losses = entry.train_metrics
+    if losses.get("loss", losses.get("train_loss")) is not None:
+        known.append(f"train loss {losses.get('loss', losses.get('train_loss')):.3f}")
+    known += [f"{name}: accuracy {scores['category_accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f}"
+              for name, scores in entry.eval_metrics.items()]
+    st.caption(" · ".join(known))
+
+
+def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[AdapterEntry],
+              active: ModelChoice, data_dir: Path) -> None:
+    """Make the chosen adapter the inbox's model; the choice persists (data_dir/active_model.json)."""
+    if is_same_choice(choice, active):
+        st.caption("✅ This is the model the inbox uses.")
+        return
+    st.caption(f"The inbox uses {describe_choice(active, find_adapter(entries, active.adapter))}.")
+    if entry is None:
+        st.caption("Only an adapter can be promoted: the plain base model is here for comparison.")
+        return
+    if not st.button("Promote to the inbox", help="The inbox switches to this model on its next triage."):
+        return
+    try:
+        promote(data_dir, entry.path, choice.base_model)
+    except (OSError, ValueError) as error:
+        st.error(f"Could not promote {entry.label}: {error}. Pick another adapter or checkpoint.")
+        return
+    # The inbox loads the promoted model afresh from disk on its next triage (a copy cached by the
+    # chat may predate a retrained adapter/), and the old one's memory is freed.
+    cached_triager.clear(active)
+    cached_triager.clear(choice)
+    st.session_state["eval_notice"] = (f"The inbox now uses {describe_choice(choice, entry)}. The choice is "
+                                       "saved and survives restarts.")
+    st.rerun()
+
+
+def load_model(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice):
+    """The cached model for this choice, or None after saying why it could not be loaded."""
+    try:
+        triager = cached_triager(choice)
+    except Exception as error:  # noqa: BLE001 - loading fails in many ways (files, formats, memory)
+        st.error(f"Could not load {describe_choice(choice, entry)}: {error}. {_loading_advice(choice, entry)}")
+        return None
+    _release_previous_model(choice, active)
+    return triager
+
+
+def _loading_advice(choice: ModelChoice, entry: AdapterEntry | None) -> str:
+    if entry is not None and choice.base_model:
+        return f"This adapter was trained on {entry.base_model}: choose that base model."
+    return "Check that the base model exists (`make model` prepares the default one), or pick another adapter."
+
+
+def _release_previous_model(choice: ModelChoice, active: ModelChoice) -> None:
+    """Each model takes about a GB: clicking through checkpoints must not keep them all. The
+    inbox's model is never released here."""
+    previous = st.session_state.get("eval_loaded_choice")
+    if previous is not None and not is_same_choice(previous, choice) and not is_same_choice(previous, active):
+        cached_triager.clear(previous)
+    st.session_state["eval_loaded_choice"] = choice
+
+
+# --- chat ----------------------------------------------------------------------------------
+
+
+def chat(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice) -> None:
+    """One email per message; each answer names the model that gave it."""
+    st.caption("Paste a whole mail (From:, Subject:, Date: lines, a blank line, the text) or just its text.")
+    sender = st.text_input("Sender when the text has no From: line", value=DEFAULT_SENDER, key="eval_sender")
+    turns = st.session_state.setdefault("eval_chat", [])
+    if turns and st.button("Clear the chat"):
+        turns.clear()
+    conversation = st.container()
+    for turn in turns:
+        with conversation:
+            _show_turn(turn)
+    text = st.chat_input("Paste or type an email", key="eval_chat_input")
+    if not text:
+        return
+    turn = {"text": text, "model": describe_choice(choice, entry)}
+    with conversation:
+        with st.chat_message("user"):
+            st.code(text, language=None, wrap_lines=True)
+        with st.chat_message("assistant"):
+            triager = load_model(choice, entry, active)
+            if triager is None:
+                return
+            try:
+                with st.spinner("Triaging..."):
+                    turn["result"], turn["seconds"] = timed_triage(triager, email_from_text(text, sender))
+            except Exception as error:  # noqa: BLE001 - e.g. out of memory: say so, keep the page
+                st.error(f"The model failed on this email: {error}. Try a shorter email or another model.")
+                return
+            _show_answer(turn)
+    turns.append(turn)
+
+
+def _show_turn(turn: dict) -> None:
+    with st.chat_message("user"):
+        st.code(turn["text"], language=None, wrap_lines=True)
+    with st.chat_message("assistant"):
+        _show_answer(turn)
+
+
+def _show_answer(turn: dict) -> None:
+    result = turn["result"]
+    st.markdown(f"**{result.category}** · confidence {result.confidence:.0%} · {turn['seconds']:.2f} s "
+                f"· `{turn['model']}`")
+    if result.problems:
+        st.warning("Needs a look: " + "; ".join(result.problems))
+    fields = stated_fields(result)
+    if fields:
+        st.dataframe(pd.DataFrame({"field": list(fields), "value": list(fields.values())}), hide_index=True)
+    st.caption("Proposed reply")
+    st.code(result.response, language=None, wrap_lines=True)
+    with st.expander("Raw model output"):
+        st.code(result.raw_answer, language="json", wrap_lines=True)
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+
+def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: Path) -> None:
+    """Pick labelled data and start an evaluation of the chosen model (it runs on its own)."""
+    source = st.radio("Labelled data", [TEST_SPLIT, REALWORLD, UPLOAD, SERVER_FILE], horizontal=True,
+                      key="eval_source")
+    upload, path = None, None
+    if source == TEST_SPLIT:
+        path = adapter_test_split(entry)
+        st.caption(f"`{path}`")
+    elif source == REALWORLD:
+        path = REALWORLD_CSV
+        st.caption(f"`{path}` (never trained on)")
+    elif source == UPLOAD:
+        upload = st.file_uploader("Labelled CSV", type="csv", key="eval_upload", help=CSV_ADVICE)
+    else:
+        typed = st.text_input("Path of a CSV file", key="eval_csv_path", help=CSV_ADVICE).strip()
+        path = Path(typed) if typed else None
+    limit = st.number_input("Rows to evaluate (0 = all)", min_value=0, value=0, step=10, key="eval_limit",
+                            help="The first N rows. Each takes a few seconds on a CPU.")
+    if not st.button(f"Evaluate {describe_choice(choice, entry)}", type="primary"):
+        return
+    if source == UPLOAD:
+        if upload is None:
+            st.error("Choose a CSV file to upload first.")
+            return
+        path = upload_path(eval_jobs.evals_root(runs_dir), upload.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(upload.getvalue())
+    if path is None:
+        st.error("Type the path of a CSV file first.")
+        return
+    _start(choice, entry, path, upload.name if upload else _data_label(source, path), int(limit), runs_dir)
+
+
+def _data_label(source: str, path: Path) -> str:
+    return f"test split ({path.name})" if source == TEST_SPLIT else path.name
+
+
+def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_label: str, limit: int,
+           runs_dir: Path) -> None:
+    try:
+        rows = load_rows(path, limit or None)
+    except DataError as error:
+        st.error(f"{error}. {CSV_ADVICE}")
+        return
+    if not rows:
+        st.error(f"{path} has no rows to evaluate. {CSV_ADVICE}")
+        return
+    request = EvalRequest(path, data_label, choice.adapter, describe_choice(choice, entry), choice.base_model,
+                          limit or None, len(rows))
+    try:
+        folder = eval_jobs.start_evaluation(request, runs_dir)
+    except OSError as error:
+        st.error(f"Could not start the evaluation: {error}. Check that {runs_dir} is writable.")
+        return
+    st.session_state["eval_shown_run"] = str(folder)
+
+
+def running_evaluations(runs_dir: Path) -> None:
+    """Progress of every running evaluation (any session's), refreshed while one runs."""
+    running = [run for run in eval_jobs.list_runs(runs_dir) if run.state == eval_jobs.RUNNING]
+    st.session_state["eval_running"] = {str(run.folder) for run in running}
+    if running:
+        st.fragment(_progress, run_every=POLL_SECONDS)(runs_dir)
+
+
+def _progress(runs_dir: Path) -> None:
+    running = [run for run in eval_jobs.list_runs(runs_dir) if run.state == eval_jobs.RUNNING]
+    if {str(run.folder) for run in running} != st.session_state.get("eval_running"):
+        st.rerun()  # one ended or began: show the whole page anew (results, comparison)
+    for run in running:
+        bar, stop = st.columns([6, 1], vertical_alignment="bottom")
+        bar.progress(run.done_rows / max(run.total_rows, 1),
+                     text=f"{run.title}: {run.done_rows} of {run.total_rows} rows")
+        if stop.button("Stop", key=f"eval_stop::{run.folder}"):
+            eval_jobs.stop_evaluation(run)
+            st.rerun()
+
+
+def evaluation_results(runs_dir: Path) -> None:
+    """The results of one ended evaluation: this session's newest unless another is picked."""
+    runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state != eval_jobs.RUNNING]
+    if not runs:
+        st.info("No evaluations yet: choose labelled data above and press Evaluate.")
+        return
+    by_folder = {str(run.folder): run for run in runs}
+    folders = list(by_folder)
+    shown = st.session_state.get("eval_shown_run")
+    folder = st.selectbox("Results of", folders, index=folders.index(shown) if shown in folders else 0,
+                          format_func=lambda key: f"{by_folder[key].title} · {by_folder[key].state}")
+    show_run(by_folder[folder])
+
+
+def show_run(run: EvalRun) -> None:
+    if run.state == eval_jobs.FAILED:
+        st.error(f"This evaluation ended with an error: {run.message}. Check that the model loads in the Chat "
+                 f"tab and that the CSV is labelled, then evaluate again.")
+        st.caption(f"Its full output: `{run.folder / eval_jobs.LOG_FILE}`")
+        return
+    if run.state == eval_jobs.STOPPED:
+        st.warning(f"Stopped after {run.done_rows} of {run.total_rows} rows, so there are no scores. "
+                   f"Its predictions so far: `{run.folder / eval_jobs.PREDICTIONS_FILE}`")
+        return
+    metrics = eval_jobs.load_metrics(run.folder)
+    _headline(metrics)
+    left, right = st.columns(2)
+    left.dataframe(_readable(compare.metrics_table(metrics)), hide_index=True, height="content")
+    right.altair_chart(confusion_chart(metrics), width="stretch")
+    st.dataframe(_readable(compare.per_category_table(metrics)), hide_index=True)
+    predictions = eval_jobs.load_predictions(run.folder)
+    wrong = compare.wrong_predictions(predictions)
+    st.subheader(f"Rows it got wrong: {len(wrong)} of {len(predictions)}")
+    st.dataframe(wrong, hide_index=True)
+    if not predictions.empty:
+        st.download_button("Download predictions.csv", predictions.to_csv(index=False), "predictions.csv",
+                           "text/csv", key=f"eval_download::{run.folder}")
+
+
+def _headline(metrics: dict) -> None:
+    baseline = ((metrics.get("baselines") or {}).get(compare.TFIDF_BASELINE) or {}).get("category_accuracy")
+    accuracy = metrics.get("category_accuracy")
+    delta = f"{accuracy - baseline:+.3f} vs TF-IDF" if None not in (accuracy, baseline) else None
+    columns = st.columns(4)
+    columns[0].metric("Category accuracy", _number(accuracy), delta)
+    columns[1].metric("Macro-F1", _number(metrics.get("macro_f1")))
+    columns[2].metric("Schema valid", _number(metrics.get("schema_valid_rate")))
+    median = metrics.get("latency_median_s")
+    columns[3].metric("Median latency", "—" if median is None else f"{median:.2f} s")
+
+
+def confusion_chart(metrics: dict) -> alt.LayerChart:
+    """Rows gold, columns predicted, as in metrics.json; the diagonal is what it got right."""
+    frame = compare.confusion_frame(metrics)
+    base = alt.Chart(frame).encode(x=alt.X("predicted:N", sort=list(CATEGORIES), title="predicted"),
+                                   y=alt.Y("gold:N", sort=list(CATEGORIES), title="gold"))
+    cells = base.mark_rect().encode(color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), legend=None),
+                                    tooltip=["gold", "predicted", "count"])
+    dark = alt.datum.count > max(frame["count"].max() if len(frame) else 0, 1) / 2  # white text on dark cells
+    counts = base.mark_text().encode(text="count:Q", color=alt.condition(dark, alt.value("white"),
+                                                                          alt.value("black")))
+    return (cells + counts).properties(height=300)
+
+
+# --- comparison ----------------------------------------------------------------------------
+
+
+def comparison(runs_dir: Path) -> None:
+    """Two finished evaluations side by side (best on the same data)."""
+    runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state == eval_jobs.FINISHED]
+    if len(runs) < 2:
+        st.info("Comparing needs two finished evaluations: evaluate two checkpoints on the same data in the "
+                "Evaluate tab.")
+        return
+    titles = {str(run.folder): run.title for run in runs}
+    folders = list(titles)
+    left, right = st.columns(2)
+    first = left.selectbox("First", folders, index=1, format_func=titles.get, key="eval_compare_first")
+    second = right.selectbox("Second", folders, index=0, format_func=titles.get, key="eval_compare_second")
+    first_metrics, second_metrics = eval_jobs.load_metrics(Path(first)), eval_jobs.load_metrics(Path(second))
+    for warning in compare.comparison_warnings(first_metrics, second_metrics):
+        st.warning(f"These two are not directly comparable: {warning}.")
+    table = compare.compare_metrics(first_metrics, second_metrics)
+    st.dataframe(_readable(table, signed=("change",)), hide_index=True, height="content")
+    for column, metrics in zip(st.columns(2), (first_metrics, second_metrics), strict=True):
+        column.altair_chart(confusion_chart(metrics), width="stretch")
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def _number(value, signed: bool = False):
+    """Three decimals (``+``/``-`` when signed), whole counts as they are, a dash for nothing;
+    anything else (text) unchanged."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    if isinstance(value, numbers.Integral) and not signed:
+        return str(value)
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def _readable(frame: pd.DataFrame, signed: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The table as people read it: see ``_number``."""
+    return pd.DataFrame({column: [_number(value, column in signed) for value in frame[column]]
+                         for column in frame.columns})

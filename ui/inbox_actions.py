@@ -1,0 +1,201 @@
+"""Deciding tickets: Approve & send (the club API calls shown first, run on confirmation),
+Reject (with a reason), Re-triage; and the outcomes in plain words.
+
+The same panels serve the table (selected rows) and the detail view (one ticket); the
+session says where the open one belongs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import streamlit as st
+
+from support.inbox import (
+    REJECT_REASONS,
+    OperatorSession,
+    Outcome,
+    Plan,
+    approve_and_send,
+    plan_approval,
+    reject_tickets,
+    retriage_outcome,
+    send_back_to_triage,
+)
+from support.store import TicketStore
+from support.workflow import Workflow
+from ui.inbox_common import ACTOR, plain
+from ui.inbox_fetch import triage_with_progress
+
+log = logging.getLogger("acedesk.inbox")
+OTHER_REASON = "other (write it in the note)"
+SHOW_EACH_SUCCESS = 5
+
+
+def action_bar(store: TicketStore, flow: Workflow | None, session: OperatorSession) -> None:
+    """The buttons for the selected rows, and the panel one of them opened."""
+    ids = sorted(session.selected, reverse=True)
+    columns = st.columns([1.5, 1, 1.1, 5], vertical_alignment="center")
+    approve = columns[0].button(f"Approve & send ({len(ids)})", type="primary", key="inbox_approve",
+                                disabled=not ids or flow is None)
+    reject = columns[1].button(f"Reject ({len(ids)})", key="inbox_reject", disabled=not ids)
+    retriage = columns[2].button(f"Re-triage ({len(ids)})", key="inbox_retriage", disabled=not ids)
+    columns[3].caption(_hint(ids, flow))
+    if approve:
+        start_approval(store, flow, session, ids, "table")
+    if reject:
+        session.close_panel()
+        session.rejecting, session.panel_from = tuple(ids), "table"
+    if retriage:
+        retriage_now(store, flow, session, ids)
+    decision_panels(store, flow, session, "table")
+
+
+def _hint(ids: list[int], flow: Workflow | None) -> str:
+    if flow is None:
+        return ("Approving needs the club backend: set ACEDESK_CLUB_API_URL and ACEDESK_CLUB_API_TOKEN "
+                "(environment or .streamlit/secrets.toml) and reload.")
+    if not ids:
+        return ("Tick rows in the ✓ column. A reply can be edited in its cell (double-click); fields in the "
+                "detail below.")
+    return "Approve & send shows the club API calls first; nothing runs before you confirm."
+
+
+def start_approval(store: TicketStore, flow: Workflow, session: OperatorSession, ids: list[int], where: str) -> None:
+    session.close_panel()
+    with st.spinner("Checking with the club backend…"):
+        session.plans = [checked_plan(flow, store, ticket_id, session.drafts.get(ticket_id)) for ticket_id in ids]
+    session.panel_from = where
+
+
+def checked_plan(flow: Workflow, store: TicketStore, ticket_id: int, draft) -> Plan:
+    try:
+        return plan_approval(flow, store, ticket_id, draft)
+    except Exception as error:  # shown as why it will not run; the traceback goes to the log
+        log.exception("inbox: planning ticket %s", ticket_id)
+        return Plan(ticket_id, f"#{ticket_id}", problem=f"unexpected {type(error).__name__}: {error}. Try again; "
+                                                        "the server log has the details")
+
+
+def decision_panels(store: TicketStore, flow: Workflow | None, session: OperatorSession, where: str) -> None:
+    """The open confirmation panel, if it belongs here."""
+    if session.panel_from != where:
+        return
+    if session.plans and flow is not None:
+        approval_panel(flow, session, where)
+    elif session.rejecting:
+        reject_panel(store, session, where)
+
+
+def approval_panel(flow: Workflow, session: OperatorSession, where: str) -> None:
+    ready = [plan for plan in session.plans if plan.ready]
+    with st.container(border=True, key=f"inbox_plans_{where}"):
+        st.markdown("**Check before anything runs.** Confirming makes these club API calls and sends the replies:")
+        for plan in session.plans:
+            show_plan(plan, flow.api.base_url)
+        with st.container(horizontal=True):
+            confirm = st.button(f"Confirm: run and send ({len(ready)})", type="primary", key=f"inbox_confirm_{where}",
+                                disabled=not ready)
+            cancel = st.button("Cancel", key=f"inbox_cancel_{where}")
+    if cancel:
+        session.close_panel()
+        st.rerun()
+    if confirm:
+        run_approvals(flow, session, ready)
+
+
+def show_plan(plan: Plan, base_url: str) -> None:
+    if plan.hold_reason:
+        st.warning(f"**{plain(plan.label)}** will not run: {plain(plan.hold_reason)}.", icon=":material/pause_circle:")
+        return
+    st.markdown(f"**{plain(plan.label)}**")
+    call = plan.call
+    if call is None:
+        st.caption("No club API call (nothing to change at the club): the reply only.")
+    else:
+        st.code(call.request_text(base_url), language="http")
+    notes = [f"Then the reply goes to {plain(plan.reply_to)}: {plan.reply_note}."]
+    if plan.review:
+        notes.append(f"Flagged for review: {plain('; '.join(plan.review))}.")
+    if plan.blocking:
+        notes.append(f"Override: {plain(plan.override_reason)}.")
+    st.caption(" ".join(notes))
+
+
+def run_approvals(flow: Workflow, session: OperatorSession, ready: list[Plan]) -> None:
+    held = [Outcome(plan.ticket_id, "error", f"#{plan.ticket_id} not run: {plan.hold_reason}")
+            for plan in session.plans if not plan.ready]
+    outcomes = []
+    with st.status(f"Running {len(ready)} approval{'s' if len(ready) != 1 else ''}…", expanded=True):
+        bar = st.progress(0.0)
+        for done, plan in enumerate(ready, start=1):
+            draft = session.drafts.get(plan.ticket_id)
+            outcomes.append(guarded(plan.ticket_id, lambda p=plan, d=draft: approve_and_send(flow, p, d, ACTOR)))
+            bar.progress(done / len(ready), text=f"{done} of {len(ready)} done")
+    session.decided(outcomes + held)
+    st.rerun()
+
+
+def guarded(ticket_id: int, decide: Callable[[], Outcome]) -> Outcome:
+    """A decision's outcome; an unexpected error becomes one too (the traceback goes to the log)."""
+    try:
+        return decide()
+    except Exception as error:  # the operator sees words, the server log the traceback
+        log.exception("inbox: ticket %s", ticket_id)
+        return Outcome(ticket_id, "error", f"#{ticket_id}: unexpected {type(error).__name__}: {error}. Its state "
+                                           "is in the table; try again, the server log has the details")
+
+
+def reject_panel(store: TicketStore, session: OperatorSession, where: str) -> None:
+    count = len(session.rejecting)
+    with st.container(border=True, key=f"inbox_rejecting_{where}"):
+        st.markdown(f"**Reject {count} ticket{'s' if count != 1 else ''}:** no reply is sent and nothing changes "
+                    "at the club.")
+        reason_column, note_column = st.columns(2)
+        reason = reason_column.selectbox("Reason", (*REJECT_REASONS, OTHER_REASON), key=f"inbox_reason_{where}")
+        note = note_column.text_input("Note", key=f"inbox_reason_note_{where}",
+                                      placeholder="optional; required for “other”")
+        with st.container(horizontal=True):
+            confirm = st.button(f"Confirm: reject ({count})", type="primary", key=f"inbox_reject_confirm_{where}")
+            cancel = st.button("Cancel", key=f"inbox_reject_cancel_{where}")
+    if cancel:
+        session.close_panel()
+        st.rerun()
+    if confirm:
+        text = "; ".join(part for part in (None if reason == OTHER_REASON else reason, note.strip()) if part)
+        if not text:
+            st.error("Write the reason in the note, then confirm again.")
+            return
+        session.decided(reject_tickets(store, session.rejecting, text, ACTOR))
+        st.rerun()
+
+
+def retriage_now(store: TicketStore, flow: Workflow | None, session: OperatorSession, ids: list[int]) -> None:
+    session.close_panel()
+    moved, outcomes = send_back_to_triage(store, ids, ACTOR)
+    with st.status(f"Triaging {len(moved)} again…", expanded=True):
+        try:
+            triage_with_progress(store, flow, moved)
+        except Exception as error:  # the tickets wait in received; the worker or a fetch triages them
+            log.exception("inbox: re-triage")
+            outcomes.append(Outcome(None, "error", f"The model could not run ({type(error).__name__}: {error}); the "
+                                                "tickets wait as received and the next fetch triages them"))
+    session.decided(outcomes + [retriage_outcome(store, ticket_id) for ticket_id in moved])
+    st.rerun()
+
+
+def show_outcomes(session: OperatorSession) -> None:
+    """The last decisions' outcomes; successes are counted once there are many."""
+    if not session.outcomes:
+        return
+    successes = [outcome for outcome in session.outcomes if outcome.level == "success"]
+    with st.container(border=True, key="inbox_outcomes"):
+        if len(successes) > SHOW_EACH_SUCCESS:
+            st.success(f"{len(successes)} tickets done.")
+        for outcome in session.outcomes:
+            if outcome.level != "success" or len(successes) <= SHOW_EACH_SUCCESS:
+                {"success": st.success, "warning": st.warning, "error": st.error}[outcome.level](plain(outcome.text))
+        if st.button("Dismiss", key="inbox_dismiss", type="tertiary"):
+            session.outcomes = []
+            st.rerun()

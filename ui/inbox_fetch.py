@@ -1,0 +1,117 @@
+"""Fetching new mail with progress (N of M triaged), the optional auto-fetch, and the state of
+the connections (IMAP or the mail folder, SMTP or the outbox, the club backend)."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from integrations.imap_mailbox import ImapUnavailable
+from support.inbox import (
+    Connection,
+    NoMailSource,
+    OperatorSession,
+    backend_connection,
+    fetch_new_mail,
+    mail_in_connection,
+    mail_out_connection,
+    probe_imap,
+    probe_smtp,
+    received_ids,
+    triage_tickets,
+)
+from support.settings import DeskSettings
+from support.store import TicketStore
+from support.workflow import Workflow
+from ui.inbox_common import operator_session, plain, plain_errors
+from ui.resources import fetch_lock, triager
+
+AUTO_FETCH_SECONDS = 60
+# Streamlit's own icon font: emoji depend on the operator's system fonts, these do not.
+ICONS = {"ok": ":green[:material/check_circle:]", "down": ":red[:material/error:]",
+         "unchecked": ":gray[:material/help:]", "off": ":gray[:material/block:]"}
+
+
+def fetch_with_progress(store: TicketStore, settings: DeskSettings, flow: Workflow | None) -> None:
+    """Fetch, then triage everything received, in a status box with a progress bar."""
+    if not fetch_lock().acquire(blocking=False):
+        st.info("Another session is fetching mail right now: its tickets appear here when it is done. "
+                "Reload the page in a moment.")
+        return
+    try:
+        with st.status("Fetching new mail…", expanded=True) as status:
+            try:
+                new = fetch_new_mail(store, settings)
+            except (NoMailSource, ImapUnavailable) as error:
+                status.update(label="No mail fetched", state="error")
+                st.error(f"{error}. Check the mail settings, then try again.")
+                return
+            status.write(f"{new} new mail{'s' if new != 1 else ''}.")
+            ids = received_ids(store)
+            with plain_errors("Triage"):
+                triage_with_progress(store, flow, ids)
+            status.update(label=f"Fetched {new} new mail{'s' if new != 1 else ''}, triaged {len(ids)}",
+                          state="complete", expanded=False)
+    finally:
+        fetch_lock().release()
+
+
+def triage_with_progress(store: TicketStore, flow: Workflow | None, ticket_ids: list[int]) -> None:
+    if not ticket_ids:
+        return
+    bar = st.progress(0.0, text=f"Triaging 0 of {len(ticket_ids)}…")
+    model = triager()
+    for done in triage_tickets(store, model, flow, ticket_ids):
+        bar.progress(done / len(ticket_ids), text=f"Triaged {done} of {len(ticket_ids)}")
+
+
+@st.fragment(run_every=AUTO_FETCH_SECONDS)
+def auto_fetch(store: TicketStore, settings: DeskSettings, flow: Workflow | None) -> None:
+    """Fetches once a minute while the toggle is on; reruns the page only when mail came in
+    (a rerun for nothing would interrupt the operator's typing)."""
+    session = operator_session()
+    if time.monotonic() - session.last_auto_fetch >= AUTO_FETCH_SECONDS - 5:
+        session.last_auto_fetch = time.monotonic()
+        new = _quiet_fetch(store, settings, flow, session)
+        if new:
+            st.rerun(scope="app")
+    st.caption(session.auto_fetch_note)
+
+
+def _quiet_fetch(store: TicketStore, settings: DeskSettings, flow: Workflow | None,
+                 session: OperatorSession) -> int:
+    if not fetch_lock().acquire(blocking=False):
+        return 0  # another session is fetching: its tickets show on the next rerun
+    try:
+        new = fetch_new_mail(store, settings)
+        triage_with_progress(store, flow, received_ids(store))
+    except (NoMailSource, ImapUnavailable) as error:
+        session.auto_fetch_note = f"Auto-fetch at {time.strftime('%H:%M')}: {error}"
+        return 0
+    finally:
+        fetch_lock().release()
+    session.auto_fetch_note = f"Auto-fetch at {time.strftime('%H:%M')}: {new} new"
+    return new
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _backend_connection(url: str | None, _settings: DeskSettings) -> Connection:
+    return backend_connection(_settings)
+
+
+def connection_strip(settings: DeskSettings, session: OperatorSession) -> None:
+    """One line per connection, and a button that tries the mail servers' logins."""
+    connections = [_backend_connection(settings.club_api_url, settings), mail_in_connection(settings),
+                   mail_out_connection(settings)]
+    connections = [session.probes.get(connection.name, connection) for connection in connections]
+    columns = st.columns([3, 3, 3, 0.4], vertical_alignment="center")
+    for column, connection in zip(columns, connections, strict=False):
+        column.caption(f"{ICONS[connection.state]} **{connection.name}** · {plain(connection.text)}")
+    if columns[-1].button("", icon=":material/refresh:", key="inbox_probe", type="tertiary",
+                          help="Check the connections now (logs in to IMAP and SMTP, sends nothing)"):
+        probes = [probe_imap(settings.imap) if settings.imap else None,
+                  probe_smtp(settings.smtp) if settings.smtp else None]
+        session.probes = {probe.name: probe for probe in probes if probe is not None}
+        _backend_connection.clear()
+        st.rerun()
