@@ -11,10 +11,11 @@ accepts), the app (``streamlit run dashboard.py``) with the model already loaded
 - first paint: a new browser session opens the app and waits until the table's first row is
   drawn (the grid's cells exist), median of ``--loads``;
 - baselines: the same page without pagination (its one page size set to a million, so every
-  ticket is read and sent at once), and the inbox with an empty store (what the page costs
-  before any ticket: the floor on this machine), each served by an app of its own and loaded
-  in turn with AceDesk's, all in one browser context (a returning operator's browser has the
-  app's code cached);
+  ticket is read and sent at once); the inbox with an empty store (the page before any
+  ticket); and a bare page with nothing but a title and a 50-row, 12-column ``st.data_editor``
+  (what Streamlit's grid alone costs on this machine). Each is served by an app of its own and
+  loaded in turn with AceDesk's, all in one browser context (a returning operator's browser
+  has the app's code cached);
 - approve-to-reply: for each of the three cancellations, tick the row, then the time from
   "Approve & send" to the call shown, plus from "Confirm" to the reply in the outbox and the
   outcome on screen (the operator's reading time between them is not counted).
@@ -74,7 +75,20 @@ support.inbox.DEFAULT_PAGE_SIZE = 1_000_000
 runpy.run_path("pages/inbox.py", run_name="__main__")
 '''
 NO_TICKETS = '[data-testid="stAlert"]'  # the empty inbox's "No tickets here"
+BARE_GRID_APP = '''
+import pandas as pd
+import streamlit as st
+
+st.set_page_config(page_title="AceDesk", layout="wide")
+st.title("A bare grid")
+st.data_editor(pd.DataFrame({f"column {c}": [f"row {r}, text {c}" for r in range(50)] for c in range(12)}),
+               key="grid", num_rows="fixed")
+'''
+FIRST_CELL = '[data-testid="stDataFrame"] [data-testid="glide-cell-1-0"]'
 FIRST_ROW = '[data-testid="stDataFrame"] [data-testid="glide-cell-4-0"]'  # the subject of the first row
+
+
+READY = {"empty": NO_TICKETS, "bare": FIRST_CELL}
 
 
 def start_backend(folder: Path) -> tuple[str, str, subprocess.Popen]:
@@ -176,8 +190,12 @@ def main(argv: list[str] | None = None) -> dict:
             empty = start_app({**env, "ACEDESK_DATA_DIR": str(folder / "empty")}, folder / "empty",
                               folder / "empty.log")
             servers.append(empty)
-            results = measure(sync_playwright, {"acedesk": acedesk, "unpaginated": naive, "empty": empty}, args,
-                              settings)
+            bare_script = folder / "bare_grid.py"
+            bare_script.write_text(BARE_GRID_APP)
+            bare = start_app(env, data, folder / "bare.log", script=str(bare_script))
+            servers.append(bare)
+            apps = {"acedesk": acedesk, "unpaginated": naive, "empty": empty, "bare": bare}
+            results = measure(sync_playwright, apps, args, settings)
         finally:
             for server in servers:
                 server.stop()
@@ -201,14 +219,14 @@ def measure(sync_playwright, apps: dict, args, settings: DeskSettings) -> dict:
         paints = {name: [] for name in apps}
         for round_number in range(args.loads + 1):
             for name, app in apps.items():
-                seconds = first_paint(context, app.url, NO_TICKETS if name == "empty" else FIRST_ROW)
+                seconds = first_paint(context, app.url, READY.get(name, FIRST_ROW))
                 if round_number:  # the first round warms each app's imports
                     paints[name].append(seconds)
         page.reload()
         wait_for_app(page)
         approvals = [approve_to_reply(page, settings.outbox, booking) for booking in BOOKINGS]
         browser.close()
-    ours, unpaginated, empty = (median(paints[name]) for name in ("acedesk", "unpaginated", "empty"))
+    ours, unpaginated, empty, bare = (median(paints[name]) for name in ("acedesk", "unpaginated", "empty", "bare"))
     totals = [preview + confirm for preview, confirm in approvals]
     return {
         "tickets": settings.store().count_tickets(),
@@ -220,6 +238,8 @@ def measure(sync_playwright, apps: dict, args, settings: DeskSettings) -> dict:
         "speedup_vs_unpaginated": round(unpaginated / ours, 2),
         "empty_inbox_first_paint_s": round(empty, 3),
         "ratio_to_empty_inbox": round(ours / empty, 2),
+        "bare_data_editor_first_paint_s": round(bare, 3),
+        "ratio_to_bare_data_editor": round(ours / bare, 2),
         "approve_to_preview_s": round(median([preview for preview, _ in approvals]), 3),
         "confirm_to_reply_s": round(median([confirm for _, confirm in approvals]), 3),
         "approve_to_reply_s": round(median(totals), 3),

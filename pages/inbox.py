@@ -23,7 +23,7 @@ from support.settings import DeskSettings
 from ui.inbox_actions import action_bar, show_outcomes
 from ui.inbox_common import new_filter, operator_session
 from ui.inbox_detail import ticket_detail
-from ui.inbox_fetch import auto_fetch, connection_strip, fetch_with_progress
+from ui.inbox_fetch import auto_fetch, backend_status, connection_strip, fetch_with_progress
 from ui.inbox_table import ticket_table
 from ui.resources import desk_settings, workflow
 
@@ -38,7 +38,7 @@ store = settings.store()
 flow = workflow(store)
 session = operator_session()
 
-connections = st.container()  # filled last: a slow backend check never holds up the table
+backend_cell = connection_strip(settings, session)  # the backend's check comes last: it waits on the network
 fetch_clicked = fetch_column.button("Fetch new mail", icon=":material/move_to_inbox:", key="inbox_fetch",
                                     width="stretch")
 auto_on = auto_column.toggle("Auto-fetch", key="inbox_auto", help="Fetch and triage new mail every minute")
@@ -76,5 +76,4 @@ with decisions:
 
 st.divider()
 ticket_detail(store, flow, session, page)
-with connections:
-    connection_strip(settings, session)
+backend_status(backend_cell, settings)

@@ -100,18 +100,27 @@ def _backend_connection(url: str | None, _settings: DeskSettings) -> Connection:
     return backend_connection(_settings)
 
 
-def connection_strip(settings: DeskSettings, session: OperatorSession) -> None:
-    """One line per connection, and a button that tries the mail servers' logins."""
-    connections = [_backend_connection(settings.club_api_url, settings), mail_in_connection(settings),
-                   mail_out_connection(settings)]
-    connections = [session.probes.get(connection.name, connection) for connection in connections]
-    columns = st.columns([3, 3, 3, 0.4], vertical_alignment="center")
-    for column, connection in zip(columns, connections, strict=False):
-        column.caption(f"{ICONS[connection.state]} **{connection.name}** · {plain(connection.text)}")
-    if columns[-1].button("", icon=":material/refresh:", key="inbox_probe", type="tertiary",
+def connection_strip(settings: DeskSettings, session: OperatorSession):
+    """The connections in one row, and a button that tries the mail servers' logins. Returns the
+    club backend's cell for ``backend_status``: its check waits on the network, so the page
+    fills it last, and the row is already laid out then (nothing below it moves)."""
+    backend_cell, *mail_cells, button_cell = st.columns([3, 3, 3, 0.4], vertical_alignment="center")
+    for cell, connection in zip(mail_cells, (mail_in_connection(settings), mail_out_connection(settings)),
+                                strict=True):
+        _show(cell, session.probes.get(connection.name, connection))
+    if button_cell.button("", icon=":material/refresh:", key="inbox_probe", type="tertiary",
                           help="Check the connections now (logs in to IMAP and SMTP, sends nothing)"):
         probes = [probe_imap(settings.imap) if settings.imap else None,
                   probe_smtp(settings.smtp) if settings.smtp else None]
         session.probes = {probe.name: probe for probe in probes if probe is not None}
         _backend_connection.clear()
         st.rerun()
+    return backend_cell
+
+
+def backend_status(cell, settings: DeskSettings) -> None:
+    _show(cell, _backend_connection(settings.club_api_url, settings))
+
+
+def _show(cell, connection: Connection) -> None:
+    cell.caption(f"{ICONS[connection.state]} **{connection.name}** · {plain(connection.text)}")
