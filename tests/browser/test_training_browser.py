@@ -35,7 +35,7 @@ def open_training_page(page, app) -> None:
     started server serves Streamlit's legacy pages/ list instead of dashboard.py's navigation.)"""
     page.goto(app.url)
     wait_for_app(page)
-    page.get_by_test_id("stSidebarNav").get_by_text("Training").click()
+    page.get_by_test_id("stSidebarNav").get_by_text("Training", exact=True).click()
     wait_for_app(page)
     page.get_by_role("heading", name="Training").wait_for()
 
