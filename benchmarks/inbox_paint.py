@@ -142,10 +142,15 @@ def approve_to_reply(page, outbox: Path, booking: str) -> tuple[float, float]:
     started = time.perf_counter()
     page.get_by_role("button", name="Approve & send (1)").click()
     page.get_by_text(f"/bookings/{booking}/cancel").wait_for(timeout=60_000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
     preview = time.perf_counter() - started
+    wait_for_app(page, start_ms=0)  # settled: the Confirm button is there to stay
     started = time.perf_counter()
     page.get_by_role("button", name="Confirm: run and send (1)").click()
+    deadline = time.monotonic() + 60
     while len(list(outbox.glob("*.eml"))) == sent:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no reply for {booking} within 60 s")
         time.sleep(0.01)
     page.get_by_text(f"replied · {booking} cancelled").first.wait_for(timeout=60_000)
     confirm = time.perf_counter() - started

@@ -20,7 +20,7 @@ from support.inbox import (
     view_counts,
 )
 from support.settings import DeskSettings
-from ui.inbox_actions import action_bar, show_outcomes
+from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
 from ui.inbox_common import new_filter, operator_session
 from ui.inbox_detail import ticket_detail
 from ui.inbox_fetch import auto_fetch, backend_status, connection_strip, fetch_with_progress
@@ -46,6 +46,7 @@ if fetch_clicked:
     fetch_with_progress(store, settings, flow)
 if auto_on:
     auto_fetch(store, settings, flow)
+run_confirmed(store, flow, session)  # before the counts and the table: they show its outcome
 
 counts = view_counts(store)
 view_column, category_column, size_column = st.columns([7, 2.2, 0.9], vertical_alignment="bottom")

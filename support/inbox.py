@@ -304,6 +304,9 @@ class OperatorSession:
     """Tickets whose rejection waits for a reason and a confirmation."""
     panel_from: str = ""
     """"table" or "detail": where the confirmation is shown."""
+    confirmed: bool = False
+    """The open panel was confirmed: the next run carries it out."""
+    panel_error: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
     pinned: tuple[int, ...] = ()
     probes: dict[str, Connection] = field(default_factory=dict)
@@ -337,8 +340,15 @@ class OperatorSession:
         self.table_version += 1
         self.drafts_version += 1
 
+    def dismiss_outcomes(self) -> None:
+        self.outcomes = []
+
+    def confirm(self) -> None:
+        self.confirmed, self.panel_error = True, ""
+
     def close_panel(self) -> None:
         self.plans, self.rejecting, self.panel_from = [], (), ""
+        self.confirmed, self.panel_error = False, ""
 
     def new_filter(self) -> None:
         """Another view or category: what was pinned there is not pinned here."""

@@ -85,7 +85,7 @@ def decision_panels(store: TicketStore, flow: Workflow | None, session: Operator
     if session.plans and flow is not None:
         approval_panel(flow, session, where)
     elif session.rejecting:
-        reject_panel(store, session, where)
+        reject_panel(session, where)
 
 
 def approval_panel(flow: Workflow, session: OperatorSession, where: str) -> None:
@@ -95,14 +95,10 @@ def approval_panel(flow: Workflow, session: OperatorSession, where: str) -> None
         for plan in session.plans:
             show_plan(plan, flow.api.base_url)
         with st.container(horizontal=True):
-            confirm = st.button(f"Confirm: run and send ({len(ready)})", type="primary", key=f"inbox_confirm_{where}",
-                                disabled=not ready)
-            cancel = st.button("Cancel", key=f"inbox_cancel_{where}")
-    if cancel:
-        session.close_panel()
-        st.rerun()
-    if confirm:
-        run_approvals(flow, session, ready)
+            # The buttons only mark the decision: the next run carries it out before drawing the table
+            st.button(f"Confirm: run and send ({len(ready)})", type="primary", key=f"inbox_confirm_{where}",
+                      disabled=not ready, on_click=session.confirm)
+            st.button("Cancel", key=f"inbox_cancel_{where}", on_click=session.close_panel)
 
 
 def show_plan(plan: Plan, base_url: str) -> None:
@@ -123,18 +119,30 @@ def show_plan(plan: Plan, base_url: str) -> None:
     st.caption(" ".join(notes))
 
 
-def run_approvals(flow: Workflow, session: OperatorSession, ready: list[Plan]) -> None:
+def run_confirmed(store: TicketStore, flow: Workflow | None, session: OperatorSession) -> None:
+    """Carries out what the operator confirmed, before the page counts and draws the tickets:
+    the table then shows the outcome on the rows without a second run."""
+    if not session.confirmed:
+        return
+    session.confirmed = False
+    if session.plans and flow is not None:
+        run_approvals(flow, session)
+    elif session.rejecting:
+        run_rejections(store, session)
+
+
+def run_approvals(flow: Workflow, session: OperatorSession) -> None:
+    ready = [plan for plan in session.plans if plan.ready]
     held = [Outcome(plan.ticket_id, "error", f"#{plan.ticket_id} not run: {plan.hold_reason}")
             for plan in session.plans if not plan.ready]
     outcomes = []
-    with st.status(f"Running {len(ready)} approval{'s' if len(ready) != 1 else ''}…", expanded=True):
-        bar = st.progress(0.0)
-        for done, plan in enumerate(ready, start=1):
-            draft = session.drafts.get(plan.ticket_id)
-            outcomes.append(guarded(plan.ticket_id, lambda p=plan, d=draft: approve_and_send(flow, p, d, ACTOR)))
-            bar.progress(done / len(ready), text=f"{done} of {len(ready)} done")
+    progress = st.empty()
+    for done, plan in enumerate(ready):
+        progress.progress(done / len(ready), text=f"Approving and sending: {done} of {len(ready)} done")
+        draft = session.drafts.get(plan.ticket_id)
+        outcomes.append(guarded(plan.ticket_id, lambda p=plan, d=draft: approve_and_send(flow, p, d, ACTOR)))
+    progress.empty()
     session.decided(outcomes + held)
-    st.rerun()
 
 
 def guarded(ticket_id: int, decide: Callable[[], Outcome]) -> Outcome:
@@ -147,28 +155,32 @@ def guarded(ticket_id: int, decide: Callable[[], Outcome]) -> Outcome:
                                            "is in the table; try again, the server log has the details")
 
 
-def reject_panel(store: TicketStore, session: OperatorSession, where: str) -> None:
+def reject_panel(session: OperatorSession, where: str) -> None:
     count = len(session.rejecting)
     with st.container(border=True, key=f"inbox_rejecting_{where}"):
         st.markdown(f"**Reject {count} ticket{'s' if count != 1 else ''}:** no reply is sent and nothing changes "
                     "at the club.")
         reason_column, note_column = st.columns(2)
-        reason = reason_column.selectbox("Reason", (*REJECT_REASONS, OTHER_REASON), key=f"inbox_reason_{where}")
-        note = note_column.text_input("Note", key=f"inbox_reason_note_{where}",
-                                      placeholder="optional; required for “other”")
+        reason_column.selectbox("Reason", (*REJECT_REASONS, OTHER_REASON), key=f"inbox_reason_{where}")
+        note_column.text_input("Note", key=f"inbox_reason_note_{where}", placeholder="optional; required for “other”")
+        if session.panel_error:
+            st.error(session.panel_error)
         with st.container(horizontal=True):
-            confirm = st.button(f"Confirm: reject ({count})", type="primary", key=f"inbox_reject_confirm_{where}")
-            cancel = st.button("Cancel", key=f"inbox_reject_cancel_{where}")
-    if cancel:
-        session.close_panel()
-        st.rerun()
-    if confirm:
-        text = "; ".join(part for part in (None if reason == OTHER_REASON else reason, note.strip()) if part)
-        if not text:
-            st.error("Write the reason in the note, then confirm again.")
-            return
-        session.decided(reject_tickets(store, session.rejecting, text, ACTOR))
-        st.rerun()
+            st.button(f"Confirm: reject ({count})", type="primary", key=f"inbox_reject_confirm_{where}",
+                      on_click=session.confirm)
+            st.button("Cancel", key=f"inbox_reject_cancel_{where}", on_click=session.close_panel)
+
+
+def run_rejections(store: TicketStore, session: OperatorSession) -> None:
+    """With the reason the panel's widgets sent along with the confirmation."""
+    where = session.panel_from
+    reason = st.session_state.get(f"inbox_reason_{where}")
+    note = (st.session_state.get(f"inbox_reason_note_{where}") or "").strip()
+    text = "; ".join(part for part in (None if reason == OTHER_REASON else reason, note) if part)
+    if not text:
+        session.panel_error = "Write the reason in the note, then confirm again."
+        return
+    session.decided(reject_tickets(store, session.rejecting, text, ACTOR))
 
 
 def retriage_now(store: TicketStore, flow: Workflow | None, session: OperatorSession, ids: list[int]) -> None:
@@ -196,6 +208,4 @@ def show_outcomes(session: OperatorSession) -> None:
         for outcome in session.outcomes:
             if outcome.level != "success" or len(successes) <= SHOW_EACH_SUCCESS:
                 {"success": st.success, "warning": st.warning, "error": st.error}[outcome.level](plain(outcome.text))
-        if st.button("Dismiss", key="inbox_dismiss", type="tertiary"):
-            session.outcomes = []
-            st.rerun()
+        st.button("Dismiss", key="inbox_dismiss", type="tertiary", on_click=session.dismiss_outcomes)

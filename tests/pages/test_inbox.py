@@ -170,6 +170,10 @@ def test_a_backend_outage_is_said_in_plain_words(desk, tmp_path, club_backend):
 def test_rejecting_takes_a_reason_and_shows_it_on_the_row(desk, tmp_path):
     seed(desk, tmp_path, NEWSLETTER)
     app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_reject")
+    app.selectbox(key="inbox_reason_table").set_value("other (write it in the note)")
+    click(app, "inbox_reject_confirm_table")
+    assert "Write the reason in the note" in texts(app.error)
+    assert desk.store().ticket(1)["state"] != State.REJECTED
     app.selectbox(key="inbox_reason_table").set_value("machine mail (auto-reply, bounce, newsletter)")
     click(app, "inbox_reject_confirm_table")
     assert desk.store().ticket(1)["state"] == State.REJECTED
