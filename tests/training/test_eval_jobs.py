@@ -90,7 +90,9 @@ def test_a_running_process_is_recognised_by_its_folder_and_can_be_stopped(tmp_pa
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(folder.resolve())])
     try:
         job_folder(tmp_path, "running", pid=process.pid)
-        run = read_run(folder)
+        deadline = time.monotonic() + 10  # a loaded machine may take a moment to show the new process
+        while (run := read_run(folder)).state != RUNNING and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert run.state == RUNNING
         stop_evaluation(run)
         assert process.wait(timeout=10) != 0
