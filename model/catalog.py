@@ -95,9 +95,9 @@ def _entry(folder: Path, kind: str, run: str | None = None, step: int | None = N
     except (OSError, ValueError):  # half-written, or built for another prompt/schema version
         return None
     step = step if step is not None else meta.get("step")
-    train_metrics = _checkpoint_losses(folder, step) if kind == "checkpoint" else _read_json(
+    train_metrics = _checkpoint_losses(folder, step) if kind == "checkpoint" else read_json_object(
         folder / "train_metrics.json")
-    eval_metrics = {name: scores for name, scores in _read_json(folder / "eval_metrics.json").items()
+    eval_metrics = {name: scores for name, scores in read_json_object(folder / "eval_metrics.json").items()
                     if isinstance(scores, dict) and "category_accuracy" in scores}
     return AdapterEntry(_label(folder, kind, run, step, train_metrics), folder, str(meta["base_model"]), kind, run,
                         step, train_metrics, eval_metrics, meta.get("hyperparameters") or {})
@@ -117,7 +117,7 @@ def _label(folder: Path, kind: str, run: str | None, step: int | None, train_met
 def _checkpoint_losses(folder: Path, step: int | None) -> dict:
     """The last training and eval loss logged up to the checkpoint's step (trainer_state.json),
     with the step the eval loss was measured at."""
-    history = _read_json(folder / "trainer_state.json").get("log_history", [])
+    history = read_json_object(folder / "trainer_state.json").get("log_history", [])
     losses: dict = {}
     for record in history:
         if step is not None and record.get("step", 0) > step:
@@ -130,7 +130,7 @@ def _checkpoint_losses(folder: Path, step: int | None) -> dict:
     return losses
 
 
-def _read_json(path: Path) -> dict:
+def read_json_object(path: Path) -> dict:
     """A JSON object from disk; {} when missing or unreadable (metrics are optional)."""
     try:
         data = json.loads(path.read_text())

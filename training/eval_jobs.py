@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.catalog import read_json_object
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVALS_FOLDER = "evals"
 JOB_FILE = "job.json"
@@ -108,8 +110,8 @@ def read_run(folder: Path) -> EvalRun | None:
     """The state of an app-started evaluation, or of a finished command-line one
     (a folder with metrics.json); None for any other folder."""
     folder = Path(folder)
-    job = _read_json(folder / JOB_FILE)
-    metrics = _read_json(folder / METRICS_FILE)
+    job = read_json_object(folder / JOB_FILE)
+    metrics = read_json_object(folder / METRICS_FILE)
     if not job:
         return _command_line_run(folder, metrics) if metrics.get("config") else None
     total = int(job.get("total_rows") or 0)
@@ -136,7 +138,7 @@ def list_runs(runs_dir: Path) -> list[EvalRun]:
 def stop_evaluation(run: EvalRun) -> None:
     """Stop a running evaluation; what it predicted so far stays on disk."""
     (run.folder / STOPPED_FILE).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
-    pid = int(_read_json(run.folder / JOB_FILE).get("pid") or 0)
+    pid = int(read_json_object(run.folder / JOB_FILE).get("pid") or 0)
     if _is_alive(pid, run.folder):
         os.kill(pid, signal.SIGTERM)
 
@@ -151,7 +153,7 @@ def count_predictions(folder: Path) -> int:
 
 
 def load_metrics(folder: Path) -> dict:
-    return _read_json(Path(folder) / METRICS_FILE)
+    return read_json_object(Path(folder) / METRICS_FILE)
 
 
 def load_predictions(folder: Path) -> pd.DataFrame:
@@ -207,14 +209,6 @@ def _read_log(folder: Path) -> str:
         return (folder / LOG_FILE).read_text(errors="replace")[-20_000:]
     except OSError:
         return ""
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
