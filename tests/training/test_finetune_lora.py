@@ -18,14 +18,6 @@ from training.finetune_lora import setup
 from training.progress import read_events
 
 
-@pytest.fixture
-def ten_rows(tmp_path):
-    rows = pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10)
-    path = tmp_path / "ten.csv"
-    rows.to_csv(path, index=False)
-    return path
-
-
 def tiny_config(tiny_base_dir, csv, out_dir, **overrides):
     values = {"base_model": str(tiny_base_dir), "train_file": str(csv), "val_file": str(csv),
               "out_dir": str(out_dir), "batch_size": 4, "max_steps": 4, "logging_steps": 1, "eval_steps": 2,

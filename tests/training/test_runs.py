@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -16,14 +15,6 @@ from training.config import TrainConfig
 from training.progress import read_events
 
 WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real training
-
-
-@pytest.fixture
-def ten_rows(tmp_path):
-    rows = pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10)
-    path = tmp_path / "ten.csv"
-    rows.to_csv(path, index=False)
-    return path
 
 
 @pytest.fixture
