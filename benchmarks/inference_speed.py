@@ -3,7 +3,7 @@
     python -m benchmarks.inference_speed [--emails 12]
 
 - full triage (fields and reply), median per email: AceDesk's path (merged adapter,
-  constrained category, draft lookup) vs the naive path (unmerged peft adapter, free greedy
+  constrained category, drafts: the templated reply and prompt lookup) vs the naive path (unmerged peft adapter, free greedy
   ``generate`` until the stop token);
 - decode tokens/s: plain greedy and with draft lookup, beside llama.cpp's 45 tok/s on the
   same GGUF and this machine's memory-bandwidth ceiling (shared/notes/verified-facts.md);
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     plain = [timed(lambda e=e: decode(triager.model, triager.prompt_ids(e), triager.trie, None,
                                       triager.stop_ids, MAX_NEW_TOKENS))for e in emails]
     drafted = [decode(triager.model, triager.prompt_ids(e), triager.trie, triager.lookup, triager.stop_ids,
-                      MAX_NEW_TOKENS) for e in emails]
+                      MAX_NEW_TOKENS, e.sender) for e in emails]
     # a prefill as decode() runs it: output logits for the last position only
     prefill_s = median([timed(lambda e=e: triager.model(torch.tensor([triager.prompt_ids(e)]), logits_to_keep=1))[1]
                         for e in emails[:5]])

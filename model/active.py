@@ -11,8 +11,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model.inference import DEFAULT_ADAPTER
-from model.metadata import read_metadata
+from model.metadata import DEFAULT_ADAPTER, read_metadata
 
 ACTIVE_FILE = "active_model.json"
 

@@ -3,26 +3,34 @@
 1. The category is constrained to the five allowed values (a token trie): the model can
    never invent a category, and the probabilities of the allowed branches give the
    category's confidence.
-2. The rest of the JSON is greedy decoding, sped up by *draft lookup*: answers mostly copy
-   the email (names, ids, dates) and the club's fixed reply texts, so the tokens that
-   followed the latest n-gram in the prompt or in the reply templates are proposed as a
-   draft and checked in one forward pass. Only tokens the model itself would have chosen
-   are kept, so the output is the same as plain greedy decoding, in fewer forward passes.
+2. The rest of the JSON is greedy decoding, sped up by *drafts* checked in one forward
+   pass each. Only tokens the model itself would have chosen are kept, so the output is
+   the same as plain greedy decoding, in fewer forward passes. Two draft sources:
+   - the reply: once the answer reaches its "response" key, the whole reply the club's
+     templates give for the fields decoded so far (the model was trained on exactly these
+     texts), plus the closing brace and the stop token;
+   - lookup: answers copy the email (names, ids, dates), so the tokens that followed the
+     answer's latest n-gram in the prompt or in the template pieces.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import torch
 
-from model.replies import draft_texts
-from model.schema import CATEGORIES, FIELDS
+from model.prompt import ANSWER_PREFIX
+from model.replies import LANGUAGES, draft_texts, render_reply
+from model.schema import CATEGORIES, FIELDS, normalize_booking_id
 
 # Every answer continues a category with '","' and the next key: tokenize with it so the
 # category's tokens match how the training target was tokenized.
 _AFTER_CATEGORY = '","'
+_RESPONSE_KEY = '"response":"'
+_PARTIAL_BOOKING_ID = re.compile(r'"booking_id":"([^"]*)$')
+_BOOKING_ID_LIKE = re.compile(r"#?\s*\bbk[\s#:\-_]*\d{5}\b|\b\d{5}\b", re.IGNORECASE)
 
 
 @dataclass
@@ -65,10 +73,13 @@ def _category_tokens(tokenizer, category: str) -> list[int]:
 
 
 class DraftLookup:
-    """Proposes draft tokens by matching the answer's last n-gram in the prompt or the club's
-    reply templates (prompt-lookup decoding, with the templates as a second source)."""
+    """Proposes draft tokens: the templated reply once the answer reaches it, else the tokens
+    that followed the answer's last n-gram in the prompt or the reply templates
+    (prompt-lookup decoding, with the templates as a second source)."""
 
-    def __init__(self, tokenizer, max_ngram: int = 3, max_draft: int = 16):
+    def __init__(self, tokenizer, end_id: int | None = None, max_ngram: int = 3, max_draft: int = 16):
+        self.tokenizer = tokenizer
+        self.end_id = end_id
         self.max_ngram = max_ngram
         self.max_draft = max_draft
         # Templates as they appear inside the JSON answer (escaped), plus the answer's keys.
@@ -76,7 +87,46 @@ class DraftLookup:
         texts += [f'","{key}":"' for key in (*FIELDS, "response")]
         self.template_tokens = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
 
-    def propose(self, prompt: list[int], answer: list[int]) -> list[int]:
+    def propose(self, prompt: list[int], answer: list[int], sender: str = "") -> list[int]:
+        return self.finish_draft(prompt, answer, sender) or self.lookup(prompt, answer)
+
+    def finish_draft(self, prompt: list[int], answer: list[int], sender: str) -> list[int]:
+        """The rest of the answer, guessing that no further field follows and that the reply
+        is the template's, in the first language whose rendering agrees with what was
+        decoded so far (English before any reply token). A wrong guess costs one pass."""
+        text = self.tokenizer.decode(answer)
+        for head in self._heads(text, prompt):
+            try:
+                fields = json.loads(ANSWER_PREFIX + head + '"}')
+            except ValueError:  # what was decoded so far is not valid JSON: no reliable draft
+                continue
+            if fields.get("category") not in CATEGORIES:
+                continue
+            tail = [self.end_id] if self.end_id is not None else []
+            for lang in LANGUAGES:
+                reply = json.dumps(render_reply(fields["category"], fields, sender, lang), ensure_ascii=False)
+                full = self.tokenizer(head + reply[1:-1] + '"}', add_special_tokens=False).input_ids + tail
+                if len(full) > len(answer) and full[: len(answer)] == answer:
+                    return full[len(answer) :]
+        return []
+
+    def _heads(self, text: str, prompt: list[int]):
+        """Guesses of the answer up to its reply."""
+        at = text.find(_RESPONSE_KEY)
+        if at >= 0:
+            yield text[: at + len(_RESPONSE_KEY)]
+        elif text in CATEGORIES:  # a booking id the email states, or no field at all
+            for booking_id in _booking_ids(self.tokenizer.decode(prompt)):
+                yield f'{text}","booking_id":"{booking_id}",{_RESPONSE_KEY}'
+            yield text + '",' + _RESPONSE_KEY
+        elif text.endswith('","'):  # a key starts
+            yield text[:-1] + _RESPONSE_KEY
+        elif partial := _PARTIAL_BOOKING_ID.search(text):  # ids are normalised, not copied as written
+            for booking_id in _booking_ids(self.tokenizer.decode(prompt)):
+                if booking_id.startswith(partial.group(1)):
+                    yield f'{text[: partial.start(1)]}{booking_id}",{_RESPONSE_KEY}'
+
+    def lookup(self, prompt: list[int], answer: list[int]) -> list[int]:
         for n in range(min(self.max_ngram, len(answer)), 0, -1):
             tail = answer[-n:]
             for source in (answer[:-1], prompt, *self.template_tokens):
@@ -84,6 +134,12 @@ class DraftLookup:
                 if draft:
                     return draft
         return []
+
+
+def _booking_ids(text: str) -> list[str]:
+    """The email's booking-id candidates as the answer writes them (``BK-NNNNN``)."""
+    found = (normalize_booking_id(match) for match in _BOOKING_ID_LIKE.findall(text))
+    return list(dict.fromkeys(value for value in found if value))
 
 
 def _continuation(source: list[int], tail: list[int], limit: int) -> list[int]:
@@ -122,8 +178,9 @@ class _Stepper:
 
 @torch.inference_mode()
 def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | None,
-           stop_ids: set[int], max_new_tokens: int = 160) -> Decoded:
-    """Constrained category, then greedy decoding with draft lookup (``lookup=None``: none)."""
+           stop_ids: set[int], max_new_tokens: int = 160, sender: str = "") -> Decoded:
+    """Constrained category, then greedy decoding with drafts (``lookup=None``: none).
+    ``sender`` names the member in the drafted reply, as the training replies do."""
     step = _Stepper(model)
     answer: list[int] = []
     pending = list(prompt)  # tokens not yet fed to the model
@@ -141,7 +198,7 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
     category = trie.category_of(answer)
 
     while len(answer) < max_new_tokens:
-        draft = lookup.propose(prompt, answer) if lookup else []
+        draft = lookup.propose(prompt, answer, sender) if lookup else []
         draft = draft[: max_new_tokens - len(answer) - 1]
         predicted = step.logits(pending + draft, keep=len(draft) + 1).argmax(dim=-1).tolist()
         accepted = 0

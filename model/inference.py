@@ -28,13 +28,10 @@ from model.loading import (
     pick_dtype,
     set_threads,
 )
-from model.metadata import read_metadata
+from model.metadata import DEFAULT_ADAPTER, read_metadata
 from model.prompt import ANSWER_PREFIX, Email, build_prompt, style_for
 from model.replies import render_reply
 from model.schema import TriageResult, parse_answer
-
-DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
-"""The adapter shipped with the project (trained by training/configs/default.yaml)."""
 
 MAX_NEW_TOKENS = 160  # the longest training answer is ~95 tokens
 
@@ -50,10 +47,10 @@ class Triager:
         self.style = style_for(tokenizer)
         self.adapter: str | None = None
         self.trie = CategoryTrie(tokenizer)
-        self.lookup = DraftLookup(tokenizer)
-        self.stop_ids = {tokenizer.eos_token_id}
-        if self.style.answer_end:
-            self.stop_ids.add(tokenizer.convert_tokens_to_ids(self.style.answer_end))
+        end_id = (tokenizer.convert_tokens_to_ids(self.style.answer_end) if self.style.answer_end
+                  else tokenizer.eos_token_id)
+        self.stop_ids = {tokenizer.eos_token_id, end_id}
+        self.lookup = DraftLookup(tokenizer, end_id)
         self._lock = threading.Lock()
 
     # -- adapters -----------------------------------------------------------------------
@@ -93,7 +90,7 @@ class Triager:
         """Triage one email (constrained category, greedy answer with draft lookup)."""
         with self._lock, self._adapter_scope():
             decoded = decode(self.model, self.prompt_ids(email), self.trie,
-                             self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS)
+                             self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS, email.sender)
         text = self.tokenizer.decode(decoded.answer_tokens)
         return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
 

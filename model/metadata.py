@@ -12,6 +12,9 @@ from model.schema import SCHEMA_VERSION
 
 METADATA_FILE = "acedesk.json"
 
+DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
+"""The adapter shipped with the project: what the inbox uses until another is promoted."""
+
 
 def write_metadata(folder: str | Path, base_model: str, prompt_style: str, hyperparameters: dict,
                    **extra) -> Path:

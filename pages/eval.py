@@ -6,7 +6,10 @@ import streamlit as st
 from model.active import active_choice
 from model.catalog import list_adapters, runs_root
 from ui import eval_views
+from ui.navigation import require_app_navigation
 from ui.resources import desk_settings
+
+require_app_navigation()
 
 data_dir, runs_dir = desk_settings().data_dir, runs_root()
 entries = list_adapters(runs_dir)

@@ -25,7 +25,10 @@ from ui.inbox_common import new_filter, operator_session
 from ui.inbox_detail import ticket_detail
 from ui.inbox_fetch import auto_fetch, backend_status, connection_strip, fetch_with_progress
 from ui.inbox_table import ticket_table
+from ui.navigation import require_app_navigation
 from ui.resources import desk_settings, workflow
+
+require_app_navigation()
 
 title_column, fetch_column, auto_column = st.columns([5, 1.3, 1.3], vertical_alignment="bottom")
 title_column.title("Inbox")

@@ -6,7 +6,10 @@ from pathlib import Path
 import streamlit as st
 
 from model.active import active_choice
+from ui.navigation import require_app_navigation
 from ui.resources import desk_settings
+
+require_app_navigation()
 
 choice = active_choice(desk_settings().data_dir)
 adapter = Path(choice.adapter) if choice.adapter else None

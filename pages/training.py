@@ -8,6 +8,9 @@ import streamlit as st
 
 from training import runs
 from ui import training_data, training_form, training_runs
+from ui.navigation import require_app_navigation
+
+require_app_navigation()
 
 runs_root = runs.default_runs_root()
 st.title("Training")

@@ -1,6 +1,8 @@
 """The rooms of the house (README, Architecture): who may import whom."""
 
 import ast
+import subprocess
+import sys
 
 import pytest
 
@@ -34,3 +36,12 @@ def test_a_package_imports_only_what_its_room_allows(package):
                 for name in imported_packages(path)
                 if name in FORBIDDEN[package] - EDGES.get(str(path.relative_to(REPO_ROOT)), set())]
     assert offences == []
+
+
+def test_the_inbox_page_opens_without_importing_torch():
+    """torch takes seconds to import: it loads with the model, not with the inbox's first paint."""
+    modules = "ui.resources, ui.inbox_actions, ui.inbox_detail, ui.inbox_fetch, ui.inbox_table, support.inbox"
+    code = f"import sys, {modules}; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split()[-2:] == ["False", "False"]

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from model.active import ModelChoice, active_choice
-from model.inference import Triager, load_triager
 from support.settings import DeskSettings, build_workflow
 from support.store import TicketStore
 from support.workflow import Workflow
+
+if TYPE_CHECKING:  # torch loads with the model, not with the first page view
+    from model.inference import Triager
 
 
 @st.cache_resource
@@ -33,6 +36,8 @@ def desk_settings() -> DeskSettings:
 
 @st.cache_resource(show_spinner="Loading the triage model...")
 def cached_triager(choice: ModelChoice) -> Triager:
+    from model.inference import load_triager  # torch: only when a model is needed
+
     return load_triager(choice.base_model, choice.adapter)
 
 

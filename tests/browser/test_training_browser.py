@@ -31,8 +31,7 @@ def runs_root(tmp_path):
 
 
 def open_training_page(page, app) -> None:
-    """Through the app's navigation, as a person does. (Opened straight at /training, a freshly
-    started server serves Streamlit's legacy pages/ list instead of dashboard.py's navigation.)"""
+    """Through the app's navigation, as a person does (deep links: test_navigation_browser.py)."""
     page.goto(app.url)
     wait_for_app(page)
     page.get_by_test_id("stSidebarNav").get_by_text("Training", exact=True).click()

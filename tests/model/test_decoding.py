@@ -1,8 +1,11 @@
+import json
+
 import pytest
 
 from model.decoding import CategoryTrie, DraftLookup, decode
 from model.inference import load_triager
 from model.prompt import Email
+from model.replies import render_reply
 from model.schema import CATEGORIES
 
 EMAILS = [
@@ -44,3 +47,35 @@ def test_draft_lookup_decoding_gives_exactly_the_greedy_answer_in_fewer_passes(t
         assert drafted.category == plain.category and drafted.category in CATEGORIES
         assert drafted.forward_passes <= plain.forward_passes
         assert 0.0 < drafted.confidence <= 1.0
+
+
+def _draft_text(triager, draft):
+    return triager.tokenizer.decode(draft)
+
+
+def test_finish_draft_after_a_bare_category_is_the_templated_reply_and_the_stop_token(triager):
+    lookup = triager.lookup
+    answer = triager.trie.sequences["other"]
+    draft = lookup.finish_draft([], answer, "Anna Berg <anna@example.org>")
+    reply = json.dumps(render_reply("other", {}, "Anna Berg <anna@example.org>"))[1:-1]
+    assert draft[-1] == lookup.end_id
+    assert _draft_text(triager, draft[:-1]) == f'","response":"{reply}"}}'
+
+
+def test_finish_draft_completes_a_booking_id_in_the_clubs_form_from_the_email(triager):
+    prompt = triager.prompt_ids(Email("Tom <tom@example.org>", "court", "please cancel bk 48213 thanks"))
+    answer = triager.tokenizer('cancel_booking","booking_id":"', add_special_tokens=False).input_ids
+    text = _draft_text(triager, triager.lookup.finish_draft(prompt, answer, "Tom <tom@example.org>"))
+    assert text.startswith('BK-48213","response":"Hi Tom, your booking BK-48213 has been cancelled.')
+
+
+def test_finish_draft_follows_the_language_the_reply_started_in(triager):
+    head = 'cancel_booking","response":"Hallo'
+    answer = triager.tokenizer(head, add_special_tokens=False).input_ids
+    text = head + _draft_text(triager, triager.lookup.finish_draft([], answer, "Markus <m@example.de>"))
+    assert "Ihre Buchung wurde storniert" in text
+
+
+def test_finish_draft_gives_nothing_inside_a_field_value(triager):
+    answer = triager.tokenizer('add_user","username":"tk_20', add_special_tokens=False).input_ids
+    assert triager.lookup.finish_draft([], answer, "x@example.org") == []

@@ -4,7 +4,8 @@ from datetime import datetime
 
 import pytest
 
-from model.inference import DEFAULT_ADAPTER, load_triager
+from model.decoding import decode
+from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
 from model.prompt import Email
 
 pytestmark = pytest.mark.real_model
@@ -34,3 +35,14 @@ def test_password_reset_with_a_username(triager):
     assert result.category == "reset_password"
     assert result.username == "mfischer77"
     assert result.valid
+
+
+def test_drafted_decoding_is_exactly_greedy_in_a_few_passes(triager):
+    email = Email("Anna Berg <anna@example.org>", "Saturday",
+                  "Please cancel booking bk 30917, I am ill. Anna")
+    prompt = triager.prompt_ids(email)
+    plain = decode(triager.model, prompt, triager.trie, None, triager.stop_ids, MAX_NEW_TOKENS)
+    drafted = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, MAX_NEW_TOKENS,
+                     email.sender)
+    assert drafted.answer_tokens == plain.answer_tokens
+    assert drafted.forward_passes <= plain.forward_passes // 4
