@@ -14,6 +14,7 @@ from support.inbox import (
     PAGE_SIZES,
     VIEWS,
     InboxQuery,
+    keep_drafts,
     load_page,
     page_count,
     range_text,
@@ -39,7 +40,8 @@ except ValueError as problem:  # a wrong setting: say which, never a traceback
     st.stop()
 store = settings.store()
 flow = workflow(store)
-session = operator_session()
+session = operator_session(store)
+keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)
 
 backend_cell = connection_strip(settings, session)  # the backend's check comes last: it waits on the network
 fetch_clicked = fetch_column.button("Fetch new mail", icon=":material/move_to_inbox:", key="inbox_fetch",
@@ -74,6 +76,7 @@ with table:
         ticket_table(page, session, reason_first=view in ("Needs review", "Quarantine", "Failed"))
     else:
         st.info("No tickets here. Fetch new mail, or choose another view or category.")
+keep_drafts(store, session)  # a reply edited in the grid survives a reload or a closed tab
 with decisions:
     action_bar(store, flow, session)
     show_outcomes(session)

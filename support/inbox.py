@@ -18,7 +18,7 @@ import math
 import smtplib
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -277,6 +277,19 @@ def with_reply(draft: Draft | None, reply: str | None) -> Draft:
     return replace(draft or Draft(), reply=reply)
 
 
+def saved_drafts(store: TicketStore) -> dict[int, Draft]:
+    """The drafts a reload or a closed tab left behind, for tickets still awaiting a decision."""
+    return {ticket_id: Draft(**draft) for ticket_id, draft in store.drafts(APPROVABLE).items()}
+
+
+def keep_drafts(store: TicketStore, session: OperatorSession) -> None:
+    """Write the session's changed drafts to the store (an empty or decided one is removed)."""
+    for ticket_id in sorted(session.unsaved_drafts):
+        draft = session.drafts.get(ticket_id)
+        store.put_draft(ticket_id, asdict(draft) if draft and draft != Draft() else None)
+    session.unsaved_drafts.clear()
+
+
 def field_changes(ticket: dict, values: dict) -> dict:
     """The fields the operator changed (empty text = no value), against the model's answer."""
     triage = ticket["triage"] or {}
@@ -314,17 +327,22 @@ class OperatorSession:
     last_auto_fetch: float = 0.0
     auto_fetch_note: str = ""
 
+    unsaved_drafts: set[int] = field(default_factory=set)
+    """Tickets whose draft changed since ``keep_drafts`` last wrote them to the store."""
+
     def take_table_edits(self, selected: set[int], replies: dict[int, str | None]) -> None:
         self.selected = selected
         for ticket_id, reply in replies.items():
             self.drafts[ticket_id] = with_reply(self.drafts.get(ticket_id), reply)
         if replies:
             self.drafts_version += 1
+            self.unsaved_drafts.update(replies)
 
     def save_draft(self, ticket_id: int, draft: Draft) -> None:
         self.drafts[ticket_id] = draft
         self.drafts_version += 1
         self.table_version += 1
+        self.unsaved_drafts.add(ticket_id)
 
     def decided(self, outcomes: list[Outcome]) -> None:
         """After approvals, rejections or re-triage: the tickets stay on screen with their outcome;
@@ -336,6 +354,7 @@ class OperatorSession:
         self.selected -= done
         for ticket_id in done:
             self.drafts.pop(ticket_id, None)
+        self.unsaved_drafts |= done
         self.close_panel()
         self.table_version += 1
         self.drafts_version += 1

@@ -88,6 +88,15 @@ MIGRATIONS = [
     CREATE INDEX tickets_by_state ON tickets (state, id);
     CREATE INDEX tickets_by_category ON tickets (category, id);
     """,
+    # 4: the operator's unsent edits (reply, fields, override reason) survive a reload or a
+    # closed tab; a decision on the ticket removes them
+    """
+    CREATE TABLE drafts (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+        draft TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machine_mail, state, triage, edits,"
@@ -365,6 +374,23 @@ class TicketStore:
     def audit_log(self, ticket_id: int) -> list[dict]:
         rows = self.db.execute("SELECT * FROM audit WHERE ticket_id=? ORDER BY id", (ticket_id,))
         return [{**dict(row), "detail": json.loads(row["detail"])} for row in rows]
+
+    # -- drafts: the operator's edits before a decision -------------------------------------
+    def put_draft(self, ticket_id: int, draft: dict | None) -> None:
+        """Store the draft, or forget it (None)."""
+        if draft is None:
+            self.db.execute("DELETE FROM drafts WHERE ticket_id = ?", (ticket_id,))
+            return
+        self.db.execute("INSERT INTO drafts (ticket_id, draft, updated_at) VALUES (?, ?, ?) ON CONFLICT (ticket_id)"
+                        " DO UPDATE SET draft = excluded.draft, updated_at = excluded.updated_at",
+                        (ticket_id, json.dumps(draft), _now()))
+
+    def drafts(self, states: Sequence[str]) -> dict[int, dict]:
+        """Drafts of tickets still in one of ``states`` (a decided ticket's draft is moot)."""
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(f"SELECT d.ticket_id, d.draft FROM drafts d JOIN tickets t ON t.id = d.ticket_id"
+                               f" WHERE t.state IN ({marks})", tuple(states))
+        return {row["ticket_id"]: json.loads(row["draft"]) for row in rows}
 
     def _audit(self, ticket_id: int | None, actor: str, event: str, detail: dict) -> None:
         self.db.execute("INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (?,?,?,?,?)",

@@ -9,16 +9,19 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from support.inbox import OperatorSession
+from support.inbox import OperatorSession, saved_drafts
+from support.store import TicketStore
 
 log = logging.getLogger("acedesk.inbox")
 ACTOR = "operator"
 _MARKDOWN = re.compile(r"([\\`*_\[\]#|<>~$])")
 
 
-def operator_session() -> OperatorSession:
+def operator_session(store: TicketStore | None = None) -> OperatorSession:
+    """This browser session's work in progress; a new one (after a reload) starts from the
+    drafts kept in ``store``."""
     if "inbox" not in st.session_state:
-        st.session_state["inbox"] = OperatorSession()
+        st.session_state["inbox"] = OperatorSession(drafts=saved_drafts(store) if store else {})
     return st.session_state["inbox"]
 
 

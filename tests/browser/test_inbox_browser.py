@@ -1,5 +1,5 @@
-"""The Inbox in Chromium on the real app: what AppTest cannot do, typing into the grid and
-ticking a row, then the approval reaching the real stand-in backend and the outbox; and a
+"""The Inbox in Chromium on the real app: what AppTest cannot do, typing into the grid (the edit
+outliving a reload) and ticking a row, then the approval reaching the real stand-in backend and the outbox; and a
 fetch through the page with the detail of a ticket. Screenshots: test-artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def test_an_edited_reply_is_approved_in_the_grid_and_reaches_backend_and_outbox(
 
     row = find_row(grid, SUBJECT, "Cancel BK-48213")
     edit_cell(page, grid, row, REPLY, EDITED)
+    assert cell_text(grid, row, REPLY) == EDITED
+    page.reload()  # a new session: the edit was kept in the store, not only in the tab
+    wait_for_app(page, timeout_ms=LOAD_MS)
+    grid = page.get_by_test_id("stDataFrame").first
+    row = find_row(grid, SUBJECT, "Cancel BK-48213")
     assert cell_text(grid, row, REPLY) == EDITED
     toggle_cell(page, grid, row, SELECT)
     page.get_by_role("button", name="Approve & send (1)").click()

@@ -142,6 +142,31 @@ def test_the_session_keeps_failures_selected_and_drops_what_was_done():
     assert session.pinned == ()
 
 
+def test_drafts_outlive_the_session_until_the_ticket_is_decided(store):
+    first, second = add_ticket(store, "1", category="other"), add_ticket(store, "2", category="other")
+    session = OperatorSession()
+    session.take_table_edits(set(), {first: "Edited in the grid"})
+    session.save_draft(second, Draft(None, {"category": "cancel_booking"}, "called the member"))
+    inbox.keep_drafts(store, session)
+    assert session.unsaved_drafts == set()
+
+    reloaded = OperatorSession(drafts=inbox.saved_drafts(store))  # a reload: a new session
+    assert reloaded.drafts == {first: Draft("Edited in the grid"),
+                               second: Draft(None, {"category": "cancel_booking"}, "called the member")}
+
+    reloaded.take_table_edits(set(), {first: None})  # back to the proposal: nothing left to keep
+    reloaded.decided([Outcome(second, "success", "rejected")])
+    inbox.keep_drafts(store, reloaded)
+    assert inbox.saved_drafts(store) == {}
+
+
+def test_a_draft_of_a_ticket_decided_elsewhere_is_not_brought_back(store):
+    ticket_id = add_ticket(store, "1", category="other")
+    store.put_draft(ticket_id, {"reply": "stale"})
+    store.move(ticket_id, State.REJECTED, "operator")
+    assert inbox.saved_drafts(store) == {}
+
+
 def test_field_changes_are_counted_against_the_models_answer(store):
     ticket = store.ticket(add_ticket(store, "1", category="other", username="anna.berg"))
     assert inbox.field_changes(ticket, {"category": "other", "username": "anna.berg"}) == {}
