@@ -20,7 +20,7 @@ eval_views.show_notice()
 choice, entry = eval_views.pick_model(entries, active)
 eval_views.promotion(choice, entry, entries, active, data_dir)
 
-chat_tab, evaluate_tab, compare_tab = st.tabs(["💬 Chat", "📊 Evaluate", "⚖️ Compare"])
+chat_tab, evaluate_tab, compare_tab = st.tabs([":material/chat: Chat", ":material/analytics: Evaluate", ":material/compare: Compare"])
 with chat_tab:
     eval_views.chat(choice, entry, active)
 with evaluate_tab:

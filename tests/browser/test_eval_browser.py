@@ -141,3 +141,35 @@ def test_chat_then_promote_and_the_choice_survives_a_reload(page, app_server, ru
     expect(page.get_by_role("combobox", name="Adapter or checkpoint")).to_have_value(
         re.compile("^tiny / adapter \\(final\\)  ← inbox$"))
     screenshot(page, "eval-promoted")
+
+
+def test_an_uploaded_csv_is_evaluated_and_a_malformed_one_is_refused_in_words(page, app_server, runs_dir,
+                                                                            five_rows, tmp_path):
+    app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_dir)})
+    open_eval(page, app)
+    choose_adapter(page, "tiny / adapter (final)")
+    open_tab(page, "Evaluate")
+    page.get_by_text("Upload a CSV").click()
+    wait_for_app(page)
+    unlabelled = tmp_path / "unlabelled.csv"
+    pd.read_csv(five_rows).drop(columns=["category"]).to_csv(unlabelled, index=False)
+    upload = page.get_by_test_id("stFileUploaderDropzoneInput")
+    upload.set_input_files(str(unlabelled))
+    wait_for_app(page)
+    page.get_by_role("button", name=re.compile("^Evaluate ")).click()
+    wait_for_app(page)
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="category")
+    assert error.count() == 1 and "Choose a CSV with the columns" in error.inner_text()
+    assert page.get_by_test_id("stProgress").count() == 0
+
+    upload.set_input_files(str(five_rows))
+    wait_for_app(page)
+    page.get_by_role("button", name=re.compile("^Evaluate ")).click()
+    expect(page.get_by_role("combobox", name="Results of")).to_have_value(
+        re.compile(r"^tiny / adapter \(final\) on five.csv .* · finished$"), timeout=EVALUATION_MS)
+    wait_for_app(page)
+    assert page.get_by_text("Rows it got wrong:").count() == 1
+    [kept] = eval_jobs.evals_root(runs_dir).rglob("*-five.csv")  # the upload is kept beside its evaluation
+    assert kept.read_bytes() == five_rows.read_bytes()
+    assert not page.get_by_test_id("stException").count()
+    screenshot(page, "eval-upload")
