@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
                         for e in emails[:5]])
     plain_tokens = sum(len(d.answer_tokens) for d, _ in plain)
     plain_decode_s = sum(s for _, s in plain) - prefill_s * len(plain)
-    batched, batched_s = timed(lambda: triager.triage_many(emails, batch_size=8))
+    batched, batched_s = timed(lambda: triager.triage_many(emails, batch_size=8, batched=True))
     bf16 = load_triager(dtype="bfloat16")
-    bf16.triage_many(emails[:2], batch_size=2)  # warm-up
-    batched_bf16, batched_bf16_s = timed(lambda b=bf16: b.triage_many(emails, batch_size=8))
+    bf16.triage_many(emails[:2], batch_size=2, batched=True)  # warm-up
+    batched_bf16, batched_bf16_s = timed(lambda b=bf16: b.triage_many(emails, batch_size=8, batched=True))
     del bf16  # its ~1 GB is not needed for the naive path below
 
     naive_model = naive_triager_model(triager)

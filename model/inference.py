@@ -2,7 +2,7 @@
 
     triager = load_triager()                      # default base + shipped adapter
     result = triager.triage(Email(sender, subject, body, date))
-    results = triager.triage_many(emails)         # batched: higher throughput
+    results = triager.triage_many(emails)         # many: batches on a GPU, drafts on a CPU
 
 A Triager is shared (the app caches one with st.cache_resource): generation holds a lock,
 and switching adapters (``use_adapter``) never reloads the base model.
@@ -94,8 +94,15 @@ class Triager:
         text = self.tokenizer.decode(decoded.answer_tokens)
         return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
 
-    def triage_many(self, emails: list[Email], batch_size: int = 8) -> list[TriageResult]:
-        """Triage many emails in padded batches: several emails share each decoding step."""
+    def triage_many(self, emails: list[Email], batch_size: int = 8, batched: bool | None = None) -> list[TriageResult]:
+        """Triage many emails: in padded batches (several emails share each decoding step), or
+        one by one with drafts. ``batched=None`` picks what is faster on this device: batches on
+        a GPU; drafts on a CPU, where a drafted triage needs ~2 forward passes and beats a batch
+        (``python -m benchmarks.inference_speed`` measures both)."""
+        if batched is None:
+            batched = self.model.device.type != "cpu"
+        if not batched:
+            return [self.triage(email) for email in emails]
         # Similar lengths share a batch: less padding to compute on.
         order = sorted(range(len(emails)), key=lambda i: len(emails[i].body) + len(emails[i].subject))
         results: list[TriageResult | None] = [None] * len(emails)

@@ -24,12 +24,18 @@ def test_untrained_model_still_yields_a_schema_checked_result(triager):
         assert result.problems
 
 
-def test_triage_many_returns_one_valid_category_per_email_in_order(triager):
+@pytest.mark.parametrize("batched", [True, False])
+def test_triage_many_returns_one_valid_category_per_email_in_order(triager, batched):
     emails = [EMAIL, Email("x@example.org", "pw", "forgot my password"), EMAIL]
-    results = triager.triage_many(emails, batch_size=2)
+    results = triager.triage_many(emails, batch_size=2, batched=batched)
     assert len(results) == 3
     assert all(r.category in CATEGORIES for r in results)
     assert results[0].category == results[2].category
+
+
+def test_triage_many_on_a_cpu_is_the_drafted_triage_of_each_email(triager):
+    emails = [EMAIL, Email("x@example.org", "pw", "forgot my password")]
+    assert triager.triage_many(emails) == [triager.triage(email) for email in emails]
 
 
 def test_result_resolves_dates_in_code_and_flags_what_it_cannot():
