@@ -60,6 +60,15 @@ class CategoryTrie:
             raise ValueError("prefix is not the start of any category")
         return sorted(options)
 
+    def first_token_bias(self, category_bias: dict[str, float]) -> dict[int, float]:
+        """Per-category biases as biases of the categories' first tokens (which must differ)."""
+        if not category_bias:
+            return {}
+        firsts = {category: sequence[0] for category, sequence in self.sequences.items()}
+        if len(set(firsts.values())) != len(firsts):
+            raise ValueError("this tokenizer starts two categories with the same token: no calibration")
+        return {firsts[category]: bias for category, bias in category_bias.items()}
+
     def category_of(self, tokens: list[int]) -> str:
         return next(cat for cat, seq in self.sequences.items() if tokens[: len(seq)] == seq)
 
@@ -178,9 +187,11 @@ class _Stepper:
 
 @torch.inference_mode()
 def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | None,
-           stop_ids: set[int], max_new_tokens: int = 160, sender: str = "") -> Decoded:
+           stop_ids: set[int], max_new_tokens: int = 160, sender: str = "",
+           first_token_bias: dict[int, float] | None = None) -> Decoded:
     """Constrained category, then greedy decoding with drafts (``lookup=None``: none).
-    ``sender`` names the member in the drafted reply, as the training replies do."""
+    ``sender`` names the member in the drafted reply, as the training replies do;
+    ``first_token_bias`` is the adapter's calibration (model/calibration.py)."""
     step = _Stepper(model)
     answer: list[int] = []
     pending = list(prompt)  # tokens not yet fed to the model
@@ -189,7 +200,10 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
         if len(allowed) == 1:  # forced: no choice, probability 1 within the constraint
             choice = allowed[0]
         else:
-            probs = torch.softmax(step.logits(pending)[-1][allowed], dim=-1)
+            scores = step.logits(pending)[-1][allowed]
+            if first_token_bias and not answer:
+                scores = scores + torch.tensor([first_token_bias.get(token, 0.0) for token in allowed])
+            probs = torch.softmax(scores, dim=-1)
             best = int(probs.argmax())
             confidence *= float(probs[best])
             choice, pending = allowed[best], []

@@ -18,6 +18,7 @@ import torch
 from peft import PeftModel
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from model.calibration import read_category_bias
 from model.dates import resolve_date, resolve_time
 from model.decoding import CategoryTrie, DraftLookup, decode
 from model.loading import (
@@ -46,6 +47,8 @@ class Triager:
         self.base_model = base_model
         self.style = style_for(tokenizer)
         self.adapter: str | None = None
+        self.first_token_bias: dict[int, float] = {}
+        """The active adapter's category calibration (model/calibration.py)."""
         self.trie = CategoryTrie(tokenizer)
         end_id = (tokenizer.convert_tokens_to_ids(self.style.answer_end) if self.style.answer_end
                   else tokenizer.eos_token_id)
@@ -59,6 +62,7 @@ class Triager:
         with self._lock:
             if self.adapter is not None:  # only the active adapter is merged
                 self.model.unmerge_adapter()
+            self.first_token_bias = {}
             if adapter is None:
                 self.adapter = None
                 return
@@ -75,6 +79,7 @@ class Triager:
             self.model.set_adapter(name)
             self.model.merge_adapter()  # merged weights: the LoRA matmuls cost nothing at decode time
             self.adapter = adapter
+            self.first_token_bias = self.trie.first_token_bias(read_category_bias(adapter))
 
     def _adapter_scope(self):
         """No adapter chosen but adapters loaded: switch them off for this call."""
@@ -90,9 +95,22 @@ class Triager:
         """Triage one email (constrained category, greedy answer with draft lookup)."""
         with self._lock, self._adapter_scope():
             decoded = decode(self.model, self.prompt_ids(email), self.trie,
-                             self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS, email.sender)
+                             self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS, email.sender,
+                             self.first_token_bias)
         text = self.tokenizer.decode(decoded.answer_tokens)
         return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
+
+    def category_scores(self, email: Email) -> dict[str, float]:
+        """Log-probabilities of the categories' first tokens, uncalibrated (what
+        ``training.calibrate`` fits the biases on). Needs categories with distinct first tokens."""
+        firsts = {category: sequence[0] for category, sequence in self.trie.sequences.items()}
+        if len(set(firsts.values())) != len(firsts):
+            raise ValueError("this tokenizer starts two categories with the same token")
+        ids = torch.tensor([self.prompt_ids(email)], device=self.model.device)
+        with self._lock, self._adapter_scope(), torch.inference_mode():
+            logits = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
+        scores = torch.log_softmax(logits[list(firsts.values())], dim=-1).tolist()
+        return dict(zip(firsts, scores, strict=True))
 
     def triage_many(self, emails: list[Email], batch_size: int = 8, batched: bool | None = None) -> list[TriageResult]:
         """Triage many emails: in padded batches (several emails share each decoding step), or
@@ -115,7 +133,7 @@ class Triager:
     def _triage_batch(self, emails: list[Email]) -> list[TriageResult]:
         prompts = [build_prompt(email, self.style) for email in emails]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-        constraint = CategoryConstraint(self.trie, batch.input_ids.shape[1])
+        constraint = CategoryConstraint(self.trie, batch.input_ids.shape[1], self.first_token_bias)
         with self._lock, self._adapter_scope(), torch.inference_mode():
             output = self.model.generate(
                 **batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
@@ -137,17 +155,22 @@ class CategoryConstraint(LogitsProcessor):
     """Batched form of the category constraint for ``generate``: until a row has spelled a
     whole category, only the trie's allowed tokens keep their scores."""
 
-    def __init__(self, trie: CategoryTrie, prompt_length: int):
+    def __init__(self, trie: CategoryTrie, prompt_length: int, first_token_bias: dict[int, float] | None = None):
         self.trie = trie
         self.prompt_length = prompt_length
+        self.first_token_bias = first_token_bias or {}
         self.confidence: dict[int, float] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for row in range(input_ids.shape[0]):
             self.confidence.setdefault(row, 1.0)
-            allowed = self.trie.allowed(input_ids[row, self.prompt_length :].tolist())
+            answer = input_ids[row, self.prompt_length :].tolist()
+            allowed = self.trie.allowed(answer)
             if allowed is None:
                 continue
+            if self.first_token_bias and not answer:
+                bias = torch.tensor([self.first_token_bias.get(t, 0.0) for t in allowed], dtype=scores.dtype)
+                scores[row, allowed] += bias
             probs = torch.softmax(scores[row, allowed].float(), dim=-1)
             self.confidence[row] *= float(probs.max())
             masked = torch.full_like(scores[row], float("-inf"))

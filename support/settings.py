@@ -6,11 +6,15 @@
     ACEDESK_EML_DIR                                a folder of .eml files to read instead (the demo)
     ACEDESK_SMTP_*                                 outgoing mail; unset = the outbox folder
     ACEDESK_DATA_DIR                               SQLite and outbox (default ./data)
+
+The same names may stand in ``.streamlit/secrets.toml`` (see .streamlit/secrets.toml.example);
+its entries win over the environment, for the app (st.secrets), the worker and the CLI alike.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,17 @@ from support.store import TicketStore
 from support.workflow import Workflow
 
 DEFAULT_SUPPORT_ADDRESS = "support@club.example"
+SECRETS_FILE = Path(".streamlit/secrets.toml")
+
+
+def setting_values(env: Mapping[str, str] | None = None, secrets_file: Path = SECRETS_FILE) -> dict[str, str]:
+    """The environment with the ``ACEDESK_*`` entries of the secrets file (if any) on top."""
+    values = dict(os.environ if env is None else env)
+    if secrets_file.is_file():
+        with secrets_file.open("rb") as handle:
+            secrets = tomllib.load(handle)
+        values.update({key: str(value) for key, value in secrets.items() if key.startswith("ACEDESK_")})
+    return values
 
 
 @dataclass(frozen=True)
@@ -37,8 +52,8 @@ class DeskSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DeskSettings:
-        """From the environment, or any mapping with the same names (e.g. Streamlit secrets)."""
-        env = os.environ if env is None else env
+        """From the environment and the secrets file, or any mapping with the same names."""
+        env = setting_values() if env is None else env
         return cls(
             data_dir=Path(env.get("ACEDESK_DATA_DIR", "data")),
             club_api_url=env.get("ACEDESK_CLUB_API_URL") or None,

@@ -30,7 +30,7 @@ from integrations.mail_sending import original_from_headers
 from model.prompt import Email
 from support.actions import ActionProblem
 from support.safety import injection_reason
-from support.settings import DeskSettings, build_workflow
+from support.settings import DeskSettings, build_workflow, setting_values
 from support.states import State
 from support.store import MailRef, TicketStore
 from support.workflow import Workflow
@@ -186,7 +186,7 @@ def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
 def mail_source(args, parser: argparse.ArgumentParser) -> Callable[[TicketStore], int]:
     if args.eml_dir:
         return lambda store: fetch_eml_dir(store, args.eml_dir)
-    settings = ImapSettings.from_env()
+    settings = ImapSettings.from_env(setting_values())
     if settings is None:
         parser.error("no mail source: pass --eml-dir DIR or set ACEDESK_IMAP_HOST (and the other ACEDESK_IMAP_*)")
     return lambda store: fetch_imap(store, settings)

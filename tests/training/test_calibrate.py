@@ -1,0 +1,73 @@
+"""Category calibration: the fit, the CLI on the tiny model, and inference applying it."""
+
+import json
+import math
+
+import pytest
+
+from model.calibration import CALIBRATION_FILE, read_category_bias
+from model.inference import load_triager
+from model.schema import CATEGORIES
+from training import calibrate
+from training.config import TrainConfig
+from training.evaluate import load_rows, row_email
+from training.finetune_lora import setup
+
+
+def leaning_to_other(label: str) -> dict[str, float]:
+    """A model that knows the answer but puts 'other' 1.5 nats ahead of it."""
+    scores = {category: -4.0 for category in CATEGORIES}
+    scores[label] = -1.0
+    scores["other"] = max(scores["other"], -1.0) + 1.5
+    return scores
+
+
+def test_the_fit_removes_a_lean_towards_other():
+    labels = [category for category in CATEGORIES for _ in range(20)]
+    scores = [leaning_to_other(label) for label in labels]
+    assert calibrate.accuracy(scores, labels, {}) == pytest.approx(0.2)
+    bias = calibrate.fit_category_bias(scores, labels)
+    assert bias["other"] == 0.0
+    assert all(bias[c] > 1.5 for c in CATEGORIES if c != "other")
+    assert calibrate.accuracy(scores, labels, bias) == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_base_dir, tmp_path_factory):
+    import pandas as pd
+
+    from tests.conftest import REPO_ROOT
+
+    folder = tmp_path_factory.mktemp("calibrate")
+    rows = folder / "ten.csv"
+    pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10).to_csv(rows, index=False)
+    adapter = setup(TrainConfig(base_model=str(tiny_base_dir), train_file=str(rows), val_file="",
+                                out_dir=str(folder / "run"), batch_size=4, max_steps=2, lora_r=4, lora_alpha=8))
+    return adapter, rows
+
+
+def test_the_cli_writes_the_calibration_beside_the_adapter(tiny_adapter):
+    adapter, rows = tiny_adapter
+    triager = load_triager(adapter=adapter)
+    before = [triager.category_scores(row_email(row)) for row in load_rows(rows)]
+    assert all(math.isclose(sum(math.exp(v) for v in s.values()), 1.0, rel_tol=1e-4) for s in before)
+
+    assert calibrate.main(["--adapter", str(adapter), "--data", str(rows)]) == 0
+    saved = json.loads((adapter / CALIBRATION_FILE).read_text())
+    assert saved["rows"] == 10 and saved["fitted_on"] == str(rows)
+    assert saved["accuracy_after"] >= saved["accuracy_before"]
+    assert read_category_bias(adapter) == saved["category_bias"]
+
+
+def test_inference_follows_the_calibration(tiny_adapter):
+    adapter, rows = tiny_adapter
+    email = row_email(load_rows(rows)[0])
+    (adapter / CALIBRATION_FILE).write_text(json.dumps({"category_bias": {"modify_booking": 50.0}}))
+    triager = load_triager(adapter=adapter)
+    for result in (triager.triage(email), triager.triage_many([email], batched=True)[0]):
+        assert result.category == "modify_booking" and result.confidence > 0.99
+    triager.use_adapter(None)  # the plain base has no calibration
+    assert triager.first_token_bias == {}
+    (adapter / CALIBRATION_FILE).write_text(json.dumps({"category_bias": {"refund": 1.0}}))
+    with pytest.raises(ValueError, match="refund"):
+        read_category_bias(adapter)
