@@ -7,6 +7,11 @@ per category (``other`` is the reference, fixed at 0) by minimising the negative
 log-likelihood of the labels, and writes ADAPTER/calibration.json with the accuracy before
 and after on those rows. Inference then adds the biases (model/calibration.py). Fit on
 validation data only: never on the test split or the real-world benchmark, which measure it.
+``--check FILE`` (repeatable) reports the category accuracy before and after on other
+labelled files, without fitting on them:
+
+    python -m training.calibrate --adapter runs/stage3/adapter --check training/data/test.csv \
+        --check ../shared/benchmarks/realworld/realworld_eval.csv
 """
 
 from __future__ import annotations
@@ -49,19 +54,27 @@ def accuracy(scores: Sequence[dict[str, float]], labels: Sequence[str], bias: di
     return sum(p == label for p, label in zip(predicted, labels, strict=True)) / max(len(labels), 1)
 
 
-def calibrate(adapter: str, data: str, base_model: str | None = None, limit: int | None = None) -> dict:
+def calibrate(adapter: str, data: str, base_model: str | None = None, limit: int | None = None,
+              checks: Sequence[str] = ()) -> dict:
     from model.inference import load_triager  # torch and transformers only when a model is needed
 
-    rows = load_rows(data, limit)
     triager = load_triager(base_model, adapter)
-    scores = [triager.category_scores(row_email(row)) for row in rows]
-    labels = [row["category"] for row in rows]
+    scores, labels = _scores(triager, data, limit)
     bias = fit_category_bias(scores, labels)
-    report = {"category_bias": bias, "reference": REFERENCE, "fitted_on": str(data), "rows": len(rows),
-              "accuracy_before": round(accuracy(scores, labels, {}), 4),
-              "accuracy_after": round(accuracy(scores, labels, bias), 4)}
+    report = {"category_bias": bias, "reference": REFERENCE, "fitted_on": str(data), **_effect(scores, labels, bias),
+              "checks": {str(path): _effect(*_scores(triager, path, None), bias) for path in checks}}
     (Path(adapter) / CALIBRATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _effect(scores: list[dict[str, float]], labels: list[str], bias: dict[str, float]) -> dict:
+    return {"rows": len(labels), "accuracy_before": round(accuracy(scores, labels, {}), 4),
+            "accuracy_after": round(accuracy(scores, labels, bias), 4)}
+
+
+def _scores(triager, path: str, limit: int | None) -> tuple[list[dict[str, float]], list[str]]:
+    rows = load_rows(path, limit)
+    return [triager.category_scores(row_email(row)) for row in rows], [row["category"] for row in rows]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default="training/data/val.csv", help="labelled validation CSV")
     parser.add_argument("--base-model", default=None, help="default: the adapter's own base")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    parser.add_argument("--check", action="append", default=[], help="labelled CSV to report, not fit on")
     args = parser.parse_args(argv)
-    report = calibrate(args.adapter, args.data, args.base_model, args.limit)
+    report = calibrate(args.adapter, args.data, args.base_model, args.limit, args.check)
     print(json.dumps(report, indent=2))
     return 0
 

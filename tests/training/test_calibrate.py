@@ -52,10 +52,12 @@ def test_the_cli_writes_the_calibration_beside_the_adapter(tiny_adapter):
     before = [triager.category_scores(row_email(row)) for row in load_rows(rows)]
     assert all(math.isclose(sum(math.exp(v) for v in s.values()), 1.0, rel_tol=1e-4) for s in before)
 
-    assert calibrate.main(["--adapter", str(adapter), "--data", str(rows)]) == 0
+    assert calibrate.main(["--adapter", str(adapter), "--data", str(rows), "--check", str(rows)]) == 0
     saved = json.loads((adapter / CALIBRATION_FILE).read_text())
     assert saved["rows"] == 10 and saved["fitted_on"] == str(rows)
     assert saved["accuracy_after"] >= saved["accuracy_before"]
+    check = saved["checks"][str(rows)]  # the same rows again: the same effect
+    assert (check["accuracy_before"], check["accuracy_after"]) == (saved["accuracy_before"], saved["accuracy_after"])
     assert read_category_bias(adapter) == saved["category_bias"]
 
 
