@@ -35,10 +35,12 @@ system:
 test: model lint system
 	ACEDESK_REAL_MODEL=1 $(PY) -m pytest
 
-bench: model
+# Speed measurements, each against a baseline in the same run (results in benchmarks/results/).
+bench: model system
 	$(PY) -m benchmarks.inference_speed
 	$(PY) -m benchmarks.training_speed
 	$(PY) -m benchmarks.ingestion_speed
+	$(PY) -m benchmarks.inbox_paint
 
 data: setup
 	$(PY) -m training.generate_data

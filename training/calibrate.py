@@ -4,8 +4,10 @@
 
 Scores the five categories of every row (one forward pass per email), fits one additive bias
 per category (``other`` is the reference, fixed at 0) by minimising the negative
-log-likelihood of the labels, and writes ADAPTER/calibration.json with the accuracy before
-and after on those rows. Inference then adds the biases (model/calibration.py). Fit on
+log-likelihood of the labels. Only if the biases raise the accuracy on those rows is
+ADAPTER/calibration.json written (with the accuracy before and after); otherwise the adapter
+stays uncalibrated and an earlier calibration.json is removed. Inference adds the biases
+(model/calibration.py). Fit on
 validation data only: never on the test split or the real-world benchmark, which measure it.
 ``--check FILE`` (repeatable) reports the category accuracy before and after on other
 labelled files, without fitting on them:
@@ -63,7 +65,12 @@ def calibrate(adapter: str, data: str, base_model: str | None = None, limit: int
     bias = fit_category_bias(scores, labels)
     report = {"category_bias": bias, "reference": REFERENCE, "fitted_on": str(data), **_effect(scores, labels, bias),
               "checks": {str(path): _effect(*_scores(triager, path, None), bias) for path in checks}}
-    (Path(adapter) / CALIBRATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    report["kept"] = report["accuracy_after"] > report["accuracy_before"]
+    path = Path(adapter) / CALIBRATION_FILE
+    if report["kept"]:
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    else:  # no gain where it was fitted: an uncalibrated adapter is the simpler, honest choice
+        path.unlink(missing_ok=True)
     return report
 
 

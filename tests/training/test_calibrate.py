@@ -46,17 +46,22 @@ def tiny_adapter(tiny_base_dir, tmp_path_factory):
     return adapter, rows
 
 
-def test_the_cli_writes_the_calibration_beside_the_adapter(tiny_adapter):
+def test_the_cli_writes_a_calibration_that_helps_beside_the_adapter(tiny_adapter, tmp_path):
     adapter, rows = tiny_adapter
     triager = load_triager(adapter=adapter)
     before = [triager.category_scores(row_email(row)) for row in load_rows(rows)]
     assert all(math.isclose(sum(math.exp(v) for v in s.values()), 1.0, rel_tol=1e-4) for s in before)
+    skewed = tmp_path / "all-modify.csv"  # labels a bias can fit: the untrained model does not lean that way
+    skewed.write_text(rows.read_text().replace(",cancel_booking,", ",modify_booking,").replace(
+        ",add_user,", ",modify_booking,").replace(",reset_password,", ",modify_booking,").replace(
+        ",other,", ",modify_booking,"))
+    assert {row["category"] for row in load_rows(skewed)} == {"modify_booking"}
 
-    assert calibrate.main(["--adapter", str(adapter), "--data", str(rows), "--check", str(rows)]) == 0
+    assert calibrate.main(["--adapter", str(adapter), "--data", str(skewed), "--check", str(skewed)]) == 0
     saved = json.loads((adapter / CALIBRATION_FILE).read_text())
-    assert saved["rows"] == 10 and saved["fitted_on"] == str(rows)
-    assert saved["accuracy_after"] >= saved["accuracy_before"]
-    check = saved["checks"][str(rows)]  # the same rows again: the same effect
+    assert saved["rows"] == 10 and saved["fitted_on"] == str(skewed) and saved["kept"]
+    assert saved["accuracy_after"] == 1.0 > saved["accuracy_before"]
+    check = saved["checks"][str(skewed)]  # the same rows again: the same effect
     assert (check["accuracy_before"], check["accuracy_after"]) == (saved["accuracy_before"], saved["accuracy_after"])
     assert read_category_bias(adapter) == saved["category_bias"]
 
