@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from model.grammar import Shape, answer_shape
 from model.prompt import ANSWER_PREFIX
 from model.replies import LANGUAGES, draft_texts, render_reply
 from model.schema import CATEGORIES, FIELDS, normalize_booking_id
@@ -160,6 +161,47 @@ def _continuation(source: list[int], tail: list[int], limit: int) -> list[int]:
     return []
 
 
+class ShapeGuard:
+    """Keeps the free part of the answer in the contract's JSON shape (model/grammar.py): a
+    token that would break it is replaced by the model's most likely token that fits."""
+
+    def __init__(self, tokenizer, stop_ids: set[int], candidates: int = 256):
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_ids
+        self.candidates = candidates
+        self.special = set(tokenizer.all_special_ids) - stop_ids  # <pad> and the like: never in an answer
+        # When none of the likely tokens fits, the answer's own punctuation and key names do,
+        # whole or character by character.
+        openings = [f',"{key}":"' for key in (*FIELDS, "response")]
+        pieces = ['"', "}", '"}', *openings, *{char for opening in openings for char in opening}]
+        self.structural = list(dict.fromkeys(
+            token for piece in pieces for token in tokenizer(piece, add_special_tokens=False).input_ids))
+
+    def fits(self, answer: list[int], token: int) -> bool:
+        if token in self.special:
+            return False
+        done = answer_shape(self.tokenizer.decode(answer)) is Shape.DONE
+        if token in self.stop_ids:
+            return done
+        return not done and answer_shape(self.tokenizer.decode([*answer, token])) is not Shape.BROKEN
+
+    def keep_fitting(self, answer: list[int], new_tokens: list[int], logits: torch.Tensor) -> list[int]:
+        """``new_tokens`` up to the first that does not fit, then the best fitting one instead
+        (``logits[j]`` scores the token at position ``j``)."""
+        for index, token in enumerate(new_tokens):
+            prefix = [*answer, *new_tokens[:index]]
+            if not self.fits(prefix, token):
+                return [*new_tokens[:index], self.best_fitting(prefix, logits[index])]
+        return new_tokens
+
+    def best_fitting(self, answer: list[int], logits: torch.Tensor) -> int:
+        likely = logits.topk(min(self.candidates, logits.shape[-1])).indices.tolist()
+        for token in [*likely, *self.structural]:
+            if self.fits(answer, token):
+                return token
+        return min(self.stop_ids)  # nothing fits at all: end here (the answer is flagged invalid)
+
+
 class _Stepper:
     """Feeds tokens through the model, keeping its KV cache, and rolls back rejected drafts."""
 
@@ -188,10 +230,11 @@ class _Stepper:
 @torch.inference_mode()
 def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | None,
            stop_ids: set[int], max_new_tokens: int = 160, sender: str = "",
-           first_token_bias: dict[int, float] | None = None) -> Decoded:
+           first_token_bias: dict[int, float] | None = None, guard: ShapeGuard | None = None) -> Decoded:
     """Constrained category, then greedy decoding with drafts (``lookup=None``: none).
     ``sender`` names the member in the drafted reply, as the training replies do;
-    ``first_token_bias`` is the adapter's calibration (model/calibration.py)."""
+    ``first_token_bias`` is the adapter's calibration (model/calibration.py); ``guard`` keeps
+    the answer in the JSON shape (None: free greedy decoding)."""
     step = _Stepper(model)
     answer: list[int] = []
     pending = list(prompt)  # tokens not yet fed to the model
@@ -214,12 +257,15 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
     while len(answer) < max_new_tokens:
         draft = lookup.propose(prompt, answer, sender) if lookup else []
         draft = draft[: max_new_tokens - len(answer) - 1]
-        predicted = step.logits(pending + draft, keep=len(draft) + 1).argmax(dim=-1).tolist()
+        logits = step.logits(pending + draft, keep=len(draft) + 1)
+        predicted = logits.argmax(dim=-1).tolist()
         accepted = 0
         while accepted < len(draft) and draft[accepted] == predicted[accepted]:
             accepted += 1
-        step.drop_last(len(draft) - accepted)
         new_tokens = draft[:accepted] + [predicted[accepted]]
+        if guard:
+            new_tokens = guard.keep_fitting(answer, new_tokens, logits)
+        step.drop_last(len(draft) - (len(new_tokens) - 1))  # the cache holds the kept draft tokens
         for index, token in enumerate(new_tokens):
             if token in stop_ids:
                 answer.extend(new_tokens[:index])

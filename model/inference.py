@@ -20,7 +20,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from model.calibration import read_category_bias
 from model.dates import resolve_date, resolve_time
-from model.decoding import CategoryTrie, DraftLookup, decode
+from model.decoding import CategoryTrie, DraftLookup, ShapeGuard, decode
 from model.loading import (
     DEFAULT_BASE_MODEL,
     load_base_model,
@@ -54,6 +54,7 @@ class Triager:
                   else tokenizer.eos_token_id)
         self.stop_ids = {tokenizer.eos_token_id, end_id}
         self.lookup = DraftLookup(tokenizer, end_id)
+        self.guard = ShapeGuard(tokenizer, self.stop_ids)
         self._lock = threading.Lock()
 
     # -- adapters -----------------------------------------------------------------------
@@ -92,11 +93,12 @@ class Triager:
         return self.tokenizer(build_prompt(email, self.style)).input_ids
 
     def triage(self, email: Email, use_drafts: bool = True) -> TriageResult:
-        """Triage one email (constrained category, greedy answer with draft lookup)."""
+        """Triage one email: constrained category, then the greedy answer kept in the JSON shape,
+        sped up by drafts."""
         with self._lock, self._adapter_scope():
             decoded = decode(self.model, self.prompt_ids(email), self.trie,
                              self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS, email.sender,
-                             self.first_token_bias)
+                             self.first_token_bias, self.guard)
         text = self.tokenizer.decode(decoded.answer_tokens)
         return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
 
@@ -133,11 +135,13 @@ class Triager:
     def _triage_batch(self, emails: list[Email]) -> list[TriageResult]:
         prompts = [build_prompt(email, self.style) for email in emails]
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-        constraint = CategoryConstraint(self.trie, batch.input_ids.shape[1], self.first_token_bias)
+        prompt_length = batch.input_ids.shape[1]
+        constraint = CategoryConstraint(self.trie, prompt_length, self.first_token_bias)
+        shape = ShapeConstraint(self.guard, self.trie, prompt_length)
         with self._lock, self._adapter_scope(), torch.inference_mode():
             output = self.model.generate(
                 **batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                logits_processor=LogitsProcessorList([constraint]),
+                logits_processor=LogitsProcessorList([constraint, shape]),
                 eos_token_id=sorted(self.stop_ids), pad_token_id=self.tokenizer.pad_token_id,
             )
         results = []
@@ -176,6 +180,28 @@ class CategoryConstraint(LogitsProcessor):
             masked = torch.full_like(scores[row], float("-inf"))
             masked[allowed] = scores[row, allowed]
             scores[row] = masked
+        return scores
+
+
+class ShapeConstraint(LogitsProcessor):
+    """Batched form of the JSON-shape guard: after the category, a row whose greedy token would
+    break the answer's shape gets the model's best token that fits instead."""
+
+    def __init__(self, guard: ShapeGuard, trie: CategoryTrie, prompt_length: int):
+        self.guard = guard
+        self.trie = trie
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row in range(input_ids.shape[0]):
+            answer = input_ids[row, self.prompt_length :].tolist()
+            if self.trie.allowed(answer) is not None or any(t in self.guard.stop_ids for t in answer):
+                continue  # still spelling the category, or finished (padding follows)
+            best = int(scores[row].argmax())
+            if not self.guard.fits(answer, best):
+                best = self.guard.best_fitting(answer, scores[row])
+                scores[row] = float("-inf")
+                scores[row, best] = 0.0
         return scores
 
 

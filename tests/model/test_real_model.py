@@ -43,6 +43,6 @@ def test_drafted_decoding_is_exactly_greedy_in_a_few_passes(triager):
     prompt = triager.prompt_ids(email)
     plain = decode(triager.model, prompt, triager.trie, None, triager.stop_ids, MAX_NEW_TOKENS)
     drafted = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, MAX_NEW_TOKENS,
-                     email.sender)
+                     email.sender, guard=triager.guard)  # a valid answer: the guard changes nothing
     assert drafted.answer_tokens == plain.answer_tokens
     assert drafted.forward_passes <= plain.forward_passes // 4
