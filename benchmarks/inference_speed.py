@@ -5,7 +5,8 @@
 - full triage (fields and reply), median per email: AceDesk's path (merged adapter,
   constrained category, drafts: the templated reply and prompt lookup) vs the naive path (unmerged peft adapter, free greedy
   ``generate`` until the stop token);
-- decode tokens/s: plain greedy and with draft lookup, beside llama.cpp's 45 tok/s on the
+- decode tokens/s: plain greedy, and the answer's tokens per second of AceDesk's path after
+  the prefill (drafts), beside llama.cpp's 45 tok/s on the
   same GGUF and this machine's memory-bandwidth ceiling (shared/notes/verified-facts.md);
 - throughput: ``triage_many`` in batches of 8 (fp32, and bf16 where batches gain most) vs the same
   greedy decoding one email at a time, with how often the bf16 batch agrees on the category;
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
         "plain_greedy_median_s": round(median([s for _, s in plain]), 3),
         "prefill_median_s": round(prefill_s, 3),
         "decode_tok_s_plain": round(plain_tokens / plain_decode_s, 1),
+        "decode_tok_s_drafted": round(sum(len(d.answer_tokens) for d in drafted)
+                                      / max(sum(ours) - prefill_s * len(ours), 1e-9), 1),
         "forward_passes_plain": sum(d.forward_passes for d, _ in plain),
         "forward_passes_drafted": sum(d.forward_passes for d in drafted),
         "llama_cpp_tok_s": LLAMA_CPP_TOK_S,
