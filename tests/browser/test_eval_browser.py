@@ -104,10 +104,11 @@ def test_a_running_evaluation_stops_on_request(page, app_server, runs_dir):
     app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_dir)})
     open_eval(page, app)
     open_tab(page, "Evaluate")
-    page.get_by_role("button", name=re.compile("^Evaluate ")).click()  # the test split: 287 rows
-    page.get_by_text(re.compile(r": [1-9]\d* of 287 rows$")).wait_for(timeout=EVALUATION_MS)
+    rows = len(pd.read_csv(REPO_ROOT / "training/data/test.csv"))  # the default: the test split
+    page.get_by_role("button", name=re.compile("^Evaluate ")).click()
+    page.get_by_text(re.compile(rf": [1-9]\d* of {rows} rows$")).wait_for(timeout=EVALUATION_MS)
     page.get_by_role("button", name="Stop").click()
-    page.get_by_text(re.compile(r"^Stopped after \d+ of 287 rows")).wait_for(timeout=30_000)
+    page.get_by_text(re.compile(rf"^Stopped after \d+ of {rows} rows")).wait_for(timeout=30_000)
     wait_for_app(page)
     assert page.get_by_test_id("stProgress").count() == 0
     assert not any(run.state == eval_jobs.RUNNING for run in eval_jobs.list_runs(runs_dir))
