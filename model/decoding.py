@@ -11,6 +11,7 @@
      texts), plus the closing brace and the stop token;
    - lookup: answers copy the email (names, ids, dates), so the tokens that followed the
      answer's latest n-gram in the prompt or in the template pieces.
+3. ``ShapeGuard`` keeps that answer valid JSON in the contract's shape (model/grammar.py).
 """
 
 from __future__ import annotations
@@ -61,13 +62,18 @@ class CategoryTrie:
             raise ValueError("prefix is not the start of any category")
         return sorted(options)
 
-    def first_token_bias(self, category_bias: dict[str, float]) -> dict[int, float]:
-        """Per-category biases as biases of the categories' first tokens (which must differ)."""
-        if not category_bias:
-            return {}
+    def first_tokens(self) -> dict[str, int]:
+        """Each category's first token; calibration needs them to differ."""
         firsts = {category: sequence[0] for category, sequence in self.sequences.items()}
         if len(set(firsts.values())) != len(firsts):
             raise ValueError("this tokenizer starts two categories with the same token: no calibration")
+        return firsts
+
+    def first_token_bias(self, category_bias: dict[str, float]) -> dict[int, float]:
+        """Per-category biases as biases of the categories' first tokens."""
+        if not category_bias:
+            return {}
+        firsts = self.first_tokens()
         return {firsts[category]: bias for category, bias in category_bias.items()}
 
     def category_of(self, tokens: list[int]) -> str:

@@ -104,10 +104,8 @@ class Triager:
 
     def category_scores(self, email: Email) -> dict[str, float]:
         """Log-probabilities of the categories' first tokens, uncalibrated (what
-        ``training.calibrate`` fits the biases on). Needs categories with distinct first tokens."""
-        firsts = {category: sequence[0] for category, sequence in self.trie.sequences.items()}
-        if len(set(firsts.values())) != len(firsts):
-            raise ValueError("this tokenizer starts two categories with the same token")
+        ``training.calibrate`` fits the biases on)."""
+        firsts = self.trie.first_tokens()
         ids = torch.tensor([self.prompt_ids(email)], device=self.model.device)
         with self._lock, self._adapter_scope(), torch.inference_mode():
             logits = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()

@@ -29,13 +29,20 @@ DEFAULT_SUPPORT_ADDRESS = "support@club.example"
 SECRETS_FILE = Path(".streamlit/secrets.toml")
 
 
-def setting_values(env: Mapping[str, str] | None = None, secrets_file: Path = SECRETS_FILE) -> dict[str, str]:
-    """The environment with the ``ACEDESK_*`` entries of the secrets file (if any) on top."""
+def read_secrets_file(path: Path = SECRETS_FILE) -> dict:
+    """The secrets file's entries, or {} when there is none."""
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def setting_values(env: Mapping[str, str] | None = None, secrets: Mapping | None = None) -> dict[str, str]:
+    """The environment with the ``ACEDESK_*`` entries of ``secrets`` (default: the secrets
+    file; the app passes ``st.secrets``) on top."""
     values = dict(os.environ if env is None else env)
-    if secrets_file.is_file():
-        with secrets_file.open("rb") as handle:
-            secrets = tomllib.load(handle)
-        values.update({key: str(value) for key, value in secrets.items() if key.startswith("ACEDESK_")})
+    secrets = read_secrets_file() if secrets is None else secrets
+    values.update({key: str(value) for key, value in secrets.items() if key.startswith("ACEDESK_")})
     return values
 
 

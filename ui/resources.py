@@ -7,14 +7,13 @@ opened per use (an SQLite connection is cheap and must not cross threads mid-tra
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from model.active import ModelChoice, active_choice
-from support.settings import DeskSettings, build_workflow
+from support.settings import DeskSettings, build_workflow, setting_values
 from support.store import TicketStore
 from support.workflow import Workflow
 
@@ -26,12 +25,11 @@ if TYPE_CHECKING:  # torch loads with the model, not with the first page view
 def desk_settings() -> DeskSettings:
     """``.streamlit/secrets.toml`` entries (same names as the environment variables) win over
     the environment; secrets never leave this object except as connection arguments."""
-    values = dict(os.environ)
     try:
-        values.update({key: str(value) for key, value in st.secrets.items() if key.startswith("ACEDESK_")})
+        secrets = dict(st.secrets)
     except FileNotFoundError:  # no secrets file: the environment alone
-        pass
-    return DeskSettings.from_env(values)
+        secrets = {}
+    return DeskSettings.from_env(setting_values(secrets=secrets))
 
 
 @st.cache_resource(show_spinner="Loading the triage model...")
