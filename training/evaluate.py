@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from model.calibration import CALIBRATION_FILE
 from model.prompt import Email
 from model.schema import CATEGORIES, FIELDS
 from training import baselines
@@ -144,8 +145,10 @@ def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_
         f"Loading base model {base_model or '(default)'} with adapter {adapter or '(none)'}", file=sys.stderr
     )
     triager = load_triager(base_model=base_model, adapter=adapter)
+    if triager.first_token_bias:  # easy to forget: training.calibrate writes it into the adapter
+        print(f"Calibrated: {Path(adapter) / CALIBRATION_FILE} shifts the category scores", file=sys.stderr)
     results, latencies = triage_rows(triager, rows, out_csv)
-    return compute_metrics(rows, results, latencies)
+    return {**compute_metrics(rows, results, latencies), "calibrated": bool(triager.first_token_bias)}
 
 
 def tfidf_baseline(train_csv: Path, rows: list[dict[str, str]]) -> dict | None:

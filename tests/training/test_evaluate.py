@@ -87,6 +87,8 @@ class KeywordTriager:
 
     def __init__(self, adapter):
         self.adapter = adapter
+        # what model.inference makes of an adapter's calibration.json: token id -> bias
+        self.first_token_bias = {236770: 0.8} if adapter == "adapters/calibrated" else {}
 
     def triage(self, email):
         if self.adapter is None:  # the "base model": always answers other, with broken JSON
@@ -126,11 +128,20 @@ def test_metrics_with_fake_triager(fake_inference, eval_csv, train_csv, tmp_path
     # Wrong booking ids: modify row (BK-54321 -> none) and "11111" (gold not normalised).
     assert metrics["booking_id_exact"] == pytest.approx(4 / 6)
     assert metrics["config"]["adapter"] == "adapters/shipped"
+    assert metrics["calibrated"] is False
     base = metrics["baselines"]["base_model"]
     assert base["json_valid_rate"] == 0.0 and base["schema_valid_rate"] == 0.0
     assert base["category_accuracy"] == pytest.approx(1 / 6)
     with (out / "base_predictions.csv").open(newline="", encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == 6
+
+
+def test_a_calibrated_adapter_is_reported(fake_inference, eval_csv, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--data", str(eval_csv), "--out", str(out), "--adapter", "adapters/calibrated", "--skip-base-baseline"]
+    assert main(argv) == 0
+    assert json.loads((out / "metrics.json").read_text())["calibrated"] is True
+    assert "adapters/calibrated/calibration.json shifts the category scores" in capsys.readouterr().err
 
 
 def test_limit_and_skip_base_baseline(fake_inference, eval_csv, tmp_path):
