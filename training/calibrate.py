@@ -7,8 +7,9 @@ per category (``other`` is the reference, fixed at 0) by minimising the negative
 log-likelihood of the labels. Only if the biases raise the accuracy on those rows is
 ADAPTER/calibration.json written (with the accuracy before and after); otherwise the adapter
 stays uncalibrated and an earlier calibration.json is removed. Inference adds the biases
-(model/calibration.py). Fit on
-validation data only: never on the test split or the real-world benchmark, which measure it.
+(model/calibration.py). Fit on validation data only: never on the test split or the
+real-world benchmark, which measure it. ``--report-only`` measures without touching the
+adapter (e.g. to compare stages by their validation accuracy, ``accuracy_before``).
 ``--check FILE`` (repeatable) reports the category accuracy before and after on other
 labelled files, without fitting on them:
 
@@ -57,7 +58,8 @@ def accuracy(scores: Sequence[dict[str, float]], labels: Sequence[str], bias: di
 
 
 def calibrate(adapter: str, data: str, base_model: str | None = None, limit: int | None = None,
-              checks: Sequence[str] = ()) -> dict:
+              checks: Sequence[str] = (), write: bool = True) -> dict:
+    """Fit and report; ``write=False`` only measures (the adapter folder stays as it is)."""
     from model.inference import load_triager  # torch and transformers only when a model is needed
 
     triager = load_triager(base_model, adapter)
@@ -66,6 +68,8 @@ def calibrate(adapter: str, data: str, base_model: str | None = None, limit: int
     report = {"category_bias": bias, "reference": REFERENCE, "fitted_on": str(data), **_effect(scores, labels, bias),
               "checks": {str(path): _effect(*_scores(triager, path, None), bias) for path in checks}}
     report["kept"] = report["accuracy_after"] > report["accuracy_before"]
+    if not write:
+        return report
     path = Path(adapter) / CALIBRATION_FILE
     if report["kept"]:
         path.write_text(json.dumps(report, indent=2) + "\n")
@@ -91,8 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-model", default=None, help="default: the adapter's own base")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
     parser.add_argument("--check", action="append", default=[], help="labelled CSV to report, not fit on")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure the accuracies before and after, but write or remove no calibration.json")
     args = parser.parse_args(argv)
-    report = calibrate(args.adapter, args.data, args.base_model, args.limit, args.check)
+    report = calibrate(args.adapter, args.data, args.base_model, args.limit, args.check, write=not args.report_only)
     print(json.dumps(report, indent=2))
     return 0
 

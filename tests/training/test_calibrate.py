@@ -46,16 +46,24 @@ def tiny_adapter(tiny_base_dir, tmp_path_factory):
     return adapter, rows
 
 
+def all_modify_booking(rows, folder):
+    """The rows relabelled modify_booking: labels a bias can fit, as the untrained model does not
+    lean that way."""
+    skewed = folder / "all-modify.csv"
+    text = rows.read_text()
+    for category in CATEGORIES:
+        text = text.replace(f",{category},", ",modify_booking,")
+    skewed.write_text(text)
+    assert {row["category"] for row in load_rows(skewed)} == {"modify_booking"}
+    return skewed
+
+
 def test_the_cli_writes_a_calibration_that_helps_beside_the_adapter(tiny_adapter, tmp_path):
     adapter, rows = tiny_adapter
     triager = load_triager(adapter=adapter)
     before = [triager.category_scores(row_email(row)) for row in load_rows(rows)]
     assert all(math.isclose(sum(math.exp(v) for v in s.values()), 1.0, rel_tol=1e-4) for s in before)
-    skewed = tmp_path / "all-modify.csv"  # labels a bias can fit: the untrained model does not lean that way
-    skewed.write_text(rows.read_text().replace(",cancel_booking,", ",modify_booking,").replace(
-        ",add_user,", ",modify_booking,").replace(",reset_password,", ",modify_booking,").replace(
-        ",other,", ",modify_booking,"))
-    assert {row["category"] for row in load_rows(skewed)} == {"modify_booking"}
+    skewed = all_modify_booking(rows, tmp_path)
 
     assert calibrate.main(["--adapter", str(adapter), "--data", str(skewed), "--check", str(skewed)]) == 0
     saved = json.loads((adapter / CALIBRATION_FILE).read_text())
@@ -64,6 +72,17 @@ def test_the_cli_writes_a_calibration_that_helps_beside_the_adapter(tiny_adapter
     check = saved["checks"][str(skewed)]  # the same rows again: the same effect
     assert (check["accuracy_before"], check["accuracy_after"]) == (saved["accuracy_before"], saved["accuracy_after"])
     assert read_category_bias(adapter) == saved["category_bias"]
+
+
+def test_report_only_measures_and_leaves_the_adapter_as_it_is(tiny_adapter, tmp_path, capsys):
+    adapter, rows = tiny_adapter
+    earlier = json.dumps({"category_bias": {"other": 0.0}})
+    (adapter / CALIBRATION_FILE).write_text(earlier)
+    skewed = all_modify_booking(rows, tmp_path)
+    assert calibrate.main(["--adapter", str(adapter), "--data", str(skewed), "--report-only"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy_after"] == 1.0 > report["accuracy_before"] and report["kept"]
+    assert (adapter / CALIBRATION_FILE).read_text() == earlier  # neither replaced nor removed
 
 
 def test_inference_follows_the_calibration(tiny_adapter):
