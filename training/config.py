@@ -19,6 +19,8 @@ class TrainConfig:
     """Packaged default (``gemma-3-270m``), a Hugging Face hub id or a local folder."""
     train_file: str = "training/data/train.csv"
     """CSV with sender,subject,body,category,username,booking_id,response (+ optional fields)."""
+    extra_train_file: str = ""
+    """A second training CSV whose rows join train_file's (e.g. training/data/train_chat.csv)."""
     val_file: str = "training/data/val.csv"
     """Validation CSV (eval loss); empty to skip evaluation."""
     out_dir: str = "runs/default"
@@ -84,6 +86,8 @@ class TrainConfig:
             raise ValueError("dtype must be auto, float32 or bfloat16")
         if not Path(self.train_file).exists():
             raise FileNotFoundError(f"train_file {self.train_file} does not exist")
+        if self.extra_train_file and not Path(self.extra_train_file).exists():
+            raise FileNotFoundError(f"extra_train_file {self.extra_train_file} does not exist")
         if self.val_file and not Path(self.val_file).exists():
             raise FileNotFoundError(f"val_file {self.val_file} does not exist")
 

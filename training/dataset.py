@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from datasets import Dataset, load_dataset
+from datasets import Dataset, concatenate_datasets, load_dataset
 
 from model.prompt import Email, PromptStyle, build_completion, build_prompt
 from model.schema import FIELDS, answer_json
@@ -12,14 +12,24 @@ REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "bookin
 IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips: prompt tokens teach nothing
 
 
-def load_csv(path: str, limit: int = 0, seed: int = 13) -> Dataset:
-    """Load a labelled CSV with datasets; empty cells become empty strings, never NaN."""
+def load_csv(path: str, limit: int = 0, seed: int = 13, extra_path: str = "") -> Dataset:
+    """Load a labelled CSV (plus ``extra_path``'s rows) with datasets; empty cells become "", never NaN."""
+    dataset = _load_one(path)
+    if extra_path:  # columns both files have, typed as in the first
+        extra = _load_one(extra_path)
+        common = [c for c in dataset.column_names if c in extra.column_names]
+        dataset = dataset.select_columns(common)
+        dataset = concatenate_datasets([dataset, extra.select_columns(common).cast(dataset.features)])
+    if limit:
+        dataset = dataset.shuffle(seed=seed).select(range(min(limit, len(dataset))))
+    return dataset
+
+
+def _load_one(path: str) -> Dataset:
     dataset = load_dataset("csv", data_files=path, split="train", keep_default_na=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise ValueError(f"{path} lacks columns {missing}")
-    if limit:
-        dataset = dataset.shuffle(seed=seed).select(range(min(limit, len(dataset))))
     return dataset
 
 

@@ -46,8 +46,8 @@ def setup(config: TrainConfig) -> Path:
 
     tokenizer = load_tokenizer(config.base_model)
     style = style_for(tokenizer)
-    train = tokenize(load_csv(config.train_file, config.max_train_samples, config.seed), tokenizer, style,
-                     config.max_length)
+    rows = load_csv(config.train_file, config.max_train_samples, config.seed, config.extra_train_file)
+    train = tokenize(rows, tokenizer, style, config.max_length)
     val = None
     if config.val_file:
         val = tokenize(load_csv(config.val_file, config.max_eval_samples, config.seed), tokenizer, style,

@@ -3,7 +3,9 @@
     .venv/bin/python -m training.generate_data --seed 13 --n 3600 --out training/data
 
 writes ``train.csv``, ``val.csv`` and ``test.csv`` (about 85 / 7.5 / 7.5 %). The same seed gives
-byte-identical files. ``--teacher`` adds paraphrases from a teacher model (training/distill.py).
+byte-identical files, plus ``train_chat.csv``: extra one-line chat messages with typos, for
+training only (see ``build_chat_rows``). ``--teacher`` adds paraphrases from a teacher model
+(training/distill.py).
 
 How a row is made: pick a category, a language and a template family; draw values (names,
 usernames, booking ids, dates ...) from pools with the seeded RNG; fill a request template,
@@ -92,6 +94,10 @@ LONG_SHARE = 0.05
 # About 40 % of the action rows and 30 % of the "other" rows (weights against the family counts).
 GENERIC_WEIGHT = {"add_user": 0.67, "reset_password": 0.67, "cancel_booking": 3.3, "modify_booking": 1.33,
                   "other": 5.6}
+CHAT_EXTRA = 1600
+"""Extra chat rows (train_chat.csv): stage 5's validation and test errors were mostly short chat
+messages with a typo in the word that decides the category."""
+CHAT_EXTRA_TYPOS = (1, 1, 2, 3)  # how many typos an extra chat row gets: always at least one
 SPLIT_BUCKETS = (850, 925)  # of 1000: train below 850, val below 925, test the rest
 
 # A placeholder in a template becomes a field only in the categories that carry that field.
@@ -413,7 +419,7 @@ def add_typo(rng: random.Random, text: str) -> str:
     return " ".join(words)
 
 
-def chatify(rng: random.Random, text: str) -> str:
+def chatify(rng: random.Random, text: str, typo_counts: tuple[int, ...] = (0, 1, 1, 2)) -> str:
     """Turn a tidy sentence template into what people type into a chat box.
 
     Works on the template: placeholder names are lowercase and never alphabetic-only words,
@@ -425,7 +431,7 @@ def chatify(rng: random.Random, text: str) -> str:
         text = text.replace("'", "")
     if rng.random() < 0.5:
         text = text.rstrip(".!")
-    for _ in range(rng.choice((0, 1, 1, 2))):
+    for _ in range(rng.choice(typo_counts)):
         text = add_typo(rng, text)
     if rng.random() < 0.15:
         text = rng.choice(("hi ", "hey ", "hello, ", "pls ")) + text
@@ -692,6 +698,31 @@ def build_rows(seed: int = 13, n: int = 3600, handwritten: Path = HANDWRITTEN) -
     return dedupe(load_handwritten(handwritten) + generated)
 
 
+def build_chat_rows(rows: list[dict[str, str]], seed: int = 13, n: int = CHAT_EXTRA) -> list[dict[str, str]]:
+    """``n`` more English one-line chat rows for the train split only.
+
+    A row is kept only when its text is new and hashes into the train split, so ``rows``'
+    validation and test splits stay exactly as they are and nothing leaks into them.
+    """
+    rng = random.Random(f"chat-{seed}")  # its own stream: the main rows stay byte-identical
+    families = [f for f in FAMILIES if f.lang == "en" and not f.whole]
+    taken, extra = {text_key(row) for row in rows}, []
+    for _ in range(30 * n):  # ample: short chat texts repeat, the split keeps 85 % of the rest
+        if len(extra) == n:
+            break
+        category = choose(rng, CATEGORY_WEIGHTS)
+        options = [f for f in families if f.category == category]
+        family = rng.choices(options, weights=[f.weight for f in options])[0]
+        body = chatify(rng, request_text(rng, family), CHAT_EXTRA_TYPOS)
+        draft = Draft(chat_family(family.id), category, "en", subject_for(rng, family, True), body)
+        person = draw_person(rng, "en")
+        row = fill(draft, draw_values(rng, "en", person), sender_header(rng, person), email_date(rng))
+        if split_of(row) == "train" and text_key(row) not in taken:
+            taken.add(text_key(row))
+            extra.append(row)
+    return sorted(extra, key=key_hash)
+
+
 def split_rows(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
     splits: dict[str, list[dict[str, str]]] = {"train": [], "val": [], "test": []}
     for row in rows:
@@ -722,6 +753,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=3600, help="generated rows before dedup (plus hand-written)")
     parser.add_argument("--out", type=Path, default=Path("training/data"))
     parser.add_argument("--handwritten", type=Path, default=HANDWRITTEN)
+    parser.add_argument("--chat-extra", type=int, default=CHAT_EXTRA,
+                        help="extra chat rows written to train_chat.csv (0 = none)")
     parser.add_argument("--teacher", action="store_true", help="add teacher paraphrases (training/distill.py)")
     args = parser.parse_args(argv)
 
@@ -737,6 +770,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, split in split_rows(rows).items():
         write_split(args.out / f"{name}.csv", split)
         print(summary(name, split))
+    if args.chat_extra:
+        extra = build_chat_rows(rows, args.seed, args.chat_extra)
+        write_split(args.out / "train_chat.csv", extra)
+        print(summary("train_chat", extra))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ RUN_CONFIG = "run.yaml"
 PROCESS_FILE = "process.json"
 LOG_FILE = "run.log"
 
-_PATH_FIELDS = ("train_file", "val_file", "init_adapter")
+_PATH_FIELDS = ("train_file", "extra_train_file", "val_file", "init_adapter")
 _RUN_MARKERS = (RUN_CONFIG, PROCESS_FILE, PROGRESS_FILE)
 
 RUNNING, FINISHED, FAILED, STOPPED, INCOMPLETE = "running", "finished", "failed", "stopped", "incomplete"
@@ -470,7 +470,8 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
     def absolute(value: str) -> str:
         return str(Path(value).resolve()) if value and Path(value).exists() else value
 
-    return dataclasses.replace(config, train_file=absolute(config.train_file), val_file=absolute(config.val_file),
+    return dataclasses.replace(config, train_file=absolute(config.train_file),
+                               extra_train_file=absolute(config.extra_train_file), val_file=absolute(config.val_file),
                                init_adapter=absolute(config.init_adapter), base_model=absolute(config.base_model))
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 from training import runs
 
 GROUPS = {
-    "Data": ("max_train_samples", "max_eval_samples", "max_length"),
+    "Data": ("extra_train_file", "max_train_samples", "max_eval_samples", "max_length"),
     "Schedule": ("epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "warmup_ratio",
                  "weight_decay"),
     "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_top_layers", "target_modules", "category_weight",

@@ -13,7 +13,7 @@ from model.metadata import read_metadata
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
 from training.config import TrainConfig
-from training.dataset import IGNORE_INDEX, LeftPadCollator, answer_only_loss
+from training.dataset import IGNORE_INDEX, REQUIRED_COLUMNS, LeftPadCollator, answer_only_loss, load_csv
 from training.finetune_lora import setup
 from training.progress import read_events
 
@@ -121,9 +121,27 @@ def test_cli_runs_as_a_file_with_yaml_and_overrides(tiny_base_dir, ten_rows, tmp
     assert read_metadata(tmp_path / "cli" / "adapter")["hyperparameters"]["lora_r"] == 2
 
 
+def test_extra_train_file_rows_join_the_training_rows(tiny_base_dir, ten_rows, tmp_path):
+    extra = tmp_path / "extra.csv"  # only the required columns: the shared ones are kept
+    pd.read_csv(ten_rows, keep_default_na=False).head(3)[list(REQUIRED_COLUMNS)].to_csv(extra, index=False)
+    adapter = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "run", val_file="", max_steps=1,
+                                extra_train_file=str(extra)))
+    assert json.loads((adapter / "train_metrics.json").read_text())["train_examples"] == 13
+    assert read_metadata(adapter)["hyperparameters"]["extra_train_file"] == str(extra)
+
+
+def test_extra_train_file_without_a_required_column_is_named(ten_rows, tmp_path):
+    extra = tmp_path / "extra.csv"
+    pd.read_csv(ten_rows, keep_default_na=False).drop(columns="category").to_csv(extra, index=False)
+    with pytest.raises(ValueError, match=r"extra\.csv lacks columns \['category'\]"):
+        load_csv(str(ten_rows), extra_path=str(extra))
+
+
 def test_config_checks_its_values(tmp_path):
     with pytest.raises(FileNotFoundError):
         TrainConfig(train_file=str(tmp_path / "missing.csv"))
+    with pytest.raises(FileNotFoundError, match="extra_train_file"):
+        TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), extra_train_file=str(tmp_path / "no.csv"))
     with pytest.raises(ValueError):
         TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), lora_dropout=1.5)
 

@@ -1,6 +1,7 @@
 """The generated training set: deterministic, large enough, leak-free and consistent with its labels."""
 
 import csv
+import random
 import re
 
 import pytest
@@ -19,7 +20,8 @@ def rows():
 def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
     gd.main(["--out", str(out)])
-    return {name: list(csv.DictReader((out / f"{name}.csv").open(encoding="utf-8"))) for name in ("train", "val", "test")}
+    return {name: list(csv.DictReader((out / f"{name}.csv").open(encoding="utf-8")))
+            for name in ("train", "val", "test", "train_chat")}
 
 
 def text_of(row):
@@ -29,7 +31,7 @@ def text_of(row):
 def test_same_seed_gives_identical_files(tmp_path):
     for run in ("a", "b"):
         gd.main(["--n", "300", "--seed", "7", "--out", str(tmp_path / run)])
-    for name in ("train.csv", "val.csv", "test.csv"):
+    for name in ("train.csv", "val.csv", "test.csv", "train_chat.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
@@ -46,6 +48,7 @@ def test_columns_and_size(written):
 
 
 def test_split_proportions_and_categories(written):
+    written = {name: written[name] for name in ("train", "val", "test")}
     total = sum(len(split) for split in written.values())
     assert 0.80 < len(written["train"]) / total < 0.90
     for name, split in written.items():
@@ -63,13 +66,31 @@ def test_category_and_language_mix(rows):
     assert 0.08 < non_english < 0.16
 
 
+def test_chat_extra_rows_are_new_train_split_chat_messages_with_typos(written):
+    extra = written["train_chat"]
+    assert len(extra) == gd.CHAT_EXTRA
+    assert {row["category"] for row in extra} == set(CATEGORIES)
+    assert all(row["lang"] == "en" and "chat" in row["family"] and gd.split_of(row) == "train" for row in extra)
+    assert not {gd.text_key(row) for row in extra} & {gd.text_key(row) for split in ("train", "val", "test")
+                                                      for row in written[split]}
+    assert all(row["response"] == render_reply(row["category"], {f: row[f] for f in FIELDS if row[f]},
+                                               row["sender"], "en") for row in extra)
+
+
+def test_every_extra_chat_row_has_a_typo():
+    text = "please cancel my court reservation friday"  # no doubled letters: every typo shows
+    long_words = {word for word in text.split() if len(word) > 3}
+    for seed in range(50):
+        assert long_words - set(gd.chatify(random.Random(seed), text, gd.CHAT_EXTRA_TYPOS).split())
+
+
 def test_no_text_crosses_splits(written):
-    keys = {name: {gd.text_key(row) for row in split} for name, split in written.items()}
+    keys = {name: {gd.text_key(row) for row in written[name]} for name in ("train", "val", "test")}
     assert not keys["train"] & keys["val"]
     assert not keys["train"] & keys["test"]
     assert not keys["val"] & keys["test"]
-    for name, split in written.items():
-        assert len(keys[name]) == len(split), f"duplicates inside {name}"
+    for name, split_keys in keys.items():
+        assert len(split_keys) == len(written[name]), f"duplicates inside {name}"
 
 
 def test_fields_stand_verbatim_in_the_mail(rows):
