@@ -525,6 +525,11 @@ def chat_family(family_id: str) -> str:
     return f"{short}.{'chat' if variant == 'plain' else variant + '-chat'}.{lang}"
 
 
+def draft_chat(rng: random.Random, family: Family, text: str, typo_counts: tuple[int, ...] = (0, 1, 1, 2)) -> Draft:
+    body = chatify(rng, text, typo_counts)
+    return Draft(chat_family(family.id), family.category, family.lang, subject_for(rng, family, True), body)
+
+
 def draft_normal(rng: random.Random, family: Family, sender: Person) -> Draft:
     lang, category = family.lang, family.category
     if family.whole:
@@ -533,8 +538,7 @@ def draft_normal(rng: random.Random, family: Family, sender: Person) -> Draft:
     chat = rng.random() < family.chat_share
     text = request_text(rng, family)
     if chat:
-        body = chatify(rng, text)
-        return Draft(chat_family(family.id), category, lang, subject_for(rng, family, True), body)
+        return draft_chat(rng, family, text)
     if rng.random() < 0.1:
         text = add_typo(rng, text)
     body = dress_mail(rng, lang, text, long=rng.random() < LONG_SHARE)
@@ -608,6 +612,11 @@ def choose(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
+def pick_family(rng: random.Random, families: list[Family], category: str, lang: str) -> Family:
+    options = [f for f in families if f.category == category and f.lang == lang]
+    return rng.choices(options, weights=[f.weight for f in options])[0]
+
+
 def make_row(rng: random.Random, families: list[Family]) -> dict[str, str]:
     roll = rng.random()
     category, lang = choose(rng, CATEGORY_WEIGHTS), choose(rng, LANG_WEIGHTS)
@@ -620,9 +629,7 @@ def make_row(rng: random.Random, families: list[Family]) -> dict[str, str]:
             draft = draft_two_requests(rng, en)
         person = draw_person(rng, "en")
     else:
-        options = [f for f in families if f.category == category and f.lang == lang]
-        family = rng.choices(options, weights=[f.weight for f in options])[0]
-        draft = draft_normal(rng, family, person)
+        draft = draft_normal(rng, pick_family(rng, families, category, lang), person)
     values = draw_values(rng, draft.lang, person)
     sender = WHOLE_SENDERS.get(draft.family.split(".")[1], "") if draft.family.startswith("other.") else ""
     return fill(draft, values, sender or sender_header(rng, person), email_date(rng))
@@ -705,16 +712,13 @@ def build_chat_rows(rows: list[dict[str, str]], seed: int = 13, n: int = CHAT_EX
     validation and test splits stay exactly as they are and nothing leaks into them.
     """
     rng = random.Random(f"chat-{seed}")  # its own stream: the main rows stay byte-identical
-    families = [f for f in FAMILIES if f.lang == "en" and not f.whole]
+    families = [f for f in FAMILIES if not f.whole]  # whole-mail families are never chat
     taken, extra = {text_key(row) for row in rows}, []
     for _ in range(30 * n):  # ample: short chat texts repeat, the split keeps 85 % of the rest
         if len(extra) == n:
             break
-        category = choose(rng, CATEGORY_WEIGHTS)
-        options = [f for f in families if f.category == category]
-        family = rng.choices(options, weights=[f.weight for f in options])[0]
-        body = chatify(rng, request_text(rng, family), CHAT_EXTRA_TYPOS)
-        draft = Draft(chat_family(family.id), category, "en", subject_for(rng, family, True), body)
+        family = pick_family(rng, families, choose(rng, CATEGORY_WEIGHTS), "en")
+        draft = draft_chat(rng, family, request_text(rng, family), CHAT_EXTRA_TYPOS)
         person = draw_person(rng, "en")
         row = fill(draft, draw_values(rng, "en", person), sender_header(rng, person), email_date(rng))
         if split_of(row) == "train" and text_key(row) not in taken:

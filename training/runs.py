@@ -470,9 +470,7 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
     def absolute(value: str) -> str:
         return str(Path(value).resolve()) if value and Path(value).exists() else value
 
-    return dataclasses.replace(config, train_file=absolute(config.train_file),
-                               extra_train_file=absolute(config.extra_train_file), val_file=absolute(config.val_file),
-                               init_adapter=absolute(config.init_adapter), base_model=absolute(config.base_model))
+    return dataclasses.replace(config, **{name: absolute(getattr(config, name)) for name in (*_PATH_FIELDS, "base_model")})
 
 
 def _new_run_folder(runs_root: Path, name: str) -> Path:

@@ -17,11 +17,24 @@ def rows():
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def written_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
     gd.main(["--out", str(out)])
-    return {name: list(csv.DictReader((out / f"{name}.csv").open(encoding="utf-8")))
-            for name in ("train", "val", "test", "train_chat")}
+    return out
+
+
+def read_rows(path):
+    return list(csv.DictReader(path.open(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def written(written_dir):
+    return {name: read_rows(written_dir / f"{name}.csv") for name in ("train", "val", "test")}
+
+
+@pytest.fixture(scope="module")
+def chat_extra(written_dir):
+    return read_rows(written_dir / "train_chat.csv")
 
 
 def text_of(row):
@@ -48,7 +61,6 @@ def test_columns_and_size(written):
 
 
 def test_split_proportions_and_categories(written):
-    written = {name: written[name] for name in ("train", "val", "test")}
     total = sum(len(split) for split in written.values())
     assert 0.80 < len(written["train"]) / total < 0.90
     for name, split in written.items():
@@ -66,15 +78,13 @@ def test_category_and_language_mix(rows):
     assert 0.08 < non_english < 0.16
 
 
-def test_chat_extra_rows_are_new_train_split_chat_messages_with_typos(written):
-    extra = written["train_chat"]
-    assert len(extra) == gd.CHAT_EXTRA
-    assert {row["category"] for row in extra} == set(CATEGORIES)
-    assert all(row["lang"] == "en" and "chat" in row["family"] and gd.split_of(row) == "train" for row in extra)
-    assert not {gd.text_key(row) for row in extra} & {gd.text_key(row) for split in ("train", "val", "test")
-                                                      for row in written[split]}
+def test_chat_extra_rows_are_new_train_split_chat_messages_with_typos(written, chat_extra):
+    assert len(chat_extra) == gd.CHAT_EXTRA
+    assert {row["category"] for row in chat_extra} == set(CATEGORIES)
+    assert all(row["lang"] == "en" and "chat" in row["family"] and gd.split_of(row) == "train" for row in chat_extra)
+    assert not {gd.text_key(row) for row in chat_extra} & {gd.text_key(row) for split in written.values() for row in split}
     assert all(row["response"] == render_reply(row["category"], {f: row[f] for f in FIELDS if row[f]},
-                                               row["sender"], "en") for row in extra)
+                                               row["sender"], "en") for row in chat_extra)
 
 
 def test_every_extra_chat_row_has_a_typo():
@@ -85,12 +95,12 @@ def test_every_extra_chat_row_has_a_typo():
 
 
 def test_no_text_crosses_splits(written):
-    keys = {name: {gd.text_key(row) for row in written[name]} for name in ("train", "val", "test")}
+    keys = {name: {gd.text_key(row) for row in split} for name, split in written.items()}
     assert not keys["train"] & keys["val"]
     assert not keys["train"] & keys["test"]
     assert not keys["val"] & keys["test"]
-    for name, split_keys in keys.items():
-        assert len(split_keys) == len(written[name]), f"duplicates inside {name}"
+    for name, split in written.items():
+        assert len(keys[name]) == len(split), f"duplicates inside {name}"
 
 
 def test_fields_stand_verbatim_in_the_mail(rows):
