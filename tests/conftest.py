@@ -4,6 +4,7 @@ training and inference code offline, on CPU, in seconds."""
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from model.replies import draft_texts
 from model.schema import CATEGORIES, MODEL_FIELDS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MIME_CORPUS_DIR = REPO_ROOT / "tests" / "data" / "mime_corpus"
+"""Malformed and unusual MIME messages from public parser test suites (README and licences beside them)."""
+MIME_CORPUS = [MIME_CORPUS_DIR / row["file"] for row in csv.DictReader((MIME_CORPUS_DIR / "MANIFEST.csv").open())]
 
 pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.club_backend", "tests.fixtures.dovecot",
                   "tests.fixtures.smtp"]

@@ -18,8 +18,8 @@ from integrations.imap_mailbox import (
 from support.states import State
 from support.store import TicketStore
 from support.worker import ingest
+from tests.conftest import MIME_CORPUS
 from tests.fixtures import free_port
-from tests.integrations.test_mail_parsing import MIME_CORPUS
 
 
 def mail(number: int, body: str = "Please cancel BK-12345.") -> bytes:

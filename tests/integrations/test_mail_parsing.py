@@ -1,14 +1,9 @@
-import csv
 from pathlib import Path
 
 import pytest
 
 from integrations.mail_parsing import MailParseError, html_to_text, machine_mail_reason, parse_eml
-from tests.conftest import REPO_ROOT
-
-_CORPUS_DIR = REPO_ROOT.parent / "shared" / "mime_corpus"
-MIME_CORPUS = ([_CORPUS_DIR / row["file"] for row in csv.DictReader((_CORPUS_DIR / "MANIFEST.csv").open())]
-               if (_CORPUS_DIR / "MANIFEST.csv").exists() else [])
+from tests.conftest import MIME_CORPUS, MIME_CORPUS_DIR
 
 
 def test_plain_mail_becomes_an_email_with_date_and_message_id():
@@ -34,8 +29,9 @@ def test_empty_message_is_rejected_with_a_reason():
         parse_eml(b"\r\n\r\n")
 
 
-def test_the_shared_mime_corpus_is_there():
-    assert len(MIME_CORPUS) == 33, f"expected the 33 messages of {_CORPUS_DIR}"
+def test_the_mime_corpus_is_there_with_its_licences():
+    assert len(MIME_CORPUS) == 33 and all(path.is_file() for path in MIME_CORPUS)
+    assert len(list((MIME_CORPUS_DIR / "licenses").glob("*.txt"))) == 3
 
 
 @pytest.mark.parametrize("path", MIME_CORPUS, ids=lambda p: Path(p).name)

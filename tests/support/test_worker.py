@@ -13,7 +13,7 @@ from support import tickets, worker
 from support.states import State
 from support.store import TicketStore
 from support.worker import eml_dir_mails, fetch_imap, ingest, main, poll, run_once
-from tests.integrations.test_mail_parsing import MIME_CORPUS
+from tests.conftest import MIME_CORPUS
 
 PERSON = (b"From: Anna Berg <anna@example.org>\r\nSubject: Cancel\r\nMessage-ID: <p1@example.org>\r\n"
           b"Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n\r\nPlease cancel BK-12345.\r\n")
