@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.prompt import Email
+from core.mail import Email
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

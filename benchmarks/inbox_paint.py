@@ -28,25 +28,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 from benchmarks.common import median, report
 from benchmarks.ingestion_speed import realistic_mail
+from core.mail import MailRef
+from core.settings import PROJECT_ROOT, Settings
 from model.replies import render_reply
 from model.schema import CATEGORIES, TriageResult
-from support.settings import DeskSettings, build_workflow
-from support.store import MailRef
-from support.worker import fetch_eml_dir, store_mail
-from tests.conftest import REPO_ROOT, build_tiny_model
-from tests.fixtures import free_port
-from tests.fixtures.browser import (
+from support.desk import build_workflow, open_store
+from support.intake import fetch_eml_dir, store_mail
+from testbed.app import (
     CHROMIUM,
     CHROMIUM_ARGS,
     VIEWPORT,
@@ -58,6 +53,8 @@ from tests.fixtures.browser import (
     triage_as_labelled,
     wait_for_app,
 )
+from testbed.club import start_club_backend
+from testbed.tiny_model import build_tiny_model
 
 TARGET_S = 2.0
 CANCELLATIONS = ["06-markus-stornierung-de.eml", "16-javier-cancelar-es.eml", "01-anna-cancel-injured.eml"]
@@ -67,11 +64,11 @@ import runpy
 
 import streamlit as st
 
-import support.inbox
+import ui.inbox_rows
 
 st.set_page_config(page_title="AceDesk", layout="wide")
-support.inbox.PAGE_SIZES = (1_000_000,)  # one page: every ticket at once
-support.inbox.DEFAULT_PAGE_SIZE = 1_000_000
+ui.inbox_rows.PAGE_SIZES = (1_000_000,)  # one page: every ticket at once
+ui.inbox_rows.DEFAULT_PAGE_SIZE = 1_000_000
 runpy.run_path("pages/inbox.py", run_name="__main__")
 '''
 NO_TICKETS = '[data-testid="stAlert"]'  # the empty inbox's "No tickets here"
@@ -91,33 +88,17 @@ FIRST_ROW = '[data-testid="stDataFrame"] [data-testid="glide-cell-4-0"]'  # the 
 READY = {"empty": NO_TICKETS, "bare": FIRST_CELL}
 
 
-def start_backend(folder: Path) -> tuple[str, str, subprocess.Popen]:
-    url, token = f"http://127.0.0.1:{free_port()}", secrets.token_urlsafe(16)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "club_backend", "--test-mode", "--port", url.rsplit(":", 1)[1],
-         "--db", str(folder / "club.sqlite3"), "--log-level", "warning"],
-        cwd=REPO_ROOT, env={**os.environ, "ACEDESK_CLUB_API_TOKEN": token})
-    for _ in range(200):
-        try:
-            if requests.get(f"{url}/health", timeout=1).ok:
-                return url, token, process
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    sys.exit("the club backend did not start")
-
-
-def fill_store(settings: DeskSettings, tickets: int, folder: Path, seed: int) -> None:
+def fill_store(settings: Settings, tickets: int, folder: Path, seed: int) -> None:
     """Member mails triaged at random (a tenth flagged), then the three demo cancellations."""
     rng = random.Random(seed)
-    store = settings.store()
+    store = open_store(settings)
     for number in range(tickets - len(CANCELLATIONS)):
         ticket_id = store_mail(store, MailRef("imap:bench", "1", str(number), None), realistic_mail(rng, number))
         ticket = store.ticket(ticket_id)
         category = rng.choice(CATEGORIES)
         fields = {"username": f"member_{number}" if category != "other" else None}
         result = TriageResult(category=category, confidence=round(rng.uniform(0.4, 0.99), 2), **fields,
-                              response=render_reply(category, fields, ticket["sender"]))
+                              response=render_reply(category, fields, ticket.sender))
         store.record_triage(ticket_id, result.to_dict(), ["low confidence"] if rng.random() < 0.1 else [])
     fetch_eml_dir(store, demo_inbox(folder / "cancellations", CANCELLATIONS))
     triage_as_labelled(store, build_workflow(store, settings))
@@ -171,12 +152,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
-        url, token, backend = start_backend(folder)
+        backend = start_club_backend(folder)
+        url, token = backend.url, backend.token
         servers = []
         try:
             data = folder / "data"
-            settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(data), "ACEDESK_CLUB_API_URL": url,
-                                              "ACEDESK_CLUB_API_TOKEN": token})
+            settings = Settings(data_dir=data, club_api_url=url, club_api_token=token)
             fill_store(settings, args.tickets, folder, args.seed)
             warm_up_mail = demo_inbox(folder / "warm-up", ["24-claire-thank-you.eml"])
             model = None if args.real_model else build_tiny_model(folder / "tiny")
@@ -189,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
             servers.append(acedesk)
             naive_script = folder / "naive_inbox.py"
             naive_script.write_text(NAIVE_APP)
-            naive = start_app({**env, "PYTHONPATH": str(REPO_ROOT)}, data, folder / "naive.log",
+            naive = start_app({**env, "PYTHONPATH": str(PROJECT_ROOT)}, data, folder / "naive.log",
                               script=str(naive_script))
             servers.append(naive)
             empty = start_app({**env, "ACEDESK_DATA_DIR": str(folder / "empty")}, folder / "empty",
@@ -204,13 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             for server in servers:
                 server.stop()
-            backend.terminate()
-            backend.wait()
+            backend.stop()
     report("inbox_paint", results)
     return results
 
 
-def measure(sync_playwright, apps: dict, args, settings: DeskSettings) -> dict:
+def measure(sync_playwright, apps: dict, args, settings: Settings) -> dict:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport=VIEWPORT)
@@ -234,7 +214,7 @@ def measure(sync_playwright, apps: dict, args, settings: DeskSettings) -> dict:
     ours, unpaginated, empty, bare = (median(paints[name]) for name in ("acedesk", "unpaginated", "empty", "bare"))
     totals = [preview + confirm for preview, confirm in approvals]
     return {
-        "tickets": settings.store().count_tickets(),
+        "tickets": open_store(settings).count_tickets(),
         "model": "default (Gemma 3 270M + adapter)" if args.real_model else "tiny test model",
         "fetch_with_model_load_s": round(model_load_s, 2),
         "first_paint_s": round(ours, 3),

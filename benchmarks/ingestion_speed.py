@@ -30,10 +30,11 @@ from pathlib import Path
 from imap_tools import MailBoxUnencrypted
 
 from benchmarks.common import report
+from core.mail import MailRef
 from integrations.imap_mailbox import ImapMailbox, ImapSettings
-from support.store import MailRef, TicketStore
-from support.worker import ingest
-from tests.fixtures.dovecot import DovecotServer, dovecot_available
+from support.intake import ingest
+from support.store import TicketStore
+from testbed.dovecot import DovecotServer, dovecot_available
 
 TARGET_S = 60.0
 NAMES = ["Anna Berg", "Tom Keller", "Lea Fischer", "Jonas Weber", "Mia Schulz", "Paul Wagner", "Sofia Rossi",
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         naive_n, naive_s = timed(lambda: naive_ingest(settings, naive_store))
         _, ours_fetch_s = timed(lambda: acedesk_fetch_only(settings))
         _, naive_fetch_s = timed(lambda: naive_fetch_only(settings))
-        unique = len({t["message_id"] for t in ours_store.tickets()})
+        unique = len({t.message_id for t in ours_store.tickets()})
 
     results = {
         "mails": args.mails,

@@ -20,6 +20,8 @@ from email.parser import BytesHeaderParser
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
+from core.settings import load_settings
+
 DEMO_MAIL = Path(__file__).parent / "mail"
 NEWEST_AGE = timedelta(minutes=3)
 # The Date header line and any folded continuation lines, without the line end.
@@ -28,7 +30,7 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def default_target() -> Path:
-    return Path(os.environ.get("ACEDESK_DATA_DIR", "data")) / "demo-inbox"
+    return load_settings().data_dir / "demo-inbox"
 
 
 def prepare_mailbox(target: Path, source: Path = DEMO_MAIL, now: datetime | None = None) -> list[Path]:

@@ -17,6 +17,7 @@ onto ours.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Self
@@ -102,6 +103,48 @@ class ResetResult:
     sent_to: str
 
 
+@dataclass(frozen=True)
+class ClubRequest:
+    """One write to the club's system, built once: shown to the operator before approval and
+    sent as it is, so what was confirmed is what runs."""
+
+    method: str
+    path: str
+    body: dict | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def text(self, base_url: str) -> str:
+        """The request as it goes out (the Idempotency-Key is made and stored at approval)."""
+        lines = [f"{self.method} {base_url.rstrip('/')}{self.path}", "Idempotency-Key: <new, stored before the call>"]
+        if self.body is not None:
+            lines += ["", json.dumps(self.body, indent=2, ensure_ascii=False)]
+        return "\n".join(lines)
+
+
+def invite_request(username: str, name: str, email: str) -> ClubRequest:
+    return ClubRequest("POST", "/members/invitations", {"username": username, "name": name, "email": email})
+
+
+def password_reset_request(username: str) -> ClubRequest:
+    return ClubRequest("POST", f"/members/{_segment(username)}/password-reset")
+
+
+def cancel_request(booking_id: str) -> ClubRequest:
+    return ClubRequest("POST", f"/bookings/{_segment(booking_id)}/cancel")
+
+
+def move_request(booking_id: str, start: datetime, court: str | None = None) -> ClubRequest:
+    """``start`` is local club time (naive); ``court=None`` keeps the court."""
+    if start.tzinfo is not None:
+        raise ValueError("club times are local wall-clock times: pass a naive datetime")
+    body = {"start": start.strftime(_CLUB_TIME)}
+    if court is not None:
+        body["court"] = court
+    return ClubRequest("POST", f"/bookings/{_segment(booking_id)}/move", body)
+
+
 class ClubApi:
     def __init__(self, base_url: str, token: str, timeout: Timeout = (3.05, 10), retries: int = 2,
                  backoff: float = 0.2):
@@ -158,32 +201,30 @@ class ClubApi:
         answer = self._call("GET", f"/courts/{_segment(court)}/availability", params={"date": day.isoformat()})
         return [datetime.fromisoformat(start) for start in answer["free"]]
 
-    # Writes: each takes the caller's idempotency key.
+    # Writes: each sends a ClubRequest (built by the functions below) with the caller's key.
+
+    def send(self, request: ClubRequest, *, idempotency_key: str) -> dict:
+        """Sends ``request`` exactly as built (the same object an operator was shown); returns the
+        backend's answer. Raises the ClubApiError that says what to do next."""
+        return self._call(request.method, request.path, body=request.body, key=idempotency_key)
 
     def invite_member(self, username: str, name: str, email: str, *, idempotency_key: str) -> Invitation:
         """Adds the member as invited; the club emails them a set-password link."""
-        answer = self._call("POST", "/members/invitations", key=idempotency_key,
-                            body={"username": username, "name": name, "email": email})
+        answer = self.send(invite_request(username, name, email), idempotency_key=idempotency_key)
         return Invitation(member=_member(answer["member"]), sent_to=answer["invitation_sent_to"])
 
     def request_password_reset(self, username: str, *, idempotency_key: str) -> ResetResult:
         """The club emails a reset link to the address on file."""
-        answer = self._call("POST", f"/members/{_segment(username)}/password-reset", key=idempotency_key)
+        answer = self.send(password_reset_request(username), idempotency_key=idempotency_key)
         return ResetResult(sent_to=answer["sent_to"])
 
     def cancel_booking(self, booking_id: str, *, idempotency_key: str) -> Booking:
-        answer = self._call("POST", f"/bookings/{_segment(booking_id)}/cancel", key=idempotency_key)
-        return _booking(answer["booking"])
+        return _booking(self.send(cancel_request(booking_id), idempotency_key=idempotency_key)["booking"])
 
     def move_booking(self, booking_id: str, start: datetime, court: str | None = None, *,
                      idempotency_key: str) -> Booking:
         """Moves to ``start`` (local club time, naive), keeping the duration; ``court=None`` keeps it."""
-        if start.tzinfo is not None:
-            raise ValueError("club times are local wall-clock times: pass a naive datetime")
-        body = {"start": start.strftime(_CLUB_TIME)}
-        if court is not None:
-            body["court"] = court
-        answer = self._call("POST", f"/bookings/{_segment(booking_id)}/move", key=idempotency_key, body=body)
+        answer = self.send(move_request(booking_id, start, court), idempotency_key=idempotency_key)
         return _booking(answer["booking"])
 
     # Transport

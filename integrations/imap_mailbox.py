@@ -1,6 +1,6 @@
 """Fetch mail from an IMAP folder, incrementally and without touching flags until told to.
 
-    with ImapMailbox(ImapSettings.from_env()) as mailbox:
+    with ImapMailbox(ImapSettings.from_settings(load_settings())) as mailbox:
         for ref, raw in mailbox.new_mails(store.known_uids):
             ...store it...
             mailbox.mark_processed(ref.uid)
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import os
 import re
 import ssl
 from collections.abc import Callable, Iterator
@@ -28,8 +27,9 @@ from typing import Self
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
 
+from core.mail import MailRef
+from core.settings import Settings
 from integrations.mail_parsing import MAX_MESSAGE_BYTES
-from integrations.mail_ref import MailRef
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ HEADER_PEEK_BYTES = 65_536  # enough headers of an oversized mail to name it in 
 
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
-_TRUE = ("1", "true", "yes", "on")
 
 
 class ImapUnavailable(Exception):
@@ -76,21 +75,16 @@ class ImapSettings:
         return f"imap:{self.user}@{self.host}/{self.folder}"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> ImapSettings | None:
-        """Settings from ``ACEDESK_IMAP_*``; None when ACEDESK_IMAP_HOST is unset."""
-        env = os.environ if env is None else env
-
-        def get(name: str, default: str | None = None) -> str | None:
-            return env.get(f"ACEDESK_IMAP_{name}") or default
-
-        if not get("HOST"):
+    def from_settings(cls, settings: Settings) -> ImapSettings | None:
+        """The mailbox the settings name; None when no IMAP host is set (the .eml folder then)."""
+        if not settings.imap_host:
             return None
-        security = get("SECURITY", "tls").lower()
-        return cls(
-            host=get("HOST"), port=int(get("PORT", "993" if security == "tls" else "143")),
-            security=security, user=get("USER", ""), password=get("PASSWORD", ""),
-            folder=get("FOLDER", "INBOX"), processed_folder=get("PROCESSED_FOLDER"),
-            mark_seen=get("MARK_SEEN", "").lower() in _TRUE, sent_folder=get("SENT_FOLDER"))
+        security = settings.imap_security
+        port = settings.imap_port or (993 if security == "tls" else 143)
+        return cls(host=settings.imap_host, port=port, security=security, user=settings.imap_user,
+                   password=settings.imap_password.get_secret_value(), folder=settings.imap_folder,
+                   processed_folder=settings.imap_processed_folder, mark_seen=settings.imap_mark_seen,
+                   sent_folder=settings.imap_sent_folder)
 
 
 @dataclass(frozen=True)

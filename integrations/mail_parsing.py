@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
-from model.prompt import Email
+from core.mail import Email
 
 MAX_MESSAGE_BYTES = 5_000_000
 

@@ -28,6 +28,8 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Literal, Protocol
 
+from core.settings import Settings
+
 SECURITY_MODES = ("tls", "starttls", "plain")
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
 
@@ -206,31 +208,14 @@ class SmtpSettings:
             raise ValueError("an SMTP user needs a password (ACEDESK_SMTP_PASSWORD)")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings | None:
-        """Settings from ACEDESK_SMTP_*; None when ACEDESK_SMTP_HOST is unset (use the outbox)."""
-        env = os.environ if environ is None else environ
-        host = env.get("ACEDESK_SMTP_HOST", "").strip()
-        if not host:
+    def from_settings(cls, settings: Settings) -> SmtpSettings | None:
+        """The server the settings name; None when no SMTP host is set (replies go to the outbox)."""
+        if not settings.smtp_host:
             return None
-        port_text = env.get("ACEDESK_SMTP_PORT", "").strip()
-        security = env.get("ACEDESK_SMTP_SECURITY", "").strip().lower() or (
-            "tls" if port_text == "465" else "starttls")
-        from_address = env.get("ACEDESK_SMTP_FROM", "").strip()
-        if not from_address:
-            raise ValueError("ACEDESK_SMTP_FROM (the club's support address) is required "
-                             "with ACEDESK_SMTP_HOST")
-        return cls(host=host, port=_port(port_text, security), security=security,
-                   user=env.get("ACEDESK_SMTP_USER", "").strip() or None,
-                   password=env.get("ACEDESK_SMTP_PASSWORD"), from_address=from_address)
-
-
-def _port(text: str, security: str) -> int:
-    if not text:
-        return DEFAULT_PORTS.get(security, 0)
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"ACEDESK_SMTP_PORT must be a number, got {text!r}") from None
+        security = settings.smtp_security or ("tls" if settings.smtp_port == 465 else "starttls")
+        return cls(host=settings.smtp_host, port=settings.smtp_port or DEFAULT_PORTS.get(security, 0),
+                   security=security, user=settings.smtp_user, password=settings.secret("smtp_password"),
+                   from_address=settings.smtp_from)
 
 
 class SmtpSender:
@@ -247,20 +232,21 @@ class SmtpSender:
         if not recipients:
             raise MailSendError(f"{message_id} has no recipient")
         try:
-            with self._connect() as smtp:
+            with self.connect() as smtp:
                 if self.settings.user:
                     smtp.login(self.settings.user, self.settings.password or "")
                 refused = smtp.sendmail(_envelope_sender(self.settings.from_address), recipients,
                                         message_bytes(_without_bcc(message)))
         except (smtplib.SMTPException, OSError) as error:
             # from None: the cause's traceback adds nothing the text lacks and may hold the login.
-            raise MailSendError(self._describe(error)) from None
+            raise MailSendError(self.describe(error)) from None
         if refused:
             accepted = sorted(set(recipients) - set(refused))
             raise MailSendError(self._scrub(f"recipients refused: {refused}; accepted: {accepted or 'none'}"))
         return message_id
 
-    def _connect(self) -> smtplib.SMTP:
+    def connect(self) -> smtplib.SMTP:
+        """An open connection, TLS as configured (not logged in yet); the caller closes it."""
         settings = self.settings
         context = self.ssl_context or ssl.create_default_context()
         if settings.security == "tls":
@@ -274,7 +260,8 @@ class SmtpSender:
                 raise
         return smtp
 
-    def _describe(self, error: Exception) -> str:
+    def describe(self, error: Exception) -> str:
+        """A failure in words for the operator: where, what, never the password."""
         where = f"SMTP {self.settings.host}:{self.settings.port} ({self.settings.security})"
         if isinstance(error, smtplib.SMTPAuthenticationError):
             reply = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) \

@@ -7,10 +7,10 @@ the same for every session and for the worker.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.settings import NO_ADAPTER, Settings
 from model.metadata import DEFAULT_ADAPTER, read_metadata
 
 ACTIVE_FILE = "active_model.json"
@@ -24,16 +24,21 @@ class ModelChoice:
     """None = the adapter's own base (from its acedesk.json)."""
 
 
-def default_choice() -> ModelChoice:
-    """``ACEDESK_ADAPTER`` / ``ACEDESK_BASE_MODEL`` when set (empty adapter = none), else the shipped one."""
-    adapter = os.environ.get("ACEDESK_ADAPTER", str(DEFAULT_ADAPTER)) or None
-    return ModelChoice(adapter, os.environ.get("ACEDESK_BASE_MODEL") or None)
+def default_choice(settings: Settings) -> ModelChoice:
+    """The settings' adapter and base model (``ACEDESK_ADAPTER=none``: the plain base), else the shipped adapter."""
+    adapter = settings.adapter
+    if adapter is None:
+        adapter = str(DEFAULT_ADAPTER)
+    elif adapter.strip().lower() in NO_ADAPTER:
+        adapter = None
+    return ModelChoice(adapter, settings.base_model)
 
 
-def active_choice(data_dir: Path) -> ModelChoice:
-    path = Path(data_dir) / ACTIVE_FILE
+def active_choice(settings: Settings) -> ModelChoice:
+    """The promoted model (data_dir/active_model.json), else the settings' default."""
+    path = settings.data_dir / ACTIVE_FILE
     if not path.exists():
-        return default_choice()
+        return default_choice(settings)
     return ModelChoice(**json.loads(path.read_text()))
 
 

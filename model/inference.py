@@ -18,21 +18,20 @@ import torch
 from peft import PeftModel
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from core.mail import Email
 from model.calibration import read_category_bias
-from model.dates import resolve_date, resolve_time
 from model.decoding import CategoryTrie, DraftLookup, ShapeGuard, decode
 from model.loading import (
-    DEFAULT_BASE_MODEL,
     load_base_model,
     load_tokenizer,
     pick_device,
     pick_dtype,
     set_threads,
 )
-from model.metadata import DEFAULT_ADAPTER, read_metadata
-from model.prompt import ANSWER_PREFIX, Email, build_prompt, style_for
-from model.replies import render_reply
-from model.schema import TriageResult, parse_answer
+from model.metadata import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, read_metadata
+from model.prompt import build_prompt, style_for
+from model.results import build_result
+from model.schema import TriageResult
 
 MAX_NEW_TOKENS = 160  # the longest training answer is ~95 tokens
 
@@ -201,27 +200,6 @@ class ShapeConstraint(LogitsProcessor):
                 scores[row] = float("-inf")
                 scores[row, best] = 0.0
         return scores
-
-
-def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool) -> TriageResult:
-    """Validate the model's answer and add what code knows better than the model."""
-    raw_answer = ANSWER_PREFIX + answer_text
-    fields, problems = parse_answer(category, raw_answer)
-    if not stopped:
-        problems.append("answer was cut off")
-    valid = not problems
-    for name, resolve in (("new_date", lambda v: resolve_date(v, email.date)), ("new_time", resolve_time)):
-        if fields.get(name):
-            resolved = resolve(fields[name])
-            if resolved is None:
-                problems.append(f"could not resolve {name} {fields[name]!r}")
-            else:
-                fields[name] = resolved
-    if not fields.get("response"):
-        fields["response"] = render_reply(category, fields, email.sender)
-    fields.pop("category")
-    return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
-                        raw_answer=raw_answer, **fields)
 
 
 def _adapter_name(path: str) -> str:

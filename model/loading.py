@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.settings import load_settings
+from model.metadata import DEFAULT_BASE_MODEL
+
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_MODEL = "gemma-3-270m"
-"""Name of the packaged default base; any other value is a Hugging Face id or local path."""
 
 _CONVERTED_MARKER = "acedesk_converted.json"
 
 
 def cache_dir() -> Path:
-    """Where converted models live: ``$ACEDESK_CACHE_DIR`` or ``~/.cache/acedesk``."""
-    return Path(os.environ.get("ACEDESK_CACHE_DIR", Path.home() / ".cache" / "acedesk"))
+    """Where converted models live (``Settings.cache_dir``: outside the clone, once per machine)."""
+    return load_settings().cache_dir
 
 
 def prepare_default_base() -> Path:
@@ -89,8 +89,7 @@ def load_base_model(base_model: str | None, dtype: torch.dtype, device: str):
 
 
 def set_threads(threads: int | None) -> None:
-    """Pin torch's CPU thread count (``ACEDESK_THREADS``); a training run and the inbox
+    """Pin torch's CPU thread count (0 or None: torch's default); a training run and the inbox
     share two cores, and oversubscribed threads slow decoding ~5x."""
-    threads = threads or int(os.environ.get("ACEDESK_THREADS", "0"))
-    if threads > 0:
+    if threads:
         torch.set_num_threads(threads)

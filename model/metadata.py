@@ -12,6 +12,10 @@ from model.schema import SCHEMA_VERSION
 
 METADATA_FILE = "acedesk.json"
 
+DEFAULT_BASE_MODEL = "gemma-3-270m"
+"""Name of the packaged default base (model/loading.py converts it); any other value is a Hugging
+Face id or a local folder."""
+
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
 """The adapter shipped with the project: what the inbox uses until another is promoted."""
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+
+from core.mail import Email
 
 PROMPT_FORMAT_VERSION = 1
 
@@ -29,16 +30,6 @@ _QUOTE_START = re.compile(
     r"mensaje original)|on .{3,80} wrote:|am .{3,80} schrieb|le .{3,80} a écrit|el .{3,80} escribió)",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class Email:
-    """The part of a mail the model reads."""
-
-    sender: str
-    subject: str
-    body: str
-    date: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,17 @@ evaluations, and promote the best model to the inbox. The parts live in ui/eval_
 import streamlit as st
 
 from model.active import active_choice
-from model.catalog import list_adapters, runs_root
+from training.catalog import list_adapters
 from ui import eval_views
 from ui.navigation import require_app_navigation
 from ui.resources import desk_settings
 
 require_app_navigation()
 
-data_dir, runs_dir = desk_settings().data_dir, runs_root()
+settings = desk_settings()
+data_dir, runs_dir = settings.data_dir, settings.runs_dir
 entries = list_adapters(runs_dir)
-active = active_choice(data_dir)
+active = active_choice(settings)
 
 st.title("Eval")
 eval_views.show_notice()

@@ -8,23 +8,24 @@ from dataclasses import replace
 
 import streamlit as st
 
+from core.settings import Settings
 from model.schema import CATEGORIES
-from support.inbox import (
+from support.desk import open_store
+from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
+from ui.inbox_common import new_filter, operator_session
+from ui.inbox_detail import ticket_detail
+from ui.inbox_fetch import auto_fetch, backend_status, connection_strip, fetch_with_progress
+from ui.inbox_rows import (
     DEFAULT_PAGE_SIZE,
     PAGE_SIZES,
     VIEWS,
     InboxQuery,
-    keep_drafts,
     load_page,
     page_count,
     range_text,
     view_counts,
 )
-from support.settings import DeskSettings
-from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
-from ui.inbox_common import new_filter, operator_session
-from ui.inbox_detail import ticket_detail
-from ui.inbox_fetch import auto_fetch, backend_status, connection_strip, fetch_with_progress
+from ui.inbox_session import keep_drafts
 from ui.inbox_table import ticket_table
 from ui.navigation import require_app_navigation
 from ui.resources import desk_settings, workflow
@@ -34,11 +35,11 @@ require_app_navigation()
 title_column, fetch_column, auto_column = st.columns([5, 1.3, 1.3], vertical_alignment="bottom")
 title_column.title("Inbox")
 try:
-    settings: DeskSettings = desk_settings()
+    settings: Settings = desk_settings()
 except ValueError as problem:  # a wrong setting: say which, never a traceback
     st.error(f"A setting is wrong: {problem}. Fix it in the environment or .streamlit/secrets.toml, then reload.")
     st.stop()
-store = settings.store()
+store = open_store(settings)
 flow = workflow(store)
 session = operator_session(store)
 keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)

@@ -11,7 +11,7 @@ from ui.resources import desk_settings
 
 require_app_navigation()
 
-choice = active_choice(desk_settings().data_dir)
+choice = active_choice(desk_settings())
 adapter = Path(choice.adapter) if choice.adapter else None
 st.title("Active model")
 if adapter is None or not (adapter / "acedesk.json").exists():

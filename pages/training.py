@@ -9,10 +9,11 @@ import streamlit as st
 from training import runs
 from ui import training_data, training_form, training_runs
 from ui.navigation import require_app_navigation
+from ui.resources import desk_settings
 
 require_app_navigation()
 
-runs_root = runs.default_runs_root()
+runs_root = desk_settings().runs_dir
 st.title("Training")
 training_runs.show_notice()
 training_runs.live_run(runs_root)
@@ -43,7 +44,7 @@ with st.form("new_run"):
                                       help="The run folder is named after the start time and this.")
     base_model = base_column.text_input(
         "Base model", defaults["base_model"], key="hp_base_model",
-        help=f"{runs.PACKAGED_BASE_MODEL} (packaged, fits the CPU), a Hugging Face id such as "
+        help=f"{runs.DEFAULT_BASE_MODEL} (packaged, fits the CPU), a Hugging Face id such as "
              "meta-llama/Llama-3.2-3B (downloaded; GPU) or a local model folder.")
     values = training_form.hyperparameter_inputs(defaults)
     start = st.form_submit_button("Start training", type="primary", disabled=active is not None, key="start")

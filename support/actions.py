@@ -1,18 +1,29 @@
-"""From a triaged ticket to the one backend call its category names, with checked parameters.
+"""The club backend calls a ticket can lead to: one definition per action kind.
 
-The model only proposes; this module maps a category to a fixed allow-list of operations,
-fills their parameters from the (operator-edited) fields, and checks them against the club
-backend before anything is executed: the member exists, the booking is theirs, and the
-sender writes from the address the club has on file.
+The model only proposes a category; this module maps it to a fixed allow-list of operations
+(OWASP LLM01: the mail is data, code decides what can run). Each :class:`ActionKind` says, in
+one place, everything about its operation: the category that names it, how its parameters are
+built from the (operator-edited) fields, how they are checked against the backend before
+approval, the request it sends (the same object the operator is shown), and what its answer
+means for the reply and for the operator's one-line outcome. An unknown kind raises.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from email.utils import parseaddr
+from typing import ClassVar
 
-from integrations.club_api import ClubApi, Member
+from integrations.club_api import (
+    ClubApi,
+    ClubRequest,
+    Member,
+    cancel_request,
+    invite_request,
+    move_request,
+    password_reset_request,
+)
 
 SENDER_MISMATCH = "sender does not match account"
 """Prefix of the flag that makes execution need an operator override with a reason."""
@@ -24,69 +35,212 @@ class ActionProblem(ValueError):
 
 @dataclass(frozen=True)
 class Action:
+    """A planned call: its kind's name and JSON-able parameters (stored with the idempotency key)."""
+
     kind: str
-    """One of ``invite_member``, ``password_reset``, ``cancel_booking``, ``move_booking``."""
     params: dict
-    """JSON-able parameters; stored with the idempotency key before the call."""
+
+    @property
+    def definition(self) -> ActionKind:
+        return action_kind(self.kind)
+
+    @property
+    def request(self) -> ClubRequest:
+        """The exact request this action sends."""
+        return self.definition.request(self.params)
 
 
-def ticket_fields(ticket: dict) -> dict:
-    """The triage fields with the operator's edits applied."""
-    fields = dict(ticket["triage"] or {})
-    fields.update((ticket["edits"] or {}).get("fields", {}))
-    return fields
+class ActionKind:
+    """One operation of the club backend that a triage category names."""
+
+    name: str
+    """Stored in the actions table."""
+    category: str
+    """The triage category that asks for it."""
+    verbs: ClassVar[dict[str, str]] = {}
+    """What the member asked us to do, per language, for a refusal ("we could not cancel ...")."""
+
+    def build(self, fields: dict) -> dict:
+        """The parameters from the ticket's fields; raises ActionProblem when one is missing."""
+        raise NotImplementedError
+
+    def check(self, params: dict, fields: dict, sender_address: str, api: ClubApi) -> tuple[dict, list[str]]:
+        """Completed parameters (e.g. the account found from the sender) and the flags a person
+        must see, from the backend's records. Raises ActionProblem."""
+        raise NotImplementedError
+
+    def request(self, params: dict) -> ClubRequest:
+        raise NotImplementedError
+
+    def result(self, answer: dict, params: dict) -> dict:
+        """What to store of the backend's answer."""
+        return answer.get("booking", answer)
+
+    def confirmed_fields(self, result: dict) -> dict:
+        """The reply template's fields from what the backend confirmed, never from the request."""
+        raise NotImplementedError
+
+    def success_text(self, result: dict) -> str:
+        """What happened, in a few words for the operator."""
+        raise NotImplementedError
 
 
-def plan_action(fields: dict) -> Action | None:
-    """The call a category names; None for ``other`` (a reply, no backend change)."""
-    category = fields["category"]
-    if category == "other":
-        return None
-    if category == "add_user":
+class InviteMember(ActionKind):
+    name, category = "invite_member", "add_user"
+
+    def build(self, fields: dict) -> dict:
         missing = [name for name in ("username", "member_email") if not fields.get(name)]
         if missing:
             raise ActionProblem(f"the new account needs {' and '.join(missing)}")
-        name = fields.get("member_name") or fields["username"]
-        return Action("invite_member", {"username": fields["username"], "name": name,
-                                        "email": fields["member_email"]})
-    if category == "reset_password":
-        return Action("password_reset", {"username": fields.get("username")})
-    if not fields.get("booking_id"):
-        raise ActionProblem("no booking id: add it to the fields")
-    if category == "cancel_booking":
-        return Action("cancel_booking", {"booking_id": fields["booking_id"]})
-    if not (fields.get("new_date") or fields.get("new_time")):
-        raise ActionProblem("no new date or time for the booking")
-    return Action("move_booking", {"booking_id": fields["booking_id"], "new_date": fields.get("new_date"),
-                                   "new_time": fields.get("new_time"), "court": fields.get("new_court")})
+        return {"username": fields["username"], "name": fields.get("member_name") or fields["username"],
+                "email": fields["member_email"]}
+
+    def check(self, params, fields, sender_address, api):
+        if api.find_member(username=params["username"]):
+            raise ActionProblem(f"username {params['username']} is already taken")
+        return params, []
+
+    def request(self, params):
+        return invite_request(params["username"], params["name"], params["email"])
+
+    def result(self, answer, params):
+        return {"member": answer["member"], "sent_to": answer["invitation_sent_to"]}
+
+    def confirmed_fields(self, result):
+        member = result.get("member", {})
+        return {"username": member.get("username"), "member_name": member.get("name"),
+                "member_email": result.get("sent_to")}
+
+    def success_text(self, result):
+        return f"invitation for {result.get('member', {}).get('username')} sent to {result.get('sent_to')}"
+
+
+class PasswordReset(ActionKind):
+    name, category = "password_reset", "reset_password"
+
+    def build(self, fields):
+        return {"username": fields.get("username")}
+
+    def check(self, params, fields, sender_address, api):
+        username = params["username"]
+        member = api.find_member(username=username) if username else api.find_member(email=sender_address)
+        if member is None:
+            raise ActionProblem(f"no account {username}" if username else
+                                f"no account with the address {sender_address}")
+        return {"username": member.username}, sender_flags(member, sender_address)
+
+    def request(self, params):
+        return password_reset_request(params["username"])
+
+    def result(self, answer, params):
+        return {**answer, "username": params["username"]}
+
+    def confirmed_fields(self, result):
+        return {"username": result.get("username")}
+
+    def success_text(self, result):
+        return f"reset link sent to {result.get('sent_to')}"
+
+
+class _BookingAction(ActionKind):
+    """Cancel and move: the booking must exist, belong to the named member, and the sender must
+    write from that member's address on file."""
+
+    def build(self, fields):
+        if not fields.get("booking_id"):
+            raise ActionProblem("no booking id: add it to the fields")
+        return {"booking_id": fields["booking_id"]}
+
+    def check(self, params, fields, sender_address, api):
+        booking = api.booking(params["booking_id"])
+        if booking is None:
+            raise ActionProblem(f"booking {params['booking_id']} does not exist")
+        if fields.get("username") and fields["username"].lower() != booking.username.lower():
+            raise ActionProblem(f"booking {booking.booking_id} belongs to another member, not {fields['username']}")
+        member = api.find_member(username=booking.username)
+        flags = sender_flags(member, sender_address) if member else [
+            f"{SENDER_MISMATCH}: the booking's member is unknown"]
+        return self.complete(params, booking.start), flags
+
+    def complete(self, params: dict, current_start: datetime) -> dict:
+        return params
+
+
+class CancelBooking(_BookingAction):
+    name, category = "cancel_booking", "cancel_booking"
+    verbs: ClassVar[dict[str, str]] = {"en": "cancel", "de": "stornieren", "fr": "annuler", "es": "cancelar"}
+
+    def request(self, params):
+        return cancel_request(params["booking_id"])
+
+    def confirmed_fields(self, result):
+        return {"booking_id": result.get("booking_id")}
+
+    def success_text(self, result):
+        return f"{result.get('booking_id')} cancelled"
+
+
+class MoveBooking(_BookingAction):
+    name, category = "move_booking", "modify_booking"
+    verbs: ClassVar[dict[str, str]] = {"en": "move", "de": "verlegen", "fr": "déplacer", "es": "cambiar"}
+
+    def build(self, fields):
+        params = super().build(fields)
+        if not (fields.get("new_date") or fields.get("new_time")):
+            raise ActionProblem("no new date or time for the booking")
+        return {**params, "new_date": fields.get("new_date"), "new_time": fields.get("new_time"),
+                "court": fields.get("new_court")}
+
+    def complete(self, params, current_start):
+        start = new_start(current_start, params["new_date"], params["new_time"])
+        return {**params, "start": start.isoformat(timespec="minutes")}
+
+    def request(self, params):
+        return move_request(params["booking_id"], datetime.fromisoformat(params["start"]), params.get("court"))
+
+    def confirmed_fields(self, result):
+        start = str(result.get("start", ""))
+        return {"booking_id": result.get("booking_id"), "new_date": start[:10] or None,
+                "new_time": start[11:16] or None, "new_court": result.get("court")}
+
+    def success_text(self, result):
+        start = str(result.get("start", ""))[:16].replace("T", " ")
+        return f"{result.get('booking_id')} moved to {start}, court {result.get('court')}"
+
+
+ACTION_KINDS: dict[str, ActionKind] = {kind.name: kind for kind in
+                                       (InviteMember(), PasswordReset(), CancelBooking(), MoveBooking())}
+_BY_CATEGORY = {kind.category: kind for kind in ACTION_KINDS.values()}
+
+
+def action_kind(name: str) -> ActionKind:
+    """The definition of a stored kind; an unknown one is an error, never a fallback."""
+    try:
+        return ACTION_KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown action kind {name!r}") from None
+
+
+def plan_action(fields: dict) -> Action | None:
+    """The call the category names; None for ``other`` (a reply, no backend change)."""
+    category = fields["category"]
+    if category == "other":
+        return None
+    kind = _BY_CATEGORY.get(category)
+    if kind is None:
+        raise ActionProblem(f"unknown category {category!r}")
+    return Action(kind.name, kind.build(fields))
 
 
 def check_action(action: Action, fields: dict, sender: str, api: ClubApi) -> tuple[Action, list[str]]:
-    """Validate ``action`` against the backend; returns it completed (e.g. the account found
-    from the sender's address) plus flags a person must see. Raises ActionProblem."""
-    address = parseaddr(sender)[1].lower()
-    if action.kind == "invite_member":
-        if api.find_member(username=action.params["username"]):
-            raise ActionProblem(f"username {action.params['username']} is already taken")
-        return action, []
-    if action.kind == "password_reset":
-        username = action.params["username"]
-        member = api.find_member(username=username) if username else api.find_member(email=address)
-        if member is None:
-            raise ActionProblem(f"no account {username}" if username else f"no account with the address {address}")
-        return Action("password_reset", {"username": member.username}), sender_flags(member, address)
-    booking = api.booking(action.params["booking_id"])
-    if booking is None:
-        raise ActionProblem(f"booking {action.params['booking_id']} does not exist")
-    if fields.get("username") and fields["username"].lower() != booking.username.lower():
-        raise ActionProblem(f"booking {booking.booking_id} belongs to another member, not {fields['username']}")
-    member = api.find_member(username=booking.username)
-    flags = sender_flags(member, address) if member else [f"{SENDER_MISMATCH}: the booking's member is unknown"]
-    if action.kind == "move_booking":
-        start = new_start(_as_datetime(booking.start), action.params["new_date"], action.params["new_time"])
-        params = {**action.params, "start": start.isoformat(timespec="minutes")}
-        return Action("move_booking", params), flags
-    return action, flags
+    """Validate ``action`` against the backend; returns it completed plus flags a person must see."""
+    params, flags = action.definition.check(action.params, fields, parseaddr(sender)[1].lower(), api)
+    return Action(action.kind, params), flags
+
+
+def run_action(action: Action, api: ClubApi, idempotency_key: str) -> dict:
+    """Send the checked action's request; returns what to store of the backend's answer."""
+    return action.definition.result(api.send(action.request, idempotency_key=idempotency_key), action.params)
 
 
 def sender_flags(member: Member, address: str) -> list[str]:
@@ -97,37 +251,12 @@ def sender_flags(member: Member, address: str) -> list[str]:
 
 def new_start(current: datetime, new_date: str | None, new_time: str | None) -> datetime:
     """The requested start: a stated date and/or time, the booking's own for what is not stated."""
-    day = date.fromisoformat(new_date) if new_date else current.date()
+    try:
+        day = date.fromisoformat(new_date) if new_date else current.date()
+    except ValueError as error:
+        raise ActionProblem(f"cannot read the new date {new_date!r}: write it as YYYY-MM-DD") from error
     try:
         hour = time.fromisoformat(new_time) if new_time else current.time()
     except ValueError as error:
-        raise ActionProblem(f"cannot read the new time {new_time!r}") from error
+        raise ActionProblem(f"cannot read the new time {new_time!r}: write it as HH:MM") from error
     return datetime.combine(day, hour)
-
-
-def run_action(action: Action, api: ClubApi, idempotency_key: str) -> dict:
-    """Execute the checked action; returns what the backend confirmed. Club API errors propagate."""
-    params = action.params
-    if action.kind == "invite_member":
-        invitation = api.invite_member(params["username"], params["name"], params["email"],
-                                       idempotency_key=idempotency_key)
-        return _plain(invitation)
-    if action.kind == "password_reset":
-        reset = api.request_password_reset(params["username"], idempotency_key=idempotency_key)
-        return {**_plain(reset), "username": params["username"]}
-    if action.kind == "cancel_booking":
-        return _plain(api.cancel_booking(params["booking_id"], idempotency_key=idempotency_key))
-    start = datetime.fromisoformat(params["start"])
-    return _plain(api.move_booking(params["booking_id"], start, params.get("court"),
-                                   idempotency_key=idempotency_key))
-
-
-def _as_datetime(value) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _plain(result) -> dict:
-    """A dataclass result as JSON-able values (datetimes as ISO text)."""
-    data = asdict(result)
-    return {key: value.isoformat(timespec="minutes") if isinstance(value, datetime) else value
-            for key, value in data.items()}

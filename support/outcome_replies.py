@@ -8,6 +8,8 @@ kind explanation of the backend's reason. A reply never claims what did not happ
 from __future__ import annotations
 
 from model.replies import GREETING, GREETING_NO_NAME, SIGN_OFF, first_name, render_reply
+from support.actions import action_kind
+from support.records import Ticket
 
 # A refusal's explanation by the backend's error code, in the member's language.
 REFUSALS = {
@@ -65,8 +67,6 @@ REFUSALS = {
 }
 FALLBACK_REFUSAL = "unfortunately we could not complete your request ({message}). A member of our team will " \
                    "get back to you."
-_VERBS = {"cancel_booking": {"en": "cancel", "de": "stornieren", "fr": "annuler", "es": "cancelar"},
-          "move_booking": {"en": "move", "de": "verlegen", "fr": "déplacer", "es": "cambiar"}}
 
 
 def reply_language(text: str | None) -> str:
@@ -77,42 +77,27 @@ def reply_language(text: str | None) -> str:
     return "en"
 
 
-def success_reply(ticket: dict, fields: dict, kind: str | None, result: dict | None) -> str:
-    edited = (ticket["edits"] or {}).get("reply")
+def success_reply(ticket: Ticket, fields: dict, kind: str | None, result: dict | None) -> str:
+    edited = (ticket.edits or {}).get("reply")
     if edited:
         return edited
-    proposed = (ticket["triage"] or {}).get("response") or ""
+    proposed = (ticket.triage or {}).get("response") or ""
     if kind is None:  # nothing executed (category other): the proposal is the reply
-        return proposed or render_reply("other", {}, ticket["sender"])
-    confirmed = confirmed_fields(kind, result or {})
-    return render_reply(fields["category"], confirmed, ticket["sender"], reply_language(proposed))
+        return proposed or render_reply("other", {}, ticket.sender)
+    confirmed = action_kind(kind).confirmed_fields(result or {})
+    return render_reply(fields["category"], confirmed, ticket.sender, reply_language(proposed))
 
 
-def confirmed_fields(kind: str, result: dict) -> dict:
-    """The template's fields from the backend's answer, never from the request."""
-    if kind == "invite_member":
-        member = result.get("member", {})
-        return {"username": member.get("username"), "member_name": member.get("name"),
-                "member_email": result.get("sent_to")}
-    if kind == "password_reset":
-        return {"username": result.get("username")}
-    booking = result.get("booking", result)
-    fields = {"booking_id": booking.get("booking_id")}
-    if kind == "move_booking":
-        start = str(booking.get("start", ""))
-        fields.update(new_date=start[:10] or None, new_time=start[11:16] or None, new_court=booking.get("court"))
-    return fields
-
-
-def refusal_reply(ticket: dict, fields: dict, kind: str, error: dict) -> str:
+def refusal_reply(ticket: Ticket, fields: dict, kind: str, error: dict) -> str:
     """The backend's refusal explained in the member's language (English where a text has no
     translation yet: the whole reply is then English, never a mix)."""
     texts = REFUSALS.get(error.get("code"), {"en": FALLBACK_REFUSAL})
-    lang = reply_language((ticket["triage"] or {}).get("response"))
+    lang = reply_language((ticket.triage or {}).get("response"))
     lang = lang if lang in texts else "en"
-    verbs = _VERBS.get(kind, _VERBS["cancel_booking"])
+    verbs = action_kind(kind).verbs
     body = texts[lang].format(booking=fields.get("booking_id") or "", username=fields.get("username") or "",
-                              message=error.get("message", ""), **{f"verb_{code}": verb for code, verb in verbs.items()})
-    name = first_name(ticket["sender"])
+                              message=error.get("message", ""),
+                              **{f"verb_{code}": verbs.get(code, "") for code in SIGN_OFF})
+    name = first_name(ticket.sender)
     greeting = GREETING[lang].format(name=name) if name else GREETING_NO_NAME[lang]
     return f"{greeting} {body}\n\n{SIGN_OFF[lang]}"

@@ -8,7 +8,6 @@ never makes two tickets, whatever flags the server has.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -16,10 +15,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from integrations.mail_ref import MailRef
+from core.mail import MailRef
+from support.records import ActionRecord, AuditEntry, ReplyRecord, Ticket
 from support.states import State, TransitionError, check_transition
-
-__all__ = ["MailRef", "TicketStore", "data_dir"]
 
 MIGRATIONS = [
     """
@@ -100,13 +98,8 @@ MIGRATIONS = [
 ]
 
 LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machine_mail, state, triage, edits,"
-                " flags, quarantine_reason, failure_reason, references_header, category, created_at, updated_at")
+                " flags, quarantine_reason, failure_reason, reply_to, references_header, created_at, updated_at")
 """What a list of tickets shows: everything but the mail body."""
-
-
-def data_dir() -> Path:
-    """The app's data folder (SQLite, outbox): ``$ACEDESK_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get("ACEDESK_DATA_DIR", "data"))
 
 
 def _now() -> str:
@@ -114,8 +107,8 @@ def _now() -> str:
 
 
 class TicketStore:
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else data_dir() / "acedesk.sqlite3"
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
@@ -176,17 +169,20 @@ class TicketStore:
                         {"reason": quarantine_reason} if quarantine_reason else {})
         return ticket_id
 
-    def ticket(self, ticket_id: int) -> dict:
+    def ticket(self, ticket_id: int) -> Ticket:
         row = self.db.execute("SELECT * FROM tickets WHERE id=?", (ticket_id,)).fetchone()
         if row is None:
             raise KeyError(f"no ticket {ticket_id}")
-        return _ticket_dict(row)
+        return Ticket.from_row(row)
 
-    def tickets(self, state: State | None = None) -> list[dict]:
+    def tickets(self, state: State | None = None) -> list[Ticket]:
         query, args = "SELECT * FROM tickets", ()
         if state:
             query, args = query + " WHERE state=?", (state,)
-        return [_ticket_dict(row) for row in self.db.execute(query + " ORDER BY id", args)]
+        return [Ticket.from_row(row) for row in self.db.execute(query + " ORDER BY id", args)]
+
+    def state_of(self, ticket_id: int) -> State:
+        return self.ticket(ticket_id).state
 
     def move(self, ticket_id: int, target: State, actor: str, *, failure_reason: str | None = None,
              **detail) -> None:
@@ -197,13 +193,13 @@ class TicketStore:
     def claim(self, ticket_id: int, allowed: set[State], target: State, actor: str, **detail) -> bool:
         """Move the ticket only if it is in one of ``allowed``: of two racing callers, one wins."""
         with self.transaction():
-            if State(self.ticket(ticket_id)["state"]) not in allowed:
+            if self.state_of(ticket_id) not in allowed:
                 return False
             self._move(ticket_id, target, actor, None, detail)
         return True
 
     def _move(self, ticket_id: int, target: State, actor: str, failure_reason: str | None, detail: dict) -> None:
-        current = State(self.ticket(ticket_id)["state"])
+        current = self.state_of(ticket_id)
         check_transition(current, target)
         self.db.execute("UPDATE tickets SET state=?, failure_reason=?, updated_at=? WHERE id=?",
                         (target, failure_reason, _now(), ticket_id))
@@ -226,11 +222,11 @@ class TicketStore:
             self._move(ticket_id, State.APPROVED, actor, None, detail)
 
     # -- actions: one row per backend call, keyed by its idempotency key ------------------
-    def action(self, ticket_id: int) -> dict | None:
+    def action(self, ticket_id: int) -> ActionRecord | None:
         """The ticket's newest action."""
         row = self.db.execute("SELECT * FROM actions WHERE ticket_id=? ORDER BY id DESC LIMIT 1",
                               (ticket_id,)).fetchone()
-        return _action_dict(row) if row else None
+        return ActionRecord.from_row(row) if row else None
 
     def _add_action(self, ticket_id: int, kind: str, idempotency_key: str, request: dict) -> None:
         """Recorded before the call: a crash after it leaves the key to retry with."""
@@ -245,14 +241,14 @@ class TicketStore:
         with self.transaction():
             action = self.action(ticket_id)
             self.db.execute("UPDATE actions SET status=?, result=?, updated_at=? WHERE id=?",
-                            (status, json.dumps(result), _now(), action["id"]))
+                            (status, json.dumps(result), _now(), action.id))
             reason = result.get("message") if target == State.FAILED else None
-            self._move(ticket_id, target, "workflow", reason, {"action": action["kind"], "status": status})
+            self._move(ticket_id, target, "workflow", reason, {"action": action.kind, "status": status})
 
     # -- replies: stored before sending, so a resend after a crash reuses the Message-ID ---
-    def reply(self, ticket_id: int) -> dict | None:
+    def reply(self, ticket_id: int) -> ReplyRecord | None:
         row = self.db.execute("SELECT * FROM replies WHERE ticket_id=?", (ticket_id,)).fetchone()
-        return dict(row) if row else None
+        return ReplyRecord.from_row(row) if row else None
 
     def add_reply(self, ticket_id: int, message_id: str, raw: bytes) -> None:
         with self.transaction():
@@ -290,14 +286,14 @@ class TicketStore:
         """As record_triage, unless the ticket left ``received`` while the model ran (the worker
         or another session triaged it first): then False, and their result stands."""
         with self.transaction():
-            if self.ticket(ticket_id)["state"] != State.RECEIVED:
+            if self.state_of(ticket_id) != State.RECEIVED:
                 return False
             self._record_triage(ticket_id, triage, flags)
         return True
 
     def _record_triage(self, ticket_id: int, triage: dict, flags: list[str]) -> None:
         target = State.NEEDS_REVIEW if flags else State.TRIAGED
-        current = State(self.ticket(ticket_id)["state"])
+        current = self.state_of(ticket_id)
         check_transition(current, target)
         self.db.execute("UPDATE tickets SET triage=?, flags=?, state=?, updated_at=? WHERE id=?",
                         (json.dumps(triage), json.dumps(flags), target, _now(), ticket_id))
@@ -308,7 +304,7 @@ class TicketStore:
         operator's edits go. Raises TransitionError for a failed ticket that has a backend call
         or a reply: its outcome may be out there, so it is retried or rejected instead."""
         with self.transaction():
-            if self.ticket(ticket_id)["state"] == State.FAILED and (self.action(ticket_id) or self.reply(ticket_id)):
+            if self.state_of(ticket_id) == State.FAILED and (self.action(ticket_id) or self.reply(ticket_id)):
                 raise TransitionError("a failed ticket that called the club backend or has a reply is retried "
                                       "(approve it again) or rejected, not triaged again")
             self._move(ticket_id, State.RECEIVED, actor, None, {"retriage": True})
@@ -319,23 +315,23 @@ class TicketStore:
         """More reasons for a person to look (e.g. the backend check): a triaged ticket needs review."""
         with self.transaction():
             ticket = self.ticket(ticket_id)
-            new = [flag for flag in flags if flag not in ticket["flags"]]
+            new = [flag for flag in flags if flag not in ticket.flags]
             if not new:
                 return
-            self.db.execute("UPDATE tickets SET flags=? WHERE id=?", (json.dumps(ticket["flags"] + new), ticket_id))
-            if ticket["state"] == State.TRIAGED:
+            self.db.execute("UPDATE tickets SET flags=? WHERE id=?", (json.dumps([*ticket.flags, *new]), ticket_id))
+            if ticket.state == State.TRIAGED:
                 self._move(ticket_id, State.NEEDS_REVIEW, "workflow", None, {"flags": new})
 
     # -- the inbox's queries ----------------------------------------------------------------
     def ticket_page(self, *, states: Sequence[str] = (), categories: Sequence[str] = (),
-                    pinned: Sequence[int] = (), limit: int = 50, offset: int = 0) -> list[dict]:
+                    pinned: Sequence[int] = (), limit: int = 50, offset: int = 0) -> list[Ticket]:
         """One page of tickets, newest first, without their bodies. Empty ``states`` or
         ``categories`` filter nothing; ``pinned`` ids are listed whatever the filters."""
         where, args = _filter(states, categories, pinned)
         # The page's ids come from the indexes alone; only those rows are read in full.
         rows = self.db.execute(f"SELECT {LIST_COLUMNS} FROM tickets WHERE id IN (SELECT id FROM tickets{where}"
                                " ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC", (*args, limit, offset))
-        return [_ticket_dict(row) for row in rows]
+        return [Ticket.from_row(row) for row in rows]
 
     def count_tickets(self, *, states: Sequence[str] = (), categories: Sequence[str] = (),
                       pinned: Sequence[int] = ()) -> int:
@@ -345,12 +341,12 @@ class TicketStore:
     def state_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT state, count(*) FROM tickets GROUP BY state").fetchall())
 
-    def latest_actions(self, ticket_ids: Sequence[int]) -> dict[int, dict]:
+    def latest_actions(self, ticket_ids: Sequence[int]) -> dict[int, ActionRecord]:
         """Each ticket's newest action, for a page of tickets in one query."""
         marks = ",".join("?" * len(ticket_ids))
         rows = self.db.execute("SELECT * FROM actions WHERE id IN (SELECT max(id) FROM actions"
                                f" WHERE ticket_id IN ({marks}) GROUP BY ticket_id)", tuple(ticket_ids))
-        return {row["ticket_id"]: _action_dict(row) for row in rows}
+        return {row["ticket_id"]: ActionRecord.from_row(row) for row in rows}
 
     def rejection_reasons(self, ticket_ids: Sequence[int]) -> dict[int, str]:
         """Why each rejected ticket of a page was rejected (the reason lives in the audit log)."""
@@ -359,21 +355,21 @@ class TicketStore:
                                " AND event LIKE '%->rejected' ORDER BY id", tuple(ticket_ids))
         return {row["ticket_id"]: json.loads(row["detail"]).get("reason") or "" for row in rows}
 
-    def thread(self, ticket_id: int) -> list[dict]:
+    def thread(self, ticket_id: int) -> list[Ticket]:
         """The other tickets of the ticket's conversation, oldest first (without bodies): those its
         References/In-Reply-To name, and those that name it."""
         ticket = self.ticket(ticket_id)
-        named = re.findall(r"<[^<>\s]+>", ticket["references_header"] or "")
+        named = re.findall(r"<[^<>\s]+>", ticket.references_header or "")
         marks = ",".join("?" * len(named))
         rows = self.db.execute(
             f"SELECT {LIST_COLUMNS} FROM tickets WHERE id != ? AND (message_id IN ({marks})"
             " OR (? IS NOT NULL AND instr(coalesce(references_header, ''), ?) > 0)) ORDER BY id",
-            (ticket_id, *named, ticket["message_id"], ticket["message_id"]))
-        return [_ticket_dict(row) for row in rows]
+            (ticket_id, *named, ticket.message_id, ticket.message_id))
+        return [Ticket.from_row(row) for row in rows]
 
-    def audit_log(self, ticket_id: int) -> list[dict]:
+    def audit_log(self, ticket_id: int) -> list[AuditEntry]:
         rows = self.db.execute("SELECT * FROM audit WHERE ticket_id=? ORDER BY id", (ticket_id,))
-        return [{**dict(row), "detail": json.loads(row["detail"])} for row in rows]
+        return [AuditEntry.from_row(row) for row in rows]
 
     # -- drafts: the operator's edits before a decision -------------------------------------
     def put_draft(self, ticket_id: int, draft: dict | None) -> None:
@@ -416,17 +412,3 @@ def _filter(states: Sequence[str], categories: Sequence[str], pinned: Sequence[i
 def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
-
-def _action_dict(row: sqlite3.Row) -> dict:
-    data = dict(row)
-    data["request"] = json.loads(data["request"])
-    data["result"] = json.loads(data["result"]) if data["result"] else None
-    return data
-
-
-def _ticket_dict(row: sqlite3.Row) -> dict:
-    data = dict(row)
-    for key in ("triage", "edits"):
-        data[key] = json.loads(data[key]) if data[key] else None
-    data["flags"] = json.loads(data["flags"])
-    return data

@@ -14,25 +14,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
+from core.settings import Settings, load_settings
 from model.schema import FIELDS
-from support.settings import DeskSettings, build_workflow
+from support.desk import build_workflow, open_store
+from support.records import Ticket
 from support.store import TicketStore
 
 
-def export_line(ticket: dict) -> str:
-    triage = ticket["triage"] or {}
+def export_line(ticket: Ticket) -> str:
+    triage = ticket.triage or {}
     return json.dumps({
-        "id": ticket["id"],
-        "message_id": ticket["message_id"],
-        "state": ticket["state"],
-        "flags": ticket["flags"],
+        "id": ticket.id,
+        "message_id": ticket.message_id,
+        "state": ticket.state,
+        "flags": ticket.flags,
         "category": triage.get("category"),
         "confidence": triage.get("confidence"),
         **{name: triage.get(name) for name in FIELDS},
-        "machine_mail": ticket["machine_mail"],
-        "quarantine_reason": ticket["quarantine_reason"],
-        "failure_reason": ticket["failure_reason"],
+        "machine_mail": ticket.machine_mail,
+        "quarantine_reason": ticket.quarantine_reason,
+        "failure_reason": ticket.failure_reason,
     }, ensure_ascii=False)
 
 
@@ -64,20 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     reject.add_argument("--actor", default="operator")
     args = parser.parse_args(argv)
 
-    settings = DeskSettings.from_env()
-    store = settings.store()
+    settings = load_settings()
+    store = open_store(settings)
     if args.command == "export":
         for ticket in store.tickets():
             sys.stdout.write(export_line(ticket) + "\n")
     elif args.command == "show":
-        print(json.dumps({**_public(store.ticket(args.ticket)), "audit": store.audit_log(args.ticket)}, indent=2,
-                         ensure_ascii=False))
+        audit = [asdict(entry) for entry in store.audit_log(args.ticket)]
+        print(json.dumps({**_public(store.ticket(args.ticket)), "audit": audit}, indent=2, ensure_ascii=False))
     else:
         return decide(store, settings, args)
     return 0
 
 
-def decide(store: TicketStore, settings: DeskSettings, args) -> int:
+def decide(store: TicketStore, settings: Settings, args) -> int:
     from support.actions import ActionProblem
     from support.states import State, TransitionError
     from support.workflow import NeedsOverride
@@ -96,13 +99,13 @@ def decide(store: TicketStore, settings: DeskSettings, args) -> int:
         print(f"ticket {args.ticket}: not approved: {problem}", file=sys.stderr)
         return 1
     state = workflow.execute(args.ticket, args.actor)
-    reason = store.ticket(args.ticket)["failure_reason"]
+    reason = store.ticket(args.ticket).failure_reason
     print(f"ticket {args.ticket}: {state}" + (f" ({reason})" if reason else ""))
     return 0 if state == "replied" else 1
 
 
-def _public(ticket: dict) -> dict:
-    return {key: value for key, value in ticket.items() if key != "body"} | {"body": ticket["body"][:2000]}
+def _public(ticket: Ticket) -> dict:
+    return asdict(ticket) | {"body": ticket.body[:2000]}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from typing import Protocol
@@ -33,16 +34,9 @@ from integrations.mail_sending import (
     build_reply,
     message_bytes,
 )
-from support.actions import (
-    SENDER_MISMATCH,
-    Action,
-    ActionProblem,
-    check_action,
-    plan_action,
-    run_action,
-    ticket_fields,
-)
+from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
 from support.outcome_replies import refusal_reply, success_reply
+from support.records import Ticket
 from support.safety import injection_reason
 from support.states import State
 from support.store import TicketStore
@@ -81,17 +75,17 @@ class Workflow:
         see. Raises ActionProblem when it cannot run as it stands."""
         ticket = self.store.ticket(ticket_id)
         if edits is not None:
-            ticket = {**ticket, "edits": edits}
-        if ticket["machine_mail"]:
-            raise ActionProblem(f"machine mail ({ticket['machine_mail']}) is never answered: reject it")
-        if ticket["triage"] is None:
+            ticket = replace(ticket, edits=edits)
+        if ticket.machine_mail:
+            raise ActionProblem(f"machine mail ({ticket.machine_mail}) is never answered: reject it")
+        if ticket.triage is None:
             raise ActionProblem("the ticket has not been triaged")
-        fields = ticket_fields(ticket)
-        flags = [reason] if (reason := injection_reason(f"{ticket['subject']}\n{ticket['body']}")) else []
+        fields = ticket.fields
+        flags = [reason] if (reason := injection_reason(f"{ticket.subject}\n{ticket.body}")) else []
         action = plan_action(fields)
         if action is None:
             return None, flags
-        action, sender_flags = check_action(action, fields, ticket["sender"], self.api)
+        action, sender_flags = check_action(action, fields, ticket.sender, self.api)
         return action, flags + sender_flags
 
     def approve(self, ticket_id: int, actor: str, *, reply: str | None = None, fields: dict | None = None,
@@ -100,7 +94,7 @@ class Workflow:
         action's idempotency key). Raises ActionProblem, NeedsOverride or TransitionError."""
         ticket = self.store.ticket(ticket_id)
         edits = {"fields": fields} if fields else {}
-        if reply is not None and reply.strip() != (ticket["triage"] or {}).get("response", "").strip():
+        if reply is not None and reply.strip() != (ticket.triage or {}).get("response", "").strip():
             edits["reply"] = reply.strip()
         action, flags = self.check(ticket_id, edits)
         blocking = [flag for flag in flags if flag.startswith(NEEDS_OVERRIDE)]
@@ -110,9 +104,9 @@ class Workflow:
         planned = None
         if action is not None:
             previous = self.store.action(ticket_id)
-            same = previous is not None and previous["request"] == action.params
+            same = previous is not None and previous.request == action.params
             # the same request keeps its key: after an unknown outcome a retry must not act twice
-            key = previous["idempotency_key"] if same else f"acedesk-{ticket_id}-{uuid.uuid4().hex}"
+            key = previous.idempotency_key if same else f"acedesk-{ticket_id}-{uuid.uuid4().hex}"
             planned = None if same else (action.kind, key, action.params)
         self.store.save_approval(ticket_id, edits, override_reason if blocking else None, actor, planned)
         self.checkpoint("approved")
@@ -124,7 +118,7 @@ class Workflow:
     def execute(self, ticket_id: int, actor: str = "workflow") -> str:
         """Run an approved (or failed) ticket to its reply; returns the state it ends in."""
         if not self.store.claim(ticket_id, {State.APPROVED, State.FAILED}, State.EXECUTING, actor):
-            return self.store.ticket(ticket_id)["state"]  # someone else is on it, or it is done
+            return self.store.state_of(ticket_id)  # someone else is on it, or it is done
         return self._continue(ticket_id)
 
     def resume(self) -> list[int]:
@@ -134,24 +128,24 @@ class Workflow:
         for state in (State.APPROVED, State.FAILED, State.EXECUTING, State.EXECUTED):
             for ticket in self.store.tickets(state):
                 if state in (State.APPROVED, State.FAILED):
-                    self.execute(ticket["id"])
+                    self.execute(ticket.id)
                 else:
-                    self._continue(ticket["id"])
-                resumed.append(ticket["id"])
+                    self._continue(ticket.id)
+                resumed.append(ticket.id)
         return resumed
 
     def _continue(self, ticket_id: int) -> str:
-        if self.store.ticket(ticket_id)["state"] == State.EXECUTING and not self._call_backend(ticket_id):
+        if self.store.state_of(ticket_id) == State.EXECUTING and not self._call_backend(ticket_id):
             return State.FAILED
         return self._reply(ticket_id)
 
     def _call_backend(self, ticket_id: int) -> bool:
         """The backend step; False when the outcome is unknown (ticket failed, retryable)."""
         record = self.store.action(ticket_id)
-        if record is None or record["status"] in ("succeeded", "refused"):  # nothing to do, or done
-            self.store.move(ticket_id, State.EXECUTED, "workflow", action=record and record["kind"])
+        if record is None or record.status in ("succeeded", "refused"):  # nothing to do, or done
+            self.store.move(ticket_id, State.EXECUTED, "workflow", action=record and record.kind)
             return True
-        status, result, target = self._run(Action(record["kind"], record["request"]), record["idempotency_key"])
+        status, result, target = self._run(Action(record.kind, record.request), record.idempotency_key)
         self.checkpoint("api_called")
         self.store.finish_action(ticket_id, status, result, target)
         self.checkpoint("result_recorded")
@@ -175,10 +169,10 @@ class Workflow:
             self.store.add_reply(ticket_id, message["Message-ID"], message_bytes(message))
             self.checkpoint("reply_prepared")
             reply = self.store.reply(ticket_id)
-        if reply["status"] != "sent":
-            if not self.store.claim_reply(ticket_id) and reply["status"] == "prepared":
-                return self.store.ticket(ticket_id)["state"]  # another worker claimed it just now
-            message = message_from_bytes(reply["raw"], policy=MAIL_POLICY)
+        if reply.status != "sent":
+            if not self.store.claim_reply(ticket_id) and reply.status == "prepared":
+                return self.store.state_of(ticket_id)  # another worker claimed it just now
+            message = message_from_bytes(reply.raw, policy=MAIL_POLICY)
             try:
                 self.sender.send(message)
             except MailSendError as error:
@@ -190,26 +184,26 @@ class Workflow:
         self._after_reply(ticket_id)
         return State.REPLIED
 
-    def _build_reply(self, ticket: dict) -> EmailMessage:
-        fields = ticket_fields(ticket)
-        record = self.store.action(ticket["id"])
-        if record is not None and record["status"] == "refused":
-            body = refusal_reply(ticket, fields, record["kind"], record["result"])
+    def _build_reply(self, ticket: Ticket) -> EmailMessage:
+        fields = ticket.fields
+        record = self.store.action(ticket.id)
+        if record is not None and record.status == "refused":
+            body = refusal_reply(ticket, fields, record.kind, record.result)
         else:
-            body = success_reply(ticket, fields, record and record["kind"], record and record["result"])
-        original = OriginalMail(message_id=ticket["message_id"], references=ticket["references_header"],
-                                subject=ticket["subject"], reply_to_address=ticket["reply_to"] or ticket["sender"],
-                                sender_display=ticket["sender"])
+            body = success_reply(ticket, fields, record and record.kind, record and record.result)
+        original = OriginalMail(message_id=ticket.message_id, references=ticket.references_header,
+                                subject=ticket.subject, reply_to_address=ticket.reply_to or ticket.sender,
+                                sender_display=ticket.sender)
         domain = self.from_address.rsplit("@", 1)[-1]
         return build_reply(original, from_address=self.from_address, body=body, domain=domain)
 
     def _after_reply(self, ticket_id: int) -> None:
         """Flag the original \\Answered and file a Sent copy; retried on resume until done."""
         reply, ticket = self.store.reply(ticket_id), self.store.ticket(ticket_id)
-        if self.mailbox is None or reply["answered_flagged"] or not ticket["mailbox"].startswith("imap:"):
+        if self.mailbox is None or reply.answered_flagged or not ticket.mailbox.startswith("imap:"):
             return
         try:
-            self.mailbox.after_reply(ticket["message_id"], reply["raw"], reply["message_id"])
+            self.mailbox.after_reply(ticket.message_id, reply.raw, reply.message_id)
         except ImapUnavailable as error:  # the member has the reply; the flag is bookkeeping
             log.warning("ticket %s: could not flag the original as answered: %s", ticket_id, error)
             return

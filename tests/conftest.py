@@ -1,18 +1,17 @@
-"""Shared fixtures. The tiny model is a randomly initialised 2-layer Llama with a byte-level
-BPE tokenizer trained here in milliseconds: a second architecture that runs the real
-training and inference code offline, on CPU, in seconds."""
+"""Shared fixtures: the real servers (tests/fixtures/), the tiny model (testbed/tiny_model.py),
+the MIME corpus, and settings read afresh for every test."""
 
 from __future__ import annotations
 
 import csv
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from model.prompt import SYSTEM_PROMPT
-from model.replies import draft_texts
-from model.schema import CATEGORIES, MODEL_FIELDS
+from core.settings import SecretsFileSource, Settings, load_settings
+from testbed.tiny_model import build_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIME_CORPUS_DIR = REPO_ROOT / "tests" / "data" / "mime_corpus"
@@ -30,6 +29,27 @@ def pytest_configure(config):
     torch.set_num_threads(int(os.environ.get("ACEDESK_TEST_THREADS", "1")))
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings(monkeypatch, tmp_path_factory):
+    """Settings are read once per process; each test reads its own environment (monkeypatch.setenv),
+    and never a developer's .streamlit/secrets.toml."""
+    monkeypatch.setattr(SecretsFileSource, "path", tmp_path_factory.getbasetemp() / "no-secrets.toml")
+    _forget_settings()
+    yield
+    _forget_settings()
+
+
+def _forget_settings() -> None:
+    load_settings.cache_clear()
+    if "ui.resources" in sys.modules:  # the app's copy (st.cache_resource), when a page test loaded it
+        sys.modules["ui.resources"].desk_settings.clear()
+
+
+def settings_of(environment: dict[str, str]) -> Settings:
+    """The settings an environment of ``ACEDESK_*`` variables gives (and nothing else)."""
+    return Settings(**{name.removeprefix("ACEDESK_").lower(): value for name, value in environment.items()})
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``real_model`` need the converted Gemma base: skipped unless
     ACEDESK_REAL_MODEL=1 (make test sets it), and never silently skipped under CI."""
@@ -41,28 +61,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "real_model" in item.keywords:
             item.add_marker(skip)
-
-
-def build_tiny_model(folder: Path) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    corpus = [SYSTEM_PROMPT, *draft_texts(), *CATEGORIES, *MODEL_FIELDS,
-              "Please cancel my booking BK-12345. My username is tk_2009. Hi Anna, thanks!"]
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<pad>", "<bos>", "<eos>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>", eos_token="<eos>",
-                                        pad_token="<pad>")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=4096, bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

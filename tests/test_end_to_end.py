@@ -8,9 +8,10 @@ from imap_tools import MailBoxUnencrypted
 
 from integrations.mail_sending import SmtpSender
 from model.inference import load_triager
+from support.intake import fetch_imap
 from support.states import State
 from support.store import TicketStore
-from support.worker import fetch_imap, triage_received
+from support.triage import triage_received
 from support.workflow import Workflow
 from tests.conftest import REPO_ROOT
 
@@ -36,8 +37,8 @@ def run_desk(tmp_path, settings, club_backend, smtp_server, triager, operator_fi
     assert fetch_imap(store, settings) == 0  # a second fetch adds nothing
     triage_received(store, triager, workflow=workflow)
     [ticket] = store.tickets()
-    workflow.approve(ticket["id"], "operator", fields=operator_fields)
-    assert workflow.execute(ticket["id"]) == State.REPLIED
+    workflow.approve(ticket.id, "operator", fields=operator_fields)
+    assert workflow.execute(ticket.id) == State.REPLIED
     return store, ticket
 
 
@@ -74,6 +75,6 @@ def test_a_mail_goes_from_the_mailbox_to_a_threaded_reply(tmp_path, mailbox, clu
 def test_the_shipped_model_triages_and_the_operator_only_approves(tmp_path, mailbox, club_backend, smtp_server):
     server, settings = mailbox
     store, ticket = run_desk(tmp_path, settings, club_backend, smtp_server, load_triager())
-    triage = store.ticket(ticket["id"])["triage"]
+    triage = store.ticket(ticket.id).triage
     assert triage["category"] == "cancel_booking" and triage["booking_id"] == "BK-48213"
     assert_member_answered_and_mailbox_filed(server, settings, club_backend, smtp_server)

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import yaml
 
+from model.metadata import DEFAULT_BASE_MODEL
+
 
 @dataclass
 class TrainConfig:
     """A LoRA fine-tuning run. Every field can be set in the YAML or as ``--name value``."""
 
-    base_model: str = "gemma-3-270m"
+    base_model: str = DEFAULT_BASE_MODEL
     """Packaged default (``gemma-3-270m``), a Hugging Face hub id or a local folder."""
     train_file: str = "training/data/train.csv"
     """CSV with sender,subject,body,category,username,booking_id,response (+ optional fields)."""

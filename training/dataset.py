@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from datasets import Dataset, concatenate_datasets, load_dataset
 
-from model.prompt import Email, PromptStyle, build_completion, build_prompt
+from core.mail import Email
+from model.prompt import PromptStyle, build_completion, build_prompt
 from model.schema import FIELDS, answer_json
 
 REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id", "response")

@@ -29,8 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.mail import Email
 from model.calibration import CALIBRATION_FILE
-from model.prompt import Email
 from model.schema import CATEGORIES, FIELDS
 from training import baselines
 from training.metrics import compute_metrics, is_json_valid

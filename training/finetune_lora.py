@@ -1,11 +1,11 @@
 """LoRA fine-tuning of the triage model on a CSV of labelled emails.
 
     python training/finetune_lora.py --config training/configs/default.yaml
-    python -m training.finetune_lora --config training/configs/tiny.yaml --max_steps 20
+    python training/finetune_lora.py --config training/configs/default.yaml --max_steps 20 --out_dir runs/try
     accelerate launch training/finetune_lora.py --config training/configs/llama-3.2-3b.yaml
 
 The loop itself is transformers' Trainer; this script wires the pieces together: the CSV
-(training/data.py), the one prompt format (model/prompt.py), peft LoRA, and progress and
+(training/dataset.py), the one prompt format (model/prompt.py), peft LoRA, and progress and
 metadata files (training/progress.py). The result is ``out_dir/adapter``: LoRA weights plus
 ``acedesk.json``, which is everything inference needs to rebuild the training prompt.
 """
@@ -31,6 +31,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
 from model.metadata import write_metadata
 from model.prompt import style_for
+from training import layout
 from training.config import TrainConfig, parse_config
 from training.dataset import LeftPadCollator, answer_only_loss, load_csv, tokenize
 from training.progress import MetadataCallback, ProgressCallback, append_event
@@ -115,8 +116,19 @@ def setup(config: TrainConfig) -> Path:
     metrics = {**result.metrics, "train_examples": len(train), "wall_seconds": round(time.perf_counter() - started, 1),
                "device": device, "bf16": bf16, "threads": torch.get_num_threads()}
     if val is not None:
-        metrics.update(trainer.evaluate())
+        metrics.update(final_eval_metrics(trainer))
     return save_adapter(trainer, tokenizer, config, style.name, metrics)
+
+
+def final_eval_metrics(trainer: Trainer) -> dict:
+    """The validation scores of the final weights: the trainer's own evaluation at the last step
+    when it made one (eval_steps divides max_steps), else one evaluation now, never both."""
+    last_step = trainer.state.global_step
+    logged = [record for record in trainer.state.log_history
+              if record.get("step") == last_step and "eval_loss" in record]
+    if logged:
+        return {key: value for key, value in logged[-1].items() if key.startswith("eval_")}
+    return trainer.evaluate()
 
 
 def lora_config(config: TrainConfig, model) -> LoraConfig:
@@ -141,11 +153,11 @@ def top_layer_linears(model, top: int) -> list[str]:
 
 
 def save_adapter(trainer: Trainer, tokenizer, config: TrainConfig, style_name: str, metrics: dict) -> Path:
-    adapter_dir = Path(config.out_dir) / "adapter"
+    adapter_dir = Path(config.out_dir) / layout.FINAL_ADAPTER
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(adapter_dir)
         write_metadata(adapter_dir, config.base_model, style_name, asdict(config))
-        (adapter_dir / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        (adapter_dir / layout.TRAIN_METRICS).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         append_event(config.out_dir, {"event": "saved", "adapter": str(adapter_dir)})
     return adapter_dir
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from model.metadata import write_metadata
-
-PROGRESS_FILE = "progress.jsonl"
+from training.layout import PROGRESS_FILE
 
 
 def append_event(out_dir: str | Path, event: dict) -> None:

@@ -1,21 +1,9 @@
-"""Training runs started from the app: each one a detached process with a folder of its own.
-
-The process runs ``training/finetune_lora.py`` in a new session, so reloading the page,
-closing the tab or restarting the app does not end it; everything the page needs to
-reattach is in files::
-
-    <runs root>/                    runs/ or $ACEDESK_RUNS_DIR
-        .active-run.json            the lock: the one run the app runs now
-        uploads/                    CSVs uploaded on the Training page
-        20261125-154300-default/    one run (time started + name)
-            run.yaml                the TrainConfig it was started with (out_dir = this folder)
-            process.json            pid and process start time; stop time once stopped
-            run.log                 the process's stdout and stderr
-            progress.jsonl, checkpoint-N/, adapter/    written by the training
+"""Training runs started from the app: each a background job (training/jobs.py) running
+``training/finetune_lora.py`` in a run folder of its own (layout: training/layout.py).
 
 One run at a time: a second launch is refused while the locked run's process lives; a lock
 left by a dead process (crash, reboot) does not block. Folders written by the command line
-(runs/default) are listed too; they have no process.json.
+(runs/default) are listed too; they have no job.json.
 """
 
 from __future__ import annotations
@@ -27,12 +15,9 @@ import fcntl
 import hashlib
 import inspect
 import itertools
-import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import typing
@@ -41,29 +26,22 @@ from pathlib import Path
 
 import yaml
 
+from core.settings import PROJECT_ROOT
+from model.metadata import DEFAULT_BASE_MODEL
+from training import layout
 from training.config import TrainConfig
-from training.progress import PROGRESS_FILE, append_event, read_events
+from training.jobs import JobState, is_alive, job_state, read_job, start_job, stop_job
+from training.progress import append_event, read_events
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "training" / "data"
 CONFIG_DIR = PROJECT_ROOT / "training" / "configs"
 TRAIN_SCRIPT = PROJECT_ROOT / "training" / "finetune_lora.py"
-RUNS_DIR_ENV = "ACEDESK_RUNS_DIR"
-PACKAGED_BASE_MODEL = "gemma-3-270m"  # model/loading.py's DEFAULT_BASE_MODEL, without importing torch
-
-LOCK_FILE = ".active-run.json"
-GUARD_FILE = ".launch.lock"
-UPLOADS = "uploads"
-RUN_CONFIG = "run.yaml"
-PROCESS_FILE = "process.json"
-LOG_FILE = "run.log"
 
 _PATH_FIELDS = ("train_file", "extra_train_file", "val_file", "init_adapter")
-_RUN_MARKERS = (RUN_CONFIG, PROCESS_FILE, PROGRESS_FILE)
+_RUN_MARKERS = (layout.RUN_CONFIG, layout.JOB_FILE, layout.PROGRESS_FILE)
 
-RUNNING, FINISHED, FAILED, STOPPED, INCOMPLETE = "running", "finished", "failed", "stopped", "incomplete"
 QUIET_AFTER_S = 600
-"""A command-line run (no process.json) whose progress file is older than this is not running."""
+"""A command-line run (no job.json) whose progress file is older than this is not running."""
 
 
 class RunAlreadyActive(RuntimeError):
@@ -78,7 +56,7 @@ class Run:
 
     name: str
     folder: Path
-    state: str
+    state: JobState
     """running, finished (adapter saved), failed, stopped, or incomplete (a command-line run that
     ended without saving)."""
     config: dict = field(default_factory=dict)
@@ -89,11 +67,11 @@ class Run:
     error: str | None = None
     """Why a failed run failed, in one line."""
     launched_here: bool = False
-    """Started by launch_run (it has a process.json), not from the command line."""
+    """Started by launch_run (it has a job.json), not from the command line."""
 
     @property
     def adapter(self) -> Path | None:
-        folder = self.folder / "adapter"
+        folder = self.folder / layout.FINAL_ADAPTER
         return folder if (folder / "adapter_config.json").exists() else None
 
 
@@ -101,7 +79,7 @@ class Run:
 class RunStatus:
     """A run's progress, from its progress.jsonl."""
 
-    state: str
+    state: JobState
     step: int = 0
     max_steps: int | None = None
     """None until the training has started (the base model loads and the data tokenizes first)."""
@@ -116,7 +94,7 @@ class RunStatus:
     @property
     def fraction(self) -> float:
         """Share of the steps done, 0..1 (1 for a finished run)."""
-        if self.state == FINISHED:
+        if self.state == JobState.FINISHED:
             return 1.0
         if not self.max_steps:
             return 0.0
@@ -128,10 +106,6 @@ class RunStatus:
 
 
 # ---------------------------------------------------------------- where things are
-
-
-def default_runs_root() -> Path:
-    return Path(os.environ.get(RUNS_DIR_ENV) or PROJECT_ROOT / "runs")
 
 
 def presets() -> list[Path]:
@@ -165,15 +139,20 @@ def field_help() -> dict[str, str]:
     return docs
 
 
+EVALUATION_ONLY = ("test.csv", "dev.csv", "injection_eval.csv")
+"""Files in training/data that measure models: never offered as training data."""
+
+
 def csv_choices(runs_root: Path) -> list[Path]:
-    """CSVs a run can train on: training/data/ and earlier uploads."""
-    return sorted(DATA_DIR.glob("*.csv")) + sorted((Path(runs_root) / UPLOADS).glob("*.csv"))
+    """CSVs a run can train on: training/data/ (not the evaluation-only files) and earlier uploads."""
+    own = [path for path in sorted(DATA_DIR.glob("*.csv")) if path.name not in EVALUATION_ONLY]
+    return own + sorted(layout.uploads_dir(runs_root).glob("*.csv"))
 
 
 def save_upload(runs_root: Path, filename: str, content: bytes) -> Path:
     """Keep an uploaded CSV under the runs root; the same content under the same name is stored once."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).stem)[:60] or "upload"
-    path = Path(runs_root) / UPLOADS / f"{stem}-{hashlib.sha256(content).hexdigest()[:8]}.csv"
+    path = layout.uploads_dir(runs_root) / f"{stem}-{hashlib.sha256(content).hexdigest()[:8]}.csv"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
@@ -195,8 +174,8 @@ def base_model_problem(base_model: str) -> str | None:
     models), and a failure then shows in the run's error."""
     name = base_model.strip()
     if not name:
-        return f"Name a base model: {PACKAGED_BASE_MODEL} (packaged), a Hugging Face id or a local folder."
-    if name == PACKAGED_BASE_MODEL:
+        return f"Name a base model: {DEFAULT_BASE_MODEL} (packaged), a Hugging Face id or a local folder."
+    if name == DEFAULT_BASE_MODEL:
         return None
     path = Path(name).expanduser()
     if path.is_dir():
@@ -205,7 +184,7 @@ def base_model_problem(base_model: str) -> str | None:
         return None
     if re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not path.exists():
         return None  # a hub id
-    return (f"{name} is neither {PACKAGED_BASE_MODEL}, a local model folder nor a Hugging Face id "
+    return (f"{name} is neither {DEFAULT_BASE_MODEL}, a local model folder nor a Hugging Face id "
             "(owner/name). Check the spelling.")
 
 
@@ -237,50 +216,33 @@ def launch_run(config: TrainConfig, runs_root: Path, name: str = "") -> Run:
             raise RunAlreadyActive(holder)
         folder = _new_run_folder(runs_root, name or Path(config.out_dir).name)
         config = dataclasses.replace(_absolute_paths(config), out_dir=str(folder.resolve()), resume=False)
-        (folder / RUN_CONFIG).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
-        command = [sys.executable, str(TRAIN_SCRIPT), "--config", str(folder / RUN_CONFIG)]
+        (folder / layout.RUN_CONFIG).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+        command = [sys.executable, str(TRAIN_SCRIPT), "--config", str(folder / layout.RUN_CONFIG)]
         try:
-            with (folder / LOG_FILE).open("ab") as log:
-                process = subprocess.Popen(
-                    command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: outlives the app, stoppable as a group
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                )
+            start_job(command, folder, layout.RUN_LOG, cwd=PROJECT_ROOT)
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)  # no run happened: leave no folder to list
             raise
-        _write_json(folder / PROCESS_FILE, {"pid": process.pid, "start_ticks": _start_ticks(process.pid),
-                                            "started_at": time.time(), "command": command})
-        _write_json(runs_root / LOCK_FILE, {"run": folder.name})
+        layout.write_json_atomically(runs_root / layout.ACTIVE_RUN_FILE, {"run": folder.name})
     return load_run(folder)
 
 
 def active_run(runs_root: Path) -> Run | None:
     """The run the app runs now, or None; clears the lock of a run whose process has ended."""
     runs_root = Path(runs_root)
-    if not (runs_root / LOCK_FILE).exists():
+    if not (runs_root / layout.ACTIVE_RUN_FILE).exists():
         return None
     with _launch_guard(runs_root):
         return _active_run(runs_root)
 
 
 def stop_run(runs_root: Path, grace_s: float = 15.0) -> Run | None:
-    """Stop the active run: SIGTERM to its process group, SIGKILL after ``grace_s``. Its
-    progress ends with a ``stopped`` event. Returns the stopped run (None when none was active)."""
+    """Stop the active run (training/jobs.py ``stop_job``); its progress ends with a ``stopped``
+    event. Returns the stopped run (None when none was active)."""
     run = active_run(runs_root)
     if run is None:
         return None
-    process = _read_json(run.folder / PROCESS_FILE)
-    _write_json(run.folder / PROCESS_FILE, {**process, "stop_requested_at": time.time()})
-    _signal_group(process["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while _alive(process) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(process):
-        _signal_group(process["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + grace_s
-        while _alive(process) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    stop_job(run.folder, grace_s)
     _end_progress_line(run.folder)
     steps = [event["step"] for event in _events(run.folder) if "step" in event]
     append_event(run.folder, {"event": "stopped", "step": steps[-1] if steps else 0})
@@ -305,12 +267,13 @@ def list_runs(runs_root: Path) -> list[Run]:
 def load_run(folder: Path) -> Run:
     folder = Path(folder)
     events = _events(folder)
-    process = _read_json(folder / PROCESS_FILE)
-    metrics = _read_json(folder / "adapter" / "train_metrics.json")
-    state, error = _state(folder, events, process)
-    started_at = process.get("started_at") or (events[0]["time"] if events else None)
+    job = read_job(folder)
+    metrics = layout.read_json_object(folder / layout.FINAL_ADAPTER / layout.TRAIN_METRICS)
+    state, error = _state(folder, events, job)
+    started_at = job.started_at if job else (events[0]["time"] if events else None)
     return Run(name=folder.name, folder=folder, state=state, config=_run_config(folder), started_at=started_at,
-               metrics=metrics, checkpoints=_checkpoints(folder), error=error, launched_here=bool(process))
+               metrics=metrics, checkpoints=[path for _, path in layout.checkpoints(folder)], error=error,
+               launched_here=job is not None)
 
 
 def run_status(run: Run) -> RunStatus:
@@ -332,11 +295,11 @@ def run_status(run: Run) -> RunStatus:
             if event.get(name) is not None:
                 setattr(status, name, event[name])
     timed = [event for event in events if event.get("eta_s") is not None]
-    if timed and run.state == RUNNING:
+    if timed and run.state == JobState.RUNNING:
         # the ETA was right when written; count down the time since
         status.eta_s = max(timed[-1]["eta_s"] - (time.time() - timed[-1]["time"]), 0.0)
     if events and run.started_at:
-        end = time.time() if run.state == RUNNING else events[-1]["time"]
+        end = time.time() if run.state == JobState.RUNNING else events[-1]["time"]
         status.elapsed_s = max(end - run.started_at, 0.0)
     return status
 
@@ -374,9 +337,9 @@ def format_duration(seconds: float | None) -> str:
 
 def _active_run(runs_root: Path) -> Run | None:
     """active_run without the guard (the caller holds it)."""
-    lock = runs_root / LOCK_FILE
-    folder = runs_root / _read_json(lock).get("run", "")
-    if folder != runs_root and _alive(_read_json(folder / PROCESS_FILE)):
+    lock = runs_root / layout.ACTIVE_RUN_FILE
+    folder = runs_root / layout.read_json_object(lock).get("run", "")
+    if folder != runs_root and is_alive(read_job(folder)):
         return load_run(folder)
     lock.unlink(missing_ok=True)  # stale: the process ended (finished, crashed, machine restarted)
     return None
@@ -385,7 +348,7 @@ def _active_run(runs_root: Path) -> Run | None:
 @contextlib.contextmanager
 def _launch_guard(runs_root: Path):
     """Serialises launches and lock clean-ups between sessions and app processes (held for milliseconds)."""
-    with (runs_root / GUARD_FILE).open("a") as handle:
+    with (runs_root / layout.LAUNCH_LOCK_FILE).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -393,70 +356,16 @@ def _launch_guard(runs_root: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _state(folder: Path, events: list[dict], process: dict) -> tuple[str, str | None]:
+def _state(folder: Path, events: list[dict], job) -> tuple[JobState, str | None]:
     kinds = [event.get("event") for event in events]
-    if process and _alive(process):
-        return RUNNING, None
-    if "saved" in kinds:
-        return FINISHED, None
-    if "stop_requested_at" in process or "stopped" in kinds:
-        return STOPPED, None
     failures = [event for event in events if event.get("event") == "failed"]
-    if failures:
-        return FAILED, failures[-1].get("error")
-    if process:  # ours, gone, and no adapter: it died before the trainer could say why
-        return FAILED, _last_log_line(folder) or "the training process ended without saving an adapter"
-    progress = folder / PROGRESS_FILE
-    if progress.exists() and time.time() - progress.stat().st_mtime < QUIET_AFTER_S:
-        return RUNNING, None  # a command-line run that is still writing
-    return INCOMPLETE, None
-
-
-def _alive(process: dict) -> bool:
-    pid = process.get("pid")
-    if not pid:
-        return False
-    try:
-        # Our own child (this app process started it): waitpid knows, and reaps it once ended,
-        # which a zombie needs; it counts as running until its last thread is gone.
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        return not finished
-    except ChildProcessError:
-        pass  # another app process started it: ask the system
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    ticks = _start_ticks(pid)
-    if ticks is not None and process.get("start_ticks") not in (None, ticks):
-        return False  # the pid was reused by another process
-    return _process_state(pid) != "Z"
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (Linux); None elsewhere or when gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()
-
-
-def _start_ticks(pid: int) -> int | None:
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields else None  # field 22 of stat: start time since boot
-
-
-def _process_state(pid: int) -> str | None:
-    fields = _proc_stat(pid)
-    return fields[0] if fields else None
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signum)  # start_new_session made the pid its group's id
+    state, error = job_state(job, succeeded="saved" in kinds, log=folder / layout.RUN_LOG,
+                             failure=failures[-1].get("error") if failures else None, stopped="stopped" in kinds,
+                             no_result="the training process ended without saving an adapter")
+    progress = folder / layout.PROGRESS_FILE
+    if state == JobState.INCOMPLETE and time.time() - layout.modified(progress) < QUIET_AFTER_S:
+        return JobState.RUNNING, None  # a command-line run that is still writing
+    return state, error
 
 
 def _project_path(value: str) -> str:
@@ -489,13 +398,14 @@ def _new_run_folder(runs_root: Path, name: str) -> Path:
 def _run_config(folder: Path) -> dict:
     """run.yaml for runs launched here; the hyperparameters in the adapter's or a checkpoint's
     acedesk.json for command-line runs."""
-    if (folder / RUN_CONFIG).exists():
+    if (folder / layout.RUN_CONFIG).exists():
         with contextlib.suppress(yaml.YAMLError, OSError):
-            config = yaml.safe_load((folder / RUN_CONFIG).read_text())
+            config = yaml.safe_load((folder / layout.RUN_CONFIG).read_text())
             return config if isinstance(config, dict) else {}
         return {}
-    for candidate in [folder / "adapter", *reversed(_checkpoints(folder))]:
-        meta = _read_json(candidate / "acedesk.json")
+    candidates = [folder / layout.FINAL_ADAPTER, *reversed([path for _, path in layout.checkpoints(folder)])]
+    for candidate in candidates:
+        meta = layout.read_json_object(candidate / "acedesk.json")
         if meta.get("hyperparameters"):
             return meta["hyperparameters"]
     return {}
@@ -505,40 +415,11 @@ def _events(folder: Path) -> list[dict]:
     return [event for event in read_events(folder) if isinstance(event, dict) and "time" in event]
 
 
-def _checkpoints(folder: Path) -> list[Path]:
-    found = [path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda path: int(path.name.split("-")[-1]))
-
-
-def _last_log_line(folder: Path) -> str | None:
-    """The last line of run.log: for a crash, the exception's own line (not the traceback)."""
-    log = folder / LOG_FILE
-    if not log.exists():
-        return None
-    with log.open("rb") as handle:
-        handle.seek(max(log.stat().st_size - 4000, 0))
-        lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:500] if lines else None
-
-
 def _end_progress_line(folder: Path) -> None:
     """A process killed mid-write leaves half a line; our next event must start on a line of its own."""
-    path = folder / PROGRESS_FILE
+    path = folder / layout.PROGRESS_FILE
     if path.exists() and path.stat().st_size:
         with path.open("rb+") as handle:
             handle.seek(-1, os.SEEK_END)
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)  # atomic: a reader never sees half a file

@@ -7,8 +7,8 @@ import re
 import time
 from datetime import datetime
 
+from core.mail import Email
 from integrations.mail_parsing import MailParseError, parse_eml
-from model.prompt import Email
 from model.schema import FIELDS, TriageResult
 
 DEFAULT_SENDER = "member@example.org"

@@ -3,26 +3,25 @@ labelled data. No streamlit here, so it is unit-tested directly."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
+from core.settings import PROJECT_ROOT, Settings
 from model.active import ModelChoice
-from model.catalog import REPO_ROOT, AdapterEntry
-from model.loading import DEFAULT_BASE_MODEL
+from model.metadata import DEFAULT_BASE_MODEL
+from training.catalog import AdapterEntry
 
 NO_ADAPTER = ""
 """The adapter option that means the plain base model."""
-DEFAULT_TEST_SPLIT = REPO_ROOT / "training" / "data" / "test.csv"
-REALWORLD_CSV = REPO_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
+DEFAULT_TEST_SPLIT = PROJECT_ROOT / "training" / "data" / "test.csv"
+REALWORLD_CSV = PROJECT_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
 UPLOADS_FOLDER = "uploads"
 
 
-def plain_base_model(environ: Mapping[str, str] = os.environ) -> str:
-    """The base the app runs without an adapter: ``ACEDESK_BASE_MODEL``, else the packaged default."""
-    return environ.get("ACEDESK_BASE_MODEL") or DEFAULT_BASE_MODEL
+def plain_base_model(settings: Settings) -> str:
+    """The base the app runs without an adapter: the settings' base model, else the packaged default."""
+    return settings.base_model or DEFAULT_BASE_MODEL
 
 
 def base_model_options(entries: list[AdapterEntry], adapter: AdapterEntry | None, plain_base: str) -> list[str]:
@@ -63,7 +62,7 @@ def adapter_test_split(adapter: AdapterEntry | None) -> Path:
     train_file = (adapter.hyperparameters.get("train_file") if adapter else None) or ""
     if train_file:
         path = Path(train_file)
-        candidate = (path if path.is_absolute() else REPO_ROOT / path).with_name("test.csv")
+        candidate = (path if path.is_absolute() else PROJECT_ROOT / path).with_name("test.csv")
         if candidate.is_file():
             return candidate
     return DEFAULT_TEST_SPLIT

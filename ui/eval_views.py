@@ -16,11 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from model.active import ModelChoice, promote
-from model.catalog import AdapterEntry, find_adapter
 from model.schema import CATEGORIES
-from training import compare, eval_jobs
+from training import compare, eval_jobs, layout
+from training.catalog import AdapterEntry, find_adapter
 from training.eval_jobs import EvalRequest, EvalRun
 from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
+from training.jobs import JobState
 from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
 from ui.eval_choices import (
     NO_ADAPTER,
@@ -33,7 +34,7 @@ from ui.eval_choices import (
     plain_base_model,
     upload_path,
 )
-from ui.resources import cached_triager
+from ui.resources import cached_triager, desk_settings
 
 TEST_SPLIT, REALWORLD, UPLOAD, SERVER_FILE = (
     "Its test split", "Real-world benchmark", "Upload a CSV", "A CSV file on this server")
@@ -69,7 +70,7 @@ def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelC
     path = left.selectbox("Adapter or checkpoint", options, format_func=option_label, key="eval_adapter",
                           help="Shipped adapters, then each training run's checkpoints and final adapter.")
     entry = by_path.get(path)
-    plain_base = plain_base_model()
+    plain_base = plain_base_model(desk_settings())
     base = right.selectbox("Base model", base_model_options(entries, entry, plain_base), key=f"eval_base::{path}",
                            accept_new_options=True,
                            help="An adapter only works on the base it was trained on (listed first). "
@@ -226,7 +227,7 @@ def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: P
         if upload is None:
             st.error("Choose a CSV file to upload first.")
             return
-        path = upload_path(eval_jobs.evals_root(runs_dir), upload.name)
+        path = upload_path(layout.evals_root(runs_dir), upload.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(upload.getvalue())
     if path is None:
@@ -261,14 +262,14 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
 
 def running_evaluations(runs_dir: Path) -> None:
     """Progress of every running evaluation (any session's), refreshed while one runs."""
-    running = [run for run in eval_jobs.list_runs(runs_dir) if run.state == eval_jobs.RUNNING]
+    running = [run for run in eval_jobs.list_runs(runs_dir) if run.state == JobState.RUNNING]
     st.session_state["eval_running"] = {str(run.folder) for run in running}
     if running:
         st.fragment(_progress, run_every=POLL_SECONDS)(runs_dir)
 
 
 def _progress(runs_dir: Path) -> None:
-    running = [run for run in eval_jobs.list_runs(runs_dir) if run.state == eval_jobs.RUNNING]
+    running = [run for run in eval_jobs.list_runs(runs_dir) if run.state == JobState.RUNNING]
     if {str(run.folder) for run in running} != st.session_state.get("eval_running"):
         st.rerun()  # one ended or began: show the whole page anew (results, comparison)
     for run in running:
@@ -282,7 +283,7 @@ def _progress(runs_dir: Path) -> None:
 
 def evaluation_results(runs_dir: Path) -> None:
     """The results of one ended evaluation: this session's newest unless another is picked."""
-    runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state != eval_jobs.RUNNING]
+    runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state != JobState.RUNNING]
     if not runs:
         st.info("No evaluations yet: choose labelled data above and press Evaluate.")
         return
@@ -295,14 +296,14 @@ def evaluation_results(runs_dir: Path) -> None:
 
 
 def show_run(run: EvalRun) -> None:
-    if run.state == eval_jobs.FAILED:
+    if run.state == JobState.FAILED:
         st.error(f"This evaluation ended with an error: {run.message}. Check that the model loads in the Chat "
                  f"tab and that the CSV is labelled, then evaluate again.")
-        st.caption(f"Its full output: `{run.folder / eval_jobs.LOG_FILE}`")
+        st.caption(f"Its full output: `{run.folder / layout.EVAL_LOG}`")
         return
-    if run.state == eval_jobs.STOPPED:
+    if run.state == JobState.STOPPED:
         st.warning(f"Stopped after {run.done_rows} of {run.total_rows} rows, so there are no scores. "
-                   f"Its predictions so far: `{run.folder / eval_jobs.PREDICTIONS_FILE}`")
+                   f"Its predictions so far: `{run.folder / layout.PREDICTIONS_FILE}`")
         return
     metrics = eval_jobs.load_metrics(run.folder)
     _headline(metrics)
@@ -349,7 +350,7 @@ def confusion_chart(metrics: dict) -> alt.LayerChart:
 
 def comparison(runs_dir: Path) -> None:
     """Two finished evaluations side by side (best on the same data)."""
-    runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state == eval_jobs.FINISHED]
+    runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state == JobState.FINISHED]
     if len(runs) < 2:
         st.info("Comparing needs two finished evaluations: evaluate two checkpoints on the same data in the "
                 "Evaluate tab.")

@@ -12,9 +12,12 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from support.inbox import (
+from support.store import TicketStore
+from support.workflow import Workflow
+from ui.inbox_common import ACTOR, plain
+from ui.inbox_fetch import triage_with_progress
+from ui.inbox_plans import (
     REJECT_REASONS,
-    OperatorSession,
     Outcome,
     Plan,
     approve_and_send,
@@ -23,10 +26,7 @@ from support.inbox import (
     retriage_outcome,
     send_back_to_triage,
 )
-from support.store import TicketStore
-from support.workflow import Workflow
-from ui.inbox_common import ACTOR, plain
-from ui.inbox_fetch import triage_with_progress
+from ui.inbox_session import OperatorSession
 
 log = logging.getLogger("acedesk.inbox")
 OTHER_REASON = "other (write it in the note)"
@@ -110,7 +110,7 @@ def show_plan(plan: Plan, base_url: str) -> None:
     if call is None:
         st.caption("No club API call (nothing to change at the club): the reply only.")
     else:
-        st.code(call.request_text(base_url), language="http")
+        st.code(call.text(base_url), language="http")
     notes = [f"Then the reply goes to {plain(plan.reply_to)}: {plan.reply_note}."]
     if plan.review:
         notes.append(f"Flagged for review: {plain('; '.join(plan.review))}.")

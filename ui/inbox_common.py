@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from support.inbox import OperatorSession, saved_drafts
 from support.store import TicketStore
+from ui.inbox_session import OperatorSession, saved_drafts
 
 log = logging.getLogger("acedesk.inbox")
 ACTOR = "operator"

@@ -6,25 +6,15 @@ from __future__ import annotations
 import streamlit as st
 
 from model.schema import CATEGORIES
-from support.actions import ticket_fields
-from support.inbox import (
-    APPROVABLE,
-    Draft,
-    InboxPage,
-    OperatorSession,
-    attachments,
-    audit_rows,
-    field_changes,
-    proposed_reply,
-    received_text,
-    reply_text,
-    row_note,
-)
+from support.records import Ticket
 from support.states import State
 from support.store import TicketStore
 from support.workflow import NEEDS_OVERRIDE, Workflow
 from ui.inbox_actions import decision_panels, retriage_now, start_approval
 from ui.inbox_common import plain
+from ui.inbox_plans import attachments, audit_rows, reply_text
+from ui.inbox_rows import APPROVABLE, InboxPage, received_text, row_note
+from ui.inbox_session import Draft, OperatorSession, field_changes
 
 FIELD_LABELS = {"username": "Username", "booking_id": "Booking id", "member_name": "New member's name",
                 "member_email": "New member's email", "new_date": "New date (YYYY-MM-DD)",
@@ -48,84 +38,84 @@ def ticket_detail(store: TicketStore, flow: Workflow | None, session: OperatorSe
         show_decision(store, flow, session, ticket)
     decision_panels(store, flow, session, "detail")  # full width: a call's request reads on one line
     with st.expander("Audit trail"):
-        st.dataframe(audit_rows(store.audit_log(ticket["id"])), hide_index=True, width="stretch")
+        st.dataframe(audit_rows(store.audit_log(ticket.id)), hide_index=True, width="stretch")
 
 
-def show_mail(store: TicketStore, ticket: dict) -> None:
-    st.subheader(plain(ticket["subject"] or "(no subject)"), anchor=False)
-    details = [f"From {plain(ticket['sender'])}", received_text(ticket), f"ticket #{ticket['id']}, {ticket['state']}"]
-    if ticket["reply_to"] and ticket["reply_to"] not in ticket["sender"]:
-        details.append(f"replies go to {plain(ticket['reply_to'])}")
+def show_mail(store: TicketStore, ticket: Ticket) -> None:
+    st.subheader(plain(ticket.subject or "(no subject)"), anchor=False)
+    details = [f"From {plain(ticket.sender)}", received_text(ticket), f"ticket #{ticket.id}, {ticket.state}"]
+    if ticket.reply_to and ticket.reply_to not in ticket.sender:
+        details.append(f"replies go to {plain(ticket.reply_to)}")
     st.caption(" · ".join(details))
-    if ticket["state"] == State.QUARANTINED:
-        st.error(f"Quarantined: {plain(ticket['quarantine_reason'] or 'the mail could not be read')}. "
+    if ticket.state == State.QUARANTINED:
+        st.error(f"Quarantined: {plain(ticket.quarantine_reason or 'the mail could not be read')}. "
                  "It can only be rejected; fix it in the mailbox if it matters.")
     # The body is text already (HTML reduced to text on arrival): shown as text, never rendered.
-    body = ticket["body"] or "(no text)"
+    body = ticket.body or "(no text)"
     long_mail = body.count("\n") > MAIL_LINES or len(body) > MAIL_LINES * 60
     st.code(body, language=None, wrap_lines=True, height=MAIL_HEIGHT if long_mail else "content")
     st.caption(attachment_line(ticket))
     show_thread(store, ticket)
 
 
-def attachment_line(ticket: dict) -> str:
+def attachment_line(ticket: Ticket) -> str:
     names = attachments(ticket)
     if names is None:
         return ("Attachments: not stored by AceDesk (it keeps the mail's text); open the original in the mailbox "
-                f"{plain(ticket['mailbox'])}, UID {plain(ticket['uid'])}.")
+                f"{plain(ticket.mailbox)}, UID {plain(ticket.uid)}.")
     return f"Attachments: {plain(', '.join(names))}" if names else "Attachments: none"
 
 
-def show_thread(store: TicketStore, ticket: dict) -> None:
+def show_thread(store: TicketStore, ticket: Ticket) -> None:
     """The conversation: the mails it answers or that answer it, and AceDesk's replies."""
-    mails = sorted([*store.thread(ticket["id"]), ticket], key=lambda mail: mail["id"])
+    mails = sorted([*store.thread(ticket.id), ticket], key=lambda mail: mail.id)
     lines = []
     for mail in mails:
-        this = "   ← this ticket" if mail["id"] == ticket["id"] else ""
-        lines.append(f"#{mail['id']:<5} in   {received_text(mail)}  {mail['sender']}: {mail['subject']} "
-                     f"[{mail['state']}]{this}")
-        if reply := store.reply(mail["id"]):
-            when = f" {reply['sent_at'][:16].replace('T', ' ')}" if reply["sent_at"] else ""
-            lines.append(f"{'':6} out  our reply, {reply['status']}{when}")
+        this = "   ← this ticket" if mail.id == ticket.id else ""
+        lines.append(f"#{mail.id:<5} in   {received_text(mail)}  {mail.sender}: {mail.subject} "
+                     f"[{mail.state}]{this}")
+        if reply := store.reply(mail.id):
+            when = f" {reply.sent_at[:16].replace('T', ' ')}" if reply.sent_at else ""
+            lines.append(f"{'':6} out  our reply, {reply.status}{when}")
     st.markdown("**Thread**")
     st.text("\n".join(lines))
-    if reply := store.reply(ticket["id"]):
+    if reply := store.reply(ticket.id):
         with st.expander("Our reply, as sent"):
             st.code(reply_text(reply), language=None, wrap_lines=True)
 
 
-def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: dict) -> None:
-    blocking = [flag for flag in ticket["flags"] if flag.startswith(NEEDS_OVERRIDE)]
-    review = [flag for flag in ticket["flags"] if flag not in blocking]
+def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: Ticket) -> None:
+    blocking = [flag for flag in ticket.flags if flag.startswith(NEEDS_OVERRIDE)]
+    review = [flag for flag in ticket.flags if flag not in blocking]
     if blocking:
         st.error("**Needs an override with a reason to be approved:**\n" + _bullets(blocking), icon=":material/flag:")
     if review:
         st.warning("**Flagged for review:**\n" + _bullets(review), icon=":material/warning:")
-    if ticket["state"] in APPROVABLE and not ticket["machine_mail"]:
+    if ticket.state in APPROVABLE and not ticket.machine_mail:
         edit_form(store, flow, session, ticket)
     else:
-        st.info(plain(row_note(ticket, store.action(ticket["id"])) or f"This ticket is {ticket['state']}."))
+        st.info(plain(row_note(ticket, store.action(ticket.id)) or f"This ticket is {ticket.state}."))
     reject_column, retriage_column = st.columns(2)
-    if reject_column.button("Reject…", key=f"inbox_detail_reject_{ticket['id']}", width="stretch",
-                            disabled=ticket["state"] in (State.REPLIED, State.REJECTED)):
+    if reject_column.button("Reject…", key=f"inbox_detail_reject_{ticket.id}", width="stretch",
+                            disabled=ticket.state in (State.REPLIED, State.REJECTED)):
         session.close_panel()
-        session.rejecting, session.panel_from = (ticket["id"],), "detail"
+        session.rejecting, session.panel_from = (ticket.id,), "detail"
         st.rerun()
-    if retriage_column.button("Re-triage", key=f"inbox_detail_retriage_{ticket['id']}", width="stretch",
-                              disabled=ticket["state"] not in APPROVABLE):
-        retriage_now(store, flow, session, [ticket["id"]])
+    if retriage_column.button("Re-triage", key=f"inbox_detail_retriage_{ticket.id}", width="stretch",
+                              disabled=ticket.state not in APPROVABLE):
+        retriage_now(store, flow, session, [ticket.id])
 
 
 def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {plain(line)}" for line in lines)
 
 
-def edit_form(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: dict) -> None:
+def edit_form(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: Ticket) -> None:
     """The fields (category included), the reply and, for a flagged ticket, the override reason."""
-    draft = session.drafts.get(ticket["id"]) or Draft()
-    values = {**ticket_fields(ticket), **draft.fields}
-    suffix = f"{ticket['id']}_{session.drafts_version}"
-    flagged = any(flag.startswith(NEEDS_OVERRIDE) for flag in ticket["flags"])
+    draft = session.drafts.get(ticket.id) or Draft()
+    values = {**ticket.fields, **draft.fields}
+    suffix = f"{ticket.id}_{session.drafts_version}"
+    flagged = any(flag.startswith(NEEDS_OVERRIDE) for flag in ticket.flags)
     with st.form(f"inbox_form_{suffix}"):
         category = st.selectbox("Category", CATEGORIES, key=f"inbox_category_{suffix}",
                                 index=CATEGORIES.index(values["category"]) if values.get("category") in CATEGORIES
@@ -134,7 +124,7 @@ def edit_form(store: TicketStore, flow: Workflow | None, session: OperatorSessio
         typed = {name: columns[number % 2].text_input(label, value=values.get(name) or "",
                                                       key=f"inbox_{name}_{suffix}")
                  for number, (name, label) in enumerate(FIELD_LABELS.items())}
-        reply = st.text_area("Reply", value=draft.reply if draft.reply is not None else proposed_reply(ticket),
+        reply = st.text_area("Reply", value=draft.reply if draft.reply is not None else ticket.proposed_reply,
                              height=220, key=f"inbox_reply_{suffix}")
         # Open even when not flagged yet: edited fields can raise a flag at the check.
         override = st.text_input("Override reason (required to approve a flagged ticket)",
@@ -146,9 +136,9 @@ def edit_form(store: TicketStore, flow: Workflow | None, session: OperatorSessio
                                                     disabled=flow is None)
         save = save_column.form_submit_button("Save draft", width="stretch")
     if approve or save:
-        edited_reply = None if reply.strip() == proposed_reply(ticket).strip() else reply
-        session.save_draft(ticket["id"], Draft(edited_reply, field_changes(ticket, {**typed, "category": category}),
+        edited_reply = None if reply.strip() == ticket.proposed_reply.strip() else reply
+        session.save_draft(ticket.id, Draft(edited_reply, field_changes(ticket, {**typed, "category": category}),
                                                override.strip()))
         if approve:
-            start_approval(store, flow, session, [ticket["id"]], "detail")
+            start_approval(store, flow, session, [ticket.id], "detail")
         st.rerun()

@@ -7,24 +7,17 @@ import time
 
 import streamlit as st
 
-from integrations.imap_mailbox import ImapUnavailable
-from support.inbox import (
-    Connection,
-    NoMailSource,
-    OperatorSession,
-    backend_connection,
-    fetch_new_mail,
-    mail_in_connection,
-    mail_out_connection,
-    probe_imap,
-    probe_smtp,
-    received_ids,
-    triage_tickets,
-)
-from support.settings import DeskSettings
+from core.settings import Settings
+from integrations.connections import Connection, probe_imap, probe_smtp
+from integrations.imap_mailbox import ImapSettings, ImapUnavailable
+from integrations.mail_sending import SmtpSettings
+from support.intake import NoMailSource, fetch_new_mail
 from support.store import TicketStore
+from support.triage import received_ids, triage_tickets
 from support.workflow import Workflow
 from ui.inbox_common import operator_session, plain, plain_errors
+from ui.inbox_connections import backend_connection, mail_in_connection, mail_out_connection
+from ui.inbox_session import OperatorSession
 from ui.resources import fetch_lock, triager
 
 AUTO_FETCH_SECONDS = 60
@@ -33,7 +26,7 @@ ICONS = {"ok": ":green[:material/check_circle:]", "down": ":red[:material/error:
          "unchecked": ":gray[:material/help:]", "off": ":gray[:material/block:]"}
 
 
-def fetch_with_progress(store: TicketStore, settings: DeskSettings, flow: Workflow | None) -> None:
+def fetch_with_progress(store: TicketStore, settings: Settings, flow: Workflow | None) -> None:
     """Fetch, then triage everything received, in a status box with a progress bar."""
     if not fetch_lock().acquire(blocking=False):
         st.info("Another session is fetching mail right now: its tickets appear here when it is done. "
@@ -67,7 +60,7 @@ def triage_with_progress(store: TicketStore, flow: Workflow | None, ticket_ids: 
 
 
 @st.fragment(run_every=AUTO_FETCH_SECONDS)
-def auto_fetch(store: TicketStore, settings: DeskSettings, flow: Workflow | None) -> None:
+def auto_fetch(store: TicketStore, settings: Settings, flow: Workflow | None) -> None:
     """Fetches once a minute while the toggle is on; reruns the page only when mail came in
     (a rerun for nothing would interrupt the operator's typing)."""
     session = operator_session()
@@ -79,7 +72,7 @@ def auto_fetch(store: TicketStore, settings: DeskSettings, flow: Workflow | None
     st.caption(session.auto_fetch_note)
 
 
-def _quiet_fetch(store: TicketStore, settings: DeskSettings, flow: Workflow | None,
+def _quiet_fetch(store: TicketStore, settings: Settings, flow: Workflow | None,
                  session: OperatorSession) -> int:
     if not fetch_lock().acquire(blocking=False):
         return 0  # another session is fetching: its tickets show on the next rerun
@@ -96,11 +89,11 @@ def _quiet_fetch(store: TicketStore, settings: DeskSettings, flow: Workflow | No
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _backend_connection(url: str | None, _settings: DeskSettings) -> Connection:
+def _backend_connection(url: str | None, _settings: Settings) -> Connection:
     return backend_connection(_settings)
 
 
-def connection_strip(settings: DeskSettings, session: OperatorSession):
+def connection_strip(settings: Settings, session: OperatorSession):
     """The connections in one row, and a button that tries the mail servers' logins. Returns the
     club backend's cell for ``backend_status``: its check waits on the network, so the page
     fills it last, and the row is already laid out then (nothing below it moves)."""
@@ -110,15 +103,15 @@ def connection_strip(settings: DeskSettings, session: OperatorSession):
         _show(cell, session.probes.get(connection.name, connection))
     if button_cell.button("", icon=":material/refresh:", key="inbox_probe", type="tertiary",
                           help="Check the connections now (logs in to IMAP and SMTP, sends nothing)"):
-        probes = [probe_imap(settings.imap) if settings.imap else None,
-                  probe_smtp(settings.smtp) if settings.smtp else None]
+        imap, smtp = ImapSettings.from_settings(settings), SmtpSettings.from_settings(settings)
+        probes = [probe_imap(imap) if imap else None, probe_smtp(smtp) if smtp else None]
         session.probes = {probe.name: probe for probe in probes if probe is not None}
         _backend_connection.clear()
         st.rerun()
     return backend_cell
 
 
-def backend_status(cell, settings: DeskSettings) -> None:
+def backend_status(cell, settings: Settings) -> None:
     _show(cell, _backend_connection(settings.club_api_url, settings))
 
 

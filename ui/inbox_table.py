@@ -12,14 +12,8 @@ import hashlib
 
 import streamlit as st
 
-from support.inbox import (
-    EDITABLE_COLUMNS,
-    TABLE_COLUMNS,
-    InboxPage,
-    OperatorSession,
-    grid_changes,
-    table_frame,
-)
+from ui.inbox_rows import EDITABLE_COLUMNS, TABLE_COLUMNS, InboxPage, grid_changes, table_frame
+from ui.inbox_session import OperatorSession
 
 ROW_HEIGHT = 35
 VISIBLE_ROWS = 15

@@ -1,4 +1,5 @@
-"""What the pages share: settings (read once, from secrets or the environment) and the model.
+"""What the pages share: the settings (read once, from .streamlit/secrets.toml and the
+environment) and the model.
 
 ``st.cache_resource`` objects are shared by every session and thread: they are never
 mutated here. The triager guards its own generation with a lock; the ticket store is
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from core.settings import Settings, load_settings
 from model.active import ModelChoice, active_choice
-from support.settings import DeskSettings, build_workflow, setting_values
+from support.desk import build_workflow, open_store
 from support.store import TicketStore
 from support.workflow import Workflow
 
@@ -22,30 +24,27 @@ if TYPE_CHECKING:  # torch loads with the model, not with the first page view
 
 
 @st.cache_resource
-def desk_settings() -> DeskSettings:
-    """``.streamlit/secrets.toml`` entries (same names as the environment variables) win over
-    the environment; secrets never leave this object except as connection arguments."""
-    try:
-        secrets = dict(st.secrets)
-    except FileNotFoundError:  # no secrets file: the environment alone
-        secrets = {}
-    return DeskSettings.from_env(setting_values(secrets=secrets))
+def desk_settings() -> Settings:
+    """The settings, read once per app process (core/settings.py: the secrets file wins over the
+    environment); secrets never leave this object except as connection arguments."""
+    load_settings.cache_clear()  # a cleared cache_resource re-reads the file and the environment
+    return load_settings()
 
 
 @st.cache_resource(show_spinner="Loading the triage model...")
 def cached_triager(choice: ModelChoice) -> Triager:
     from model.inference import load_triager  # torch: only when a model is needed
 
-    return load_triager(choice.base_model, choice.adapter)
+    return load_triager(choice.base_model, choice.adapter, threads=desk_settings().threads)
 
 
 def triager() -> Triager:
     """The inbox's model: the promoted choice (see model/active.py), loaded once per process."""
-    return cached_triager(active_choice(desk_settings().data_dir))
+    return cached_triager(active_choice(desk_settings()))
 
 
 def store() -> TicketStore:
-    return desk_settings().store()
+    return open_store(desk_settings())
 
 
 def workflow(ticket_store: TicketStore) -> Workflow | None:

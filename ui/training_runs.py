@@ -14,6 +14,7 @@ import streamlit as st
 
 from training import runs
 from training.data_checks import CsvReport
+from training.jobs import JobState
 
 REFRESH_S = 2.0
 _NOTICE = "training_notice"
@@ -73,10 +74,10 @@ def live_run(runs_root: Path) -> None:
 
 def show_progress(status: runs.RunStatus) -> None:
     """Progress bar with ETA, the latest numbers and the loss curves."""
-    if not status.training_started and status.state == runs.RUNNING:
+    if not status.training_started and status.state == JobState.RUNNING:
         st.progress(0.0, text="Loading the base model and preparing the data...")
     elif status.max_steps:
-        eta = f" · about {runs.format_duration(status.eta_s)} left" if status.state == runs.RUNNING else ""
+        eta = f" · about {runs.format_duration(status.eta_s)} left" if status.state == JobState.RUNNING else ""
         st.progress(status.fraction, text=f"Step {status.step} of {status.max_steps}{eta}")
     loss, eval_loss, speed, elapsed = st.columns(4)
     loss.metric("Loss", _last(status.losses))
@@ -93,7 +94,7 @@ def show_progress(status: runs.RunStatus) -> None:
 def warn_about_outside_runs(all_runs: list[runs.Run]) -> None:
     """A run started from the command line is not under the app's lock, but it shares the CPU."""
     for run in all_runs:
-        if run.state == runs.RUNNING and not run.launched_here:
+        if run.state == JobState.RUNNING and not run.launched_here:
             st.warning(f"{run.name} is training from the command line (its progress file is still being "
                        "written). A run started here would share the CPU with it and both would be slower.",
                        icon=":material/warning:")
@@ -112,11 +113,11 @@ def earlier_runs(all_runs: list[runs.Run]) -> None:
 
 def _details(run: runs.Run) -> None:
     st.markdown(f"**{run.name}**: {run.state}")
-    if run.state == runs.FAILED:
+    if run.state == JobState.FAILED:
         st.error(f"{run.error or 'The run failed.'} {runs.failure_hint(run.error)}", icon=":material/error:")
-    if run.state == runs.INCOMPLETE:
+    if run.state == JobState.INCOMPLETE:
         st.info("This run ended without saving an adapter; its checkpoints (if any) can still be used.")
-    if run.state == runs.RUNNING and run.launched_here:
+    if run.state == JobState.RUNNING and run.launched_here:
         st.caption("Its live progress is at the top of the page.")
     else:
         show_progress(runs.run_status(run))

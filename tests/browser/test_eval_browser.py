@@ -11,9 +11,10 @@ from playwright.sync_api import expect
 
 from tests.conftest import REPO_ROOT
 from tests.fixtures.browser import screenshot, wait_for_app
-from training import eval_jobs
+from training import eval_jobs, layout
 from training.config import TrainConfig
 from training.finetune_lora import setup
+from training.jobs import JobState
 
 pytest_plugins = ["tests.fixtures.browser"]
 
@@ -32,7 +33,7 @@ def runs_dir(tiny_base_dir, tmp_path_factory):
                       lora_alpha=8))
     yield runs
     for run in eval_jobs.list_runs(runs):  # never leave a test's process behind
-        if run.state == eval_jobs.RUNNING:
+        if run.state == JobState.RUNNING:
             eval_jobs.stop_evaluation(run)
 
 
@@ -111,7 +112,7 @@ def test_a_running_evaluation_stops_on_request(page, app_server, runs_dir):
     page.get_by_text(re.compile(rf"^Stopped after \d+ of {rows} rows")).wait_for(timeout=30_000)
     wait_for_app(page)
     assert page.get_by_test_id("stProgress").count() == 0
-    assert not any(run.state == eval_jobs.RUNNING for run in eval_jobs.list_runs(runs_dir))
+    assert not any(run.state == JobState.RUNNING for run in eval_jobs.list_runs(runs_dir))
     screenshot(page, "eval-stopped")
 
 
@@ -170,7 +171,7 @@ def test_an_uploaded_csv_is_evaluated_and_a_malformed_one_is_refused_in_words(pa
         re.compile(r"^tiny / adapter \(final\) on five.csv .* · finished$"), timeout=EVALUATION_MS)
     wait_for_app(page)
     assert page.get_by_text("Rows it got wrong:").count() == 1
-    [kept] = eval_jobs.evals_root(runs_dir).rglob("*-five.csv")  # the upload is kept beside its evaluation
+    [kept] = layout.evals_root(runs_dir).rglob("*-five.csv")  # the upload is kept beside its evaluation
     assert kept.read_bytes() == five_rows.read_bytes()
     assert not page.get_by_test_id("stException").count()
     screenshot(page, "eval-upload")

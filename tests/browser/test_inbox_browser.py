@@ -7,8 +7,9 @@ from __future__ import annotations
 import email
 import email.policy
 
-from support.settings import DeskSettings, build_workflow
-from support.worker import fetch_eml_dir
+from core.settings import Settings
+from support.desk import build_workflow, open_store
+from support.intake import fetch_eml_dir
 from tests.fixtures.browser import (
     cell_text,
     demo_inbox,
@@ -28,10 +29,9 @@ EDITED = "Dear Anna, BK-48213 is cancelled. Get well soon!"
 
 def seeded_data(tmp_path, club_backend, names: list[str]):
     """A data folder whose demo tickets are triaged with their labels (the tiny model answers at random)."""
-    settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(tmp_path / "data"),
-                                      "ACEDESK_CLUB_API_URL": club_backend.url,
-                                      "ACEDESK_CLUB_API_TOKEN": club_backend.token})
-    store = settings.store()
+    settings = Settings(data_dir=tmp_path / "data", club_api_url=club_backend.url,
+                        club_api_token=club_backend.token)
+    store = open_store(settings)
     fetch_eml_dir(store, demo_inbox(tmp_path / "seed", names))
     triage_as_labelled(store, build_workflow(store, settings))
     return settings.data_dir

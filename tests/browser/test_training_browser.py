@@ -10,6 +10,7 @@ from tests.conftest import REPO_ROOT
 from tests.fixtures.browser import screenshot, wait_for_app
 from training import runs
 from training.config import TrainConfig
+from training.jobs import JobState
 
 pytest_plugins = ["tests.fixtures.browser"]
 
@@ -46,7 +47,7 @@ def progress_step(page) -> int:
 
 def test_a_run_started_in_the_form_is_followed_live_to_the_end(page, app_server, runs_root, ten_rows,
                                                               tiny_base_dir):
-    app = app_server(env={runs.RUNS_DIR_ENV: str(runs_root)})
+    app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_root)})
     open_training_page(page, app)
     screenshot(page, "training-empty")
 
@@ -70,7 +71,7 @@ def test_a_run_started_in_the_form_is_followed_live_to_the_end(page, app_server,
     assert page.get_by_text("Running:").count() == 0
     assert page.get_by_role("button", name="Start training").is_enabled()
     screenshot(page, "training-finished")
-    assert runs.list_runs(runs_root)[0].state == runs.FINISHED
+    assert runs.list_runs(runs_root)[0].state == JobState.FINISHED
 
 
 def test_a_reloaded_page_reattaches_and_the_stop_button_stops_the_run(page, app_server, runs_root, ten_rows,
@@ -78,7 +79,7 @@ def test_a_reloaded_page_reattaches_and_the_stop_button_stops_the_run(page, app_
     slow = TrainConfig(base_model=str(tiny_base_dir), train_file=str(ten_rows), val_file="", max_steps=100_000,
                        batch_size=4, logging_steps=1, save_steps=100_000, threads=1, lora_r=4, lora_alpha=8)
     run = runs.launch_run(slow, runs_root, "slow")
-    app = app_server(env={runs.RUNS_DIR_ENV: str(runs_root)})
+    app = app_server(env={"ACEDESK_RUNS_DIR": str(runs_root)})
     open_training_page(page, app)
     page.get_by_text(f"Running: {run.name}").wait_for()
 
@@ -98,5 +99,5 @@ def test_a_reloaded_page_reattaches_and_the_stop_button_stops_the_run(page, app_
     page.get_by_text(f"Stopped {run.name}").wait_for(timeout=60_000)
     wait_for_app(page)
     assert page.get_by_text(f"{run.name}: stopped").count() == 1
-    assert runs.active_run(runs_root) is None and runs.load_run(run.folder).state == runs.STOPPED
+    assert runs.active_run(runs_root) is None and runs.load_run(run.folder).state == JobState.STOPPED
     screenshot(page, "training-stopped")

@@ -15,10 +15,10 @@ from integrations.imap_mailbox import (
     _chunks,
     _uid_set,
 )
+from support.intake import ingest
 from support.states import State
 from support.store import TicketStore
-from support.worker import ingest
-from tests.conftest import MIME_CORPUS
+from tests.conftest import MIME_CORPUS, settings_of
 from tests.fixtures import free_port
 
 
@@ -105,7 +105,7 @@ def test_uidvalidity_change_refetches_but_message_ids_prevent_duplicates(dovecot
     dovecot_server.append_many(settings.user, [mail(1), mail(2)], folder="Support")
     with ImapMailbox(settings) as mailbox:
         assert len(ingest(store, mailbox.new_mails(store.known_uids))) == 2
-    first_uidvalidity = store.tickets()[0]["uidvalidity"]
+    first_uidvalidity = store.tickets()[0].uidvalidity
 
     with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password, None) as box:
         box.folder.delete("Support")
@@ -116,7 +116,7 @@ def test_uidvalidity_change_refetches_but_message_ids_prevent_duplicates(dovecot
         refetched = list(mailbox.new_mails(store.known_uids))
     assert len(refetched) == 3 and refetched[0][0].uidvalidity != first_uidvalidity
     assert len(ingest(store, iter(refetched))) == 1
-    assert sorted(t["message_id"] for t in store.tickets()) == [f"<{n}@example.org>" for n in (1, 2, 3)]
+    assert sorted(t.message_id for t in store.tickets()) == [f"<{n}@example.org>" for n in (1, 2, 3)]
 
 
 def test_mark_processed_sets_seen_and_moves_to_a_created_folder(dovecot_server, imap_account):
@@ -188,7 +188,7 @@ def test_connection_dropped_mid_fetch_loses_nothing_and_duplicates_nothing(dovec
 
     with ImapMailbox(imap_account) as mailbox:
         assert len(ingest(store, mailbox.new_mails(store.known_uids))) == total - FETCH_CHUNK_MAILS
-    message_ids = [t["message_id"] for t in store.tickets()]
+    message_ids = [t.message_id for t in store.tickets()]
     assert len(message_ids) == len(set(message_ids)) == total
 
 
@@ -203,8 +203,8 @@ def test_oversized_mail_is_not_downloaded_but_quarantined_by_its_headers(dovecot
 
     ingest(store, iter(fetched))
     oversized = store.tickets()[1]
-    assert oversized["state"] == State.QUARANTINED and "over the 2000 byte limit" in oversized["quarantine_reason"]
-    assert oversized["message_id"] == "<2@example.org>" and oversized["sender"] == "Member 2 <m2@example.org>"
+    assert oversized.state == State.QUARANTINED and "over the 2000 byte limit" in oversized.quarantine_reason
+    assert oversized.message_id == "<2@example.org>" and oversized.sender == "Member 2 <m2@example.org>"
 
 
 def test_every_mime_corpus_message_is_fetched_and_stored_or_quarantined(dovecot_server, imap_account, store):
@@ -216,8 +216,8 @@ def test_every_mime_corpus_message_is_fetched_and_stored_or_quarantined(dovecot_
 
     assert len(ingest(store, iter(fetched))) == len(MIME_CORPUS) == 33
     for ticket in store.tickets():
-        assert ticket["state"] in (State.RECEIVED, State.QUARANTINED)
-        assert ticket["state"] == State.RECEIVED or ticket["quarantine_reason"]
+        assert ticket.state in (State.RECEIVED, State.QUARANTINED)
+        assert ticket.state == State.RECEIVED or ticket.quarantine_reason
 
 
 def test_a_mail_dropped_into_the_maildir_is_fetched_too(dovecot_server, imap_account):
@@ -232,19 +232,19 @@ def test_thousand_mails_are_ingested_once(dovecot_server, imap_account, store):
         assert len(ingest(store, mailbox.new_mails(store.known_uids))) == 1_000
         assert list(mailbox.new_mails(store.known_uids)) == []
     assert time.perf_counter() - started < 60
-    assert len({t["message_id"] for t in store.tickets()}) == 1_000
+    assert len({t.message_id for t in store.tickets()}) == 1_000
 
 
 def test_settings_from_the_environment():
-    assert ImapSettings.from_env({}) is None
-    settings = ImapSettings.from_env({
+    assert ImapSettings.from_settings(settings_of({})) is None
+    settings = ImapSettings.from_settings(settings_of({
         "ACEDESK_IMAP_HOST": "imap.club.example", "ACEDESK_IMAP_USER": "desk", "ACEDESK_IMAP_PASSWORD": "pw-1",
         "ACEDESK_IMAP_SECURITY": "starttls", "ACEDESK_IMAP_PROCESSED_FOLDER": "Done",
-        "ACEDESK_IMAP_MARK_SEEN": "yes", "ACEDESK_IMAP_SENT_FOLDER": "Sent"})
+        "ACEDESK_IMAP_MARK_SEEN": "yes", "ACEDESK_IMAP_SENT_FOLDER": "Sent"}))
     assert (settings.port, settings.security, settings.folder) == (143, "starttls", "INBOX")
     assert (settings.processed_folder, settings.mark_seen, settings.sent_folder) == ("Done", True, "Sent")
     assert "pw-1" not in repr(settings) and settings.ssl_context is None
-    tls = ImapSettings.from_env({"ACEDESK_IMAP_HOST": "h", "ACEDESK_IMAP_PORT": "1993"})
+    tls = ImapSettings.from_settings(settings_of({"ACEDESK_IMAP_HOST": "h", "ACEDESK_IMAP_PORT": "1993"}))
     assert (tls.security, tls.port, tls.mark_seen) == ("tls", 1993, False)
     with pytest.raises(ValueError, match="security"):
         ImapSettings("h", 1, "ssl", "u", "p")

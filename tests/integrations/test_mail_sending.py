@@ -20,7 +20,8 @@ from integrations.mail_sending import (
     original_from_headers,
     reply_subject,
 )
-from tests.fixtures import smtp
+from testbed import smtp
+from tests.conftest import settings_of
 
 SUPPORT = "Club Support <support@club.example>"
 # Outlook-style ids are longer than a header line: the stdlib's default folding mangles them.
@@ -277,26 +278,30 @@ def test_repr_of_settings_hides_the_password():
     assert "smtp.club.example" in repr(settings)
 
 
+def smtp_settings(environment: dict) -> SmtpSettings | None:
+    return SmtpSettings.from_settings(settings_of(environment))
+
+
 def test_settings_from_env():
-    assert SmtpSettings.from_env({}) is None
-    settings = SmtpSettings.from_env({
+    assert smtp_settings({}) is None
+    settings = smtp_settings({
         "ACEDESK_SMTP_HOST": "smtp.club.example", "ACEDESK_SMTP_USER": "desk", "ACEDESK_SMTP_PASSWORD": "pw",
         "ACEDESK_SMTP_FROM": SUPPORT})
     assert (settings.port, settings.security, settings.user, settings.password) == (
         587, "starttls", "desk", "pw")
     minimal = {"ACEDESK_SMTP_HOST": "h", "ACEDESK_SMTP_FROM": "a@b"}
-    implicit = SmtpSettings.from_env(minimal | {"ACEDESK_SMTP_PORT": "465"})
+    implicit = smtp_settings(minimal | {"ACEDESK_SMTP_PORT": "465"})
     assert (implicit.security, implicit.user) == ("tls", None)
-    plain = SmtpSettings.from_env(minimal | {"ACEDESK_SMTP_SECURITY": "PLAIN"})
+    plain = smtp_settings(minimal | {"ACEDESK_SMTP_SECURITY": "PLAIN"})
     assert (plain.port, plain.security) == (25, "plain")
 
 
 @pytest.mark.parametrize(("env", "error"), [
-    ({"ACEDESK_SMTP_PORT": "smtp"}, "must be a number"),
-    ({"ACEDESK_SMTP_SECURITY": "ssl"}, "security must be one of"),
+    ({"ACEDESK_SMTP_PORT": "smtp"}, "smtp_port"),
+    ({"ACEDESK_SMTP_SECURITY": "ssl"}, "smtp_security"),
     ({"ACEDESK_SMTP_FROM": ""}, "ACEDESK_SMTP_FROM"),
     ({"ACEDESK_SMTP_USER": "desk"}, "needs a password"),
 ])
 def test_bad_settings_are_explained(env, error):
     with pytest.raises(ValueError, match=error):
-        SmtpSettings.from_env({"ACEDESK_SMTP_HOST": "h", "ACEDESK_SMTP_FROM": "a@b"} | env)
+        smtp_settings({"ACEDESK_SMTP_HOST": "h", "ACEDESK_SMTP_FROM": "a@b"} | env)

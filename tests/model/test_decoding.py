@@ -2,10 +2,11 @@ import json
 
 import pytest
 
+from core.mail import Email
 from model.decoding import CategoryTrie, DraftLookup, decode
 from model.grammar import Shape, answer_shape
 from model.inference import load_triager
-from model.prompt import ANSWER_PREFIX, Email
+from model.prompt import ANSWER_PREFIX
 from model.replies import render_reply
 from model.schema import CATEGORIES
 

@@ -2,9 +2,10 @@ from datetime import datetime
 
 import pytest
 
+from core.mail import Email
 from model.grammar import Shape, answer_shape
 from model.inference import build_result, load_triager
-from model.prompt import ANSWER_PREFIX, Email
+from model.prompt import ANSWER_PREFIX
 from model.schema import CATEGORIES
 
 EMAIL = Email("Anna Berg <anna@example.org>", "Move", "Move BK-12345 to next Saturday 10am",

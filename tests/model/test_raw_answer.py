@@ -1,7 +1,7 @@
 """The model's answer as decoded travels with the parsed result (the Eval page shows it)."""
 
+from core.mail import Email
 from model.inference import build_result
-from model.prompt import Email
 from model.schema import TriageResult
 
 EMAIL = Email("anna@example.org", "Cancel", "Cancel BK-12345")

@@ -4,9 +4,9 @@ from datetime import datetime
 
 import pytest
 
+from core.mail import Email
 from model.decoding import decode
 from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
-from model.prompt import Email
 
 pytestmark = pytest.mark.real_model
 

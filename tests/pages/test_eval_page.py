@@ -13,8 +13,8 @@ from model.metadata import write_metadata
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
 from training.config import TrainConfig
-from training.eval_jobs import JOB_FILE, METRICS_FILE, evals_root
 from training.finetune_lora import setup
+from training.layout import JOB_FILE, METRICS_FILE, evals_root
 from ui import resources
 from ui.eval_views import SERVER_FILE
 
@@ -47,11 +47,9 @@ def app(runs_dir, tiny_base_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("ACEDESK_RUNS_DIR", str(runs_dir))
     monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ACEDESK_THREADS", "1")
-    resources.desk_settings.clear()  # cached per process: this test's data folder, and not for the next test
     app = AppTest.from_file(str(REPO_ROOT / "pages/eval.py"), default_timeout=120).run()
     assert not app.exception
     yield app
-    resources.desk_settings.clear()
     resources.cached_triager.clear()
 
 
@@ -158,8 +156,9 @@ def test_two_evaluations_side_by_side(app, runs_dir, tmp_path):
     for name, accuracy in (("first", 0.5), ("second", 0.75)):
         folder = evals_root(runs_dir) / f"2026-{name}"
         folder.mkdir(parents=True)
-        (folder / JOB_FILE).write_text(json.dumps({"adapter_label": name, "data_label": "five.csv",
-                                                   "total_rows": 4, "started": time.time(), "pid": 0}))
+        (folder / JOB_FILE).write_text(json.dumps({"pid": 999_999_999, "created": 0.0, "started_at": time.time(),
+                                                   "extra": {"adapter_label": name, "data_label": "five.csv",
+                                                             "total_rows": 4}}))
         (folder / METRICS_FILE).write_text(json.dumps({
             "n": 4, "category_accuracy": accuracy, "macro_f1": accuracy, "config": {"data": "five.csv"},
             "confusion_matrix": {"labels": list(CATEGORIES), "matrix": [[1, 0, 0, 0, 0]] * 4 + [[0] * 5]}}))

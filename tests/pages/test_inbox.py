@@ -9,13 +9,14 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.mail import MailRef
+from core.settings import Settings, load_settings
 from model.schema import TriageResult
-from support.settings import DeskSettings, build_workflow
+from support.desk import build_workflow, open_store
+from support.intake import fetch_eml_dir
 from support.states import State
-from support.store import MailRef
-from support.worker import fetch_eml_dir
+from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
-from tests.fixtures.browser import demo_inbox, triage_as_labelled
 from ui.resources import desk_settings, fetch_lock
 
 ANNA_CANCELS = "01-anna-cancel-injured.eml"
@@ -35,14 +36,12 @@ def desk(tmp_path, monkeypatch, club_backend, tiny_base_dir):
            "ACEDESK_ADAPTER": ""}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    desk_settings.clear()  # cached per process: each test reads its own environment
-    yield DeskSettings.from_env()
-    desk_settings.clear()
+    return load_settings()
 
 
-def seed(settings: DeskSettings, tmp_path, *names: str) -> None:
+def seed(settings: Settings, tmp_path, *names: str) -> None:
     """Demo mails stored and triaged with their labels (the tiny model answers at random)."""
-    store = settings.store()
+    store = open_store(settings)
     fetch_eml_dir(store, demo_inbox(tmp_path / "seed", list(names)))
     triage_as_labelled(store, build_workflow(store, settings))
 
@@ -92,12 +91,12 @@ def test_the_table_lists_the_newest_first_with_category_flags_and_the_proposed_r
     assert list(rows.loc[3, "Flags"]) == ["needs review", "sender ≠ account"]
     assert app.segmented_control(key="inbox_view").options[:3] == ["To do 3", "Ready 1", "Needs review 2"]
     assert "1–3 of 3 tickets" in texts(app.caption)
-    assert "Club backend" in texts(app.caption) and desk.club_api_token not in texts(app.caption)
+    assert "Club backend" in texts(app.caption) and desk.secret("club_api_token") not in texts(app.caption)
 
 
 def test_the_needs_review_queue_and_the_quarantine_give_each_reason(desk, tmp_path):
     seed(desk, tmp_path, ANNA_CANCELS, RESET_FROM_UNKNOWN)
-    desk.store().add_ticket(MailRef("INBOX", "1", "99", None), quarantine_reason="unreadable message: bad charset")
+    open_store(desk).add_ticket(MailRef("INBOX", "1", "99", None), quarantine_reason="unreadable message: bad charset")
     app = open_inbox()
     app.segmented_control(key="inbox_view").set_value("Quarantine").run()
     assert list(table(app).index) == [3]
@@ -137,13 +136,13 @@ def test_a_flagged_ticket_runs_only_with_an_override_reason_given_in_its_detail(
     assert "POST" in texts(app.code) and "Override: Called Anna" in texts(app.caption)
     click(app, "inbox_confirm_detail")
     assert club_backend.effects()["password_reset"] == 1
-    approval = next(e for e in desk.store().audit_log(1) if e["event"] == "needs_review->approved")
-    assert approval["detail"]["override_reason"] == "Called Anna: she writes from a new address"
+    approval = next(e for e in open_store(desk).audit_log(1) if e.event == "needs_review->approved")
+    assert approval.detail["override_reason"] == "Called Anna: she writes from a new address"
 
 
 def test_fields_edited_in_the_detail_are_what_runs(desk, tmp_path, club_backend):
     seed(desk, tmp_path, ANNA_CANCELS)
-    store = desk.store()
+    store = open_store(desk)
     store.retriage(1, "test")
     store.record_triage(1, TriageResult(category="other", response="Hi Anna, thanks.", confidence=0.5).to_dict(), [])
     app = open_inbox()
@@ -154,7 +153,7 @@ def test_fields_edited_in_the_detail_are_what_runs(desk, tmp_path, club_backend)
     assert "/bookings/BK-48213/cancel" in texts(app.code)
     click(app, "inbox_confirm_detail")
     assert club_backend.effects()["cancel"] == 1
-    assert store.ticket(1)["edits"]["fields"] == {"category": "cancel_booking", "booking_id": "BK-48213"}
+    assert store.ticket(1).edits["fields"] == {"category": "cancel_booking", "booking_id": "BK-48213"}
 
 
 def test_a_backend_outage_is_said_in_plain_words(desk, tmp_path, club_backend):
@@ -164,7 +163,7 @@ def test_a_backend_outage_is_said_in_plain_words(desk, tmp_path, club_backend):
     click(app, "inbox_approve")
     club_backend.inject_fault("500", count=0)
     assert "the club backend could not check it" in texts(app.warning)
-    assert "Try again in a moment" in texts(app.warning) and desk.store().ticket(1)["state"] == State.TRIAGED
+    assert "Try again in a moment" in texts(app.warning) and open_store(desk).ticket(1).state == State.TRIAGED
 
 
 def test_rejecting_takes_a_reason_and_shows_it_on_the_row(desk, tmp_path):
@@ -173,10 +172,10 @@ def test_rejecting_takes_a_reason_and_shows_it_on_the_row(desk, tmp_path):
     app.selectbox(key="inbox_reason_table").set_value("other (write it in the note)")
     click(app, "inbox_reject_confirm_table")
     assert "Write the reason in the note" in texts(app.error)
-    assert desk.store().ticket(1)["state"] != State.REJECTED
+    assert open_store(desk).ticket(1).state != State.REJECTED
     app.selectbox(key="inbox_reason_table").set_value("machine mail (auto-reply, bounce, newsletter)")
     click(app, "inbox_reject_confirm_table")
-    assert desk.store().ticket(1)["state"] == State.REJECTED
+    assert open_store(desk).ticket(1).state == State.REJECTED
     assert table(app).loc[1, "Note"] == "rejected: machine mail (auto-reply, bounce, newsletter)"
 
 
@@ -187,12 +186,12 @@ def test_fetch_new_mail_triages_with_progress_and_a_ticket_can_be_triaged_again(
     app = click(open_inbox(), "inbox_fetch")
     assert app.status[0].label == "Fetched 3 new mails, triaged 3" and app.status[0].state == "complete"
     assert list(table(app).index) == [3, 2, 1]
-    assert {desk.store().ticket(i)["state"] for i in (1, 2, 3)} <= {State.TRIAGED, State.NEEDS_REVIEW}
+    assert {open_store(desk).ticket(i).state for i in (1, 2, 3)} <= {State.TRIAGED, State.NEEDS_REVIEW}
     assert click(app, "inbox_fetch").status[0].label == "Fetched 0 new mails, triaged 0"
 
     click(edit_table(app, {2: {"Select": True}}), "inbox_retriage")
     assert "#1 triaged again" in texts([*app.success, *app.warning])
-    events = [entry["event"] for entry in desk.store().audit_log(1)]
+    events = [entry.event for entry in open_store(desk).audit_log(1)]
     assert events.count("triaged->received") + events.count("needs_review->received") == 1
 
 
@@ -202,7 +201,7 @@ def test_one_session_fetches_at_a_time(desk, tmp_path, monkeypatch):
     with fetch_lock():  # another session is fetching and triaging
         app = click(open_inbox(), "inbox_fetch")
     assert "Another session is fetching mail right now" in texts(app.info)
-    assert desk.store().count_tickets() == 0
+    assert open_store(desk).count_tickets() == 0
     assert click(app, "inbox_fetch").status[0].label == "Fetched 1 new mail, triaged 1"
 
 
@@ -233,7 +232,7 @@ def test_a_wrong_setting_is_named_not_shown_as_a_traceback(desk, monkeypatch):
 
 
 def test_pages_of_fifty_newest_first(desk):
-    store = desk.store()
+    store = open_store(desk)
     for number in range(120):
         store.add_ticket(MailRef("INBOX", "1", str(number), None), sender="a@example.org", subject=f"n{number}")
     app = open_inbox()

@@ -13,8 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
-from training import runs
+from training import layout, runs
 from training.config import TrainConfig
+from training.jobs import JobState
 from ui.training_form import ELSEWHERE, GROUPS
 
 WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real training
@@ -23,7 +24,7 @@ WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real t
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
     root = tmp_path / "runs"
-    monkeypatch.setenv(runs.RUNS_DIR_ENV, str(root))
+    monkeypatch.setenv("ACEDESK_RUNS_DIR", str(root))
     monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
     yield root
     runs.stop_run(root, grace_s=5)  # never leave a test's process behind
@@ -78,7 +79,7 @@ def test_the_form_starts_with_the_config_defaults_and_follows_the_preset(runs_ro
 
     app.number_input(key="hp_max_steps").set_value(7).run()
     app.selectbox(key="preset").select(runs.CONFIG_DIR / "continued.yaml").run()
-    assert app.number_input(key="hp_max_steps").value == 320  # the new preset's, not the typed 7
+    assert app.number_input(key="hp_max_steps").value == 200  # the new preset's, not the typed 7
     assert app.number_input(key="hp_category_weight").value == 5.0
 
 
@@ -149,7 +150,7 @@ def test_a_reopened_page_reattaches_to_the_running_run_and_stops_it(runs_root, t
     app.button(key="stop_run").click().run()
     assert not app.exception
     assert f"Stopped **{run.name}**" in app.info[0].value
-    assert runs.active_run(runs_root) is None and runs.load_run(run.folder).state == runs.STOPPED
+    assert runs.active_run(runs_root) is None and runs.load_run(run.folder).state == JobState.STOPPED
     assert app.dataframe[-1].value.to_dict("records")[0]["state"] == "stopped"
 
 
@@ -158,9 +159,9 @@ def test_a_failed_run_says_why_and_what_to_do_without_a_traceback(runs_root):
     dead.wait()
     folder = runs_root / "20260101-000000-broken"
     folder.mkdir(parents=True)
-    (folder / runs.PROCESS_FILE).write_text(json.dumps({"pid": dead.pid, "started_at": 1.0}))
-    (folder / runs.RUN_CONFIG).write_text("base_model: nowhere/model\n")
-    (folder / runs.LOG_FILE).write_text('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+    (folder / layout.JOB_FILE).write_text(json.dumps({"pid": dead.pid, "created": 1.0, "started_at": 1.0}))
+    (folder / layout.RUN_CONFIG).write_text("base_model: nowhere/model\n")
+    (folder / layout.RUN_LOG).write_text('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
                                         "OSError: nowhere/model is not a local folder and is not a valid model "
                                         "identifier\n")
     app = open_page()

@@ -1,9 +1,13 @@
 from model.replies import render_reply
-from support.outcome_replies import confirmed_fields, refusal_reply, reply_language, success_reply
+from support.actions import action_kind
+from support.outcome_replies import refusal_reply, reply_language, success_reply
+from support.records import Ticket
+from support.states import State
 
 
 def ticket(response="", sender="Markus Hoffmann <markus.hoffmann@example.de>", edits=None):
-    return {"sender": sender, "triage": {"category": "modify_booking", "response": response}, "edits": edits}
+    return Ticket(1, "eml:/inbox", "1.eml", State.EXECUTED, sender=sender,
+                  triage={"category": "modify_booking", "response": response}, edits=edits)
 
 
 GERMAN = render_reply("cancel_booking", {"booking_id": "BK-30917"}, "Markus <m@example.de>", "de")
@@ -20,7 +24,7 @@ def test_a_success_reply_states_what_the_backend_booked_not_what_was_asked():
     fields = {"category": "modify_booking", "booking_id": "BK-22845", "new_time": "09:00"}
     text = success_reply(ticket("Best wishes,"), fields, "move_booking", result)
     assert "2026-11-29 10:00 (Court 2)" in text and "09:00" not in text
-    assert confirmed_fields("cancel_booking", {"booking_id": "BK-1"}) == {"booking_id": "BK-1"}
+    assert action_kind("cancel_booking").confirmed_fields({"booking_id": "BK-1"}) == {"booking_id": "BK-1"}
 
 
 def test_the_operators_edited_text_wins_on_success():

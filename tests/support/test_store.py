@@ -2,8 +2,9 @@ import sqlite3
 
 import pytest
 
+from core.mail import MailRef
 from support.states import State, TransitionError
-from support.store import MIGRATIONS, MailRef, TicketStore
+from support.store import MIGRATIONS, TicketStore
 
 
 @pytest.fixture
@@ -33,11 +34,11 @@ def test_a_mail_is_stored_once_by_uid_and_by_message_id(store):
 def test_moves_are_checked_and_audited(store):
     ticket_id = store.add_ticket(ref())
     store.record_triage(ticket_id, {"category": "other"}, flags=["low confidence (40%)"])
-    assert store.ticket(ticket_id)["state"] == State.NEEDS_REVIEW
+    assert store.ticket(ticket_id).state == State.NEEDS_REVIEW
     with pytest.raises(TransitionError):
         store.move(ticket_id, State.EXECUTED, "operator")
     store.move(ticket_id, State.APPROVED, "operator", note="checked")
-    events = [(e["actor"], e["event"]) for e in store.audit_log(ticket_id)]
+    events = [(e.actor, e.event) for e in store.audit_log(ticket_id)]
     assert events == [("fetcher", "received"), ("model", "received->needs_review"),
                       ("operator", "needs_review->approved")]
 
@@ -45,7 +46,7 @@ def test_moves_are_checked_and_audited(store):
 def test_quarantined_mail_keeps_its_reason(store):
     ticket_id = store.add_ticket(ref(), quarantine_reason="unreadable message: boom")
     ticket = store.ticket(ticket_id)
-    assert ticket["state"] == State.QUARANTINED and ticket["quarantine_reason"] == "unreadable message: boom"
+    assert ticket.state == State.QUARANTINED and ticket.quarantine_reason == "unreadable message: boom"
 
 
 def test_a_failed_transaction_leaves_nothing_behind(store):

@@ -25,9 +25,9 @@ def desk(tmp_path, monkeypatch, club_backend):
     assert worker.main(["--once", "--no-triage", "--eml-dir", str(inbox)]) == 0
     store = TicketStore(tmp_path / "acedesk.sqlite3")
     cancel, reset = store.tickets()
-    store.record_triage(cancel["id"], TriageResult(category="cancel_booking", booking_id="BK-48213").to_dict(), [])
-    store.record_triage(reset["id"], TriageResult(category="reset_password", username="anna.berg").to_dict(), [])
-    return store, cancel["id"], reset["id"]
+    store.record_triage(cancel.id, TriageResult(category="cancel_booking", booking_id="BK-48213").to_dict(), [])
+    store.record_triage(reset.id, TriageResult(category="reset_password", username="anna.berg").to_dict(), [])
+    return store, cancel.id, reset.id
 
 
 def test_approve_executes_and_writes_the_reply_to_the_outbox(desk, tmp_path, club_backend, capsys):

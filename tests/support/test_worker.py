@@ -6,13 +6,17 @@ from functools import partial
 import pytest
 from imap_tools import MailBoxUnencrypted
 
+from core.settings import load_settings
 from integrations.imap_mailbox import FETCH_CHUNK_MAILS
 from model.inference import load_triager
 from model.schema import CATEGORIES
-from support import tickets, worker
+from support import intake, tickets, worker
+from support.desk import open_store
+from support.intake import eml_dir_mails, fetch_eml_dir, fetch_imap, ingest
 from support.states import State
 from support.store import TicketStore
-from support.worker import eml_dir_mails, fetch_imap, ingest, main, poll, run_once
+from support.triage import triage_received
+from support.worker import main, poll
 from tests.conftest import MIME_CORPUS
 
 PERSON = (b"From: Anna Berg <anna@example.org>\r\nSubject: Cancel\r\nMessage-ID: <p1@example.org>\r\n"
@@ -31,18 +35,22 @@ def mailbox(tmp_path):
     return folder
 
 
+def run_once(store, folder, triager) -> tuple[int, int]:
+    return fetch_eml_dir(store, folder), triage_received(store, triager)
+
+
 def test_fetch_stores_triages_flags_and_a_second_fetch_adds_nothing(mailbox, tmp_path, tiny_base_dir):
     store = TicketStore(tmp_path / "t.sqlite3")
     triager = load_triager(str(tiny_base_dir), adapter=None)
     assert run_once(store, mailbox, triager) == (3, 2)
     assert run_once(store, mailbox, triager) == (0, 0)
 
-    by_uid = {t["uid"]: t for t in store.tickets()}
-    assert by_uid["03-empty.eml"]["state"] == State.QUARANTINED
-    assert "neither a sender nor any text" in by_uid["03-empty.eml"]["quarantine_reason"]
+    by_uid = {t.uid: t for t in store.tickets()}
+    assert by_uid["03-empty.eml"].state == State.QUARANTINED
+    assert "neither a sender nor any text" in by_uid["03-empty.eml"].quarantine_reason
     auto = by_uid["02-auto.eml"]
-    assert auto["state"] == State.NEEDS_REVIEW and "never auto-answered" in auto["flags"][0]
-    assert by_uid["01-person.eml"]["triage"]["category"] in CATEGORIES
+    assert auto.state == State.NEEDS_REVIEW and "never auto-answered" in auto.flags[0]
+    assert by_uid["01-person.eml"].triage["category"] in CATEGORIES
 
 
 def test_every_mime_corpus_message_is_ingested_or_quarantined(tmp_path):
@@ -55,14 +63,14 @@ def test_every_mime_corpus_message_is_ingested_or_quarantined(tmp_path):
     stored = store.tickets()
     assert len(stored) == len(MIME_CORPUS) == len(ids) + 0  # nothing lost, nothing doubled
     for ticket in stored:
-        assert ticket["state"] in (State.RECEIVED, State.QUARANTINED)
-        if ticket["state"] == State.QUARANTINED:
-            assert ticket["quarantine_reason"]
+        assert ticket.state in (State.RECEIVED, State.QUARANTINED)
+        if ticket.state == State.QUARANTINED:
+            assert ticket.quarantine_reason
 
 
 def test_export_prints_one_json_line_per_ticket(mailbox, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
-    ingest(TicketStore(), eml_dir_mails(mailbox))
+    ingest(open_store(load_settings()), eml_dir_mails(mailbox))
     assert tickets.main(["export"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["state"] for line in lines] == ["received", "received", "quarantined"]
@@ -91,9 +99,9 @@ def test_worker_cli_fetches_from_the_imap_account_in_the_environment(
     assert main(["--once", "--no-triage"]) == 0
     assert main(["--once", "--no-triage"]) == 0  # nothing new: no duplicate
 
-    stored = TicketStore().tickets()
-    assert [t["state"] for t in stored] == [State.RECEIVED, State.RECEIVED, State.QUARANTINED]
-    assert stored[0]["mailbox"] == f"imap:{imap_account.user}@127.0.0.1/INBOX"
+    stored = open_store(load_settings()).tickets()
+    assert [t.state for t in stored] == [State.RECEIVED, State.RECEIVED, State.QUARANTINED]
+    assert stored[0].mailbox == f"imap:{imap_account.user}@127.0.0.1/INBOX"
     assert folder_flags(imap_account) == []
     assert folder_flags(imap_account, "Processed") == [{"\\Seen"}] * 3
 
@@ -101,10 +109,10 @@ def test_worker_cli_fetches_from_the_imap_account_in_the_environment(
 def test_worker_cli_triages_imap_mail(dovecot_server, imap_account, tmp_path, monkeypatch, tiny_base_dir):
     dovecot_server.append_many(imap_account.user, [PERSON, AUTO_REPLY])
     imap_env(monkeypatch, imap_account, tmp_path)
-    monkeypatch.setattr(worker, "_load_triager", lambda: load_triager(str(tiny_base_dir), adapter=None))
+    monkeypatch.setattr(worker, "_load_triager", lambda settings: load_triager(str(tiny_base_dir), adapter=None))
 
     assert main(["--once"]) == 0
-    states = [t["state"] for t in TicketStore().tickets()]
+    states = [t.state for t in open_store(load_settings()).tickets()]
     assert states[1] == State.NEEDS_REVIEW and states[0] in (State.TRIAGED, State.NEEDS_REVIEW)
     assert folder_flags(imap_account) == [set(), set()]  # nothing configured: mail stays as it was
 
@@ -168,23 +176,23 @@ def test_dropped_connection_then_next_poll_resumes_without_loss_or_duplicates(
     assert poll(store, fetch, triager=None) is False
     assert len(store.tickets()) == 10  # stored before the drop; the 10th's move failed with the link
     assert poll(store, fetch, triager=None) is True
-    message_ids = [t["message_id"] for t in store.tickets()]
+    message_ids = [t.message_id for t in store.tickets()]
     assert len(message_ids) == len(set(message_ids)) == len(mails)
 
 
 def test_an_unexpected_error_on_one_mail_quarantines_it_and_the_others_go_on(mailbox, tmp_path, monkeypatch):
-    real = worker.original_from_headers
+    real = intake.original_from_headers
 
     def breaks_on_the_auto_reply(headers, sender, subject):
         if subject == "Out of office":
             raise LookupError("unknown encoding: x-weird")
         return real(headers, sender, subject)
 
-    monkeypatch.setattr(worker, "original_from_headers", breaks_on_the_auto_reply)
+    monkeypatch.setattr(intake, "original_from_headers", breaks_on_the_auto_reply)
     store = TicketStore(tmp_path / "t.sqlite3")
     assert len(ingest(store, eml_dir_mails(mailbox))) == 3
-    by_uid = {t["uid"]: t for t in store.tickets()}
-    assert by_uid["02-auto.eml"]["state"] == State.QUARANTINED
-    assert "LookupError: unknown encoding" in by_uid["02-auto.eml"]["quarantine_reason"]
-    assert by_uid["01-person.eml"]["state"] == State.RECEIVED
-    assert by_uid["01-person.eml"]["reply_to"] == "anna@example.org"
+    by_uid = {t.uid: t for t in store.tickets()}
+    assert by_uid["02-auto.eml"].state == State.QUARANTINED
+    assert "LookupError: unknown encoding" in by_uid["02-auto.eml"].quarantine_reason
+    assert by_uid["01-person.eml"].state == State.RECEIVED
+    assert by_uid["01-person.eml"].reply_to == "anna@example.org"

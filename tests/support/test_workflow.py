@@ -6,11 +6,12 @@ import threading
 
 import pytest
 
+from core.mail import MailRef
 from integrations.mail_sending import OutboxSender, SmtpSender
 from model.schema import TriageResult
 from support.actions import ActionProblem
 from support.states import State, TransitionError
-from support.store import MailRef, TicketStore
+from support.store import TicketStore
 from support.workflow import NeedsOverride, Workflow
 
 CLUB = "support@club.example"
@@ -59,7 +60,7 @@ def test_an_approved_cancellation_changes_the_backend_and_answers_in_the_thread(
     assert mail.message["Subject"] == "Re: Booking"
     assert mail.message["Auto-Submitted"] == "auto-replied"
     assert "BK-48213 has been cancelled" in mail.message.get_content()
-    events = [(e["actor"], e["event"]) for e in store.audit_log(ticket_id)]
+    events = [(e.actor, e.event) for e in store.audit_log(ticket_id)]
     assert ("operator", "triaged->approved") in events and events[-1] == ("workflow", "executed->replied")
 
 
@@ -85,7 +86,7 @@ def test_a_refusal_is_explained_kindly_and_claims_nothing(store, workflow, club_
     assert club_backend.api().booking("BK-61004").status == "active"
     body = smtp_server.messages[0].message.get_content()
     assert "less than 24 hours" in body and "has been cancelled" not in body
-    assert store.action(ticket_id)["status"] == "refused"
+    assert store.action(ticket_id).status == "refused"
 
 
 def test_an_operators_edited_reply_and_fields_are_what_is_used(store, workflow, club_backend, smtp_server):
@@ -102,14 +103,14 @@ def test_a_reset_for_someone_elses_account_needs_an_override_with_a_reason(store
                             category="reset_password", username="anna.berg")
     with pytest.raises(NeedsOverride, match="sender does not match account"):
         workflow.approve(ticket_id, "operator")
-    assert store.ticket(ticket_id)["state"] == State.TRIAGED
+    assert store.ticket(ticket_id).state == State.TRIAGED
     assert club_backend.effects()["password_reset"] == 0
 
     workflow.approve(ticket_id, "operator", override_reason="called Anna, she uses a new address")
     workflow.execute(ticket_id)
     assert club_backend.effects()["password_reset"] == 1
-    approval = next(e for e in store.audit_log(ticket_id) if e["event"] == "triaged->approved")
-    assert approval["detail"]["override_reason"] == "called Anna, she uses a new address"
+    approval = next(e for e in store.audit_log(ticket_id) if e.event == "triaged->approved")
+    assert approval.detail["override_reason"] == "called Anna, she uses a new address"
 
 
 def test_an_injection_mail_produces_no_action(store, workflow, club_backend):
@@ -152,7 +153,7 @@ def test_a_backend_fault_leaves_the_ticket_retryable_and_the_retry_acts_once(sto
     club_backend.inject_fault(mode, count=10, after_effect=after_effect)
     assert workflow.execute(ticket_id) == State.FAILED
     ticket = store.ticket(ticket_id)
-    assert ticket["failure_reason"].startswith("club backend unavailable")
+    assert ticket.failure_reason.startswith("club backend unavailable")
     assert smtp_server.messages == []
 
     club_backend.inject_fault(mode, count=0)
@@ -184,7 +185,7 @@ def test_smtp_down_after_the_action_sends_exactly_one_reply_later(store, workflo
     smtp_server.stop()
     try:
         assert workflow.execute(ticket_id) == State.FAILED
-        assert store.ticket(ticket_id)["failure_reason"].startswith("reply not sent")
+        assert store.ticket(ticket_id).failure_reason.startswith("reply not sent")
     finally:
         smtp_server.start()
     assert workflow.execute(ticket_id) == State.REPLIED
@@ -213,7 +214,7 @@ def test_a_crash_between_any_two_steps_is_completed_by_resume_exactly_once(tmp_p
 
     restarted = Workflow(TicketStore(path), club_backend.api(), sender, from_address=CLUB)
     restarted.resume()
-    assert restarted.store.ticket(ticket_id)["state"] == State.REPLIED
+    assert restarted.store.ticket(ticket_id).state == State.REPLIED
     assert len(restarted.store.tickets()) == 1
     assert club_backend.effects()["cancel"] == 1
     assert len(smtp_server.messages) == 1
@@ -269,7 +270,7 @@ def test_the_same_ticket_approved_twice_at_once_acts_once(tmp_path, club_backend
         thread.join()
     assert club_backend.effects()["cancel"] == 1
     assert len(smtp_server.messages) == 1
-    assert TicketStore(path).ticket(ticket_id)["state"] == State.REPLIED
+    assert TicketStore(path).ticket(ticket_id).state == State.REPLIED
 
 
 def test_no_secret_reaches_the_database_logs_or_errors(store, club_backend, smtp_server, tmp_path, caplog):
@@ -290,4 +291,4 @@ def test_no_secret_reaches_the_database_logs_or_errors(store, club_backend, smtp
     database = b"".join(path.read_bytes() for path in tmp_path.glob("acedesk.sqlite3*"))
     assert club_backend.token.encode() not in database
     assert club_backend.token not in caplog.text
-    assert club_backend.token not in (store.ticket(ticket_id)["failure_reason"] or "")
+    assert club_backend.token not in (store.ticket(ticket_id).failure_reason or "")

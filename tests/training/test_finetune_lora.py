@@ -158,7 +158,7 @@ def test_collator_pads_left_and_masks_everything_but_the_answer():
 
 
 def load_email(csv):
-    from model.prompt import Email
+    from core.mail import Email
 
     row = pd.read_csv(csv, keep_default_na=False).iloc[0]
     return Email(row.sender, row.subject, row.body)

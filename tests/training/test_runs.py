@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from training import runs
+from training import layout, runs
 from training.config import TrainConfig
+from training.jobs import JobState
 from training.progress import read_events
 
 WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real training
@@ -43,14 +44,14 @@ def test_a_launched_run_trains_detached_in_its_own_folder(tiny_base_dir, ten_row
     run = runs.launch_run(tiny_config(tiny_base_dir, ten_rows), runs_root, "Tiny test!")
 
     assert run.name.endswith("-tiny-test") and run.folder.parent == runs_root
-    assert run.state == runs.RUNNING and runs.active_run(runs_root).name == run.name
-    process = json.loads((run.folder / runs.PROCESS_FILE).read_text())
+    assert run.state == JobState.RUNNING and runs.active_run(runs_root).name == run.name
+    process = json.loads((run.folder / layout.JOB_FILE).read_text())
     assert os.getpgid(process["pid"]) == process["pid"]  # a session of its own: outlives the app
-    assert yaml.safe_load((run.folder / runs.RUN_CONFIG).read_text())["out_dir"] == str(run.folder)
+    assert yaml.safe_load((run.folder / layout.RUN_CONFIG).read_text())["out_dir"] == str(run.folder)
 
     wait_for(lambda: runs.active_run(runs_root) is None, "the run to end")
     [done] = runs.list_runs(runs_root)
-    assert done.state == runs.FINISHED, done.error
+    assert done.state == JobState.FINISHED, done.error
     assert done.adapter is not None and done.metrics["train_examples"] == 10
     assert [path.name for path in done.checkpoints] == ["checkpoint-2", "checkpoint-4"]
     assert done.config["base_model"] == str(tiny_base_dir) and done.launched_here
@@ -59,7 +60,7 @@ def test_a_launched_run_trains_detached_in_its_own_folder(tiny_base_dir, ten_row
     assert [step for step, _ in status.losses] == [1, 2, 3, 4]
     assert [step for step, _ in status.eval_losses] == [2, 4]
     assert status.tokens_per_s > 0 and status.elapsed_s > 0
-    assert not (runs_root / runs.LOCK_FILE).exists()
+    assert not (runs_root / layout.ACTIVE_RUN_FILE).exists()
 
 
 def test_one_run_at_a_time_and_stop_ends_it_as_stopped(tiny_base_dir, ten_rows, runs_root):
@@ -75,12 +76,12 @@ def test_one_run_at_a_time_and_stop_ends_it_as_stopped(tiny_base_dir, ten_rows, 
     assert running.max_steps == 100_000 and running.eta_s > 0 and 0 < running.fraction < 1
 
     stopped = runs.stop_run(runs_root)
-    assert stopped.name == slow.name and stopped.state == runs.STOPPED
-    pid = json.loads((slow.folder / runs.PROCESS_FILE).read_text())["pid"]
+    assert stopped.name == slow.name and stopped.state == JobState.STOPPED
+    pid = json.loads((slow.folder / layout.JOB_FILE).read_text())["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert read_events(slow.folder)[-1]["event"] == "stopped"
-    assert runs.run_status(stopped).state == runs.STOPPED and runs.run_status(stopped).eta_s is None
+    assert runs.run_status(stopped).state == JobState.STOPPED and runs.run_status(stopped).eta_s is None
     assert runs.active_run(runs_root) is None and runs.stop_run(runs_root) is None
 
 
@@ -89,21 +90,21 @@ def test_a_lock_left_by_a_dead_process_does_not_block(runs_root):
     dead.wait()
     folder = runs_root / "20260101-000000-crashed"
     folder.mkdir(parents=True)
-    (folder / runs.PROCESS_FILE).write_text(json.dumps({"pid": dead.pid, "started_at": 1.0}))
-    (runs_root / runs.LOCK_FILE).write_text(json.dumps({"run": folder.name}))
+    (folder / layout.JOB_FILE).write_text(json.dumps({"pid": dead.pid, "created": 1.0, "started_at": 1.0}))
+    (runs_root / layout.ACTIVE_RUN_FILE).write_text(json.dumps({"run": folder.name}))
 
     assert runs.active_run(runs_root) is None
-    assert not (runs_root / runs.LOCK_FILE).exists()
+    assert not (runs_root / layout.ACTIVE_RUN_FILE).exists()
     [crashed] = runs.list_runs(runs_root)
-    assert crashed.state == runs.FAILED and "without saving" in crashed.error
+    assert crashed.state == JobState.FAILED and "without saving" in crashed.error
 
 
 def test_a_reused_pid_is_not_taken_for_the_run(runs_root):
     folder = runs_root / "20260101-000000-old"
     folder.mkdir(parents=True)
-    # this test's own pid is alive, but started at another time than the run recorded
-    (folder / runs.PROCESS_FILE).write_text(json.dumps({"pid": os.getpid(), "start_ticks": 1}))
-    (runs_root / runs.LOCK_FILE).write_text(json.dumps({"run": folder.name}))
+    # this test's own pid is alive, but created at another time than the run recorded
+    (folder / layout.JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "created": 1.0, "started_at": 1.0}))
+    (runs_root / layout.ACTIVE_RUN_FILE).write_text(json.dumps({"run": folder.name}))
     assert runs.active_run(runs_root) is None
 
 
@@ -111,7 +112,7 @@ def test_a_run_that_cannot_start_is_failed_with_its_error_line(ten_rows, runs_ro
     run = runs.launch_run(tiny_config(tmp_path / "no-such-model", ten_rows), runs_root, "broken")
     wait_for(lambda: runs.active_run(runs_root) is None, "the broken run to end")
     failed = runs.load_run(run.folder)
-    assert failed.state == runs.FAILED
+    assert failed.state == JobState.FAILED
     assert "Traceback" not in failed.error and "no-such-model" in failed.error
     assert "base model" in runs.failure_hint(failed.error)
 
@@ -147,7 +148,7 @@ def test_the_eta_counts_down_from_the_last_event(tmp_path):
     written = time.time() - 30
     (folder / "progress.jsonl").write_text(json.dumps(
         {"time": written, "event": "log", "step": 5, "max_steps": 20, "loss": 1.0, "eta_s": 100.0}) + "\n")
-    status = runs.run_status(runs.Run(name="run", folder=folder, state=runs.RUNNING, started_at=written - 10))
+    status = runs.run_status(runs.Run(name="run", folder=folder, state=JobState.RUNNING, started_at=written - 10))
     assert 69 <= status.eta_s <= 71 and status.fraction == 0.25
 
 

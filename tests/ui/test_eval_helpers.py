@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from model.active import ModelChoice
-from model.catalog import AdapterEntry
 from model.loading import DEFAULT_BASE_MODEL
 from model.schema import TriageResult
+from training.catalog import AdapterEntry
 from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
 from ui.eval_choices import (
     DEFAULT_TEST_SPLIT,

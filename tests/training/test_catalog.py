@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from model.catalog import find_adapter, list_adapters, runs_root
 from model.metadata import write_metadata
+from training.catalog import find_adapter, list_adapters
 
 
 def make_adapter(folder, base="tiny-base", step=None, **extra_files):
@@ -94,8 +94,3 @@ def test_find_adapter_compares_resolved_paths(layout):
     found = find_adapter(entries, layout[1] / "old/../old/checkpoint-10")
     assert found is not None and found.step == 10
     assert find_adapter(entries, None) is None and find_adapter(entries, layout[1] / "elsewhere") is None
-
-
-def test_runs_root_from_the_environment(tmp_path):
-    assert runs_root({"ACEDESK_RUNS_DIR": str(tmp_path)}) == tmp_path
-    assert runs_root({}).name == "runs"

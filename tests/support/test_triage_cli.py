@@ -1,7 +1,7 @@
 import json
 
 from model.schema import CATEGORIES
-from model.triage import main
+from support.triage import main
 
 
 def test_cli_prints_the_result_of_an_eml_file(tiny_base_dir, tmp_path, capsys):

@@ -1,27 +1,33 @@
-"""The inbox's queries, rows, plans and decisions (support/inbox.py), against the real stand-in
-backend where a decision reaches it."""
+"""The inbox's presenter (ui/inbox_rows.py, inbox_session.py, inbox_plans.py, inbox_connections.py):
+queries, rows, drafts, plans and decisions, against the real stand-in backend where a decision
+reaches it."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from core.mail import MailRef
+from core.settings import Settings
+from integrations import connections
 from integrations.mail_sending import OutboxSender
 from model.schema import TriageResult
-from support import inbox
+from support import intake, triage
 from support.actions import Action
-from support.inbox import Draft, InboxQuery, OperatorSession, Outcome
-from support.settings import DeskSettings
 from support.states import State, TransitionError
-from support.store import MailRef, TicketStore
+from support.store import TicketStore
 from support.workflow import Workflow
-from tests.conftest import REPO_ROOT
-from tests.fixtures.browser import demo_inbox
-from tests.fixtures.club_backend import ClubBackend
+from testbed.app import demo_inbox
+from testbed.club import ClubBackend
+from tests.conftest import REPO_ROOT, settings_of
+from ui import inbox_connections, inbox_plans, inbox_rows, inbox_session
+from ui.inbox_plans import Outcome
+from ui.inbox_rows import InboxQuery
+from ui.inbox_session import Draft, OperatorSession
 
 CLUB = "support@club.example"
 ANNA = "Anna Berg <anna.berg@example.org>"
@@ -59,24 +65,24 @@ def test_a_page_is_newest_first_filtered_by_state_and_category_and_keeps_pinned_
     ids = [add_ticket(store, str(n), category="other" if n % 2 else "cancel_booking") for n in range(6)]
     store.move(ids[0], State.REJECTED, "operator", reason="spam")
 
-    page = inbox.load_page(store, InboxQuery("All", page_size=4))
+    page = inbox_rows.load_page(store, InboxQuery("All", page_size=4))
     assert [row.id for row in page.rows] == ids[::-1][:4] and (page.total, page.pages) == (6, 2)
-    second = inbox.load_page(store, InboxQuery("All", page=2, page_size=4))
+    second = inbox_rows.load_page(store, InboxQuery("All", page=2, page_size=4))
     assert [row.id for row in second.rows] == ids[1::-1]
-    assert inbox.range_text(second, 4) == "5–6 of 6 tickets, newest first"
-    assert {row.id for row in inbox.load_page(store, InboxQuery("To do", ("other",))).rows} == {ids[1], ids[3],
+    assert inbox_rows.range_text(second, 4) == "5–6 of 6 tickets, newest first"
+    assert {row.id for row in inbox_rows.load_page(store, InboxQuery("To do", ("other",))).rows} == {ids[1], ids[3],
                                                                                                   ids[5]}
-    done = inbox.load_page(store, InboxQuery("Done")).rows
+    done = inbox_rows.load_page(store, InboxQuery("Done")).rows
     assert [(row.id, row.note) for row in done] == [(ids[0], "rejected: spam")]
-    pinned = inbox.load_page(store, InboxQuery("Done", pinned=(ids[2],))).rows
+    pinned = inbox_rows.load_page(store, InboxQuery("Done", pinned=(ids[2],))).rows
     assert [row.id for row in pinned] == [ids[2], ids[0]]
-    assert inbox.view_counts(store) == {"To do": 5, "Ready": 5, "Needs review": 0, "Failed": 0, "Quarantine": 0,
+    assert inbox_rows.view_counts(store) == {"To do": 5, "Ready": 5, "Needs review": 0, "Failed": 0, "Quarantine": 0,
                                         "Done": 1, "All": 6}
 
 
 def test_a_page_past_the_end_shows_the_last_page(store):
     add_ticket(store, "1", category="other")
-    assert inbox.load_page(store, InboxQuery("All", page=9)).page == 1
+    assert inbox_rows.load_page(store, InboxQuery("All", page=9)).page == 1
 
 
 def test_the_category_filter_follows_the_operators_edit(store):
@@ -103,7 +109,7 @@ def test_rows_name_the_flags_and_say_what_stops_a_ticket(store):
     machine = add_ticket(store, "3", machine_mail="Auto-Submitted: auto-replied",
                          flags=("machine mail (Auto-Submitted: auto-replied): never auto-answered",), category="other")
     broken = store.add_ticket(MailRef("INBOX", "1", "4", None), quarantine_reason="unreadable message: boom")
-    rows = {row.id: row for row in inbox.load_page(store, InboxQuery("All")).rows}
+    rows = {row.id: row for row in inbox_rows.load_page(store, InboxQuery("All")).rows}
 
     assert rows[mismatch].flags == ["needs review", "sender ≠ account"]
     assert rows[mismatch].note.startswith("sender does not match account")
@@ -118,16 +124,16 @@ def test_rows_name_the_flags_and_say_what_stops_a_ticket(store):
 
 def test_the_table_shows_drafts_and_hands_back_ticks_and_reply_edits(store):
     first, second = add_ticket(store, "1", category="other"), add_ticket(store, "2", category="other")
-    rows = inbox.load_page(store, InboxQuery("All")).rows
-    shown = inbox.table_frame(rows, {first: Draft(reply="Edited before")}, {second})
-    assert list(shown.columns) == list(inbox.TABLE_COLUMNS) and list(shown.index) == [second, first]
+    rows = inbox_rows.load_page(store, InboxQuery("All")).rows
+    shown = inbox_rows.table_frame(rows, {first: Draft(reply="Edited before")}, {second})
+    assert list(shown.columns) == list(inbox_rows.TABLE_COLUMNS) and list(shown.index) == [second, first]
     assert shown.at[first, "Reply"] == "Edited before" and bool(shown.at[second, "Select"])
 
     edited = shown.copy()
     edited.at[first, "Reply"] = "Hi Anna, done."  # back to the proposal
     edited.at[second, "Reply"] = "New text"
     edited.at[first, "Select"] = True
-    selected, replies = inbox.grid_changes(shown, edited, {row.id: row.reply for row in rows})
+    selected, replies = inbox_rows.grid_changes(shown, edited, {row.id: row.reply for row in rows})
     assert selected == {first, second} and replies == {first: None, second: "New text"}
 
 
@@ -147,30 +153,30 @@ def test_drafts_outlive_the_session_until_the_ticket_is_decided(store):
     session = OperatorSession()
     session.take_table_edits(set(), {first: "Edited in the grid"})
     session.save_draft(second, Draft(None, {"category": "cancel_booking"}, "called the member"))
-    inbox.keep_drafts(store, session)
+    inbox_session.keep_drafts(store, session)
     assert session.unsaved_drafts == set()
 
-    reloaded = OperatorSession(drafts=inbox.saved_drafts(store))  # a reload: a new session
+    reloaded = OperatorSession(drafts=inbox_session.saved_drafts(store))  # a reload: a new session
     assert reloaded.drafts == {first: Draft("Edited in the grid"),
                                second: Draft(None, {"category": "cancel_booking"}, "called the member")}
 
     reloaded.take_table_edits(set(), {first: None})  # back to the proposal: nothing left to keep
     reloaded.decided([Outcome(second, "success", "rejected")])
-    inbox.keep_drafts(store, reloaded)
-    assert inbox.saved_drafts(store) == {}
+    inbox_session.keep_drafts(store, reloaded)
+    assert inbox_session.saved_drafts(store) == {}
 
 
 def test_a_draft_of_a_ticket_decided_elsewhere_is_not_brought_back(store):
     ticket_id = add_ticket(store, "1", category="other")
     store.put_draft(ticket_id, {"reply": "stale"})
     store.move(ticket_id, State.REJECTED, "operator")
-    assert inbox.saved_drafts(store) == {}
+    assert inbox_session.saved_drafts(store) == {}
 
 
 def test_field_changes_are_counted_against_the_models_answer(store):
     ticket = store.ticket(add_ticket(store, "1", category="other", username="anna.berg"))
-    assert inbox.field_changes(ticket, {"category": "other", "username": "anna.berg"}) == {}
-    assert inbox.field_changes(ticket, {"category": "cancel_booking", "username": " ", "booking_id": "BK-48213"}) \
+    assert inbox_session.field_changes(ticket, {"category": "other", "username": "anna.berg"}) == {}
+    assert inbox_session.field_changes(ticket, {"category": "cancel_booking", "username": " ", "booking_id": "BK-48213"}) \
         == {"category": "cancel_booking", "username": None, "booking_id": "BK-48213"}
 
 
@@ -183,21 +189,21 @@ def test_every_planned_call_is_in_the_club_api_contract():
                Action("cancel_booking", {"booking_id": "BK-48213"}),
                Action("move_booking", {"booking_id": "BK-22845", "start": "2026-11-26T10:00", "court": None})]
     for action in actions:
-        call = inbox.api_call(action)
+        call = action.request
         template = next((path for path in paths if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", path), call.path)), None)
         assert template is not None and call.method.lower() in paths[template], call
-    assert inbox.api_call(actions[3]).body == {"start": "2026-11-26T10:00"}
-    assert inbox.api_call(actions[0]).request_text("http://club/").startswith("POST http://club/members/invitations\n")
+    assert actions[3].request.body == {"start": "2026-11-26T10:00"}
+    assert actions[0].request.text("http://club/").startswith("POST http://club/members/invitations\n")
 
 
 def test_an_approval_runs_exactly_the_call_it_showed_and_sends_the_edited_reply(store, flow, club_backend, tmp_path):
     ticket_id = cancel_ticket(store)
     draft = Draft(reply="Dear Anna, cancelled - get well soon!")
-    plan = inbox.plan_approval(flow, store, ticket_id, draft)
+    plan = inbox_plans.plan_approval(flow, store, ticket_id, draft)
     assert plan.ready and str(plan.call) == "POST /bookings/BK-48213/cancel"
     assert plan.reply_to == ANNA and "edited reply" in plan.reply_note
 
-    outcome = inbox.approve_and_send(flow, plan, draft, "operator")
+    outcome = inbox_plans.approve_and_send(flow, plan, draft, "operator")
     assert outcome == Outcome(ticket_id, "success", f"#{ticket_id} replied · BK-48213 cancelled")
     assert club_backend.effects()["cancel"] == 1
     [sent] = (tmp_path / "outbox").glob("*.eml")
@@ -206,24 +212,24 @@ def test_an_approval_runs_exactly_the_call_it_showed_and_sends_the_edited_reply(
 
 def test_a_call_that_changed_since_it_was_shown_does_not_run(store, flow, club_backend):
     ticket_id = cancel_ticket(store)
-    plan = inbox.plan_approval(flow, store, ticket_id, None)
+    plan = inbox_plans.plan_approval(flow, store, ticket_id, None)
     shown = replace(plan, action=Action("cancel_booking", {"booking_id": "BK-99999"}))
-    outcome = inbox.approve_and_send(flow, shown, None, "operator")
+    outcome = inbox_plans.approve_and_send(flow, shown, None, "operator")
     assert outcome.level == "error" and "changed since it was shown" in outcome.text
-    assert store.ticket(ticket_id)["state"] == State.TRIAGED and club_backend.effects()["cancel"] == 0
+    assert store.ticket(ticket_id).state == State.TRIAGED and club_backend.effects()["cancel"] == 0
 
 
 def test_a_flagged_ticket_runs_only_with_an_override_reason(store, flow, club_backend):
     ticket_id = add_ticket(store, "1", "stranger@freemail.example", "Reset", "Reset anna.berg please",
                            category="reset_password", username="anna.berg")
-    plan = inbox.plan_approval(flow, store, ticket_id, None)
+    plan = inbox_plans.plan_approval(flow, store, ticket_id, None)
     assert not plan.ready and "sender does not match account" in plan.hold_reason
     assert "override reason" in plan.hold_reason
 
     draft = Draft(override_reason="called Anna: her new address")
-    plan = inbox.plan_approval(flow, store, ticket_id, draft)
+    plan = inbox_plans.plan_approval(flow, store, ticket_id, draft)
     assert plan.ready and str(plan.call) == "POST /members/anna.berg/password-reset"
-    assert inbox.approve_and_send(flow, plan, draft, "operator").level == "success"
+    assert inbox_plans.approve_and_send(flow, plan, draft, "operator").level == "success"
     assert club_backend.effects()["password_reset"] == 1
 
 
@@ -231,28 +237,28 @@ def test_what_cannot_run_says_why_and_what_to_do(store, flow):
     no_booking = add_ticket(store, "1", category="cancel_booking")
     machine = add_ticket(store, "2", machine_mail="Precedence: bulk", category="other")
     emptied = cancel_ticket(store, "3")
-    assert "no booking id" in inbox.plan_approval(flow, store, no_booking, None).hold_reason
-    assert "reject it" in inbox.plan_approval(flow, store, machine, None).hold_reason
-    assert "reply is empty" in inbox.plan_approval(flow, store, emptied, Draft(reply=" ")).hold_reason
+    assert "no booking id" in inbox_plans.plan_approval(flow, store, no_booking, None).hold_reason
+    assert "reject it" in inbox_plans.plan_approval(flow, store, machine, None).hold_reason
+    assert "reply is empty" in inbox_plans.plan_approval(flow, store, emptied, Draft(reply=" ")).hold_reason
     bad_date = Draft(fields={"category": "modify_booking", "new_date": "2026-13-01"})
-    assert "Fix the fields" in inbox.plan_approval(flow, store, emptied, bad_date).hold_reason
+    assert "Fix the fields" in inbox_plans.plan_approval(flow, store, emptied, bad_date).hold_reason
     store.move(emptied, State.REJECTED, "operator", reason="duplicate")
-    assert "nothing to approve" in inbox.plan_approval(flow, store, emptied, None).hold_reason
+    assert "nothing to approve" in inbox_plans.plan_approval(flow, store, emptied, None).hold_reason
 
 
 def test_a_backend_refusal_is_a_warning_and_an_outage_an_error_in_plain_words(store, flow, club_backend):
     refused = add_ticket(store, "1", "tom.baker@example.co.uk", category="cancel_booking", booking_id="BK-61004")
-    plan = inbox.plan_approval(flow, store, refused, None)
-    outcome = inbox.approve_and_send(flow, plan, None, "operator")
+    plan = inbox_plans.plan_approval(flow, store, refused, None)
+    outcome = inbox_plans.approve_and_send(flow, plan, None, "operator")
     assert outcome.level == "warning" and "the club refused" in outcome.text and "24 hours" in outcome.text
 
     away = cancel_ticket(store, "2")
-    plan = inbox.plan_approval(flow, store, away, None)
+    plan = inbox_plans.plan_approval(flow, store, away, None)
     club_backend.inject_fault("500", count=20)
-    outcome = inbox.approve_and_send(flow, plan, None, "operator")
+    outcome = inbox_plans.approve_and_send(flow, plan, None, "operator")
     club_backend.inject_fault("500", count=0)
     assert outcome.level == "error" and "the club backend did not answer" in outcome.text
-    assert "Try again in a moment" in outcome.text and store.ticket(away)["state"] == State.TRIAGED
+    assert "Try again in a moment" in outcome.text and store.ticket(away).state == State.TRIAGED
 
 
 def test_a_failed_ticket_says_why_and_how_to_retry(store):
@@ -261,7 +267,7 @@ def test_a_failed_ticket_says_why_and_how_to_retry(store):
     store.move(ticket_id, State.EXECUTING, "workflow")
     store.finish_action(ticket_id, "unavailable", {"message": "club backend unavailable, retry later: timeout"},
                         State.FAILED)
-    assert inbox.outcome_of(store, ticket_id) == Outcome(
+    assert inbox_plans.outcome_of(store, ticket_id) == Outcome(
         ticket_id, "error", f"#{ticket_id} club backend unavailable, retry later: timeout. Approve it again to retry, "
                             "or reject it")
 
@@ -269,13 +275,13 @@ def test_a_failed_ticket_says_why_and_how_to_retry(store):
 def test_rejecting_and_retriaging_report_each_ticket(store):
     open_one, replied = add_ticket(store, "1", category="other"), add_ticket(store, "2", category="other")
     store.db.execute("UPDATE tickets SET state='replied' WHERE id=?", (replied,))
-    outcomes = inbox.reject_tickets(store, [open_one, replied], "spam or phishing", "operator")
+    outcomes = inbox_plans.reject_tickets(store, [open_one, replied], "spam or phishing", "operator")
     assert [o.level for o in outcomes] == ["success", "error"] and "cannot become rejected" in outcomes[1].text
 
     again = add_ticket(store, "3", category="other")
-    moved, refused = inbox.send_back_to_triage(store, [again, replied], "operator")
+    moved, refused = inbox_plans.send_back_to_triage(store, [again, replied], "operator")
     assert moved == [again] and refused[0].ticket_id == replied
-    assert store.ticket(again)["state"] == State.RECEIVED and store.ticket(again)["triage"] is None
+    assert store.ticket(again).state == State.RECEIVED and store.ticket(again).triage is None
 
 
 def test_retriage_is_refused_once_a_failed_ticket_called_the_backend(store):
@@ -285,7 +291,7 @@ def test_retriage_is_refused_once_a_failed_ticket_called_the_backend(store):
     store.move(ticket_id, State.FAILED, "workflow", failure_reason="club backend unavailable")
     with pytest.raises(TransitionError, match="retried"):
         store.retriage(ticket_id, "operator")
-    assert store.ticket(ticket_id)["state"] == State.FAILED
+    assert store.ticket(ticket_id).state == State.FAILED
 
 
 # -- fetching and triage -------------------------------------------------------------------------
@@ -305,31 +311,31 @@ def test_triage_reports_progress_and_leaves_what_someone_else_triaged(store):
     ids = [add_ticket(store, str(n)) for n in range(5)]
     store.record_triage(ids[1], TriageResult(category="cancel_booking", confidence=0.5).to_dict(), ["theirs"])
     triager = CannedTriager()
-    assert list(inbox.triage_tickets(store, triager, None, ids, batch_size=2)) == [2, 4, 5]
+    assert list(triage.triage_tickets(store, triager, None, ids, batch_size=2)) == [2, 4, 5]
     assert triager.batches == [2, 2, 1]
-    assert store.ticket(ids[1])["triage"]["category"] == "cancel_booking"  # the first result stands
-    assert {store.ticket(i)["state"] for i in ids} == {State.TRIAGED, State.NEEDS_REVIEW}
-    assert inbox.retriage_outcome(store, ids[0]) == Outcome(ids[0], "success", f"#{ids[0]} triaged again: other (95%)")
+    assert store.ticket(ids[1]).triage["category"] == "cancel_booking"  # the first result stands
+    assert {store.ticket(i).state for i in ids} == {State.TRIAGED, State.NEEDS_REVIEW}
+    assert inbox_plans.retriage_outcome(store, ids[0]) == Outcome(ids[0], "success", f"#{ids[0]} triaged again: other (95%)")
 
 
 def test_fetching_needs_a_source_and_reads_the_mail_folder(store, tmp_path):
-    with pytest.raises(inbox.NoMailSource, match="ACEDESK_EML_DIR"):
-        inbox.fetch_new_mail(store, DeskSettings(tmp_path))
-    with pytest.raises(inbox.NoMailSource, match="does not exist"):
-        inbox.fetch_new_mail(store, DeskSettings(tmp_path, eml_dir=tmp_path / "missing"))
+    with pytest.raises(intake.NoMailSource, match="ACEDESK_EML_DIR"):
+        intake.fetch_new_mail(store, Settings(data_dir=tmp_path))
+    with pytest.raises(intake.NoMailSource, match="does not exist"):
+        intake.fetch_new_mail(store, Settings(data_dir=tmp_path, eml_dir=tmp_path / "missing"))
     folder = demo_inbox(tmp_path / "mail", ["01-anna-cancel-injured.eml", "19-rachel-add-husband-pdf.eml"])
-    settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(tmp_path), "ACEDESK_EML_DIR": str(folder)})
-    assert inbox.fetch_new_mail(store, settings) == 2 and inbox.fetch_new_mail(store, settings) == 0
-    assert inbox.received_ids(store) == [1, 2]
+    settings = settings_of({"ACEDESK_DATA_DIR": str(tmp_path), "ACEDESK_EML_DIR": str(folder)})
+    assert intake.fetch_new_mail(store, settings) == 2 and intake.fetch_new_mail(store, settings) == 0
+    assert triage.received_ids(store) == [1, 2]
 
 
 # -- a ticket's detail ----------------------------------------------------------------------------
 
 def test_attachments_are_read_again_from_the_mail_folder_or_said_to_be_unknown(store, tmp_path):
     folder = demo_inbox(tmp_path / "mail", ["19-rachel-add-husband-pdf.eml"])
-    inbox.fetch_new_mail(store, DeskSettings(tmp_path, eml_dir=folder))
-    assert inbox.attachments(store.ticket(1)) == ["membership-form-david-evans.pdf"]
-    assert inbox.attachments(store.ticket(add_ticket(store, "9"))) is None  # IMAP: not stored
+    intake.fetch_new_mail(store, Settings(data_dir=tmp_path, eml_dir=folder))
+    assert inbox_plans.attachments(store.ticket(1)) == ["membership-form-david-evans.pdf"]
+    assert inbox_plans.attachments(store.ticket(add_ticket(store, "9"))) is None  # IMAP: not stored
 
 
 def test_the_thread_links_a_mail_to_the_ones_it_answers_and_that_answer_it(store):
@@ -337,41 +343,44 @@ def test_the_thread_links_a_mail_to_the_ones_it_answers_and_that_answer_it(store
     answer = store.add_ticket(MailRef("INBOX", "1", "2", "<m2@example.org>"), sender=ANNA, subject="Re: Booking",
                               references="<x@club.example> <m1@example.org>")
     unrelated = add_ticket(store, "3")
-    assert [t["id"] for t in store.thread(first)] == [answer]
-    assert [t["id"] for t in store.thread(answer)] == [first]
+    assert [t.id for t in store.thread(first)] == [answer]
+    assert [t.id for t in store.thread(answer)] == [first]
     assert store.thread(unrelated) == []
 
 
 def test_a_stored_reply_reads_as_text(store, flow):
     ticket_id = cancel_ticket(store)
-    plan = inbox.plan_approval(flow, store, ticket_id, None)
-    inbox.approve_and_send(flow, plan, None, "operator")
-    assert "BK-48213 has been cancelled" in inbox.reply_text(store.reply(ticket_id))
-    rows = inbox.audit_rows(store.audit_log(ticket_id))
+    plan = inbox_plans.plan_approval(flow, store, ticket_id, None)
+    inbox_plans.approve_and_send(flow, plan, None, "operator")
+    assert "BK-48213 has been cancelled" in inbox_plans.reply_text(store.reply(ticket_id))
+    rows = inbox_plans.audit_rows(store.audit_log(ticket_id))
     assert rows[0] == {"at": rows[0]["at"], "who": "fetcher", "what": "received", "detail": ""}
 
 
 # -- connections ----------------------------------------------------------------------------------
 
 def test_connections_say_what_is_set_and_never_show_a_secret(tmp_path, club_backend, smtp_server):
-    settings = DeskSettings.from_env({"ACEDESK_DATA_DIR": str(tmp_path), "ACEDESK_CLUB_API_URL": club_backend.url,
-                                      "ACEDESK_CLUB_API_TOKEN": club_backend.token})
-    connections = [inbox.backend_connection(settings), inbox.mail_in_connection(settings),
-                   inbox.mail_out_connection(settings)]
-    assert [c.state for c in connections] == ["ok", "off", "ok"]
-    assert "outbox" in connections[2].text and club_backend.token not in repr(connections)
+    settings = settings_of({"ACEDESK_DATA_DIR": str(tmp_path), "ACEDESK_CLUB_API_URL": club_backend.url,
+                            "ACEDESK_CLUB_API_TOKEN": club_backend.token})
+    strip = [inbox_connections.backend_connection(settings), inbox_connections.mail_in_connection(settings),
+             inbox_connections.mail_out_connection(settings)]
+    assert [c.state for c in strip] == ["ok", "off", "ok"]
+    assert "outbox" in strip[2].text and club_backend.token not in repr(strip)
 
     away = ClubBackend("http://127.0.0.1:9", "secret-token")
-    down = inbox.backend_connection(replace(settings, club_api_url=away.url, club_api_token=away.token))
+    down = inbox_connections.backend_connection(settings.model_copy(update={
+        "club_api_url": away.url, "club_api_token": SecretStr(away.token)}))
     assert down.state == "down" and "secret-token" not in down.text
-    assert inbox.backend_connection(DeskSettings(tmp_path)).state == "off"
-    assert inbox.probe_smtp(smtp_server.settings()).state == "ok"
-    closed = inbox.probe_smtp(replace(smtp_server.settings(), port=9, user="desk", password="pa55word"))
+    assert inbox_connections.backend_connection(Settings(data_dir=tmp_path)).state == "off"
+    assert connections.probe_smtp(smtp_server.settings()).state == "ok"
+    closed = connections.probe_smtp(replace(smtp_server.settings(), port=9, user="desk", password="pa55word"))
     assert closed.state == "down" and "pa55word" not in closed.text
 
 
 def test_the_imap_check_logs_in_and_keeps_the_password_out_of_its_words(imap_account):
-    assert inbox.probe_imap(imap_account).state == "ok"
-    wrong = inbox.probe_imap(replace(imap_account, password="Wr0ng-pa55"))
+    assert connections.probe_imap(imap_account).state == "ok"
+    wrong = connections.probe_imap(replace(imap_account, password="Wr0ng-pa55"))
     assert wrong.state == "down" and "Wr0ng-pa55" not in wrong.text
-    assert inbox.mail_in_connection(DeskSettings(Path("."), imap=imap_account)).state == "unchecked"
+    imap = Settings(imap_host=imap_account.host, imap_port=imap_account.port, imap_security=imap_account.security,
+                    imap_user=imap_account.user, imap_password=imap_account.password)
+    assert inbox_connections.mail_in_connection(imap).state == "unchecked"

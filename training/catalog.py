@@ -1,7 +1,7 @@
-"""Every adapter an experimenter can pick: the shipped ones and, under the runs folder, each
-run's final ``adapter/`` and every intermediate ``checkpoint-N``.
+"""Every adapter an experimenter can pick: the shipped ones and, under the runs folder
+(training/layout.py), each run's final ``adapter/`` and every intermediate ``checkpoint-N``.
 
-    for entry in list_adapters(runs_root()):
+    for entry in list_adapters(settings.runs_dir):
         print(entry.label, entry.path, entry.base_model, entry.step)
 
 Only complete folders are listed (weights, config and ``acedesk.json`` present and readable
@@ -10,22 +10,14 @@ by this code): a checkpoint the trainer is still writing shows up on the next lo
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.metadata import METADATA_FILE, read_metadata
+from model.metadata import DEFAULT_ADAPTER, METADATA_FILE, read_metadata
+from training import layout
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
-DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
-FINAL_ADAPTER = "adapter"
+SHIPPED_ADAPTERS_DIR = DEFAULT_ADAPTER.parent
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE)
-
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -56,17 +48,12 @@ class AdapterEntry:
         return f"{self.run}-{self.path.name}" if self.run else self.path.name
 
 
-def runs_root(environ: Mapping[str, str] = os.environ) -> Path:
-    """``ACEDESK_RUNS_DIR`` when set, else the repository's ``runs/``."""
-    return Path(environ.get("ACEDESK_RUNS_DIR") or DEFAULT_RUNS_DIR)
-
-
-def list_adapters(runs_dir: Path | None = None, shipped_dir: Path = SHIPPED_ADAPTERS_DIR) -> list[AdapterEntry]:
+def list_adapters(runs_dir: Path, shipped_dir: Path = SHIPPED_ADAPTERS_DIR) -> list[AdapterEntry]:
     """Shipped adapters first (by name), then the runs, most recently written first; within a
     run the checkpoints by step, then the final adapter."""
-    shipped = [entry for folder in _subfolders(shipped_dir) if (entry := _entry(folder, "shipped"))]
-    runs = [entries for folder in _subfolders(runs_dir or runs_root()) if (entries := _run_entries(folder))]
-    runs.sort(key=lambda entries: (-max(_modified(entry.path) for entry in entries), entries[0].run))
+    shipped = [entry for folder in layout.subfolders(shipped_dir) if (entry := _entry(folder, "shipped"))]
+    runs = [entries for folder in layout.subfolders(runs_dir) if (entries := _run_entries(folder))]
+    runs.sort(key=lambda entries: (-max(layout.modified(entry.path) for entry in entries), entries[0].run))
     return shipped + [entry for entries in runs for entry in entries]
 
 
@@ -79,10 +66,8 @@ def find_adapter(entries: list[AdapterEntry], path: str | Path | None) -> Adapte
 
 
 def _run_entries(run: Path) -> list[AdapterEntry]:
-    checkpoints = sorted((int(m.group(1)), folder) for folder in _subfolders(run)
-                         if (m := _CHECKPOINT.match(folder.name)))
-    entries = [_entry(folder, "checkpoint", run.name, step) for step, folder in checkpoints]
-    entries.append(_entry(run / FINAL_ADAPTER, "final", run.name))
+    entries = [_entry(folder, "checkpoint", run.name, step) for step, folder in layout.checkpoints(run)]
+    entries.append(_entry(run / layout.FINAL_ADAPTER, "final", run.name))
     return [entry for entry in entries if entry]
 
 
@@ -95,9 +80,9 @@ def _entry(folder: Path, kind: str, run: str | None = None, step: int | None = N
     except (OSError, ValueError):  # half-written, or built for another prompt/schema version
         return None
     step = step if step is not None else meta.get("step")
-    train_metrics = _checkpoint_losses(folder, step) if kind == "checkpoint" else read_json_object(
-        folder / "train_metrics.json")
-    eval_metrics = {name: scores for name, scores in read_json_object(folder / "eval_metrics.json").items()
+    train_metrics = _checkpoint_losses(folder, step) if kind == "checkpoint" else layout.read_json_object(
+        folder / layout.TRAIN_METRICS)
+    eval_metrics = {name: scores for name, scores in layout.read_json_object(folder / layout.EVAL_METRICS).items()
                     if isinstance(scores, dict) and "category_accuracy" in scores}
     return AdapterEntry(_label(folder, kind, run, step, train_metrics), folder, str(meta["base_model"]), kind, run,
                         step, train_metrics, eval_metrics, meta.get("hyperparameters") or {})
@@ -117,7 +102,7 @@ def _label(folder: Path, kind: str, run: str | None, step: int | None, train_met
 def _checkpoint_losses(folder: Path, step: int | None) -> dict:
     """The last training and eval loss logged up to the checkpoint's step (trainer_state.json),
     with the step the eval loss was measured at."""
-    history = read_json_object(folder / "trainer_state.json").get("log_history", [])
+    history = layout.read_json_object(folder / "trainer_state.json").get("log_history", [])
     losses: dict = {}
     for record in history:
         if step is not None and record.get("step", 0) > step:
@@ -128,26 +113,3 @@ def _checkpoint_losses(folder: Path, step: int | None) -> dict:
         if record.get("eval_loss") is not None:
             losses["eval_step"] = record.get("step")
     return losses
-
-
-def read_json_object(path: Path) -> dict:
-    """A JSON object from disk; {} when missing or unreadable (metrics are optional)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _subfolders(folder: Path) -> list[Path]:
-    try:
-        return sorted(path for path in Path(folder).iterdir() if path.is_dir())
-    except OSError:  # no runs yet, or a run deleted while we look
-        return []
-
-
-def _modified(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0

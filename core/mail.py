@@ -1,0 +1,33 @@
+"""The mail as AceDesk passes it between rooms: where it came from, and what the model reads.
+
+``integrations`` produces both (IMAP, the .eml folder, the parser), ``support`` stores them
+and ``model`` reads an :class:`Email`; defined here so that neither of those imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class MailRef:
+    """Where a mail came from: enough to recognise it on the next fetch, whatever the source."""
+
+    mailbox: str
+    """``imap:user@host/folder`` or ``eml:/path/to/folder``."""
+    uidvalidity: str
+    """The folder's UIDVALIDITY: UIDs are only unique within one value of it."""
+    uid: str
+    message_id: str | None
+    """The Message-ID header once the mail is parsed: a second key against duplicates."""
+
+
+@dataclass(frozen=True)
+class Email:
+    """The part of a mail the model reads."""
+
+    sender: str
+    subject: str
+    body: str
+    date: datetime | None = None

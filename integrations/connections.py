@@ -1,0 +1,59 @@
+"""Whether the outside world answers: the mailbox, the mail server, the club's system.
+
+Each probe tries what the desk will do (connect, log in) and does nothing more: no mail is read
+or sent, no booking touched. The text of a result never holds a secret.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass, replace
+
+from integrations.club_api import ClubApi
+from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable
+from integrations.mail_sending import SmtpSender, SmtpSettings
+
+OK, DOWN, UNCHECKED, OFF = "ok", "down", "unchecked", "off"
+
+
+@dataclass(frozen=True)
+class Connection:
+    name: str
+    state: str
+    """``ok``, ``down``, ``unchecked`` (configured, not tried yet) or ``off`` (not configured)."""
+    text: str
+
+
+def probe_imap(settings: ImapSettings) -> Connection:
+    """Logs in and selects the folder, nothing more."""
+    try:
+        with ImapMailbox(replace(settings, timeout=5)):
+            pass
+    except ImapUnavailable as error:
+        return Connection("Mail in", DOWN, str(error))
+    return Connection("Mail in", OK, f"IMAP {settings.user}@{settings.host}:{settings.port}: login works")
+
+
+def probe_smtp(settings: SmtpSettings) -> Connection:
+    """Connects the way a reply is sent (and logs in, when configured); sends nothing."""
+    sender = SmtpSender(replace(settings, timeout=5))
+    where = f"SMTP {settings.host}:{settings.port} ({settings.security})"
+    try:
+        with sender.connect() as smtp:
+            if settings.user:
+                smtp.login(settings.user, settings.password or "")
+            smtp.noop()
+    except (smtplib.SMTPException, OSError) as error:
+        return Connection("Mail out", DOWN, sender.describe(error))
+    return Connection("Mail out", OK, f"{where}: the server answers" + (" and accepts the login"
+                                                                       if settings.user else ""))
+
+
+def probe_club_api(url: str, token: str) -> Connection:
+    """Asks the backend's /health, briefly: a page must not hang on a backend that is away."""
+    with ClubApi(url, token, timeout=(1, 2), retries=0) as api:
+        healthy = api.health()
+    if healthy:
+        return Connection("Club backend", OK, url)
+    return Connection("Club backend", DOWN, f"{url} does not answer: approvals fail until it does (failed "
+                                            "tickets are retried)")

@@ -1,0 +1,31 @@
+"""The desk assembled from the settings: the ticket store, the mail source and the workflow.
+
+The worker, the operator CLI and the app build their parts here, from one ``Settings`` read at
+their edge, so the three always agree on where tickets live and where mail comes from.
+"""
+
+from __future__ import annotations
+
+from core.settings import Settings
+from integrations.club_api import ClubApi
+from integrations.imap_mailbox import ImapReplyFiling, ImapSettings
+from integrations.mail_sending import OutboxSender, SmtpSender, SmtpSettings
+from support.store import TicketStore
+from support.workflow import Workflow
+
+
+def open_store(settings: Settings) -> TicketStore:
+    return TicketStore(settings.store_path)
+
+
+def build_workflow(store: TicketStore, settings: Settings) -> Workflow | None:
+    """The approval-to-reply workflow, or None when no club backend is configured."""
+    token = settings.secret("club_api_token")
+    if not (settings.club_api_url and token):
+        return None
+    api = ClubApi(settings.club_api_url, token)
+    smtp = SmtpSettings.from_settings(settings)
+    imap = ImapSettings.from_settings(settings)
+    sender = SmtpSender(smtp) if smtp else OutboxSender(settings.outbox)
+    from_address = smtp.from_address if smtp else settings.support_address
+    return Workflow(store, api, sender, from_address=from_address, mailbox=ImapReplyFiling(imap) if imap else None)

@@ -1,0 +1,128 @@
+"""Mail in: every fetched mail becomes a ticket (or a quarantined one) before anything else.
+
+    fetch_new_mail(store, settings)        # IMAP when configured, else the .eml folder
+
+On IMAP a mail is flagged or moved (as configured) only once its ticket is stored: a crash in
+between leaves it on the server unflagged, and the next fetch knows it by its UID, so nothing
+is lost and nothing is stored twice. A mail that cannot be read is quarantined with the reason
+and never blocks the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+from core.mail import MailRef
+from core.settings import Settings
+from integrations.imap_mailbox import ImapMailbox, ImapSettings, OversizedMail
+from integrations.mail_parsing import MailParseError, machine_mail_reason, parse_eml
+from integrations.mail_sending import original_from_headers
+from support.store import TicketStore
+
+
+class NoMailSource(RuntimeError):
+    """Neither IMAP nor a mail folder is configured (or the folder is missing)."""
+
+
+def eml_dir_mails(folder: Path) -> Iterator[tuple[MailRef, bytes]]:
+    """The embedded default mailbox: every ``*.eml`` in a folder, named by its file name."""
+    for path in sorted(folder.glob("*.eml")):
+        yield MailRef(f"eml:{folder.resolve()}", "0", path.name, None), path.read_bytes()
+
+
+def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedMail]],
+           on_stored: Callable[[MailRef, int], None] | None = None) -> list[int]:
+    """Store every unknown mail as a ticket (or quarantine it); returns the new ticket ids.
+
+    ``on_stored(ref, ticket_id)`` runs right after each new ticket is committed: the one place
+    to flag or move the mail on the server. An error from the source or the callback stops the
+    loop, but every ticket stored before it stays stored.
+    """
+    new_ids = []
+    for ref, raw in mails:
+        if store.is_known(ref):
+            continue
+        ticket_id = store_mail(store, ref, raw)
+        if ticket_id is not None:
+            new_ids.append(ticket_id)
+            if on_stored:
+                on_stored(ref, ticket_id)
+    return new_ids
+
+
+def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail) -> int | None:
+    """One mail as a ticket, or quarantined with the reason; None when the store knows it already."""
+    if isinstance(raw, OversizedMail):
+        return _store_oversized(store, ref, raw)
+    try:
+        parsed = parse_eml(raw)
+        original = original_from_headers(parsed.headers, parsed.email.sender, parsed.email.subject)
+    except MailParseError as error:
+        return store.add_ticket(_with_message_id(ref, _message_id(raw)), quarantine_reason=str(error))
+    except Exception as error:  # noqa: BLE001 - one odd mail must never stop the fetch loop
+        reason = f"unexpected error while reading the mail: {type(error).__name__}: {error}"
+        return store.add_ticket(_with_message_id(ref, _message_id(raw)), quarantine_reason=reason)
+    email = parsed.email
+    return store.add_ticket(
+        _with_message_id(ref, parsed.message_id), sender=email.sender, subject=email.subject, body=email.body,
+        mail_date=email.date.isoformat() if email.date else None,
+        machine_mail=machine_mail_reason(parsed.headers, email.sender),
+        reply_to=original.reply_to_address, references=original.references or original.in_reply_to)
+
+
+def _store_oversized(store: TicketStore, ref: MailRef, mail: OversizedMail) -> int | None:
+    # Quarantined, but named by its headers: the operator sees who wrote, and Message-ID dedupes it.
+    try:
+        parsed = parse_eml(mail.headers)
+    except MailParseError:
+        return store.add_ticket(_with_message_id(ref, _message_id(mail.headers)), quarantine_reason=mail.reason)
+    return store.add_ticket(_with_message_id(ref, parsed.message_id), sender=parsed.email.sender,
+                            subject=parsed.email.subject, quarantine_reason=mail.reason)
+
+
+def _message_id(raw: bytes) -> str | None:
+    """Message-ID of a mail the parser rejects, so that a refetch (new UIDVALIDITY) is still a duplicate."""
+    try:
+        value = str(BytesHeaderParser().parsebytes(raw[:65_536]).get("Message-ID") or "").strip()
+    except Exception:  # noqa: BLE001 - the header parser raises many types on broken input
+        return None
+    return value or None
+
+
+def _with_message_id(ref: MailRef, message_id: str | None) -> MailRef:
+    return MailRef(ref.mailbox, ref.uidvalidity, ref.uid, message_id)
+
+
+def fetch_imap(store: TicketStore, settings: ImapSettings) -> int:
+    """One IMAP fetch: the folder's new mails become tickets, each marked processed once stored."""
+    with ImapMailbox(settings) as mailbox:
+        new_ids = ingest(store, mailbox.new_mails(store.known_uids),
+                         on_stored=lambda ref, _ticket_id: mailbox.mark_processed(ref.uid))
+    return len(new_ids)
+
+
+def fetch_eml_dir(store: TicketStore, folder: Path) -> int:
+    return len(ingest(store, eml_dir_mails(folder)))
+
+
+def mail_source(settings: Settings, eml_dir: Path | None = None) -> Callable[[TicketStore], int]:
+    """One fetch from where the settings say (an explicit ``eml_dir`` wins): IMAP when
+    configured, else the .eml folder. Raises NoMailSource when there is neither."""
+    folder = eml_dir or (None if settings.imap_host else settings.eml_dir)
+    if folder is not None:
+        if not folder.is_dir():
+            raise NoMailSource(f"the mail folder {folder} does not exist: create it or fix ACEDESK_EML_DIR")
+        return lambda store: fetch_eml_dir(store, folder)
+    imap = ImapSettings.from_settings(settings)
+    if imap is None:
+        raise NoMailSource("no mail source is configured: set ACEDESK_IMAP_HOST (and the other ACEDESK_IMAP_*) "
+                           "or ACEDESK_EML_DIR")
+    return lambda store: fetch_imap(store, imap)
+
+
+def fetch_new_mail(store: TicketStore, settings: Settings) -> int:
+    """New mails stored as tickets. Raises NoMailSource, or ImapUnavailable when the mailbox
+    does not answer."""
+    return mail_source(settings)(store)

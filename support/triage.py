@@ -1,0 +1,112 @@
+"""Triage received tickets: the model's answer, the reasons a person must look, and the check
+against the club backend, recorded only while the ticket is still ``received``.
+
+The worker and the inbox's "Fetch new mail" run the same code, so a ticket is flagged by one
+rule wherever it was triaged; of two racing triagers the first to record wins and the other's
+result is dropped. One saved mail can be triaged from the command line, without a store:
+
+    python -m support.triage path/to/mail.eml [--adapter PATH] [--base-model ID]   # prints the TriageResult
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from core.mail import Email
+from integrations.club_api import ClubApiError
+from integrations.mail_parsing import MailParseError, parse_eml
+from support.actions import ActionProblem
+from support.records import Ticket
+from support.safety import injection_reason
+from support.states import State
+from support.store import TicketStore
+from support.workflow import Workflow
+
+REVIEW_BELOW_CONFIDENCE = 0.6
+
+
+def email_of(ticket: Ticket) -> Email:
+    """What the model reads of a ticket."""
+    date = datetime.fromisoformat(ticket.mail_date) if ticket.mail_date else None
+    return Email(ticket.sender, ticket.subject, ticket.body, date)
+
+
+def review_flags(ticket: Ticket, result) -> list[str]:
+    """Why a person must look before anything is executed."""
+    flags = []
+    if ticket.machine_mail:
+        flags.append(f"machine mail ({ticket.machine_mail}): never auto-answered")
+    if not result.valid:
+        flags.append("model answer was malformed")
+    if result.confidence < REVIEW_BELOW_CONFIDENCE:
+        flags.append(f"low confidence ({result.confidence:.0%})")
+    flags.extend(result.problems)
+    if reason := injection_reason(f"{ticket.subject}\n{ticket.body}"):
+        flags.append(reason)
+    return flags
+
+
+def backend_flags(workflow: Workflow, ticket_id: int) -> list[str]:
+    """What the club backend's records say about the ticket's action, as flags."""
+    try:
+        _, flags = workflow.check(ticket_id)
+    except ActionProblem as problem:
+        return [f"cannot run as it stands: {problem}"]
+    except ClubApiError as error:
+        return [f"not checked against the club backend: {error}"]
+    return flags
+
+
+def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticket_ids: Sequence[int],
+                   batch_size: int = 4) -> Iterator[int]:
+    """Triage received tickets a batch at a time, yielding how many are done (for a progress bar)."""
+    done = 0
+    for start in range(0, len(ticket_ids), batch_size):
+        tickets = [store.ticket(ticket_id) for ticket_id in ticket_ids[start:start + batch_size]]
+        results = triager.triage_many([email_of(ticket) for ticket in tickets], batch_size=batch_size)
+        for ticket, result in zip(tickets, results, strict=True):
+            recorded = store.record_triage_if_received(ticket.id, result.to_dict(), review_flags(ticket, result))
+            if recorded and workflow is not None and not ticket.machine_mail:
+                store.add_flags(ticket.id, backend_flags(workflow, ticket.id))
+        done += len(tickets)
+        yield done
+
+
+def received_ids(store: TicketStore) -> list[int]:
+    return [ticket.id for ticket in store.tickets(State.RECEIVED)]
+
+
+def triage_received(store: TicketStore, triager, workflow: Workflow | None = None) -> int:
+    """Triage every received ticket; returns how many."""
+    ids = received_ids(store)
+    for _ in triage_tickets(store, triager, workflow, ids):
+        pass
+    return len(ids)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model.inference import load_triager  # deferred: torch loads only for the command line
+    from model.metadata import DEFAULT_ADAPTER
+
+    parser = argparse.ArgumentParser(description="Triage one saved email and print the TriageResult as JSON")
+    parser.add_argument("eml", type=Path, help="an RFC 5322 message file (.eml)")
+    parser.add_argument("--adapter", default=str(DEFAULT_ADAPTER), help="LoRA adapter folder; '' for none")
+    parser.add_argument("--base-model", default=None, help="base model id or path (default: the adapter's)")
+    args = parser.parse_args(argv)
+    try:
+        parsed = parse_eml(args.eml.read_bytes())
+    except (OSError, MailParseError) as error:
+        print(f"error: {args.eml}: {error}", file=sys.stderr)
+        return 2
+    triager = load_triager(args.base_model, args.adapter or None)
+    print(json.dumps(triager.triage(parsed.email).to_dict(), ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Settings come from the environment and .streamlit/secrets.toml, the file winning; every
+default is defined once, and secrets stay out of reprs."""
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import NO_ADAPTER, SecretsFileSource, Settings
+from integrations.imap_mailbox import ImapSettings
+from integrations.mail_sending import SmtpSettings
+from model.active import default_choice
+from model.metadata import DEFAULT_ADAPTER
+from tests.conftest import REPO_ROOT
+
+
+def test_the_secrets_file_wins_over_the_environment_and_only_for_acedesk_names(tmp_path, monkeypatch):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('ACEDESK_CLUB_API_URL = "https://booking.example"\nACEDESK_IMAP_PORT = 993\n'
+                       'OTHER = "x"\n[auth]\nclient_id = "streamlit-s-own"\n')
+    monkeypatch.setattr(SecretsFileSource, "path", secrets)
+    monkeypatch.setenv("ACEDESK_CLUB_API_URL", "http://127.0.0.1:8700")
+    monkeypatch.setenv("ACEDESK_DATA_DIR", "/srv/acedesk")
+    settings = Settings()
+    assert settings.club_api_url == "https://booking.example"
+    assert settings.imap_port == 993 and str(settings.data_dir) == "/srv/acedesk"
+
+
+def test_an_empty_variable_is_unset_except_for_the_adapter(monkeypatch):
+    monkeypatch.setenv("ACEDESK_SMTP_HOST", "")
+    monkeypatch.setenv("ACEDESK_ADAPTER", "")
+    settings = Settings()
+    assert settings.smtp_host is None and settings.adapter == ""
+    assert default_choice(settings).adapter is None and "" in NO_ADAPTER
+    monkeypatch.delenv("ACEDESK_ADAPTER")
+    assert default_choice(Settings()).adapter == str(DEFAULT_ADAPTER)
+
+
+def test_operators_are_a_comma_separated_list_and_a_wrong_value_names_its_setting(monkeypatch):
+    monkeypatch.setenv("ACEDESK_OPERATORS", "Desk@Club.example, coach@club.example ,")
+    assert Settings().operators == ("desk@club.example", "coach@club.example")
+    monkeypatch.setenv("ACEDESK_IMAP_PORT", "imap")
+    with pytest.raises(ValidationError, match="imap_port"):
+        Settings()
+
+
+def test_the_example_secrets_file_configures_every_connection_and_keeps_secrets_out_of_reprs(monkeypatch):
+    monkeypatch.setattr(SecretsFileSource, "path", REPO_ROOT / ".streamlit" / "secrets.toml.example")
+    settings = Settings()
+    assert settings.club_api_url and settings.secret("club_api_token")
+    imap = ImapSettings.from_settings(settings)
+    assert imap is not None and imap.security == "tls" and imap.port == 993
+    assert SmtpSettings.from_settings(settings) is not None
+    assert "paste-the" not in repr(settings) and "paste-the" not in repr(imap)

@@ -1,0 +1,73 @@
+"""Background jobs (training/jobs.py): a detached process found again by pid and creation time,
+stopped with its children, and its failure said in one line."""
+
+import os
+import sys
+import time
+
+import psutil
+import pytest
+
+from training.jobs import Job, JobState, error_line, is_alive, job_state, read_job, start_job, stop_job
+
+TRACEBACK = """Loading base model x with adapter (none)
+Traceback (most recent call last):
+  File "/x/training/evaluate.py", line 1, in <module>
+    raise OSError("x")
+OSError: x is not a local folder and is not a valid model identifier
+"""
+PARENT_AND_CHILD = ("import subprocess, sys, time; "
+                    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+                    "print(child.pid, flush=True); time.sleep(60)")
+
+
+def test_a_job_outlives_nothing_it_should_not_and_stops_with_its_children(tmp_path):
+    job = start_job([sys.executable, "-c", PARENT_AND_CHILD], tmp_path, "job.log", cwd=tmp_path)
+    assert read_job(tmp_path) == job and is_alive(job)
+    assert os.getpgid(job.pid) == job.pid  # its own process group: a closed tab or app restart leaves it be
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "job.log").read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = psutil.Process(int((tmp_path / "job.log").read_text()))
+    stopped = stop_job(tmp_path, grace_s=5)
+    assert stopped.stop_requested_at and not is_alive(job)
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    assert job_state(read_job(tmp_path), succeeded=False, log=tmp_path / "job.log") == (JobState.STOPPED, None)
+
+
+def test_a_reused_pid_is_not_the_job(tmp_path):
+    me = psutil.Process()
+    assert is_alive(Job(me.pid, me.create_time(), time.time()))
+    assert not is_alive(Job(me.pid, me.create_time() - 60, time.time()))  # same pid, another process
+    assert not is_alive(Job(999_999_999, 0.0, time.time())) and not is_alive(None)
+
+
+def test_an_ended_child_is_reaped_not_left_a_zombie(tmp_path):
+    job = start_job([sys.executable, "-c", "pass"], tmp_path, "job.log", cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while is_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_alive(job)
+    assert not psutil.pid_exists(job.pid) or psutil.Process(job.pid).status() != psutil.STATUS_ZOMBIE
+
+
+def test_states_and_the_one_line_why(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text(TRACEBACK)
+    gone = Job(999_999_999, 0.0, time.time())
+    assert job_state(gone, succeeded=True, log=log) == (JobState.FINISHED, None)
+    assert job_state(gone, succeeded=False, log=log) == (
+        JobState.FAILED, "OSError: x is not a local folder and is not a valid model identifier")
+    assert job_state(gone, succeeded=False, log=log, failure="its own words") == (JobState.FAILED, "its own words")
+    assert job_state(None, succeeded=False, log=log) == (JobState.INCOMPLETE, None)
+    log.write_text("\r  1/5\r  2/5\nerror: data.csv: no such file\n")
+    assert error_line(log) == "data.csv: no such file"
+    log.write_text("Killed\n")
+    assert error_line(log) == "Killed"
+    assert error_line(tmp_path / "missing.log") is None
+
+
+def test_a_command_that_does_not_exist_is_an_error_at_once_and_records_no_job(tmp_path):
+    with pytest.raises(OSError):
+        start_job(["/nonexistent/program"], tmp_path, "job.log", cwd=tmp_path)
+    assert read_job(tmp_path) is None

@@ -1,0 +1,93 @@
+"""The runs folder: one layout for training runs, evaluations, uploads and the adapter catalog.
+
+    <runs root>/                          Settings.runs_dir (default: the project's runs/)
+        .active-run.json                  the one training run the app runs now (training/runs.py)
+        .launch.lock                      serialises launches between sessions and processes
+        uploads/                          CSVs uploaded on the Training page
+        evals/<time>-<model>-<data>/      an evaluation started from the Eval page (training/eval_jobs.py)
+            job.json  eval.log  predictions.csv  metrics.json
+        <time>-<name>/                    a training run started from the Training page
+            run.yaml                      the TrainConfig it was started with
+            job.json  run.log             its process (training/jobs.py) and output
+            progress.jsonl                written by the training (training/progress.py)
+            checkpoint-N/  adapter/       every saved checkpoint and the final adapter
+        <name>/                           a run or evaluation started from the command line (no job.json)
+
+Everything that reads or writes these folders takes its names from here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from core.settings import Settings
+
+ACTIVE_RUN_FILE = ".active-run.json"
+LAUNCH_LOCK_FILE = ".launch.lock"
+UPLOADS = "uploads"
+EVALS = "evals"
+RUN_CONFIG = "run.yaml"
+JOB_FILE = "job.json"
+RUN_LOG = "run.log"
+EVAL_LOG = "eval.log"
+PROGRESS_FILE = "progress.jsonl"
+FINAL_ADAPTER = "adapter"
+TRAIN_METRICS = "train_metrics.json"
+EVAL_METRICS = "eval_metrics.json"
+"""Scores kept beside an adapter: data set name -> training.evaluate metrics."""
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def runs_root(settings: Settings) -> Path:
+    return Path(settings.runs_dir)
+
+
+def evals_root(runs_dir: Path) -> Path:
+    return Path(runs_dir) / EVALS
+
+
+def uploads_dir(runs_dir: Path) -> Path:
+    return Path(runs_dir) / UPLOADS
+
+
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    """``(step, folder)`` of every ``checkpoint-N`` in a run folder, by step."""
+    found = [(int(match.group(1)), folder) for folder in subfolders(run) if (match := _CHECKPOINT.match(folder.name))]
+    return sorted(found)
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """The folder's subfolders by name; [] when it does not exist (no runs yet, or deleted while we look)."""
+    try:
+        return sorted(path for path in Path(folder).iterdir() if path.is_dir())
+    except OSError:
+        return []
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object from disk; {} when missing, half-written or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """A reader never sees half a file: write beside it, then rename over it."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    temporary.replace(path)
+
+
+def modified(path: Path) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0

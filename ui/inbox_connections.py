@@ -1,0 +1,37 @@
+"""The inbox's connection strip, without streamlit: where mail comes from and goes, and whether
+the club backend answers, in words (never a secret). The probes themselves are
+integrations/connections.py."""
+
+from __future__ import annotations
+
+from core.settings import Settings
+from integrations.connections import DOWN, OFF, OK, UNCHECKED, Connection, probe_club_api
+from integrations.imap_mailbox import ImapSettings
+from integrations.mail_sending import SmtpSettings
+
+
+def backend_connection(settings: Settings) -> Connection:
+    token = settings.secret("club_api_token")
+    if not (settings.club_api_url and token):
+        return Connection("Club backend", OFF, "not configured: set ACEDESK_CLUB_API_URL and "
+                                               "ACEDESK_CLUB_API_TOKEN. Approving is off until then")
+    return probe_club_api(settings.club_api_url, token)
+
+
+def mail_in_connection(settings: Settings) -> Connection:
+    imap = ImapSettings.from_settings(settings)
+    if imap is not None:
+        return Connection("Mail in", UNCHECKED, f"IMAP {imap.user}@{imap.host}:{imap.port} ({imap.security}), "
+                                                f"folder {imap.folder}")
+    if settings.eml_dir is not None:
+        state = OK if settings.eml_dir.is_dir() else DOWN
+        return Connection("Mail in", state, f"folder {settings.eml_dir}" + ("" if state == OK else " is missing"))
+    return Connection("Mail in", OFF, "no mail source: set ACEDESK_IMAP_* or ACEDESK_EML_DIR")
+
+
+def mail_out_connection(settings: Settings) -> Connection:
+    smtp = SmtpSettings.from_settings(settings)
+    if smtp is None:
+        return Connection("Mail out", OK, f"no SMTP configured: replies are saved in {settings.outbox}")
+    login = f" as {smtp.user}" if smtp.user else ""
+    return Connection("Mail out", UNCHECKED, f"SMTP {smtp.host}:{smtp.port} ({smtp.security}){login}")
