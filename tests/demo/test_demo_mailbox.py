@@ -29,8 +29,8 @@ def parsed(path):
     return parse_eml(path.read_bytes())
 
 
-def test_the_mailbox_has_thirty_mails_named_in_order():
-    assert [path.name[:3] for path in MAILS] == [f"{number:02d}-" for number in range(1, 31)]
+def test_the_mailbox_has_thirty_one_mails_named_in_order():
+    assert [path.name[:3] for path in MAILS] == [f"{number:02d}-" for number in range(1, 32)]
 
 
 @pytest.mark.parametrize("path", MAILS, ids=lambda path: path.name)
@@ -47,7 +47,7 @@ def test_every_mail_is_a_complete_message_to_the_support_desk(path):
 
 def test_message_ids_are_unique():
     ids = [parsed(path).message_id for path in MAILS]
-    assert len(set(ids)) == len(ids) == 30
+    assert len(set(ids)) == len(ids) == 31
 
 
 def test_dates_follow_the_file_order():
@@ -140,6 +140,6 @@ def test_restamp_replaces_only_the_header_date():
 def test_cli_defaults_to_the_data_dir(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
     main([])
-    assert len(list((tmp_path / "data" / "demo-inbox").glob("*.eml"))) == 30
+    assert len(list((tmp_path / "data" / "demo-inbox").glob("*.eml"))) == 31
     main(["--out", str(tmp_path / "data" / "demo-inbox")])
-    assert "0 new demo mails, 30 already there" in capsys.readouterr().out
+    assert "0 new demo mails, 31 already there" in capsys.readouterr().out

@@ -1,0 +1,417 @@
+"""Is the sender really who the From says? Sender authentication and From-header tricks.
+
+Anyone can write any ``From:``. What can be trusted is the verdict of the club's own receiving MX,
+which checks DKIM, SPF and DMARC and records the results in ``Authentication-Results`` header
+fields (RFC 8601). :func:`authenticate_sender` reads only the fields whose authserv-id is the one
+configured (``ACEDESK_TRUSTED_AUTHSERV_ID``), wherever they stand in the header block: milters such
+as OpenDKIM and OpenDMARC do not always put theirs on top, and each writes its own field, so all
+fields with the trusted id are merged. A field with any other authserv-id is ignored, however
+convincing: the sender can write those into the mail before sending it. The one thing this module
+cannot check is that the MX removes incoming fields that already claim *its* authserv-id, as
+RFC 8601 section 5 requires; a deployment must make sure it does.
+
+The rule, for the one address of the From header (a mail with several From fields or addresses
+is never verified: which one the MX judged is then unclear, and such a From is a trick itself):
+
+* **verified** when a trusted field says ``dmarc=pass`` with ``header.from`` equal to the From
+  domain, or ``dkim=pass`` for a signing domain (``header.d``, else the domain of ``header.i``)
+  aligned with it (relaxed alignment: the same organisational domain, as the Public Suffix List
+  draws it), *and* no trusted field contradicts that with ``dmarc=fail`` for the From domain or
+  ``dkim=fail`` for an aligned domain. A contradiction is not verified and the reason says so:
+  either two checks disagree or a forged field got past the MX, and a person should look.
+* A ``dmarc`` result without ``header.from`` (RFC 7489 section 11.2 asks for it, but it is
+  optional in RFC 8601) is taken to be about the From domain, as a pass and as a fail alike:
+  DMARC by definition judges the RFC 5322 From, and the rule above already demands a single From
+  address in a single field, so there is no other domain the MX can have judged.
+* Only ``pass`` counts as a pass (not OpenDMARC's ``bestguesspass`` for domains without a DMARC
+  record: no policy was published, so nothing was promised). SPF alone never verifies: it
+  authenticates the envelope sender, which the operator never sees, and its alignment with the
+  From is exactly what ``dmarc=pass`` already states.
+* ``ARC-Authentication-Results`` fields are ignored: they are written by forwarders and mailing
+  lists along the way, not by the club's MX, and a sender can fabricate them like any header.
+
+Parsing uses ``authres`` with its DMARC feature module. It refuses some forms seen in real mail
+(a trailing ``;``, UTF-8 in a comment as RFC 8616 allows, deeply nested comments); for a field it
+refuses, the clauses between ``;`` are read one by one with comments removed, and a clause that
+still cannot be read (such as one with UTF-8 in a value) is skipped and counted in the reason.
+Nothing here raises on broken input.
+
+:func:`address_tricks` names the tricks a From header can play on a reader, and
+:func:`looks_alike` tells whether two domains are easy to mistake for each other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email import errors
+from email.policy import default as default_policy
+from email.utils import getaddresses
+from functools import cache
+from typing import Literal, NamedTuple
+
+import authres
+import authres.dmarc
+from confusable_homoglyphs import confusables
+from publicsuffixlist import PublicSuffixList
+
+SenderAuthStatus = Literal["verified", "not_verified", "off"]
+
+
+@dataclass(frozen=True)
+class SenderAuth:
+    """The verdict on a mail's From, with the reason in plain words for the operator."""
+
+    status: SenderAuthStatus
+    reason: str
+    from_domain: str | None  # lower-cased, punycode decoded; None unless the From holds one address
+
+
+class _Verdict(NamedTuple):
+    """One ``method=result`` clause of a trusted field, reduced to what the rule needs."""
+
+    method: str
+    result: str
+    domain: str | None  # the domain the clause is about, normalised; None when it names none
+
+
+class _Mailbox(NamedTuple):
+    display_name: str
+    address: str  # lower-cased
+
+
+_AUTHRES = authres.FeatureContext(authres.dmarc)
+# authres raises its own errors on bad syntax, and RecursionError on deeply nested comments.
+_AUTHRES_ERRORS = (authres.AuthResError, RecursionError)
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+_FIRST_TOKEN = re.compile(r"[^\s;(]+")
+_EMAIL_LIKE = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+_REPORTED_METHODS = ("dmarc", "dkim", "spf")
+# Look-alikes among plain ASCII letters and digits in a lower-case host name; Unicode homoglyphs
+# come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
+_ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
+_MIN_LABEL_FOR_ONE_EDIT = 4
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
+                        trusted_authserv_id: str | None) -> SenderAuth:
+    """Whether the club's MX vouches for the From domain; see the module docstring for the rule.
+
+    ``headers`` are the mail's header fields in their order, duplicates kept; ``from_header`` is
+    the From value as written; ``trusted_authserv_id`` None or blank turns the check off.
+    """
+    mailboxes = _mailboxes(from_header)
+    from_domain = _domain_key(mailboxes[0].address.rpartition("@")[2]) if len(mailboxes) == 1 else None
+    trusted = (trusted_authserv_id or "").strip().lower()
+    if not trusted:
+        return SenderAuth("off", "sender authentication is off (ACEDESK_TRUSTED_AUTHSERV_ID is not set)",
+                          from_domain)
+
+    def not_verified(reason: str) -> SenderAuth:
+        return SenderAuth("not_verified", reason, from_domain)
+
+    from_fields = sum(_field_name(name) == "from" for name, _ in headers)
+    if from_fields > 1:
+        return not_verified(f"the mail has {from_fields} From header fields")
+    if from_domain is None:
+        return not_verified(_from_count_problem(mailboxes))
+
+    verdicts, trusted_fields, unreadable = _trusted_verdicts(headers, trusted)
+    note = f"; ignored {unreadable} unreadable part(s) of its Authentication-Results" if unreadable else ""
+    if not trusted_fields:
+        others = sum(_field_name(name) == "authentication-results" for name, _ in headers)
+        ignored = f" ({others} from other servers ignored)" if others else ""
+        return not_verified(f"no Authentication-Results from {trusted}{ignored}")
+
+    passes = [v for v in verdicts if v.result == "pass" and _about(v, from_domain)]
+    fails = [v for v in verdicts if v.result == "fail" and _about(v, from_domain)]
+    if passes and fails:
+        return not_verified(f"contradictory results from {trusted}: {_describe(passes, from_domain)} "
+                            f"but {_describe(fails, from_domain)}{note}")
+    if fails:
+        return not_verified(f"{_describe(fails, from_domain)} (by {trusted}){note}")
+    if passes:
+        dmarc_passes = [v for v in passes if v.method == "dmarc"]
+        return SenderAuth("verified", f"{_describe(dmarc_passes or passes, from_domain)} (by {trusted}){note}",
+                          from_domain)
+    seen = [v for v in verdicts if v.method in _REPORTED_METHODS]
+    said = f"; it says {_describe(seen, from_domain)}" if seen else ""
+    return not_verified(f"{trusted} reports no dmarc=pass or aligned dkim=pass for {from_domain}{said}{note}")
+
+
+def _trusted_verdicts(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[_Verdict], int, int]:
+    """The verdicts of every field with the trusted authserv-id, the number of such fields, and the
+    number of unreadable parts among them. The id is read before parsing, so fields written by
+    others never reach the parser."""
+    verdicts: list[_Verdict] = []
+    fields = unreadable = 0
+    for name, raw in headers:
+        if _field_name(name) != "authentication-results":
+            continue
+        value = _LINE_BREAKS.sub(" ", str(raw)).strip()
+        first = _FIRST_TOKEN.match(value)
+        if first is None or first.group().lower() != trusted:
+            continue
+        fields += 1
+        results, skipped = _parse_results(value)
+        verdicts.extend(_verdict(result) for result in results)
+        unreadable += skipped
+    return verdicts, fields, unreadable
+
+
+def _parse_results(value: str) -> tuple[list[authres.AuthenticationResult], int]:
+    """The result clauses of one field value, and how many of its parts could not be read."""
+    try:
+        return list(_AUTHRES.parse_value(value).results), 0
+    except _AUTHRES_ERRORS:
+        pass
+    head, *clauses = _split_clauses(value)
+    clauses = [clause for clause in clauses if clause.strip()]
+    if not clauses:
+        return [], 1
+    results: list[authres.AuthenticationResult] = []
+    unreadable = 0
+    for clause in clauses:
+        try:
+            results.extend(_AUTHRES.parse_value(f"{head}; {clause}").results)
+        except _AUTHRES_ERRORS:
+            unreadable += 1
+    return results, unreadable
+
+
+def _split_clauses(value: str) -> list[str]:
+    """``value`` cut at each ``;`` outside quoted strings, each comment replaced by a space."""
+    clauses: list[str] = []
+    current: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+        elif quoted:
+            quoted = char != '"'
+        elif char == "(":
+            if not depth:
+                current.append(" ")
+            depth += 1
+            continue
+        elif depth:
+            depth -= char == ")"
+            continue
+        elif char == '"':
+            quoted = True
+        elif char == ";":
+            clauses.append("".join(current))
+            current = []
+            continue
+        if not depth:
+            current.append(char)
+    clauses.append("".join(current))
+    return clauses
+
+
+def _verdict(result: authres.AuthenticationResult) -> _Verdict:
+    if result.method == "dmarc":
+        identity = result.header_from
+    elif result.method == "dkim":
+        identity = result.header_d or result.header_i
+    elif result.method == "spf":
+        identity = result.smtp_mailfrom or result.smtp_helo
+    else:
+        identity = None
+    domain = _domain_key(identity.rpartition("@")[2]) if identity else None
+    return _Verdict(result.method, result.result, domain or None)
+
+
+def _about(verdict: _Verdict, from_domain: str) -> bool:
+    """Whether a dmarc or dkim verdict speaks for (or against) the From domain."""
+    if verdict.method == "dmarc":
+        return verdict.domain is None or verdict.domain == from_domain
+    if verdict.method == "dkim":
+        return verdict.domain is not None and _organisation(verdict.domain) == _organisation(from_domain)
+    return False
+
+
+def _describe(verdicts: Iterable[_Verdict], from_domain: str) -> str:
+    """E.g. ``dmarc=none for example.org, dkim=pass for lists.example.net (not aligned with example.org)``."""
+    words = []
+    for verdict in verdicts:
+        text = f"{verdict.method}={verdict.result}"
+        if verdict.domain is None:
+            if verdict.method == "dmarc":
+                text += f" for {from_domain} (the result names no domain)"
+        else:
+            text += f" for {verdict.domain}"
+            if verdict.method == "dkim" and verdict.domain != from_domain:
+                aligned = "aligned" if _about(verdict, from_domain) else "not aligned"
+                text += f" ({aligned} with {from_domain})"
+        words.append(text)
+    return ", ".join(dict.fromkeys(words))
+
+
+def _field_name(name: str) -> str:
+    return str(name).strip().lower()
+
+
+def _from_count_problem(mailboxes: list[_Mailbox]) -> str:
+    if not mailboxes:
+        return "the From header holds no address"
+    return f"the From header holds {len(mailboxes)} addresses: {', '.join(m.address for m in mailboxes)}"
+
+
+# -- From-header tricks -----------------------------------------------------------------------
+
+def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
+    """Plain-words flags for the ways a From (and Reply-To) can mislead a reader; [] if none.
+
+    Flags a display name showing another address than the real one (``"anna.berg@example.org"
+    <x@mailbox.example>``, also when it was an encoded word, decoded or not), a Reply-To that
+    sends replies elsewhere, and a From with no address or several. Addresses are compared
+    lower-cased.
+    """
+    mailboxes = _mailboxes(from_header)
+    flags = []
+    if len(mailboxes) != 1:
+        flags.append(_from_count_problem(mailboxes))
+    for mailbox in mailboxes:
+        shown = unicodedata.normalize("NFKC", mailbox.display_name)
+        others = [found.lower().rstrip(".") for found in _EMAIL_LIKE.findall(shown)]
+        for other in dict.fromkeys(others):
+            if other != mailbox.address:
+                flags.append(f"the display name shows {other}, but the address is {mailbox.address}")
+    senders = {mailbox.address for mailbox in mailboxes}
+    elsewhere = [m.address for m in _mailboxes(reply_to_header or "") if m.address not in senders]
+    if elsewhere:
+        sender = mailboxes[0].address if len(mailboxes) == 1 else "the From address"
+        flags.append(f"replies would go to {', '.join(dict.fromkeys(elsewhere))}, not the sender {sender}")
+    return flags
+
+
+def _mailboxes(value: str) -> list[_Mailbox]:
+    """The mailboxes of an address header, encoded words decoded, addresses lower-cased.
+
+    The standard RFC 5322 parser (``email.policy.default``) reads well-formed headers right but
+    raises on some broken ones (``anna@``) and reads ``anna@x.example <b@y.example>``, a display
+    name decoded and left unquoted, as ``anna@x.example``. For anything it finds invalid, the
+    older ``getaddresses`` decides: it reads that example as two addresses, the cautious reading.
+    """
+    text = _LINE_BREAKS.sub(" ", str(value)).strip()
+    try:
+        header = default_policy.header_factory("From", text)
+        valid = not any(isinstance(defect, errors.InvalidHeaderDefect) for defect in header.defects)
+        pairs = [(address.display_name, address.addr_spec) for address in header.addresses] if valid else None
+    except Exception:  # noqa: BLE001 - the email package raises many types on broken input
+        pairs = None
+    if pairs is None:
+        pairs = getaddresses([text])
+    return [_Mailbox(name, address.lower()) for name, address in pairs if _is_address(address)]
+
+
+def _is_address(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and local.strip() and domain.strip())
+
+
+# -- look-alike domains -----------------------------------------------------------------------
+
+def looks_alike(domain_a: str, domain_b: str) -> bool:
+    """Whether two different domains are easy to mistake for each other.
+
+    True when, after lower-casing and decoding punycode (``xn--``), the registrable labels look
+    the same (Unicode homoglyphs such as Cyrillic ``а``, digit/letter swaps such as ``examp1e``,
+    ``rn`` for ``m``), whatever the public suffix: ``example.com`` is alike ``example.org``,
+    because people read the name and not the ending, and a different suffix is a different
+    owner. Also true when the registrable labels are one edit apart (a letter added, dropped,
+    changed or two swapped) under the same suffix, for labels of at least four characters:
+    in a shorter one, one edit changes too much of the name to pass unnoticed. And true when one
+    domain begins with the other's registrable domain (``example.org.evil.example``), which is
+    what a reader sees first. False for equal domains and for two names under the same
+    registrable domain (``mail.example.org`` and ``example.org`` belong to the same owner).
+    """
+    key_a, key_b = _domain_key(domain_a), _domain_key(domain_b)
+    if not key_a or not key_b or key_a == key_b:
+        return False
+    organisation_a, organisation_b = _organisation(key_a), _organisation(key_b)
+    if organisation_a == organisation_b:
+        return False
+    if key_a.startswith(f"{organisation_b}.") or key_b.startswith(f"{organisation_a}."):
+        return True
+    (label_a, suffix_a), (label_b, suffix_b) = _split_registrable(key_a), _split_registrable(key_b)
+    skeleton_a, skeleton_b = _skeleton(label_a), _skeleton(label_b)
+    if skeleton_a == skeleton_b:
+        return True
+    return (suffix_a == suffix_b and min(len(skeleton_a), len(skeleton_b)) >= _MIN_LABEL_FOR_ONE_EDIT
+            and _one_edit_apart(skeleton_a, skeleton_b))
+
+
+def _domain_key(domain: str) -> str:
+    """Lower-cased, without the final dot, ``xn--`` labels decoded: one spelling per domain.
+
+    Punycode is decoded as it is, without IDNA2003's mapping, which would merge ``faß.de`` and
+    ``fass.de``: two domains with different owners.
+    """
+    labels = []
+    for label in domain.strip().rstrip(".").lower().split("."):
+        if label.startswith("xn--"):
+            try:
+                label = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError, OverflowError):
+                pass  # not valid punycode: keep the label as written
+        labels.append(label)
+    return ".".join(labels)
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def _organisation(domain: str) -> str:
+    """The registrable ("organisational") domain, or the domain itself where there is none."""
+    return _public_suffixes().privatesuffix(domain) or domain
+
+
+def _split_registrable(domain: str) -> tuple[str, str]:
+    """(registrable label, public suffix): ``("example", "co.uk")`` for ``www.example.co.uk``."""
+    suffix = _public_suffixes().publicsuffix(domain) or ""
+    if not suffix or suffix == domain:
+        return domain, ""
+    return domain[: -len(suffix) - 1].rpartition(".")[2], suffix
+
+
+def _skeleton(label: str) -> str:
+    """What a label looks like: Unicode homoglyphs and ASCII look-alikes folded to one spelling."""
+    text = "".join(_ascii_lookalike(char) for char in unicodedata.normalize("NFKC", label).lower())
+    for pair, single in _ASCII_LOOKALIKES:
+        text = text.replace(pair, single)
+    return text
+
+
+@cache
+def _ascii_lookalike(char: str) -> str:
+    """The lower-case ASCII letters or digits ``char`` is confusable with, or ``char`` itself."""
+    if char.isascii():
+        return char
+    for found in confusables.is_confusable(char, greedy=True) or []:
+        for homoglyph in found["homoglyphs"]:
+            candidate = homoglyph["c"].lower()
+            if candidate.isascii() and candidate.isalnum():
+                return candidate
+    return char
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One insertion, deletion, substitution or swap of neighbours turns ``a`` into ``b``."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    if len(a) == len(b):
+        return a[start + 1:] == b[start + 1:] or (a[start + 2:] == b[start + 2:]
+                                                  and a[start:start + 2] == b[start:start + 2][::-1])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[start + 1:] == shorter[start:]

@@ -1,0 +1,329 @@
+"""Sender authentication from the club MX's Authentication-Results, From-header tricks and
+look-alike domains. The header lines copy the shape of what Postfix with OpenDKIM and OpenDMARC,
+and Gmail, really write."""
+
+import csv
+import email
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from demo.prepare_mailbox import DEMO_MAIL
+from integrations.sender_auth import SenderAuth, address_tricks, authenticate_sender, looks_alike
+
+MX = "mx.club.example"
+ANNA = "Anna Berg <anna.berg@example.org>"
+AR = "Authentication-Results"
+# What OpenDMARC, OpenDMARC's SPF check and OpenDKIM each add, folded as they fold it.
+DMARC_PASS = (AR, f"{MX}; dmarc=pass (p=reject dis=none) header.from=example.org")
+DMARC_FAIL = (AR, f"{MX}; dmarc=fail (p=none dis=none) header.from=example.org")
+SPF_PASS = (AR, f"{MX}; spf=pass smtp.mailfrom=example.org")
+DKIM_PASS = (AR, (f"{MX};\r\n\tdkim=pass (2048-bit key; unprotected) header.d=example.org header.i=@example.org "
+                  "header.a=rsa-sha256 header.s=s1 header.b=abc;\r\n\tdkim-atps=neutral"))
+FORGED_PASS = (AR, ("mail.example.org;\n       dkim=pass header.d=example.org header.s=s1 header.b=abc;\n"
+                    "       spf=pass smtp.mailfrom=example.org;\n"
+                    "       dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=example.org"))
+MAIL_HEADERS = [("From", ANNA), ("To", "support@club.example"), ("Subject", "Cancel BK-48213")]
+
+
+def check(*fields: tuple[str, str], sender: str = ANNA, trusted: str | None = MX) -> SenderAuth:
+    return authenticate_sender([*fields, *MAIL_HEADERS], sender, trusted)
+
+
+# -- authenticate_sender --------------------------------------------------------------------------
+
+def test_a_member_mail_that_passes_dmarc_at_the_club_mx_is_verified():
+    result = check(DMARC_PASS, SPF_PASS, DKIM_PASS)
+    assert result == SenderAuth("verified", "dmarc=pass for example.org (by mx.club.example)", "example.org")
+
+
+def test_a_gmail_style_single_field_with_comments_and_folding_is_read():
+    gmail = (AR, ("mx.club.example;\r\n       dkim=pass header.i=@example.org header.s=20230601 header.b=AbC+/12=;"
+                  "\r\n       spf=pass (mx.club.example: domain of anna.berg@example.org designates 192.0.2.7 as "
+                  "permitted sender) smtp.mailfrom=anna.berg@example.org;\r\n"
+                  "       dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=example.org"))
+    assert check(gmail).status == "verified"
+
+
+def test_dmarc_fail_from_the_trusted_mx_is_not_verified():
+    result = check(DMARC_FAIL, SPF_PASS)
+    assert result.status == "not_verified"
+    assert result.reason == "dmarc=fail for example.org (by mx.club.example)"
+
+
+def test_a_forged_pass_from_another_server_below_a_real_fail_is_ignored():
+    result = check(DMARC_FAIL, FORGED_PASS)
+    assert (result.status, result.reason) == ("not_verified", "dmarc=fail for example.org (by mx.club.example)")
+
+
+def test_a_forged_pass_below_and_no_field_from_the_mx_is_not_verified():
+    result = check(FORGED_PASS)
+    assert result.status == "not_verified"
+    assert result.reason == "no Authentication-Results from mx.club.example (1 from other servers ignored)"
+
+
+def test_a_forged_field_above_the_real_ones_is_ignored_too():
+    assert check(FORGED_PASS, DMARC_FAIL).reason == "dmarc=fail for example.org (by mx.club.example)"
+    assert check(FORGED_PASS, DMARC_PASS).status == "verified"
+
+
+@pytest.mark.parametrize("authserv_id", ["mx.club.example.evil.example", "evil-mx.club.example", "mx.club.exampl"])
+def test_an_authserv_id_that_only_resembles_the_trusted_one_is_not_trusted(authserv_id):
+    forged = (AR, f"{authserv_id}; dmarc=pass header.from=example.org")
+    assert check(forged).reason.startswith("no Authentication-Results from mx.club.example")
+
+
+def test_arc_authentication_results_are_ignored_even_with_the_trusted_id():
+    arc = ("ARC-Authentication-Results", f"i=1; {MX}; dmarc=pass header.from=example.org")
+    assert check(arc).reason == "no Authentication-Results from mx.club.example"
+
+
+def test_no_authentication_results_at_all():
+    result = check()
+    assert result == SenderAuth("not_verified", "no Authentication-Results from mx.club.example", "example.org")
+
+
+@pytest.mark.parametrize("trusted", [None, "", "  "])
+def test_without_a_trusted_authserv_id_the_check_is_off(trusted):
+    result = check(DMARC_PASS, trusted=trusted)
+    assert result == SenderAuth("off", "sender authentication is off (ACEDESK_TRUSTED_AUTHSERV_ID is not set)",
+                                "example.org")
+
+
+def test_the_authserv_id_and_domains_compare_case_insensitively():
+    shouting = (AR, "MX.Club.Example; dmarc=pass header.from=Example.ORG")
+    result = check(shouting, sender="Anna <Anna.Berg@EXAMPLE.org>", trusted="mx.CLUB.example")
+    assert (result.status, result.from_domain) == ("verified", "example.org")
+
+
+def test_dkim_pass_for_a_subdomain_is_aligned():
+    result = check((AR, f"{MX}; dkim=pass header.d=mail.example.org header.s=s1 header.b=abc"))
+    assert result.status == "verified"
+    assert result.reason == "dkim=pass for mail.example.org (aligned with example.org) (by mx.club.example)"
+
+
+def test_dkim_header_i_counts_when_there_is_no_header_d():
+    assert check((AR, f"{MX}; dkim=pass header.i=anna.berg@lists.example.org")).status == "verified"
+
+
+@pytest.mark.parametrize("signer", ["lists.example.net", "example.org.evil.example", "org"])
+def test_dkim_pass_for_an_unrelated_domain_is_not_aligned(signer):
+    # A mailing-list provider signs with its own domain; a public suffix aligns with nobody.
+    result = check((AR, (f"{MX}; dkim=pass header.d={signer}; spf=pass smtp.mailfrom=bounces@{signer}; "
+                         "dmarc=none header.from=example.org")))
+    assert result.status == "not_verified"
+    assert result.reason == (f"mx.club.example reports no dmarc=pass or aligned dkim=pass for example.org; it says "
+                             f"dkim=pass for {signer} (not aligned with example.org), spf=pass for {signer}, "
+                             "dmarc=none for example.org")
+
+
+def test_dkim_for_a_public_suffix_does_not_align_under_a_two_label_suffix():
+    tom = "Tom Baker <tom.baker@example.co.uk>"
+    assert check((AR, f"{MX}; dkim=pass header.d=co.uk"), sender=tom).status == "not_verified"
+    assert check((AR, f"{MX}; dkim=pass header.d=mail.example.co.uk"), sender=tom).status == "verified"
+
+
+def test_spf_pass_alone_and_best_guess_dmarc_do_not_verify():
+    assert check(SPF_PASS).status == "not_verified"
+    assert check((AR, f"{MX}; dmarc=bestguesspass header.from=example.org")).status == "not_verified"
+
+
+def test_dmarc_pass_for_another_domain_does_not_verify_this_from():
+    result = check((AR, f"{MX}; dmarc=pass header.from=example.net"))
+    assert result.status == "not_verified" and "dmarc=pass for example.net" in result.reason
+
+
+def test_dmarc_without_header_from_is_taken_for_the_single_from_domain():
+    passed = check((AR, f"{MX}; dmarc=pass (p=none dis=none)"))
+    assert passed.status == "verified"
+    assert passed.reason == ("dmarc=pass for example.org (the result names no domain) (by mx.club.example)")
+    assert check((AR, f"{MX}; dmarc=fail"), DKIM_PASS).reason.startswith("contradictory results")
+
+
+def test_fields_of_several_milters_with_the_trusted_id_are_merged():
+    # OpenDKIM's pass in one field, OpenDMARC's fail in another: the fail wins, with the reason said.
+    result = check(DMARC_FAIL, DKIM_PASS)
+    assert result.status == "not_verified"
+    assert result.reason == ("contradictory results from mx.club.example: dkim=pass for example.org "
+                             "but dmarc=fail for example.org")
+
+
+@pytest.mark.parametrize("fields", [
+    [DMARC_PASS, DMARC_FAIL],
+    [DMARC_PASS, (AR, f"{MX}; dkim=fail (bad signature) header.d=example.org")],
+    [(AR, f"{MX}; dkim=pass header.d=example.org; dkim=fail header.d=mail.example.org")],
+])
+def test_conflicting_trusted_results_are_not_verified(fields):
+    result = check(*fields)
+    assert result.status == "not_verified" and result.reason.startswith("contradictory results from mx.club.example")
+
+
+def test_a_failed_signature_of_an_unrelated_domain_is_no_contradiction():
+    list_signature = (AR, f"{MX}; dkim=fail (body hash did not verify) header.d=lists.example.net")
+    assert check(DMARC_PASS, list_signature).status == "verified"
+
+
+def test_several_from_fields_or_addresses_are_never_verified():
+    two_fields = authenticate_sender([DMARC_PASS, *MAIL_HEADERS, ("From", "x@evil.example")], ANNA, MX)
+    assert (two_fields.status, two_fields.reason) == ("not_verified", "the mail has 2 From header fields")
+    two_addresses = check(DMARC_PASS, sender="anna.berg@example.org, x@evil.example")
+    assert two_addresses.reason == "the From header holds 2 addresses: anna.berg@example.org, x@evil.example"
+    assert two_addresses.from_domain is None
+    assert check(DMARC_PASS, sender="undisclosed-recipients:;").reason == "the From header holds no address"
+
+
+def test_punycode_and_unicode_spellings_of_a_domain_meet():
+    punycode = (AR, f"{MX}; dmarc=pass header.from=XN--EXMPLE-CUA.ORG")
+    assert check(punycode, sender="a@xn--exmple-cua.org") == SenderAuth(
+        "verified", "dmarc=pass for exämple.org (by mx.club.example)", "exämple.org")
+    assert check(punycode, sender="a@exämple.org").status == "verified"  # an internationalised (EAI) From
+
+
+def test_real_world_forms_authres_refuses_are_read_clause_by_clause():
+    trailing_semicolon = (AR, f"{MX}; dkim=pass header.d=example.org header.s=s1;")
+    utf8_comment = (AR, f"{MX}; dkim=pass (Schlüssel geprüft) header.d=example.org")
+    assert check(trailing_semicolon).status == "verified"
+    assert check(utf8_comment).status == "verified"
+
+
+def test_an_unreadable_trusted_field_is_ignored_and_said():
+    result = check((AR, f"{MX}; dkim="), DMARC_PASS)
+    assert result.status == "verified"
+    assert result.reason.endswith("; ignored 1 unreadable part(s) of its Authentication-Results")
+    partly = check((AR, f"{MX}; dmarc=pass header.from=example.org; ===; spf=pass smtp.mailfrom=example.org"))
+    assert partly.status == "verified" and "ignored 1 unreadable part(s)" in partly.reason
+    only_garbage = check((AR, f"{MX} garbage"))
+    assert only_garbage.status == "not_verified" and "ignored 1 unreadable part(s)" in only_garbage.reason
+
+
+def test_deeply_nested_comments_do_not_break_the_parser():
+    nested = (AR, f"{MX}; dmarc=pass " + "(" * 5000 + ")" * 5000 + " header.from=example.org")
+    assert check(nested).status == "verified"
+
+
+_TRUSTED_OR_NOT = st.sampled_from(["", f"{MX};", f"{MX}; dmarc=pass ", f"{MX}; dkim=pass header.d=", "x;"])
+
+
+@given(prefix=_TRUSTED_OR_NOT, value=st.text(), sender=st.text())
+def test_garbage_header_values_and_from_never_raise(prefix, value, sender):
+    result = authenticate_sender([(AR, prefix + value), ("From", sender)], sender, MX)
+    assert result.status in ("verified", "not_verified") and isinstance(result.reason, str)
+
+
+@given(fields=st.lists(st.tuples(st.sampled_from([AR, "From", "ARC-Authentication-Results", "X"]), st.text())),
+       sender=st.text(), trusted=st.none() | st.text())
+def test_any_header_list_gives_a_verdict(fields, sender, trusted):
+    assert authenticate_sender(fields, sender, trusted).status in ("verified", "not_verified", "off")
+
+
+# -- address_tricks -------------------------------------------------------------------------------
+
+def test_an_ordinary_from_has_no_tricks():
+    assert address_tricks(ANNA, None) == []
+    assert address_tricks("anna.berg@example.org", "Anna <Anna.Berg@Example.ORG>") == []
+    assert address_tricks('"anna.berg@example.org" <anna.berg@example.org>', "") == []
+
+
+@pytest.mark.parametrize("sender", [
+    '"anna.berg@example.org" <x@mailbox.example>',                    # quoted, or decoded by the caller
+    "=?utf-8?q?anna.berg=40example.org?= <x@mailbox.example>",         # still an encoded word
+    "=?utf-8?b?YW5uYS5iZXJnQGV4YW1wbGUub3Jn?= <x@mailbox.example>",
+    '"Anna Berg (anna.berg＠example.org)" <x@mailbox.example>',        # a full-width at sign
+])
+def test_a_display_name_showing_another_address_is_flagged(sender):
+    assert address_tricks(sender, None) == [
+        "the display name shows anna.berg@example.org, but the address is x@mailbox.example"]
+
+
+def test_an_encoded_word_decoded_without_quotes_reads_as_two_addresses():
+    assert address_tricks("anna.berg@example.org <x@mailbox.example>", None) == [
+        "the From header holds 2 addresses: anna.berg@example.org, x@mailbox.example"]
+
+
+def test_a_reply_to_elsewhere_is_flagged():
+    assert address_tricks(ANNA, "helper@evil.example") == [
+        "replies would go to helper@evil.example, not the sender anna.berg@example.org"]
+    assert address_tricks(ANNA, "Anna <anna.berg@example.org>, helper@evil.example") == [
+        "replies would go to helper@evil.example, not the sender anna.berg@example.org"]
+
+
+@pytest.mark.parametrize(("sender", "flag"), [
+    ("", "the From header holds no address"),
+    ("Anna Berg", "the From header holds no address"),
+    ("Anna <anna@>", "the From header holds no address"),
+    ("a@example.org, b@example.net", "the From header holds 2 addresses: a@example.org, b@example.net"),
+])
+def test_a_from_with_no_address_or_several_is_flagged(sender, flag):
+    assert address_tricks(sender, None) == [flag]
+
+
+@given(sender=st.text(), reply_to=st.none() | st.text())
+def test_address_tricks_never_raise(sender, reply_to):
+    flags = address_tricks(sender, reply_to)
+    assert isinstance(flags, list) and all(isinstance(flag, str) for flag in flags)
+
+
+# -- looks_alike ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sender_domain", "account_domain"), [
+    ("ex\u0430mple.org", "example.org"),     # a Cyrillic a
+    ("xn--exmple-4nf.org", "example.org"),   # the same, as punycode
+    ("\u0435\u0445\u0430m\u0440l\u0435.org", "example.org"),  # e, x, a, p, e in Cyrillic
+    ("examp1e.org", "example.org"),
+    ("g00gle.com", "google.com"),
+    ("exarnple.org", "example.org"),         # rn for m
+    ("exmaple.org", "example.org"),          # two letters swapped
+    ("exampel.org", "example.org"),
+    ("examplle.org", "example.org"),         # one letter added
+    ("mail.examp1e.org", "example.org"),
+    ("example.com", "example.org"),          # same name, another public suffix
+    ("example.co.uk", "example.org"),
+    ("example.org.evil.example", "example.org"),  # the account's domain first, someone else's after
+])
+def test_lookalike_domains(sender_domain, account_domain):
+    assert looks_alike(sender_domain, account_domain)
+    assert looks_alike(account_domain, sender_domain)
+
+
+@pytest.mark.parametrize(("domain_a", "domain_b"), [
+    ("example.org", "club.example"),
+    ("gmail.com", "gmx.de"),
+    ("example.org", "example.org"),
+    ("example.org", "EXAMPLE.ORG."),
+    ("mail.example.org", "example.org"),     # same owner
+    ("gmx.de", "gmy.de"),                    # one edit in a short name changes too much
+    ("exampel.com", "example.org"),          # one edit *and* another suffix
+    ("faß.de", "fass.de"),
+    ("", "example.org"),
+])
+def test_domains_that_do_not_look_alike(domain_a, domain_b):
+    assert not looks_alike(domain_a, domain_b)
+
+
+@given(st.text(), st.text())
+def test_looks_alike_never_raises_and_is_symmetric(domain_a, domain_b):
+    assert looks_alike(domain_a, domain_b) == looks_alike(domain_b, domain_a)
+    assert not looks_alike(domain_a, domain_a)
+
+
+# -- the demo mailbox -----------------------------------------------------------------------------
+
+with open(DEMO_MAIL / "EXPECTED.csv", newline="", encoding="utf-8") as _handle:
+    EXPECTED = list(csv.DictReader(_handle))
+
+
+@pytest.mark.parametrize("row", EXPECTED, ids=lambda row: row["file"])
+def test_every_demo_mail_gets_the_expected_verdict(row):
+    message = email.message_from_bytes((DEMO_MAIL / row["file"]).read_bytes())
+    result = authenticate_sender([(name, str(value)) for name, value in message.items()],
+                                 str(message["From"]), MX)
+    assert result.status == row["sender_auth"], result.reason
+
+
+def test_the_forged_demo_mail_is_caught_both_ways():
+    message = email.message_from_bytes((DEMO_MAIL / "31-forged-anna-cancel-reply-to.eml").read_bytes())
+    result = authenticate_sender(list(message.items()), message["From"], MX)
+    assert result.reason == "dmarc=fail for example.org (by mx.club.example)"
+    assert address_tricks(message["From"], message["Reply-To"]) == [
+        "replies would go to helper@evil.example, not the sender anna.berg@example.org"]
