@@ -1,0 +1,131 @@
+"""The hand-written dev set (training/data/dev.csv): real-style mails, never trained on.
+
+It has the columns of the test split plus ``kind`` (the traits a row tests, ``;``-separated),
+``second_category`` and ``second_booking_id`` (the second request of a two-request mail).
+"""
+
+import re
+from email.utils import parsedate_to_datetime
+
+import pandas as pd
+import pytest
+
+from model.schema import CATEGORIES, normalize_booking_id
+from tests.conftest import REPO_ROOT
+
+DATA = REPO_ROOT / "training" / "data"
+EXTRA_COLUMNS = ["kind", "second_category", "second_booking_id"]
+KIND_MINIMUMS = {
+    "long": 40,
+    "chat": 40,
+    "username": 40,
+    "id_in_subject": 15,
+    "id_in_quote": 15,
+    "two_requests": 20,
+    "howto": 20,
+    "quoted_club": 20,
+    "withdrawn": 10,
+    "notice": 10,
+}
+KINDS = {*KIND_MINIMUMS, "plain"}
+TRAINING_FILES = ("train.csv", "train_chat.csv", "val.csv", "test.csv", "handwritten.csv")
+
+
+def read(name):
+    return pd.read_csv(DATA / name, keep_default_na=False, dtype=str)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return read("dev.csv")
+
+
+def kinds(row):
+    return set(row["kind"].split(";"))
+
+
+def text(row):
+    return f"{row['subject']}\n{row['body']}"
+
+
+def normalised(body):
+    return re.sub(r"[^0-9a-z]", "", body.lower())
+
+
+def test_it_has_the_test_split_columns_plus_three(dev):
+    assert list(dev.columns) == list(read("test.csv").columns) + EXTRA_COLUMNS
+
+
+def test_it_is_large_and_every_category_is_well_represented(dev):
+    assert len(dev) >= 200
+    assert set(dev["category"]) <= set(CATEGORIES)
+    counts = dev["category"].value_counts()
+    assert all(counts.get(category, 0) >= 30 for category in CATEGORIES), counts.to_dict()
+
+
+def test_every_kind_is_known_and_reaches_its_minimum(dev):
+    counted = {kind: 0 for kind in KINDS}
+    for _, row in dev.iterrows():
+        assert kinds(row) <= KINDS, row["kind"]
+        for kind in kinds(row):
+            counted[kind] += 1
+    short = {kind: counted[kind] for kind, minimum in KIND_MINIMUMS.items() if counted[kind] < minimum}
+    assert not short, short
+
+
+def test_languages(dev):
+    assert set(dev["lang"]) <= {"en", "de", "fr", "es"}
+    counts = dev["lang"].value_counts()
+    assert all(counts.get(lang, 0) >= 25 for lang in ("de", "fr", "es")), counts.to_dict()
+
+
+def test_rows_are_dev_rows_with_dated_mails_and_no_reply(dev):
+    assert set(dev["family"]) == {"dev"}
+    assert set(dev["response"]) == {""}
+    assert all(body.strip() for body in dev["body"])
+    for date in dev["date"]:
+        parsed = parsedate_to_datetime(date)
+        assert parsed.tzinfo is not None and 2024 <= parsed.year <= 2026, date
+
+
+def test_labelled_usernames_and_booking_ids_stand_in_the_mail(dev):
+    for _, row in dev.iterrows():
+        mail = text(row)
+        if row["username"]:
+            assert row["username"] in mail, (row["username"], row["subject"])
+        for column in ("booking_id", "second_booking_id"):
+            value = row[column]
+            if not value:
+                continue
+            assert normalize_booking_id(value) == value, value
+            match = re.fullmatch(r"BK-(\d{5})", value)
+            assert (match.group(1) if match else value) in mail, (value, row["subject"])
+
+
+def test_only_two_request_mails_have_a_second_request(dev):
+    for _, row in dev.iterrows():
+        two = "two_requests" in kinds(row)
+        assert bool(row["second_category"]) == two, (row["kind"], row["subject"])
+        assert not row["second_booking_id"] or two
+        if two:
+            assert row["second_category"] in CATEGORIES
+
+
+def test_ids_in_the_subject_are_only_there(dev):
+    for _, row in dev[dev["kind"].str.contains("id_in_subject")].iterrows():
+        digits = row["booking_id"].removeprefix("BK-")
+        assert digits and digits in row["subject"] and digits not in row["body"], row["subject"]
+
+
+def test_long_mails_are_long(dev):
+    for _, row in dev[dev["kind"].str.contains("long")].iterrows():
+        assert 600 <= len(row["body"]) <= 2500, (len(row["body"]), row["subject"])
+
+
+def test_no_dev_body_is_in_the_training_data(dev):
+    seen = set()
+    for name in TRAINING_FILES:
+        seen |= {normalised(body) for body in read(name)["body"]}
+    leaked = [body[:60] for body in dev["body"] if normalised(body) in seen]
+    assert not leaked, leaked
+    assert dev["body"].map(normalised).is_unique
