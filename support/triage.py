@@ -20,15 +20,13 @@ from pathlib import Path
 from core.mail import Email
 from integrations.club_api import ClubApiError
 from integrations.mail_parsing import MailParseError, parse_eml
+from model.review import model_review_reasons
 from support.actions import ActionProblem
 from support.records import Ticket
 from support.safety import injection_reason
 from support.states import State
 from support.store import TicketStore
 from support.workflow import Workflow
-
-REVIEW_BELOW_CONFIDENCE = 0.6
-
 
 def email_of(ticket: Ticket) -> Email:
     """What the model reads of a ticket."""
@@ -41,11 +39,7 @@ def review_flags(ticket: Ticket, result) -> list[str]:
     flags = []
     if ticket.machine_mail:
         flags.append(f"machine mail ({ticket.machine_mail}): never auto-answered")
-    if not result.valid:
-        flags.append("model answer was malformed")
-    if result.confidence < REVIEW_BELOW_CONFIDENCE:
-        flags.append(f"low confidence ({result.confidence:.0%})")
-    flags.extend(result.problems)
+    flags.extend(model_review_reasons(result))
     if reason := injection_reason(f"{ticket.subject}\n{ticket.body}"):
         flags.append(reason)
     return flags
