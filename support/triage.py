@@ -28,6 +28,7 @@ from support.states import State
 from support.store import TicketStore
 from support.workflow import Workflow
 
+
 def email_of(ticket: Ticket) -> Email:
     """What the model reads of a ticket."""
     date = datetime.fromisoformat(ticket.mail_date) if ticket.mail_date else None
