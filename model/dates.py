@@ -19,10 +19,18 @@ _SETTINGS = {"PREFER_DATES_FROM": "future", "DATE_ORDER": "DMY"}
 
 
 def resolve_date(text: str | None, reference: datetime | None) -> str | None:
-    """ISO date for ``text`` as seen from ``reference`` (the email's date); None if unclear."""
+    """ISO date for ``text`` as seen from ``reference`` (the email's date); None if unclear,
+    also for dates no calendar holds (a forged Date header in the year 9999 ends here, not in
+    an OverflowError)."""
     if not text:
         return None
-    reference = (reference or datetime.now()).replace(tzinfo=None)
+    try:
+        return _resolve_date(text, (reference or datetime.now()).replace(tzinfo=None))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _resolve_date(text: str, reference: datetime) -> str | None:
     match = _DAY_MONTH.match(text)
     if match:
         day, month, year = int(match.group(1)), int(match.group(2)), match.group(3)
@@ -39,10 +47,16 @@ def resolve_date(text: str | None, reference: datetime | None) -> str | None:
     return parsed.date().isoformat() if parsed else None
 
 
+_BARE_HOUR = re.compile(r"^\s*(\d{1,2})\s*$")
+
+
 def resolve_time(text: str | None) -> str | None:
-    """``HH:MM`` for "10am", "6:30pm", "18:30", "18 Uhr"; None if unclear."""
+    """``HH:MM`` for "10am", "6:30pm", "18:30", "18 Uhr", a bare "11"; None if unclear."""
     if not text:
         return None
+    if bare := _BARE_HOUR.match(text):  # dateparser reads a lone number as a day of the month
+        hour = int(bare.group(1))
+        return f"{hour:02d}:00" if hour < 24 else None
     cleaned = re.sub(r"\s*(uhr|h)\s*$", ":00", text.strip(), flags=re.IGNORECASE)
     cleaned = re.sub(r"^(\d{1,2})h(\d{2})$", r"\1:\2", cleaned)
     parsed = dateparser.parse(cleaned, languages=["en"], settings={"RELATIVE_BASE": datetime(2000, 1, 1)})

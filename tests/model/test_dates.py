@@ -29,3 +29,13 @@ def test_dates_resolve_against_the_emails_date(text, expected):
 ])
 def test_times_become_hh_mm(text, expected):
     assert resolve_time(text) == expected
+
+
+def test_a_bare_hour_is_that_hour_not_midnight():
+    assert [resolve_time(text) for text in ("11", "8", "12", "25")] == ["11:00", "08:00", "12:00", None]
+
+
+@pytest.mark.parametrize("text", ["14.06.", "next Saturday", "tomorrow", "the weekend"])
+def test_a_date_header_at_the_end_of_the_calendar_resolves_to_nothing_instead_of_raising(text):
+    year_9999 = datetime.fromisoformat("9999-12-31T23:59:59-12:00")
+    assert resolve_date(text, year_9999) is None
