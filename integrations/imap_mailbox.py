@@ -210,6 +210,16 @@ class ImapMailbox:
             raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")
         return data
 
+    def generation(self) -> tuple[str, str]:
+        """The store's names for the folder as it is now: (mailbox name, UIDVALIDITY)."""
+        return self.settings.mailbox_name, self._select()
+
+    def has_uid(self, uid: str) -> bool:
+        """Whether the folder still holds this UID (a mail moved or expunged meanwhile is gone)."""
+        with self._unavailable_on_error("search failed"):
+            data = self._command("SEARCH", "UID", uid)
+        return uid in (data[0] or b"").decode().split()
+
     # -- after the store has the ticket -------------------------------------------------
     def mark_processed(self, uid: str) -> None:
         """Flag a stored mail \\Seen and/or move it to the processed folder, as configured."""

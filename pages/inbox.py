@@ -11,6 +11,7 @@ import streamlit as st
 from core.settings import Settings
 from model.schema import CATEGORIES
 from support.desk import open_store
+from ui.errors import section
 from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
 from ui.inbox_common import new_filter, operator_session
 from ui.inbox_detail import ticket_detail
@@ -44,15 +45,19 @@ flow = workflow(store)
 session = operator_session(store)
 keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)
 
-backend_cell = connection_strip(settings, session)  # the backend's check comes last: it waits on the network
+backend_cell = None
+with section("Checking the connections"):
+    backend_cell = connection_strip(settings, store, session)  # the backend's check last: it waits on the network
 fetch_clicked = fetch_column.button("Fetch new mail", icon=":material/move_to_inbox:", key="inbox_fetch",
                                     width="stretch")
 auto_on = auto_column.toggle("Auto-fetch", key="inbox_auto", help="Fetch and triage new mail every minute")
-if fetch_clicked:
-    fetch_with_progress(store, settings, flow)
-if auto_on:
-    auto_fetch(store, settings, flow)
-run_confirmed(store, flow, session)  # before the counts and the table: they show its outcome
+with section("Fetching new mail"):
+    if fetch_clicked:
+        fetch_with_progress(store, settings, flow)
+    if auto_on:
+        auto_fetch(store, settings, flow)
+with section("Carrying out the confirmed decision"):
+    run_confirmed(store, flow, session)  # before the counts and the table: they show its outcome
 
 counts = view_counts(store)
 view_column, category_column, size_column = st.columns([7, 2.2, 0.9], vertical_alignment="bottom")
@@ -71,17 +76,20 @@ with pager:
         page_number = st.pagination(page_count(store, query), key="inbox_page")
 page = load_page(store, replace(query, page=page_number))
 count_column.caption(range_text(page, page_size))
-with table:
+with table, section("Showing the tickets"):
     if page.rows:
         # before the action bar: it takes this run's ticks
         ticket_table(page, session, reason_first=view in ("Needs review", "Quarantine", "Failed"))
     else:
         st.info("No tickets here. Fetch new mail, or choose another view or category.")
 keep_drafts(store, session)  # a reply edited in the grid survives a reload or a closed tab
-with decisions:
+with decisions, section("The decision buttons"):
     action_bar(store, flow, session)
     show_outcomes(session)
 
 st.divider()
-ticket_detail(store, flow, session, page)
-backend_status(backend_cell, settings)
+with section("Showing the ticket"):
+    ticket_detail(store, flow, session, page)
+if backend_cell is not None:
+    with section("Checking the club backend"):
+        backend_status(backend_cell, settings)

@@ -3,23 +3,29 @@
     fetch_new_mail(store, settings)        # IMAP when configured, else the .eml folder
 
 On IMAP a mail is flagged or moved (as configured) only once its ticket is stored: a crash in
-between leaves it on the server unflagged, and the next fetch knows it by its UID, so nothing
-is lost and nothing is stored twice. A mail that cannot be read is quarantined with the reason
-and never blocks the others.
+between leaves it on the server unflagged, and the next fetch knows it by its UID and marks it
+then (a mark that failed is retried every fetch until it succeeds), so nothing is lost and
+nothing is stored twice. A mail is known by its UID and by its content (``content_hash``): the
+same mail under a new UID adds nothing. A mail that cannot be read is quarantined with the
+reason and never blocks the others.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterator
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from core.mail import MailRef
 from core.settings import Settings
-from integrations.imap_mailbox import ImapMailbox, ImapSettings, OversizedMail
+from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable, OversizedMail
 from integrations.mail_parsing import MailParseError, machine_mail_reason, parse_eml
 from integrations.mail_sending import original_from_headers
 from support.store import TicketStore
+
+log = logging.getLogger(__name__)
 
 
 class NoMailSource(RuntimeError):
@@ -33,12 +39,12 @@ def eml_dir_mails(folder: Path) -> Iterator[tuple[MailRef, bytes]]:
 
 
 def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedMail]],
-           on_stored: Callable[[MailRef, int], None] | None = None) -> list[int]:
+           on_stored: Callable[[MailRef], None] | None = None) -> list[int]:
     """Store every unknown mail as a ticket (or quarantine it); returns the new ticket ids.
 
-    ``on_stored(ref, ticket_id)`` runs right after each new ticket is committed: the one place
-    to flag or move the mail on the server. An error from the source or the callback stops the
-    loop, but every ticket stored before it stays stored.
+    ``on_stored(ref)`` runs right after each newly seen mail is committed (a new ticket, or the
+    same content seen again): the one place to flag or move the mail on the server. An error
+    from the source or the callback stops the loop, but everything stored before it stays stored.
     """
     new_ids = []
     for ref, raw in mails:
@@ -47,26 +53,34 @@ def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedM
         ticket_id = store_mail(store, ref, raw)
         if ticket_id is not None:
             new_ids.append(ticket_id)
-            if on_stored:
-                on_stored(ref, ticket_id)
+        if on_stored:
+            on_stored(ref)
     return new_ids
+
+
+def content_hash(raw: bytes) -> str:
+    """The mail's identity by content: the same bytes whatever the line ends (servers store CRLF)."""
+    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail) -> int | None:
     """One mail as a ticket, or quarantined with the reason; None when the store knows it already."""
     if isinstance(raw, OversizedMail):
         return _store_oversized(store, ref, raw)
+    digest = content_hash(raw)
     try:
         parsed = parse_eml(raw)
         original = original_from_headers(parsed.headers, parsed.email.sender, parsed.email.subject)
     except MailParseError as error:
-        return store.add_ticket(_with_message_id(ref, _message_id(raw)), quarantine_reason=str(error))
+        return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest,
+                                quarantine_reason=str(error))
     except Exception as error:  # noqa: BLE001 - one odd mail must never stop the fetch loop
         reason = f"unexpected error while reading the mail: {type(error).__name__}: {error}"
-        return store.add_ticket(_with_message_id(ref, _message_id(raw)), quarantine_reason=reason)
+        return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest, quarantine_reason=reason)
     email = parsed.email
     return store.add_ticket(
-        _with_message_id(ref, parsed.message_id), sender=email.sender, subject=email.subject, body=email.body,
+        _with_message_id(ref, parsed.message_id), content_hash=digest, sender=email.sender, subject=email.subject,
+        body=email.body,
         mail_date=email.date.isoformat() if email.date else None,
         machine_mail=machine_mail_reason(parsed.headers, email.sender),
         reply_to=original.reply_to_address, references=original.references or original.in_reply_to)
@@ -74,12 +88,14 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail) -> 
 
 def _store_oversized(store: TicketStore, ref: MailRef, mail: OversizedMail) -> int | None:
     # Quarantined, but named by its headers: the operator sees who wrote, and Message-ID dedupes it.
+    digest = content_hash(mail.headers)
     try:
         parsed = parse_eml(mail.headers)
     except MailParseError:
-        return store.add_ticket(_with_message_id(ref, _message_id(mail.headers)), quarantine_reason=mail.reason)
-    return store.add_ticket(_with_message_id(ref, parsed.message_id), sender=parsed.email.sender,
-                            subject=parsed.email.subject, quarantine_reason=mail.reason)
+        return store.add_ticket(_with_message_id(ref, _message_id(mail.headers)), content_hash=digest,
+                                quarantine_reason=mail.reason)
+    return store.add_ticket(_with_message_id(ref, parsed.message_id), content_hash=digest,
+                            sender=parsed.email.sender, subject=parsed.email.subject, quarantine_reason=mail.reason)
 
 
 def _message_id(raw: bytes) -> str | None:
@@ -96,15 +112,34 @@ def _with_message_id(ref: MailRef, message_id: str | None) -> MailRef:
 
 
 def fetch_imap(store: TicketStore, settings: ImapSettings) -> int:
-    """One IMAP fetch: the folder's new mails become tickets, each marked processed once stored."""
+    """One IMAP fetch: the folder's new mails become tickets, each marked processed once stored;
+    marks a crash or a dropped connection left undone are made first."""
     with ImapMailbox(settings) as mailbox:
-        new_ids = ingest(store, mailbox.new_mails(store.known_uids),
-                         on_stored=lambda ref, _ticket_id: mailbox.mark_processed(ref.uid))
+        mailbox_name, uidvalidity = mailbox.generation()
+        for uid in store.unmarked_uids(mailbox_name, uidvalidity):
+            ref = MailRef(mailbox_name, uidvalidity, uid, None)
+            if mailbox.has_uid(uid):
+                _mark(store, mailbox, ref)
+            else:  # moved or expunged by someone else meanwhile: nothing left to mark
+                store.mark_uid_processed(mailbox_name, uidvalidity, uid)
+        new_ids = ingest(store, mailbox.new_mails(store.known_uids), on_stored=lambda ref: _mark(store, mailbox, ref))
     return len(new_ids)
 
 
+def _mark(store: TicketStore, mailbox: ImapMailbox, ref: MailRef) -> None:
+    """Flag or move one stored mail; a failure is logged and retried on the next fetch."""
+    try:
+        mailbox.mark_processed(ref.uid)
+    except ImapUnavailable as error:
+        log.warning("could not mark UID %s processed (retried on the next fetch): %s", ref.uid, error)
+        raise
+    store.mark_uid_processed(ref.mailbox, ref.uidvalidity, ref.uid)
+
+
 def fetch_eml_dir(store: TicketStore, folder: Path) -> int:
-    return len(ingest(store, eml_dir_mails(folder)))
+    """The .eml folder's new mails as tickets (a folder has nothing to mark: a file is known by its name)."""
+    return len(ingest(store, eml_dir_mails(folder), on_stored=lambda ref: store.mark_uid_processed(
+        ref.mailbox, ref.uidvalidity, ref.uid)))
 
 
 def mail_source(settings: Settings, eml_dir: Path | None = None) -> Callable[[TicketStore], int]:

@@ -1,109 +1,47 @@
 """SQLite store of tickets, actions and the audit log, in the app's data folder.
 
-The schema is versioned with ``PRAGMA user_version`` and migrated on open. A mail is
-known by mailbox + UIDVALIDITY + UID and by its Message-ID, so fetching the same mail twice
-never makes two tickets, whatever flags the server has.
+The schema (support/migrations.py) is versioned and migrated on open. A fetched mail is known by
+mailbox + UIDVALIDITY + UID (every UID seen is recorded, whatever became of it) and by its
+content: the same mail seen again — a refetch, a rebuilt folder, a new UIDVALIDITY — adds
+nothing, whatever flags the server has, while another mail that reuses a known Message-ID is a
+ticket of its own, flagged. Every state change is a compare-and-set in one transaction: of two
+processes racing for a ticket, one wins and the other's move is a no-op (or a TransitionError
+where a person asked for it).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 from collections.abc import Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
+
 from core.mail import MailRef
+from support.migrations import migrate
 from support.records import ActionRecord, AuditEntry, ReplyRecord, Ticket
 from support.states import State, TransitionError, check_transition
 
-MIGRATIONS = [
-    """
-    CREATE TABLE tickets (
-        id INTEGER PRIMARY KEY,
-        mailbox TEXT NOT NULL,
-        uidvalidity TEXT NOT NULL,
-        uid TEXT NOT NULL,
-        message_id TEXT UNIQUE,
-        sender TEXT NOT NULL DEFAULT '',
-        subject TEXT NOT NULL DEFAULT '',
-        body TEXT NOT NULL DEFAULT '',
-        mail_date TEXT,
-        machine_mail TEXT,
-        state TEXT NOT NULL,
-        triage TEXT,
-        edits TEXT,
-        flags TEXT NOT NULL DEFAULT '[]',
-        quarantine_reason TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (mailbox, uidvalidity, uid)
-    );
-    CREATE TABLE actions (
-        id INTEGER PRIMARY KEY,
-        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
-        kind TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL UNIQUE,
-        request TEXT NOT NULL,
-        status TEXT NOT NULL,
-        result TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY,
-        ticket_id INTEGER REFERENCES tickets(id),
-        at TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        event TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT '{}'
-    );
-    """,
-    # 2: what answering needs (threading headers, reply record) and why a ticket stopped
-    """
-    ALTER TABLE tickets ADD COLUMN reply_to TEXT;
-    ALTER TABLE tickets ADD COLUMN references_header TEXT;
-    ALTER TABLE tickets ADD COLUMN failure_reason TEXT;
-    ALTER TABLE tickets ADD COLUMN override_reason TEXT;
-    CREATE TABLE replies (
-        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
-        message_id TEXT NOT NULL UNIQUE,
-        raw BLOB NOT NULL,
-        status TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        sent_at TEXT,
-        answered_flagged INTEGER NOT NULL DEFAULT 0
-    );
-    """,
-    # 3: the inbox's table. The category as the operator sees it (an edit wins over the model's),
-    # generated from the JSON so no writer has to keep it in step; indexed with the id, so a
-    # filtered page, newest first, reads only its own rows even among thousands of tickets.
-    """
-    ALTER TABLE tickets ADD COLUMN category TEXT GENERATED ALWAYS AS
-        (coalesce(json_extract(edits, '$.fields.category'), json_extract(triage, '$.category'))) VIRTUAL;
-    CREATE INDEX tickets_by_state ON tickets (state, id);
-    CREATE INDEX tickets_by_category ON tickets (category, id);
-    """,
-    # 4: the operator's unsent edits (reply, fields, override reason) survive a reload or a
-    # closed tab; a decision on the ticket removes them
-    """
-    CREATE TABLE drafts (
-        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
-        draft TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    """,
-]
+PARK_AFTER_FAILURES = 3
+"""A step that failed this often on one ticket is not retried by itself any more: a person decides."""
+LEASE_S = 300
+"""How long a process may work on an executing ticket before another may take it over (the
+backend's and the mail server's timeouts are far shorter)."""
 
+REUSED_MESSAGE_ID = "reuses the Message-ID"
+"""Start of the flag of a mail that arrived with another ticket's Message-ID."""
 LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machine_mail, state, triage, edits,"
                 " flags, quarantine_reason, failure_reason, reply_to, references_header, created_at, updated_at")
 """What a list of tickets shows: everything but the mail body."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _now(offset_s: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat(timespec="seconds")
 
 
 class TicketStore:
@@ -112,17 +50,10 @@ class TicketStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout=30000")  # processes share the file: wait for a writer, never fail
         self.db.execute("PRAGMA journal_mode=WAL")
+        migrate(self.db)
         self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():  # executescript would commit half-way: run statement by statement
-                for statement in _statements(script):
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def transaction(self):
@@ -134,41 +65,82 @@ class TicketStore:
             raise
         self.db.execute("COMMIT")
 
-    # -- tickets ------------------------------------------------------------------------
+    # -- intake: every fetched mail once -----------------------------------------------
     def is_known(self, ref: MailRef) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM tickets WHERE (mailbox=? AND uidvalidity=? AND uid=?) OR message_id=?",
-            (ref.mailbox, ref.uidvalidity, ref.uid, ref.message_id),
-        ).fetchone()
+        """This UID of this mailbox generation was fetched before (whatever became of it)."""
+        row = self.db.execute("SELECT 1 FROM mail_seen WHERE mailbox=? AND uidvalidity=? AND uid=?",
+                              (ref.mailbox, ref.uidvalidity, ref.uid)).fetchone()
         return row is not None
 
     def known_uids(self, mailbox: str, uidvalidity: str) -> set[str]:
-        """UIDs already stored for one mailbox generation: a fetch asks the server for the rest only."""
-        rows = self.db.execute("SELECT uid FROM tickets WHERE mailbox=? AND uidvalidity=?", (mailbox, uidvalidity))
+        """UIDs already seen in one mailbox generation: a fetch asks the server for the rest only."""
+        rows = self.db.execute("SELECT uid FROM mail_seen WHERE mailbox=? AND uidvalidity=?", (mailbox, uidvalidity))
         return {row[0] for row in rows}
 
-    def add_ticket(self, ref: MailRef, *, sender: str = "", subject: str = "", body: str = "",
-                   mail_date: str | None = None, machine_mail: str | None = None,
+    def add_ticket(self, ref: MailRef, *, content_hash: str | None = None, sender: str = "", subject: str = "",
+                   body: str = "", mail_date: str | None = None, machine_mail: str | None = None,
                    quarantine_reason: str | None = None, reply_to: str | None = None,
                    references: str | None = None) -> int | None:
-        """Store a fetched mail as a ticket; None when it is already known (no duplicate)."""
-        state = State.QUARANTINED if quarantine_reason else State.RECEIVED
+        """Store a fetched mail as a ticket (quarantined when ``quarantine_reason``); None when
+        nothing new arrived: its UID was seen, or the same content is a ticket already (then this
+        UID is recorded as another sighting of that ticket). A mail whose Message-ID another
+        ticket has, with other content, is a new ticket flagged with that ticket's number."""
         with self.transaction():
             if self.is_known(ref):
                 return None
             now = _now()
+            same = self._ticket_with_content(content_hash, ref.message_id)
+            if same is not None:
+                self._see(ref, same, now)
+                self._audit(same, "fetcher", "seen_again", {"mailbox": ref.mailbox, "uid": ref.uid})
+                return None
+            intake_flags = []
+            if ref.message_id and (first := self._ticket_with_message_id(ref.message_id)) is not None:
+                intake_flags.append(f"{REUSED_MESSAGE_ID} of ticket {first} (other content)")
+            state = State.QUARANTINED if quarantine_reason else State.RECEIVED
             cursor = self.db.execute(
-                "INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, sender, subject, body, mail_date,"
-                " machine_mail, state, quarantine_reason, reply_to, references_header, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (ref.mailbox, ref.uidvalidity, ref.uid, ref.message_id, sender, subject, body, mail_date,
-                 machine_mail, state, quarantine_reason, reply_to, references, now, now),
+                "INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, content_hash, sender, subject, body,"
+                " mail_date, machine_mail, state, flags, intake_flags, quarantine_reason, reply_to,"
+                " references_header, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (ref.mailbox, ref.uidvalidity, ref.uid, ref.message_id, content_hash, sender, subject, body,
+                 mail_date, machine_mail, state, json.dumps(intake_flags), json.dumps(intake_flags),
+                 quarantine_reason, reply_to, references, now, now),
             )
             ticket_id = cursor.lastrowid
-            self._audit(ticket_id, "fetcher", "received" if not quarantine_reason else "quarantined",
-                        {"reason": quarantine_reason} if quarantine_reason else {})
+            self._see(ref, ticket_id, now)
+            detail = {"reason": quarantine_reason} if quarantine_reason else {}
+            if intake_flags:
+                detail["flags"] = intake_flags
+            self._audit(ticket_id, "fetcher", "quarantined" if quarantine_reason else "received", detail)
         return ticket_id
 
+    def _ticket_with_content(self, content_hash: str | None, message_id: str | None) -> int | None:
+        """The ticket of the same mail: same content, or (no content known) the same Message-ID."""
+        if content_hash:
+            row = self.db.execute("SELECT id FROM tickets WHERE content_hash=? ORDER BY id LIMIT 1",
+                                  (content_hash,)).fetchone()
+            return row[0] if row else None
+        return self._ticket_with_message_id(message_id) if message_id else None
+
+    def _ticket_with_message_id(self, message_id: str) -> int | None:
+        row = self.db.execute("SELECT id FROM tickets WHERE message_id=? ORDER BY id LIMIT 1", (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def _see(self, ref: MailRef, ticket_id: int, now: str) -> None:
+        self.db.execute("INSERT INTO mail_seen (mailbox, uidvalidity, uid, ticket_id, seen_at) VALUES (?,?,?,?,?)",
+                        (ref.mailbox, ref.uidvalidity, ref.uid, ticket_id, now))
+
+    def unmarked_uids(self, mailbox: str, uidvalidity: str) -> list[str]:
+        """UIDs stored but not yet marked processed on the server (\\Seen, the move): retried each fetch."""
+        rows = self.db.execute("SELECT uid FROM mail_seen WHERE mailbox=? AND uidvalidity=? AND processed=0"
+                               " ORDER BY CAST(uid AS INTEGER)", (mailbox, uidvalidity))
+        return [row[0] for row in rows]
+
+    def mark_uid_processed(self, mailbox: str, uidvalidity: str, uid: str) -> None:
+        self.db.execute("UPDATE mail_seen SET processed=1 WHERE mailbox=? AND uidvalidity=? AND uid=?",
+                        (mailbox, uidvalidity, uid))
+
+    # -- tickets ------------------------------------------------------------------------
     def ticket(self, ticket_id: int) -> Ticket:
         row = self.db.execute("SELECT * FROM tickets WHERE id=?", (ticket_id,)).fetchone()
         if row is None:
@@ -190,13 +162,63 @@ class TicketStore:
         with self.transaction():
             self._move(ticket_id, target, actor, failure_reason, detail)
 
-    def claim(self, ticket_id: int, allowed: set[State], target: State, actor: str, **detail) -> bool:
-        """Move the ticket only if it is in one of ``allowed``: of two racing callers, one wins."""
+    def claim(self, ticket_id: int, allowed: set[State], target: State, actor: str, *, lease: bool = False,
+              **detail) -> bool:
+        """Move the ticket only if it is in one of ``allowed``: of two racing callers, one wins.
+        ``lease``: the winner works on it for LEASE_S; nobody else takes it over meanwhile."""
         with self.transaction():
             if self.state_of(ticket_id) not in allowed:
                 return False
             self._move(ticket_id, target, actor, None, detail)
+            if lease:
+                self._lease(ticket_id, actor)
         return True
+
+    def claim_abandoned(self, ticket_id: int, states: set[State], actor: str) -> bool:
+        """Take over a ticket in ``states`` whose worker is gone: its lease ran out (it crashed or
+        hangs somewhere), or it was a process of this machine that no longer runs. False while
+        someone holds it."""
+        with self.transaction():
+            row = self.db.execute("SELECT state, lease_owner, lease_until FROM tickets WHERE id=?",
+                                  (ticket_id,)).fetchone()
+            if row is None or State(row["state"]) not in states:
+                return False
+            if (row["lease_until"] or "") > _now() and _owner_alive(row["lease_owner"]):
+                return False
+            self._lease(ticket_id, actor)
+            self._audit(ticket_id, actor, "taken_over", {"state": row["state"], "from": row["lease_owner"]})
+        return True
+
+    def _lease(self, ticket_id: int, actor: str) -> None:
+        self.db.execute("UPDATE tickets SET lease_owner=?, lease_until=? WHERE id=?", (actor, _now(LEASE_S), ticket_id))
+
+    def release(self, ticket_id: int) -> None:
+        self.db.execute("UPDATE tickets SET lease_owner=NULL, lease_until=NULL WHERE id=?", (ticket_id,))
+
+    # -- failures: counted per step; the third parks the ticket ------------------------------
+    def record_failure(self, ticket_id: int, step: str, reason: str, actor: str) -> int:
+        """Count one more failure of ``step`` on the ticket (with the reason in its audit log);
+        returns how many there have been."""
+        with self.transaction():
+            failures = self.failures(ticket_id)
+            failures[step] = failures.get(step, 0) + 1
+            self.db.execute("UPDATE tickets SET failures=? WHERE id=?", (json.dumps(failures), ticket_id))
+            self._audit(ticket_id, actor, "step_failed", {"step": step, "reason": reason[:500], "count": failures[step]})
+        return failures[step]
+
+    def failures(self, ticket_id: int) -> dict[str, int]:
+        row = self.db.execute("SELECT failures FROM tickets WHERE id=?", (ticket_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def parked(self, ticket_id: int, step: str) -> bool:
+        return self.failures(ticket_id).get(step, 0) >= PARK_AFTER_FAILURES
+
+    def clear_failures(self, ticket_id: int, step: str) -> None:
+        """A person decided again: the step gets its tries back."""
+        with self.transaction():
+            failures = self.failures(ticket_id)
+            if failures.pop(step, None) is not None:
+                self.db.execute("UPDATE tickets SET failures=? WHERE id=?", (json.dumps(failures), ticket_id))
 
     def _move(self, ticket_id: int, target: State, actor: str, failure_reason: str | None, detail: dict) -> None:
         current = self.state_of(ticket_id)
@@ -210,15 +232,21 @@ class TicketStore:
                       action: tuple[str, str, dict] | None = None) -> None:
         """The operator's edits and override reason, the planned action ``(kind, idempotency key,
         request)`` when it is new, then ``approved``: all or nothing, so of two racing
-        approvals the loser leaves no trace."""
+        approvals the loser leaves no trace. A reply not known to have gone out (prepared, or
+        lost in a crash while sending) is dropped, so the one built from this approval is sent;
+        the execution step gets its tries back."""
         with self.transaction():
             if action is not None:
                 self._add_action(ticket_id, *action)
-            self.db.execute("UPDATE tickets SET edits=?, override_reason=? WHERE id=?",
-                            (json.dumps(edits), override_reason, ticket_id))
+            self.db.execute("UPDATE tickets SET edits=?, override_reason=?, failures=json_remove(failures, '$.execute')"
+                            " WHERE id=?", (json.dumps(edits), override_reason, ticket_id))
+            dropped = self.db.execute("DELETE FROM replies WHERE ticket_id=? AND status IN ('prepared', 'sending')"
+                                      " RETURNING status", (ticket_id,)).fetchall()
             detail = {"edited": sorted(edits)}
             if override_reason:
                 detail["override_reason"] = override_reason
+            if dropped:
+                detail["unsent_reply_dropped"] = dropped[0][0]
             self._move(ticket_id, State.APPROVED, actor, None, detail)
 
     # -- actions: one row per backend call, keyed by its idempotency key ------------------
@@ -235,6 +263,13 @@ class TicketStore:
                         " updated_at) VALUES (?,?,?,?,?,?,?)",
                         (ticket_id, kind, idempotency_key, json.dumps(request), "pending", now, now))
         self._audit(ticket_id, "workflow", "action_recorded", {"kind": kind})
+
+    def settle_action(self, action_id: int, status: str, result: dict) -> None:
+        """The outcome of an earlier call, found by replaying its key (the ticket does not move)."""
+        with self.transaction():
+            ticket_id = self.db.execute("UPDATE actions SET status=?, result=?, updated_at=? WHERE id=?"
+                                        " RETURNING ticket_id", (status, json.dumps(result), _now(), action_id)).fetchone()[0]
+            self._audit(ticket_id, "workflow", "action_settled", {"status": status})
 
     def finish_action(self, ticket_id: int, status: str, result: dict, target: State) -> None:
         """The call's outcome and the ticket's next state, in one transaction."""
@@ -269,6 +304,21 @@ class TicketStore:
             self.db.execute("UPDATE replies SET status='prepared' WHERE ticket_id=?", (ticket_id,))
             self._move(ticket_id, State.FAILED, "workflow", reason, {"step": "reply"})
 
+    def fail(self, ticket_id: int, reason: str, actor: str, **detail) -> bool:
+        """Stop the ticket as failed with the reason, from wherever the workflow stands (a failed
+        ticket gets the new reason); a no-op for a ticket no longer in the workflow."""
+        with self.transaction():
+            current = self.state_of(ticket_id)
+            if current == State.FAILED:
+                self.db.execute("UPDATE tickets SET failure_reason=?, updated_at=? WHERE id=?",
+                                (reason, _now(), ticket_id))
+                self._audit(ticket_id, actor, "failure_reason", {**detail, "reason": reason})
+            elif current in (State.EXECUTING, State.EXECUTED):
+                self._move(ticket_id, State.FAILED, actor, reason, detail)
+            else:
+                return False
+        return True
+
     def mark_replied(self, ticket_id: int) -> None:
         with self.transaction():
             self.db.execute("UPDATE replies SET status='sent', sent_at=? WHERE ticket_id=?", (_now(), ticket_id))
@@ -292,6 +342,7 @@ class TicketStore:
         return True
 
     def _record_triage(self, ticket_id: int, triage: dict, flags: list[str]) -> None:
+        flags = self._intake_flags(ticket_id) + [flag for flag in flags if flag not in self._intake_flags(ticket_id)]
         target = State.NEEDS_REVIEW if flags else State.TRIAGED
         current = self.state_of(ticket_id)
         check_transition(current, target)
@@ -308,8 +359,11 @@ class TicketStore:
                 raise TransitionError("a failed ticket that called the club backend or has a reply is retried "
                                       "(approve it again) or rejected, not triaged again")
             self._move(ticket_id, State.RECEIVED, actor, None, {"retriage": True})
-            self.db.execute("UPDATE tickets SET triage=NULL, edits=NULL, flags='[]', override_reason=NULL WHERE id=?",
-                            (ticket_id,))
+            self.db.execute("UPDATE tickets SET triage=NULL, edits=NULL, flags=intake_flags, override_reason=NULL,"
+                            " failures='{}' WHERE id=?", (ticket_id,))
+
+    def _intake_flags(self, ticket_id: int) -> list[str]:
+        return json.loads(self.db.execute("SELECT intake_flags FROM tickets WHERE id=?", (ticket_id,)).fetchone()[0])
 
     def add_flags(self, ticket_id: int, flags: list[str]) -> None:
         """More reasons for a person to look (e.g. the backend check): a triaged ticket needs review."""
@@ -409,6 +463,9 @@ def _filter(states: Sequence[str], categories: Sequence[str], pinned: Sequence[i
     return f" WHERE {where}", tuple(args)
 
 
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
-
+def _owner_alive(owner: str | None) -> bool:
+    """Whether a lease holder (``host:pid``) may still be working; another machine's is assumed to be."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return bool(owner)
+    return psutil.pid_exists(int(pid))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -21,12 +22,17 @@ from core.mail import Email
 from integrations.club_api import ClubApiError
 from integrations.mail_parsing import MailParseError, parse_eml
 from model.review import model_review_reasons
+from model.schema import TriageResult
 from support.actions import ActionProblem
 from support.records import Ticket
 from support.safety import injection_reason
 from support.states import State
-from support.store import TicketStore
+from support.store import PARK_AFTER_FAILURES, TicketStore
 from support.workflow import Workflow
+
+log = logging.getLogger(__name__)
+TRIAGE = "triage"
+"""The step whose failures are counted per ticket."""
 
 
 def email_of(ticket: Ticket) -> Email:
@@ -47,29 +53,62 @@ def review_flags(ticket: Ticket, result) -> list[str]:
 
 
 def backend_flags(workflow: Workflow, ticket_id: int) -> list[str]:
-    """What the club backend's records say about the ticket's action, as flags."""
+    """What the club backend's records say about the ticket's action, as flags; never raises."""
     try:
         _, flags = workflow.check(ticket_id)
     except ActionProblem as problem:
         return [f"cannot run as it stands: {problem}"]
     except ClubApiError as error:
         return [f"not checked against the club backend: {error}"]
+    except Exception as error:  # a strange mail must end as a flag on its ticket, never stop the worker
+        log.exception("ticket %s: the backend check failed", ticket_id)
+        return [f"not checked against the club backend: unexpected {type(error).__name__}: {error}"]
     return flags
 
 
 def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticket_ids: Sequence[int],
                    batch_size: int = 4) -> Iterator[int]:
-    """Triage received tickets a batch at a time, yielding how many are done (for a progress bar)."""
+    """Triage received tickets a batch at a time, yielding how many are done (for a progress bar).
+    A mail the model fails on is counted against its ticket and retried next time; the third
+    failure sends it to review with the reason. The others go on."""
     done = 0
     for start in range(0, len(ticket_ids), batch_size):
         tickets = [store.ticket(ticket_id) for ticket_id in ticket_ids[start:start + batch_size]]
-        results = triager.triage_many([email_of(ticket) for ticket in tickets], batch_size=batch_size)
-        for ticket, result in zip(tickets, results, strict=True):
+        for ticket, result in zip(tickets, _results(triager, tickets, batch_size), strict=True):
+            if isinstance(result, Exception):
+                _triage_failed(store, ticket, result)
+                continue
             recorded = store.record_triage_if_received(ticket.id, result.to_dict(), review_flags(ticket, result))
             if recorded and workflow is not None and not ticket.machine_mail:
                 store.add_flags(ticket.id, backend_flags(workflow, ticket.id))
         done += len(tickets)
         yield done
+
+
+def _results(triager, tickets: list[Ticket], batch_size: int) -> list:
+    """The model's results for a batch; when the batch fails, mail by mail, so one mail's error
+    stays that mail's (an Exception in its place)."""
+    try:
+        return triager.triage_many([email_of(ticket) for ticket in tickets], batch_size=batch_size)
+    except Exception:  # find which mail it was
+        log.exception("a triage batch failed; triaging its mails one by one")
+    results = []
+    for ticket in tickets:
+        try:
+            results.append(triager.triage(email_of(ticket)))
+        except Exception as error:  # noqa: BLE001 - kept as this mail's result, logged by the caller
+            results.append(error)
+    return results
+
+
+def _triage_failed(store: TicketStore, ticket: Ticket, error: Exception) -> None:
+    reason = f"the model failed on this mail: {type(error).__name__}: {error}"
+    log.error("ticket %s: %s", ticket.id, reason)
+    count = store.record_failure(ticket.id, TRIAGE, reason, "model")
+    if count >= PARK_AFTER_FAILURES:  # not retried by itself again: a person reads it
+        parked = TriageResult(category="other", confidence=0.0, valid=False,
+                              problems=[f"triage failed {count} times, so a person must read it: {reason}"])
+        store.record_triage_if_received(ticket.id, parked.to_dict(), review_flags(ticket, parked))
 
 
 def received_ids(store: TicketStore) -> list[int]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from core.settings import load_settings
 from integrations.imap_mailbox import ImapUnavailable
 from support.desk import build_workflow, open_store
+from support.health import Round, record_round, worker_name, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
 from support.triage import triage_received
@@ -31,19 +32,35 @@ log = logging.getLogger(__name__)
 
 
 def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
-         workflow: Workflow | None = None) -> bool:
-    """One round: fetch, triage whatever was received, then finish approved tickets a crash or
-    an outage interrupted; False when the mailbox was unavailable."""
-    available = True
+         workflow: Workflow | None = None) -> Round:
+    """One round: fetch, triage whatever was received, then finish approved tickets a crash or an
+    outage interrupted. Each part is contained: its error is counted and logged, and the others
+    still run (a ticket's own trouble is contained further down, in that ticket)."""
+    errors: list[str] = []
+    fetched, available = 0, True
     try:
         fetched = fetch(store)
     except ImapUnavailable as error:
         log.error("mailbox unavailable (the next round resumes): %s", error)
-        fetched, available = 0, False
-    triaged = triage_received(store, triager, workflow) if triager else 0
-    resumed = workflow.resume() if workflow else []
-    log.info("fetched %d new mails, triaged %d tickets, resumed %d", fetched, triaged, len(resumed))
-    return available
+        errors.append(str(error))
+        available = False
+    except Exception as error:  # an intake bug (or a full disk) must not stop triage and replies
+        log.exception("fetching failed")
+        errors.append(f"fetching failed: {type(error).__name__}: {error}")
+    triaged = _contained("triage", errors, lambda: triage_received(store, triager, workflow)) if triager else 0
+    resumed = _contained("resume", errors, lambda: len(workflow.resume())) if workflow else 0
+    log.info("fetched %d new mails, triaged %d tickets, resumed %d, %d errors", fetched, triaged, resumed,
+             len(errors))
+    return Round(fetched, triaged or 0, resumed or 0, len(errors), errors[-1] if errors else None, available)
+
+
+def _contained(what: str, errors: list[str], step: Callable[[], int]) -> int | None:
+    try:
+        return step()
+    except Exception as error:  # counted and logged; the next round tries again
+        log.exception("%s failed", what)
+        errors.append(f"{what} failed: {type(error).__name__}: {error}")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +77,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(problem))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     store = open_store(settings)
+    name = worker_name()
     workflow = build_workflow(store, settings)
-    triager = None if args.no_triage else _load_triager(settings)
-    while True:
-        available = poll(store, fetch, triager, workflow)
-        if args.once:
-            return 0 if available else 1
-        time.sleep(args.every)
+    worker_started(store, name, args.every)
+    try:
+        triager = None if args.no_triage else _load_triager(settings)
+        while True:
+            done = poll(store, fetch, triager, workflow)
+            record_round(store, name, done)
+            if args.once:
+                return 0 if done.mailbox_available else 1
+            time.sleep(args.every)
+    finally:
+        worker_stopped(store, name)
 
 
 def _load_triager(settings):

@@ -9,14 +9,20 @@ backend effect and one reply:
 - the backend call's idempotency key is stored before the call; a retry sends the same key
   and the backend replays its first answer instead of acting twice;
 - the reply (with its Message-ID) is stored before it is sent, and claimed (prepared ->
-  sending) by one sender only. The one gap no SMTP client can close is a crash after the
-  server accepted the message and before ``replied`` is written: the resend then carries
-  the same Message-ID, which mail clients show once.
+  sending) by one sender only, and a reply left in ``sending`` is never sent again by another
+  process: a crash after the mail server may have taken it leaves the ticket failed with
+  "delivery unknown" for a person to decide;
+- every process works on a ticket under a lease: of several workers and the app, one executes
+  a ticket, and another takes it over only once the lease has run out (its holder died);
+- a step that fails on a ticket (the backend away, the mail server away, an unexpected error)
+  is counted; after three the ticket is parked as failed, never retried by itself again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,15 +42,19 @@ from integrations.mail_sending import (
 )
 from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
 from support.outcome_replies import refusal_reply, success_reply
-from support.records import Ticket
+from support.records import ActionRecord, Ticket
 from support.safety import injection_reason
 from support.states import State
-from support.store import TicketStore
+from support.store import PARK_AFTER_FAILURES, TicketStore
 
 log = logging.getLogger(__name__)
 
 NEEDS_OVERRIDE = (SENDER_MISMATCH, "mail tries to instruct the system")
 """Flags that only an operator's override, with a reason, lets through."""
+DELIVERY_UNKNOWN = ("the reply may have gone out before a crash: check the outbox or the Sent folder, then "
+                    "reject the ticket if it did, or approve it again to send the reply (once more)")
+EXECUTE = "execute"
+"""The step whose failures are counted (and park a ticket after three)."""
 
 
 class NeedsOverride(PermissionError):
@@ -64,10 +74,13 @@ def _no_crash(step: str) -> None:
 
 class Workflow:
     def __init__(self, store: TicketStore, api: ClubApi, sender: MailSender, *, from_address: str,
-                 mailbox: ReplyMailbox | None = None, checkpoint: Callable[[str], None] = _no_crash):
+                 mailbox: ReplyMailbox | None = None, checkpoint: Callable[[str], None] = _no_crash,
+                 worker: str | None = None):
         self.store, self.api, self.sender, self.mailbox = store, api, sender, mailbox
         self.from_address = from_address
         self.checkpoint = checkpoint
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        """Who holds a ticket's lease while this workflow executes it."""
 
     # -- before approval --------------------------------------------------------------------
     def check(self, ticket_id: int, edits: dict | None = None) -> tuple[Action | None, list[str]]:
@@ -104,35 +117,85 @@ class Workflow:
         planned = None
         if action is not None:
             previous = self.store.action(ticket_id)
-            same = previous is not None and previous.request == action.params
+            same = previous is not None and previous.kind == action.kind and previous.request == action.params
+            if previous is not None and not same:
+                self.settle(previous)  # the earlier call's outcome first, before a new key acts
             # the same request keeps its key: after an unknown outcome a retry must not act twice
             key = previous.idempotency_key if same else f"acedesk-{ticket_id}-{uuid.uuid4().hex}"
             planned = None if same else (action.kind, key, action.params)
         self.store.save_approval(ticket_id, edits, override_reason if blocking else None, actor, planned)
         self.checkpoint("approved")
 
+    def settle(self, previous: ActionRecord) -> None:
+        """An earlier call whose outcome is unknown (a timeout, the backend away) is replayed with
+        its own Idempotency-Key, so it has a definite outcome before another call is made; raises
+        ActionProblem while the backend still does not answer."""
+        if previous.status not in UNSETTLED:
+            return
+        status, result, _ = self._run(Action(previous.kind, previous.request), previous.idempotency_key)
+        if status in UNSETTLED:
+            raise ActionProblem("the earlier call's outcome is still unknown (the club backend does not answer): "
+                                "approve again once it is back")
+        self.store.settle_action(previous.id, status, result)
+
     def reject(self, ticket_id: int, actor: str, reason: str) -> None:
         self.store.move(ticket_id, State.REJECTED, actor, reason=reason)
 
     # -- execution ----------------------------------------------------------------------------
     def execute(self, ticket_id: int, actor: str = "workflow") -> str:
-        """Run an approved (or failed) ticket to its reply; returns the state it ends in."""
-        if not self.store.claim(ticket_id, {State.APPROVED, State.FAILED}, State.EXECUTING, actor):
-            return self.store.state_of(ticket_id)  # someone else is on it, or it is done
-        return self._continue(ticket_id)
+        """Run an approved (or failed) ticket to its reply; returns the state it ends in. Another
+        process on it already: a no-op (logged), returning the state as it stands."""
+        if not self.store.claim(ticket_id, {State.APPROVED, State.FAILED}, State.EXECUTING, self.worker,
+                                lease=True, by=actor):
+            log.info("ticket %s: someone else is executing it, or it is done", ticket_id)
+            return self.store.state_of(ticket_id)
+        return self._contained(ticket_id)
 
     def resume(self) -> list[int]:
-        """Finish what a crash interrupted (approved, executing, executed tickets) and retry the
-        failed ones: every failure is transient by design (backend or mail server away)."""
+        """Finish what a crash interrupted and retry the failed tickets not yet parked; one
+        ticket's trouble never stops the others. Returns the tickets worked on."""
         resumed = []
-        for state in (State.APPROVED, State.FAILED, State.EXECUTING, State.EXECUTED):
+        for ticket in self.store.tickets(State.APPROVED):
+            self.execute(ticket.id)
+            resumed.append(ticket.id)
+        for ticket in self.store.tickets(State.FAILED):
+            if self.store.parked(ticket.id, EXECUTE) or self._delivery_unknown(ticket.id):
+                continue  # a person decides
+            self.execute(ticket.id)
+            resumed.append(ticket.id)
+        for state in (State.EXECUTING, State.EXECUTED):
             for ticket in self.store.tickets(state):
-                if state in (State.APPROVED, State.FAILED):
-                    self.execute(ticket.id)
-                else:
-                    self._continue(ticket.id)
-                resumed.append(ticket.id)
+                if self.store.claim_abandoned(ticket.id, {state}, self.worker):
+                    self._contained(ticket.id)
+                    resumed.append(ticket.id)
         return resumed
+
+    def _contained(self, ticket_id: int) -> str:
+        """``_continue`` under the lease this process holds; a failure, expected or not, is counted
+        and the ticket's state says where it stands."""
+        try:
+            state = self._continue(ticket_id)
+        except Exception as error:  # one ticket's unexpected error must never stop the others
+            log.exception("ticket %s: unexpected error while executing", ticket_id)
+            state = self._failed(ticket_id, f"unexpected error: {type(error).__name__}: {error}", unexpected=True)
+        else:
+            if state == State.FAILED:
+                state = self._failed(ticket_id, self.store.ticket(ticket_id).failure_reason or "failed")
+        finally:
+            self.store.release(ticket_id)
+        return state
+
+    def _failed(self, ticket_id: int, reason: str, unexpected: bool = False) -> str:
+        count = self.store.record_failure(ticket_id, EXECUTE, reason, self.worker)
+        parked = count >= PARK_AFTER_FAILURES
+        text = f"parked after {count} failed tries (approve it again to retry): {reason}" if parked else reason
+        if unexpected or parked:
+            self.store.fail(ticket_id, text, self.worker, step=EXECUTE)
+        return self.store.state_of(ticket_id)
+
+    def _delivery_unknown(self, ticket_id: int) -> bool:
+        reply = self.store.reply(ticket_id)
+        return reply is not None and reply.status == "sending"
 
     def _continue(self, ticket_id: int) -> str:
         if self.store.state_of(ticket_id) == State.EXECUTING and not self._call_backend(ticket_id):
@@ -169,9 +232,12 @@ class Workflow:
             self.store.add_reply(ticket_id, message["Message-ID"], message_bytes(message))
             self.checkpoint("reply_prepared")
             reply = self.store.reply(ticket_id)
+        if reply.status == "sending":  # not ours: its sender died or hangs, the message may be out
+            self.store.fail(ticket_id, DELIVERY_UNKNOWN, self.worker, step="reply")
+            return State.FAILED
         if reply.status != "sent":
-            if not self.store.claim_reply(ticket_id) and reply.status == "prepared":
-                return self.store.state_of(ticket_id)  # another worker claimed it just now
+            if not self.store.claim_reply(ticket_id):
+                return self.store.state_of(ticket_id)  # another process claimed it just now
             message = message_from_bytes(reply.raw, policy=MAIL_POLICY)
             try:
                 self.sender.send(message)
@@ -208,6 +274,10 @@ class Workflow:
             log.warning("ticket %s: could not flag the original as answered: %s", ticket_id, error)
             return
         self.store.mark_answered_flagged(ticket_id)
+
+
+UNSETTLED = ("pending", "unavailable")
+"""Action statuses whose outcome at the backend is unknown."""
 
 
 def _unavailable(error: Exception) -> str:

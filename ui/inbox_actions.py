@@ -14,7 +14,8 @@ import streamlit as st
 
 from support.store import TicketStore
 from support.workflow import Workflow
-from ui.inbox_common import ACTOR, plain
+from ui.errors import plain
+from ui.inbox_common import ACTOR
 from ui.inbox_fetch import triage_with_progress
 from ui.inbox_plans import (
     REJECT_REASONS,

@@ -8,6 +8,8 @@ from core.settings import Settings
 from integrations.connections import DOWN, OFF, OK, UNCHECKED, Connection, probe_club_api
 from integrations.imap_mailbox import ImapSettings
 from integrations.mail_sending import SmtpSettings
+from support.health import worker_health
+from support.store import TicketStore
 
 
 def backend_connection(settings: Settings) -> Connection:
@@ -35,3 +37,9 @@ def mail_out_connection(settings: Settings) -> Connection:
         return Connection("Mail out", OK, f"no SMTP configured: replies are saved in {settings.outbox}")
     login = f" as {smtp.user}" if smtp.user else ""
     return Connection("Mail out", UNCHECKED, f"SMTP {smtp.host}:{smtp.port} ({smtp.security}){login}")
+
+
+def worker_connection(store: TicketStore) -> Connection:
+    """Whether the worker (fetch, triage, finishing approvals) runs, from its heartbeat."""
+    health = worker_health(store)
+    return Connection("Worker", OK if health.running else DOWN, health.text)

@@ -10,8 +10,8 @@ from support.records import Ticket
 from support.states import State
 from support.store import TicketStore
 from support.workflow import NEEDS_OVERRIDE, Workflow
+from ui.errors import plain
 from ui.inbox_actions import decision_panels, retriage_now, start_approval
-from ui.inbox_common import plain
 from ui.inbox_plans import attachments, audit_rows, reply_text
 from ui.inbox_rows import APPROVABLE, InboxPage, received_text, row_note
 from ui.inbox_session import Draft, OperatorSession, field_changes

@@ -15,8 +15,14 @@ from support.intake import NoMailSource, fetch_new_mail
 from support.store import TicketStore
 from support.triage import received_ids, triage_tickets
 from support.workflow import Workflow
-from ui.inbox_common import operator_session, plain, plain_errors
-from ui.inbox_connections import backend_connection, mail_in_connection, mail_out_connection
+from ui.errors import plain, section
+from ui.inbox_common import operator_session
+from ui.inbox_connections import (
+    backend_connection,
+    mail_in_connection,
+    mail_out_connection,
+    worker_connection,
+)
 from ui.inbox_session import OperatorSession
 from ui.resources import fetch_lock, triager
 
@@ -42,7 +48,7 @@ def fetch_with_progress(store: TicketStore, settings: Settings, flow: Workflow |
                 return
             status.write(f"{new} new mail{'s' if new != 1 else ''}.")
             ids = received_ids(store)
-            with plain_errors("Triage"):
+            with section("Triage"):
                 triage_with_progress(store, flow, ids)
             status.update(label=f"Fetched {new} new mail{'s' if new != 1 else ''}, triaged {len(ids)}",
                           state="complete", expanded=False)
@@ -93,11 +99,13 @@ def _backend_connection(url: str | None, _settings: Settings) -> Connection:
     return backend_connection(_settings)
 
 
-def connection_strip(settings: Settings, session: OperatorSession):
-    """The connections in one row, and a button that tries the mail servers' logins. Returns the
-    club backend's cell for ``backend_status``: its check waits on the network, so the page
-    fills it last, and the row is already laid out then (nothing below it moves)."""
-    backend_cell, *mail_cells, button_cell = st.columns([3, 3, 3, 0.4], vertical_alignment="center")
+def connection_strip(settings: Settings, store: TicketStore, session: OperatorSession):
+    """The connections in one row — the worker, the club backend, mail in and out — and a button
+    that tries the mail servers' logins. Returns the club backend's cell for ``backend_status``:
+    its check waits on the network, so the page fills it last, and the row is already laid out
+    then (nothing below it moves)."""
+    worker_cell, backend_cell, *mail_cells, button_cell = st.columns([3, 3, 3, 3, 0.4], vertical_alignment="center")
+    _show(worker_cell, worker_connection(store))
     for cell, connection in zip(mail_cells, (mail_in_connection(settings), mail_out_connection(settings)),
                                 strict=True):
         _show(cell, session.probes.get(connection.name, connection))

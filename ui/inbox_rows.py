@@ -124,9 +124,13 @@ def inbox_row(ticket: Ticket, action: ActionRecord | None = None, rejection: str
 
 def received_text(ticket: Ticket) -> str:
     """When the mail was written (when it arrived, if it has no date), in the server's time zone:
-    mails from several zones then read in one order."""
-    stamp = datetime.fromisoformat(ticket.mail_date or ticket.created_at)
-    return f"{stamp.astimezone() if stamp.tzinfo else stamp:%d %b %H:%M}"
+    mails from several zones then read in one order. A date no clock can convert (a forged
+    ``31 Dec 9999 -1200``) is shown as written."""
+    try:
+        stamp = datetime.fromisoformat(ticket.mail_date or ticket.created_at)
+        return f"{stamp.astimezone() if stamp.tzinfo else stamp:%d %b %H:%M}"
+    except (ValueError, OverflowError, OSError):
+        return f"{ticket.mail_date or ticket.created_at}"[:16]
 
 
 def sender_name(sender: str) -> str:

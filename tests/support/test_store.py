@@ -1,10 +1,13 @@
+import os
+import socket
 import sqlite3
 
 import pytest
 
 from core.mail import MailRef
+from support.migrations import MIGRATIONS
 from support.states import State, TransitionError
-from support.store import MIGRATIONS, TicketStore
+from support.store import TicketStore
 
 
 @pytest.fixture
@@ -54,3 +57,57 @@ def test_a_failed_transaction_leaves_nothing_behind(store):
         store.db.execute("INSERT INTO audit (ticket_id, at, actor, event) VALUES (NULL, 'now', 'x', 'y')")
         store.db.execute("INSERT INTO audit (ticket_id, at, actor, event) VALUES (999, 'now', 'x', 'y')")
     assert store.db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 0
+
+
+def test_a_reused_message_id_with_other_content_is_a_ticket_of_its_own_flagged(store):
+    first = store.add_ticket(ref(uid="1"), content_hash="a" * 64, sender="anna@example.org")
+    second = store.add_ticket(ref(uid="2"), content_hash="b" * 64, sender="mallory@example.net")
+    assert second is not None and second != first
+    assert store.ticket(second).flags == (f"reuses the Message-ID of ticket {first} (other content)",)
+    store.record_triage(second, {"category": "other"}, ["low confidence (40%)"])
+    assert store.ticket(second).flags[0].startswith("reuses the Message-ID")  # kept through triage
+    assert store.known_uids("INBOX", "7") == {"1", "2"}  # both recorded: neither is fetched again
+
+
+def test_the_same_mail_under_a_new_uid_adds_nothing_but_is_recorded(store):
+    first = store.add_ticket(ref(uid="1"), content_hash="a" * 64)
+    assert store.add_ticket(ref(uid="1", uidvalidity="8"), content_hash="a" * 64) is None  # rebuilt folder
+    assert store.add_ticket(ref(uid="5", message_id=None), content_hash="a" * 64) is None  # same, no Message-ID
+    assert len(store.tickets()) == 1 and store.known_uids("INBOX", "8") == {"1"}
+    assert [entry.event for entry in store.audit_log(first)].count("seen_again") == 2
+
+
+def test_a_store_of_the_last_version_migrates_and_keeps_its_tickets(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:4], start=1):
+        for statement in [part for part in script.split(";") if part.strip()]:
+            old.execute(statement)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute("INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, state, created_at, updated_at)"
+                " VALUES ('INBOX', '7', '1', '<m1@example.org>', 'received', 'now', 'now')")
+    old.close()
+    store = TicketStore(path)
+    [ticket] = store.tickets()
+    assert ticket.message_id == "<m1@example.org>" and store.is_known(ref())
+    assert store.add_ticket(ref(uid="2"), content_hash="c" * 64) is not None  # the old UNIQUE is gone
+
+
+def test_a_step_that_fails_three_times_is_parked(store):
+    ticket_id = store.add_ticket(ref())
+    assert [store.record_failure(ticket_id, "execute", "backend away", "w") for _ in range(3)] == [1, 2, 3]
+    assert store.parked(ticket_id, "execute") and not store.parked(ticket_id, "triage")
+    store.clear_failures(ticket_id, "execute")
+    assert not store.parked(ticket_id, "execute")
+
+
+def test_a_lease_keeps_others_off_until_its_process_is_gone(store):
+    ticket_id = store.add_ticket(ref())
+    store.record_triage(ticket_id, {"category": "other"}, [])
+    store.move(ticket_id, State.APPROVED, "operator")
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    assert store.claim(ticket_id, {State.APPROVED}, State.EXECUTING, me, lease=True)
+    assert not store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")  # alive and within its lease
+    store.db.execute("UPDATE tickets SET lease_owner=? WHERE id=?", (f"{socket.gethostname()}:999999999", ticket_id))
+    assert store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")  # that process is gone
+    assert "taken_over" in [entry.event for entry in store.audit_log(ticket_id)]

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -12,6 +13,7 @@ from model.inference import load_triager
 from model.schema import CATEGORIES
 from support import intake, tickets, worker
 from support.desk import open_store
+from support.health import Round, record_round, worker_health, worker_started
 from support.intake import eml_dir_mails, fetch_eml_dir, fetch_imap, ingest
 from support.states import State
 from support.store import TicketStore
@@ -173,9 +175,9 @@ def test_dropped_connection_then_next_poll_resumes_without_loss_or_duplicates(
 
     store = KickingStore(tmp_path / "t.sqlite3")
     fetch = partial(fetch_imap, settings=settings)
-    assert poll(store, fetch, triager=None) is False
+    assert poll(store, fetch, triager=None).mailbox_available is False
     assert len(store.tickets()) == 10  # stored before the drop; the 10th's move failed with the link
-    assert poll(store, fetch, triager=None) is True
+    assert poll(store, fetch, triager=None).mailbox_available is True
     message_ids = [t.message_id for t in store.tickets()]
     assert len(message_ids) == len(set(message_ids)) == len(mails)
 
@@ -196,3 +198,80 @@ def test_an_unexpected_error_on_one_mail_quarantines_it_and_the_others_go_on(mai
     assert "LookupError: unknown encoding" in by_uid["02-auto.eml"].quarantine_reason
     assert by_uid["01-person.eml"].state == State.RECEIVED
     assert by_uid["01-person.eml"].reply_to == "anna@example.org"
+
+
+POISON_DATE = (b"From: Member <member@example.org>\r\nSubject: Court\r\nMessage-ID: <poison@example.org>\r\n"
+               b"Date: Fri, 31 Dec 9999 23:59:59 -1200\r\n\r\nCan we move my booking BK-90316 to 14.06.?\r\n")
+
+
+class BrokenOn:
+    """A model that fails on mails whose subject says so (an OOM, a bug in a tokenizer): the rest
+    of the real triager's surface is the tiny model's."""
+
+    def __init__(self, triager, subject: str):
+        self.triager, self.subject, self.calls = triager, subject, 0
+
+    def triage(self, email):
+        self.calls += 1
+        if email.subject == self.subject:
+            raise RuntimeError("out of memory")
+        return self.triager.triage(email)
+
+    def triage_many(self, emails, batch_size=8):
+        return [self.triage(email) for email in emails]
+
+
+def test_a_mail_the_model_fails_on_goes_to_review_after_three_tries_and_the_others_go_on(
+        mailbox, tmp_path, tiny_base_dir):
+    (mailbox / "04-poison.eml").write_bytes(POISON_DATE)
+    store = TicketStore(tmp_path / "t.sqlite3")
+    triager = BrokenOn(load_triager(str(tiny_base_dir), adapter=None), "Court")
+    fetch_eml_dir(store, mailbox)
+    for _ in range(3):
+        done = poll(store, lambda store: 0, triager)
+        assert done.errors == 0  # contained in the ticket, not a round's error
+    by_uid = {t.uid: t for t in store.tickets()}
+    poison = by_uid["04-poison.eml"]
+    assert poison.state == State.NEEDS_REVIEW and store.failures(poison.id) == {"triage": 3}
+    assert any("triage failed 3 times" in flag and "out of memory" in flag for flag in poison.flags)
+    assert by_uid["01-person.eml"].state in (State.TRIAGED, State.NEEDS_REVIEW)  # the others went on
+
+
+def test_the_year_9999_mail_is_triaged_and_listed(mailbox, tmp_path, tiny_base_dir):
+    (mailbox / "04-poison.eml").write_bytes(POISON_DATE)
+    store = TicketStore(tmp_path / "t.sqlite3")
+    assert run_once(store, mailbox, load_triager(str(tiny_base_dir), adapter=None)) == (4, 3)
+    poison = next(ticket for ticket in store.tickets() if ticket.uid == "04-poison.eml")
+    assert poison.state in (State.TRIAGED, State.NEEDS_REVIEW) and poison.mail_date.startswith("9999-12-31")
+
+
+def test_a_round_records_its_heartbeat_and_the_strip_says_so(mailbox, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    assert worker_health(open_store(load_settings())).text.startswith("no worker has run yet")
+    assert main(["--once", "--no-triage", "--eml-dir", str(mailbox)]) == 0
+    health = worker_health(open_store(load_settings()))
+    assert not health.running and health.text.startswith("worker not running since")  # --once said it stopped
+    store = open_store(load_settings())
+    worker_started(store, "host:1", every_s=30)
+    record_round(store, "host:1", Round(fetched=2, triaged=2, errors=1, last_error="mailbox unavailable"))
+    health = worker_health(store)
+    assert health.running and "2 fetched" in health.text and "1 error" in health.text
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert not worker_health(store, now=later).running  # no round for 20 intervals: stale
+
+
+def test_a_mark_that_failed_is_made_on_the_next_fetch(dovecot_server, imap_account, tmp_path):
+    dovecot_server.append_many(imap_account.user, [PERSON])
+    settings = dataclasses.replace(imap_account, mark_seen=True)
+    store = TicketStore(tmp_path / "t.sqlite3")
+    from integrations.imap_mailbox import ImapMailbox, ImapUnavailable
+
+    def server_gone(ref):
+        raise ImapUnavailable("connection lost")
+
+    with ImapMailbox(settings) as mailbox, pytest.raises(ImapUnavailable):
+        ingest(store, mailbox.new_mails(store.known_uids), on_stored=server_gone)
+    assert len(store.tickets()) == 1 and folder_flags(settings) == [set()]  # stored, not marked
+    assert fetch_imap(store, settings) == 0  # nothing new, but the mark is made now
+    assert folder_flags(settings) == [{"\\Seen"}]
+    assert store.unmarked_uids(*store.db.execute("SELECT mailbox, uidvalidity FROM mail_seen").fetchone()) == []

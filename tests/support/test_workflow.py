@@ -292,3 +292,75 @@ def test_no_secret_reaches_the_database_logs_or_errors(store, club_backend, smtp
     assert club_backend.token.encode() not in database
     assert club_backend.token not in caplog.text
     assert club_backend.token not in (store.ticket(ticket_id).failure_reason or "")
+
+
+def test_resume_leaves_a_ticket_another_live_process_is_executing(store, workflow, club_backend, smtp_server):
+    ticket_id = cancel_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    assert store.claim(ticket_id, {State.APPROVED}, State.EXECUTING, "app-process", lease=True)
+    assert workflow.resume() == [] and club_backend.effects()["cancel"] == 0  # its lease holds
+    store.db.execute("UPDATE tickets SET lease_until='2000-01-01T00:00:00+00:00' WHERE id=?", (ticket_id,))
+    assert workflow.resume() == [ticket_id]  # its lease ran out: it crashed or hangs
+    assert store.ticket(ticket_id).state == State.REPLIED and club_backend.effects()["cancel"] == 1
+
+
+def test_a_reply_left_sending_is_never_sent_again_by_another_process(store, workflow, club_backend, smtp_server):
+    ticket_id = cancel_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    sends = []
+
+    def crash_while_sending(name):
+        if name == "reply_prepared":
+            store.claim_reply(ticket_id)  # the first process took the reply for sending, then died
+            sends.append(name)
+            raise Crash(name)
+
+    first = Workflow(store, club_backend.api(), SmtpSender(smtp_server.settings(from_address=CLUB)),
+                     from_address=CLUB, checkpoint=crash_while_sending)
+    with pytest.raises(Crash):
+        first.execute(ticket_id)
+    assert workflow.resume() == [ticket_id]
+    ticket = store.ticket(ticket_id)
+    assert ticket.state == State.FAILED and ticket.failure_reason.startswith("the reply may have gone out")
+    assert smtp_server.messages == [] and workflow.resume() == []  # not retried by itself: a person decides
+
+    workflow.approve(ticket_id, "operator", reply="Dear Anna, cancelled. Get well soon!")
+    assert workflow.execute(ticket_id) == State.REPLIED
+    [sent] = smtp_server.messages
+    assert sent.message.get_content().strip() == "Dear Anna, cancelled. Get well soon!"  # the edited text
+    assert club_backend.effects()["cancel"] == 1
+
+
+def test_a_failing_backend_parks_the_ticket_after_three_tries(store, workflow, club_backend, smtp_server):
+    ticket_id = cancel_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    club_backend.inject_fault("500", count=100)
+    assert workflow.execute(ticket_id) == State.FAILED
+    workflow.resume()
+    workflow.resume()
+    ticket = store.ticket(ticket_id)
+    assert store.failures(ticket_id) == {"execute": 3} and ticket.failure_reason.startswith("parked after 3")
+    assert workflow.resume() == []  # never retried by itself again
+    club_backend.inject_fault("500", count=0)
+    workflow.approve(ticket_id, "operator")  # a person decides: it gets its tries back
+    assert workflow.execute(ticket_id) == State.REPLIED and club_backend.effects()["cancel"] == 1
+
+
+def test_re_approving_with_other_fields_settles_the_earlier_call_first(store, workflow, club_backend, smtp_server):
+    ticket_id = add_triaged(store, "Sarah Lee <sarah.lee@example.com>", "Move BK-22845 to 10am please",
+                            category="modify_booking", booking_id="BK-22845", new_time="10:00")
+    workflow.approve(ticket_id, "operator")
+    club_backend.inject_fault("timeout", count=10, after_effect=True)  # moved, but the answer never came
+    assert workflow.execute(ticket_id) == State.FAILED
+    assert store.action(ticket_id).status == "unavailable"
+
+    with pytest.raises(ActionProblem, match="still unknown"):  # the backend still does not answer
+        workflow.settle(store.action(ticket_id))
+    club_backend.inject_fault("timeout", count=0)
+    workflow.approve(ticket_id, "operator", fields={"new_time": "11:00"})
+    first, second = store.db.execute("SELECT status, idempotency_key FROM actions WHERE ticket_id=? ORDER BY id",
+                                     (ticket_id,)).fetchall()
+    assert first[0] == "succeeded" and first[1] != second[1]  # settled by replaying its own key
+    assert workflow.execute(ticket_id) == State.REPLIED
+    assert club_backend.api().booking("BK-22845").start.strftime("%H:%M") == "11:00"
+    assert club_backend.effects()["move"] == 2  # the first move once (replayed, not repeated), then the edit

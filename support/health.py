@@ -1,0 +1,93 @@
+"""The worker's heartbeat: every round writes what it did to the store, so the inbox can say
+"worker: last round 12 s ago, 0 errors" or "worker not running since 21:04".
+
+A worker is named ``host:pid``; its row says when it started, when its last round ended, how
+often it means to poll, and the round's counts. A round older than three poll intervals (or a
+worker that said it stopped) is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from support.store import TicketStore
+
+STALE_AFTER_INTERVALS = 3
+STALE_AFTER_MIN_S = 90.0
+"""A round may take a while (a model loading, a slow mailbox): never stale before this."""
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one worker round did."""
+
+    fetched: int = 0
+    triaged: int = 0
+    resumed: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    mailbox_available: bool = True
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    running: bool
+    """A worker's last round is recent."""
+    text: str
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
+    now = _now()
+    store.db.execute("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s) VALUES (?,?,?,?)"
+                     " ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
+                     " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL",
+                     (worker, now, now, every_s))
+
+
+def record_round(store: TicketStore, worker: str, done: Round) -> None:
+    store.db.execute("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+1, fetched=?, triaged=?, errors=?,"
+                     " last_error=? WHERE worker=?",
+                     (_now(), done.fetched, done.triaged, done.errors, done.last_error, worker))
+
+
+def worker_stopped(store: TicketStore, worker: str) -> None:
+    store.db.execute("UPDATE worker_rounds SET stopped_at=? WHERE worker=?", (_now(), worker))
+
+
+def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHealth:
+    """The state of the running worker (else the last one that ran) in words."""
+    row = store.db.execute("SELECT * FROM worker_rounds ORDER BY stopped_at IS NULL DESC, last_round_at DESC"
+                           " LIMIT 1").fetchone()
+    if row is None:
+        return WorkerHealth(False, "no worker has run yet: start python -m support.worker (make demo does)")
+    now = now or datetime.now(UTC)
+    last = datetime.fromisoformat(row["last_round_at"])
+    age = (now - last).total_seconds()
+    stale = age > max(STALE_AFTER_INTERVALS * row["every_s"], STALE_AFTER_MIN_S)
+    if row["stopped_at"] or stale:
+        since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
+        return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})"
+                                   + (f"; its last error: {row['last_error']}" if row["last_error"] else ""))
+    errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
+    text = f"worker: last round {_ago(age)} ago, {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
+    return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(round(seconds), 0)
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+
+
+def _day(when: datetime, now: datetime) -> str:
+    return "today" if when.date() == now.astimezone(when.tzinfo).date() else f"{when:%d %b}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,185 @@
+"""The ticket store's schema, as the migrations that build it: ``PRAGMA user_version`` says how
+many have run; a store opened by newer code is migrated on open, in one transaction each."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS = [
+    """
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        uidvalidity TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        message_id TEXT UNIQUE,
+        sender TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL DEFAULT '',
+        mail_date TEXT,
+        machine_mail TEXT,
+        state TEXT NOT NULL,
+        triage TEXT,
+        edits TEXT,
+        flags TEXT NOT NULL DEFAULT '[]',
+        quarantine_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (mailbox, uidvalidity, uid)
+    );
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        kind TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        request TEXT NOT NULL,
+        status TEXT NOT NULL,
+        result TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER REFERENCES tickets(id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        event TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 2: what answering needs (threading headers, reply record) and why a ticket stopped
+    """
+    ALTER TABLE tickets ADD COLUMN reply_to TEXT;
+    ALTER TABLE tickets ADD COLUMN references_header TEXT;
+    ALTER TABLE tickets ADD COLUMN failure_reason TEXT;
+    ALTER TABLE tickets ADD COLUMN override_reason TEXT;
+    CREATE TABLE replies (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+        message_id TEXT NOT NULL UNIQUE,
+        raw BLOB NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        answered_flagged INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    # 3: the inbox's table. The category as the operator sees it (an edit wins over the model's),
+    # generated from the JSON so no writer has to keep it in step; indexed with the id, so a
+    # filtered page, newest first, reads only its own rows even among thousands of tickets.
+    """
+    ALTER TABLE tickets ADD COLUMN category TEXT GENERATED ALWAYS AS
+        (coalesce(json_extract(edits, '$.fields.category'), json_extract(triage, '$.category'))) VIRTUAL;
+    CREATE INDEX tickets_by_state ON tickets (state, id);
+    CREATE INDEX tickets_by_category ON tickets (category, id);
+    """,
+    # 4: the operator's unsent edits (reply, fields, override reason) survive a reload or a
+    # closed tab; a decision on the ticket removes them
+    """
+    CREATE TABLE drafts (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+        draft TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
+    # 5: a mail's identity is mailbox + UIDVALIDITY + UID *and* its content: a Message-ID another
+    # mail already used no longer hides the second mail (the UNIQUE constraint goes, so the table
+    # is rebuilt); every fetched UID is recorded (mail_seen), with whether the server has it marked
+    # processed yet; a step's failures are counted (three park the ticket); an executing ticket
+    # carries a lease (who works on it, until when); the worker's rounds are recorded (health).
+    """
+    CREATE TABLE tickets_v5 (
+        id INTEGER PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        uidvalidity TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        message_id TEXT,
+        content_hash TEXT,
+        sender TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL DEFAULT '',
+        mail_date TEXT,
+        machine_mail TEXT,
+        state TEXT NOT NULL,
+        triage TEXT,
+        edits TEXT,
+        flags TEXT NOT NULL DEFAULT '[]',
+        intake_flags TEXT NOT NULL DEFAULT '[]',
+        quarantine_reason TEXT,
+        failure_reason TEXT,
+        override_reason TEXT,
+        reply_to TEXT,
+        references_header TEXT,
+        failures TEXT NOT NULL DEFAULT '{}',
+        lease_owner TEXT,
+        lease_until TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        category TEXT GENERATED ALWAYS AS
+            (coalesce(json_extract(edits, '$.fields.category'), json_extract(triage, '$.category'))) VIRTUAL,
+        UNIQUE (mailbox, uidvalidity, uid)
+    );
+    INSERT INTO tickets_v5 (id, mailbox, uidvalidity, uid, message_id, sender, subject, body, mail_date,
+        machine_mail, state, triage, edits, flags, quarantine_reason, failure_reason, override_reason, reply_to,
+        references_header, created_at, updated_at)
+        SELECT id, mailbox, uidvalidity, uid, message_id, sender, subject, body, mail_date, machine_mail, state,
+        triage, edits, flags, quarantine_reason, failure_reason, override_reason, reply_to, references_header,
+        created_at, updated_at FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_v5 RENAME TO tickets;
+    CREATE INDEX tickets_by_state ON tickets (state, id);
+    CREATE INDEX tickets_by_category ON tickets (category, id);
+    CREATE INDEX tickets_by_message_id ON tickets (message_id);
+    CREATE INDEX tickets_by_content_hash ON tickets (content_hash);
+    CREATE TABLE mail_seen (
+        mailbox TEXT NOT NULL,
+        uidvalidity TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        processed INTEGER NOT NULL DEFAULT 0,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, uidvalidity, uid)
+    );
+    INSERT INTO mail_seen (mailbox, uidvalidity, uid, ticket_id, processed, seen_at)
+        SELECT mailbox, uidvalidity, uid, id, 1, created_at FROM tickets;
+    CREATE TABLE worker_rounds (
+        worker TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        last_round_at TEXT NOT NULL,
+        every_s REAL NOT NULL,
+        rounds INTEGER NOT NULL DEFAULT 0,
+        fetched INTEGER NOT NULL DEFAULT 0,
+        triaged INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        stopped_at TEXT
+    );
+    """,
+]
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Run the migrations this database has not had. Foreign keys are off meanwhile (a migration may
+    rebuild a table others refer to) and checked afterwards."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= len(MIGRATIONS):
+        return
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.execute("BEGIN IMMEDIATE")  # executescript would commit half-way: statement by statement
+            try:
+                for statement in _statements(script):
+                    db.execute(statement)
+                if problems := db.execute("PRAGMA foreign_key_check").fetchall():
+                    raise sqlite3.IntegrityError(f"migration {number} broke foreign keys: {problems[:3]}")
+                db.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
