@@ -2,7 +2,8 @@
 
 1. the stand-in club backend on http://127.0.0.1:8700 (``data/club.sqlite3``, seeded once);
 2. the demo mailbox: ``demo/mail`` copied to ``data/demo-inbox``, dated as if just arrived;
-3. the worker, polling that folder every 30 s: fetch, triage, check against the backend;
+3. the worker, polling that folder every 30 s: fetch, triage, check against the backend (a
+   worker or backend that dies is started again, after a pause that grows to a minute);
 4. the Streamlit app on http://127.0.0.1:8501 (this machine only; ``ACEDESK_APP_ADDRESS`` opens it
    to a network), without Streamlit's file watcher.
 
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import requests
 
@@ -26,6 +28,8 @@ from core.settings import load_settings
 from demo.prepare_mailbox import prepare_mailbox
 
 BACKEND_PORT = 8700
+MAX_RESTART_PAUSE_S = 60
+DEMO_MX = "mx.club.example"
 
 
 def main() -> int:
@@ -34,32 +38,84 @@ def main() -> int:
     data = settings.data_dir
     env = {**os.environ, "ACEDESK_DATA_DIR": str(data),
            "ACEDESK_CLUB_API_URL": settings.club_api_url or f"http://127.0.0.1:{BACKEND_PORT}",
-           "ACEDESK_CLUB_API_TOKEN": settings.secret("club_api_token") or secrets.token_urlsafe(24)}
+           "ACEDESK_CLUB_API_TOKEN": settings.secret("club_api_token") or secrets.token_urlsafe(24),
+           # the demo mails carry Authentication-Results from the demo's own MX, as a club's would
+           "ACEDESK_TRUSTED_AUTHSERV_ID": settings.trusted_authserv_id or DEMO_MX}
     inbox = data / "demo-inbox"
     env["ACEDESK_EML_DIR"] = str(inbox)  # the inbox page's "Fetch new mail" reads the same folder
     print(f"demo mailbox: {len(prepare_mailbox(inbox))} new mails in {inbox}")
     python = sys.executable
-    children = [subprocess.Popen([python, "-m", "club_backend", "--db", str(data / "club.sqlite3"),
-                                  "--port", str(BACKEND_PORT), "--log-level", "warning"], env=env)]
+    backend = [python, "-m", "club_backend", "--db", str(data / "club.sqlite3"), "--port", str(BACKEND_PORT),
+               "--log-level", "warning"]
+    worker = [python, "-m", "support.worker", "--eml-dir", str(inbox), "--every", "30"]
+    port = os.environ.get("PORT", "8501")
+    # Only this machine may open the app unless ACEDESK_APP_ADDRESS says otherwise; no file
+    # watcher (it would watch .venv too, flood inotify and take CPU from the model).
+    app = [python, "-m", "streamlit", "run", "dashboard.py", "--server.port", port, "--server.address",
+           settings.app_address, "--server.headless", "true", "--server.fileWatcherType", "none",
+           "--server.runOnSave", "false"]
+    services = [Service("club backend", backend, env)]
     try:
+        services[0].start()
         wait_for_backend(env["ACEDESK_CLUB_API_URL"])
-        children.append(subprocess.Popen([python, "-m", "support.worker", "--eml-dir", str(inbox), "--every", "30"],
-                                          env=env))
-        port = os.environ.get("PORT", "8501")
-        # Only this machine may open the app unless ACEDESK_APP_ADDRESS says otherwise; no file
-        # watcher (it would watch .venv too, flood inotify and take CPU from the model).
-        app = subprocess.Popen([python, "-m", "streamlit", "run", "dashboard.py", "--server.port", port,
-                                "--server.address", settings.app_address, "--server.headless", "true",
-                                "--server.fileWatcherType", "none", "--server.runOnSave", "false"], env=env)
-        children.append(app)
-        return app.wait()
+        services += [Service("worker", worker, env), Service("app", app, env)]
+        for service in services[1:]:
+            service.start()
+        print(f"AceDesk: http://{settings.app_address}:{port}", flush=True)
+        return supervise(services)
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in reversed(children):
-            child.terminate()
-        for child in children:
-            child.wait(timeout=10)
+        for service in reversed(services):
+            service.stop()
+
+
+@dataclass
+class Service:
+    """A child process the demo keeps running: restarted with growing pauses when it dies."""
+
+    name: str
+    command: list[str]
+    env: dict
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    due: float = 0.0
+    """When a dead one is started again (monotonic seconds)."""
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, env=self.env)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def supervise(services: list[Service], poll_s: float = 1.0) -> int:
+    """Run until the app ends; a worker or backend that dies is started again after 1, 2, 4 ...
+    up to 60 s, and the demo says so."""
+    app = services[-1]
+    while True:
+        if app.process.poll() is not None:
+            return app.process.returncode
+        for service in services[:-1]:
+            code = service.process.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            if not service.due:
+                pause = min(2 ** service.restarts, MAX_RESTART_PAUSE_S)
+                service.due = now + pause
+                print(f"demo: the {service.name} exited with code {code}; starting it again in {pause:.0f} s",
+                      flush=True)
+            elif now >= service.due:
+                service.restarts, service.due = service.restarts + 1, 0.0
+                service.start()
+                print(f"demo: the {service.name} started again (restart {service.restarts})", flush=True)
+        time.sleep(poll_s)
 
 
 def _stop(signum, frame):

@@ -27,6 +27,9 @@ class ParsedMail:
     email: Email
     message_id: str | None
     headers: dict[str, str]
+    """The header fields by name (the last of repeated ones): for lookups."""
+    header_items: list[tuple[str, str]] = field(default_factory=list)
+    """Every header field in order, repeated ones kept (Authentication-Results are several)."""
     attachments: list[str] = field(default_factory=list)
 
 
@@ -46,6 +49,7 @@ def parse_eml(raw: bytes) -> ParsedMail:
         email=Email(sender=sender, subject=subject, body=body, date=_date(message)),
         message_id=str(message.get("Message-ID", "") or "").strip() or None,
         headers={key: str(value) for key, value in message.items()},
+        header_items=[(key, str(value)) for key, value in message.items()],
         attachments=[part.get_filename() or part.get_content_type() for part in message.iter_attachments()]
         if message.is_multipart() else [],
     )

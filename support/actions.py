@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from email.utils import parseaddr
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from integrations.club_api import (
     ClubApi,
@@ -27,6 +27,8 @@ from integrations.club_api import (
 
 SENDER_MISMATCH = "sender does not match account"
 """Prefix of the flag that makes execution need an operator override with a reason."""
+NON_MEMBER_INVITE = "invitation requested by a non-member"
+"""Prefix of the flag on an add_user ticket whose sender has no account (unless self-service sign-up is on)."""
 
 
 class ActionProblem(ValueError):
@@ -50,6 +52,16 @@ class Action:
         return self.definition.request(self.params)
 
 
+class Checked(NamedTuple):
+    """What checking an action against the backend found."""
+
+    params: dict
+    """The parameters as completed (the account found from the sender, the move's new start)."""
+    flags: list[str]
+    member: Member | None
+    """The account the action concerns (or the requester of an invitation), when known."""
+
+
 class ActionKind:
     """One operation of the club backend that a triage category names."""
 
@@ -57,6 +69,9 @@ class ActionKind:
     """Stored in the actions table."""
     category: str
     """The triage category that asks for it."""
+    changes_an_account: bool = True
+    """It acts on an existing member's account: the sender must be that member, authenticated, and
+    the reply goes to the address on file."""
     verbs: ClassVar[dict[str, str]] = {}
     """What the member asked us to do, per language, for a refusal ("we could not cancel ...")."""
 
@@ -64,9 +79,10 @@ class ActionKind:
         """The parameters from the ticket's fields; raises ActionProblem when one is missing."""
         raise NotImplementedError
 
-    def check(self, params: dict, fields: dict, sender_address: str, api: ClubApi) -> tuple[dict, list[str]]:
-        """Completed parameters (e.g. the account found from the sender) and the flags a person
-        must see, from the backend's records. Raises ActionProblem."""
+    def check(self, params: dict, fields: dict, sender_address: str, api: ClubApi, *,
+              self_service_signup: bool = False) -> Checked:
+        """Completed parameters (e.g. the account found from the sender), the flags a person must
+        see and the account concerned, from the backend's records. Raises ActionProblem."""
         raise NotImplementedError
 
     def request(self, params: dict) -> ClubRequest:
@@ -75,6 +91,10 @@ class ActionKind:
     def result(self, answer: dict, params: dict) -> dict:
         """What to store of the backend's answer."""
         return answer.get("booking", answer)
+
+    def expected(self, params: dict) -> dict:
+        """The stored result if the backend does exactly as asked: for previewing the reply."""
+        return dict(params)
 
     def confirmed_fields(self, result: dict) -> dict:
         """The reply template's fields from what the backend confirmed, never from the request."""
@@ -86,7 +106,9 @@ class ActionKind:
 
 
 class InviteMember(ActionKind):
-    name, category = "invite_member", "add_user"
+    """A new account: the requester is whoever wrote (a parent, a coach, the new member)."""
+
+    name, category, changes_an_account = "invite_member", "add_user", False
 
     def build(self, fields: dict) -> dict:
         missing = [name for name in ("username", "member_email") if not fields.get(name)]
@@ -95,16 +117,25 @@ class InviteMember(ActionKind):
         return {"username": fields["username"], "name": fields.get("member_name") or fields["username"],
                 "email": fields["member_email"]}
 
-    def check(self, params, fields, sender_address, api):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False):
         if api.find_member(username=params["username"]):
             raise ActionProblem(f"username {params['username']} is already taken")
-        return params, []
+        requester = api.find_member(email=sender_address) if sender_address else None
+        if requester is not None:  # recorded with the action (not sent: the invitation is the new member's)
+            return Checked({**params, "requested_by": requester.username}, [], requester)
+        if self_service_signup:
+            return Checked(params, [], None)
+        flag = f"{NON_MEMBER_INVITE} ({sender_address or 'no address'}), and self-service sign-up is off"
+        return Checked(params, [flag], None)
 
     def request(self, params):
         return invite_request(params["username"], params["name"], params["email"])
 
     def result(self, answer, params):
         return {"member": answer["member"], "sent_to": answer["invitation_sent_to"]}
+
+    def expected(self, params):
+        return {"member": {"username": params["username"], "name": params["name"]}, "sent_to": params["email"]}
 
     def confirmed_fields(self, result):
         member = result.get("member", {})
@@ -121,13 +152,13 @@ class PasswordReset(ActionKind):
     def build(self, fields):
         return {"username": fields.get("username")}
 
-    def check(self, params, fields, sender_address, api):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False):
         username = params["username"]
         member = api.find_member(username=username) if username else api.find_member(email=sender_address)
         if member is None:
             raise ActionProblem(f"no account {username}" if username else
                                 f"no account with the address {sender_address}")
-        return {"username": member.username}, sender_flags(member, sender_address)
+        return Checked({"username": member.username}, sender_flags(member, sender_address), member)
 
     def request(self, params):
         return password_reset_request(params["username"])
@@ -151,7 +182,7 @@ class _BookingAction(ActionKind):
             raise ActionProblem("no booking id: add it to the fields")
         return {"booking_id": fields["booking_id"]}
 
-    def check(self, params, fields, sender_address, api):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False):
         booking = api.booking(params["booking_id"])
         if booking is None:
             raise ActionProblem(f"booking {params['booking_id']} does not exist")
@@ -160,7 +191,7 @@ class _BookingAction(ActionKind):
         member = api.find_member(username=booking.username)
         flags = sender_flags(member, sender_address) if member else [
             f"{SENDER_MISMATCH}: the booking's member is unknown"]
-        return self.complete(params, booking.start), flags
+        return Checked(self.complete(params, booking.start), flags, member)
 
     def complete(self, params: dict, current_start: datetime) -> dict:
         return params
@@ -211,6 +242,8 @@ class MoveBooking(_BookingAction):
 ACTION_KINDS: dict[str, ActionKind] = {kind.name: kind for kind in
                                        (InviteMember(), PasswordReset(), CancelBooking(), MoveBooking())}
 _BY_CATEGORY = {kind.category: kind for kind in ACTION_KINDS.values()}
+ACCOUNT_CATEGORIES = frozenset(kind.category for kind in ACTION_KINDS.values() if kind.changes_an_account)
+"""Categories whose action changes an existing member's account (reset, cancel, move)."""
 
 
 def action_kind(name: str) -> ActionKind:
@@ -232,10 +265,12 @@ def plan_action(fields: dict) -> Action | None:
     return Action(kind.name, kind.build(fields))
 
 
-def check_action(action: Action, fields: dict, sender: str, api: ClubApi) -> tuple[Action, list[str]]:
-    """Validate ``action`` against the backend; returns it completed plus flags a person must see."""
-    params, flags = action.definition.check(action.params, fields, parseaddr(sender)[1].lower(), api)
-    return Action(action.kind, params), flags
+def check_action(action: Action, fields: dict, sender: str, api: ClubApi, *,
+                 self_service_signup: bool = False) -> tuple[Action, Checked]:
+    """Validate ``action`` against the backend; returns it completed, and what the check found."""
+    checked = action.definition.check(action.params, fields, parseaddr(sender)[1].lower(), api,
+                                      self_service_signup=self_service_signup)
+    return Action(action.kind, checked.params), checked
 
 
 def run_action(action: Action, api: ClubApi, idempotency_key: str) -> dict:

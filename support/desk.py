@@ -11,6 +11,7 @@ from integrations.club_api import ClubApi
 from integrations.imap_mailbox import ImapReplyFiling, ImapSettings
 from integrations.mail_sending import OutboxSender, SmtpSender, SmtpSettings
 from support.store import TicketStore
+from support.trust import TrustPolicy
 from support.workflow import Workflow
 
 
@@ -28,4 +29,7 @@ def build_workflow(store: TicketStore, settings: Settings) -> Workflow | None:
     imap = ImapSettings.from_settings(settings)
     sender = SmtpSender(smtp) if smtp else OutboxSender(settings.outbox)
     from_address = smtp.from_address if smtp else settings.support_address
-    return Workflow(store, api, sender, from_address=from_address, mailbox=ImapReplyFiling(imap) if imap else None)
+    trust = TrustPolicy(authentication_on=bool(settings.trusted_authserv_id),
+                        self_service_signup=settings.self_service_signup)
+    return Workflow(store, api, sender, from_address=from_address, mailbox=ImapReplyFiling(imap) if imap else None,
+                    trust=trust)

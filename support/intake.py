@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from core.settings import Settings
 from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable, OversizedMail
 from integrations.mail_parsing import MailParseError, machine_mail_reason, parse_eml
 from integrations.mail_sending import original_from_headers
+from integrations.sender_auth import address_tricks, authenticate_sender
 from support.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def eml_dir_mails(folder: Path) -> Iterator[tuple[MailRef, bytes]]:
 
 
 def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedMail]],
-           on_stored: Callable[[MailRef], None] | None = None) -> list[int]:
+           on_stored: Callable[[MailRef], None] | None = None, trusted_authserv_id: str | None = None) -> list[int]:
     """Store every unknown mail as a ticket (or quarantine it); returns the new ticket ids.
 
     ``on_stored(ref)`` runs right after each newly seen mail is committed (a new ticket, or the
@@ -50,7 +52,7 @@ def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedM
     for ref, raw in mails:
         if store.is_known(ref):
             continue
-        ticket_id = store_mail(store, ref, raw)
+        ticket_id = store_mail(store, ref, raw, trusted_authserv_id)
         if ticket_id is not None:
             new_ids.append(ticket_id)
         if on_stored:
@@ -63,8 +65,11 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail) -> int | None:
-    """One mail as a ticket, or quarantined with the reason; None when the store knows it already."""
+def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
+               trusted_authserv_id: str | None = None) -> int | None:
+    """One mail as a ticket, or quarantined with the reason; None when the store knows it already.
+    The receiving MX's verdict on its sender (only ``trusted_authserv_id``'s headers count) and
+    the tricks its From plays on a reader are kept with it."""
     if isinstance(raw, OversizedMail):
         return _store_oversized(store, ref, raw)
     digest = content_hash(raw)
@@ -78,12 +83,15 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail) -> 
         reason = f"unexpected error while reading the mail: {type(error).__name__}: {error}"
         return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest, quarantine_reason=reason)
     email = parsed.email
+    verdict = authenticate_sender(parsed.header_items, email.sender, trusted_authserv_id)
+    has_reply_to = any(name.lower() == "reply-to" for name in parsed.headers)
+    reply_to = original.reply_to_address if has_reply_to else None  # only a Reply-To the mail has
     return store.add_ticket(
         _with_message_id(ref, parsed.message_id), content_hash=digest, sender=email.sender, subject=email.subject,
-        body=email.body,
-        mail_date=email.date.isoformat() if email.date else None,
-        machine_mail=machine_mail_reason(parsed.headers, email.sender),
-        reply_to=original.reply_to_address, references=original.references or original.in_reply_to)
+        body=email.body, mail_date=email.date.isoformat() if email.date else None,
+        machine_mail=machine_mail_reason(parsed.headers, email.sender), reply_to=reply_to,
+        references=original.references or original.in_reply_to, sender_auth=asdict(verdict),
+        flags=address_tricks(email.sender, None))
 
 
 def _store_oversized(store: TicketStore, ref: MailRef, mail: OversizedMail) -> int | None:
@@ -111,7 +119,7 @@ def _with_message_id(ref: MailRef, message_id: str | None) -> MailRef:
     return MailRef(ref.mailbox, ref.uidvalidity, ref.uid, message_id)
 
 
-def fetch_imap(store: TicketStore, settings: ImapSettings) -> int:
+def fetch_imap(store: TicketStore, settings: ImapSettings, trusted_authserv_id: str | None = None) -> int:
     """One IMAP fetch: the folder's new mails become tickets, each marked processed once stored;
     marks a crash or a dropped connection left undone are made first."""
     with ImapMailbox(settings) as mailbox:
@@ -122,7 +130,8 @@ def fetch_imap(store: TicketStore, settings: ImapSettings) -> int:
                 _mark(store, mailbox, ref)
             else:  # moved or expunged by someone else meanwhile: nothing left to mark
                 store.mark_uid_processed(mailbox_name, uidvalidity, uid)
-        new_ids = ingest(store, mailbox.new_mails(store.known_uids), on_stored=lambda ref: _mark(store, mailbox, ref))
+        new_ids = ingest(store, mailbox.new_mails(store.known_uids), on_stored=lambda ref: _mark(store, mailbox, ref),
+                         trusted_authserv_id=trusted_authserv_id)
     return len(new_ids)
 
 
@@ -136,10 +145,10 @@ def _mark(store: TicketStore, mailbox: ImapMailbox, ref: MailRef) -> None:
     store.mark_uid_processed(ref.mailbox, ref.uidvalidity, ref.uid)
 
 
-def fetch_eml_dir(store: TicketStore, folder: Path) -> int:
+def fetch_eml_dir(store: TicketStore, folder: Path, trusted_authserv_id: str | None = None) -> int:
     """The .eml folder's new mails as tickets (a folder has nothing to mark: a file is known by its name)."""
     return len(ingest(store, eml_dir_mails(folder), on_stored=lambda ref: store.mark_uid_processed(
-        ref.mailbox, ref.uidvalidity, ref.uid)))
+        ref.mailbox, ref.uidvalidity, ref.uid), trusted_authserv_id=trusted_authserv_id))
 
 
 def mail_source(settings: Settings, eml_dir: Path | None = None) -> Callable[[TicketStore], int]:
@@ -149,12 +158,12 @@ def mail_source(settings: Settings, eml_dir: Path | None = None) -> Callable[[Ti
     if folder is not None:
         if not folder.is_dir():
             raise NoMailSource(f"the mail folder {folder} does not exist: create it or fix ACEDESK_EML_DIR")
-        return lambda store: fetch_eml_dir(store, folder)
+        return lambda store: fetch_eml_dir(store, folder, settings.trusted_authserv_id)
     imap = ImapSettings.from_settings(settings)
     if imap is None:
         raise NoMailSource("no mail source is configured: set ACEDESK_IMAP_HOST (and the other ACEDESK_IMAP_*) "
                            "or ACEDESK_EML_DIR")
-    return lambda store: fetch_imap(store, imap)
+    return lambda store: fetch_imap(store, imap, settings.trusted_authserv_id)
 
 
 def fetch_new_mail(store: TicketStore, settings: Settings) -> int:

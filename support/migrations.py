@@ -154,6 +154,12 @@ MIGRATIONS = [
         stopped_at TEXT
     );
     """,
+    # 6: who sent it, as the club's own MX verified it (integrations/sender_auth.py), and the
+    # Reply-To only when the mail had one
+    """
+    ALTER TABLE tickets ADD COLUMN sender_auth TEXT;
+    UPDATE tickets SET reply_to = NULL WHERE reply_to IS NOT NULL AND instr(lower(sender), lower(reply_to)) > 0;
+    """,
 ]
 
 

@@ -41,6 +41,8 @@ class Ticket:
     override_reason: str | None = None
     reply_to: str | None = None
     """The Reply-To address, when the mail had one."""
+    sender_auth: dict | None = None
+    """The receiving MX's verdict on the From (integrations/sender_auth.py): status, reason, domain."""
     references_header: str | None = None
     created_at: str = ""
     updated_at: str = ""
@@ -50,7 +52,7 @@ class Ticket:
         known = {spec.name for spec in dataclass_fields(cls)}
         data = {key: value for key, value in dict(row).items() if key in known}
         data["state"] = State(data["state"])
-        for key in ("triage", "edits"):
+        for key in ("triage", "edits", "sender_auth"):
             if key in data:
                 data[key] = json.loads(data[key]) if data[key] else None
         data["flags"] = tuple(json.loads(data.get("flags") or "[]"))

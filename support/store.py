@@ -36,7 +36,8 @@ backend's and the mail server's timeouts are far shorter)."""
 REUSED_MESSAGE_ID = "reuses the Message-ID"
 """Start of the flag of a mail that arrived with another ticket's Message-ID."""
 LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machine_mail, state, triage, edits,"
-                " flags, quarantine_reason, failure_reason, reply_to, references_header, created_at, updated_at")
+                " flags, quarantine_reason, failure_reason, reply_to, references_header, sender_auth, created_at,"
+                " updated_at")
 """What a list of tickets shows: everything but the mail body."""
 
 
@@ -80,11 +81,13 @@ class TicketStore:
     def add_ticket(self, ref: MailRef, *, content_hash: str | None = None, sender: str = "", subject: str = "",
                    body: str = "", mail_date: str | None = None, machine_mail: str | None = None,
                    quarantine_reason: str | None = None, reply_to: str | None = None,
-                   references: str | None = None) -> int | None:
+                   references: str | None = None, sender_auth: dict | None = None,
+                   flags: Sequence[str] = ()) -> int | None:
         """Store a fetched mail as a ticket (quarantined when ``quarantine_reason``); None when
         nothing new arrived: its UID was seen, or the same content is a ticket already (then this
         UID is recorded as another sighting of that ticket). A mail whose Message-ID another
-        ticket has, with other content, is a new ticket flagged with that ticket's number."""
+        ticket has, with other content, is a new ticket flagged with that ticket's number.
+        ``flags``: what intake already found for a person to look at (they stay through triage)."""
         with self.transaction():
             if self.is_known(ref):
                 return None
@@ -94,17 +97,18 @@ class TicketStore:
                 self._see(ref, same, now)
                 self._audit(same, "fetcher", "seen_again", {"mailbox": ref.mailbox, "uid": ref.uid})
                 return None
-            intake_flags = []
+            intake_flags = list(flags)
             if ref.message_id and (first := self._ticket_with_message_id(ref.message_id)) is not None:
                 intake_flags.append(f"{REUSED_MESSAGE_ID} of ticket {first} (other content)")
             state = State.QUARANTINED if quarantine_reason else State.RECEIVED
             cursor = self.db.execute(
                 "INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, content_hash, sender, subject, body,"
                 " mail_date, machine_mail, state, flags, intake_flags, quarantine_reason, reply_to,"
-                " references_header, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " references_header, sender_auth, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (ref.mailbox, ref.uidvalidity, ref.uid, ref.message_id, content_hash, sender, subject, body,
                  mail_date, machine_mail, state, json.dumps(intake_flags), json.dumps(intake_flags),
-                 quarantine_reason, reply_to, references, now, now),
+                 quarantine_reason, reply_to, references, json.dumps(sender_auth) if sender_auth else None, now, now),
             )
             ticket_id = cursor.lastrowid
             self._see(ref, ticket_id, now)

@@ -55,7 +55,7 @@ def review_flags(ticket: Ticket, result) -> list[str]:
 def backend_flags(workflow: Workflow, ticket_id: int) -> list[str]:
     """What the club backend's records say about the ticket's action, as flags; never raises."""
     try:
-        _, flags = workflow.check(ticket_id)
+        flags = workflow.check(ticket_id).flags
     except ActionProblem as problem:
         return [f"cannot run as it stands: {problem}"]
     except ClubApiError as error:

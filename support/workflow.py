@@ -25,9 +25,10 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import EmailMessage
+from email.utils import formataddr
 from typing import Protocol
 
 from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable
@@ -46,15 +47,35 @@ from support.records import ActionRecord, Ticket
 from support.safety import injection_reason
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
+from support.trust import SENDER_NOT_AUTHENTICATED, TrustPolicy, account_action_findings
 
 log = logging.getLogger(__name__)
 
-NEEDS_OVERRIDE = (SENDER_MISMATCH, "mail tries to instruct the system")
+NEEDS_OVERRIDE = (SENDER_MISMATCH, SENDER_NOT_AUTHENTICATED, "mail tries to instruct the system")
 """Flags that only an operator's override, with a reason, lets through."""
 DELIVERY_UNKNOWN = ("the reply may have gone out before a crash: check the outbox or the Sent folder, then "
                     "reject the ticket if it did, or approve it again to send the reply (once more)")
 EXECUTE = "execute"
 """The step whose failures are counted (and park a ticket after three)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """What approving a ticket as it stands would do, checked against the backend now."""
+
+    action: Action | None
+    """The backend call (None: a reply only)."""
+    flags: list[str]
+    """Why a person must look; those starting with NEEDS_OVERRIDE need an override with a reason."""
+    recipient: str
+    """Where the reply goes: an account action's member at their address on file, never a
+    Reply-To; an invitation's requester; otherwise the Reply-To or the From."""
+    notes: list[str] = field(default_factory=list)
+    """Shown beside the decision, blocking nothing (e.g. sender authentication is off)."""
+
+    @property
+    def blocking(self) -> list[str]:
+        return [flag for flag in self.flags if flag.startswith(NEEDS_OVERRIDE)]
 
 
 class NeedsOverride(PermissionError):
@@ -75,17 +96,18 @@ def _no_crash(step: str) -> None:
 class Workflow:
     def __init__(self, store: TicketStore, api: ClubApi, sender: MailSender, *, from_address: str,
                  mailbox: ReplyMailbox | None = None, checkpoint: Callable[[str], None] = _no_crash,
-                 worker: str | None = None):
+                 worker: str | None = None, trust: TrustPolicy | None = None):
         self.store, self.api, self.sender, self.mailbox = store, api, sender, mailbox
+        self.trust = trust or TrustPolicy()
         self.from_address = from_address
         self.checkpoint = checkpoint
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         """Who holds a ticket's lease while this workflow executes it."""
 
     # -- before approval --------------------------------------------------------------------
-    def check(self, ticket_id: int, edits: dict | None = None) -> tuple[Action | None, list[str]]:
-        """The action the ticket would run (with ``edits`` applied) and the flags a person must
-        see. Raises ActionProblem when it cannot run as it stands."""
+    def check(self, ticket_id: int, edits: dict | None = None) -> Check:
+        """What approving the ticket (with ``edits`` applied) would do: the action, the flags a
+        person must see, where the reply goes. Raises ActionProblem when it cannot run as it stands."""
         ticket = self.store.ticket(ticket_id)
         if edits is not None:
             ticket = replace(ticket, edits=edits)
@@ -95,11 +117,19 @@ class Workflow:
             raise ActionProblem("the ticket has not been triaged")
         fields = ticket.fields
         flags = [reason] if (reason := injection_reason(f"{ticket.subject}\n{ticket.body}")) else []
+        answer_to = ticket.reply_to or ticket.sender
         action = plan_action(fields)
         if action is None:
-            return None, flags
-        action, sender_flags = check_action(action, fields, ticket.sender, self.api)
-        return action, flags + sender_flags
+            return Check(None, flags, answer_to)
+        action, checked = check_action(action, fields, ticket.sender, self.api,
+                                       self_service_signup=self.trust.self_service_signup)
+        flags += checked.flags
+        member = checked.member
+        on_file = formataddr((member.name, member.email)) if member else None
+        if not action.definition.changes_an_account:  # an invitation: to the requester (a member: on file)
+            return Check(action, flags, on_file or ticket.sender)
+        trust_flags, notes = account_action_findings(ticket, member and member.email, self.trust)
+        return Check(action, flags + trust_flags, on_file or ticket.sender, notes)
 
     def approve(self, ticket_id: int, actor: str, *, reply: str | None = None, fields: dict | None = None,
                 override_reason: str | None = None) -> None:
@@ -109,8 +139,9 @@ class Workflow:
         edits = {"fields": fields} if fields else {}
         if reply is not None and reply.strip() != (ticket.triage or {}).get("response", "").strip():
             edits["reply"] = reply.strip()
-        action, flags = self.check(ticket_id, edits)
-        blocking = [flag for flag in flags if flag.startswith(NEEDS_OVERRIDE)]
+        check = self.check(ticket_id, edits)
+        action, blocking = check.action, check.blocking
+        edits["recipient"] = check.recipient  # what the operator confirmed is where the reply goes
         override_reason = (override_reason or "").strip() or None
         if blocking and not override_reason:
             raise NeedsOverride("; ".join(blocking) + ": an override with a reason is needed")
@@ -125,6 +156,33 @@ class Workflow:
             planned = None if same else (action.kind, key, action.params)
         self.store.save_approval(ticket_id, edits, override_reason if blocking else None, actor, planned)
         self.checkpoint("approved")
+
+    def reply_preview(self, ticket_id: int, edits: dict, check: Check) -> str:
+        """The reply the member gets if the backend does as asked (a refusal is explained instead):
+        built by the code that builds the real one."""
+        ticket = replace(self.store.ticket(ticket_id), edits=edits)
+        if check.action is None:
+            return success_reply(ticket, ticket.fields, None, None)
+        expected = check.action.definition.expected(check.action.params)
+        return success_reply(ticket, ticket.fields, check.action.kind, expected)
+
+    def approval_notes(self, ticket_id: int, check: Check) -> list[str]:
+        """What approving again does about an earlier attempt, in words for the confirmation."""
+        notes = list(check.notes)
+        previous, reply = self.store.action(ticket_id), self.store.reply(ticket_id)
+        if previous is not None and previous.status in UNSETTLED and check.action is not None:
+            if previous.kind == check.action.kind and previous.request == check.action.params:
+                notes.append("the earlier call is retried with its own Idempotency-Key: the club acts on it at most "
+                             "once")
+            else:
+                notes.append("the earlier call's outcome is unknown: it is replayed with its own Idempotency-Key "
+                             "first, then this call runs with a new one")
+        if reply is not None and reply.status == "prepared":
+            notes.append("the reply prepared earlier was never sent: this approval's reply replaces it")
+        elif reply is not None and reply.status == "sending":
+            notes.append("the earlier reply may have gone out before a crash: approving sends this one, so the "
+                         "member may get two")
+        return notes
 
     def settle(self, previous: ActionRecord) -> None:
         """An earlier call whose outcome is unknown (a timeout, the backend away) is replayed with
@@ -257,9 +315,9 @@ class Workflow:
             body = refusal_reply(ticket, fields, record.kind, record.result)
         else:
             body = success_reply(ticket, fields, record and record.kind, record and record.result)
+        recipient = (ticket.edits or {}).get("recipient") or ticket.reply_to or ticket.sender
         original = OriginalMail(message_id=ticket.message_id, references=ticket.references_header,
-                                subject=ticket.subject, reply_to_address=ticket.reply_to or ticket.sender,
-                                sender_display=ticket.sender)
+                                subject=ticket.subject, reply_to_address=recipient, sender_display=ticket.sender)
         domain = self.from_address.rsplit("@", 1)[-1]
         return build_reply(original, from_address=self.from_address, body=body, domain=domain)
 

@@ -103,6 +103,7 @@ def approval_panel(flow: Workflow, session: OperatorSession, where: str) -> None
 
 
 def show_plan(plan: Plan, base_url: str) -> None:
+    """The exact call, then the exact reply and its recipient: what is confirmed is what runs."""
     if plan.hold_reason:
         st.warning(f"**{plain(plan.label)}** will not run: {plain(plan.hold_reason)}.", icon=":material/pause_circle:")
         return
@@ -112,12 +113,15 @@ def show_plan(plan: Plan, base_url: str) -> None:
         st.caption("No club API call (nothing to change at the club): the reply only.")
     else:
         st.code(call.text(base_url), language="http")
-    notes = [f"Then the reply goes to {plain(plan.reply_to)}: {plan.reply_note}."]
+    st.caption(f"Then this reply goes to **{plain(plan.reply_to)}** ({plan.reply_note}):")
+    st.code(plan.reply_text, language=None, wrap_lines=True)
+    notes = [f"{note[0].upper()}{note[1:]}." for note in plan.notes]
     if plan.review:
-        notes.append(f"Flagged for review: {plain('; '.join(plan.review))}.")
+        notes.append(f"Flagged for review: {'; '.join(plan.review)}.")
     if plan.blocking:
-        notes.append(f"Override: {plain(plan.override_reason)}.")
-    st.caption(" ".join(notes))
+        notes.append(f"Override: {plan.override_reason}.")
+    if notes:
+        st.caption(plain(" ".join(notes)))
 
 
 def run_confirmed(store: TicketStore, flow: Workflow | None, session: OperatorSession) -> None:

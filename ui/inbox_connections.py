@@ -21,13 +21,16 @@ def backend_connection(settings: Settings) -> Connection:
 
 
 def mail_in_connection(settings: Settings) -> Connection:
+    trust = (f"; senders verified by {settings.trusted_authserv_id}" if settings.trusted_authserv_id else
+             "; sender authentication is off (set ACEDESK_TRUSTED_AUTHSERV_ID to the club's MX)")
     imap = ImapSettings.from_settings(settings)
     if imap is not None:
         return Connection("Mail in", UNCHECKED, f"IMAP {imap.user}@{imap.host}:{imap.port} ({imap.security}), "
-                                                f"folder {imap.folder}")
+                                                f"folder {imap.folder}{trust}")
     if settings.eml_dir is not None:
         state = OK if settings.eml_dir.is_dir() else DOWN
-        return Connection("Mail in", state, f"folder {settings.eml_dir}" + ("" if state == OK else " is missing"))
+        return Connection("Mail in", state, f"folder {settings.eml_dir}" + ("" if state == OK else " is missing")
+                          + trust)
     return Connection("Mail in", OFF, "no mail source: set ACEDESK_IMAP_* or ACEDESK_EML_DIR")
 
 

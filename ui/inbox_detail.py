@@ -44,8 +44,10 @@ def ticket_detail(store: TicketStore, flow: Workflow | None, session: OperatorSe
 def show_mail(store: TicketStore, ticket: Ticket) -> None:
     st.subheader(plain(ticket.subject or "(no subject)"), anchor=False)
     details = [f"From {plain(ticket.sender)}", received_text(ticket), f"ticket #{ticket.id}, {ticket.state}"]
-    if ticket.reply_to and ticket.reply_to not in ticket.sender:
-        details.append(f"replies go to {plain(ticket.reply_to)}")
+    if ticket.reply_to:
+        details.append(f"Reply-To {plain(ticket.reply_to)} (an account's reply goes to its address on file)")
+    if verdict := ticket.sender_auth:
+        details.append(f"sender {plain(verdict['status'].replace('_', ' '))}: {plain(verdict['reason'])}")
     st.caption(" · ".join(details))
     if ticket.state == State.QUARANTINED:
         st.error(f"Quarantined: {plain(ticket.quarantine_reason or 'the mail could not be read')}. "

@@ -17,7 +17,7 @@ from support.actions import Action
 from support.records import AuditEntry, ReplyRecord, Ticket
 from support.states import State, TransitionError
 from support.store import TicketStore
-from support.workflow import NEEDS_OVERRIDE, NeedsOverride, Workflow
+from support.workflow import NeedsOverride, Workflow
 from ui.inbox_rows import APPROVABLE, row_note, ticket_label
 from ui.inbox_session import Draft
 
@@ -38,7 +38,12 @@ class Plan:
     review: tuple[str, ...] = ()
     """Why the ticket was flagged for review (model, backend check)."""
     reply_to: str = ""
+    """The reply's recipient: for an account action, the member's address on file."""
+    reply_text: str = ""
+    """The reply as it goes out if the club does as asked (support/outcome_replies.py builds both)."""
     reply_note: str = ""
+    notes: tuple[str, ...] = ()
+    """What else the operator should know before confirming (an earlier attempt, sender unverified)."""
     override_reason: str = ""
 
     @property
@@ -71,15 +76,19 @@ def plan_approval(workflow: Workflow, store: TicketStore, ticket_id: int, draft:
         return replace(plan, problem=f"it is {ticket.state}: there is nothing to approve")
     if draft.reply is not None and not draft.reply.strip():
         return replace(plan, problem="the edited reply is empty: write one, or undo the edit")
+    edits = draft.check_edits()
+    if draft.reply is not None:
+        edits["reply"] = draft.reply.strip()
     try:
-        action, flags = workflow.check(ticket_id, draft.check_edits())
+        check = workflow.check(ticket_id, edits)
+        reply_text = workflow.reply_preview(ticket_id, edits, check)
     except ValueError as problem:  # ActionProblem, or a field that cannot be read (a date like 2026-13-01)
         return replace(plan, problem=f"{problem}. Fix the fields in the ticket's detail, or reject it")
     except ClubApiError as error:
         return replace(plan, problem=f"the club backend could not check it ({error}). Try again in a moment")
-    blocking = tuple(flag for flag in flags if flag.startswith(NEEDS_OVERRIDE))
-    return replace(plan, action=action, flags=tuple(flags), blocking=blocking,
-                   reply_note=_reply_note(draft, action))
+    return replace(plan, action=check.action, flags=tuple(check.flags), blocking=tuple(check.blocking),
+                   reply_to=check.recipient, reply_text=reply_text, reply_note=_reply_note(draft, check.action),
+                   notes=tuple(workflow.approval_notes(ticket_id, check)))
 
 
 def _reply_note(draft: Draft, action: Action | None) -> str:
@@ -105,8 +114,8 @@ def approve_and_send(workflow: Workflow, plan: Plan, draft: Draft | None, actor:
     draft = draft or Draft()
     ticket_id = plan.ticket_id
     try:
-        action, _ = workflow.check(ticket_id, draft.check_edits())
-        if action != plan.action:  # the club's data changed since the preview
+        check = workflow.check(ticket_id, draft.check_edits())
+        if check.action != plan.action or check.recipient != plan.reply_to:  # the club's data changed meanwhile
             return Outcome(ticket_id, "error", f"#{ticket_id} not approved: the call changed since it was shown. "
                                                "Approve it again to see the new one")
         workflow.approve(ticket_id, actor, reply=draft.reply, fields=draft.fields or None,

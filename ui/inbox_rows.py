@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from support.actions import SENDER_MISMATCH, action_kind
+from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
 from support.records import ActionRecord, Ticket
 from support.states import State
 from support.store import TicketStore
+from support.trust import SENDER_NOT_AUTHENTICATED
 
 if TYPE_CHECKING:
     from ui.inbox_session import Draft
@@ -116,7 +117,7 @@ def inbox_row(ticket: Ticket, action: ActionRecord | None = None, rejection: str
     fields = ticket.fields
     triage = ticket.triage or {}
     return InboxRow(
-        id=ticket.id, received=received_text(ticket), sender=sender_name(ticket.sender),
+        id=ticket.id, received=received_text(ticket), sender=sender_text(ticket),
         subject=ticket.subject, category=fields.get("category"), confidence=triage.get("confidence"),
         username=fields.get("username"), booking_id=fields.get("booking_id"), state=ticket.state,
         flags=flag_labels(ticket), reply=ticket.proposed_reply, note=row_note(ticket, action, rejection))
@@ -131,6 +132,12 @@ def received_text(ticket: Ticket) -> str:
         return f"{stamp.astimezone() if stamp.tzinfo else stamp:%d %b %H:%M}"
     except (ValueError, OverflowError, OSError):
         return f"{ticket.mail_date or ticket.created_at}"[:16]
+
+
+def sender_text(ticket: Ticket) -> str:
+    """The full From (a name alone can be anyone's), and a Reply-To that points elsewhere."""
+    elsewhere = ticket.reply_to and parseaddr(ticket.reply_to)[1].lower() != parseaddr(ticket.sender)[1].lower()
+    return ticket.sender + (f" · Reply-To {ticket.reply_to}" if elsewhere else "")
 
 
 def sender_name(sender: str) -> str:
@@ -148,6 +155,10 @@ def flag_labels(ticket: Ticket) -> list[str]:
         labels.append("needs review")
     if any(flag.startswith(SENDER_MISMATCH) for flag in flags):
         labels.append("sender ≠ account")
+    if any(flag.startswith(SENDER_NOT_AUTHENTICATED) for flag in flags):
+        labels.append("sender not authenticated")
+    elif (ticket.sender_auth or {}).get("status") == "off" and ticket.category in ACCOUNT_CATEGORIES:
+        labels.append("sender unverified")
     if ticket.machine_mail:
         labels.append("machine mail")
     if any(flag.startswith(INJECTION) for flag in flags):

@@ -22,7 +22,7 @@ COLUMNS = {
     "Select": st.column_config.CheckboxColumn("✓", width=36, pinned=True,
                                               help="Select for Approve & send, Reject or Re-triage"),
     "Received": st.column_config.TextColumn("Received", width=92),
-    "From": st.column_config.TextColumn("From", width=110),
+    "From": st.column_config.TextColumn("From", width=200, help="The full From address, and the Reply-To if any"),
     "Subject": st.column_config.TextColumn("Subject", width=150),
     "Category": st.column_config.TextColumn("Category", width=112),
     "Confidence": st.column_config.NumberColumn("Conf.", format="%d%%", width=52,

@@ -88,7 +88,7 @@ def test_the_table_lists_the_newest_first_with_category_flags_and_the_proposed_r
     assert rows.loc[1, "Category"] == "cancel_booking" and rows.loc[1, "Booking"] == "BK-48213"
     assert rows.loc[1, "Reply"].startswith("Hi Anna") and rows.loc[1, "Confidence"] == 90
     assert list(rows.loc[2, "Flags"]) == ["needs review", "machine mail"]
-    assert list(rows.loc[3, "Flags"]) == ["needs review", "sender ≠ account"]
+    assert list(rows.loc[3, "Flags"]) == ["needs review", "sender ≠ account", "sender unverified"]  # auth off
     assert app.segmented_control(key="inbox_view").options[:3] == ["To do 3", "Ready 1", "Needs review 2"]
     assert "1–3 of 3 tickets" in texts(app.caption)
     assert "Club backend" in texts(app.caption) and desk.secret("club_api_token") not in texts(app.caption)

@@ -117,7 +117,7 @@ def test_rows_name_the_flags_and_say_what_stops_a_ticket(store):
     assert rows[machine].flags == ["needs review", "machine mail"] and "reject it" in rows[machine].note
     assert rows[broken].flags == ["quarantined"] and rows[broken].note == "unreadable message: boom: reject it"
     assert rows[mismatch].reply == "Hi Anna, done." and rows[mismatch].confidence == 0.93
-    assert rows[mismatch].sender == "Anna Berg" and rows[mismatch].received.endswith(":00")
+    assert rows[mismatch].sender == ANNA and rows[mismatch].received.endswith(":00")
 
 
 # -- drafts and the table's edits ----------------------------------------------------------------

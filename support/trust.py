@@ -1,0 +1,53 @@
+"""What the desk trusts about who wrote: the receiving MX's verdict on the sender, and the
+tricks a From or Reply-To can play. The rules for an action that changes an existing account
+(a password reset, a cancellation, a move):
+
+- with sender authentication on (``ACEDESK_TRUSTED_AUTHSERV_ID``), a From the club's own MX did
+  not verify (integrations/sender_auth.py) is flagged *sender not authenticated*: it needs an
+  operator's override with a reason;
+- with it off, the ticket shows *sender unverified*: visible, not blocking;
+- a Reply-To elsewhere is flagged, and the reply goes to the account's address on file anyway;
+- a sender address that only looks like the account's (``examp1e.org``) is said so.
+
+Anyone can write any From: these are evidence for the operator, who still judges the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from integrations.sender_auth import address_tricks, looks_alike
+from support.records import Ticket
+
+SENDER_NOT_AUTHENTICATED = "sender not authenticated"
+"""Prefix of the flag that makes an account action need an override with a reason."""
+SENDER_UNVERIFIED = "sender unverified: sender authentication is off (set ACEDESK_TRUSTED_AUTHSERV_ID)"
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    authentication_on: bool = False
+    """ACEDESK_TRUSTED_AUTHSERV_ID is set: the club's MX's verdicts count."""
+    self_service_signup: bool = False
+    """A non-member may ask for an invitation for themselves without review."""
+
+
+def account_action_findings(ticket: Ticket, account_email: str | None,
+                            policy: TrustPolicy) -> tuple[list[str], list[str]]:
+    """(flags, notes) for an action on an existing account: flags make it need review (or an
+    override), notes are shown and block nothing."""
+    flags, notes = [], []
+    verdict = ticket.sender_auth or {}
+    if not policy.authentication_on:
+        notes.append(SENDER_UNVERIFIED)
+    elif verdict.get("status") != "verified":
+        flags.append(f"{SENDER_NOT_AUTHENTICATED}: {verdict.get('reason') or 'no verdict from the club MX'}")
+    flags += [f"{trick} (the reply goes to the account's address on file)"
+              for trick in address_tricks(ticket.sender, ticket.reply_to) if trick.startswith("replies would go")]
+    sender = parseaddr(ticket.sender)[1].lower()
+    if account_email and sender and sender != account_email.lower():
+        sender_domain, account_domain = sender.rpartition("@")[2], account_email.lower().rpartition("@")[2]
+        if sender_domain != account_domain and looks_alike(sender_domain, account_domain):
+            flags.append(f"the sender's domain {sender_domain} looks like the account's {account_domain}")
+    return flags, notes

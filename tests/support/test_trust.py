@@ -1,0 +1,126 @@
+"""Only the member can change the member's account (issue 13): real mails through intake, triage
+as labelled, the backend check and the workflow, against the stand-in backend and a real SMTP
+server. The club's MX is mx.club.example (the demo mails carry its Authentication-Results)."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.mail_sending import SmtpSender
+from support.intake import fetch_eml_dir
+from support.store import TicketStore
+from support.trust import SENDER_NOT_AUTHENTICATED, SENDER_UNVERIFIED, TrustPolicy
+from support.workflow import NeedsOverride, Workflow
+from testbed.app import demo_inbox, triage_as_labelled
+
+CLUB = "support@club.example"
+MX = "mx.club.example"
+ANNA_CANCELS, FORGED = "01-anna-cancel-injured.eml", "31-forged-anna-cancel-reply-to.eml"
+RESET_FROM_FREEMAIL = "12-reset-anna-from-unknown-address.eml"
+
+
+def desk(tmp_path, club_backend, smtp_server, names, trusted=MX, policy=None, **ingest):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = Workflow(store, club_backend.api(), SmtpSender(smtp_server.settings(from_address=CLUB)),
+                        from_address=CLUB, trust=policy or TrustPolicy(authentication_on=bool(trusted)))
+    fetch_eml_dir(store, demo_inbox(tmp_path / "mail", names), trusted)
+    triage_as_labelled(store, workflow)
+    return store, workflow, {ticket.uid: ticket.id for ticket in store.tickets()}
+
+
+def test_a_forged_from_with_reply_to_is_held_and_the_reply_goes_to_the_address_on_file(
+        tmp_path, club_backend, smtp_server):
+    store, workflow, ids = desk(tmp_path, club_backend, smtp_server, [ANNA_CANCELS, FORGED])
+    forged = store.ticket(ids[FORGED])
+    assert forged.sender_auth["status"] == "not_verified" and "dmarc=fail" in forged.sender_auth["reason"]
+    check = workflow.check(forged.id)
+    assert any(flag.startswith(SENDER_NOT_AUTHENTICATED) for flag in check.blocking)
+    assert any("replies would go to helper@evil.example" in flag for flag in check.flags)
+    assert check.recipient == "Anna Berg <anna.berg@example.org>"  # on file, never the Reply-To
+    with pytest.raises(NeedsOverride, match="sender not authenticated"):
+        workflow.approve(forged.id, "operator")
+    assert club_backend.effects()["cancel"] == 0
+
+    workflow.approve(forged.id, "desk@club.example", override_reason="called Anna: she did write it")
+    workflow.execute(forged.id)
+    [reply] = smtp_server.messages
+    assert reply.rcpt_tos == ("anna.berg@example.org",) and "evil.example" not in str(reply.message["To"])
+
+
+def test_a_passing_aligned_mail_has_no_sender_flag(tmp_path, club_backend, smtp_server):
+    store, workflow, ids = desk(tmp_path, club_backend, smtp_server, [ANNA_CANCELS])
+    assert store.ticket(ids[ANNA_CANCELS]).sender_auth["status"] == "verified"
+    check = workflow.check(ids[ANNA_CANCELS])
+    assert check.flags == [] and check.notes == []
+    workflow.approve(ids[ANNA_CANCELS], "operator")
+    assert workflow.execute(ids[ANNA_CANCELS]) == "replied" and club_backend.effects()["cancel"] == 1
+
+
+def test_authentication_off_shows_sender_unverified_and_blocks_nothing(tmp_path, club_backend, smtp_server):
+    store, workflow, ids = desk(tmp_path, club_backend, smtp_server, [FORGED], trusted=None)
+    check = workflow.check(ids[FORGED])
+    assert check.notes == [SENDER_UNVERIFIED] and not any(flag.startswith(SENDER_NOT_AUTHENTICATED)
+                                                           for flag in check.flags)
+
+
+def test_a_verified_freemail_address_is_still_not_the_account(tmp_path, club_backend, smtp_server):
+    store, workflow, ids = desk(tmp_path, club_backend, smtp_server, [RESET_FROM_FREEMAIL])
+    check = workflow.check(ids[RESET_FROM_FREEMAIL])
+    assert store.ticket(ids[RESET_FROM_FREEMAIL]).sender_auth["status"] == "verified"  # the domain, not the person
+    assert any(flag.startswith("sender does not match account") for flag in check.blocking)
+    assert check.recipient == "Anna Berg <anna.berg@example.org>"
+
+
+def mail(sender: str, body: str, subject: str = "Booking", extra: str = "") -> bytes:
+    return (f"From: {sender}\r\nTo: {CLUB}\r\nSubject: {subject}\r\nMessage-ID: <{abs(hash(sender + body))}@x>\r\n"
+            f"Date: Tue, 24 Nov 2026 10:41:00 +0000\r\n{extra}\r\n{body}\r\n").encode()
+
+
+def crafted(tmp_path, club_backend, smtp_server, raw: bytes, category: str, **fields):
+    from core.mail import MailRef
+    from model.schema import TriageResult
+    from support.intake import store_mail
+
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = Workflow(store, club_backend.api(), SmtpSender(smtp_server.settings(from_address=CLUB)),
+                        from_address=CLUB, trust=TrustPolicy(authentication_on=True))
+    ticket_id = store_mail(store, MailRef("eml:/x", "0", "1.eml", None), raw, MX)
+    store.record_triage(ticket_id, TriageResult(category=category, confidence=0.99, **fields).to_dict(), [])
+    return store, workflow, ticket_id
+
+
+def test_a_lookalike_domain_is_named(tmp_path, club_backend, smtp_server):
+    raw = mail("Anna Berg <anna.berg@examp1e.org>", "Please cancel BK-48213.",
+               extra=f"Authentication-Results: {MX}; dmarc=pass header.from=examp1e.org\r\n")
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+                                         booking_id="BK-48213")
+    flags = workflow.check(ticket_id).flags
+    assert any(flag.startswith("sender does not match account") for flag in flags)
+    assert "the sender's domain examp1e.org looks like the account's example.org" in flags
+
+
+def test_an_address_hidden_in_the_display_name_is_flagged_at_intake(tmp_path, club_backend, smtp_server):
+    raw = mail('"anna.berg@example.org" <x@mailbox.example>', "Please cancel BK-48213.")
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+                                         booking_id="BK-48213")
+    assert any("display name shows anna.berg@example.org" in flag for flag in store.ticket(ticket_id).flags)
+
+
+def test_an_invitation_from_a_non_member_goes_to_review_unless_self_service(tmp_path, club_backend, smtp_server):
+    raw = mail("Olivia Grant <olivia.grant@example.net>", "Hi, I'd like an account: ogrant, olivia.grant@example.net")
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "add_user", username="ogrant",
+                                         member_email="olivia.grant@example.net")
+    assert any(flag.startswith("invitation requested by a non-member") for flag in workflow.check(ticket_id).flags)
+    workflow.trust = TrustPolicy(authentication_on=True, self_service_signup=True)
+    assert workflow.check(ticket_id).flags == []
+
+
+def test_a_member_adding_someone_is_recorded_as_the_requester(tmp_path, club_backend, smtp_server):
+    raw = mail("Piotr Kowalski <piotr.k@example.com>", "Please add my son Tomasz, username tk_2009, tk@example.com")
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "add_user", username="tk_2009",
+                                         member_email="tk@example.com", member_name="Tomasz Kowalski")
+    check = workflow.check(ticket_id)
+    assert check.flags == [] and check.action.params["requested_by"] == "pkowalski"
+    assert check.action.request.body == {"username": "tk_2009", "name": "Tomasz Kowalski", "email": "tk@example.com"}
+    workflow.approve(ticket_id, "operator")
+    assert store.action(ticket_id).request["requested_by"] == "pkowalski"
