@@ -3,12 +3,17 @@
     streamlit run dashboard.py        (make demo starts it with the club backend and the worker)
 
 The pages are listed here (st.navigation); each is a short script in pages/ that shows and
-calls. Shared resources (settings, the cached model) live in ui/resources.py.
+calls. Shared resources (settings, the cached model) live in ui/resources.py. With login
+configured ([auth] in the secrets), ui/auth.py decides first: until an operator on the allow-list
+is logged in, the navigation is hidden and no page runs, whatever the URL asks for.
 """
 
 import streamlit as st
 
+from ui.auth import require_operator
+
 st.set_page_config(page_title="AceDesk", page_icon="🎾", layout="wide")
+admitted = require_operator()
 navigation = st.navigation({
     "Support": [st.Page("pages/inbox.py", title="Inbox", icon=":material/inbox:", default=True)],
     "Model": [
@@ -16,5 +21,6 @@ navigation = st.navigation({
         st.Page("pages/eval.py", title="Eval", icon=":material/science:"),
         st.Page("pages/model.py", title="Active model", icon=":material/verified:"),
     ],
-})
-navigation.run()
+}, position="sidebar" if admitted else "hidden")  # hidden, not absent: a deep link keeps its URL for later
+if admitted:
+    navigation.run()

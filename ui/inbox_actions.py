@@ -15,7 +15,7 @@ import streamlit as st
 from support.store import TicketStore
 from support.workflow import Workflow
 from ui.errors import plain
-from ui.inbox_common import ACTOR
+from ui.inbox_common import actor
 from ui.inbox_fetch import triage_with_progress
 from ui.inbox_plans import (
     REJECT_REASONS,
@@ -145,7 +145,7 @@ def run_approvals(flow: Workflow, session: OperatorSession) -> None:
     for done, plan in enumerate(ready):
         progress.progress(done / len(ready), text=f"Approving and sending: {done} of {len(ready)} done")
         draft = session.drafts.get(plan.ticket_id)
-        outcomes.append(guarded(plan.ticket_id, lambda p=plan, d=draft: approve_and_send(flow, p, d, ACTOR)))
+        outcomes.append(guarded(plan.ticket_id, lambda p=plan, d=draft: approve_and_send(flow, p, d, actor())))
     progress.empty()
     session.decided(outcomes + held)
 
@@ -185,12 +185,12 @@ def run_rejections(store: TicketStore, session: OperatorSession) -> None:
     if not text:
         session.panel_error = "Write the reason in the note, then confirm again."
         return
-    session.decided(reject_tickets(store, session.rejecting, text, ACTOR))
+    session.decided(reject_tickets(store, session.rejecting, text, actor()))
 
 
 def retriage_now(store: TicketStore, flow: Workflow | None, session: OperatorSession, ids: list[int]) -> None:
     session.close_panel()
-    moved, outcomes = send_back_to_triage(store, ids, ACTOR)
+    moved, outcomes = send_back_to_triage(store, ids, actor())
     with st.status(f"Triaging {len(moved)} again…", expanded=True):
         try:
             triage_with_progress(store, flow, moved)

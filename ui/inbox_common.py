@@ -1,13 +1,18 @@
-"""What the inbox's widgets share: the operator's session."""
+"""What the inbox's widgets share: the operator's session, and who the operator is."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from support.store import TicketStore
+from ui.auth import actor_for, current_access
 from ui.inbox_session import OperatorSession, saved_drafts
 
-ACTOR = "operator"
+
+def actor() -> str:
+    """Who decides, for the audit log of approvals, rejections and re-triage: the logged-in operator's
+    e-mail address, or "operator" when the app has no login (ui/auth.py)."""
+    return actor_for(current_access())
 
 
 def operator_session(store: TicketStore | None = None) -> OperatorSession:

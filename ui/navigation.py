@@ -1,8 +1,10 @@
 """Every page opens through dashboard.py's navigation, also when it is the first thing a freshly
-started server is asked for."""
+started server is asked for, and only for someone who may use the app (ui/auth.py)."""
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+
+from ui.auth import may_use_app
 
 _OPENED = "acedesk_session_opened"
 
@@ -17,9 +19,15 @@ def require_app_navigation() -> None:
     clear it too and rerun, and dashboard.py then opens the same page through its navigation.
     Only a session's first run is redirected: a later one carries widget events that a rerun
     would drop (Streamlit's AppTest re-arms the legacy switch before every run).
+
+    Then the login, checked again here without drawing anything: dashboard.py has drawn the login
+    and run no page, but a page script that runs without it (the legacy switch, flipped by another
+    session between this session's start and this line) must not show a thing either.
     """
     first_run = not st.session_state.get(_OPENED)
     st.session_state[_OPENED] = True
     if PagesManager.uses_pages_directory and first_run:
         PagesManager.uses_pages_directory = False
         st.rerun()
+    if not may_use_app():
+        st.stop()
