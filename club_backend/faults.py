@@ -1,6 +1,7 @@
 """Injected faults (test mode): the next N requests fail as a flaky network or server would.
 
-Modes: ``"500"`` answers a 500 error; ``"timeout"`` waits ``seconds`` (longer than clients
+With ``rate`` (0..1) instead of a count, each request fails with that probability (seeded, so
+a run repeats), as a flaky service does, until disarmed. Modes: ``"500"`` answers a 500 error; ``"timeout"`` waits ``seconds`` (longer than clients
 wait) before answering; ``"drop"`` closes the TCP connection without any answer. With
 ``after_effect`` the request is handled first (its write committed) and only then the
 answer is lost or delayed: the client sees a failure although the effect happened, the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -36,6 +38,9 @@ class Fault:
     count: int
     after_effect: bool = False
     seconds: float = DEFAULT_TIMEOUT_SECONDS
+    rate: float = 0.0
+    """With rate > 0: each request fails with this probability (``count`` is ignored)."""
+    seed: int = 0
 
 
 class FaultInjector:
@@ -44,15 +49,21 @@ class FaultInjector:
     def __init__(self) -> None:
         self._fault: Fault | None = None
         self._left = 0
+        self._random = random.Random(0)
 
     def arm(self, fault: Fault) -> None:
         self._fault, self._left = fault, fault.count
+        self._random = random.Random(fault.seed)
 
     def clear(self) -> None:
         self._fault, self._left = None, 0
 
     def _take(self, scope: dict) -> Fault | None:
-        if self._left <= 0 or scope["path"].startswith(TEST_PREFIX):
+        if self._fault is None or scope["path"].startswith(TEST_PREFIX):
+            return None
+        if self._fault.rate > 0:
+            return self._fault if self._random.random() < self._fault.rate else None
+        if self._left <= 0:
             return None
         self._left -= 1
         return self._fault

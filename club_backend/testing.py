@@ -26,6 +26,8 @@ class FaultRequest(BaseModel):
     count: int = Field(default=1, ge=0, le=1000)
     after_effect: bool = False
     seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=60)
+    rate: float = Field(default=0.0, ge=0, le=1)
+    seed: int = 0
 
 
 @router.post("/faults")

@@ -50,12 +50,12 @@ class ClubBackend:
         return ClubApi(self.url, self.token, **settings)
 
     def inject_fault(self, mode: str, count: int = 1, after_effect: bool = False,
-                     seconds: float | None = None) -> None:
+                     seconds: float | None = None, rate: float = 0.0, seed: int = 0) -> None:
         """The next ``count`` requests (other than /_test/) fail: mode "500", "timeout" (answer
         after ``seconds``, default 1.5) or "drop"; ``after_effect``: once the write is done.
-        ``count=0`` disarms."""
+        ``count=0`` disarms. ``rate``: instead, each request fails with that probability."""
         fault = {"mode": mode, "count": count, "after_effect": after_effect,
-                 "seconds": FAULT_SECONDS if seconds is None else seconds}
+                 "seconds": FAULT_SECONDS if seconds is None else seconds, "rate": rate, "seed": seed}
         self._control("POST", "/_test/faults", fault)
 
     def effects(self) -> dict:

@@ -14,6 +14,7 @@ client ``ssl_context`` that trusts it.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import ssl
@@ -42,9 +43,10 @@ class ReceivedMail:
 class _Recorder:
     """aiosmtpd handler: accepts every mail (after login, where required) and keeps it."""
 
-    def __init__(self, messages: list[ReceivedMail], require_login: bool):
+    def __init__(self, messages: list[ReceivedMail], require_login: bool, stall_s: float = 0.0):
         self.messages = messages
         self.require_login = require_login
+        self.stall_s = stall_s
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         # Checked here rather than with aiosmtpd's auth_required, which warns on every
@@ -55,6 +57,8 @@ class _Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.stall_s:  # a slow or overloaded mail server: the sender waits before it knows
+            await asyncio.sleep(self.stall_s)
         raw = envelope.original_content or envelope.content
         self.messages.append(ReceivedMail(
             mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos), raw=raw,
@@ -73,7 +77,7 @@ class SmtpTestServer:
     """One aiosmtpd instance; ``stop()``/``start()`` keep the port, ``messages`` the mail."""
 
     def __init__(self, security: str = "plain", *, auth: bool = False, tls: ssl.SSLContext | None = None,
-                 client_context: ssl.SSLContext | None = None):
+                 client_context: ssl.SSLContext | None = None, stall_s: float = 0.0):
         self.host = HOST
         self.port = free_port()
         self.security = security
@@ -83,6 +87,7 @@ class SmtpTestServer:
         """The client-side context that trusts this server's certificate (TLS variants)."""
         self._server_tls = tls
         self._controller: Controller | None = None
+        self.stall_s = stall_s
 
     @property
     def running(self) -> bool:
@@ -90,7 +95,7 @@ class SmtpTestServer:
 
     def start(self) -> None:
         if self._controller is None:
-            controller = Controller(_Recorder(self.messages, self.auth), hostname=self.host, port=self.port,
+            controller = Controller(_Recorder(self.messages, self.auth, self.stall_s), hostname=self.host, port=self.port,
                                     server_hostname="smtp.test", **self._smtp_options())
             controller.start()
             self._controller = controller
