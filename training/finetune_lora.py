@@ -114,7 +114,7 @@ def setup(config: TrainConfig) -> Path:
         append_event(out_dir, {"event": "failed", "error": f"{type(error).__name__}: {error}"})
         raise
     metrics = {**result.metrics, "train_examples": len(train), "wall_seconds": round(time.perf_counter() - started, 1),
-               "device": device, "bf16": bf16, "threads": torch.get_num_threads()}
+               "device": device, "bf16": bf16, "threads": torch.get_num_threads(), "processes": args.world_size}
     if val is not None:
         metrics.update(final_eval_metrics(trainer))
     return save_adapter(trainer, tokenizer, config, style.name, metrics)
