@@ -8,6 +8,23 @@ the stand-in backend is only ever started as a process (never imported).
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+
+import requests
+
+
+def answers(url: str, process: subprocess.Popen, seconds: float) -> bool:
+    """Wait until ``url`` answers 2xx; False when ``process`` ended first or time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return True
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def free_port() -> int:

@@ -16,11 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import requests
 
 from core.settings import PROJECT_ROOT
 from demo.prepare_mailbox import DEMO_MAIL, prepare_mailbox
@@ -29,7 +26,7 @@ from model.schema import TriageResult
 from support.states import State
 from support.store import TicketStore
 from support.triage import backend_flags, review_flags
-from testbed import free_port
+from testbed import answers, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -90,14 +87,8 @@ def start_app(env: dict, data_dir: Path, log_path: Path, script: str = "dashboar
              "--server.fileWatcherType", "none"],
             cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}", data_dir, env, process, log_path)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"{server.url}/_stcore/health", timeout=1).ok:
-                return server
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
+    if answers(f"{server.url}/_stcore/health", process, STARTUP_SECONDS):
+        return server
     server.stop()
     raise AppDidNotStart(f"the app did not come up within {STARTUP_SECONDS} s (exit code {process.returncode}); "
                          f"its output:\n{server.log()}")

@@ -15,7 +15,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import requests
 
 from core.settings import PROJECT_ROOT
 from integrations.club_api import ClubApi
-from testbed import free_port
+from testbed import answers, free_port
 
 TOKEN_VARIABLE = "ACEDESK_CLUB_API_TOKEN"
 STARTUP_SECONDS = 15
@@ -93,14 +92,8 @@ def start_club_backend(folder: Path, *, test_mode: bool = True) -> ClubBackend:
         backend.process = subprocess.Popen(command + (["--test-mode"] if test_mode else []), cwd=PROJECT_ROOT,
                                            env={**os.environ, TOKEN_VARIABLE: backend.token}, stdout=log,
                                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and backend.process.poll() is None:
-        try:
-            if requests.get(backend.url + "/health", timeout=1).ok:
-                return backend
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
+    if answers(backend.url + "/health", backend.process, STARTUP_SECONDS):
+        return backend
     backend.stop()
     raise BackendDidNotStart(f"the club backend did not come up within {STARTUP_SECONDS} s (exit code "
                              f"{backend.process.returncode}); its output:\n{log_path.read_text(errors='replace')}")

@@ -147,3 +147,21 @@ def test_a_mail_reusing_a_message_id_is_not_lost_and_is_fetched_once(tmp_path):
     one, two = store.tickets()
     assert two.flags == (f"reuses the Message-ID of ticket {one.id} (other content)",)
     assert store.is_known(MailRef(f"eml:{folder.resolve()}", "0", "0001.eml", None))
+
+
+@pytest.mark.real_model
+@settings(max_examples=1, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(mails=st.lists(hostile_mail(), min_size=30, max_size=30))
+def test_the_real_model_reads_hostile_mails_within_its_budgets(mails, tmp_path_factory):
+    """A sample through the shipped model: the real Gemma tokenizer bounds every prompt, and every
+    answer is a result (valid or flagged), never an exception."""
+    folder = tmp_path_factory.mktemp("real")
+    write_mails(folder / "mail", mails)
+    store = TicketStore(folder / "acedesk.sqlite3")
+    triager = load_triager()
+    done = poll(store, lambda store: fetch_eml_dir(store, folder / "mail"), triager)
+    assert done.errors == 0, done.last_error
+    for ticket in store.tickets():
+        assert ticket.state in (State.TRIAGED, State.NEEDS_REVIEW, State.QUARANTINED)
+        if ticket.state != State.QUARANTINED:
+            assert len(triager.prompt_ids(email_of(ticket))) <= MAX_PROMPT_TOKENS
