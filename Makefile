@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
+MODEL_PORT ?= 8600
+THREADS ?= 2
 
-.PHONY: setup model demo system test lint bench data train adapter clean
+.PHONY: setup model demo system test lint bench data train adapter llama-cpp model-server clean
 
 setup: $(STAMP)
 
@@ -21,6 +23,16 @@ $(STAMP): requirements.txt
 model: setup
 	$(PY) -m model.prepare
 
+# llama-cpp-python and its server, built once per machine with portable CPU flags (~4.5 min on
+# 2 cores; no AVX-512/AMX, which crash on some CPUs here), cached in ~/.cache/acedesk/wheels.
+llama-cpp: setup
+	bash scripts/build-llama-cpp.sh $(VENV)
+
+# The triage model over HTTP on http://127.0.0.1:$(MODEL_PORT)/v1: ACEDESK_MODEL_URL=... make demo
+# then triages with no model loaded in the app or the worker. THREADS=1 when the CPU is shared.
+model-server: model llama-cpp
+	$(PY) -m model.serve --port $(MODEL_PORT) --threads $(THREADS)
+
 # The club backend, the demo mailbox, the worker and the app (see demo/__main__.py).
 demo: model
 	PORT=$(PORT) $(PY) -m demo
@@ -32,7 +44,7 @@ lint: setup
 system:
 	bash scripts/install-system-packages.sh
 
-test: model lint system
+test: model lint system llama-cpp
 	ACEDESK_REAL_MODEL=1 $(PY) -m pytest
 
 # Speed measurements, each against a baseline in the same run (results in benchmarks/results/).

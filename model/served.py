@@ -1,0 +1,313 @@
+"""Triage through an OpenAI-compatible model server instead of a model in this process.
+
+    triager = ServedTriager("http://127.0.0.1:8600/v1", api_key=None)   # python -m model.serve
+    triager = ServedTriager.from_settings(load_settings())              # at an edge: ACEDESK_MODEL_URL, _API_KEY
+    result = triager.triage(Email(sender, subject, body, date))         # a TriageResult, as in-process
+    results = triager.triage_many(emails)
+
+The served model must answer as the in-process one does (model/decoding.py), so each mail
+costs two requests to the raw ``/v1/completions`` endpoint (a chat endpoint would wrap the
+text in the server's own chat template; the adapter learned ``build_prompt``'s exact text).
+Servers tokenize a text prompt with special tokens parsed, so ``<end_of_turn>`` written in a
+mail would become the control token; in-process it stays characters (model/prompt.py). The
+served prompt therefore puts a word joiner (U+2060) after ``<`` in marker-shaped text of the
+mail, which no tokenizer merges into a marker. No mail of the train, val or test split has
+such text: for them the prompt is ``build_prompt``'s, byte for byte.
+
+1. The category, as CategoryTrie decides it: one token with the top ``TOP_LOGPROBS``
+   alternatives. The five categories' first tokens (add, reset, cancel, modify, other for
+   Gemma) are read from them, plus the adapter's calibration bias, renormalised over the
+   five: the most likely is the category, its share is the confidence. A category whose
+   first token is not among the alternatives counts as probability 0 (it is below the
+   20th-best token). For llama-cpp-python the token is streamed: for a reply in one piece
+   it computes the log-softmax of every prompt position (~5 s more for a 500-token prompt on
+   the shared 2-core machine), for a streamed token only that token's. Why not logprobs on
+   the answer itself: it sorts the whole 262k vocabulary in Python for every token it
+   returns logprobs for (0.1-0.5 s each, with the CPU shared).
+2. The answer, greedy (temperature 0, no repeat penalty), at most ``MAX_NEW_TOKENS``, stopped
+   at the style's end marker, under a grammar that fixes the category found in step 1 and
+   keeps the rest in the contract's JSON shape (model/schema.py), as the in-process decoder does.
+   The server keeps the prompt's KV cache from step 1, so the prompt is evaluated once.
+
+The answer is then validated by ``model.results.build_result``, like a local one.
+
+Servers (``server=``):
+- ``"llama.cpp"``: llama-cpp-python's server (``python -m model.serve``); the grammar goes in
+  its ``grammar`` field (GBNF; its /v1/completions has no ``json_schema``, and a JSON schema
+  could not start mid-object after the prompt's ``{"category":"`` anyway). It must run with
+  ``--logits_all true`` (its default), or it refuses logprobs.
+- ``"vllm"``: ``vllm serve BASE --enable-lora --max-lora-rank 8 --lora-modules triage=DIR``
+  with DIR from ``python -m model.export_adapter --format peft``; the same GBNF goes in
+  ``structured_outputs: {"grammar": ...}`` (vLLM >= 0.12; older ones took ``guided_grammar``);
+  vLLM caps logprobs at ``--max-logprobs`` (20 by default) and batches concurrent requests,
+  so ``triage_many`` sends ``batch_size`` mails at a time there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from core.mail import Email
+from model.calibration import read_category_bias
+from model.metadata import DEFAULT_ADAPTER, read_metadata
+from model.prompt import STYLES, PromptStyle, build_prompt
+from model.results import build_result
+from model.schema import CATEGORIES, FIELDS, TriageResult
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+MAX_NEW_TOKENS = 160
+"""model.inference.MAX_NEW_TOKENS (that module imports torch; tests/model/test_served.py keeps them equal)."""
+TOP_LOGPROBS = 20
+"""Alternatives asked for at the category's position: vLLM's default cap (--max-logprobs)."""
+
+_MARKER = re.compile(r"<(?=[A-Za-z0-9_|]+>)")
+"""The start of text shaped like a special token: <end_of_turn>, <eos>, <|eot_id|>."""
+
+Server = Literal["llama.cpp", "vllm"]
+SERVERS: tuple[Server, ...] = ("llama.cpp", "vllm")
+
+
+class ModelServerError(RuntimeError):
+    """The model server answered, but not with a usable triage (a 4xx, a broken response)."""
+
+
+class ModelServerUnavailable(ModelServerError):
+    """The model server could not be reached, timed out, or kept failing with 5xx.
+    The message names the URL (without credentials), never the API key."""
+
+
+def answer_grammar(categories: tuple[str, ...] = CATEGORIES) -> str:
+    """The answer after the prompt's ``{"category":"`` as GBNF (llama.cpp's grammar format;
+    vLLM's xgrammar backend reads it too): one of ``categories`` and its closing quote, the
+    contract's fields in ``MODEL_FIELDS`` order (each optional), the response, the closing
+    brace. JSON strings: no raw control characters, only valid escapes."""
+    category = " | ".join(json.dumps(name) for name in categories)
+    fields = " ".join(f'("," {json.dumps(json.dumps(name) + ":")} string)?' for name in FIELDS)
+    return "\n".join([
+        f'root ::= ({category}) "\\"" {fields} "," "\\"response\\":" string "}}"',
+        'string ::= "\\"" char* "\\""',
+        'char ::= [^"\\\\\\x00-\\x1f] | "\\\\" (["\\\\/bfnrt] | "u" hex hex hex hex)',
+        "hex ::= [0-9a-fA-F]",
+    ])
+
+
+def category_scores(top_logprobs: dict[str, float], bias: dict[str, float]) -> dict[str, float]:
+    """Each category's first-token log-probability (plus its calibration bias) among the
+    server's alternatives at the answer's first position. A category's first token is the
+    longest alternative its name starts with: the tokenizer writes "cancel" in one piece, and
+    "c" or "canc" would be other, rarer ways to start it. Categories absent from the
+    alternatives are left out (their probability is below every returned one)."""
+    scores = {}
+    for category in CATEGORIES:
+        pieces = [piece for piece in top_logprobs if piece and category.startswith(piece)]
+        if pieces:
+            scores[category] = top_logprobs[max(pieces, key=len)] + bias.get(category, 0.0)
+    return scores
+
+
+def served_prompt(email: Email, style: PromptStyle) -> str:
+    """``build_prompt``'s text with marker-shaped text in the mail defused (module docstring)."""
+    def defuse(text: str) -> str:
+        return _MARKER.sub("<\u2060", text)
+
+    return build_prompt(replace(email, sender=defuse(email.sender), subject=defuse(email.subject),
+                                body=defuse(email.body)), style)
+
+
+def _softmax(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values())
+    weights = {name: math.exp(score - top) for name, score in scores.items()}
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()}
+
+
+def _public(url: str) -> str:
+    """The URL without user:password@, for messages and reprs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class ServedTriager:
+    """``model.inference.Triager``'s triage surface (``triage``, ``triage_many``, ``base_model``,
+    ``adapter``) backed by a model server. The caller passes the URL and key (read once at
+    its edge); nothing here reads the environment."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, model: str = "triage",
+                 adapter: str | Path | None = DEFAULT_ADAPTER, server: Server = "llama.cpp",
+                 timeout_s: float = 60.0, connect_timeout_s: float = 3.0, retries: int = 3,
+                 backoff_s: float = 0.25):
+        """``url`` is the API root (``http://127.0.0.1:8600/v1``); ``model`` the name the server
+        serves the adapted model under (model.serve's alias, or vLLM's --lora-modules name);
+        ``adapter`` the adapter folder the server was started with, read for its base model,
+        prompt style and calibration (None: a plain base in the Gemma style)."""
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, got {server!r}")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"model server URL must start with http:// or https://, got {_public(url)!r}")
+        self.url = url.rstrip("/")
+        self.model = model
+        self.server = server
+        self.adapter = str(adapter) if adapter is not None else None
+        meta = read_metadata(adapter) if adapter is not None else {"base_model": model, "prompt_style": "gemma"}
+        self.base_model: str = meta["base_model"]
+        self.style = STYLES[meta["prompt_style"]]
+        self.category_bias = read_category_bias(adapter) if adapter is not None else {}
+        self.timeout = (connect_timeout_s, timeout_s)
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._local = threading.local()  # one requests.Session per thread (triage_many's workers)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, adapter: str | Path | None = DEFAULT_ADAPTER, **options) -> ServedTriager:
+        """The triager ``ACEDESK_MODEL_URL`` / ``ACEDESK_MODEL_API_KEY`` describe (core/settings.py),
+        for the adapter the server was started with."""
+        if not settings.model_url:
+            raise ValueError("no model server configured (ACEDESK_MODEL_URL)")
+        key = settings.model_api_key.get_secret_value() if settings.model_api_key else None
+        return cls(settings.model_url, key, adapter=adapter, **options)
+
+    def __repr__(self) -> str:  # never the key
+        return f"ServedTriager({_public(self.url)!r}, model={self.model!r}, server={self.server!r})"
+
+    # -- request bodies ---------------------------------------------------------------------
+    def category_request(self, email: Email) -> dict:
+        """Step 1: one token, with the alternatives the category is read from."""
+        body = self._body(served_prompt(email, self.style), max_tokens=1, logprobs=TOP_LOGPROBS)
+        if self.server == "llama.cpp":
+            body["stream"] = True  # see the module docstring
+        return body
+
+    def answer_request(self, email: Email, category: str | None) -> dict:
+        """Step 2: the whole answer, its category fixed (None: any of the five)."""
+        body = self._body(served_prompt(email, self.style), max_tokens=MAX_NEW_TOKENS)
+        grammar = answer_grammar((category,) if category else CATEGORIES)
+        if self.server == "llama.cpp":
+            body["grammar"] = grammar
+        else:
+            body["structured_outputs"] = {"grammar": grammar}
+        if self.style.answer_end:  # None: the tokenizer's eos, where every server stops anyway
+            body["stop"] = [self.style.answer_end]
+        return body
+
+    def _body(self, prompt: str, max_tokens: int, logprobs: int | None = None) -> dict:
+        body: dict = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0}
+        if logprobs is not None:
+            body["logprobs"] = logprobs
+        if self.server == "llama.cpp":
+            body["repeat_penalty"] = 1.0  # its default, 1.1, would not be greedy decoding
+        return body
+
+    # -- triage -----------------------------------------------------------------------------
+    def triage(self, email: Email) -> TriageResult:
+        """Triage one email: the category and its confidence, then the answer (module docstring)."""
+        first = self._choice(self._post(self.category_request(email)))
+        top = (first.get("logprobs") or {}).get("top_logprobs") or [None]
+        if not top[0]:
+            raise ModelServerError(f"model server {_public(self.url)} returned no logprobs "
+                                   "(llama-cpp-python needs --logits_all true)")
+        scores = category_scores(top[0], self.category_bias)
+        probabilities = _softmax(scores) if scores else {}
+        category = max(probabilities, key=probabilities.get) if probabilities else None
+
+        answer = self._choice(self._post(self.answer_request(email, category)))
+        text = answer.get("text") or ""
+        decided = next((name for name in CATEGORIES if text.startswith(name + '"')), None)
+        if decided is None or (category and decided != category):
+            raise ModelServerError(f"model server {_public(self.url)} ignored the answer grammar "
+                                   f"(answer starts {text[:40]!r}); is server={self.server!r} right?")
+        result = build_result(email, decided, probabilities.get(decided, 0.0), text,
+                              stopped=answer.get("finish_reason") == "stop")
+        if category is None:
+            result.problems.append("category confidence unknown: no category among the server's top tokens")
+        return result
+
+    def triage_many(self, emails: list[Email], batch_size: int = 8) -> list[TriageResult]:
+        """Triage many emails, in order. vLLM batches concurrent requests, so ``batch_size``
+        mails go at once there; llama-cpp-python's server answers one request at a time, and
+        interleaved mails would evict each other's prompt between the two steps."""
+        workers = batch_size if self.server == "vllm" else 1
+        if workers <= 1 or len(emails) <= 1:
+            return [self.triage(email) for email in emails]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self.triage, emails))
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers.update(self._headers)
+        return session
+
+    def _post(self, body: dict) -> dict:
+        """POST to /completions and return the reply (of a streamed reply, its first event),
+        retrying refused connections and 5xx with exponential backoff (a server restarting, a
+        proxy in front of one). A read timeout is not retried: the server is busy or stuck,
+        and a second request would only queue behind the first."""
+        url = f"{self.url}/completions"
+        stream = bool(body.get("stream"))
+        reason = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self._session().post(url, json=body, timeout=self.timeout, stream=stream)
+            except requests.ReadTimeout:
+                raise self._timed_out() from None
+            except requests.RequestException as error:
+                reason = type(error).__name__
+                continue
+            if response.status_code < 500:
+                break
+            reason = f"HTTP {response.status_code}"
+            response.close()
+        else:
+            raise ModelServerUnavailable(f"model server {_public(self.url)} unavailable after "
+                                         f"{self.retries + 1} tries ({reason})")
+        with response:
+            if response.status_code in (401, 403):
+                raise ModelServerError(f"model server {_public(self.url)} refused the API key "
+                                       f"(HTTP {response.status_code})")
+            if not response.ok:
+                raise ModelServerError(f"model server {_public(self.url)} answered HTTP {response.status_code}: "
+                                       f"{response.text[:300]}")
+            try:
+                return self._first_event(response) if stream else response.json()
+            except requests.ReadTimeout:  # raised while reading a stream
+                raise self._timed_out() from None
+            except ValueError:
+                raise ModelServerError(f"model server {_public(self.url)} answered with something "
+                                       "other than JSON") from None
+
+    def _first_event(self, response: requests.Response) -> dict:
+        """The first ``data:`` event of a server-sent event stream, read to its end (a client
+        that hangs up early makes llama-cpp-python log a disconnect for every mail)."""
+        events = [line[5:] for line in response.iter_lines() if line.startswith(b"data:")]
+        if not events or events[0].strip() == b"[DONE]":
+            raise ValueError("empty event stream")
+        return json.loads(events[0])
+
+    def _timed_out(self) -> ModelServerUnavailable:
+        return ModelServerUnavailable(f"model server {_public(self.url)} did not answer within {self.timeout[1]:g} s")
+
+    def _choice(self, reply: dict) -> dict:
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not choices or not isinstance(choices[0], dict):
+            raise ModelServerError(f"model server {_public(self.url)} answered without choices")
+        return choices[0]
