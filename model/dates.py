@@ -40,10 +40,16 @@ def _resolve_date(text: str, reference: datetime) -> str | None:
         except ValueError:
             return None
         if not match.group(3) and candidate.date() < reference.date():
-            candidate = candidate.replace(year=year + 1)
+            try:
+                candidate = candidate.replace(year=year + 1)
+            except ValueError:  # 29 February, or past the year 9999
+                return None
         return candidate.date().isoformat()
     cleaned = _RELATIVE_WORDS.sub(" ", text).strip() or text
-    parsed = dateparser.parse(cleaned, languages=_LANGUAGES, settings={**_SETTINGS, "RELATIVE_BASE": reference})
+    try:
+        parsed = dateparser.parse(cleaned, languages=_LANGUAGES, settings={**_SETTINGS, "RELATIVE_BASE": reference})
+    except (OverflowError, ValueError):  # a Date header like 31 Dec 9999: no date rather than a crash
+        return None
     return parsed.date().isoformat() if parsed else None
 
 

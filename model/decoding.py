@@ -3,36 +3,49 @@
 1. The category is constrained to the five allowed values (a token trie): the model can
    never invent a category, and the probabilities of the allowed branches give the
    category's confidence.
-2. The rest of the JSON is greedy decoding, sped up by *drafts* checked in one forward
-   pass each. Only tokens the model itself would have chosen are kept, so the output is
-   the same as plain greedy decoding, in fewer forward passes. Two draft sources:
-   - the reply: once the answer reaches its "response" key, the whole reply the club's
-     templates give for the fields decoded so far (the model was trained on exactly these
-     texts), plus the closing brace and the stop token;
+2. The rest of the JSON is greedy decoding inside the answer's grammar (model/constraint.py:
+   the contract's shape, copied fields only as spans of the mail), sped up by *drafts* checked
+   in one forward pass each. Only tokens the model itself would have chosen are kept, so the
+   output is the same as plain greedy decoding under the grammar, in fewer forward passes.
+   Draft sources:
+   - the reply: once the category is known, the whole rest of the answer the club's templates
+     give (no further field, or a copied span of the mail, then the templated reply, the
+     closing brace and the stop token);
    - lookup: answers copy the email (names, ids, dates), so the tokens that followed the
      answer's latest n-gram in the prompt or in the template pieces.
-3. ``ShapeGuard`` keeps that answer valid JSON in the contract's shape (model/grammar.py).
+3. Budgets: the answer is closed (its string and object) before ``max_new_tokens`` runs out,
+   and decoding is abandoned at a deadline; both are reported on ``Decoded``.
+4. The prompt's fixed start (system text and template, the same for every mail) is run once
+   per Triager and its KV cache reused (``PrefixCache``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from model.grammar import Shape, answer_shape
+from model.constraint import AnswerGuard
+from model.copying import CopySpans
 from model.prompt import ANSWER_PREFIX
 from model.replies import LANGUAGES, draft_texts, render_reply
-from model.schema import CATEGORIES, FIELDS, normalize_booking_id
+from model.schema import CATEGORIES, FIELDS
 
 # Every answer continues a category with '","' and the next key: tokenize with it so the
 # category's tokens match how the training target was tokenized.
 _AFTER_CATEGORY = '","'
 _RESPONSE_KEY = '"response":"'
-_PARTIAL_BOOKING_ID = re.compile(r'"booking_id":"([^"]*)$')
-_BOOKING_ID_LIKE = re.compile(r"#?\s*\bbk[\s#:\-_]*\d{5}\b|\b\d{5}\b", re.IGNORECASE)
+_PARTIAL_COPY = re.compile(r'"(username|booking_id|member_email)":"([^"]*)$')
+CLOSING_RESERVE = 24
+"""Tokens kept free for closing the answer (model/constraint.py ``AnswerGuard.closing``)."""
+
+GuardFactory = Callable[[str, list[int]], AnswerGuard]
+"""Builds one mail's grammar guard once its category and the category's tokens are known."""
 
 
 @dataclass
@@ -44,6 +57,10 @@ class Decoded:
     forward_passes: int
     stopped: bool
     """False when max_new_tokens ran out before a stop token."""
+    closed_early: bool = False
+    """The token budget closed the answer: its last string (the reply, usually) is cut."""
+    abandoned: bool = False
+    """The deadline passed: decoding stopped where it was."""
 
 
 class CategoryTrie:
@@ -103,15 +120,16 @@ class DraftLookup:
         texts += [f'","{key}":"' for key in (*FIELDS, "response")]
         self.template_tokens = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
 
-    def propose(self, prompt: list[int], answer: list[int], sender: str = "") -> list[int]:
-        return self.finish_draft(prompt, answer, sender) or self.lookup(prompt, answer)
+    def propose(self, prompt: list[int], answer: list[int], sender: str = "", spans: CopySpans | None = None
+                ) -> list[int]:
+        return self.finish_draft(answer, sender, spans) or self.lookup(prompt, answer)
 
-    def finish_draft(self, prompt: list[int], answer: list[int], sender: str) -> list[int]:
+    def finish_draft(self, answer: list[int], sender: str, spans: CopySpans | None = None) -> list[int]:
         """The rest of the answer, guessing that no further field follows and that the reply
         is the template's, in the first language whose rendering agrees with what was
         decoded so far (English before any reply token). A wrong guess costs one pass."""
         text = self.tokenizer.decode(answer)
-        for head in self._heads(text, prompt):
+        for head in self._heads(text, spans):
             try:
                 fields = json.loads(ANSWER_PREFIX + head + '"}')
             except ValueError:  # what was decoded so far is not valid JSON: no reliable draft
@@ -126,21 +144,21 @@ class DraftLookup:
                     return full[len(answer) :]
         return []
 
-    def _heads(self, text: str, prompt: list[int]):
+    def _heads(self, text: str, spans: CopySpans | None):
         """Guesses of the answer up to its reply."""
         at = text.find(_RESPONSE_KEY)
         if at >= 0:
             yield text[: at + len(_RESPONSE_KEY)]
         elif text in CATEGORIES:  # a booking id the email states, or no field at all
-            for booking_id in _booking_ids(self.tokenizer.decode(prompt)):
+            for booking_id in spans.booking_id if spans else ():
                 yield f'{text}","booking_id":"{booking_id}",{_RESPONSE_KEY}'
             yield text + '",' + _RESPONSE_KEY
         elif text.endswith('","'):  # a key starts
             yield text[:-1] + _RESPONSE_KEY
-        elif partial := _PARTIAL_BOOKING_ID.search(text):  # ids are normalised, not copied as written
-            for booking_id in _booking_ids(self.tokenizer.decode(prompt)):
-                if booking_id.startswith(partial.group(1)):
-                    yield f'{text[: partial.start(1)]}{booking_id}",{_RESPONSE_KEY}'
+        elif spans and (partial := _PARTIAL_COPY.search(text)):  # a copied span: only the mail's own
+            for value in spans.of(partial.group(1)):
+                if value.startswith(partial.group(2)):
+                    yield f'{text[: partial.start(2)]}{value}",{_RESPONSE_KEY}'
 
     def lookup(self, prompt: list[int], answer: list[int]) -> list[int]:
         for n in range(min(self.max_ngram, len(answer)), 0, -1):
@@ -152,12 +170,6 @@ class DraftLookup:
         return []
 
 
-def _booking_ids(text: str) -> list[str]:
-    """The email's booking-id candidates as the answer writes them (``BK-NNNNN``)."""
-    found = (normalize_booking_id(match) for match in _BOOKING_ID_LIKE.findall(text))
-    return list(dict.fromkeys(value for value in found if value))
-
-
 def _continuation(source: list[int], tail: list[int], limit: int) -> list[int]:
     """Tokens after the last occurrence of ``tail`` in ``source``."""
     n = len(tail)
@@ -167,58 +179,48 @@ def _continuation(source: list[int], tail: list[int], limit: int) -> list[int]:
     return []
 
 
-class ShapeGuard:
-    """Keeps the free part of the answer in the contract's JSON shape (model/grammar.py): a
-    token that would break it is replaced by the model's most likely token that fits."""
+@dataclass
+class PrefixCache:
+    """The KV cache of the token ids every prompt starts with (the template and system text)."""
 
-    def __init__(self, tokenizer, stop_ids: set[int], candidates: int = 256):
-        self.tokenizer = tokenizer
-        self.stop_ids = stop_ids
-        self.candidates = candidates
-        self.special = set(tokenizer.all_special_ids) - stop_ids  # <pad> and the like: never in an answer
-        # When none of the likely tokens fits, the answer's own punctuation and key names do,
-        # whole or character by character.
-        openings = [f',"{key}":"' for key in (*FIELDS, "response")]
-        pieces = ['"', "}", '"}', *openings, *{char for opening in openings for char in opening}]
-        self.structural = list(dict.fromkeys(
-            token for piece in pieces for token in tokenizer(piece, add_special_tokens=False).input_ids))
+    ids: list[int]
+    cache: object
 
-    def fits(self, answer: list[int], token: int) -> bool:
-        if token in self.special:
-            return False
-        done = answer_shape(self.tokenizer.decode(answer)) is Shape.DONE
-        if token in self.stop_ids:
-            return done
-        return not done and answer_shape(self.tokenizer.decode([*answer, token])) is not Shape.BROKEN
 
-    def keep_fitting(self, answer: list[int], new_tokens: list[int], logits: torch.Tensor) -> list[int]:
-        """``new_tokens`` up to the first that does not fit, then the best fitting one instead
-        (``logits[j]`` scores the token at position ``j``)."""
-        for index, token in enumerate(new_tokens):
-            prefix = [*answer, *new_tokens[:index]]
-            if not self.fits(prefix, token):
-                return [*new_tokens[:index], self.best_fitting(prefix, logits[index])]
-        return new_tokens
+def prefix_cache(model, ids: list[int], start: PrefixCache | None = None) -> PrefixCache:
+    """Run ``ids`` once (from ``start``'s cache where ``ids`` begin with its ids), so that
+    prompts beginning with them copy the cache instead of running them again: the template and
+    system text shared by every mail, or a mail's start shared by two prompts."""
+    step = _Stepper(model, start)
+    step.logits(ids)
+    return PrefixCache(list(ids), step.cache)
 
-    def best_fitting(self, answer: list[int], logits: torch.Tensor) -> int:
-        likely = logits.topk(min(self.candidates, logits.shape[-1])).indices.tolist()
-        for token in [*likely, *self.structural]:
-            if self.fits(answer, token):
-                return token
-        return min(self.stop_ids)  # nothing fits at all: end here (the answer is flagged invalid)
+
+def common_start(first: list[int], second: list[int]) -> int:
+    """How many leading tokens two prompts share, less one: where they part, the last shared
+    token may be spelled differently in context."""
+    shared = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b),
+                  min(len(first), len(second)))
+    return max(shared - 1, 0)
 
 
 class _Stepper:
     """Feeds tokens through the model, keeping its KV cache, and rolls back rejected drafts."""
 
-    def __init__(self, model):
+    def __init__(self, model, prefix: PrefixCache | None = None):
         self.model = model
         self.cache = None
         self.passes = 0
+        self.prefix = prefix
 
+    @torch.inference_mode()
     def logits(self, tokens: list[int], keep: int = 1) -> torch.Tensor:
         """Logits of the last ``keep`` positions: a prefill needs the output layer only for
         its last token, and a draft check only for the draft's positions."""
+        if self.cache is None and self.prefix and len(tokens) > len(self.prefix.ids) \
+                and tokens[: len(self.prefix.ids)] == self.prefix.ids:
+            self.cache = copy.deepcopy(self.prefix.cache)
+            tokens = tokens[len(self.prefix.ids) :]
         ids = torch.tensor([tokens], device=self.model.device)
         output = self.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=keep)
         logits = output.logits[0].float()
@@ -234,17 +236,32 @@ class _Stepper:
 
 
 @torch.inference_mode()
+def last_logits(model, prompt: list[int], prefix: PrefixCache | None = None) -> torch.Tensor:
+    """The next-token logits after ``prompt`` (one prefill, reusing the prefix cache)."""
+    return _Stepper(model, prefix).logits(prompt)[-1]
+
+
+@torch.inference_mode()
 def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | None,
            stop_ids: set[int], max_new_tokens: int = 160, sender: str = "",
-           first_token_bias: dict[int, float] | None = None, guard: ShapeGuard | None = None) -> Decoded:
+           first_token_bias: dict[int, float] | None = None, guard: GuardFactory | None = None,
+           spans: CopySpans | None = None, deadline: float | None = None,
+           prefix: PrefixCache | None = None) -> Decoded:
     """Constrained category, then greedy decoding with drafts (``lookup=None``: none).
     ``sender`` names the member in the drafted reply, as the training replies do;
-    ``first_token_bias`` is the adapter's calibration (model/calibration.py); ``guard`` keeps
-    the answer in the JSON shape (None: free greedy decoding)."""
-    step = _Stepper(model)
+    ``first_token_bias`` is the adapter's calibration (model/calibration.py); ``guard`` builds
+    the mail's grammar (None: free greedy decoding, no budget); ``spans`` the mail's copyable
+    spans for drafts; ``deadline`` a ``time.monotonic()`` after which decoding is abandoned."""
+    step = _Stepper(model, prefix)
     answer: list[int] = []
     pending = list(prompt)  # tokens not yet fed to the model
     confidence = 1.0
+
+    def late() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
+    if late():
+        return Decoded(CATEGORIES[-1], 0.0, [], 0, False, abandoned=True)
     while (allowed := trie.allowed(answer)) is not None:
         if len(allowed) == 1:  # forced: no choice, probability 1 within the constraint
             choice = allowed[0]
@@ -259,18 +276,23 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
         answer.append(choice)
         pending.append(choice)
     category = trie.category_of(answer)
+    checker = guard(category, list(answer)) if guard else None
 
     while len(answer) < max_new_tokens:
-        draft = lookup.propose(prompt, answer, sender) if lookup else []
-        draft = draft[: max_new_tokens - len(answer) - 1]
+        if late():
+            return Decoded(category, confidence, answer, step.passes, False, abandoned=True)
+        if checker and len(answer) >= max_new_tokens - CLOSING_RESERVE and (closing := checker.closing()):
+            return Decoded(category, confidence, answer + closing, step.passes, True, closed_early=True)
+        room = max_new_tokens - len(answer) - 1 - (CLOSING_RESERVE if checker else 0)
+        draft = lookup.propose(prompt, answer, sender, spans)[: max(room, 0)] if lookup else []
         logits = step.logits(pending + draft, keep=len(draft) + 1)
         predicted = logits.argmax(dim=-1).tolist()
         accepted = 0
         while accepted < len(draft) and draft[accepted] == predicted[accepted]:
             accepted += 1
         new_tokens = draft[:accepted] + [predicted[accepted]]
-        if guard:
-            new_tokens = guard.keep_fitting(answer, new_tokens, logits)
+        if checker:
+            new_tokens = checker.keep_valid(new_tokens, logits)
         step.drop_last(len(draft) - (len(new_tokens) - 1))  # the cache holds the kept draft tokens
         for index, token in enumerate(new_tokens):
             if token in stop_ids:
@@ -279,3 +301,4 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
         answer.extend(new_tokens)
         pending = [new_tokens[-1]]
     return Decoded(category, confidence, answer, step.passes, False)
+

@@ -3,15 +3,20 @@
     triager = load_triager()                      # default base + shipped adapter
     result = triager.triage(Email(sender, subject, body, date))
     results = triager.triage_many(emails)         # many: batches on a GPU, drafts on a CPU
+    result = triager.triage(email, time_budget_s=TRIAGE_TIME_BUDGET_S)   # the caller's time budget
 
 A Triager is shared (the app caches one with st.cache_resource): generation holds a lock,
-and switching adapters (``use_adapter``) never reloads the base model.
+and switching adapters (``use_adapter``) never reloads the base model. Work per mail is
+bounded: the prompt by model/prompt.py's token budgets, the answer by ``MAX_NEW_TOKENS`` (the
+grammar closes it in time), the wall time by ``time_budget_s`` (past it the triage is
+abandoned and comes back invalid with the reason, never an exception).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -20,7 +25,18 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from core.mail import Email
 from model.calibration import read_category_bias
-from model.decoding import CategoryTrie, DraftLookup, ShapeGuard, decode
+from model.constraint import AnswerGuard, GrammarTokenizer, best_allowed
+from model.copying import CopySpans, copy_spans
+from model.decoding import (
+    CLOSING_RESERVE,
+    CategoryTrie,
+    DraftLookup,
+    PrefixCache,
+    common_start,
+    decode,
+    last_logits,
+    prefix_cache,
+)
 from model.loading import (
     load_base_model,
     load_tokenizer,
@@ -29,11 +45,14 @@ from model.loading import (
     set_threads,
 )
 from model.metadata import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, read_metadata
-from model.prompt import build_prompt, style_for
+from model.prompt import encode_prompt, mail_parts, style_for
 from model.results import build_result
-from model.schema import TriageResult
+from model.schema import CATEGORIES, TriageResult
 
 MAX_NEW_TOKENS = 160  # the longest training answer is ~95 tokens
+TRIAGE_TIME_BUDGET_S = 20.0
+"""Seconds one triage may take before it is abandoned (the worker passes it; a CPU shared with
+training can be 5x slower than an idle one, so it is ~10x an idle triage)."""
 
 
 class Triager:
@@ -53,7 +72,12 @@ class Triager:
                   else tokenizer.eos_token_id)
         self.stop_ids = {tokenizer.eos_token_id, end_id}
         self.lookup = DraftLookup(tokenizer, end_id)
-        self.guard = ShapeGuard(tokenizer, self.stop_ids)
+        self.grammar_tokenizer = GrammarTokenizer(tokenizer, self.stop_ids)
+        self.quote_check = len({sequence[0] for sequence in self.trie.sequences.values()}) == len(CATEGORIES)
+        """Whether the categories start with distinct tokens, so one forward pass scores all five
+        (the quote check, ``category_probabilities``); true for Gemma."""
+        self._prefix: PrefixCache | None = None
+        """KV cache of the prompt's fixed start under the active adapter (``use_adapter`` drops it)."""
         self._lock = threading.Lock()
 
     # -- adapters -----------------------------------------------------------------------
@@ -63,6 +87,7 @@ class Triager:
             if self.adapter is not None:  # only the active adapter is merged
                 self.model.unmerge_adapter()
             self.first_token_bias = {}
+            self._prefix = None
             if adapter is None:
                 self.adapter = None
                 return
@@ -89,66 +114,132 @@ class Triager:
 
     # -- triage -------------------------------------------------------------------------
     def prompt_ids(self, email: Email) -> list[int]:
-        return self.tokenizer(build_prompt(email, self.style)).input_ids
+        return encode_prompt(self.tokenizer, email, self.style)
 
-    def triage(self, email: Email, use_drafts: bool = True) -> TriageResult:
-        """Triage one email: constrained category, then the greedy answer kept in the JSON shape,
-        sped up by drafts."""
+    def spans(self, email: Email) -> CopySpans:
+        """What the copied fields may be: spans of the mail as this prompt shows it."""
+        return copy_spans(mail_parts(email, self.tokenizer))
+
+    def guard_for(self, spans: CopySpans):
+        """The grammar guard factory ``decode`` calls once the category is known."""
+        return lambda category, tokens: AnswerGuard(self.grammar_tokenizer, self.tokenizer, spans, category, tokens)
+
+    def triage(self, email: Email, use_drafts: bool = True, time_budget_s: float = TRIAGE_TIME_BUDGET_S
+               ) -> TriageResult:
+        """Triage one email: constrained category, then the greedy answer inside the mail's
+        grammar, sped up by drafts; abandoned (invalid, with the reason) after ``time_budget_s``."""
+        deadline = time.monotonic() + time_budget_s
+        parts = mail_parts(email, self.tokenizer)
+        spans = copy_spans(parts)
+        prompt = self.prompt_ids(email)
+        without_quote = None
         with self._lock, self._adapter_scope():
-            decoded = decode(self.model, self.prompt_ids(email), self.trie,
-                             self.lookup if use_drafts else None, self.stop_ids, MAX_NEW_TOKENS, email.sender,
-                             self.first_token_bias, self.guard)
+            start = self._prefix_cache()
+            if parts.quoted and self.quote_check:  # without its quote the prompt is the same up to the quote
+                alone = self.prompt_ids(Email(email.sender, email.subject, parts.text, email.date))
+                start = prefix_cache(self.model, prompt[: common_start(prompt, alone)], start)
+                without_quote = self._category_of(last_logits(self.model, alone, start))
+            decoded = decode(self.model, prompt, self.trie, self.lookup if use_drafts else None, self.stop_ids,
+                             MAX_NEW_TOKENS, email.sender, self.first_token_bias, self.guard_for(spans), spans,
+                             deadline, start)
         text = self.tokenizer.decode(decoded.answer_tokens)
-        return build_result(email, decoded.category, decoded.confidence, text, decoded.stopped)
+        result = build_result(email, decoded.category, decoded.confidence, text, decoded.stopped,
+                              reply_cut=decoded.closed_early,
+                              abandoned_after_s=time_budget_s if decoded.abandoned else None)
+        result.category_without_quote = without_quote
+        return result
+
+    def _prefix_cache(self) -> PrefixCache | None:
+        """The fixed start every prompt shares, run once per adapter (held lock: called in triage)."""
+        if self._prefix is None:
+            probes = [encode_prompt(self.tokenizer, Email(sender, "", ""), self.style) for sender in ("a", "Z 9")]
+            if common := common_start(*probes):
+                self._prefix = prefix_cache(self.model, probes[0][:common])
+        return self._prefix
 
     def category_scores(self, email: Email) -> dict[str, float]:
         """Log-probabilities of the categories' first tokens, uncalibrated (what
         ``training.calibrate`` fits the biases on)."""
+        with self._lock, self._adapter_scope():
+            return self._scores(email)
+
+    def category_probabilities(self, email: Email) -> dict[str, float]:
+        """The five categories' probabilities for ``email``, calibrated like ``triage``'s confidence."""
+        with self._lock, self._adapter_scope():
+            return self._probabilities(email)
+
+    def _scores(self, email: Email) -> dict[str, float]:
+        return self._first_token_scores(last_logits(self.model, self.prompt_ids(email), self._prefix_cache()))
+
+    def _first_token_scores(self, logits: torch.Tensor) -> dict[str, float]:
         firsts = self.trie.first_tokens()
-        ids = torch.tensor([self.prompt_ids(email)], device=self.model.device)
-        with self._lock, self._adapter_scope(), torch.inference_mode():
-            logits = self.model(input_ids=ids, logits_to_keep=1).logits[0, -1].float()
         scores = torch.log_softmax(logits[list(firsts.values())], dim=-1).tolist()
         return dict(zip(firsts, scores, strict=True))
 
-    def triage_many(self, emails: list[Email], batch_size: int = 8, batched: bool | None = None) -> list[TriageResult]:
+    def _probabilities(self, email: Email) -> dict[str, float]:
+        return self._calibrated(self._scores(email))
+
+    def _calibrated(self, scores: dict[str, float]) -> dict[str, float]:
+        bias = {category: self.first_token_bias.get(token, 0.0) for category, token in self.trie.first_tokens().items()}
+        probabilities = torch.softmax(torch.tensor([scores[c] + bias[c] for c in scores]), dim=-1).tolist()
+        return dict(zip(scores, probabilities, strict=True))
+
+    def _category_of(self, logits: torch.Tensor) -> str:
+        """The most likely category after a prompt whose next-token ``logits`` are given."""
+        probabilities = self._calibrated(self._first_token_scores(logits))
+        return max(probabilities, key=probabilities.get)
+
+    def triage_many(self, emails: list[Email], batch_size: int = 8, batched: bool | None = None,
+                    time_budget_s: float = TRIAGE_TIME_BUDGET_S) -> list[TriageResult]:
         """Triage many emails: in padded batches (several emails share each decoding step), or
         one by one with drafts. ``batched=None`` picks what is faster on this device: batches on
         a GPU; drafts on a CPU, where a drafted triage needs ~2 forward passes and beats a batch
-        (``python -m benchmarks.inference_speed`` measures both)."""
+        (``python -m benchmarks.inference_speed`` measures both). ``time_budget_s`` holds for
+        each mail, or for each batch: one slow mail never holds up the others for longer."""
         if batched is None:
             batched = self.model.device.type != "cpu"
         if not batched:
-            return [self.triage(email) for email in emails]
+            return [self.triage(email, time_budget_s=time_budget_s) for email in emails]
         # Similar lengths share a batch: less padding to compute on.
         order = sorted(range(len(emails)), key=lambda i: len(emails[i].body) + len(emails[i].subject))
         results: list[TriageResult | None] = [None] * len(emails)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            for index, result in zip(chunk, self._triage_batch([emails[i] for i in chunk]), strict=True):
+            batch = self._triage_batch([emails[i] for i in chunk], time_budget_s)
+            for index, result in zip(chunk, batch, strict=True):
                 results[index] = result
         return results
 
-    def _triage_batch(self, emails: list[Email]) -> list[TriageResult]:
-        prompts = [build_prompt(email, self.style) for email in emails]
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-        prompt_length = batch.input_ids.shape[1]
-        constraint = CategoryConstraint(self.trie, prompt_length, self.first_token_bias)
-        shape = ShapeConstraint(self.guard, self.trie, prompt_length)
+    def _triage_batch(self, emails: list[Email], time_budget_s: float) -> list[TriageResult]:
+        started = time.monotonic()
+        prompts = [self.prompt_ids(email) for email in emails]
+        width = max(len(ids) for ids in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=self.model.device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts],
+                                 device=self.model.device)
+        constraint = CategoryConstraint(self.trie, width, self.first_token_bias)
+        grammar = GrammarConstraint(self, [self.spans(email) for email in emails], width)
         with self._lock, self._adapter_scope(), torch.inference_mode():
             output = self.model.generate(
-                **batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                logits_processor=LogitsProcessorList([constraint, shape]),
-                eos_token_id=sorted(self.stop_ids), pad_token_id=self.tokenizer.pad_token_id,
+                input_ids=input_ids, attention_mask=attention, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                logits_processor=LogitsProcessorList([constraint, grammar]), max_time=time_budget_s,
+                eos_token_id=sorted(self.stop_ids), pad_token_id=pad,
             )
+        late = time.monotonic() - started > time_budget_s
         results = []
         for row, email in enumerate(emails):
-            tokens = output[row, batch.input_ids.shape[1] :].tolist()
+            tokens = output[row, width:].tolist()
             stopped = any(token in self.stop_ids for token in tokens)
             tokens = tokens[: next((i for i, t in enumerate(tokens) if t in self.stop_ids), len(tokens))]
             text = self.tokenizer.decode(tokens)
+            if self.trie.allowed(tokens) is not None:  # stopped by the clock before a whole category
+                results.append(build_result(email, "other", 0.0, text, False, abandoned_after_s=time_budget_s))
+                continue
             category = self.trie.category_of(tokens)
-            results.append(build_result(email, category, constraint.confidence[row], text, stopped))
+            results.append(build_result(email, category, constraint.confidence[row], text, stopped,
+                                        reply_cut=row in grammar.closed,
+                                        abandoned_after_s=time_budget_s if late and not stopped else None))
         return results
 
 
@@ -180,25 +271,43 @@ class CategoryConstraint(LogitsProcessor):
         return scores
 
 
-class ShapeConstraint(LogitsProcessor):
-    """Batched form of the JSON-shape guard: after the category, a row whose greedy token would
-    break the answer's shape gets the model's best token that fits instead."""
+class GrammarConstraint(LogitsProcessor):
+    """Batched form of the grammar guard: once a row has spelled its category, only the tokens
+    its mail's grammar allows keep their scores; near the token budget the row is closed."""
 
-    def __init__(self, guard: ShapeGuard, trie: CategoryTrie, prompt_length: int):
-        self.guard = guard
-        self.trie = trie
+    def __init__(self, triager: Triager, spans: list[CopySpans], prompt_length: int):
+        self.triager = triager
+        self.spans = spans
         self.prompt_length = prompt_length
+        self.matchers: dict[int, object] = {}
+        self.forced: dict[int, list[int]] = {}
+        self.closed: set[int] = set()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        stop_ids = self.triager.stop_ids
         for row in range(input_ids.shape[0]):
             answer = input_ids[row, self.prompt_length :].tolist()
-            if self.trie.allowed(answer) is not None or any(t in self.guard.stop_ids for t in answer):
+            if self.triager.trie.allowed(answer) is not None or any(t in stop_ids for t in answer):
                 continue  # still spelling the category, or finished (padding follows)
-            best = int(scores[row].argmax())
-            if not self.guard.fits(answer, best):
-                best = self.guard.best_fitting(answer, scores[row])
-                scores[row] = float("-inf")
-                scores[row, best] = 0.0
+            if row not in self.matchers:
+                category = self.triager.trie.category_of(answer)
+                self.matchers[row] = AnswerGuard(self.triager.grammar_tokenizer, self.triager.tokenizer,
+                                                 self.spans[row], category, answer)
+            else:
+                self.matchers[row].matcher.consume_token(answer[-1])
+                self.matchers[row].answer.append(answer[-1])
+            guard = self.matchers[row]
+            closing = guard.closing() if row not in self.forced and len(answer) >= MAX_NEW_TOKENS - CLOSING_RESERVE \
+                else None
+            if closing:
+                self.forced[row] = [*closing, min(stop_ids)]
+                self.closed.add(row)
+            if self.forced.get(row):
+                best = self.forced[row].pop(0)
+            else:
+                best = best_allowed(guard.matcher, scores[row])
+            scores[row] = float("-inf")
+            scores[row, best] = 0.0
         return scores
 
 

@@ -89,6 +89,12 @@ def render_reply(category: str, fields: dict, sender: str, lang: str = "en") -> 
     return f"{greeting} {body}\n\n{SIGN_OFF[lang]}"
 
 
+def reply_language(reply: str) -> str:
+    """The language a reply was started in, from its greeting (English when it has none)."""
+    return next((lang for lang in LANGUAGES if reply.startswith((GREETING[lang].split(" ")[0],
+                                                                  GREETING_NO_NAME[lang].rstrip(",:")))), "en")
+
+
 def draft_texts() -> list[str]:
     """Every fixed piece of the club's replies: the drafts speculative decoding looks up."""
     pieces = [*SIGN_OFF.values(), *GREETING_NO_NAME.values()]

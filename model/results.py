@@ -10,13 +10,27 @@ from __future__ import annotations
 from core.mail import Email
 from model.dates import resolve_date, resolve_time
 from model.prompt import ANSWER_PREFIX
-from model.replies import render_reply
+from model.replies import render_reply, reply_language
 from model.schema import TriageResult, parse_answer
 
 
-def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool) -> TriageResult:
-    """Validate the model's answer and add what code knows better than the model."""
+def abandoned_problem(time_budget_s: float) -> str:
+    return f"triage took longer than {time_budget_s:g} s; abandoned"
+
+
+def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool, *,
+                 reply_cut: bool = False, abandoned_after_s: float | None = None) -> TriageResult:
+    """Validate the model's answer and add what code knows better than the model.
+
+    ``reply_cut``: the token budget closed the answer inside its reply, so the club's template
+    reply (in the language the model started) replaces the cut text. ``abandoned_after_s``: the
+    time budget ran out; the result is invalid (a person looks) and keeps only the category.
+    """
     raw_answer = ANSWER_PREFIX + answer_text
+    if abandoned_after_s is not None:
+        return TriageResult(category=category, confidence=round(confidence, 4), valid=False,
+                            problems=[abandoned_problem(abandoned_after_s)], raw_answer=raw_answer,
+                            response=render_reply(category, {}, email.sender))
     fields, problems = parse_answer(category, raw_answer)
     if not stopped:
         problems.append("answer was cut off")
@@ -28,8 +42,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
                 problems.append(f"could not resolve {name} {fields[name]!r}")
             else:
                 fields[name] = resolved
-    if not fields.get("response"):
-        fields["response"] = render_reply(category, fields, email.sender)
+    if reply_cut or not fields.get("response"):
+        fields["response"] = render_reply(category, fields, email.sender, reply_language(fields.get("response") or ""))
     fields.pop("category")
     return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
                         raw_answer=raw_answer, **fields)

@@ -30,6 +30,28 @@ FIELDS = (
 )
 MODEL_FIELDS = ("category", *FIELDS, "response")
 
+COPY_POLICY = """How fields that copy the mail are decoded (model/copying.py, model/constraint.py).
+
+- ``username``, ``booking_id`` and ``member_email`` can only be a span of the mail as the prompt
+  shows it (subject, new text, quoted part; never the From line), or left out: the model chooses
+  which span and never spells one, so letters, case and separators stay as written.
+- ``username``: any word of the mail (letters, digits, ``._-+``), as written; never an address
+  nor an address's local part (no label in the data is one). The labels state it only where
+  the mail presents it as the username or login.
+- ``booking_id``: an id in the club's form (``BK-48213``, ``#BK48213``, ``bk 48213``) or a bare
+  five-digit number is written ``BK-NNNNN``; a five-digit number right after member-number words
+  ("member no.", "Mitgliedsnummer", "numéro d'adhérent", "socio") is not a booking id at all.
+  Any other reference with letters and three or more digits (``R-40231``, ``SQ-2207``,
+  ``TB7082``) is taken as written.
+- ``member_email``: an address written in the mail, as written.
+"""
+
+BOOKING_ID_LIKE = re.compile(r"(?<!\d)#?\s*bk[\s#:\-_]*\d{5}(?!\d)|(?<![\w\-/.])#?\d{5}(?![\w\-/]|\.\d)",
+                             re.IGNORECASE)
+"""Where a mail states an id in the club's form (also run on, as in ``orderBK-46223``), or a bare
+five-digit number."""
+MEMBER_NUMBER_CONTEXT = re.compile(r"(member|mitglied|adh[ée]rent|membre|socio)\w*\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+"""Words right before a number that make it a member number, not a booking id."""
 _BOOKING_ID = re.compile(r"^\s*#?\s*bk[\s#:\-_]*(\d{5})\s*$", re.IGNORECASE)
 _BARE_FIVE_DIGITS = re.compile(r"^\s*#?\s*(\d{5})\s*$")
 
@@ -52,7 +74,7 @@ class TriageResult:
     username: str | None = None
     """Only a string the email presents as the username/login, as written."""
     booking_id: str | None = None
-    """``BK-NNNNN`` where the digits clearly are one, else the id as written."""
+    """``BK-NNNNN`` where the digits clearly are one, else the id as written (``COPY_POLICY``)."""
     member_name: str | None = None
     """add_user: the new member's name when stated."""
     member_email: str | None = None
@@ -74,6 +96,10 @@ class TriageResult:
     raw_answer: str = ""
     """The model's answer exactly as decoded (the JSON text before parsing): for people
     judging a model, never for actions."""
+    category_without_quote: str | None = None
+    """The category the model gives the mail without its quoted part, where it has one (None:
+    no quoted part, or not checked). model/review.py sends a disagreement to review: a thank-you
+    quoting the club's confirmation must not become the quoted request."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:

@@ -15,6 +15,16 @@ labelled files, without fitting on them:
 
     python -m training.calibrate --adapter runs/stage3/adapter --check training/data/test.csv \
         --check ../shared/benchmarks/realworld/realworld_eval.csv
+
+``--review-threshold PREDICTIONS`` chooses model/review.py's ``REVIEW_BELOW_CONFIDENCE`` from a
+``training.evaluate`` predictions.csv, on one half of its rows only (``--rows even``: rows 0, 2,
+4, ...; the other half reports it): the lowest threshold whose ready accuracy reaches
+``--target`` (0.99), else the one with the best ready accuracy that keeps ``--min-coverage``
+(0.85) of the rows. The rest of the review rule (malformed answers, problems, a quote that
+decides the category) is applied as it stands:
+
+    python -m training.calibrate --review-threshold runs/eval-dev/predictions.csv --rows even
+    python -m training.calibrate --review-threshold runs/eval-test/predictions.csv --rows all --at 0.8998  # report
 """
 
 from __future__ import annotations
@@ -24,11 +34,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from model.calibration import CALIBRATION_FILE
-from model.schema import CATEGORIES
+from model.review import model_review_reasons
+from model.schema import CATEGORIES, TriageResult
 from training.evaluate import load_rows, row_email
+from training.metrics import ready_metrics
 
 REFERENCE = "other"
 
@@ -88,9 +101,56 @@ def _scores(triager, path: str, limit: int | None) -> tuple[list[dict[str, float
     return [triager.category_scores(row_email(row)) for row in rows], [row["category"] for row in rows]
 
 
+def prediction_result(row: dict) -> TriageResult:
+    """What the review rule reads of a predictions.csv row."""
+    return TriageResult(row["pred_category"], confidence=float(row["confidence"]), valid=row["valid"] == "True",
+                        problems=[p for p in row["problems"].split("; ") if p],
+                        category_without_quote=row.get("category_without_quote") or None)
+
+
+def choose_review_threshold(predictions: str | Path, rows: str = "even", target: float = 0.99,
+                            min_coverage: float = 0.85) -> dict:
+    """The confidence threshold for model/review.py, chosen on one half of a predictions file
+    (``rows``), and what it gives on the other half (``reported``), which chose nothing."""
+    frame = pd.read_csv(predictions, keep_default_na=False, dtype=str)
+    halves = {"even": frame.iloc[0::2], "odd": frame.iloc[1::2], "all": frame}
+    table = [{"threshold": threshold, **_ready_at(halves[rows], threshold)}
+             for threshold in sorted({float(c) for c in halves[rows]["confidence"]} | {0.0})]
+    reaching = [point for point in table if (point["ready_accuracy"] or 0) >= target]
+    if reaching:
+        chosen = min(reaching, key=lambda point: point["threshold"])
+    else:
+        covered = [point for point in table if point["ready_coverage"] >= min_coverage] or table[:1]
+        chosen = max(covered, key=lambda point: (point["ready_accuracy"] or 0, point["ready_coverage"]))
+    other = {"even": "odd", "odd": "even"}.get(rows)
+    return {"predictions": str(predictions), "rows": rows, "n": len(halves[rows]), "target": target,
+            "min_coverage": min_coverage, "reached_target": bool(reaching), "chosen": chosen,
+            "reported": {"rows": other, **_ready_at(halves[other], chosen["threshold"])} if other else None}
+
+
+def review_threshold_report(predictions: str | Path, threshold: float) -> dict:
+    """The ready metrics of every row of a predictions file at a given threshold (choosing nothing)."""
+    frame = pd.read_csv(predictions, keep_default_na=False, dtype=str)
+    return {"predictions": str(predictions), "n": len(frame), "threshold": threshold, **_ready_at(frame, threshold)}
+
+
+def _ready_at(frame: pd.DataFrame, threshold: float) -> dict:
+    results = [prediction_result(row) for row in frame.to_dict(orient="records")]
+    review = [bool(model_review_reasons(result, threshold)) for result in results]
+    return ready_metrics(list(frame["category"]), [result.category for result in results], review)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", required=True, help="adapter folder; calibration.json is written there")
+    parser.add_argument("--review-threshold", type=Path, default=None, metavar="PREDICTIONS",
+                        help="choose the review rule's confidence threshold from a predictions.csv")
+    parser.add_argument("--rows", choices=("even", "odd", "all"), default="even",
+                        help="--review-threshold: which half of the rows chooses")
+    parser.add_argument("--target", type=float, default=0.99, help="--review-threshold: ready accuracy wanted")
+    parser.add_argument("--min-coverage", type=float, default=0.85, help="--review-threshold: coverage kept")
+    parser.add_argument("--at", type=float, default=None,
+                        help="--review-threshold: report every row at this threshold instead of choosing one")
+    parser.add_argument("--adapter", help="adapter folder; calibration.json is written there")
     parser.add_argument("--data", default="training/data/val.csv", help="labelled validation CSV")
     parser.add_argument("--base-model", default=None, help="default: the adapter's own base")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
@@ -98,6 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="measure the accuracies before and after, but write or remove no calibration.json")
     args = parser.parse_args(argv)
+    if args.review_threshold:
+        report = (review_threshold_report(args.review_threshold, args.at) if args.at is not None else
+                  choose_review_threshold(args.review_threshold, args.rows, args.target, args.min_coverage))
+        print(json.dumps(report, indent=2))
+        return 0
+    if not args.adapter:
+        parser.error("--adapter is required unless --review-threshold is given")
     report = calibrate(args.adapter, args.data, args.base_model, args.limit, args.check, write=not args.report_only)
     print(json.dumps(report, indent=2))
     return 0

@@ -19,6 +19,8 @@ HEADLINE_METRICS = (
     ("username_exact_when_stated", "Username exact (where stated)", True),
     ("booking_id_exact", "Booking id exact", True),
     ("booking_id_exact_when_stated", "Booking id exact (where stated)", True),
+    ("ready_accuracy", "Ready accuracy (not sent to review)", True),
+    ("ready_coverage", "Ready coverage", True),
     ("json_valid_rate", "JSON valid", True),
     ("schema_valid_rate", "Schema valid", True),
     ("invented_categories", "Invented categories", False),
@@ -58,6 +60,18 @@ def confusion_frame(metrics: dict) -> pd.DataFrame:
     ], columns=["gold", "predicted", "count"])
 
 
+def risk_coverage_frame(metrics: dict) -> pd.DataFrame:
+    """The risk-coverage curve (training.metrics.risk_coverage) as rows (coverage, accuracy,
+    threshold), plus the review rule's operating point as ``kind`` = "review rule"."""
+    curve = pd.DataFrame(metrics.get("risk_coverage") or [], columns=["coverage", "accuracy", "threshold"])
+    curve["kind"] = "by confidence"
+    if metrics.get("ready_coverage") is not None and metrics.get("ready_accuracy") is not None:
+        point = {"coverage": metrics["ready_coverage"], "accuracy": metrics["ready_accuracy"], "threshold": None,
+                 "kind": "review rule"}
+        curve = pd.concat([curve, pd.DataFrame([point])], ignore_index=True) if len(curve) else pd.DataFrame([point])
+    return curve
+
+
 def wrong_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     """The rows with a wrong category or a wrong username / booking id, with what was wrong
     first. Field comparison as in training.metrics: stripped, empty equals missing."""
@@ -66,7 +80,7 @@ def wrong_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     mistakes = predictions.apply(_mistakes, axis=1)
     wrong = predictions[mistakes != ""].copy()
     wrong.insert(0, "wrong", mistakes[mistakes != ""])
-    shown = ["wrong", "category", "pred_category", "confidence", "subject", "body",
+    shown = ["wrong", "category", "pred_category", "confidence", "needs_review", "subject", "body",
              *[column for name in EXACT_FIELDS for column in (name, f"pred_{name}")], "problems", "response"]
     return wrong[[column for column in shown if column in wrong.columns]]
 

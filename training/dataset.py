@@ -6,7 +6,7 @@ import torch
 from datasets import Dataset, concatenate_datasets, load_dataset
 
 from core.mail import Email
-from model.prompt import PromptStyle, build_completion, build_prompt
+from model.prompt import PromptStyle, encode_completion, encode_prompt
 from model.schema import FIELDS, answer_json
 
 REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id", "response")
@@ -42,10 +42,11 @@ def row_answer(row: dict) -> str:
 
 
 def tokenize_row(row: dict, tokenizer, style: PromptStyle) -> dict:
+    """Prompt and answer ids exactly as inference encodes them (model/prompt.py): mail text
+    never becomes a control token, and each part of the mail keeps within its token budget."""
     email = Email(sender=row["sender"], subject=row["subject"], body=row["body"])
-    prompt_ids = tokenizer(build_prompt(email, style)).input_ids
-    completion = build_completion(row_answer(row), style, tokenizer.eos_token)
-    answer_ids = tokenizer(completion, add_special_tokens=False).input_ids
+    prompt_ids = encode_prompt(tokenizer, email, style)
+    answer_ids = encode_completion(tokenizer, row_answer(row), style)
     return {
         "input_ids": prompt_ids + answer_ids,
         "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids,

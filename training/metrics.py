@@ -126,12 +126,56 @@ def latency_stats(latencies: Sequence[float] | None) -> dict[str, float | None]:
     }
 
 
+def ready_metrics(gold: Sequence[str], predicted: Sequence[str], needs_review: Sequence[bool]) -> dict:
+    """What the inbox's *Ready* view would hold: ``ready_coverage`` is the share of rows the
+    model's own review rule lets through, ``ready_accuracy`` the category accuracy among them."""
+    ready = [g == p for g, p, review in zip(gold, predicted, needs_review, strict=True) if not review]
+    return {"ready_coverage": _rate([not review for review in needs_review]), "ready_accuracy": _rate(ready),
+            "ready_errors": len(ready) - sum(ready)}
+
+
+def risk_coverage(gold: Sequence[str], predicted: Sequence[str], confidence: Sequence[float],
+                  points: int = 50) -> list[dict]:
+    """Accuracy among the most confident rows as the share kept grows (a risk-coverage curve):
+    rows sorted by confidence, ties kept together, at most ``points`` points."""
+    order = sorted(range(len(gold)), key=lambda i: -confidence[i])
+    curve, correct = [], 0
+    for rank, index in enumerate(order, 1):
+        correct += gold[index] == predicted[index]
+        if rank < len(order) and confidence[order[rank]] == confidence[index]:
+            continue  # a threshold cannot split equal confidences
+        curve.append({"coverage": rank / len(order), "accuracy": correct / rank,
+                      "threshold": float(confidence[index])})
+    step = max(1, len(curve) // points)
+    return [point for i, point in enumerate(curve) if i % step == 0 or i == len(curve) - 1]
+
+
+def second_request_metrics(gold_rows: Sequence[Mapping[str, Any]], predicted: Sequence[tuple[str, str]],
+                           seconds: Sequence[float]) -> dict:
+    """Detection of a mail's second request against the ``second_category`` /
+    ``second_booking_id`` columns: a detection is right when its category is the gold one;
+    booking ids are scored on the right detections whose gold id is stated."""
+    gold = [(str(row.get("second_category") or "").strip(), str(row.get("second_booking_id") or "").strip())
+            for row in gold_rows]
+    found = [(category, booking_id) for category, booking_id in predicted]
+    right = [g[0] == p[0] for g, p in zip(gold, found, strict=True) if g[0] and p[0]]
+    stated = [g[1] == p[1] for g, p in zip(gold, found, strict=True) if g[0] and g[0] == p[0] and g[1]]
+    detected, actual = sum(bool(p[0]) for p in found), sum(bool(g[0]) for g in gold)
+    return {"second_request_precision": sum(right) / detected if detected else None,
+            "second_request_recall": sum(right) / actual if actual else None,
+            "second_request_detected": detected, "second_request_gold": actual,
+            "second_request_booking_id_exact_when_stated": _rate(stated),
+            "second_request_ms_median": float(np.median(seconds)) * 1000 if len(seconds) else None}
+
+
 def compute_metrics(
     gold_rows: Sequence[Mapping[str, Any]],
     predictions: Sequence[Any],
     latencies: Sequence[float] | None = None,
+    needs_review: Sequence[bool] | None = None,
 ) -> dict:
-    """All model metrics for one evaluation run, as a JSON-serialisable dict."""
+    """All model metrics for one evaluation run, as a JSON-serialisable dict. ``needs_review``
+    (model/review.py's rule per row) adds the ready metrics; confidences add the risk-coverage curve."""
     if len(gold_rows) != len(predictions):
         raise ValueError(f"{len(gold_rows)} gold rows but {len(predictions)} predictions")
     if latencies is not None and len(latencies) != len(predictions):
@@ -151,4 +195,9 @@ def compute_metrics(
         metrics[f"{name}_exact"] = field_exact(gold, predicted)
         metrics[f"{name}_exact_when_stated"] = field_exact_when_stated(gold, predicted)
     metrics.update(latency_stats(latencies))
+    if needs_review is not None:
+        metrics.update(ready_metrics(gold_categories, predicted_categories, needs_review))
+    confidences = [_get(p, "confidence") for p in predictions]
+    if predictions and all(isinstance(c, int | float) for c in confidences):
+        metrics["risk_coverage"] = risk_coverage(gold_categories, predicted_categories, confidences)
     return metrics

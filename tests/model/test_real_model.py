@@ -1,5 +1,6 @@
 """The real default model with the shipped adapter (marked: needs the converted Gemma base)."""
 
+import json
 from datetime import datetime
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from core.mail import Email
 from model.decoding import decode
 from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
+from model.prompt import mail_parts
 
 pytestmark = pytest.mark.real_model
 
@@ -42,7 +44,45 @@ def test_drafted_decoding_is_exactly_greedy_in_a_few_passes(triager):
                   "Please cancel booking bk 30917, I am ill. Anna")
     prompt = triager.prompt_ids(email)
     plain = decode(triager.model, prompt, triager.trie, None, triager.stop_ids, MAX_NEW_TOKENS)
+    spans = triager.spans(email)
     drafted = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, MAX_NEW_TOKENS,
-                     email.sender, guard=triager.guard)  # a valid answer: the guard changes nothing
+                     email.sender, guard=triager.guard_for(spans), spans=spans)  # a valid answer: no change
     assert drafted.answer_tokens == plain.answer_tokens
     assert drafted.forward_passes <= plain.forward_passes // 4
+
+
+def test_copied_fields_are_the_mails_own_spans(triager):
+    result = triager.triage(Email(
+        "Hans König <hans.koenig@t-online.de>", "Password",
+        "Dear Sirs,\n\nI have been locked out. The username is HKOENIG, all in capitals, as the old system "
+        "gave it to me. Please reset the password.\n\nRegards\nH. König"))
+    assert (result.category, result.username) == ("reset_password", "HKOENIG")
+
+
+def test_a_mail_that_makes_the_reply_long_still_gets_a_complete_valid_answer(triager):
+    name = "Maximilian-Alexander Johannes Friedrich Wilhelm von Hohenberg-Schwarzenstein-Lichtenfels"
+    email = Email("Familie von Hohenberg <eltern@example.de>", "Neues Konto für unseren Sohn",
+                  f"Sehr geehrte Damen und Herren,\n\nbitte legen Sie für unseren Sohn {name} ({name} II.) "
+                  f"ein Konto an, E-Mail {name.split()[0].lower()}@example.de, Benutzername "
+                  f"{name.replace(' ', '_')[:60]}.\n\nMit freundlichen Grüßen\nFamilie von Hohenberg")
+    result = triager.triage(email)
+    assert result.valid and not result.problems
+    assert json.loads(result.raw_answer)["category"] == result.category
+    assert result.response.endswith(("Ihr Club-Support-Team", "Your club support team"))
+
+
+def test_the_cached_prompt_start_and_the_quote_check_change_nothing_but_the_work(triager):
+    email = Email("Laura Becker <laura.becker@example.org>", "Re: Password reset",
+                  "Got it, I'm back in. Thank you! Ref " + "1234567890 " * 100 + "\n\n> We have sent a "
+                  "password reset link to the email address on file for username lbecker_9.\n")
+    prompt = triager.prompt_ids(email)
+    assert len(prompt) > 512  # past Gemma's sliding window: its layers' caches are copied and cropped too
+    spans = triager.spans(email)
+    fresh = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, MAX_NEW_TOKENS,
+                   email.sender, guard=triager.guard_for(spans), spans=spans)
+    result = triager.triage(email)
+    assert result.raw_answer == '{"category":"' + triager.tokenizer.decode(fresh.answer_tokens)
+    assert result.confidence == pytest.approx(fresh.confidence, abs=1e-3)
+    parts = mail_parts(email, triager.tokenizer)
+    alone = triager.category_probabilities(Email(email.sender, email.subject, parts.text))
+    assert result.category_without_quote == max(alone, key=alone.get)

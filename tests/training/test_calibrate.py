@@ -3,6 +3,7 @@
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from model.calibration import CALIBRATION_FILE, read_category_bias
@@ -97,3 +98,20 @@ def test_inference_follows_the_calibration(tiny_adapter):
     (adapter / CALIBRATION_FILE).write_text(json.dumps({"category_bias": {"refund": 1.0}}))
     with pytest.raises(ValueError, match="refund"):
         read_category_bias(adapter)
+
+
+def test_the_review_threshold_is_chosen_on_one_half_of_the_rows_only(tmp_path):
+    from training.calibrate import choose_review_threshold
+
+    rows = []  # even rows: wrong below 0.8; odd rows (never read): wrong everywhere
+    for index, confidence in enumerate([0.99, 0.1, 0.95, 0.1, 0.7, 0.1, 0.9, 0.1, 0.5, 0.1]):
+        wrong = index % 2 == 1 or confidence < 0.8
+        rows.append({"category": "other", "pred_category": "add_user" if wrong else "other",
+                     "confidence": confidence, "valid": "True", "problems": "", "category_without_quote": ""})
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    report = choose_review_threshold(path, rows="even", target=0.99, min_coverage=0.5)
+    assert report["n"] == 5 and report["reached_target"]
+    assert report["chosen"]["threshold"] == 0.9 and report["chosen"]["ready_coverage"] == 0.6
+    fallback = choose_review_threshold(path, rows="even", target=1.01, min_coverage=0.5)
+    assert not fallback["reached_target"] and fallback["chosen"]["ready_coverage"] >= 0.5

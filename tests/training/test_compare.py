@@ -76,3 +76,12 @@ def test_comparison_warns_about_different_data():
     assert comparison_warnings(metrics(0.5), metrics(0.6)) == []
     warnings = comparison_warnings(metrics(0.5), metrics(0.6, data="other.csv", n=9))
     assert warnings == ["different data: test.csv and other.csv", "different numbers of rows: 4 and 9"]
+
+
+def test_risk_coverage_frame_has_the_curve_and_the_review_rules_point():
+    from training.compare import risk_coverage_frame
+
+    frame = risk_coverage_frame({"risk_coverage": [{"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9}],
+                                 "ready_coverage": 0.4, "ready_accuracy": 1.0})
+    assert list(frame["kind"]) == ["by confidence", "review rule"]
+    assert risk_coverage_frame({}).empty

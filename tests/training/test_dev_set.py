@@ -28,7 +28,7 @@ KIND_MINIMUMS = {
     "notice": 10,
 }
 KINDS = {*KIND_MINIMUMS, "plain"}
-TRAINING_FILES = ("train.csv", "train_chat.csv", "val.csv", "test.csv", "handwritten.csv")
+TRAINING_FILES = ("train.csv", "train_chat.csv", "train_traps.csv", "val.csv", "test.csv", "handwritten.csv")
 
 
 def read(name):

@@ -126,3 +126,41 @@ def test_empty_input_gives_undefined_rates():
     assert metrics["category_accuracy"] is None
     assert metrics["macro_f1"] is None
     assert metrics["json_valid_rate"] is None
+
+
+def test_ready_metrics_count_only_the_rows_not_sent_to_review():
+    from training.metrics import ready_metrics
+
+    gold_ = ["other", "other", "add_user", "add_user"]
+    predicted = ["other", "add_user", "add_user", "other"]
+    metrics = ready_metrics(gold_, predicted, [False, True, False, False])
+    assert metrics == {"ready_coverage": 0.75, "ready_accuracy": pytest.approx(2 / 3), "ready_errors": 1}
+    assert ready_metrics(gold_, predicted, [True] * 4)["ready_accuracy"] is None
+
+
+def test_risk_coverage_keeps_the_most_confident_first_and_never_splits_ties():
+    from training.metrics import risk_coverage
+
+    curve = risk_coverage(["a", "a", "a", "a"], ["a", "b", "a", "a"], [0.9, 0.5, 0.9, 0.7])
+    assert [(p["coverage"], p["accuracy"], p["threshold"]) for p in curve] == [
+        (0.5, 1.0, 0.9), (0.75, 1.0, 0.7), (1.0, 0.75, 0.5)]
+
+
+def test_compute_metrics_adds_ready_metrics_and_the_curve():
+    predictions = [TriageResult("other", confidence=0.9), TriageResult("add_user", confidence=0.4)]
+    metrics = compute_metrics([gold("other"), gold("other")], predictions, needs_review=[False, True])
+    assert (metrics["ready_accuracy"], metrics["ready_coverage"]) == (1.0, 0.5)
+    assert metrics["risk_coverage"][-1] == {"coverage": 1.0, "accuracy": 0.5, "threshold": 0.4}
+
+
+def test_second_requests_are_scored_by_category_and_their_stated_ids():
+    from training.metrics import second_request_metrics
+
+    rows = [{"second_category": "cancel_booking", "second_booking_id": "BK-12345"},
+            {"second_category": "", "second_booking_id": ""},
+            {"second_category": "reset_password", "second_booking_id": ""}]
+    metrics = second_request_metrics(rows, [("cancel_booking", "BK-12345"), ("modify_booking", ""), ("", "")],
+                                     [0.1, 0.2, 0.3])
+    assert metrics["second_request_precision"] == 0.5 and metrics["second_request_recall"] == 0.5
+    assert metrics["second_request_booking_id_exact_when_stated"] == 1.0
+    assert metrics["second_request_ms_median"] == pytest.approx(200.0)
