@@ -1,4 +1,5 @@
-"""Training: pick the data, set the hyperparameters, start a LoRA run and watch it.
+"""Training: pick the data (a CSV, optionally with the operator's corrections from the inbox,
+pseudonymised, the newest held out), set the hyperparameters, start a LoRA run and watch it.
 
 A run is a detached process (training/runs.py): reloading the page or closing the tab does
 not stop it, and opening the page again reattaches to it from the files in its folder.
@@ -9,7 +10,7 @@ import streamlit as st
 from training import runs
 from ui import training_data, training_form, training_runs
 from ui.navigation import require_app_navigation
-from ui.resources import desk_settings
+from ui.resources import desk_settings, store
 
 require_app_navigation()
 
@@ -28,6 +29,7 @@ with val_column:
     val_path = training_data.pick_csv("Validation data", "val", runs_root, "val.csv", optional=True)
     val_report = training_data.show_checks(val_path, "validation") if val_path else None
 training_data.show_overlap(train_path, val_path)
+corrections_split, corrections_report = training_data.corrections_source(runs_root, store(), val_path)
 
 st.header("New run")
 preset = st.selectbox("Start from", runs.presets(), key="preset", format_func=runs.display_path,
@@ -54,7 +56,10 @@ if active is not None:
 training_runs.warn_about_outside_runs(all_runs)
 if start:
     values.update(base_model=base_model, train_file=str(train_path), val_file=str(val_path or ""))
-    training_runs.start(runs_root, run_name, values, [report for report in (train_report, val_report) if report])
+    if corrections_split:
+        values = runs.with_corrections(values, corrections_split)
+    reports = [report for report in (train_report, val_report, corrections_report) if report]
+    training_runs.start(runs_root, run_name, values, reports)
 
 st.header("Earlier runs")
 training_runs.earlier_runs(all_runs)

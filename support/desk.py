@@ -16,7 +16,7 @@ from support.workflow import Workflow
 
 
 def open_store(settings: Settings) -> TicketStore:
-    return TicketStore(settings.store_path)
+    return TicketStore(settings.store_path, collect_corrections=settings.collect_corrections)
 
 
 def build_workflow(store: TicketStore, settings: Settings) -> Workflow | None:

@@ -160,6 +160,25 @@ MIGRATIONS = [
     ALTER TABLE tickets ADD COLUMN sender_auth TEXT;
     UPDATE tickets SET reply_to = NULL WHERE reply_to IS NOT NULL AND instr(lower(sender), lower(reply_to)) > 0;
     """,
+    # 7: the operator's decisions as labelled examples (support/corrections.py), one per decided ticket
+    # (the latest decision stands): the model's answer and the final one as JSON, what changed, who
+    # decided when. The mail itself stays in its ticket: the raw text is kept in one place only.
+    # ``agreed`` (category and fields accepted unchanged) is a column so the inbox's alert is one query.
+    """
+    CREATE TABLE corrections (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+        decided_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        reason TEXT,
+        was_ready INTEGER NOT NULL,
+        agreed INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        final TEXT NOT NULL,
+        changes TEXT NOT NULL
+    );
+    CREATE INDEX corrections_by_time ON corrections (decided_at);
+    """,
 ]
 
 

@@ -12,6 +12,7 @@ where a person asked for it).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import sqlite3
@@ -23,9 +24,12 @@ from pathlib import Path
 import psutil
 
 from core.mail import MailRef
+from support.corrections import OVERRIDDEN, REJECTED, Agreement, Correction, correction_of
 from support.migrations import migrate
 from support.records import ActionRecord, AuditEntry, ReplyRecord, Ticket
 from support.states import State, TransitionError, check_transition
+
+log = logging.getLogger(__name__)
 
 PARK_AFTER_FAILURES = 3
 """A step that failed this often on one ticket is not retried by itself any more: a person decides."""
@@ -45,9 +49,19 @@ def _now(offset_s: float = 0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat(timespec="seconds")
 
 
+DECIDED_FROM = {State.APPROVED: (State.TRIAGED, State.NEEDS_REVIEW, State.FAILED),
+                State.REJECTED: (State.TRIAGED, State.NEEDS_REVIEW)}
+"""Moves that decide on the model's answer, and so keep a correction: an approval (again, after a
+failure), and a rejection of what the model proposed (rejecting a failed ticket judges the
+delivery, not the answer: its approval's example stands)."""
+
+
 class TicketStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, collect_corrections: bool = True):
+        """``collect_corrections``: keep each decision as a labelled example (support/corrections.py;
+        the ``ACEDESK_COLLECT_CORRECTIONS`` setting)."""
         self.path = Path(path)
+        self.collect_corrections = collect_corrections
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
@@ -117,6 +131,24 @@ class TicketStore:
                 detail["flags"] = intake_flags
             self._audit(ticket_id, "fetcher", "quarantined" if quarantine_reason else "received", detail)
         return ticket_id
+
+    def add_split(self, ticket_id: int, note: str, actor: str) -> int:
+        """A ticket of its own for the second request of ``ticket_id``'s mail: the same mail (so
+        the reply threads under it), received, with ``note`` as a flag that stays through triage;
+        both tickets' audit logs name the other."""
+        with self.transaction():
+            now = _now()
+            cursor = self.db.execute(
+                "INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, sender, subject, body, mail_date,"
+                " machine_mail, state, flags, intake_flags, reply_to, references_header, sender_auth, created_at,"
+                " updated_at) SELECT mailbox, uidvalidity, uid || '#' || id || '-2', message_id, sender, subject,"
+                " body, mail_date, machine_mail, ?, ?, ?, reply_to, references_header, sender_auth, ?, ?"
+                " FROM tickets WHERE id=?",
+                (State.RECEIVED, json.dumps([note]), json.dumps([note]), now, now, ticket_id))
+            split_id = cursor.lastrowid
+            self._audit(split_id, actor, "received", {"split_from": ticket_id})
+            self._audit(ticket_id, actor, "split", {"second_request_ticket": split_id})
+        return split_id
 
     def _ticket_with_content(self, content_hash: str | None, message_id: str | None) -> int | None:
         """The ticket of the same mail: same content, or (no content known) the same Message-ID."""
@@ -231,6 +263,26 @@ class TicketStore:
                         (target, failure_reason, _now(), ticket_id))
         self._audit(ticket_id, actor, f"{current}->{target}",
                     {**detail, "reason": failure_reason} if failure_reason else detail)
+        if self.collect_corrections and current in DECIDED_FROM.get(target, ()):
+            self._keep_correction(ticket_id, current, target, actor, detail)
+
+    def _keep_correction(self, ticket_id: int, current: State, target: State, actor: str, detail: dict) -> None:
+        """The decision as a labelled example, in the decision's transaction. A ticket approved again
+        after a failure keeps whether it first sat in the Ready view. Never fails the decision: an
+        example that cannot be kept is logged and left out."""
+        override = detail.get("override_reason")
+        decision = REJECTED if target == State.REJECTED else OVERRIDDEN if override else "approved"
+        try:
+            correction = correction_of(self.ticket(ticket_id), decision, actor, override or detail.get("reason"),
+                                       current == State.TRIAGED, _now())
+            if correction is None:
+                return
+            columns = correction.columns()
+            updates = ", ".join(f"{name}=excluded.{name}" for name in columns if name not in ("ticket_id", "was_ready"))
+            self.db.execute(f"INSERT INTO corrections ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+                            f" ON CONFLICT (ticket_id) DO UPDATE SET {updates}", tuple(columns.values()))
+        except Exception:  # the operator's decision stands whatever becomes of its example
+            log.exception("ticket %s: its decision could not be kept as a correction", ticket_id)
 
     def save_approval(self, ticket_id: int, edits: dict, override_reason: str | None, actor: str,
                       action: tuple[str, str, dict] | None = None) -> None:
@@ -365,6 +417,7 @@ class TicketStore:
             self._move(ticket_id, State.RECEIVED, actor, None, {"retriage": True})
             self.db.execute("UPDATE tickets SET triage=NULL, edits=NULL, flags=intake_flags, override_reason=NULL,"
                             " failures='{}' WHERE id=?", (ticket_id,))
+            self.db.execute("DELETE FROM corrections WHERE ticket_id=?", (ticket_id,))  # its answer is gone
 
     def _intake_flags(self, ticket_id: int) -> list[str]:
         return json.loads(self.db.execute("SELECT intake_flags FROM tickets WHERE id=?", (ticket_id,)).fetchone()[0])
@@ -379,6 +432,26 @@ class TicketStore:
             self.db.execute("UPDATE tickets SET flags=? WHERE id=?", (json.dumps([*ticket.flags, *new]), ticket_id))
             if ticket.state == State.TRIAGED:
                 self._move(ticket_id, State.NEEDS_REVIEW, "workflow", None, {"flags": new})
+
+    # -- corrections: the decisions as labelled examples -------------------------------------------
+    def corrections(self, since: str | None = None) -> list[Correction]:
+        """The examples (with their mails), oldest decision first; ``since``: decided at or after (ISO)."""
+        rows = self.db.execute("SELECT c.*, t.sender, t.subject, t.body, t.mail_date FROM corrections c"
+                               " JOIN tickets t ON t.id = c.ticket_id WHERE c.decided_at >= ?"
+                               " ORDER BY c.decided_at, c.ticket_id", (since or "",))
+        return [Correction.from_row(row) for row in rows]
+
+    def corrections_version(self) -> tuple[int, str]:
+        """How many examples there are and the newest decision: a cache key for their export."""
+        count, newest = self.db.execute("SELECT count(*), coalesce(max(decided_at), '') FROM corrections").fetchone()
+        return count, newest
+
+    def agreement_since(self, since: str) -> Agreement:
+        """Decisions since ``since`` (ISO) and how many accepted the model's category and fields: one
+        indexed query, cheap enough for every inbox rerun."""
+        decisions, agreed = self.db.execute("SELECT count(*), coalesce(sum(agreed), 0) FROM corrections"
+                                            " WHERE decided_at >= ?", (since,)).fetchone()
+        return Agreement(decisions, agreed)
 
     # -- the inbox's queries ----------------------------------------------------------------
     def ticket_page(self, *, states: Sequence[str] = (), categories: Sequence[str] = (),

@@ -4,9 +4,13 @@
     python -m support.tickets show 7                     # one ticket with its audit log
     python -m support.tickets approve 7 [--reply "..."] [--field booking_id=BK-48213] [--override "why"]
     python -m support.tickets reject 7 --reason "spam"
+    python -m support.tickets corrections --out corrections.csv   # decided tickets as training rows, pseudonymised
 
 ``approve`` executes at once against the club backend (ACEDESK_CLUB_API_URL/_TOKEN) and sends
 the reply (SMTP, or the outbox folder); a failure leaves the ticket ``failed`` and retryable.
+``corrections`` writes every decision kept in the store (support/corrections.py) in the training
+CSV's format plus ``changed``, ``decided_at`` and ``decision``; names, addresses, phone numbers,
+usernames and booking numbers are replaced by stand-ins (support/pseudonymise.py).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import asdict
 
 from core.settings import Settings, load_settings
 from model.schema import FIELDS
+from support.corrections import export_corrections
 from support.desk import build_workflow, open_store
 from support.records import Ticket
 from support.store import TicketStore
@@ -65,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     reject.add_argument("ticket", type=int)
     reject.add_argument("--reason", required=True)
     reject.add_argument("--actor", default="operator")
+    corrections = commands.add_parser("corrections", help="the decisions as a pseudonymised training CSV")
+    corrections.add_argument("--out", required=True, help="the CSV file to write")
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -72,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         for ticket in store.tickets():
             sys.stdout.write(export_line(ticket) + "\n")
+    elif args.command == "corrections":
+        rows = export_corrections(store, args.out)
+        print(f"{rows} decided ticket{'s' if rows != 1 else ''} written to {args.out} (pseudonymised)")
     elif args.command == "show":
         audit = [asdict(entry) for entry in store.audit_log(args.ticket)]
         print(json.dumps({**_public(store.ticket(args.ticket)), "audit": audit}, indent=2, ensure_ascii=False))

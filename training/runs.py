@@ -28,7 +28,7 @@ import yaml
 
 from core.settings import PROJECT_ROOT
 from model.metadata import DEFAULT_BASE_MODEL
-from training import layout
+from training import corrections, layout
 from training.config import TrainConfig
 from training.jobs import JobState, is_alive, job_state, read_job, start_job, stop_job
 from training.progress import append_event, read_events
@@ -144,9 +144,21 @@ EVALUATION_ONLY = ("test.csv", "dev.csv", "injection_eval.csv")
 
 
 def csv_choices(runs_root: Path) -> list[Path]:
-    """CSVs a run can train on: training/data/ (not the evaluation-only files) and earlier uploads."""
+    """CSVs a run can train on: training/data/ (not the evaluation-only files) and earlier uploads
+    (not held-out corrections)."""
     own = [path for path in sorted(DATA_DIR.glob("*.csv")) if path.name not in EVALUATION_ONLY]
-    return own + sorted(layout.uploads_dir(runs_root).glob("*.csv"))
+    uploads = sorted(layout.uploads_dir(runs_root).glob("*.csv"))
+    return own + [path for path in uploads if not corrections.is_held_out(path)]
+
+
+def with_corrections(values: dict, split: corrections.CorrectionsSplit) -> dict:
+    """The form's values with the operator corrections' training part as the extra training file
+    (joined to the one the form names, if any): "base data + operator corrections"."""
+    if split.train is None:
+        return values
+    extra = values.get("extra_train_file", "")
+    train = corrections.joined(split.train, _project_path(extra)) if extra else split.train
+    return {**values, "extra_train_file": str(train)}
 
 
 def save_upload(runs_root: Path, filename: str, content: bytes) -> Path:
@@ -196,6 +208,9 @@ def build_config(values: dict) -> tuple[TrainConfig | None, list[str]]:
     if base_problem:
         problems.append(base_problem)
     values = {**values, **{name: _project_path(values.get(name, "")) for name in _PATH_FIELDS}}
+    problems += [f"{Path(values[name]).name} holds held-out operator corrections: they are for evaluation only, "
+                 "never training. Pick another file." for name in ("train_file", "extra_train_file")
+                 if corrections.is_held_out(values[name])]
     try:
         config = TrainConfig(**values)
     except (ValueError, FileNotFoundError, TypeError) as error:

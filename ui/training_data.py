@@ -1,14 +1,19 @@
 """The Training page's data pickers: a CSV from training/data/ or an upload, checked and previewed
-before anything starts (the checks are training/data_checks.py)."""
+before anything starts (the checks are training/data_checks.py), and the operator's corrections
+as a second source: exported pseudonymised from the ticket store, split by time (the newest held
+out for the Eval page), checked like any training CSV."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from training import data_checks, runs
+from support.corrections import export_corrections
+from support.store import TicketStore
+from training import corrections, data_checks, layout, runs
 
 
 def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional: bool = False) -> Path | None:
@@ -68,3 +73,46 @@ def _overlap(train: str, train_modified: float, val: str, val_modified: float) -
 
 def _modified(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
+
+
+def corrections_source(runs_root: Path, ticket_store: TicketStore, val_path: Path | None
+                       ) -> tuple[corrections.CorrectionsSplit | None, data_checks.CsvReport | None]:
+    """"Base data + operator corrections": when switched on, the store's decisions exported
+    (pseudonymised) into the runs folder's uploads and split by time, with the checks of any
+    training CSV and the overlap with validation and test. Returns the split (None: off, or nothing
+    to train on yet) and the training part's report."""
+    if not st.toggle("Add the operator's corrections", key="with_corrections",
+                     help="Every ticket decided in the inbox is a labelled example (approved as the model said, or "
+                          "corrected). Names, addresses, phone numbers, usernames and booking numbers are replaced "
+                          "by stand-ins; the raw mails stay in the ticket store."):
+        return None, None
+    count, newest = ticket_store.corrections_version()
+    if not count:
+        st.info("No decided tickets yet: approve or reject some in the inbox (with ACEDESK_COLLECT_CORRECTIONS "
+                "on, the default) and they appear here.")
+        return None, None
+    split = _exported(str(ticket_store.path), count, newest, str(runs_root))
+    st.markdown(f"**{count:,} decided tickets** (pseudonymised): {split.train_rows:,} join the training data; the "
+                f"newest {split.held_out_rows:,}, decided since {split.held_out_since[:16].replace('T', ' ')}, are held "
+                f"out, never trained on: `{runs.display_path(split.held_out)}`. Score a candidate on them on the Eval "
+                "page.")
+    if split.train is None:
+        st.warning(f"Too few decisions to train on yet: the first {corrections.MIN_HELD_OUT} are all held out.",
+                   icon=":material/warning:")
+        return None, None
+    report = show_checks(split.train, "training")
+    show_overlap(split.train, val_path)
+    test_split = runs.DATA_DIR / "test.csv"
+    if shared := corrections.shared_mails(split.train, test_split):
+        st.warning(f"{shared} of the corrections' mails also appear in {test_split.name}: a score there would "
+                   "flatter the candidate.", icon=":material/warning:")
+    return split, report
+
+
+@st.cache_data(max_entries=4, show_spinner="Exporting the corrections...")
+def _exported(store_path: str, count: int, newest: str, runs_root: str) -> corrections.CorrectionsSplit:
+    """One export per state of the corrections (``count`` and ``newest`` are the cache key)."""
+    with tempfile.TemporaryDirectory() as folder:
+        export = Path(folder) / "corrections.csv"
+        export_corrections(TicketStore(store_path), export)
+        return corrections.split_by_time(export, layout.uploads_dir(Path(runs_root)))

@@ -1,5 +1,6 @@
 """The Training page through Streamlit's AppTest: the form, the data checks, a real tiny run
-started from the form, reattaching to a running run and stopping it."""
+started from the form, reattaching to a running run and stopping it, and a run on base data +
+the operator's corrections from a store of decided demo tickets."""
 
 import dataclasses
 import json
@@ -12,8 +13,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from support.intake import fetch_eml_dir
+from support.states import State
+from support.store import TicketStore
+from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
-from training import layout, runs
+from training import corrections, layout, runs
 from training.config import TrainConfig
 from training.jobs import JobState
 from ui.training_form import ELSEWHERE, GROUPS
@@ -181,3 +186,38 @@ def test_a_command_line_run_in_progress_is_pointed_out(runs_root):
     assert any("continued is training from the command line" in warning.value for warning in app.warning)
     assert not app.button(key="start").disabled  # not the app's run: warned about, not locked out
     assert "**continued**: running" in texts(app)
+
+
+def test_base_data_and_operator_corrections_in_one_click_with_the_newest_held_out(runs_root, ten_rows_csv,
+                                                                                  tiny_base_dir, tmp_path):
+    store = TicketStore(tmp_path / "data" / "acedesk.sqlite3")
+    fetch_eml_dir(store, demo_inbox(tmp_path / "mail"))
+    triage_as_labelled(store, confidence=0.99)
+    for ticket in store.tickets():
+        reason = "machine mail (auto-reply, bounce, newsletter)" if ticket.machine_mail else None
+        if reason:
+            store.move(ticket.id, State.REJECTED, "operator", reason=reason)
+        else:
+            store.save_approval(ticket.id, {}, None, "operator")
+    app = open_page()
+    app.file_uploader(key="train_upload").upload("ten.csv", ten_rows_csv, "text/csv")
+    app.file_uploader(key="val_upload").upload("ten.csv", ten_rows_csv, "text/csv")
+    app.toggle(key="with_corrections").set_value(True).run()
+    assert not app.exception, app.exception
+    assert "**31 decided tickets** (pseudonymised): 24 join the training data; the newest 7" in texts(app)
+    preview = [frame.value for frame in app.dataframe if "decided_at" in frame.value.columns][-1]
+    assert len(preview) == 20 and not preview["sender"].str.contains("Anna Berg|anna.berg").any()
+    assert "Add the operator's corrections" in app.toggle(key="with_corrections").label
+
+    app.text_input(key="hp_base_model").set_value(str(tiny_base_dir))
+    for name, value in {"max_train_samples": 0, "max_steps": 2, "batch_size": 4, "logging_steps": 1,
+                        "eval_steps": 2, "save_steps": 2, "threads": 1, "lora_r": 4, "lora_alpha": 8,
+                        "lora_top_layers": 0}.items():
+        app.number_input(key=f"hp_{name}").set_value(value)
+    app.button(key="start").click().run()
+    assert not app.exception and not app.error, [error.value for error in app.error]
+    run = runs.active_run(runs_root) or runs.list_runs(runs_root)[0]
+    held_out = corrections.held_out_for(run.config)
+    assert held_out is not None and len(pd.read_csv(held_out)) == 7
+    wait_until_no_active_run(runs_root)
+    assert runs.load_run(run.folder).metrics["train_examples"] == 10 + 24

@@ -1,0 +1,428 @@
+"""Personal data out of an export: every name, address, phone number, username and booking
+number replaced by a realistic stand-in, the same value by the same stand-in throughout one
+file, so a labelled example still teaches what it taught (the label ``tk_2009`` and the mail's
+``tk_2009`` both become, say, ``mb_1994``; ``BK-48213`` keeps the club's form as ``BK-71592``).
+
+What counts as personal:
+- e-mail addresses and phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``);
+- numbers of five or more digits (booking ids, member numbers; the letters around them stay), and
+  the digits of a labelled booking reference in another form (``SQ-2207``);
+- usernames: those the labels name, those a mail introduces ("username devans", "user jgarcia")
+  and handles built from a known name (``claire_admin``, ``pkowalski``);
+- people's names: the sender's display name (unless it names an organisation), the labels'
+  ``member_name``, the parts of an address that are names (``tomasz.kowalski@``), and words the
+  text marks as names: a first name of Faker's lists in nine languages with the capitalised word
+  after it, a greeting ("Hello Piotr"), a relation ("my son Tomasz"), the line after "Thanks,".
+
+Stand-ins come from the same lists and are never a value of the file itself. The mapping lives in
+memory while one file is written and is drawn at random each time: nothing AceDesk keeps turns a
+pseudonymised file back into the raw one. Detection is heuristic, so a name nothing marks as one
+("we're moving to Bristol") passes through; tests/support/test_pseudonymise.py measures it on the
+demo mailbox and on the training data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import re
+import secrets
+import string
+import unicodedata
+from collections.abc import Callable, Iterable
+from email.utils import parseaddr
+from functools import cache
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: ``García`` and ``garcia`` are one name."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(fold(word) for word in text.split())
+
+
+NAME_LOCALES = ("en_GB", "en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "nl_NL", "pt_PT")
+"""Faker's name lists used to recognise first names and to draw stand-ins."""
+TEXT_COLUMNS = ("sender", "subject", "body", "response", "member_name", "booking_id", "new_date", "new_court",
+                "changed")
+"""Columns of a training CSV (and a corrections export) that hold free text: all mapped alike, so a
+label that repeats the text repeats its stand-ins."""
+PUBLIC_MAIL_DOMAINS = _word_set("""gmail.com googlemail.com gmx.de gmx.net web.de t-online.de outlook.com hotmail.com
+    live.com yahoo.com yahoo.de yahoo.fr icloud.com me.com proton.me protonmail.com free.fr orange.fr laposte.net
+    wanadoo.fr aol.com mail.com posteo.de freenet.de""")
+"""Providers whose domain says nothing about a person: kept as they are."""
+STAND_IN_DOMAINS = ("example.com", "example.org", "example.net", "mail.example", "post.example", "home.example")
+_CALENDAR = """january february march april may june july august september october november december januar
+    februar märz mai juni juli oktober dezember janvier février mars avril juin juillet août septembre octobre
+    novembre décembre enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre
+    monday tuesday wednesday thursday friday saturday sunday montag dienstag mittwoch donnerstag freitag samstag
+    sonntag lundi mardi mercredi jeudi vendredi samedi dimanche lunes martes miércoles jueves viernes sábado
+    domingo spring summer autumn fall winter easter christmas mar"""
+_FUNCTION_WORDS = """i me my mine we us our you your he him his she her they them their it its a an the this that
+    these those is am are was were be been do does did have has had will would shall should can could might must
+    not no yes and or but if so as at by for from in into of on to with about after before again also just only
+    very too please what when where which who why how all any some each every there here then than now today
+    tomorrow tonight new old same other next last one two
+    ich mich mir mein meine meinen meinem wir uns unser du dich dein sie ihr ihre ihren er ihn ihm es der die das
+    den dem des ein eine einen einem und oder aber wenn dass ist sind war bin bitte mit von zu zum zur für auf an
+    im am aus bei nach vor über nicht kein keine neu neue neuer neues frage konto tag heute
+    je moi mon ma mes nous notre vous votre il elle ils elles le la les un une des du de et ou mais si est suis
+    sont pour par avec dans sur pas ne nouveau nouvelle compte
+    yo mi mis nuestro tu tú su sus él el los las unos unas y o pero es soy son por para con en sobre nuevo
+    nueva cuenta buenos buenas"""
+_TITLES = "sir madam mr mrs ms miss dr herr frau monsieur madame mme señor señora sr sra lg vg mfg ltc tc"
+_CLUB_WORDS = """court courts club team support coach head board tennis junior juniors senior squad admin system
+    mail note hello hi hey dear thanks thank cheers best regards merci bonjour salut hola hallo danke gracias
+    saludos grüße gruß reception member members office service news newsletter magazine world delivery daemon
+    administrator secretary manager info noreply platz pista booking buchung réservation reserva ai app account
+    password login username"""
+_NAME_LIKE_WORDS = """will grant hope joy faith rose dawn guy art pat sunny chase don ray sue frank rich honey amber
+    ivy iris hazel crystal ruby pearl lily sky river storm bill mark else edit job lot till nada pero sol luz paz
+    angel dolores mercedes pilar ernst bella vera tere curt max page van von del"""
+NEVER_NAMES = _word_set(f"{_CALENDAR} {_FUNCTION_WORDS} {_TITLES} {_CLUB_WORDS}")
+"""Words that are never a name here, wherever they stand (``Court 3``, ``May 5``, ``Dear Sir``)."""
+NOT_NAMES = NEVER_NAMES | _word_set(_NAME_LIKE_WORDS)
+"""Words never taken for a name by their look alone, kept in lower case ("may", "grant") and never
+drawn as a stand-in; a display name or a label can still make one of the second kind a name
+("Olivia Grant")."""
+ORG_WORDS = _word_set("""club support team board magazine system administrator delivery service news newsletter
+    info office admin noreply no-reply mailer daemon tennis world committee secretary reception helpdesk deals
+    offers shop store sale promo marketing events rewards alerts notifications security billing accounts bank
+    weekly digest daily updates community academy league federation association verein sports racket racquet
+    ltc tc gmbh ltd inc llc subsystem""")
+"""A display name with one of these names an organisation, not a person."""
+KEEP_SEGMENTS = _word_set("""admin coach tennis club team junior jr sr user member info support mail kids the
+    official office mailer daemon postmaster noreply newsletter bounce bounces notifications""")
+"""Parts of a handle that say nothing about a person (``coach_mike`` keeps ``coach``)."""
+
+_LETTER = r"[^\W\d_]"
+WORD = re.compile(rf"(?<![\w'’]){_LETTER}(?:{_LETTER}|['’-](?={_LETTER}))*(?![\w'’])")
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w+])(?:\+|00|0|\(0)[\d ()./-]{7,}\d(?!\w)")
+NUMBER = re.compile(r"(?<!\d)\d{5,}(?!\d)")
+TOKEN = re.compile(r"(?<![\w.@+-])\w(?:[\w.+-]*\w)?(?!@)")
+"""A word, a handle (``tk_2009``, ``anna.berg``), a number: what a username can look like in a text."""
+_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
+_USERNAME_CONTEXT = re.compile(
+    r"\b(username|user name|login name|benutzername|nutzername|identifiant|nom d'utilisateur|nombre de usuario"
+    r"|usuario|user|login|benutzer)\b\s*(?:is|ist|est|es|:|=|-)?\s*[\"'“‘]?(\w[\w.+-]*\w|\w)", re.IGNORECASE)
+_WEAK_CONTEXT = ("login", "user", "benutzer")
+_NOT_USERNAMES = _word_set("""is and the for so was i my it to yet name of a an ist est es und et y de le la el
+    bitte please svp por here there account id data password profile settings details again anymore works
+    working access with in on at from that this has had me him her his them""")
+_GREETING = re.compile(r"\b(?:hi|hello|hey|dear|hallo|liebe|lieber|moin|servus|bonjour|salut|cher|chère|hola"
+                       r"|querid[oa]|estimad[oa]|ciao)[ \t]+$", re.IGNORECASE)
+_RELATION = re.compile(r"\b(?:son|daughter|husband|wife|partner|brother|sister|friend|mr|mrs|ms|miss|dr|sohn"
+                       r"|tochter|mann|frau|herr|bruder|schwester|fils|fille|mari|femme|monsieur|madame|mme|hijo"
+                       r"|hija|marido|esposa|señor|señora|sr|sra)\.?,?[ \t]+$", re.IGNORECASE)
+_INTRODUCTION = re.compile(r"\b(?:my name is|i am|i'm|this is|ich bin|ich heiße|je suis|je m'appelle|me llamo"
+                           r"|soy|mi nombre es)[ \t]+$", re.IGNORECASE)
+_CLOSING = re.compile(r"^(?:thanks?|thank you|many thanks|cheers|best|regards|kind regards|best regards|best wishes"
+                      r"|all the best|love|viele grüße|liebe grüße|mit freundlichen grüßen|grüße|gruß|lg|vg"
+                      r"|cordialement|bien à vous|merci|bonne journée|bises|saludos|un saludo|gracias"
+                      r"|muchas gracias|atentamente|un abrazo)\b.*$", re.IGNORECASE)
+
+
+@cache
+def name_lists() -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """Known first names (folded, to recognise them) and the stand-in pools of first and last names."""
+    firsts, first_pool, last_pool = set(), set(), set()
+    for locale in NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        names = {*provider.first_names, *getattr(provider, "first_names_male", ()),
+                 *getattr(provider, "first_names_female", ())}
+        firsts.update(fold(name) for name in names if name.isalpha())
+        first_pool.update(name for name in names if _good_stand_in(name))
+        last_pool.update(name for name in provider.last_names if _good_stand_in(name))
+    return frozenset(firsts - NOT_NAMES), tuple(sorted(first_pool)), tuple(sorted(last_pool))
+
+
+def _ends_a_name(text: str, words: list[re.Match], index: int) -> bool:
+    """A word after "Hello" or "I'm" is a name when punctuation, the line's end or a capitalised
+    word (a surname) follows it: "Hello Piotr," yes, "Hi Can you" and "ich bin Mitglied seit" no."""
+    rest = text[words[index].end():]
+    if re.match(r"\s*(?:[,.!?;:)]|$|\n)", rest):
+        return True
+    following = words[index + 1].group() if index + 1 < len(words) else ""
+    return rest[:1] in " \t" and following[:1].isupper() and rest.lstrip(" \t").startswith(following)
+
+
+def _good_stand_in(name: str) -> bool:
+    return name.isascii() and name.isalpha() and 3 <= len(name) <= 9 and fold(name) not in NOT_NAMES
+
+
+def _cased(stand_in: str, like: str) -> str:
+    """The stand-in written the way the original was: ANNA -> LENA, anna -> lena, Anna -> Lena."""
+    if like.isupper() and len(like) > 1:
+        return stand_in.upper()
+    if like.islower():
+        return stand_in.lower()
+    return stand_in[:1].upper() + stand_in[1:].lower() if like[:1].isupper() else stand_in
+
+
+class Pseudonymiser:
+    """One file's mapping. ``learn`` every row first (so no stand-in is a value of the file),
+    then ``row`` each one."""
+
+    def __init__(self, seed: int | None = None):
+        self._random = random.Random(secrets.randbits(64) if seed is None else seed)
+        self._first_names, self._first_pool, self._last_pool = name_lists()
+        self._name_keys: set[str] = set()
+        """Folded tokens that are people's names in this file."""
+        self._first_like: set[str] = set()
+        self._usernames: set[str] = set()
+        self._references: set[str] = set()
+        """Labelled booking ids in another form than the club's (``SQ-2207``): their digits are mapped."""
+        self._originals: set[str] = set()
+        """Folded words and digit strings of the file that no stand-in may be."""
+        self._words: dict[str, str] = {}
+        self._numbers: dict[str, str] = {}
+        self._domains: dict[str, str] = {}
+        alphabet = list(string.ascii_lowercase)
+        while any(a == b for a, b in zip(alphabet, string.ascii_lowercase, strict=True)):
+            self._random.shuffle(alphabet)
+        self._letters = dict(zip(string.ascii_lowercase, alphabet, strict=True))
+
+    # -- learning: what in this file is personal ---------------------------------------------
+    def learn(self, row: dict, usernames: Iterable[str] = (), names: Iterable[str] = ()) -> None:
+        """Note the personal values of one row (and ``usernames``/``names`` it mentions elsewhere,
+        e.g. the model's answer before the operator corrected it)."""
+        display, _ = parseaddr(row.get("sender") or "")
+        for value in (display if not {fold(word) for word in WORD.findall(display)} & ORG_WORDS else "",
+                      row.get("member_name") or "", *names):
+            words = WORD.findall(value)
+            self._add_names(words[:1], first=True, stated=True)
+            self._add_names(words[1:], stated=True)
+        for value in (row.get("username") or "", *usernames):
+            if value.strip():
+                self._add_username(value.strip())
+        reference = (row.get("booking_id") or "").strip()
+        if re.search(r"\d", reference) and not NUMBER.search(reference):
+            self._references.add(reference.lower())
+            self._originals.update(re.findall(r"\d+", reference))
+        texts = [row.get(column) or "" for column in ("sender", "subject", "body", "response")]
+        for text in texts:
+            self._learn_text(text)
+        for text in texts:  # names known from any part help to read the addresses
+            for address in EMAIL.findall(text):
+                self._learn_address(address)
+            for number in NUMBER.findall(text):
+                self._originals.add(number)
+
+    def _learn_text(self, text: str) -> None:
+        for match in _USERNAME_CONTEXT.finditer(text):
+            keyword, candidate = match.group(1).lower(), match.group(2)
+            weak = keyword in _WEAK_CONTEXT and not re.search(r"[._\d]", candidate)  # "login for him"
+            if not weak and fold(candidate) not in _NOT_USERNAMES | NEVER_NAMES and "@" not in candidate:
+                self._add_username(candidate)
+        words = list(WORD.finditer(text))
+        for index, match in enumerate(words):
+            word = match.group()
+            if not word[:1].isupper() or fold(word) in NOT_NAMES:
+                continue
+            before = text[max(0, match.start() - 40):match.start()]
+            introduced = any(pattern.search(before) for pattern in (_GREETING, _INTRODUCTION))
+            if (fold(word) in self._first_names or _RELATION.search(before)
+                    or (introduced and _ends_a_name(text, words, index))):
+                self._add_names([word], first=True)
+                self._add_names(self._surnames(text, words, index))
+        lines = [line.strip() for line in text.splitlines()]
+        for line in (lines[i + 1] for i, line in enumerate(lines[:-1]) if _CLOSING.match(line)):  # a signature
+            parts = line.replace(",", " ").split()
+            if 0 < len(parts) <= 3 and all(WORD.fullmatch(part) and part[:1].isupper() and fold(part) not in NOT_NAMES
+                                           for part in parts):
+                self._add_names(parts[:1], first=True)
+                self._add_names(parts[1:])
+
+    @staticmethod
+    def _surnames(text: str, words: list[re.Match], index: int) -> list[str]:
+        """Up to two capitalised words right after a first name, on its line."""
+        found = []
+        for previous, match in zip(words[index:index + 2], words[index + 1:index + 3], strict=False):
+            gap = text[previous.end():match.start()]
+            word = match.group()
+            if gap not in (" ", "\t") or not word[:1].isupper() or fold(word) in NOT_NAMES:
+                break
+            found.append(word)
+        return found
+
+    def _learn_address(self, address: str) -> None:
+        local = address.rsplit("@", 1)[0]
+        parts = [part for part in re.split(r"[._+\-\d]+", local) if len(part) >= 2]
+        known = [fold(part) in self._name_keys or fold(part) in self._first_names for part in parts]
+        if any(known) and len(parts) <= 3:
+            self._add_names(parts)
+        self._originals.update(fold(part) for part in parts)
+
+    def _add_names(self, words: Iterable[str], first: bool = False, stated: bool = False) -> None:
+        """``stated``: the words are a name by where they stand (a display name, a label), even
+        words that are ordinary elsewhere ("Olivia Grant")."""
+        for word in words:
+            for key in {fold(word), *fold(word).split("-")}:
+                if len(key) < 2 or key in (NEVER_NAMES if stated else NOT_NAMES):
+                    continue
+                self._name_keys.add(key)
+                self._originals.add(key)
+                if first:
+                    self._first_like.add(key)
+
+    def _add_username(self, value: str) -> None:
+        self._usernames.add(value.lower())
+        self._originals.update(fold(part) for part in re.split(r"[\W_\d]+", value) if part)
+        self._originals.update(re.findall(r"\d+", value))
+
+    # -- replacing ---------------------------------------------------------------------------
+    def row(self, row: dict) -> dict:
+        """The row with its personal data replaced (other columns as they were)."""
+        out = dict(row)
+        for column in TEXT_COLUMNS:
+            if out.get(column):
+                out[column] = self.text(out[column])
+        if out.get("username"):
+            out["username"] = self.value("username", out["username"])
+        if out.get("member_email"):
+            out["member_email"] = self.value("member_email", out["member_email"])
+        return out
+
+    def value(self, field: str, value: str) -> str:
+        """One field's value, as the same value in a text becomes."""
+        if not value:
+            return value
+        if "@" in value and EMAIL.fullmatch(value.strip()):
+            return self._email(value.strip())
+        if field == "username":
+            return self._handle(value)
+        return self.text(value)
+
+    def text(self, text: str) -> str:
+        """A text with every personal value replaced, by priority where they overlap (an address
+        before the name in it)."""
+        detectors: list[tuple[re.Pattern, Callable[[str], str | None]]] = [
+            (EMAIL, self._email), (PHONE, self._phone), (TOKEN, self._username), (NUMBER, self._number),
+            (WORD, self._name)]
+        spans: list[tuple[int, int, str]] = []
+        for pattern, replace in detectors:
+            for match in pattern.finditer(text):
+                if any(start < match.end() and match.start() < end for start, end, _ in spans):
+                    continue
+                replacement = replace(match.group())
+                if replacement is not None and replacement != match.group():
+                    spans.append((match.start(), match.end(), replacement))
+        for start, end, replacement in sorted(spans, reverse=True):
+            text = text[:start] + replacement + text[end:]
+        return text
+
+    def _name(self, word: str) -> str | None:
+        possessive = re.fullmatch(r"(.+)(['’]s)", word)  # "Priya's"
+        if possessive and (stem := self._name(possessive.group(1))) is not None:
+            return stem + possessive.group(2)
+        key = fold(word)
+        if key not in self._name_keys or (word.islower() and key in NOT_NAMES):
+            return None  # not a name here; or "may", "grant": a word in lower case, whoever is called so
+        return _cased(self._stand_in(key, key in self._first_like), word)
+
+    def _stand_in(self, key: str, first: bool) -> str:
+        if key not in self._words:
+            pool = self._first_pool if first else self._last_pool
+            taken = set(self._words.values())
+            candidate = self._random.choice(pool)
+            for _ in range(1000):
+                if fold(candidate) not in self._originals and candidate not in taken:
+                    break
+                candidate = self._random.choice(pool)
+            else:  # a file with more names than the lists: two stand-ins make a new one
+                candidate += self._random.choice(pool).lower()[:3]
+            self._words[key] = candidate
+        return self._words[key]
+
+    def _handle(self, value: str) -> str:
+        """A username or an address's local part, part by part: names as the names, a short part
+        letter by letter, digits digit by digit, other words by a stand-in word."""
+        if "@" in value and EMAIL.fullmatch(value):
+            return self._email(value)
+        return re.sub(r"[^\W\d_]+|\d+", lambda match: self._segment(match.group()), value)
+
+    def _username(self, token: str) -> str | None:
+        """A username the file knows, or a handle built from a known name (``claire_admin``,
+        ``pkowalski``); None for any other token."""
+        if token.lower() in self._references:
+            return re.sub(r"\d+", lambda digits: self._number(digits.group()), token)
+        if token.lower() not in self._usernames:
+            parts = [fold(part) for part in re.findall(r"[^\W\d_]+", token)]
+            if re.fullmatch(r"[^\W\d_]+", token):  # a plain word: only initials before a name ("devans")
+                if parts[0] in NOT_NAMES or not self._initial_and_name(parts[0], ends=False):
+                    return None
+            elif not any(part in self._name_keys or self._initial_and_name(part) for part in parts):
+                return None
+        return self._handle(token)
+
+    def _initial_and_name(self, part: str, ends: bool = True) -> tuple[str, str] | None:
+        """``pkowalski`` -> ("p", "kowalski"), and with ``ends`` ``annab`` -> ("anna", "b"), when that
+        name is known here (in a free word only the first kind: "change" is not "chan" + "ge")."""
+        for cut in (1, 2):
+            if len(part) - cut >= 4 and part[cut:] in self._name_keys:
+                return part[:cut], part[cut:]
+            if ends and len(part) - cut >= 4 and part[:-cut] in self._name_keys:
+                return part[:-cut], part[-cut:]
+        return None
+
+    def _segment(self, part: str) -> str:
+        if part.isdigit():
+            return self._number(part)
+        key = fold(part)
+        if key in KEEP_SEGMENTS:
+            return part
+        if key in self._name_keys:
+            return _cased(self._stand_in(key, key in self._first_like), part)
+        if split := self._initial_and_name(key):
+            return "".join(self._segment(piece) for piece in split)
+        if len(key) <= 2:
+            return _cased("".join(self._letters.get(char, char) for char in key), part)
+        return _cased(self._stand_in(key, True), part)
+
+    def _email(self, address: str) -> str:
+        local, _, domain = address.rpartition("@")
+        return f"{self._handle(local)}@{self._domain(domain)}"
+
+    def _domain(self, domain: str) -> str:
+        key = domain.lower()
+        if key in PUBLIC_MAIL_DOMAINS:
+            return domain
+        if key not in self._domains:
+            used = len(self._domains)
+            self._domains[key] = STAND_IN_DOMAINS[used % len(STAND_IN_DOMAINS)] if used < len(STAND_IN_DOMAINS) \
+                else f"mail{used}.example"
+        return self._domains[key]
+
+    def _phone(self, text: str) -> str | None:
+        digits = re.sub(r"\D", "", text)
+        if len(digits) < 9 or _DATE_LIKE.search(text):
+            return None
+        keep = 2 if text.startswith(("+", "00")) else 1  # the country code or the trunk prefix
+        replaced = iter(digits[:keep] + self._number(digits)[keep:])
+        return re.sub(r"\d", lambda _: next(replaced), text)
+
+    def _number(self, digits: str) -> str:
+        if digits not in self._numbers:
+            taken = set(self._numbers.values()) | self._originals | {digits}
+            for _ in range(1000):  # few numbers of one length may be free: then a repeat is allowed
+                first = "0" if digits[0] == "0" and len(digits) > 1 else self._random.choice("123456789")
+                candidate = first + "".join(self._random.choice(string.digits) for _ in digits[1:])
+                if candidate not in taken:
+                    break
+            self._numbers[digits] = candidate
+        return self._numbers[digits]
+
+
+def pseudonymise_rows(rows: list[dict], *, usernames: Iterable[str] = (), names: Iterable[str] = (),
+                      seed: int | None = None) -> list[dict]:
+    """Rows of one file, pseudonymised with one mapping. ``usernames`` and ``names``: values the
+    rows mention outside their label columns (e.g. a model's answer the operator corrected)."""
+    mapper = Pseudonymiser(seed)
+    for row in rows:
+        mapper.learn(row)
+    mapper.learn({}, usernames=usernames, names=names)
+    return [mapper.row(row) for row in rows]
