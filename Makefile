@@ -48,11 +48,12 @@ test: model lint system llama-cpp
 	ACEDESK_REAL_MODEL=1 $(PY) -m pytest
 
 # Speed measurements, each against a baseline in the same run (results in benchmarks/results/).
-bench: model system
+bench: model system llama-cpp
 	$(PY) -m benchmarks.inference_speed
 	$(PY) -m benchmarks.training_speed
 	$(PY) -m benchmarks.ingestion_speed
 	$(PY) -m benchmarks.inbox_paint
+	$(PY) -m benchmarks.serving
 
 data: setup
 	$(PY) -m training.generate_data

@@ -19,6 +19,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -102,6 +103,18 @@ class Settings(BaseSettings):
     app_address: str = "127.0.0.1"
     """Where the app listens; another address exposes it to the network."""
 
+    # -- learning from the operator (support/corrections.py) ----------------------------------------
+    collect_corrections: bool = True
+    """Keep each decided ticket as a labelled example in the ticket store (the model's answer, the
+    operator's final one, what changed): the data of the agreement view and of a candidate trained
+    on corrections. Off: decisions are audited as always, but no example is kept."""
+    agreement_alert: float = Field(default=0.8, ge=0, le=1)
+    """The inbox warns when the share of the last 7 days' decisions that accepted the model's
+    category and fields unchanged falls below this (0 = never warn)."""
+    agreement_min_decisions: int = Field(default=20, ge=1)
+    """Decisions the last 7 days need before their agreement can raise the warning: a handful of
+    tickets says nothing about the model."""
+
     # -- distillation (training/distill.py) -----------------------------------------------------
     teacher_url: str | None = None
     teacher_key: SecretStr | None = None
@@ -183,3 +196,12 @@ def read_secrets_file(path: Path = SECRETS_FILE) -> dict:
 def load_settings() -> Settings:
     """The settings of this process, read once (``load_settings.cache_clear()`` re-reads)."""
     return Settings()
+
+
+def public_url(url: str) -> str:
+    """A URL setting as messages, reprs and job records may show it: without user:password@,
+    query or fragment (where a key could hide)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

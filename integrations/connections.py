@@ -9,6 +9,9 @@ from __future__ import annotations
 import smtplib
 from dataclasses import dataclass, replace
 
+import requests
+
+from core.settings import public_url
 from integrations.club_api import ClubApi
 from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable
 from integrations.mail_sending import SmtpSender, SmtpSettings
@@ -47,6 +50,19 @@ def probe_smtp(settings: SmtpSettings) -> Connection:
         return Connection("Mail out", DOWN, sender.describe(error))
     return Connection("Mail out", OK, f"{where}: the server answers" + (" and accepts the login"
                                                                        if settings.user else ""))
+
+
+def probe_model_server(url: str, api_key: str | None = None) -> Connection:
+    """Asks an OpenAI-compatible server for its models, briefly (triage waits for it otherwise)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        answer = requests.get(url.rstrip("/") + "/models", headers=headers, timeout=(1, 2))
+    except requests.RequestException as error:
+        return Connection("Model", DOWN, f"the model server {public_url(url)} does not answer ({type(error).__name__}): "
+                                         "new mail waits as received until it does")
+    if not answer.ok:
+        return Connection("Model", DOWN, f"the model server {public_url(url)} answers HTTP {answer.status_code}")
+    return Connection("Model", OK, f"model server {public_url(url)}")
 
 
 def probe_club_api(url: str, token: str) -> Connection:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -16,6 +17,10 @@ from html.parser import HTMLParser
 from core.mail import Email
 
 MAX_MESSAGE_BYTES = 5_000_000
+MAX_HEADER_FIELD_BYTES = 16_384
+"""A header field longer than this is cut before parsing: the email package's header parser
+takes seconds on a 200 KB field, and no real header needs more (RFC 5322 lines stop at 998)."""
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 class MailParseError(ValueError):
@@ -37,7 +42,8 @@ def parse_eml(raw: bytes) -> ParsedMail:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MailParseError(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = email.message_from_bytes(_clip_header_fields(raw), policy=email.policy.default)
+        header_items = [(key, str(value)) for key, value in message.items()]  # each parsed once
         sender = str(message.get("From", "") or "")
         subject = str(message.get("Subject", "") or "")
         body = _body_text(message)
@@ -48,11 +54,31 @@ def parse_eml(raw: bytes) -> ParsedMail:
     return ParsedMail(
         email=Email(sender=sender, subject=subject, body=body, date=_date(message)),
         message_id=str(message.get("Message-ID", "") or "").strip() or None,
-        headers={key: str(value) for key, value in message.items()},
-        header_items=[(key, str(value)) for key, value in message.items()],
+        headers=dict(header_items),
+        header_items=header_items,
         attachments=[part.get_filename() or part.get_content_type() for part in message.iter_attachments()]
         if message.is_multipart() else [],
     )
+
+
+def _clip_header_fields(raw: bytes) -> bytes:
+    """``raw`` with every header field (its folded lines together) cut to
+    ``MAX_HEADER_FIELD_BYTES``; the body untouched. Linear in the header's size."""
+    end = _HEADER_END.search(raw)
+    head, rest = (raw[: end.start()], raw[end.start():]) if end else (raw, b"")
+    if len(head) <= MAX_HEADER_FIELD_BYTES:
+        return raw
+    fields: list[list[bytes]] = []
+    for line in head.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1].append(line)  # a folded continuation of the field above
+        else:
+            fields.append([line])
+    clipped = [b"".join(field) for field in fields]
+    clipped = [field if len(field) <= MAX_HEADER_FIELD_BYTES else
+               field[:MAX_HEADER_FIELD_BYTES].rstrip(b"\r\n") + (b"\r\n" if field.endswith(b"\n") else b"")
+               for field in clipped]
+    return b"".join(clipped) + rest
 
 
 _MACHINE_SENDERS = ("mailer-daemon@", "postmaster@", "noreply@", "no-reply@", "donotreply@", "do-not-reply@")

@@ -7,7 +7,7 @@ the same for every session and for the worker.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import NO_ADAPTER, Settings
@@ -22,6 +22,8 @@ class ModelChoice:
     """Adapter folder (with acedesk.json), or None for the plain base model."""
     base_model: str | None = None
     """None = the adapter's own base (from its acedesk.json)."""
+    model_url: str | None = None
+    """An OpenAI-compatible server that serves ``adapter`` (model/served.py); None = in-process."""
 
 
 def default_choice(settings: Settings) -> ModelChoice:
@@ -49,6 +51,7 @@ def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None) 
     path = Path(data_dir) / ACTIVE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(choice), indent=2) + "\n")
+    # the server (model_url) is a setting, never promoted: the file names a local adapter only
+    temporary.write_text(json.dumps({"adapter": choice.adapter, "base_model": choice.base_model}, indent=2) + "\n")
     temporary.replace(path)  # atomic: the worker never reads half a file
     return choice

@@ -54,11 +54,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from core.mail import Email
+from core.settings import public_url
 from model.calibration import read_category_bias
 from model.metadata import DEFAULT_ADAPTER, read_metadata
 from model.prompt import STYLES, PromptStyle, build_prompt
@@ -134,14 +134,6 @@ def _softmax(scores: dict[str, float]) -> dict[str, float]:
     return {name: weight / total for name, weight in weights.items()}
 
 
-def _public(url: str) -> str:
-    """The URL without user:password@, for messages and reprs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 class ServedTriager:
     """``model.inference.Triager``'s triage surface (``triage``, ``triage_many``, ``base_model``,
     ``adapter``) backed by a model server. The caller passes the URL and key (read once at
@@ -158,7 +150,7 @@ class ServedTriager:
         if server not in SERVERS:
             raise ValueError(f"server must be one of {SERVERS}, got {server!r}")
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"model server URL must start with http:// or https://, got {_public(url)!r}")
+            raise ValueError(f"model server URL must start with http:// or https://, got {public_url(url)!r}")
         self.url = url.rstrip("/")
         self.model = model
         self.server = server
@@ -183,7 +175,7 @@ class ServedTriager:
         return cls(settings.model_url, key, adapter=adapter, **options)
 
     def __repr__(self) -> str:  # never the key
-        return f"ServedTriager({_public(self.url)!r}, model={self.model!r}, server={self.server!r})"
+        return f"ServedTriager({public_url(self.url)!r}, model={self.model!r}, server={self.server!r})"
 
     # -- request bodies ---------------------------------------------------------------------
     def category_request(self, email: Email) -> dict:
@@ -219,7 +211,7 @@ class ServedTriager:
         first = self._choice(self._post(self.category_request(email)))
         top = (first.get("logprobs") or {}).get("top_logprobs") or [None]
         if not top[0]:
-            raise ModelServerError(f"model server {_public(self.url)} returned no logprobs "
+            raise ModelServerError(f"model server {public_url(self.url)} returned no logprobs "
                                    "(llama-cpp-python needs --logits_all true)")
         scores = category_scores(top[0], self.category_bias)
         probabilities = _softmax(scores) if scores else {}
@@ -229,7 +221,7 @@ class ServedTriager:
         text = answer.get("text") or ""
         decided = next((name for name in CATEGORIES if text.startswith(name + '"')), None)
         if decided is None or (category and decided != category):
-            raise ModelServerError(f"model server {_public(self.url)} ignored the answer grammar "
+            raise ModelServerError(f"model server {public_url(self.url)} ignored the answer grammar "
                                    f"(answer starts {text[:40]!r}); is server={self.server!r} right?")
         result = build_result(email, decided, probabilities.get(decided, 0.0), text,
                               stopped=answer.get("finish_reason") == "stop")
@@ -278,21 +270,21 @@ class ServedTriager:
             reason = f"HTTP {response.status_code}"
             response.close()
         else:
-            raise ModelServerUnavailable(f"model server {_public(self.url)} unavailable after "
+            raise ModelServerUnavailable(f"model server {public_url(self.url)} unavailable after "
                                          f"{self.retries + 1} tries ({reason})")
         with response:
             if response.status_code in (401, 403):
-                raise ModelServerError(f"model server {_public(self.url)} refused the API key "
+                raise ModelServerError(f"model server {public_url(self.url)} refused the API key "
                                        f"(HTTP {response.status_code})")
             if not response.ok:
-                raise ModelServerError(f"model server {_public(self.url)} answered HTTP {response.status_code}: "
+                raise ModelServerError(f"model server {public_url(self.url)} answered HTTP {response.status_code}: "
                                        f"{response.text[:300]}")
             try:
                 return self._first_event(response) if stream else response.json()
             except requests.ReadTimeout:  # raised while reading a stream
                 raise self._timed_out() from None
             except ValueError:
-                raise ModelServerError(f"model server {_public(self.url)} answered with something "
+                raise ModelServerError(f"model server {public_url(self.url)} answered with something "
                                        "other than JSON") from None
 
     def _first_event(self, response: requests.Response) -> dict:
@@ -304,10 +296,10 @@ class ServedTriager:
         return json.loads(events[0])
 
     def _timed_out(self) -> ModelServerUnavailable:
-        return ModelServerUnavailable(f"model server {_public(self.url)} did not answer within {self.timeout[1]:g} s")
+        return ModelServerUnavailable(f"model server {public_url(self.url)} did not answer within {self.timeout[1]:g} s")
 
     def _choice(self, reply: dict) -> dict:
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not choices or not isinstance(choices[0], dict):
-            raise ModelServerError(f"model server {_public(self.url)} answered without choices")
+            raise ModelServerError(f"model server {public_url(self.url)} answered without choices")
         return choices[0]

@@ -45,9 +45,9 @@ flow = workflow(store)
 session = operator_session(store)
 keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)
 
-backend_cell = None
+network_cells = None
 with section("Checking the connections"):
-    backend_cell = connection_strip(settings, store, session)  # the backend's check last: it waits on the network
+    network_cells = connection_strip(settings, store, session)  # filled last: these checks wait on the network
 fetch_clicked = fetch_column.button("Fetch new mail", icon=":material/move_to_inbox:", key="inbox_fetch",
                                     width="stretch")
 auto_on = auto_column.toggle("Auto-fetch", key="inbox_auto", help="Fetch and triage new mail every minute")
@@ -90,6 +90,6 @@ with decisions, section("The decision buttons"):
 st.divider()
 with section("Showing the ticket"):
     ticket_detail(store, flow, session, page)
-if backend_cell is not None:
+if network_cells is not None:
     with section("Checking the club backend"):
-        backend_status(backend_cell, settings)
+        backend_status(network_cells, settings)

@@ -15,14 +15,18 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 from core.mail import Email
 from integrations.club_api import ClubApiError
 from integrations.mail_parsing import MailParseError, parse_eml
+from model.replies import render_reply, reply_language
 from model.review import model_review_reasons
 from model.schema import TriageResult
+from model.second_request import second_request
+from model.served import ModelServerUnavailable
 from support.actions import ActionProblem
 from support.records import Ticket
 from support.safety import injection_reason
@@ -33,6 +37,8 @@ from support.workflow import Workflow
 log = logging.getLogger(__name__)
 TRIAGE = "triage"
 """The step whose failures are counted per ticket."""
+ALSO_ASKS = "also asks"
+"""Start of the flag of a mail with a second request."""
 
 
 def email_of(ticket: Ticket) -> Email:
@@ -78,11 +84,54 @@ def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticke
             if isinstance(result, Exception):
                 _triage_failed(store, ticket, result)
                 continue
-            recorded = store.record_triage_if_received(ticket.id, result.to_dict(), review_flags(ticket, result))
+            recorded = store.record_triage_if_received(ticket.id, *_with_second_request(triager, ticket, result))
             if recorded and workflow is not None and not ticket.machine_mail:
                 store.add_flags(ticket.id, backend_flags(workflow, ticket.id))
         done += len(tickets)
         yield done
+
+
+def _with_second_request(triager, ticket: Ticket, result: TriageResult) -> tuple[dict, list[str]]:
+    """The triage to record and its flags, with a second request the mail also makes (in-process
+    models score its clauses; a model server does not): shown, and split off by a person."""
+    triage, flags = result.to_dict(), review_flags(ticket, result)
+    if not hasattr(triager, "category_probabilities"):
+        return triage, flags
+    try:
+        extra = second_request(triager, email_of(ticket), result)
+    except Exception:  # a second opinion only: the first request's triage stands without it
+        log.exception("ticket %s: looking for a second request failed", ticket.id)
+        return triage, flags
+    if extra is not None:
+        triage["second_request"] = asdict(extra)
+        flags.append(f"{ALSO_ASKS}: {also_asks_text(extra.category, extra.booking_id)} (split it into a ticket "
+                     "of its own in the ticket's detail)")
+    return triage, flags
+
+
+def also_asks_text(category: str, booking_id: str | None) -> str:
+    return category.replace("_", " ") + (f" {booking_id}" if booking_id else "")
+
+
+def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_id: int, actor: str) -> int:
+    """The second request of a ticket's mail as a linked ticket of its own, triaged as the model
+    found it (its category and booking id) and checked against the backend like any other.
+    Raises ValueError when the ticket has none."""
+    ticket = store.ticket(ticket_id)
+    extra = (ticket.triage or {}).get("second_request")
+    if not extra:
+        raise ValueError(f"ticket {ticket_id} has no second request to split off")
+    note = f"the second request of ticket {ticket_id}'s mail ({also_asks_text(extra['category'], extra['booking_id'])})"
+    split_id = store.add_split(ticket_id, note, actor)
+    split = store.ticket(split_id)
+    fields = {"booking_id": extra["booking_id"]} if extra["booking_id"] else {}
+    language = reply_language((ticket.triage or {}).get("response") or "")
+    result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
+                          response=render_reply(extra["category"], fields, ticket.sender, language))
+    store.record_triage_if_received(split_id, result.to_dict(), review_flags(split, result))
+    if workflow is not None:
+        store.add_flags(split_id, backend_flags(workflow, split_id))
+    return split_id
 
 
 def _results(triager, tickets: list[Ticket], batch_size: int) -> list:
@@ -90,12 +139,16 @@ def _results(triager, tickets: list[Ticket], batch_size: int) -> list:
     stays that mail's (an Exception in its place)."""
     try:
         return triager.triage_many([email_of(ticket) for ticket in tickets], batch_size=batch_size)
+    except ModelServerUnavailable:
+        raise  # the model server is away, not the mail's fault: every ticket stays received
     except Exception:  # find which mail it was
         log.exception("a triage batch failed; triaging its mails one by one")
     results = []
     for ticket in tickets:
         try:
             results.append(triager.triage(email_of(ticket)))
+        except ModelServerUnavailable:
+            raise
         except Exception as error:  # noqa: BLE001 - kept as this mail's result, logged by the caller
             results.append(error)
     return results

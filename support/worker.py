@@ -93,10 +93,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_triager(settings):
+    """The model server when ACEDESK_MODEL_URL is set (no model in this process), else the
+    promoted model in-process."""
     from model.active import active_choice  # deferred: loading the model takes seconds
-    from model.inference import load_triager
 
     choice = active_choice(settings)
+    if settings.model_url:
+        from model.served import ServedTriager
+
+        return ServedTriager.from_settings(settings, adapter=choice.adapter)
+    from model.inference import load_triager
+
     return load_triager(choice.base_model, choice.adapter, threads=settings.threads)
 
 

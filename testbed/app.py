@@ -176,8 +176,16 @@ def toggle_cell(page, grid, row: int, column: int) -> None:
 
 
 def cell_text(grid, row: int, column: int) -> str:
-    """A cell's value as the grid's hidden accessible cells hold it."""
-    return grid.locator(f'[data-testid="glide-cell-{column}-{row}"]').inner_text()
+    """A cell's value as the grid's hidden accessible cells hold it. The grid draws only the
+    columns in view: a cell not drawn is scrolled to first (the table is wider than the page)."""
+    cell = grid.locator(f'[data-testid="glide-cell-{column}-{row}"]')
+    if cell.count() == 0:
+        scroller = grid.locator(".dvn-scroller").first
+        for left in range(0, 4000, 200):
+            scroller.evaluate("(element, left) => { element.scrollLeft = left; }", left)
+            if cell.count():
+                break
+    return cell.inner_text()
 
 
 def find_row(grid, column: int, text: str, rows: int = 100) -> int:

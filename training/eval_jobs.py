@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, public_url
 from training import layout
 from training.jobs import JobState, job_state, read_job, start_job, stop_job
 
@@ -41,6 +41,8 @@ class EvalRequest:
     limit: int | None
     total_rows: int
     """Rows it will triage (the page counted them while checking the CSV)."""
+    model_url: str | None = None
+    """The model server to evaluate (``--model-url``); None = the model loaded in the job."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,10 @@ def start_evaluation(request: EvalRequest, runs_dir: Path) -> Path:
         command += ["--base-model", request.base_model]
     if request.limit:
         command += ["--limit", str(request.limit)]
-    start_job(command, folder, layout.EVAL_LOG, cwd=PROJECT_ROOT, extra={**asdict(request), "data": str(request.data)})
+    if request.model_url:
+        command += ["--model-url", request.model_url]
+    start_job(command, folder, layout.EVAL_LOG, cwd=PROJECT_ROOT, extra={**asdict(request), "data": str(request.data),
+                                                                 "model_url": public_url(request.model_url) if request.model_url else None})
     return folder
 
 

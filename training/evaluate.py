@@ -11,6 +11,23 @@ measured. Writes ``OUT/metrics.json`` (model metrics, ``baselines``, ``config``)
 
 ``--adapter`` defaults to the shipped adapter; ``--adapter ""`` (or ``none``) evaluates
 the plain base model. ``--base-model`` defaults to the runtime's default base model.
+
+Each prediction row has ``needs_review``: model/review.py's rule on the model's output alone,
+as the worker decides it; the metrics add ``ready_accuracy`` (category accuracy among the rows
+not sent to review), ``ready_coverage`` and a risk-coverage curve (``risk_coverage``).
+``--model-url`` evaluates a model server instead of loading the model here (model/served.py;
+the key, if any, from ``ACEDESK_MODEL_API_KEY``); ``--adapter`` then names the adapter the
+server was started with (its prompt style and calibration), and the base-model baseline is
+skipped (the server serves one model):
+
+    .venv/bin/python -m training.evaluate --data training/data/test.csv --out runs/eval-served \
+        --model-url http://127.0.0.1:8600/v1
+
+``--second-requests`` also runs model/second_request.py on every row (``pred_second_category``,
+``pred_second_booking_id``) and, where the CSV has ``second_category``, scores it:
+
+    .venv/bin/python -m training.evaluate --data training/data/dev.csv --out runs/eval-dev \
+        --skip-base-baseline --second-requests
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ import argparse
 import csv
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,10 +48,13 @@ from typing import Any
 import pandas as pd
 
 from core.mail import Email
+from core.settings import public_url
 from model.calibration import CALIBRATION_FILE
+from model.review import model_review_reasons
 from model.schema import CATEGORIES, FIELDS
+from model.served import ModelServerError
 from training import baselines
-from training.metrics import compute_metrics, is_json_valid
+from training.metrics import compute_metrics, is_json_valid, second_request_metrics
 
 REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id")
 NO_ADAPTER = ("", "none")  # --adapter values that mean "plain base model"
@@ -109,24 +130,40 @@ def prediction_record(row: dict[str, str], result: Any, latency_s: float) -> dic
     record["json_valid"] = is_json_valid(result)
     for name in FIELDS:
         record[f"pred_{name}"] = getattr(result, name) or ""
+    record["category_without_quote"] = result.category_without_quote or ""
     record["response"] = result.response
     record["latency_s"] = round(latency_s, 4)
     record["problems"] = "; ".join(result.problems)
+    reasons = model_review_reasons(result)
+    record["needs_review"] = bool(reasons)
+    record["review_reasons"] = "; ".join(reasons)
     return record
 
 
-def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path) -> tuple[list, list[float]]:
-    """Triage each row, timing each call; write predictions as they come so a crash keeps them."""
-    results, latencies = [], []
+def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path, second_requests: bool = False,
+                time_budget_s: float | None = None) -> tuple[list, list[float], list[tuple[str, str]], list[float]]:
+    """Triage each row, timing each call; write predictions as they come so a crash keeps them.
+    With ``second_requests`` also each row's second request, timed apart from the triage;
+    ``time_budget_s`` is the worker's budget per triage (None: the runtime's default)."""
+    results, latencies, seconds, second_latencies = [], [], [], []
     with out_csv.open("w", newline="", encoding="utf-8") as handle:
         writer = None
         for index, row in enumerate(rows, 1):
             email = row_email(row)
             start = time.perf_counter()
-            result = triager.triage(email)
+            result = triager.triage(email) if time_budget_s is None else triager.triage(email,
+                                                                                         time_budget_s=time_budget_s)
             latencies.append(time.perf_counter() - start)
             results.append(result)
             record = prediction_record(row, result, latencies[-1])
+            if second_requests:
+                from model.second_request import second_request  # deferred: see resolve_adapter
+
+                start = time.perf_counter()
+                extra = second_request(triager, email, result)
+                second_latencies.append(time.perf_counter() - start)
+                seconds.append((extra.category, extra.booking_id or "") if extra else ("", ""))
+                record["pred_second_category"], record["pred_second_booking_id"] = seconds[-1]
             if writer is None:
                 writer = csv.DictWriter(handle, fieldnames=list(record))
                 writer.writeheader()
@@ -134,21 +171,35 @@ def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path) -> tupl
             handle.flush()
             print(f"\r  {index}/{len(rows)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    return results, latencies
+    return results, latencies, seconds, second_latencies
 
 
-def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_csv: Path) -> dict:
-    """Load one triager, run it over the rows and score it."""
-    from model.inference import load_triager  # deferred: see resolve_adapter
+def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_csv: Path,
+                   second_requests: bool = False, time_budget_s: float | None = None,
+                   model_url: str | None = None, server: str = "llama.cpp") -> dict:
+    """Load one triager (or reach the model server at ``model_url``), run it over the rows and score it."""
+    if model_url:
+        from model.served import ServedTriager  # deferred: see resolve_adapter
 
-    print(
-        f"Loading base model {base_model or '(default)'} with adapter {adapter or '(none)'}", file=sys.stderr
-    )
-    triager = load_triager(base_model=base_model, adapter=adapter)
-    if triager.first_token_bias:  # easy to forget: training.calibrate writes it into the adapter
+        triager = ServedTriager(model_url, os.environ.get("ACEDESK_MODEL_API_KEY") or None, adapter=adapter,
+                                server=server)
+        print(f"Triaging through {triager!r} (adapter {adapter or '(none)'})", file=sys.stderr)
+        time_budget_s = None  # the server's own timeouts bound each call
+    else:
+        from model.inference import load_triager  # deferred: see resolve_adapter
+
+        print(f"Loading base model {base_model or '(default)'} with adapter {adapter or '(none)'}", file=sys.stderr)
+        triager = load_triager(base_model=base_model, adapter=adapter)
+    if getattr(triager, "first_token_bias", None):  # easy to forget: training.calibrate writes it into the adapter
         print(f"Calibrated: {Path(adapter) / CALIBRATION_FILE} shifts the category scores", file=sys.stderr)
-    results, latencies = triage_rows(triager, rows, out_csv)
-    return {**compute_metrics(rows, results, latencies), "calibrated": bool(triager.first_token_bias)}
+    results, latencies, seconds, second_latencies = triage_rows(triager, rows, out_csv, second_requests,
+                                                                time_budget_s)
+    needs_review = [bool(model_review_reasons(result)) for result in results]
+    calibrated = bool(getattr(triager, "first_token_bias", None) or getattr(triager, "category_bias", None))
+    metrics = {**compute_metrics(rows, results, latencies, needs_review), "calibrated": calibrated}
+    if second_requests and rows and "second_category" in rows[0]:
+        metrics.update(second_request_metrics(rows, seconds, second_latencies))
+    return metrics
 
 
 def tfidf_baseline(train_csv: Path, rows: list[dict[str, str]]) -> dict | None:
@@ -197,6 +248,14 @@ def model_lines(title: str, metrics: dict) -> list[str]:
     lines.append(
         f"  latency median {_fmt(metrics['latency_median_s'])} s   p95 {_fmt(metrics['latency_p95_s'])} s"
     )
+    if metrics.get("second_request_gold"):
+        lines.append(f"  second request precision {_fmt(metrics['second_request_precision'])}   recall "
+                     f"{_fmt(metrics['second_request_recall'])} ({metrics['second_request_detected']} found, "
+                     f"{metrics['second_request_gold']} in the data; "
+                     f"{_fmt(metrics['second_request_ms_median'], 0)} ms median)")
+    if "ready_accuracy" in metrics:
+        lines.append(f"  ready accuracy {_fmt(metrics['ready_accuracy'])} at coverage {_fmt(metrics['ready_coverage'])}"
+                     f" ({metrics['ready_errors']} wrong among the rows not sent to review)")
     return lines
 
 
@@ -227,6 +286,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--train", type=Path, default=baselines.DEFAULT_TRAIN_CSV, help="CSV for TF-IDF baseline"
     )
     parser.add_argument("--skip-base-baseline", action="store_true", help="do not score the plain base model")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="seconds per triage before it is abandoned (default: the worker's, "
+                             "model.inference.TRIAGE_TIME_BUDGET_S); raise it on a CPU shared with other work")
+    parser.add_argument("--second-requests", action="store_true",
+                        help="also detect each row's second request (model/second_request.py) and score it")
+    parser.add_argument("--model-url", default=None,
+                        help="an OpenAI-compatible model server to evaluate instead of loading the model "
+                             "(e.g. http://127.0.0.1:8600/v1 from make model-server); --adapter names what it serves")
+    parser.add_argument("--server", default="llama.cpp", choices=("llama.cpp", "vllm"),
+                        help="the kind of server at --model-url (its grammar field differs)")
     parser.add_argument("--base-limit", type=int, default=None,
                         help="score the base model on only the first N rows (it writes until cut off: slow)")
     return parser.parse_args(argv)
@@ -240,11 +309,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.model_url and args.second_requests:
+        print("error: --second-requests needs the model in this process; drop --model-url", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     adapter = resolve_adapter(args.adapter)
-    report = evaluate_model(args.base_model, adapter, rows, args.out / "predictions.csv")
+    try:
+        report = evaluate_model(args.base_model, adapter, rows, args.out / "predictions.csv", args.second_requests,
+                                args.time_budget, args.model_url, args.server)
+    except ModelServerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     base = None
-    if not args.skip_base_baseline:
+    if not args.skip_base_baseline and not args.model_url:
         base_rows = rows[: args.base_limit] if args.base_limit else rows
         base = evaluate_model(args.base_model, None, base_rows, args.out / "base_predictions.csv")
     report["baselines"] = {"base_model": base, "tfidf_logreg": tfidf_baseline(args.train, rows)}
@@ -255,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "limit": args.limit,
         "base_limit": args.base_limit,
         "train": str(args.train),
+        "time_budget_s": args.time_budget,
+        "second_requests": args.second_requests,
+        "model_url": public_url(args.model_url) if args.model_url else None,
     }
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report))

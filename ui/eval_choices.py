@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings, public_url
 from model.active import ModelChoice
 from model.metadata import DEFAULT_BASE_MODEL
 from training.catalog import AdapterEntry
@@ -43,13 +43,15 @@ def choice_for(adapter: AdapterEntry | None, base_model: str, plain_base: str) -
 
 def is_same_choice(first: ModelChoice, second: ModelChoice) -> bool:
     def key(choice: ModelChoice):
-        return (str(Path(choice.adapter).resolve()) if choice.adapter else None, choice.base_model)
+        return (str(Path(choice.adapter).resolve()) if choice.adapter else None, choice.base_model, choice.model_url)
 
     return key(first) == key(second)
 
 
 def describe_choice(choice: ModelChoice, entry: AdapterEntry | None) -> str:
     """``default / checkpoint-150`` (+ `` on <base>`` when not its own base), or the plain base."""
+    if choice.model_url:
+        return f"the model server {public_url(choice.model_url)}"
     if choice.adapter is None:
         return f"plain base model {choice.base_model or DEFAULT_BASE_MODEL}"
     name = entry.label.split(" · ")[0] if entry else choice.adapter
@@ -66,6 +68,26 @@ def adapter_test_split(adapter: AdapterEntry | None) -> Path:
         if candidate.is_file():
             return candidate
     return DEFAULT_TEST_SPLIT
+
+
+def data_folders(settings: Settings) -> tuple[Path, ...]:
+    """Where a CSV typed on the Eval page may come from: the project's data, the app's data and
+    the runs folder (evaluations, uploads, held-out corrections). Nothing else on the server."""
+    return (PROJECT_ROOT / "training" / "data", Path(settings.data_dir), Path(settings.runs_dir))
+
+
+def server_csv(typed: str, folders: tuple[Path, ...]) -> tuple[Path | None, str | None]:
+    """The typed path as a CSV inside ``folders`` (relative paths are the project's), or why not."""
+    if not typed.strip():
+        return None, "Type the path of a CSV file first."
+    path = Path(typed.strip())
+    resolved = (path if path.is_absolute() else PROJECT_ROOT / path).resolve()  # links and .. resolved first
+    if resolved.suffix.lower() != ".csv":
+        return None, f"{typed} is not a .csv file."
+    if not any(resolved.is_relative_to(folder.resolve()) for folder in folders):
+        shown = ", ".join(str(folder) for folder in folders)
+        return None, f"Only CSV files in the data folders can be evaluated ({shown}); {typed} is elsewhere."
+    return resolved, None
 
 
 def upload_path(evals_folder: Path, file_name: str) -> Path:

@@ -15,10 +15,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.settings import public_url
 from model.active import ModelChoice, promote
 from model.schema import CATEGORIES
 from training import compare, eval_jobs, layout
 from training.catalog import AdapterEntry, find_adapter
+from training.corrections import held_out_for, latest_held_out
 from training.eval_jobs import EvalRequest, EvalRun
 from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
 from training.jobs import JobState
@@ -29,15 +31,21 @@ from ui.eval_choices import (
     adapter_test_split,
     base_model_options,
     choice_for,
+    data_folders,
     describe_choice,
     is_same_choice,
     plain_base_model,
+    server_csv,
     upload_path,
 )
 from ui.resources import cached_triager, desk_settings
 
-TEST_SPLIT, REALWORLD, UPLOAD, SERVER_FILE = (
-    "Its test split", "Real-world benchmark", "Upload a CSV", "A CSV file on this server")
+TEST_SPLIT, REALWORLD, HELD_OUT, UPLOAD, SERVER_FILE = (
+    "Its test split", "Real-world benchmark", "Held-out operator corrections", "Upload a CSV",
+    "A CSV file on this server")
+SERVED = "model server"
+"""The picker's option for ACEDESK_MODEL_URL's server (model/served.py)."""
+NO_HELD_OUT = "No held-out corrections yet: start a run with the operator's corrections on the Training page."
 CSV_ADVICE = f"Choose a CSV with the columns {', '.join(REQUIRED_COLUMNS)} and categories {', '.join(CATEGORIES)}."
 POLL_SECONDS = 2
 
@@ -55,12 +63,15 @@ def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelC
     """Adapter (or checkpoint) and base model; starts on the inbox's model."""
     by_path = {str(entry.path): entry for entry in entries}
     active_entry = find_adapter(entries, active.adapter)
-    options = [NO_ADAPTER, *by_path]
+    model_url = desk_settings().model_url
+    options = [NO_ADAPTER, *by_path, *([SERVED] if model_url else [])]
     start = options.index(str(active_entry.path)) if active_entry else 0
 
     def option_label(path: str) -> str:
         if path == NO_ADAPTER:
             return "No adapter: the plain base model"
+        if path == SERVED:
+            return f"The model server ({public_url(model_url)}), serving the inbox's adapter  ← inbox"
         return by_path[path].label + ("  ← inbox" if by_path[path] is active_entry else "")
 
     # A key keeps the choice while a running training adds checkpoints to the options.
@@ -68,7 +79,12 @@ def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelC
         st.session_state["eval_adapter"] = options[start]
     left, right = st.columns([3, 2])
     path = left.selectbox("Adapter or checkpoint", options, format_func=option_label, key="eval_adapter",
-                          help="Shipped adapters, then each training run's checkpoints and final adapter.")
+                          help="Shipped adapters, then each training run's checkpoints and final adapter"
+                               + (", then the model server (ACEDESK_MODEL_URL)." if model_url else "."))
+    if path == SERVED:
+        right.caption("The server loads its own base model and adapter (`make model-server`).")
+        _describe_adapter(active_entry)
+        return ModelChoice(active.adapter, None, model_url=model_url), active_entry
     entry = by_path.get(path)
     plain_base = plain_base_model(desk_settings())
     base = right.selectbox("Base model", base_model_options(entries, entry, plain_base), key=f"eval_base::{path}",
@@ -94,6 +110,9 @@ def _describe_adapter(entry: AdapterEntry | None) -> None:
 def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[AdapterEntry],
               active: ModelChoice, data_dir: Path) -> None:
     """Make the chosen adapter the inbox's model; the choice persists (data_dir/active_model.json)."""
+    if choice.model_url:
+        st.caption("✅ The inbox triages through this server while ACEDESK_MODEL_URL is set.")
+        return
     if is_same_choice(choice, active):
         st.caption("✅ This is the model the inbox uses.")
         return
@@ -205,20 +224,25 @@ def _show_answer(turn: dict) -> None:
 
 def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: Path) -> None:
     """Pick labelled data and start an evaluation of the chosen model (it runs on its own)."""
-    source = st.radio("Labelled data", [TEST_SPLIT, REALWORLD, UPLOAD, SERVER_FILE], horizontal=True,
+    source = st.radio("Labelled data", [TEST_SPLIT, REALWORLD, HELD_OUT, UPLOAD, SERVER_FILE], horizontal=True,
                       key="eval_source")
-    upload, path = None, None
+    upload, path, problem = None, None, None
     if source == TEST_SPLIT:
         path = adapter_test_split(entry)
         st.caption(f"`{path}`")
     elif source == REALWORLD:
         path = REALWORLD_CSV
         st.caption(f"`{path}` (never trained on)")
+    elif source == HELD_OUT:
+        path = held_out_for(entry.hyperparameters if entry else {}) or latest_held_out(runs_dir)
+        problem = None if path else NO_HELD_OUT
+        st.caption(f"`{path}` (the newest operator decisions, pseudonymised, never trained on)" if path else
+                   NO_HELD_OUT)
     elif source == UPLOAD:
         upload = st.file_uploader("Labelled CSV", type="csv", key="eval_upload", help=CSV_ADVICE)
     else:
-        typed = st.text_input("Path of a CSV file", key="eval_csv_path", help=CSV_ADVICE).strip()
-        path = Path(typed) if typed else None
+        typed = st.text_input("Path of a CSV file in the data folders", key="eval_csv_path", help=CSV_ADVICE)
+        path, problem = server_csv(typed, data_folders(desk_settings()))
     limit = st.number_input("Rows to evaluate (0 = all)", min_value=0, value=0, step=10, key="eval_limit",
                             help="The first N rows. Each takes a few seconds on a CPU.")
     if not st.button(f"Evaluate {describe_choice(choice, entry)}", type="primary"):
@@ -231,13 +255,15 @@ def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: P
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(upload.getvalue())
     if path is None:
-        st.error("Type the path of a CSV file first.")
+        st.error(problem or "Choose the labelled data first.")
         return
     _start(choice, entry, path, upload.name if upload else _data_label(source, path), int(limit), runs_dir)
 
 
 def _data_label(source: str, path: Path) -> str:
-    return f"test split ({path.name})" if source == TEST_SPLIT else path.name
+    if source == TEST_SPLIT:
+        return f"test split ({path.name})"
+    return f"held-out corrections ({path.name})" if source == HELD_OUT else path.name
 
 
 def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_label: str, limit: int,
@@ -251,7 +277,7 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
         st.error(f"{path} has no rows to evaluate. {CSV_ADVICE}")
         return
     request = EvalRequest(path, data_label, choice.adapter, describe_choice(choice, entry), choice.base_model,
-                          limit or None, len(rows))
+                          limit or None, len(rows), choice.model_url)
     try:
         folder = eval_jobs.start_evaluation(request, runs_dir)
     except OSError as error:
@@ -310,6 +336,8 @@ def show_run(run: EvalRun) -> None:
     left, right = st.columns(2)
     left.dataframe(_readable(compare.metrics_table(metrics)), hide_index=True, height="content")
     right.altair_chart(confusion_chart(metrics), width="stretch")
+    if metrics.get("risk_coverage"):
+        right.altair_chart(risk_coverage_chart(metrics), width="stretch")
     st.dataframe(_readable(compare.per_category_table(metrics)), hide_index=True)
     predictions = eval_jobs.load_predictions(run.folder)
     wrong = compare.wrong_predictions(predictions)
@@ -343,6 +371,22 @@ def confusion_chart(metrics: dict) -> alt.LayerChart:
     counts = base.mark_text().encode(text="count:Q", color=alt.condition(dark, alt.value("white"),
                                                                           alt.value("black")))
     return (cells + counts).properties(height=300)
+
+
+def risk_coverage_chart(metrics: dict) -> alt.LayerChart:
+    """Category accuracy among the most confident rows against the share kept: where a
+    confidence threshold would put the line between *Ready* and *Needs review*; the dot is
+    what the review rule (model/review.py) does on these rows."""
+    frame = compare.risk_coverage_frame(metrics)
+    curve = frame[frame["kind"] == "by confidence"]
+    point = frame[frame["kind"] == "review rule"]
+    x = alt.X("coverage:Q", title="share of rows not sent to review", scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y("accuracy:Q", title="category accuracy among them", scale=alt.Scale(zero=False))
+    line = alt.Chart(curve).mark_line(interpolate="step-after").encode(
+        x=x, y=y, tooltip=["coverage", "accuracy", "threshold"])
+    dot = alt.Chart(point).mark_point(size=120, filled=True, color="crimson").encode(
+        x=x, y=y, tooltip=["kind", "coverage", "accuracy"])
+    return (line + dot).properties(height=300, title="Risk-coverage")
 
 
 # --- comparison ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ integrations/connections.py."""
 from __future__ import annotations
 
 from core.settings import Settings
-from integrations.connections import DOWN, OFF, OK, UNCHECKED, Connection, probe_club_api
+from integrations.connections import DOWN, OFF, OK, UNCHECKED, Connection, probe_club_api, probe_model_server
 from integrations.imap_mailbox import ImapSettings
 from integrations.mail_sending import SmtpSettings
 from support.health import worker_health
@@ -40,6 +40,13 @@ def mail_out_connection(settings: Settings) -> Connection:
         return Connection("Mail out", OK, f"no SMTP configured: replies are saved in {settings.outbox}")
     login = f" as {smtp.user}" if smtp.user else ""
     return Connection("Mail out", UNCHECKED, f"SMTP {smtp.host}:{smtp.port} ({smtp.security}){login}")
+
+
+def model_connection(settings: Settings) -> Connection:
+    """Where triage runs: a model server (probed) or this process."""
+    if settings.model_url:
+        return probe_model_server(settings.model_url, settings.secret("model_api_key"))
+    return Connection("Model", OK, "in-process (set ACEDESK_MODEL_URL to triage through a model server)")
 
 
 def worker_connection(store: TicketStore) -> Connection:

@@ -9,10 +9,12 @@ from model.schema import CATEGORIES
 from support.records import Ticket
 from support.states import State
 from support.store import TicketStore
+from support.triage import also_asks_text, split_second_request
 from support.workflow import NEEDS_OVERRIDE, Workflow
 from ui.errors import plain
 from ui.inbox_actions import decision_panels, retriage_now, start_approval
-from ui.inbox_plans import attachments, audit_rows, reply_text
+from ui.inbox_common import actor
+from ui.inbox_plans import Outcome, attachments, audit_rows, reply_text
 from ui.inbox_rows import APPROVABLE, InboxPage, received_text, row_note
 from ui.inbox_session import Draft, OperatorSession, field_changes
 
@@ -94,6 +96,7 @@ def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSe
     if review:
         st.warning("**Flagged for review:**\n" + _bullets(review), icon=":material/warning:")
     if ticket.state in APPROVABLE and not ticket.machine_mail:
+        split_button(store, flow, session, ticket)
         edit_form(store, flow, session, ticket)
     else:
         st.info(plain(row_note(ticket, store.action(ticket.id)) or f"This ticket is {ticket.state}."))
@@ -106,6 +109,19 @@ def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSe
     if retriage_column.button("Re-triage", key=f"inbox_detail_retriage_{ticket.id}", width="stretch",
                               disabled=ticket.state not in APPROVABLE):
         retriage_now(store, flow, session, [ticket.id])
+
+
+def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: Ticket) -> None:
+    """One click: the mail's second request becomes a linked ticket of its own, triaged and checked."""
+    extra = (ticket.triage or {}).get("second_request")
+    if not extra or any(entry.event == "split" for entry in store.audit_log(ticket.id)):
+        return
+    label = f"Split “{also_asks_text(extra['category'], extra['booking_id'])}” into its own ticket"
+    if st.button(label, key=f"inbox_split_{ticket.id}", icon=":material/call_split:"):
+        split_id = split_second_request(store, flow, ticket.id, actor())
+        session.decided([Outcome(split_id, "success", f"#{ticket.id} split: its second request is ticket "
+                                                      f"#{split_id}, triaged and checked")])
+        st.rerun()
 
 
 def _bullets(lines: list[str]) -> str:

@@ -11,6 +11,7 @@ from core.settings import Settings
 from integrations.connections import Connection, probe_imap, probe_smtp
 from integrations.imap_mailbox import ImapSettings, ImapUnavailable
 from integrations.mail_sending import SmtpSettings
+from support.corrections import agreement_warning
 from support.intake import NoMailSource, fetch_new_mail
 from support.store import TicketStore
 from support.triage import received_ids, triage_tickets
@@ -21,6 +22,7 @@ from ui.inbox_connections import (
     backend_connection,
     mail_in_connection,
     mail_out_connection,
+    model_connection,
     worker_connection,
 )
 from ui.inbox_session import OperatorSession
@@ -99,15 +101,22 @@ def _backend_connection(url: str | None, _settings: Settings) -> Connection:
     return backend_connection(_settings)
 
 
-def connection_strip(settings: Settings, store: TicketStore, session: OperatorSession):
-    """The connections in one row — the worker, the club backend, mail in and out — and a button
-    that tries the mail servers' logins. Returns the club backend's cell for ``backend_status``:
-    its check waits on the network, so the page fills it last, and the row is already laid out
-    then (nothing below it moves)."""
-    worker_cell, backend_cell, *mail_cells, button_cell = st.columns([3, 3, 3, 3, 0.4], vertical_alignment="center")
+@st.cache_data(ttl=30, show_spinner=False)
+def _model_connection(url: str | None, _settings: Settings) -> Connection:
+    return model_connection(_settings)
+
+
+def connection_strip(settings: Settings, store: TicketStore, session: OperatorSession) -> list:
+    """The connections in one row — the worker, the club backend, mail in and out, and the model
+    server when triage goes to one — and a button that tries the mail servers' logins. Returns the
+    cells whose checks wait on the network (backend, model server) for ``backend_status``: the
+    page fills them last, and the row is already laid out then (nothing below it moves)."""
+    widths = [3, 3, 3, 3] + ([3] if settings.model_url else []) + [0.4]
+    worker_cell, backend_cell, mail_in_cell, mail_out_cell, *model_cells, button_cell = st.columns(
+        widths, vertical_alignment="center")
     _show(worker_cell, worker_connection(store))
-    for cell, connection in zip(mail_cells, (mail_in_connection(settings), mail_out_connection(settings)),
-                                strict=True):
+    for cell, connection in ((mail_in_cell, mail_in_connection(settings)),
+                             (mail_out_cell, mail_out_connection(settings))):
         _show(cell, session.probes.get(connection.name, connection))
     if button_cell.button("", icon=":material/refresh:", key="inbox_probe", type="tertiary",
                           help="Check the connections now (logs in to IMAP and SMTP, sends nothing)"):
@@ -115,12 +124,25 @@ def connection_strip(settings: Settings, store: TicketStore, session: OperatorSe
         probes = [probe_imap(imap) if imap else None, probe_smtp(smtp) if smtp else None]
         session.probes = {probe.name: probe for probe in probes if probe is not None}
         _backend_connection.clear()
+        _model_connection.clear()
         st.rerun()
-    return backend_cell
+    agreement_line(settings, store)
+    return [backend_cell, *model_cells]
 
 
-def backend_status(cell, settings: Settings) -> None:
-    _show(cell, _backend_connection(settings.club_api_url, settings))
+def agreement_line(settings: Settings, store: TicketStore) -> None:
+    """One warning under the strip while the operator corrects the model more often than
+    ACEDESK_AGREEMENT_ALERT allows (support/corrections.py; the Active model page says where)."""
+    if warning := agreement_warning(store, settings.agreement_alert, settings.agreement_min_decisions):
+        st.warning(warning, icon=":material/trending_down:")
+
+
+def backend_status(cells: list, settings: Settings) -> None:
+    """Fill the cells ``connection_strip`` left for the checks that wait on the network."""
+    backend_cell, *model_cells = cells
+    _show(backend_cell, _backend_connection(settings.club_api_url, settings))
+    for cell in model_cells:
+        _show(cell, _model_connection(settings.model_url, settings))
 
 
 def _show(cell, connection: Connection) -> None:

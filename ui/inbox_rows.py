@@ -20,6 +20,7 @@ from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
 from support.records import ActionRecord, Ticket
 from support.states import State
 from support.store import TicketStore
+from support.triage import ALSO_ASKS
 from support.trust import SENDER_NOT_AUTHENTICATED
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ def flag_labels(ticket: Ticket) -> list[str]:
         labels.append("machine mail")
     if any(flag.startswith(INJECTION) for flag in flags):
         labels.append("possible injection")
+    if any(flag.startswith(ALSO_ASKS) for flag in flags):
+        labels.append("two requests")
     return labels
 
 

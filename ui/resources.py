@@ -21,6 +21,7 @@ from support.workflow import Workflow
 
 if TYPE_CHECKING:  # torch loads with the model, not with the first page view
     from model.inference import Triager
+    from model.served import ServedTriager
 
 
 @st.cache_resource
@@ -32,15 +33,30 @@ def desk_settings() -> Settings:
 
 
 @st.cache_resource(show_spinner="Loading the triage model...")
-def cached_triager(choice: ModelChoice) -> Triager:
+def cached_triager(choice: ModelChoice) -> Triager | ServedTriager:
+    if choice.model_url:  # nothing to load: the server holds the model
+        return served_triager(choice.model_url, choice.adapter)
     from model.inference import load_triager  # torch: only when a model is needed
 
     return load_triager(choice.base_model, choice.adapter, threads=desk_settings().threads)
 
 
-def triager() -> Triager:
-    """The inbox's model: the promoted choice (see model/active.py), loaded once per process."""
-    return cached_triager(active_choice(desk_settings()))
+@st.cache_resource
+def served_triager(url: str, adapter: str | None) -> ServedTriager:
+    """The model server (ACEDESK_MODEL_URL): nothing is loaded in the app."""
+    from model.served import ServedTriager
+
+    return ServedTriager.from_settings(desk_settings(), adapter=adapter)
+
+
+def triager() -> Triager | ServedTriager:
+    """The inbox's model: the model server when one is configured, else the promoted choice (see
+    model/active.py), loaded once per process."""
+    settings = desk_settings()
+    choice = active_choice(settings)
+    if settings.model_url:
+        return served_triager(settings.model_url, choice.adapter)
+    return cached_triager(choice)
 
 
 def store() -> TicketStore:

@@ -38,8 +38,8 @@ def runs_dir(tiny_base_dir, tmp_path_factory):
 
 
 @pytest.fixture
-def five_rows(tmp_path):
-    path = tmp_path / "five.csv"
+def five_rows(runs_dir):
+    path = runs_dir / "five.csv"  # a typed path may only point into the data folders
     rows = pd.read_csv(REPO_ROOT / "training/data/test.csv", keep_default_na=False).head(5)
     rows[COLUMNS].to_csv(path, index=False)
     return path
@@ -89,7 +89,8 @@ def test_an_evaluation_is_followed_live_to_its_results_then_compared(page, app_s
         assert page.get_by_test_id("stProgress").count() == 0
         assert page.get_by_text("Rows it got wrong:").count() == 1
         assert page.get_by_test_id("stMetric").filter(has_text="Category accuracy").count() == 1
-        assert page.get_by_test_id("stVegaLiteChart").filter(visible=True).count() == 1  # the confusion matrix
+        charts = page.get_by_test_id("stVegaLiteChart").filter(visible=True)
+        assert charts.count() == 2  # the confusion matrix and the risk-coverage plot
     screenshot(page, "eval-results")
 
     open_tab(page, "Compare")

@@ -50,3 +50,10 @@ def test_the_example_secrets_file_configures_every_connection_and_keeps_secrets_
     assert imap is not None and imap.security == "tls" and imap.port == 993
     assert SmtpSettings.from_settings(settings) is not None
     assert "paste-the" not in repr(settings) and "paste-the" not in repr(imap)
+
+
+def test_public_url_drops_credentials_query_and_fragment():
+    from core.settings import public_url
+
+    assert public_url("https://user:hunter2@models.example:8443/v1?key=s3cret#x") == "https://models.example:8443/v1"
+    assert public_url("http://127.0.0.1/v1") == "http://127.0.0.1/v1"

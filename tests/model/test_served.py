@@ -226,7 +226,7 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped when its tests are done: it takes CPU while it runs
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """llama-cpp-python's server (model/serve.py's command) with the shipped adapter as a GGUF LoRA.
     One thread: two ggml threads on two cores that other work shares wait for each other at every
@@ -346,3 +346,39 @@ def test_from_settings_takes_the_url_and_the_secret_key_from_the_settings_object
     assert served.url == "http://127.0.0.1:8600/v1" and served._headers == {"Authorization": f"Bearer {KEY}"}
     with pytest.raises(ValueError, match="ACEDESK_MODEL_URL"):
         ServedTriager.from_settings(Settings(model_url=None))
+
+
+@pytest.mark.real_model
+@pytest.mark.model_server
+def test_training_evaluate_scores_the_server_like_a_loaded_model(llama_server, tmp_path):
+    # issue 15.4: the experimenter compares served and in-process checkpoints with one command
+    import csv
+
+    from training.evaluate import main as evaluate
+
+    with (Path(__file__).parents[2] / "training/data/test.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:3]
+    data = tmp_path / "three.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert evaluate(["--data", str(data), "--out", str(tmp_path / "out"), "--model-url", llama_server]) == 0
+    report = json.loads((tmp_path / "out/metrics.json").read_text())
+    assert report["n"] == 3 and report["schema_valid_rate"] == 1.0
+    assert report["config"]["model_url"] == llama_server and report["baselines"]["base_model"] is None
+    predictions = list(csv.DictReader((tmp_path / "out/predictions.csv").open(encoding="utf-8")))
+    assert [row["pred_category"] for row in predictions] and all(row["needs_review"] in ("True", "False")
+                                                                  for row in predictions)
+
+
+def test_training_evaluate_says_plainly_when_the_server_is_down(tmp_path, capsys):
+    from training.evaluate import main as evaluate
+
+    data = tmp_path / "one.csv"
+    data.write_text("sender,subject,body,category,username,booking_id\n"
+                    "a@example.org,Hi,Please cancel BK-48213,cancel_booking,,BK-48213\n", encoding="utf-8")
+    status = evaluate(["--data", str(data), "--out", str(tmp_path / "out"), "--model-url",
+                       f"http://127.0.0.1:{free_port()}/v1"])
+    error = capsys.readouterr().err
+    assert status == 3 and "unavailable" in error and "Traceback" not in error

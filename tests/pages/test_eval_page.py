@@ -120,12 +120,13 @@ def test_a_model_that_cannot_load_says_what_to_do(app, runs_dir, tmp_path):
 
 
 def test_an_evaluation_runs_with_progress_and_shows_metrics_and_wrong_rows(app, runs_dir, tmp_path):
-    data = tmp_path / "five.csv"
+    data = tmp_path / "data" / "five.csv"  # in the app's data folder: a typed path may only point there
+    data.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(EVAL_ROWS, columns=["sender", "subject", "body", "category", "username", "booking_id"]).to_csv(
         data, index=False)
     choose_adapter(app, runs_dir / "tiny/checkpoint-2")
     by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
-    by_label(app.text_input, "Path of a CSV file").set_value(str(data)).run()
+    by_label(app.text_input, "Path of a CSV file in the data folders").set_value(str(data)).run()
     by_label(app.button, "Evaluate tiny / checkpoint-2").click().run()
     assert not app.exception and not app.error
     progress = [element.text for element in app.get("progress")]
@@ -142,14 +143,27 @@ def test_an_evaluation_runs_with_progress_and_shows_metrics_and_wrong_rows(app, 
     folder = next(evals_root(runs_dir).glob("*-tiny-checkpoint-2-five-csv"))
     metrics = json.loads((folder / METRICS_FILE).read_text())
     assert metrics["n"] == 5 and metrics["config"]["adapter"] == str((runs_dir / "tiny/checkpoint-2").resolve())
+    assert "ready_accuracy" in metrics and metrics["risk_coverage"][-1]["coverage"] == 1.0
+    assert len(app.get("vega_lite_chart")) == 2  # the confusion matrix and the risk-coverage plot
 
 
 def test_unusable_data_says_what_to_do(app, tmp_path):
     by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
-    by_label(app.text_input, "Path of a CSV file").set_value(str(tmp_path / "missing.csv")).run()
+    typed = by_label(app.text_input, "Path of a CSV file in the data folders")
+    typed.set_value(str(tmp_path / "data" / "missing.csv")).run()
     next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
     assert not app.exception
     assert "no such file" in app.error[0].value and "Choose a CSV with the columns" in app.error[0].value
+
+
+@pytest.mark.parametrize("typed", ["/etc/passwd", "/etc/../tmp/x.csv", "../../../../etc/shadow.csv",
+                                   "training/data/../../../secrets.csv"])
+def test_a_typed_path_outside_the_data_folders_is_refused(app, typed):
+    by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
+    by_label(app.text_input, "Path of a CSV file in the data folders").set_value(typed).run()
+    next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
+    assert not app.exception
+    assert "not a .csv file" in app.error[0].value or "Only CSV files in the data folders" in app.error[0].value
 
 
 def test_two_evaluations_side_by_side(app, runs_dir, tmp_path):
@@ -179,3 +193,46 @@ def test_promoting_a_checkpoint_makes_it_the_inbox_model(app, runs_dir, tmp_path
     assert saved == {"adapter": str(checkpoint.resolve()), "base_model": None}
     assert "The inbox now uses tiny / checkpoint-4" in app.success[0].value
     assert any("This is the model the inbox uses" in caption.value for caption in app.caption)
+
+
+def test_the_model_server_is_a_model_source_for_the_chat_and_evaluations(runs_dir, tiny_base_dir, tmp_path,
+                                                                         monkeypatch):
+    # issue 15.4; the scripted server stands in for llama.cpp, which tests/model/test_served.py runs for real
+    from tests.model.test_served import _answer, _event, _Stub
+    from ui.eval_views import SERVED
+
+    replies = [_event({"cancel": -0.05, "other": -3.0}), _answer('cancel_booking","booking_id":"BK-12345"}')]
+    stub = _Stub(replies * 2)  # the chat's mail, then the evaluation's one row
+    with stub.serving() as url:
+        for name, value in (("ACEDESK_BASE_MODEL", str(tiny_base_dir)), ("ACEDESK_ADAPTER", ""),
+                            ("ACEDESK_RUNS_DIR", str(runs_dir)), ("ACEDESK_DATA_DIR", str(tmp_path / "data")),
+                            ("ACEDESK_MODEL_URL", url)):
+            monkeypatch.setenv(name, value)
+        app = AppTest.from_file(str(REPO_ROOT / "pages/eval.py"), default_timeout=120).run()
+        adapters = by_label(app.selectbox, "Adapter or checkpoint")
+        assert adapters.options[-1].startswith(f"The model server ({url})")
+        adapters.set_value(SERVED).run()
+        assert not app.exception
+        app.chat_input[0].set_value("Please cancel my booking BK-12345").run()
+        assert not app.exception and not app.error
+        answer = app.chat_message[1].markdown[0].value
+        assert answer.startswith("**cancel_booking**") and f"`the model server {url}`" in answer
+        assert stub.requests[0]["max_tokens"] == 1  # the category step went to the server
+
+        data = tmp_path / "data" / "one.csv"
+        data.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(EVAL_ROWS[2:3], columns=["sender", "subject", "body", "category", "username",
+                                              "booking_id"]).to_csv(data, index=False)
+        by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
+        by_label(app.text_input, "Path of a CSV file in the data folders").set_value(str(data)).run()
+        by_label(app.button, f"Evaluate the model server {url}").click().run()
+        assert not app.exception and not app.error
+        folder = next(evals_root(runs_dir).glob("*-the-model-server-*-one-csv"))
+        job = json.loads((folder / JOB_FILE).read_text())
+        assert job["command"][job["command"].index("--model-url") + 1] == url
+        deadline = time.monotonic() + 120
+        while not (folder / METRICS_FILE).exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        metrics = json.loads((folder / METRICS_FILE).read_text())
+        assert metrics["n"] == 1 and metrics["category_accuracy"] == 1.0 and metrics["config"]["model_url"] == url
+    resources.cached_triager.clear()

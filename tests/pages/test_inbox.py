@@ -260,3 +260,18 @@ def test_a_reply_saved_in_the_detail_shows_in_the_table(desk, tmp_path):
     next(area for area in app.text_area if area.label == "Reply").input("Dear Anna, it is done.")
     click(app, label="Save draft")
     assert table(app).loc[1, "Reply"] == "Dear Anna, it is done."
+
+
+def test_a_model_server_that_is_down_is_said_on_the_strip(desk, tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ACEDESK_MODEL_URL", f"http://user:hunter2@127.0.0.1:{port}/v1")
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = open_inbox()
+    assert_no_error(app)
+    strip = texts(app.caption)
+    assert f"**Model** · the model server http://127.0.0.1:{port}/v1 does not answer" in strip
+    assert "new mail waits as received" in strip and "hunter2" not in strip

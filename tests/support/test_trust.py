@@ -57,7 +57,7 @@ def test_a_passing_aligned_mail_has_no_sender_flag(tmp_path, club_backend, smtp_
 
 
 def test_authentication_off_shows_sender_unverified_and_blocks_nothing(tmp_path, club_backend, smtp_server):
-    store, workflow, ids = desk(tmp_path, club_backend, smtp_server, [FORGED], trusted=None)
+    _store, workflow, ids = desk(tmp_path, club_backend, smtp_server, [FORGED], trusted=None)
     check = workflow.check(ids[FORGED])
     assert check.notes == [SENDER_UNVERIFIED] and not any(flag.startswith(SENDER_NOT_AUTHENTICATED)
                                                            for flag in check.flags)
@@ -92,7 +92,7 @@ def crafted(tmp_path, club_backend, smtp_server, raw: bytes, category: str, **fi
 def test_a_lookalike_domain_is_named(tmp_path, club_backend, smtp_server):
     raw = mail("Anna Berg <anna.berg@examp1e.org>", "Please cancel BK-48213.",
                extra=f"Authentication-Results: {MX}; dmarc=pass header.from=examp1e.org\r\n")
-    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
                                          booking_id="BK-48213")
     flags = workflow.check(ticket_id).flags
     assert any(flag.startswith("sender does not match account") for flag in flags)
@@ -101,14 +101,14 @@ def test_a_lookalike_domain_is_named(tmp_path, club_backend, smtp_server):
 
 def test_an_address_hidden_in_the_display_name_is_flagged_at_intake(tmp_path, club_backend, smtp_server):
     raw = mail('"anna.berg@example.org" <x@mailbox.example>', "Please cancel BK-48213.")
-    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+    store, _workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
                                          booking_id="BK-48213")
     assert any("display name shows anna.berg@example.org" in flag for flag in store.ticket(ticket_id).flags)
 
 
 def test_an_invitation_from_a_non_member_goes_to_review_unless_self_service(tmp_path, club_backend, smtp_server):
     raw = mail("Olivia Grant <olivia.grant@example.net>", "Hi, I'd like an account: ogrant, olivia.grant@example.net")
-    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "add_user", username="ogrant",
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "add_user", username="ogrant",
                                          member_email="olivia.grant@example.net")
     assert any(flag.startswith("invitation requested by a non-member") for flag in workflow.check(ticket_id).flags)
     workflow.trust = TrustPolicy(authentication_on=True, self_service_signup=True)

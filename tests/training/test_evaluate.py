@@ -69,6 +69,9 @@ def test_end_to_end_on_tiny_model(tiny_base_dir, eval_csv, train_csv, tmp_path):
         "limit": None,
         "base_limit": None,
         "train": str(train_csv),
+        "time_budget_s": None,
+        "second_requests": False,
+        "model_url": None,
     }
     base = metrics["baselines"]["base_model"]
     assert base["n"] == 6 and sum(map(sum, base["confusion_matrix"]["matrix"])) == 6
@@ -78,6 +81,10 @@ def test_end_to_end_on_tiny_model(tiny_base_dir, eval_csv, train_csv, tmp_path):
     with (out / "predictions.csv").open(newline="", encoding="utf-8") as handle:
         predictions = list(csv.DictReader(handle))
     assert len(predictions) == 6
+    assert {row["needs_review"] for row in predictions} <= {"True", "False"}
+    ready = [row for row in predictions if row["needs_review"] == "False"]
+    assert metrics["ready_coverage"] == pytest.approx(len(ready) / 6)
+    assert metrics["risk_coverage"][-1]["coverage"] == 1.0
     assert {p["pred_category"] for p in predictions} <= set(CATEGORIES)
     assert [p["sender"] for p in predictions] == [row[0] for row in ROWS]
 

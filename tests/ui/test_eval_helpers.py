@@ -81,3 +81,12 @@ def test_test_split_is_found_beside_the_training_file(tmp_path):
 def test_uploads_keep_a_safe_name(tmp_path):
     path = upload_path(tmp_path, "../my mails (1).csv")
     assert path.parent == tmp_path / "uploads" and path.name.endswith("-my_mails_1_.csv")
+
+
+def test_the_risk_coverage_chart_draws_the_curve_and_the_review_rules_point():
+    from ui.eval_views import risk_coverage_chart
+
+    chart = risk_coverage_chart({"risk_coverage": [{"coverage": 0.5, "accuracy": 1.0, "threshold": 0.9},
+                                                   {"coverage": 1.0, "accuracy": 0.8, "threshold": 0.3}],
+                                 "ready_coverage": 0.5, "ready_accuracy": 1.0}).to_dict()
+    assert [layer["mark"]["type"] for layer in chart["layer"]] == ["line", "point"]

@@ -1,0 +1,36 @@
+"""Two requests in one mail (issue 14): the second is shown on the ticket and split off, with one
+click, into a linked ticket of its own, triaged and checked like any other."""
+
+from core.mail import MailRef
+from integrations.mail_sending import SmtpSender
+from model.schema import TriageResult
+from support.states import State
+from support.store import TicketStore
+from support.triage import ALSO_ASKS, split_second_request
+from support.workflow import Workflow
+
+ANNA = "Anna Berg <anna.berg@example.org>"
+
+
+def test_the_second_request_becomes_a_linked_ticket_triaged_and_checked(tmp_path, club_backend, smtp_server):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = Workflow(store, club_backend.api(), SmtpSender(smtp_server.settings(from_address="s@club.example")),
+                        from_address="s@club.example")
+    first = store.add_ticket(MailRef("INBOX", "1", "7", "<two@example.org>"), sender=ANNA, subject="Two things",
+                             body="Please reset my password (anna.berg). Also cancel BK-48213, I'm injured.")
+    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
+    triage["second_request"] = {"category": "cancel_booking", "booking_id": "BK-48213",
+                                "clause": "Also cancel BK-48213, I'm injured.", "probability": 0.96}
+    store.record_triage(first, triage, [f"{ALSO_ASKS}: cancel booking BK-48213"])
+
+    second = split_second_request(store, workflow, first, "desk@club.example")
+    split = store.ticket(second)
+    assert split.state in (State.TRIAGED, State.NEEDS_REVIEW) and split.message_id == "<two@example.org>"
+    assert (split.triage["category"], split.triage["booking_id"]) == ("cancel_booking", "BK-48213")
+    assert split.flags[0] == "the second request of ticket 1's mail (cancel booking BK-48213)"
+    assert [e.detail for e in store.audit_log(first) if e.event == "split"] == [{"second_request_ticket": second}]
+
+    workflow.approve(second, "desk@club.example")  # checked like any other: Anna's own booking, from her
+    assert workflow.execute(second) == State.REPLIED and club_backend.effects()["cancel"] == 1
+    [reply] = smtp_server.messages
+    assert reply.message["In-Reply-To"] == "<two@example.org>" and "BK-48213" in reply.message.get_content()
