@@ -67,7 +67,10 @@ def server_command(base_gguf: Path, lora: Path | None, host: str, port: int, thr
     """The llama-cpp-python server's command line (its options: ``python -m llama_cpp.server --help``)."""
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(base_gguf), "--model_alias", MODEL_ALIAS,
                "--host", host, "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
-               "--n_ctx", str(N_CTX), "--logits_all", "true", "--verbose", "false"]
+               "--n_ctx", str(N_CTX), "--logits_all", "true", "--verbose", "false",
+               # its default cuts off a streamed answer when another request arrives: the worker and
+               # the inbox's Fetch triage at the same time, so requests queue instead
+               "--interrupt_requests", "false"]
     if lora is not None:
         command += ["--lora_path", str(lora)]
     return command

@@ -249,9 +249,10 @@ class ServedTriager:
 
     def _post(self, body: dict) -> dict:
         """POST to /completions and return the reply (of a streamed reply, its first event),
-        retrying refused connections and 5xx with exponential backoff (a server restarting, a
-        proxy in front of one). A read timeout is not retried: the server is busy or stuck,
-        and a second request would only queue behind the first."""
+        retrying refused connections, 5xx and a stream that broke off with exponential backoff
+        (a server restarting, a proxy in front of one, a server that cancels a stream for a newer
+        request). A read timeout is not retried: the server is busy or stuck, and a second request
+        would only queue behind the first."""
         url = f"{self.url}/completions"
         stream = bool(body.get("stream"))
         reason = ""
@@ -265,27 +266,28 @@ class ServedTriager:
             except requests.RequestException as error:
                 reason = type(error).__name__
                 continue
-            if response.status_code < 500:
-                break
-            reason = f"HTTP {response.status_code}"
-            response.close()
-        else:
-            raise ModelServerUnavailable(f"model server {public_url(self.url)} unavailable after "
-                                         f"{self.retries + 1} tries ({reason})")
-        with response:
-            if response.status_code in (401, 403):
-                raise ModelServerError(f"model server {public_url(self.url)} refused the API key "
-                                       f"(HTTP {response.status_code})")
-            if not response.ok:
-                raise ModelServerError(f"model server {public_url(self.url)} answered HTTP {response.status_code}: "
-                                       f"{response.text[:300]}")
-            try:
-                return self._first_event(response) if stream else response.json()
-            except requests.ReadTimeout:  # raised while reading a stream
-                raise self._timed_out() from None
-            except ValueError:
-                raise ModelServerError(f"model server {public_url(self.url)} answered with something "
-                                       "other than JSON") from None
+            if response.status_code >= 500:
+                reason = f"HTTP {response.status_code}"
+                response.close()
+                continue
+            with response:
+                if response.status_code in (401, 403):
+                    raise ModelServerError(f"model server {public_url(self.url)} refused the API key "
+                                           f"(HTTP {response.status_code})")
+                if not response.ok:
+                    raise ModelServerError(f"model server {public_url(self.url)} answered HTTP "
+                                           f"{response.status_code}: {response.text[:300]}")
+                try:
+                    return self._first_event(response) if stream else response.json()
+                except requests.ReadTimeout:  # raised while reading a stream
+                    raise self._timed_out() from None
+                except ValueError:  # before RequestException: requests' JSONDecodeError is both
+                    raise ModelServerError(f"model server {public_url(self.url)} answered with something "
+                                           "other than JSON") from None
+                except requests.RequestException as error:  # the answer broke off half-way
+                    reason = f"{type(error).__name__} while reading the answer"
+        raise ModelServerUnavailable(f"model server {public_url(self.url)} unavailable after "
+                                     f"{self.retries + 1} tries ({reason})")
 
     def _first_event(self, response: requests.Response) -> dict:
         """The first ``data:`` event of a server-sent event stream, read to its end (a client

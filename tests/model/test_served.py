@@ -127,6 +127,9 @@ def test_served_confidence_is_the_categorys_share_among_the_five():
 
 
 # -- HTTP behaviour, against a stub server ----------------------------------------------------
+BROKEN = "broken stream"
+
+
 class _Stub:
     """A scripted OpenAI-compatible /v1/completions: each request gets the next reply,
     ``(status, json_body)`` or ``(200, [events])`` for a stream."""
@@ -144,6 +147,15 @@ class _Stub:
                 stub.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 stub.headers.append(dict(self.headers))
                 status, payload = stub.replies.pop(0)
+                if payload == BROKEN:  # a stream the server cuts off half-way (chunked, no last chunk)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"40\r\ndata: {\"choi")
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 stream = isinstance(payload, list)
                 data = ("".join(f"data: {json.dumps(e)}\n\n" for e in payload) + "data: [DONE]\n\n" if stream
                         else json.dumps(payload)).encode()
@@ -187,6 +199,16 @@ def test_5xx_replies_are_retried_with_backoff():
     with stub.serving() as url:
         result = ServedTriager(url, backoff_s=0.01).triage(EMAIL)
     assert result.category == "other" and len(stub.requests) == 4
+
+
+def test_a_stream_cut_off_half_way_is_asked_again():
+    # llama-cpp-python cancels a streamed answer when another request arrives (unless
+    # --interrupt_requests false, which model/serve.py sets): a broken stream is retried
+    top = {"cancel": -0.01, "other": -5.0}
+    stub = _Stub([(200, BROKEN), _event(top), _answer('cancel_booking","booking_id":"BK-48213"}')])
+    with stub.serving() as url:
+        result = ServedTriager(url, backoff_s=0.01).triage(EMAIL)
+    assert result.category == "cancel_booking" and len(stub.requests) == 3
 
 
 def test_a_server_that_is_down_raises_model_server_unavailable_quickly():
