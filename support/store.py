@@ -132,10 +132,11 @@ class TicketStore:
             self._audit(ticket_id, "fetcher", "quarantined" if quarantine_reason else "received", detail)
         return ticket_id
 
-    def add_split(self, ticket_id: int, note: str, actor: str) -> int:
+    def add_split(self, ticket_id: int, note: str, actor: str) -> tuple[int, bool]:
         """A ticket of its own for the second request of ``ticket_id``'s mail: the same mail (so
         the reply threads under it), received, with ``note`` as a flag that stays through triage;
-        both tickets' audit logs name the other."""
+        both tickets' audit logs name the other. Returns its id and whether this call made it: a
+        second split of the same ticket (a double click, another session) finds the first."""
         with self.transaction():
             now = _now()
             cursor = self.db.execute(
@@ -143,12 +144,17 @@ class TicketStore:
                 " machine_mail, state, flags, intake_flags, reply_to, references_header, sender_auth, created_at,"
                 " updated_at) SELECT mailbox, uidvalidity, uid || '#' || id || '-2', message_id, sender, subject,"
                 " body, mail_date, machine_mail, ?, ?, ?, reply_to, references_header, sender_auth, ?, ?"
-                " FROM tickets WHERE id=?",
+                " FROM tickets WHERE id=? ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
                 (State.RECEIVED, json.dumps([note]), json.dumps([note]), now, now, ticket_id))
+            if cursor.rowcount == 0:  # split before: the same (mailbox, uidvalidity, uid) exists
+                row = self.db.execute(
+                    "SELECT s.id FROM tickets s JOIN tickets t ON s.mailbox IS t.mailbox AND s.uidvalidity IS"
+                    " t.uidvalidity AND s.uid = t.uid || '#' || t.id || '-2' WHERE t.id=?", (ticket_id,)).fetchone()
+                return row[0], False
             split_id = cursor.lastrowid
             self._audit(split_id, actor, "received", {"split_from": ticket_id})
             self._audit(ticket_id, actor, "split", {"second_request_ticket": split_id})
-        return split_id
+        return split_id, True
 
     def _ticket_with_content(self, content_hash: str | None, message_id: str | None) -> int | None:
         """The ticket of the same mail: same content, or (no content known) the same Message-ID."""

@@ -122,14 +122,16 @@ def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_i
     if not extra:
         raise ValueError(f"ticket {ticket_id} has no second request to split off")
     note = f"the second request of ticket {ticket_id}'s mail ({also_asks_text(extra['category'], extra['booking_id'])})"
-    split_id = store.add_split(ticket_id, note, actor)
+    split_id, created = store.add_split(ticket_id, note, actor)
+    if not created:
+        return split_id  # split already: it was triaged and checked then
     split = store.ticket(split_id)
     fields = {"booking_id": extra["booking_id"]} if extra["booking_id"] else {}
     language = reply_language((ticket.triage or {}).get("response") or "")
     result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
                           response=render_reply(extra["category"], fields, ticket.sender, language))
-    store.record_triage_if_received(split_id, result.to_dict(), review_flags(split, result))
-    if workflow is not None:
+    recorded = store.record_triage_if_received(split_id, result.to_dict(), review_flags(split, result))
+    if recorded and workflow is not None:
         store.add_flags(split_id, backend_flags(workflow, split_id))
     return split_id
 

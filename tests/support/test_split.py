@@ -30,6 +30,10 @@ def test_the_second_request_becomes_a_linked_ticket_triaged_and_checked(tmp_path
     assert split.flags[0] == "the second request of ticket 1's mail (cancel booking BK-48213)"
     assert [e.detail for e in store.audit_log(first) if e.event == "split"] == [{"second_request_ticket": second}]
 
+    # a second click (or another session) finds the split, it does not make another
+    assert split_second_request(store, workflow, first, "desk@club.example") == second
+    assert len(store.tickets()) == 2
+
     workflow.approve(second, "desk@club.example")  # checked like any other: Anna's own booking, from her
     assert workflow.execute(second) == State.REPLIED and club_backend.effects()["cancel"] == 1
     [reply] = smtp_server.messages
