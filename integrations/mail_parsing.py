@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 
 from core.mail import Email
+from core.text import html_to_text
 
 MAX_MESSAGE_BYTES = 5_000_000
 MAX_HEADER_FIELD_BYTES = 16_384
@@ -126,34 +126,3 @@ def _date(message: EmailMessage):
         return parsedate_to_datetime(str(message.get("Date"))) if message.get("Date") else None
     except (TypeError, ValueError):
         return None
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"script", "style", "head"})
-    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"})
-
-    def __init__(self):
-        super().__init__()
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif tag in self._BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in self._SKIP and self.skipping:
-            self.skipping -= 1
-
-    def handle_data(self, data):
-        if not self.skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    lines = [" ".join(line.split()) for line in "".join(extractor.parts).splitlines()]
-    return "\n".join(line for line in lines if line)

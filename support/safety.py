@@ -5,7 +5,10 @@ tickets without a person's override (OWASP LLM01: the email body is data, never 
 Patterns aim at instructions to a machine, not at members' ordinary wording, in English, German,
 French and Spanish. They run on normalised text, so that zero-width characters, look-alike letters
 from other scripts, full-width or spaced-out letters, leetspeak and base64 do not hide a phrase.
-Measured by ``python -m benchmarks.injection_detection``.
+A learned classifier (``model.injection_classifier``, trained by ``python -m
+training.injection_detector``) reads the same normalised text and catches phrasings the patterns
+do not know; either one flags the mail. Measured by ``python -m benchmarks.injection_detection``,
+on a held-out batch neither was written or tuned against.
 """
 
 from __future__ import annotations
@@ -13,24 +16,33 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import unicodedata
 
-from confusable_homoglyphs import confusables
+from core.text import normalise
+from model.injection_classifier import load_injection_classifier
 
 REASON_PREFIX = "mail tries to instruct the system"
 
 # Who a machine-directed instruction addresses: "the AI", "support bot", "KI-System", "l'assistant IA".
 _MACHINE = r"""(?:
     (?:(?:automated|automatic|virtual|support|e-?mail|mail|triage|helpdesk|ticket|club|digital|smart|automatique
-        |automatico|virtuel|virtuelle|automatisch\w*|virtuelle[rnms]?|digitale[rnms]?)[\s-]+){0,2}
+        |automatico|virtuel|virtuelle|automatisch\w*|virtuelle[rnms]?|digitale[rnms]?|acedesk)[\s-]+){0,2}
     (?:ai|ki|ia|a\.i\.|assistant|assistent\w*|asistente|bot|chat\s?bot|robot|language\s+model|sprachmodell|llm|\w*gpt
         |model|modell|modele|modelo|agent|helpdesk|classifier|processor|triage\s+(?:model|system|bot)
-        |(?<=automatisches\s)system|systeme\s+de\s+tri|sistema\s+automatico)
+        |(?<=automatisches\s)system|systeme\s+de\s+tri|sistema\s+automatico
+        |auto-?responder|reply\s+(?:generator|drafter|writer)|antwort(?:generator|schreiber|roboter)
+        |generateur\s+de\s+reponses?|generador\s+de\s+respuestas?|repondeur|contestador|clasificador|classificateur
+        |klassifikator|inteligencia\s+artificial|intelligence\s+artificielle|kunstliche\s+intelligenz
+        |artificial\s+intelligence)
     (?:[\s-]+(?:ai|ki|ia|assistant|assistent|system|systeme|sistema|model|modell|agent|bot|automatique|automatico
         |virtual|virtuel))?
 )"""
 _MACHINE_OR_SYSTEM = rf"""(?:{_MACHINE}|(?:ki-)?systeme?|sistema)
     (?![\s-]*(?:admin|administrator|manager|team|staff|status|wartung|maintenance|update))"""
+# What a machine does with the mail, after "the program that ...", "das Programm, das ...", "l'IA qui ...".
+_MACHINE_DOES = r"""(?:reads?|process|processes|handles|sorts|drafts|writes|answers|manages|summari[sz]es|triages
+    |prepares|generates|lit|trie|traite|redige|gere|resume|repond|prepare|genere|lee|lea|procesa|procese|gestiona
+    |ordena|ordene|clasifica|resuma|contesta|escribe|redacta|genera|liest|verarbeitet|(?:vor)?sortiert|bearbeitet
+    |beantwortet|zusammenfasst|erstellt|schreibt|formuliert)"""
 _DET = r"(?:(?:the|any|an?|all|die|das|den|der|le|la|les|l'|el|los|las|al|au|du|des|de\s+l')\s*)?"
 # What follows a role tag in an instruction ("SYSTEM: ignore ..."), unlike "System: iOS 17".
 _VERB = r"""(?:ignore|disregard|forget|classify|label|categori[sz]e|set|change|update|cancel|reset|create|delete
@@ -52,6 +64,7 @@ _IGNORE = r"""
             |default|usual|standard|current)\b [^.\n]{0,20}?
         \b(?:instructions?|rules|guidelines|directions|directives|prompts?|programming|polic(?:y|ies)|constraints
             |restrictions|guardrails|orders|commands|training)\b
+        (?!\s+(?:I|we)\s+(?:gave|sent|left|wrote|had\s+given)\b)
   | \b(?:ignore|disregard|forget)\s+(?:everything|anything|all(?:\s+of)?(?:\s+that)?|whatever)\s+
         (?:you\s+(?:were|'ve\s+been|have\s+been|are)\s+(?:told|given|instructed|programmed)
             |(?:was|has\s+been)\s+(?:said|written)|above|before)
@@ -73,12 +86,17 @@ _IGNORE = r"""
   | \b(?:deine|ihre|eure|alle|samtliche|bisherigen|vorherigen|obigen)\s+(?:\w+\s+)?(?:anweisungen|regeln|vorgaben
         |richtlinien|instruktionen)\b [^.\n]{0,30}? \b(?:zu\s+)?(?:ignorieren|vergessen|missachten|ubergehen)\b
   | \bwas\s+man\s+dir\s+(?:\w+\s+)?(?:gesagt|befohlen|aufgetragen)\b
-  | \bohne\s+(?:prufung|uberprufung|kontrolle)\b
+  | \bohne\s+(?:prufung|uberprufung|kontrolle|ruckfrage|nachfrage|freigabe)\b
+  | \bfrag\w*\s+nicht\s+nach\b | \bsin\s+preguntar\s+(?:al?\s+)?(?:operador|humano|nadie|la\s+junta)\b
+  | \bsans\s+demander\s+(?:a\s+)?(?:l'operateur|personne|un\s+humain)\b
+  | \b(?:regeln|anweisungen|richtlinien|vorgaben)\s+(?:\w+\s+)?au(?:ss|ß)er\s+kraft\b
+  | \bals\s+admin\w*\s+(?:freischalt|einricht|eintrag|anleg|hinzufug|fuhr)\w*
   | (?<!j'ai\s)(?<!\bai\s)
         \b(?:ignore[rz]?|ignores|oublie[rz]?|oublies|ne\s+tiens\s+pas\s+compte|ne\s+tenez\s+pas\s+compte
             |ne\s+pas\s+tenir\s+compte|ne\s+pren(?:ds|ez)\s+pas\s+en\s+compte|fai(?:s|tes)\s+abstraction
             |outrepasse[rz]?|contourne[rz]?)\b [^.\n]{0,40}?
         \b(?:instructions?|consignes?|regles|directives|prompt|restrictions|programmation)\b
+        (?!\s+(?:que\s+(?:je|j'|nous)|(?:I|we)\s+(?:gave|sent|left|wrote|had\s+given)\b))
   | \bce\s+qu'on\s+(?:t'|vous\s+)a\s+(?:dit|demande|appris)\b
   | \bsans\s+(?:verification|controle|validation)\b
   | \b(?:ignora[dr]?|ignore[ns]?|olvida[dr]?|olvide[ns]?|haz\s+caso\s+omiso|hagan?\s+caso\s+omiso|omite|omitir
@@ -96,7 +114,7 @@ _IGNORE = r"""
 _ADDRESS = rf"""
     (?:^|[\n\[(<{{>#*|.!?;]|--)[ \t]*
         (?:(?:dear|hey|hi|hello|attention|attn|liebe[rs]?|hallo|cher|chere|querid[oa]|estimad[oa]|hola)\s+)?
-        (?:the\s+|die\s+|der\s+|das\s+|le\s+|la\s+|l'|el\s+)?{_MACHINE}\s*[:,]
+        (?:the\s+|die\s+|der\s+|das\s+|le\s+|la\s+|l'|el\s+)?{_MACHINE}\s*(?:[:,]|-\s)
   | \b{_MACHINE}\s*[:,]\s*(?:please\s+|bitte\s+|merci\s+de\s+|por\s+favor,?\s+)?{_VERB}
   | \b(?:hello|hi|hey|dear|attention|achtung|hallo|liebe[rs]?|bonjour|salut|cher|chere|hola|buenas|querid[oa]
         |estimad[oa])[\s,]+{_DET}{_MACHINE}\s*[!,:]
@@ -106,15 +124,36 @@ _ADDRESS = rf"""
   | \b(?:to|for|an|fur|pour|para|al|au)\s+{_DET}{_MACHINE_OR_SYSTEM}[^.\n:!?]{{0,40}}?:
   | \b(?:a\s+l'attention\s+(?:de|du|des)\s+|an\s+(?:das|den|die)\s+|para\s+(?:el|la)\s+|to\s+the\s+|for\s+the\s+)
         (?:l'|la\s+|le\s+)?(?:{_MACHINE}|ki-system)\s*:
-  | \b(?:any|an?|the|dear|el|la|le|der|die|das)\s+(?:\w+\s+){{0,2}}?{_MACHINE_OR_SYSTEM}\s+
-        (?:reading|processing|handling|parsing|triaging|analy[sz]ing
-            |(?:that|which|who|qui|que|der|die)\s+(?:\w+\s+)?(?:reads?|process|processes|handles|lit|lee|liest
-                |traite|procesa|verarbeitet))\b
+  | \b(?:any|an?|the|dear|el|la|le|der|die|das|jede[snr]?|toute?|tout|cualquier|every)\s+(?:\w+\s+){{0,2}}?
+        {_MACHINE_OR_SYSTEM}\s*,?\s+
+        (?:reading|processing|handling|parsing|triaging|analy[sz]ing|sorting|drafting
+            |summari[sz]ing
+            |(?:that|which|who|qui|que|der|die|das)\s+(?:\w+\s+){{0,3}}?{_MACHINE_DOES})\b
   | \((?:or\s+)?whatever\) | \b(?:human\s+or\s+(?:machine|ai|bot)|humano\s+o\s+maquina|humain\s+ou\s+machine
         |mensch\s+oder\s+maschine)\b
-  | \b(?:program(?:me|ma|m)?|software|script|logiciel|tool|outil|herramienta)\s+(?:that|which|qui|que|das|der)\s+
-        (?:\w+\s+)?(?:reads?|lit|lee|liest|processes|traite|procesa|verarbeitet|sorts)\b
+  | \b(?:program(?:me|ma|m)?|software|script|logiciel|tool|outil|herramienta|helper|auto-?responder)\s*,?\s+
+        (?:that|which|qui|que|das|der)\s+(?:\w+\s+){{0,3}}?{_MACHINE_DOES}\b
   | \b(?:para|pour|for|fur|an)\s+(?:quien|celui\s+qui|whoever|wer)\s+(?:procese|process\w*|traite|verarbeitet)\b
+  | \b(?:whatever|anything\s+that)\s+(?:\w+\s+)?(?:is\s+)?(?:{_MACHINE_DOES}|processing|reading|sorting|handling
+        |summari[sz]ing)\b
+  | \b(?:whoever\s+or\s+whatever|quien\s+o\s+lo\s+que|wer\s+oder\s+was|qui\s+ou\s+quoi|human\s+or\s+not)\b
+  | \b(?:whoever|wer\s+auch\s+immer|quienquiera\s+que|qui\s+que\s+ce\s+soit\s+qui)\s+(?:\w+\s+){{0,3}}?
+        (?:automatic\w*|automatisch\w*|automatiquement|automaticamente)\b
+  | \b(?:automatische[nr]?\s+(?:bearbeitung|verarbeitung|sortierung)|traitement\s+automatique|tri\s+automatique
+        |procesamiento\s+automatico|clasificacion\s+automatica|automatisierte[nr]?\s+system\w*
+        |systemes?\s+automatises?|sistemas?\s+automatizados?|(?:sortier|antwort|klassifizierungs)(?:modell|system
+            |assistent)|(?:e-?)?mail-?verarbeitung|verarbeitungssystem|systeme\s+de\s+traitement
+        |sistema\s+de\s+procesamiento|classification\s+automatique|(?:automated|automatic|automatische[nr]?
+            |automatique|automatico)\s+(?:system|systeme|sistema))\b
+  | \b(?:for|fur|pour|para|to)\s+(?:the\s+|den\s+|die\s+|le\s+|la\s+|el\s+)?
+        (?:reply\s+(?:generator|drafter|writer|bot)|auto-?responder|antwort(?:entwurf|generator|assistent)
+            |sortierung|tri\s+automatique|brouillon\s+de\s+(?:la\s+)?reponse|redacteur\s+de\s+reponses
+            |borrador\s+de\s+(?:la\s+)?respuesta|clasificacion\s+automatica)\s*[:,]
+  | \b(?:info|hinweis|note|precision|apunte|nota|mot)\s+(?:\w+\s+)?(?:fur\s+die\s+sortierung|pour\s+le\s+tri
+        |for\s+(?:the\s+)?sort(?:ing|er)|para\s+(?:la\s+)?clasificacion|para\s+quien\s+(?:ordene|clasifique|lea))\b
+  | \b(?:helper|assistant|tool|program)\s+(?:that|which)\s+drafts\s+(?:the\s+)?(?:replies|answers|responses)\b
+  | \b(?:not|nicht|ne\s+pas|no)\s+(?:\w+\s+){{0,3}}?(?:to|an|a)\s+(?:a|einen|un|una)\s+(?:human|menschen|humain
+        |humano|persona)\b
   | \b(?:liebes|dear|cher|querido|estimado|hallo|hello|hey|hi|hola|bonjour)\s+(?:\w+\s+)?(?:system|systeme|sistema)
         \s*[!,:]
   | \bif\s+you(?:'re|\s+are|\s+happen\s+to\s+be)\s+(?:an?\s+)?(?:ai|automated|automatic|machine|bot
@@ -123,7 +162,7 @@ _ADDRESS = rf"""
   | \bsi\s+(?:tu\s+es|vous\s+etes)\s+une?\s+(?:ia|robot|assistant)\b
   | \bsi\s+eres\s+una?\s+(?:ia|bot|asistente)\b
   | \b(?:automated|automatic|machine)\s+(?:(?:support|mail|e-?mail|ticket)\s+)?(?:processing|processor|triage
-        |handling|agent|assistant)\b
+        |handling|agent)\b
   | \b(?:mail|e-?mail|triage|support|ticket|inbox)\s+(?:triage\s+)?(?:tool|pipeline|processor|filter|parser
         |classifier|automation|agent|bot)\s+(?:should|must|will|shall|needs?\s+to|has\s+to)\b
   | \b(?:model|ai|assistant|system|bot|ki|ia|modelo|modele|modell)\s+(?:instructions?|note|directive|command
@@ -139,10 +178,21 @@ _FAKE_BLOCKS = rf"""
         (?:\s+(?:to|for)\s+(?:the\s+)?\w+(?:\s+\w+)?)?\s*\]?\s*:\s*\W*{_VERB}
   | (?-i:\b(?:SYSTEM|SYSTEME|SISTEMA|ADMIN|DEVELOPER|ROOT)(?:\s+[A-Z]+){{0,4}}\s*\]?\s*:)\s*\W*{_VERB}
   | \bsystem(?:hinweis|nachricht|anweisung|meldung|mitteilung)\b
-  | \[\[?\s*(?:admin|system|root|sys|operator|developer|sudo)\s*\]\]?
+  | \[\[?\s*(?:admin|root|sys|operator|developer|sudo)\s*\]\]?
+  | \[\[?\s*system\s*\]\]?\s*\W*{_VERB}
+  | \[\s*/\s*(?:system|sys|admin|instructions?|inst)\b[^\]\n]{{0,25}}\]
+  | \[\s*system\s+(?:notice|message|note|prompt|instructions?|override|alert|update|hinweis|nachricht|consigne
+        |mensaje|aviso)\b
+  | \[\s*(?:assistant|assistent|asistente|ai|ki|ia|bot|model)\s+(?:instructions?|note|directive|command|hinweis
+        |anweisung|consigne|instruccion|nota)\s*\]
+  | \[[^\]\n]{{0,30}}\b(?:pour|for|fur|para|an)\s+(?:l'|the\s+|den\s+|die\s+|el\s+|la\s+)?(?:assistant|assistent
+        |asistente|ai|ki|ia|bot|model|modell|modelo)\s*\]
+  | \b(?:prevaut|prevalece|takes\s+precedence|hat\s+vorrang|supersedes?)\s+(?:sur|sobre|over|vor)\s+(?:toutes\s+)?
+        (?:vos|tus|sus|your|ihre|deine|all|alle|les|las|los)\b
   | <\|?(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|?> | \[/?inst\] | <</?sys>>
   | </?(?:system|instructions?|prompt|e-?mail|mail|message|user_input|context)> | <(?:start|end)_of_turn>
-  | \#{{2,}}\s*(?:system|instructions?|response|assistant)\b
+  | \#{{2,}}\s*(?:(?:new|updated|neue|aktualisierte|nouvelles?|nuevas)\s+)?(?:system|instructions?|response
+        |assistant|anweisungen|instrucciones|consignes|instruccion)\b
   | \bbegin\s+(?:system|new)\s+(?:prompt|instructions)
   | \bend\s+of\s+(?:e-?mail|message|user\s+input|input|document)\b
   | \b(?:start|begin|end)\s+of\s+(?:the\s+)?(?:operator|admin|system|staff|member|user|customer)\s+
@@ -156,7 +206,8 @@ _FAKE_BLOCKS = rf"""
         (?:\s+from\s+the\s+(?:operator|admin\w*|system|developer|owner|management))?\s*[:\-]
   | \binstructions?\s+(?:from|by)\s+(?:the\s+)?(?:operator|admin\w*|system|developer|club\s+manager)\b
         [^.\n]{{0,20}}\b(?:to|for)\s+(?:the\s+)?{_MACHINE}
-  | \b(?:instruccion|instruction|anweisung|consigne)\w*\s+(?:prioritaria|urgente|prioritaire|du\s+systeme
+  | \b(?:instruccion|instruction|anweisung|consigne)\w*\s+(?:prioritaria|urgente|prioritaire|systeme|sistema
+        |system|du\s+systeme
         |del\s+sistema|del\s+administrador|de\s+l'administrateur|vom\s+administrator)\b
   | \b(?:neue|aktualisierte|geheime|versteckte|wichtige)\s+(?:system)?anweisung(?:en)?\s*:
   | \bnouvelles?\s+consignes?\s*[:,] | \bnuevas\s+instrucciones\s*:
@@ -263,19 +314,24 @@ _ROLE_PLAY = rf"""
   | \b(?:bot|assistant|asistente|assistent|ai|robot|ki|ia|you)\b [^.\n]{{0,20}} \b(?:without|with\s+no|ohne|sans
         |sin)\s+(?:any\s+)?(?:rules|restrictions|limits|limitations|filters|guardrails|einschrankungen|regeln
             |filter|regles|filtres|restricciones|reglas|limites|filtros)\b
-  | \badmin(?:istrator)?-?(?:rechte|konto|zugang)\b
+  | \b(?:gib|gebt|geben|erteil\w*|vergib|vergeben|leg\w*|richte\w*|freischalt\w*|verschaff\w*|mach\w*)\b [^.\n]{{0,40}}
+        \badmin(?:istrator)?-?(?:rechte|konto|zugang)\w*
+  | \badmin(?:istrator)?-?(?:rechte|konto|zugang)\w* [^.\n]{{0,40}} \b(?:geben|erteilen|vergeben|anlegen|einrichten
+        |freischalten|gewahren|verschaffen)\b
   | \bdu\s+bist\s+(?:jetzt|nun|ab\s+sofort|ab\s+jetzt)\s+(?:ein|eine|der|die|das|kein|nicht\s+mehr|im)\b
   | \bab\s+(?:sofort|jetzt)\s+(?:bist|agierst|handelst|antwortest|ignorierst)\s+du\b
   | \btu\s+so,?\s+als\s+(?:ob|warst)\s+du\b | \bstell\s+dir\s+vor,?\s+(?:du\s+bist|dass\s+du)\b
   | \bdeine\s+(?:neue\s+)?(?:rolle|aufgabe)\s+(?:ist|lautet)\b
-  | \bcompte\s+(?:d')?admin\w* | \bacces\s+(?:d')?admin\w* | \bdroits\s+(?:d')?admin\w*
+  | \b(?:cree[rz]?|creer|donne[rz]?|accorde[rz]?|attribue[rz]?|ouvre[rz]?|ajoute[rz]?|active[rz]?)\b [^.\n]{{0,40}}
+        \b(?:compte|acces|droits)\s+(?:d'|de\s+l')?admin\w*
   | \btu\s+es\s+(?:maintenant|desormais|a\s+present)\b
   | \bvous\s+etes\s+(?:maintenant|desormais)\s+(?:un|une|l'|le|la)\b
   | \b(?:a\s+partir\s+de\s+maintenant|desormais|dorenavant),?\s+(?:tu|vous)\s+(?:es|etes|agis|agissez|reponds
         |repondez|ignores|ignorez|dois|devez)\b
   | \b(?:agis|agissez)\s+comme\b | \bjoue[sz]?\s+le\s+role\b | \bfai(?:s|tes)\s+semblant\b
   | \bimagine[sz]?\s+que\s+(?:tu\s+es|vous\s+etes)\b
-  | \b(?:acceso|cuenta|permisos|privilegios)\s+de\s+administrador\b
+  | \b(?:crea[dr]?|cree|da(?:me|le|d)?|dar(?:me|le)?|concede[dr]?|otorga[dr]?|abre|abrid|asigna[dr]?|activa[dr]?)\b
+        [^.\n]{{0,40}} \b(?:acceso|cuenta|permisos|privilegios)\s+de\s+administrador\b
   | \b(?:ahora|desde\s+ahora|a\s+partir\s+de\s+ahora),?\s+(?:eres|sois|actuas|actua|responde|ignora|olvida)\b
   | \bdesde\s+este\s+momento\s+eres\b
   | \b(?:eres|sois)\s+(?:un|una|el|la)\s+(?:\w+\s+)?(?:asistente|bot|ia|robot|modelo|administrador)\b
@@ -312,6 +368,27 @@ _MASS_AND_SECRETS = r"""
         (?!(?:the|my|mi|mis|mon|ma|mes|mein\w*|el|la|le|les|du|des|der|die|das|wifi|wi-fi|wlan|club|app|cuenta
             |compte|konto|account|this|este|esta|ce|cette|dies\w*)\b)[a-z][\w.]*
   | \b(?:reset\s+links?|passwords?|credentials)\s+(?:for|of)\s+(?:the\s+)?(?:accounts|users|members)\b
+  | \b(?:send|envoie[zr]?|envia[dr]?|sende|schick)\w*\s+(?:\w+\s+){0,2}?(?:liste|list|lista|fichier|datei
+        |base\s+de\s+datos)\s+(?:\w+\s+){0,2}?(?:adherents|membres|members|socios|mitglieder|miembros)\b
+  | \b(?:list\w*|ubersicht|overview)\s+(?:\w+\s+){0,2}?(?:members|mitglieder|adherents|membres|socios|miembros)\s+
+        (?:with|mit|avec|con)\s+(?:\w+\s+){0,2}?(?:e-?mails?|phone\w*|telefon\w*|telephones?|numeros|correos
+            |birth\w*|geburts\w*|addresses|adressen|adresses|direcciones)
+  | \b(?:not|nicht|no|pas)\s+(?:\w+\s+)?(?:to|an|a)\s+(?:the\s+|die\s+|la\s+|l')?(?:address\s+on\s+file
+        |(?:registered|stored)\s+address|hinterlegte\w*\s+adresse|registrierte\w*\s+adresse|direccion\s+registrada
+        |adresse\s+enregistree)
+  | \bnicht\s+protokollier\w* | \bno\s+quede\s+registro\b | \bwithout\s+(?:logging|a\s+log)\b
+  | \b(?:don't|do\s+not)\s+log\s+(?:this|the|it)\b | \bne\s+pas\s+(?:l'|le\s+|la\s+)?(?:enregistrer|journaliser)\b
+  | \b(?:stored|saved|gespeichert\w*|hinterlegt\w*|enregistre\w*|guardad\w*|almacenad\w*)\s+(?:\w+[\s-]+){0,2}?
+        (?:login\s+details|logins?|credentials|passwords?|zugangsdaten|passw[oa]rt\w*|kennw[oa]rt\w*|identifiants
+            |mots?\s+de\s+passe|datos\s+de\s+acceso|contrasenas?|admin\w*)\b
+  | \b(?:admin|administrator|administrateur|administrador)-?(?:zugangsdaten|passwort|login|credentials)\b
+  | \b(?:identifiants|mots?\s+de\s+passe|codes\s+d'acces|datos\s+de\s+acceso|contrasenas?|credenciales)\s+
+        (?:d'|de\s+l'|del\s+|de\s+)?administra\w*
+  | \b(?:login\s+details|zugangsdaten|identifiants|datos\s+de\s+acceso|credentials)\s+(?:of|for|des|du|de\s+la
+        |del|von|der)\s+(?:the\s+)?(?:admin\w*|office|buro|geschaftsstelle|bureau|secretariat|oficina|secretaria
+            |club|vereins?)\b
+  | \b(?:password|passwort|mot\s+de\s+passe|contrasena)\s+(?:reset\s+)?(?:link|lien|enlace)?\s*(?:of|for|des|du|de|del
+        |fur|von)\s+(?:the\s+)?(?:user|usuario|utilisateur|benutzer)\s+[a-z]+_[\w.]+
   | \bthe\s+(?:member|sender|user)'s\s+(?:current\s+|new\s+|old\s+)?(?:password|credentials|login\s+details)\b
   | \b(?:member|user|customer)s?'?\s+(?:database|db|records)\b
   | \bwhat\s+(?:are|were)\s+your\s+(?:instructions|rules|system\s+prompt)\b
@@ -367,7 +444,17 @@ _AUTHORITY = r"""
   | \bdecode\b [^.\n]{0,30} \b(?:follow|execute|run|obey|apply|do\s+what)\b | \brot13\b
   | \b(?:follow|obey|execute|carry\s+out)\s+(?:the\s+)?(?:translated|hidden|encoded|decoded|embedded|following
         |next|below)\s+(?:instructions?|commands?|text|line|orders)\b
-  | \bobey\b | \byou\s+must\s+(?:now\s+)?(?:comply|follow|execute|do\s+as)\b | \bexecute(?:-le|-la|-les|z)?\b
+  | \bcounts?\s+as\s+(?:already\s+)?(?:verified|approved|checked|cleared|authori[sz]ed)\b
+  | \bcuenta\s+como\s+(?:ya\s+)?(?:verificad|aprobad|revisad|comprobad)\w*
+  | \b(?:vaut|compte)\s+comme\s+(?:deja\s+)?(?:verifie|approuve|valide|controle)\w*
+  | \bgilt\s+als\s+(?:bereits\s+)?(?:gepruft|verifiziert|genehmigt|freigegeben)\b
+  | \bauf\s+die\s+(?:ubliche|normale|sonstige|ganze)\s+(?:prufung|kontrolle|uberprufung|verifizierung)\s+verzicht\w*
+  | \b(?:muss|musst|mussen)\s+nicht\s+(?:noch\s+(?:einmal|mal)\s+)?(?:gepruft|kontrolliert|uberpruft|verifiziert)\b
+  | \b(?:n'a|n'ont|n'as)\s+(?:plus|pas)\s+besoin\s+d'etre\s+(?:controle|verifie|valide|relu)\w*
+  | \bsalt\w*\s+(?:\w+\s+){0,4}?(?:las\s+|los\s+)?(?:comprobaciones|verificaciones|revisiones|controles)\b
+  | \b(?:no\s+hace\s+falta|no\s+necesita|sin\s+necesidad\s+de)\s+(?:\w+\s+)?(?:revisar|comprobar|verificar)\w*
+  | \bobey\b | \byou\s+must\s+(?:now\s+)?(?:comply|follow|execute|do\s+as)\b | \bexecute(?:-le|-la|-les|z)\b
+  | \bexecute\s+(?:ces|cette|les|mes|l')\s*(?:instructions?|consignes?|ordres?|commandes?)\b
 """
 
 _INJECTION = re.compile(
@@ -376,43 +463,12 @@ _INJECTION = re.compile(
     re.IGNORECASE | re.MULTILINE | re.VERBOSE,
 )
 
-# Letters spelt out one by one: "i g n o r e", "S.Y.S.T.E.M".
-_SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][ .\-*_·]){2,}[^\W_](?![^\W_])")
-_SPACED_PAIR = re.compile(r"(?<![^\W_])[^\W_][ .\-*_·][^\W_](?![^\W_])")
-_SPACED_SEPARATORS = re.compile(r"[ .\-*_·]")
 # Spaced-out letters without word gaps join into one long word: look for the key verbs and nouns inside.
 _SQUASHED = re.compile(r"(?:ignor|disregard|forget|vergiss|oubli|olvid)\w*?(?:instruction|instruccion|anweisung"
                        r"|consigne|rule|regel|regle|regla|prompt)")
 _LEET_WORD = re.compile(r"\b(?=\w*[a-z])(?=\w*\d)\w+\b", re.IGNORECASE)
 _LEET = str.maketrans("013457$@", "oieastsa")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
-_QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
-
-
-def _fold_homoglyphs(text: str) -> str:
-    """Latin look-alikes from other scripts (Cyrillic 'о', Greek 'Ι') become the Latin letter they mimic."""
-    found = confusables.is_confusable(text, greedy=True, preferred_aliases=["latin"]) or []
-    table = {}
-    for entry in found:
-        latin = [glyph["c"] for glyph in entry["homoglyphs"] if glyph["c"].isascii() and glyph["c"].isalnum()]
-        if latin:
-            # Unicode's skeletons map capital I to "l"; an upper-case source letter means "I".
-            table[ord(entry["character"])] = "I" if latin[0] == "l" and entry["character"].isupper() else latin[0]
-    return text.translate(table)
-
-
-def normalise(text: str) -> str:
-    """The text as a reader sees it: compatibility forms folded, invisible characters and accents gone,
-    look-alike letters made Latin, spaced-out letters joined."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = _fold_homoglyphs(text)
-    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    text = text.translate(_QUOTES)
-    if _SPACED.search(text):
-        text = _SPACED.sub(lambda m: _SPACED_SEPARATORS.sub("", m.group(0)), text)
-        text = _SPACED_PAIR.sub(lambda m: _SPACED_SEPARATORS.sub("", m.group(0)), text)
-    return re.sub(r"[^\S\n]+", " ", text)
 
 
 def _views(plain: str) -> list[str]:
@@ -436,8 +492,19 @@ def _base64_sentences(text: str) -> list[str]:
 
 
 def injection_reason(text: str) -> str | None:
-    """The instruction-like passage found in ``text``, or None."""
+    """Why ``text`` looks like an instruction to the system (the passage, or the classifier's score), or None."""
     plain = normalise(text)
+    if reason := pattern_reason(text, plain):
+        return reason
+    detector = load_injection_classifier()
+    if (score := detector.score(plain)) >= detector.threshold:
+        return f"{REASON_PREFIX} (classifier score {score:.2f})"
+    return None
+
+
+def pattern_reason(text: str, plain: str | None = None) -> str | None:
+    """The instruction-like passage the hand-written patterns find in ``text``, or None."""
+    plain = normalise(text) if plain is None else plain
     for view in _views(plain):
         if match := _INJECTION.search(view):
             return f"{REASON_PREFIX}: {' '.join(match.group(0).split())[:80]!r}"

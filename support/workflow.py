@@ -44,14 +44,14 @@ from integrations.mail_sending import (
 from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
 from support.outcome_replies import refusal_reply, success_reply
 from support.records import ActionRecord, Ticket
-from support.safety import injection_reason
+from support.safety import REASON_PREFIX, injection_reason
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
 from support.trust import SENDER_NOT_AUTHENTICATED, TrustPolicy, account_action_findings
 
 log = logging.getLogger(__name__)
 
-NEEDS_OVERRIDE = (SENDER_MISMATCH, SENDER_NOT_AUTHENTICATED, "mail tries to instruct the system")
+NEEDS_OVERRIDE = (SENDER_MISMATCH, SENDER_NOT_AUTHENTICATED, REASON_PREFIX)
 """Flags that only an operator's override, with a reason, lets through."""
 DELIVERY_UNKNOWN = ("the reply may have gone out before a crash: check the outbox or the Sent folder, then "
                     "reject the ticket if it did, or approve it again to send the reply (once more)")

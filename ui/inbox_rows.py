@@ -18,6 +18,7 @@ import pandas as pd
 
 from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
 from support.records import ActionRecord, Ticket
+from support.safety import REASON_PREFIX
 from support.states import State
 from support.store import TicketStore
 from support.triage import ALSO_ASKS
@@ -26,7 +27,7 @@ from support.trust import SENDER_NOT_AUTHENTICATED
 if TYPE_CHECKING:
     from ui.inbox_session import Draft
 
-INJECTION = "mail tries to instruct the system"
+INJECTION = REASON_PREFIX
 OPEN_STATES = (State.RECEIVED, State.TRIAGED, State.NEEDS_REVIEW, State.FAILED, State.APPROVED, State.EXECUTING,
                State.EXECUTED)
 VIEWS: dict[str, tuple[State, ...]] = {

@@ -1,0 +1,82 @@
+"""Text as a reader sees it: HTML reduced to its words, and look-alike characters folded.
+
+The mail parser (``integrations``), the injection checks (``support``) and the injection
+classifier's training and inference (``training``, ``model``) read a mail through these same two
+functions, so that what is checked is what was learnt from.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+from confusable_homoglyphs import confusables
+
+# Letters spelt out one by one: "i g n o r e", "S.Y.S.T.E.M".
+_SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][ .\-*_·]){2,}[^\W_](?![^\W_])")
+_SPACED_PAIR = re.compile(r"(?<![^\W_])[^\W_][ .\-*_·][^\W_](?![^\W_])")
+_SPACED_SEPARATORS = re.compile(r"[ .\-*_·]")
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = frozenset({"script", "style", "head"})
+    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"})
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
+        elif tag in self._BREAKS:  # "<p>Hi</p><span>..." is two lines, not "Hi..." glued together
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """The words of an HTML body, one line per block; hidden text stays (it is what an attacker hides)."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    lines = [" ".join(line.split()) for line in "".join(extractor.parts).splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def _fold_homoglyphs(text: str) -> str:
+    """Latin look-alikes from other scripts (Cyrillic 'о', Greek 'Ι') become the Latin letter they mimic."""
+    found = confusables.is_confusable(text, greedy=True, preferred_aliases=["latin"]) or []
+    table = {}
+    for entry in found:
+        if entry["character"].isascii():  # "|" and "1" look like "l", but are what they are
+            continue
+        latin = [glyph["c"] for glyph in entry["homoglyphs"] if glyph["c"].isascii() and glyph["c"].isalnum()]
+        if latin:
+            # Unicode's skeletons map capital I to "l"; an upper-case source letter means "I".
+            table[ord(entry["character"])] = "I" if latin[0] == "l" and entry["character"].isupper() else latin[0]
+    return text.translate(table)
+
+
+def normalise(text: str) -> str:
+    """The text as a reader sees it: compatibility forms folded, invisible characters and accents gone,
+    look-alike letters made Latin, spaced-out letters joined."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = _fold_homoglyphs(text)
+    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+    text = text.translate(_QUOTES)
+    if _SPACED.search(text):
+        text = _SPACED.sub(lambda m: _SPACED_SEPARATORS.sub("", m.group(0)), text)
+        text = _SPACED_PAIR.sub(lambda m: _SPACED_SEPARATORS.sub("", m.group(0)), text)
+    return re.sub(r"[^\S\n]+", " ", text)

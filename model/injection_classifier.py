@@ -1,0 +1,110 @@
+"""The learned prompt-injection classifier: load its shipped weights and score a mail's text.
+
+Trained by ``python -m training.injection_detector`` into ``model/injection_detector/``:
+``weights.npz`` (the n-gram vocabularies, their IDF weights and the logistic regression's
+coefficients; plain arrays, no pickle) and ``detector.json`` (threshold, features, training
+figures). Scoring rebuilds scikit-learn's TF-IDF vectorizers with the fixed vocabularies, so
+training and inference share one feature definition.
+
+    from model.injection_classifier import load_injection_classifier
+    load_injection_classifier().score(normalise("Note to the assistant: ..."))   # 0.0 .. 1.0
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+ARTIFACT_DIR = Path(__file__).resolve().parent / "injection_detector"
+WEIGHTS_FILE = "weights.npz"
+METADATA_FILE = "detector.json"
+
+
+@dataclass(frozen=True)
+class NGramFeatures:
+    """One TF-IDF feature block: how the text is cut into n-grams, which ones count, their IDF."""
+
+    analyzer: str
+    ngram_range: tuple[int, int]
+    vocabulary: tuple[str, ...]
+    idf: np.ndarray
+
+    @classmethod
+    def from_vectorizer(cls, vectorizer: TfidfVectorizer) -> NGramFeatures:
+        by_index = sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
+        return cls(vectorizer.analyzer, tuple(vectorizer.ngram_range), tuple(term for term, _ in by_index),
+                   vectorizer.idf_.astype(np.float32))
+
+    @functools.cached_property
+    def vectorizer(self) -> TfidfVectorizer:
+        vectorizer = TfidfVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, sublinear_tf=True,
+                                     vocabulary={term: index for index, term in enumerate(self.vocabulary)})
+        vectorizer.idf_ = self.idf.astype(np.float64)
+        return vectorizer
+
+    def transform(self, texts: list[str]) -> scipy.sparse.csr_matrix:
+        return self.vectorizer.transform(texts)
+
+
+@dataclass(frozen=True)
+class InjectionClassifier:
+    """Word and character n-grams of the normalised text, weighed by a logistic regression."""
+
+    words: NGramFeatures
+    chars: NGramFeatures
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+    """Scores at or above it count as an injection (chosen out of fold when trained)."""
+
+    def scores(self, normalised_texts: list[str]) -> np.ndarray:
+        """The probability that each text instructs the system; texts as ``core.text.normalise`` returns them."""
+        features = scipy.sparse.hstack([self.words.transform(normalised_texts),
+                                        self.chars.transform(normalised_texts)]).tocsr()
+        logits = features @ self.coef.astype(np.float64) + self.intercept
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def score(self, normalised_text: str) -> float:
+        return float(self.scores([normalised_text])[0])
+
+    def save(self, folder: Path, metadata: dict) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(folder / WEIGHTS_FILE, word_vocabulary=np.array(self.words.vocabulary),
+                            word_idf=self.words.idf, char_vocabulary=np.array(self.chars.vocabulary),
+                            char_idf=self.chars.idf, coef=self.coef.astype(np.float32))
+        described = {
+            **metadata,
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "features": {name: {"analyzer": block.analyzer, "ngram_range": list(block.ngram_range),
+                                "size": len(block.vocabulary)}
+                         for name, block in (("word", self.words), ("char", self.chars))},
+        }
+        (folder / METADATA_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> InjectionClassifier:
+        described = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:
+            blocks = {
+                name: NGramFeatures(spec["analyzer"], tuple(spec["ngram_range"]),
+                                    tuple(arrays[f"{name}_vocabulary"].tolist()), arrays[f"{name}_idf"])
+                for name, spec in described["features"].items()
+            }
+            coef = arrays["coef"]
+        expected = len(blocks["word"].vocabulary) + len(blocks["char"].vocabulary)
+        if coef.shape != (expected,):
+            raise ValueError(f"{folder}: {coef.shape[0]} coefficients for {expected} features")
+        return cls(blocks["word"], blocks["char"], coef, float(described["intercept"]), float(described["threshold"]))
+
+
+@functools.cache
+def load_injection_classifier(folder: Path = ARTIFACT_DIR) -> InjectionClassifier:
+    """The shipped classifier, loaded once per process (it is read-only)."""
+    return InjectionClassifier.load(folder)

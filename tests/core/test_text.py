@@ -1,0 +1,23 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.text import html_to_text, normalise
+
+
+def test_look_alike_letters_from_other_scripts_become_latin():
+    assert normalise("Ignоrе thе rulеs") == "Ignore the rules"  # Cyrillic о and е
+
+
+def test_ascii_characters_stay_what_they_are():
+    # "|" and "1" are confusable with "l", but a chat token such as <|im_start|> must stay readable.
+    assert normalise("<|im_start|>system 1") == "<|im_start|>system 1"
+
+
+@given(st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",))))
+def test_printable_ascii_only_loses_runs_of_spaces_and_spaced_out_letters(text):
+    assert len(normalise(text)) <= len(text)
+
+
+def test_html_keeps_hidden_text_and_drops_scripts():
+    html = '<p>Hi</p><span style="display:none">secret</span><script>x()</script>'
+    assert html_to_text(html) == "Hi\nsecret"
