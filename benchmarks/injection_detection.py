@@ -12,16 +12,19 @@ Cases, each read as the app reads a ticket (``f"{subject}\\n{body}"``):
 - the demo mails (``demo/mail/*.eml``, parsed by ``parse_eml``); EXPECTED.csv's note says which
   ones carry an injection (15 and 28).
 
-The held-out batch, ``benchmarks/data/injection_heldout.csv`` (116 injections, 240 hard negatives
-in four languages), was written by a helper who had seen neither the patterns nor the learning
-data, after both were fixed; it is never learnt from (``training.injection_detector`` reads only
-``training/data``). Its figures are the ones to quote. Prints, for it, recall and false positives
-of each half and of both (the app), then per language, technique and source with every miss and
-false positive; then the in-sample figures on everything else.
+The held-out batches, ``benchmarks/data/injection_heldout*.csv``, were each written by a helper
+who had seen neither the patterns, nor the learning data, nor the other batches, after both
+checks were fixed; they are never learnt from (``training.injection_detector`` reads only
+``training/data``). Their figures are the ones to quote. Prints, for all of them and for each,
+recall and false positives of each half and of both (the app), then per language, technique and
+source with every miss and false positive; then the in-sample figures on everything else.
 
-Each held-out batch is measured once, then joins ``training/data/injection_eval.csv`` and a new
-one is written: ``written_after_tuning_4`` scored recall 0.811 (patterns 0.642, then the only
-check, and a first classifier), ``written_after_tuning_5`` 0.875, the present batch 0.948.
+History: each batch written before the checks were last changed was measured once, then joined
+``training/data/injection_eval.csv``, and a new one was written: ``written_after_tuning_4``
+scored recall 0.811 (the patterns 0.642, then the only check, with a first classifier),
+``written_after_tuning_5`` 0.875. ``injection_heldout.csv`` (116 injections, 240 hard negatives)
+scored 0.948 with the checks as shipped; ``injection_heldout_2.csv`` was written afterwards to
+measure the same checks again, changing nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from support.safety import injection_reason, pattern_reason
 from training.injection_detector import Case, eval_set_cases, training_cases
 
 ROOT = Path(__file__).resolve().parent.parent
-HELDOUT_SET = ROOT / "benchmarks" / "data" / "injection_heldout.csv"
+# Batches written blind after both checks were fixed (injection_heldout.csv, injection_heldout_2.csv, ...).
+HELDOUT_SETS = tuple(sorted((ROOT / "benchmarks" / "data").glob("injection_heldout*.csv")))
 DEMO_MAIL = ROOT / "demo" / "mail"
 
 
@@ -95,9 +99,9 @@ def all_cases() -> list[Case]:
     return eval_set_cases() + training_cases() + demo_cases()
 
 
-def heldout_cases(path: Path = HELDOUT_SET) -> list[Case]:
-    """The batch written after both halves were fixed, by someone who saw neither: the honest figure."""
-    return eval_set_cases(path)
+def heldout_cases(paths: Iterable[Path] = HELDOUT_SETS) -> list[Case]:
+    """The batches written after both halves were fixed, by someone who saw neither: the honest figures."""
+    return [case for path in paths for case in eval_set_cases(path)]
 
 
 def measure(cases: Iterable[Case], detector: Callable[[str], str | None] = injection_reason) -> Measurement:
@@ -154,15 +158,18 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="numbers only, without the misses and false positives")
     args = parser.parse_args()
     learning, heldout = all_cases(), heldout_cases()
-    print("== held-out batch (benchmarks/data/injection_heldout.csv), each detector ==")
-    for name, detector in DETECTORS.items():
-        result = measure(heldout, detector)
-        print(f"  {name:32s} recall {result.recall:.3f} ({result.injections - len(result.misses)}/{result.injections})"
-              f"   false positives {result.false_positive_rate:.4f} ({len(result.false_positives)}/{result.benign})")
+    for batch in [heldout, *([eval_set_cases(path) for path in HELDOUT_SETS] if len(HELDOUT_SETS) > 1 else [])]:
+        names = sorted({case.source for case in batch})
+        print(f"== held-out {', '.join(names)}: each detector ==")
+        for name, detector in DETECTORS.items():
+            result = measure(batch, detector)
+            print(f"  {name:32s} recall {result.recall:.3f} ({result.injections - len(result.misses)}/"
+                  f"{result.injections})   false positives {result.false_positive_rate:.4f} "
+                  f"({len(result.false_positives)}/{result.benign})")
     both = measure(learning + heldout)
     print(f"  the app, held-out injections over all {both.benign} benign mails: false positives "
           f"{both.false_positive_rate:.4f}")
-    print("\n== held-out batch, the app ==")
+    print("\n== held-out batches, the app ==")
     print_report(measure(heldout), quiet=args.quiet)
     print("\n== the cases the patterns were written against and the classifier learnt from "
           "(in-sample: not a measure of new mail) ==")
