@@ -38,8 +38,7 @@ from pathlib import Path
 
 from core.text import normalise
 from integrations.mail_parsing import parse_eml
-from model.injection_classifier import load_injection_classifier
-from support.safety import injection_reason, pattern_reason
+from support.safety import classifier_reason, injection_reason, pattern_reason
 from training.injection_detector import Case, eval_set_cases, training_cases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,17 +47,10 @@ HELDOUT_SETS = tuple(sorted((ROOT / "benchmarks" / "data").glob("injection_heldo
 DEMO_MAIL = ROOT / "demo" / "mail"
 
 
-def classifier_reason(text: str) -> str | None:
-    """The learned half alone: its score when it reaches the shipped threshold."""
-    detector = load_injection_classifier()
-    score = detector.score(normalise(text))
-    return f"classifier score {score:.2f}" if score >= detector.threshold else None
-
-
 DETECTORS: dict[str, Callable[[str], str | None]] = {
     "patterns + classifier (the app)": injection_reason,
     "patterns only": pattern_reason,
-    "classifier only": classifier_reason,
+    "classifier only": lambda text: classifier_reason(normalise(text)),
 }
 
 

@@ -67,7 +67,7 @@ class InjectionClassifier:
         """The probability that each text instructs the system; texts as ``core.text.normalise`` returns them."""
         features = scipy.sparse.hstack([self.words.transform(normalised_texts),
                                         self.chars.transform(normalised_texts)]).tocsr()
-        logits = features @ self.coef.astype(np.float64) + self.intercept
+        logits = features @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-logits))
 
     def score(self, normalised_text: str) -> float:
@@ -97,7 +97,7 @@ class InjectionClassifier:
                                     tuple(arrays[f"{name}_vocabulary"].tolist()), arrays[f"{name}_idf"])
                 for name, spec in described["features"].items()
             }
-            coef = arrays["coef"]
+            coef = arrays["coef"].astype(np.float64)  # stored as float32; converted once, here
         expected = len(blocks["word"].vocabulary) + len(blocks["char"].vocabulary)
         if coef.shape != (expected,):
             raise ValueError(f"{folder}: {coef.shape[0]} coefficients for {expected} features")

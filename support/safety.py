@@ -494,8 +494,11 @@ def _base64_sentences(text: str) -> list[str]:
 def injection_reason(text: str) -> str | None:
     """Why ``text`` looks like an instruction to the system (the passage, or the classifier's score), or None."""
     plain = normalise(text)
-    if reason := pattern_reason(text, plain):
-        return reason
+    return pattern_reason(text, plain) or classifier_reason(plain)
+
+
+def classifier_reason(plain: str) -> str | None:
+    """The learned classifier's score for the normalised text when it reaches the shipped threshold, or None."""
     detector = load_injection_classifier()
     if (score := detector.score(plain)) >= detector.threshold:
         return f"{REASON_PREFIX} (classifier score {score:.2f})"
