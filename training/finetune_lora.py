@@ -117,7 +117,19 @@ def setup(config: TrainConfig) -> Path:
                "device": device, "bf16": bf16, "threads": torch.get_num_threads(), "processes": args.world_size}
     if val is not None:
         metrics.update(final_eval_metrics(trainer))
-    return save_adapter(trainer, tokenizer, config, style.name, metrics)
+    adapter_dir = save_adapter(trainer, tokenizer, config, style.name, metrics)
+    leave_process_group(trainer)
+    return adapter_dir
+
+
+def leave_process_group(trainer: Trainer) -> None:
+    """Under a multi-process launch, every process waits until the main one has written the
+    adapter, then leaves the process group. A process that simply exits tears gloo's threads down
+    while the other still talks to it, and aborts ("terminate called without an active exception"):
+    the launcher then reports the whole run as failed although the adapter was written."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        trainer.accelerator.wait_for_everyone()
+        torch.distributed.destroy_process_group()
 
 
 def final_eval_metrics(trainer: Trainer) -> dict:
