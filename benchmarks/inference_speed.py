@@ -3,9 +3,9 @@
     python -m benchmarks.inference_speed [--emails 12] [--dev training/data/dev.csv] [--dev-rows N] [--dev-only]
 
 - the dev set's mails (hand-written, real-style: long mails with quotes and signatures), median
-  and p95 per mail: today's triage (the mail's grammar with copy-constrained fields, the
-  prompt's fixed start from its KV cache, the budgeted prompt) against the previous path in
-  the same run (drafted greedy decoding of the whole prompt, no grammar, no prefix cache);
+  and p95 per mail: today's triage against the path shipped before it, in the same run, mail by
+  mail: the same triage with the drafts as they were before they rejoined the templated reply
+  after a divergence (``DraftLookup(resync=False)``); both must give the same answers;
 - full triage (fields and reply), median per email: AceDesk's path (merged adapter,
   constrained category, drafts: the templated reply and prompt lookup) vs the naive path (unmerged peft adapter, free greedy
   ``generate`` until the stop token);
@@ -30,10 +30,9 @@ from peft import PeftModel
 
 from benchmarks.common import median, report, sample_emails
 from core.mail import Email
-from model.decoding import decode
+from model.decoding import DraftLookup, decode
 from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
 from model.loading import load_base_model, pick_dtype
-from model.prompt import build_prompt
 
 LLAMA_CPP_TOK_S = 45.0  # llama-cpp-python, same Gemma GGUF Q4_K_M, 2 threads (verified-facts §2)
 BANDWIDTH_GB_S = 24.0  # torch, 2 threads (verified-facts §2)
@@ -60,14 +59,13 @@ def naive_triage(model, triager, email):
     return out.shape[1] - ids.shape[1]
 
 
-def previous_path(triager, email: Email) -> float:
-    """Seconds for the triage before the grammar and the prefix cache: the whole prompt tokenized
-    as one string and prefilled, then drafted greedy decoding (with today's drafts of copied
-    spans, so the comparison is, if anything, kind to it)."""
-    ids = triager.tokenizer(build_prompt(email, triager.style)).input_ids
-    spans = triager.spans(email)
-    return timed(lambda: decode(triager.model, ids, triager.trie, triager.lookup, triager.stop_ids, MAX_NEW_TOKENS,
-                                email.sender, triager.first_token_bias, spans=spans))[1]
+def previous_path(triager, email: Email, before: DraftLookup):
+    """The triage as shipped before: the same, with the drafts of ``before`` (no resync)."""
+    today, triager.lookup = triager.lookup, before
+    try:
+        return timed(lambda: triager.triage(email))
+    finally:
+        triager.lookup = today
 
 
 def dev_set(triager, path: str, rows_wanted: int | None = None) -> dict:
@@ -77,12 +75,17 @@ def dev_set(triager, path: str, rows_wanted: int | None = None) -> dict:
     if rows_wanted and rows_wanted < len(rows):
         rows = rows.iloc[:: -(-len(rows) // rows_wanted)]
     emails = [Email(r.sender, r.subject, r.body) for r in rows.itertuples()]
-    ours, previous = [], []
+    before = DraftLookup(triager.tokenizer, triager.lookup.end_id, resync=False)
+    ours, previous, differ = [], [], 0
     for email in emails:
-        ours.append(timed(lambda e=email: triager.triage(e))[1])
-        previous.append(previous_path(triager, email))
+        result, seconds = timed(lambda e=email: triager.triage(e))
+        ours.append(seconds)
+        previous_result, seconds = previous_path(triager, email, before)
+        previous.append(seconds)
+        differ += result.raw_answer != previous_result.raw_answer
     prompt_tokens = [len(triager.prompt_ids(email)) for email in emails]
     return {
+        "dev_answers_that_differ": differ,
         "dev_emails": len(emails),
         "dev_prompt_tokens_median": int(np.median(prompt_tokens)),
         "dev_prompt_tokens_max": max(prompt_tokens),

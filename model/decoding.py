@@ -11,6 +11,8 @@
    - the reply: once the category is known, the whole rest of the answer the club's templates
      give (no further field, or a copied span of the mail, then the templated reply, the
      closing brace and the stop token);
+   - resync: where the answer has just left that templated answer (a name or a word said
+     differently), what followed its latest n-gram there: the reply rejoins the template;
    - lookup: answers copy the email (names, ids, dates), so the tokens that followed the
      answer's latest n-gram in the prompt or in the template pieces.
 3. Budgets: the answer is closed (its string and object) before ``max_new_tokens`` runs out,
@@ -106,15 +108,20 @@ def _category_tokens(tokenizer, category: str) -> list[int]:
 
 
 class DraftLookup:
-    """Proposes draft tokens: the templated reply once the answer reaches it, else the tokens
-    that followed the answer's last n-gram in the prompt or the reply templates
-    (prompt-lookup decoding, with the templates as a second source)."""
+    """Proposes draft tokens: the templated rest of the answer while the answer agrees with it,
+    else the tokens that followed the answer's last n-gram in, first, the templated answers it
+    has just left (so a reply that said one word differently rejoins the template after it),
+    then the answer itself, the prompt and the reply templates (prompt-lookup decoding)."""
 
-    def __init__(self, tokenizer, end_id: int | None = None, max_ngram: int = 3, max_draft: int = 16):
+    def __init__(self, tokenizer, end_id: int | None = None, max_ngram: int = 3, max_draft: int = 16,
+                 resync: bool = True):
         self.tokenizer = tokenizer
         self.end_id = end_id
         self.max_ngram = max_ngram
         self.max_draft = max_draft
+        self.resync = resync
+        """Look the templated answers up after the answer has left them (False: the drafts as
+        before 2026-12-02, the speed benchmark's baseline)."""
         # Templates as they appear inside the JSON answer (escaped), plus the answer's keys.
         texts = [json.dumps(text, ensure_ascii=False)[1:-1] for text in draft_texts()]
         texts += [f'","{key}":"' for key in (*FIELDS, "response")]
@@ -122,13 +129,27 @@ class DraftLookup:
 
     def propose(self, prompt: list[int], answer: list[int], sender: str = "", spans: CopySpans | None = None
                 ) -> list[int]:
-        return self.finish_draft(answer, sender, spans) or self.lookup(prompt, answer)
+        rendered = self.rendered_answers(answer, sender, spans)
+        for full in rendered:
+            if len(full) > len(answer) and full[: len(answer)] == answer:
+                return full[len(answer) :]
+        return self.lookup(prompt, answer, rendered if self.resync else [])
 
     def finish_draft(self, answer: list[int], sender: str, spans: CopySpans | None = None) -> list[int]:
         """The rest of the answer, guessing that no further field follows and that the reply
         is the template's, in the first language whose rendering agrees with what was
         decoded so far (English before any reply token). A wrong guess costs one pass."""
+        for full in self.rendered_answers(answer, sender, spans):
+            if len(full) > len(answer) and full[: len(answer)] == answer:
+                return full[len(answer) :]
+        return []
+
+    def rendered_answers(self, answer: list[int], sender: str, spans: CopySpans | None = None) -> list[list[int]]:
+        """Whole answers (tokens, stop token included) the club's templates give for what was
+        decoded so far: one per guess of the answer's head and per language, in that order."""
         text = self.tokenizer.decode(answer)
+        tail = [self.end_id] if self.end_id is not None else []
+        answers = []
         for head in self._heads(text, spans):
             try:
                 fields = json.loads(ANSWER_PREFIX + head + '"}')
@@ -136,13 +157,10 @@ class DraftLookup:
                 continue
             if fields.get("category") not in CATEGORIES:
                 continue
-            tail = [self.end_id] if self.end_id is not None else []
             for lang in LANGUAGES:
                 reply = json.dumps(render_reply(fields["category"], fields, sender, lang), ensure_ascii=False)
-                full = self.tokenizer(head + reply[1:-1] + '"}', add_special_tokens=False).input_ids + tail
-                if len(full) > len(answer) and full[: len(answer)] == answer:
-                    return full[len(answer) :]
-        return []
+                answers.append(self.tokenizer(head + reply[1:-1] + '"}', add_special_tokens=False).input_ids + tail)
+        return answers
 
     def _heads(self, text: str, spans: CopySpans | None):
         """Guesses of the answer up to its reply."""
@@ -160,10 +178,12 @@ class DraftLookup:
                 if value.startswith(partial.group(2)):
                     yield f'{text[: partial.start(2)]}{value}",{_RESPONSE_KEY}'
 
-    def lookup(self, prompt: list[int], answer: list[int]) -> list[int]:
+    def lookup(self, prompt: list[int], answer: list[int], rendered: list[list[int]] = ()) -> list[int]:
+        """What followed the answer's last n-gram (longest first) in the ``rendered`` answers,
+        the answer so far, the prompt or the templates."""
         for n in range(min(self.max_ngram, len(answer)), 0, -1):
             tail = answer[-n:]
-            for source in (answer[:-1], prompt, *self.template_tokens):
+            for source in (*rendered, answer[:-1], prompt, *self.template_tokens):
                 draft = _continuation(source, tail, self.max_draft)
                 if draft:
                     return draft

@@ -105,3 +105,16 @@ def test_the_prefix_cache_changes_nothing_but_the_work(triager):
         plain = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, 60)
         reused = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, 60, prefix=cached)
         assert reused.answer_tokens == plain.answer_tokens and reused.confidence == pytest.approx(plain.confidence)
+
+
+def test_a_reply_that_left_the_template_rejoins_it_after_the_word_that_differed(triager):
+    sender = "Kai <kai@example.de>"
+    head = 'add_user","member_name":"Emilie Brenner","response":"'
+    reply = render_reply("add_user", {"member_name": "Emilie Brenner"}, sender, "de")
+    said = json.dumps(reply.replace("Emilie", "Emilia"), ensure_ascii=False)[1:-1] + '"}'
+    upto = said.index(" zum Anlegen") + len(" zum")
+    answer = triager.tokenizer(head + said[:upto], add_special_tokens=False).input_ids
+    assert triager.lookup.finish_draft(answer, sender) == []  # the answer has left the template
+    draft = triager.lookup.propose([], answer, sender)
+    assert len(draft) >= 8
+    assert (head + said).startswith(_draft_text(triager, answer + draft))
