@@ -28,6 +28,13 @@ from model.schema import FIELDS
 
 _STRING = r'/([^"\\\x00-\x1f]|\\(["\\\/bfnrt]|u[0-9a-fA-F]{4}))*/'
 """A JSON string's content: no raw control characters, valid escapes only."""
+CLOSING_RESERVE = 24
+"""Tokens kept free for closing the answer (``AnswerGuard.closing``)."""
+REPLY_MAX_TOKENS = 64
+"""Tokens the reply may take before the answer is closed: the longest reply in the training data
+is 52 tokens, so a longer one is the model wandering off (seen on the dev set: a French reply
+that ran into markup and repeated tokens until the whole budget was spent). Closed, it is
+replaced by the club's template like any cut reply (model/results.py)."""
 
 
 class GrammarTokenizer:
@@ -101,6 +108,7 @@ class AnswerGuard:
         self.tokenizer = tokenizer
         self.spans = spans
         self.answer = list(category_tokens)
+        self._reply_start: int | None = None
         self.matcher = answer_matcher(grammar_tokenizer, category, spans)
         if self.matcher.try_consume_tokens(self.answer) != len(self.answer):
             raise ValueError(f"the category's tokens do not start the {category} grammar")
@@ -116,6 +124,22 @@ class AnswerGuard:
             new_tokens = [*new_tokens[:kept], best]
         self.answer.extend(new_tokens)
         return new_tokens
+
+    def must_close(self, max_new_tokens: int) -> bool:
+        """Whether the answer is to be closed now: its token budget is nearly spent, or its reply
+        has taken ``REPLY_MAX_TOKENS``."""
+        return len(self.answer) >= max_new_tokens - CLOSING_RESERVE or self.reply_tokens_left() == 0
+
+    def reply_tokens_left(self) -> int | None:
+        """Tokens the reply may still take (0 at most); None before the reply has started."""
+        if self._reply_start is None:
+            if _RESPONSE_OPENING not in self.tokenizer.decode(self.answer):
+                return None
+            start = len(self.answer)  # the first token after the one that completed the opening
+            while start > 0 and _RESPONSE_OPENING in self.tokenizer.decode(self.answer[: start - 1]):
+                start -= 1
+            self._reply_start = start
+        return max(REPLY_MAX_TOKENS - (len(self.answer) - self._reply_start), 0)
 
     def closing(self) -> list[int] | None:
         """The fewest tokens that end the answer where it stands (the open string, any key

@@ -15,8 +15,9 @@
      differently), what followed its latest n-gram there: the reply rejoins the template;
    - lookup: answers copy the email (names, ids, dates), so the tokens that followed the
      answer's latest n-gram in the prompt or in the template pieces.
-3. Budgets: the answer is closed (its string and object) before ``max_new_tokens`` runs out,
-   and decoding is abandoned at a deadline; both are reported on ``Decoded``.
+3. Budgets: the answer is closed (its string and object) before ``max_new_tokens`` runs out
+   or once its reply has taken ``REPLY_MAX_TOKENS`` (model/constraint.py), and decoding is
+   abandoned at a deadline; all are reported on ``Decoded``.
 4. The prompt's fixed start (system text and template, the same for every mail) is run once
    per Triager and its KV cache reused (``PrefixCache``).
 """
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.constraint import AnswerGuard
+from model.constraint import CLOSING_RESERVE, AnswerGuard
 from model.copying import CopySpans
 from model.prompt import ANSWER_PREFIX
 from model.replies import LANGUAGES, draft_texts, render_reply
@@ -43,8 +44,6 @@ from model.schema import CATEGORIES, FIELDS
 _AFTER_CATEGORY = '","'
 _RESPONSE_KEY = '"response":"'
 _PARTIAL_COPY = re.compile(r'"(username|booking_id|member_email)":"([^"]*)$')
-CLOSING_RESERVE = 24
-"""Tokens kept free for closing the answer (model/constraint.py ``AnswerGuard.closing``)."""
 
 GuardFactory = Callable[[str, list[int]], AnswerGuard]
 """Builds one mail's grammar guard once its category and the category's tokens are known."""
@@ -301,9 +300,11 @@ def decode(model, prompt: list[int], trie: CategoryTrie, lookup: DraftLookup | N
     while len(answer) < max_new_tokens:
         if late():
             return Decoded(category, confidence, answer, step.passes, False, abandoned=True)
-        if checker and len(answer) >= max_new_tokens - CLOSING_RESERVE and (closing := checker.closing()):
+        if checker and checker.must_close(max_new_tokens) and (closing := checker.closing()):
             return Decoded(category, confidence, answer + closing, step.passes, True, closed_early=True)
         room = max_new_tokens - len(answer) - 1 - (CLOSING_RESERVE if checker else 0)
+        if checker and (reply_left := checker.reply_tokens_left()) is not None:
+            room = min(room, reply_left - 1)  # draft and the token after it: never past the reply's budget
         draft = lookup.propose(prompt, answer, sender, spans)[: max(room, 0)] if lookup else []
         logits = step.logits(pending + draft, keep=len(draft) + 1)
         predicted = logits.argmax(dim=-1).tolist()

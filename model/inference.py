@@ -28,7 +28,6 @@ from model.calibration import read_category_bias
 from model.constraint import AnswerGuard, GrammarTokenizer, best_allowed
 from model.copying import CopySpans, copy_spans
 from model.decoding import (
-    CLOSING_RESERVE,
     CategoryTrie,
     DraftLookup,
     PrefixCache,
@@ -297,8 +296,7 @@ class GrammarConstraint(LogitsProcessor):
                 self.matchers[row].matcher.consume_token(answer[-1])
                 self.matchers[row].answer.append(answer[-1])
             guard = self.matchers[row]
-            closing = guard.closing() if row not in self.forced and len(answer) >= MAX_NEW_TOKENS - CLOSING_RESERVE \
-                else None
+            closing = guard.closing() if row not in self.forced and guard.must_close(MAX_NEW_TOKENS) else None
             if closing:
                 self.forced[row] = [*closing, min(stop_ids)]
                 self.closed.add(row)

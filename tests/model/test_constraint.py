@@ -1,16 +1,18 @@
 """The answer's grammar (model/constraint.py) and the spans copied fields may take (model/copying.py)."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
 from core.mail import Email
-from model.constraint import AnswerGuard, GrammarTokenizer, answer_grammar
+from model.constraint import REPLY_MAX_TOKENS, AnswerGuard, GrammarTokenizer, answer_grammar
 from model.copying import CopySpans, copy_spans
 from model.decoding import decode
 from model.inference import load_triager
 from model.prompt import ANSWER_PREFIX, mail_parts
+from model.replies import render_reply
 from model.schema import CATEGORIES
 
 SPANS = CopySpans(username=("marie.dupont", "HKOENIG", "tk_2009"), booking_id=("BK-48213", "R-40231"),
@@ -156,3 +158,28 @@ def test_a_triage_past_its_time_budget_is_abandoned_invalid_with_the_reason(tria
 def test_a_club_id_run_on_to_a_word_is_still_the_clubs_id():
     spans = copy_spans(mail_parts(Email("a@b.c", "", "cancelling orderBK-46223 pls")))
     assert spans.booking_id == ("BK-46223",)
+
+
+def test_the_reply_budget_counts_the_replys_tokens_only(triager, grammar_tokenizer):
+    checker = guard(triager, grammar_tokenizer, "other")
+    opening = triager.tokenizer('","response":"', add_special_tokens=False).input_ids
+    checker.keep_valid(opening[:-1], torch.zeros(len(opening), len(triager.tokenizer)))
+    assert checker.reply_tokens_left() is None and not checker.must_close(160)  # the reply has not started
+    checker.keep_valid(opening[-1:], torch.zeros(1, len(triager.tokenizer)))
+    assert checker.reply_tokens_left() == REPLY_MAX_TOKENS
+    words = triager.tokenizer(" word" * (REPLY_MAX_TOKENS + 10), add_special_tokens=False).input_ids
+    checker.keep_valid(words[:10], torch.zeros(10, len(triager.tokenizer)))
+    assert checker.reply_tokens_left() == REPLY_MAX_TOKENS - 10 and not checker.must_close(160)
+    checker.keep_valid(words[10:REPLY_MAX_TOKENS], torch.zeros(REPLY_MAX_TOKENS - 10, len(triager.tokenizer)))
+    assert checker.reply_tokens_left() == 0 and checker.must_close(160)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_reply_that_runs_on_is_closed_at_its_budget_and_replaced_by_the_clubs(triager, batched):
+    """The tiny random model never ends its reply: only the reply budget closes it, long before
+    the answer's token budget (160)."""
+    result = triager.triage_many([LONG_REPLY], batched=batched)[0]
+    reply = result.raw_answer.split('"response":"', 1)[1]
+    assert len(triager.tokenizer(reply, add_special_tokens=False).input_ids) <= REPLY_MAX_TOKENS + 4
+    assert result.response == render_reply(result.category, asdict(result), LONG_REPLY.sender)
+    json.loads(result.raw_answer)  # closed: whole JSON
