@@ -129,19 +129,13 @@ class DraftLookup:
     def propose(self, prompt: list[int], answer: list[int], sender: str = "", spans: CopySpans | None = None
                 ) -> list[int]:
         rendered = self.rendered_answers(answer, sender, spans)
-        for full in rendered:
-            if len(full) > len(answer) and full[: len(answer)] == answer:
-                return full[len(answer) :]
-        return self.lookup(prompt, answer, rendered if self.resync else [])
+        return _rest_of_agreeing(rendered, answer) or self.lookup(prompt, answer, rendered if self.resync else [])
 
     def finish_draft(self, answer: list[int], sender: str, spans: CopySpans | None = None) -> list[int]:
         """The rest of the answer, guessing that no further field follows and that the reply
         is the template's, in the first language whose rendering agrees with what was
         decoded so far (English before any reply token). A wrong guess costs one pass."""
-        for full in self.rendered_answers(answer, sender, spans):
-            if len(full) > len(answer) and full[: len(answer)] == answer:
-                return full[len(answer) :]
-        return []
+        return _rest_of_agreeing(self.rendered_answers(answer, sender, spans), answer)
 
     def rendered_answers(self, answer: list[int], sender: str, spans: CopySpans | None = None) -> list[list[int]]:
         """Whole answers (tokens, stop token included) the club's templates give for what was
@@ -187,6 +181,12 @@ class DraftLookup:
                 if draft:
                     return draft
         return []
+
+
+def _rest_of_agreeing(rendered: list[list[int]], answer: list[int]) -> list[int]:
+    """The rest of the first rendered answer that begins with ``answer``; [] when none does."""
+    return next((full[len(answer) :] for full in rendered if len(full) > len(answer) and full[: len(answer)] == answer),
+                [])
 
 
 def _continuation(source: list[int], tail: list[int], limit: int) -> list[int]:
