@@ -33,7 +33,7 @@ import yaml
 from core.settings import PROJECT_ROOT
 from model.metadata import DEFAULT_ADAPTER, METADATA_FILE
 from training import layout
-from training.config import TrainConfig
+from training.config import TrainConfig, path_list
 from training.runs import preset_values
 
 MANIFEST_FILE = "manifest.json"
@@ -64,7 +64,7 @@ def stage_config(path: Path, number: int, out_dir: Path, previous: Path | None, 
     values.update(out_dir=str(out_dir / f"stage{number}-{path.stem}"), init_adapter=str(previous) if previous else "")
     for name in _DATA_FIELDS:
         if values.get(name):
-            values[name] = str(_project_path(values[name]))
+            values[name] = ",".join(str(_project_path(part)) for part in path_list(values[name]))
     return TrainConfig(**values)
 
 
@@ -126,7 +126,7 @@ def validation_accuracy(adapter: Path, data: Path, limit: int | None = None) -> 
 
 
 def data_hashes(config: TrainConfig) -> dict[str, str]:
-    return {_shown(value): _sha256(Path(value)) for name in _DATA_FIELDS if (value := getattr(config, name))}
+    return {_shown(path): _sha256(Path(path)) for name in _DATA_FIELDS for path in path_list(getattr(config, name))}
 
 
 def git_commit() -> str | None:

@@ -22,7 +22,8 @@ class TrainConfig:
     train_file: str = "training/data/train.csv"
     """CSV with sender,subject,body,category,username,booking_id,response (+ optional fields)."""
     extra_train_file: str = ""
-    """A second training CSV whose rows join train_file's (e.g. training/data/train_chat.csv)."""
+    """More training CSVs whose rows join train_file's, comma-separated (e.g.
+    ``training/data/train_chat.csv,training/data/train_traps.csv``)."""
     val_file: str = "training/data/val.csv"
     """Validation CSV (eval loss); empty to skip evaluation."""
     out_dir: str = "runs/default"
@@ -88,10 +89,16 @@ class TrainConfig:
             raise ValueError("dtype must be auto, float32 or bfloat16")
         if not Path(self.train_file).exists():
             raise FileNotFoundError(f"train_file {self.train_file} does not exist")
-        if self.extra_train_file and not Path(self.extra_train_file).exists():
-            raise FileNotFoundError(f"extra_train_file {self.extra_train_file} does not exist")
+        for extra in path_list(self.extra_train_file):
+            if not Path(extra).exists():
+                raise FileNotFoundError(f"extra_train_file {extra} does not exist")
         if self.val_file and not Path(self.val_file).exists():
             raise FileNotFoundError(f"val_file {self.val_file} does not exist")
+
+
+def path_list(value: str) -> list[str]:
+    """The files a comma-separated path field names, in order (``""`` names none)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

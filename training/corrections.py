@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from training import layout
+from training.config import path_list
 from training.data_checks import read_labelled_csv
 
 HELD_OUT_SHARE = 0.2
@@ -70,16 +71,6 @@ def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = No
     return CorrectionsSplit(train_path, held_out_path, len(train), len(held), held["decided_at"].iloc[0])
 
 
-def joined(corrections_train: Path, extra: str | Path) -> Path:
-    """One extra training file holding ``extra``'s rows and the corrections' (a run takes one
-    extra file); written beside the corrections, named after both."""
-    out = corrections_train.with_name(f"{corrections_train.stem}-with-{Path(extra).stem}.csv")
-    first, second = read_labelled_csv(extra), read_labelled_csv(corrections_train)
-    common = [column for column in first.columns if column in second.columns]
-    pd.concat([first[common], second[common]]).to_csv(out, index=False)
-    return out
-
-
 def shared_mails(first: str | Path, second: str | Path) -> int:
     """How many of ``first``'s mails also occur in ``second`` (e.g. corrections in the test split)."""
     return int(_keys(read_labelled_csv(first)).isin(set(_keys(read_labelled_csv(second)))).sum())
@@ -95,7 +86,7 @@ def held_out_for(config: dict) -> Path | None:
     """The held-out corrections written with the corrections a run trained on (its config's
     ``extra_train_file`` or ``train_file``: an adapter's ``hyperparameters``, a run's run.yaml), or
     None when it trained on none."""
-    for train_file in filter(None, (config.get("extra_train_file"), config.get("train_file"))):
+    for train_file in [*path_list(config.get("extra_train_file") or ""), *path_list(config.get("train_file") or "")]:
         if match := _STEM.match(Path(train_file).name):
             candidate = Path(train_file).with_name(f"{match.group(1)}{HELD_OUT_SUFFIX}")
             if candidate.is_file():

@@ -8,16 +8,18 @@ from datasets import Dataset, concatenate_datasets, load_dataset
 from core.mail import Email
 from model.prompt import PromptStyle, encode_completion, encode_prompt
 from model.schema import FIELDS, answer_json
+from training.config import path_list
 
 REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id", "response")
 IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips: prompt tokens teach nothing
 
 
 def load_csv(path: str, limit: int = 0, seed: int = 13, extra_path: str = "") -> Dataset:
-    """Load a labelled CSV (plus ``extra_path``'s rows) with datasets; empty cells become "", never NaN."""
+    """Load a labelled CSV (plus the rows of ``extra_path``'s comma-separated CSVs) with datasets;
+    empty cells become "", never NaN."""
     dataset = _load_one(path)
-    if extra_path:  # columns both files have, typed as in the first
-        extra = _load_one(extra_path)
+    for extra_file in path_list(extra_path):  # columns every file has, typed as in the first
+        extra = _load_one(extra_file)
         common = [c for c in dataset.column_names if c in extra.column_names]
         dataset = dataset.select_columns(common)
         dataset = concatenate_datasets([dataset, extra.select_columns(common).cast(dataset.features)])

@@ -29,7 +29,7 @@ import yaml
 from core.settings import PROJECT_ROOT
 from model.metadata import DEFAULT_BASE_MODEL
 from training import corrections, layout
-from training.config import TrainConfig
+from training.config import TrainConfig, path_list
 from training.jobs import JobState, is_alive, job_state, read_job, start_job, stop_job
 from training.progress import append_event, read_events
 
@@ -156,9 +156,8 @@ def with_corrections(values: dict, split: corrections.CorrectionsSplit) -> dict:
     (joined to the one the form names, if any): "base data + operator corrections"."""
     if split.train is None:
         return values
-    extra = values.get("extra_train_file", "")
-    train = corrections.joined(split.train, _project_path(extra)) if extra else split.train
-    return {**values, "extra_train_file": str(train)}
+    extra = path_list(values.get("extra_train_file", ""))
+    return {**values, "extra_train_file": ",".join([*map(_project_path, extra), str(split.train)])}
 
 
 def save_upload(runs_root: Path, filename: str, content: bytes) -> Path:
@@ -208,9 +207,9 @@ def build_config(values: dict) -> tuple[TrainConfig | None, list[str]]:
     if base_problem:
         problems.append(base_problem)
     values = {**values, **{name: _project_path(values.get(name, "")) for name in _PATH_FIELDS}}
-    problems += [f"{Path(values[name]).name} holds held-out operator corrections: they are for evaluation only, "
+    problems += [f"{Path(path).name} holds held-out operator corrections: they are for evaluation only, "
                  "never training. Pick another file." for name in ("train_file", "extra_train_file")
-                 if corrections.is_held_out(values[name])]
+                 for path in path_list(values[name]) if corrections.is_held_out(path)]
     try:
         config = TrainConfig(**values)
     except (ValueError, FileNotFoundError, TypeError) as error:
@@ -384,6 +383,9 @@ def _state(folder: Path, events: list[dict], job) -> tuple[JobState, str | None]
 
 
 def _project_path(value: str) -> str:
+    """A path (or comma-separated paths) from the project root."""
+    if "," in value:
+        return ",".join(map(_project_path, path_list(value)))
     if not value or Path(value).is_absolute():
         return value
     return str(PROJECT_ROOT / value)
@@ -392,6 +394,8 @@ def _project_path(value: str) -> str:
 def _absolute_paths(config: TrainConfig) -> TrainConfig:
     """The process starts in the project root; files were checked from here: pass them absolute."""
     def absolute(value: str) -> str:
+        if "," in value:
+            return ",".join(map(absolute, path_list(value)))
         return str(Path(value).resolve()) if value and Path(value).exists() else value
 
     return dataclasses.replace(config, **{name: absolute(getattr(config, name)) for name in (*_PATH_FIELDS, "base_model")})

@@ -16,6 +16,7 @@ from support.states import State
 from support.store import TicketStore
 from testbed.app import demo_inbox, triage_as_labelled
 from training import corrections, layout, runs
+from training.config import path_list
 from training.dataset import load_csv
 from training.eval_jobs import EvalRequest, read_run, start_evaluation
 from training.jobs import JobState
@@ -63,7 +64,7 @@ def test_a_held_out_file_is_never_offered_nor_accepted_as_training_data(tmp_path
 
     assert corrections.held_out_for({"extra_train_file": str(split.train)}) == split.held_out
     joined = runs.with_corrections({"extra_train_file": str(ten_rows)}, split)["extra_train_file"]
-    assert len(pd.read_csv(joined)) == 10 + split.train_rows
+    assert path_list(joined) == [str(ten_rows), str(split.train)]
     assert corrections.held_out_for({"extra_train_file": joined}) == split.held_out
     assert corrections.held_out_for({"train_file": str(ten_rows)}) is None
     assert corrections.latest_held_out(tmp_path) == split.held_out

@@ -121,13 +121,20 @@ def test_cli_runs_as_a_file_with_yaml_and_overrides(tiny_base_dir, ten_rows, tmp
     assert read_metadata(tmp_path / "cli" / "adapter")["hyperparameters"]["lora_r"] == 2
 
 
-def test_extra_train_file_rows_join_the_training_rows(tiny_base_dir, ten_rows, tmp_path):
+def test_extra_train_files_rows_join_the_training_rows(tiny_base_dir, ten_rows, tmp_path):
     extra = tmp_path / "extra.csv"  # only the required columns: the shared ones are kept
     pd.read_csv(ten_rows, keep_default_na=False).head(3)[list(REQUIRED_COLUMNS)].to_csv(extra, index=False)
+    more = tmp_path / "more.csv"
+    pd.read_csv(ten_rows, keep_default_na=False).tail(2).to_csv(more, index=False)
+    extra_files = f"{extra}, {more}"  # comma-separated, spaces allowed
     adapter = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "run", val_file="", max_steps=1,
-                                extra_train_file=str(extra)))
-    assert json.loads((adapter / "train_metrics.json").read_text())["train_examples"] == 13
-    assert read_metadata(adapter)["hyperparameters"]["extra_train_file"] == str(extra)
+                                extra_train_file=extra_files))
+    assert json.loads((adapter / "train_metrics.json").read_text())["train_examples"] == 15
+    assert read_metadata(adapter)["hyperparameters"]["extra_train_file"] == extra_files
+    rows = load_csv(str(ten_rows), extra_path=extra_files).to_pandas()
+    assert set(rows.columns) == set(REQUIRED_COLUMNS)  # only what every file has
+    assert rows["body"].tolist()[10:] == pd.read_csv(ten_rows, keep_default_na=False)["body"].tolist()[:3] + \
+        pd.read_csv(ten_rows, keep_default_na=False)["body"].tolist()[-2:]
 
 
 def test_extra_train_file_without_a_required_column_is_named(ten_rows, tmp_path):
@@ -142,6 +149,9 @@ def test_config_checks_its_values(tmp_path):
         TrainConfig(train_file=str(tmp_path / "missing.csv"))
     with pytest.raises(FileNotFoundError, match="extra_train_file"):
         TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), extra_train_file=str(tmp_path / "no.csv"))
+    with pytest.raises(FileNotFoundError, match=r"extra_train_file .*no\.csv"):
+        TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"),
+                    extra_train_file=f"{REPO_ROOT / 'training/data/train_chat.csv'},{tmp_path / 'no.csv'}")
     with pytest.raises(ValueError):
         TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), lora_dropout=1.5)
 
