@@ -100,6 +100,11 @@ class DetectorConfig:
     max_benign_fpr: float = 0.002
     """The threshold is the lowest score at which at most this share of benign mail, scored out of
     fold, is flagged: a fifth of the 1% the desk allows, leaving room for mail unlike the training data."""
+    max_hard_negative_fpr: float = 0.01
+    """... and at which at most this share of the hand-written hard negatives (``injection_eval.csv``'s
+    benign rows: long letters, forwards, security notices, mails about the club's AI), scored out of
+    fold, is flagged. The generated benign mail is short and easy; without this bound the threshold
+    fits it and flags one hard negative in twenty."""
     seed: int = 0
     """Shuffle of the folds."""
 
@@ -180,8 +185,10 @@ def setup(config: DetectorConfig = DetectorConfig(), out_dir: Path = ARTIFACT_DI
     texts = [normalise(case.text) for case in cases]
     labels = np.array([case.injection for case in cases])
     scores = out_of_fold_scores(texts, labels, config)
-    threshold = choose_threshold(scores, labels, config.max_benign_fpr)
     hard_negatives = np.array([case.source.startswith(f"{EVAL_SET.stem}:") and not case.injection for case in cases])
+    hard_or_injection = hard_negatives | labels
+    threshold = max(choose_threshold(scores, labels, config.max_benign_fpr),
+                    choose_threshold(scores[hard_or_injection], labels[hard_or_injection], config.max_hard_negative_fpr))
     pipeline = build_pipeline(config).fit(np.array(texts, dtype=object), labels)
     word, char = (vectorizer for _, vectorizer in pipeline.named_steps["features"].transformer_list)
     classifier = pipeline.named_steps["classifier"]
