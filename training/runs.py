@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -152,8 +153,8 @@ def csv_choices(runs_root: Path) -> list[Path]:
 
 
 def with_corrections(values: dict, split: corrections.CorrectionsSplit) -> dict:
-    """The form's values with the operator corrections' training part as the extra training file
-    (joined to the one the form names, if any): "base data + operator corrections"."""
+    """The form's values with the operator corrections' training part appended to the extra
+    training files (after those the form names, if any): "base data + operator corrections"."""
     if split.train is None:
         return values
     extra = path_list(values.get("extra_train_file", ""))
@@ -206,7 +207,7 @@ def build_config(values: dict) -> tuple[TrainConfig | None, list[str]]:
     base_problem = base_model_problem(str(values.get("base_model", "")))
     if base_problem:
         problems.append(base_problem)
-    values = {**values, **{name: _project_path(values.get(name, "")) for name in _PATH_FIELDS}}
+    values = {**values, **{name: _each_path(_project_path, values.get(name, "")) for name in _PATH_FIELDS}}
     problems += [f"{Path(path).name} holds held-out operator corrections: they are for evaluation only, "
                  "never training. Pick another file." for name in ("train_file", "extra_train_file")
                  for path in path_list(values[name]) if corrections.is_held_out(path)]
@@ -382,23 +383,24 @@ def _state(folder: Path, events: list[dict], job) -> tuple[JobState, str | None]
     return state, error
 
 
+def _each_path(change: Callable[[str], str], value: str) -> str:
+    """``change`` applied to each path of a path field (several, comma-separated, in
+    ``extra_train_file``)."""
+    return ",".join(map(change, path_list(value)))
+
+
 def _project_path(value: str) -> str:
-    """A path (or comma-separated paths) from the project root."""
-    if "," in value:
-        return ",".join(map(_project_path, path_list(value)))
-    if not value or Path(value).is_absolute():
-        return value
-    return str(PROJECT_ROOT / value)
+    """A path from the project root."""
+    return value if Path(value).is_absolute() else str(PROJECT_ROOT / value)
 
 
 def _absolute_paths(config: TrainConfig) -> TrainConfig:
     """The process starts in the project root; files were checked from here: pass them absolute."""
     def absolute(value: str) -> str:
-        if "," in value:
-            return ",".join(map(absolute, path_list(value)))
-        return str(Path(value).resolve()) if value and Path(value).exists() else value
+        return str(Path(value).resolve()) if Path(value).exists() else value
 
-    return dataclasses.replace(config, **{name: absolute(getattr(config, name)) for name in (*_PATH_FIELDS, "base_model")})
+    return dataclasses.replace(config, **{name: _each_path(absolute, getattr(config, name))
+                                          for name in (*_PATH_FIELDS, "base_model")})
 
 
 def _new_run_folder(runs_root: Path, name: str) -> Path:
