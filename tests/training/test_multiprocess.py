@@ -44,3 +44,24 @@ def test_two_processes_train_one_adapter_and_write_one_loss_curve(tiny_base_dir,
     assert json.loads((out / "adapter" / "train_metrics.json").read_text())["processes"] == 2
     result = load_triager(str(tiny_base_dir), out / "adapter").triage(Email("a@example.org", "Cancel", "BK-12345"))
     assert result.category in CATEGORIES
+
+
+def test_a_process_that_cannot_leave_the_group_ends_successfully_once_its_work_is_written(tmp_path):
+    """The bound on pytorch#75097: a rank whose destroy_process_group never returns ends with 0
+    after the timeout instead of keeping the launcher waiting, its output flushed. Only the
+    process-group calls are replaced."""
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import threading, types, torch\n"
+        "from training.finetune_lora import leave_process_group\n"
+        "torch.distributed.is_initialized = lambda: True\n"
+        "torch.distributed.destroy_process_group = threading.Event().wait  # never returns\n"
+        "waits = types.SimpleNamespace(wait_for_everyone=lambda: print('barrier passed'))\n"
+        "trainer = types.SimpleNamespace(accelerator=waits)\n"
+        "leave_process_group(trainer, timeout_s=1.0)\n"
+        "raise SystemExit(3)  # not reached: the process ended in leave_process_group\n")
+    ended = subprocess.run([sys.executable, str(script)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, check=False)
+    assert ended.returncode == 0, ended.stderr[-2000:]
+    assert ended.stdout == "barrier passed\n"  # the barrier first, and stdout flushed before the exit
+    assert "pytorch#75097" in ended.stderr and "the adapter is written" in ended.stderr
