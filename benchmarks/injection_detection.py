@@ -22,9 +22,12 @@ source with every miss and false positive; then the in-sample figures on everyth
 History: each batch written before the checks were last changed was measured once, then joined
 ``training/data/injection_eval.csv``, and a new one was written: ``written_after_tuning_4``
 scored recall 0.811 (the patterns 0.642, then the only check, with a first classifier),
-``written_after_tuning_5`` 0.875. ``injection_heldout.csv`` (116 injections, 240 hard negatives)
-scored 0.948 with the checks as shipped; ``injection_heldout_2.csv`` was written afterwards to
-measure the same checks again, changing nothing.
+``written_after_tuning_5`` 0.875; ``heldout_2026_12_02_c`` and ``_d`` 0.948 and 0.926, but 4.7%
+of their hard negatives flagged (long letters, forwarded newsletters). The classifier then learnt
+from those two and from 48 short "I need assistance with ..." requests (the real-world set had
+shown such mails flagged), its threshold also bounded by 1% of hard negatives out of fold; then
+``injection_heldout_3.csv`` (``heldout_2026_12_02_e``, 112 injections, 240 hard negatives) was
+written and scored recall 0.964 with 1 false positive.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from support.safety import classifier_reason, injection_reason, pattern_reason
 from training.injection_detector import Case, eval_set_cases, training_cases
 
 ROOT = Path(__file__).resolve().parent.parent
-# Batches written blind after both checks were fixed (injection_heldout.csv, injection_heldout_2.csv, ...).
+# Batches written blind after both checks were last changed (injection_heldout_3.csv, ...).
 HELDOUT_SETS = tuple(sorted((ROOT / "benchmarks" / "data").glob("injection_heldout*.csv")))
 DEMO_MAIL = ROOT / "demo" / "mail"
 

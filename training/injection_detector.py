@@ -9,8 +9,8 @@ zero-width characters, look-alikes and spaced letters undone, as for the pattern
 vocabulary of instructions to a machine in four languages and generalises past exact phrasings.
 The two are joined by OR in ``support.safety.injection_reason``.
 
-What it learns from (never from ``benchmarks/data/injection_heldout.csv``, the held-out batch
-that measures it):
+What it learns from (never from ``benchmarks/data/injection_heldout*.csv``, the held-out batches
+that measure it):
 - ``training/data/injection_eval.csv``: hand-written injections and hard negatives (HTML bodies
   reduced to text exactly as the app does);
 - every other CSV in ``training/data/``: the generated ``inject.*`` families and the hand-written
