@@ -103,8 +103,9 @@ class DetectorConfig:
     max_hard_negative_fpr: float = 0.01
     """... and at which at most this share of the hand-written hard negatives (``injection_eval.csv``'s
     benign rows: long letters, forwards, security notices, mails about the club's AI), scored out of
-    fold, is flagged. The generated benign mail is short and easy; without this bound the threshold
-    fits it and flags one hard negative in twenty."""
+    fold, is flagged. The generated benign mail is short and easy, so a threshold fitted on all benign
+    mail alone can flag many more of the hard ones (4.7% of two blind batches once); with today's
+    data the first rule already meets this one."""
     seed: int = 0
     """Shuffle of the folds."""
 
