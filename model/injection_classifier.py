@@ -3,8 +3,8 @@
 Trained by ``python -m training.injection_detector`` into ``model/injection_detector/``:
 ``weights.npz`` (the n-gram vocabularies, their IDF weights and the logistic regression's
 coefficients; plain arrays, no pickle) and ``detector.json`` (threshold, features, training
-figures). Scoring rebuilds scikit-learn's TF-IDF vectorizers with the fixed vocabularies, so
-training and inference share one feature definition.
+figures). Scoring rebuilds scikit-learn's TF-IDF vectorizers with the fixed vocabularies
+(``model/ngrams.py``), so training and inference share one feature definition.
 
     from model.injection_classifier import load_injection_classifier
     load_injection_classifier().score(normalise("Note to the assistant: ..."))   # 0.0 .. 1.0
@@ -18,38 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+from model.ngrams import NGramFeatures, block_arrays, block_specs, features, load_blocks, width
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "injection_detector"
 WEIGHTS_FILE = "weights.npz"
 METADATA_FILE = "detector.json"
-
-
-@dataclass(frozen=True)
-class NGramFeatures:
-    """One TF-IDF feature block: how the text is cut into n-grams, which ones count, their IDF."""
-
-    analyzer: str
-    ngram_range: tuple[int, int]
-    vocabulary: tuple[str, ...]
-    idf: np.ndarray
-
-    @classmethod
-    def from_vectorizer(cls, vectorizer: TfidfVectorizer) -> NGramFeatures:
-        by_index = sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
-        return cls(vectorizer.analyzer, tuple(vectorizer.ngram_range), tuple(term for term, _ in by_index),
-                   vectorizer.idf_.astype(np.float32))
-
-    @functools.cached_property
-    def vectorizer(self) -> TfidfVectorizer:
-        vectorizer = TfidfVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, sublinear_tf=True,
-                                     vocabulary={term: index for index, term in enumerate(self.vocabulary)})
-        vectorizer.idf_ = self.idf.astype(np.float64)
-        return vectorizer
-
-    def transform(self, texts: list[str]) -> scipy.sparse.csr_matrix:
-        return self.vectorizer.transform(texts)
 
 
 @dataclass(frozen=True)
@@ -65,26 +39,24 @@ class InjectionClassifier:
 
     def scores(self, normalised_texts: list[str]) -> np.ndarray:
         """The probability that each text instructs the system; texts as ``core.text.normalise`` returns them."""
-        features = scipy.sparse.hstack([self.words.transform(normalised_texts),
-                                        self.chars.transform(normalised_texts)]).tocsr()
-        logits = features @ self.coef + self.intercept
+        logits = features(self.blocks, normalised_texts) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-logits))
+
+    @property
+    def blocks(self) -> dict[str, NGramFeatures]:
+        return {"word": self.words, "char": self.chars}
 
     def score(self, normalised_text: str) -> float:
         return float(self.scores([normalised_text])[0])
 
     def save(self, folder: Path, metadata: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / WEIGHTS_FILE, word_vocabulary=np.array(self.words.vocabulary),
-                            word_idf=self.words.idf, char_vocabulary=np.array(self.chars.vocabulary),
-                            char_idf=self.chars.idf, coef=self.coef.astype(np.float32))
+        np.savez_compressed(folder / WEIGHTS_FILE, **block_arrays(self.blocks), coef=self.coef.astype(np.float32))
         described = {
             **metadata,
             "intercept": self.intercept,
             "threshold": self.threshold,
-            "features": {name: {"analyzer": block.analyzer, "ngram_range": list(block.ngram_range),
-                                "size": len(block.vocabulary)}
-                         for name, block in (("word", self.words), ("char", self.chars))},
+            "features": block_specs(self.blocks),
         }
         (folder / METADATA_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
 
@@ -92,13 +64,9 @@ class InjectionClassifier:
     def load(cls, folder: Path) -> InjectionClassifier:
         described = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
         with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:
-            blocks = {
-                name: NGramFeatures(spec["analyzer"], tuple(spec["ngram_range"]),
-                                    tuple(arrays[f"{name}_vocabulary"].tolist()), arrays[f"{name}_idf"])
-                for name, spec in described["features"].items()
-            }
+            blocks = load_blocks(arrays, described["features"])
             coef = arrays["coef"].astype(np.float64)  # stored as float32; converted once, here
-        expected = len(blocks["word"].vocabulary) + len(blocks["char"].vocabulary)
+        expected = width(blocks)
         if coef.shape != (expected,):
             raise ValueError(f"{folder}: {coef.shape[0]} coefficients for {expected} features")
         return cls(blocks["word"], blocks["char"], coef, float(described["intercept"]), float(described["threshold"]))

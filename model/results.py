@@ -8,6 +8,7 @@ local one. Kept free of torch: the served path runs where no model is loaded.
 from __future__ import annotations
 
 from core.mail import Email
+from model.category_check import load_category_check
 from model.dates import resolve_date, resolve_time
 from model.prompt import ANSWER_PREFIX
 from model.replies import render_reply, reply_language
@@ -20,17 +21,19 @@ def abandoned_problem(time_budget_s: float) -> str:
 
 def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool, *,
                  reply_cut: bool = False, abandoned_after_s: float | None = None) -> TriageResult:
-    """Validate the model's answer and add what code knows better than the model.
+    """Validate the model's answer and add what code knows better than the model, and the
+    category check's view of the category (model/category_check.py).
 
     ``reply_cut``: the token budget closed the answer inside its reply, so the club's template
     reply (in the language the model started) replaces the cut text. ``abandoned_after_s``: the
     time budget ran out; the result is invalid (a person looks) and keeps only the category.
     """
     raw_answer = ANSWER_PREFIX + answer_text
+    check = round(load_category_check().probability(email.subject, email.body, category), 4)
     if abandoned_after_s is not None:
         return TriageResult(category=category, confidence=round(confidence, 4), valid=False,
                             problems=[abandoned_problem(abandoned_after_s)], raw_answer=raw_answer,
-                            response=render_reply(category, {}, email.sender))
+                            response=render_reply(category, {}, email.sender), category_check=check)
     fields, problems = parse_answer(category, raw_answer)
     if not stopped:
         problems.append("answer was cut off")
@@ -46,4 +49,4 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
         fields["response"] = render_reply(category, fields, email.sender, reply_language(fields.get("response") or ""))
     fields.pop("category")
     return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
-                        raw_answer=raw_answer, **fields)
+                        raw_answer=raw_answer, category_check=check, **fields)

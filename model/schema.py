@@ -100,6 +100,9 @@ class TriageResult:
     """The category the model gives the mail without its quoted part, where it has one (None:
     no quoted part, or not checked). model/review.py sends a disagreement to review: a thank-you
     quoting the club's confirmation must not become the quoted request."""
+    category_check: float | None = None
+    """The probability the category check (model/category_check.py, a TF-IDF reader trained apart
+    from the model) gives ``category``; None: not checked. model/review.py sends a low one to review."""
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:

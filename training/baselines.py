@@ -3,7 +3,8 @@
 TF-IDF over word 1-2-grams and character 2-5-grams of subject + body, then a logistic
 regression. It needs no GPU and trains in seconds, so it is the bar the fine-tuned model
 must clearly beat on category accuracy to be worth its latency. It predicts the category
-only (no fields, no reply).
+only (no fields, no reply). The same recipe, trained on every training file, is the category
+check the review rule consults (``python -m training.category_check``).
 
     from training.baselines import train_tfidf_baseline, predict_categories
     clf = train_tfidf_baseline("training/data/train.csv")
@@ -20,14 +21,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from model.category_check import mail_text
+
 # Anchored to this package so the default works from any working directory.
 DEFAULT_TRAIN_CSV = Path(__file__).resolve().parent / "data" / "train.csv"
 TRAIN_COLUMNS = ("subject", "body", "category")
-
-
-def email_text(subject: str, body: str) -> str:
-    """The text the baseline reads: what the model reads, minus sender and headers."""
-    return f"{subject}\n{body}"
 
 
 def build_pipeline() -> Pipeline:
@@ -54,14 +52,15 @@ def read_training_csv(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def train_tfidf_baseline(train_csv: str | Path = DEFAULT_TRAIN_CSV) -> Pipeline:
-    """Fit the TF-IDF + logistic regression pipeline on a training CSV."""
-    frame = read_training_csv(train_csv)
-    texts = [email_text(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
+def train_tfidf_baseline(train_csv: str | Path = DEFAULT_TRAIN_CSV, *more_csvs: str | Path) -> Pipeline:
+    """Fit the TF-IDF + logistic regression pipeline on one or more training CSVs."""
+    frame = pd.concat([read_training_csv(path)[list(TRAIN_COLUMNS)] for path in (train_csv, *more_csvs)],
+                      ignore_index=True)
+    texts = [mail_text(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
     return build_pipeline().fit(texts, frame["category"].str.strip().tolist())
 
 
 def predict_categories(pipeline: Pipeline, rows: Iterable[Mapping[str, str]]) -> list[str]:
     """Predicted category for each row (a mapping with subject and body)."""
-    texts = [email_text(str(row.get("subject", "")), str(row.get("body", ""))) for row in rows]
+    texts = [mail_text(str(row.get("subject", "")), str(row.get("body", ""))) for row in rows]
     return [str(label) for label in pipeline.predict(texts)] if texts else []

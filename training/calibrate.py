@@ -16,15 +16,16 @@ labelled files, without fitting on them:
     python -m training.calibrate --adapter runs/stage3/adapter --check training/data/test.csv \
         --check ../shared/benchmarks/realworld/realworld_eval.csv
 
-``--review-threshold PREDICTIONS`` chooses model/review.py's ``REVIEW_BELOW_CONFIDENCE`` from a
-``training.evaluate`` predictions.csv, on one half of its rows only (``--rows even``: rows 0, 2,
-4, ...; the other half reports it): the lowest threshold whose ready accuracy reaches
-``--target`` (0.99), else the one with the best ready accuracy that keeps ``--min-coverage``
-(0.85) of the rows. The rest of the review rule (malformed answers, problems, a quote that
-decides the category) is applied as it stands:
+``--review-threshold PREDICTIONS`` chooses model/review.py's two thresholds (``ReviewThresholds``:
+the model's confidence and the category check's probability) from a ``training.evaluate``
+predictions.csv, on one half of its rows only (``--rows even``: rows 0, 2, 4, ...; the other half
+reports them): the pair with the most coverage whose ready accuracy reaches ``--target`` (0.99),
+else the one with the best ready accuracy that keeps ``--min-coverage`` (0.85) of the rows. The
+rest of the review rule (malformed answers, problems, a quote that decides the category) is
+applied as it stands. ``--shipped`` (or ``--at CONFIDENCE CHECK``) reports every row instead:
 
     python -m training.calibrate --review-threshold runs/eval-dev/predictions.csv --rows even
-    python -m training.calibrate --review-threshold runs/eval-test/predictions.csv --rows all --at 0.8998  # report
+    python -m training.calibrate --review-threshold runs/eval-realworld/predictions.csv --shipped
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import pandas as pd
 import torch
 
 from model.calibration import CALIBRATION_FILE
-from model.review import model_review_reasons
+from model.review import SHIPPED, ReviewThresholds, model_review_reasons
 from model.schema import CATEGORIES, TriageResult
 from training.evaluate import load_rows, row_email
 from training.metrics import ready_metrics
@@ -102,41 +103,60 @@ def _scores(triager, path: str, limit: int | None) -> tuple[list[dict[str, float
 
 
 def prediction_result(row: dict) -> TriageResult:
-    """What the review rule reads of a predictions.csv row."""
+    """What the review rule reads of a predictions.csv row (a file without ``category_check``, from
+    before the check, reads as not checked)."""
+    check = row.get("category_check") or None
     return TriageResult(row["pred_category"], confidence=float(row["confidence"]), valid=row["valid"] == "True",
                         problems=[p for p in row["problems"].split("; ") if p],
-                        category_without_quote=row.get("category_without_quote") or None)
+                        category_without_quote=row.get("category_without_quote") or None,
+                        category_check=float(check) if check is not None else None)
 
 
-def choose_review_threshold(predictions: str | Path, rows: str = "even", target: float = 0.99,
-                            min_coverage: float = 0.85) -> dict:
-    """The confidence threshold for model/review.py, chosen on one half of a predictions file
-    (``rows``), and what it gives on the other half (``reported``), which chose nothing."""
+CHECK_GRID = (0.0, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3)
+"""The category-check thresholds tried: a coarse grid, so that 125 rows choose one of ten values
+for it, not one of a hundred."""
+
+
+def choose_review_thresholds(predictions: str | Path, rows: str = "even", target: float = 0.99,
+                             min_coverage: float = 0.85) -> dict:
+    """The review rule's two thresholds (model/review.py), chosen together on one half of a
+    predictions file (``rows``), and what they give on the other half (``reported``), which chose
+    nothing: the pair with the most coverage whose ready accuracy reaches ``target``, else the one
+    with the best ready accuracy that keeps ``min_coverage`` of the rows."""
     frame = pd.read_csv(predictions, keep_default_na=False, dtype=str)
     halves = {"even": frame.iloc[0::2], "odd": frame.iloc[1::2], "all": frame}
-    table = [{"threshold": threshold, **_ready_at(halves[rows], threshold)}
-             for threshold in sorted({float(c) for c in halves[rows]["confidence"]} | {0.0})]
+    chosen_rows = halves[rows]
+    results = _results(chosen_rows)
+    table = [{"confidence": confidence, "check": check, **_ready_at(chosen_rows, ReviewThresholds(confidence, check),
+                                                                    results)}
+             for confidence in sorted({float(c) for c in chosen_rows["confidence"]} | {0.0}) for check in CHECK_GRID]
     reaching = [point for point in table if (point["ready_accuracy"] or 0) >= target]
     if reaching:
-        chosen = min(reaching, key=lambda point: point["threshold"])
+        chosen = max(reaching, key=lambda point: (point["ready_coverage"], -point["confidence"], -point["check"]))
     else:
         covered = [point for point in table if point["ready_coverage"] >= min_coverage] or table[:1]
         chosen = max(covered, key=lambda point: (point["ready_accuracy"] or 0, point["ready_coverage"]))
     other = {"even": "odd", "odd": "even"}.get(rows)
-    return {"predictions": str(predictions), "rows": rows, "n": len(halves[rows]), "target": target,
+    thresholds = ReviewThresholds(chosen["confidence"], chosen["check"])
+    return {"predictions": str(predictions), "rows": rows, "n": len(chosen_rows), "target": target,
             "min_coverage": min_coverage, "reached_target": bool(reaching), "chosen": chosen,
-            "reported": {"rows": other, **_ready_at(halves[other], chosen["threshold"])} if other else None}
+            "reported": {"rows": other, **_ready_at(halves[other], thresholds)} if other else None}
 
 
-def review_threshold_report(predictions: str | Path, threshold: float) -> dict:
-    """The ready metrics of every row of a predictions file at a given threshold (choosing nothing)."""
+def review_thresholds_report(predictions: str | Path, thresholds: ReviewThresholds) -> dict:
+    """The ready metrics of every row of a predictions file at given thresholds (choosing nothing)."""
     frame = pd.read_csv(predictions, keep_default_na=False, dtype=str)
-    return {"predictions": str(predictions), "n": len(frame), "threshold": threshold, **_ready_at(frame, threshold)}
+    return {"predictions": str(predictions), "n": len(frame), "confidence": thresholds.confidence,
+            "check": thresholds.check, **_ready_at(frame, thresholds)}
 
 
-def _ready_at(frame: pd.DataFrame, threshold: float) -> dict:
-    results = [prediction_result(row) for row in frame.to_dict(orient="records")]
-    review = [bool(model_review_reasons(result, threshold)) for result in results]
+def _results(frame: pd.DataFrame) -> list[TriageResult]:
+    return [prediction_result(row) for row in frame.to_dict(orient="records")]
+
+
+def _ready_at(frame: pd.DataFrame, thresholds: ReviewThresholds, results: list[TriageResult] | None = None) -> dict:
+    results = _results(frame) if results is None else results
+    review = [bool(model_review_reasons(result, thresholds)) for result in results]
     return ready_metrics(list(frame["category"]), [result.category for result in results], review)
 
 
@@ -148,8 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="--review-threshold: which half of the rows chooses")
     parser.add_argument("--target", type=float, default=0.99, help="--review-threshold: ready accuracy wanted")
     parser.add_argument("--min-coverage", type=float, default=0.85, help="--review-threshold: coverage kept")
-    parser.add_argument("--at", type=float, default=None,
-                        help="--review-threshold: report every row at this threshold instead of choosing one")
+    parser.add_argument("--at", type=float, nargs=2, default=None, metavar=("CONFIDENCE", "CHECK"),
+                        help="--review-threshold: report every row at these thresholds instead of choosing them")
+    parser.add_argument("--shipped", action="store_true",
+                        help="--review-threshold: report every row at model/review.py's thresholds")
     parser.add_argument("--adapter", help="adapter folder; calibration.json is written there")
     parser.add_argument("--data", default="training/data/val.csv", help="labelled validation CSV")
     parser.add_argument("--base-model", default=None, help="default: the adapter's own base")
@@ -159,8 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="measure the accuracies before and after, but write or remove no calibration.json")
     args = parser.parse_args(argv)
     if args.review_threshold:
-        report = (review_threshold_report(args.review_threshold, args.at) if args.at is not None else
-                  choose_review_threshold(args.review_threshold, args.rows, args.target, args.min_coverage))
+        if args.at is not None or args.shipped:
+            thresholds = ReviewThresholds(*args.at) if args.at is not None else SHIPPED
+            report = review_thresholds_report(args.review_threshold, thresholds)
+        else:
+            report = choose_review_thresholds(args.review_threshold, args.rows, args.target, args.min_coverage)
         print(json.dumps(report, indent=2))
         return 0
     if not args.adapter:

@@ -131,6 +131,7 @@ def prediction_record(row: dict[str, str], result: Any, latency_s: float) -> dic
     for name in FIELDS:
         record[f"pred_{name}"] = getattr(result, name) or ""
     record["category_without_quote"] = result.category_without_quote or ""
+    record["category_check"] = "" if result.category_check is None else result.category_check
     record["response"] = result.response
     record["latency_s"] = round(latency_s, 4)
     record["problems"] = "; ".join(result.problems)

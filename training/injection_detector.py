@@ -40,7 +40,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from core.text import html_to_text, normalise
-from model.injection_classifier import ARTIFACT_DIR, WEIGHTS_FILE, InjectionClassifier, NGramFeatures
+from model.injection_classifier import ARTIFACT_DIR, WEIGHTS_FILE, InjectionClassifier
+from model.ngrams import blocks_of
 
 DATA = Path(__file__).resolve().parent / "data"
 EVAL_SET = DATA / "injection_eval.csv"
@@ -191,9 +192,8 @@ def setup(config: DetectorConfig = DetectorConfig(), out_dir: Path = ARTIFACT_DI
     threshold = max(choose_threshold(scores, labels, config.max_benign_fpr),
                     choose_threshold(scores[hard_or_injection], labels[hard_or_injection], config.max_hard_negative_fpr))
     pipeline = build_pipeline(config).fit(np.array(texts, dtype=object), labels)
-    word, char = (vectorizer for _, vectorizer in pipeline.named_steps["features"].transformer_list)
     classifier = pipeline.named_steps["classifier"]
-    features = {name: NGramFeatures.from_vectorizer(vectorizer) for name, vectorizer in (("word", word), ("char", char))}
+    features = blocks_of(pipeline)
     detector = InjectionClassifier(features["word"], features["char"], classifier.coef_[0], float(classifier.intercept_[0]),
                                    threshold)
     metadata = {

@@ -100,8 +100,8 @@ def test_inference_follows_the_calibration(tiny_adapter):
         read_category_bias(adapter)
 
 
-def test_the_review_threshold_is_chosen_on_one_half_of_the_rows_only(tmp_path):
-    from training.calibrate import choose_review_threshold
+def test_the_review_thresholds_are_chosen_on_one_half_of_the_rows_only(tmp_path):
+    from training.calibrate import choose_review_thresholds
 
     rows = []  # even rows: wrong below 0.8; odd rows (never read): wrong everywhere
     for index, confidence in enumerate([0.99, 0.1, 0.95, 0.1, 0.7, 0.1, 0.9, 0.1, 0.5, 0.1]):
@@ -110,8 +110,26 @@ def test_the_review_threshold_is_chosen_on_one_half_of_the_rows_only(tmp_path):
                      "confidence": confidence, "valid": "True", "problems": "", "category_without_quote": ""})
     path = tmp_path / "predictions.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    report = choose_review_threshold(path, rows="even", target=0.99, min_coverage=0.5)
+    report = choose_review_thresholds(path, rows="even", target=0.99, min_coverage=0.5)
     assert report["n"] == 5 and report["reached_target"]
-    assert report["chosen"]["threshold"] == 0.9 and report["chosen"]["ready_coverage"] == 0.6
-    fallback = choose_review_threshold(path, rows="even", target=1.01, min_coverage=0.5)
+    assert report["chosen"]["confidence"] == 0.9 and report["chosen"]["ready_coverage"] == 0.6
+    assert report["chosen"]["check"] == 0.0  # a file from before the check: nothing for it to decide
+    assert report["reported"]["rows"] == "odd" and report["reported"]["ready_coverage"] == 0.0
+    fallback = choose_review_thresholds(path, rows="even", target=1.01, min_coverage=0.5)
     assert not fallback["reached_target"] and fallback["chosen"]["ready_coverage"] >= 0.5
+
+
+def test_the_check_threshold_is_chosen_where_confidence_alone_cannot_separate(tmp_path):
+    from training.calibrate import choose_review_thresholds
+
+    rows = []  # every answer sure of itself; the wrong ones are those the check gives little
+    for index in range(20):
+        wrong = index % 4 == 0
+        rows.append({"category": "other", "pred_category": "add_user" if wrong else "other",
+                     "confidence": 0.99, "valid": "True", "problems": "", "category_without_quote": "",
+                     "category_check": 0.03 if wrong else 0.6})
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    report = choose_review_thresholds(path, rows="all", target=0.99, min_coverage=0.5)
+    assert report["reached_target"] and report["chosen"]["ready_coverage"] == 0.75
+    assert 0.03 < report["chosen"]["check"] <= 0.6 and report["chosen"]["confidence"] == 0.0

@@ -1,0 +1,84 @@
+"""The category check: a second reader of the mail, independent of the language model.
+
+TF-IDF word and character n-grams of the subject and body, weighed by a multinomial logistic
+regression, trained by ``python -m training.category_check`` into ``model/category_check/``
+(``weights.npz``: vocabularies, IDF weights, coefficients, plain arrays; ``check.json``: the
+classes, the training files and their hashes). It reads the mail differently from the model (bag
+of n-grams against a decoder's prompt), so the two are wrong on different mails: when the check
+gives the model's category little probability, ``model/review.py`` sends the mail to review.
+
+    from model.category_check import load_category_check
+    load_category_check().probability("Cancel", "Please cancel BK-12345", "cancel_booking")  # 0.0 .. 1.0
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.ngrams import NGramFeatures, block_arrays, block_specs, features, load_blocks, width
+
+ARTIFACT_DIR = Path(__file__).resolve().parent / "category_check"
+WEIGHTS_FILE = "weights.npz"
+METADATA_FILE = "check.json"
+
+
+def mail_text(subject: str, body: str) -> str:
+    """What the check (and the TF-IDF baseline in ``training.evaluate``) reads: subject and body,
+    the quoted part included, no sender or headers."""
+    return f"{subject}\n{body}"
+
+
+@dataclass(frozen=True)
+class CategoryCheck:
+    """A multinomial logistic regression over the n-gram blocks."""
+
+    blocks: dict[str, NGramFeatures]
+    classes: tuple[str, ...]
+    coef: np.ndarray
+    """(features, classes)"""
+    intercept: np.ndarray
+    """(classes,)"""
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """(texts, classes): each text's probability of each class, rows summing to 1."""
+        logits = np.asarray(features(self.blocks, texts) @ self.coef) + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def probability(self, subject: str, body: str, category: str) -> float:
+        """How likely the check finds ``category`` for this mail; 0.0 for a category it never learned."""
+        if category not in self.classes:
+            return 0.0
+        return float(self.probabilities([mail_text(subject, body)])[0, self.classes.index(category)])
+
+    def save(self, folder: Path, metadata: dict) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(folder / WEIGHTS_FILE, **block_arrays(self.blocks), coef=self.coef.astype(np.float32),
+                            intercept=self.intercept.astype(np.float32))
+        described = {**metadata, "classes": list(self.classes), "features": block_specs(self.blocks)}
+        (folder / METADATA_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> CategoryCheck:
+        described = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:
+            blocks = load_blocks(arrays, described["features"])
+            coef = arrays["coef"].astype(np.float64)  # stored as float32; converted once, here
+            intercept = arrays["intercept"].astype(np.float64)
+        classes = tuple(described["classes"])
+        if coef.shape != (width(blocks), len(classes)) or intercept.shape != (len(classes),):
+            raise ValueError(f"{folder}: coefficients {coef.shape} do not fit {width(blocks)} features "
+                             f"and {len(classes)} classes")
+        return cls(blocks, classes, coef, intercept)
+
+
+@functools.cache
+def load_category_check(folder: Path = ARTIFACT_DIR) -> CategoryCheck:
+    """The shipped check, loaded once per process (it is read-only)."""
+    return CategoryCheck.load(folder)
