@@ -4,8 +4,10 @@ TF-IDF word and character n-grams of the subject and body, weighed by a multinom
 regression, trained by ``python -m training.category_check`` into ``model/category_check/``
 (``weights.npz``: vocabularies, IDF weights, coefficients, plain arrays; ``check.json``: the
 classes, the training files and their hashes). It reads the mail differently from the model (bag
-of n-grams against a decoder's prompt), so the two are wrong on different mails: when the check
-gives the model's category little probability, ``model/review.py`` sends the mail to review.
+of n-grams against a decoder's prompt), so the two are wrong on different mails. Its
+log-probabilities are added to the model's category scores before the category is decided
+(``CHECK_WEIGHT``), and when it gives the decided category little probability, ``model/review.py``
+sends the mail to review.
 
     from model.category_check import load_category_check
     load_category_check().probability("Cancel", "Please cancel BK-12345", "cancel_booking")  # 0.0 .. 1.0
@@ -23,6 +25,13 @@ import numpy as np
 from model.ngrams import NGramFeatures, block_arrays, block_specs, features, load_blocks, width
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "category_check"
+CHECK_WEIGHT = 1.0
+"""How much the check's log-probabilities count beside the model's when the category is decided
+(model/inference.py, model/served.py): 1.0 is the plain product of the two readers' probabilities,
+fixed, not tuned (0 gives the model alone)."""
+LOG_FLOOR = 1e-6
+"""The smallest probability the check's log-probabilities are taken of: a category the check has
+never seen in such a mail lowers the model's score by ~14 nats at most, never to minus infinity."""
 WEIGHTS_FILE = "weights.npz"
 METADATA_FILE = "check.json"
 
@@ -56,6 +65,11 @@ class CategoryCheck:
         if category not in self.classes:
             return 0.0
         return float(self.probabilities([mail_text(subject, body)])[0, self.classes.index(category)])
+
+    def log_probabilities(self, subject: str, body: str) -> dict[str, float]:
+        """Each class's log-probability for this mail (floored at ``LOG_FLOOR``)."""
+        row = self.probabilities([mail_text(subject, body)])[0]
+        return {category: float(np.log(max(p, LOG_FLOOR))) for category, p in zip(self.classes, row, strict=True)}
 
     def save(self, folder: Path, metadata: dict) -> None:
         folder.mkdir(parents=True, exist_ok=True)

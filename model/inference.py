@@ -25,6 +25,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from core.mail import Email
 from model.calibration import read_category_bias
+from model.category_check import CHECK_WEIGHT, load_category_check
 from model.constraint import AnswerGuard, GrammarTokenizer, best_allowed
 from model.copying import CopySpans, copy_spans
 from model.decoding import (
@@ -66,6 +67,10 @@ class Triager:
         self.adapter: str | None = None
         self.first_token_bias: dict[int, float] = {}
         """The active adapter's category calibration (model/calibration.py)."""
+        self.check_weight = CHECK_WEIGHT
+        """How much the category check counts in the category decision (model/category_check.py)."""
+        # The check's vocabularies (~1.5 s to read) load while the model does, not on the first mail.
+        threading.Thread(target=lambda: load_category_check().probabilities([""]), daemon=True).start()
         self.trie = CategoryTrie(tokenizer)
         end_id = (tokenizer.convert_tokens_to_ids(self.style.answer_end) if self.style.answer_end
                   else tokenizer.eos_token_id)
@@ -137,10 +142,11 @@ class Triager:
             if parts.quoted and self.quote_check:  # without its quote the prompt is the same up to the quote
                 alone = self.prompt_ids(Email(email.sender, email.subject, parts.text, email.date))
                 start = prefix_cache(self.model, prompt[: common_start(prompt, alone)], start)
-                without_quote = self._category_of(last_logits(self.model, alone, start))
+                without_quote = self._category_of(last_logits(self.model, alone, start),
+                                                  self.decision_bias(email.subject, parts.text))
             decoded = decode(self.model, prompt, self.trie, self.lookup if use_drafts else None, self.stop_ids,
-                             MAX_NEW_TOKENS, email.sender, self.first_token_bias, self.guard_for(spans), spans,
-                             deadline, start)
+                             MAX_NEW_TOKENS, email.sender, self.decision_bias(email.subject, email.body),
+                             self.guard_for(spans), spans, deadline, start)
         text = self.tokenizer.decode(decoded.answer_tokens)
         result = build_result(email, decoded.category, decoded.confidence, text, decoded.stopped,
                               reply_cut=decoded.closed_early,
@@ -162,8 +168,21 @@ class Triager:
         with self._lock, self._adapter_scope():
             return self._scores(email)
 
+    def decision_bias(self, subject: str, body: str) -> dict[int, float]:
+        """The category's first-token biases for one mail: the adapter's calibration plus
+        ``check_weight`` times the category check's log-probabilities (model/category_check.py).
+        The calibration alone where two categories share a first token (no such tokenizer known)."""
+        if not self.check_weight or not self.quote_check:
+            return self.first_token_bias
+        check = load_category_check().log_probabilities(subject, body)
+        bias = dict(self.first_token_bias)
+        for category, token in self.trie.first_tokens().items():
+            bias[token] = bias.get(token, 0.0) + self.check_weight * check.get(category, 0.0)
+        return bias
+
     def category_probabilities(self, email: Email) -> dict[str, float]:
-        """The five categories' probabilities for ``email``, calibrated like ``triage``'s confidence."""
+        """The five categories' probabilities for ``email`` by the model alone (its calibration,
+        not the category check): what second requests compare clause by clause."""
         with self._lock, self._adapter_scope():
             return self._probabilities(email)
 
@@ -183,10 +202,12 @@ class Triager:
         probabilities = torch.softmax(torch.tensor([scores[c] + bias[c] for c in scores]), dim=-1).tolist()
         return dict(zip(scores, probabilities, strict=True))
 
-    def _category_of(self, logits: torch.Tensor) -> str:
-        """The most likely category after a prompt whose next-token ``logits`` are given."""
-        probabilities = self._calibrated(self._first_token_scores(logits))
-        return max(probabilities, key=probabilities.get)
+    def _category_of(self, logits: torch.Tensor, bias: dict[int, float]) -> str:
+        """The most likely category after a prompt whose next-token ``logits`` are given, with
+        first-token ``bias`` added (``decision_bias``), as ``decode`` decides it."""
+        scores = self._first_token_scores(logits)
+        firsts = self.trie.first_tokens()
+        return max(scores, key=lambda category: scores[category] + bias.get(firsts[category], 0.0))
 
     def triage_many(self, emails: list[Email], batch_size: int = 8, batched: bool | None = None,
                     time_budget_s: float = TRIAGE_TIME_BUDGET_S) -> list[TriageResult]:
@@ -217,7 +238,7 @@ class Triager:
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=self.model.device)
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts],
                                  device=self.model.device)
-        constraint = CategoryConstraint(self.trie, width, self.first_token_bias)
+        constraint = CategoryConstraint(self.trie, width, [self.decision_bias(e.subject, e.body) for e in emails])
         grammar = GrammarConstraint(self, [self.spans(email) for email in emails], width)
         with self._lock, self._adapter_scope(), torch.inference_mode():
             output = self.model.generate(
@@ -246,10 +267,11 @@ class CategoryConstraint(LogitsProcessor):
     """Batched form of the category constraint for ``generate``: until a row has spelled a
     whole category, only the trie's allowed tokens keep their scores."""
 
-    def __init__(self, trie: CategoryTrie, prompt_length: int, first_token_bias: dict[int, float] | None = None):
+    def __init__(self, trie: CategoryTrie, prompt_length: int, row_bias: list[dict[int, float]] | None = None):
         self.trie = trie
         self.prompt_length = prompt_length
-        self.first_token_bias = first_token_bias or {}
+        self.row_bias = row_bias or []
+        """Each row's first-token biases (``Triager.decision_bias``)."""
         self.confidence: dict[int, float] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -259,8 +281,9 @@ class CategoryConstraint(LogitsProcessor):
             allowed = self.trie.allowed(answer)
             if allowed is None:
                 continue
-            if self.first_token_bias and not answer:
-                bias = torch.tensor([self.first_token_bias.get(t, 0.0) for t in allowed], dtype=scores.dtype)
+            first_token_bias = self.row_bias[row] if row < len(self.row_bias) else {}
+            if first_token_bias and not answer:
+                bias = torch.tensor([first_token_bias.get(t, 0.0) for t in allowed], dtype=scores.dtype)
                 scores[row, allowed] += bias
             probs = torch.softmax(scores[row, allowed].float(), dim=-1)
             self.confidence[row] *= float(probs.max())

@@ -16,7 +16,8 @@ such text: for them the prompt is ``build_prompt``'s, byte for byte.
 
 1. The category, as CategoryTrie decides it: one token with the top ``TOP_LOGPROBS``
    alternatives. The five categories' first tokens (add, reset, cancel, modify, other for
-   Gemma) are read from them, plus the adapter's calibration bias, renormalised over the
+   Gemma) are read from them, plus the adapter's calibration bias and the category check's
+   weighted log-probabilities (model/category_check.py), renormalised over the
    five: the most likely is the category, its share is the confidence. A category whose
    first token is not among the alternatives counts as probability 0 (it is below the
    20th-best token). For llama-cpp-python the token is streamed: for a reply in one piece
@@ -60,6 +61,7 @@ import requests
 from core.mail import Email
 from core.settings import public_url
 from model.calibration import read_category_bias
+from model.category_check import CHECK_WEIGHT, load_category_check
 from model.metadata import DEFAULT_ADAPTER, read_metadata
 from model.prompt import STYLES, PromptStyle, build_prompt
 from model.results import build_result
@@ -159,6 +161,8 @@ class ServedTriager:
         self.base_model: str = meta["base_model"]
         self.style = STYLES[meta["prompt_style"]]
         self.category_bias = read_category_bias(adapter) if adapter is not None else {}
+        self.check_weight = CHECK_WEIGHT
+        """How much the category check counts in the category decision, as in-process."""
         self.timeout = (connect_timeout_s, timeout_s)
         self.retries = retries
         self.backoff_s = backoff_s
@@ -213,7 +217,10 @@ class ServedTriager:
         if not top[0]:
             raise ModelServerError(f"model server {public_url(self.url)} returned no logprobs "
                                    "(llama-cpp-python needs --logits_all true)")
-        scores = category_scores(top[0], self.category_bias)
+        check = load_category_check().log_probabilities(email.subject, email.body) if self.check_weight else {}
+        bias = {category: self.category_bias.get(category, 0.0) + self.check_weight * check.get(category, 0.0)
+                for category in CATEGORIES}
+        scores = category_scores(top[0], bias)
         probabilities = _softmax(scores) if scores else {}
         category = max(probabilities, key=probabilities.get) if probabilities else None
 

@@ -50,6 +50,7 @@ import pandas as pd
 from core.mail import Email
 from core.settings import public_url
 from model.calibration import CALIBRATION_FILE
+from model.category_check import CHECK_WEIGHT
 from model.review import model_review_reasons
 from model.schema import CATEGORIES, FIELDS
 from model.served import ModelServerError
@@ -177,8 +178,10 @@ def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path, second_
 
 def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_csv: Path,
                    second_requests: bool = False, time_budget_s: float | None = None,
-                   model_url: str | None = None, server: str = "llama.cpp") -> dict:
-    """Load one triager (or reach the model server at ``model_url``), run it over the rows and score it."""
+                   model_url: str | None = None, server: str = "llama.cpp", check_weight: float | None = None) -> dict:
+    """Load one triager (or reach the model server at ``model_url``), run it over the rows and score it.
+    ``check_weight``: how much the category check counts in the category decision (None: as shipped,
+    ``model.category_check.CHECK_WEIGHT``; 0: the model alone)."""
     if model_url:
         from model.served import ServedTriager  # deferred: see resolve_adapter
 
@@ -191,6 +194,8 @@ def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_
 
         print(f"Loading base model {base_model or '(default)'} with adapter {adapter or '(none)'}", file=sys.stderr)
         triager = load_triager(base_model=base_model, adapter=adapter)
+    if check_weight is not None:
+        triager.check_weight = check_weight
     if getattr(triager, "first_token_bias", None):  # easy to forget: training.calibrate writes it into the adapter
         print(f"Calibrated: {Path(adapter) / CALIBRATION_FILE} shifts the category scores", file=sys.stderr)
     results, latencies, seconds, second_latencies = triage_rows(triager, rows, out_csv, second_requests,
@@ -297,6 +302,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "(e.g. http://127.0.0.1:8600/v1 from make model-server); --adapter names what it serves")
     parser.add_argument("--server", default="llama.cpp", choices=("llama.cpp", "vllm"),
                         help="the kind of server at --model-url (its grammar field differs)")
+    parser.add_argument("--check-weight", type=float, default=None,
+                        help="weight of the category check in the category decision (default: as shipped, "
+                             "model.category_check.CHECK_WEIGHT; 0 = the model alone)")
     parser.add_argument("--base-limit", type=int, default=None,
                         help="score the base model on only the first N rows (it writes until cut off: slow)")
     return parser.parse_args(argv)
@@ -317,14 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     adapter = resolve_adapter(args.adapter)
     try:
         report = evaluate_model(args.base_model, adapter, rows, args.out / "predictions.csv", args.second_requests,
-                                args.time_budget, args.model_url, args.server)
+                                args.time_budget, args.model_url, args.server, args.check_weight)
     except ModelServerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
     base = None
     if not args.skip_base_baseline and not args.model_url:
         base_rows = rows[: args.base_limit] if args.base_limit else rows
-        base = evaluate_model(args.base_model, None, base_rows, args.out / "base_predictions.csv")
+        base = evaluate_model(args.base_model, None, base_rows, args.out / "base_predictions.csv", check_weight=0.0)
     report["baselines"] = {"base_model": base, "tfidf_logreg": tfidf_baseline(args.train, rows)}
     report["config"] = {
         "data": str(args.data),
@@ -335,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": str(args.train),
         "time_budget_s": args.time_budget,
         "second_requests": args.second_requests,
+        "check_weight": CHECK_WEIGHT if args.check_weight is None else args.check_weight,
         "model_url": public_url(args.model_url) if args.model_url else None,
     }
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

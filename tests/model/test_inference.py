@@ -66,3 +66,26 @@ def test_batched_answers_are_closed_valid_json_with_copied_fields_from_the_mail(
         assert result.valid and answer["category"] == result.category
         for field in ("username", "booking_id", "member_email"):
             assert answer.get(field) in (None, *triager.spans(email).of(field))
+
+
+def test_the_category_check_weighs_in_on_the_decision_in_every_path(triager):
+    """With the check weighted far above the model, every path decides what the check reads (the
+    tiny model knows nothing); at weight 0 the model alone decides, as before the check."""
+    from model.category_check import load_category_check
+
+    emails = [EMAIL, Email("x@example.org", "Password", "I forgot my password, username tk_9"),
+              Email("y@example.org", "Cancel", "Please cancel BK-48213, I'm injured")]
+    check = load_category_check()
+    expected = [max(check.log_probabilities(e.subject, e.body).items(), key=lambda item: item[1])[0] for e in emails]
+    try:
+        triager.check_weight = 1000.0
+        for batched in (False, True):
+            results = triager.triage_many(emails, batch_size=3, batched=batched)
+            assert [result.category for result in results] == expected
+            assert all(result.category_check > 0.5 for result in results)
+        triager.check_weight = 0.0
+        alone = [triager.triage(email).category for email in emails]
+        model_only = [max(triager.category_probabilities(e).items(), key=lambda item: item[1])[0] for e in emails]
+        assert alone == model_only
+    finally:
+        triager.check_weight = 1.0

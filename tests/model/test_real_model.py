@@ -1,11 +1,13 @@
 """The real default model with the shipped adapter (marked: needs the converted Gemma base)."""
 
 import json
+import math
 from datetime import datetime
 
 import pytest
 
 from core.mail import Email
+from model.category_check import load_category_check
 from model.decoding import decode
 from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
 from model.prompt import mail_parts
@@ -79,10 +81,13 @@ def test_the_cached_prompt_start_and_the_quote_check_change_nothing_but_the_work
     assert len(prompt) > 512  # past Gemma's sliding window: its layers' caches are copied and cropped too
     spans = triager.spans(email)
     fresh = decode(triager.model, prompt, triager.trie, triager.lookup, triager.stop_ids, MAX_NEW_TOKENS,
-                   email.sender, guard=triager.guard_for(spans), spans=spans)
+                   email.sender, triager.decision_bias(email.subject, email.body), guard=triager.guard_for(spans),
+                   spans=spans)
     result = triager.triage(email)
     assert result.raw_answer == '{"category":"' + triager.tokenizer.decode(fresh.answer_tokens)
     assert result.confidence == pytest.approx(fresh.confidence, abs=1e-3)
     parts = mail_parts(email, triager.tokenizer)
     alone = triager.category_probabilities(Email(email.sender, email.subject, parts.text))
-    assert result.category_without_quote == max(alone, key=alone.get)
+    check = load_category_check().log_probabilities(email.subject, parts.text)  # weighed in as in triage
+    decided = {category: math.log(p) + triager.check_weight * check[category] for category, p in alone.items()}
+    assert result.category_without_quote == max(decided, key=decided.get)

@@ -71,6 +71,7 @@ def test_end_to_end_on_tiny_model(tiny_base_dir, eval_csv, train_csv, tmp_path):
         "train": str(train_csv),
         "time_budget_s": None,
         "second_requests": False,
+        "check_weight": 1.0,
         "model_url": None,
     }
     base = metrics["baselines"]["base_model"]
