@@ -16,13 +16,12 @@ sends the mail to review.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from model.ngrams import NGramFeatures, block_arrays, block_specs, features, load_blocks, width
+from model.ngrams import NGramFeatures, features, read_artifact, width, write_artifact
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "category_check"
 CHECK_WEIGHT = 1.0
@@ -72,19 +71,13 @@ class CategoryCheck:
         return {category: float(np.log(max(p, LOG_FLOOR))) for category, p in zip(self.classes, row, strict=True)}
 
     def save(self, folder: Path, metadata: dict) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / WEIGHTS_FILE, **block_arrays(self.blocks), coef=self.coef.astype(np.float32),
-                            intercept=self.intercept.astype(np.float32))
-        described = {**metadata, "classes": list(self.classes), "features": block_specs(self.blocks)}
-        (folder / METADATA_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+        write_artifact(folder, WEIGHTS_FILE, METADATA_FILE, self.blocks,
+                       {"coef": self.coef, "intercept": self.intercept}, {**metadata, "classes": list(self.classes)})
 
     @classmethod
     def load(cls, folder: Path) -> CategoryCheck:
-        described = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-        with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:
-            blocks = load_blocks(arrays, described["features"])
-            coef = arrays["coef"].astype(np.float64)  # stored as float32; converted once, here
-            intercept = arrays["intercept"].astype(np.float64)
+        described, blocks, weights = read_artifact(folder, WEIGHTS_FILE, METADATA_FILE, ("coef", "intercept"))
+        coef, intercept = weights["coef"], weights["intercept"]
         classes = tuple(described["classes"])
         if coef.shape != (width(blocks), len(classes)) or intercept.shape != (len(classes),):
             raise ValueError(f"{folder}: coefficients {coef.shape} do not fit {width(blocks)} features "

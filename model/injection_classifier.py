@@ -13,13 +13,12 @@ figures). Scoring rebuilds scikit-learn's TF-IDF vectorizers with the fixed voca
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from model.ngrams import NGramFeatures, block_arrays, block_specs, features, load_blocks, width
+from model.ngrams import NGramFeatures, features, read_artifact, width, write_artifact
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "injection_detector"
 WEIGHTS_FILE = "weights.npz"
@@ -50,22 +49,13 @@ class InjectionClassifier:
         return float(self.scores([normalised_text])[0])
 
     def save(self, folder: Path, metadata: dict) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / WEIGHTS_FILE, **block_arrays(self.blocks), coef=self.coef.astype(np.float32))
-        described = {
-            **metadata,
-            "intercept": self.intercept,
-            "threshold": self.threshold,
-            "features": block_specs(self.blocks),
-        }
-        (folder / METADATA_FILE).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+        write_artifact(folder, WEIGHTS_FILE, METADATA_FILE, self.blocks, {"coef": self.coef},
+                       {**metadata, "intercept": self.intercept, "threshold": self.threshold})
 
     @classmethod
     def load(cls, folder: Path) -> InjectionClassifier:
-        described = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-        with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:
-            blocks = load_blocks(arrays, described["features"])
-            coef = arrays["coef"].astype(np.float64)  # stored as float32; converted once, here
+        described, blocks, weights = read_artifact(folder, WEIGHTS_FILE, METADATA_FILE, ("coef",))
+        coef = weights["coef"]
         expected = width(blocks)
         if coef.shape != (expected,):
             raise ValueError(f"{folder}: {coef.shape[0]} coefficients for {expected} features")

@@ -10,7 +10,9 @@ inference share one feature definition.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse
@@ -82,3 +84,24 @@ def load_blocks(arrays, specs: dict) -> dict[str, NGramFeatures]:
     return {name: NGramFeatures(specs[name]["analyzer"], tuple(specs[name]["ngram_range"]),
                                 tuple(arrays[f"{name}_vocabulary"].tolist()), arrays[f"{name}_idf"])
             for name in BLOCKS}
+
+
+def write_artifact(folder: Path, weights_file: str, metadata_file: str, blocks: dict[str, NGramFeatures],
+                   weights: dict[str, np.ndarray], metadata: dict) -> None:
+    """One learned check on disk: the blocks and ``weights`` (stored as float32) in ``weights_file``,
+    ``metadata`` plus the blocks' specs in ``metadata_file``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / weights_file, **block_arrays(blocks),
+                        **{name: array.astype(np.float32) for name, array in weights.items()})
+    described = {**metadata, "features": block_specs(blocks)}
+    (folder / metadata_file).write_text(json.dumps(described, indent=2) + "\n", encoding="utf-8")
+
+
+def read_artifact(folder: Path, weights_file: str, metadata_file: str, names: tuple[str, ...]
+                  ) -> tuple[dict, dict[str, NGramFeatures], dict[str, np.ndarray]]:
+    """What ``write_artifact`` wrote: the metadata, the blocks and the named weights (as float64)."""
+    described = json.loads((folder / metadata_file).read_text(encoding="utf-8"))
+    with np.load(folder / weights_file, allow_pickle=False) as arrays:
+        blocks = load_blocks(arrays, described["features"])
+        weights = {name: arrays[name].astype(np.float64) for name in names}  # converted once, here
+    return described, blocks, weights
