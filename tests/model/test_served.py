@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from core.mail import Email
+from model.category_check import CHECK_WEIGHT, load_category_check
 from model.metadata import DEFAULT_ADAPTER
 from model.prompt import STYLES, build_prompt
 from model.schema import CATEGORIES
@@ -114,13 +115,20 @@ def test_category_scores_read_each_categorys_longest_first_piece_plus_its_bias()
     assert scores == {"cancel_booking": -0.1, "other": -1.5, "modify_booking": -12.0}  # add/reset absent
 
 
-def test_served_confidence_is_the_categorys_share_among_the_five():
+@pytest.mark.parametrize("check_weight", [0.0, CHECK_WEIGHT])
+def test_served_confidence_is_the_categorys_share_among_the_five(check_weight):
     top = {"cancel": math.log(0.6), "other": math.log(0.2), "modify": math.log(0.1), "the": math.log(0.05)}
     stub = _Stub([_event(top), _answer('cancel_booking","booking_id":"BK-48213","response":"Done."}')])
     with stub.serving() as url:
-        result = ServedTriager(url, KEY).triage(EMAIL)
+        served = ServedTriager(url, KEY)
+        served.check_weight = check_weight
+        result = served.triage(EMAIL)
     assert result.category == "cancel_booking" and result.booking_id == "BK-48213" and result.valid
-    assert result.confidence == pytest.approx(0.6 / 0.9, abs=1e-4)
+    # the server's shares, each times the category check's probability to the check's weight, renormalised
+    check = load_category_check().log_probabilities(EMAIL.subject, EMAIL.body)
+    weighted = {category: share * math.exp(check_weight * check[category])
+                for category, share in {"cancel_booking": 0.6, "other": 0.2, "modify_booking": 0.1}.items()}
+    assert result.confidence == pytest.approx(weighted["cancel_booking"] / sum(weighted.values()), abs=1e-4)
     assert result.raw_answer.startswith('{"category":"cancel_booking"')
     first, second = stub.requests
     assert first["stream"] and second["grammar"] == answer_grammar(("cancel_booking",))
@@ -237,7 +245,9 @@ def test_a_refused_key_and_a_server_without_the_grammar_are_errors_not_results()
 def test_a_cut_off_answer_is_flagged_like_in_process():
     stub = _Stub([_event({"modify": -0.2, "cancel": -2.0}), _answer('modify_booking","new_time":"10', "length")])
     with stub.serving() as url:
-        result = ServedTriager(url).triage(EMAIL)
+        served = ServedTriager(url)
+        served.check_weight = 0.0  # the server's category alone: EMAIL is a cancellation to the check
+        result = served.triage(EMAIL)
     assert result.category == "modify_booking" and not result.valid and "answer was cut off" in result.problems
 
 
