@@ -122,7 +122,9 @@ def choose_review_thresholds(predictions: str | Path, rows: str = "even", target
     """The review rule's two thresholds (model/review.py), chosen together on one half of a
     predictions file (``rows``), and what they give on the other half (``reported``), which chose
     nothing: the pair with the most coverage whose ready accuracy reaches ``target``, else the one
-    with the best ready accuracy that keeps ``min_coverage`` of the rows."""
+    with the best ready accuracy that keeps ``min_coverage`` of the rows. A pair that reaches
+    ``target`` only by sending nearly every mail to review (coverage below ``min_coverage``) does
+    not count as reaching it: a rule that passes one mail in fifty is no rule."""
     frame = pd.read_csv(predictions, keep_default_na=False, dtype=str)
     halves = {"even": frame.iloc[0::2], "odd": frame.iloc[1::2], "all": frame}
     chosen_rows = halves[rows]
@@ -130,7 +132,8 @@ def choose_review_thresholds(predictions: str | Path, rows: str = "even", target
     table = [{"confidence": confidence, "check": check, **_ready_at(chosen_rows, ReviewThresholds(confidence, check),
                                                                     results)}
              for confidence in sorted({float(c) for c in chosen_rows["confidence"]} | {0.0}) for check in CHECK_GRID]
-    reaching = [point for point in table if (point["ready_accuracy"] or 0) >= target]
+    reaching = [point for point in table
+                if (point["ready_accuracy"] or 0) >= target and point["ready_coverage"] >= min_coverage]
     if reaching:
         chosen = max(reaching, key=lambda point: (point["ready_coverage"], -point["confidence"], -point["check"]))
     else:

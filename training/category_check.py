@@ -5,7 +5,10 @@
 The recipe is the TF-IDF baseline's (``training.baselines.build_pipeline``); what differs is what it
 learns from: every file the adapter's stages train on (the train split, the typo'd chat rows and the
 trap rows: thank-yous quoting the club's confirmation, how-to questions, withdrawn requests and their
-counterparts that are requests), never val, test, dev or the real-world set. Where the language model
+counterparts that are requests), never val, test, dev or the real-world set. It reads the subject
+and the new text only (``model.category_check.check_text``): read whole, the club's quoted answer
+decided thank-yous ("your booking has been moved" → modify). Alone, on the same rows, reading the
+new text gives dev 0.839 (whole mail 0.787), real-world 0.870 (0.865), test 0.973 (0.977). Where the language model
 and the check disagree, one of them is wrong; ``model/review.py`` sends the mail to review when the
 check gives the model's category less than ``ReviewThresholds.check``, a threshold chosen with the
 confidence threshold on dev's even rows (``python -m training.calibrate --review-threshold``).
@@ -18,7 +21,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from model.category_check import ARTIFACT_DIR, WEIGHTS_FILE, CategoryCheck
+from model.category_check import ARTIFACT_DIR, WEIGHTS_FILE, CategoryCheck, check_text
 from model.ngrams import blocks_of
 from training.baselines import train_tfidf_baseline
 
@@ -32,7 +35,7 @@ def _sha256(path: Path) -> str:
 
 def setup(files: tuple[Path, ...] = TRAINING_FILES, out_dir: Path = ARTIFACT_DIR) -> dict:
     """Fit the check on ``files`` and write it to ``out_dir``; returns what ``check.json`` records."""
-    pipeline = train_tfidf_baseline(*files)
+    pipeline = train_tfidf_baseline(*files, text_of=check_text)
     classifier = pipeline.named_steps["classifier"]
     check = CategoryCheck(blocks_of(pipeline), tuple(str(c) for c in classifier.classes_), classifier.coef_.T.copy(),
                           classifier.intercept_.copy())
@@ -40,6 +43,7 @@ def setup(files: tuple[Path, ...] = TRAINING_FILES, out_dir: Path = ARTIFACT_DIR
     metadata = {
         "command": "python -m training.category_check",
         "recipe": "training.baselines.build_pipeline",
+        "reads": "model.category_check.check_text: the subject and the new text, not the quoted history",
         "trained_on": {str(path.relative_to(root) if path.is_relative_to(root) else path): _sha256(path)
                        for path in files},
     }

@@ -10,6 +10,7 @@ from model.category_check import (
     METADATA_FILE,
     WEIGHTS_FILE,
     CategoryCheck,
+    check_text,
     load_category_check,
     mail_text,
 )
@@ -40,7 +41,7 @@ def test_probabilities_equal_scikit_learns_pipeline_after_a_round_trip_through_t
     folder, data, metadata = trained
     from training.baselines import train_tfidf_baseline
 
-    pipeline = train_tfidf_baseline(data)
+    pipeline = train_tfidf_baseline(data, text_of=check_text)
     check = CategoryCheck.load(folder)
     probe = ["Cancel\nplease cancel it", "Hello\nunseen words entirely", "pw\nreset my passwort"]
     expected = pipeline.predict_proba(probe)
@@ -82,3 +83,20 @@ def test_the_shipped_check_records_what_it_was_trained_on():
     assert set(described["trained_on"]) == {"training/data/train.csv", "training/data/train_chat.csv",
                                             "training/data/train_traps.csv"}
     assert mail_text("S", "B") == "S\nB"
+    assert described["reads"].startswith("model.category_check.check_text")
+
+
+THANKS = "Cheers, that's perfect.\n\nOn Sun, 9 Feb 2025, Riverside LTC wrote:\n> Your booking BK-32084 has been moved."
+
+
+def test_the_check_reads_the_new_text_not_the_clubs_quoted_answer():
+    assert check_text("Re: Booking moved", THANKS) == "Re: Booking moved\nCheers, that's perfect."
+    check = load_category_check()
+    for category in CATEGORIES:
+        assert check.probability("Re: Booking moved", THANKS, category) == pytest.approx(
+            check.probability("Re: Booking moved", "Cheers, that's perfect.", category))
+
+
+def test_a_forward_with_nothing_above_it_is_read_whole():
+    forward = "-----Original Message-----\nFrom: Ana\nPlease cancel BK-12345"
+    assert "cancel BK-12345" in check_text("Fwd: cancel", forward)

@@ -133,3 +133,18 @@ def test_the_check_threshold_is_chosen_where_confidence_alone_cannot_separate(tm
     report = choose_review_thresholds(path, rows="all", target=0.99, min_coverage=0.5)
     assert report["reached_target"] and report["chosen"]["ready_coverage"] == 0.75
     assert 0.03 < report["chosen"]["check"] <= 0.6 and report["chosen"]["confidence"] == 0.0
+
+
+def test_a_pair_that_reaches_the_target_only_by_reviewing_almost_everything_does_not_count(tmp_path):
+    from training.calibrate import choose_review_thresholds
+
+    rows = []  # only the single surest answer is right: 1.000 ready accuracy at 10% coverage
+    for index in range(10):
+        rows.append({"category": "other", "pred_category": "other" if index == 0 or index > 5 else "add_user",
+                     "confidence": 1.0 if index == 0 else 0.9 - index / 100, "valid": "True", "problems": "",
+                     "category_without_quote": "", "category_check": 0.5})
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    report = choose_review_thresholds(path, rows="all", target=0.99, min_coverage=0.85)
+    assert not report["reached_target"]
+    assert report["chosen"]["ready_coverage"] >= 0.85
