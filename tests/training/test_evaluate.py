@@ -8,6 +8,7 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
+from model.category_check import CHECK_WEIGHT
 from model.schema import CATEGORIES, TriageResult
 from training import evaluate
 from training.evaluate import main
@@ -71,7 +72,7 @@ def test_end_to_end_on_tiny_model(tiny_base_dir, eval_csv, train_csv, tmp_path):
         "train": str(train_csv),
         "time_budget_s": None,
         "second_requests": False,
-        "check_weight": 1.0,
+        "check_weight": CHECK_WEIGHT,
         "model_url": None,
     }
     base = metrics["baselines"]["base_model"]
