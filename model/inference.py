@@ -137,15 +137,15 @@ class Triager:
         spans = copy_spans(parts)
         prompt = self.prompt_ids(email)
         without_quote = None
+        bias = self.decision_bias(email.subject, email.body)  # the check reads the new text: one bias serves both
         with self._lock, self._adapter_scope():
             start = self._prefix_cache()
             if parts.quoted and self.quote_check:  # without its quote the prompt is the same up to the quote
                 alone = self.prompt_ids(Email(email.sender, email.subject, parts.text, email.date))
                 start = prefix_cache(self.model, prompt[: common_start(prompt, alone)], start)
-                without_quote = self._category_of(last_logits(self.model, alone, start),
-                                                  self.decision_bias(email.subject, parts.text))
+                without_quote = self._category_of(last_logits(self.model, alone, start), bias)
             decoded = decode(self.model, prompt, self.trie, self.lookup if use_drafts else None, self.stop_ids,
-                             MAX_NEW_TOKENS, email.sender, self.decision_bias(email.subject, email.body),
+                             MAX_NEW_TOKENS, email.sender, bias,
                              self.guard_for(spans), spans, deadline, start)
         text = self.tokenizer.decode(decoded.answer_tokens)
         result = build_result(email, decoded.category, decoded.confidence, text, decoded.stopped,
