@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from core.mail import Email
 from model.category_check import load_category_check
+from model.copying import presented_username
 from model.dates import resolve_date, resolve_time
-from model.prompt import ANSWER_PREFIX
+from model.prompt import ANSWER_PREFIX, mail_parts
 from model.replies import render_reply, reply_language
 from model.schema import TriageResult, parse_answer
 
@@ -23,6 +24,11 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
                  reply_cut: bool = False, abandoned_after_s: float | None = None) -> TriageResult:
     """Validate the model's answer and add what code knows better than the model, and the
     category check's view of the category (model/category_check.py).
+
+    A request whose answer states no username takes the login the mail presents after a login
+    cue ("its under p_oneill"; model/copying.py ``presented_username``): the model left such
+    logins out in 3 of dev.csv's 51 stated ones, and the cue gives a labelled row's username
+    in every action mail of the training data it fires on (tests/model/test_copying.py).
 
     ``reply_cut``: the token budget closed the answer inside its reply, so the club's template
     reply (in the language the model started) replaces the cut text. ``abandoned_after_s``: the
@@ -45,8 +51,15 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
                 problems.append(f"could not resolve {name} {fields[name]!r}")
             else:
                 fields[name] = resolved
+    if category != "other" and not fields.get("username"):
+        fields["username"] = _presented_username(email)
     if reply_cut or not fields.get("response"):
         fields["response"] = render_reply(category, fields, email.sender, reply_language(fields.get("response") or ""))
     fields.pop("category")
     return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
                         raw_answer=raw_answer, category_check=check, **fields)
+
+
+def _presented_username(email: Email) -> str | None:
+    parts = mail_parts(email)
+    return presented_username(f"{parts.subject}\n{parts.text}")

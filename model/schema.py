@@ -42,14 +42,15 @@ COPY_POLICY = """How fields that copy the mail are decoded (model/copying.py, mo
   five-digit number is written ``BK-NNNNN``; a five-digit number right after member-number words
   ("member no.", "Mitgliedsnummer", "numéro d'adhérent", "socio") is not a booking id at all.
   Any other reference with letters and three or more digits (``R-40231``, ``SQ-2207``,
-  ``TB7082``) is taken as written.
+  ``TB7082``) is taken as written. Where the new text states two or more ids, only the first
+  (outside a sentence flagged as an injection) may be chosen: the answer is the first request's.
 - ``member_email``: an address written in the mail, as written.
 """
 
-BOOKING_ID_LIKE = re.compile(r"(?<!\d)#?\s*bk[\s#:\-_]*\d{5}(?!\d)|(?<![\w\-/.])#?\d{5}(?![\w\-/]|\.\d)",
+BOOKING_ID_LIKE = re.compile(r"(?<!\d)#?\s*bk[\s#:\-_]*\d{5}(?!\d)|(?<![\w\-/.])#?\d{5}(?![\w\-/]|\.\d|\s\d{3})",
                              re.IGNORECASE)
 """Where a mail states an id in the club's form (also run on, as in ``orderBK-46223``), or a bare
-five-digit number."""
+five-digit number that does not run on into a phone number's next group (``07700 900 521``)."""
 MEMBER_NUMBER_CONTEXT = re.compile(r"(member|mitglied|adh[ée]rent|membre|socio)\w*\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
 """Words right before a number that make it a member number, not a booking id."""
 _BOOKING_ID = re.compile(r"^\s*#?\s*bk[\s#:\-_]*(\d{5})\s*$", re.IGNORECASE)

@@ -8,7 +8,7 @@ import torch
 
 from core.mail import Email
 from model.constraint import REPLY_MAX_TOKENS, AnswerGuard, GrammarTokenizer, answer_grammar
-from model.copying import CopySpans, copy_spans
+from model.copying import CopySpans, booking_ids, copy_spans
 from model.decoding import decode
 from model.inference import load_triager
 from model.prompt import ANSWER_PREFIX, mail_parts
@@ -50,8 +50,10 @@ def test_spans_come_from_subject_text_and_quote_never_the_sender():
     spans = copy_spans(mail_parts(email))
     assert {"HKOENIG", "marie.dupont", "tk_2009"} <= set(spans.username)
     assert not {"Hans", "König", "hans.koenig", "hans.koenig@t-online.de"} & set(spans.username)
-    assert spans.booking_id == ("BK-48213", "BK-27095", "R-40231")  # the member number is none
-    assert copy_spans(mail_parts(Email("a@b.c", "", "move R1357 (TB7082), not U18"))).booking_id == ("R1357", "TB7082")
+    assert spans.booking_id == ("BK-48213",)  # two ids in the new text: the first request's (test_copying.py)
+    quoted = copy_spans(mail_parts(Email("a@b.c", "", "My member number is 10234. Cancel bk 48213.\n\n> #BK27095 R-40231")))
+    assert quoted.booking_id == ("BK-48213", "BK-27095", "R-40231")  # the member number is none
+    assert booking_ids("move R1357 (TB7082), not U18") == ["R1357", "TB7082"]
     assert spans.member_email == ()
 
 
