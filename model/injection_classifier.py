@@ -48,6 +48,10 @@ class InjectionClassifier:
     def score(self, normalised_text: str) -> float:
         return float(self.scores([normalised_text])[0])
 
+    def flags(self, normalised_text: str) -> bool:
+        """Whether the text counts as an injection (its score reaches ``threshold``)."""
+        return self.score(normalised_text) >= self.threshold
+
     def save(self, folder: Path, metadata: dict) -> None:
         write_artifact(folder, WEIGHTS_FILE, METADATA_FILE, self.blocks, {"coef": self.coef},
                        {**metadata, "intercept": self.intercept, "threshold": self.threshold})

@@ -91,6 +91,10 @@ class MailParts:
         """What fields may be copied from: subject, new text and quoted part, never the sender."""
         return f"{self.subject}\n{self.text}\n{self.quoted}"
 
+    def request(self) -> str:
+        """Where the mail states its own request: subject and new text, not the quote."""
+        return f"{self.subject}\n{self.text}"
+
 
 def style_for(tokenizer) -> PromptStyle:
     """Gemma's turn markers when the vocabulary has them as tokens, else the plain style."""

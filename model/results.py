@@ -52,14 +52,9 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
             else:
                 fields[name] = resolved
     if category != "other" and not fields.get("username"):
-        fields["username"] = _presented_username(email)
+        fields["username"] = presented_username(mail_parts(email).request())
     if reply_cut or not fields.get("response"):
         fields["response"] = render_reply(category, fields, email.sender, reply_language(fields.get("response") or ""))
     fields.pop("category")
     return TriageResult(category=category, confidence=round(confidence, 4), valid=valid, problems=problems,
                         raw_answer=raw_answer, category_check=check, **fields)
-
-
-def _presented_username(email: Email) -> str | None:
-    parts = mail_parts(email)
-    return presented_username(f"{parts.subject}\n{parts.text}")
