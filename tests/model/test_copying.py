@@ -44,15 +44,15 @@ def test_one_id_in_the_new_text_leaves_the_model_every_span():
     assert first_request_booking_id("move BK-31527 to 10am, BK-31527 is mine") is None  # one id, twice
 
 
-def fired(name: str, rule, rows_kept) -> list[tuple[str, str, str]]:
-    """``(rule's value, label row, subject)`` for every row of a labelled file ``rows_kept`` keeps where ``rule``,
+def fired(name: str, rule, rows_kept) -> list[tuple[str, pd.Series]]:
+    """``(rule's value, labelled row)`` for every row of a labelled file ``rows_kept`` keeps where ``rule``,
     given the mail's request text as the prompt splits it, gives a value."""
     rows = pd.read_csv(DATA / name, keep_default_na=False, dtype=str)
     found = []
     for _, row in rows[rows_kept(rows)].iterrows():
         value = rule(mail_parts(Email(row.get("sender", ""), row["subject"], row["body"])).request())
         if value is not None:
-            found.append((value, row, row["subject"]))
+            found.append((value, row))
     return found
 
 
@@ -60,7 +60,7 @@ def fired(name: str, rule, rows_kept) -> list[tuple[str, str, str]]:
 def test_the_first_requests_id_is_the_label_in_every_labelled_mail_with_several(name):
     """Every labelled row whose subject and new text state two or more ids: the rule gives its label."""
     checked = fired(name, first_request_booking_id, lambda rows: rows["booking_id"] != "")
-    assert [(value, subject) for value, row, subject in checked if value != row["booking_id"]] == []
+    assert [(value, row["subject"]) for value, row in checked if value != row["booking_id"]] == []
     assert len(checked) >= {"train.csv": 10, "dev.csv": 8, "handwritten.csv": 3}.get(name, 0)
 
 
@@ -89,5 +89,5 @@ def test_a_request_whose_answer_left_the_login_out_takes_the_presented_one():
 @pytest.mark.parametrize("name", LABELLED)
 def test_the_presented_login_is_the_label_in_every_labelled_request_it_fires_on(name):
     checked = fired(name, presented_username, lambda rows: rows["category"] != "other")
-    assert [(value, subject) for value, row, subject in checked if value != row["username"]] == []
+    assert [(value, row["subject"]) for value, row in checked if value != row["username"]] == []
     assert len(checked) >= {"train.csv": 200, "dev.csv": 30}.get(name, 0)
