@@ -148,7 +148,7 @@ class Triager:
                              MAX_NEW_TOKENS, email.sender, bias,
                              self.guard_for(spans), spans, deadline, start)
         text = self.tokenizer.decode(decoded.answer_tokens)
-        result = build_result(email, decoded.category, decoded.confidence, text, decoded.stopped,
+        result = build_result(email, decoded.category, decoded.confidence, text, decoded.stopped, parts=parts,
                               reply_cut=decoded.closed_early,
                               abandoned_after_s=time_budget_s if decoded.abandoned else None)
         result.category_without_quote = without_quote
@@ -239,7 +239,8 @@ class Triager:
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts],
                                  device=self.model.device)
         constraint = CategoryConstraint(self.trie, width, [self.decision_bias(e.subject, e.body) for e in emails])
-        grammar = GrammarConstraint(self, [self.spans(email) for email in emails], width)
+        parts = [mail_parts(email, self.tokenizer) for email in emails]
+        grammar = GrammarConstraint(self, [copy_spans(each) for each in parts], width)
         with self._lock, self._adapter_scope(), torch.inference_mode():
             output = self.model.generate(
                 input_ids=input_ids, attention_mask=attention, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
@@ -258,7 +259,7 @@ class Triager:
                 continue
             category = self.trie.category_of(tokens)
             results.append(build_result(email, category, constraint.confidence[row], text, stopped,
-                                        reply_cut=row in grammar.closed,
+                                        parts=parts[row], reply_cut=row in grammar.closed,
                                         abandoned_after_s=time_budget_s if late and not stopped else None))
         return results
 

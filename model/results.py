@@ -11,7 +11,7 @@ from core.mail import Email
 from model.category_check import load_category_check
 from model.copying import presented_username
 from model.dates import resolve_date, resolve_time
-from model.prompt import ANSWER_PREFIX, mail_parts
+from model.prompt import ANSWER_PREFIX, MailParts, mail_parts
 from model.replies import render_reply, reply_language
 from model.schema import TriageResult, parse_answer
 
@@ -21,7 +21,8 @@ def abandoned_problem(time_budget_s: float) -> str:
 
 
 def build_result(email: Email, category: str, confidence: float, answer_text: str, stopped: bool, *,
-                 reply_cut: bool = False, abandoned_after_s: float | None = None) -> TriageResult:
+                 parts: MailParts | None = None, reply_cut: bool = False,
+                 abandoned_after_s: float | None = None) -> TriageResult:
     """Validate the model's answer and add what code knows better than the model, and the
     category check's view of the category (model/category_check.py).
 
@@ -29,6 +30,9 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     cue ("its under p_oneill"; model/copying.py ``presented_username``): the model left such
     logins out in 3 of dev.csv's 51 stated ones, and the cue gives a labelled row's username
     in every action mail of the training data it fires on (tests/model/test_copying.py).
+    ``parts``: the mail as the prompt showed it (the in-process decoder clips each part to its
+    token budget); by default, cut to its character limits like the served prompt. A login only
+    the clipped-off text states is not taken, as the copy spans would not hold it either.
 
     ``reply_cut``: the token budget closed the answer inside its reply, so the club's template
     reply (in the language the model started) replaces the cut text. ``abandoned_after_s``: the
@@ -52,7 +56,7 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
             else:
                 fields[name] = resolved
     if category != "other" and not fields.get("username"):
-        fields["username"] = presented_username(mail_parts(email).request())
+        fields["username"] = presented_username((parts or mail_parts(email)).request())
     if reply_cut or not fields.get("response"):
         fields["response"] = render_reply(category, fields, email.sender, reply_language(fields.get("response") or ""))
     fields.pop("category")

@@ -86,6 +86,23 @@ def test_a_request_whose_answer_left_the_login_out_takes_the_presented_one():
     assert build_result(mail, "other", 0.9, 'other","response":"Hi"}', stopped=True).username is None
 
 
+def test_a_login_only_the_clipped_off_text_states_is_not_taken(tiny_base_dir):
+    """The in-process prompt clips the new text to its token budget; a login past the clip was
+    never shown to the model, so the copy rule may not take it either. Umlauts cost the tiny
+    byte-level tokenizer several tokens each: the text fits its character limit, not its budget."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_dir)
+    mail = Email("p@example.org", "Buchung", "bitte stornieren. " + "Grüße übrigens öfter " * 40
+                 + "its under p_oneill")
+    answer = 'cancel_booking","response":"Done."}'
+    assert "p_oneill" in mail_parts(mail).text  # within the characters the served prompt shows
+    clipped = mail_parts(mail, tokenizer)
+    assert "p_oneill" not in clipped.copyable()
+    assert build_result(mail, "cancel_booking", 0.9, answer, stopped=True, parts=clipped).username is None
+    assert build_result(mail, "cancel_booking", 0.9, answer, stopped=True).username == "p_oneill"
+
+
 @pytest.mark.parametrize("name", LABELLED)
 def test_the_presented_login_is_the_label_in_every_labelled_request_it_fires_on(name):
     checked = fired(name, presented_username, lambda rows: rows["category"] != "other")
