@@ -86,14 +86,30 @@ class OperatorSession:
 
     unsaved_drafts: set[int] = field(default_factory=set)
     """Tickets whose draft changed since ``keep_drafts`` last wrote them to the store."""
+    table_base: tuple[str, frozenset[int], dict[int, Draft]] = ("", frozenset(), {})
+    """The rows on screen (as ``table_data`` names them), and the selection and drafts the table
+    has drawn them with since their first run."""
 
-    def take_table_edits(self, selected: set[int], replies: dict[int, str | None]) -> None:
+    def table_data(self, rows: str) -> tuple[frozenset[int], dict[int, Draft]]:
+        """The selection and drafts to draw the table's ``rows`` with. The editor keeps the
+        operator's ticks and edits on top of its data; data that changed under it would make the
+        browser drop them and ask for a rerun of its own, which can overtake a click in flight
+        and swallow it (an Approve that does nothing on a loaded machine). So the same rows are
+        drawn with the same selection and drafts, taken after their first run."""
+        if self.table_base[0] == rows:
+            return self.table_base[1], self.table_base[2]
+        return frozenset(self.selected), dict(self.drafts)
+
+    def take_table_edits(self, rows: str, selected: set[int], replies: dict[int, str | None]) -> None:
+        """The ticks and the replies that changed since the last run, read from the table of ``rows``."""
         self.selected = selected
         for ticket_id, reply in replies.items():
             self.drafts[ticket_id] = with_reply(self.drafts.get(ticket_id), reply)
         if replies:
             self.drafts_version += 1
             self.unsaved_drafts.update(replies)
+        if self.table_base[0] != rows:  # their first run: later runs draw them as they are now
+            self.table_base = (rows, frozenset(self.selected), dict(self.drafts))
 
     def save_draft(self, ticket_id: int, draft: Draft) -> None:
         self.drafts[ticket_id] = draft

@@ -4,6 +4,7 @@ row and the proposed reply editable in place.
 The editor's own state lists edits by row position. Its key therefore names the tickets it
 shows: when new mail or a page change puts other tickets in those positions, the editor
 starts afresh from the drafts (kept by ticket id) instead of moving an edit to another ticket.
+While the rows stay the same, so does the editor's data (``OperatorSession.table_data``).
 """
 
 from __future__ import annotations
@@ -48,11 +49,14 @@ def table_key(page: InboxPage, session: OperatorSession) -> str:
 def ticket_table(page: InboxPage, session: OperatorSession, reason_first: bool = False) -> None:
     """Shows the page and takes the operator's ticks and reply edits into the session.
     ``reason_first``: the queues (needs review, quarantine, failed) show why right after the subject."""
-    shown = table_frame(page.rows, session.drafts, session.selected)
+    key = table_key(page, session)
+    rows = f"{key}|{hashlib.sha1(repr(page.rows).encode()).hexdigest()}"  # the tickets and all they show
+    drawn_selected, drawn_drafts = session.table_data(rows)
     height = ROW_HEIGHT * (min(len(page.rows), VISIBLE_ROWS) + 1) + 3
     edited = st.data_editor(
-        shown, key=table_key(page, session), height=height, width="stretch", num_rows="fixed",
+        table_frame(page.rows, drawn_drafts, drawn_selected), key=key, height=height, width="stretch", num_rows="fixed",
         column_config=COLUMNS, disabled=[name for name in TABLE_COLUMNS if name not in EDITABLE_COLUMNS],
         column_order=REASON_FIRST if reason_first else None, row_height=ROW_HEIGHT)
     proposed = {row.id: row.reply for row in page.rows}
-    session.take_table_edits(*grid_changes(shown, edited, proposed))
+    before = table_frame(page.rows, session.drafts, session.selected)  # what is new is what differs from this
+    session.take_table_edits(rows, *grid_changes(before, edited, proposed))

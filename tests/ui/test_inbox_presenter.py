@@ -137,9 +137,25 @@ def test_the_table_shows_drafts_and_hands_back_ticks_and_reply_edits(store):
     assert selected == {first, second} and replies == {first: None, second: "New text"}
 
 
+def test_the_same_rows_are_drawn_with_the_same_data_while_the_ticks_and_edits_live_in_the_editor():
+    """A table whose data changed under it drops its edits and asks for a rerun that can swallow a
+    click in flight; the browser test sees the one request a click makes."""
+    session = OperatorSession(selected={1}, drafts={2: Draft(reply="typed before")})
+    first = session.table_data("rows")
+    session.take_table_edits("rows", {1}, {})  # the first run of these rows
+    session.take_table_edits("rows", {1, 3}, {2: "typed in the grid"})  # later runs: the editor's edits
+    assert session.table_data("rows") == first == (frozenset({1}), {2: Draft(reply="typed before")})
+    assert session.selected == {1, 3} and session.drafts[2].reply == "typed in the grid"
+
+    # other rows (new mail, another page, a ticket's new state): drawn from the session as it is
+    assert session.table_data("other rows") == (frozenset({1, 3}), {2: Draft(reply="typed in the grid")})
+    session.take_table_edits("other rows", {1, 3, 4}, {})  # a tick arriving in that first run is kept
+    assert session.table_data("other rows") == (frozenset({1, 3, 4}), {2: Draft(reply="typed in the grid")})
+
+
 def test_the_session_keeps_failures_selected_and_drops_what_was_done():
     session = OperatorSession()
-    session.take_table_edits({1, 2, 3}, {1: "mine", 2: "also mine"})
+    session.take_table_edits("rows", {1, 2, 3}, {1: "mine", 2: "also mine"})
     version = session.table_version
     session.decided([Outcome(1, "success", "done"), Outcome(2, "error", "not approved"), Outcome(None, "error", "x")])
     assert session.selected == {2, 3} and set(session.drafts) == {2} and session.pinned == (1, 2)
@@ -151,7 +167,7 @@ def test_the_session_keeps_failures_selected_and_drops_what_was_done():
 def test_drafts_outlive_the_session_until_the_ticket_is_decided(store):
     first, second = add_ticket(store, "1", category="other"), add_ticket(store, "2", category="other")
     session = OperatorSession()
-    session.take_table_edits(set(), {first: "Edited in the grid"})
+    session.take_table_edits("rows", set(), {first: "Edited in the grid"})
     session.save_draft(second, Draft(None, {"category": "cancel_booking"}, "called the member"))
     inbox_session.keep_drafts(store, session)
     assert session.unsaved_drafts == set()
@@ -160,7 +176,7 @@ def test_drafts_outlive_the_session_until_the_ticket_is_decided(store):
     assert reloaded.drafts == {first: Draft("Edited in the grid"),
                                second: Draft(None, {"category": "cancel_booking"}, "called the member")}
 
-    reloaded.take_table_edits(set(), {first: None})  # back to the proposal: nothing left to keep
+    reloaded.take_table_edits("rows", set(), {first: None})  # back to the proposal: nothing left to keep
     reloaded.decided([Outcome(second, "success", "rejected")])
     inbox_session.keep_drafts(store, reloaded)
     assert inbox_session.saved_drafts(store) == {}
