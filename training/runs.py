@@ -140,7 +140,7 @@ def field_help() -> dict[str, str]:
     return docs
 
 
-EVALUATION_ONLY = ("test.csv", "dev.csv", "injection_eval.csv")
+EVALUATION_ONLY = ("test.csv", "dev.csv", "second_requests.csv", "injection_eval.csv")
 """Files in training/data that measure models: never offered as training data."""
 
 

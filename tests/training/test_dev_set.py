@@ -2,6 +2,8 @@
 
 It has the columns of the test split plus ``kind`` (the traits a row tests, ``;``-separated),
 ``second_category`` and ``second_booking_id`` (the second request of a two-request mail).
+training/data/second_requests.csv has the same columns: twenty later mails that measure the
+second-request detection alone (family ``second_requests``), apart from dev and the training data.
 """
 
 import re
@@ -38,6 +40,12 @@ def read(name):
 @pytest.fixture(scope="module")
 def dev():
     return read("dev.csv")
+
+
+@pytest.fixture(scope="module", params=["dev.csv", "second_requests.csv"])
+def labelled(request):
+    """Each hand-written set with second-request labels."""
+    return read(request.param)
 
 
 def kinds(row):
@@ -88,8 +96,8 @@ def test_rows_are_dev_rows_with_dated_mails_and_no_reply(dev):
         assert parsed.tzinfo is not None and 2024 <= parsed.year <= 2026, date
 
 
-def test_labelled_usernames_and_booking_ids_stand_in_the_mail(dev):
-    for _, row in dev.iterrows():
+def test_labelled_usernames_and_booking_ids_stand_in_the_mail(labelled):
+    for _, row in labelled.iterrows():
         mail = text(row)
         if row["username"]:
             assert row["username"] in mail, (row["username"], row["subject"])
@@ -102,8 +110,8 @@ def test_labelled_usernames_and_booking_ids_stand_in_the_mail(dev):
             assert (match.group(1) if match else value) in mail, (value, row["subject"])
 
 
-def test_only_two_request_mails_have_a_second_request(dev):
-    for _, row in dev.iterrows():
+def test_only_two_request_mails_have_a_second_request(labelled):
+    for _, row in labelled.iterrows():
         two = "two_requests" in kinds(row)
         assert bool(row["second_category"]) == two, (row["kind"], row["subject"])
         assert not row["second_booking_id"] or two
@@ -122,10 +130,20 @@ def test_long_mails_are_long(dev):
         assert 600 <= len(row["body"]) <= 2500, (len(row["body"]), row["subject"])
 
 
-def test_no_dev_body_is_in_the_training_data(dev):
+def test_no_dev_body_is_in_the_training_data(labelled):
     seen = set()
     for name in TRAINING_FILES:
         seen |= {normalised(body) for body in read(name)["body"]}
-    leaked = [body[:60] for body in dev["body"] if normalised(body) in seen]
+    leaked = [body[:60] for body in labelled["body"] if normalised(body) in seen]
     assert not leaked, leaked
-    assert dev["body"].map(normalised).is_unique
+    assert labelled["body"].map(normalised).is_unique
+
+
+def test_the_second_request_set_has_dev_columns_and_no_dev_mail(dev):
+    fresh = read("second_requests.csv")
+    assert list(fresh.columns) == list(dev.columns) and set(fresh["family"]) == {"second_requests"}
+    assert set(fresh["lang"]) <= {"en", "de", "fr", "es"} and set(fresh["response"]) == {""}
+    assert (fresh["second_category"] != "").sum() >= 15 and (fresh["second_category"] == "").sum() >= 5
+    assert not set(fresh["body"].map(normalised)) & set(dev["body"].map(normalised))
+    for _, row in fresh.iterrows():
+        assert kinds(row) <= KINDS, row["kind"]
