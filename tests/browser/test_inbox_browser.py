@@ -48,8 +48,8 @@ def test_an_edited_reply_is_approved_in_the_grid_and_reaches_backend_and_outbox(
                                                 "12-reset-anna-from-unknown-address.eml",
                                                 "04-sarah-forgot-password.eml"])
     app = app_server(club=club_backend, data_dir=data)
-    sent: list = []  # what the browser asks the app for
-    page.on("websocket", lambda socket: socket.on("framesent", lambda frame: sent.append(frame)))
+    requests: list = []  # what the browser asks the app for
+    page.on("websocket", lambda socket: socket.on("framesent", lambda frame: requests.append(frame)))
     open_inbox(page, app)
     grid = page.get_by_test_id("stDataFrame").first
     screenshot(page, "inbox-table")
@@ -65,13 +65,13 @@ def test_an_edited_reply_is_approved_in_the_grid_and_reaches_backend_and_outbox(
     toggle_cell(page, grid, row, SELECT)
     page.get_by_role("button", name="Approve & send (1)").wait_for()
     wait_for_app(page, timeout_ms=LOAD_MS)
-    asked = len(sent)
+    asked = len(requests)
     page.get_by_role("button", name="Approve & send (1)").click()
     wait_for_app(page, timeout_ms=LOAD_MS)
     page.get_by_text(f"POST {club_backend.url}/bookings/BK-48213/cancel").wait_for(timeout=LOAD_MS)
     # One request, the click's: a second one the grid sent itself (its data changed under it) can
     # overtake a click's run and swallow it on a loaded machine
-    assert len(sent) - asked == 1, f"{len(sent) - asked} requests after one click"
+    assert len(requests) - asked == 1, f"{len(requests) - asked} requests after one click"
     assert club_backend.effects()["cancel"] == 0  # shown, not run
     screenshot(page, "inbox-approve-preview")
 
