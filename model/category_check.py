@@ -79,6 +79,13 @@ class CategoryCheck:
             return 0.0
         return float(self.probabilities([check_text(subject, body)])[0, self.classes.index(category)])
 
+    def reading(self, clause: str) -> tuple[str, float]:
+        """The category the check finds most likely for one clause read alone, as a mail of its
+        own, and its probability ("Could you cancel BK-41268 this Saturday?": ``cancel_booking``, 0.996)."""
+        row = self.probabilities([check_text("", clause)])[0]
+        best = int(row.argmax())
+        return self.classes[best], float(row[best])
+
     def log_probabilities(self, subject: str, body: str) -> dict[str, float]:
         """Each class's log-probability for this mail (floored at ``LOG_FLOOR``)."""
         row = self.probabilities([check_text(subject, body)])[0]

@@ -29,7 +29,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     A request whose answer states no username takes the login the mail presents after a login
     cue ("its under p_oneill"; model/copying.py ``presented_username``): the model left such
     logins out in 3 of dev.csv's 51 stated ones, and the cue gives a labelled row's username
-    in every action mail of the training data it fires on (tests/model/test_copying.py).
+    in every action mail of the training data it fires on (tests/model/test_copying.py), but for
+    a login in a clause that asks for another action (the second request's).
     ``parts``: the mail as the prompt showed it (the in-process decoder clips each part to its
     token budget); by default, cut to its character limits like the served prompt. A login only
     the clipped-off text states is not taken, as the copy spans would not hold it either.
@@ -56,7 +57,7 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
             else:
                 fields[name] = resolved
     if category != "other" and not fields.get("username"):
-        fields["username"] = presented_username((parts or mail_parts(email)).request())
+        fields["username"] = presented_username((parts or mail_parts(email)).request(), category)
     if reply_cut or not fields.get("response"):
         fields["response"] = render_reply(category, fields, email.sender, reply_language(fields.get("response") or ""))
     fields.pop("category")

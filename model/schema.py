@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 SCHEMA_VERSION = 1
 
 CATEGORIES = ("add_user", "reset_password", "cancel_booking", "modify_booking", "other")
+BOOKING_ACTIONS = ("cancel_booking", "modify_booking")
+"""The actions on one booking, which a booking id names."""
 
 # Keys of the model's JSON answer, in the order the model writes them.
 # new_date / new_time are copied as the email writes them ("next Saturday", "10am");

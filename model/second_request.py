@@ -2,20 +2,28 @@
 labels the first action; this finds the other one, for the ticket to show and split.
 
     extra = second_request(triager, email, result)   # SecondRequest | None
-    if extra: print(f"also asks: {extra.category} {extra.booking_id or ''}")
+    if extra: print(f"also asks: {extra.category} {extra.booking_id or extra.username or ''}")
 
-How: the mail's new text (as the prompt shows it) is cut into clauses (sentences, lines,
-"1)"/"2)" items, "; "), and the model scores the categories of each clause alone, as a mail of
-its own (one prefill per clause, the prompt's fixed start cached). A clause the model gives an
-action other than the first one with probability >= ``SECOND_REQUEST_MIN_PROBABILITY``, and
-that the category check (model/category_check.py, the second reader) also reads as that action,
-is a second request; ``other`` never is (a question beside a request is no action). Its booking id
-is the first id (the club's booking-id policy, model/schema.py) from that clause on that is not
-the first request's. The same booking action again ("cancel BK-40817. And BK-40833 as well")
-is a second request only where the clause itself names a booking other than the first
-request's (which must be known): the booking is what makes it a second action. A second
-account (``add_user`` twice) is not found. Cost: one prefill of ~20-40 tokens per clause after
-the cached start (``python -m training.evaluate --second-requests`` reports it per mail).
+How: the mail's new text (as the prompt shows it) is cut into clauses (model/copying.py
+``clauses``: sentences, lines, "1)"/"2)" items, "; "), and the model scores the categories of
+each clause alone, as a mail of its own (one prefill per clause, the prompt's fixed start
+cached). A clause the model gives an action other than the first one with probability >=
+``SECOND_REQUEST_MIN_PROBABILITY``, and that the category check (model/category_check.py, the
+second reader) also reads as that action, is a second request; ``other`` never is (a question
+beside a request is no action). Its booking id is the first id (the club's booking-id policy,
+model/schema.py) from that clause on that is not the first request's.
+
+The same action again is a second request only where the clause names what makes it a second
+one: a booking action on a booking other than the first request's (which must be known: "cancel
+BK-40817. And BK-40833 as well"), or a new account with a login other than the first request's,
+which must be known too ("add me as hcole and my son as jcole_14"). A clause with no verb of its
+own ("oh and BK-33019 too") reads as ``other`` alone; where it names another booking beside an
+"also" word (``_ALSO``) and neither reader finds another action in it (the check at
+``ACTION_CLAUSE_MIN_PROBABILITY`` or more: it reads "oh and BK-33019 too" as a modification at
+0.52), it is the first request's booking action again, found at the model's own (low)
+probability for that action, so the split ticket goes to review. Cost: one prefill of ~20-40
+tokens per clause after the cached start (``python -m training.evaluate --second-requests``
+reports it per mail).
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ import re
 from dataclasses import dataclass
 
 from core.mail import Email
-from model.category_check import check_text, load_category_check
-from model.copying import booking_ids
+from model.category_check import load_category_check
+from model.copying import ACTION_CLAUSE_MIN_PROBABILITY, booking_ids, clauses, handles
 from model.prompt import mail_parts
-from model.schema import TriageResult
+from model.schema import BOOKING_ACTIONS, TriageResult
 
 SECOND_REQUEST_MIN_PROBABILITY = 0.9
 """Fixed before measuring (dev.csv's second_category column measures it, never tunes it):
@@ -38,9 +46,11 @@ the same-kind rule came after reading dev's misses, so training/data/second_requ
 written before either was measured on it, is what measures them (README, "Measured")."""
 MAX_CLAUSES = 8
 """Clauses scored at most (the first ones: requests come first), so the cost is bounded."""
-_CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|\s(?=\d\)\s)|\s+-\s+")
 _MIN_WORDS = 3
-BOOKING_ACTIONS = ("cancel_booking", "modify_booking")
+_ALSO = re.compile(r"\b(?:too|as well|also|auch|ebenfalls|aussi|également|también|tambien)\b", re.IGNORECASE)
+"""Words that add a booking to the request before it, in the project's four languages. Written
+after reading the two verbless misses of training/data/second_requests.csv, so dev.csv measures
+it (README, "Measured")."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,13 @@ class SecondRequest:
     """The text it was found in, for the operator to read."""
     probability: float
     """The model's probability of ``category`` for that clause alone."""
+    username: str | None = None
+    """The login a second new account is to have, where the clause names one."""
 
 
-def clauses(text: str) -> list[str]:
+def scored_clauses(text: str) -> list[str]:
     """The clauses of a mail's new text worth scoring (three words or more)."""
-    found = [part.strip() for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
-    return [part for part in found if len(part.split()) >= _MIN_WORDS][:MAX_CLAUSES]
+    return [clause.strip() for _, clause in clauses(text) if len(clause.split()) >= _MIN_WORDS][:MAX_CLAUSES]
 
 
 def second_request(triager, email: Email, result: TriageResult) -> SecondRequest | None:
@@ -68,31 +79,40 @@ def second_request(triager, email: Email, result: TriageResult) -> SecondRequest
     if result.category == "other":
         return None
     text = mail_parts(email, triager.tokenizer).text
-    best = None
-    for clause in clauses(text):
+    check = load_category_check()
+    best = verbless = None
+    for clause in scored_clauses(text):
         probabilities = triager.category_probabilities(Email(email.sender, "", clause, email.date))
         category = max(probabilities, key=probabilities.get)
         probability = probabilities[category]
-        if category == "other" or probability < SECOND_REQUEST_MIN_PROBABILITY:
+        reading, read_at = check.reading(clause)
+        if category == "other" or probability < SECOND_REQUEST_MIN_PROBABILITY or reading != category:
+            no_other_action = reading in ("other", result.category) or read_at < ACTION_CLAUSE_MIN_PROBABILITY
+            if verbless is None and category in ("other", result.category) and no_other_action:
+                verbless = _booking_again(result, clause, probabilities[result.category])
             continue
         if best is not None and probability <= best.probability:
             continue
-        if _check_reads(clause) != category:
-            continue
         if category == result.category:
-            named = [value for value in booking_ids(clause) if value != result.booking_id]
-            if category not in BOOKING_ACTIONS or result.booking_id is None or not named:
-                continue
-            best = SecondRequest(category, named[0], clause, round(probability, 4))
+            best = _booking_again(result, clause, probability, needs_also=False) or _account_again(result, clause, probability) or best
         else:
             later = text[text.find(clause):]  # "... cancel my Saturday court. It's BK-35209."
             booking_id = next((value for value in booking_ids(later) if value != result.booking_id), None)
             best = SecondRequest(category, booking_id, clause, round(probability, 4))
-    return best
+    return best or verbless
 
 
-def _check_reads(clause: str) -> str:
-    """The category check's most likely category for a clause read alone."""
-    check = load_category_check()
-    row = check.probabilities([check_text("", clause)])[0]
-    return check.classes[int(row.argmax())]
+def _booking_again(result: TriageResult, clause: str, probability: float, needs_also: bool = True) -> SecondRequest | None:
+    """The first request's booking action on another booking the clause names, or None."""
+    if result.category not in BOOKING_ACTIONS or result.booking_id is None or (needs_also and not _ALSO.search(clause)):
+        return None
+    named = [value for value in booking_ids(clause) if value != result.booking_id]
+    return SecondRequest(result.category, named[0], clause, round(probability, 4)) if named else None
+
+
+def _account_again(result: TriageResult, clause: str, probability: float) -> SecondRequest | None:
+    """Another new account, with a login other than the first request's the clause names, or None."""
+    if result.category != "add_user" or result.username is None:  # which login is the second cannot be told
+        return None
+    named = [value for value in handles(clause) if value != result.username]
+    return SecondRequest("add_user", None, clause, round(probability, 4), username=named[0]) if named else None

@@ -104,29 +104,31 @@ def _with_second_request(triager, ticket: Ticket, result: TriageResult) -> tuple
         return triage, flags
     if extra is not None:
         triage["second_request"] = asdict(extra)
-        flags.append(f"{ALSO_ASKS}: {also_asks_text(extra.category, extra.booking_id)} (split it into a ticket "
+        flags.append(f"{ALSO_ASKS}: {also_asks_text(triage['second_request'])} (split it into a ticket "
                      "of its own in the ticket's detail)")
     return triage, flags
 
 
-def also_asks_text(category: str, booking_id: str | None) -> str:
-    return category.replace("_", " ") + (f" {booking_id}" if booking_id else "")
+def also_asks_text(extra: dict) -> str:
+    """A second request as the ticket shows it ("cancel booking BK-40833", "add user jcole_14")."""
+    named = extra.get("booking_id") or extra.get("username")  # tickets triaged before usernames have none
+    return extra["category"].replace("_", " ") + (f" {named}" if named else "")
 
 
 def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_id: int, actor: str) -> int:
     """The second request of a ticket's mail as a linked ticket of its own, triaged as the model
-    found it (its category and booking id) and checked against the backend like any other.
+    found it (its category, booking id or login) and checked against the backend like any other.
     Raises ValueError when the ticket has none."""
     ticket = store.ticket(ticket_id)
     extra = (ticket.triage or {}).get("second_request")
     if not extra:
         raise ValueError(f"ticket {ticket_id} has no second request to split off")
-    note = f"the second request of ticket {ticket_id}'s mail ({also_asks_text(extra['category'], extra['booking_id'])})"
+    note = f"the second request of ticket {ticket_id}'s mail ({also_asks_text(extra)})"
     split_id, created = store.add_split(ticket_id, note, actor)
     if not created:
         return split_id  # split already: it was triaged and checked then
     split = store.ticket(split_id)
-    fields = {"booking_id": extra["booking_id"]} if extra["booking_id"] else {}
+    fields = {name: extra[name] for name in ("booking_id", "username") if extra.get(name)}
     language = reply_language((ticket.triage or {}).get("response") or "")
     result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
                           response=render_reply(extra["category"], fields, ticket.sender, language))

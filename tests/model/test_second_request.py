@@ -3,7 +3,7 @@
 from core.mail import Email
 from model.inference import load_triager
 from model.schema import CATEGORIES, TriageResult
-from model.second_request import SecondRequest, clauses, second_request
+from model.second_request import SecondRequest, scored_clauses, second_request
 
 MAIL = Email("Kwabena <k@example.org>", "login and Saturday",
              "Hi, two things:\n1) I can't log in, username kowusu_tennis, it says wrong password. Can you reset it?\n"
@@ -22,7 +22,7 @@ class KeywordTriager:
 
 
 def test_clauses_split_sentences_lines_and_numbered_items():
-    parts = clauses(MAIL.body)
+    parts = scored_clauses(MAIL.body)
     assert "Can you reset it?" in parts and "It's BK-35209." not in parts  # under three words
     assert any(part.startswith("2) Because") for part in parts)
 
@@ -51,9 +51,43 @@ def test_the_same_booking_action_again_counts_only_with_another_booking_named_in
     assert second_request(KeywordTriager(), once, TriageResult("cancel_booking", booking_id="BK-40817")) is None
     again = Email("p@example.org", "Cancel", "Please cancel BK-40817 today. I really must cancel it, sorry.")
     assert second_request(KeywordTriager(), again, TriageResult("cancel_booking", booking_id="BK-40817")) is None
-    # a second account is not told apart from the first
+    # a second password reset is one member's login trouble, not a second request
     accounts = Email("h@example.org", "Accounts", "Please reset my login hcole. And reset the login of jcole_14 too.")
     assert second_request(KeywordTriager(), accounts, TriageResult("reset_password", username="hcole")) is None
+
+
+def test_a_clause_without_a_verb_that_adds_a_booking_is_the_same_action_again_at_its_low_probability():
+    """"oh and BK-33019 too" reads as other alone: the "also" word and the other booking make it
+    the first request's action again, at the model's probability for that action (0.01 here), so
+    the ticket it splits into goes to review."""
+    mail = Email("d@example.org", "", "hey cancel BK-33002 pls. oh and BK-33019 too, knee's gone")
+    first = TriageResult("cancel_booking", booking_id="BK-33002")
+    assert second_request(KeywordTriager(), mail, first) == SecondRequest(
+        "cancel_booking", "BK-33019", "oh and BK-33019 too, knee's gone", 0.01)
+    # no "also" word: a booking the member only mentions
+    mentioned = Email("d@example.org", "", "hey cancel BK-33002 pls. my BK-33019 last week was lovely")
+    assert second_request(KeywordTriager(), mentioned, first) is None
+    # the first request's booking unknown, or no booking action: nothing to repeat
+    assert second_request(KeywordTriager(), mail, TriageResult("cancel_booking")) is None
+    login = Email("d@example.org", "", "hey reset my login pls, dan_r. oh and BK-33019 too, knee's gone")
+    assert second_request(KeywordTriager(), login, TriageResult("reset_password", username="dan_r")) is None
+
+
+def test_a_second_new_account_is_found_by_the_other_login_its_clause_names():
+    class AccountTriager(KeywordTriager):
+        def category_probabilities(self, email):
+            found = "add_user" if "add" in email.body else "other"
+            return {category: 0.97 if category == found else 0.0075 for category in CATEGORIES}
+
+    mail = Email("h@example.org", "Accounts", "Hi there, my son and I both need accounts. "
+                 "Could you add me as hcole and my son as jcole_14? Thanks, Helen Cole")
+    found = second_request(AccountTriager(), mail, TriageResult("add_user", username="hcole"))
+    assert (found.category, found.username, found.booking_id) == ("add_user", "jcole_14", None)
+    # the first request's login unknown (an abandoned triage keeps only the category): no telling
+    assert second_request(AccountTriager(), mail, TriageResult("add_user")) is None
+    # one account, its login named twice: one request
+    once = Email("h@example.org", "Account", "Could you add my son as jcole_14 please? The login jcole_14 is free.")
+    assert second_request(AccountTriager(), once, TriageResult("add_user", username="jcole_14")) is None
 
 
 def test_it_runs_on_a_real_triager(tiny_base_dir):

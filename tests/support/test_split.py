@@ -38,3 +38,17 @@ def test_the_second_request_becomes_a_linked_ticket_triaged_and_checked(tmp_path
     assert workflow.execute(second) == State.REPLIED and club_backend.effects()["cancel"] == 1
     [reply] = smtp_server.messages
     assert reply.message["In-Reply-To"] == "<two@example.org>" and "BK-48213" in reply.message.get_content()
+
+
+def test_a_second_new_account_splits_off_with_its_own_login(tmp_path):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    first = store.add_ticket(MailRef("INBOX", "1", "8", "<accounts@example.org>"), sender=ANNA, subject="Accounts",
+                             body="Could you add me as aberg and my son as jberg_14?")
+    triage = TriageResult(category="add_user", username="aberg", confidence=0.97).to_dict()
+    triage["second_request"] = {"category": "add_user", "booking_id": None, "username": "jberg_14",
+                                "clause": "Could you add me as aberg and my son as jberg_14?", "probability": 0.97}
+    store.record_triage(first, triage, [f"{ALSO_ASKS}: add user jberg_14"])
+
+    split = store.ticket(split_second_request(store, None, first, "desk@club.example"))
+    assert (split.triage["category"], split.triage["username"]) == ("add_user", "jberg_14")
+    assert split.flags[0] == "the second request of ticket 1's mail (add user jberg_14)"
