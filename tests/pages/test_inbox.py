@@ -15,6 +15,7 @@ from model.schema import TriageResult
 from support.desk import build_workflow, open_store
 from support.intake import fetch_eml_dir
 from support.states import State
+from support.triage import ALSO_ASKS
 from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
 from ui.resources import desk_settings, fetch_lock
@@ -275,3 +276,25 @@ def test_a_model_server_that_is_down_is_said_on_the_strip(desk, tmp_path, monkey
     strip = texts(app.caption)
     assert f"**Model** · the model server http://127.0.0.1:{port}/v1 does not answer" in strip
     assert "new mail waits as received" in strip and "hunter2" not in strip
+
+
+def test_a_second_request_is_split_into_a_linked_ticket_with_one_click(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    store = open_store(desk)
+    store.retriage(1, "test")
+    triage = TriageResult(category="cancel_booking", booking_id="BK-48213", confidence=0.97,
+                          response="Hi Anna, cancelled.").to_dict()
+    triage["second_request"] = {"category": "modify_booking", "booking_id": "BK-48214", "username": None,
+                                "clause": "And move BK-48214 to 10am, please.", "probability": 0.95}
+    store.record_triage(1, triage, [f"{ALSO_ASKS}: modify booking BK-48214"])
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    assert app.button(key="inbox_split_1").label == "Split “modify booking BK-48214” into its own ticket"
+
+    click(app, "inbox_split_1")
+    shown = texts(app.success).replace("\\", "")  # "#" comes markdown-escaped
+    assert "#1 split: its second request is ticket #2, triaged and checked" in shown
+    assert table(app).loc[2, "Category"] == "modify_booking" and table(app).loc[2, "Booking"] == "BK-48214"
+    assert store.ticket(2).message_id == store.ticket(1).message_id  # the same mail, linked
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    assert not [button for button in app.button if button.key == "inbox_split_1"]  # split once only
