@@ -116,8 +116,8 @@ def first_request_booking_id(text: str) -> str | None:
         return None
     first_start, first = placed[0]
     split = clauses(text)
-    holding = next(index for index, (start, clause) in enumerate(split) if first_start < start + len(clause))
-    if _booking_action_probability(split[holding][1]) >= MENTION_MAX_PROBABILITY:
+    holding = next((index for index, (start, clause) in enumerate(split) if first_start < start + len(clause)), None)
+    if holding is None or _booking_action_probability(split[holding][1]) >= MENTION_MAX_PROBABILITY:
         return first
     for start, clause in split[holding + 1:]:
         named = [value for at, value in placed if start <= at < start + len(clause)]
