@@ -134,7 +134,7 @@ def presented_username(text: str, category: str | None = None) -> str | None:
     username ella_m12?")."""
     for cue in _LOGIN_CUE.finditer(text):
         words = [word.strip(_EDGE) for word in _WORD.findall(text[cue.end() : cue.end() + 80])][:_CUE_REACH]
-        handle = next((word for word in words if "@" not in word and _HANDLE.match(word)), None)
+        handle = next((word for word in words if _is_handle(word)), None)
         if handle is None or _in_injected_sentence(text, cue.start()):
             continue
         if category is not None and _another_action(text, cue.start(), category):
@@ -145,8 +145,12 @@ def presented_username(text: str, category: str | None = None) -> str | None:
 
 def handles(text: str) -> list[str]:
     """The handle-shaped words of ``text`` (``_HANDLE``: words no prose has), in order."""
-    words = [word.strip(_EDGE) for word in _WORD.findall(text)]
-    return [word for word in words if "@" not in word and _HANDLE.match(word)]
+    return [word for word in (word.strip(_EDGE) for word in _WORD.findall(text)) if _is_handle(word)]
+
+
+def _is_handle(word: str) -> bool:
+    """A handle-shaped word (``_HANDLE``) that is no address."""
+    return "@" not in word and bool(_HANDLE.match(word))
 
 
 def _another_action(text: str, position: int, category: str) -> bool:

@@ -24,7 +24,7 @@ skipped (the server serves one model):
         --model-url http://127.0.0.1:8600/v1
 
 ``--second-requests`` also runs model/second_request.py on every row (``pred_second_category``,
-``pred_second_booking_id``) and, where the CSV has ``second_category``, scores it:
+``pred_second_booking_id``, ``pred_second_username``: a second new account's login) and, where the CSV has ``second_category``, scores it:
 
     .venv/bin/python -m training.evaluate --data training/data/dev.csv --out runs/eval-dev \
         --skip-base-baseline --second-requests
@@ -166,6 +166,7 @@ def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path, second_
                 second_latencies.append(time.perf_counter() - start)
                 seconds.append((extra.category, extra.booking_id or "") if extra else ("", ""))
                 record["pred_second_category"], record["pred_second_booking_id"] = seconds[-1]
+                record["pred_second_username"] = (extra.username or "") if extra else ""
             if writer is None:
                 writer = csv.DictWriter(handle, fieldnames=list(record))
                 writer.writeheader()

@@ -198,3 +198,24 @@ def test_empty_adapter_means_none():
     assert evaluate.resolve_adapter("") is None
     assert evaluate.resolve_adapter("none") is None
     assert evaluate.resolve_adapter("runs/adapter") == "runs/adapter"
+
+
+def test_second_requests_record_a_second_accounts_login(eval_csv, tmp_path, monkeypatch):
+    """``--second-requests`` writes what model/second_request.py found, a second new account's
+    login included (it is what the split ticket would create)."""
+    from model import second_request as module
+
+    def found(triager, email, result):
+        if "Tom Berg" in email.body:
+            return module.SecondRequest("add_user", None, "and my son, username tk_2009", 0.93, username="tk_2009")
+        return None
+
+    monkeypatch.setattr(module, "second_request", found)
+    rows = evaluate.load_rows(eval_csv)
+    _, _, seconds, _ = evaluate.triage_rows(KeywordTriager("adapters/shipped"), rows, tmp_path / "p.csv",
+                                            second_requests=True)
+    with (tmp_path / "p.csv").open(newline="", encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))
+    assert [(r["pred_second_category"], r["pred_second_username"]) for r in written] == \
+        [("add_user", "tk_2009")] + [("", "")] * 5
+    assert seconds[0] == ("add_user", "")
