@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shutil
 import subprocess
@@ -126,7 +125,7 @@ def validation_accuracy(adapter: Path, data: Path, limit: int | None = None) -> 
 
 
 def data_hashes(config: TrainConfig) -> dict[str, str]:
-    return {_shown(path): _sha256(Path(path)) for name in _DATA_FIELDS for path in path_list(getattr(config, name))}
+    return {_shown(path): layout.file_sha256(Path(path)) for name in _DATA_FIELDS for path in path_list(getattr(config, name))}
 
 
 def git_commit() -> str | None:
@@ -139,10 +138,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("+changes" if dirty else "")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _shown(path: str) -> str:

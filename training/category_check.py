@@ -17,20 +17,16 @@ confidence threshold on dev's even rows (``python -m training.calibrate --review
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 from model.category_check import ARTIFACT_DIR, WEIGHTS_FILE, CategoryCheck, check_text
 from model.ngrams import blocks_of
 from training.baselines import train_tfidf_baseline
+from training.layout import file_sha256
 
 DATA = Path(__file__).resolve().parent / "data"
 TRAINING_FILES = (DATA / "train.csv", DATA / "train_chat.csv", DATA / "train_traps.csv")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def setup(files: tuple[Path, ...] = TRAINING_FILES, out_dir: Path = ARTIFACT_DIR) -> dict:
@@ -44,7 +40,7 @@ def setup(files: tuple[Path, ...] = TRAINING_FILES, out_dir: Path = ARTIFACT_DIR
         "command": "python -m training.category_check",
         "recipe": "training.baselines.build_pipeline",
         "reads": "model.category_check.check_text: the subject and the new text, not the quoted history",
-        "trained_on": {str(path.relative_to(root) if path.is_relative_to(root) else path): _sha256(path)
+        "trained_on": {str(path.relative_to(root) if path.is_relative_to(root) else path): file_sha256(path)
                        for path in files},
     }
     check.save(out_dir, metadata)

@@ -41,6 +41,7 @@ from model.metadata import DEFAULT_ADAPTER
 from model.review import model_review_reasons
 from training.calibrate import prediction_result
 from training.evaluate import load_rows, row_email
+from training.layout import file_sha256
 from training.metrics import ready_metrics
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -89,13 +90,9 @@ def _decoder_layers(model) -> torch.nn.ModuleList:
     return max(found, key=len)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def extract(triager, recorder: StateRecorder, path: Path, limit: int | None, out: Path) -> dict[str, np.ndarray]:
     """Every kind of state for the first ``limit`` rows of ``path`` (cached in ``out``), and the labels."""
-    key = hashlib.sha256(f"{_sha256(path)} {triager.adapter} {limit} {recorder.layers}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{file_sha256(path)} {triager.adapter} {limit} {recorder.layers}".encode()).hexdigest()[:16]
     cached = out / f"{path.stem}-{key}.npz"
     if cached.exists():
         with np.load(cached) as arrays:

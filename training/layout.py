@@ -18,6 +18,7 @@ Everything that reads or writes these folders takes its names from here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -91,3 +92,8 @@ def modified(path: Path) -> float:
         return Path(path).stat().st_mtime
     except OSError:
         return 0.0
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes: how manifests name the data an artifact was built from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
