@@ -330,13 +330,20 @@ class Pseudonymiser:
             taken = set(self._words.values())
             candidate = self._random.choice(pool)
             for _ in range(1000):
-                if fold(candidate) not in self._originals and candidate not in taken:
+                if not self._reveals(candidate) and candidate not in taken:
                     break
                 candidate = self._random.choice(pool)
             else:  # a file with more names than the lists: two stand-ins make a new one
                 candidate += self._random.choice(pool).lower()[:3]
             self._words[key] = candidate
         return self._words[key]
+
+    def _reveals(self, candidate: str) -> bool:
+        """A stand-in that is a value of the file, or holds a name of it ("Hanna", "Annamaria"
+        for "Anna"): the original would be readable in the substitute."""
+        folded = fold(candidate)
+        return folded in self._originals or any(
+            len(name) >= 3 and name in folded for name in self._name_keys)
 
     def _handle(self, value: str) -> str:
         """A username or an address's local part, part by part: names as the names, a short part
