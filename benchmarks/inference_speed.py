@@ -1,6 +1,6 @@
 """Inference speed of the triage model on this machine, against baselines measured in the same run.
 
-    python -m benchmarks.inference_speed [--emails 12] [--dev training/data/dev.csv] [--dev-rows N] [--dev-only]
+    python -m benchmarks.inference_speed [--emails 12] [--dev training/data/dev.csv] [--dev-rows N] [--dev-only [--int8]]
 
 - the dev set's mails (hand-written, real-style: long mails with quotes and signatures), median
   and p95 per mail: today's triage against the path shipped before it, in the same run, mail by
@@ -14,7 +14,10 @@
   same GGUF and this machine's memory-bandwidth ceiling (shared/notes/verified-facts.md);
 - throughput: ``triage_many`` in batches of 8 (fp32, and bf16 where batches gain most) vs the same
   greedy decoding one email at a time, with how often the bf16 batch agrees on the category;
-- model ready: seconds from nothing to a loaded triager (after the one-off conversion).
+- model ready: seconds from nothing to a loaded triager (after the one-off conversion);
+- ``--int8``: the dev mails again after dynamic int8 quantisation of every linear layer
+  (``torch.ao.quantization.quantize_dynamic``), the usual speed-up for a CPU without AMX: median,
+  p95 and how many categories and answers it changes. Measured, not shipped (README).
 """
 
 from __future__ import annotations
@@ -71,10 +74,7 @@ def previous_path(triager, email: Email, before: DraftLookup):
 def dev_set(triager, path: str, rows_wanted: int | None = None) -> dict:
     """Both paths on every mail of ``path`` (or ``rows_wanted`` of them, evenly spread, so every
     kind of mail is in), alternating mail by mail so load changes hit both alike."""
-    rows = pd.read_csv(path, keep_default_na=False, dtype=str)
-    if rows_wanted and rows_wanted < len(rows):
-        rows = rows.iloc[:: -(-len(rows) // rows_wanted)]
-    emails = [Email(r.sender, r.subject, r.body) for r in rows.itertuples()]
+    emails = dev_emails(path, rows_wanted)
     before = DraftLookup(triager.tokenizer, triager.lookup.end_id, resync=False)
     ours, previous, differ = [], [], 0
     for email in emails:
@@ -98,12 +98,43 @@ def dev_set(triager, path: str, rows_wanted: int | None = None) -> dict:
     }
 
 
+def dev_emails(path: str, rows_wanted: int | None = None) -> list[Email]:
+    """The mails of ``path`` (or ``rows_wanted`` of them, evenly spread, so every kind is in)."""
+    rows = pd.read_csv(path, keep_default_na=False, dtype=str)
+    if rows_wanted and rows_wanted < len(rows):
+        rows = rows.iloc[:: -(-len(rows) // rows_wanted)]
+    return [Email(r.sender, r.subject, r.body) for r in rows.itertuples()]
+
+
+def int8_dynamic(triager, emails: list[Email]) -> dict:
+    """The same mails in fp32, then with every ``nn.Linear`` quantised to int8 (weights per
+    tensor, activations per batch). Quantising in place ends the triager's fp32 life: run last."""
+    fp32 = [timed(lambda e=e: triager.triage(e)) for e in emails]
+    triager.model = torch.ao.quantization.quantize_dynamic(triager.model, {torch.nn.Linear}, dtype=torch.qint8)
+    triager._prefix = None  # the cached prefix was computed by the fp32 weights
+    triager.triage(emails[0])  # warm-up, as for fp32
+    int8 = [timed(lambda e=e: triager.triage(e)) for e in emails]
+    fp32_s, int8_s = [s for _, s in fp32], [s for _, s in int8]
+    return {
+        "int8_emails": len(emails),
+        "int8_fp32_median_s": round(float(np.median(fp32_s)), 3),
+        "int8_fp32_p95_s": round(float(np.percentile(fp32_s, 95)), 3),
+        "int8_median_s": round(float(np.median(int8_s)), 3),
+        "int8_p95_s": round(float(np.percentile(int8_s, 95)), 3),
+        "int8_speedup_median": round(float(np.median(fp32_s) / np.median(int8_s)), 2),
+        "int8_categories_changed": sum(a.category != b.category for (a, _), (b, _) in zip(fp32, int8, strict=True)),
+        "int8_answers_changed": sum(a.raw_answer != b.raw_answer for (a, _), (b, _) in zip(fp32, int8, strict=True)),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=12)
     parser.add_argument("--dev", default="training/data/dev.csv", help="labelled CSV timed mail by mail")
     parser.add_argument("--dev-rows", type=int, default=None, help="time only this many dev mails, evenly spread")
     parser.add_argument("--dev-only", action="store_true", help="only the dev-set comparison (~5 min)")
+    parser.add_argument("--int8", action="store_true",
+                        help="with --dev-only: then the dev mails in fp32 and int8 (dynamic quantisation)")
     args = parser.parse_args(argv)
     emails = sample_emails(args.emails)
 
@@ -112,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     triager.triage(emails[0])  # warm-up: first-call allocations are not what a user waits for
     dev = dev_set(triager, args.dev, args.dev_rows)
     if args.dev_only:
+        if args.int8:
+            dev.update(int8_dynamic(triager, dev_emails(args.dev, args.dev_rows)))
         dev.update(model_ready_s=round(ready_s, 2), load_average_before=round(load_before, 2),
                    load_average_after=round(os.getloadavg()[0], 2))
         report("inference_speed_dev", dev)
