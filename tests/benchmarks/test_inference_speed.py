@@ -1,5 +1,6 @@
 """The int8 comparison of benchmarks/inference_speed.py on the tiny 2-layer model: it really runs a
-quantised model (no linear layer left in fp32) and counts what changed against fp32."""
+quantised copy (no linear layer left in fp32), leaves the fp32 triager as it was and counts what
+changed against it."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ MAILS = [Email("Anna Berg <anna@example.org>", "Cancel", "Please cancel BK-48213
 
 
 def test_the_int8_comparison_quantises_every_linear_layer_and_counts_the_changes(tiny_base_dir):
-    triager = load_triager(str(tiny_base_dir), adapter=None)
-    results = int8_dynamic(triager, MAILS)
+    triager, copy = (load_triager(str(tiny_base_dir), adapter=None) for _ in range(2))
+    results = int8_dynamic(triager, copy, MAILS)
 
-    linear = [m for m in triager.model.modules() if type(m) is torch.nn.Linear]
-    quantised = [m for m in triager.model.modules() if type(m) is torch.ao.nn.quantized.dynamic.Linear]
-    assert not linear and quantised
+    def linear(kind, model):
+        return [m for m in model.modules() if type(m) is kind]
+    assert not linear(torch.nn.Linear, copy.model) and linear(torch.ao.nn.quantized.dynamic.Linear, copy.model)
+    assert linear(torch.nn.Linear, triager.model) and not linear(torch.ao.nn.quantized.dynamic.Linear, triager.model)
     assert results["int8_emails"] == len(MAILS)
     assert 0 <= results["int8_categories_changed"] <= results["int8_answers_changed"] <= len(MAILS)
     assert results["int8_median_s"] > 0 and results["int8_fp32_median_s"] > 0
-    assert triager.triage(MAILS[0]).category  # the quantised triager still answers
+    assert copy.triage(MAILS[0]).category  # the quantised triager still answers
