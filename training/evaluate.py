@@ -246,7 +246,8 @@ def model_lines(title: str, metrics: dict) -> list[str]:
     for name in ("username", "booking_id"):
         lines.append(
             f"  {name + ' exact':<17} {_fmt(metrics[f'{name}_exact'])}"
-            f"   (where stated: {_fmt(metrics[f'{name}_exact_when_stated'])})"
+            f"   (where stated: {_fmt(metrics[f'{name}_exact_when_stated'])};"
+            f" given where none is: {_fmt(metrics.get(f'{name}_stated_when_absent'))})"
         )
     lines.append(
         f"  JSON valid {_fmt(metrics['json_valid_rate'])}   schema valid {_fmt(metrics['schema_valid_rate'])}"

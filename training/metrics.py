@@ -115,6 +115,15 @@ def field_exact_when_stated(gold: Sequence[Any], predicted: Sequence[Any]) -> fl
     return field_exact([g for g, _ in pairs], [p for _, p in pairs])
 
 
+def field_stated_when_absent(gold: Sequence[Any], predicted: Sequence[Any]) -> float | None:
+    """Share of the rows whose gold value is empty where the prediction states one anyway.
+
+    ``field_exact_when_stated`` cannot see a value taken from a mail that states none (a word of
+    the text as the username, a member number as the booking id): this rate does."""
+    absent = [p for g, p in zip(gold, predicted, strict=True) if normalize_field(g) is None]
+    return _rate([normalize_field(p) is not None for p in absent])
+
+
 def latency_stats(latencies: Sequence[float] | None) -> dict[str, float | None]:
     """Median and 95th percentile (linear interpolation) of per-email latency in seconds."""
     if not latencies:
@@ -194,6 +203,7 @@ def compute_metrics(
         predicted = [_get(p, name) for p in predictions]
         metrics[f"{name}_exact"] = field_exact(gold, predicted)
         metrics[f"{name}_exact_when_stated"] = field_exact_when_stated(gold, predicted)
+        metrics[f"{name}_stated_when_absent"] = field_stated_when_absent(gold, predicted)
     metrics.update(latency_stats(latencies))
     if needs_review is not None:
         metrics.update(ready_metrics(gold_categories, predicted_categories, needs_review))

@@ -10,6 +10,7 @@ from training.metrics import (
     compute_metrics,
     field_exact,
     field_exact_when_stated,
+    field_stated_when_absent,
     is_json_valid,
     is_schema_valid,
     latency_stats,
@@ -54,6 +55,13 @@ def test_field_exact_strips_and_treats_empty_as_null():
     # Only rows where gold states a value: bob, alice, carol.
     assert field_exact_when_stated(truth, predicted) == pytest.approx(2 / 3)
     assert field_exact_when_stated(["", None], ["x", None]) is None
+
+
+def test_a_field_stated_where_the_mail_states_none_is_counted_over_those_rows_only():
+    truth = ["bob", "", None, "  ", "carol"]
+    predicted = ["x", "for", None, " ", None]
+    assert field_stated_when_absent(truth, predicted) == pytest.approx(1 / 3)  # "for"; not bob's or carol's rows
+    assert field_stated_when_absent(["bob"], ["bob"]) is None
 
 
 def test_booking_id_compared_as_written():
