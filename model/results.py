@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core.mail import Email
 from model.category_check import load_category_check
-from model.copying import presented_username
+from model.copying import could_be_login, presented_username
 from model.dates import resolve_date, resolve_time
 from model.prompt import ANSWER_PREFIX, MailParts, mail_parts
 from model.replies import render_reply, reply_language
@@ -31,6 +31,9 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     logins out in 3 of dev.csv's 51 stated ones, and the cue gives a labelled row's username
     in every action mail of the training data it fires on (tests/model/test_copying.py), but for
     a login in a clause that asks for another action (the second request's).
+    A username that is a plain capitalised word ("Geoffrey", "Riverside") is dropped
+    (``could_be_login``): for a reset the sender's address then finds the account; a new
+    account needs a login stated, so the action stops for the operator.
     ``parts``: the mail as the prompt showed it (the in-process decoder clips each part to its
     token budget); by default, cut to its character limits like the served prompt. A login only
     the clipped-off text states is not taken, as the copy spans would not hold it either.
@@ -56,6 +59,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
                 problems.append(f"could not resolve {name} {fields[name]!r}")
             else:
                 fields[name] = resolved
+    if fields.get("username") and not could_be_login(fields["username"]):
+        fields["username"] = None  # "Geoffrey": a name, not a login; a new account then waits for one
     if category != "other" and not fields.get("username"):
         fields["username"] = presented_username((parts or mail_parts(email)).request(), category)
     if reply_cut or not fields.get("response"):

@@ -39,7 +39,9 @@ COPY_POLICY = """How fields that copy the mail are decoded (model/copying.py, mo
   which span and never spells one, so letters, case and separators stay as written.
 - ``username``: any word of the mail (letters, digits, ``._-+``), as written; never an address
   nor an address's local part (no label in the data is one). The labels state it only where
-  the mail presents it as the username or login.
+  the mail presents it as the username or login. A plain capitalised word (``Geoffrey``,
+  ``Riverside``) the model copies is dropped: a name or a word of the prose, never a login in
+  the labelled data (model/copying.py ``could_be_login``).
 - ``booking_id``: an id in the club's form (``BK-48213``, ``#BK48213``, ``bk 48213``) or a bare
   five-digit number is written ``BK-NNNNN``; a five-digit number right after member-number words
   ("member no.", "Mitgliedsnummer", "numéro d'adhérent", "socio") is not a booking id at all.

@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.mail import Email
-from model.copying import booking_ids, clauses, copy_spans, first_request_booking_id, presented_username
+from model.copying import (
+    booking_ids,
+    clauses,
+    copy_spans,
+    could_be_login,
+    first_request_booking_id,
+    presented_username,
+)
 from model.prompt import mail_parts
 from model.results import build_result
 from tests.conftest import REPO_ROOT
@@ -136,6 +143,23 @@ def test_a_request_whose_answer_left_the_login_out_takes_the_presented_one():
     stated = 'cancel_booking","username":"sat","response":"Done."}'  # the model's own choice stands
     assert build_result(mail, "cancel_booking", 0.9, stated, stopped=True).username == "sat"
     assert build_result(mail, "other", 0.9, 'other","response":"Hi"}', stopped=True).username is None
+
+
+def test_a_plain_capitalised_word_the_model_copies_is_dropped_as_a_username():
+    mail = Email("g@example.org", "New member", "Please add my son Geoffrey, geoff.h@example.org. Thanks, Riverside TC")
+    answer = 'add_user","username":"Geoffrey","member_email":"geoff.h@example.org","response":"Done."}'
+    assert build_result(mail, "add_user", 0.99, answer, stopped=True).username is None  # the action waits for one
+    cue = Email("r@example.org", "", "Riverside here, reset please, username r_side")
+    answer = 'reset_password","username":"Riverside","response":"Done."}'
+    assert build_result(cue, "reset_password", 0.99, answer, stopped=True).username == "r_side"
+    assert [could_be_login(word) for word in ("Geoffrey", "Oisín", "Ren", "geoffrey", "AlexPatel", "CLARKEN",
+                                              "McDonald", "tk_2009", "A")] == [False] * 3 + [True] * 6
+
+
+def test_no_labelled_login_is_a_plain_capitalised_word():
+    logins = [login for name in LABELLED
+              for login in pd.read_csv(DATA / name, keep_default_na=False, dtype=str)["username"].str.strip() if login]
+    assert len(logins) >= 900 and all(could_be_login(login) for login in logins)
 
 
 def test_a_login_only_the_clipped_off_text_states_is_not_taken(tiny_base_dir):
