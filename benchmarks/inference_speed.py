@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--int8", action="store_true",
                         help="with --dev-only: then the dev mails in fp32 and int8 (dynamic quantisation)")
     args = parser.parse_args(argv)
+    if args.int8 and not args.dev_only:
+        parser.error("--int8 compares on the dev mails: give it with --dev-only")
     emails = sample_emails(args.emails)
 
     load_before = os.getloadavg()[0]

@@ -247,7 +247,7 @@ def model_lines(title: str, metrics: dict) -> list[str]:
         lines.append(
             f"  {name + ' exact':<17} {_fmt(metrics[f'{name}_exact'])}"
             f"   (where stated: {_fmt(metrics[f'{name}_exact_when_stated'])};"
-            f" given where none is: {_fmt(metrics.get(f'{name}_stated_when_absent'))})"
+            f" given where none is: {_fmt(metrics[f'{name}_stated_when_absent'])})"
         )
     lines.append(
         f"  JSON valid {_fmt(metrics['json_valid_rate'])}   schema valid {_fmt(metrics['schema_valid_rate'])}"
