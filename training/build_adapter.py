@@ -5,14 +5,18 @@
 
 A pipeline names stage configs (one TrainConfig YAML each, in training/configs/); every stage
 continues the previous stage's adapter (its ``init_adapter``) in a folder of its own under the
-pipeline's ``out_dir``. A stage whose adapter is already there is not trained again, so an
-interrupted build goes on where it stopped. The build writes ``out_dir/manifest.json``: the
-commit, the sha256 of every data file, each stage's resolved config, its training metrics and its
-validation accuracy, and the shipping decision.
+pipeline's ``out_dir``. A stage whose adapter is already there is not trained again, and a stage
+killed half-way continues from its newest checkpoint, so an interrupted build goes on where it
+stopped. A pipeline's ``set:`` overrides fields in every stage (``--set`` on the command line wins
+over it). The build writes ``out_dir/manifest.json``: the commit, the sha256 of every data file,
+each stage's resolved config, its training metrics and its validation accuracy, and the shipping
+decision.
 
 The rule (the pipeline file says it too): the last stage's adapter replaces the shipped one only
 if its category accuracy on the validation split is higher than the shipped adapter's on the same
-rows. Shipping copies the adapter and the manifest into the shipped folder.
+rows. A pipeline that names a ``check_file`` (with ``check_rows: even`` for rows 0, 2, 4, ...)
+ships instead only if the accuracy there is higher and the validation accuracy is not lower.
+Shipping copies the adapter and the manifest into the shipped folder.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from core.settings import PROJECT_ROOT
@@ -40,19 +45,50 @@ SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FI
 _DATA_FIELDS = ("train_file", "extra_train_file", "val_file")
 
 
+CHECK_ROWS = ("all", "even")
+
+
 @dataclass(frozen=True)
 class Pipeline:
     out_dir: Path
     validation_file: Path
     stages: list[Path]
     """Stage configs, in order (relative to the pipeline file)."""
+    overrides: dict = dataclasses.field(default_factory=dict)
+    """TrainConfig fields set in every stage (the pipeline's ``set:``)."""
+    check_file: Path | None = None
+    """Labelled rows the build must also do better on than the shipped adapter (none: validation only)."""
+    check_rows: str = "all"
+    """Which of check_file's rows count: ``all``, or ``even`` (0, 2, 4, ...: the half that chooses)."""
 
     @classmethod
     def load(cls, path: Path) -> Pipeline:
         data = yaml.safe_load(Path(path).read_text())
         here = Path(path).resolve().parent
+        check_rows = data.get("check_rows", "all")
+        if check_rows not in CHECK_ROWS:
+            raise ValueError(f"{path}: check_rows must be one of {CHECK_ROWS}, not {check_rows!r}")
         return cls(out_dir=_project_path(data["out_dir"]), validation_file=_project_path(data["validation_file"]),
-                   stages=[(here / name).resolve() for name in data["stages"]])
+                   stages=[(here / name).resolve() for name in data["stages"]],
+                   overrides={name: str(value) for name, value in (data.get("set") or {}).items()},
+                   check_file=_project_path(data["check_file"]) if data.get("check_file") else None,
+                   check_rows=check_rows)
+
+    def check_rows_file(self) -> Path | None:
+        """The rows the check counts, as a CSV in out_dir (the file itself when all rows count)."""
+        if self.check_file is None or self.check_rows == "all":
+            return self.check_file
+        path = self.out_dir / f"check-{self.check_rows}-{self.check_file.name}"
+        pd.read_csv(self.check_file, keep_default_na=False).iloc[::2].to_csv(path, index=False)
+        return path
+
+
+@dataclass(frozen=True)
+class Scores:
+    """An adapter's category accuracy where the rule looks (one forward pass a row)."""
+
+    validation: float
+    check: float | None = None
 
 
 def stage_config(path: Path, number: int, out_dir: Path, previous: Path | None, overrides: dict) -> TrainConfig:
@@ -60,7 +96,9 @@ def stage_config(path: Path, number: int, out_dir: Path, previous: Path | None, 
     values = preset_values(path)
     hints = typing.get_type_hints(TrainConfig)
     values.update({name: _typed(value, hints[name]) for name, value in overrides.items()})
-    values.update(out_dir=str(out_dir / f"stage{number}-{path.stem}"), init_adapter=str(previous) if previous else "")
+    # resume: a stage killed half-way continues from its newest checkpoint (none: from the start)
+    values.update(out_dir=str(out_dir / f"stage{number}-{path.stem}"), init_adapter=str(previous) if previous else "",
+                  resume=values["resume"] if "resume" in overrides else True)
     for name in _DATA_FIELDS:
         if values.get(name):
             values[name] = ",".join(str(_project_path(part)) for part in path_list(values[name]))
@@ -73,11 +111,12 @@ def build(pipeline: Pipeline, shipped: Path = DEFAULT_ADAPTER, overrides: dict |
     from training.finetune_lora import setup  # torch: only for a build
 
     pipeline.out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = {**pipeline.overrides, **(overrides or {})}
     manifest = {"pipeline": [str(path) for path in pipeline.stages], "started": time.strftime("%Y-%m-%d %H:%M"),
-                "commit": git_commit(), "data": {}, "stages": []}
+                "commit": git_commit(), "overrides": overrides, "data": {}, "stages": []}
     previous = None
     for number, path in enumerate(pipeline.stages, start=1):
-        config = stage_config(path, number, pipeline.out_dir, previous, overrides or {})
+        config = stage_config(path, number, pipeline.out_dir, previous, overrides)
         adapter = Path(config.out_dir) / layout.FINAL_ADAPTER
         trained_now = not (adapter / layout.TRAIN_METRICS).exists()
         if trained_now:
@@ -90,21 +129,38 @@ def build(pipeline: Pipeline, shipped: Path = DEFAULT_ADAPTER, overrides: dict |
             "validation_accuracy": validation_accuracy(adapter, pipeline.validation_file, validation_limit)})
         layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
         previous = adapter
-    new = manifest["stages"][-1]["validation_accuracy"]
-    current = validation_accuracy(shipped, pipeline.validation_file, validation_limit) if (
+    check = pipeline.check_rows_file()
+    new = Scores(manifest["stages"][-1]["validation_accuracy"], validation_accuracy(previous, check) if check else None)
+    current = Scores(validation_accuracy(shipped, pipeline.validation_file, validation_limit),
+                     validation_accuracy(shipped, check) if check else None) if (
         shipped / "adapter_config.json").exists() else None
-    manifest["shipping"] = {"rule": "ship only if the validation accuracy is higher than the shipped adapter's",
+    manifest["shipping"] = {"rule": RULE_WITH_CHECK if check else RULE,
                             "validation_file": str(pipeline.validation_file), "rows": validation_limit or "all",
-                            "new": new, "shipped": current, "shipped_now": ships(new, current)}
+                            "new": new.validation, "shipped": current.validation if current else None,
+                            "shipped_now": ships(new, current)}
+    if check:
+        manifest["data"][_shown(str(check))] = layout.file_sha256(check)
+        manifest["shipping"].update(check_file=str(pipeline.check_file), check_rows=pipeline.check_rows,
+                                    new_check=new.check, shipped_check=current.check if current else None)
     layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
     if manifest["shipping"]["shipped_now"]:
         ship(previous, shipped, manifest)
     return manifest
 
 
-def ships(new: float, current: float | None) -> bool:
-    """The written rule: strictly better on the validation split, or nothing shipped yet."""
-    return current is None or new > current
+RULE = "ship only if the validation accuracy is higher than the shipped adapter's"
+RULE_WITH_CHECK = ("ship only if the accuracy on the check rows is higher than the shipped adapter's "
+                   "and the validation accuracy is not lower")
+
+
+def ships(new: Scores, current: Scores | None) -> bool:
+    """The written rule: nothing shipped yet, or strictly better on the validation split; with check
+    rows, strictly better on them and not worse on the validation split."""
+    if current is None:
+        return True
+    if new.check is None or current.check is None:
+        return new.validation > current.validation
+    return new.check > current.check and new.validation >= current.validation
 
 
 def ship(adapter: Path, shipped: Path, manifest: dict) -> None:

@@ -1,15 +1,18 @@
 """make adapter (training/build_adapter.py) on the tiny model: stages chained run to run, a
-manifest of what went in, a build that resumes, and shipping only by the rule."""
+manifest of what went in, a build that resumes (a stage killed half-way from its checkpoint), and
+shipping only by the rule."""
 
 import json
 
+import pandas as pd
 import yaml
 
 from model.metadata import read_metadata
-from training.build_adapter import MANIFEST_FILE, Pipeline, build, ships, stage_config
+from training.build_adapter import MANIFEST_FILE, Pipeline, Scores, build, ships, stage_config
+from training.progress import read_events
 
 
-def write_pipeline(folder, tiny_base_dir, ten_rows):
+def write_pipeline(folder, tiny_base_dir, ten_rows, **pipeline_fields):
     stage = {"base_model": str(tiny_base_dir), "train_file": str(ten_rows), "val_file": "", "batch_size": 4,
              "max_steps": 2, "logging_steps": 1, "save_steps": 100, "learning_rate": 1e-3, "lora_r": 4,
              "lora_alpha": 8, "threads": 1}
@@ -19,7 +22,7 @@ def write_pipeline(folder, tiny_base_dir, ten_rows):
     (folder / "configs" / "pipelines").mkdir()
     path = folder / "configs" / "pipelines" / "tiny.yaml"
     path.write_text(yaml.safe_dump({"out_dir": str(folder / "build"), "validation_file": str(ten_rows),
-                                    "stages": ["../first.yaml", "../second.yaml"]}))
+                                    "stages": ["../first.yaml", "../second.yaml"], **pipeline_fields}))
     return Pipeline.load(path)
 
 
@@ -48,11 +51,54 @@ def test_stages_chain_and_the_manifest_says_what_went_in(tiny_base_dir, ten_rows
 
 
 def test_the_rule_ships_only_what_is_strictly_better():
-    assert ships(0.9, None) and ships(0.91, 0.9)
-    assert not ships(0.9, 0.9) and not ships(0.8, 0.9)
+    assert ships(Scores(0.9), None) and ships(Scores(0.91), Scores(0.9))
+    assert not ships(Scores(0.9), Scores(0.9)) and not ships(Scores(0.8), Scores(0.9))
+
+
+def test_with_check_rows_the_rule_wants_them_better_and_validation_not_worse():
+    assert ships(Scores(0.9, check=0.85), Scores(0.9, check=0.84))
+    assert not ships(Scores(0.95, check=0.84), Scores(0.9, check=0.84))  # validation alone is not enough
+    assert not ships(Scores(0.89, check=0.99), Scores(0.9, check=0.84))  # nor the check at validation's cost
+
+
+def test_a_stage_killed_half_way_goes_on_from_its_checkpoint(tiny_base_dir, ten_rows, tmp_path):
+    pipeline = write_pipeline(tmp_path, tiny_base_dir, ten_rows, set={"max_steps": 3, "save_steps": 1})
+    build(pipeline, tmp_path / "shipped")
+    stage = tmp_path / "build/stage2-second"
+    # as if killed after saving step 2's checkpoint: no step-3 checkpoint, no final adapter
+    for folder in (stage / "adapter", stage / "checkpoint-3"):
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        folder.rmdir()
+
+    manifest = build(pipeline, tmp_path / "shipped")
+    assert [entry["trained_in_this_build"] for entry in manifest["stages"]] == [False, True]
+    starts = [event["step"] for event in read_events(stage) if event["event"] == "started"]
+    assert starts == [0, 2]  # the second run began at the checkpoint, not at step 0
+    assert [event["step"] for event in read_events(stage) if event["event"] == "finished"][-1] == 3
+    assert (stage / "adapter/adapter_model.safetensors").exists()
+
+
+def test_a_pipeline_with_check_rows_measures_them_and_records_the_rule(tiny_base_dir, ten_rows, tmp_path):
+    pipeline = write_pipeline(tmp_path, tiny_base_dir, ten_rows, check_file=str(ten_rows), check_rows="even")
+    shipped = tmp_path / "shipped"
+    build(pipeline, shipped)  # nothing shipped yet: this build is
+    again = build(pipeline, shipped)
+    shipping = again["shipping"]
+    assert "check rows" in shipping["rule"] and shipping["check_rows"] == "even"
+    assert shipping["new_check"] == shipping["shipped_check"] and not shipping["shipped_now"]
+    even = pd.read_csv(tmp_path / "build" / f"check-even-{ten_rows.name}", keep_default_na=False)
+    assert even.equals(pd.read_csv(ten_rows, keep_default_na=False).iloc[::2].reset_index(drop=True))
 
 
 def test_a_set_value_overrides_every_stage_as_its_fields_type(tiny_base_dir, ten_rows, tmp_path):
     pipeline = write_pipeline(tmp_path, tiny_base_dir, ten_rows)
     config = stage_config(pipeline.stages[1], 2, tmp_path / "out", None, {"max_steps": "1", "resume": "false"})
     assert (config.max_steps, config.resume, config.out_dir) == (1, False, str(tmp_path / "out/stage2-second"))
+
+
+def test_the_pipelines_set_reaches_every_stage_and_the_command_line_wins(tiny_base_dir, ten_rows, tmp_path):
+    pipeline = write_pipeline(tmp_path, tiny_base_dir, ten_rows, set={"save_steps": 7, "max_steps": 5})
+    assert pipeline.overrides == {"save_steps": "7", "max_steps": "5"}
+    config = stage_config(pipeline.stages[0], 1, tmp_path / "out", None, {**pipeline.overrides, "max_steps": "1"})
+    assert (config.save_steps, config.max_steps, config.resume) == (7, 1, True)
