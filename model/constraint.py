@@ -2,9 +2,9 @@
 
 After the category (decided by the trie in model/decoding.py, which gives its confidence),
 the answer is the contract's JSON object: the contract's fields in ``MODEL_FIELDS`` order, each
-optional, then the reply and the closing brace. ``username``, ``booking_id`` and
-``member_email`` are alternatives of the mail's own spans (model/copying.py): the model picks
-one, or leaves the field out. Other strings are any valid JSON string.
+optional, then the reply and the closing brace. ``username``, ``booking_id``, ``member_name``
+and ``member_email`` are alternatives of the mail's own spans (model/copying.py): the model
+picks one, or leaves the field out. Other strings are any valid JSON string.
 
 Why llguidance: it builds such a grammar per mail in ~10 ms and computes a token mask in tens
 of microseconds, so the check costs nothing next to a forward pass (~60 ms); it validates a

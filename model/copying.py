@@ -1,8 +1,8 @@
 """Which strings a copied field may take: spans of the mail as the prompt shows it.
 
-``username``, ``booking_id`` and ``member_email`` are decoded under a grammar whose only values
-for them are these spans (model/constraint.py): the model chooses *which* span, or leaves the
-field out, and never spells one. Spans come from the subject, the new text and the quoted part,
+``username``, ``booking_id``, ``member_name`` and ``member_email`` are decoded under a grammar
+whose only values for them are these spans (model/constraint.py): the model chooses *which*
+span, or leaves the field out, and never spells one. Spans come from the subject, the new text and the quoted part,
 never from the From line, so a sender's display name or address cannot become a username.
 The policy for each field is written down in model/schema.py (``COPY_POLICY``).
 
@@ -29,7 +29,7 @@ from model.injection_classifier import load_injection_classifier
 from model.prompt import MailParts
 from model.schema import BOOKING_ACTIONS, BOOKING_ID_LIKE, MEMBER_NUMBER_CONTEXT, normalize_booking_id
 
-COPIED_FIELDS = ("username", "booking_id", "member_email")
+COPIED_FIELDS = ("username", "booking_id", "member_name", "member_email")
 
 _WORD = re.compile(r"[\w.@+\-]+")
 _EDGE = ".-+@"  # punctuation that ends a sentence or joins words, never a span's first or last character
@@ -61,6 +61,13 @@ thanks": training/data/second_requests.csv, "Saturday") and its 0.89 for a Frenc
 longer measures this rule; every labelled mail with two ids checks it (tests/model/test_copying.py)."""
 MAX_SPANS = 400
 """Spans per field at most (a prompt holds ~600 words): bounds the grammar's size."""
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+"""A word a name is made of: letters, joined inside by an apostrophe or a hyphen (d'Arcy-Moreau)."""
+_NAME_GAP = re.compile(r"[ \t]+")
+MAX_NAME_WORDS = 4
+"""Words a member's name may have ("Martina Gil Navarro"); the longest labelled name has three."""
+MAX_NAME_SPANS = 1200
+"""Name spans at most: every run of up to four words of a ~600-word prompt, the request's first."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class CopySpans:
     username: tuple[str, ...]
     booking_id: tuple[str, ...]
     member_email: tuple[str, ...]
+    member_name: tuple[str, ...] = ()
 
     def of(self, field: str) -> tuple[str, ...]:
         return getattr(self, field)
@@ -83,7 +91,52 @@ def copy_spans(parts: MailParts) -> CopySpans:
     emails = [match.rstrip(".") for match in _EMAIL.findall(text)]
     first = first_request_booking_id(parts.request())
     return CopySpans(username=_unique(usernames), booking_id=(first,) if first else _unique(booking_ids(text)),
-                     member_email=_unique(emails))
+                     member_email=_unique(emails), member_name=_unique(name_spans(text), MAX_NAME_SPANS))
+
+
+def name_spans(text: str) -> list[str]:
+    """Every run of one to ``MAX_NAME_WORDS`` name words (``_NAME_WORD``) that stand in ``text``
+    side by side, on one line, with only spaces between them: a name never spans a comma, a full
+    stop, a digit or a line break. Every labelled member name in the project's data is one
+    (tests/model/test_copying.py); the model then cannot misspell one ("Emilie" for "Emilia"),
+    join it ("dev.shah10" for "dev shah") or write a word of the answer's own ("add_user")."""
+    return [" ".join(run[start : start + size]) for run in _name_runs(text) for start in range(len(run))
+            for size in range(1, MAX_NAME_WORDS + 1) if start + size <= len(run)]
+
+
+def whole_name(value: str, text: str) -> str:
+    """A capitalised name the model copied, with the capitalised name words that follow it in
+    ``text``, up to ``MAX_NAME_WORDS``; where ``text`` states it more than once, the longest
+    ("make Alfie an account? Alfie Burton, ..." -> "Alfie Burton"). The model gave 4 of dev.csv's
+    26 stated names as the first name alone. Every labelled name in the project's data, and its
+    first word, becomes the label (tests/model/test_copying.py). Only to the right: German
+    capitalises the noun before a name ("Tochter Lara Wolf")."""
+    words = value.split()
+    if not words or not all(word[0].isupper() for word in words):
+        return value
+    longest = words
+    for run in _name_runs(text):
+        for start in range(len(run) - len(words) + 1):
+            if run[start : start + len(words)] == words:
+                end = start + len(words)
+                while end < len(run) and end - start < MAX_NAME_WORDS and run[end][0].isupper():
+                    end += 1
+                if end - start > len(longest):
+                    longest = run[start:end]
+    return " ".join(longest)
+
+
+def _name_runs(text: str):
+    """The runs of name words standing side by side (one line, only spaces between), in order."""
+    for line in text.splitlines():
+        runs: list[list[str]] = []
+        end = None
+        for word in _NAME_WORD.finditer(line):
+            if end is None or not _NAME_GAP.fullmatch(line[end : word.start()]):
+                runs.append([])
+            runs[-1].append(word.group(0))
+            end = word.end()
+        yield from runs
 
 
 def booking_ids(text: str) -> list[str]:
@@ -191,5 +244,5 @@ def _in_injected_sentence(text: str, position: int) -> bool:
     return load_injection_classifier().flags(normalise(sentence))
 
 
-def _unique(values: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(value for value in values if value and '"' not in value and "\\" not in value))[:MAX_SPANS]
+def _unique(values: list[str], limit: int = MAX_SPANS) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(value for value in values if value and '"' not in value and "\\" not in value))[:limit]

@@ -34,9 +34,9 @@ MODEL_FIELDS = ("category", *FIELDS, "response")
 
 COPY_POLICY = """How fields that copy the mail are decoded (model/copying.py, model/constraint.py).
 
-- ``username``, ``booking_id`` and ``member_email`` can only be a span of the mail as the prompt
-  shows it (subject, new text, quoted part; never the From line), or left out: the model chooses
-  which span and never spells one, so letters, case and separators stay as written.
+- ``username``, ``booking_id``, ``member_name`` and ``member_email`` can only be a span of the mail
+  as the prompt shows it (subject, new text, quoted part; never the From line), or left out: the
+  model chooses which span and never spells one, so letters, case and separators stay as written.
 - ``username``: any word of the mail (letters, digits, ``._-+``), as written; never an address
   nor an address's local part (no label in the data is one). The labels state it only where
   the mail presents it as the username or login. A plain capitalised word (``Geoffrey``,
@@ -48,6 +48,10 @@ COPY_POLICY = """How fields that copy the mail are decoded (model/copying.py, mo
   Any other reference with letters and three or more digits (``R-40231``, ``SQ-2207``,
   ``TB7082``) is taken as written. Where the new text states two or more ids, only the first
   (outside a sentence flagged as an injection) may be chosen: the answer is the first request's.
+- ``member_name``: one to four words of letters (inner ``'`` and ``-`` allowed) standing side by
+  side on one line of the mail, as written. A capitalised name is then completed with the
+  capitalised words that follow it where the mail states it longest ("Alfie" -> "Alfie Burton";
+  model/copying.py ``whole_name``), never leftwards ("Tochter Lara Wolf" stays "Lara Wolf").
 - ``member_email``: an address written in the mail, as written.
 """
 

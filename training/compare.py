@@ -21,6 +21,9 @@ HEADLINE_METRICS = (
     ("booking_id_exact", "Booking id exact", True),
     ("booking_id_exact_when_stated", "Booking id exact (where stated)", True),
     ("booking_id_stated_when_absent", "Booking id given where none is stated", False),
+    ("member_name_exact_when_stated", "Member name exact (where stated)", True),
+    ("member_name_stated_when_absent", "Member name given where none is stated", False),
+    ("member_email_exact_when_stated", "Member email exact (where stated)", True),
     ("ready_accuracy", "Ready accuracy (not sent to review)", True),
     ("ready_coverage", "Ready coverage", True),
     ("json_valid_rate", "JSON valid", True),
@@ -89,8 +92,8 @@ def wrong_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def _mistakes(row: pd.Series) -> str:
     wrong = ["category"] if str(row.get("category", "")).strip() != str(row.get("pred_category", "")) else []
-    wrong += [name for name in EXACT_FIELDS
-              if normalize_field(row.get(name)) != normalize_field(row.get(f"pred_{name}"))]
+    wrong += [name for name in EXACT_FIELDS  # a field the data does not label is no mistake
+              if name in row.index and normalize_field(row.get(name)) != normalize_field(row.get(f"pred_{name}"))]
     return ", ".join(wrong)
 
 

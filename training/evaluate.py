@@ -55,7 +55,7 @@ from model.review import model_review_reasons
 from model.schema import CATEGORIES, FIELDS
 from model.served import ModelServerError
 from training import baselines
-from training.metrics import compute_metrics, is_json_valid, second_request_metrics
+from training.metrics import EXACT_FIELDS, compute_metrics, is_json_valid, second_request_metrics
 
 REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id")
 NO_ADAPTER = ("", "none")  # --adapter values that mean "plain base model"
@@ -243,9 +243,9 @@ def category_lines(metrics: dict) -> list[str]:
 def model_lines(title: str, metrics: dict) -> list[str]:
     """The full summary block of a model run (the fine-tuned model or the base model)."""
     lines = [f"{title} (n={metrics['n']})", *category_lines(metrics)]
-    for name in ("username", "booking_id"):
+    for name in EXACT_FIELDS:
         lines.append(
-            f"  {name + ' exact':<17} {_fmt(metrics[f'{name}_exact'])}"
+            f"  {name + ' exact':<19} {_fmt(metrics[f'{name}_exact'])}"
             f"   (where stated: {_fmt(metrics[f'{name}_exact_when_stated'])};"
             f" given where none is: {_fmt(metrics[f'{name}_stated_when_absent'])})"
         )

@@ -16,7 +16,7 @@ from model.replies import render_reply
 from model.schema import CATEGORIES
 
 SPANS = CopySpans(username=("marie.dupont", "HKOENIG", "tk_2009"), booking_id=("BK-48213", "R-40231"),
-                  member_email=("tom@example.org",))
+                  member_email=("tom@example.org",), member_name=("Tom", "Tom Berg", "add"))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,14 @@ def test_the_grammar_lists_only_the_mails_spans_for_copied_fields():
     grammar = answer_grammar("add_user", CopySpans(("tk_2009",), (), ()))
     assert '"tk_2009"' in grammar
     assert "booking_id" not in grammar and "member_email" not in grammar  # nothing to copy
-    assert "member_name" in grammar and "response" in grammar
+    assert "member_name" not in grammar and "new_date" in grammar and "response" in grammar
+
+
+@pytest.mark.parametrize("name, kept", [("Tom Berg", True), ("Tom", True), ("Tom Bergh", False), ("add_user", False),
+                                        ("tom berg", False)])
+def test_a_member_name_is_one_of_the_mails_own_names(triager, grammar_tokenizer, name, kept):
+    text = f'add_user","member_name":"{name}","response":"x"}}'
+    assert accepted(triager, grammar_tokenizer, text) == (kept, kept)
 
 
 @pytest.mark.parametrize("text", [

@@ -1,5 +1,5 @@
-"""Which booking id the answer may copy when a mail states several, and the login a mail
-presents after a login cue (model/copying.py)."""
+"""Which booking id the answer may copy when a mail states several, the login a mail presents
+after a login cue, and the names a member_name may be (model/copying.py)."""
 
 import pandas as pd
 import pytest
@@ -13,7 +13,9 @@ from model.copying import (
     copy_spans,
     could_be_login,
     first_request_booking_id,
+    name_spans,
     presented_username,
+    whole_name,
 )
 from model.prompt import mail_parts
 from model.results import build_result
@@ -160,6 +162,53 @@ def test_no_labelled_login_is_a_plain_capitalised_word():
     logins = [login for name in LABELLED
               for login in pd.read_csv(DATA / name, keep_default_na=False, dtype=str)["username"].str.strip() if login]
     assert len(logins) >= 900 and all(could_be_login(login) for login in logins)
+
+
+def test_a_name_is_up_to_four_words_side_by_side_on_one_line():
+    spans = name_spans("Please add Théo d'Arcy-Moreau, my son.\nThanks, ava chen 2011")
+    assert {"Théo d'Arcy-Moreau", "add Théo d'Arcy-Moreau", "Please add Théo d'Arcy-Moreau", "ava chen"} <= set(spans)
+    assert not [span for span in spans if any(mark in span for mark in ",.\n0123456789")]  # never across them
+    assert "Moreau my" not in spans and "Thanks ava" not in spans and "d'Arcy" not in spans
+    assert max(len(span.split()) for span in spans) == 4
+
+
+def test_every_labelled_member_name_is_a_span_the_answer_may_copy():
+    """The grammar lets member_name be one of these spans only, so a labelled name that is none
+    could never be answered: none may be."""
+    checked = 0
+    for name in LABELLED:
+        rows = pd.read_csv(DATA / name, keep_default_na=False, dtype=str)
+        if "member_name" not in rows.columns:
+            continue
+        for _, row in rows[rows["member_name"] != ""].iterrows():
+            assert row["member_name"] in spans_of(row["subject"], row["body"]).member_name, (name, row["subject"])
+            checked += 1
+    assert checked >= 470
+
+
+def test_a_first_name_the_model_gave_becomes_the_whole_name_the_mail_states():
+    text = "Could you make Alfie an account? Alfie Burton, alfie@example.org.\nMeine Tochter Lara Wolf Meyer Ann Bo"
+    assert whole_name("Alfie", text) == "Alfie Burton"  # the longest of its two
+    assert whole_name("Lara", text) == "Lara Wolf Meyer Ann"  # never leftwards, four words at most
+    assert whole_name("ava", "new squad kid ava chen") == "ava"  # only a capitalised name
+    assert whole_name("Zoe", text) == "Zoe"
+    mail = Email("n@example.org", "Account for Alfie", text)
+    answer = 'add_user","member_name":"Alfie","response":"Done."}'
+    assert build_result(mail, "add_user", 0.99, answer, stopped=True).member_name == "Alfie Burton"
+
+
+def test_every_labelled_member_name_and_its_first_word_become_the_label():
+    checked = 0
+    for name in LABELLED:
+        rows = pd.read_csv(DATA / name, keep_default_na=False, dtype=str)
+        for _, row in rows[rows.get("member_name", pd.Series("", index=rows.index)) != ""].iterrows():
+            text = mail_parts(Email("a@b.c", row["subject"], row["body"])).copyable()
+            first = row["member_name"].split()[0]
+            assert whole_name(row["member_name"], text) == row["member_name"], (name, row["subject"])
+            assert whole_name(first, text) in (row["member_name"], first), (name, row["subject"])
+            assert whole_name(first, text) == row["member_name"] or not row["member_name"].istitle()
+            checked += 1
+    assert checked >= 470
 
 
 def test_a_login_only_the_clipped_off_text_states_is_not_taken(tiny_base_dir):

@@ -64,6 +64,16 @@ def test_a_field_stated_where_the_mail_states_none_is_counted_over_those_rows_on
     assert field_stated_when_absent(["bob"], ["bob"]) is None
 
 
+def test_member_fields_are_scored_where_the_data_labels_them_and_left_out_where_it_does_not():
+    rows = [{**gold("add_user"), "member_name": "Alfie Burton", "member_email": ""}, {**gold("other"), "member_name": ""}]
+    predictions = [TriageResult("add_user", member_name="Alfie"), TriageResult("other", member_name="add_user")]
+    metrics = compute_metrics(rows, predictions)
+    assert metrics["member_name_exact_when_stated"] == 0.0 and metrics["member_name_stated_when_absent"] == 1.0
+    assert metrics["member_email_exact"] == 1.0  # one row labels none, the other lacks the column: neither is stated
+    unlabelled = compute_metrics([gold("add_user")], [TriageResult("add_user", member_name="Alfie")])
+    assert unlabelled["member_name_exact"] is None and unlabelled["member_name_stated_when_absent"] is None
+
+
 def test_booking_id_compared_as_written():
     rows = [gold("cancel_booking", booking_id="BK-12345"), gold("cancel_booking", booking_id="12345")]
     predictions = [
