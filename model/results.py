@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core.mail import Email
 from model.category_check import load_category_check
-from model.copying import could_be_login, presented_username, whole_name
+from model.copying import could_be_login, presented_member_name, presented_username, whole_name
 from model.dates import resolve_date, resolve_time
 from model.prompt import ANSWER_PREFIX, MailParts, mail_parts
 from model.replies import render_reply, reply_language
@@ -34,8 +34,10 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     A username that is a plain capitalised word ("Geoffrey", "Riverside") is dropped
     (``could_be_login``): for a reset the sender's address then finds the account; a new
     account needs a login stated, so the action stops for the operator.
-    A capitalised member name gets the capitalised name words that follow it in the mail
-    (``whole_name``: the model gave 4 of dev.csv's 26 stated names as the first name alone).
+    A new member's name the answer leaves out is taken after a name cue ("my son Ethan Liu",
+    ``presented_member_name``: the model left 6 of dev.csv's 26 stated names out), and a
+    capitalised member name gets the capitalised name words that follow it in the mail
+    (``whole_name``: the model gave 3 of those 26 as the first name alone).
     ``parts``: the mail as the prompt showed it (the in-process decoder clips each part to its
     token budget); by default, cut to its character limits like the served prompt. A login only
     the clipped-off text states is not taken, as the copy spans would not hold it either.
@@ -66,6 +68,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     parts = parts or mail_parts(email)
     if category != "other" and not fields.get("username"):
         fields["username"] = presented_username(parts.request(), category)
+    if category == "add_user" and not fields.get("member_name"):
+        fields["member_name"] = presented_member_name(parts.request())  # "my son Ethan Liu"
     if fields.get("member_name"):
         fields["member_name"] = whole_name(fields["member_name"], parts.copyable())  # "Oisin" -> "Oisin Farrell"
     if reply_cut or not fields.get("response"):
