@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core.mail import Email
 from model.category_check import load_category_check
-from model.copying import could_be_login, presented_member_name, presented_username, whole_name
+from model.copying import could_be_login, could_be_name, presented_member_name, presented_username, whole_name
 from model.dates import resolve_date, resolve_time
 from model.prompt import ANSWER_PREFIX, MailParts, mail_parts
 from model.replies import render_reply, reply_language
@@ -34,7 +34,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     A username that is a plain capitalised word ("Geoffrey", "Riverside") is dropped
     (``could_be_login``): for a reset the sender's address then finds the account; a new
     account needs a login stated, so the action stops for the operator.
-    A new member's name the answer leaves out is taken after a name cue ("my son Ethan Liu",
+    A member name that is a relation word ("husband", ``could_be_name``) is dropped, and a
+    new member's name the answer leaves out is taken after a name cue ("my son Ethan Liu",
     ``presented_member_name``: the model left 6 of dev.csv's 26 stated names out), and a
     capitalised member name gets the capitalised name words that follow it in the mail
     (``whole_name``: the model gave 3 of those 26 as the first name alone).
@@ -68,6 +69,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     parts = parts or mail_parts(email)
     if category != "other" and not fields.get("username"):
         fields["username"] = presented_username(parts.request(), category)
+    if fields.get("member_name") and not could_be_name(fields["member_name"]):
+        fields["member_name"] = None  # "husband": who the member is to the sender, not a name
     if category == "add_user" and not fields.get("member_name"):
         fields["member_name"] = presented_member_name(parts.request())  # "my son Ethan Liu"
     if fields.get("member_name"):

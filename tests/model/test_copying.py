@@ -12,6 +12,7 @@ from model.copying import (
     clauses,
     copy_spans,
     could_be_login,
+    could_be_name,
     first_request_booking_id,
     name_spans,
     presented_member_name,
@@ -238,6 +239,20 @@ def test_an_add_user_answer_without_a_name_takes_the_presented_one_and_the_model
     assert build_result(mail, "add_user", 0.99, stated, stopped=True).member_name == "Ethan Liu"  # completed
     cancel = 'cancel_booking","response":"Done."}'
     assert build_result(mail, "cancel_booking", 0.99, cancel, stopped=True).member_name is None
+
+
+def test_a_relation_word_given_as_the_name_gives_way_to_the_presented_name():
+    mail = Email("m@example.org", "New member", "Please add my husband. His name is Geoffrey Shaw.")
+    answer = 'add_user","member_name":"husband","response":"Done."}'
+    assert build_result(mail, "add_user", 0.99, answer, stopped=True).member_name == "Geoffrey Shaw"
+    assert not could_be_name("my son") and not could_be_name("Hija") and could_be_name("Sonia Marín")
+
+
+def test_no_labelled_member_name_is_a_relation_word():
+    labelled = [value for name in LABELLED
+                for value in pd.read_csv(DATA / name, keep_default_na=False, dtype=str).get("member_name", []) if value]
+    assert len(labelled) >= 473
+    assert [value for value in labelled if not could_be_name(value)] == []
 
 
 @pytest.mark.parametrize("name", LABELLED)
