@@ -76,6 +76,14 @@ RELATION_WORDS = frozenset({
 })
 """Who a new member is to the sender, in English, Spanish, French and German: the word before
 the name ("my son Ethan Liu"), never the name itself."""
+ACCOUNT_WORDS = frozenset({
+    "login", "username", "password", "account", "booking", "reservation", "app",
+    "usuario", "contraseña", "cuenta", "reserva",
+    "identifiant", "utilisateur", "compte", "réservation",
+    "benutzername", "passwort", "konto", "zugang", "buchung",
+})
+"""The desk's own nouns, which no person's name holds: the model gave "My preferred login" and
+"court booking" as new members' names (dev.csv)."""
 _NAME_CUE = re.compile(
     r"\b(?:" + "|".join(sorted(RELATION_WORDS, key=len, reverse=True)) + "|"
     r"name is|named|called|se llama|s'appelle|heißt|namens)\b[ \t,:]*|\b(?:name|nom|nombre)[ \t]*:[ \t]*", re.IGNORECASE)
@@ -230,10 +238,11 @@ def presented_member_name(text: str) -> str | None:
 
 
 def could_be_name(value: str) -> bool:
-    """False for a value that names a relation, not a person ("husband", "my son", "mi hija"):
-    the model gave "husband" for "my husband ... His name is Geoffrey Shaw" (dev.csv). No labelled
-    member name in the project's data holds such a word (tests/model/test_copying.py)."""
-    return not any(word.casefold() in RELATION_WORDS for word in value.split())
+    """False for a value that names a relation, not a person ("husband", "my son", "mi hija"; the
+    model gave "husband" for "my husband ... His name is Geoffrey Shaw", dev.csv), or holds one of
+    the desk's nouns ("My preferred login", ``ACCOUNT_WORDS``). No labelled member name in the
+    project's data holds such a word (tests/model/test_copying.py)."""
+    return not any(word.casefold() in RELATION_WORDS | ACCOUNT_WORDS for word in value.split())
 
 
 def could_be_login(value: str) -> bool:

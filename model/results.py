@@ -34,7 +34,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     A username that is a plain capitalised word ("Geoffrey", "Riverside") is dropped
     (``could_be_login``): for a reset the sender's address then finds the account; a new
     account needs a login stated, so the action stops for the operator.
-    A member name that is a relation word ("husband", ``could_be_name``) is dropped, and a
+    A member name that is a relation word or holds one of the desk's nouns ("husband", "My
+    preferred login": ``could_be_name``) is dropped, and a
     new member's name the answer leaves out is taken after a name cue ("my son Ethan Liu",
     ``presented_member_name``: the model left 6 of dev.csv's 26 stated names out), and a
     capitalised member name gets the capitalised name words that follow it in the mail
@@ -70,7 +71,7 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     if category != "other" and not fields.get("username"):
         fields["username"] = presented_username(parts.request(), category)
     if fields.get("member_name") and not could_be_name(fields["member_name"]):
-        fields["member_name"] = None  # "husband": who the member is to the sender, not a name
+        fields["member_name"] = None  # "husband", "court booking": not a person's name
     if category == "add_user" and not fields.get("member_name"):
         fields["member_name"] = presented_member_name(parts.request())  # "my son Ethan Liu"
     if fields.get("member_name"):

@@ -246,9 +246,11 @@ def test_a_relation_word_given_as_the_name_gives_way_to_the_presented_name():
     answer = 'add_user","member_name":"husband","response":"Done."}'
     assert build_result(mail, "add_user", 0.99, answer, stopped=True).member_name == "Geoffrey Shaw"
     assert not could_be_name("my son") and not could_be_name("Hija") and could_be_name("Sonia Marín")
+    assert not could_be_name("My preferred login") and not could_be_name("court booking")
+    assert could_be_name("Margaret Court")  # a surname, not the desk's noun
 
 
-def test_no_labelled_member_name_is_a_relation_word():
+def test_no_labelled_member_name_holds_a_relation_word_or_a_desk_noun():
     labelled = [value for name in LABELLED
                 for value in pd.read_csv(DATA / name, keep_default_na=False, dtype=str).get("member_name", []) if value]
     assert len(labelled) >= 473
