@@ -35,11 +35,11 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     (``could_be_login``): for a reset the sender's address then finds the account; a new
     account needs a login stated, so the action stops for the operator.
     A member name that is a relation word or holds one of the desk's nouns ("husband", "My
-    preferred login": ``could_be_name``) is dropped, and a
-    new member's name the answer leaves out is taken after a name cue ("my son Ethan Liu",
-    ``presented_member_name``: the model left 6 of dev.csv's 26 stated names out), and a
-    capitalised member name gets the capitalised name words that follow it in the mail
-    (``whole_name``: the model gave 3 of those 26 as the first name alone).
+    preferred login": ``could_be_name``) is dropped. A new member's name the answer leaves out
+    is taken after a name cue ("my son Ethan Liu", ``presented_member_name``: the model left 6 of
+    dev.csv's 26 stated names out), and a capitalised member name gets the capitalised name words
+    that follow it in the mail (``whole_name``: the model gave 3 of those 26 as the first name
+    alone).
     ``parts``: the mail as the prompt showed it (the in-process decoder clips each part to its
     token budget); by default, cut to its character limits like the served prompt. A login only
     the clipped-off text states is not taken, as the copy spans would not hold it either.
