@@ -4,8 +4,9 @@
 
 - the dev set's mails (hand-written, real-style: long mails with quotes and signatures), median
   and p95 per mail: today's triage against the path shipped before it, in the same run, mail by
-  mail: the same triage with the drafts as they were before they rejoined the templated reply
-  after a divergence (``DraftLookup(resync=False)``); both must give the same answers;
+  mail: the same triage with the output layer scoring the whole 262k-token vocabulary at every
+  step instead of the answer's shortlist (model/shortlist.py), and how many answers and
+  categories the two give differently;
 - full triage (fields and reply), median per email: AceDesk's path (merged adapter,
   constrained category, drafts: the templated reply and prompt lookup) vs the naive path (unmerged peft adapter, free greedy
   ``generate`` until the stop token);
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,9 +36,10 @@ from peft import PeftModel
 
 from benchmarks.common import median, report, sample_emails
 from core.mail import Email
-from model.decoding import DraftLookup, decode
+from model.decoding import decode
 from model.inference import DEFAULT_ADAPTER, MAX_NEW_TOKENS, load_triager
 from model.loading import load_base_model, pick_dtype
+from model.schema import FIELDS
 
 LLAMA_CPP_TOK_S = 45.0  # llama-cpp-python, same Gemma GGUF Q4_K_M, 2 threads (verified-facts §2)
 BANDWIDTH_GB_S = 24.0  # torch, 2 threads (verified-facts §2)
@@ -69,30 +72,41 @@ def spread(name: str, seconds: list[float]) -> dict:
             f"{name}_p95_s": round(float(np.percentile(seconds, 95)), 3)}
 
 
-def previous_path(triager, email: Email, before: DraftLookup):
-    """The triage as shipped before: the same, with the drafts of ``before`` (no resync)."""
-    today, triager.lookup = triager.lookup, before
+def previous_path(triager, email: Email):
+    """The triage as shipped before: the same, scoring the whole vocabulary at every step."""
+    triager.use_shortlist = False
     try:
         return timed(lambda: triager.triage(email))
     finally:
-        triager.lookup = today
+        triager.use_shortlist = True
 
 
 def dev_set(triager, path: str, rows_wanted: int | None = None) -> dict:
     """Both paths on every mail of ``path`` (or ``rows_wanted`` of them, evenly spread, so every
     kind of mail is in), alternating mail by mail so load changes hit both alike."""
     emails = dev_emails(path, rows_wanted)
-    before = DraftLookup(triager.tokenizer, triager.lookup.end_id, resync=False)
-    ours, previous, differ = [], [], 0
+    previous_path(triager, emails[0])  # warm-up of the whole output layer's path too
+    ours, previous, differ, categories_differ, fields_differ = [], [], 0, 0, 0
+    differing_parts: dict[str, int] = {}
     for email in emails:
         result, seconds = timed(lambda e=email: triager.triage(e))
         ours.append(seconds)
-        previous_result, seconds = previous_path(triager, email, before)
+        previous_result, seconds = previous_path(triager, email)
         previous.append(seconds)
         differ += result.raw_answer != previous_result.raw_answer
+        categories_differ += result.category != previous_result.category
+        parts = [name for name in ("category", *FIELDS, "response")
+                 if getattr(result, name) != getattr(previous_result, name)]
+        fields_differ += any(name in FIELDS for name in parts)
+        for name in parts:
+            differing_parts[name] = differing_parts.get(name, 0) + 1
     prompt_tokens = [len(triager.prompt_ids(email)) for email in emails]
     return {
         "dev_answers_that_differ": differ,
+        "dev_categories_that_differ": categories_differ,
+        "dev_fields_that_differ": fields_differ,
+        "dev_differing_parts": differing_parts,
+        "shortlist_answer_tokens": triager.shortlist_tokens,
         "dev_emails": len(emails),
         "dev_prompt_tokens_median": int(np.median(prompt_tokens)),
         "dev_prompt_tokens_max": max(prompt_tokens),
@@ -151,7 +165,8 @@ def main(argv: list[str] | None = None) -> dict:
             dev.update(int8_dynamic(triager, load_triager(), dev_emails(args.dev, args.dev_rows)))
         dev.update(model_ready_s=round(ready_s, 2), load_average_before=round(load_before, 2),
                    load_average_after=round(os.getloadavg()[0], 2))
-        report("inference_speed_dev", dev)
+        report("inference_speed_dev" if args.dev.endswith("dev.csv") else f"inference_speed_{Path(args.dev).stem}",
+               dev)
         return dev
 
     ours = [timed(lambda e=e: triager.triage(e))[1] for e in emails]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 import llguidance
 import llguidance.hf
@@ -87,9 +88,14 @@ def allowed_mask(matcher: llguidance.LLMatcher, vocab_size: int) -> torch.Tensor
     return bits.flatten()[:vocab_size].bool()
 
 
-def best_allowed(matcher: llguidance.LLMatcher, logits: torch.Tensor) -> int:
-    """The model's most likely token among those the grammar allows."""
+def best_allowed(matcher: llguidance.LLMatcher, logits: torch.Tensor,
+                 exact: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
+    """The model's most likely token among those the grammar allows. ``exact`` scores the allowed
+    tokens (a mask) when ``logits`` leave them all unscored (``-inf``: outside a vocabulary
+    shortlist, model/shortlist.py)."""
     mask = allowed_mask(matcher, logits.shape[-1])
+    if exact is not None and not torch.isfinite(logits[mask]).any():
+        logits = exact(mask)
     return int(torch.where(mask, logits, torch.finfo(logits.dtype).min).argmax())
 
 
@@ -113,12 +119,14 @@ class AnswerGuard:
         if self.matcher.try_consume_tokens(self.answer) != len(self.answer):
             raise ValueError(f"the category's tokens do not start the {category} grammar")
 
-    def keep_valid(self, new_tokens: list[int], logits: torch.Tensor) -> list[int]:
+    def keep_valid(self, new_tokens: list[int], logits: torch.Tensor,
+                   exact: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> list[int]:
         """``new_tokens`` up to the first the grammar refuses, then the best allowed token
-        instead (``logits[j]`` scores the token at position ``j``)."""
+        instead (``logits[j]`` scores the token at position ``j``; ``exact(j, mask)`` scores the
+        allowed tokens where ``logits`` leave them out, see ``best_allowed``)."""
         kept = self.matcher.try_consume_tokens(new_tokens)
         if kept < len(new_tokens):
-            best = best_allowed(self.matcher, logits[kept])
+            best = best_allowed(self.matcher, logits[kept], exact and (lambda mask: exact(kept, mask)))
             if not self.matcher.consume_token(best):
                 raise RuntimeError("the grammar refused the token its own mask allowed")
             new_tokens = [*new_tokens[:kept], best]

@@ -44,10 +44,11 @@ from model.loading import (
     pick_dtype,
     set_threads,
 )
-from model.metadata import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, read_metadata
+from model.metadata import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, read_answer_tokens, read_metadata
 from model.prompt import encode_prompt, mail_parts, style_for
 from model.results import build_result
 from model.schema import CATEGORIES, TriageResult
+from model.shortlist import MailShortlist, Shortlist, mail_tokens
 
 MAX_NEW_TOKENS = 160  # the longest training answer is ~95 tokens
 TRIAGE_TIME_BUDGET_S = 20.0
@@ -69,6 +70,8 @@ class Triager:
         """The active adapter's category calibration (model/calibration.py)."""
         self.check_weight = CHECK_WEIGHT
         """How much the category check counts in the category decision (model/category_check.py)."""
+        self.use_shortlist = True
+        """Score only the answer's shortlist of tokens at each step (model/shortlist.py)."""
         # The check's vocabularies (~1.5 s to read) load while the model does, not on the first mail.
         threading.Thread(target=lambda: load_category_check().probabilities([""]), daemon=True).start()
         self.trie = CategoryTrie(tokenizer)
@@ -82,6 +85,9 @@ class Triager:
         (the quote check, ``category_probabilities``); true for Gemma."""
         self._prefix: PrefixCache | None = None
         """KV cache of the prompt's fixed start under the active adapter (``use_adapter`` drops it)."""
+        self._shortlist: Shortlist | None = None
+        """The active adapter's output-layer shortlist (model/shortlist.py), built on its first mail."""
+        self._shortlist_built = False
         self._lock = threading.Lock()
 
     # -- adapters -----------------------------------------------------------------------
@@ -92,6 +98,7 @@ class Triager:
                 self.model.unmerge_adapter()
             self.first_token_bias = {}
             self._prefix = None
+            self._shortlist, self._shortlist_built = None, False
             if adapter is None:
                 self.adapter = None
                 return
@@ -140,13 +147,14 @@ class Triager:
         bias = self.decision_bias(email.subject, email.body)  # the check reads the new text: one bias serves both
         with self._lock, self._adapter_scope():
             start = self._prefix_cache()
+            shortlist = self._mail_shortlist(prompt, spans)
             if parts.quoted and self.quote_check:  # without its quote the prompt is the same up to the quote
                 alone = self.prompt_ids(Email(email.sender, email.subject, parts.text, email.date))
                 start = prefix_cache(self.model, prompt[: common_start(prompt, alone)], start)
-                without_quote = self._category_of(last_logits(self.model, alone, start), bias)
+                without_quote = self._category_of(last_logits(self.model, alone, start, shortlist), bias)
             decoded = decode(self.model, prompt, self.trie, self.lookup if use_drafts else None, self.stop_ids,
                              MAX_NEW_TOKENS, email.sender, bias,
-                             self.guard_for(spans), spans, deadline, start)
+                             self.guard_for(spans), spans, deadline, start, shortlist)
         text = self.tokenizer.decode(decoded.answer_tokens)
         result = build_result(email, decoded.category, decoded.confidence, text, decoded.stopped, parts=parts,
                               reply_cut=decoded.closed_early,
@@ -161,6 +169,30 @@ class Triager:
             if common := common_start(*probes):
                 self._prefix = prefix_cache(self.model, probes[0][:common])
         return self._prefix
+
+    def _mail_shortlist(self, prompt: list[int], spans: CopySpans | None) -> MailShortlist | None:
+        """The output layer cut to what this mail's answer can use (``spans`` None: the categories'
+        tokens are all that is read); None: the whole vocabulary (no adapter, an adapter without
+        its answer tokens, a model the shortlist does not reproduce, or ``use_shortlist`` off).
+        Called with the lock held."""
+        if not self.use_shortlist:
+            return None
+        if not self._shortlist_built:
+            answer_tokens = read_answer_tokens(self.adapter)
+            if answer_tokens:  # the category tokens and stop tokens always count
+                answer_tokens += [token for sequence in self.trie.sequences.values() for token in sequence]
+                answer_tokens += sorted(self.stop_ids)
+            self._shortlist = Shortlist.build(self.model, answer_tokens, prompt)
+            self._shortlist_built = True
+        if self._shortlist is None:
+            return None
+        return self._shortlist.for_mail(mail_tokens(self.tokenizer, prompt, spans) if spans else ())
+
+    @property
+    def shortlist_tokens(self) -> int:
+        """How many tokens the active adapter's shortlist scores besides each mail's own (0: the
+        whole vocabulary, or no mail triaged yet under this adapter)."""
+        return len(self._shortlist.ids) if self._shortlist else 0
 
     def category_scores(self, email: Email) -> dict[str, float]:
         """Log-probabilities of the categories' first tokens, uncalibrated (what
@@ -187,7 +219,9 @@ class Triager:
             return self._probabilities(email)
 
     def _scores(self, email: Email) -> dict[str, float]:
-        return self._first_token_scores(last_logits(self.model, self.prompt_ids(email), self._prefix_cache()))
+        prompt = self.prompt_ids(email)
+        return self._first_token_scores(last_logits(self.model, prompt, self._prefix_cache(),
+                                                    self._mail_shortlist(prompt, None)))
 
     def _first_token_scores(self, logits: torch.Tensor) -> dict[str, float]:
         firsts = self.trie.first_tokens()

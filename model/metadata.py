@@ -1,6 +1,7 @@
 """What inference needs, saved beside every adapter and checkpoint (``acedesk.json``):
 the base model, the prompt style and format version, the output schema version and the
-training hyperparameters. Inference rebuilds exactly the prompt the adapter learned."""
+training hyperparameters. Inference rebuilds exactly the prompt the adapter learned. Beside it,
+``answer_tokens.json``: the tokens the adapter's training answers hold."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from model.prompt import PROMPT_FORMAT_VERSION
 from model.schema import SCHEMA_VERSION
 
 METADATA_FILE = "acedesk.json"
+ANSWER_TOKENS_FILE = "answer_tokens.json"
+"""Beside an adapter: the token ids of every answer it was trained on, the vocabulary its decoding
+scores (model/shortlist.py)."""
 
 DEFAULT_BASE_MODEL = "gemma-3-270m"
 """Name of the packaged default base (model/loading.py converts it); any other value is a Hugging
@@ -50,3 +54,18 @@ def read_metadata(folder: str | Path) -> dict:
         raise ValueError(f"adapter {folder} uses output schema {data.get('schema_version')}, "
                          f"this code expects {SCHEMA_VERSION}: retrain it")
     return data
+
+
+def write_answer_tokens(folder: str | Path, token_ids) -> Path:
+    path = Path(folder) / ANSWER_TOKENS_FILE
+    ids = sorted({int(token) for token in token_ids})
+    path.write_text(json.dumps({"count": len(ids), "token_ids": ids}, separators=(",", ":")) + "\n")
+    return path
+
+
+def read_answer_tokens(folder: str | Path | None) -> list[int] | None:
+    """The adapter's answer tokens, or None where it has none (decoding scores the whole vocabulary)."""
+    path = Path(folder) / ANSWER_TOKENS_FILE if folder else None
+    if path is None or not path.exists():
+        return None
+    return [int(token) for token in json.loads(path.read_text())["token_ids"]]

@@ -35,13 +35,14 @@ import pandas as pd
 import yaml
 
 from core.settings import PROJECT_ROOT
-from model.metadata import DEFAULT_ADAPTER, METADATA_FILE
+from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE
 from training import layout
 from training.config import TrainConfig, path_list
 from training.runs import preset_values
 
 MANIFEST_FILE = "manifest.json"
-SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE, layout.TRAIN_METRICS)
+SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE, ANSWER_TOKENS_FILE,
+                 layout.TRAIN_METRICS)
 _DATA_FIELDS = ("train_file", "extra_train_file", "val_file")
 
 

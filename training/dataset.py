@@ -56,6 +56,12 @@ def tokenize_row(row: dict, tokenizer, style: PromptStyle) -> dict:
     }
 
 
+def answer_tokens(dataset: Dataset) -> set[int]:
+    """Every token id the tokenized rows' answers hold: the vocabulary an adapter trained on them
+    writes (saved beside it, model/shortlist.py)."""
+    return {token for labels in dataset["labels"] for token in labels if token != IGNORE_INDEX}
+
+
 def tokenize(dataset: Dataset, tokenizer, style: PromptStyle, max_length: int) -> Dataset:
     columns = dataset.column_names
     tokenized = dataset.map(tokenize_row, fn_kwargs={"tokenizer": tokenizer, "style": style},

@@ -7,7 +7,8 @@
 The loop itself is transformers' Trainer; this script wires the pieces together: the CSV
 (training/dataset.py), the one prompt format (model/prompt.py), peft LoRA, and progress and
 metadata files (training/progress.py). The result is ``out_dir/adapter``: LoRA weights plus
-``acedesk.json``, which is everything inference needs to rebuild the training prompt.
+``acedesk.json``, which is everything inference needs to rebuild the training prompt, and
+``answer_tokens.json``, the tokens its answers use (decoding's shortlist, model/shortlist.py).
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
-from model.metadata import write_metadata
+from model.metadata import read_answer_tokens, write_answer_tokens, write_metadata
 from model.prompt import style_for
 from training import layout
 from training.config import TrainConfig, parse_config
-from training.dataset import LeftPadCollator, answer_only_loss, load_csv, tokenize
+from training.dataset import LeftPadCollator, answer_only_loss, answer_tokens, load_csv, tokenize
 from training.progress import MetadataCallback, ProgressCallback, append_event
 
 
@@ -51,6 +52,8 @@ def setup(config: TrainConfig) -> Path:
     style = style_for(tokenizer)
     rows = load_csv(config.train_file, config.max_train_samples, config.seed, config.extra_train_file)
     train = tokenize(rows, tokenizer, style, config.max_length)
+    # What the adapter learns to write, and what the one it continues wrote: its decoding's shortlist.
+    answers = answer_tokens(train) | set(read_answer_tokens(config.init_adapter) or ())
     val = None
     if config.val_file:
         val = tokenize(load_csv(config.val_file, config.max_eval_samples, config.seed), tokenizer, style,
@@ -106,7 +109,7 @@ def setup(config: TrainConfig) -> Path:
         eval_dataset=val,
         data_collator=collate_and_count,
         compute_loss_func=functools.partial(answer_only_loss, category_weight=config.category_weight),
-        callbacks=[ProgressCallback(str(out_dir), tokens_seen), MetadataCallback(config, style.name)],
+        callbacks=[ProgressCallback(str(out_dir), tokens_seen), MetadataCallback(config, style.name, answers)],
     )
     resume = get_last_checkpoint(str(out_dir)) if config.resume else None
     started = time.perf_counter()
@@ -119,7 +122,7 @@ def setup(config: TrainConfig) -> Path:
                "device": device, "bf16": bf16, "threads": torch.get_num_threads(), "processes": args.world_size}
     if val is not None:
         metrics.update(final_eval_metrics(trainer))
-    adapter_dir = save_adapter(trainer, tokenizer, config, style.name, metrics)
+    adapter_dir = save_adapter(trainer, config, style.name, metrics, answers)
     leave_process_group(trainer)
     return adapter_dir
 
@@ -180,11 +183,13 @@ def top_layer_linears(model, top: int) -> list[str]:
     return names
 
 
-def save_adapter(trainer: Trainer, tokenizer, config: TrainConfig, style_name: str, metrics: dict) -> Path:
+def save_adapter(trainer: Trainer, config: TrainConfig, style_name: str, metrics: dict,
+                 answers: set[int]) -> Path:
     adapter_dir = Path(config.out_dir) / layout.FINAL_ADAPTER
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(adapter_dir)
         write_metadata(adapter_dir, config.base_model, style_name, asdict(config))
+        write_answer_tokens(adapter_dir, answers)
         (adapter_dir / layout.TRAIN_METRICS).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         append_event(config.out_dir, {"event": "saved", "adapter": str(adapter_dir)})
     return adapter_dir

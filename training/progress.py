@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from model.metadata import write_metadata
+from model.metadata import write_answer_tokens, write_metadata
 from training.layout import PROGRESS_FILE
 
 
@@ -78,11 +78,13 @@ class ProgressCallback(TrainerCallback):
 
 
 class MetadataCallback(TrainerCallback):
-    """Saves ``acedesk.json`` into every ``checkpoint-N`` so each one is usable for inference."""
+    """Saves ``acedesk.json`` and the answer tokens into every ``checkpoint-N`` so each one is
+    usable for inference."""
 
-    def __init__(self, config, prompt_style: str):
+    def __init__(self, config, prompt_style: str, answer_tokens: set[int] | None = None):
         self.config = config
         self.prompt_style = prompt_style
+        self.answer_tokens = answer_tokens
 
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
@@ -91,3 +93,5 @@ class MetadataCallback(TrainerCallback):
         if folder.exists():
             write_metadata(folder, self.config.base_model, self.prompt_style, asdict(self.config),
                            step=state.global_step)
+            if self.answer_tokens:
+                write_answer_tokens(folder, self.answer_tokens)

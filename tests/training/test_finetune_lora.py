@@ -9,11 +9,19 @@ import pytest
 import torch
 
 from model.inference import load_triager
-from model.metadata import read_metadata
+from model.metadata import read_answer_tokens, read_metadata
+from model.prompt import encode_completion
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
 from training.config import TrainConfig
-from training.dataset import IGNORE_INDEX, REQUIRED_COLUMNS, LeftPadCollator, answer_only_loss, load_csv
+from training.dataset import (
+    IGNORE_INDEX,
+    REQUIRED_COLUMNS,
+    LeftPadCollator,
+    answer_only_loss,
+    load_csv,
+    row_answer,
+)
 from training.finetune_lora import setup
 from training.progress import read_events
 
@@ -36,6 +44,17 @@ def test_training_writes_adapter_checkpoints_metadata_and_progress(tiny_base_dir
     assert json.loads((adapter / "train_metrics.json").read_text())["train_examples"] == 10
     for step in (2, 4):
         assert read_metadata(out / f"checkpoint-{step}")["step"] == step
+    # the tokens of the rows' answers, beside the adapter and each checkpoint: decoding's shortlist
+    triager = load_triager(str(tiny_base_dir), adapter=None)
+    rows = pd.read_csv(ten_rows, dtype=str, keep_default_na=False).to_dict("records")
+    written = {token for row in rows for token in encode_completion(triager.tokenizer, row_answer(row), triager.style)}
+    assert read_answer_tokens(adapter) == sorted(written)
+    assert read_answer_tokens(out / "checkpoint-2") == sorted(written)
+    (adapter / "answer_tokens.json").unlink()  # an adapter trained before training wrote the list
+    from training.answer_tokens import setup as rebuild_answer_tokens
+
+    rebuild_answer_tokens(adapter)
+    assert read_answer_tokens(adapter) == sorted(written)
 
     events = read_events(out)
     logs = [e for e in events if e["event"] == "log" and e["loss"] is not None]
