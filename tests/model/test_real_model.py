@@ -91,3 +91,30 @@ def test_the_cached_prompt_start_and_the_quote_check_change_nothing_but_the_work
     check = load_category_check().log_probabilities(email.subject, parts.text)  # weighed in as in triage
     decided = {category: math.log(p) + triager.check_weight * check[category] for category, p in alone.items()}
     assert result.category_without_quote == max(decided, key=decided.get)
+
+
+def test_the_shipped_adapter_decodes_with_its_shortlist_and_gives_the_whole_layers_answers(triager):
+    """The shipped adapter lists its answer tokens: decoding scores those and the mail's own, and
+    on these mails (a reschedule with free fields, a German new member, a quoted thank-you) gives
+    what scoring the whole vocabulary gives (benchmarks/inference_speed.py counts it on whole sets)."""
+    from model.metadata import read_answer_tokens
+
+    mails = [
+        Email("Ben Ortiz <ben.ortiz@example.com>", "Move my booking",
+              "Hi, could you move BK-52210 from Saturday to Sunday at 10am on court 4? Thanks, Ben"),
+        Email("Kai Brenner <kai@example.de>", "Neues Mitglied",
+              "Hallo, bitte legen Sie ein Konto für meine Tochter Emilia Brenner an, emilia.b@example.de. Danke!"),
+        Email("Laura Becker <laura.becker@example.org>", "Re: Password reset",
+              "Thank you, all sorted!\n\n> We have sent a password reset link for username lbecker_9.\n"),
+    ]
+    shortlisted = [triager.triage(email) for email in mails]
+    assert triager.shortlist_tokens >= len(read_answer_tokens(DEFAULT_ADAPTER)) > 1000
+    triager.use_shortlist = False
+    try:
+        whole = [triager.triage(email) for email in mails]
+    finally:
+        triager.use_shortlist = True
+    for short, full in zip(shortlisted, whole, strict=True):
+        assert short.raw_answer == full.raw_answer
+        assert short.confidence == pytest.approx(full.confidence, abs=1e-4)
+        assert short.category_without_quote == full.category_without_quote
