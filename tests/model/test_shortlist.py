@@ -14,11 +14,7 @@ from model.metadata import read_answer_tokens, write_answer_tokens
 from model.prompt import ANSWER_PREFIX
 from model.schema import CATEGORIES
 from model.shortlist import Shortlist, mail_tokens
-
-EMAILS = [
-    Email("Anna Berg <anna@example.org>", "Cancel", "Please cancel my booking BK-12345, I'm injured."),
-    Email("tom@example.com", "login", "I forgot my password, username tk_2009"),
-]
+from tests.model.test_decoding import EMAILS  # the same two mails the drafts are tested on
 
 
 @pytest.fixture(scope="module")
