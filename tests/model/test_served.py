@@ -411,7 +411,7 @@ def test_peft_export_is_what_vllm_loads_pointing_at_the_served_base(tmp_path):
 
     out = export_adapter(DEFAULT_ADAPTER, "peft", tmp_path / "triage")
     assert sorted(path.name for path in out.iterdir()) == ["acedesk.json", "adapter_config.json",
-                                                           "adapter_model.safetensors"]
+                                                           "adapter_model.safetensors", "answer_tokens.json"]
     config = PeftConfig.from_pretrained(str(out))
     assert config.base_model_name_or_path == resolve_base("gemma-3-270m") and config.r <= 16  # vLLM's default cap
     assert ServedTriager("http://127.0.0.1:1/v1", adapter=out, server="vllm").style.name == "gemma"

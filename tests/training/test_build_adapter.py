@@ -42,8 +42,8 @@ def test_stages_chain_and_the_manifest_says_what_went_in(tiny_base_dir, ten_rows
     # nothing was shipped before: the build is shipped, with its manifest
     assert manifest["shipping"]["shipped_now"] and manifest["shipping"]["shipped"] is None
     assert json.loads((shipped / MANIFEST_FILE).read_text())["stages"][1]["config"]["learning_rate"] == 5e-4
-    assert (shipped / "adapter_model.safetensors").read_bytes() == (
-        tmp_path / "build/stage2-second/adapter/adapter_model.safetensors").read_bytes()
+    for name in ("adapter_model.safetensors", "answer_tokens.json"):  # the weights and decoding's shortlist
+        assert (shipped / name).read_bytes() == (tmp_path / "build/stage2-second/adapter" / name).read_bytes()
 
     again = build(pipeline, shipped)  # resumes: nothing is trained twice, and the same adapter is not "better"
     assert not any(stage["trained_in_this_build"] for stage in again["stages"])
