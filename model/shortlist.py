@@ -58,7 +58,10 @@ class Shortlist:
         if not answer_tokens:
             return None
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        output, decoder = base.get_output_embeddings(), base.get_decoder()
+        try:
+            output, decoder = base.get_output_embeddings(), base.get_decoder()
+        except (AttributeError, NotImplementedError):  # a model that does not expose the split
+            return None
         if output is None or decoder is None or decoder is base:
             return None
         ids = torch.tensor(sorted(set(answer_tokens)), device=output.weight.device)

@@ -17,6 +17,7 @@ from core.settings import PROJECT_ROOT
 from model.loading import load_tokenizer
 from model.metadata import read_metadata, write_answer_tokens
 from model.prompt import style_for
+from training.config import path_list
 from training.dataset import answer_tokens, load_csv, tokenize
 
 
@@ -25,9 +26,8 @@ def setup(adapter: Path) -> Path:
     meta = read_metadata(adapter)
     hyper = meta["hyperparameters"]
     tokenizer = load_tokenizer(meta["base_model"])
-    files = [hyper["train_file"], hyper.get("extra_train_file") or ""]
-    rows = load_csv(str(PROJECT_ROOT / files[0]), 0, hyper.get("seed", 0),
-                    ",".join(str(PROJECT_ROOT / name) for name in files[1].split(",") if name))
+    extra = ",".join(str(PROJECT_ROOT / name) for name in path_list(hyper.get("extra_train_file") or ""))
+    rows = load_csv(str(PROJECT_ROOT / hyper["train_file"]), extra_path=extra)
     rows = tokenize(rows, tokenizer, style_for(tokenizer), hyper["max_length"])
     return write_answer_tokens(adapter, answer_tokens(rows))
 

@@ -102,6 +102,7 @@ def test_mail_tokens_hold_the_prompt_its_respellings_and_the_spans_as_json_spell
 def test_a_model_whose_logits_it_does_not_reproduce_keeps_the_whole_output_layer(triager, monkeypatch):
     prompt = triager.prompt_ids(EMAILS[0])
     assert Shortlist.build(triager.model, [], prompt) is None  # no list: the whole vocabulary
+    assert Shortlist.build(torch.nn.Linear(4, 4), [1, 2], prompt) is None  # no decoder / output layer split
     monkeypatch.setattr(triager.model.config, "final_logit_softcapping", 0.5, raising=False)
     assert Shortlist.build(triager.model, list(range(50)), prompt) is None
 
