@@ -30,9 +30,11 @@ ARTIFACT_DIR = Path(__file__).resolve().parent / "category_check"
 CHECK_WEIGHT = 1.5
 """How much the check's log-probabilities count beside the model's when the category is decided
 (model/inference.py, model/served.py); 0 gives the model alone, 1 the plain product of the two
-readers' probabilities. Chosen on the dev set's even rows by category accuracy, from 0.5, 1, 1.5,
-2, 3 (1.5: 0.896 there, 1: 0.880); the odd rows, the test split and the real-world set chose
-nothing (README, "Measured")."""
+readers' probabilities. The default, for an adapter without a rule of its own: each adapter's
+weight is chosen for it with its review thresholds (``model.review.ReviewRule``,
+``training.choose_review_rule``). This one was chosen for the adapter shipped on 2026-12-03, on
+the dev set's even rows by category accuracy, from 0.5, 1, 1.5, 2, 3 (1.5: 0.896 there, 1: 0.880);
+the odd rows, the test split and the real-world set chose nothing (README, "Measured")."""
 LOG_FLOOR = 1e-6
 """The smallest probability the check's log-probabilities are taken of: a category the check has
 never seen in such a mail lowers the model's score by ~14 nats at most, never to minus infinity."""

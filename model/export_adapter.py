@@ -18,8 +18,8 @@ target_modules; vLLM refuses DoRA, biases, ``modules_to_save`` and r above
 ``--max-lora-rank``, default 16) and ``adapter_model.safetensors``, with
 ``base_model_name_or_path`` pointing at the base folder that ``vllm serve`` loads instead of a
 path on the training machine; plus ``acedesk.json`` (and ``calibration.json`` and
-``answer_tokens.json`` where there are), so model/served.py rebuilds the training prompt and
-calibration from the exported folder.
+``answer_tokens.json`` and ``review_rule.json`` where there are), so model/served.py rebuilds the
+training prompt, calibration and review rule from the exported folder.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Literal
 
 from model.calibration import CALIBRATION_FILE
 from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE, read_metadata
+from model.review import REVIEW_RULE_FILE
 
 LLAMA_CPP_VERSION = "0.3.36"
 """The llama-cpp-python release scripts/build-llama-cpp.sh builds; its conversion scripts match it."""
@@ -68,7 +69,8 @@ def export_adapter(adapter: str | Path, fmt: Format, out: str | Path, outtype: s
     base = resolve_base(meta["base_model"])
     out.mkdir(parents=True, exist_ok=True)
     if scripts is None:
-        optional = [name for name in (CALIBRATION_FILE, ANSWER_TOKENS_FILE) if (adapter / name).exists()]
+        optional = [name for name in (CALIBRATION_FILE, ANSWER_TOKENS_FILE, REVIEW_RULE_FILE)
+                    if (adapter / name).exists()]
         for name in (*PEFT_FILES, METADATA_FILE, *optional):
             shutil.copy2(adapter / name, out / name)
         config = json.loads((out / "adapter_config.json").read_text())

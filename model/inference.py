@@ -25,7 +25,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from core.mail import Email
 from model.calibration import read_category_bias
-from model.category_check import CHECK_WEIGHT, load_category_check
+from model.category_check import load_category_check
 from model.constraint import AnswerGuard, GrammarTokenizer, best_allowed
 from model.copying import CopySpans, copy_spans
 from model.decoding import (
@@ -47,6 +47,7 @@ from model.loading import (
 from model.metadata import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, read_answer_tokens, read_metadata
 from model.prompt import encode_prompt, mail_parts, style_for
 from model.results import build_result
+from model.review import DEFAULT_RULE, ReviewRule, read_review_rule
 from model.schema import CATEGORIES, TriageResult
 from model.shortlist import MailShortlist, Shortlist, mail_tokens
 
@@ -68,8 +69,12 @@ class Triager:
         self.adapter: str | None = None
         self.first_token_bias: dict[int, float] = {}
         """The active adapter's category calibration (model/calibration.py)."""
-        self.check_weight = CHECK_WEIGHT
-        """How much the category check counts in the category decision (model/category_check.py)."""
+        self.review_rule: ReviewRule = DEFAULT_RULE
+        """The active adapter's review rule (model/review.py): the worker and the evaluation decide
+        "ready" by its thresholds."""
+        self.check_weight = self.review_rule.check_weight
+        """How much the category check counts in the category decision (model/category_check.py):
+        the review rule's, unless a caller sets another (``training.evaluate --check-weight``)."""
         self.use_shortlist = True
         """Score only the answer's shortlist of tokens at each step (model/shortlist.py)."""
         # The check's vocabularies (~1.5 s to read) load while the model does, not on the first mail.
@@ -99,6 +104,8 @@ class Triager:
             self.first_token_bias = {}
             self._prefix = None
             self._shortlist, self._shortlist_built = None, False
+            self.review_rule = read_review_rule(adapter)
+            self.check_weight = self.review_rule.check_weight
             if adapter is None:
                 self.adapter = None
                 return

@@ -61,10 +61,11 @@ import requests
 from core.mail import Email
 from core.settings import public_url
 from model.calibration import read_category_bias
-from model.category_check import CHECK_WEIGHT, load_category_check
+from model.category_check import load_category_check
 from model.metadata import DEFAULT_ADAPTER, read_metadata
 from model.prompt import STYLES, PromptStyle, build_prompt
 from model.results import build_result
+from model.review import read_review_rule
 from model.schema import CATEGORIES, FIELDS, TriageResult
 
 if TYPE_CHECKING:
@@ -161,7 +162,9 @@ class ServedTriager:
         self.base_model: str = meta["base_model"]
         self.style = STYLES[meta["prompt_style"]]
         self.category_bias = read_category_bias(adapter) if adapter is not None else {}
-        self.check_weight = CHECK_WEIGHT
+        self.review_rule = read_review_rule(adapter)
+        """The adapter's review rule (model/review.py), as in-process."""
+        self.check_weight = self.review_rule.check_weight
         """How much the category check counts in the category decision, as in-process."""
         self.timeout = (connect_timeout_s, timeout_s)
         self.retries = retries

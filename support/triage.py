@@ -23,7 +23,7 @@ from core.mail import Email
 from integrations.club_api import ClubApiError
 from integrations.mail_parsing import MailParseError, parse_eml
 from model.replies import render_reply, reply_language
-from model.review import model_review_reasons
+from model.review import DEFAULT_RULE, ReviewThresholds, model_review_reasons, review_thresholds
 from model.schema import TriageResult
 from model.second_request import second_request
 from model.served import ModelServerUnavailable
@@ -47,12 +47,13 @@ def email_of(ticket: Ticket) -> Email:
     return Email(ticket.sender, ticket.subject, ticket.body, date)
 
 
-def review_flags(ticket: Ticket, result) -> list[str]:
-    """Why a person must look before anything is executed."""
+def review_flags(ticket: Ticket, result, thresholds: ReviewThresholds) -> list[str]:
+    """Why a person must look before anything is executed; ``thresholds``: the review rule of the
+    adapter that answered (``review_thresholds``)."""
     flags = []
     if ticket.machine_mail:
         flags.append(f"machine mail ({ticket.machine_mail}): never auto-answered")
-    flags.extend(model_review_reasons(result))
+    flags.extend(model_review_reasons(result, thresholds))
     if reason := injection_reason(f"{ticket.subject}\n{ticket.body}"):
         flags.append(reason)
     return flags
@@ -94,7 +95,7 @@ def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticke
 def _with_second_request(triager, ticket: Ticket, result: TriageResult) -> tuple[dict, list[str]]:
     """The triage to record and its flags, with a second request the mail also makes (in-process
     models score its clauses; a model server does not): shown, and split off by a person."""
-    triage, flags = result.to_dict(), review_flags(ticket, result)
+    triage, flags = result.to_dict(), review_flags(ticket, result, review_thresholds(triager))
     if not hasattr(triager, "category_probabilities"):
         return triage, flags
     try:
@@ -115,10 +116,11 @@ def also_asks_text(extra: dict) -> str:
     return extra["category"].replace("_", " ") + (f" {named}" if named else "")
 
 
-def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_id: int, actor: str) -> int:
+def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_id: int, actor: str,
+                         thresholds: ReviewThresholds = DEFAULT_RULE.thresholds) -> int:
     """The second request of a ticket's mail as a linked ticket of its own, triaged as the model
-    found it (its category, booking id or login) and checked against the backend like any other.
-    Raises ValueError when the ticket has none."""
+    found it (its category, booking id or login) and checked against the backend like any other;
+    ``thresholds``: the review rule of the adapter in use. Raises ValueError when the ticket has none."""
     ticket = store.ticket(ticket_id)
     extra = (ticket.triage or {}).get("second_request")
     if not extra:
@@ -132,7 +134,7 @@ def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_i
     language = reply_language((ticket.triage or {}).get("response") or "")
     result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
                           response=render_reply(extra["category"], fields, ticket.sender, language))
-    recorded = store.record_triage_if_received(split_id, result.to_dict(), review_flags(split, result))
+    recorded = store.record_triage_if_received(split_id, result.to_dict(), review_flags(split, result, thresholds))
     if recorded and workflow is not None:
         store.add_flags(split_id, backend_flags(workflow, split_id))
     return split_id
@@ -165,7 +167,9 @@ def _triage_failed(store: TicketStore, ticket: Ticket, error: Exception) -> None
     if count >= PARK_AFTER_FAILURES:  # not retried by itself again: a person reads it
         parked = TriageResult(category="other", confidence=0.0, valid=False,
                               problems=[f"triage failed {count} times, so a person must read it: {reason}"])
-        store.record_triage_if_received(ticket.id, parked.to_dict(), review_flags(ticket, parked))
+        # the parked answer is invalid: any rule sends it to review
+        store.record_triage_if_received(ticket.id, parked.to_dict(),
+                                        review_flags(ticket, parked, DEFAULT_RULE.thresholds))
 
 
 def received_ids(store: TicketStore) -> list[int]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from core.settings import PROJECT_ROOT
 from demo.prepare_mailbox import DEMO_MAIL, prepare_mailbox
 from model.replies import render_reply
+from model.review import DEFAULT_RULE
 from model.schema import TriageResult
 from support.states import State
 from support.store import TicketStore
@@ -223,6 +224,6 @@ def triage_as_labelled(store: TicketStore, workflow=None, confidence: float = 0.
         fields = {"username": label["username"] or None, "booking_id": label["booking_id"] or None}
         result = TriageResult(category=label["category"], confidence=confidence, **fields,
                               response=render_reply(label["category"], fields, ticket.sender))
-        store.record_triage(ticket.id, result.to_dict(), review_flags(ticket, result))
+        store.record_triage(ticket.id, result.to_dict(), review_flags(ticket, result, DEFAULT_RULE.thresholds))
         if workflow is not None and not ticket.machine_mail:
             store.add_flags(ticket.id, backend_flags(workflow, ticket.id))

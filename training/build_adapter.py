@@ -36,13 +36,15 @@ import yaml
 
 from core.settings import PROJECT_ROOT
 from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE
+from model.review import REVIEW_RULE_FILE
 from training import layout
+from training.choose_review_rule import RULE_DATA
 from training.config import TrainConfig, path_list
 from training.runs import preset_values
 
 MANIFEST_FILE = "manifest.json"
 SHIPPED_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE, ANSWER_TOKENS_FILE,
-                 layout.TRAIN_METRICS)
+                 REVIEW_RULE_FILE, layout.TRAIN_METRICS)
 _DATA_FIELDS = ("train_file", "extra_train_file", "val_file")
 
 
@@ -61,6 +63,8 @@ class Pipeline:
     """Labelled rows the build must also do better on than the shipped adapter (none: validation only)."""
     check_rows: str = "all"
     """Which of check_file's rows count: ``all``, or ``even`` (0, 2, 4, ...: the half that chooses)."""
+    rule_file: Path = RULE_DATA
+    """Labelled rows whose even half chooses a shipped build's review rule (training/choose_review_rule.py)."""
 
     @classmethod
     def load(cls, path: Path) -> Pipeline:
@@ -73,7 +77,8 @@ class Pipeline:
                    stages=[(here / name).resolve() for name in data["stages"]],
                    overrides={name: str(value) for name, value in (data.get("set") or {}).items()},
                    check_file=_project_path(data["check_file"]) if data.get("check_file") else None,
-                   check_rows=check_rows)
+                   check_rows=check_rows,
+                   rule_file=_project_path(data["rule_file"]) if data.get("rule_file") else RULE_DATA)
 
     def check_rows_file(self) -> Path | None:
         """The rows the check counts, as a CSV in out_dir (the file itself when all rows count)."""
@@ -145,6 +150,9 @@ def build(pipeline: Pipeline, shipped: Path = DEFAULT_ADAPTER, overrides: dict |
                                     new_check=new.check, shipped_check=current.check if current else None)
     layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
     if manifest["shipping"]["shipped_now"]:
+        # its own review rule, chosen before it decides a single mail (model/review.py)
+        manifest["review_rule"] = choose_review_rule(previous, pipeline.rule_file).to_dict()
+        layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
         ship(previous, shipped, manifest)
     return manifest
 
@@ -172,6 +180,12 @@ def ship(adapter: Path, shipped: Path, manifest: dict) -> None:
         shutil.copy2(adapter / name, shipped / name)
     (shipped / layout.EVAL_METRICS).unlink(missing_ok=True)
     layout.write_json_atomically(shipped / MANIFEST_FILE, manifest)
+
+
+def choose_review_rule(adapter: Path, data: Path):
+    from training.choose_review_rule import setup  # torch: only for a build
+
+    return setup(adapter, data, out_dir=adapter.parent / "review-rule")
 
 
 def validation_accuracy(adapter: Path, data: Path, limit: int | None = None) -> float:

@@ -22,10 +22,14 @@ predictions.csv, on one half of its rows only (``--rows even``: rows 0, 2, 4, ..
 reports them): the pair with the most coverage whose ready accuracy reaches ``--target`` (0.99),
 else the one with the best ready accuracy that keeps ``--min-coverage`` (0.85) of the rows. The
 rest of the review rule (malformed answers, problems, a quote that decides the category) is
-applied as it stands. ``--shipped`` (or ``--at CONFIDENCE CHECK``) reports every row instead:
+applied as it stands. ``--shipped`` (the shipped adapter's review_rule.json) or ``--at CONFIDENCE
+CHECK`` reports every row instead:
 
     python -m training.calibrate --review-threshold runs/eval-dev/predictions.csv --rows even
     python -m training.calibrate --review-threshold runs/eval-realworld/predictions.csv --shipped
+
+``python -m training.choose_review_rule`` chooses an adapter's whole rule (the check's weight too)
+with this and saves it beside the adapter (model/review.py).
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ import pandas as pd
 import torch
 
 from model.calibration import CALIBRATION_FILE
-from model.review import SHIPPED, ReviewThresholds, model_review_reasons
+from model.metadata import DEFAULT_ADAPTER
+from model.review import ReviewThresholds, model_review_reasons, read_review_rule
 from model.schema import CATEGORIES, TriageResult
 from training.evaluate import load_rows, row_email
 from training.metrics import ready_metrics
@@ -174,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--at", type=float, nargs=2, default=None, metavar=("CONFIDENCE", "CHECK"),
                         help="--review-threshold: report every row at these thresholds instead of choosing them")
     parser.add_argument("--shipped", action="store_true",
-                        help="--review-threshold: report every row at model/review.py's thresholds")
+                        help="--review-threshold: report every row at the shipped adapter's review rule")
     parser.add_argument("--adapter", help="adapter folder; calibration.json is written there")
     parser.add_argument("--data", default="training/data/val.csv", help="labelled validation CSV")
     parser.add_argument("--base-model", default=None, help="default: the adapter's own base")
@@ -185,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.review_threshold:
         if args.at is not None or args.shipped:
-            thresholds = ReviewThresholds(*args.at) if args.at is not None else SHIPPED
+            thresholds = (ReviewThresholds(*args.at) if args.at is not None
+                          else read_review_rule(DEFAULT_ADAPTER).thresholds)
             report = review_thresholds_report(args.review_threshold, thresholds)
         else:
             report = choose_review_thresholds(args.review_threshold, args.rows, args.target, args.min_coverage)

@@ -50,8 +50,7 @@ import pandas as pd
 from core.mail import Email
 from core.settings import public_url
 from model.calibration import CALIBRATION_FILE
-from model.category_check import CHECK_WEIGHT
-from model.review import model_review_reasons
+from model.review import DEFAULT_RULE, ReviewThresholds, model_review_reasons, review_thresholds
 from model.schema import CATEGORIES, FIELDS
 from model.served import ModelServerError
 from training import baselines
@@ -122,8 +121,10 @@ def resolve_adapter(value: str | None) -> str | None:
     return str(default) if default is not None else None
 
 
-def prediction_record(row: dict[str, str], result: Any, latency_s: float) -> dict[str, Any]:
-    """One predictions.csv row: the input columns, then everything the model produced."""
+def prediction_record(row: dict[str, str], result: Any, latency_s: float,
+                      thresholds: ReviewThresholds = DEFAULT_RULE.thresholds) -> dict[str, Any]:
+    """One predictions.csv row: the input columns, then everything the model produced, and the
+    review decision by ``thresholds`` (the triager's review rule, as the worker decides)."""
     record: dict[str, Any] = dict(row)
     record["pred_category"] = result.category
     record["confidence"] = round(float(result.confidence), 4)
@@ -136,7 +137,7 @@ def prediction_record(row: dict[str, str], result: Any, latency_s: float) -> dic
     record["response"] = result.response
     record["latency_s"] = round(latency_s, 4)
     record["problems"] = "; ".join(result.problems)
-    reasons = model_review_reasons(result)
+    reasons = model_review_reasons(result, thresholds)
     record["needs_review"] = bool(reasons)
     record["review_reasons"] = "; ".join(reasons)
     return record
@@ -157,7 +158,7 @@ def triage_rows(triager: Any, rows: list[dict[str, str]], out_csv: Path, second_
                                                                                          time_budget_s=time_budget_s)
             latencies.append(time.perf_counter() - start)
             results.append(result)
-            record = prediction_record(row, result, latencies[-1])
+            record = prediction_record(row, result, latencies[-1], review_thresholds(triager))
             if second_requests:
                 from model.second_request import second_request  # deferred: see resolve_adapter
 
@@ -181,8 +182,9 @@ def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_
                    second_requests: bool = False, time_budget_s: float | None = None,
                    model_url: str | None = None, server: str = "llama.cpp", check_weight: float | None = None) -> dict:
     """Load one triager (or reach the model server at ``model_url``), run it over the rows and score it.
-    ``check_weight``: how much the category check counts in the category decision (None: as shipped,
-    ``model.category_check.CHECK_WEIGHT``; 0: the model alone)."""
+    ``check_weight``: how much the category check counts in the category decision (None: the
+    adapter's review rule, model/review.py; 0: the model alone). Rows go to review by the adapter's
+    review rule, as the worker sends them."""
     if model_url:
         from model.served import ServedTriager  # deferred: see resolve_adapter
 
@@ -201,9 +203,10 @@ def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_
         print(f"Calibrated: {Path(adapter) / CALIBRATION_FILE} shifts the category scores", file=sys.stderr)
     results, latencies, seconds, second_latencies = triage_rows(triager, rows, out_csv, second_requests,
                                                                 time_budget_s)
-    needs_review = [bool(model_review_reasons(result)) for result in results]
+    needs_review = [bool(model_review_reasons(result, review_thresholds(triager))) for result in results]
     calibrated = bool(getattr(triager, "first_token_bias", None) or getattr(triager, "category_bias", None))
-    metrics = {**compute_metrics(rows, results, latencies, needs_review), "calibrated": calibrated}
+    metrics = {**compute_metrics(rows, results, latencies, needs_review), "calibrated": calibrated,
+               "review_rule": getattr(triager, "review_rule", DEFAULT_RULE).to_dict()}
     if second_requests and rows and "second_category" in rows[0]:
         metrics.update(second_request_metrics(rows, seconds, second_latencies))
     return metrics
@@ -305,8 +308,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server", default="llama.cpp", choices=("llama.cpp", "vllm"),
                         help="the kind of server at --model-url (its grammar field differs)")
     parser.add_argument("--check-weight", type=float, default=None,
-                        help="weight of the category check in the category decision (default: as shipped, "
-                             "model.category_check.CHECK_WEIGHT; 0 = the model alone)")
+                        help="weight of the category check in the category decision (default: the adapter's "
+                             "review_rule.json, else model.category_check.CHECK_WEIGHT; 0 = the model alone)")
     parser.add_argument("--base-limit", type=int, default=None,
                         help="score the base model on only the first N rows (it writes until cut off: slow)")
     return parser.parse_args(argv)
@@ -345,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train": str(args.train),
         "time_budget_s": args.time_budget,
         "second_requests": args.second_requests,
-        "check_weight": CHECK_WEIGHT if args.check_weight is None else args.check_weight,
+        "check_weight": report["review_rule"]["check_weight"] if args.check_weight is None else args.check_weight,
         "model_url": public_url(args.model_url) if args.model_url else None,
     }
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

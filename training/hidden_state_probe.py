@@ -38,7 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from model.metadata import DEFAULT_ADAPTER
-from model.review import model_review_reasons
+from model.review import model_review_reasons, read_review_rule
 from training.calibrate import prediction_result
 from training.evaluate import load_rows, row_email
 from training.layout import file_sha256
@@ -113,7 +113,8 @@ def extract(triager, recorder: StateRecorder, path: Path, limit: int | None, out
 
 def _ready(frame: pd.DataFrame, probe: np.ndarray, threshold: float) -> dict:
     """The ready metrics of predictions ``frame`` under the shipped rule plus the probe at ``threshold``."""
-    review = [bool(model_review_reasons(prediction_result(row))) or p < threshold
+    shipped = read_review_rule(DEFAULT_ADAPTER).thresholds
+    review = [bool(model_review_reasons(prediction_result(row), shipped)) or p < threshold
               for row, p in zip(frame.to_dict(orient="records"), probe, strict=True)]
     metrics = ready_metrics(list(frame["category"]), list(frame["pred_category"]), review)
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in metrics.items()}

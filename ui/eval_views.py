@@ -17,6 +17,7 @@ import streamlit as st
 
 from core.settings import public_url
 from model.active import ModelChoice, promote
+from model.review import read_review_rule
 from model.schema import CATEGORIES
 from training import compare, eval_jobs, layout
 from training.catalog import AdapterEntry, find_adapter
@@ -120,6 +121,10 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     if entry is None:
         st.caption("Only an adapter can be promoted: the plain base model is here for comparison.")
         return
+    if not _has_own_review_rule(entry.path):
+        st.caption(f"⚠️ No review rule was chosen for this adapter: promoted, its answers are \"Ready\" by the "
+                   f"project's default thresholds. Choose its own first: `python -m training.choose_review_rule "
+                   f"--adapter {entry.path}`.")
     if not st.button("Promote to the inbox", help="The inbox switches to this model on its next triage."):
         return
     try:
@@ -134,6 +139,13 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     st.session_state["eval_notice"] = (f"The inbox now uses {describe_choice(choice, entry)}. The choice is "
                                        "saved and survives restarts.")
     st.rerun()
+
+
+def _has_own_review_rule(adapter: str | Path) -> bool:
+    try:
+        return read_review_rule(adapter).chosen is not None
+    except ValueError:  # a broken rule: promoting fails loudly when the model loads, and says why
+        return False
 
 
 def load_model(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice):

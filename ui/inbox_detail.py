@@ -17,6 +17,7 @@ from ui.inbox_common import actor
 from ui.inbox_plans import Outcome, attachments, audit_rows, reply_text
 from ui.inbox_rows import APPROVABLE, InboxPage, received_text, row_note
 from ui.inbox_session import Draft, OperatorSession, field_changes
+from ui.resources import review_rule
 
 FIELD_LABELS = {"username": "Username", "booking_id": "Booking id", "member_name": "New member's name",
                 "member_email": "New member's email", "new_date": "New date (YYYY-MM-DD)",
@@ -118,7 +119,7 @@ def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSes
         return
     label = f"Split “{also_asks_text(extra)}” into its own ticket"
     if st.button(label, key=f"inbox_split_{ticket.id}", icon=":material/call_split:"):
-        split_id = split_second_request(store, flow, ticket.id, actor())
+        split_id = split_second_request(store, flow, ticket.id, actor(), review_rule().thresholds)
         session.decided([Outcome(split_id, "success", f"#{ticket.id} split: its second request is ticket "
                                                       f"#{split_id}, triaged and checked")])
         st.rerun()

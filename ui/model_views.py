@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from model.active import ModelChoice
+from model.review import read_review_rule
 from support import corrections
 from support.store import TicketStore
 
@@ -30,6 +31,7 @@ def adapter_details(choice: ModelChoice) -> None:
     meta = json.loads((adapter / "acedesk.json").read_text())
     st.write(f"**Adapter:** `{adapter}` · **base:** `{meta['base_model']}` · "
              f"prompt format v{meta['prompt_format_version']} · schema v{meta['schema_version']}")
+    review_rule(adapter)
     for name, title in (("train_metrics.json", "Training"), ("eval_metrics.json", "Evaluation")):
         path = adapter / name
         if path.exists():
@@ -37,6 +39,28 @@ def adapter_details(choice: ModelChoice) -> None:
             st.json(json.loads(path.read_text()), expanded=False)
     st.subheader("Hyperparameters")
     st.json(meta["hyperparameters"], expanded=False)
+
+
+def review_rule(adapter: Path) -> None:
+    """When the adapter's answers are "Ready": its own rule (review_rule.json), or a warning that
+    nobody chose one for it."""
+    try:
+        rule = read_review_rule(adapter)
+    except ValueError as error:
+        st.error(f"The adapter's review rule cannot be read, so the inbox cannot load it: {error}")
+        return
+    line = (f"**Ready** when the category is at least {rule.thresholds.confidence:.0%} likely and the category "
+            f"check gives it at least {rule.thresholds.check:.0%} (the check counts {rule.check_weight:g}× "
+            "in the category decision)")
+    if rule.chosen is None:
+        st.warning(f"{line}: the project's default rule, not chosen for this adapter. Choose its own with "
+                   f"`python -m training.choose_review_rule --adapter {adapter}`.")
+        return
+    reported = rule.chosen.get("reported") or {}
+    st.write(f"{line}; chosen on {rule.chosen.get('on', '?')}.")
+    if reported.get("ready_accuracy") is not None:
+        st.caption(f"On the {reported.get('rows')} rows, which chose nothing: ready accuracy "
+                   f"{reported['ready_accuracy']:.3f} at coverage {reported['ready_coverage']:.3f}.")
 
 
 def agreement(ticket_store: TicketStore) -> None:

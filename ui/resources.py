@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.settings import Settings, load_settings
 from model.active import ModelChoice, active_choice
+from model.review import ReviewRule, read_review_rule
 from support.desk import build_workflow, open_store
 from support.store import TicketStore
 from support.workflow import Workflow
@@ -57,6 +58,12 @@ def triager() -> Triager | ServedTriager:
     if settings.model_url:
         return served_triager(settings.model_url, choice.adapter)
     return cached_triager(choice)
+
+
+def review_rule() -> ReviewRule:
+    """The review rule of the inbox's model (its adapter's review_rule.json): what decides the
+    tickets the inbox makes itself, such as a split-off second request."""
+    return read_review_rule(active_choice(desk_settings()).adapter)
 
 
 def store() -> TicketStore:

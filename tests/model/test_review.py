@@ -1,11 +1,32 @@
-"""The review rule the worker, the inbox and the evaluation share: each reason on its own."""
+"""The review rule the worker, the inbox and the evaluation share: each reason on its own, and the
+thresholds an adapter carries beside its weights (review_rule.json)."""
 
-from model.review import SHIPPED, ReviewThresholds, model_review_reasons
+import json
+
+import pytest
+
+from model.category_check import CHECK_WEIGHT
+from model.metadata import DEFAULT_ADAPTER
+from model.review import (
+    DEFAULT_RULE,
+    DEFAULT_THRESHOLDS,
+    REVIEW_RULE_FILE,
+    ReviewRule,
+    ReviewThresholds,
+    model_review_reasons,
+    read_review_rule,
+    review_thresholds,
+    write_review_rule,
+)
 from model.schema import TriageResult
 
 
+def reasons(result, thresholds=DEFAULT_THRESHOLDS):
+    return model_review_reasons(result, thresholds)
+
+
 def test_a_sure_answer_that_the_check_agrees_with_is_ready():
-    assert model_review_reasons(TriageResult("cancel_booking", confidence=0.99, category_check=0.9)) == []
+    assert reasons(TriageResult("cancel_booking", confidence=0.99, category_check=0.9)) == []
 
 
 def test_each_reason_alone_sends_the_answer_to_review():
@@ -19,15 +40,57 @@ def test_each_reason_alone_sends_the_answer_to_review():
         "answer was cut off": TriageResult("other", **sure, problems=["answer was cut off"]),
     }
     for reason, result in cases.items():
-        assert model_review_reasons(result) == [reason]
+        assert reasons(result) == [reason]
 
 
 def test_an_answer_nobody_checked_is_judged_on_the_rest():
     # results from before the check (stored tickets, old predictions files) carry None
-    assert model_review_reasons(TriageResult("other", confidence=0.99, category_check=None)) == []
+    assert reasons(TriageResult("other", confidence=0.99, category_check=None)) == []
 
 
 def test_the_thresholds_are_bounds_below_which_review_starts():
-    at_bounds = TriageResult("other", confidence=SHIPPED.confidence, category_check=SHIPPED.check)
-    assert model_review_reasons(at_bounds) == []
-    assert len(model_review_reasons(at_bounds, ReviewThresholds(confidence=1.0, check=1.0))) == 2
+    at_bounds = TriageResult("other", confidence=DEFAULT_THRESHOLDS.confidence, category_check=DEFAULT_THRESHOLDS.check)
+    assert reasons(at_bounds) == []
+    assert len(reasons(at_bounds, ReviewThresholds(confidence=1.0, check=1.0))) == 2
+
+
+def test_the_shipped_adapter_carries_the_rule_chosen_for_it():
+    rule = read_review_rule(DEFAULT_ADAPTER)
+    assert rule.chosen and "even rows" in rule.chosen["on"]  # chosen on dev's even half, reported on the odd
+    assert rule.chosen["reported"]["rows"] == "odd"
+
+
+def test_an_adapter_without_a_rule_gets_the_defaults_and_says_so(tmp_path):
+    assert read_review_rule(tmp_path) == DEFAULT_RULE and read_review_rule(tmp_path).chosen is None
+    assert read_review_rule(None) == DEFAULT_RULE and DEFAULT_RULE.check_weight == CHECK_WEIGHT
+
+
+def test_a_rule_is_written_and_read_back(tmp_path):
+    rule = ReviewRule(ReviewThresholds(0.8, 0.1), check_weight=2.0, chosen={"on": "some rows"})
+    write_review_rule(tmp_path, rule)
+    back = read_review_rule(tmp_path)
+    assert back == rule and back.chosen == {"on": "some rows"}
+
+
+@pytest.mark.parametrize("field, value", [("confidence", 1.5), ("check", -0.1), ("check_weight", -1.0),
+                                          ("check_weight", float("nan"))])
+def test_a_rule_out_of_range_is_refused(tmp_path, field, value):
+    data = {**DEFAULT_RULE.to_dict(), field: value}
+    (tmp_path / REVIEW_RULE_FILE).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=field):
+        read_review_rule(tmp_path)
+
+
+def test_a_triager_is_judged_by_the_rule_it_carries():
+    class Carrying:
+        review_rule = ReviewRule(ReviewThresholds(0.9, 0.0))
+
+    assert review_thresholds(Carrying()) == ReviewThresholds(0.9, 0.0)
+    assert review_thresholds(object()) == DEFAULT_THRESHOLDS  # a stand-in without one: the defaults
+
+
+@pytest.mark.parametrize("text", ["{", "[]", '{"confidence": 0.5}', '{"confidence": "x", "check": 0, "check_weight": 1}'])
+def test_a_file_that_is_not_a_rule_is_refused_by_name(tmp_path, text):
+    (tmp_path / REVIEW_RULE_FILE).write_text(text)
+    with pytest.raises(ValueError, match="not a review rule"):
+        read_review_rule(tmp_path)

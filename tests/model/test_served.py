@@ -28,6 +28,7 @@ from core.mail import Email
 from model.category_check import CHECK_WEIGHT, load_category_check
 from model.metadata import DEFAULT_ADAPTER
 from model.prompt import STYLES, build_prompt
+from model.review import read_review_rule
 from model.schema import CATEGORIES
 from model.served import (
     MAX_NEW_TOKENS,
@@ -411,10 +412,14 @@ def test_peft_export_is_what_vllm_loads_pointing_at_the_served_base(tmp_path):
 
     out = export_adapter(DEFAULT_ADAPTER, "peft", tmp_path / "triage")
     assert sorted(path.name for path in out.iterdir()) == ["acedesk.json", "adapter_config.json",
-                                                           "adapter_model.safetensors", "answer_tokens.json"]
+                                                           "adapter_model.safetensors", "answer_tokens.json",
+                                                           "review_rule.json"]
     config = PeftConfig.from_pretrained(str(out))
     assert config.base_model_name_or_path == resolve_base("gemma-3-270m") and config.r <= 16  # vLLM's default cap
-    assert ServedTriager("http://127.0.0.1:1/v1", adapter=out, server="vllm").style.name == "gemma"
+    served = ServedTriager("http://127.0.0.1:1/v1", adapter=out, server="vllm")
+    assert served.style.name == "gemma"
+    # served, the adapter is decided by its own rule, as in-process
+    assert served.review_rule == read_review_rule(DEFAULT_ADAPTER) and served.check_weight == served.review_rule.check_weight
 
 
 def test_from_settings_takes_the_url_and_the_secret_key_from_the_settings_object():

@@ -187,6 +187,8 @@ def test_two_evaluations_side_by_side(app, runs_dir, tmp_path):
 def test_promoting_a_checkpoint_makes_it_the_inbox_model(app, runs_dir, tmp_path):
     checkpoint = runs_dir / "tiny/checkpoint-4"
     choose_adapter(app, checkpoint)
+    # a checkpoint nobody chose a review rule for: promoting it is allowed, and says what "Ready" will mean
+    assert any("No review rule was chosen for this adapter" in caption.value for caption in app.caption)
     by_label(app.button, "Promote to the inbox").click().run()
     assert not app.exception
     saved = json.loads((tmp_path / "data/active_model.json").read_text())

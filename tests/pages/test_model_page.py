@@ -2,10 +2,13 @@
 made on real demo tickets in the store (and the inbox's warning when it drops)."""
 
 import os
+import shutil
 
 from streamlit.testing.v1 import AppTest
 
 from core.settings import load_settings
+from model.metadata import DEFAULT_ADAPTER
+from model.review import REVIEW_RULE_FILE, read_review_rule
 from support.intake import fetch_eml_dir
 from support.states import State
 from support.store import TicketStore
@@ -21,6 +24,33 @@ def test_model_page_explains_a_missing_adapter(tmp_path, monkeypatch):
     app = AppTest.from_file(str(REPO_ROOT / "pages/model.py"), default_timeout=60).run()
     assert not app.exception
     assert "No adapter" in app.info[0].value
+
+
+def model_page(tmp_path, monkeypatch, adapter) -> AppTest:
+    monkeypatch.setenv("ACEDESK_ADAPTER", str(adapter))
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    app = AppTest.from_file(str(REPO_ROOT / "pages/model.py"), default_timeout=60).run()
+    assert not app.exception
+    return app
+
+
+def test_the_model_page_says_when_the_adapters_answers_are_ready(tmp_path, monkeypatch):
+    app = model_page(tmp_path, monkeypatch, DEFAULT_ADAPTER)
+    rule = read_review_rule(DEFAULT_ADAPTER)
+    [line] = [m.value for m in app.markdown if m.value.startswith("**Ready**")]
+    assert f"at least {rule.thresholds.confidence:.0%} likely" in line and "chosen on training/data/dev.csv" in line
+    assert any("which chose nothing: ready accuracy" in caption.value for caption in app.caption)
+
+
+def test_an_adapter_nobody_chose_a_rule_for_is_flagged_and_a_broken_rule_named(tmp_path, monkeypatch):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    shutil.copy2(DEFAULT_ADAPTER / "acedesk.json", adapter)
+    app = model_page(tmp_path, monkeypatch, adapter)
+    assert "not chosen for this adapter" in app.warning[0].value and "choose_review_rule" in app.warning[0].value
+    (adapter / REVIEW_RULE_FILE).write_text("{")
+    app = model_page(tmp_path, monkeypatch, adapter)
+    assert "review rule cannot be read" in app.error[0].value
 
 
 def test_the_app_opens_on_the_inbox(tmp_path, monkeypatch):

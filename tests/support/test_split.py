@@ -3,6 +3,7 @@ click, into a linked ticket of its own, triaged and checked like any other."""
 
 from core.mail import MailRef
 from integrations.mail_sending import SmtpSender
+from model.review import ReviewThresholds
 from model.schema import TriageResult
 from support.states import State
 from support.store import TicketStore
@@ -52,3 +53,16 @@ def test_a_second_new_account_splits_off_with_its_own_login(tmp_path):
     split = store.ticket(split_second_request(store, None, first, "desk@club.example"))
     assert (split.triage["category"], split.triage["username"]) == ("add_user", "jberg_14")
     assert split.flags[0] == "the second request of ticket 1's mail (add user jberg_14)"
+
+
+def test_the_split_ticket_is_decided_by_the_rule_it_is_given(tmp_path):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    first = store.add_ticket(MailRef("INBOX", "1", "9", "<rule@example.org>"), sender=ANNA, subject="Two things",
+                             body="Please reset my password (anna.berg). Also cancel BK-48213.")
+    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
+    triage["second_request"] = {"category": "cancel_booking", "booking_id": "BK-48213",
+                                "clause": "Also cancel BK-48213.", "probability": 0.75}
+    store.record_triage(first, triage, [f"{ALSO_ASKS}: cancel booking BK-48213"])
+    strict = ReviewThresholds(confidence=0.8, check=0.05)  # the adapter in use doubts a 75% second request
+    split = store.ticket(split_second_request(store, None, first, "desk@club.example", strict))
+    assert split.state == State.NEEDS_REVIEW and "low confidence (75%)" in split.flags

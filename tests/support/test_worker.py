@@ -10,7 +10,8 @@ from imap_tools import MailBoxUnencrypted
 from core.settings import load_settings
 from integrations.imap_mailbox import FETCH_CHUNK_MAILS
 from model.inference import load_triager
-from model.schema import CATEGORIES
+from model.review import ReviewRule, ReviewThresholds
+from model.schema import CATEGORIES, TriageResult
 from support import intake, tickets, worker
 from support.desk import open_store
 from support.health import Round, record_round, worker_health, worker_started
@@ -275,3 +276,27 @@ def test_a_mark_that_failed_is_made_on_the_next_fetch(dovecot_server, imap_accou
     assert fetch_imap(store, settings) == 0  # nothing new, but the mark is made now
     assert folder_flags(settings) == [{"\\Seen"}]
     assert store.unmarked_uids(*store.db.execute("SELECT mailbox, uidvalidity FROM mail_seen").fetchone()) == []
+
+
+class SureAt:
+    """A triager that reads every mail as a cancellation at one confidence, under a given review rule."""
+
+    def __init__(self, confidence, review_rule):
+        self.confidence, self.review_rule = confidence, review_rule
+
+    def triage(self, email):
+        return TriageResult("cancel_booking", booking_id="BK-12345", confidence=self.confidence,
+                            category_check=0.9, response="Your booking BK-12345 is cancelled.")
+
+    def triage_many(self, emails, batch_size=8):
+        return [self.triage(email) for email in emails]
+
+
+@pytest.mark.parametrize("threshold, ready", [(0.6, True), (0.8, False)])
+def test_the_worker_decides_by_the_rule_of_the_adapter_that_answered(mailbox, tmp_path, threshold, ready):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    rule = ReviewRule(ReviewThresholds(confidence=threshold, check=0.05))
+    run_once(store, mailbox, SureAt(0.7, rule))
+    person = next(ticket for ticket in store.tickets() if ticket.uid == "01-person.eml")
+    assert (person.state == State.TRIAGED) is ready
+    assert ("low confidence (70%)" in person.flags) is not ready

@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 
 from model.metadata import read_metadata
+from model.review import read_review_rule
 from training.build_adapter import MANIFEST_FILE, Pipeline, Scores, build, ships, stage_config
 from training.progress import read_events
 
@@ -22,7 +23,8 @@ def write_pipeline(folder, tiny_base_dir, ten_rows, **pipeline_fields):
     (folder / "configs" / "pipelines").mkdir()
     path = folder / "configs" / "pipelines" / "tiny.yaml"
     path.write_text(yaml.safe_dump({"out_dir": str(folder / "build"), "validation_file": str(ten_rows),
-                                    "stages": ["../first.yaml", "../second.yaml"], **pipeline_fields}))
+                                    "rule_file": str(ten_rows), "stages": ["../first.yaml", "../second.yaml"],
+                                    **pipeline_fields}))
     return Pipeline.load(path)
 
 
@@ -42,8 +44,11 @@ def test_stages_chain_and_the_manifest_says_what_went_in(tiny_base_dir, ten_rows
     # nothing was shipped before: the build is shipped, with its manifest
     assert manifest["shipping"]["shipped_now"] and manifest["shipping"]["shipped"] is None
     assert json.loads((shipped / MANIFEST_FILE).read_text())["stages"][1]["config"]["learning_rate"] == 5e-4
-    for name in ("adapter_model.safetensors", "answer_tokens.json"):  # the weights and decoding's shortlist
+    # the weights, decoding's shortlist and the review rule chosen for this adapter on the rule file's even rows
+    for name in ("adapter_model.safetensors", "answer_tokens.json", "review_rule.json"):
         assert (shipped / name).read_bytes() == (tmp_path / "build/stage2-second/adapter" / name).read_bytes()
+    assert read_review_rule(shipped).to_dict() == manifest["review_rule"]
+    assert manifest["review_rule"]["chosen"]["on"].endswith("even rows (0, 2, 4, ...: 5 rows)")
 
     again = build(pipeline, shipped)  # resumes: nothing is trained twice, and the same adapter is not "better"
     assert not any(stage["trained_in_this_build"] for stage in again["stages"])

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from model.category_check import CHECK_WEIGHT
+from model.review import DEFAULT_RULE, ReviewRule, ReviewThresholds
 from model.schema import CATEGORIES, TriageResult
 from training import evaluate
 from training.evaluate import main
@@ -99,6 +100,13 @@ class KeywordTriager:
         # what model.inference makes of an adapter's calibration.json: token id -> bias
         self.first_token_bias = {236770: 0.8} if adapter == "adapters/calibrated" else {}
 
+    @property
+    def review_rule(self):
+        # what model.inference makes of an adapter's review_rule.json: this one doubts every answer below 0.85
+        if self.adapter == "adapters/strict":
+            return ReviewRule(ReviewThresholds(confidence=0.85, check=0.0), check_weight=0.0)
+        return DEFAULT_RULE
+
     def triage(self, email):
         if self.adapter is None:  # the "base model": always answers other, with broken JSON
             return TriageResult("other", valid=False, problems=["answer is not valid JSON (x)"])
@@ -151,6 +159,21 @@ def test_a_calibrated_adapter_is_reported(fake_inference, eval_csv, tmp_path, ca
     assert main(argv) == 0
     assert json.loads((out / "metrics.json").read_text())["calibrated"] is True
     assert "adapters/calibrated/calibration.json shifts the category scores" in capsys.readouterr().err
+
+
+def test_rows_go_to_review_by_the_adapters_own_rule(fake_inference, eval_csv, tmp_path):
+    out = tmp_path / "out"
+    argv = ["--data", str(eval_csv), "--out", str(out), "--skip-base-baseline", "--train", str(tmp_path / "none.csv")]
+    assert main([*argv, "--adapter", "adapters/strict"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["review_rule"]["confidence"] == 0.85 and metrics["config"]["check_weight"] == 0.0
+    with (out / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+        review = {row["body"]: row["needs_review"] == "True" for row in csv.DictReader(handle)}
+    # 0.9 (the password row) passes the strict rule, 0.8 (cancel) and 0.5 (the rest) do not
+    assert [body for body, flagged in review.items() if not flagged] == [ROWS[1][2]]
+    assert main([*argv, "--adapter", "adapters/shipped"]) == 0  # the default rule passes 0.8 and flags 0.5
+    with (out / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+        assert sum(row["needs_review"] == "False" for row in csv.DictReader(handle)) == 3
 
 
 def test_limit_and_skip_base_baseline(fake_inference, eval_csv, tmp_path):

@@ -1,0 +1,84 @@
+"""An adapter's own review rule (training/choose_review_rule.py): the check's weight chosen by
+accuracy, the thresholds on the even rows, the odd rows reporting, and the triager carrying it."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from model.inference import load_triager
+from model.review import REVIEW_RULE_FILE, read_review_rule
+from model.schema import CATEGORIES
+from training.choose_review_rule import choose_check_weight, decided_categories, main
+from training.config import TrainConfig
+from training.finetune_lora import setup
+
+LOG = math.log
+
+
+def sure_of(category: str, probability: float = 0.9) -> dict[str, float]:
+    rest = (1 - probability) / (len(CATEGORIES) - 1)
+    return {c: probability if c == category else rest for c in CATEGORIES}
+
+
+def check_says(category: str, probability: float = 0.99) -> dict[str, float]:
+    return {c: LOG(probability if c == category else (1 - probability) / (len(CATEGORIES) - 1)) for c in CATEGORIES}
+
+
+def test_the_weight_that_decides_best_is_chosen():
+    # the model is sure and wrong on the first half, right on the second; the check is right everywhere
+    labels = ["other"] * 10 + ["add_user"] * 10
+    model = [sure_of("reset_password")] * 10 + [sure_of("add_user")] * 10
+    checks = [check_says(label) for label in labels]
+    weight, table = choose_check_weight(model, checks, labels)
+    assert table[0.0] == 0.5 and table[weight] == 1.0 and weight > 0
+    assert decided_categories(model, checks, 0.0) == ["reset_password"] * 10 + ["add_user"] * 10
+
+
+def test_a_check_that_only_misleads_gets_no_weight_and_ties_go_to_the_smaller():
+    labels = ["other"] * 10
+    model = [sure_of("other", 0.6)] * 10
+    misleading = [check_says("add_user")] * 10
+    assert choose_check_weight(model, misleading, labels)[0] == 0.0
+    agreeing = [check_says("other")] * 10  # every weight is right: the model alone is the simpler rule
+    assert choose_check_weight(model, agreeing, labels)[0] == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_base_dir, tmp_path_factory):
+    from tests.conftest import REPO_ROOT
+
+    folder = tmp_path_factory.mktemp("review-rule")
+    rows = folder / "twelve.csv"
+    pd.read_csv(REPO_ROOT / "training/data/dev.csv", keep_default_na=False).head(12).to_csv(rows, index=False)
+    adapter = setup(TrainConfig(base_model=str(tiny_base_dir), train_file=str(rows), val_file="",
+                                out_dir=str(folder / "run"), batch_size=4, max_steps=1, lora_r=4, lora_alpha=8))
+    return adapter, rows
+
+
+def test_the_rule_is_chosen_on_the_even_rows_and_travels_with_the_adapter(tiny_adapter, tmp_path, capsys):
+    adapter, rows = tiny_adapter
+    assert not (adapter / REVIEW_RULE_FILE).exists()
+    assert main(["--adapter", str(adapter), "--data", str(rows), "--out", str(tmp_path / "out"),
+                 "--time-budget", "60"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    rule = read_review_rule(adapter)
+    assert rule.to_dict() == printed and rule.chosen is not None
+    assert rule.chosen["on"].endswith("even rows (0, 2, 4, ...: 6 rows)")
+    assert set(rule.chosen["check_weight_accuracy"]) == {"0.0", "0.5", "1.0", "1.5", "2.0", "3.0"}
+    assert rule.chosen["reported"]["rows"] == "odd"
+    assert len(pd.read_csv(tmp_path / "out/predictions.csv")) == 12  # every row triaged; the odd ones report
+    triager = load_triager(adapter=adapter)
+    assert triager.review_rule == rule and triager.check_weight == rule.check_weight
+    triager.use_adapter(None)  # the plain base has no rule of its own
+    assert triager.review_rule.chosen is None
+
+
+def test_a_dry_run_leaves_the_adapter_as_it_is(tiny_adapter, tmp_path, capsys):
+    adapter, rows = tiny_adapter
+    before = (adapter / REVIEW_RULE_FILE).read_bytes() if (adapter / REVIEW_RULE_FILE).exists() else None
+    assert main(["--adapter", str(adapter), "--data", str(rows), "--out", str(tmp_path / "out"), "--dry-run",
+                 "--time-budget", "60"]) == 0
+    after = (adapter / REVIEW_RULE_FILE).read_bytes() if (adapter / REVIEW_RULE_FILE).exists() else None
+    assert before == after and (tmp_path / "out/choice.json").exists()
