@@ -19,7 +19,7 @@ active = active_choice(settings)
 st.title("Eval")
 eval_views.show_notice()
 choice, entry = eval_views.pick_model(entries, active)
-eval_views.promotion(choice, entry, entries, active, data_dir)
+eval_views.promotion(choice, entry, entries, active, data_dir, runs_dir)
 
 chat_tab, evaluate_tab, compare_tab = st.tabs([":material/chat: Chat", ":material/analytics: Evaluate", ":material/compare: Compare"])
 with chat_tab:

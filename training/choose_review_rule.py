@@ -36,6 +36,8 @@ from training.evaluate import load_rows, row_email, triage_rows
 
 RULE_DATA = PROJECT_ROOT / "training" / "data" / "dev.csv"
 """The hand-written dev set (issue 14): never trained on; its even rows choose, its odd rows report."""
+CHOICE_FILE = "choice.json"
+"""The rule and how it was chosen, in the output folder (beside predictions.csv)."""
 WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 """The check weights tried: a coarse grid, so that 125 rows choose one of six values."""
 
@@ -94,7 +96,7 @@ def setup(adapter: Path, data: Path = RULE_DATA, out_dir: Path | None = None, wr
         "predictions": _shown(predictions),
     }
     rule = ReviewRule(ReviewThresholds(choice["chosen"]["confidence"], choice["chosen"]["check"]), weight, chosen)
-    (out_dir / "choice.json").write_text(json.dumps(rule.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (out_dir / CHOICE_FILE).write_text(json.dumps(rule.to_dict(), indent=2) + "\n", encoding="utf-8")
     if write:
         write_review_rule(adapter, rule)
     return rule

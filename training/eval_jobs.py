@@ -6,6 +6,10 @@
     run = read_run(folder)            # state, done_rows of total_rows, why it failed
     stop_evaluation(run)
 
+An adapter's review rule is chosen the same way (``start_rule_choice``: ``python -m
+training.choose_review_rule``, one folder each under ``<runs>/review-rules/``), since it triages the
+dev set too.
+
 A process of its own, not a thread of the app: an evaluation takes minutes to half an hour on
 a CPU, so it must outlive a page rerun or a closed tab, must not hold the inbox model's lock,
 and can be stopped. The progress is the number of rows in predictions.csv, which evaluate.py
@@ -25,6 +29,7 @@ import pandas as pd
 
 from core.settings import PROJECT_ROOT, public_url
 from training import layout
+from training.choose_review_rule import CHOICE_FILE, RULE_DATA
 from training.jobs import JobState, job_state, read_job, start_job, stop_job
 
 
@@ -132,6 +137,54 @@ def load_predictions(folder: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame()
     return pd.read_csv(path, keep_default_na=False, dtype=str)
+
+
+RULE_LOG = "choose.log"
+RULE_TIME_BUDGET_S = 120.0
+"""Seconds per triage for a rule chosen from the app: the inbox may triage on the same CPU meanwhile,
+and a mail abandoned at the worker's budget would go to review and skew the thresholds."""
+
+
+@dataclass(frozen=True)
+class RuleChoice:
+    """One review-rule choice the app started, as it stands now."""
+
+    folder: Path
+    adapter: str
+    state: JobState
+    done_rows: int
+    """Rows of the dev set triaged so far (after the check's weight is chosen on its even rows)."""
+    total_rows: int
+    message: str = ""
+
+
+def start_rule_choice(adapter: str | Path, runs_dir: Path) -> Path:
+    """Choose ``adapter``'s review rule in a job of its own (it writes review_rule.json beside the
+    adapter when it is done); returns the job's folder."""
+    from training.evaluate import load_rows  # pandas reads the rows: only when a choice starts
+
+    adapter = Path(adapter).resolve()
+    folder = (layout.review_rules_root(runs_dir)
+              / f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(f'{adapter.parent.name}-{adapter.name}')}")
+    folder.mkdir(parents=True, exist_ok=False)
+    command = [sys.executable, "-m", "training.choose_review_rule", "--adapter", str(adapter),
+               "--out", str(folder.resolve()), "--time-budget", str(RULE_TIME_BUDGET_S)]
+    start_job(command, folder, RULE_LOG, cwd=PROJECT_ROOT,
+              extra={"adapter": str(adapter), "total_rows": len(load_rows(RULE_DATA))})
+    return folder
+
+
+def latest_rule_choice(adapter: str | Path, runs_dir: Path) -> RuleChoice | None:
+    """The newest review-rule choice the app started for ``adapter``, or None."""
+    adapter = str(Path(adapter).resolve())
+    for folder in sorted(layout.subfolders(layout.review_rules_root(runs_dir)), reverse=True):
+        job = read_job(folder)
+        if job is None or job.extra.get("adapter") != adapter:
+            continue
+        state, message = job_state(job, succeeded=(folder / CHOICE_FILE).exists(), log=folder / RULE_LOG)
+        return RuleChoice(folder, adapter, state, count_predictions(folder), int(job.extra.get("total_rows") or 0),
+                          message or "")
+    return None
 
 
 def _command_line_run(folder: Path, metrics: dict) -> EvalRun:

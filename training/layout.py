@@ -29,6 +29,7 @@ ACTIVE_RUN_FILE = ".active-run.json"
 LAUNCH_LOCK_FILE = ".launch.lock"
 UPLOADS = "uploads"
 EVALS = "evals"
+REVIEW_RULES = "review-rules"
 RUN_CONFIG = "run.yaml"
 JOB_FILE = "job.json"
 RUN_LOG = "run.log"
@@ -50,6 +51,11 @@ def runs_root(settings: Settings) -> Path:
 
 def evals_root(runs_dir: Path) -> Path:
     return Path(runs_dir) / EVALS
+
+
+def review_rules_root(runs_dir: Path) -> Path:
+    """Where the app's review-rule choices run (training/eval_jobs.py ``start_rule_choice``)."""
+    return Path(runs_dir) / REVIEW_RULES
 
 
 def uploads_dir(runs_dir: Path) -> Path:

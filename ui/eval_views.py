@@ -109,8 +109,11 @@ def _describe_adapter(entry: AdapterEntry | None) -> None:
 
 
 def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[AdapterEntry],
-              active: ModelChoice, data_dir: Path) -> None:
-    """Make the chosen adapter the inbox's model; the choice persists (data_dir/active_model.json)."""
+              active: ModelChoice, data_dir: Path, runs_dir: Path) -> None:
+    """Make the chosen adapter the inbox's model; the choice persists (data_dir/active_model.json).
+    Its review rule first: the one chosen for it, or a button that chooses one."""
+    if entry is not None and not choice.model_url:
+        review_rule_status(entry, runs_dir)
     if choice.model_url:
         st.caption("✅ The inbox triages through this server while ACEDESK_MODEL_URL is set.")
         return
@@ -121,10 +124,6 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     if entry is None:
         st.caption("Only an adapter can be promoted: the plain base model is here for comparison.")
         return
-    if not _has_own_review_rule(entry.path):
-        st.caption(f"⚠️ No review rule was chosen for this adapter: promoted, its answers are \"Ready\" by the "
-                   f"project's default thresholds. Choose its own first: `python -m training.choose_review_rule "
-                   f"--adapter {entry.path}`.")
     if not st.button("Promote to the inbox", help="The inbox switches to this model on its next triage."):
         return
     try:
@@ -141,11 +140,45 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     st.rerun()
 
 
-def _has_own_review_rule(adapter: str | Path) -> bool:
+def review_rule_status(entry: AdapterEntry, runs_dir: Path) -> None:
+    """When the adapter's answers are "Ready": its own rule, or a job choosing one, or a button."""
     try:
-        return read_review_rule(adapter).chosen is not None
-    except ValueError:  # a broken rule: promoting fails loudly when the model loads, and says why
-        return False
+        rule = read_review_rule(entry.path)
+    except ValueError as error:
+        st.error(f"Its review rule cannot be read, so the model cannot load: {error}. Choose it again below.")
+        rule = None
+    if rule is not None and rule.chosen is not None:
+        st.caption(f"Its review rule: Ready when the category is at least {rule.thresholds.confidence:.0%} likely "
+                   f"and the category check gives it at least {rule.thresholds.check:.0%}; chosen on "
+                   f"{rule.chosen.get('on', '?')}.")
+        return
+    job = eval_jobs.latest_rule_choice(entry.path, runs_dir)
+    if job is not None and job.state == JobState.RUNNING:
+        st.fragment(_rule_choice_progress, run_every=POLL_SECONDS)(entry.path, runs_dir)
+        return
+    if rule is not None:
+        st.caption("⚠️ No review rule was chosen for this adapter: promoted, its answers are \"Ready\" by the "
+                   "project's default thresholds, chosen for another adapter.")
+    if job is not None and job.state in (JobState.FAILED, JobState.STOPPED):
+        st.caption(f"The last choice of its rule did not finish ({job.state.value}): {job.message or 'no reason given'}.")
+    if st.button("Choose its review rule", help="Triages the dev set (a few minutes on a CPU): the category check's "
+                 "weight and the review thresholds are chosen on its even rows and reported on its odd rows, then "
+                 "saved beside the adapter (review_rule.json)."):
+        try:
+            eval_jobs.start_rule_choice(entry.path, runs_dir)
+        except OSError as error:
+            st.error(f"Could not start choosing the rule: {error}. Check that {runs_dir} is writable.")
+            return
+        st.rerun()
+
+
+def _rule_choice_progress(adapter: str, runs_dir: Path) -> None:
+    job = eval_jobs.latest_rule_choice(adapter, runs_dir)
+    if job is None or job.state != JobState.RUNNING:
+        st.rerun()  # done (or failed): show the rule, or why not
+    st.progress(job.done_rows / max(job.total_rows, 1),
+                text=f"Choosing its review rule on the dev set: {job.done_rows} of {job.total_rows} mails triaged "
+                     "(the check's weight first)")
 
 
 def load_model(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice):

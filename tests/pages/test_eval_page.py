@@ -10,10 +10,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model.metadata import write_metadata
+from model.review import REVIEW_RULE_FILE, ReviewRule, ReviewThresholds, write_review_rule
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
+from training import eval_jobs
+from training.choose_review_rule import RULE_DATA
 from training.config import TrainConfig
+from training.evaluate import load_rows
 from training.finetune_lora import setup
+from training.jobs import JobState, read_job, stop_job
 from training.layout import JOB_FILE, METRICS_FILE, evals_root
 from ui import resources
 from ui.eval_views import SERVER_FILE
@@ -189,12 +194,39 @@ def test_promoting_a_checkpoint_makes_it_the_inbox_model(app, runs_dir, tmp_path
     choose_adapter(app, checkpoint)
     # a checkpoint nobody chose a review rule for: promoting it is allowed, and says what "Ready" will mean
     assert any("No review rule was chosen for this adapter" in caption.value for caption in app.caption)
+    assert any(button.label == "Choose its review rule" for button in app.button)
     by_label(app.button, "Promote to the inbox").click().run()
     assert not app.exception
     saved = json.loads((tmp_path / "data/active_model.json").read_text())
     assert saved == {"adapter": str(checkpoint.resolve()), "base_model": None}
     assert "The inbox now uses tiny / checkpoint-4" in app.success[0].value
     assert any("This is the model the inbox uses" in caption.value for caption in app.caption)
+
+
+def test_an_adapters_review_rule_is_chosen_by_a_job_of_its_own_and_then_shown(app, runs_dir):
+    checkpoint = runs_dir / "tiny/checkpoint-2"
+    choose_adapter(app, checkpoint)
+    by_label(app.button, "Choose its review rule").click().run()
+    assert not app.exception
+    job = eval_jobs.latest_rule_choice(checkpoint, runs_dir)
+    try:
+        assert job.state == JobState.RUNNING and job.total_rows == len(load_rows(RULE_DATA))
+        assert "choose_review_rule" in " ".join(read_job(job.folder).command)
+        # the page shows its progress while it runs
+        assert app.get("progress") and "Choosing its review rule on the dev set" in app.get("progress")[0].proto.text
+    finally:
+        stop_job(job.folder, grace_s=1.0)
+    app.run()
+    assert any("did not finish (stopped)" in caption.value for caption in app.caption)
+    rule = checkpoint / REVIEW_RULE_FILE
+    write_review_rule(checkpoint, ReviewRule(ReviewThresholds(0.77, 0.1), 1.0, {"on": "some labelled rows"}))
+    try:
+        app.run()
+        assert any("at least 77% likely" in caption.value and "chosen on some labelled rows" in caption.value
+                   for caption in app.caption)
+        assert not any(button.label == "Choose its review rule" for button in app.button)
+    finally:
+        rule.unlink()
 
 
 def test_the_model_server_is_a_model_source_for_the_chat_and_evaluations(runs_dir, tiny_base_dir, tmp_path,

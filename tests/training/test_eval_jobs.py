@@ -8,9 +8,11 @@ import time
 import psutil
 
 from training import layout
+from training.choose_review_rule import CHOICE_FILE
 from training.eval_jobs import (
     EvalRequest,
     count_predictions,
+    latest_rule_choice,
     list_runs,
     read_run,
     start_evaluation,
@@ -98,3 +100,27 @@ def test_a_started_evaluation_that_cannot_read_its_data_fails_with_the_reason(tm
     assert wait_for(lambda: read_run(folder).state != JobState.RUNNING)
     run = read_run(folder)
     assert run.state == JobState.FAILED and run.message.endswith("missing.csv: no such file")
+
+
+def rule_job(runs, name, adapter, finished):
+    folder = layout.review_rules_root(runs) / name
+    folder.mkdir(parents=True)
+    (folder / layout.JOB_FILE).write_text(json.dumps({
+        "pid": 999_999_999, "created": 0.0, "started_at": time.time(), "command": [],
+        "extra": {"adapter": str(adapter.resolve()), "total_rows": 249}}))
+    if finished:
+        (folder / CHOICE_FILE).write_text("{}")
+    return folder
+
+
+def test_the_newest_rule_choice_of_the_adapter_asked_about_is_found(tmp_path):
+    runs, first, second = tmp_path / "runs", tmp_path / "a/adapter", tmp_path / "b/adapter"
+    assert latest_rule_choice(first, runs) is None  # none started yet
+    rule_job(runs, "20261206-100000-a", first, finished=False)
+    rule_job(runs, "20261206-110000-a", first, finished=True)
+    rule_job(runs, "20261206-120000-b", second, finished=False)
+    newest = latest_rule_choice(first, runs)
+    assert newest.folder.name == "20261206-110000-a" and newest.state == JobState.FINISHED
+    assert newest.total_rows == 249 and newest.done_rows == 0
+    died = latest_rule_choice(second, runs)  # its process is gone and it wrote no choice
+    assert died.state == JobState.FAILED
