@@ -70,6 +70,7 @@ def test_a_rule_is_written_and_read_back(tmp_path):
     write_review_rule(tmp_path, rule)
     back = read_review_rule(tmp_path)
     assert back == rule and back.chosen == {"on": "some rows"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == [REVIEW_RULE_FILE]  # no partial file left
 
 
 @pytest.mark.parametrize("field, value", [("confidence", 1.5), ("check", -0.1), ("check_weight", -1.0),
