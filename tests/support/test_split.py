@@ -13,16 +13,24 @@ from support.workflow import Workflow
 ANNA = "Anna Berg <anna.berg@example.org>"
 
 
+def two_request_ticket(store, uid, body, second_request, flag):
+    """Anna's mail triaged as a password reset that also makes ``second_request``."""
+    first = store.add_ticket(MailRef("INBOX", "1", uid, f"<{uid}@example.org>"), sender=ANNA, subject="Two things",
+                             body=body)
+    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
+    triage["second_request"] = second_request
+    store.record_triage(first, triage, [f"{ALSO_ASKS}: {flag}"])
+    return first
+
+
 def test_the_second_request_becomes_a_linked_ticket_triaged_and_checked(tmp_path, club_backend, smtp_server):
     store = TicketStore(tmp_path / "acedesk.sqlite3")
     workflow = Workflow(store, club_backend.api(), SmtpSender(smtp_server.settings(from_address="s@club.example")),
                         from_address="s@club.example")
-    first = store.add_ticket(MailRef("INBOX", "1", "7", "<two@example.org>"), sender=ANNA, subject="Two things",
-                             body="Please reset my password (anna.berg). Also cancel BK-48213, I'm injured.")
-    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
-    triage["second_request"] = {"category": "cancel_booking", "booking_id": "BK-48213",
-                                "clause": "Also cancel BK-48213, I'm injured.", "probability": 0.96}
-    store.record_triage(first, triage, [f"{ALSO_ASKS}: cancel booking BK-48213"])
+    first = two_request_ticket(store, "two", "Please reset my password (anna.berg). Also cancel BK-48213, I'm injured.",
+                               {"category": "cancel_booking", "booking_id": "BK-48213",
+                                "clause": "Also cancel BK-48213, I'm injured.", "probability": 0.96},
+                               "cancel booking BK-48213")
 
     second = split_second_request(store, workflow, first, "desk@club.example")
     split = store.ticket(second)
@@ -57,12 +65,9 @@ def test_a_second_new_account_splits_off_with_its_own_login(tmp_path):
 
 def test_the_split_ticket_is_decided_by_the_rule_it_is_given(tmp_path):
     store = TicketStore(tmp_path / "acedesk.sqlite3")
-    first = store.add_ticket(MailRef("INBOX", "1", "9", "<rule@example.org>"), sender=ANNA, subject="Two things",
-                             body="Please reset my password (anna.berg). Also cancel BK-48213.")
-    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
-    triage["second_request"] = {"category": "cancel_booking", "booking_id": "BK-48213",
-                                "clause": "Also cancel BK-48213.", "probability": 0.75}
-    store.record_triage(first, triage, [f"{ALSO_ASKS}: cancel booking BK-48213"])
+    first = two_request_ticket(store, "rule", "Please reset my password (anna.berg). Also cancel BK-48213.",
+                               {"category": "cancel_booking", "booking_id": "BK-48213",
+                                "clause": "Also cancel BK-48213.", "probability": 0.75}, "cancel booking BK-48213")
     strict = ReviewThresholds(confidence=0.8, check=0.05)  # the adapter in use doubts a 75% second request
     split = store.ticket(split_second_request(store, None, first, "desk@club.example", strict))
     assert split.state == State.NEEDS_REVIEW and "low confidence (75%)" in split.flags

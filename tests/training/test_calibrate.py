@@ -10,9 +10,7 @@ from model.calibration import CALIBRATION_FILE, read_category_bias
 from model.inference import load_triager
 from model.schema import CATEGORIES
 from training import calibrate
-from training.config import TrainConfig
 from training.evaluate import load_rows, row_email
-from training.finetune_lora import setup
 
 
 def leaning_to_other(label: str) -> dict[str, float]:
@@ -31,20 +29,6 @@ def test_the_fit_removes_a_lean_towards_other():
     assert bias["other"] == 0.0
     assert all(bias[c] > 1.5 for c in CATEGORIES if c != "other")
     assert calibrate.accuracy(scores, labels, bias) == 1.0
-
-
-@pytest.fixture(scope="module")
-def tiny_adapter(tiny_base_dir, tmp_path_factory):
-    import pandas as pd
-
-    from tests.conftest import REPO_ROOT
-
-    folder = tmp_path_factory.mktemp("calibrate")
-    rows = folder / "ten.csv"
-    pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False).head(10).to_csv(rows, index=False)
-    adapter = setup(TrainConfig(base_model=str(tiny_base_dir), train_file=str(rows), val_file="",
-                                out_dir=str(folder / "run"), batch_size=4, max_steps=2, lora_r=4, lora_alpha=8))
-    return adapter, rows
 
 
 def all_modify_booking(rows, folder):

@@ -11,8 +11,6 @@ from model.inference import load_triager
 from model.review import REVIEW_RULE_FILE, read_review_rule
 from model.schema import CATEGORIES
 from training.choose_review_rule import choose_check_weight, decided_categories, main
-from training.config import TrainConfig
-from training.finetune_lora import setup
 
 LOG = math.log
 
@@ -46,19 +44,17 @@ def test_a_check_that_only_misleads_gets_no_weight_and_ties_go_to_the_smaller():
 
 
 @pytest.fixture(scope="module")
-def tiny_adapter(tiny_base_dir, tmp_path_factory):
+def dev_rows(tmp_path_factory):
+    """Twelve rows of the dev set: six choose, six report."""
     from tests.conftest import REPO_ROOT
 
-    folder = tmp_path_factory.mktemp("review-rule")
-    rows = folder / "twelve.csv"
+    rows = tmp_path_factory.mktemp("review-rule") / "twelve.csv"
     pd.read_csv(REPO_ROOT / "training/data/dev.csv", keep_default_na=False).head(12).to_csv(rows, index=False)
-    adapter = setup(TrainConfig(base_model=str(tiny_base_dir), train_file=str(rows), val_file="",
-                                out_dir=str(folder / "run"), batch_size=4, max_steps=1, lora_r=4, lora_alpha=8))
-    return adapter, rows
+    return rows
 
 
-def test_the_rule_is_chosen_on_the_even_rows_and_travels_with_the_adapter(tiny_adapter, tmp_path, capsys):
-    adapter, rows = tiny_adapter
+def test_the_rule_is_chosen_on_the_even_rows_and_travels_with_the_adapter(tiny_adapter, dev_rows, tmp_path, capsys):
+    adapter, rows = tiny_adapter[0], dev_rows
     assert not (adapter / REVIEW_RULE_FILE).exists()
     assert main(["--adapter", str(adapter), "--data", str(rows), "--out", str(tmp_path / "out"),
                  "--time-budget", "60"]) == 0
@@ -75,8 +71,8 @@ def test_the_rule_is_chosen_on_the_even_rows_and_travels_with_the_adapter(tiny_a
     assert triager.review_rule.chosen is None
 
 
-def test_a_dry_run_leaves_the_adapter_as_it_is(tiny_adapter, tmp_path, capsys):
-    adapter, rows = tiny_adapter
+def test_a_dry_run_leaves_the_adapter_as_it_is(tiny_adapter, dev_rows, tmp_path, capsys):
+    adapter, rows = tiny_adapter[0], dev_rows
     before = (adapter / REVIEW_RULE_FILE).read_bytes() if (adapter / REVIEW_RULE_FILE).exists() else None
     assert main(["--adapter", str(adapter), "--data", str(rows), "--out", str(tmp_path / "out"), "--dry-run",
                  "--time-budget", "60"]) == 0
