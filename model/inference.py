@@ -99,13 +99,13 @@ class Triager:
     def use_adapter(self, adapter: str | Path | None) -> None:
         """Switch to another LoRA adapter (or None: the plain base) without reloading the base."""
         with self._lock:
+            rule = read_review_rule(adapter)  # first: a broken file leaves the triager as it was
             if self.adapter is not None:  # only the active adapter is merged
                 self.model.unmerge_adapter()
             self.first_token_bias = {}
             self._prefix = None
             self._shortlist, self._shortlist_built = None, False
-            self.review_rule = read_review_rule(adapter)
-            self.check_weight = self.review_rule.check_weight
+            self.review_rule, self.check_weight = rule, rule.check_weight
             if adapter is None:
                 self.adapter = None
                 return

@@ -78,3 +78,16 @@ def test_a_dry_run_leaves_the_adapter_as_it_is(tiny_adapter, dev_rows, tmp_path,
                  "--time-budget", "60"]) == 0
     after = (adapter / REVIEW_RULE_FILE).read_bytes() if (adapter / REVIEW_RULE_FILE).exists() else None
     assert before == after and (tmp_path / "out/choice.json").exists()
+
+
+def test_a_broken_rule_refuses_the_adapter_and_leaves_the_triager_as_it_was(tiny_adapter, tmp_path):
+    import shutil
+
+    adapter = tmp_path / "broken"
+    shutil.copytree(tiny_adapter[0], adapter)
+    (adapter / REVIEW_RULE_FILE).write_text('{"confidence": 2}')
+    triager = load_triager(adapter=tiny_adapter[0])
+    before = (triager.adapter, triager.review_rule, triager.first_token_bias)
+    with pytest.raises(ValueError, match="not a review rule"):
+        triager.use_adapter(adapter)
+    assert (triager.adapter, triager.review_rule, triager.first_token_bias) == before
