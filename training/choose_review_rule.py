@@ -32,6 +32,7 @@ from core.settings import PROJECT_ROOT
 from model.category_check import load_category_check
 from model.review import ReviewRule, ReviewThresholds, write_review_rule
 from model.schema import CATEGORIES
+from training import layout
 from training.evaluate import load_rows, row_email, triage_rows
 
 RULE_DATA = PROJECT_ROOT / "training" / "data" / "dev.csv"
@@ -65,13 +66,13 @@ def setup(adapter: Path, data: Path = RULE_DATA, out_dir: Path | None = None, wr
           time_budget_s: float | None = None) -> ReviewRule:
     """Choose ``adapter``'s rule on ``data``'s even rows, report it on the odd rows, and (``write``)
     save it beside the adapter; the triage of every row goes to ``out_dir/predictions.csv``
-    (default: runs/review-rule/ADAPTER_PARENT-ADAPTER). ``time_budget_s``: seconds per triage (the
+    (default: runs/review-rules/ADAPTER_PARENT-ADAPTER, beside the app's). ``time_budget_s``: seconds per triage (the
     worker's when None); raise it on a CPU shared with other work, or slow mails go to review."""
     from model.inference import load_triager  # torch: only when a model is needed
     from training.calibrate import choose_review_thresholds
 
     adapter = Path(adapter)
-    out_dir = Path(out_dir) if out_dir else PROJECT_ROOT / "runs" / "review-rule" / (
+    out_dir = Path(out_dir) if out_dir else layout.review_rules_root(PROJECT_ROOT / "runs") / (
         f"{adapter.resolve().parent.name}-{adapter.name}")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = load_rows(data)
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, required=True, help="the adapter folder the rule is written into")
     parser.add_argument("--data", type=Path, default=RULE_DATA, help="labelled CSV: its even rows choose, its odd rows report")
     parser.add_argument("--out", type=Path, default=None, help="folder for predictions.csv and choice.json "
-                                                               "(default: runs/review-rule/...)")
+                                                               "(default: runs/review-rules/...)")
     parser.add_argument("--time-budget", type=float, default=None,
                         help="seconds per triage (default: the worker's); raise it on a CPU shared with other work")
     parser.add_argument("--dry-run", action="store_true", help="choose and report, but leave the adapter as it is")
