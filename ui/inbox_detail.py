@@ -119,7 +119,12 @@ def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSes
         return
     label = f"Split “{also_asks_text(extra)}” into its own ticket"
     if st.button(label, key=f"inbox_split_{ticket.id}", icon=":material/call_split:"):
-        split_id = split_second_request(store, flow, ticket.id, actor(), review_rule().thresholds)
+        try:
+            thresholds = review_rule().thresholds
+        except ValueError as error:  # a broken review_rule.json: say so, never a traceback
+            st.error(f"Not split: the inbox model's review rule cannot be read ({plain(str(error))}).")
+            return
+        split_id = split_second_request(store, flow, ticket.id, actor(), thresholds)
         session.decided([Outcome(split_id, "success", f"#{ticket.id} split: its second request is ticket "
                                                       f"#{split_id}, triaged and checked")])
         st.rerun()

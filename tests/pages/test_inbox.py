@@ -278,7 +278,8 @@ def test_a_model_server_that_is_down_is_said_on_the_strip(desk, tmp_path, monkey
     assert "new mail waits as received" in strip and "hunter2" not in strip
 
 
-def test_a_second_request_is_split_into_a_linked_ticket_with_one_click(desk, tmp_path, club_backend):
+def anna_asks_twice(desk, tmp_path):
+    """Anna's cancellation, triaged as one that also asks to move BK-48214; returns the store."""
     seed(desk, tmp_path, ANNA_CANCELS)
     store = open_store(desk)
     store.retriage(1, "test")
@@ -287,6 +288,11 @@ def test_a_second_request_is_split_into_a_linked_ticket_with_one_click(desk, tmp
     triage["second_request"] = {"category": "modify_booking", "booking_id": "BK-48214", "username": None,
                                 "clause": "And move BK-48214 to 10am, please.", "probability": 0.95}
     store.record_triage(1, triage, [f"{ALSO_ASKS}: modify booking BK-48214"])
+    return store
+
+
+def test_a_second_request_is_split_into_a_linked_ticket_with_one_click(desk, tmp_path, club_backend):
+    store = anna_asks_twice(desk, tmp_path)
     app = open_inbox()
     app.selectbox(key="inbox_detail").set_value(1).run()
     assert app.button(key="inbox_split_1").label == "Split “modify booking BK-48214” into its own ticket"
@@ -298,3 +304,18 @@ def test_a_second_request_is_split_into_a_linked_ticket_with_one_click(desk, tmp
     assert store.ticket(2).message_id == store.ticket(1).message_id  # the same mail, linked
     app.selectbox(key="inbox_detail").set_value(1).run()
     assert not [button for button in app.button if button.key == "inbox_split_1"]  # split once only
+
+
+def test_a_split_with_an_unreadable_review_rule_says_so_and_splits_nothing(desk, tmp_path, monkeypatch):
+    import ui.inbox_detail
+
+    def broken_rule():
+        raise ValueError("review_rule.json: not a review rule (JSONDecodeError: Expecting value)")
+
+    monkeypatch.setattr(ui.inbox_detail, "review_rule", broken_rule)
+    store = anna_asks_twice(desk, tmp_path)
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    click(app, "inbox_split_1")
+    assert not app.exception and "review rule cannot be read" in texts(app.error)
+    assert len(store.tickets()) == 1  # nothing split
