@@ -6,6 +6,8 @@ training hyperparameters. Inference rebuilds exactly the prompt the adapter lear
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from model.prompt import PROMPT_FORMAT_VERSION
@@ -23,6 +25,11 @@ Face id or a local folder."""
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
 """The adapter shipped with the project: what the inbox uses until another is promoted."""
 
+REPLACEMENT_JOURNAL = ".replacing.json"
+"""In an adapter folder while its files are being replaced (a build shipping into it): the names
+whose complete new versions wait beside them, and the names to delete. Its presence means the
+replacement is decided; whoever reads the folder next finishes it (``finish_replacement``)."""
+
 
 def write_metadata(folder: str | Path, base_model: str, prompt_style: str, hyperparameters: dict,
                    **extra) -> Path:
@@ -39,8 +46,53 @@ def write_metadata(folder: str | Path, base_model: str, prompt_style: str, hyper
     return path
 
 
+def replace_adapter_files(folder: str | Path, sources: dict[str, Path], remove: tuple[str, ...] = ()) -> None:
+    """Put ``sources`` (name in the folder: file to copy) into ``folder`` and delete ``remove``, so
+    that no reader ever loads a mix of old and new files, even if this process dies at any point.
+
+    The new files are copied under hidden names first; a process killed then leaves the old adapter
+    whole. Then the journal is written (one rename), and from then on the replacement is decided:
+    each name is renamed over the old file, and a process killed half-way leaves the journal, so
+    the next ``read_metadata`` of the folder finishes it. Renames within a folder are atomic."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    finish_replacement(folder)  # an earlier replacement killed half-way is finished first
+    for name, source in sources.items():
+        shutil.copy2(source, folder / _waiting(name))
+    journal = folder / f"{REPLACEMENT_JOURNAL}.tmp"
+    journal.write_text(json.dumps({"replace": list(sources), "remove": list(remove)}) + "\n")
+    journal.replace(folder / REPLACEMENT_JOURNAL)
+    finish_replacement(folder)
+
+
+def finish_replacement(folder: str | Path) -> bool:
+    """Finish a replacement whose journal is in ``folder`` (True), or do nothing (False). Safe to
+    run twice or from two processes at once: a new file already renamed is simply not there."""
+    folder = Path(folder)
+    journal = folder / REPLACEMENT_JOURNAL
+    try:
+        plan = json.loads(journal.read_text())
+    except FileNotFoundError:
+        return False
+    for name in plan["replace"]:
+        try:
+            os.replace(folder / _waiting(name), folder / name)
+        except FileNotFoundError:
+            pass  # renamed already, by an earlier try or by another process
+    for name in plan["remove"]:
+        (folder / name).unlink(missing_ok=True)
+    journal.unlink(missing_ok=True)
+    return True
+
+
+def _waiting(name: str) -> str:
+    return f".{name}.new"
+
+
 def read_metadata(folder: str | Path) -> dict:
-    """Read and check an adapter's metadata; a clear error when it was built for another format."""
+    """Read and check an adapter's metadata; a clear error when it was built for another format.
+    A replacement of the folder's files killed half-way is finished first (``replace_adapter_files``)."""
+    finish_replacement(folder)
     path = Path(folder) / METADATA_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: {folder} was not written by training/finetune_lora.py")

@@ -24,8 +24,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import subprocess
+import tempfile
 import time
 import typing
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 
 from core.settings import PROJECT_ROOT
-from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE
+from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE, replace_adapter_files
 from model.review import REVIEW_RULE_FILE
 from training import layout
 from training.choose_review_rule import RULE_DATA
@@ -173,13 +173,14 @@ def ships(new: Scores, current: Scores | None) -> bool:
 
 
 def ship(adapter: Path, shipped: Path, manifest: dict) -> None:
-    """Copy the adapter's files and the manifest over the shipped folder (its old scores go: they
-    measured another adapter; ``training.evaluate`` measures the new one)."""
-    shipped.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED_FILES:
-        shutil.copy2(adapter / name, shipped / name)
-    (shipped / layout.EVAL_METRICS).unlink(missing_ok=True)
-    layout.write_json_atomically(shipped / MANIFEST_FILE, manifest)
+    """Put the adapter's files and the manifest in the shipped folder, all of them or none for any
+    reader even if the build dies half-way (``replace_adapter_files``). Its old scores go: they
+    measured another adapter; ``training.evaluate`` measures the new one."""
+    with tempfile.TemporaryDirectory() as scratch:
+        written = Path(scratch) / MANIFEST_FILE
+        layout.write_json_atomically(written, manifest)
+        replace_adapter_files(shipped, {**{name: adapter / name for name in SHIPPED_FILES}, MANIFEST_FILE: written},
+                              remove=(layout.EVAL_METRICS,))
 
 
 def choose_review_rule(adapter: Path, data: Path):

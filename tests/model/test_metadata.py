@@ -1,8 +1,19 @@
+import itertools
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 
-from model.metadata import METADATA_FILE, read_metadata, write_metadata
+from model.metadata import (
+    METADATA_FILE,
+    REPLACEMENT_JOURNAL,
+    finish_replacement,
+    read_metadata,
+    replace_adapter_files,
+    write_metadata,
+)
 
 
 def test_metadata_round_trips_with_versions(tmp_path):
@@ -24,3 +35,75 @@ def test_an_adapter_for_another_prompt_format_is_refused(tmp_path):
 def test_a_folder_without_metadata_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="finetune_lora"):
         read_metadata(tmp_path)
+
+
+class Killed(BaseException):
+    """The process dying just before a file-system step: nothing after it runs, no cleanup."""
+
+
+def _old_and_new_adapter(tmp_path):
+    folder, new = tmp_path / "shipped", tmp_path / "build"
+    folder.mkdir(parents=True)
+    new.mkdir(parents=True)
+    write_metadata(folder, "old-base", "gemma", {})
+    write_metadata(new, "new-base", "gemma", {})
+    (folder / "weights").write_text("old weights")
+    (new / "weights").write_text("new weights")
+    (folder / "scores").write_text("the old adapter's scores")
+    return folder, {METADATA_FILE: new / METADATA_FILE, "weights": new / "weights"}
+
+
+def _killed_at(monkeypatch, step: int):
+    """Every copy, rename, write and delete counts as a step; the process dies before ``step``."""
+    steps = itertools.count()
+
+    def dies_before(real):
+        def wrapped(*args, **kwargs):
+            if next(steps) == step:
+                raise Killed
+            return real(*args, **kwargs)
+        return wrapped
+
+    for owner, name in ((shutil, "copy2"), (os, "replace"), (Path, "replace"), (Path, "unlink"),
+                        (Path, "write_text")):
+        monkeypatch.setattr(owner, name, dies_before(getattr(owner, name)))
+
+
+def test_replacing_an_adapters_files_leaves_old_or_new_never_a_mix_wherever_the_process_dies(tmp_path, monkeypatch):
+    outcomes = []
+    for step in itertools.count():
+        case = tmp_path / str(step)
+        folder, sources = _old_and_new_adapter(case)
+        _killed_at(monkeypatch, step)
+        try:
+            replace_adapter_files(folder, sources, remove=("scores",))
+            died = False
+        except Killed:
+            died = True
+        monkeypatch.undo()
+        # the next reader of the folder sees one whole adapter (and finishes a decided replacement)
+        meta = read_metadata(folder)
+        weights = (folder / "weights").read_text()
+        if meta["base_model"] == "old-base":
+            assert weights == "old weights" and (folder / "scores").exists()
+            outcomes.append("old")
+        else:
+            assert meta["base_model"] == "new-base" and weights == "new weights" and not (folder / "scores").exists()
+            outcomes.append("new")
+        assert not (folder / REPLACEMENT_JOURNAL).exists()
+        if not died:
+            break
+        # a later replacement over what the dead one left works as on a clean folder
+        replace_adapter_files(folder, sources, remove=("scores",))
+        assert read_metadata(folder)["base_model"] == "new-base"
+    # killed before the journal: the old adapter; after it: the new one; the cut comes once
+    assert outcomes[0] == "old" and outcomes[-1] == "new" and len(outcomes) > 5
+    assert outcomes == sorted(outcomes, key=["old", "new"].index)
+
+
+def test_finishing_a_replacement_twice_or_with_none_pending_changes_nothing(tmp_path):
+    folder, sources = _old_and_new_adapter(tmp_path)
+    replace_adapter_files(folder, sources)
+    before = sorted((path.name, path.read_bytes()) for path in folder.iterdir())
+    assert not finish_replacement(folder) and not finish_replacement(folder)
+    assert sorted((path.name, path.read_bytes()) for path in folder.iterdir()) == before

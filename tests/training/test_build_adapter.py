@@ -49,6 +49,8 @@ def test_stages_chain_and_the_manifest_says_what_went_in(tiny_base_dir, ten_rows
         assert (shipped / name).read_bytes() == (tmp_path / "build/stage2-second/adapter" / name).read_bytes()
     assert read_review_rule(shipped).to_dict() == manifest["review_rule"]
     assert manifest["review_rule"]["chosen"]["on"].endswith("even rows (0, 2, 4, ...: 5 rows)")
+    # shipped through the journal (model/metadata.replace_adapter_files): nothing of it is left behind
+    assert not [path.name for path in shipped.iterdir() if path.name.startswith(".")]
 
     again = build(pipeline, shipped)  # resumes: nothing is trained twice, and the same adapter is not "better"
     assert not any(stage["trained_in_this_build"] for stage in again["stages"])
