@@ -5,6 +5,8 @@ training hyperparameters. Inference rebuilds exactly the prompt the adapter lear
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -56,19 +58,38 @@ def replace_adapter_files(folder: str | Path, sources: dict[str, Path], remove: 
     the next ``read_metadata`` of the folder finishes it. Renames within a folder are atomic."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    finish_replacement(folder)  # an earlier replacement killed half-way is finished first
-    for name, source in sources.items():
-        shutil.copy2(source, folder / _waiting(name))
-    journal = folder / f"{REPLACEMENT_JOURNAL}.tmp"
-    journal.write_text(json.dumps({"replace": list(sources), "remove": list(remove)}) + "\n")
-    journal.replace(folder / REPLACEMENT_JOURNAL)
-    finish_replacement(folder)
+    with _locked(folder):
+        _finish(folder)  # an earlier replacement killed half-way is finished first
+        for name, source in sources.items():
+            shutil.copy2(source, folder / _waiting(name))
+        journal = folder / f"{REPLACEMENT_JOURNAL}.tmp"
+        journal.write_text(json.dumps({"replace": list(sources), "remove": list(remove)}) + "\n")
+        journal.replace(folder / REPLACEMENT_JOURNAL)
+        _finish(folder)
 
 
 def finish_replacement(folder: str | Path) -> bool:
     """Finish a replacement whose journal is in ``folder`` (True), or do nothing (False). Safe to
     run twice or from two processes at once: a new file already renamed is simply not there."""
     folder = Path(folder)
+    if not (folder / REPLACEMENT_JOURNAL).exists():
+        return False  # the usual case, and without the lock: readers never wait on each other
+    with _locked(folder):  # never between a writer's copies and its journal
+        return _finish(folder)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """The folder's own lock (flock on its descriptor: no lock file left in an adapter folder)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _finish(folder: Path) -> bool:
     journal = folder / REPLACEMENT_JOURNAL
     try:
         plan = json.loads(journal.read_text())

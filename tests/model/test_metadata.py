@@ -2,10 +2,12 @@ import itertools
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
+from model import metadata
 from model.metadata import (
     METADATA_FILE,
     REPLACEMENT_JOURNAL,
@@ -107,3 +109,19 @@ def test_finishing_a_replacement_twice_or_with_none_pending_changes_nothing(tmp_
     before = sorted((path.name, path.read_bytes()) for path in folder.iterdir())
     assert not finish_replacement(folder) and not finish_replacement(folder)
     assert sorted((path.name, path.read_bytes()) for path in folder.iterdir()) == before
+
+
+def test_a_reader_never_finishes_a_replacement_while_a_writer_holds_the_folder(tmp_path):
+    """Without the lock, a reader finishing an old journal could rename a writer's half-copied new files."""
+    folder, _ = _old_and_new_adapter(tmp_path)
+    (folder / REPLACEMENT_JOURNAL).write_text(json.dumps({"replace": ["weights"], "remove": []}))
+    (folder / ".weights.new").write_text("a writer's copy, not finished")
+    finished = threading.Event()
+    with metadata._locked(folder):  # what replace_adapter_files holds from its first copy to its last rename
+        reader = threading.Thread(target=lambda: (finish_replacement(folder), finished.set()))
+        reader.start()
+        assert not finished.wait(0.5)
+        (folder / ".weights.new").write_text("new weights")  # the writer's copy, now complete
+    assert finished.wait(10)
+    reader.join()
+    assert (folder / "weights").read_text() == "new weights" and not (folder / REPLACEMENT_JOURNAL).exists()
