@@ -13,13 +13,13 @@ so running this twice gives the worker no new mail and no changed dates.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
+from core.files import write_atomically
 from core.settings import load_settings
 
 DEMO_MAIL = Path(__file__).parent / "mail"
@@ -47,7 +47,8 @@ def prepare_mailbox(target: Path, source: Path = DEMO_MAIL, now: datetime | None
         destination = target / path.name
         if destination.exists():
             continue
-        _write_atomically(destination, restamp(raw, dates[path] + shift))
+        # not *.eml until complete: a worker polling the folder never reads half a mail
+        write_atomically(destination, restamp(raw, dates[path] + shift))
         written.append(destination)
     return written
 
@@ -72,13 +73,6 @@ def restamp(raw: bytes, when: datetime) -> bytes:
     if not count:
         raise ValueError("mail has no Date header")
     return new_header + rest
-
-
-def _write_atomically(destination: Path, data: bytes) -> None:
-    # Not *.eml until complete: a worker polling the folder never reads half a mail.
-    partial = destination.with_name(f".{destination.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, destination)
 
 
 def main(argv: list[str] | None = None) -> None:

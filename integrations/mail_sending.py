@@ -12,9 +12,7 @@ clients do not decode there, so the reply drops out of its thread.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 import re
 import smtplib
 import ssl
@@ -28,6 +26,7 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Literal, Protocol
 
+from core.files import write_atomically
 from core.settings import Settings
 
 SECURITY_MODES = ("tls", "starttls", "plain")
@@ -288,18 +287,11 @@ class OutboxSender:
         message_id = _ensure_message_id(message, str(message.get("From", "")))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         target = self.folder / f"{stamp}-{_file_safe(message_id)}.eml"
-        # A dot-name without .eml: readers of the folder never see a half-written message.
-        partial = target.with_name(f".{target.name}.partial")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with partial.open("wb") as handle:
-                handle.write(message_bytes(message))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, target)
+            # readers of the folder list *.eml: they never see a half-written message
+            write_atomically(target, message_bytes(message), durable=True)
         except OSError as error:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
             raise MailSendError(f"outbox {self.folder}: {type(error).__name__}: {error}") from error
         return message_id
 

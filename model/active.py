@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.files import write_json_atomically
 from core.settings import NO_ADAPTER, Settings
 from model.metadata import DEFAULT_ADAPTER, read_metadata
 
@@ -50,8 +51,7 @@ def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None) 
     choice = ModelChoice(str(Path(adapter).resolve()), base_model)
     path = Path(data_dir) / ACTIVE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    # the server (model_url) is a setting, never promoted: the file names a local adapter only
-    temporary.write_text(json.dumps({"adapter": choice.adapter, "base_model": choice.base_model}, indent=2) + "\n")
-    temporary.replace(path)  # atomic: the worker never reads half a file
+    # the server (model_url) is a setting, never promoted: the file names a local adapter only;
+    # written whole or not at all: the worker never reads half a choice
+    write_json_atomically(path, {"adapter": choice.adapter, "base_model": choice.base_model})
     return choice

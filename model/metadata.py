@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from core.files import write_atomically, write_json_atomically
 from model.prompt import PROMPT_FORMAT_VERSION
 from model.schema import SCHEMA_VERSION
 
@@ -44,8 +45,7 @@ def write_metadata(folder: str | Path, base_model: str, prompt_style: str, hyper
         "hyperparameters": hyperparameters,
         **extra,
     }
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    return path
+    return write_json_atomically(path, data)  # a reader never takes half of it for the adapter's format
 
 
 def replace_adapter_files(folder: str | Path, sources: dict[str, Path], remove: tuple[str, ...] = ()) -> None:
@@ -62,9 +62,7 @@ def replace_adapter_files(folder: str | Path, sources: dict[str, Path], remove: 
         _finish(folder)  # an earlier replacement killed half-way is finished first
         for name, source in sources.items():
             shutil.copy2(source, folder / _waiting(name))
-        journal = folder / f"{REPLACEMENT_JOURNAL}.tmp"
-        journal.write_text(json.dumps({"replace": list(sources), "remove": list(remove)}) + "\n")
-        journal.replace(folder / REPLACEMENT_JOURNAL)
+        write_json_atomically(folder / REPLACEMENT_JOURNAL, {"replace": list(sources), "remove": list(remove)})
         _finish(folder)
 
 
@@ -132,8 +130,7 @@ def read_metadata(folder: str | Path) -> dict:
 def write_answer_tokens(folder: str | Path, token_ids) -> Path:
     path = Path(folder) / ANSWER_TOKENS_FILE
     ids = sorted({int(token) for token in token_ids})
-    path.write_text(json.dumps({"count": len(ids), "token_ids": ids}, separators=(",", ":")) + "\n")
-    return path
+    return write_atomically(path, json.dumps({"count": len(ids), "token_ids": ids}, separators=(",", ":")) + "\n")
 
 
 def read_answer_tokens(folder: str | Path | None) -> list[int] | None:

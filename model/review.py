@@ -21,10 +21,10 @@ and the triager that loads the adapter carries them (``Triager.review_rule``).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.files import write_json_atomically
 from model.category_check import CHECK_WEIGHT
 from model.schema import TriageResult
 
@@ -99,11 +99,7 @@ def review_thresholds(triager) -> ReviewThresholds:
 def write_review_rule(adapter: str | Path, rule: ReviewRule) -> Path:
     """Save ``rule`` beside the adapter, whole or not at all: a half-written file would stop the
     adapter from loading (``read_review_rule`` refuses it)."""
-    path = Path(adapter) / REVIEW_RULE_FILE
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(rule.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return write_json_atomically(Path(adapter) / REVIEW_RULE_FILE, rule.to_dict())
 
 
 def model_review_reasons(result: TriageResult, thresholds: ReviewThresholds) -> list[str]:

@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT
 from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE, replace_adapter_files
 from model.review import REVIEW_RULE_FILE
@@ -133,7 +134,7 @@ def build(pipeline: Pipeline, shipped: Path = DEFAULT_ADAPTER, overrides: dict |
             "trained_in_this_build": trained_now,
             "train_metrics": layout.read_json_object(adapter / layout.TRAIN_METRICS),
             "validation_accuracy": validation_accuracy(adapter, pipeline.validation_file, validation_limit)})
-        layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
+        write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
         previous = adapter
     check = pipeline.check_rows_file()
     new = Scores(manifest["stages"][-1]["validation_accuracy"], validation_accuracy(previous, check) if check else None)
@@ -148,11 +149,11 @@ def build(pipeline: Pipeline, shipped: Path = DEFAULT_ADAPTER, overrides: dict |
         manifest["data"][_shown(str(check))] = layout.file_sha256(check)
         manifest["shipping"].update(check_file=str(pipeline.check_file), check_rows=pipeline.check_rows,
                                     new_check=new.check, shipped_check=current.check if current else None)
-    layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
+    write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
     if manifest["shipping"]["shipped_now"]:
         # its own review rule, chosen before it decides a single mail (model/review.py)
         manifest["review_rule"] = choose_review_rule(previous, pipeline.rule_file).to_dict()
-        layout.write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
+        write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
         ship(previous, shipped, manifest)
     return manifest
 
@@ -178,7 +179,7 @@ def ship(adapter: Path, shipped: Path, manifest: dict) -> None:
     measured another adapter; ``training.evaluate`` measures the new one."""
     with tempfile.TemporaryDirectory() as scratch:
         written = Path(scratch) / MANIFEST_FILE
-        layout.write_json_atomically(written, manifest)
+        write_json_atomically(written, manifest)
         replace_adapter_files(shipped, {**{name: adapter / name for name in SHIPPED_FILES}, MANIFEST_FILE: written},
                               remove=(layout.EVAL_METRICS,))
 

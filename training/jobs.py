@@ -24,7 +24,8 @@ from pathlib import Path
 
 import psutil
 
-from training.layout import JOB_FILE, read_json_object, write_json_atomically
+from core.files import write_json_atomically
+from training.layout import JOB_FILE, read_json_object
 
 
 class JobState(StrEnum):

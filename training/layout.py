@@ -85,14 +85,6 @@ def read_json_object(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def write_json_atomically(path: Path, data: dict) -> None:
-    """A reader never sees half a file: write beside it, then rename over it."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    temporary.replace(path)
-
-
 def modified(path: Path) -> float:
     try:
         return Path(path).stat().st_mtime

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT
 from model.metadata import DEFAULT_BASE_MODEL
 from training import corrections, layout
@@ -238,7 +239,7 @@ def launch_run(config: TrainConfig, runs_root: Path, name: str = "") -> Run:
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)  # no run happened: leave no folder to list
             raise
-        layout.write_json_atomically(runs_root / layout.ACTIVE_RUN_FILE, {"run": folder.name})
+        write_json_atomically(runs_root / layout.ACTIVE_RUN_FILE, {"run": folder.name})
     return load_run(folder)
 
 

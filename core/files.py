@@ -1,0 +1,40 @@
+"""Writing a file that other processes read while it changes: the old file or the whole new one,
+never half of it.
+
+Every such file of the project goes through here: job and run state, manifests, the promoted
+model's choice, an adapter's metadata and review rule, the outbox's messages, the demo mailbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+
+def write_atomically(path: str | Path, data: str | bytes, *, durable: bool = False) -> Path:
+    """Write ``data`` into a hidden file beside ``path``, then rename it over ``path`` (atomic within
+    a file system). A process killed on the way leaves the old file; a failed write leaves nothing
+    behind. ``durable`` also flushes the data to disk before the rename (a message in the outbox must
+    survive a power cut, not only a crash). The hidden name ends in ``.partial``, so a reader that
+    lists ``*.eml`` or ``*.json`` never picks it up."""
+    path = Path(path)
+    # unique per writer: two threads or processes writing the same file never share a partial one
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    try:
+        with partial.open("wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomically(path: str | Path, data) -> Path:
+    """``data`` as indented JSON (``default=str`` for paths and dates), written by ``write_atomically``."""
+    return write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
