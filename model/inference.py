@@ -44,7 +44,13 @@ from model.loading import (
     pick_dtype,
     set_threads,
 )
-from model.metadata import DEFAULT_ADAPTER, DEFAULT_BASE_MODEL, read_answer_tokens, read_metadata
+from model.metadata import (
+    DEFAULT_ADAPTER,
+    DEFAULT_BASE_MODEL,
+    read_answer_tokens,
+    read_metadata,
+    reading_adapter,
+)
 from model.prompt import encode_prompt, mail_parts, style_for
 from model.results import build_result
 from model.review import DEFAULT_RULE, ReviewRule, read_review_rule
@@ -93,18 +99,20 @@ class Triager:
         self._shortlist: Shortlist | None = None
         """The active adapter's output-layer shortlist (model/shortlist.py), built on its first mail."""
         self._shortlist_built = False
+        self._answer_tokens: list[int] | None = None
         self._lock = threading.Lock()
 
     # -- adapters -----------------------------------------------------------------------
     def use_adapter(self, adapter: str | Path | None) -> None:
         """Switch to another LoRA adapter (or None: the plain base) without reloading the base."""
-        with self._lock:
+        with self._lock, reading_adapter(adapter):
             rule = read_review_rule(adapter)  # first: a broken file leaves the triager as it was
             if self.adapter is not None:  # only the active adapter is merged
                 self.model.unmerge_adapter()
             self.first_token_bias = {}
             self._prefix = None
             self._shortlist, self._shortlist_built = None, False
+            self._answer_tokens = read_answer_tokens(adapter)  # read now: the shortlist is built on the first mail
             self.review_rule, self.check_weight = rule, rule.check_weight
             if adapter is None:
                 self.adapter = None
@@ -185,7 +193,7 @@ class Triager:
         if not self.use_shortlist:
             return None
         if not self._shortlist_built:
-            answer_tokens = read_answer_tokens(self.adapter)
+            answer_tokens = list(self._answer_tokens) if self._answer_tokens is not None else None
             if answer_tokens:  # the category tokens and stop tokens always count
                 answer_tokens += [token for sequence in self.trie.sequences.values() for token in sequence]
                 answer_tokens += sorted(self.stop_ids)

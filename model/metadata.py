@@ -77,11 +77,25 @@ def finish_replacement(folder: str | Path) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path):
+def reading_adapter(folder: str | Path | None):
+    """Hold ``folder`` still while its files are read one after another (weights, metadata, review
+    rule, answer tokens: all of one adapter, never some from before a ship and some from after).
+    Readers share the lock; a replacement waits for them, and they for it. None, or a folder that
+    is not there: nothing to hold (the reader then says what is missing)."""
+    if folder is None or not Path(folder).is_dir():
+        yield
+        return
+    finish_replacement(folder)  # before the shared lock: finishing needs the folder to itself
+    with _locked(Path(folder), fcntl.LOCK_SH):
+        yield
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, kind: int = fcntl.LOCK_EX):
     """The folder's own lock (flock on its descriptor: no lock file left in an adapter folder)."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        fcntl.flock(descriptor, kind)
         yield
     finally:
         os.close(descriptor)  # closing releases the lock

@@ -62,7 +62,7 @@ from core.mail import Email
 from core.settings import public_url
 from model.calibration import read_category_bias
 from model.category_check import load_category_check
-from model.metadata import DEFAULT_ADAPTER, read_metadata
+from model.metadata import DEFAULT_ADAPTER, read_metadata, reading_adapter
 from model.prompt import STYLES, PromptStyle, build_prompt
 from model.results import build_result
 from model.review import read_review_rule
@@ -158,11 +158,12 @@ class ServedTriager:
         self.model = model
         self.server = server
         self.adapter = str(adapter) if adapter is not None else None
-        meta = read_metadata(adapter) if adapter is not None else {"base_model": model, "prompt_style": "gemma"}
+        with reading_adapter(adapter):  # its files all from one ship
+            meta = read_metadata(adapter) if adapter is not None else {"base_model": model, "prompt_style": "gemma"}
+            self.category_bias = read_category_bias(adapter) if adapter is not None else {}
+            self.review_rule = read_review_rule(adapter)
         self.base_model: str = meta["base_model"]
         self.style = STYLES[meta["prompt_style"]]
-        self.category_bias = read_category_bias(adapter) if adapter is not None else {}
-        self.review_rule = read_review_rule(adapter)
         """The adapter's review rule (model/review.py), as in-process."""
         self.check_weight = self.review_rule.check_weight
         """How much the category check counts in the category decision, as in-process."""

@@ -125,3 +125,19 @@ def test_a_reader_never_finishes_a_replacement_while_a_writer_holds_the_folder(t
     assert finished.wait(10)
     reader.join()
     assert (folder / "weights").read_text() == "new weights" and not (folder / REPLACEMENT_JOURNAL).exists()
+
+
+def test_a_replacement_waits_for_readers_and_readers_wait_for_it(tmp_path):
+    folder, sources = _old_and_new_adapter(tmp_path)
+    replaced = threading.Event()
+    with metadata.reading_adapter(folder):
+        writer = threading.Thread(target=lambda: (replace_adapter_files(folder, sources), replaced.set()))
+        writer.start()
+        assert not replaced.wait(0.5)  # the reader still reads the old adapter whole
+        assert (folder / "weights").read_text() == "old weights"
+    assert replaced.wait(10)
+    writer.join()
+    with metadata.reading_adapter(folder):
+        assert (folder / "weights").read_text() == "new weights"
+    with metadata.reading_adapter(tmp_path / "not-there"), metadata.reading_adapter(None):
+        pass  # nothing to hold: the reader itself says what is missing

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from model.inference import load_triager
-from model.review import REVIEW_RULE_FILE, read_review_rule
+from model.metadata import REPLACEMENT_JOURNAL
+from model.review import REVIEW_RULE_FILE, ReviewRule, ReviewThresholds, read_review_rule
 from model.schema import CATEGORIES
 from training.choose_review_rule import choose_check_weight, decided_categories, main
 
@@ -91,3 +92,19 @@ def test_a_broken_rule_refuses_the_adapter_and_leaves_the_triager_as_it_was(tiny
     with pytest.raises(ValueError, match="not a review rule"):
         triager.use_adapter(adapter)
     assert (triager.adapter, triager.review_rule, triager.first_token_bias) == before
+
+
+def test_a_triager_loading_a_half_shipped_adapter_takes_the_new_rule_with_the_new_weights(tiny_adapter, tmp_path):
+    """A build killed after deciding to ship (its journal written, the files not yet renamed): the
+    triager finishes the ship before it reads anything, so rule, weights and metadata are one ship's."""
+    import shutil
+
+    adapter = tmp_path / "shipped"
+    shutil.copytree(tiny_adapter[0], adapter)
+    new_rule = ReviewRule(ReviewThresholds(0.42, 0.07), 0.5, {"on": "the new build"})
+    (adapter / f".{REVIEW_RULE_FILE}.new").write_text(json.dumps(new_rule.to_dict()))
+    (adapter / REPLACEMENT_JOURNAL).write_text(json.dumps({"replace": [REVIEW_RULE_FILE], "remove": []}))
+    triager = load_triager(adapter=tiny_adapter[0])
+    triager.use_adapter(adapter)
+    assert triager.review_rule == new_rule and triager.check_weight == 0.5
+    assert read_review_rule(adapter) == new_rule and not (adapter / REPLACEMENT_JOURNAL).exists()
