@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from model.calibration import CALIBRATION_FILE
-from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE, read_metadata
+from model.metadata import ANSWER_TOKENS_FILE, DEFAULT_ADAPTER, METADATA_FILE, read_metadata, reading_adapter
 from model.review import REVIEW_RULE_FILE
 
 LLAMA_CPP_VERSION = "0.3.36"
@@ -69,10 +69,11 @@ def export_adapter(adapter: str | Path, fmt: Format, out: str | Path, outtype: s
     base = resolve_base(meta["base_model"])
     out.mkdir(parents=True, exist_ok=True)
     if scripts is None:
-        optional = [name for name in (CALIBRATION_FILE, ANSWER_TOKENS_FILE, REVIEW_RULE_FILE)
-                    if (adapter / name).exists()]
-        for name in (*PEFT_FILES, METADATA_FILE, *optional):
-            shutil.copy2(adapter / name, out / name)
+        with reading_adapter(adapter):  # every file from one ship of the folder
+            optional = [name for name in (CALIBRATION_FILE, ANSWER_TOKENS_FILE, REVIEW_RULE_FILE)
+                        if (adapter / name).exists()]
+            for name in (*PEFT_FILES, METADATA_FILE, *optional):
+                shutil.copy2(adapter / name, out / name)
         config = json.loads((out / "adapter_config.json").read_text())
         config["base_model_name_or_path"] = base
         (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -84,7 +85,8 @@ def export_adapter(adapter: str | Path, fmt: Format, out: str | Path, outtype: s
                "--outtype", outtype, "--outfile", str(partial), str(adapter)]
     # The converter imports the gguf-py beside it (the venv's gguf 0.19.0 lacks its newer constants).
     env = {key: value for key, value in os.environ.items() if key != "NO_LOCAL_GGUF"}
-    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
+    with reading_adapter(adapter):  # the converter reads the folder: no ship in the meantime
+        done = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not partial.exists():
         raise RuntimeError(f"convert_lora_to_gguf.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
     partial.replace(target)  # a crash mid-conversion never leaves a file the server would load
