@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from core.files import write_json_atomically
 from model.calibration import CALIBRATION_FILE
 from model.metadata import DEFAULT_ADAPTER
 from model.review import ReviewThresholds, model_review_reasons, read_review_rule
@@ -91,7 +92,7 @@ def calibrate(adapter: str, data: str, base_model: str | None = None, limit: int
         return report
     path = Path(adapter) / CALIBRATION_FILE
     if report["kept"]:
-        path.write_text(json.dumps(report, indent=2) + "\n")
+        write_json_atomically(path, report)  # a triager loading the adapter never reads half of it
     else:  # no gain where it was fitted: an uncalibrated adapter is the simpler, honest choice
         path.unlink(missing_ok=True)
     return report

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT
 from model.category_check import load_category_check
 from model.review import ReviewRule, ReviewThresholds, write_review_rule
@@ -97,7 +98,7 @@ def setup(adapter: Path, data: Path = RULE_DATA, out_dir: Path | None = None, wr
         "predictions": _shown(predictions),
     }
     rule = ReviewRule(ReviewThresholds(choice["chosen"]["confidence"], choice["chosen"]["check"]), weight, chosen)
-    (out_dir / CHOICE_FILE).write_text(json.dumps(rule.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_json_atomically(out_dir / CHOICE_FILE, rule.to_dict())
     if write:
         write_review_rule(adapter, rule)
     return rule

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
-import json
 import os
 import sys
 import time
@@ -47,6 +46,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.files import write_json_atomically
 from core.mail import Email
 from core.settings import public_url
 from model.calibration import CALIBRATION_FILE
@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check_weight": report["review_rule"]["check_weight"] if args.check_weight is None else args.check_weight,
         "model_url": public_url(args.model_url) if args.model_url else None,
     }
-    (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json_atomically(args.out / "metrics.json", report)  # the Eval page reads it as it appears
     print(summary(report))
     return 0
 

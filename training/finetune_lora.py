@@ -14,7 +14,6 @@ metadata files (training/progress.py). The result is ``out_dir/adapter``: LoRA w
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import sys
@@ -31,6 +30,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from core.files import write_json_atomically
 from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
 from model.metadata import read_answer_tokens, write_answer_tokens, write_metadata
 from model.prompt import style_for
@@ -190,7 +190,8 @@ def save_adapter(trainer: Trainer, config: TrainConfig, style_name: str, metrics
         trainer.model.save_pretrained(adapter_dir)
         write_metadata(adapter_dir, config.base_model, style_name, asdict(config))
         write_answer_tokens(adapter_dir, answers)
-        (adapter_dir / layout.TRAIN_METRICS).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        # last, and whole or not at all: its presence is what marks the adapter complete (build_adapter)
+        write_json_atomically(adapter_dir / layout.TRAIN_METRICS, metrics)
         append_event(config.out_dir, {"event": "saved", "adapter": str(adapter_dir)})
     return adapter_dir
 
