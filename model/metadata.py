@@ -85,9 +85,15 @@ def reading_adapter(folder: str | Path | None):
     if folder is None or not Path(folder).is_dir():
         yield
         return
-    finish_replacement(folder)  # before the shared lock: finishing needs the folder to itself
-    with _locked(Path(folder), fcntl.LOCK_SH):
-        yield
+    folder = Path(folder)
+    while True:
+        finish_replacement(folder)  # before the shared lock: finishing needs the folder to itself
+        with _locked(folder, fcntl.LOCK_SH):
+            # a writer that died between our finish and our lock left a journal; finishing it under
+            # our own shared lock would wait for ourselves, so let go and finish it first
+            if not (folder / REPLACEMENT_JOURNAL).exists():  # none can appear while we hold it
+                yield
+                return
 
 
 @contextlib.contextmanager

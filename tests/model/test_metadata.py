@@ -141,3 +141,32 @@ def test_a_replacement_waits_for_readers_and_readers_wait_for_it(tmp_path):
         assert (folder / "weights").read_text() == "new weights"
     with metadata.reading_adapter(tmp_path / "not-there"), metadata.reading_adapter(None):
         pass  # nothing to hold: the reader itself says what is missing
+
+
+def test_a_reader_finds_a_journal_left_after_its_first_look_and_finishes_it_without_waiting_on_itself(
+        tmp_path, monkeypatch):
+    """A writer that died between the reader's finish and its shared lock: the journal is finished,
+    not waited on forever (an exclusive lock requested under one's own shared lock never comes)."""
+    folder, _ = _old_and_new_adapter(tmp_path)
+    looks = itertools.count()
+    real_finish = metadata.finish_replacement
+
+    def writer_dies_after_the_first_look(path):
+        done = real_finish(path)
+        if next(looks) == 0:  # the writer's journal and new file appear right after it
+            (folder / ".weights.new").write_text("new weights")
+            (folder / REPLACEMENT_JOURNAL).write_text(json.dumps({"replace": ["weights"], "remove": []}))
+        return done
+
+    monkeypatch.setattr(metadata, "finish_replacement", writer_dies_after_the_first_look)
+    reader = threading.Thread(target=lambda: _read_inside(folder, seen), daemon=True)
+    seen: list[str] = []
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive() and seen == ["new weights"]
+
+
+def _read_inside(folder, seen):
+    with metadata.reading_adapter(folder):
+        read_metadata(folder)
+        seen.append((folder / "weights").read_text())
