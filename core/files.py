@@ -1,8 +1,10 @@
 """Writing a file that other processes read while it changes: the old file or the whole new one,
 never half of it.
 
-Every such file of the project goes through here: job and run state, manifests, the promoted
-model's choice, an adapter's metadata and review rule, the outbox's messages, the demo mailbox.
+Used for job and run state, build manifests, the promoted model's choice, what is saved beside an
+adapter (metadata, answer tokens, calibration, review rule, training metrics), evaluation metrics,
+the outbox's messages and the demo mailbox. (Folders written whole, the converted base model and a
+GGUF export, rename a finished folder or file of their own: model/loading.py, model/export_adapter.py.)
 """
 
 from __future__ import annotations

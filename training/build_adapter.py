@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import subprocess
-import tempfile
 import time
 import typing
 from dataclasses import dataclass
@@ -154,7 +153,7 @@ def build(pipeline: Pipeline, shipped: Path = DEFAULT_ADAPTER, overrides: dict |
         # its own review rule, chosen before it decides a single mail (model/review.py)
         manifest["review_rule"] = choose_review_rule(previous, pipeline.rule_file).to_dict()
         write_json_atomically(pipeline.out_dir / MANIFEST_FILE, manifest)
-        ship(previous, shipped, manifest)
+        ship(previous, shipped, pipeline.out_dir / MANIFEST_FILE)  # the manifest just written, decision included
     return manifest
 
 
@@ -173,15 +172,12 @@ def ships(new: Scores, current: Scores | None) -> bool:
     return new.check > current.check and new.validation >= current.validation
 
 
-def ship(adapter: Path, shipped: Path, manifest: dict) -> None:
-    """Put the adapter's files and the manifest in the shipped folder, all of them or none for any
-    reader even if the build dies half-way (``replace_adapter_files``). Its old scores go: they
-    measured another adapter; ``training.evaluate`` measures the new one."""
-    with tempfile.TemporaryDirectory() as scratch:
-        written = Path(scratch) / MANIFEST_FILE
-        write_json_atomically(written, manifest)
-        replace_adapter_files(shipped, {**{name: adapter / name for name in SHIPPED_FILES}, MANIFEST_FILE: written},
-                              remove=(layout.EVAL_METRICS,))
+def ship(adapter: Path, shipped: Path, manifest_file: Path) -> None:
+    """Put the adapter's files and the build's manifest in the shipped folder, all of them or none
+    for any reader even if the build dies half-way (``replace_adapter_files``). Its old scores go:
+    they measured another adapter; ``training.evaluate`` measures the new one."""
+    replace_adapter_files(shipped, {**{name: adapter / name for name in SHIPPED_FILES}, MANIFEST_FILE: manifest_file},
+                          remove=(layout.EVAL_METRICS,))
 
 
 def choose_review_rule(adapter: Path, data: Path):
