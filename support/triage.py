@@ -76,20 +76,30 @@ def backend_flags(workflow: Workflow, ticket_id: int) -> list[str]:
 def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticket_ids: Sequence[int],
                    batch_size: int = 4) -> Iterator[int]:
     """Triage received tickets a batch at a time, yielding how many are done (for a progress bar).
-    A mail the model fails on is counted against its ticket and retried next time; the third
-    failure sends it to review with the reason. The others go on."""
+    A mail the model fails on, or whose answer cannot be checked and recorded, is counted against
+    its ticket and retried next time; the third failure sends it to review with the reason. The
+    others go on."""
     done = 0
     for start in range(0, len(ticket_ids), batch_size):
         tickets = [store.ticket(ticket_id) for ticket_id in ticket_ids[start:start + batch_size]]
         for ticket, result in zip(tickets, _results(triager, tickets, batch_size), strict=True):
             if isinstance(result, Exception):
-                _triage_failed(store, ticket, result)
+                _triage_failed(store, ticket, f"the model failed on this mail: {_named(result)}")
                 continue
-            recorded = store.record_triage_if_received(ticket.id, *_with_second_request(triager, ticket, result))
-            if recorded and workflow is not None and not ticket.machine_mail:
-                store.add_flags(ticket.id, backend_flags(workflow, ticket.id))
+            try:
+                _record(store, triager, workflow, ticket, result)
+            except Exception as error:  # this mail's, not the round's: the tickets after it go on
+                log.exception("ticket %s: recording its triage failed", ticket.id)
+                _triage_failed(store, ticket, f"checking the model's answer failed: {_named(error)}")
         done += len(tickets)
         yield done
+
+
+def _record(store: TicketStore, triager, workflow: Workflow | None, ticket: Ticket, result: TriageResult) -> None:
+    """The model's answer with its flags, then the backend's, while the ticket is still received."""
+    recorded = store.record_triage_if_received(ticket.id, *_with_second_request(triager, ticket, result))
+    if recorded and workflow is not None and not ticket.machine_mail:
+        store.add_flags(ticket.id, backend_flags(workflow, ticket.id))
 
 
 def _with_second_request(triager, ticket: Ticket, result: TriageResult) -> tuple[dict, list[str]]:
@@ -160,16 +170,25 @@ def _results(triager, tickets: list[Ticket], batch_size: int) -> list:
     return results
 
 
-def _triage_failed(store: TicketStore, ticket: Ticket, error: Exception) -> None:
-    reason = f"the model failed on this mail: {type(error).__name__}: {error}"
+def _named(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _triage_failed(store: TicketStore, ticket: Ticket, reason: str) -> None:
+    """Count a failed triage against its ticket, which stays received and is tried again next
+    round; the third failure sends it to review with the reason."""
     log.error("ticket %s: %s", ticket.id, reason)
     count = store.record_failure(ticket.id, TRIAGE, reason, "model")
     if count >= PARK_AFTER_FAILURES:  # not retried by itself again: a person reads it
         parked = TriageResult(category="other", confidence=0.0, valid=False,
                               problems=[f"triage failed {count} times, so a person must read it: {reason}"])
-        # the parked answer is invalid: any rule sends it to review
-        store.record_triage_if_received(ticket.id, parked.to_dict(),
-                                        review_flags(ticket, parked, DEFAULT_RULE.thresholds))
+        try:
+            flags = review_flags(ticket, parked, DEFAULT_RULE.thresholds)
+        except Exception:  # the mail's own checks may be what failed: the answer's problems still say why
+            log.exception("ticket %s: flagging the parked ticket failed", ticket.id)
+            flags = model_review_reasons(parked, DEFAULT_RULE.thresholds)
+        # the parked answer is invalid: its flags are never empty, so it goes to review
+        store.record_triage_if_received(ticket.id, parked.to_dict(), flags)
 
 
 def received_ids(store: TicketStore) -> list[int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,12 +85,21 @@ def main(argv: list[str] | None = None) -> int:
         triager = None if args.no_triage else _load_triager(settings)
         while True:
             done = poll(store, fetch, triager, workflow)
-            record_round(store, name, done)
+            _record_heartbeat(store, name, done)
             if args.once:
                 return 0 if done.mailbox_available else 1
             time.sleep(args.every)
     finally:
         worker_stopped(store, name)
+
+
+def _record_heartbeat(store: TicketStore, name: str, done: Round) -> None:
+    """The round's heartbeat; a store that stays locked past its busy timeout costs the heartbeat,
+    never the worker (the inbox then says the worker is late until a later round gets through)."""
+    try:
+        record_round(store, name, done)
+    except sqlite3.Error:
+        log.exception("recording the round's heartbeat failed (the next round tries again)")
 
 
 def _load_triager(settings):

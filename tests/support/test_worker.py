@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -12,7 +13,7 @@ from integrations.imap_mailbox import FETCH_CHUNK_MAILS
 from model.inference import load_triager
 from model.review import ReviewRule, ReviewThresholds
 from model.schema import CATEGORIES, TriageResult
-from support import intake, tickets, worker
+from support import intake, tickets, triage, worker
 from support.desk import open_store
 from support.health import Round, record_round, worker_health, worker_started
 from support.intake import eml_dir_mails, fetch_eml_dir, fetch_imap, ingest
@@ -236,6 +237,48 @@ def test_a_mail_the_model_fails_on_goes_to_review_after_three_tries_and_the_othe
     assert poison.state == State.NEEDS_REVIEW and store.failures(poison.id) == {"triage": 3}
     assert any("triage failed 3 times" in flag and "out of memory" in flag for flag in poison.flags)
     assert by_uid["01-person.eml"].state in (State.TRIAGED, State.NEEDS_REVIEW)  # the others went on
+
+
+def test_a_mail_whose_answer_cannot_be_checked_is_counted_against_it_and_the_mails_after_it_go_on(
+        mailbox, tmp_path, tiny_base_dir, monkeypatch):
+    """The model answers, then flagging the answer fails (a bug in a check, hit by one strange
+    mail): the mail is the first in line, so a round that stopped there would leave every later
+    mail untriaged for good."""
+    (mailbox / "00-poison.eml").write_bytes(POISON_DATE)
+    real = triage.injection_reason
+
+    def breaks_on_court(text):
+        if text.startswith("Court\n"):
+            raise UnicodeError("a check broke on this mail")
+        return real(text)
+
+    monkeypatch.setattr(triage, "injection_reason", breaks_on_court)
+    store = TicketStore(tmp_path / "t.sqlite3")
+    triager = load_triager(str(tiny_base_dir), adapter=None)
+    fetch_eml_dir(store, mailbox)
+    by_uid = {t.uid: t for t in store.tickets()}
+    poison, person = by_uid["00-poison.eml"], by_uid["01-person.eml"]
+    assert poison.id < person.id  # the poison is triaged first
+    done = poll(store, lambda store: 0, triager)
+    assert done.errors == 0 and store.ticket(person.id).state in (State.TRIAGED, State.NEEDS_REVIEW)
+    assert store.ticket(poison.id).state == State.RECEIVED and store.failures(poison.id) == {"triage": 1}
+    for _ in range(2):
+        assert poll(store, lambda store: 0, triager).errors == 0
+    parked = store.ticket(poison.id)
+    assert parked.state == State.NEEDS_REVIEW and store.failures(poison.id) == {"triage": 3}
+    assert any("triage failed 3 times" in flag and "a check broke on this mail" in flag for flag in parked.flags)
+
+
+def test_a_heartbeat_the_locked_store_refused_does_not_stop_the_worker(mailbox, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+
+    def locked(*args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(worker, "record_round", locked)
+    assert main(["--once", "--no-triage", "--eml-dir", str(mailbox)]) == 0
+    assert len(open_store(load_settings()).tickets()) == 3  # the round's work stands
+    assert "heartbeat failed" in caplog.text
 
 
 def test_the_year_9999_mail_is_triaged_and_listed(mailbox, tmp_path, tiny_base_dir):
