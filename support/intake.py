@@ -73,25 +73,36 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
     if isinstance(raw, OversizedMail):
         return _store_oversized(store, ref, raw)
     digest = content_hash(raw)
+    # Everything read from the mail is read here, inside the containment: a mail that breaks any
+    # of these checks is quarantined with the reason. Outside it, the error would leave the fetch,
+    # and the same mail, first in line again, would stop every fetch after it. Only the store's
+    # own write below may fail the fetch: that is the store's problem, not the mail's.
+    parsed = None
     try:
         parsed = parse_eml(raw)
-        original = original_from_headers(parsed.headers, parsed.email.sender, parsed.email.subject)
+        email = parsed.email
+        original = original_from_headers(parsed.headers, email.sender, email.subject)
+        verdict = authenticate_sender(parsed.header_items, email.sender, trusted_authserv_id)
+        has_reply_to = any(name.lower() == "reply-to" for name in parsed.headers)
+        fields = {
+            "sender": email.sender, "subject": email.subject, "body": email.body,
+            "mail_date": email.date.isoformat() if email.date else None,
+            "machine_mail": machine_mail_reason(parsed.headers, email.sender),
+            "reply_to": original.reply_to_address if has_reply_to else None,  # only a Reply-To the mail has
+            "references": original.references or original.in_reply_to, "sender_auth": asdict(verdict),
+            "flags": address_tricks(email.sender, None)}
     except MailParseError as error:
         return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest,
                                 quarantine_reason=str(error))
     except Exception as error:  # noqa: BLE001 - one odd mail must never stop the fetch loop
         reason = f"unexpected error while reading the mail: {type(error).__name__}: {error}"
-        return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest, quarantine_reason=reason)
-    email = parsed.email
-    verdict = authenticate_sender(parsed.header_items, email.sender, trusted_authserv_id)
-    has_reply_to = any(name.lower() == "reply-to" for name in parsed.headers)
-    reply_to = original.reply_to_address if has_reply_to else None  # only a Reply-To the mail has
-    return store.add_ticket(
-        _with_message_id(ref, parsed.message_id), content_hash=digest, sender=email.sender, subject=email.subject,
-        body=email.body, mail_date=email.date.isoformat() if email.date else None,
-        machine_mail=machine_mail_reason(parsed.headers, email.sender), reply_to=reply_to,
-        references=original.references or original.in_reply_to, sender_auth=asdict(verdict),
-        flags=address_tricks(email.sender, None))
+        if parsed is None:
+            return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest,
+                                    quarantine_reason=reason)
+        # Read but not checked: quarantined, named by its headers like an oversized mail.
+        return store.add_ticket(_with_message_id(ref, parsed.message_id), content_hash=digest,
+                                sender=parsed.email.sender, subject=parsed.email.subject, quarantine_reason=reason)
+    return store.add_ticket(_with_message_id(ref, parsed.message_id), content_hash=digest, **fields)
 
 
 def _store_oversized(store: TicketStore, ref: MailRef, mail: OversizedMail) -> int | None:

@@ -184,21 +184,29 @@ def test_dropped_connection_then_next_poll_resumes_without_loss_or_duplicates(
     assert len(message_ids) == len(set(message_ids)) == len(mails)
 
 
-def test_an_unexpected_error_on_one_mail_quarantines_it_and_the_others_go_on(mailbox, tmp_path, monkeypatch):
-    real = intake.original_from_headers
+@pytest.mark.parametrize("check", ["original_from_headers", "authenticate_sender", "machine_mail_reason",
+                                   "address_tricks"])
+def test_an_unexpected_error_on_one_mail_quarantines_it_and_the_others_go_on(mailbox, tmp_path, monkeypatch, check):
+    # Every check intake runs on a read mail: one that raises on the first mail in line must not
+    # stop the fetch (the same mail would be first again on every fetch after it).
+    real = getattr(intake, check)
 
-    def breaks_on_the_auto_reply(headers, sender, subject):
-        if subject == "Out of office":
+    def breaks_on_the_auto_reply(*args):
+        if any("tom@example.org" in str(arg) for arg in args):
             raise LookupError("unknown encoding: x-weird")
-        return real(headers, sender, subject)
+        return real(*args)
 
-    monkeypatch.setattr(intake, "original_from_headers", breaks_on_the_auto_reply)
+    monkeypatch.setattr(intake, check, breaks_on_the_auto_reply)
+    (mailbox / "00-auto.eml").write_bytes((mailbox / "02-auto.eml").read_bytes().replace(b"o1@", b"o0@") + b"!")
     store = TicketStore(tmp_path / "t.sqlite3")
-    assert len(ingest(store, eml_dir_mails(mailbox))) == 3
+    assert len(ingest(store, eml_dir_mails(mailbox))) == 4
     by_uid = {t.uid: t for t in store.tickets()}
-    assert by_uid["02-auto.eml"].state == State.QUARANTINED
-    assert "LookupError: unknown encoding" in by_uid["02-auto.eml"].quarantine_reason
+    for auto in (by_uid["00-auto.eml"], by_uid["02-auto.eml"]):
+        assert auto.state == State.QUARANTINED
+        assert "LookupError: unknown encoding" in auto.quarantine_reason
+        assert (auto.sender, auto.subject) == ("Tom <tom@example.org>", "Out of office")  # named for the operator
     assert by_uid["01-person.eml"].state == State.RECEIVED
+    assert len(ingest(store, eml_dir_mails(mailbox))) == 0  # and not stored twice
     assert by_uid["01-person.eml"].reply_to is None  # it has no Reply-To
 
 
