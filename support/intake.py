@@ -96,12 +96,11 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
                                 quarantine_reason=str(error))
     except Exception as error:  # noqa: BLE001 - one odd mail must never stop the fetch loop
         reason = f"unexpected error while reading the mail: {type(error).__name__}: {error}"
-        if parsed is None:
-            return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest,
-                                    quarantine_reason=reason)
         # Read but not checked: quarantined, named by its headers like an oversized mail.
-        return store.add_ticket(_with_message_id(ref, parsed.message_id), content_hash=digest,
-                                sender=parsed.email.sender, subject=parsed.email.subject, quarantine_reason=reason)
+        named = {"sender": parsed.email.sender, "subject": parsed.email.subject} if parsed else {}
+        message_id = parsed.message_id if parsed else _message_id(raw)
+        return store.add_ticket(_with_message_id(ref, message_id), content_hash=digest,
+                                quarantine_reason=reason, **named)
     return store.add_ticket(_with_message_id(ref, parsed.message_id), content_hash=digest, **fields)
 
 
