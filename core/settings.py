@@ -142,6 +142,13 @@ class Settings(BaseSettings):
             return tuple(address.strip().lower() for address in value.split(",") if address.strip())
         return value
 
+    @field_validator("club_api_token", "model_api_key", "teacher_key", mode="before")
+    @classmethod
+    def _bearer_token_trimmed(cls, value: Any) -> Any:
+        """A token read from a file keeps its newline, and requests rejects the header with the
+        token quoted in its error; no bearer token has surrounding whitespace."""
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("imap_security", "smtp_security", mode="before")
     @classmethod
     def _lowercase(cls, value: Any) -> Any:

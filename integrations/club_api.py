@@ -18,9 +18,10 @@ onto ours.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Self
+from typing import Self, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -28,7 +29,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 Timeout = float | tuple[float, float]
+_T = TypeVar("_T")
 RETRY_STATUSES = (500, 502, 503, 504)
+UNKNOWN_OUTCOME_STATUSES = (408, 429)
+"""Answers that say nothing of whether the club acted (a timeout, rate limiting)."""
 _CLUB_TIME = "%Y-%m-%dT%H:%M"
 
 
@@ -68,8 +72,8 @@ class AuthError(ClubApiError):
 
 
 class ClubApiUnavailable(ClubApiError):
-    """No definite answer (timeout, connection error, 5xx after retries): the outcome is
-    unknown. Retry later with the same idempotency key."""
+    """No definite answer (timeout, connection error, 5xx after retries, 408/429, or an answer
+    not in the contract's shape): the outcome is unknown. Retry later with the same idempotency key."""
 
     retryable = True
 
@@ -150,6 +154,9 @@ class ClubApi:
                  backoff: float = 0.2):
         if not token:
             raise ValueError("ClubApi needs the club's API token")
+        if any(char.isspace() or not char.isprintable() for char in token):
+            # requests would refuse the header and quote it, token and all, in its error
+            raise ValueError("the club's API token contains whitespace or control characters")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._token = token
@@ -181,25 +188,25 @@ class ClubApi:
             raise ValueError("give exactly one of username and email")
         params = {"username": username} if username is not None else {"email": email}
         try:
-            return _member(self._call("GET", "/members", params=params)["member"])
+            return _read(self._call("GET", "/members", params=params), lambda a: _member(a["member"]))
         except NotFound:
             return None
 
     def member_bookings(self, username: str) -> list[Booking]:
         """Active bookings by start; raises NotFound for an unknown member."""
         answer = self._call("GET", f"/members/{_segment(username)}/bookings")
-        return [_booking(item) for item in answer["bookings"]]
+        return _read(answer, lambda a: [_booking(item) for item in a["bookings"]])
 
     def booking(self, booking_id: str) -> Booking | None:
         try:
-            return _booking(self._call("GET", f"/bookings/{_segment(booking_id)}")["booking"])
+            return _read(self._call("GET", f"/bookings/{_segment(booking_id)}"), lambda a: _booking(a["booking"]))
         except NotFound:
             return None
 
     def court_availability(self, court: str, day: date) -> list[datetime]:
         """Starts of the free one-hour slots of ``court`` on ``day``."""
         answer = self._call("GET", f"/courts/{_segment(court)}/availability", params={"date": day.isoformat()})
-        return [datetime.fromisoformat(start) for start in answer["free"]]
+        return _read(answer, lambda a: [datetime.fromisoformat(start) for start in a["free"]])
 
     # Writes: each sends a ClubRequest (built by the functions below) with the caller's key.
 
@@ -211,21 +218,22 @@ class ClubApi:
     def invite_member(self, username: str, name: str, email: str, *, idempotency_key: str) -> Invitation:
         """Adds the member as invited; the club emails them a set-password link."""
         answer = self.send(invite_request(username, name, email), idempotency_key=idempotency_key)
-        return Invitation(member=_member(answer["member"]), sent_to=answer["invitation_sent_to"])
+        return _read(answer, lambda a: Invitation(member=_member(a["member"]), sent_to=a["invitation_sent_to"]))
 
     def request_password_reset(self, username: str, *, idempotency_key: str) -> ResetResult:
         """The club emails a reset link to the address on file."""
         answer = self.send(password_reset_request(username), idempotency_key=idempotency_key)
-        return ResetResult(sent_to=answer["sent_to"])
+        return _read(answer, lambda a: ResetResult(sent_to=a["sent_to"]))
 
     def cancel_booking(self, booking_id: str, *, idempotency_key: str) -> Booking:
-        return _booking(self.send(cancel_request(booking_id), idempotency_key=idempotency_key)["booking"])
+        answer = self.send(cancel_request(booking_id), idempotency_key=idempotency_key)
+        return _read(answer, lambda a: _booking(a["booking"]))
 
     def move_booking(self, booking_id: str, start: datetime, court: str | None = None, *,
                      idempotency_key: str) -> Booking:
         """Moves to ``start`` (local club time, naive), keeping the duration; ``court=None`` keeps it."""
         answer = self.send(move_request(booking_id, start, court), idempotency_key=idempotency_key)
-        return _booking(answer["booking"])
+        return _read(answer, lambda a: _booking(a["booking"]))
 
     # Transport
 
@@ -254,15 +262,21 @@ class ClubApi:
                                  code="unavailable")
 
     def _error(self, response: requests.Response, answer: object) -> ClubApiError:
+        status = response.status_code
         detail = answer.get("error") if isinstance(answer, dict) else None
-        if isinstance(detail, dict):
+        if isinstance(detail, dict) and not response.ok and status not in UNKNOWN_OUTCOME_STATUSES:
             code, message = str(detail.get("code", "error")), str(detail.get("message", ""))
-        else:
-            code, message = "unexpected_answer", f"unexpected answer: HTTP {response.status_code} {response.reason}"
-        return _error_class(response.status_code)(self._redact(message), code=code, status=response.status_code)
+            return _error_class(status)(self._redact(message), code=code, status=status)
+        message = f"unexpected answer: HTTP {status} {response.reason}"
+        if status in (401, 403):
+            return AuthError(message, code="unauthorized", status=status)
+        # Not the contract's words (a proxy's HTML page, a cut-off body, a 2xx that is no object,
+        # 408/429): the club may or may not have acted, and a retry with the same key tells.
+        return ClubApiUnavailable(message, code="unexpected_answer", status=status)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "***")
+        # also as a repr quotes it (requests' header errors do)
+        return text.replace(self._token, "***").replace(repr(self._token)[1:-1], "***")
 
 
 def _session(token: str, retries: int, backoff: float) -> requests.Session:
@@ -295,6 +309,16 @@ def _error_class(status: int) -> type[ClubApiError]:
 def _segment(value: str) -> str:
     # A username or court name is one path segment, whatever it contains ("Court 3", "a/b").
     return quote(value, safe="")
+
+
+def _read(answer: dict, parse: Callable[[dict], _T]) -> _T:
+    """``parse(answer)``; an answer without what the contract promises is no answer (the
+    outcome of a write is then unknown, and a retry with the same key tells)."""
+    try:
+        return parse(answer)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ClubApiUnavailable(f"the club's answer lacks what the contract promises ({type(error).__name__}: "
+                                 f"{error})", code="unexpected_answer") from None
 
 
 def _member(data: dict) -> Member:

@@ -42,6 +42,11 @@ class MailSendError(RuntimeError):
     """The reply was not handed over; the text is for the operator and never holds a password."""
 
 
+class MailDeliveryUnknown(MailSendError):
+    """The message went out to the server, and no answer said it was refused: the server may
+    hold it (RFC 1047), so sending it again could give the member two. A person decides."""
+
+
 class _MessageIdListHeader(UnstructuredHeader):
     """In-Reply-To and References, folded only between ids, one id per line (see module doc)."""
 
@@ -230,19 +235,48 @@ class SmtpSender:
             [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]) if address]
         if not recipients:
             raise MailSendError(f"{message_id} has no recipient")
+        smtp = None
         try:
-            with self.connect() as smtp:
-                if self.settings.user:
-                    smtp.login(self.settings.user, self.settings.password or "")
-                refused = smtp.sendmail(_envelope_sender(self.settings.from_address), recipients,
-                                        message_bytes(_without_bcc(message)))
+            smtp = self.connect()
+            if self.settings.user:
+                smtp.login(self.settings.user, self.settings.password or "")
+            refused = self._hand_over(smtp, recipients, message_bytes(_without_bcc(message)))
+        except MailDeliveryUnknown:
+            raise
         except (smtplib.SMTPException, OSError) as error:
             # from None: the cause's traceback adds nothing the text lacks and may hold the login.
             raise MailSendError(self.describe(error)) from None
-        if refused:
+        finally:
+            if smtp is not None:
+                _quit_quietly(smtp)
+        if refused:  # the others have it: sending again would give them a second copy
             accepted = sorted(set(recipients) - set(refused))
-            raise MailSendError(self._scrub(f"recipients refused: {refused}; accepted: {accepted or 'none'}"))
+            raise MailDeliveryUnknown(self._scrub(f"recipients refused: {refused}; accepted: {accepted}"))
         return message_id
+
+    def _hand_over(self, smtp: smtplib.SMTP, recipients: list[str], payload: bytes) -> dict:
+        """smtplib's ``sendmail``, step by step, so that a failure once the message is out (no
+        final answer to DATA) is told apart from one before it (safe to send again)."""
+        envelope = _envelope_sender(self.settings.from_address)
+        smtp.ehlo_or_helo_if_needed()
+        code, answer = smtp.mail(envelope)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, answer, envelope)
+        refused = {}
+        for recipient in recipients:
+            code, answer = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, answer)
+        if len(refused) == len(recipients):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        try:
+            smtp.data(payload)
+        except smtplib.SMTPResponseException:
+            raise  # the server answered no: it does not hold the message
+        except (smtplib.SMTPException, OSError) as error:
+            raise MailDeliveryUnknown(f"{self.describe(error)}, after the message was sent: the server may "
+                                      "have taken it") from None
+        return refused
 
     def connect(self) -> smtplib.SMTP:
         """An open connection, TLS as configured (not logged in yet); the caller closes it."""
@@ -301,6 +335,14 @@ def _ensure_message_id(message: EmailMessage, sender: str) -> str:
         _, address = parseaddr(sender)
         message["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or "localhost")
     return str(message["Message-ID"]).strip()
+
+
+def _quit_quietly(smtp: smtplib.SMTP) -> None:
+    # After the message is handed over, a QUIT that fails changes nothing about its delivery.
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _envelope_sender(from_address: str) -> str:

@@ -17,6 +17,7 @@ from typing import ClassVar, NamedTuple
 
 from integrations.club_api import (
     ClubApi,
+    ClubApiUnavailable,
     ClubRequest,
     Member,
     cancel_request,
@@ -80,17 +81,20 @@ class ActionKind:
         raise NotImplementedError
 
     def check(self, params: dict, fields: dict, sender_address: str, api: ClubApi, *,
-              self_service_signup: bool = False) -> Checked:
+              self_service_signup: bool = False, earlier: dict | None = None) -> Checked:
         """Completed parameters (e.g. the account found from the sender), the flags a person must
-        see and the account concerned, from the backend's records. Raises ActionProblem."""
+        see and the account concerned, from the backend's records. ``earlier``: the parameters
+        of this kind's call the ticket already made (or may have made), whose own effect must
+        not be held against approving it again. Raises ActionProblem."""
         raise NotImplementedError
 
     def request(self, params: dict) -> ClubRequest:
         raise NotImplementedError
 
     def result(self, answer: dict, params: dict) -> dict:
-        """What to store of the backend's answer."""
-        return answer.get("booking", answer)
+        """What to store of the backend's answer; raises KeyError, TypeError or ValueError when
+        it lacks what the contract promises (the reply is built from it)."""
+        raise NotImplementedError
 
     def expected(self, params: dict) -> dict:
         """The stored result if the backend does exactly as asked: for previewing the reply."""
@@ -117,8 +121,9 @@ class InviteMember(ActionKind):
         return {"username": fields["username"], "name": fields.get("member_name") or fields["username"],
                 "email": fields["member_email"]}
 
-    def check(self, params, fields, sender_address, api, *, self_service_signup=False):
-        if api.find_member(username=params["username"]):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
+        made_earlier = earlier is not None and earlier.get("username") == params["username"]
+        if not made_earlier and api.find_member(username=params["username"]):  # ours: replayed by its key
             raise ActionProblem(f"username {params['username']} is already taken")
         requester = api.find_member(email=sender_address) if sender_address else None
         if requester is not None:  # recorded with the action (not sent: the invitation is the new member's)
@@ -132,7 +137,8 @@ class InviteMember(ActionKind):
         return invite_request(params["username"], params["name"], params["email"])
 
     def result(self, answer, params):
-        return {"member": answer["member"], "sent_to": answer["invitation_sent_to"]}
+        return {"member": _object(answer["member"], "username", "name"),
+                "sent_to": _text(answer["invitation_sent_to"])}
 
     def expected(self, params):
         return {"member": {"username": params["username"], "name": params["name"]}, "sent_to": params["email"]}
@@ -152,7 +158,7 @@ class PasswordReset(ActionKind):
     def build(self, fields):
         return {"username": fields.get("username")}
 
-    def check(self, params, fields, sender_address, api, *, self_service_signup=False):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
         username = params["username"]
         member = api.find_member(username=username) if username else api.find_member(email=sender_address)
         if member is None:
@@ -164,7 +170,7 @@ class PasswordReset(ActionKind):
         return password_reset_request(params["username"])
 
     def result(self, answer, params):
-        return {**answer, "username": params["username"]}
+        return {**answer, "sent_to": _text(answer["sent_to"]), "username": params["username"]}
 
     def confirmed_fields(self, result):
         return {"username": result.get("username")}
@@ -182,7 +188,10 @@ class _BookingAction(ActionKind):
             raise ActionProblem("no booking id: add it to the fields")
         return {"booking_id": fields["booking_id"]}
 
-    def check(self, params, fields, sender_address, api, *, self_service_signup=False):
+    def result(self, answer, params):
+        return _object(answer["booking"], "booking_id", "start", "court", "status")
+
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
         booking = api.booking(params["booking_id"])
         if booking is None:
             raise ActionProblem(f"booking {params['booking_id']} does not exist")
@@ -266,16 +275,40 @@ def plan_action(fields: dict) -> Action | None:
 
 
 def check_action(action: Action, fields: dict, sender: str, api: ClubApi, *,
-                 self_service_signup: bool = False) -> tuple[Action, Checked]:
-    """Validate ``action`` against the backend; returns it completed, and what the check found."""
+                 self_service_signup: bool = False, earlier: dict | None = None) -> tuple[Action, Checked]:
+    """Validate ``action`` against the backend; returns it completed, and what the check found.
+    ``earlier``: see ActionKind.check."""
     checked = action.definition.check(action.params, fields, parseaddr(sender)[1].lower(), api,
-                                      self_service_signup=self_service_signup)
+                                      self_service_signup=self_service_signup, earlier=earlier)
     return Action(action.kind, checked.params), checked
 
 
 def run_action(action: Action, api: ClubApi, idempotency_key: str) -> dict:
-    """Send the checked action's request; returns what to store of the backend's answer."""
-    return action.definition.result(api.send(action.request, idempotency_key=idempotency_key), action.params)
+    """Send the checked action's request; returns what to store of the backend's answer. An
+    answer that lacks what the contract promises is no answer: ClubApiUnavailable, retried with
+    the same key (the reply must not describe an outcome nobody could read)."""
+    request = action.request
+    answer = api.send(request, idempotency_key=idempotency_key)
+    try:
+        return action.definition.result(answer, action.params)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ClubApiUnavailable(f"{request}: the club's answer lacks what the contract promises "
+                                 f"({type(error).__name__}: {error})", code="unexpected_answer") from None
+
+
+def _object(value: object, *keys: str) -> dict:
+    """``value`` as an answer's object, with a value for each of ``keys``."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    if missing := [key for key in keys if value.get(key) in (None, "")]:
+        raise KeyError(", ".join(missing))
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
 
 
 def sender_flags(member: Member, address: str) -> list[str]:

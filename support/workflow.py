@@ -35,6 +35,7 @@ from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable
 from integrations.imap_mailbox import ImapUnavailable
 from integrations.mail_sending import (
     MAIL_POLICY,
+    MailDeliveryUnknown,
     MailSender,
     MailSendError,
     OriginalMail,
@@ -53,8 +54,9 @@ log = logging.getLogger(__name__)
 
 NEEDS_OVERRIDE = (SENDER_MISMATCH, SENDER_NOT_AUTHENTICATED, REASON_PREFIX)
 """Flags that only an operator's override, with a reason, lets through."""
-DELIVERY_UNKNOWN = ("the reply may have gone out before a crash: check the outbox or the Sent folder, then "
-                    "reject the ticket if it did, or approve it again to send the reply (once more)")
+CHECK_THE_SENT_FOLDER = ("check the outbox or the Sent folder, then reject the ticket if it went out, or approve "
+                         "it again to send the reply (once more)")
+DELIVERY_UNKNOWN = f"the reply may have gone out before a crash: {CHECK_THE_SENT_FOLDER}"
 EXECUTE = "execute"
 """The step whose failures are counted (and park a ticket after three)."""
 
@@ -119,10 +121,19 @@ class Workflow:
         flags = [reason] if (reason := injection_reason(f"{ticket.subject}\n{ticket.body}")) else []
         answer_to = ticket.reply_to or ticket.sender
         action = plan_action(fields)
+        previous = self.store.action(ticket_id)
         if action is None:
+            if previous is not None and previous.status in UNSETTLED:
+                # a reply only would leave the call's outcome unknown, and the reply may contradict it
+                raise ActionProblem(f"the earlier {previous.kind} call's outcome is unknown (the club backend did "
+                                    "not answer): approve it as it was, and the club acts at most once; or reject "
+                                    "the ticket and check with the club")
             return Check(None, flags, answer_to)
+        # the call this ticket made (or may have made) is not held against it: approving again replays it
+        earlier = previous.request if previous and previous.kind == action.kind and previous.status != "refused" \
+            else None
         action, checked = check_action(action, fields, ticket.sender, self.api,
-                                       self_service_signup=self.trust.self_service_signup)
+                                       self_service_signup=self.trust.self_service_signup, earlier=earlier)
         flags += checked.flags
         member = checked.member
         on_file = formataddr((member.name, member.email)) if member else None
@@ -180,8 +191,8 @@ class Workflow:
         if reply is not None and reply.status == "prepared":
             notes.append("the reply prepared earlier was never sent: this approval's reply replaces it")
         elif reply is not None and reply.status == "sending":
-            notes.append("the earlier reply may have gone out before a crash: approving sends this one, so the "
-                         "member may get two")
+            notes.append("the earlier reply may have gone out (a crash, or a mail server that never confirmed it): "
+                         "approving sends this one, so the member may get two")
         return notes
 
     def settle(self, previous: ActionRecord) -> None:
@@ -299,6 +310,10 @@ class Workflow:
             message = message_from_bytes(reply.raw, policy=MAIL_POLICY)
             try:
                 self.sender.send(message)
+            except MailDeliveryUnknown as error:  # left "sending": never sent again by itself
+                self.store.fail(ticket_id, f"the mail server did not confirm the reply ({error}): "
+                                           f"{CHECK_THE_SENT_FOLDER}", self.worker, step="reply")
+                return State.FAILED
             except MailSendError as error:
                 self.store.release_reply(ticket_id, f"reply not sent: {error}")
                 return State.FAILED

@@ -43,10 +43,12 @@ class ReceivedMail:
 class _Recorder:
     """aiosmtpd handler: accepts every mail (after login, where required) and keeps it."""
 
-    def __init__(self, messages: list[ReceivedMail], require_login: bool, stall_s: float = 0.0):
+    def __init__(self, messages: list[ReceivedMail], require_login: bool, stall_s: float = 0.0,
+                 confirm_after_s: float = 0.0):
         self.messages = messages
         self.require_login = require_login
         self.stall_s = stall_s
+        self.confirm_after_s = confirm_after_s
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         # Checked here rather than with aiosmtpd's auth_required, which warns on every
@@ -63,6 +65,8 @@ class _Recorder:
         self.messages.append(ReceivedMail(
             mail_from=envelope.mail_from, rcpt_tos=tuple(envelope.rcpt_tos), raw=raw,
             message=email.message_from_bytes(raw, policy=email.policy.default)))
+        if self.confirm_after_s:  # queued (as an MTA commits before it answers), confirmed late
+            await asyncio.sleep(self.confirm_after_s)
         return "250 2.0.0 Message accepted for delivery"
 
 
@@ -77,7 +81,7 @@ class SmtpTestServer:
     """One aiosmtpd instance; ``stop()``/``start()`` keep the port, ``messages`` the mail."""
 
     def __init__(self, security: str = "plain", *, auth: bool = False, tls: ssl.SSLContext | None = None,
-                 client_context: ssl.SSLContext | None = None, stall_s: float = 0.0):
+                 client_context: ssl.SSLContext | None = None, stall_s: float = 0.0, confirm_after_s: float = 0.0):
         self.host = HOST
         self.port = free_port()
         self.security = security
@@ -88,6 +92,9 @@ class SmtpTestServer:
         self._server_tls = tls
         self._controller: Controller | None = None
         self.stall_s = stall_s
+        """Seconds the server waits before it takes a message (a slow or overloaded server)."""
+        self.confirm_after_s = confirm_after_s
+        """Seconds between taking a message and saying so (RFC 1047's duplicate-message case)."""
 
     @property
     def running(self) -> bool:
@@ -95,7 +102,7 @@ class SmtpTestServer:
 
     def start(self) -> None:
         if self._controller is None:
-            controller = Controller(_Recorder(self.messages, self.auth, self.stall_s), hostname=self.host, port=self.port,
+            controller = Controller(_Recorder(self.messages, self.auth, self.stall_s, self.confirm_after_s), hostname=self.host, port=self.port,
                                     server_hostname="smtp.test", **self._smtp_options())
             controller.start()
             self._controller = controller

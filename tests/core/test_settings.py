@@ -57,3 +57,11 @@ def test_public_url_drops_credentials_query_and_fragment():
 
     assert public_url("https://user:hunter2@models.example:8443/v1?key=s3cret#x") == "https://models.example:8443/v1"
     assert public_url("http://127.0.0.1/v1") == "http://127.0.0.1/v1"
+
+
+def test_a_bearer_token_read_from_a_file_loses_its_newline(monkeypatch, tmp_path):
+    # `export ACEDESK_CLUB_API_TOKEN=$(cat token)` keeps no newline, but a secrets manager's file mount does
+    monkeypatch.setattr(SecretsFileSource, "path", tmp_path / "none.toml")
+    monkeypatch.setenv("ACEDESK_CLUB_API_TOKEN", "tok-123\n")
+    assert Settings().secret("club_api_token") == "tok-123"
+    assert Settings(model_api_key=" key \r\n").secret("model_api_key") == "key"

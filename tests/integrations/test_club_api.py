@@ -289,3 +289,55 @@ def test_the_token_never_appears_in_errors_or_reprs(club_backend):
 def test_booking_dates_are_club_times(club_backend):
     booking = club_backend.api().booking("BK-48213")
     assert booking.start.tzinfo is None and booking.start.date() > date.today()
+
+
+MANGLED = {  # what a gateway in front of the club may answer instead of the contract's words
+    "200 cut off": (200, b'{"booking": {"booking_id": "BK-', True),
+    "200 html": (200, b"<html><body>OK</body></html>", True),
+    "200 not an object": (200, b'["ok"]', True),
+    "429 html": (429, b"<html>Too Many Requests</html>", False),
+    "408 html": (408, b"<html>Request Timeout</html>", False),
+    "404 html": (404, b"<html>Not Found</html>", False),
+    "409 error body": (409, b'{"error": {"code": "x", "message": "y"}}', False),
+}
+
+
+@pytest.mark.parametrize("case", MANGLED)
+def test_an_answer_not_in_the_contracts_words_is_an_unknown_outcome(club_backend, case):
+    from testbed.gateway import Gateway
+
+    status, body, forward = MANGLED[case]
+    gateway = Gateway(club_backend.url)
+    try:
+        api = ClubApi(gateway.url, club_backend.token, timeout=2, retries=0)
+        gateway.answer_writes(status, body, forward=forward)
+        with pytest.raises(ClubApiError) as raised:
+            api.cancel_booking("BK-48213", idempotency_key="k-mangled")
+        if case == "409 error body":  # the contract's refusal stays a refusal
+            assert type(raised.value) is Conflict
+            return
+        assert isinstance(raised.value, ClubApiUnavailable) and raised.value.retryable
+        gateway.pass_through()  # the retry with the same key tells what happened, once
+        assert api.cancel_booking("BK-48213", idempotency_key="k-mangled").status == "cancelled"
+        assert club_backend.effects()["cancel"] == 1
+    finally:
+        gateway.stop()
+
+
+def test_a_token_with_whitespace_inside_is_refused_without_showing_it():
+    with pytest.raises(ValueError, match="whitespace") as raised:
+        ClubApi("http://127.0.0.1:9", "tok-en\nsecret")
+    assert "secret" not in str(raised.value)
+
+
+def test_a_read_whose_answer_lacks_the_promised_object_is_unavailable_not_a_crash(club_backend):
+    from testbed.gateway import Gateway
+
+    gateway = Gateway(club_backend.url)
+    try:
+        api = ClubApi(gateway.url, club_backend.token, timeout=2, retries=0)
+        gateway.answer_writes(200, b'{"booking": {"booking_id": "BK-48213"}}', forward=True)
+        with pytest.raises(ClubApiUnavailable, match="lacks what the contract promises"):
+            api.cancel_booking("BK-48213", idempotency_key="k-short")
+    finally:
+        gateway.stop()

@@ -364,3 +364,114 @@ def test_re_approving_with_other_fields_settles_the_earlier_call_first(store, wo
     assert workflow.execute(ticket_id) == State.REPLIED
     assert club_backend.api().booking("BK-22845").start.strftime("%H:%M") == "11:00"
     assert club_backend.effects()["move"] == 2  # the first move once (replayed, not repeated), then the edit
+
+
+def test_a_reply_the_mail_server_never_confirms_is_not_sent_again_by_itself(store, club_backend):
+    # RFC 1047: the server takes the message, but its answer comes after the client gave up.
+    import time
+
+    from testbed.smtp import SmtpTestServer
+
+    slow = SmtpTestServer(confirm_after_s=1.5)
+    slow.start()
+    try:
+        workflow = Workflow(store, club_backend.api(), SmtpSender(slow.settings(from_address=CLUB, timeout=0.5)),
+                            from_address=CLUB)
+        ticket_id = cancel_ticket(store)
+        workflow.approve(ticket_id, "operator")
+        assert workflow.execute(ticket_id) == State.FAILED
+        ticket = store.ticket(ticket_id)
+        assert "did not confirm the reply" in ticket.failure_reason and "Sent folder" in ticket.failure_reason
+        assert store.reply(ticket_id).status == "sending"
+        assert len(slow.messages) == 1  # the server did take it
+        assert workflow.resume() == []  # and nothing sends it again without a person
+        time.sleep(2)
+        assert len(slow.messages) == 1
+        assert any("member may get two" in note for note in workflow.approval_notes(ticket_id,
+                                                                                    workflow.check(ticket_id)))
+    finally:
+        slow.stop()
+    assert club_backend.effects()["cancel"] == 1
+
+
+def test_a_reply_only_approval_never_runs_an_earlier_call_of_unknown_outcome(store, workflow, club_backend,
+                                                                            smtp_server):
+    ticket_id = cancel_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    club_backend.inject_fault("timeout", count=10)  # never reached the club
+    assert workflow.execute(ticket_id) == State.FAILED
+    club_backend.inject_fault("timeout", count=0)
+
+    with pytest.raises(ActionProblem, match="outcome is unknown"):
+        workflow.approve(ticket_id, "operator", fields={"category": "other"},
+                         reply="Dear Anna, we will call you before changing BK-48213.")
+    assert store.ticket(ticket_id).state == State.FAILED
+    assert club_backend.api().booking("BK-48213").status == "active"
+    assert club_backend.effects()["cancel"] == 0 and smtp_server.messages == []
+
+
+def test_a_reply_only_approval_after_a_settled_call_replies_without_calling_again(store, workflow, club_backend,
+                                                                                  smtp_server):
+    ticket_id = cancel_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    smtp_server.stop()
+    try:
+        assert workflow.execute(ticket_id) == State.FAILED  # cancelled, reply not sent
+    finally:
+        smtp_server.start()
+    workflow.approve(ticket_id, "operator", fields={"category": "other"}, reply="Dear Anna, get well soon!")
+    assert workflow.execute(ticket_id) == State.REPLIED
+    assert club_backend.effects()["cancel"] == 1 and len(smtp_server.messages) == 1
+
+
+@pytest.mark.parametrize("trouble", ["smtp_down", "answer_lost"])
+def test_an_invitation_the_club_carried_out_can_be_approved_again(store, workflow, club_backend, smtp_server,
+                                                                  trouble):
+    ticket_id = add_triaged(store, "Anna Berg <anna.berg@example.org>", "Please add my son Tim, username tk_2009,"
+                            " tim@example.org", category="add_user", username="tk_2009", member_name="Tim Berg",
+                            member_email="tim@example.org")
+    workflow.approve(ticket_id, "operator")
+    if trouble == "smtp_down":
+        smtp_server.stop()
+    else:
+        club_backend.inject_fault("timeout", count=100, after_effect=True)
+    try:
+        for _ in range(3):
+            assert workflow.execute(ticket_id) == State.FAILED
+    finally:
+        smtp_server.start()
+        club_backend.inject_fault("timeout", count=0)
+    assert store.ticket(ticket_id).failure_reason.startswith("parked after 3")
+    assert club_backend.api().find_member(username="tk_2009") is not None  # the club made the account
+
+    workflow.approve(ticket_id, "operator")  # its own account is not "already taken"
+    assert workflow.execute(ticket_id) == State.REPLIED
+    assert club_backend.effects()["invite"] == 1 and len(smtp_server.messages) == 1
+    assert "tk_2009" in smtp_server.messages[0].message.get_content()
+
+    other = add_triaged(store, "Anna Berg <anna.berg@example.org>", "Add my daughter, username tk_2009",
+                        uid="2", category="add_user", username="tk_2009", member_email="lea@example.org")
+    with pytest.raises(ActionProblem, match="already taken"):  # another ticket's request still is
+        workflow.approve(other, "operator")
+
+
+def test_an_answer_the_desk_cannot_read_is_retried_never_explained_as_a_refusal(store, club_backend, smtp_server):
+    from integrations.club_api import ClubApi
+    from testbed.gateway import Gateway
+
+    gateway = Gateway(club_backend.url)
+    try:
+        workflow = Workflow(store, ClubApi(gateway.url, club_backend.token, timeout=2, retries=0),
+                            SmtpSender(smtp_server.settings(from_address=CLUB)), from_address=CLUB)
+        ticket_id = cancel_ticket(store)
+        workflow.approve(ticket_id, "operator")
+        gateway.answer_writes(200, b"<html><body>OK</body></html>", forward=True)  # cancelled, answer unreadable
+        assert workflow.execute(ticket_id) == State.FAILED
+        assert store.action(ticket_id).status == "unavailable" and smtp_server.messages == []
+        gateway.pass_through()
+        assert workflow.resume() == [ticket_id]
+    finally:
+        gateway.stop()
+    assert store.ticket(ticket_id).state == State.REPLIED and club_backend.effects()["cancel"] == 1
+    [reply] = smtp_server.messages
+    assert "has been cancelled" in reply.message.get_content()
