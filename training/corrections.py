@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.files import write_atomically
 from training import layout
 from training.config import path_list
 from training.data_checks import read_labelled_csv
@@ -63,11 +64,11 @@ def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = No
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"corrections-{stamp or time.strftime('%Y%m%d-%H%M%S')}"
     held_out_path = folder / f"{stem}{HELD_OUT_SUFFIX}"
-    held.to_csv(held_out_path, index=False)
+    write_atomically(held_out_path, held.to_csv(index=False))  # whole or not at all: others list uploads/
     train_path = None
     if not train.empty:
         train_path = folder / f"{stem}{TRAIN_SUFFIX}"
-        train.to_csv(train_path, index=False)
+        write_atomically(train_path, train.to_csv(index=False))
     return CorrectionsSplit(train_path, held_out_path, len(train), len(held), held["decided_at"].iloc[0])
 
 

@@ -19,6 +19,7 @@ writes row by row.
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import sys
 import time
@@ -30,7 +31,9 @@ import pandas as pd
 from core.settings import PROJECT_ROOT, public_url
 from training import layout
 from training.choose_review_rule import CHOICE_FILE, RULE_DATA
-from training.jobs import JobState, job_state, read_job, start_job, stop_job
+from training.jobs import JobState, UnreadableJob, job_state, read_each, read_job, start_job, stop_job
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,17 @@ def start_evaluation(request: EvalRequest, runs_dir: Path) -> Path:
 
 def read_run(folder: Path) -> EvalRun | None:
     """The state of an app-started evaluation, or of a finished command-line one (a folder with
-    metrics.json); None for any other folder."""
+    metrics.json); None for any other folder. Raises UnreadableJob for a job.json that cannot be
+    read (training/jobs.py ``read_job``)."""
     folder = Path(folder)
     job = read_job(folder)
     metrics = layout.read_json_object(folder / layout.METRICS_FILE)
     if job is None:
         return _command_line_run(folder, metrics) if metrics.get("config") else None
     request = job.extra
-    total = int(request.get("total_rows") or 0)
+    total = request.get("total_rows") or 0
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise UnreadableJob(f"{folder / layout.JOB_FILE}: total_rows is {total!r}, not a whole number")
     state, message = job_state(job, succeeded=bool(metrics), log=folder / layout.EVAL_LOG)
     done = int(metrics.get("n", total)) if metrics else count_predictions(folder)
     return EvalRun(folder, request.get("adapter_label", "?"), request.get("data_label", "?"), state,
@@ -109,8 +115,7 @@ def read_run(folder: Path) -> EvalRun | None:
 def list_runs(runs_dir: Path) -> list[EvalRun]:
     """App-started evaluations and command-line ones (``runs/<name>/metrics.json``), newest first."""
     folders = [*layout.subfolders(layout.evals_root(runs_dir)), *layout.subfolders(runs_dir)]
-    runs = [run for folder in folders if (run := read_run(folder))]
-    return sorted(runs, key=lambda run: run.started, reverse=True)
+    return sorted(read_each(folders, read_run), key=lambda run: run.started, reverse=True)
 
 
 def stop_evaluation(run: EvalRun) -> None:
@@ -178,7 +183,11 @@ def latest_rule_choice(adapter: str | Path, runs_dir: Path) -> RuleChoice | None
     """The newest review-rule choice the app started for ``adapter``, or None."""
     adapter = str(Path(adapter).resolve())
     for folder in sorted(layout.subfolders(layout.review_rules_root(runs_dir)), reverse=True):
-        job = read_job(folder)
+        try:
+            job = read_job(folder)
+        except UnreadableJob as error:
+            log.warning("left out %s: %s", folder, error)
+            continue
         if job is None or job.extra.get("adapter") != adapter:
             continue
         state, message = job_state(job, succeeded=(folder / CHOICE_FILE).exists(), log=folder / RULE_LOG)

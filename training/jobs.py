@@ -13,19 +13,30 @@ the pid may belong to another process (psutil tells them apart).
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import math
 import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
 from core.files import write_json_atomically
-from training.layout import JOB_FILE, read_json_object
+from training.layout import JOB_FILE, modified
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OLD_STOPPED_FILE = "stopped"
+"""Before commit 2a130be an evaluation's stop was this file beside job.json, not a field in it."""
 
 
 class JobState(StrEnum):
@@ -67,12 +78,57 @@ def start_job(command: list[str], folder: Path, log_name: str, *, cwd: Path, env
     return job
 
 
+class UnreadableJob(ValueError):
+    """A job.json that is there but records no job this module can read: not JSON, not an object,
+    or a field of the wrong type."""
+
+
 def read_job(folder: Path) -> Job | None:
-    data = read_json_object(Path(folder) / JOB_FILE)
-    if not data.get("pid"):
+    """The job ``folder``'s job.json records; None when it has none (no file, or no pid: nothing
+    was started). Also reads the format written before commit 2a130be (evaluations only: the
+    request's fields, ``pid``, ``started`` and ``command`` at the top level). Raises UnreadableJob
+    for a file that is there but cannot be read as a job."""
+    path = Path(folder) / JOB_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    known = {name: data[name] for name in Job.__dataclass_fields__ if name in data}
-    return Job(**known)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UnreadableJob(f"{path}: {error}") from error
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise UnreadableJob(f"{path}: not JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise UnreadableJob(f"{path}: not a JSON object but {type(data).__name__}")
+    if data.get("pid") is None or data.get("pid") == 0:
+        return None
+    if "started_at" not in data and "created" not in data:
+        data = _from_old_format(data, Path(folder))
+    try:
+        return Job(pid=_number(data, "pid", int), created=_number(data, "created"),
+                   started_at=_number(data, "started_at"), command=_strings(data.get("command", [])),
+                   stop_requested_at=None if data.get("stop_requested_at") is None
+                   else _number(data, "stop_requested_at"), extra=_object(data.get("extra", {})))
+    except KeyError as error:
+        raise UnreadableJob(f"{path}: no {error.args[0]}") from error
+    except TypeError as error:
+        raise UnreadableJob(f"{path}: {error}") from error
+
+
+def read_each(folders: Iterable[Path], read: Callable[[Path], T | None]) -> list[T]:
+    """``read(folder)`` for each folder, without the Nones: a folder whose job.json cannot be read
+    is left out with a warning, so one broken folder never takes a listing down."""
+    found = []
+    for folder in folders:
+        try:
+            item = read(folder)
+        except UnreadableJob as error:
+            log.warning("left out %s: its %s cannot be read (%s)", folder, JOB_FILE, error)
+            continue
+        if item is not None:
+            found.append(item)
+    return found
 
 
 def is_alive(job: Job | None) -> bool:
@@ -155,3 +211,38 @@ def error_line(log: Path, tail_bytes: int = 20_000) -> str | None:
         if _EXCEPTION_LINE.match(line):
             return line[:500]
     return lines[-1][:500] if lines else None
+
+
+def _from_old_format(data: dict, folder: Path) -> dict:
+    """A job.json as start_evaluation wrote it before commit 2a130be: ``{...the request's fields,
+    "pid", "started", "command"}``, and a ``stopped`` file beside it once stopped. ``started`` was
+    taken right after the process started, so it stands for its creation time too (a pid reused
+    since by another process is not taken for it)."""
+    if "started" not in data:
+        raise UnreadableJob(f"{folder / JOB_FILE}: neither started_at nor started")
+    stopped = folder / OLD_STOPPED_FILE
+    return {"pid": data["pid"], "created": data["started"], "started_at": data["started"],
+            "command": data.get("command", []), "stop_requested_at": modified(stopped) if stopped.exists() else None,
+            "extra": {name: value for name, value in data.items() if name not in ("pid", "started", "command")}}
+
+
+def _number(data: dict, name: str, kind: type = float):
+    """``data[name]`` as a finite number (a positive integer for the pid); TypeError otherwise."""
+    value = data[name]
+    valid = (isinstance(value, int) and value > 0) if kind is int else (
+        isinstance(value, int | float) and math.isfinite(value))
+    if isinstance(value, bool) or not valid:
+        raise TypeError(f"{name} is {value!r}, not a{' positive integer' if kind is int else ' number'}")
+    return kind(value)
+
+
+def _strings(value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"command is {value!r}, not a list of strings")
+    return value
+
+
+def _object(value) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"extra is {value!r}, not an object")
+    return value

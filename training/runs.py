@@ -12,9 +12,9 @@ import ast
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import inspect
 import itertools
+import logging
 import os
 import re
 import shutil
@@ -30,10 +30,21 @@ import yaml
 from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT
 from model.metadata import DEFAULT_BASE_MODEL
-from training import corrections, layout
+from training import corrections, layout, uploads
 from training.config import TrainConfig, path_list
-from training.jobs import JobState, is_alive, job_state, read_job, start_job, stop_job
+from training.jobs import (
+    JobState,
+    UnreadableJob,
+    is_alive,
+    job_state,
+    read_each,
+    read_job,
+    start_job,
+    stop_job,
+)
 from training.progress import append_event, read_events
+
+log = logging.getLogger(__name__)
 
 DATA_DIR = PROJECT_ROOT / "training" / "data"
 CONFIG_DIR = PROJECT_ROOT / "training" / "configs"
@@ -149,8 +160,7 @@ def csv_choices(runs_root: Path) -> list[Path]:
     """CSVs a run can train on: training/data/ (not the evaluation-only files) and earlier uploads
     (not held-out corrections)."""
     own = [path for path in sorted(DATA_DIR.glob("*.csv")) if path.name not in EVALUATION_ONLY]
-    uploads = sorted(layout.uploads_dir(runs_root).glob("*.csv"))
-    return own + [path for path in uploads if not corrections.is_held_out(path)]
+    return own + [path for path in uploads.uploaded_csvs(runs_root) if not corrections.is_held_out(path)]
 
 
 def with_corrections(values: dict, split: corrections.CorrectionsSplit) -> dict:
@@ -160,16 +170,6 @@ def with_corrections(values: dict, split: corrections.CorrectionsSplit) -> dict:
         return values
     extra = path_list(values.get("extra_train_file", ""))
     return {**values, "extra_train_file": ",".join([*map(_project_path, extra), str(split.train)])}
-
-
-def save_upload(runs_root: Path, filename: str, content: bytes) -> Path:
-    """Keep an uploaded CSV under the runs root; the same content under the same name is stored once."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).stem)[:60] or "upload"
-    path = layout.uploads_dir(runs_root) / f"{stem}-{hashlib.sha256(content).hexdigest()[:8]}.csv"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return path
 
 
 def display_path(path: str | Path) -> str:
@@ -276,11 +276,12 @@ def list_runs(runs_root: Path) -> list[Run]:
         return []
     folders = [path for path in root.iterdir()
                if path.is_dir() and any((path / marker).exists() for marker in _RUN_MARKERS)]
-    runs = [load_run(folder) for folder in folders]
-    return sorted(runs, key=lambda run: run.started_at or 0.0, reverse=True)
+    return sorted(read_each(folders, load_run), key=lambda run: run.started_at or 0.0, reverse=True)
 
 
 def load_run(folder: Path) -> Run:
+    """A run folder as it is now; raises UnreadableJob for a job.json that cannot be read
+    (training/jobs.py ``read_job``)."""
     folder = Path(folder)
     events = _events(folder)
     job = read_job(folder)
@@ -355,7 +356,12 @@ def _active_run(runs_root: Path) -> Run | None:
     """active_run without the guard (the caller holds it)."""
     lock = runs_root / layout.ACTIVE_RUN_FILE
     folder = runs_root / layout.read_json_object(lock).get("run", "")
-    if folder != runs_root and is_alive(read_job(folder)):
+    try:
+        job = read_job(folder) if folder != runs_root else None
+    except UnreadableJob as error:  # no pid to watch: as if it had ended (a lock must not block forever)
+        log.warning("the active run's lock is released: %s", error)
+        job = None
+    if is_alive(job):
         return load_run(folder)
     lock.unlink(missing_ok=True)  # stale: the process ended (finished, crashed, machine restarted)
     return None

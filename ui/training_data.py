@@ -13,7 +13,7 @@ import streamlit as st
 
 from support.corrections import export_corrections
 from support.store import TicketStore
-from training import corrections, data_checks, layout, runs
+from training import corrections, data_checks, layout, runs, uploads
 
 
 def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional: bool = False) -> Path | None:
@@ -25,7 +25,7 @@ def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional:
                           format_func=lambda path: "None: no eval loss" if path is None else runs.display_path(path))
     upload = st.file_uploader(f"…or upload a {label.lower()} CSV", type="csv", key=f"{key}_upload")
     if upload is not None:
-        chosen = runs.save_upload(runs_root, upload.name, upload.getvalue())
+        chosen = uploads.save_upload(runs_root, upload.name, upload.getvalue())
         st.caption(f"Using the upload **{upload.name}** (kept as `{runs.display_path(chosen)}`, so later runs "
                    "can pick it from the list). Remove it to use the list again.")
     return chosen

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+import pandas.io.formats.csvs
 import pytest
 
 from model.metadata import read_metadata
@@ -51,6 +52,18 @@ def test_the_newest_fifth_at_least_five_is_held_out_and_never_trained_on(tmp_pat
     assert few.train is None and few.held_out_rows == 3
     with pytest.raises(ValueError, match="no decided tickets"):
         corrections.split_by_time(export_of([], tmp_path / "none.csv"), tmp_path / "none")
+
+
+def test_a_split_cut_off_while_it_is_written_leaves_no_partial_file(tmp_path, monkeypatch):
+    export = export_of([(f"m{n}", f"2026-11-{n + 1:02d}") for n in range(12)], tmp_path / "export.csv")
+
+    def header_then_disk_full(self):  # pandas writes the header, then fails on the rows
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pandas.io.formats.csvs.CSVFormatter, "_save_body", header_then_disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        corrections.split_by_time(export, layout.uploads_dir(tmp_path), stamp="20261201-101500")
+    assert list(layout.uploads_dir(tmp_path).iterdir()) == []  # not a header alone under the file's name
 
 
 def test_a_held_out_file_is_never_offered_nor_accepted_as_training_data(tmp_path, ten_rows):

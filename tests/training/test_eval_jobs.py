@@ -1,6 +1,7 @@
 """Evaluation jobs started and watched through their folders (training/eval_jobs.py)."""
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -124,3 +125,67 @@ def test_the_newest_rule_choice_of_the_adapter_asked_about_is_found(tmp_path):
     assert newest.total_rows == 249 and newest.done_rows == 0
     died = latest_rule_choice(second, runs)  # its process is gone and it wrote no choice
     assert died.state == JobState.FAILED
+
+
+def old_job_folder(runs, name, **request):
+    """An evaluation folder as start_evaluation wrote it before commit 2a130be: the request's fields,
+    "pid", "started" and "command" at the top level of job.json."""
+    folder = layout.evals_root(runs) / name
+    folder.mkdir(parents=True)
+    (folder / layout.JOB_FILE).write_text(json.dumps({
+        "data": "training/data/test.csv", "data_label": "test split", "adapter": "runs/default/adapter",
+        "adapter_label": "default / adapter", "base_model": None, "limit": 50, "total_rows": 50,
+        "pid": 999_999_999, "started": 1_763_633_410.0, "command": ["python", "-m", "training.evaluate"],
+        **request}))
+    return folder
+
+
+def test_an_evaluation_from_before_2a130be_is_listed_with_its_labels(tmp_path):
+    finished = old_job_folder(tmp_path, "20251120-101010-default-adapter-test-split")
+    (finished / layout.METRICS_FILE).write_text(json.dumps({"n": 50}))
+    stopped = old_job_folder(tmp_path, "20251120-111010-default-adapter-real", data_label="realworld_eval.csv",
+                             started=1_763_637_010.0)
+    (stopped / "stopped").write_text("2025-11-20 11:11:00\n")  # the stop record of that time
+    (stopped / layout.PREDICTIONS_FILE).write_text("sender\na\nb\n")
+    job_folder(tmp_path, "20261201-101010-new", started=1_764_583_810)
+
+    runs = {run.folder.name: run for run in list_runs(tmp_path)}
+    assert list(runs) == ["20261201-101010-new", stopped.name, finished.name]  # newest first
+    assert (runs[finished.name].adapter_label, runs[finished.name].data_label) == ("default / adapter", "test split")
+    assert (runs[finished.name].state, runs[finished.name].done_rows, runs[finished.name].total_rows) == (
+        JobState.FINISHED, 50, 50)
+    assert runs[finished.name].started == 1_763_633_410.0
+    assert runs[finished.name].title.startswith("default / adapter on test split (50 rows, 2025-11-")
+    assert (runs[stopped.name].state, runs[stopped.name].done_rows) == (JobState.STOPPED, 2)
+    assert runs[stopped.name].data_label == "realworld_eval.csv"
+
+
+def test_an_unreadable_job_file_costs_the_lists_only_its_folder(tmp_path, caplog):
+    job_folder(tmp_path, "1-good", started=1_700_000_001)
+    for name, text in (("2-not-json", '{"pid": 12, "crea'), ("3-not-an-object", "[]"),
+                       ("4-wrong-types", json.dumps({"pid": "12", "created": 0, "started_at": "today"})),
+                       ("5-no-start", json.dumps({"pid": 12, "data_label": "x"}))):
+        folder = layout.evals_root(tmp_path) / name
+        folder.mkdir(parents=True)
+        (folder / layout.JOB_FILE).write_text(text)
+    rows = job_folder(tmp_path, "6-bad-row-count", started=1_700_000_006)
+    job = json.loads((rows / layout.JOB_FILE).read_text())
+    (rows / layout.JOB_FILE).write_text(json.dumps({**job, "extra": {**job["extra"], "total_rows": "many"}}))
+
+    with caplog.at_level(logging.WARNING):
+        assert [run.folder.name for run in list_runs(tmp_path)] == ["1-good"]
+    left_out = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(left_out) == 5 and all(
+        any(name in message for message in left_out)
+        for name in ("2-not-json", "3-not-an-object", "4-wrong-types", "5-no-start", "6-bad-row-count"))
+
+
+def test_an_unreadable_rule_choice_is_passed_over(tmp_path, caplog):
+    runs, adapter = tmp_path / "runs", tmp_path / "a/adapter"
+    rule_job(runs, "20261206-100000-a", adapter, finished=True)
+    broken = layout.review_rules_root(runs) / "20261206-110000-a"
+    broken.mkdir()
+    (broken / layout.JOB_FILE).write_text(json.dumps({"pid": 12, "created": "x", "started_at": 1.0}))
+    with caplog.at_level(logging.WARNING):
+        assert latest_rule_choice(adapter, runs).folder.name == "20261206-100000-a"
+    assert broken.name in caplog.text

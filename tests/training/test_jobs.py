@@ -1,6 +1,8 @@
 """Background jobs (training/jobs.py): a detached process found again by pid and creation time,
 stopped with its children, and its failure said in one line."""
 
+import json
+import logging
 import os
 import sys
 import time
@@ -8,7 +10,19 @@ import time
 import psutil
 import pytest
 
-from training.jobs import Job, JobState, error_line, is_alive, job_state, read_job, start_job, stop_job
+from training import layout
+from training.jobs import (
+    Job,
+    JobState,
+    UnreadableJob,
+    error_line,
+    is_alive,
+    job_state,
+    read_each,
+    read_job,
+    start_job,
+    stop_job,
+)
 
 TRACEBACK = """Loading base model x with adapter (none)
 Traceback (most recent call last):
@@ -70,4 +84,52 @@ def test_states_and_the_one_line_why(tmp_path):
 def test_a_command_that_does_not_exist_is_an_error_at_once_and_records_no_job(tmp_path):
     with pytest.raises(OSError):
         start_job(["/nonexistent/program"], tmp_path, "job.log", cwd=tmp_path)
+    assert read_job(tmp_path) is None
+
+
+OLD_EVAL_JOB = {"data": "training/data/test.csv", "data_label": "test split", "adapter": "runs/default/adapter",
+                "adapter_label": "default / adapter", "base_model": None, "limit": 50, "total_rows": 50,
+                "pid": 4242, "started": 1763633410.0, "command": ["python", "-m", "training.evaluate"]}
+"""A job.json as start_evaluation wrote it before commit 2a130be."""
+
+
+def test_a_job_file_from_before_2a130be_is_read_with_its_request_as_extra(tmp_path):
+    (tmp_path / layout.JOB_FILE).write_text(json.dumps(OLD_EVAL_JOB))
+    job = read_job(tmp_path)
+    assert (job.pid, job.started_at, job.command) == (4242, 1763633410.0, ["python", "-m", "training.evaluate"])
+    assert job.created == job.started_at  # taken right after the start: a reused pid is not taken for it
+    assert job.extra == {name: value for name, value in OLD_EVAL_JOB.items() if name not in ("pid", "started", "command")}
+    assert job.stop_requested_at is None
+    (tmp_path / "stopped").write_text("2025-11-20 10:11:00\n")  # how a stop was recorded then
+    os.utime(tmp_path / "stopped", (1763633460.0, 1763633460.0))
+    assert read_job(tmp_path).stop_requested_at == 1763633460.0
+
+
+GOOD = {"pid": 999_999_999, "created": 1.0, "started_at": 2.0, "command": ["x"], "stop_requested_at": None,
+        "extra": {"total_rows": 5}}
+
+
+@pytest.mark.parametrize("text", [
+    "{\"pid\": 12, \"crea", "[1, 2]", "null", "",
+    json.dumps({**GOOD, "pid": "12"}), json.dumps({**GOOD, "pid": -3}), json.dumps({**GOOD, "pid": True}),
+    json.dumps({**GOOD, "created": "yesterday"}), json.dumps({"pid": 12, "created": 1.0}),
+    json.dumps({**GOOD, "command": "python -m x"}), json.dumps({**GOOD, "extra": ["a"]}),
+    json.dumps({**GOOD, "stop_requested_at": "now"}), json.dumps({"pid": 12, "command": []}),
+])
+def test_a_job_file_that_cannot_be_read_says_so_and_costs_a_listing_only_its_folder(tmp_path, caplog, text):
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    for folder, content in ((bad, text), (good, json.dumps(GOOD))):
+        folder.mkdir()
+        (folder / layout.JOB_FILE).write_text(content)
+    with pytest.raises(UnreadableJob, match="job.json"):
+        read_job(bad)
+    with caplog.at_level(logging.WARNING, logger="training.jobs"):
+        assert read_each([bad, good, tmp_path / "none"], read_job) == [Job(999_999_999, 1.0, 2.0, ["x"],
+                                                                           extra={"total_rows": 5})]
+    assert [record.levelname for record in caplog.records] == ["WARNING"] and str(bad) in caplog.text
+
+
+def test_a_folder_without_a_job_or_with_no_pid_has_none(tmp_path):
+    assert read_job(tmp_path) is None
+    (tmp_path / layout.JOB_FILE).write_text(json.dumps({**GOOD, "pid": None}))
     assert read_job(tmp_path) is None

@@ -1,6 +1,7 @@
 """Runs started as detached processes: real tiny trainings, the one-run lock, stopping, listing."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from training import layout, runs
+from training import layout, runs, uploads
 from training.config import TrainConfig
 from training.jobs import JobState
 from training.progress import read_events
@@ -142,6 +143,25 @@ def test_command_line_runs_are_listed_from_their_files(runs_root):
     assert runs.list_runs(runs_root / "nothing-here") == []
 
 
+def test_a_run_whose_job_file_cannot_be_read_is_left_out_not_the_list(runs_root, caplog):
+    good = runs_root / "default"
+    good.mkdir(parents=True)
+    (good / "progress.jsonl").write_text('{"time": 100.0, "event": "saved", "adapter": "x"}\n')
+    for name, text in (("20261201-101500-no-created", json.dumps({"pid": 4242, "started_at": 5.0})),
+                       ("20261201-111500-not-json", "{\"pid\": 4242,"),
+                       ("20261201-121500-wrong-types", json.dumps({"pid": 4242, "created": 0, "started_at": "now"}))):
+        (runs_root / name).mkdir()
+        (runs_root / name / layout.RUN_CONFIG).write_text("lora_r: 8\n")
+        (runs_root / name / layout.JOB_FILE).write_text(text)
+
+    with caplog.at_level(logging.WARNING):
+        assert [(run.name, run.state) for run in runs.list_runs(runs_root)] == [("default", "finished")]
+    assert all(name in caplog.text for name in ("no-created", "not-json", "wrong-types"))
+    # the lock of a run whose job.json cannot be read holds no one back
+    (runs_root / layout.ACTIVE_RUN_FILE).write_text(json.dumps({"run": "20261201-121500-wrong-types"}))
+    assert runs.active_run(runs_root) is None and not (runs_root / layout.ACTIVE_RUN_FILE).exists()
+
+
 def test_the_eta_counts_down_from_the_last_event(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
@@ -191,10 +211,10 @@ def test_a_broken_preset_is_named(tmp_path):
 
 
 def test_uploads_are_kept_once_and_offered_with_the_data_folder(runs_root):
-    first = runs.save_upload(runs_root, "my data (v2).csv", b"a,b\n1,2\n")
-    assert runs.save_upload(runs_root, "my data (v2).csv", b"a,b\n1,2\n") == first
+    first = uploads.save_upload(runs_root, "my data (v2).csv", b"a,b\n1,2\n")
+    assert uploads.save_upload(runs_root, "my data (v2).csv", b"a,b\n1,2\n") == first
     assert first.name.startswith("my_data_v2_-")
-    assert runs.save_upload(runs_root, "my data (v2).csv", b"a,b\n3,4\n") != first
+    assert uploads.save_upload(runs_root, "my data (v2).csv", b"a,b\n3,4\n") != first
     choices = runs.csv_choices(runs_root)
     assert REPO_ROOT / "training/data/train.csv" in choices and first in choices
 
