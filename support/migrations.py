@@ -184,26 +184,42 @@ MIGRATIONS = [
 
 def migrate(db: sqlite3.Connection) -> None:
     """Run the migrations this database has not had. Foreign keys are off meanwhile (a migration may
-    rebuild a table others refer to) and checked afterwards."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version >= len(MIGRATIONS):
-        return
-    db.execute("PRAGMA foreign_keys=OFF")
+    rebuild a table others refer to) and checked afterwards.
+
+    Several processes may open a store that is not migrated yet at the same moment (the worker and
+    the app after an upgrade, or both on a fresh data folder): each migration runs under
+    ``BEGIN IMMEDIATE`` with ``user_version`` read again inside it, so one process runs it and the
+    others, waiting for the lock, find it done and go on with the next one still needed."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return  # the version only grows: a store found up to date stays so
+    db.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set before the first
     try:
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            db.execute("BEGIN IMMEDIATE")  # executescript would commit half-way: statement by statement
-            try:
-                for statement in _statements(script):
-                    db.execute(statement)
-                if problems := db.execute("PRAGMA foreign_key_check").fetchall():
-                    raise sqlite3.IntegrityError(f"migration {number} broke foreign keys: {problems[:3]}")
-                db.execute(f"PRAGMA user_version = {number}")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        while _migrate_one(db):
+            pass
     finally:
         db.execute("PRAGMA foreign_keys=ON")
+
+
+def _migrate_one(db: sqlite3.Connection) -> bool:
+    """Run the next migration this database needs, in one transaction; False when none is left."""
+    db.execute("BEGIN IMMEDIATE")  # executescript would commit half-way: statement by statement
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]  # inside the lock: what is still needed
+        if version >= len(MIGRATIONS):
+            db.execute("ROLLBACK")
+            return False
+        number = version + 1
+        for statement in _statements(MIGRATIONS[version]):
+            db.execute(statement)
+        if problems := db.execute("PRAGMA foreign_key_check").fetchall():
+            raise sqlite3.IntegrityError(f"migration {number} broke foreign keys: {problems[:3]}")
+        db.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        if db.in_transaction:  # SQLite may have rolled back already (a full disk)
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return True
 
 
 def _statements(script: str) -> list[str]:

@@ -4,11 +4,24 @@ its audit trail. The store builds them from rows; everything above the store rea
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 
 from support.states import State
+
+log = logging.getLogger(__name__)
+
+UNREADABLE_FLAGS = "the ticket's stored flags could not be read: a person must check it"
+"""The flag a ticket shows in place of a flags column that is not a list of texts (a damaged
+row): never read as "no flags", which would let it pass as clean."""
+
+
+class UnreadableRow(ValueError):
+    """A stored row this version cannot turn into its record: a state it does not know (written
+    by a newer version that was rolled back, or by hand). Lists leave the row out with a warning;
+    asking for the ticket itself raises this, naming the row."""
 
 
 @dataclass(frozen=True)
@@ -49,20 +62,30 @@ class Ticket:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Ticket:
+        """The ticket of a row. A JSON column that cannot be read, or is not what it should be, reads
+        as absent (logged), so one damaged row spoils only itself; a state this version does not
+        know raises UnreadableRow."""
         known = {spec.name for spec in dataclass_fields(cls)}
         data = {key: value for key, value in dict(row).items() if key in known}
-        data["state"] = State(data["state"])
+        try:
+            data["state"] = State(data["state"])
+        except ValueError:
+            raise UnreadableRow(f"ticket {data.get('id')} cannot be read: its state {data['state']!r} is unknown to "
+                                "this version (written by a newer one?)") from None
         for key in ("triage", "edits", "sender_auth"):
             if key in data:
-                data[key] = json.loads(data[key]) if data[key] else None
-        data["flags"] = tuple(json.loads(data.get("flags") or "[]"))
+                data[key] = json_dict(data[key], f"ticket {data.get('id')}'s {key}")
+        if "flags" in data:
+            data["flags"] = _flags(data["flags"], data.get("id"))
         return cls(**data)
 
     @property
     def fields(self) -> dict:
         """The triage fields with the operator's edits applied (category included)."""
         values = dict(self.triage or {})
-        values.update((self.edits or {}).get("fields", {}))
+        edited = (self.edits or {}).get("fields")
+        if isinstance(edited, dict):  # {"fields": null} (or any other damage) edits nothing
+            values.update(edited)
         return values
 
     @property
@@ -72,7 +95,10 @@ class Ticket:
     @property
     def proposed_reply(self) -> str:
         """The reply as it stands: the operator's edit, else the model's proposal."""
-        return (self.edits or {}).get("reply") or (self.triage or {}).get("response") or ""
+        for proposal in ((self.edits or {}).get("reply"), (self.triage or {}).get("response")):
+            if proposal and isinstance(proposal, str):
+                return proposal
+        return ""
 
 
 @dataclass(frozen=True)
@@ -130,4 +156,40 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> AuditEntry:
-        return cls(**{**dict(row), "detail": json.loads(row["detail"])})
+        return cls(**{**dict(row), "detail": json_dict(row["detail"], f"audit entry {row['id']}'s detail") or {}})
+
+
+def json_dict(value: str | bytes | None, what: str) -> dict | None:
+    """A JSON object stored in a column; None when there is none, or (logged) when it cannot be read
+    or is not an object."""
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        log.warning("%s is not readable JSON; read as absent: %.80r", what, value)
+        return None
+    if not isinstance(parsed, dict):
+        log.warning("%s is not a JSON object; read as absent: %.80r", what, value)
+        return None
+    return parsed
+
+
+def json_list(value: str | bytes | None, what: str) -> list[str] | None:
+    """A JSON list of texts stored in a column ([] when there is none); None (logged) when it cannot
+    be read or is not a list."""
+    if not value:
+        return []
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if not isinstance(parsed, list):
+        log.warning("%s is not a readable JSON list: %.80r", what, value)
+        return None
+    return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) for item in parsed]
+
+
+def _flags(value: str | bytes | None, ticket_id: int | None) -> tuple[str, ...]:
+    flags = json_list(value, f"ticket {ticket_id}'s flags")
+    return (UNREADABLE_FLAGS,) if flags is None else tuple(flags)

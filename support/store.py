@@ -16,6 +16,7 @@ import logging
 import re
 import socket
 import sqlite3
+import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,16 @@ import psutil
 from core.mail import MailRef
 from support.corrections import OVERRIDDEN, REJECTED, Agreement, Correction, correction_of
 from support.migrations import migrate
-from support.records import ActionRecord, AuditEntry, ReplyRecord, Ticket
+from support.records import (
+    UNREADABLE_FLAGS,
+    ActionRecord,
+    AuditEntry,
+    ReplyRecord,
+    Ticket,
+    UnreadableRow,
+    json_dict,
+    json_list,
+)
 from support.states import State, TransitionError, check_transition
 
 log = logging.getLogger(__name__)
@@ -43,6 +53,11 @@ LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machi
                 " flags, quarantine_reason, failure_reason, reply_to, references_header, sender_auth, created_at,"
                 " updated_at")
 """What a list of tickets shows: everything but the mail body."""
+
+
+WAL_TRIES_S = 30.0
+"""How long opening a store retries switching it to WAL while another opener holds the file (as
+long as the busy timeout: the switch does not wait by itself)."""
 
 
 def _now(offset_s: float = 0) -> str:
@@ -66,7 +81,7 @@ class TicketStore:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout=30000")  # processes share the file: wait for a writer, never fail
-        self.db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(self.db)
         migrate(self.db)
         self.db.execute("PRAGMA foreign_keys=ON")
 
@@ -184,16 +199,24 @@ class TicketStore:
 
     # -- tickets ------------------------------------------------------------------------
     def ticket(self, ticket_id: int) -> Ticket:
+        """The ticket; KeyError when there is none, UnreadableRow (naming it) when this version
+        cannot read its row."""
         row = self.db.execute("SELECT * FROM tickets WHERE id=?", (ticket_id,)).fetchone()
         if row is None:
             raise KeyError(f"no ticket {ticket_id}")
         return Ticket.from_row(row)
 
-    def tickets(self, state: State | None = None) -> list[Ticket]:
+    def tickets(self, state: State | None = None, *, skipped: list[int] | None = None) -> list[Ticket]:
+        """Every ticket (in ``state``), oldest first. A row this version cannot read is left out with
+        a warning, its id appended to ``skipped`` when given: one odd row never takes the list down."""
         query, args = "SELECT * FROM tickets", ()
         if state:
             query, args = query + " WHERE state=?", (state,)
-        return [Ticket.from_row(row) for row in self.db.execute(query + " ORDER BY id", args)]
+        return _readable(self.db.execute(query + " ORDER BY id", args), skipped)
+
+    def ticket_ids(self, state: State) -> list[int]:
+        """The ids of the tickets in ``state``, oldest first (their rows are not read)."""
+        return [row[0] for row in self.db.execute("SELECT id FROM tickets WHERE state=? ORDER BY id", (state,))]
 
     def state_of(self, ticket_id: int) -> State:
         return self.ticket(ticket_id).state
@@ -249,14 +272,26 @@ class TicketStore:
         return failures[step]
 
     def failures(self, ticket_id: int) -> dict[str, int]:
+        """Each step's failure count on the ticket; a count that cannot be read is none."""
         row = self.db.execute("SELECT failures FROM tickets WHERE id=?", (ticket_id,)).fetchone()
-        return json.loads(row[0]) if row else {}
+        counts = json_dict(row[0], f"ticket {ticket_id}'s failures") if row else None
+        return {step: count for step, count in (counts or {}).items() if isinstance(count, int)}
 
     def parked(self, ticket_id: int, step: str) -> bool:
         return self.failures(ticket_id).get(step, 0) >= PARK_AFTER_FAILURES
 
+    def begin_runs(self, ticket_ids: Sequence[int], step: str) -> None:
+        """Count one more run of ``step`` on each ticket, committed before the work starts, and taken
+        back by clear_failures when the run ends: a count left behind is a run the process died in
+        (the OOM killer, a segfault), which no exception handler could count."""
+        with self.transaction():
+            for ticket_id in ticket_ids:
+                failures = self.failures(ticket_id)
+                failures[step] = failures.get(step, 0) + 1
+                self.db.execute("UPDATE tickets SET failures=? WHERE id=?", (json.dumps(failures), ticket_id))
+
     def clear_failures(self, ticket_id: int, step: str) -> None:
-        """A person decided again: the step gets its tries back."""
+        """The step gets its tries back (a person decided again, a run ended)."""
         with self.transaction():
             failures = self.failures(ticket_id)
             if failures.pop(step, None) is not None:
@@ -426,7 +461,9 @@ class TicketStore:
             self.db.execute("DELETE FROM corrections WHERE ticket_id=?", (ticket_id,))  # its answer is gone
 
     def _intake_flags(self, ticket_id: int) -> list[str]:
-        return json.loads(self.db.execute("SELECT intake_flags FROM tickets WHERE id=?", (ticket_id,)).fetchone()[0])
+        value = self.db.execute("SELECT intake_flags FROM tickets WHERE id=?", (ticket_id,)).fetchone()[0]
+        flags = json_list(value, f"ticket {ticket_id}'s intake flags")
+        return [UNREADABLE_FLAGS] if flags is None else flags
 
     def add_flags(self, ticket_id: int, flags: list[str]) -> None:
         """More reasons for a person to look (e.g. the backend check): a triaged ticket needs review."""
@@ -468,7 +505,7 @@ class TicketStore:
         # The page's ids come from the indexes alone; only those rows are read in full.
         rows = self.db.execute(f"SELECT {LIST_COLUMNS} FROM tickets WHERE id IN (SELECT id FROM tickets{where}"
                                " ORDER BY id DESC LIMIT ? OFFSET ?) ORDER BY id DESC", (*args, limit, offset))
-        return [Ticket.from_row(row) for row in rows]
+        return _readable(rows)
 
     def count_tickets(self, *, states: Sequence[str] = (), categories: Sequence[str] = (),
                       pinned: Sequence[int] = ()) -> int:
@@ -490,7 +527,8 @@ class TicketStore:
         marks = ",".join("?" * len(ticket_ids))
         rows = self.db.execute(f"SELECT ticket_id, detail FROM audit WHERE ticket_id IN ({marks})"
                                " AND event LIKE '%->rejected' ORDER BY id", tuple(ticket_ids))
-        return {row["ticket_id"]: json.loads(row["detail"]).get("reason") or "" for row in rows}
+        return {row["ticket_id"]: (json_dict(row["detail"], f"ticket {row['ticket_id']}'s audit") or {}).get("reason")
+                or "" for row in rows}
 
     def thread(self, ticket_id: int) -> list[Ticket]:
         """The other tickets of the ticket's conversation, oldest first (without bodies): those its
@@ -502,7 +540,7 @@ class TicketStore:
             f"SELECT {LIST_COLUMNS} FROM tickets WHERE id != ? AND (message_id IN ({marks})"
             " OR (? IS NOT NULL AND instr(coalesce(references_header, ''), ?) > 0)) ORDER BY id",
             (ticket_id, *named, ticket.message_id, ticket.message_id))
-        return [Ticket.from_row(row) for row in rows]
+        return _readable(rows)
 
     def audit_log(self, ticket_id: int) -> list[AuditEntry]:
         rows = self.db.execute("SELECT * FROM audit WHERE ticket_id=? ORDER BY id", (ticket_id,))
@@ -523,7 +561,8 @@ class TicketStore:
         marks = ",".join("?" * len(states))
         rows = self.db.execute(f"SELECT d.ticket_id, d.draft FROM drafts d JOIN tickets t ON t.id = d.ticket_id"
                                f" WHERE t.state IN ({marks})", tuple(states))
-        return {row["ticket_id"]: json.loads(row["draft"]) for row in rows}
+        drafts = {row["ticket_id"]: json_dict(row["draft"], f"ticket {row['ticket_id']}'s draft") for row in rows}
+        return {ticket_id: draft for ticket_id, draft in drafts.items() if draft is not None}
 
     def _audit(self, ticket_id: int | None, actor: str, event: str, detail: dict) -> None:
         self.db.execute("INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (?,?,?,?,?)",
@@ -544,6 +583,35 @@ def _filter(states: Sequence[str], categories: Sequence[str], pinned: Sequence[i
         where = f"({where}) OR id IN ({','.join('?' * len(pinned))})"
         args.extend(pinned)
     return f" WHERE {where}", tuple(args)
+
+
+def _readable(rows, skipped: list[int] | None = None) -> list[Ticket]:
+    """The tickets of ``rows``, leaving out (with a warning, and their ids in ``skipped``) those
+    this version cannot read."""
+    tickets = []
+    for row in rows:
+        try:
+            tickets.append(Ticket.from_row(row))
+        except UnreadableRow as problem:
+            log.warning("%s; left out of the list", problem)
+            if skipped is not None:
+                skipped.append(row["id"])
+    return tickets
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a no-op once it is). On a fresh file another process opening it at
+    the same moment holds it for a moment, and SQLite answers "database is locked" at once, without
+    the busy timeout: tried again until WAL_TRIES_S have passed."""
+    deadline = time.monotonic() + WAL_TRIES_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
 
 
 def _owner_alive(owner: str | None) -> bool:

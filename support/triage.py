@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -28,7 +29,7 @@ from model.schema import TriageResult
 from model.second_request import second_request
 from model.served import ModelServerUnavailable
 from support.actions import ActionProblem
-from support.records import Ticket
+from support.records import Ticket, UnreadableRow
 from support.safety import injection_reason
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
@@ -37,6 +38,11 @@ from support.workflow import Workflow
 log = logging.getLogger(__name__)
 TRIAGE = "triage"
 """The step whose failures are counted per ticket."""
+TRIAGE_RUNS = "triage_unfinished"
+"""Counted per ticket: triage runs that started on it and never ended. Each is counted (and
+committed) before the model reads the mail and taken back when its result is handled, so a count
+left behind means the process died on the way (the OOM killer, a segfault in native code): no
+Python exception was left to count."""
 ALSO_ASKS = "also asks"
 """Start of the flag of a mail with a second request."""
 
@@ -78,21 +84,72 @@ def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticke
     """Triage received tickets a batch at a time, yielding how many are done (for a progress bar).
     A mail the model fails on, or whose answer cannot be checked and recorded, is counted against
     its ticket and retried next time; the third failure sends it to review with the reason. The
-    others go on."""
+    others go on.
+
+    A mail on which the triage process itself dies leaves its unfinished run counted (TRIAGE_RUNS):
+    next time it is triaged alone, after the others, so only the culprit is counted again, and once
+    the process stopped on it PARK_AFTER_FAILURES times it goes to review without being read again."""
     done = 0
-    for start in range(0, len(ticket_ids), batch_size):
-        tickets = [store.ticket(ticket_id) for ticket_id in ticket_ids[start:start + batch_size]]
+    for batch in _batches(store, ticket_ids, batch_size):
+        _triage_batch(store, triager, workflow, batch, batch_size)
+        done += len(batch)
+        yield done
+
+
+def _batches(store: TicketStore, ticket_ids: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """The tickets in batches of ``batch_size``; each one a triage run stopped on comes alone, after
+    them, the least suspect first: a mail that kills the process then takes no other mail's run with
+    it, and the mails that only shared its batch are done before it stops the round again."""
+    stopped = {ticket_id: store.failures(ticket_id).get(TRIAGE_RUNS, 0) for ticket_id in ticket_ids}
+    others = [ticket_id for ticket_id in ticket_ids if not stopped[ticket_id]]
+    for start in range(0, len(others), batch_size):
+        yield others[start:start + batch_size]
+    for ticket_id in sorted((ticket_id for ticket_id in ticket_ids if stopped[ticket_id]), key=stopped.get):
+        yield [ticket_id]
+
+
+def _triage_batch(store: TicketStore, triager, workflow: Workflow | None, ticket_ids: list[int],
+                  batch_size: int) -> None:
+    tickets = []
+    for ticket_id in ticket_ids:
+        try:
+            ticket = store.ticket(ticket_id)
+        except UnreadableRow as problem:  # this version cannot read the row: the others go on
+            log.warning("%s; not triaged", problem)
+            continue
+        stopped = store.failures(ticket_id).get(TRIAGE_RUNS, 0)
+        if stopped >= PARK_AFTER_FAILURES:  # not read again: the mail may kill this process too
+            _park(store, ticket, f"the triage process stopped on this mail {stopped} times, so a person must "
+                                 "read it", check_mail=False)
+            store.clear_failures(ticket_id, TRIAGE_RUNS)
+            continue
+        tickets.append(ticket)
+    if not tickets:
+        return
+    store.begin_runs([ticket.id for ticket in tickets], TRIAGE_RUNS)  # committed before the model reads them
+    unfinished = [ticket.id for ticket in tickets]
+    try:
         for ticket, result in zip(tickets, _results(triager, tickets, batch_size), strict=True):
             if isinstance(result, Exception):
                 _triage_failed(store, ticket, f"the model failed on this mail: {_named(result)}")
-                continue
-            try:
-                _record(store, triager, workflow, ticket, result)
-            except Exception as error:  # this mail's, not the round's: the tickets after it go on
-                log.exception("ticket %s: recording its triage failed", ticket.id)
-                _triage_failed(store, ticket, f"checking the model's answer failed: {_named(error)}")
-        done += len(tickets)
-        yield done
+            else:
+                try:
+                    _record(store, triager, workflow, ticket, result)
+                except Exception as error:  # this mail's, not the round's: the tickets after it go on
+                    log.exception("ticket %s: recording its triage failed", ticket.id)
+                    _triage_failed(store, ticket, f"checking the model's answer failed: {_named(error)}")
+            store.clear_failures(ticket.id, TRIAGE_RUNS)
+            unfinished.remove(ticket.id)
+    finally:  # the run ended without the process dying (the model server away, a stop): not the mails' doing
+        _forget_runs(store, unfinished)
+
+
+def _forget_runs(store: TicketStore, ticket_ids: list[int]) -> None:
+    for ticket_id in ticket_ids:
+        try:
+            store.clear_failures(ticket_id, TRIAGE_RUNS)
+        except sqlite3.Error:  # never hides the error that ended the run
+            log.exception("ticket %s: taking back its unfinished triage run failed", ticket_id)
 
 
 def _record(store: TicketStore, triager, workflow: Workflow | None, ticket: Ticket, result: TriageResult) -> None:
@@ -180,19 +237,29 @@ def _triage_failed(store: TicketStore, ticket: Ticket, reason: str) -> None:
     log.error("ticket %s: %s", ticket.id, reason)
     count = store.record_failure(ticket.id, TRIAGE, reason, "model")
     if count >= PARK_AFTER_FAILURES:  # not retried by itself again: a person reads it
-        parked = TriageResult(category="other", confidence=0.0, valid=False,
-                              problems=[f"triage failed {count} times, so a person must read it: {reason}"])
+        _park(store, ticket, f"triage failed {count} times, so a person must read it: {reason}")
+
+
+def _park(store: TicketStore, ticket: Ticket, problem: str, check_mail: bool = True) -> None:
+    """Send a received ticket to review with an invalid answer whose problem says why. ``check_mail``:
+    flag it by the mail's own checks too (not when the mail may be what kills the process)."""
+    parked = TriageResult(category="other", confidence=0.0, valid=False, problems=[problem])
+    flags = [problem]
+    if check_mail:
         try:
             flags = review_flags(ticket, parked, DEFAULT_RULE.thresholds)
         except Exception:  # the mail's own checks may be what failed: the answer's problems still say why
             log.exception("ticket %s: flagging the parked ticket failed", ticket.id)
             flags = model_review_reasons(parked, DEFAULT_RULE.thresholds)
-        # the parked answer is invalid: its flags are never empty, so it goes to review
-        store.record_triage_if_received(ticket.id, parked.to_dict(), flags)
+    else:
+        log.error("ticket %s: %s", ticket.id, problem)
+    # the parked answer is invalid: its flags are never empty, so it goes to review
+    store.record_triage_if_received(ticket.id, parked.to_dict(), flags)
 
 
 def received_ids(store: TicketStore) -> list[int]:
-    return [ticket.id for ticket in store.tickets(State.RECEIVED)]
+    """The received tickets' ids, oldest first, read without their rows (one odd row stops nothing)."""
+    return store.ticket_ids(State.RECEIVED)
 
 
 def triage_received(store: TicketStore, triager, workflow: Workflow | None = None) -> int:

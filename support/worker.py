@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except NoMailSource as problem:
         parser.error(str(problem))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    stop_on_sigterm()
     store = open_store(settings)
     name = worker_name()
     workflow = build_workflow(store, settings)
@@ -91,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.every)
     finally:
         worker_stopped(store, name)
+
+
+def stop_on_sigterm() -> None:
+    """``kill`` (make demo's stop, systemd, a container's stop) ends the worker as Ctrl-C does, by
+    an exception: the round's ``finally`` blocks run, so its stop is recorded, a lease is released,
+    and the mails it was triaging are not counted as ones the process died on (support/triage.py)."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def _record_heartbeat(store: TicketStore, name: str, done: Round) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from core.mail import MailRef
 from support.migrations import MIGRATIONS
+from support.records import UNREADABLE_FLAGS, UnreadableRow
 from support.states import State, TransitionError
 from support.store import TicketStore
 
@@ -111,3 +112,61 @@ def test_a_lease_keeps_others_off_until_its_process_is_gone(store):
     store.db.execute("UPDATE tickets SET lease_owner=? WHERE id=?", (f"{socket.gethostname()}:999999999", ticket_id))
     assert store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")  # that process is gone
     assert "taken_over" in [entry.event for entry in store.audit_log(ticket_id)]
+
+
+# -- one damaged row spoils only itself --------------------------------------------------------
+DAMAGES = {
+    "unknown state": "state='archived'",  # a newer version wrote it, then was rolled back
+    "unreadable sender_auth": "sender_auth='pass'",
+    "edits without fields": """edits='{"fields": null}'""",
+    "edits not an object": """edits='["Thanks"]'""",
+    "unreadable flags": "flags='not json'",
+    "unreadable intake flags": "intake_flags='['",
+    "unreadable failures": "failures='{'",
+}
+"""What a row may hold that this version cannot read as it should, as an UPDATE's SET clause."""
+
+
+def three_tickets(store, *, triaged: bool) -> list[int]:
+    ids = [store.add_ticket(ref(uid=str(n), message_id=f"<m{n}@example.org>"), content_hash=str(n) * 64,
+                            sender=f"m{n}@example.org", subject="Hello", body="Please help.") for n in (1, 2, 3)]
+    for ticket_id in ids if triaged else ():
+        store.record_triage(ticket_id, {"category": "other", "confidence": 0.9, "response": "Thanks"}, [])
+    return ids
+
+
+def damage(store, ticket_id: int, name: str) -> None:
+    store.db.execute(f"UPDATE tickets SET {DAMAGES[name]} WHERE id=?", (ticket_id,))
+
+
+@pytest.mark.parametrize("name", DAMAGES)
+def test_one_damaged_row_spoils_only_itself_in_every_listing(store, name, caplog):
+    good_one, bad, good_two = three_tickets(store, triaged=True)
+    damage(store, bad, name)
+    skipped = []
+    listings = {"all": store.tickets(skipped=skipped), "triaged": store.tickets(State.TRIAGED),
+                "page": store.ticket_page(limit=10), "todo page": store.ticket_page(states=[State.TRIAGED])}
+    for listing, tickets in listings.items():
+        by_id = {ticket.id: ticket for ticket in tickets}
+        assert {good_one, good_two} <= set(by_id), listing
+        for ticket in tickets:  # everything a view shows of a row reads
+            assert (ticket.category, ticket.proposed_reply) == ("other", "Thanks"), listing
+            assert all(isinstance(flag, str) for flag in ticket.flags)
+    assert store.failures(bad) == {} and not store.parked(bad, "triage")
+    if name == "unknown state":  # left out of lists, with a warning; asked for, it says which row and why
+        assert bad not in {ticket.id for ticket in listings["all"]} and skipped == [bad]
+        assert f"ticket {bad} cannot be read: its state 'archived'" in caplog.text
+        with pytest.raises(UnreadableRow, match=f"ticket {bad} cannot be read: its state 'archived' is unknown"):
+            store.ticket(bad)
+        return
+    assert skipped == [] and [ticket.id for ticket in listings["all"]] == [good_one, bad, good_two]
+    ticket = store.ticket(bad)  # what cannot be read reads as absent
+    expected = {"unreadable sender_auth": ("sender_auth", None), "edits not an object": ("edits", None),
+                "unreadable flags": ("flags", (UNREADABLE_FLAGS,))}
+    if name in expected:
+        attribute, value = expected[name]
+        assert getattr(ticket, attribute) == value
+    if name == "unreadable intake flags":  # a person is told, and the ticket still moves
+        store.retriage(bad, "operator")
+        store.record_triage(bad, {"category": "other", "confidence": 0.9, "response": "Thanks"}, [])
+        assert store.ticket(bad).flags == (UNREADABLE_FLAGS,) and store.state_of(bad) == State.NEEDS_REVIEW

@@ -58,3 +58,17 @@ def test_export_show_and_reject(desk, capsys):
     assert tickets.main(["show", str(reset)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["audit"][-1]["detail"]["reason"] == "not the account holder"
+
+
+def test_approve_with_the_backend_away_says_so_in_a_line(desk, monkeypatch, capsys):
+    from core.settings import load_settings
+    from tests.fixtures import free_port
+
+    _, cancel, _ = desk
+
+    monkeypatch.setenv("ACEDESK_CLUB_API_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    load_settings.cache_clear()
+    assert tickets.main(["approve", str(cancel)]) == 1
+    err = capsys.readouterr().err
+    assert f"ticket {cancel}: not approved, the club backend did not answer" in err and "Traceback" not in err
+    assert desk[0].ticket(cancel).state == State.TRIAGED

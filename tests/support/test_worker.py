@@ -1,27 +1,35 @@
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
 from imap_tools import MailBoxUnencrypted
 
+from core.mail import MailRef
 from core.settings import load_settings
 from integrations.imap_mailbox import FETCH_CHUNK_MAILS
 from model.inference import load_triager
 from model.review import ReviewRule, ReviewThresholds
 from model.schema import CATEGORIES, TriageResult
+from model.served import ModelServerUnavailable
 from support import intake, tickets, triage, worker
 from support.desk import open_store
 from support.health import Round, record_round, worker_health, worker_started
 from support.intake import eml_dir_mails, fetch_eml_dir, fetch_imap, ingest
 from support.states import State
-from support.store import TicketStore
+from support.store import PARK_AFTER_FAILURES, TicketStore
 from support.triage import triage_received
 from support.worker import main, poll
-from tests.conftest import MIME_CORPUS
+from tests.conftest import MIME_CORPUS, REPO_ROOT
+from tests.support.test_store import DAMAGES, damage, three_tickets
 
 PERSON = (b"From: Anna Berg <anna@example.org>\r\nSubject: Cancel\r\nMessage-ID: <p1@example.org>\r\n"
           b"Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n\r\nPlease cancel BK-12345.\r\n")
@@ -351,3 +359,162 @@ def test_the_worker_decides_by_the_rule_of_the_adapter_that_answered(mailbox, tm
     person = next(ticket for ticket in store.tickets() if ticket.uid == "01-person.eml")
     assert (person.state == State.TRIAGED) is ready
     assert ("low confidence (70%)" in person.flags) is not ready
+
+
+# -- one damaged row; a mail that kills the triage process ----------------------------------------
+class Canned:
+    """A stand-in triager (no model is loaded): every mail is surely 'other'."""
+
+    def triage(self, email):
+        return TriageResult(category="other", confidence=0.99, response="Thanks")
+
+    def triage_many(self, emails, batch_size=8):
+        return [self.triage(email) for email in emails]
+
+
+def cli_env(**extra) -> dict[str, str]:
+    """The environment of a command run by a test: none of the developer's ACEDESK_* settings."""
+    return {**{name: value for name, value in os.environ.items() if not name.startswith("ACEDESK_")},
+            "PYTHONPATH": str(REPO_ROOT), **extra}
+
+
+@pytest.mark.parametrize("name", [name for name in DAMAGES if not name.startswith("edits")])  # what a received row holds
+def test_one_damaged_row_neither_stops_a_triage_round_nor_the_other_tickets(tmp_path, name):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    good_one, bad, good_two = three_tickets(store, triaged=False)
+    damage(store, bad, name)
+    done = poll(store, lambda store: 0, Canned())
+    assert (done.errors, done.last_error) == (0, None)
+    states = dict(store.db.execute("SELECT id, state FROM tickets").fetchall())
+    assert states[good_one] == states[good_two] == State.TRIAGED
+    if name == "unknown state":  # not this version's to triage: left as it is
+        assert states[bad] == "archived"
+    else:  # the damaged part read as absent: the ticket itself is triaged
+        assert states[bad] in (State.TRIAGED, State.NEEDS_REVIEW) and store.failures(bad) == {}
+
+
+@pytest.mark.parametrize("name", ["unknown state", "unreadable sender_auth", "unreadable flags"])
+def test_export_leaves_out_only_a_row_it_cannot_read_and_says_which(tmp_path, name):
+    data = tmp_path / "data"
+    store = TicketStore(data / "acedesk.sqlite3")
+    good_one, bad, good_two = three_tickets(store, triaged=True)
+    damage(store, bad, name)
+    done = subprocess.run([sys.executable, "-m", "support.tickets", "export"], check=False, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, env=cli_env(ACEDESK_DATA_DIR=str(data)))
+    exported = [json.loads(line) for line in done.stdout.splitlines()]
+    if name == "unknown state":  # the others exported; the one left out named on stderr, and the exit says so
+        assert [line["id"] for line in exported] == [good_one, good_two]
+        assert done.returncode == 1 and f"not exported: ticket {bad}," in done.stderr
+        assert "its state 'archived' is unknown" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert [(line["id"], line["category"]) for line in exported] == [(t, "other") for t in (good_one, bad, good_two)]
+
+
+class AwayWhileWatched:
+    """A model server that is away; while it is asked, another connection reads the store."""
+
+    def __init__(self, path):
+        self.watcher, self.seen = TicketStore(path), []
+
+    def triage_many(self, emails, batch_size=8):
+        self.seen = [json.loads(row[0]) for row in self.watcher.db.execute("SELECT failures FROM tickets ORDER BY id")]
+        raise ModelServerUnavailable("the model server at http://127.0.0.1:9 did not answer")
+
+
+def test_a_triage_run_is_counted_before_the_model_reads_and_taken_back_when_it_ends(tmp_path):
+    """Counted and committed first, or a process killed while the model reads leaves nothing; taken
+    back when the run ends in an exception (the model server away), which is not the mails' doing."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    ids = three_tickets(store, triaged=False)
+    away = AwayWhileWatched(tmp_path / "t.sqlite3")
+    assert poll(store, lambda store: 0, away).errors == 1
+    assert away.seen == [{"triage_unfinished": 1}] * 3  # in the store, for any other process to see
+    assert [store.failures(ticket_id) for ticket_id in ids] == [{}] * 3
+    assert store.state_counts() == {"received": 3}
+
+
+KILLED_ROUND = r"""
+import os, signal, sys
+from model.schema import TriageResult
+from support.store import TicketStore
+from support.worker import poll
+
+class KilledOnPoison:  # a stand-in triager (no model) killed, as by the OOM killer, on the mail 'poison'
+
+    def triage(self, email):
+        if email.subject == "poison":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return TriageResult(category="other", confidence=0.99, response="Thanks")
+
+    def triage_many(self, emails, batch_size=8):
+        return [self.triage(email) for email in emails]
+
+sys.exit(1 if poll(TicketStore(sys.argv[1]), lambda store: 0, KilledOnPoison()).errors else 0)
+"""
+
+
+def test_a_mail_that_kills_the_triage_process_goes_to_review_and_the_queue_moves_on(tmp_path):
+    path = tmp_path / "t.sqlite3"
+    store = TicketStore(path)
+    ids = [store.add_ticket(MailRef("INBOX", "1", str(n), f"<m{n}@example.org>"), content_hash=str(n) * 64,
+                            sender=f"m{n}@example.org", subject="poison" if n == 2 else "Booking", body="Hello")
+           for n in range(1, 8)]
+    poison = ids[1]  # in the first batch, with three ordinary mails
+    exits = []
+    for _ in range(PARK_AFTER_FAILURES + 3):  # worker rounds, each a process, restarted when one dies
+        if not store.state_counts().get(State.RECEIVED):
+            break
+        exits.append(subprocess.run([sys.executable, "-c", KILLED_ROUND, str(path)], check=False, cwd=REPO_ROOT,
+                                    env=cli_env(), capture_output=True, timeout=120).returncode)
+    assert exits.count(-signal.SIGKILL) == PARK_AFTER_FAILURES and exits[-1] == 0  # it died; the last round ended
+    assert store.state_counts() == {State.TRIAGED: len(ids) - 1, State.NEEDS_REVIEW: 1}
+    parked = store.ticket(poison)
+    reason = f"the triage process stopped on this mail {PARK_AFTER_FAILURES} times"
+    assert parked.state == State.NEEDS_REVIEW and any(flag.startswith(reason) for flag in parked.flags)
+    assert not parked.triage["valid"] and parked.triage["problems"][0].startswith(reason)
+    for ticket_id in ids:
+        assert store.failures(ticket_id) == {}  # nothing left counted against any mail
+        if ticket_id != poison:  # no ordinary mail was parked: each has the stand-in's answer
+            ordinary = store.ticket(ticket_id)
+            assert (ordinary.state, ordinary.flags, ordinary.triage["valid"]) == (State.TRIAGED, (), True)
+
+
+STOPPED_ROUND = r"""
+import sys, time
+from pathlib import Path
+from model.schema import TriageResult
+from support.store import TicketStore
+from support.worker import poll, stop_on_sigterm
+
+class Slow:  # a stand-in triager (no model) that is still reading when the worker is stopped
+    def triage_many(self, emails, batch_size=8):
+        Path(sys.argv[2]).touch()
+        time.sleep(60)
+        return [TriageResult(category="other", confidence=0.99, response="Thanks") for _ in emails]
+
+stop_on_sigterm()
+poll(TicketStore(sys.argv[1]), lambda store: 0, Slow())
+"""
+
+
+def test_a_worker_stopped_by_sigterm_counts_no_unfinished_run_against_its_mails(tmp_path):
+    path, reading = tmp_path / "t.sqlite3", tmp_path / "reading"
+    store = TicketStore(path)
+    ids = [store.add_ticket(MailRef("INBOX", "1", str(n), f"<m{n}@example.org>"), content_hash=str(n) * 64,
+                            sender=f"m{n}@example.org", subject="Booking", body="Hello") for n in range(1, 4)]
+    worker = subprocess.Popen([sys.executable, "-c", STOPPED_ROUND, str(path), str(reading)], cwd=REPO_ROOT,
+                              env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not reading.exists() and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reading.exists(), worker.communicate()[0]
+        assert store.failures(ids[0]) == {"triage_unfinished": 1}  # counted while it reads
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0].decode()
+    finally:
+        worker.kill()
+    assert worker.returncode == 128 + signal.SIGTERM and "Traceback" not in output, output
+    assert [store.failures(ticket_id) for ticket_id in ids] == [{}] * 3  # a stop is not the mails' doing
+    assert store.state_counts() == {"received": 3}
