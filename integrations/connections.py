@@ -67,9 +67,13 @@ def probe_model_server(url: str, api_key: str | None = None) -> Connection:
 
 def probe_club_api(url: str, token: str) -> Connection:
     """Asks the backend's /health, briefly: a page must not hang on a backend that is away."""
-    with ClubApi(url, token, timeout=(1, 2), retries=0) as api:
+    try:
+        api = ClubApi(url, token, timeout=(1, 2), retries=0)
+    except ValueError as error:  # a token no header can carry: say so, never show it
+        return Connection("Club backend", DOWN, f"{error}: check ACEDESK_CLUB_API_TOKEN")
+    with api:
         healthy = api.health()
     if healthy:
-        return Connection("Club backend", OK, url)
-    return Connection("Club backend", DOWN, f"{url} does not answer: approvals fail until it does (failed "
-                                            "tickets are retried)")
+        return Connection("Club backend", OK, public_url(url))
+    return Connection("Club backend", DOWN, f"{public_url(url)} does not answer: approvals fail until it does "
+                                            "(failed tickets are retried)")

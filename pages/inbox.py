@@ -11,7 +11,7 @@ import streamlit as st
 from core.settings import Settings
 from model.schema import CATEGORIES
 from support.desk import open_store
-from ui.errors import section
+from ui.errors import section, wrong_setting
 from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
 from ui.inbox_common import new_filter, operator_session
 from ui.inbox_detail import ticket_detail
@@ -37,9 +37,8 @@ title_column, fetch_column, auto_column = st.columns([5, 1.3, 1.3], vertical_ali
 title_column.title("Inbox")
 try:
     settings: Settings = desk_settings()
-except ValueError as problem:  # a wrong setting: say which, never a traceback
-    st.error(f"A setting is wrong: {problem}. Fix it in the environment or .streamlit/secrets.toml, then reload.")
-    st.stop()
+except ValueError as problem:  # a wrong setting: say which, never a traceback or its value
+    wrong_setting(problem)
 store = open_store(settings)
 flow = workflow(store)
 session = operator_session(store)

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import streamlit as st
 
-from ui.errors import plain
+from ui.errors import plain, setting_problem
 from ui.resources import desk_settings
 
 NO_LOGIN_ACTOR = "operator"
@@ -161,7 +161,13 @@ def current_access() -> Access:
                                              "server log says what is wrong).")
     if not auth_section():
         return Access(Verdict.NO_LOGIN)
-    return decide(st.user.to_dict(), desk_settings().operators)
+    try:
+        operators = desk_settings().operators
+    except ValueError as problem:  # the allow-list cannot be read: nobody is admitted, and the setting is named
+        return Access(Verdict.REFUSED, None, f"A setting is wrong ({setting_problem(problem)}), so the operators "
+                                             "allowed in cannot be read: fix it in the environment or "
+                                             ".streamlit/secrets.toml, then reload.")
+    return decide(st.user.to_dict(), operators)
 
 
 def may_use_app() -> bool:

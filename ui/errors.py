@@ -1,23 +1,75 @@
 """The last guard before the operator's screen: an unexpected error in one part of a page shows
 as a plain message (what failed, in words) and the rest of the page goes on; the traceback goes
-to the server's log only (.streamlit/config.toml also sets showErrorDetails = "none")."""
+to the server's log only (.streamlit/config.toml also sets showErrorDetails = "none").
+
+``plain`` is how text from outside (a mail's subject, sender, attachment names; an error's words)
+enters Streamlit's markdown: shown as written, with nothing in it live."""
 
 from __future__ import annotations
 
 import logging
 import re
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import streamlit as st
+from pydantic import ValidationError
+
+from core.settings import PREFIX
 
 log = logging.getLogger("acedesk.ui")
-_MARKDOWN = re.compile(r"([\\`*_\[\]#|<>~$])")
+
+ZERO_WIDTH_SPACE = "\u200b"
+"""Invisible; put next to ``:``, ``@`` and ``.`` it breaks what Streamlit's markdown finds in the text
+once the backslashes are read (see ``plain``). Browsers may wrap a long address there, and
+Playwright's text matching ignores it (tests/browser match what the operator reads)."""
+LINE_BREAK = " ⏎ "
+"""What a line break in one-line text becomes: visible, and no markdown block can start after it."""
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_PUNCTUATION = frozenset(string.punctuation)
+"""ASCII punctuation: CommonMark shows any of it backslash-escaped as the character itself."""
+_SPELLED = {":": f"\\:{ZERO_WIDTH_SPACE}", "@": f"\\@{ZERO_WIDTH_SPACE}", ".": f"{ZERO_WIDTH_SPACE}\\."}
 
 
 def plain(text: str) -> str:
-    """Text from a mail or an error for markdown: shown as written, never as a link, image or HTML."""
-    return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
+    """Text from a mail or an error for markdown, on one line: shown as written, nothing in it live.
+
+    Every ASCII punctuation character is backslash-escaped, so no markdown construct can form
+    (emphasis, links, images, HTML, tables, math, ``:color[…]`` directives, lists and quotes). Line
+    breaks become `` ⏎ `` so no block (a ``---`` rule, a heading underline, a list) can start. That is
+    not enough for what Streamlit and GFM find in the *text* once the escapes are read — literal
+    autolinks (``http://…``, ``www.…``, ``a@b.example``), ``:emoji:`` and ``:material_icon:``
+    shortcodes — so a zero-width space follows each ``:`` and ``@`` and precedes each ``.``: none of
+    those patterns can match across it. The operator reads the text unchanged."""
+    one_line = _NEWLINE.sub(LINE_BREAK, text)
+    return "".join(_SPELLED.get(char) or (f"\\{char}" if char in _PUNCTUATION else char) for char in one_line)
+
+
+def setting_problem(problem: ValueError) -> str:
+    """Which setting is wrong and why, in words, never its value: pydantic's own message quotes the
+    input (the whole settings, passwords included, for a rule between two settings; a secret written
+    as a number). Not escaped: pass it through ``plain``."""
+    if not isinstance(problem, ValidationError):
+        return str(problem)
+    reasons = []
+    for error in problem.errors(include_url=False, include_context=False, include_input=False):
+        reason = error["msg"].removeprefix("Value error, ")
+        place = error["loc"]
+        if len(place) == 1 and isinstance(place[0], str):
+            reasons.append(f"{PREFIX}{place[0].upper()}: {reason}")
+        else:
+            reasons.append(f"{'.'.join(map(str, place))}: {reason}" if place else reason)
+    return "; ".join(reasons)
+
+
+def wrong_setting(problem: ValueError) -> NoReturn:
+    """A page that cannot read its settings says which one is wrong (never a traceback) and stops."""
+    log.warning("a wrong setting: %s", setting_problem(problem))
+    st.error(f"A setting is wrong: {plain(setting_problem(problem))}. Fix it in the environment or "
+             ".streamlit/secrets.toml, then reload.", icon=":material/settings:")
+    st.stop()
 
 
 @contextmanager

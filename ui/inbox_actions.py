@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from core.settings import public_url
 from support.store import TicketStore
 from support.workflow import Workflow
 from ui.errors import plain
@@ -94,7 +95,7 @@ def approval_panel(flow: Workflow, session: OperatorSession, where: str) -> None
     with st.container(border=True, key=f"inbox_plans_{where}"):
         st.markdown("**Check before anything runs.** Confirming makes these club API calls and sends the replies:")
         for plan in session.plans:
-            show_plan(plan, flow.api.base_url)
+            show_plan(plan, public_url(flow.api.base_url))  # the call as shown: no user:password@, no ?key=
         with st.container(horizontal=True):
             # The buttons only mark the decision: the next run carries it out before drawing the table
             st.button(f"Confirm: run and send ({len(ready)})", type="primary", key=f"inbox_confirm_{where}",

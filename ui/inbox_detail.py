@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model.schema import CATEGORIES
-from support.records import Ticket
+from support.records import Ticket, UnreadableRow
 from support.states import State
 from support.store import TicketStore
 from support.triage import also_asks_text, split_second_request
@@ -28,7 +28,8 @@ MAIL_LINES = 16
 
 
 def ticket_detail(store: TicketStore, flow: Workflow | None, session: OperatorSession, page: InboxPage) -> None:
-    labels = {row.id: f"#{row.id} · {row.sender} · {row.subject or '(no subject)'}" for row in page.rows}
+    labels = {row.id: _label(row.id, row.sender, row.subject) for row in page.rows}
+    labels.update(_still_open(store, labels))
     chosen = st.selectbox("Open a ticket", list(labels), index=None, format_func=labels.get, key="inbox_detail",
                           placeholder="Choose a ticket on this page to read it in full, edit its fields or override")
     if chosen is None:
@@ -42,6 +43,24 @@ def ticket_detail(store: TicketStore, flow: Workflow | None, session: OperatorSe
     decision_panels(store, flow, session, "detail")  # full width: a call's request reads on one line
     with st.expander("Audit trail"):
         st.dataframe(audit_rows(store.audit_log(ticket.id)), hide_index=True, width="stretch")
+
+
+def _label(ticket_id: int, sender: str | None, subject: str | None) -> str:
+    return f"#{ticket_id} · {sender} · {subject or '(no subject)'}"
+
+
+def _still_open(store: TicketStore, labels: dict[int, str]) -> dict[int, str]:
+    """The opened ticket when it is no longer on this page (new mail pushed it to the next, or another
+    view is shown) but still in the store: it stays open, so a reply typed into its form and then
+    submitted is saved, not dropped by the choice falling back to none."""
+    opened = st.session_state.get("inbox_detail")
+    if not isinstance(opened, int) or opened in labels:
+        return {}
+    try:
+        ticket = store.ticket(opened)
+    except (KeyError, UnreadableRow):  # gone from the store (or unreadable): nothing to keep open
+        return {}
+    return {opened: f"{_label(ticket.id, ticket.sender, ticket.subject)} (not on this page)"}
 
 
 def show_mail(store: TicketStore, ticket: Ticket) -> None:

@@ -270,3 +270,13 @@ def test_the_model_server_is_a_model_source_for_the_chat_and_evaluations(runs_di
         metrics = json.loads((folder / METRICS_FILE).read_text())
         assert metrics["n"] == 1 and metrics["category_accuracy"] == 1.0 and metrics["config"]["model_url"] == url
     resources.cached_triager.clear()
+
+
+def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
+    monkeypatch.setenv("ACEDESK_SMTP_PASSWORD", "hunter2-smtp")
+    app = AppTest.from_file(str(REPO_ROOT / "pages/eval.py"), default_timeout=60).run()
+    assert not app.exception
+    [error] = [element.value for element in app.error]
+    assert "A setting is wrong" in error and "ACEDESK" in error and "SMTP" in error and "hunter2-smtp" not in error

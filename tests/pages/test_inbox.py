@@ -18,6 +18,7 @@ from support.states import State
 from support.triage import ALSO_ASKS
 from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
+from tests.ui.test_errors import shown
 from ui.resources import desk_settings, fetch_lock
 
 ANNA_CANCELS = "01-anna-cancel-injured.eml"
@@ -78,7 +79,14 @@ def table(app: AppTest):
 
 
 def texts(elements) -> str:
-    return "\n".join(str(element.value) for element in elements)
+    """The elements' text as the operator reads it: text from mail and errors comes markdown-escaped."""
+    return "\n".join(shown(str(element.value)) for element in elements)
+
+
+def everything(app: AppTest) -> str:
+    """All the page shows in words: errors and notes, markdown, captions, headings, code and text."""
+    return texts([*app.error, *app.warning, *app.info, *app.success, *app.exception, *app.title, *app.header,
+                  *app.subheader, *app.markdown, *app.caption, *app.code, *app.text])
 
 
 def test_the_table_lists_the_newest_first_with_category_flags_and_the_proposed_reply(desk, tmp_path):
@@ -227,9 +235,47 @@ def test_without_a_backend_or_a_mail_source_the_page_says_what_to_set(desk, tmp_
 
 def test_a_wrong_setting_is_named_not_shown_as_a_traceback(desk, monkeypatch):
     monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
+    monkeypatch.setenv("ACEDESK_SMTP_PASSWORD", "hunter2-smtp")
     desk_settings.clear()
     app = open_inbox()
     assert "ACEDESK_SMTP_FROM" in texts(app.error)
+    # pydantic's message quotes the whole input: every setting, the passwords and the token with them
+    page = everything(app)
+    assert "hunter2-smtp" not in page and desk.secret("club_api_token") not in page
+
+
+def test_a_secret_written_as_a_number_is_named_never_shown(desk, monkeypatch, tmp_path):
+    from core.settings import SecretsFileSource
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("ACEDESK_SMTP_PASSWORD = 918273645\n")  # a TOML number: not a string, so not valid
+    monkeypatch.setattr(SecretsFileSource, "path", secrets)
+    desk_settings.clear()
+    app = open_inbox()
+    assert "ACEDESK_SMTP_PASSWORD: Input should be a valid string" in texts(app.error)
+    page = everything(app)
+    assert "918273645" not in page and desk.secret("club_api_token") not in page
+
+
+def test_a_reply_typed_while_new_mail_pushes_its_ticket_to_the_next_page_is_saved(desk):
+    store = open_store(desk)
+
+    def arrives(number: int) -> None:
+        ticket_id = store.add_ticket(MailRef("INBOX", "1", str(number), None), sender=f"m{number}@example.org",
+                                     subject=f"mail {number}", body="please cancel BK-48213")
+        store.record_triage_if_received(ticket_id, {"category": "other", "confidence": 0.9,
+                                                    "response": f"Dear member {number}"}, [])
+
+    for number in range(50):  # one full page
+        arrives(number)
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()  # the oldest, last on the page
+    next(area for area in app.text_area if area.label == "Reply").input("Dear member, it is done.")
+    arrives(50)  # meanwhile the worker stores a new mail: ticket 1 moves to page 2
+    click(app, label="Save draft")
+    assert open_store(desk).drafts(("triaged",))[1]["reply"] == "Dear member, it is done."
+    assert app.selectbox(key="inbox_detail").value == 1  # still open, though no longer on this page
+    assert 1 not in list(table(app).index)
 
 
 def test_pages_of_fifty_newest_first(desk):
@@ -249,7 +295,7 @@ def test_the_detail_shows_the_mail_as_text_its_attachments_thread_and_audit(desk
     body = app.code[0].value
     assert "BK-33333" in body and "<" not in body  # HTML reduced to text, never rendered
     app.selectbox(key="inbox_detail").set_value(2).run()
-    assert "Attachments: membership-form-david-evans.pdf" in texts(app.caption).replace("\\", "")
+    assert "Attachments: membership-form-david-evans.pdf" in texts(app.caption)
     assert "Login for my husband" in texts(app.text)  # the thread
     assert "received" in app.expander[0].dataframe[0].value["what"].tolist()
 
@@ -278,6 +324,48 @@ def test_a_model_server_that_is_down_is_said_on_the_strip(desk, tmp_path, monkey
     assert "new mail waits as received" in strip and "hunter2" not in strip
 
 
+def test_the_club_backend_url_shows_without_its_password_or_key(desk, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ACEDESK_CLUB_API_URL", f"http://desk:Sup3rSecret@127.0.0.1:{port}/api?api_key=K3Y")
+    app = open_inbox()
+    strip = texts(app.caption)
+    assert f"**Club backend** · http://127.0.0.1:{port}/api does not answer" in strip
+    assert "Sup3rSecret" not in everything(app) and "K3Y" not in everything(app)
+
+
+class ShownUrl:
+    """The club API with another base URL to show; every call still goes to the real one."""
+
+    def __init__(self, api, base_url: str):
+        self._api, self.base_url = api, base_url
+
+    def __getattr__(self, name):
+        return getattr(self._api, name)
+
+
+def test_the_approval_shows_the_call_without_the_backend_url_s_password_or_key(desk, tmp_path, monkeypatch,
+                                                                               club_backend):
+    # requests would send user:password@ as Basic auth instead of the token: the stand-in backend cannot be
+    # reached through such a URL, so the workflow keeps the real one for its calls and shows this one
+    secret_url = club_backend.url.replace("http://", "http://desk:Sup3rSecret@") + "/?api_key=K3Y"
+    from ui.resources import workflow as real_workflow
+
+    def workflow_with_secret_url(store):
+        flow = real_workflow(store)
+        flow.api = ShownUrl(flow.api, secret_url)
+        return flow
+
+    monkeypatch.setattr("ui.resources.workflow", workflow_with_secret_url)
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_approve")
+    assert f"POST {club_backend.url}/bookings/BK-48213/cancel" in texts(app.code)
+    assert "Sup3rSecret" not in everything(app) and "K3Y" not in everything(app)
+
+
 def anna_asks_twice(desk, tmp_path):
     """Anna's cancellation, triaged as one that also asks to move BK-48214; returns the store."""
     seed(desk, tmp_path, ANNA_CANCELS)
@@ -298,8 +386,7 @@ def test_a_second_request_is_split_into_a_linked_ticket_with_one_click(desk, tmp
     assert app.button(key="inbox_split_1").label == "Split “modify booking BK-48214” into its own ticket"
 
     click(app, "inbox_split_1")
-    shown = texts(app.success).replace("\\", "")  # "#" comes markdown-escaped
-    assert "#1 split: its second request is ticket #2, triaged and checked" in shown
+    assert "#1 split: its second request is ticket #2, triaged and checked" in texts(app.success)
     assert table(app).loc[2, "Category"] == "modify_booking" and table(app).loc[2, "Booking"] == "BK-48214"
     assert store.ticket(2).message_id == store.ticket(1).message_id  # the same mail, linked
     app.selectbox(key="inbox_detail").set_value(1).run()

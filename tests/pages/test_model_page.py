@@ -122,3 +122,13 @@ def test_the_inbox_warns_when_recent_agreement_drops_below_the_set_level(tmp_pat
     desk_settings.clear()
     app = AppTest.from_file(str(REPO_ROOT / "pages/inbox.py"), default_timeout=90).run()
     assert not [element for element in app.warning if "accepted the model's" in element.value]
+
+
+def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
+    monkeypatch.setenv("ACEDESK_SMTP_PASSWORD", "hunter2-smtp")
+    app = AppTest.from_file(str(REPO_ROOT / "pages/model.py"), default_timeout=60).run()
+    assert not app.exception
+    [error] = [element.value for element in app.error]
+    assert "A setting is wrong" in error and "ACEDESK" in error and "SMTP" in error and "hunter2-smtp" not in error

@@ -221,3 +221,13 @@ def test_base_data_and_operator_corrections_in_one_click_with_the_newest_held_ou
     assert held_out is not None and len(pd.read_csv(held_out)) == 7
     wait_until_no_active_run(runs_root)
     assert runs.load_run(run.folder).metrics["train_examples"] == 10 + 24
+
+
+def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
+    monkeypatch.setenv("ACEDESK_SMTP_PASSWORD", "hunter2-smtp")
+    app = AppTest.from_file(str(REPO_ROOT / "pages/training.py"), default_timeout=60).run()
+    assert not app.exception
+    [error] = [element.value for element in app.error]
+    assert "A setting is wrong" in error and "ACEDESK" in error and "SMTP" in error and "hunter2-smtp" not in error

@@ -12,6 +12,7 @@ from streamlit.runtime.secrets import Secrets
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import settings_of
+from tests.ui.test_errors import shown
 from ui.auth import (
     NO_LOGIN_ACTOR,
     NO_LOGIN_NOTE,
@@ -143,8 +144,8 @@ def run_gate(monkeypatch, *, auth: dict | None, user: dict, operators: str = ","
 
 
 def texts(app: AppTest) -> str:
-    return " ".join([*(item.value for item in app.markdown), *(item.value for item in app.caption),
-                     *(item.value for item in app.error)])
+    """As the operator reads it (mail addresses come markdown-escaped, so that none is a live link)."""
+    return " ".join(shown(item.value) for item in [*app.markdown, *app.caption, *app.error])
 
 
 def test_the_gate_without_login_says_the_app_is_open_and_records_the_shared_desk(monkeypatch):
@@ -165,7 +166,8 @@ def test_the_gate_admits_an_operator_and_the_audit_names_them(monkeypatch):
     app = run_gate(monkeypatch, auth=AUTH, user=logged_in("Coach@Club.example"))
     assert not app.exception
     assert "decisions are recorded as coach@club.example" in texts(app)
-    assert "Logged in as coach@club.example" in app.sidebar.caption[0].value
+    assert "Logged in as coach@club.example" in shown(app.sidebar.caption[0].value)
+    assert "coach@club.example" not in app.sidebar.caption[0].value  # escaped: never a live mailto link
     assert [button.label for button in app.sidebar.button] == ["Log out"]
 
 
@@ -193,3 +195,11 @@ def test_a_secrets_file_that_does_not_parse_shuts_the_app_instead_of_opening_it(
     finally:
         config.set_option("secrets.files", saved)
     assert access.verdict is Verdict.REFUSED and "secrets file could not be read" in access.reason
+
+
+def test_a_wrong_setting_refuses_everyone_and_names_it_without_its_value(monkeypatch):
+    monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
+    monkeypatch.setenv("ACEDESK_SMTP_PASSWORD", "hunter2-smtp")
+    app = run_gate(monkeypatch, auth=AUTH, user=logged_in("coach@club.example"))
+    assert not app.exception and "the app" not in texts(app)
+    assert "A setting is wrong (ACEDESK_SMTP_FROM" in texts(app) and "hunter2-smtp" not in texts(app)
