@@ -136,7 +136,7 @@ def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSes
     extra = (ticket.triage or {}).get("second_request")
     if not extra or any(entry.event == "split" for entry in store.audit_log(ticket.id)):
         return
-    label = f"Split “{also_asks_text(extra)}” into its own ticket"
+    label = f"Split “{plain(also_asks_text(extra))}” into its own ticket"
     if st.button(label, key=f"inbox_split_{ticket.id}", icon=":material/call_split:"):
         try:
             thresholds = review_rule().thresholds
