@@ -50,6 +50,7 @@ def html_to_text(html: str) -> str:
     """The words of an HTML body, one line per block; hidden text stays (it is what an attacker hides)."""
     extractor = _TextExtractor()
     extractor.feed(html)
+    extractor.close()  # the parser holds back text after the last tag that holds "&" until closed
     lines = [" ".join(line.split()) for line in "".join(extractor.parts).splitlines()]
     return "\n".join(line for line in lines if line)
 

@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from typing import Self
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
@@ -30,6 +31,7 @@ from imap_tools.errors import ImapToolsError
 from core.mail import MailRef
 from core.settings import Settings
 from integrations.mail_parsing import MAX_MESSAGE_BYTES
+from integrations.mail_sending import _MESSAGE_ID
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +250,12 @@ class ImapMailbox:
 
     def flag_answered_message(self, message_id: str) -> bool:
         """Flag the mail with this Message-ID \\Answered in the folder or, once moved, the processed
-        folder (its UID changed with the move). False when neither holds it any more."""
+        folder (its UID changed with the move). False when neither holds it any more, and when the
+        id is no well-formed msg-id (the sender chose it: ``@`` would match every mail)."""
+        if not _MESSAGE_ID.fullmatch(message_id):
+            log.warning("not flagging the original \\Answered: its Message-ID %r is not a well-formed msg-id",
+                        message_id)
+            return False
         for folder in filter(None, (self.settings.folder, self.settings.processed_folder)):
             uids = self._uids_with_message_id(folder, message_id)
             if uids:
@@ -257,12 +264,21 @@ class ImapMailbox:
         return False
 
     def _uids_with_message_id(self, folder: str, message_id: str) -> list[str]:
+        """The UIDs in ``folder`` whose Message-ID is exactly ``message_id``. IMAP's HEADER search
+        matches substrings, so each hit's Message-ID is fetched and compared; an id that is no
+        well-formed msg-id (which would also fail to encode as a command) finds nothing."""
+        if not _MESSAGE_ID.fullmatch(message_id):
+            return []
         with self._unavailable_on_error(f"search in {folder!r} failed"):
             if not self._box.folder.exists(folder):
                 return []
             self._box.folder.set(folder)
             data = self._command("SEARCH", "HEADER", "Message-ID", _quoted(message_id))
-        return (data[0] or b"").decode().split()
+            hits = (data[0] or b"").decode().split()
+            if not hits:
+                return []
+            headers = _literals(self._command("FETCH", _uid_set(hits), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"))
+        return [uid for uid in hits if message_id in _message_ids(headers.get(uid, b""))]
 
     def _store_flag(self, uid: str, flag: str) -> None:
         # Not imap-tools' flag(): it EXPUNGEs afterwards, deleting what others marked \Deleted.
@@ -276,6 +292,12 @@ class ImapMailbox:
             if not self._box.folder.exists(folder):
                 self._box.folder.create(folder)
         self._created_folders.add(folder)
+
+
+def _message_ids(header: bytes) -> list[str]:
+    """The Message-ID field values of a header block, unfolded and stripped."""
+    fields = BytesHeaderParser().parsebytes(header).get_all("Message-ID") or []
+    return ["".join(str(value).split()) for value in fields]
 
 
 def _quoted(text: str) -> str:

@@ -29,6 +29,14 @@ is never verified: which one the MX judged is then unclear, and such a From is a
   From is exactly what ``dmarc=pass`` already states.
 * ``ARC-Authentication-Results`` fields are ignored: they are written by forwarders and mailing
   lists along the way, not by the club's MX, and a sender can fabricate them like any header.
+* The fields are read as written (``ParsedMail.raw_header_items``), never decoded: the MX removes
+  only fields whose *raw* authserv-id is its own, so ``=?us-ascii?q?mx.club.example?=`` passes it
+  and would decode to the trusted id. A field that claims the trusted id, written or decoded, and
+  holds an encoded word (``=?``) is such a forgery: the mail is not verified and the reason says so.
+* A From the standard parser finds malformed (``anna@x.example <b@y.example>``, which it reads as
+  ``anna@x.example`` alone) is not verified: which address the MX judged is unclear. Nor is a
+  mail whose header the caller found unreadable for authentication (``problems``, such as a bare
+  CR that splits fields differently for the MX and for Python).
 
 Parsing uses ``authres`` with its DMARC feature module. It refuses some forms seen in real mail
 (a trailing ``;``, UTF-8 in a comment as RFC 8616 allows, deeply nested comments); for a field it
@@ -47,6 +55,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import errors
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.policy import default as default_policy
 from email.utils import getaddresses
 from functools import cache
@@ -89,6 +98,8 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 _FIRST_TOKEN = re.compile(r"[^\s;(]+")
 _EMAIL_LIKE = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _REPORTED_METHODS = ("dmarc", "dkim", "spf")
+_ENCODED_WORD_START = "=?"
+_AS_TEXT = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
 # Look-alikes among plain ASCII letters and digits in a lower-case host name; Unicode homoglyphs
 # come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
 _ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
@@ -98,13 +109,15 @@ _MIN_LABEL_FOR_ONE_EDIT = 4
 # -- authentication ---------------------------------------------------------------------------
 
 def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
-                        trusted_authserv_id: str | None) -> SenderAuth:
+                        trusted_authserv_id: str | None, problems: Sequence[str] = ()) -> SenderAuth:
     """Whether the club's MX vouches for the From domain; see the module docstring for the rule.
 
-    ``headers`` are the mail's header fields in their order, duplicates kept; ``from_header`` is
-    the From value as written; ``trusted_authserv_id`` None or blank turns the check off.
+    ``headers`` are the mail's header fields as written (not decoded) in their order, duplicates
+    kept; ``from_header`` is the From value as written; ``trusted_authserv_id`` None or blank
+    turns the check off; any of ``problems`` (why the header cannot be authenticated, in plain
+    words) makes the mail not verified.
     """
-    mailboxes = _mailboxes(from_header)
+    mailboxes, from_problem = _read_from(from_header)
     from_domain = _domain_key(mailboxes[0].address.rpartition("@")[2]) if len(mailboxes) == 1 else None
     trusted = (trusted_authserv_id or "").strip().lower()
     if not trusted:
@@ -114,13 +127,20 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     def not_verified(reason: str) -> SenderAuth:
         return SenderAuth("not_verified", reason, from_domain)
 
+    if problems:
+        return not_verified("; ".join(dict.fromkeys(problems)))
     from_fields = sum(_field_name(name) == "from" for name, _ in headers)
     if from_fields > 1:
         return not_verified(f"the mail has {from_fields} From header fields")
     if from_domain is None:
         return not_verified(_from_count_problem(mailboxes))
+    if from_problem:
+        return not_verified(from_problem)
 
-    verdicts, trusted_fields, unreadable = _trusted_verdicts(headers, trusted)
+    verdicts, trusted_fields, unreadable, disguised = _trusted_verdicts(headers, trusted)
+    if disguised:
+        return not_verified(f"{disguised} Authentication-Results field(s) claim {trusted} inside an encoded word "
+                            "(=?...?=): a forgery the MX does not remove")
     note = f"; ignored {unreadable} unreadable part(s) of its Authentication-Results" if unreadable else ""
     if not trusted_fields:
         others = sum(_field_name(name) == "authentication-results" for name, _ in headers)
@@ -143,24 +163,41 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     return not_verified(f"{trusted} reports no dmarc=pass or aligned dkim=pass for {from_domain}{said}{note}")
 
 
-def _trusted_verdicts(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[_Verdict], int, int]:
-    """The verdicts of every field with the trusted authserv-id, the number of such fields, and the
-    number of unreadable parts among them. The id is read before parsing, so fields written by
-    others never reach the parser."""
+def _trusted_verdicts(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[_Verdict], int, int, int]:
+    """The verdicts of every field with the trusted authserv-id, the number of such fields, the
+    number of unreadable parts among them, and the number of fields that claim the trusted id
+    but hold an encoded word (never trusted). The id is read before parsing, so fields written
+    by others never reach the parser."""
     verdicts: list[_Verdict] = []
-    fields = unreadable = 0
+    fields = unreadable = disguised = 0
     for name, raw in headers:
         if _field_name(name) != "authentication-results":
             continue
         value = _LINE_BREAKS.sub(" ", str(raw)).strip()
-        first = _FIRST_TOKEN.match(value)
-        if first is None or first.group().lower() != trusted:
+        if _ENCODED_WORD_START in value:
+            disguised += _claims(value, trusted) or _claims(_decoded(value), trusted)
+            continue
+        if not _claims(value, trusted):
             continue
         fields += 1
         results, skipped = _parse_results(value)
         verdicts.extend(_verdict(result) for result in results)
         unreadable += skipped
-    return verdicts, fields, unreadable
+    return verdicts, fields, unreadable, disguised
+
+
+def _claims(value: str, trusted: str) -> bool:
+    """Whether a field value's authserv-id (its first token) is the trusted one."""
+    first = _FIRST_TOKEN.match(value.strip())
+    return first is not None and first.group().lower() == trusted
+
+
+def _decoded(value: str) -> str:
+    """``value`` with its encoded words decoded, as a mail reader would show it; "" if it cannot be."""
+    try:
+        return str(_AS_TEXT("Authentication-Results", value))
+    except Exception:  # noqa: BLE001 - the email package raises many types on broken input
+        return ""
 
 
 def _parse_results(value: str) -> tuple[list[authres.AuthenticationResult], int]:
@@ -274,10 +311,12 @@ def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
     sends replies elsewhere, and a From with no address or several. Addresses are compared
     lower-cased.
     """
-    mailboxes = _mailboxes(from_header)
+    mailboxes, from_problem = _read_from(from_header)
     flags = []
     if len(mailboxes) != 1:
         flags.append(_from_count_problem(mailboxes))
+    elif from_problem:
+        flags.append(from_problem)
     for mailbox in mailboxes:
         shown = unicodedata.normalize("NFKC", mailbox.display_name)
         others = [found.lower().rstrip(".") for found in _EMAIL_LIKE.findall(shown)]
@@ -293,7 +332,12 @@ def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
 
 
 def _mailboxes(value: str) -> list[_Mailbox]:
-    """The mailboxes of an address header, encoded words decoded, addresses lower-cased.
+    return _read_from(value)[0]
+
+
+def _read_from(value: str) -> tuple[list[_Mailbox], str | None]:
+    """The mailboxes of an address header, encoded words decoded, addresses lower-cased, and
+    why the standard parser found it malformed (None when it did not).
 
     The standard RFC 5322 parser (``email.policy.default``) reads well-formed headers right but
     raises on some broken ones (``anna@``) and reads ``anna@x.example <b@y.example>``, a display
@@ -301,15 +345,21 @@ def _mailboxes(value: str) -> list[_Mailbox]:
     older ``getaddresses`` decides: it reads that example as two addresses, the cautious reading.
     """
     text = _LINE_BREAKS.sub(" ", str(value)).strip()
+    problem = None
     try:
         header = default_policy.header_factory("From", text)
-        valid = not any(isinstance(defect, errors.InvalidHeaderDefect) for defect in header.defects)
-        pairs = [(address.display_name, address.addr_spec) for address in header.addresses] if valid else None
-    except Exception:  # noqa: BLE001 - the email package raises many types on broken input
-        pairs = None
+        invalid = [defect for defect in header.defects if isinstance(defect, errors.InvalidHeaderDefect)]
+        pairs = None if invalid else [(address.display_name, address.addr_spec) for address in header.addresses]
+        if invalid:
+            problem = f"the From header is malformed ({invalid[0]})"
+    except Exception as error:  # noqa: BLE001 - the email package raises many types on broken input
+        pairs, problem = None, f"the From header is malformed ({type(error).__name__})"
     if pairs is None:
         pairs = getaddresses([text])
-    return [_Mailbox(name, address.lower()) for name, address in pairs if _is_address(address)]
+    mailboxes = [_Mailbox(name, address.lower()) for name, address in pairs if _is_address(address)]
+    if problem and len(mailboxes) == 1:
+        problem += f"; read as {mailboxes[0].address}"
+    return mailboxes, problem if text else None
 
 
 def _is_address(address: str) -> bool:

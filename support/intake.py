@@ -82,7 +82,10 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
         parsed = parse_eml(raw)
         email = parsed.email
         original = original_from_headers(parsed.headers, email.sender, email.subject)
-        verdict = authenticate_sender(parsed.header_items, email.sender, trusted_authserv_id)
+        # Authentication and tricks read the header as written: decoding or Python's reading of a
+        # malformed From (``a@x.example <b@y.example>`` becomes ``a@x.example``) hides what the MX saw.
+        verdict = authenticate_sender(parsed.raw_header_items, parsed.raw_from, trusted_authserv_id,
+                                      parsed.header_problems)
         has_reply_to = any(name.lower() == "reply-to" for name in parsed.headers)
         fields = {
             "sender": email.sender, "subject": email.subject, "body": email.body,
@@ -90,7 +93,7 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
             "machine_mail": machine_mail_reason(parsed.headers, email.sender),
             "reply_to": original.reply_to_address if has_reply_to else None,  # only a Reply-To the mail has
             "references": original.references or original.in_reply_to, "sender_auth": asdict(verdict),
-            "flags": address_tricks(email.sender, None)}
+            "flags": list(dict.fromkeys([*address_tricks(parsed.raw_from, None), *parsed.header_problems]))}
     except MailParseError as error:
         return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest,
                                 quarantine_reason=str(error))

@@ -9,6 +9,7 @@ from imap_tools import MailBoxUnencrypted
 from integrations.imap_mailbox import (
     FETCH_CHUNK_MAILS,
     ImapMailbox,
+    ImapReplyFiling,
     ImapSettings,
     ImapUnavailable,
     OversizedMail,
@@ -154,6 +155,38 @@ def test_append_sent_keeps_a_read_copy_in_the_sent_folder(dovecot_server, imap_a
     assert list(server_flags(settings, "Sent").values()) == [{"\\Seen"}]
     assert [raw for _, raw in fetch_all(dataclasses.replace(settings, folder="Sent"))] == [mail(8)]
     assert server_flags(settings) == {}
+
+
+def with_message_id(message_id: str, number: int) -> bytes:
+    return mail(number).replace(f"Message-ID: <{number}@example.org>".encode(),
+                                f"Message-ID: {message_id}".encode())
+
+
+def test_answering_a_hostile_message_id_flags_no_other_mail(dovecot_server, imap_account):
+    # IMAP's HEADER search matches substrings: "@" is in every Message-ID.
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2), with_message_id("@", 3)])
+    ImapReplyFiling(imap_account).after_reply("@", mail(9), "<9@example.org>")
+    assert server_flags(imap_account) == {"1": set(), "2": set(), "3": set()}
+
+
+def test_only_the_mail_with_exactly_that_message_id_is_flagged_answered(dovecot_server, imap_account):
+    # The third mail's Message-ID holds the first one's as a substring: a HEADER search finds both.
+    hostile = with_message_id("<x@evil.example><1@example.org>", 3)
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2), hostile])
+    with ImapMailbox(imap_account) as mailbox:
+        assert mailbox.flag_answered_message("<1@example.org>") is True
+        assert mailbox.flag_answered_message("<1@example.org") is False  # not well-formed: nothing is searched
+    assert server_flags(imap_account) == {"1": {"\\Answered"}, "2": set(), "3": set()}
+
+
+def test_a_non_ascii_message_id_is_not_searched_and_raises_nothing(dovecot_server, imap_account, caplog):
+    settings = dataclasses.replace(imap_account, sent_folder="Sent")
+    dovecot_server.append_many(settings.user, [mail(1), with_message_id("<j\u00fcrgen@example.de>", 2)])
+    for _ in range(2):  # safe to repeat: the reply's own (well-formed) id is still found in Sent
+        ImapReplyFiling(settings).after_reply("<j\u00fcrgen@example.de>", mail(9), "<9@example.org>")
+    assert server_flags(settings) == {"1": set(), "2": set()}
+    assert [raw for _, raw in fetch_all(dataclasses.replace(settings, folder="Sent"))] == [mail(9)]  # still filed
+    assert "not a well-formed msg-id" in caplog.text
 
 
 def test_wrong_password_is_unavailable_and_never_shows_the_password(imap_account):

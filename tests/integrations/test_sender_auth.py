@@ -202,6 +202,51 @@ def test_deeply_nested_comments_do_not_break_the_parser():
     assert check(nested).status == "verified"
 
 
+# What the real MX writes when the From domain has no DMARC record: no pass anywhere.
+MX_NO_DMARC = (AR, (f"{MX}; spf=softfail smtp.mailfrom=attacker.example;\r\n dkim=none;"
+                    " dmarc=none header.from=example.org"))
+
+
+@pytest.mark.parametrize("forged_id", [
+    "=?us-ascii?q?mx.club.example?=",
+    "=?UTF-8?B?bXguY2x1Yi5leGFtcGxl?=",
+    "=?utf-8?q?mx=2Eclub=2Eexample?=",
+    "=?us-ascii?q?mx.club?= =?us-ascii?q?.example?=",   # two adjacent encoded words decode as one
+    "mx.club.example=?us-ascii?q??=",                   # the id as written, an empty encoded word after it
+])
+def test_the_trusted_id_hidden_in_an_encoded_word_is_never_trusted(forged_id):
+    # The MX strips fields whose raw id is its own; this raw id is not, so the field reaches us.
+    forged = (AR, f"{forged_id}; dmarc=pass header.from=example.org")
+    for fields in ((MX_NO_DMARC, forged), (forged, MX_NO_DMARC), (forged,)):
+        result = check(*fields)
+        assert result.status == "not_verified"
+        assert "inside an encoded word" in result.reason or result.reason.startswith("no Authentication-Results")
+    assert check(MX_NO_DMARC, forged).reason == (
+        "1 Authentication-Results field(s) claim mx.club.example inside an encoded word (=?...?=): "
+        "a forgery the MX does not remove")
+    # A genuine field still verifies, also beside an encoded word that claims another server.
+    assert check(DMARC_PASS, (AR, "=?us-ascii?q?relay.example.net?=; dmarc=pass header.from=example.org")
+                 ).status == "verified"
+
+
+def test_problems_found_in_the_header_make_the_mail_not_verified():
+    result = authenticate_sender([DMARC_PASS, *MAIL_HEADERS], ANNA, MX, ["the header holds a bare CR"])
+    assert (result.status, result.reason) == ("not_verified", "the header holds a bare CR")
+    assert authenticate_sender([DMARC_PASS, *MAIL_HEADERS], ANNA, MX, []).status == "verified"
+
+
+@pytest.mark.parametrize("sender", [
+    "Berg, Anna <anna.berg@example.org>",      # an unquoted comma: the parser and the MX may disagree
+    "Anna <anna.berg@example.org",             # no closing bracket
+    "Anna Berg <anna.berg@example.org>;",
+])
+def test_a_from_the_parser_finds_malformed_is_not_verified_and_flagged(sender):
+    result = check(DMARC_PASS, sender=sender)
+    assert result.status == "not_verified"
+    assert result.reason.startswith("the From header is malformed (") and "anna.berg@example.org" in result.reason
+    assert address_tricks(sender, None) == [result.reason]
+
+
 _TRUSTED_OR_NOT = st.sampled_from(["", f"{MX};", f"{MX}; dmarc=pass ", f"{MX}; dkim=pass header.d=", "x;"])
 
 

@@ -1,0 +1,110 @@
+"""Hostile mail through intake (``support.intake.store_mail``) into a real TicketStore: forged
+Authentication-Results the club's MX lets through, a From Python reads differently from a mail
+client, and a header built to hold the fetch."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.mail import MailRef
+from integrations.mail_parsing import BARE_CR_PROBLEM, MAX_HEADER_BYTES
+from support.intake import store_mail
+from support.states import State
+from support.store import TicketStore
+
+MX = "mx.club.example"
+# The real MX's verdict on a mail from a domain without a DMARC record: nothing passes.
+REAL_VERDICT = (b"Authentication-Results: mx.club.example; spf=softfail smtp.mailfrom=attacker.example;\r\n"
+                b" dkim=none; dmarc=none header.from=member.example\r\n")
+REST = (b"From: Anna Berg <anna@member.example>\r\nSubject: please cancel BK-48213\r\n"
+        b"Message-ID: <r1@attacker.example>\r\n\r\nCancel BK-48213, thanks.\r\n")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return TicketStore(tmp_path / "t.sqlite3")
+
+
+def stored(store: TicketStore, raw: bytes, uid: str = "1"):
+    return store.ticket(store_mail(store, MailRef("eml:/x", "0", uid, None), raw, MX))
+
+
+def test_a_forged_pass_hidden_in_an_encoded_word_is_not_verified(store):
+    # The MX strips fields whose *raw* authserv-id is its own: this one's raw id is not.
+    forged = b"Authentication-Results: =?us-ascii?q?mx.club.example?=; dmarc=pass header.from=member.example\r\n"
+    ticket = stored(store, REAL_VERDICT + forged + REST)
+    assert ticket.sender_auth["status"] == "not_verified"
+    assert "inside an encoded word" in ticket.sender_auth["reason"]
+    genuine = b"Authentication-Results: mx.club.example; dmarc=pass header.from=member.example\r\n"
+    assert stored(store, genuine + REST.replace(b"<r1@", b"<r2@"), "2").sender_auth["status"] == "verified"
+
+
+def test_a_forged_pass_behind_a_bare_cr_is_not_verified_and_flagged(store):
+    # For an MX that ends lines at LF only this is one Subject field; Python reads two fields.
+    raw = REAL_VERDICT + REST.replace(
+        b"Subject: please cancel BK-48213",
+        b"Subject: please cancel BK-48213\rAuthentication-Results: mx.club.example; dmarc=pass header.from=member.example")
+    ticket = stored(store, raw)
+    assert (ticket.sender_auth["status"], ticket.sender_auth["reason"]) == ("not_verified", BARE_CR_PROBLEM)
+    assert BARE_CR_PROBLEM in ticket.flags
+
+
+@pytest.mark.parametrize("verdict", [
+    "mx.club.example; dkim=pass header.d=mailbox.example; dmarc=pass header.from=mailbox.example",
+    "mx.club.example; dkim=pass header.d=mailbox.example; dmarc=pass",   # dmarc names no domain
+])
+def test_an_unquoted_address_as_display_name_is_never_verified_and_flagged(store, verdict):
+    # Python's parser reads this From as anna.berg@example.org alone, dropping the real address.
+    raw = (f"Authentication-Results: {verdict}\r\nFrom: anna.berg@example.org <x@mailbox.example>\r\n"
+           "To: desk@club.example\r\nSubject: cancel\r\nMessage-ID: <r2@mailbox.example>\r\n\r\n"
+           "Please cancel BK-48213.\r\n").encode()
+    ticket = stored(store, raw)
+    two = "the From header holds 2 addresses: anna.berg@example.org, x@mailbox.example"
+    assert ticket.sender_auth == {"status": "not_verified", "reason": two, "from_domain": None}
+    assert two in ticket.flags
+
+
+def test_a_malformed_from_with_one_address_is_not_verified_and_flagged(store):
+    raw = (b"Authentication-Results: mx.club.example; dmarc=pass header.from=example.org\r\n"
+           b"From: Berg, Anna <anna.berg@example.org>\r\nSubject: cancel\r\n\r\nPlease cancel BK-48213.\r\n")
+    ticket = stored(store, raw)
+    assert ticket.sender_auth["status"] == "not_verified"
+    assert ticket.sender_auth["reason"].startswith("the From header is malformed")
+    assert ticket.sender_auth["reason"] in ticket.flags
+
+
+def test_many_long_address_fields_are_quarantined_quickly(store):
+    # 300 Cc fields each just under the per-field clip: the email package took over two minutes.
+    field = (b"a@b.example, " * 2000)[:16_000]
+    raw = (b"From: x@attacker.example\r\nSubject: hi\r\nMessage-ID: <r5@attacker.example>\r\n"
+           + (b"Cc: " + field + b"\r\n") * 300 + b"\r\nhello\r\n")
+    started = time.monotonic()
+    ticket_id = store_mail(store, MailRef("eml:/x", "0", "1", None), raw, MX)
+    assert time.monotonic() - started < 10  # a regression guard, not a benchmark (it takes ~0.1 s)
+    ticket = store.ticket(ticket_id)
+    assert ticket.state == State.QUARANTINED
+    assert ticket.quarantine_reason.endswith(f"over the {MAX_HEADER_BYTES} byte limit")
+    assert ticket.message_id == "<r5@attacker.example>"
+
+
+def _encoded_words(text: str, charset: str, encoding: str, cut: int) -> str:
+    def word(part: str) -> str:
+        data = base64.b64encode(part.encode()).decode() if encoding in "bB" else part
+        return f"=?{charset}?{encoding}?{data}?="
+    return " ".join(word(part) for part in (text[:cut], text[cut:]) if part)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(charset=st.sampled_from(["us-ascii", "utf-8", "UTF-8", "iso-8859-1"]), encoding=st.sampled_from("qQbB"),
+       cut=st.integers(min_value=0, max_value=len(MX)), above=st.booleans())
+def test_no_encoded_spelling_of_the_trusted_id_verifies(tmp_path_factory, charset, encoding, cut, above):
+    store = TicketStore(tmp_path_factory.mktemp("encoded") / "t.sqlite3")
+    forged = (f"Authentication-Results: {_encoded_words(MX, charset, encoding, cut)}; dmarc=pass "
+              "header.from=member.example\r\n").encode()
+    raw = (forged + REAL_VERDICT if above else REAL_VERDICT + forged) + REST
+    assert stored(store, raw).sender_auth["status"] == "not_verified"
