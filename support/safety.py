@@ -19,6 +19,7 @@ import re
 
 from core.text import normalise
 from model.injection_classifier import load_injection_classifier
+from model.prompt import MAX_HEADER_CHARS, READ_BODY_CHARS
 
 REASON_PREFIX = "mail tries to instruct the system"
 
@@ -26,7 +27,7 @@ REASON_PREFIX = "mail tries to instruct the system"
 _MACHINE = r"""(?:
     (?:(?:automated|automatic|virtual|support|e-?mail|mail|triage|helpdesk|ticket|club|digital|smart|automatique
         |automatico|virtuel|virtuelle|automatisch\w*|virtuelle[rnms]?|digitale[rnms]?|acedesk)[\s-]+){0,2}
-    (?:ai|ki|ia|a\.i\.|assistant|assistent\w*|asistente|bot|chat\s?bot|robot|language\s+model|sprachmodell|llm|\w*gpt
+    (?:ai|ki|ia|a\.i\.|assistant|assistent\w*|asistente|bot|chat\s?bot|robot|language\s+model|sprachmodell|llm|\w{0,20}gpt
         |model|modell|modele|modelo|agent|helpdesk|classifier|processor|triage\s+(?:model|system|bot)
         |(?<=automatisches\s)system|systeme\s+de\s+tri|sistema\s+automatico
         |auto-?responder|reply\s+(?:generator|drafter|writer)|antwort(?:generator|schreiber|roboter)
@@ -464,7 +465,8 @@ _INJECTION = re.compile(
 )
 
 # Spaced-out letters without word gaps join into one long word: look for the key verbs and nouns inside.
-_SQUASHED = re.compile(r"(?:ignor|disregard|forget|vergiss|oubli|olvid)\w*?(?:instruction|instruccion|anweisung"
+# The gap is bounded: unbounded, each "ignor" in one long word scanned to its end (quadratic time).
+_SQUASHED = re.compile(r"(?:ignor|disregard|forget|vergiss|oubli|olvid)\w{0,40}?(?:instruction|instruccion|anweisung"
                        r"|consigne|rule|regel|regle|regla|prompt)")
 _LEET_WORD = re.compile(r"\b(?=\w*[a-z])(?=\w*\d)\w+\b", re.IGNORECASE)
 _LEET = str.maketrans("013457$@", "oieastsa")
@@ -489,6 +491,14 @@ def _base64_sentences(text: str) -> list[str]:
         if decoded.isprintable() and len(decoded.split()) >= 3:
             sentences.append(decoded)
     return sentences
+
+
+def mail_injection_reason(subject: str | None, body: str | None) -> str | None:
+    """``injection_reason`` on the part of a mail the model can read (model/prompt.py cuts it the
+    same way before anything else): an instruction further down never reaches the model, and
+    reading all of a 5 MB body took minutes for each look at the ticket. The operator still sees
+    the whole mail."""
+    return injection_reason(f"{(subject or '')[:MAX_HEADER_CHARS]}\n{(body or '')[:READ_BODY_CHARS]}")
 
 
 def injection_reason(text: str) -> str | None:

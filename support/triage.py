@@ -30,7 +30,7 @@ from model.second_request import second_request
 from model.served import ModelServerUnavailable
 from support.actions import ActionProblem
 from support.records import Ticket, UnreadableRow
-from support.safety import injection_reason
+from support.safety import mail_injection_reason
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
 from support.workflow import Workflow
@@ -60,7 +60,7 @@ def review_flags(ticket: Ticket, result, thresholds: ReviewThresholds) -> list[s
     if ticket.machine_mail:
         flags.append(f"machine mail ({ticket.machine_mail}): never auto-answered")
     flags.extend(model_review_reasons(result, thresholds))
-    if reason := injection_reason(f"{ticket.subject}\n{ticket.body}"):
+    if reason := mail_injection_reason(ticket.subject, ticket.body):
         flags.append(reason)
     return flags
 

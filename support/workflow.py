@@ -45,7 +45,7 @@ from integrations.mail_sending import (
 from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
 from support.outcome_replies import refusal_reply, success_reply
 from support.records import ActionRecord, Ticket
-from support.safety import REASON_PREFIX, injection_reason
+from support.safety import REASON_PREFIX, mail_injection_reason
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
 from support.trust import SENDER_NOT_AUTHENTICATED, TrustPolicy, account_action_findings
@@ -118,7 +118,7 @@ class Workflow:
         if ticket.triage is None:
             raise ActionProblem("the ticket has not been triaged")
         fields = ticket.fields
-        flags = [reason] if (reason := injection_reason(f"{ticket.subject}\n{ticket.body}")) else []
+        flags = [reason] if (reason := mail_injection_reason(ticket.subject, ticket.body)) else []
         answer_to = ticket.reply_to or ticket.sender
         action = plan_action(fields)
         previous = self.store.action(ticket_id)

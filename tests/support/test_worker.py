@@ -261,14 +261,14 @@ def test_a_mail_whose_answer_cannot_be_checked_is_counted_against_it_and_the_mai
     mail): the mail is the first in line, so a round that stopped there would leave every later
     mail untriaged for good."""
     (mailbox / "00-poison.eml").write_bytes(POISON_DATE)
-    real = triage.injection_reason
+    real = triage.mail_injection_reason
 
-    def breaks_on_court(text):
-        if text.startswith("Court\n"):
+    def breaks_on_court(subject, body):
+        if subject == "Court":
             raise UnicodeError("a check broke on this mail")
-        return real(text)
+        return real(subject, body)
 
-    monkeypatch.setattr(triage, "injection_reason", breaks_on_court)
+    monkeypatch.setattr(triage, "mail_injection_reason", breaks_on_court)
     store = TicketStore(tmp_path / "t.sqlite3")
     triager = load_triager(str(tiny_base_dir), adapter=None)
     fetch_eml_dir(store, mailbox)
