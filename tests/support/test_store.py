@@ -9,6 +9,7 @@ from support.migrations import MIGRATIONS
 from support.records import UNREADABLE_FLAGS, UnreadableRow
 from support.states import State, TransitionError
 from support.store import TicketStore
+from tests.support.test_migrations import old_store
 
 
 @pytest.fixture
@@ -80,14 +81,7 @@ def test_the_same_mail_under_a_new_uid_adds_nothing_but_is_recorded(store):
 
 def test_a_store_of_the_last_version_migrates_and_keeps_its_tickets(tmp_path):
     path = tmp_path / "old.sqlite3"
-    old = sqlite3.connect(path, isolation_level=None)
-    for number, script in enumerate(MIGRATIONS[:4], start=1):
-        for statement in [part for part in script.split(";") if part.strip()]:
-            old.execute(statement)
-        old.execute(f"PRAGMA user_version = {number}")
-    old.execute("INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, state, created_at, updated_at)"
-                " VALUES ('INBOX', '7', '1', '<m1@example.org>', 'received', 'now', 'now')")
-    old.close()
+    old_store(path, 4)
     store = TicketStore(path)
     [ticket] = store.tickets()
     assert ticket.message_id == "<m1@example.org>" and store.is_known(ref())
