@@ -44,7 +44,7 @@ _MACHINE_DOES = r"""(?:reads?|process|processes|handles|sorts|drafts|writes|answ
     |prepares|generates|lit|trie|traite|redige|gere|resume|repond|prepare|genere|lee|lea|procesa|procese|gestiona
     |ordena|ordene|clasifica|resuma|contesta|escribe|redacta|genera|liest|verarbeitet|(?:vor)?sortiert|bearbeitet
     |beantwortet|zusammenfasst|erstellt|schreibt|formuliert)"""
-_DET = r"(?:(?:the|any|an?|all|die|das|den|der|le|la|les|l'|el|los|las|al|au|du|des|de\s+l')\s*)?"
+_DET = r"(?:(?:the|any|an?|all|die|das|den|der|le|la|les|el|los|las|al|au|du|des)\s+|(?:de\s+)?l'\s*)?"
 # What follows a role tag in an instruction ("SYSTEM: ignore ..."), unlike "System: iOS 17".
 _VERB = r"""(?:ignore|disregard|forget|classify|label|categori[sz]e|set|change|update|cancel|reset|create|delete
     |remove|approve|grant|send|e-?mail|forward|reply|respond|answer|output|print|treat|mark|refund|skip|bypass
@@ -227,7 +227,7 @@ _TRIAGE_CHANGES = r"""
   | \b(?:do\s+not|don't|never)\s+(?:classify|categori[sz]e|label|triage|flag|quarantine)\s+(?:this|the)\b
   | \b(?:set|change|update|overwrite|replace|put|fill|switch)\s+(?:the\s+|this\s+)?
         (?:category|classification|intent|priority|confidence|(?:\w+\s+)?fields?)\b(?:\s+(?:to|=|of\s+this))
-  | \b(?:leave|keep|make|set)\s+(?:all\s+|the\s+)*(?:fields?|response|reply|answer)\s+(?:empty|blank)
+  | \b(?:leave|keep|make|set)\s+(?:all\s+|the\s+){0,3}(?:fields?|response|reply|answer)\s+(?:empty|blank)
   | \b(?:in|within)\s+(?:your|the)\s+(?:reply|response|answer|output)\b,?\s*
         (?:say|tell|write|include|state|mention|confirm|claim|promise|add|put)\b
   | \byour\s+(?:reply|response|answer|output)\s+(?:must|shall|has\s+to|needs\s+to)\b
@@ -458,9 +458,33 @@ _AUTHORITY = r"""
   | \bexecute\s+(?:ces|cette|les|mes|l')\s*(?:instructions?|consignes?|ordres?|commandes?)\b
 """
 
+# No open-ended repeat: each ``*``, ``+`` and ``{n,}`` above gets a ceiling of _CEILING (the normalised text has
+# single spaces; a word or gap inside one phrase is shorter), so a match spans at most a few hundred characters
+# and each place in a mail costs a bounded number of steps. Unbounded, a run of "#" or of newlines after
+# "SYSTEM:" cost time growing with the square of its length (12,000 "#": 48 s; 10,000 newlines: 220 s).
+_CEILING = 40
+# One token of a verbose pattern: an escape, a character class, a counted repeat, a comment, a metacharacter,
+# the rest.
+_TOKEN = re.compile(r"""\\. | \[\^?\]?(?:\\.|[^\]\\])*\] | \{\d*,?\d*\} | \#[^\n]* | [()|*+] | [^\\\[{\#()|*+]+ | \{""",
+                    re.VERBOSE | re.DOTALL)
+
+
+def _bounded(pattern: str) -> str:
+    """``pattern`` (verbose syntax) with each ``*``, ``+`` and ``{n,}`` given the ceiling _CEILING."""
+    tokens = _TOKEN.findall(pattern)
+    if "".join(tokens) != pattern:
+        raise ValueError("a pattern the tokenizer cannot read whole")
+    for i, token in enumerate(tokens):
+        if token in ("*", "+"):
+            tokens[i] = f"{{{int(token == '+')},{_CEILING}}}"
+        elif token.startswith("{") and token.endswith(",}"):
+            tokens[i] = f"{{{token[1:-2]},{max(int(token[1:-2]), _CEILING)}}}"
+    return "".join(tokens)
+
+
 _INJECTION = re.compile(
-    "|".join(f"(?:{group})" for group in (_IGNORE, _ADDRESS, _FAKE_BLOCKS, _TRIAGE_CHANGES, _ROLE_PLAY,
-                                          _MASS_AND_SECRETS, _AUTHORITY)),
+    "|".join(f"(?:{_bounded(group)})" for group in (_IGNORE, _ADDRESS, _FAKE_BLOCKS, _TRIAGE_CHANGES, _ROLE_PLAY,
+                                                    _MASS_AND_SECRETS, _AUTHORITY)),
     re.IGNORECASE | re.MULTILINE | re.VERBOSE,
 )
 
