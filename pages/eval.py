@@ -6,16 +6,12 @@ import streamlit as st
 from model.active import active_choice
 from training.catalog import list_adapters
 from ui import eval_views
-from ui.errors import wrong_setting
 from ui.navigation import require_app_navigation
-from ui.resources import desk_settings
+from ui.resources import page_settings
 
 require_app_navigation()
 
-try:
-    settings = desk_settings()
-except ValueError as problem:  # a wrong setting: say which, never a traceback or its value
-    wrong_setting(problem)
+settings = page_settings()
 data_dir, runs_dir = settings.data_dir, settings.runs_dir
 entries = list_adapters(runs_dir)
 active = active_choice(settings)

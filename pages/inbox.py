@@ -8,10 +8,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.settings import Settings
 from model.schema import CATEGORIES
 from support.desk import open_store
-from ui.errors import section, wrong_setting
+from ui.errors import section
 from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
 from ui.inbox_common import new_filter, operator_session
 from ui.inbox_detail import ticket_detail
@@ -29,16 +28,13 @@ from ui.inbox_rows import (
 from ui.inbox_session import keep_drafts
 from ui.inbox_table import ticket_table
 from ui.navigation import require_app_navigation
-from ui.resources import desk_settings, workflow
+from ui.resources import page_settings, workflow
 
 require_app_navigation()
 
 title_column, fetch_column, auto_column = st.columns([5, 1.3, 1.3], vertical_alignment="bottom")
 title_column.title("Inbox")
-try:
-    settings: Settings = desk_settings()
-except ValueError as problem:  # a wrong setting: say which, never a traceback or its value
-    wrong_setting(problem)
+settings = page_settings()
 store = open_store(settings)
 flow = workflow(store)
 session = operator_session(store)

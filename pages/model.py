@@ -5,17 +5,13 @@ import streamlit as st
 
 from model.active import active_choice
 from ui import model_views
-from ui.errors import wrong_setting
 from ui.navigation import require_app_navigation
-from ui.resources import desk_settings, store
+from ui.resources import page_settings, store
 
 require_app_navigation()
 
 st.title("Active model")
-try:
-    settings = desk_settings()
-except ValueError as problem:  # a wrong setting: say which, never a traceback or its value
-    wrong_setting(problem)
+settings = page_settings()
 model_views.adapter_details(active_choice(settings))
 st.header("Agreement with the operator")
 model_views.agreement(store())

@@ -9,16 +9,12 @@ import streamlit as st
 
 from training import runs
 from ui import training_data, training_form, training_runs
-from ui.errors import wrong_setting
 from ui.navigation import require_app_navigation
-from ui.resources import desk_settings, store
+from ui.resources import page_settings, store
 
 require_app_navigation()
 
-try:
-    runs_root = desk_settings().runs_dir
-except ValueError as problem:  # a wrong setting: say which, never a traceback or its value
-    wrong_setting(problem)
+runs_root = page_settings().runs_dir
 st.title("Training")
 training_runs.show_notice()
 training_runs.live_run(runs_root)

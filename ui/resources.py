@@ -19,6 +19,7 @@ from model.review import ReviewRule, read_review_rule
 from support.desk import build_workflow, open_store
 from support.store import TicketStore
 from support.workflow import Workflow
+from ui.errors import wrong_setting
 
 if TYPE_CHECKING:  # torch loads with the model, not with the first page view
     from model.inference import Triager
@@ -31,6 +32,15 @@ def desk_settings() -> Settings:
     environment); secrets never leave this object except as connection arguments."""
     load_settings.cache_clear()  # a cleared cache_resource re-reads the file and the environment
     return load_settings()
+
+
+def page_settings() -> Settings:
+    """``desk_settings()`` for the top of a page: a wrong setting is named (never its value) and
+    the page stops there, instead of a traceback."""
+    try:
+        return desk_settings()
+    except ValueError as problem:
+        wrong_setting(problem)
 
 
 @st.cache_resource(show_spinner="Loading the triage model...")
