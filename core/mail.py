@@ -6,8 +6,13 @@ and ``model`` reads an :class:`Email`; defined here so that neither of those imp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+
+MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
+"""A msg-id: printable ASCII without angle brackets or spaces between "<" and ">". Threading
+reads ids with it, and IMAP searches only for an id it matches whole."""
 
 
 @dataclass(frozen=True)

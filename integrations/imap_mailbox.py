@@ -28,10 +28,9 @@ from typing import Self
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
 
-from core.mail import MailRef
+from core.mail import MESSAGE_ID, MailRef
 from core.settings import Settings
 from integrations.mail_parsing import MAX_MESSAGE_BYTES
-from integrations.mail_sending import _MESSAGE_ID
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +251,7 @@ class ImapMailbox:
         """Flag the mail with this Message-ID \\Answered in the folder or, once moved, the processed
         folder (its UID changed with the move). False when neither holds it any more, and when the
         id is no well-formed msg-id (the sender chose it: ``@`` would match every mail)."""
-        if not _MESSAGE_ID.fullmatch(message_id):
+        if not MESSAGE_ID.fullmatch(message_id):
             log.warning("not flagging the original \\Answered: its Message-ID %r is not a well-formed msg-id",
                         message_id)
             return False
@@ -267,7 +266,7 @@ class ImapMailbox:
         """The UIDs in ``folder`` whose Message-ID is exactly ``message_id``. IMAP's HEADER search
         matches substrings, so each hit's Message-ID is fetched and compared; an id that is no
         well-formed msg-id (which would also fail to encode as a command) finds nothing."""
-        if not _MESSAGE_ID.fullmatch(message_id):
+        if not MESSAGE_ID.fullmatch(message_id):
             return []
         with self._unavailable_on_error(f"search in {folder!r} failed"):
             if not self._box.folder.exists(folder):

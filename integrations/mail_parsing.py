@@ -115,11 +115,17 @@ def _decoded_items(message: EmailMessage) -> list[tuple[str, str]]:
     for name, value in message.raw_items():
         key = name.strip().lower()
         if key in parsed or key in _UNREAD_ADDRESS_FIELDS:
-            items.append((name, str(_AS_TEXT(name, _LINE_BREAK_CHARS.sub("", value)))))
+            items.append((name, decoded_text(name, value)))
         else:
             parsed.add(key)
             items.append((name, str(message.policy.header_fetch_parse(name, value))))
     return items
+
+
+def decoded_text(name: str, value: str) -> str:
+    """A header value as a mail reader shows it: unfolded, encoded words (RFC 2047) decoded, and
+    nothing parsed by the field's type (no address or date parser runs)."""
+    return str(_AS_TEXT(name, _LINE_BREAK_CHARS.sub("", value)))
 
 
 def _first(items: list[tuple[str, str]], name: str) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from core.files import write_atomically
+from core.mail import MESSAGE_ID
 from core.settings import Settings
 
 SECURITY_MODES = ("tls", "starttls", "plain")
@@ -34,8 +35,6 @@ DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
 
 # "Re:" in the languages the club's members write in; a subject starting with one is a reply already.
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|odp|rif|ref|réf|res)\s*(\[\d+\])?\s*:", re.IGNORECASE)
-# A msg-id: printable ASCII without angle brackets or spaces between "<" and ">".
-_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
 
 
 class MailSendError(RuntimeError):
@@ -172,18 +171,18 @@ def _first_name_and_address(value: str) -> tuple[str, str]:
 
 
 def _message_ids(value: str | None) -> str:
-    return " ".join(_MESSAGE_ID.findall(value or ""))
+    return " ".join(MESSAGE_ID.findall(value or ""))
 
 
 def _first_message_id(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
-    found = _MESSAGE_ID.search(value)
+    found = MESSAGE_ID.search(value)
     if found:
         return found.group(0)
     bare = value.strip()
     # Some mailers omit the brackets; a bare id is still worth threading on.
-    return f"<{bare}>" if _MESSAGE_ID.fullmatch(f"<{bare}>") else None
+    return f"<{bare}>" if MESSAGE_ID.fullmatch(f"<{bare}>") else None
 
 
 # -- senders -------------------------------------------------------------------------------------

@@ -55,7 +55,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import errors
-from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.policy import default as default_policy
 from email.utils import getaddresses
 from functools import cache
@@ -65,6 +64,8 @@ import authres
 import authres.dmarc
 from confusable_homoglyphs import confusables
 from publicsuffixlist import PublicSuffixList
+
+from integrations.mail_parsing import decoded_text
 
 SenderAuthStatus = Literal["verified", "not_verified", "off"]
 
@@ -99,7 +100,6 @@ _FIRST_TOKEN = re.compile(r"[^\s;(]+")
 _EMAIL_LIKE = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _REPORTED_METHODS = ("dmarc", "dkim", "spf")
 _ENCODED_WORD_START = "=?"
-_AS_TEXT = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
 # Look-alikes among plain ASCII letters and digits in a lower-case host name; Unicode homoglyphs
 # come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
 _ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
@@ -195,7 +195,7 @@ def _claims(value: str, trusted: str) -> bool:
 def _decoded(value: str) -> str:
     """``value`` with its encoded words decoded, as a mail reader would show it; "" if it cannot be."""
     try:
-        return str(_AS_TEXT("Authentication-Results", value))
+        return decoded_text("Authentication-Results", value)
     except Exception:  # noqa: BLE001 - the email package raises many types on broken input
         return ""
 

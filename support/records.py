@@ -76,7 +76,7 @@ class Ticket:
             if key in data:
                 data[key] = json_dict(data[key], f"ticket {data.get('id')}'s {key}")
         if "flags" in data:
-            data["flags"] = _flags(data["flags"], data.get("id"))
+            data["flags"] = tuple(stored_flags(data["flags"], f"ticket {data.get('id')}'s flags"))
         return cls(**data)
 
     @property
@@ -190,6 +190,7 @@ def json_list(value: str | bytes | None, what: str) -> list[str] | None:
     return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) for item in parsed]
 
 
-def _flags(value: str | bytes | None, ticket_id: int | None) -> tuple[str, ...]:
-    flags = json_list(value, f"ticket {ticket_id}'s flags")
-    return (UNREADABLE_FLAGS,) if flags is None else tuple(flags)
+def stored_flags(value: str | bytes | None, what: str) -> list[str]:
+    """A flags column: its texts, or UNREADABLE_FLAGS alone when it cannot be read (never none)."""
+    flags = json_list(value, what)
+    return [UNREADABLE_FLAGS] if flags is None else flags

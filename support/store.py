@@ -28,14 +28,13 @@ from core.mail import MailRef
 from support.corrections import OVERRIDDEN, REJECTED, Agreement, Correction, correction_of
 from support.migrations import migrate
 from support.records import (
-    UNREADABLE_FLAGS,
     ActionRecord,
     AuditEntry,
     ReplyRecord,
     Ticket,
     UnreadableRow,
     json_dict,
-    json_list,
+    stored_flags,
 )
 from support.states import State, TransitionError, check_transition
 
@@ -462,8 +461,7 @@ class TicketStore:
 
     def _intake_flags(self, ticket_id: int) -> list[str]:
         value = self.db.execute("SELECT intake_flags FROM tickets WHERE id=?", (ticket_id,)).fetchone()[0]
-        flags = json_list(value, f"ticket {ticket_id}'s intake flags")
-        return [UNREADABLE_FLAGS] if flags is None else flags
+        return stored_flags(value, f"ticket {ticket_id}'s intake flags")
 
     def add_flags(self, ticket_id: int, flags: list[str]) -> None:
         """More reasons for a person to look (e.g. the backend check): a triaged ticket needs review."""
