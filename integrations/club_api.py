@@ -188,25 +188,25 @@ class ClubApi:
             raise ValueError("give exactly one of username and email")
         params = {"username": username} if username is not None else {"email": email}
         try:
-            return _read(self._call("GET", "/members", params=params), lambda a: _member(a["member"]))
+            return read_answer(self._call("GET", "/members", params=params), lambda a: _member(a["member"]))
         except NotFound:
             return None
 
     def member_bookings(self, username: str) -> list[Booking]:
         """Active bookings by start; raises NotFound for an unknown member."""
         answer = self._call("GET", f"/members/{_segment(username)}/bookings")
-        return _read(answer, lambda a: [_booking(item) for item in a["bookings"]])
+        return read_answer(answer, lambda a: [_booking(item) for item in a["bookings"]])
 
     def booking(self, booking_id: str) -> Booking | None:
         try:
-            return _read(self._call("GET", f"/bookings/{_segment(booking_id)}"), lambda a: _booking(a["booking"]))
+            return read_answer(self._call("GET", f"/bookings/{_segment(booking_id)}"), lambda a: _booking(a["booking"]))
         except NotFound:
             return None
 
     def court_availability(self, court: str, day: date) -> list[datetime]:
         """Starts of the free one-hour slots of ``court`` on ``day``."""
         answer = self._call("GET", f"/courts/{_segment(court)}/availability", params={"date": day.isoformat()})
-        return _read(answer, lambda a: [datetime.fromisoformat(start) for start in a["free"]])
+        return read_answer(answer, lambda a: [datetime.fromisoformat(start) for start in a["free"]])
 
     # Writes: each sends a ClubRequest (built by the functions below) with the caller's key.
 
@@ -218,22 +218,22 @@ class ClubApi:
     def invite_member(self, username: str, name: str, email: str, *, idempotency_key: str) -> Invitation:
         """Adds the member as invited; the club emails them a set-password link."""
         answer = self.send(invite_request(username, name, email), idempotency_key=idempotency_key)
-        return _read(answer, lambda a: Invitation(member=_member(a["member"]), sent_to=a["invitation_sent_to"]))
+        return read_answer(answer, lambda a: Invitation(member=_member(a["member"]), sent_to=a["invitation_sent_to"]))
 
     def request_password_reset(self, username: str, *, idempotency_key: str) -> ResetResult:
         """The club emails a reset link to the address on file."""
         answer = self.send(password_reset_request(username), idempotency_key=idempotency_key)
-        return _read(answer, lambda a: ResetResult(sent_to=a["sent_to"]))
+        return read_answer(answer, lambda a: ResetResult(sent_to=a["sent_to"]))
 
     def cancel_booking(self, booking_id: str, *, idempotency_key: str) -> Booking:
         answer = self.send(cancel_request(booking_id), idempotency_key=idempotency_key)
-        return _read(answer, lambda a: _booking(a["booking"]))
+        return read_answer(answer, lambda a: _booking(a["booking"]))
 
     def move_booking(self, booking_id: str, start: datetime, court: str | None = None, *,
                      idempotency_key: str) -> Booking:
         """Moves to ``start`` (local club time, naive), keeping the duration; ``court=None`` keeps it."""
         answer = self.send(move_request(booking_id, start, court), idempotency_key=idempotency_key)
-        return _read(answer, lambda a: _booking(a["booking"]))
+        return read_answer(answer, lambda a: _booking(a["booking"]))
 
     # Transport
 
@@ -311,14 +311,15 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _read(answer: dict, parse: Callable[[dict], _T]) -> _T:
-    """``parse(answer)``; an answer without what the contract promises is no answer (the
-    outcome of a write is then unknown, and a retry with the same key tells)."""
+def read_answer(answer: dict, parse: Callable[[dict], _T], what: str = "the club's answer") -> _T:
+    """``parse(answer)``; an answer without what the contract promises (``parse`` raises KeyError,
+    TypeError or ValueError) is no answer: ClubApiUnavailable, as the outcome of a write is then
+    unknown, and a retry with the same key tells."""
     try:
         return parse(answer)
     except (KeyError, TypeError, ValueError) as error:
-        raise ClubApiUnavailable(f"the club's answer lacks what the contract promises ({type(error).__name__}: "
-                                 f"{error})", code="unexpected_answer") from None
+        raise ClubApiUnavailable(f"{what} lacks what the contract promises ({type(error).__name__}: {error})",
+                                 code="unexpected_answer") from None
 
 
 def _member(data: dict) -> Member:

@@ -17,13 +17,13 @@ from typing import ClassVar, NamedTuple
 
 from integrations.club_api import (
     ClubApi,
-    ClubApiUnavailable,
     ClubRequest,
     Member,
     cancel_request,
     invite_request,
     move_request,
     password_reset_request,
+    read_answer,
 )
 
 SENDER_MISMATCH = "sender does not match account"
@@ -289,11 +289,8 @@ def run_action(action: Action, api: ClubApi, idempotency_key: str) -> dict:
     the same key (the reply must not describe an outcome nobody could read)."""
     request = action.request
     answer = api.send(request, idempotency_key=idempotency_key)
-    try:
-        return action.definition.result(answer, action.params)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ClubApiUnavailable(f"{request}: the club's answer lacks what the contract promises "
-                                 f"({type(error).__name__}: {error})", code="unexpected_answer") from None
+    return read_answer(answer, lambda data: action.definition.result(data, action.params),
+                       f"{request}: the club's answer")
 
 
 def _object(value: object, *keys: str) -> dict:
