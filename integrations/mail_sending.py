@@ -240,9 +240,7 @@ class SmtpSender:
             if self.settings.user:
                 smtp.login(self.settings.user, self.settings.password or "")
             refused = self._hand_over(smtp, recipients, message_bytes(_without_bcc(message)))
-        except MailDeliveryUnknown:
-            raise
-        except (smtplib.SMTPException, OSError) as error:
+        except (smtplib.SMTPException, OSError) as error:  # not MailDeliveryUnknown: that one goes up as it is
             # from None: the cause's traceback adds nothing the text lacks and may hold the login.
             raise MailSendError(self.describe(error)) from None
         finally:
