@@ -14,14 +14,20 @@ Labels follow the training data's policy (model/schema.py, model/replies.py):
   the category as it stood;
 - ``new_date``/``new_time`` as the model wrote them ("next Saturday") where the operator kept
   the resolved value, the operator's value where they changed it;
-- the reply: the operator's edit; else the model's when category and fields stand; else the
-  club's template for the final category and fields, in the language the model wrote in.
+- the reply: the operator's edit; else the model's when the operator approved it with its category
+  and fields; else the club's template for the final category and fields, in the language the model
+  wrote in (a rejected ticket's proposal was turned down: it may be what the mail's injection wrote).
+
+The export is a CSV people open in spreadsheets: a cell that would start a formula is written
+after an apostrophe (core/csv_cells.py), which training/corrections.py takes off again.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +37,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.csv_cells import spreadsheet_cell
+from core.files import write_atomically
 from core.mail import Email
 from model.replies import render_reply, reply_language
 from model.schema import FIELDS
@@ -39,6 +47,8 @@ from support.records import Ticket
 
 if TYPE_CHECKING:
     from support.store import TicketStore
+
+log = logging.getLogger(__name__)
 
 APPROVED, OVERRIDDEN, REJECTED = "approved", "overridden", "rejected"
 NOT_A_REQUEST = ("not a request", "machine mail", "auto-reply", "bounce", "newsletter", "spam", "phishing")
@@ -107,8 +117,7 @@ class Correction:
         keys = row.keys()
         email = None
         if "body" in keys:
-            when = datetime.fromisoformat(row["mail_date"]) if row["mail_date"] else None
-            email = Email(row["sender"], row["subject"], row["body"], when)
+            email = Email(row["sender"], row["subject"], row["body"], _mail_date(row))
         return cls(row["ticket_id"], row["decided_at"], row["actor"], row["decision"], row["reason"],
                    bool(row["was_ready"]), json.loads(row["model"]), json.loads(row["final"]),
                    tuple(Change(**change) for change in json.loads(row["changes"])), email)
@@ -139,6 +148,17 @@ def correction_of(ticket: Ticket, decision: str, actor: str, reason: str | None,
     return Correction(ticket.id, decided_at, actor, decision, reason, was_ready, ticket.triage, final, tuple(changes))
 
 
+def _mail_date(row: sqlite3.Row) -> datetime | None:
+    """The mail's date; None (logged) for one this version cannot read, so one odd row never stops
+    the export."""
+    try:
+        return datetime.fromisoformat(row["mail_date"]) if row["mail_date"] else None
+    except (TypeError, ValueError):
+        log.warning("ticket %s: its mail date %.40r cannot be read; exported without it", row["ticket_id"],
+                    row["mail_date"])
+        return None
+
+
 def _value(value) -> str | None:
     text = "" if value is None else str(value).strip()
     return text or None
@@ -158,7 +178,8 @@ def training_row(correction: Correction) -> dict:
     response = correction.final.get("reply")
     if not response:
         model_reply = correction.model.get("response") or ""
-        response = model_reply if correction.agreed and model_reply else render_reply(
+        approved = correction.decision != REJECTED
+        response = model_reply if approved and correction.agreed and model_reply else render_reply(
             correction.final["category"], fields, email.sender, reply_language(model_reply))
     return {"sender": email.sender, "subject": email.subject, "body": email.body,
             "date": format_datetime(email.date) if email.date else "", "category": correction.final["category"],
@@ -197,14 +218,16 @@ def export_rows(store: TicketStore, *, seed: int | None = None) -> list[dict]:
 
 
 def export_corrections(store: TicketStore, out: str | Path, *, seed: int | None = None) -> int:
-    """Write the pseudonymised examples as a training CSV (EXPORT_COLUMNS); returns the row count."""
+    """Write the pseudonymised examples as a training CSV (EXPORT_COLUMNS), whole or not at all
+    (core/files.py), no cell a spreadsheet formula; returns the row count."""
     rows = export_rows(store, seed=seed)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows({column: spreadsheet_cell(value) for column, value in row.items()} for row in rows)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_atomically(out, text.getvalue())
     return len(rows)
 
 

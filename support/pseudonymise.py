@@ -14,6 +14,10 @@ What counts as personal:
   text marks as names: a first name of Faker's lists in nine languages with the capitalised word
   after it, a greeting ("Hello Piotr"), a relation ("my son Tomasz"), the line after "Thanks,".
 
+Each is looked for in the text as a reader sees it (``as_read``: ``anna＠example.org``, a zero-width
+space inside an address, ``ｔｋ＿２００９`` are the address and the login they show) and replaced
+where it stands.
+
 Stand-ins come from the same lists and are never a value of the file itself. The mapping lives in
 memory while one file is written and is drawn at random each time: nothing AceDesk keeps turns a
 pseudonymised file back into the raw one. Detection is heuristic, so a name nothing marks as one
@@ -33,11 +37,40 @@ from collections.abc import Callable, Iterable
 from email.utils import parseaddr
 from functools import cache
 
+from core.text import normalise
+
 
 def fold(text: str) -> str:
     """Lower case without accents: ``García`` and ``garcia`` are one name."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def as_read(text: str) -> tuple[str, list[int] | None]:
+    """The text as a reader sees it, where personal values are looked for: a full-width ``＠`` or
+    ``２``, a one-dot leader in a domain, a zero-width space or soft hyphen inside an address, a
+    Cyrillic ``а`` in a login read as what they show (core/text.py ``normalise``, one character at
+    a time, accents kept); with, for each of its characters, the index of the character of ``text`` it comes
+    from (None: every character reads as written)."""
+    if text.isascii():
+        return text, None
+    read, origin = [], []
+    for index, char in enumerate(text):
+        for shown in _read_char(char):
+            read.append(shown)
+            origin.append(index)
+    return "".join(read), origin
+
+
+@cache
+def _read_char(char: str) -> str:
+    """What ``normalise`` reads a character as; the character itself where that only drops its
+    accents (the closings and cues here are written with theirs: "Grüße")."""
+    if char.isascii():
+        return char
+    shown = normalise(char)
+    unaccented = "".join(part for part in unicodedata.normalize("NFD", char) if not unicodedata.combining(part))
+    return char if shown == unaccented else shown
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -190,6 +223,8 @@ class Pseudonymiser:
     def learn(self, row: dict, usernames: Iterable[str] = (), names: Iterable[str] = ()) -> None:
         """Note the personal values of one row (and ``usernames``/``names`` it mentions elsewhere,
         e.g. the model's answer before the operator corrected it)."""
+        row = {column: as_read(value)[0] if isinstance(value, str) else value for column, value in row.items()}
+        usernames, names = [as_read(value)[0] for value in usernames], [as_read(value)[0] for value in names]
         display, _ = parseaddr(row.get("sender") or "")
         for value in (display if not {fold(word) for word in WORD.findall(display)} & ORG_WORDS else "",
                       row.get("member_name") or "", *names):
@@ -291,27 +326,32 @@ class Pseudonymiser:
         """One field's value, as the same value in a text becomes."""
         if not value:
             return value
-        if "@" in value and EMAIL.fullmatch(value.strip()):
-            return self._email(value.strip())
+        read = as_read(value)[0]
+        if "@" in read and EMAIL.fullmatch(read.strip()):
+            return self._email(read.strip())
         if field == "username":
-            return self._handle(value)
+            return self._handle(read)
         return self.text(value)
 
     def text(self, text: str) -> str:
         """A text with every personal value replaced, by priority where they overlap (an address
-        before the name in it)."""
+        before the name in it). Values are found in the text as read (``as_read``) and replaced where
+        they stand in it."""
         detectors: list[tuple[re.Pattern, Callable[[str], str | None]]] = [
             (EMAIL, self._email), (PHONE, self._phone), (TOKEN, self._username), (NUMBER, self._number),
             (WORD, self._name)]
+        read, origin = as_read(text)
         spans: list[tuple[int, int, str]] = []
         for pattern, replace in detectors:
-            for match in pattern.finditer(text):
+            for match in pattern.finditer(read):
                 if any(start < match.end() and match.start() < end for start, end, _ in spans):
                     continue
                 replacement = replace(match.group())
                 if replacement is not None and replacement != match.group():
                     spans.append((match.start(), match.end(), replacement))
         for start, end, replacement in sorted(spans, reverse=True):
+            if origin is not None:  # where the span stands in the text, with what reads as nothing after it
+                start, end = origin[start], max(origin[end] if end < len(origin) else len(text), origin[end - 1] + 1)
             text = text[:start] + replacement + text[end:]
         return text
 

@@ -94,7 +94,13 @@ def export(store: TicketStore) -> int:
     (exit status 1: the export is not whole)."""
     skipped: list[int] = []
     for ticket in store.tickets(skipped=skipped):
-        sys.stdout.write(export_line(ticket) + "\n")
+        try:
+            line = export_line(ticket)
+        except (TypeError, ValueError) as problem:  # a column another tool filled (bytes where text belongs)
+            print(f"ticket {ticket.id} cannot be exported: {problem}", file=sys.stderr)
+            skipped.append(ticket.id)
+            continue
+        sys.stdout.write(line + "\n")
     if skipped:
         named = ", ".join(str(ticket_id) for ticket_id in skipped)
         print(f"not exported: ticket{'s' if len(skipped) != 1 else ''} {named}, whose row this version cannot read"

@@ -5,7 +5,8 @@
         print(entry.label, entry.path, entry.base_model, entry.step)
 
 Only complete folders are listed (weights, config and ``acedesk.json`` present and readable
-by this code): a checkpoint the trainer is still writing shows up on the next look.
+by this code): a checkpoint the trainer is still writing shows up on the next look. A loss that
+its file does not hold as a number (a damaged or hand-edited file) is left out, never the list.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from training import layout
 
 SHIPPED_ADAPTERS_DIR = DEFAULT_ADAPTER.parent
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE)
+LOSS_KEYS = ("loss", "train_loss", "eval_loss", "eval_step", "epoch")
+"""The values a label or the Eval page formats as numbers."""
+HEADLINE_SCORES = ("category_accuracy", "macro_f1")
+"""The scores of a data set the Eval page shows for an adapter: a set without them as numbers is left out."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,10 @@ def _entry(folder: Path, kind: str, run: str | None = None, step: int | None = N
     except (OSError, ValueError):  # half-written, or built for another prompt/schema version
         return None
     step = step if step is not None else meta.get("step")
-    train_metrics = _checkpoint_losses(folder, step) if kind == "checkpoint" else layout.read_json_object(
-        folder / layout.TRAIN_METRICS)
+    train_metrics = _numeric_losses(_checkpoint_losses(folder, step) if kind == "checkpoint" else
+                                    layout.read_json_object(folder / layout.TRAIN_METRICS))
     eval_metrics = {name: scores for name, scores in layout.read_json_object(folder / layout.EVAL_METRICS).items()
-                    if isinstance(scores, dict) and "category_accuracy" in scores}
+                    if isinstance(scores, dict) and all(_is_number(scores.get(key)) for key in HEADLINE_SCORES)}
     return AdapterEntry(_label(folder, kind, run, step, train_metrics), folder, str(meta["base_model"]), kind, run,
                         step, train_metrics, eval_metrics, meta.get("hyperparameters") or {})
 
@@ -102,9 +107,11 @@ def _label(folder: Path, kind: str, run: str | None, step: int | None, train_met
 def _checkpoint_losses(folder: Path, step: int | None) -> dict:
     """The last training and eval loss logged up to the checkpoint's step (trainer_state.json),
     with the step the eval loss was measured at."""
-    history = layout.read_json_object(folder / "trainer_state.json").get("log_history", [])
+    history = layout.read_json_object(folder / "trainer_state.json").get("log_history")
     losses: dict = {}
-    for record in history:
+    for record in history if isinstance(history, list) else []:
+        if not isinstance(record, dict) or not _is_number(record.get("step", 0)):
+            continue
         if step is not None and record.get("step", 0) > step:
             break
         for key in ("loss", "eval_loss", "epoch"):
@@ -113,3 +120,12 @@ def _checkpoint_losses(folder: Path, step: int | None) -> dict:
         if record.get("eval_loss") is not None:
             losses["eval_step"] = record.get("step")
     return losses
+
+
+def _numeric_losses(metrics: dict) -> dict:
+    """The metrics without a loss (or its step) that is not a number."""
+    return {key: value for key, value in metrics.items() if key not in LOSS_KEYS or _is_number(value)}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.csv_cells import cell_text
 from core.files import write_atomically
 from training import layout
 from training.config import path_list
@@ -52,9 +53,9 @@ def held_out_count(rows: int) -> int:
 
 def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = None) -> CorrectionsSplit:
     """Split an export (``python -m support.tickets corrections``) by ``decided_at`` into
-    ``corrections-STAMP-train.csv`` and ``-heldout.csv`` in ``folder``. Raises ValueError when it
-    has no rows."""
-    frame = read_labelled_csv(export).sort_values("decided_at", kind="stable")
+    ``corrections-STAMP-train.csv`` and ``-heldout.csv`` in ``folder``, each cell as the mail held
+    it (without the export's spreadsheet guard). Raises ValueError when it has no rows."""
+    frame = read_labelled_csv(export).map(cell_text).sort_values("decided_at", kind="stable")
     if frame.empty:
         raise ValueError(f"{Path(export).name} has no decided tickets yet")
     held = frame.tail(held_out_count(len(frame)))

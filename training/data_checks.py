@@ -40,8 +40,13 @@ class CsvReport:
 
 
 def read_labelled_csv(path: str | Path) -> pd.DataFrame:
-    """Read as training does (training/dataset.py): every cell a string, empty cells empty, never NaN."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    """Read as training does (training/dataset.py): every cell a string, empty cells empty, never NaN.
+    A first row with more cells than the header is a ParserError, as any later one is (pandas, and
+    datasets for training, would make its first cells the index and shift every column)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise pd.errors.ParserError("the first row has more cells than the header")
+    return frame
 
 
 def check_csv(path: str | Path, role: str = "training") -> CsvReport:
@@ -60,6 +65,11 @@ def check_csv(path: str | Path, role: str = "training") -> CsvReport:
         return report
     report.rows = len(frame)
     report.preview = frame.head(PREVIEW_ROWS)
+    repeated = [column for column in REQUIRED_COLUMNS if f"{column}.1" in frame.columns]  # pandas' name for a repeat
+    if repeated:
+        report.errors.append(f"{name} has the column(s) {', '.join(repeated)} more than once: training would read "
+                             "only the first. Keep one of each.")
+        return report
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         report.errors.append(f"{name} lacks the column(s) {', '.join(missing)}. A {role} CSV needs "

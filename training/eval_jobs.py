@@ -96,18 +96,19 @@ def start_evaluation(request: EvalRequest, runs_dir: Path) -> Path:
 def read_run(folder: Path) -> EvalRun | None:
     """The state of an app-started evaluation, or of a finished command-line one (a folder with
     metrics.json); None for any other folder. Raises UnreadableJob for a job.json that cannot be
-    read (training/jobs.py ``read_job``)."""
+    read (training/jobs.py ``read_job``); a metrics.json that does not hold what evaluate.py writes
+    (a count that is no whole number, a config that is no object) counts as none."""
     folder = Path(folder)
     job = read_job(folder)
     metrics = layout.read_json_object(folder / layout.METRICS_FILE)
     if job is None:
-        return _command_line_run(folder, metrics) if metrics.get("config") else None
+        return _command_line_run(folder, metrics) if isinstance(metrics.get("config"), dict) else None
     request = job.extra
     total = request.get("total_rows") or 0
     if isinstance(total, bool) or not isinstance(total, int):
         raise UnreadableJob(f"{folder / layout.JOB_FILE}: total_rows is {total!r}, not a whole number")
     state, message = job_state(job, succeeded=bool(metrics), log=folder / layout.EVAL_LOG)
-    done = int(metrics.get("n", total)) if metrics else count_predictions(folder)
+    done = _whole(metrics.get("n"), total) if metrics else count_predictions(folder)
     return EvalRun(folder, request.get("adapter_label", "?"), request.get("data_label", "?"), state,
                    min(done, total) if total else done, total, job.started_at, message or "")
 
@@ -198,11 +199,16 @@ def latest_rule_choice(adapter: str | Path, runs_dir: Path) -> RuleChoice | None
 
 def _command_line_run(folder: Path, metrics: dict) -> EvalRun:
     config = metrics["config"]
-    adapter = config.get("adapter")
+    adapter = str(config.get("adapter") or "")
     adapter_label = f"{Path(adapter).parent.name} / {Path(adapter).name}" if adapter else "base model"
-    n = int(metrics.get("n") or 0)
+    n = _whole(metrics.get("n"), 0)
     return EvalRun(folder, adapter_label, Path(str(config.get("data", "?"))).name, JobState.FINISHED, n, n,
                    layout.modified(folder / layout.METRICS_FILE))
+
+
+def _whole(value, default: int) -> int:
+    """``value`` when it is a whole number, else ``default``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _slug(text: str) -> str:

@@ -154,6 +154,17 @@ def field_help() -> dict[str, str]:
 
 EVALUATION_ONLY = ("test.csv", "dev.csv", "second_requests.csv", "injection_eval.csv")
 """Files in training/data that measure models: never offered as training data."""
+REALWORLD_CSV = PROJECT_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
+"""The real-world benchmark, where a workplace has it beside the project: evaluation only."""
+
+
+def measures_models(path: str | Path) -> bool:
+    """A file models are measured on (the evaluation-only files, the real-world benchmark, held-out
+    corrections), however its path is written: a model trained on it would be measured on what it
+    learnt."""
+    resolved = Path(path).resolve()
+    return (corrections.is_held_out(resolved) or resolved == REALWORLD_CSV.resolve()
+            or resolved in {(DATA_DIR / name).resolve() for name in EVALUATION_ONLY})
 
 
 def csv_choices(runs_root: Path) -> list[Path]:
@@ -209,9 +220,9 @@ def build_config(values: dict) -> tuple[TrainConfig | None, list[str]]:
     if base_problem:
         problems.append(base_problem)
     values = {**values, **{name: _each_path(_project_path, values.get(name, "")) for name in _PATH_FIELDS}}
-    problems += [f"{Path(path).name} holds held-out operator corrections: they are for evaluation only, "
-                 "never training. Pick another file." for name in ("train_file", "extra_train_file")
-                 for path in path_list(values[name]) if corrections.is_held_out(path)]
+    problems += [f"{Path(path).name} is for measuring models, never for training them. Pick another file."
+                 for name in ("train_file", "extra_train_file") for path in path_list(values[name])
+                 if measures_models(path)]
     try:
         config = TrainConfig(**values)
     except (ValueError, FileNotFoundError, TypeError) as error:
@@ -427,8 +438,8 @@ def _run_config(folder: Path) -> dict:
     """run.yaml for runs launched here; the hyperparameters in the adapter's or a checkpoint's
     acedesk.json for command-line runs."""
     if (folder / layout.RUN_CONFIG).exists():
-        with contextlib.suppress(yaml.YAMLError, OSError):
-            config = yaml.safe_load((folder / layout.RUN_CONFIG).read_text())
+        with contextlib.suppress(yaml.YAMLError, OSError, ValueError):  # ValueError: not UTF-8
+            config = yaml.safe_load((folder / layout.RUN_CONFIG).read_text(encoding="utf-8"))
             return config if isinstance(config, dict) else {}
         return {}
     candidates = [folder / layout.FINAL_ADAPTER, *reversed([path for _, path in layout.checkpoints(folder)])]
@@ -440,7 +451,15 @@ def _run_config(folder: Path) -> dict:
 
 
 def _events(folder: Path) -> list[dict]:
-    return [event for event in read_events(folder) if isinstance(event, dict) and "time" in event]
+    """The run's progress events, each with its time as a number; none from a progress file that
+    cannot be read (not UTF-8, a folder): one damaged run never takes the list of runs down."""
+    try:
+        events = read_events(folder)
+    except (OSError, ValueError) as error:
+        log.warning("the progress of %s cannot be read: %s", folder, error)
+        return []
+    return [event for event in events if isinstance(event, dict) and isinstance(event.get("time"), int | float)
+            and not isinstance(event["time"], bool)]
 
 
 def _end_progress_line(folder: Path) -> None:

@@ -15,7 +15,6 @@ from training.catalog import AdapterEntry
 NO_ADAPTER = ""
 """The adapter option that means the plain base model."""
 DEFAULT_TEST_SPLIT = PROJECT_ROOT / "training" / "data" / "test.csv"
-REALWORLD_CSV = PROJECT_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
 UPLOADS_FOLDER = "uploads"
 
 

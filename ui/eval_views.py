@@ -15,6 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.csv_cells import spreadsheet_cell
 from core.settings import public_url
 from model.active import ModelChoice, promote
 from model.review import read_review_rule
@@ -25,10 +26,10 @@ from training.corrections import held_out_for, latest_held_out
 from training.eval_jobs import EvalRequest, EvalRun
 from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
 from training.jobs import JobState
+from training.runs import REALWORLD_CSV
 from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
 from ui.eval_choices import (
     NO_ADAPTER,
-    REALWORLD_CSV,
     adapter_test_split,
     base_model_options,
     choice_for,
@@ -389,8 +390,9 @@ def show_run(run: EvalRun) -> None:
     st.subheader(f"Rows it got wrong: {len(wrong)} of {len(predictions)}")
     st.dataframe(wrong, hide_index=True)
     if not predictions.empty:
-        st.download_button("Download predictions.csv", predictions.to_csv(index=False), "predictions.csv",
-                           "text/csv", key=f"eval_download::{run.folder}")
+        # the mails' text is the senders': no cell a spreadsheet would run as a formula
+        st.download_button("Download predictions.csv", predictions.map(spreadsheet_cell).to_csv(index=False),
+                           "predictions.csv", "text/csv", key=f"eval_download::{run.folder}")
 
 
 def _headline(metrics: dict) -> None:

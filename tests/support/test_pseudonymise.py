@@ -8,7 +8,15 @@ import csv
 import re
 from email.utils import parseaddr
 
-from support.pseudonymise import NEVER_NAMES, ORG_WORDS, WORD, Pseudonymiser, fold, pseudonymise_rows
+from support.pseudonymise import (
+    NEVER_NAMES,
+    ORG_WORDS,
+    STAND_IN_DOMAINS,
+    WORD,
+    Pseudonymiser,
+    fold,
+    pseudonymise_rows,
+)
 from tests.conftest import REPO_ROOT
 
 
@@ -106,3 +114,26 @@ def test_the_training_split_keeps_its_labels_in_its_text_and_no_sender_behind():
         assert address.lower() not in text.lower()
         assert not [word for word in words if re.search(rf"\b{re.escape(word)}\b", text)], row["sender"]
     assert people > 2000
+
+
+def test_an_address_a_login_or_a_number_spelt_with_look_alike_or_invisible_characters_is_replaced():
+    """What a reader reads as an address is one: a full-width or small ＠, a one-dot leader for a
+    dot, a zero-width space or a soft hyphen inside it; a login or booking number in full-width
+    characters or with a Cyrillic letter is the labelled one."""
+    hidden = {"tomasz.kowalski＠kowalski-haus.pl": ("kowalski", "kowalski-haus"),
+              "jgarcia﹫garcia-home.es": ("jgarcia", "garcia-home"),
+              "anna.berg@bergfamily․de": ("anna.berg", "bergfamily"),
+              "anna.berg\u200b@bergfamily.de": ("anna.berg", "bergfamily"),
+              "anna.berg@berg\u00adfamily.de": ("anna.berg", "berg\u00adfamily")}
+    for address, originals in hidden.items():
+        out = one({"sender": "Club Support <support@club.example>", "body": f"Write to {address} please."})
+        assert not [original for original in originals if original in out["body"]], out["body"]
+        assert re.fullmatch(r"Write to [\w.]+@[\w.-]+ please\.", out["body"]), out["body"]
+    out = one({"sender": "x@example.org", "body": "my username is ｊｏ＿２００９, not jо_2009; cancel BK-４８２１３",
+               "username": "jo_2009", "booking_id": "BK-48213"})
+    assert "２００９" not in out["body"] and "2009" not in out["body"] and "４８２１３" not in out["body"]
+    assert out["body"] == f"my username is {out['username']}, not {out['username']}; cancel {out['booking_id']}"
+    assert one({"member_email": "anna＠bergfamily.de"})["member_email"].endswith(STAND_IN_DOMAINS)
+    accented = "Hi,\nbitte absagen.\nMit freundlichen Grüßen\nZebedee Obuya"  # accents stay where they were
+    assert one({"sender": "x@example.org", "body": accented})["body"].startswith("Hi,\nbitte absagen.\n"
+                                                                                  "Mit freundlichen Grüßen\n")

@@ -72,3 +72,20 @@ def test_approve_with_the_backend_away_says_so_in_a_line(desk, monkeypatch, caps
     err = capsys.readouterr().err
     assert f"ticket {cancel}: not approved, the club backend did not answer" in err and "Traceback" not in err
     assert desk[0].ticket(cancel).state == State.TRIAGED
+
+
+def test_a_row_another_tool_wrote_is_named_and_the_others_are_exported(tmp_path, monkeypatch, capsys):
+    """A value the JSON line cannot hold (bytes where text belongs) costs the export that ticket, named
+    on stderr with exit status 1, never a traceback halfway through the file."""
+    from core.mail import MailRef
+
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    first, odd, last = (store.add_ticket(MailRef("eml:x", "1", str(uid), f"<m{uid}@x>"), sender="a@example.org",
+                                         subject="s", body="b") for uid in range(3))
+    store.db.execute("UPDATE tickets SET message_id=? WHERE id=?", (b"\xff<blob@x>", odd))
+    assert tickets.main(["export"]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [first, last]
+    assert f"ticket {odd} cannot be exported" in err and f"not exported: ticket {odd}," in err
+    assert "Traceback" not in err

@@ -94,3 +94,29 @@ def test_find_adapter_compares_resolved_paths(layout):
     found = find_adapter(entries, layout[1] / "old/../old/checkpoint-10")
     assert found is not None and found.step == 10
     assert find_adapter(entries, None) is None and find_adapter(entries, layout[1] / "elsewhere") is None
+
+
+def test_losses_a_damaged_file_does_not_hold_as_numbers_cost_the_label_not_the_list(layout):
+    """A trainer_state.json or train_metrics.json edited by hand or damaged (a loss as text, a log that
+    is no list, a step that is no number) took the whole list down with it."""
+    shipped, runs = layout
+    make_adapter(runs / "odd/checkpoint-4", step=4, trainer_state={"log_history": [{"step": "3", "loss": 1.0}]})
+    make_adapter(runs / "odd/checkpoint-5", step=5, trainer_state={"log_history": {"step": 5}})
+    make_adapter(runs / "odd/checkpoint-6", step=6, trainer_state={"log_history": ["loss", {"step": 6, "loss": 0.2}]})
+    make_adapter(runs / "odd/adapter", train_metrics={"eval_loss": "0.3", "train_loss": None, "device": "cpu"})
+    entries = {entry.label: entry for entry in list_adapters(runs, shipped)}
+    assert {"odd / checkpoint-4", "odd / checkpoint-5", "odd / checkpoint-6", "odd / adapter (final)",
+            "old / checkpoint-10 · eval loss 0.400"} <= set(entries)
+    assert entries["odd / checkpoint-6"].train_metrics == {"loss": 0.2}
+    assert entries["odd / adapter (final)"].train_metrics == {"device": "cpu"}
+
+
+def test_scores_of_a_data_set_not_held_as_numbers_are_left_out_not_shown(layout):
+    """The Eval page formats each set's accuracy and macro-F1 as numbers: a set missing one, or
+    holding it as text, is left out instead of breaking the page."""
+    shipped, runs = layout
+    make_adapter(runs / "odd/adapter", eval_metrics={"dev": {"category_accuracy": 0.9},
+                                                     "test": {"category_accuracy": "0.9", "macro_f1": 0.8},
+                                                     "real": {"category_accuracy": 0.9, "macro_f1": 0.8}})
+    [entry] = [entry for entry in list_adapters(runs, shipped) if entry.run == "odd"]
+    assert entry.eval_metrics == {"real": {"category_accuracy": 0.9, "macro_f1": 0.8}}

@@ -10,6 +10,7 @@ import pandas as pd
 import pandas.io.formats.csvs
 import pytest
 
+from core.csv_cells import spreadsheet_cell
 from model.metadata import read_metadata
 from support.corrections import export_corrections
 from support.intake import fetch_eml_dir
@@ -32,6 +33,19 @@ def export_of(rows: list[tuple[str, str]], path) -> str:
                          columns=columns)
     frame.to_csv(path, index=False)
     return str(path)
+
+
+def test_the_split_trains_on_the_mail_as_written_not_on_the_exports_spreadsheet_guard(tmp_path):
+    bodies = ["=cmd|' /C calc'!A0", "-- \nAnna", "'quoted'", "@team please", "plain", "+48 600", "\tx", "'=1",
+              "-1", "a"]
+    export = tmp_path / "export.csv"
+    pd.DataFrame([{"sender": "a@example.org", "subject": "s", "body": spreadsheet_cell(body), "category": "other",
+                   "username": "", "booking_id": "", "response": "ok", "decided_at": f"2026-11-{n + 1:02d}"}
+                  for n, body in enumerate(bodies)]).to_csv(export, index=False)
+    split = corrections.split_by_time(export, tmp_path / "uploads")
+    written = pd.concat([pd.read_csv(split.train, keep_default_na=False, dtype=str),
+                         pd.read_csv(split.held_out, keep_default_na=False, dtype=str)])
+    assert sorted(written["body"]) == sorted(bodies)
 
 
 def test_the_newest_fifth_at_least_five_is_held_out_and_never_trained_on(tmp_path):
@@ -73,7 +87,7 @@ def test_a_held_out_file_is_never_offered_nor_accepted_as_training_data(tmp_path
     assert split.train in runs.csv_choices(tmp_path) and split.held_out not in runs.csv_choices(tmp_path)
     values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
     _, problems = runs.build_config({**values, "train_file": str(ten_rows), "extra_train_file": str(split.held_out)})
-    assert any("held-out operator corrections" in problem for problem in problems)
+    assert problems == [f"{split.held_out.name} is for measuring models, never for training them. Pick another file."]
 
     assert corrections.held_out_for({"extra_train_file": str(split.train)}) == split.held_out
     joined = runs.with_corrections({"extra_train_file": str(ten_rows)}, split)["extra_train_file"]

@@ -98,3 +98,24 @@ def test_rows_text_counts_from_one_and_shortens_long_lists():
     assert rows_text([0]) == "row 1"
     assert rows_text([0, 4]) == "rows 1 and 5"
     assert rows_text(list(range(9))) == "rows 1, 2, 3, 4, 5 and 4 more"
+
+
+def test_a_first_row_with_more_cells_than_the_header_is_an_error_not_a_shifted_file(rows, tmp_path):
+    """pandas (and datasets, which training reads with) would take the extra cells for an index and
+    shift every column; the check said nothing or raised a TypeError."""
+    path = write(rows, tmp_path)
+    header, rest = path.read_text(encoding="utf-8").split("\n", 1)
+    first = ",".join([*rows.iloc[0].map(lambda cell: " ".join(cell.split())), "extra", "cells"])  # on one line
+    path.write_text(f"{header}\n{first}\n{rest}", encoding="utf-8")
+    report = check_csv(path)
+    assert not report.ok and report.errors == [
+        ("data.csv could not be read as a CSV (the first row has more cells than the header). Save it as UTF-8 CSV "
+         "with a header row, like training/data/train.csv.")]
+    assert check_overlap(path, write(rows, tmp_path, "val.csv")) == []
+
+
+def test_a_column_that_is_there_twice_is_named(rows, tmp_path):
+    twice = pd.concat([rows, rows[["category"]].assign(category="other")], axis=1)
+    report = check_csv(write(twice, tmp_path))
+    assert not report.ok and report.errors == [
+        "data.csv has the column(s) category more than once: training would read only the first. Keep one of each."]

@@ -189,3 +189,20 @@ def test_an_unreadable_rule_choice_is_passed_over(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert latest_rule_choice(adapter, runs).folder.name == "20261206-100000-a"
     assert broken.name in caplog.text
+
+
+def test_a_metrics_file_that_does_not_hold_what_evaluate_writes_costs_the_list_nothing(tmp_path):
+    """A count that is no whole number, a config that is no object or an adapter that is no path took
+    every evaluation's list down (ValueError, AttributeError, TypeError)."""
+    finished = job_folder(tmp_path, "1-finished", started=1_700_000_001)
+    (finished / layout.METRICS_FILE).write_text(json.dumps({"n": "five"}))
+    for name, metrics in (("eval-text-count", {"n": "seven", "config": {"data": "test.csv"}}),
+                          ("eval-text-config", {"n": 3, "config": "test.csv"}),
+                          ("eval-number-adapter", {"n": 3, "config": {"data": ["x"], "adapter": 5}})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / layout.METRICS_FILE).write_text(json.dumps(metrics))
+
+    runs = {run.folder.name: run for run in list_runs(tmp_path)}
+    assert set(runs) == {"1-finished", "eval-text-count", "eval-number-adapter"}
+    assert (runs["1-finished"].state, runs["1-finished"].done_rows) == (JobState.FINISHED, 5)
+    assert runs["eval-text-count"].done_rows == 0 and runs["eval-number-adapter"].adapter_label == " / 5"

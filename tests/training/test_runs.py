@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -184,6 +185,21 @@ def test_build_config_resolves_project_paths_and_explains_what_is_wrong(tiny_bas
     assert runs.build_config({**values, "base_model": str(tiny_base_dir)})[1] == []
 
 
+def test_a_file_models_are_measured_on_is_refused_as_training_data_however_it_is_typed(tmp_path, monkeypatch):
+    realworld = tmp_path / "shared" / "realworld_eval.csv"
+    realworld.parent.mkdir()
+    realworld.write_text((REPO_ROOT / "training/data/test.csv").read_text())
+    monkeypatch.setattr(runs, "REALWORLD_CSV", realworld)
+    values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
+    for typed in ("training/data/test.csv", "./training/data/../data/dev.csv", str(REPO_ROOT / "training/data/dev.csv"),
+                  str(realworld), f"{tmp_path}/shared/../shared/realworld_eval.csv"):
+        for field in ("train_file", "extra_train_file"):
+            config, problems = runs.build_config({**values, field: typed})
+            refusal = f"{Path(typed).name} is for measuring models, never for training them. Pick another file."
+            assert config is None and problems == [refusal], (field, typed)
+    assert runs.build_config({**values, "extra_train_file": "training/data/train.csv"})[1] == []
+
+
 def test_base_models_the_form_accepts(tiny_base_dir, tmp_path):
     assert runs.base_model_problem("gemma-3-270m") is None
     assert runs.base_model_problem("meta-llama/Llama-3.2-3B") is None  # a hub id: checked when it downloads
@@ -224,3 +240,23 @@ def test_durations_read_like_people_say_them():
     assert runs.format_duration(42.4) == "42 s"
     assert runs.format_duration(65) == "1 min 5 s"
     assert runs.format_duration(3725) == "1 h 2 min"
+
+
+def test_a_run_whose_progress_or_config_cannot_be_read_costs_the_list_nothing(runs_root, caplog):
+    """A progress file that is not UTF-8 or is a folder, a time that is no number, a run.yaml that is
+    not UTF-8: each took every run's list down (UnicodeDecodeError, IsADirectoryError, TypeError)."""
+    good = runs_root / "default"
+    good.mkdir(parents=True)
+    (good / "progress.jsonl").write_text('{"time": 100.0, "event": "saved", "adapter": "x"}\n')
+    for name in ("binary", "folder", "text-time", "binary-yaml"):
+        (runs_root / name).mkdir()
+    (runs_root / "binary/progress.jsonl").write_bytes(b'\xff\xfe{"time": 1.0, "event": "saved"}\n')
+    (runs_root / "folder/progress.jsonl").mkdir()
+    (runs_root / "text-time/progress.jsonl").write_text('{"time": "yesterday", "event": "saved"}\n')
+    (runs_root / "binary-yaml" / layout.RUN_CONFIG).write_bytes(b"lora_r: \xff\n")
+
+    with caplog.at_level(logging.WARNING):
+        listed = {run.name: run for run in runs.list_runs(runs_root)}
+    assert set(listed) == {"default", "binary", "folder", "text-time", "binary-yaml"}
+    assert listed["default"].state == JobState.FINISHED and listed["binary-yaml"].config == {}
+    assert listed["text-time"].started_at is None and "binary" in caplog.text
