@@ -1,9 +1,11 @@
+import time
 from html import unescape
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.text import html_to_text, normalise
+from core.text import MAX_HTML_CHARS, html_to_text, normalise
 
 
 def test_look_alike_letters_from_other_scripts_become_latin():
@@ -43,3 +45,23 @@ def test_text_after_the_last_tag_is_never_dropped(tail):
 @given(st.text())
 def test_html_to_text_never_raises(html):
     assert isinstance(html_to_text(html), str)
+
+
+@pytest.mark.parametrize("never_ends", ["<a ", "<a b='", "<!--x>", "</a ", "<?x", "<!x"])
+def test_markup_that_never_ends_takes_the_rest_of_the_document_as_html5_reads_it(never_ends):
+    """Python before 3.11.13 (CVE-2025-6069) scanned the rest again for each "<" of a tag that never
+    ends: 48 KB of "<a " took 20 s of CPU, 96 KB 100 s, in the worker's hands."""
+    html = "<p>Please cancel BK-48213.</p>" + never_ends * (48_000 // len(never_ends))
+    started = time.process_time()
+    assert html_to_text(html) == "Please cancel BK-48213."
+    assert time.process_time() - started < 2
+
+
+def test_a_marked_section_of_an_unknown_keyword_hides_only_itself():
+    # Python 3.11 raised AssertionError on it, and the mail was quarantined with its text.
+    assert html_to_text("<p>Hello,</p><![x]> please cancel BK-48213<![if mso]>.") == "Hello,\nplease cancel BK-48213."
+
+
+def test_only_the_first_megabyte_of_markup_is_read():
+    assert html_to_text("<" * (4 * MAX_HTML_CHARS)) == "<" * MAX_HTML_CHARS
+    assert html_to_text("<p>1 < 2</p>and 3 <") == "1 < 2\nand 3 <"  # a "<" that starts nothing is text

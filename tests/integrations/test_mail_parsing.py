@@ -2,10 +2,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from integrations.mail_parsing import (
     BARE_CR_PROBLEM,
     MAX_HEADER_BYTES,
+    MAX_MIME_FIELD_CHARS,
+    MAX_MIME_HEADER_CHARS,
+    MAX_MIME_PARTS,
     MailParseError,
     html_to_text,
     machine_mail_reason,
@@ -139,3 +144,137 @@ def test_many_long_address_fields_under_the_limit_parse_quickly():
     assert parsed.headers["To"] == "J\u00fcrgen <j@example.de>"  # still decoded, as text
     assert parsed.email.sender == "Anna <anna@example.org>"
     assert sum(name == "Cc" for name, _ in parsed.header_items) == 16
+
+
+# The body after the top header block: MIME parts, their own headers, their charsets.
+HEAD = b"From: Anna Berg <anna@example.org>\r\nSubject: hi\r\nMessage-ID: <m@example.org>\r\nMIME-Version: 1.0\r\n"
+JUNK = '/;="\\'
+"""A Content-Type parameter list the email package cannot make sense of, one slow step a character."""
+
+
+def multipart(parts: list[bytes], subtype: str = "mixed") -> bytes:
+    return (HEAD + f'Content-Type: multipart/{subtype}; boundary="b"\r\n\r\n'.encode()
+            + b"".join(b"--b\r\n" + part + b"\r\n" for part in parts) + b"--b--\r\n")
+
+
+def parse_timed(raw: bytes):
+    """parse_eml's answer (or its MailParseError) and the CPU seconds it took."""
+    started = time.process_time()
+    try:
+        answer = parse_eml(raw)
+    except MailParseError as error:
+        answer = error
+    return answer, time.process_time() - started
+
+
+def nested(depth: int, header: bytes) -> bytes:
+    return HEAD + header * depth + b"Content-Type: text/plain\r\n\r\nhello\r\n"
+
+
+@pytest.mark.parametrize("raw", [
+    multipart([b"\r\nx"] * 20_000),  # 200,000 of these (2 MB) took 14 s
+    multipart([b"Content-Type: message/rfc822\r\n\r\nFrom: a@b\r\n\r\nx"] * 5_000),
+    nested(20_000, b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"),  # took 10 s
+], ids=["flat", "attached-messages", "one-boundary-nested"])
+def test_a_message_of_too_many_parts_is_refused_quickly(raw):
+    error, seconds = parse_timed(raw)
+    assert isinstance(error, MailParseError), "parsed"
+    assert str(error) == f"the message has more than {MAX_MIME_PARTS} MIME parts"
+    assert seconds < 2
+
+
+@pytest.mark.parametrize("raw", [
+    multipart([(f"Content-Type: text/plain; charset=utf-8; {JUNK * 4_000}\r\n\r\n"  # 20 KB: 5 s
+                 "Please cancel BK-48213.").encode()]),
+    multipart([("Content-Type: text/plain; charset=utf-8"  # 4,000 RFC 2231 continuations (100 KB): 4 s
+                + "".join(f";\r\n name*{i}*=utf-8''ab%41" for i in range(4_000))
+                + "\r\n\r\nPlease cancel BK-48213.").encode(),
+               f"Content-Type: application/pdf\r\nContent-Disposition: attachment; {JUNK * 4_000}\r\n\r\nx".encode()]),
+    (HEAD + f"Content-Type: text/plain; charset=utf-8; {JUNK * 3_000}\r\n\r\nPlease cancel BK-48213.".encode()),
+], ids=["part-content-type", "rfc2231-continuations", "message-content-type"])
+def test_long_content_fields_are_cut_and_the_text_read_quickly(raw):
+    parsed, seconds = parse_timed(raw)
+    assert not isinstance(parsed, MailParseError), parsed
+    assert parsed.email.body.strip() == "Please cancel BK-48213."
+    assert seconds < 2
+
+
+def test_content_fields_over_their_total_are_refused_quickly():
+    # 20 parts, each Content-Type cut to MAX_MIME_FIELD_CHARS: each still took ~0.05 s per look.
+    parts = [f"Content-Type: text/plain; n={i}{';' * MAX_MIME_FIELD_CHARS}\r\n\r\nx".encode() for i in range(20)]
+    error, seconds = parse_timed(multipart(parts))
+    assert isinstance(error, MailParseError), "parsed"
+    assert str(error).endswith(f"fields are over {MAX_MIME_HEADER_CHARS} characters together")
+    assert seconds < 2
+
+
+def test_an_ordinary_long_attachment_name_is_kept():
+    name = "Rechnung_Mitgliedsbeitrag_" * 8 + ".pdf"
+    encoded = "".join(f"%{byte:02X}" for byte in ("\u6587" * 80).encode())  # 80 CJK letters, as RFC 2231
+    raw = multipart([b"Content-Type: text/plain\r\n\r\nSee attached.",
+                     f'Content-Type: application/pdf; name="{name}"\r\nContent-Disposition: attachment; '
+                     f'filename="{name}"\r\n\r\nxx'.encode(),
+                     f"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=utf-8''{encoded}"
+                     "\r\n\r\nxx".encode()])
+    assert parse_eml(raw).attachments == [name, "\u6587" * 80]
+
+
+def test_a_charset_only_python_knows_is_read_as_utf8_quickly():
+    # punycode decodes in quadratic time: 200 KB took 5 s and came out as "a".
+    body = "a-" + "9" * 200_000
+    parsed, seconds = parse_timed(HEAD + f"Content-Type: text/plain; charset=punycode\r\n\r\n{body}".encode())
+    assert parsed.email.body == body
+    assert seconds < 2
+
+
+def test_a_nul_in_the_charset_name_still_reads_the_text():
+    # codecs raise ValueError on a NUL: the mail was quarantined and its text lost.
+    parsed = parse_eml(HEAD + b'Content-Type: text/plain; charset="utf-8\x00"\r\n\r\nPlease cancel BK-48213.')
+    assert parsed.email.body == "Please cancel BK-48213."
+
+
+@pytest.mark.parametrize("raw", [
+    nested(2_000, b"Content-Type: message/rfc822\r\n\r\n"),
+    b"".join([HEAD] + [f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n".encode()
+                       for i in range(2_000)] + [b"Content-Type: text/plain\r\n\r\nhello\r\n"]),
+    multipart([b"Content-Type: text/plain\r\n\r\nhello",  # RecursionError left parse_eml (the page's attachment list)
+               b"Content-Type: application/pdf\r\nContent-Disposition: attachment " + b"(" * 3_000 + b"\r\n\r\nx"]),
+], ids=["messages-in-messages", "multiparts-in-multiparts", "comments-in-an-attachment-field"])
+def test_parts_or_fields_nested_too_deep_are_refused_with_a_plain_reason(raw):
+    error, seconds = parse_timed(raw)
+    assert isinstance(error, MailParseError), "parsed"
+    assert str(error) == "unreadable message: its MIME parts or a Content field nest too deeply"
+    assert seconds < 2
+
+
+_CHARSETS = ("utf-8", "punycode", "utf-7", "x-unknown", "../../x", "idna", "utf-8\x00", "unicode_escape", "x" * 10_000)
+_FIELD_PIECES = (";", JUNK, "(", ")", " name*0*=utf-8''%41", ' name="=?utf-8?q?a?="', "\r\n ", "*", "'", "%")
+
+
+@st.composite
+def mime_part(draw, depth: int = 0) -> bytes:
+    """One MIME part, its headers made of repeated hostile pieces (a few choices, up to megabytes)."""
+    junk = "".join(piece * draw(st.integers(0, 3_000)) for piece in draw(st.lists(st.sampled_from(_FIELD_PIECES),
+                                                                                  max_size=3)))
+    kind = draw(st.sampled_from(("text/plain", "text/html", "multipart/mixed", "message/rfc822") if depth < 8
+                                else ("text/plain",)))
+    if kind == "multipart/mixed":
+        children = draw(st.lists(mime_part(depth + 1), min_size=1, max_size=3))
+        size = sum(len(child) + 12 for child in children)
+        count = min(draw(st.integers(1, 2_000)), 1 + 6_000_000 // size)  # up to just over MAX_MESSAGE_BYTES
+        body = b"".join(b"--b%d\r\n" % depth + child + b"\r\n" for child in children * count) + b"--b%d--" % depth
+        return f"Content-Type: multipart/mixed; boundary=b{depth}; {junk}\r\n\r\n".encode("utf-8", "replace") + body
+    if kind == "message/rfc822":
+        return f"Content-Type: message/rfc822; {junk}\r\n\r\nFrom: a@b\r\n".encode() + draw(mime_part(depth + 1))
+    charset = draw(st.sampled_from(_CHARSETS))
+    return (f'Content-Type: {kind}; charset="{charset}"; {junk}\r\nContent-Disposition: inline; {junk[:5_000]}'
+            "\r\n\r\nPlease cancel BK-48213.").encode("utf-8", "replace")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(part=mime_part())
+def test_no_mime_structure_raises_anything_but_a_parse_error_or_takes_seconds(part):
+    raw = HEAD + part
+    answer, seconds = parse_timed(raw)
+    assert seconds < 3, f"{seconds:.1f} s for {len(raw)} bytes"
+    assert isinstance(answer, MailParseError) or isinstance(answer.email.body, str)
