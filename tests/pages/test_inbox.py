@@ -309,17 +309,22 @@ def test_a_reply_saved_in_the_detail_shows_in_the_table(desk, tmp_path):
     assert table(app).loc[1, "Reply"] == "Dear Anna, it is done."
 
 
+def inbox_with_model_server(desk, tmp_path, monkeypatch, url: str):
+    """The inbox, one mail in it, triaging through ``url``; and its connection strip's text."""
+    monkeypatch.setenv("ACEDESK_MODEL_URL", url)
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = open_inbox()
+    assert_no_error(app)
+    return app, texts(app.caption)
+
+
 def test_a_model_server_that_is_down_is_said_on_the_strip(desk, tmp_path, monkeypatch):
     import socket
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setenv("ACEDESK_MODEL_URL", f"http://user:hunter2@127.0.0.1:{port}/v1")
-    seed(desk, tmp_path, ANNA_CANCELS)
-    app = open_inbox()
-    assert_no_error(app)
-    strip = texts(app.caption)
+    _, strip = inbox_with_model_server(desk, tmp_path, monkeypatch, f"http://user:hunter2@127.0.0.1:{port}/v1")
     assert f"**Model** · the model server http://127.0.0.1:{port}/v1 does not answer" in strip
     assert "new mail waits as received" in strip and "hunter2" not in strip
 
@@ -329,11 +334,7 @@ def test_a_model_server_for_another_adapter_is_said_on_the_strip(desk, tmp_path,
     from tests.model.test_served import _Stub
 
     with _Stub([], models=("triage-0123456789ab",)).serving() as url:
-        monkeypatch.setenv("ACEDESK_MODEL_URL", f"{url}?api-key=K3Y")
-        seed(desk, tmp_path, ANNA_CANCELS)
-        app = open_inbox()
-        assert_no_error(app)
-        strip = texts(app.caption)
+        app, strip = inbox_with_model_server(desk, tmp_path, monkeypatch, f"{url}?api-key=K3Y")
     assert f"**Model** · the model server {url} does not serve triage-" in strip
     assert "started for the inbox's adapter" in strip and "K3Y" not in everything(app)
 
