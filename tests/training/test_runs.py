@@ -186,13 +186,13 @@ def test_build_config_resolves_project_paths_and_explains_what_is_wrong(tiny_bas
 
 
 def test_a_file_models_are_measured_on_is_refused_as_training_data_however_it_is_typed(tmp_path, monkeypatch):
-    realworld = tmp_path / "shared" / "realworld_eval.csv"
+    realworld = tmp_path / "benchmark" / "realworld_eval.csv"  # a stand-in: the real one may not be beside a clone
     realworld.parent.mkdir()
     realworld.write_text((REPO_ROOT / "training/data/test.csv").read_text())
     monkeypatch.setattr(runs, "REALWORLD_CSV", realworld)
     values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
     for typed in ("training/data/test.csv", "./training/data/../data/dev.csv", str(REPO_ROOT / "training/data/dev.csv"),
-                  str(realworld), f"{tmp_path}/shared/../shared/realworld_eval.csv"):
+                  str(realworld), f"{tmp_path}/benchmark/../benchmark/realworld_eval.csv"):
         for field in ("train_file", "extra_train_file"):
             config, problems = runs.build_config({**values, field: typed})
             refusal = f"{Path(typed).name} is for measuring models, never for training them. Pick another file."
