@@ -271,11 +271,12 @@ class ServedTriager:
             body["stream"] = True  # see the module docstring
         return body
 
-    def answer_request(self, email: Email, category: str | None) -> dict:
+    def answer_request(self, email: Email, category: str | None, spans: CopySpans | None = None) -> dict:
         """Step 2: the whole answer, its category fixed (None: any of the five), its copied fields
-        the mail's spans."""
+        the mail's spans (``spans``: ``copy_spans`` of the mail, when the caller has them)."""
         body = self._body(served_prompt(email, self.style), max_tokens=MAX_NEW_TOKENS)
-        grammar = answer_grammar((category,) if category else CATEGORIES, copy_spans(mail_parts(email)))
+        spans = spans if spans is not None else copy_spans(mail_parts(email))
+        grammar = answer_grammar((category,) if category else CATEGORIES, spans)
         if self.server == "llama.cpp":
             body["grammar"] = grammar
         else:
@@ -309,7 +310,8 @@ class ServedTriager:
         probabilities = _softmax(scores) if scores else {}
         category = max(probabilities, key=probabilities.get) if probabilities else None
 
-        answer = self._choice(self._post(self.answer_request(email, category)))
+        spans = copy_spans(parts)
+        answer = self._choice(self._post(self.answer_request(email, category, spans)))
         text = answer.get("text")
         if not isinstance(text, str):
             raise ModelServerError(f"model server {public_url(self.url)} answered without a text")
@@ -322,7 +324,7 @@ class ServedTriager:
         result.category_without_quote = without_quote
         if category is None:
             result.problems.append("category confidence unknown: no category among the server's top tokens")
-        for name in spans_not_in_mail(text, copy_spans(parts)):  # the grammar was ignored: never act on it
+        for name in spans_not_in_mail(text, spans):  # the grammar was ignored: never act on it
             setattr(result, name, None)
             result.problems.append(f"the model server's {name} is not written in the mail; left out")
             result.valid = False
