@@ -3,7 +3,7 @@ as a plain message (what failed, in words) and the rest of the page goes on; the
 to the server's log only (.streamlit/config.toml also sets showErrorDetails = "none").
 
 ``plain`` is how text from outside (a mail's subject, sender, attachment names; an error's words)
-enters Streamlit's markdown: shown as written, with nothing in it live."""
+enters Streamlit's markdown: shown, and copied, as written, with nothing in it live."""
 
 from __future__ import annotations
 
@@ -21,16 +21,19 @@ from core.settings import PREFIX
 
 log = logging.getLogger("acedesk.ui")
 
-ZERO_WIDTH_SPACE = "\u200b"
-"""Invisible; put next to ``:``, ``@`` and ``.`` it breaks what Streamlit's markdown finds in the text
-once the backslashes are read (see ``plain``). Browsers may wrap a long address there, and
-Playwright's text matching ignores it (tests/browser match what the operator reads)."""
+TEXT_BREAK = ":small[]"
+"""Streamlit's ``:small[…]`` directive, empty: an empty ``<span>``, so it shows nothing and a copy of the
+text carries nothing of it, but it ends markdown's text node there (see ``plain``)."""
 LINE_BREAK = " ⏎ "
 """What a line break in one-line text becomes: visible, and no markdown block can start after it."""
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _PUNCTUATION = frozenset(string.punctuation)
 """ASCII punctuation: CommonMark shows any of it backslash-escaped as the character itself."""
-_SPELLED = {":": f"\\:{ZERO_WIDTH_SPACE}", "@": f"\\@{ZERO_WIDTH_SPACE}", ".": f"{ZERO_WIDTH_SPACE}\\."}
+_BREAK_AFTER = frozenset(":@-<>~")
+"""``:x:`` shortcodes, ``http://`` and ``a@b.example`` autolinks, and Streamlit's typographic
+replacements (``->``, ``<-``, ``--``, ``>=``, ``<=``, ``~=``) each need one of these followed by more text."""
+_BREAK_BEFORE = frozenset(".")
+"""``www.`` autolinks need the dot in the same text node as the ``www``."""
 
 
 def plain(text: str) -> str:
@@ -41,10 +44,18 @@ def plain(text: str) -> str:
     breaks become `` ⏎ `` so no block (a ``---`` rule, a heading underline, a list) can start. That is
     not enough for what Streamlit and GFM find in the *text* once the escapes are read — literal
     autolinks (``http://…``, ``www.…``, ``a@b.example``), ``:emoji:`` and ``:material_icon:``
-    shortcodes — so a zero-width space follows each ``:`` and ``@`` and precedes each ``.``: none of
-    those patterns can match across it. The operator reads the text unchanged."""
+    shortcodes, ``->`` turned into an arrow — so a ``TEXT_BREAK`` ends the text node after each
+    ``:``, ``@``, ``-``, ``<``, ``>`` and ``~`` and before each ``.``: none of those patterns can
+    match across it. The operator reads, and copies, the text unchanged: no invisible character
+    (a zero-width space did the same, but a copied address or login then carried it)."""
     one_line = _NEWLINE.sub(LINE_BREAK, text)
-    return "".join(_SPELLED.get(char) or (f"\\{char}" if char in _PUNCTUATION else char) for char in one_line)
+    return "".join(_escaped(char) for char in one_line)
+
+
+def _escaped(char: str) -> str:
+    if char not in _PUNCTUATION:
+        return char
+    return (TEXT_BREAK if char in _BREAK_BEFORE else "") + f"\\{char}" + (TEXT_BREAK if char in _BREAK_AFTER else "")
 
 
 def setting_problem(problem: ValueError) -> str:

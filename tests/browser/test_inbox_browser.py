@@ -1,11 +1,14 @@
 """The Inbox in Chromium on the real app: what AppTest cannot do, typing into the grid (the edit
-outliving a reload) and ticking a row, then the approval reaching the real stand-in backend and the outbox; and a
-fetch through the page with the detail of a ticket. Screenshots: test-artifacts/screenshots/."""
+outliving a reload) and ticking a row, then the approval reaching the real stand-in backend and the outbox; a
+fetch through the page with the detail of a ticket; and a mail's text shown, and copied, as written.
+Screenshots: test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
+import email.utils
 
 from core.settings import Settings
 from support.desk import build_workflow, open_store
@@ -113,4 +116,63 @@ def test_fetching_through_the_page_then_reading_a_ticket_and_the_quarantine(page
     assert cell_text(grid, 0, 0) == "4"  # the unreadable mail, alone, its reason beside the subject
     assert "neither a sender nor any text" in cell_text(grid, 0, REASON_IN_QUEUES)
     screenshot(page, "inbox-quarantine")
+    assert not page.get_by_test_id("stException").count()
+
+
+ADDRESS, USERNAME, BOOKING = "anna.berg@example.org", "tk_2009.piotr", "BK-48213"
+HOSTILE_SUBJECT = "[click](http://evil.example) :smile: **bold** $x$ <b>x</b> www.evil.example -- a -> b"
+
+
+def mail_file(folder, name: str, subject: str, sender: str, reply_to: str | None = None) -> None:
+    message = email.message.EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "support@club.example", subject
+    message["Date"] = email.utils.format_datetime(email.utils.localtime())
+    message["Message-ID"] = email.utils.make_msgid(domain="example.org")
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message.set_content("Please see the subject.")
+    (folder / name).write_bytes(message.as_bytes())
+
+
+def open_ticket(page, typed: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text="Open a ticket").click()
+    page.keyboard.type(typed)
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+
+
+def copied(page, element) -> str:
+    """What the operator's clipboard holds after selecting the element's text and pressing Ctrl+C."""
+    element.evaluate("node => { const range = document.createRange(); range.selectNodeContents(node);"
+                     " getSelection().removeAllRanges(); getSelection().addRange(range); }")
+    page.keyboard.press("Control+C")
+    return page.evaluate("() => navigator.clipboard.readText()")
+
+
+def test_text_from_a_mail_copies_exactly_and_nothing_in_it_is_live(page, app_server, tmp_path):
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    mail_file(mail, "01-ids.eml", f"Reset {USERNAME}, booking {BOOKING}", f"Anna Berg <{ADDRESS}>",
+              reply_to=f"{USERNAME}@example.net")
+    mail_file(mail, "02-hostile.eml", HOSTILE_SUBJECT, "x@example.org")
+    app = app_server(env={"ACEDESK_EML_DIR": str(mail)})
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app.url)
+    open_inbox(page, app)
+    page.get_by_role("button", name="Fetch new mail").click()
+    wait_for_app(page, timeout_ms=LOAD_MS)
+
+    open_ticket(page, f"Reset {USERNAME}")
+    heading = page.locator("h3").filter(has_text=BOOKING)
+    assert heading.inner_text() == f"Reset {USERNAME}, booking {BOOKING}"
+    assert copied(page, heading) == f"Reset {USERNAME}, booking {BOOKING}"
+    details = page.get_by_test_id("stCaptionContainer").filter(has_text="Reply-To").inner_text()
+    assert f"From Anna Berg <{ADDRESS}> · " in details and f"Reply-To {USERNAME}@example.net (" in details
+    screenshot(page, "inbox-detail-ids")
+
+    open_ticket(page, "[click]")
+    heading = page.locator("h3").filter(has_text="click")
+    assert heading.inner_text() == HOSTILE_SUBJECT  # shown as written: no link, emoji, bold, math, tag or arrow
+    assert copied(page, heading) == HOSTILE_SUBJECT
+    assert heading.locator("a, img, strong, em, b, code, del, .katex, [role=img]").count() == 0
+    screenshot(page, "inbox-detail-hostile")
     assert not page.get_by_test_id("stException").count()

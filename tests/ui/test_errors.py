@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -12,47 +13,52 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.conftest import settings_of
-from ui.errors import LINE_BREAK, ZERO_WIDTH_SPACE, plain, setting_problem
+from ui.errors import LINE_BREAK, TEXT_BREAK, plain, setting_problem
 
-ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+_TOKEN = re.compile(rf"\\(.)|({re.escape(TEXT_BREAK)})|(.)", re.DOTALL)
+"""One piece of ``plain``'s output: an escaped character, a text break, or a character as it is."""
+
+
+def text_nodes(markdown: str) -> list[str]:
+    """The text nodes Streamlit's markdown builds of ``plain``'s output: a backslash-escaped ASCII
+    punctuation character is the character, and each ``TEXT_BREAK`` (an empty span) ends a node."""
+    nodes, current = [], []
+    for escaped, text_break, char in _TOKEN.findall(markdown):
+        if text_break:
+            nodes.append("".join(current))
+            current = []
+        else:
+            current.append(escaped or char)
+    return [*nodes, "".join(current)]
 
 
 def shown(markdown: str) -> str:
-    """What the operator reads of ``plain``'s output: CommonMark shows a backslash-escaped ASCII
-    punctuation character as the character, and the zero-width space is invisible."""
-    return ESCAPED.sub(r"\1", markdown).replace(ZERO_WIDTH_SPACE, "")
+    """What the operator reads of ``plain``'s output, and what a copy of it holds."""
+    return "".join(text_nodes(markdown))
 
 
 def unescaped_punctuation(markdown: str) -> list[str]:
-    """The ASCII punctuation that markdown would read as syntax (not preceded by its backslash)."""
-    found, position = [], 0
-    while position < len(markdown):
-        char = markdown[position]
-        if char == "\\" and position + 1 < len(markdown) and markdown[position + 1] in string.punctuation:
-            position += 2
-            continue
-        if char in string.punctuation:
-            found.append(char)
-        position += 1
-    return found
+    """The ASCII punctuation that markdown would read as syntax (neither escaped nor a text break)."""
+    return [char for _, _, char in _TOKEN.findall(markdown) if char and char in string.punctuation]
 
 
-# What Streamlit's markdown finds in the text once the escapes are read (remark-gfm's literal autolinks,
-# remark-emoji, Streamlit's :material_…: and :streamlit: replacements): none may match.
+# What Streamlit's markdown finds in a text node once the escapes are read (remark-gfm's literal autolinks,
+# remark-emoji, Streamlit's :material_…: and :streamlit: replacements, its typographic arrows): none may match.
 LIVE_IN_TEXT = [
     re.compile(r"https?://|www(?=\.)", re.IGNORECASE),
     re.compile(r"[-.\w+]+@[-\w]+(?:\.[-\w]+)+"),
     re.compile(r":\+1:|:-1:|:[\w-]+:"),
     re.compile(r":material[/_]\w+:|:streamlit:"),
+    re.compile(r"->|<-|--|>=|<=|~="),
 ]
 
 
 def live_text(markdown: str) -> list[str]:
-    text = ESCAPED.sub(r"\1", markdown)  # the text node markdown builds: escapes read, the zero-width space kept
-    return [match.group() for pattern in LIVE_IN_TEXT for match in pattern.finditer(text)]
+    return [match.group() for node in text_nodes(markdown) for pattern in LIVE_IN_TEXT
+            for match in pattern.finditer(node)]
 
 
-@given(st.text(alphabet=st.characters(exclude_characters=[ZERO_WIDTH_SPACE, "⏎"])))
+@given(st.text(alphabet=st.characters(exclude_characters=["⏎"])))
 def test_plain_leaves_no_markdown_syntax_no_line_break_and_shows_the_text_as_written(text):
     markdown = plain(text)
     assert unescaped_punctuation(markdown) == []
@@ -63,7 +69,8 @@ def test_plain_leaves_no_markdown_syntax_no_line_break_and_shows_the_text_as_wri
 
 @given(st.lists(st.sampled_from(["http://", "https://", "www.", "@", ":", ".", "material/", "material_", "smile",
                                  "streamlit", "evil", "example", "\n", "---", "===", "- ", "+ ", "1. ", "> ", "#",
-                                 "[", "](", ")", "\\", "*", "_", "`", "$", "<", ">", "|", "~", "!", " "])).map("".join))
+                                 "[", "](", ")", "\\", "*", "_", "`", "$", "<", ">", "|", "~", "!", " ", "-", "=",
+                                 ":small[]", "]"])).map("".join))
 def test_plain_leaves_nothing_live_however_the_pieces_of_a_link_or_icon_are_put_together(text):
     markdown = plain(text)
     assert unescaped_punctuation(markdown) == [] and live_text(markdown) == [] and "\n" not in markdown
@@ -81,16 +88,28 @@ def test_links_addresses_and_icons_in_a_mail_stay_text(text):
 
 def test_an_autolink_is_broken_in_the_text_not_only_escaped():
     # remark-gfm finds literal autolinks in the text after the escapes are read: a backslash alone is not enough
-    assert plain("www.evil.example") == f"www{ZERO_WIDTH_SPACE}\\.evil{ZERO_WIDTH_SPACE}\\.example"
-    assert plain("a@b.example").startswith(f"a\\@{ZERO_WIDTH_SPACE}b")
-    assert plain(":material/verified:") == f"\\:{ZERO_WIDTH_SPACE}material\\/verified\\:{ZERO_WIDTH_SPACE}"
+    assert plain("www.evil.example") == f"www{TEXT_BREAK}\\.evil{TEXT_BREAK}\\.example"
+    assert text_nodes(plain("a@b.example")) == ["a@", "b", ".example"]
+    assert text_nodes(plain(":material/verified:")) == [":", "material/verified:", ""]
+
+
+def test_an_address_a_login_and_a_booking_id_are_copied_without_an_invisible_character():
+    for value in ("anna.berg@example.org", "tk_2009.piotr", "BK-48213"):
+        assert shown(plain(value)) == value
+        assert not any(unicodedata.category(char) == "Cf" for char in plain(value))  # no zero-width space
+
+
+@pytest.mark.parametrize("text", ["Booking -- urgent", "a -> b", "a <- b", "a <-> b", "3 >= 2", "2 <= 3", "1 ~= 1"])
+def test_streamlit_does_not_turn_dashes_and_arrows_into_typographic_symbols(text):
+    markdown = plain(text)
+    assert live_text(markdown) == [] and shown(markdown) == text
 
 
 def test_a_subject_with_lines_cannot_start_a_rule_a_heading_a_list_or_a_quote():
     markdown = plain("Booking BK-48213\n---\n===\n- approved\n+ paid\n1. done\n> the office")
     assert "\n" not in markdown
     assert shown(markdown) == "Booking BK-48213 ⏎ --- ⏎ === ⏎ - approved ⏎ + paid ⏎ 1. done ⏎ > the office"
-    assert "\\-\\-\\-" in markdown and "\\=\\=\\=" in markdown and "1\u200b\\." in markdown
+    assert "\\=\\=\\=" in markdown and f"1{TEXT_BREAK}\\." in markdown and f"\\-{TEXT_BREAK}\\-" in markdown
 
 
 def test_a_wrong_setting_is_named_without_its_value():
