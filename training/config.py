@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 import yaml
 
 from model.metadata import DEFAULT_BASE_MODEL
+
+DTYPES = ("auto", "float32", "bfloat16")
+LARGEST_WHOLE_NUMBER = 2**53 - 1
+"""The largest integer a browser's number input (a JavaScript number) holds exactly."""
 
 
 @dataclass
@@ -85,8 +90,8 @@ class TrainConfig:
             raise ValueError("batch_size and grad_accum must be positive")
         if self.max_steps == 0 or (self.max_steps < 0 and self.epochs <= 0):
             raise ValueError("set max_steps > 0 or epochs > 0")
-        if self.dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError("dtype must be auto, float32 or bfloat16")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
         if not Path(self.train_file).exists():
             raise FileNotFoundError(f"train_file {self.train_file} does not exist")
         for extra in path_list(self.extra_train_file):
@@ -99,6 +104,53 @@ class TrainConfig:
 def path_list(value: str) -> list[str]:
     """The files a comma-separated path field names, in order (``""`` names none)."""
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def setting_value(name: str, value):
+    """A config file's value for the field ``name``, as that field holds it (None, a setting left
+    empty, stays None: the default); ValueError, naming the setting, for an unknown name or a value
+    of another kind. Numbers written as text are read
+    (YAML reads ``1e-3`` as text), nothing else is converted: ``true`` is no rank, ``8.7`` no count,
+    a list no text, and a value the form could not show (not finite, a dtype it does not offer)
+    is refused here rather than there."""
+    kinds = typing.get_type_hints(TrainConfig)
+    if name not in kinds:
+        raise ValueError(f"unknown setting {name!r}")
+    if value is None:
+        return None
+    kind = kinds[name]
+    typed = _as_kind(kind, value)
+    if typed is None:
+        wanted = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text"}[kind]
+        raise ValueError(f"{name} is {_shown(value)}, not {wanted}")
+    if name == "dtype" and typed not in DTYPES:
+        raise ValueError(f"dtype is {typed!r}, not one of {', '.join(DTYPES)}")
+    return typed
+
+
+def _as_kind(kind: type, value):
+    """``value`` as ``kind`` (bool, int, float or str), or None where it is not one."""
+    if isinstance(value, bool) or kind in (bool, str):  # a bool is an int to Python, never to a config
+        return value if isinstance(value, kind) and isinstance(value, bool) == (kind is bool) else None
+    try:
+        number = float(value) if isinstance(value, str | int | float) else math.nan
+    except (ValueError, OverflowError):
+        return None
+    if not math.isfinite(number):
+        return None
+    if kind is float:
+        return number
+    whole = int(value) if isinstance(value, int) else int(number) if number.is_integer() else None
+    return whole if whole is not None and abs(whole) <= LARGEST_WHOLE_NUMBER else None
+
+
+def _shown(value) -> str:
+    """A value for a message: its repr, cut to a line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python writes out
+        return "a number too long to write"
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
@@ -116,10 +168,14 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     values = {}
     config_file = args.pop("config")
     if config_file:
-        values.update(yaml.safe_load(Path(config_file).read_text()) or {})
-        unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
-        if unknown:
-            raise SystemExit(f"{config_file}: unknown settings {sorted(unknown)}")
+        written = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(written, dict):
+            raise SystemExit(f"{config_file}: not a mapping of TrainConfig fields")
+        try:  # the page's reading (setting_value), so a file the page refuses never trains from here either
+            values.update({name: typed for name, value in written.items()
+                           if (typed := setting_value(name, value)) is not None})
+        except ValueError as problem:
+            raise SystemExit(f"{config_file}: {problem}") from None
     values.update({key: value for key, value in args.items() if value is not None})
     return TrainConfig(**values)
 

@@ -54,7 +54,8 @@ class Job:
 
     pid: int
     created: float
-    """psutil's creation time of the process: with the pid, its identity."""
+    """psutil's creation time of the process: with the pid, its identity. 0 when the process had
+    ended before it could be read (start_job): a pid seen since is another process's."""
     started_at: float
     command: list[str] = field(default_factory=list)
     stop_requested_at: float | None = None
@@ -134,11 +135,11 @@ def read_each(folders: Iterable[Path], read: Callable[[Path], T | None]) -> list
 def is_alive(job: Job | None) -> bool:
     """Whether the job's process still runs: the same pid *and* creation time, and not a zombie
     (one of ours that ended is reaped here)."""
-    if job is None:
+    if job is None or not job.created:  # no creation time: ended at its start, the pid is free for others
         return False
     try:
         process = psutil.Process(job.pid)
-        if job.created and abs(process.create_time() - job.created) > 0.5:
+        if abs(process.create_time() - job.created) > 0.5:
             return False  # the pid was reused by another process
         if process.status() != psutil.STATUS_ZOMBIE:
             return True

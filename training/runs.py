@@ -14,13 +14,14 @@ import dataclasses
 import fcntl
 import inspect
 import itertools
+import json
 import logging
+import math
 import os
 import re
 import shutil
 import sys
 import time
-import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,10 +29,10 @@ from pathlib import Path
 import yaml
 
 from core.files import write_json_atomically
-from core.settings import PROJECT_ROOT
-from model.metadata import DEFAULT_BASE_MODEL
-from training import corrections, layout, uploads
-from training.config import TrainConfig, path_list
+from core.settings import PROJECT_ROOT, load_settings
+from model.metadata import DEFAULT_BASE_MODEL, METADATA_FILE
+from training import catalog, corrections, layout, uploads
+from training.config import TrainConfig, path_list, setting_value
 from training.jobs import (
     JobState,
     UnreadableJob,
@@ -53,8 +54,16 @@ TRAIN_SCRIPT = PROJECT_ROOT / "training" / "finetune_lora.py"
 _PATH_FIELDS = ("train_file", "extra_train_file", "val_file", "init_adapter")
 _RUN_MARKERS = (layout.RUN_CONFIG, layout.JOB_FILE, layout.PROGRESS_FILE)
 
+ADAPTER_FILE_LIMIT = 1_000_000
+"""Bytes: an adapter's adapter_config.json and acedesk.json are a few KB (the shipped adapter's 4 KB
+and 1 KB); a far larger one is no adapter's, and is not read."""
+
 QUIET_AFTER_S = 600
 """A command-line run (no job.json) whose progress file is older than this is not running."""
+
+NUMERIC_METRICS = ("train_loss", "eval_loss", "wall_seconds", "train_examples")
+"""The final metrics the list of runs shows as numbers: one its file does not hold as a number is
+left out (training/catalog.py ``LOSS_KEYS`` does the same for the adapters' labels)."""
 
 
 class RunAlreadyActive(RuntimeError):
@@ -127,16 +136,18 @@ def presets() -> list[Path]:
 
 
 def preset_values(path: str | Path) -> dict:
-    """TrainConfig's defaults overlaid with a YAML's settings, each as its field's type (YAML reads
-    ``1e-3`` as a string and ``1`` as an int). Not validated: its files may not exist here."""
-    hints = typing.get_type_hints(TrainConfig)
+    """TrainConfig's defaults overlaid with a YAML's settings, each as its field's type
+    (training/config.py ``setting_value``); ValueError for a setting TrainConfig does not have
+    (a typo would silently train with the default) or a value of another kind. Its files are not
+    checked: they may not exist here."""
     values = {spec.name: spec.default for spec in dataclasses.fields(TrainConfig)}
     try:
-        settings = yaml.safe_load(Path(path).read_text()) or {}
-        for name, value in settings.items():
-            if name in values and value is not None:
-                values[name] = hints[name](value)
-    except (yaml.YAMLError, AttributeError, TypeError, ValueError) as error:
+        settings = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(settings, dict):
+            raise TypeError(f"a {type(settings).__name__}, not settings by name")
+        values.update({str(name): typed for name, value in settings.items()
+                       if (typed := setting_value(str(name), value)) is not None})
+    except (OSError, yaml.YAMLError, TypeError, ValueError) as error:  # ValueError: also a file that is not UTF-8
         raise ValueError(f"{Path(path).name} is not a valid training config ({error})") from error
     return values
 
@@ -201,7 +212,7 @@ def base_model_problem(base_model: str) -> str | None:
         return f"Name a base model: {DEFAULT_BASE_MODEL} (packaged), a Hugging Face id or a local folder."
     if name == DEFAULT_BASE_MODEL:
         return None
-    path = Path(name).expanduser()
+    path = _typed_path(name)
     if path.is_dir():
         if not (path / "config.json").exists():
             return f"{name} has no config.json: pick the folder a Hugging Face model was saved to."
@@ -212,17 +223,58 @@ def base_model_problem(base_model: str) -> str | None:
             "(owner/name). Check the spelling.")
 
 
-def build_config(values: dict) -> tuple[TrainConfig | None, list[str]]:
+def adapter_problem(path: str, runs_root: Path, base_model: str) -> str | None:
+    """Why the Training page cannot continue from the adapter folder ``path`` (relative: to the
+    project root); None when it can.
+
+    Only the project's adapters: under the runs folder (a run's ``adapter/`` or ``checkpoint-N``)
+    or a shipped one, wherever the path, or a link on it, leads; complete, with a LoRA config of
+    an adapter's size, trained on ``base_model``. What else could break the run's start is
+    named by the run's error."""
+    folder = Path(_project_path(path)).resolve()
+    homes = (Path(runs_root).resolve(), catalog.SHIPPED_ADAPTERS_DIR.resolve())
+    if not any(folder.is_relative_to(home) for home in homes):
+        return (f"init_adapter {path} is not one of the project's adapters: continue from a run's adapter or "
+                f"checkpoint under {display_path(runs_root)}/ or a shipped one in {display_path(homes[1])}/.")
+    missing = [name for name in catalog.ADAPTER_FILES if not (folder / name).is_file()]
+    if missing:
+        return (f"init_adapter {path} is not a complete adapter (no {', '.join(missing)}): pick a run's "
+                "adapter or checkpoint-N folder.")
+    try:
+        config = _small_json_object(folder / "adapter_config.json")
+        trained_on = _small_json_object(folder / METADATA_FILE).get("base_model")
+    except (TypeError, ValueError) as error:
+        return f"init_adapter {path} cannot be read: {error}. Pick another adapter."
+    if config.get("peft_type") != "LORA" or not _count(config.get("r")):
+        return f"init_adapter {path}: its adapter_config.json describes no LoRA adapter. Pick another adapter."
+    if not isinstance(trained_on, str) or _model_identity(trained_on) != _model_identity(base_model):
+        return (f"init_adapter {path} was trained on the base model {trained_on!r}, not {base_model!r}: "
+                "set the base model to its own or pick an adapter trained on this one.")
+    return None
+
+
+def build_config(values: dict, runs_root: Path | None = None) -> tuple[TrainConfig | None, list[str]]:
     """A TrainConfig from the form's values, or the reasons there is none, each saying what to change.
-    Relative paths are the configs' convention: relative to the project root."""
+    Relative paths are the configs' convention: relative to the project root. ``runs_root`` (the
+    settings' runs folder unless given) holds the adapters a run may continue."""
+    unnameable = [name for name in _PATH_FIELDS if "\x00" in str(values.get(name, ""))]
+    if unnameable:  # the OS refuses such a path outright (ValueError from every file call)
+        return None, [f"{name} holds a NUL character, which no file name can: type it again." for name in unnameable]
     problems = []
     base_problem = base_model_problem(str(values.get("base_model", "")))
     if base_problem:
         problems.append(base_problem)
+    as_typed = values
     values = {**values, **{name: _each_path(_project_path, values.get(name, "")) for name in _PATH_FIELDS}}
     problems += [f"{Path(path).name} is for measuring models, never for training them. Pick another file."
                  for name in ("train_file", "extra_train_file") for path in path_list(values[name])
                  if measures_models(path)]
+    if values["init_adapter"]:
+        init_problem = adapter_problem(str(as_typed["init_adapter"]).strip(), runs_root or load_settings().runs_dir,
+                                       str(values.get("base_model", "")))
+        if init_problem:
+            problems.append(init_problem)
+            values["init_adapter"] = ""  # said once, here: TrainConfig would repeat a missing config
     try:
         config = TrainConfig(**values)
     except (ValueError, FileNotFoundError, TypeError) as error:
@@ -271,7 +323,7 @@ def stop_run(runs_root: Path, grace_s: float = 15.0) -> Run | None:
         return None
     stop_job(run.folder, grace_s)
     _end_progress_line(run.folder)
-    steps = [event["step"] for event in _events(run.folder) if "step" in event]
+    steps = [step for event in _events(run.folder) if (step := _count(event.get("step"))) is not None]
     append_event(run.folder, {"event": "stopped", "step": steps[-1] if steps else 0})
     active_run(runs_root)  # releases the lock
     return load_run(run.folder)
@@ -296,7 +348,9 @@ def load_run(folder: Path) -> Run:
     folder = Path(folder)
     events = _events(folder)
     job = read_job(folder)
-    metrics = layout.read_json_object(folder / layout.FINAL_ADAPTER / layout.TRAIN_METRICS)
+    metrics = {name: value for name, value in
+               layout.read_json_object(folder / layout.FINAL_ADAPTER / layout.TRAIN_METRICS).items()
+               if name not in NUMERIC_METRICS or _number(value) is not None}
     state, error = _state(folder, events, job)
     started_at = job.started_at if job else (events[0]["time"] if events else None)
     return Run(name=folder.name, folder=folder, state=state, config=_run_config(folder), started_at=started_at,
@@ -305,24 +359,28 @@ def load_run(folder: Path) -> Run:
 
 
 def run_status(run: Run) -> RunStatus:
-    """Where the run stands: step, ETA, speed and the loss curves so far."""
+    """Where the run stands: step, ETA, speed and the loss curves so far. A value that is not a
+    number where one belongs (a file a killed or edited run left) is passed over: it costs its
+    own point or figure, never the run's status."""
     events = _events(run.folder)
     status = RunStatus(state=run.state)
     for event in events:
-        if event.get("max_steps"):
-            status.max_steps = event["max_steps"]
-        if event.get("event") in ("log", "eval", "finished", "stopped"):
-            status.step = max(status.step, event.get("step") or 0)
-        if event.get("event") == "log" and event.get("loss") is not None:
-            status.losses.append((event["step"], event["loss"]))
-        if event.get("eval_loss") is not None:
-            if status.eval_losses and status.eval_losses[-1][0] == event["step"]:
+        step, max_steps = _count(event.get("step")), _count(event.get("max_steps"))
+        if max_steps:
+            status.max_steps = max_steps
+        if event.get("event") in ("log", "eval", "finished", "stopped") and step is not None:
+            status.step = max(status.step, step)
+        loss, eval_loss = _number(event.get("loss")), _number(event.get("eval_loss"))
+        if event.get("event") == "log" and loss is not None and step is not None:
+            status.losses.append((step, loss))
+        if eval_loss is not None and step is not None:
+            if status.eval_losses and status.eval_losses[-1][0] == step:
                 status.eval_losses.pop()  # the final evaluation repeats the last step's: keep one point
-            status.eval_losses.append((event["step"], event["eval_loss"]))
+            status.eval_losses.append((step, eval_loss))
         for name in ("tokens_per_s", "epoch", "learning_rate"):
-            if event.get(name) is not None:
+            if _number(event.get(name)) is not None:
                 setattr(status, name, event[name])
-    timed = [event for event in events if event.get("eta_s") is not None]
+    timed = [event for event in events if _number(event.get("eta_s")) is not None]
     if timed and run.state == JobState.RUNNING:
         # the ETA was right when written; count down the time since
         status.eta_s = max(timed[-1]["eta_s"] - (time.time() - timed[-1]["time"]), 0.0)
@@ -337,6 +395,9 @@ def failure_hint(error: str | None) -> str:
     text = (error or "").lower()
     if "out of memory" in text or "memoryerror" in text:
         return "Lower batch_size or max_length, or pick a smaller base model."
+    if any(sign in text for sign in ("peft", "state_dict", "adapter_config.json")):  # loading init_adapter
+        return ("The adapter to continue (init_adapter) does not fit this base model or is damaged: pick "
+                "another adapter trained on it, or leave init_adapter empty for a new one.")
     if any(sign in text for sign in ("repository not found", "is not a local folder", "couldn't connect",
                                      "repo id must be", "401", "gated", "config.json")):
         return ("Check the base model: the packaged gemma-3-270m, a local folder with config.json, or a "
@@ -349,8 +410,8 @@ def failure_hint(error: str | None) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """``3725`` -> "1 h 2 min"; ``65`` -> "1 min 5 s"; None -> "–"."""
-    if seconds is None:
+    """``3725`` -> "1 h 2 min"; ``65`` -> "1 min 5 s"; None (or anything but a number) -> "–"."""
+    if _number(seconds) is None:
         return "–"
     seconds = round(seconds)
     if seconds >= 3600:
@@ -366,9 +427,11 @@ def format_duration(seconds: float | None) -> str:
 def _active_run(runs_root: Path) -> Run | None:
     """active_run without the guard (the caller holds it)."""
     lock = runs_root / layout.ACTIVE_RUN_FILE
-    folder = runs_root / layout.read_json_object(lock).get("run", "")
+    name = layout.read_json_object(lock).get("run")
+    # only a folder of the root: another name (a number, "..", a path) locks nothing and is cleared
+    folder = runs_root / name if isinstance(name, str) and name not in ("", ".", "..") and "/" not in name else None
     try:
-        job = read_job(folder) if folder != runs_root else None
+        job = read_job(folder) if folder is not None else None
     except UnreadableJob as error:  # no pid to watch: as if it had ended (a lock must not block forever)
         log.warning("the active run's lock is released: %s", error)
         job = None
@@ -392,8 +455,9 @@ def _launch_guard(runs_root: Path):
 def _state(folder: Path, events: list[dict], job) -> tuple[JobState, str | None]:
     kinds = [event.get("event") for event in events]
     failures = [event for event in events if event.get("event") == "failed"]
+    said = failures[-1].get("error") if failures else None
     state, error = job_state(job, succeeded="saved" in kinds, log=folder / layout.RUN_LOG,
-                             failure=failures[-1].get("error") if failures else None, stopped="stopped" in kinds,
+                             failure=None if said is None else str(said)[:500], stopped="stopped" in kinds,
                              no_result="the training process ended without saving an adapter")
     progress = folder / layout.PROGRESS_FILE
     if state == JobState.INCOMPLETE and time.time() - layout.modified(progress) < QUIET_AFTER_S:
@@ -444,8 +508,8 @@ def _run_config(folder: Path) -> dict:
         return {}
     candidates = [folder / layout.FINAL_ADAPTER, *reversed([path for _, path in layout.checkpoints(folder)])]
     for candidate in candidates:
-        meta = layout.read_json_object(candidate / "acedesk.json")
-        if meta.get("hyperparameters"):
+        meta = layout.read_json_object(candidate / METADATA_FILE)
+        if meta.get("hyperparameters") and isinstance(meta["hyperparameters"], dict):
             return meta["hyperparameters"]
     return {}
 
@@ -458,8 +522,54 @@ def _events(folder: Path) -> list[dict]:
     except (OSError, ValueError) as error:
         log.warning("the progress of %s cannot be read: %s", folder, error)
         return []
-    return [event for event in events if isinstance(event, dict) and isinstance(event.get("time"), int | float)
-            and not isinstance(event["time"], bool)]
+    return [event for event in events if isinstance(event, dict) and _number(event.get("time")) is not None]
+
+
+def _number(value) -> int | float | None:
+    """``value`` where it is a finite number (a bool is none), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return value if math.isfinite(value) else None
+    except OverflowError:  # an int beyond every float
+        return None
+
+
+def _count(value) -> int | None:
+    """``value`` where it is a whole number of at least 0 (a step, a number of steps), else None."""
+    return value if isinstance(value, int) and _number(value) is not None and value >= 0 else None
+
+
+def _model_identity(name: str) -> str:
+    """A base model as one string however it is written: a folder by its resolved path, else the name."""
+    path = _typed_path(name.strip())
+    return str(path.resolve()) if path.exists() else name.strip()
+
+
+def _typed_path(text: str) -> Path:
+    """A typed path with ``~`` read as a home folder where it names one (``~nosuchuser`` stays as typed:
+    expanduser raises RuntimeError for it)."""
+    with contextlib.suppress(RuntimeError):
+        return Path(text).expanduser()
+    return Path(text)
+
+
+def _small_json_object(path: Path) -> dict:
+    """A JSON object from a file of at most ADAPTER_FILE_LIMIT bytes (never read when larger);
+    ValueError or TypeError saying what the file is instead."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ValueError(f"its {path.name} cannot be read ({error.strerror})") from error
+    if size > ADAPTER_FILE_LIMIT:
+        raise ValueError(f"its {path.name} is {size:,} bytes, far more than an adapter's")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, or not JSON
+        raise ValueError(f"its {path.name} is no JSON text ({type(error).__name__})") from error
+    if not isinstance(data, dict):
+        raise TypeError(f"its {path.name} holds a {type(data).__name__}, not a JSON object")
+    return data
 
 
 def _end_progress_line(folder: Path) -> None:

@@ -8,6 +8,7 @@ import math
 import streamlit as st
 
 from training import runs
+from training.config import DTYPES
 
 GROUPS = {
     "Data": ("extra_train_file", "max_train_samples", "max_eval_samples", "max_length"),
@@ -21,7 +22,7 @@ GROUPS = {
 ELSEWHERE = ("base_model", "train_file", "val_file", "out_dir", "resume")
 """Fields the page sets otherwise: the data pickers, the base model input, the run folder; a
 new run never resumes."""
-CHOICES = {"dtype": ("auto", "float32", "bfloat16")}
+CHOICES = {"dtype": DTYPES}
 KEY_PREFIX = "hp_"
 
 

@@ -32,7 +32,7 @@ def start(runs_root: Path, name: str, values: dict, reports: list[CsvReport]) ->
     """Check everything, start the run, and rerun the page so it shows the progress."""
     problems = [f"{Path(report.path).name} has errors (shown under Data): fix the file or pick another."
                 for report in reports if not report.ok]
-    config, config_problems = runs.build_config(values)
+    config, config_problems = runs.build_config(values, runs_root)
     problems += config_problems
     if problems:
         for problem in problems:

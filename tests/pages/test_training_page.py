@@ -231,3 +231,71 @@ def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
     assert not app.exception
     [error] = [element.value for element in app.error]
     assert "A setting is wrong" in error and "ACEDESK" in error and "SMTP" in error and "hunter2-smtp" not in error
+
+
+ODD_PROGRESS = {
+    "step-text": {"event": "log", "step": "12", "max_steps": 100, "loss": 0.5},
+    "step-null": {"event": "log", "step": None, "max_steps": 100, "loss": 0.5},
+    "step-list": {"event": "eval", "step": [1], "max_steps": 100, "eval_loss": 0.5},
+    "step-huge": {"event": "log", "step": 10**400, "max_steps": 100},
+    "text-figures": {"event": "log", "step": 3, "max_steps": "100", "loss": "low", "tokens_per_s": "fast",
+                     "epoch": "one", "learning_rate": [1], "eta_s": "soon"},
+    "error-number": {"event": "failed", "error": 42},
+}
+
+
+def test_runs_whose_files_hold_odd_values_are_listed_and_each_shows_its_details(runs_root):
+    """A step stored as text, null, a list or beyond every float, a figure that is text, an error that is a
+    number, final metrics or hyperparameters of another kind, a lock naming no folder: each took the page down."""
+    for name, event in ODD_PROGRESS.items():
+        (runs_root / name).mkdir(parents=True)
+        (runs_root / name / layout.PROGRESS_FILE).write_text(json.dumps({"time": time.time(), **event}) + "\n")
+    finished = runs_root / "odd-metrics"
+    (finished / layout.FINAL_ADAPTER).mkdir(parents=True)
+    (finished / layout.PROGRESS_FILE).write_text(json.dumps({"time": 100.0, "event": "saved"}) + "\n")
+    (finished / layout.FINAL_ADAPTER / layout.TRAIN_METRICS).write_text(
+        json.dumps({"wall_seconds": "long", "train_loss": {"a": 1}, "eval_loss": "x", "train_examples": [10]}))
+    (finished / layout.FINAL_ADAPTER / "acedesk.json").write_text(json.dumps({"hyperparameters": ["lora_r"]}))
+    (runs_root / layout.ACTIVE_RUN_FILE).write_text(json.dumps({"run": 5}))
+
+    app = open_page()
+    assert not app.exception, app.exception
+    listed = app.dataframe[-1].value.to_dict("records")
+    assert {row["run"] for row in listed} == {*ODD_PROGRESS, "odd-metrics"}
+    by_name = {row["run"]: row for row in listed}
+    assert by_name["step-text"]["steps"] == "0/100" and by_name["odd-metrics"]["time"] == "0 s"
+    for index in range(len(listed)):
+        app.selectbox(key="run_details").set_value(app.selectbox(key="run_details").options[index]).run()
+        assert not app.exception, (index, app.exception)
+        if app.selectbox(key="run_details").value.name == "error-number":
+            assert any(error.value.startswith("42 ") for error in app.error)  # the failed run's error, as text
+
+
+def test_a_preset_the_form_cannot_show_is_named_not_raised(runs_root, tmp_path, monkeypatch):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "default.yaml").write_text("dtype: float16\n")
+    monkeypatch.setattr(runs, "CONFIG_DIR", configs)
+    app = open_page()
+    assert not app.exception, app.exception
+    assert [error.value for error in app.error] == [(
+        "default.yaml is not a valid training config (dtype is 'float16', not one of auto, float32, bfloat16). "
+        "Fix the file or start from another config.")]
+
+
+def test_continuing_from_an_adapter_outside_the_project_or_a_crafted_one_is_refused_by_name(runs_root, tmp_path):
+    shipped = REPO_ROOT / "model/adapters/gemma-3-270m-triage"
+    outside, crafted = tmp_path / "elsewhere" / "adapter", runs_root / "20260101-000000-crafted" / "adapter"
+    for folder in (outside, crafted):
+        folder.mkdir(parents=True)
+        for name in ("adapter_config.json", "adapter_model.safetensors", "acedesk.json"):
+            (folder / name).write_bytes((shipped / name).read_bytes())
+    (crafted / "adapter_config.json").write_text("[1, 2]")
+    app = open_page()
+    for folder, said in ((outside, "is not one of the project's adapters"),
+                         (crafted, "its adapter_config.json holds a list, not a JSON object")):
+        app.text_input(key="hp_init_adapter").set_value(str(folder))
+        app.button(key="start").click().run()
+        assert not app.exception, app.exception
+        assert any(said in error.value for error in app.error), [error.value for error in app.error]
+    assert runs.list_runs(runs_root) == [] and runs.active_run(runs_root) is None  # nothing started

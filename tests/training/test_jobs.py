@@ -1,9 +1,11 @@
 """Background jobs (training/jobs.py): a detached process found again by pid and creation time,
 stopped with its children, and its failure said in one line."""
 
+import dataclasses
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 
@@ -133,3 +135,20 @@ def test_a_folder_without_a_job_or_with_no_pid_has_none(tmp_path):
     assert read_job(tmp_path) is None
     (tmp_path / layout.JOB_FILE).write_text(json.dumps({**GOOD, "pid": None}))
     assert read_job(tmp_path) is None
+
+
+def test_a_job_that_ended_before_its_creation_time_was_read_never_owns_its_pid_again(tmp_path):
+    """start_job records created=0 when the process was gone at once; an unrelated process that is
+    given the pid later was taken for the job: shown running, holding the one-run lock, and ended
+    by Stop (SIGTERM to its process group)."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        recorded = Job(bystander.pid, 0.0, time.time() - 3600)
+        (tmp_path / layout.JOB_FILE).write_text(json.dumps(dataclasses.asdict(recorded)))
+        assert not is_alive(read_job(tmp_path))
+        assert job_state(read_job(tmp_path), succeeded=False, log=tmp_path / "job.log")[0] == JobState.FAILED
+        stop_job(tmp_path, grace_s=1)
+        assert bystander.poll() is None  # untouched
+    finally:
+        bystander.kill()
+        bystander.wait()

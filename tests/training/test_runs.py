@@ -1,18 +1,25 @@
 """Runs started as detached processes: real tiny trainings, the one-run lock, stopping, listing."""
 
+import dataclasses
 import json
 import logging
+import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO_ROOT
-from training import layout, runs, uploads
+from training import catalog, layout, runs, uploads
 from training.config import TrainConfig
 from training.jobs import JobState
 from training.progress import read_events
@@ -260,3 +267,207 @@ def test_a_run_whose_progress_or_config_cannot_be_read_costs_the_list_nothing(ru
     assert set(listed) == {"default", "binary", "folder", "text-time", "binary-yaml"}
     assert listed["default"].state == JobState.FINISHED and listed["binary-yaml"].config == {}
     assert listed["text-time"].started_at is None and "binary" in caplog.text
+
+
+SHIPPED = REPO_ROOT / "model/adapters/gemma-3-270m-triage"
+
+
+def copy_adapter(to: Path) -> Path:
+    """The shipped adapter's files a run may continue from, copied to ``to``."""
+    to.mkdir(parents=True)
+    for name in catalog.ADAPTER_FILES:
+        shutil.copyfile(SHIPPED / name, to / name)
+    return to
+
+
+def init_problems(values: dict, init_adapter: str, runs_root: Path) -> list[str]:
+    config, problems = runs.build_config({**values, "init_adapter": init_adapter}, runs_root)
+    assert (config is None) == bool(problems)
+    return problems
+
+
+def test_a_run_continues_only_from_the_projects_adapters_however_the_path_is_written(tmp_path):
+    """Any folder holding an adapter_config.json was taken: /tmp/x, ../../somewhere, a link out of runs/."""
+    runs_root = tmp_path / "runs"
+    values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
+    own = copy_adapter(runs_root / "20260101-000000-stage" / "adapter")
+    outside = copy_adapter(tmp_path / "elsewhere" / "adapter")
+    (runs_root / "linked").symlink_to(outside.parent)
+    for accepted in (str(own), "model/adapters/gemma-3-270m-triage", str(SHIPPED)):
+        assert init_problems(values, accepted, runs_root) == [], accepted
+    for refused in (str(outside), os.path.relpath(outside, REPO_ROOT), str(runs_root / "linked" / "adapter"),
+                    f"{runs_root}/../elsewhere/adapter", "model/adapters/../../training"):
+        assert init_problems(values, refused, runs_root) == [(
+            f"init_adapter {refused} is not one of the project's adapters: continue from a run's adapter or checkpoint "
+            f"under {runs_root}/ or a shipped one in model/adapters/.")], refused
+
+
+def _huge(folder: Path) -> None:
+    with (folder / "adapter_config.json").open("r+b") as handle:
+        handle.truncate(2 * 1024**3)  # sparse: 2 GB to stat, nothing on disk
+
+
+CRAFTED = {
+    "not JSON": (lambda folder: (folder / "adapter_config.json").write_bytes(b"\xff\xfe{not json"),
+                 "cannot be read: its adapter_config.json is no JSON text"),
+    "a list": (lambda folder: (folder / "adapter_config.json").write_text("[1, 2]"),
+               "cannot be read: its adapter_config.json holds a list, not a JSON object"),
+    "2 GB": (_huge, "cannot be read: its adapter_config.json is 2,147,483,648 bytes, far more than an adapter's"),
+    "no LoRA": (lambda folder: (folder / "adapter_config.json").write_text('{"peft_type": "NOPE", "r": 8}'),
+                "its adapter_config.json describes no LoRA adapter"),
+    "rank as text": (lambda folder: (folder / "adapter_config.json").write_text('{"peft_type": "LORA", "r": "8"}'),
+                     "its adapter_config.json describes no LoRA adapter"),
+    "no weights": (lambda folder: (folder / "adapter_model.safetensors").unlink(),
+                   "is not a complete adapter (no adapter_model.safetensors)"),
+    "metadata a list": (lambda folder: (folder / "acedesk.json").write_text("[]"),
+                        "cannot be read: its acedesk.json holds a list"),
+    "another base": (lambda folder: (folder / "acedesk.json").write_text('{"base_model": "meta-llama/Llama-3.2-3B"}'),
+                     "was trained on the base model 'meta-llama/Llama-3.2-3B', not 'gemma-3-270m': set the base model"),
+}
+
+
+@pytest.mark.parametrize("craft", CRAFTED)
+def test_a_crafted_adapter_in_the_runs_folder_is_a_named_problem_before_anything_starts(tmp_path, craft):
+    """Each started a run that failed seconds later with an error that did not name the adapter
+    ("TypeError: list indices must be integers", "KeyError: 'NOPE'", "NoMatchingPeftModuleError: ..."),
+    or read a 2 GB config whole."""
+    runs_root = tmp_path / "runs"
+    folder = copy_adapter(runs_root / "20260101-000000-crafted" / "adapter")
+    make, problem = CRAFTED[craft]
+    make(folder)
+    started = time.perf_counter()
+    [said] = init_problems(runs.preset_values(runs.CONFIG_DIR / "default.yaml"), str(folder), runs_root)
+    assert time.perf_counter() - started < 1.0
+    assert said.startswith(f"init_adapter {folder}") and problem in said, said
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=200), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["peft_type", "r", "x"]), inner,
+                                                                  max_size=3), max_leaves=8).map(
+    lambda value: json.dumps(value).encode())))
+def test_any_adapter_config_is_accepted_or_named_never_raised(tmp_path, content):
+    runs_root = tmp_path / "runs"
+    folder = runs_root / "run" / "adapter"
+    if not folder.exists():
+        copy_adapter(folder)
+    (folder / "adapter_config.json").write_bytes(content)
+    problems = init_problems(runs.preset_values(runs.CONFIG_DIR / "default.yaml"), str(folder), runs_root)
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    valid = (isinstance(data, dict) and data.get("peft_type") == "LORA" and type(data.get("r")) is int
+             and 0 < data["r"] < 10**300)
+    assert problems == [] if valid else len(problems) == 1 and problems[0].startswith(f"init_adapter {folder}")
+
+
+@settings(max_examples=80, deadline=None)
+@given(field=st.sampled_from(["init_adapter", "extra_train_file", "val_file", "base_model"]),
+       typed=st.text(max_size=40) | st.sampled_from(["a\x00b", "../../../etc", "~/x", "~nosuchuser/x", "/", "runs/../..",
+                                                     ","]))
+def test_whatever_is_typed_into_a_path_field_is_accepted_or_named_never_raised(field, typed):
+    """A NUL character in init_adapter or extra_train_file (text inputs) raised ValueError out of the page,
+    a base model "~nosuchuser/x" RuntimeError."""
+    config, problems = runs.build_config({**runs.preset_values(runs.CONFIG_DIR / "default.yaml"), field: typed},
+                                         REPO_ROOT / "runs")
+    assert (config is None) == bool(problems) and all(isinstance(problem, str) for problem in problems)
+    if "\x00" in typed and field != "base_model":
+        assert problems == [f"{field} holds a NUL character, which no file name can: type it again."]
+
+
+def test_an_adapter_that_does_not_fit_the_base_says_so_in_its_hint():
+    # the first lines of the errors measured for a crafted rank and for another base's adapter
+    for error in ("RuntimeError: Error(s) in loading state_dict for PeftModelForCausalLM:",
+                  "peft.utils.error.NoMatchingPeftModuleError: Target modules {'model.layers.9.mlp.up_proj'} not found"):
+        assert "init_adapter" in runs.failure_hint(error)
+    assert "Check the base model" in runs.failure_hint("OSError: x does not appear to have a file named config.json")
+
+
+ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**400, max_value=10**400), st.floats(),
+                       st.text(max_size=10), st.lists(st.integers(), max_size=2),
+                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+EVENT_FIELDS = ("step", "max_steps", "loss", "eval_loss", "eta_s", "tokens_per_s", "epoch", "learning_rate", "error")
+
+
+def is_finite_number(value) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+@settings(max_examples=50, deadline=None)
+@given(events=st.lists(st.fixed_dictionaries(
+    {"time": st.floats(min_value=0, max_value=2e9),
+     "event": st.sampled_from(["log", "eval", "finished", "stopped", "saved", "failed", "started"]) | ODD_VALUES},
+    optional=dict.fromkeys(EVENT_FIELDS, ODD_VALUES)), max_size=6),
+    metrics=st.dictionaries(st.sampled_from(("train_loss", "eval_loss", "wall_seconds", "train_examples")), ODD_VALUES,
+                            max_size=4),
+    hyperparameters=ODD_VALUES)
+def test_a_progress_or_metrics_file_of_odd_values_costs_only_those_values(events, metrics, hyperparameters):
+    """A step stored as "12", null or a list, a loss that is text, a time that is not a number: run_status,
+    the table's figures and the hint broke on each (TypeError, OverflowError, AttributeError)."""
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary) / "odd"
+        (folder / "adapter").mkdir(parents=True)
+        (folder / layout.PROGRESS_FILE).write_text("".join(json.dumps(event) + "\n" for event in events))
+        (folder / "adapter" / layout.TRAIN_METRICS).write_text(json.dumps(metrics))
+        (folder / "adapter" / "acedesk.json").write_text(json.dumps({"hyperparameters": hyperparameters}))
+        [run] = runs.list_runs(Path(temporary))
+        assert isinstance(run.config, dict) and isinstance(runs.failure_hint(run.error), str)
+        assert all(is_finite_number(run.metrics[name]) for name in ("train_loss", "eval_loss", "wall_seconds") if name in run.metrics)
+        runs.format_duration(run.metrics.get("wall_seconds"))
+        for state in JobState:
+            status = runs.run_status(dataclasses.replace(run, state=state))
+            assert type(status.step) is int and status.step >= 0 and 0.0 <= status.fraction <= 1.0
+            assert all(type(step) is int and math.isfinite(loss) for step, loss in status.losses + status.eval_losses)
+            assert status.max_steps is None or (type(status.max_steps) is int and status.max_steps > 0)
+            for figure in (status.tokens_per_s, status.epoch, status.learning_rate, status.eta_s, status.elapsed_s):
+                assert figure is None or math.isfinite(figure)
+            runs.format_duration(status.eta_s), runs.format_duration(status.elapsed_s)
+
+
+def test_a_lock_naming_no_folder_of_the_root_is_cleared_not_raised(runs_root):
+    """{"run": 5} or null took the Training page down (TypeError); "../x" or "/x" pointed outside the root."""
+    runs_root.mkdir()
+    elsewhere = runs_root.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / layout.JOB_FILE).write_text(json.dumps({"pid": os.getpid(), "created": psutil.Process().create_time(),
+                                                         "started_at": 1.0}))
+    for name in (5, None, ["x"], "", ".", "..", "../elsewhere", str(elsewhere)):
+        (runs_root / layout.ACTIVE_RUN_FILE).write_text(json.dumps({"run": name}))
+        assert runs.active_run(runs_root) is None, name
+        assert not (runs_root / layout.ACTIVE_RUN_FILE).exists()
+
+
+def test_a_preset_with_an_unknown_setting_or_a_value_of_another_kind_is_named(tmp_path):
+    """A typo ("learning_rte") trained silently with the default; `lora_r: true` became rank 1 and
+    `lora_r: 8.7` rank 8; a dtype the form does not offer, .nan, .inf or a number beyond a browser's
+    took the Training page down."""
+    preset = tmp_path / "mine.yaml"
+    for text, named in (("learning_rte: 0.1\n", "unknown setting 'learning_rte'"),
+                        ("learning_rte:\n", "unknown setting 'learning_rte'"),
+                        ("lora_r: true\n", "lora_r is True, not a whole number"),
+                        ("lora_r: 8.7\n", "lora_r is 8.7, not a whole number"),
+                        ("dtype: float16\n", "dtype is 'float16', not one of auto, float32, bfloat16"),
+                        ("epochs: .nan\n", "epochs is nan, not a finite number"),
+                        ("learning_rate: .inf\n", "learning_rate is inf, not a finite number"),
+                        ("max_steps: 99999999999999999999\n", "max_steps is 99999999999999999999, not a whole number"),
+                        ("target_modules: [q_proj, v_proj]\n", "target_modules is ['q_proj', 'v_proj'], not text"),
+                        ("- lora_r\n", "a list, not settings by name")):
+        preset.write_text(text)
+        with pytest.raises(ValueError, match="mine.yaml is not a valid training config") as refused:
+            runs.preset_values(preset)
+        assert named in str(refused.value), text
+    preset.write_bytes(b"seed: 1 # \xff\n")
+    with pytest.raises(ValueError, match="mine.yaml is not a valid training config"):
+        runs.preset_values(preset)
+    with pytest.raises(ValueError, match="gone.yaml is not a valid training config"):
+        runs.preset_values(tmp_path / "gone.yaml")
+    preset.write_text("learning_rate: 1e-3\nlora_r: '4'\nepochs: 2\nextra_train_file:\n")
+    assert {name: runs.preset_values(preset)[name] for name in ("learning_rate", "lora_r", "epochs")} == {
+        "learning_rate": 0.001, "lora_r": 4, "epochs": 2.0}
+
+
+def test_every_shipped_preset_loads_under_the_stricter_reading():
+    for preset in runs.presets():
+        runs.preset_values(preset)
