@@ -9,11 +9,14 @@ from __future__ import annotations
 import codecs
 import email
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email import errors
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import parsedate_to_datetime
+from email.policy import default as default_policy
+from email.utils import getaddresses, parsedate_to_datetime
 
 from core.mail import Email
 from core.text import html_to_text
@@ -48,6 +51,7 @@ _LINE_BREAK_CHARS = re.compile(r"[\r\n]")
 # which costs the email package ~0.2 s per 16 KB field. From, Sender and Reply-To are parsed.
 _UNREAD_ADDRESS_FIELDS = frozenset({"to", "cc", "bcc", "resent-from", "resent-sender", "resent-to", "resent-cc",
                                     "resent-bcc"})
+_READ_ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to"})
 _AS_TEXT = HeaderRegistry(default_class=UnstructuredHeader, use_default_map=False)
 BARE_CR_PROBLEM = ("the header holds a bare CR line break: mail servers and this parser may split its fields "
                    "differently, so its Authentication-Results cannot be trusted")
@@ -120,8 +124,10 @@ class ParsedMail:
 
     @property
     def raw_from(self) -> str:
-        """The first From field as written (see ``raw_header_items``); "" when there is none."""
-        return next((value for name, value in self.raw_header_items if name.strip().lower() == "from"), "")
+        """The From as written (see ``raw_header_items``); "" when there is none. Several From
+        fields (RFC 5322 allows one) are joined with ", ", so that whoever reads the From reads
+        every address in them, not only the first field's."""
+        return _joined_from(self.raw_header_items)
 
 
 def parse_eml(raw: bytes) -> ParsedMail:
@@ -139,7 +145,7 @@ def parse_eml(raw: bytes) -> ParsedMail:
         message = email.message_from_bytes(clipped, policy=_POLICY.clone(budget=_MailBudget()))
         raw_header_items = [(name, _raw_text(value)) for name, value in message.raw_items()]
         header_items = _decoded_items(message)
-        sender = _first(header_items, "from")
+        sender = read_address_field("From", _joined_from(raw_header_items)).shown
         subject = _first(header_items, "subject")
         body = _body_text(message)
         attachments = [part.get_filename() or part.get_content_type() for part in message.iter_attachments()] \
@@ -161,6 +167,10 @@ def parse_eml(raw: bytes) -> ParsedMail:
         raw_header_items=raw_header_items,
         header_problems=problems,
     )
+
+
+def _joined_from(raw_header_items: list[tuple[str, str]]) -> str:
+    return ", ".join(value for name, value in raw_header_items if name.strip().lower() == "from")
 
 
 def _header_block(raw: bytes) -> bytes:
@@ -185,8 +195,22 @@ def _decoded_items(message: EmailMessage) -> list[tuple[str, str]]:
             items.append((name, decoded_text(name, value)))
         else:
             parsed.add(key)
-            items.append((name, str(message.policy.header_fetch_parse(name, value))))
+            items.append((name, _typed_text(message, name, value)))
     return items
+
+
+def _typed_text(message: EmailMessage, name: str, value: str) -> str:
+    """A field parsed by its type, as text. The email package's address parser raises on some
+    honest display names (``.Anna <anna@example.org>``, a leading dot): such an address field is
+    kept as written instead (``raw_header_items``), as :func:`read_address_field` shows a field it
+    finds malformed: decoded, ``=?utf-8?q?x=0D=0ABcc:_b=40y.example?= <a@b@c>`` would name an
+    address the field does not hold."""
+    try:
+        return str(message.policy.header_fetch_parse(name, value))
+    except Exception:  # the email package raises many types on broken input
+        if name.strip().lower() not in _READ_ADDRESS_FIELDS:
+            raise
+        return _raw_text(value)
 
 
 def decoded_text(name: str, value: str) -> str:
@@ -217,6 +241,105 @@ def _clip_header_fields(raw: bytes) -> bytes:
                field[:MAX_HEADER_FIELD_BYTES].rstrip(b"\r\n") + (b"\r\n" if field.endswith(b"\n") else b"")
                for field in clipped]
     return b"".join(clipped) + rest
+
+
+# -- reading From (and other address fields) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Mailbox:
+    display_name: str
+    address: str
+    """As written: not lower-cased, punycode not decoded."""
+
+
+@dataclass(frozen=True)
+class AddressReading:
+    """What an address field (From, Reply-To) says, read by :func:`read_address_field`."""
+
+    mailboxes: tuple[Mailbox, ...]
+    """Every address it holds (an entry without ``@`` or without a domain is none)."""
+    problem: str | None
+    """Why the field is not plainly what it seems: malformed to the standard parser, or a group
+    (RFC 6854 syntax, whose name a reader may take for the sender); None for a well-formed field."""
+    shown: str
+    """The field for a person to read and for a reply to answer: a well-formed field as the
+    standard parser writes it (``"Berg, Anna" <anna.berg@example.de>``, a decoded display name
+    quoted); a malformed one as written, nothing dropped and nothing decoded, so that it never
+    names fewer addresses, or another one, than the field: Python's reading of
+    ``anna@x.example <b@y.example>`` drops ``b@y.example``, and the decoded text of
+    ``=?utf-8?q?Anna_=3Ca=40x.example=3E?=`` (no address) is ``Anna <a@x.example>``."""
+
+
+_NOT_IN_A_SLOPPY_NAME = frozenset('@<>"()[]\\:;')
+_SLOPPY_MAILBOX = re.compile(r"(?P<name>[^<>]*)<(?P<address>[^<>]*)>\s*")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+ENCODED_WORD_START = "=?"
+"""How an RFC 2047 encoded word begins: text that a reader shows decoded, not as written."""
+
+
+def read_address_field(name: str, value: str) -> AddressReading:
+    """An address field as written (unfolded, encoded words not decoded: ``raw_header_items``).
+
+    The standard RFC 5322 parser (``email.policy.default``) reads a well-formed field. A field it
+    finds malformed is read leniently in one case only, a sloppy display name before a single
+    angle-addr: ``NAME <addr-spec>`` and nothing after the ``>``, where the addr-spec alone is
+    well-formed and NAME, as written and NFKC-normalised (``＠`` becomes ``@``), holds none of
+    ``@ < > " ( ) [ ] \\ : ;``, no encoded word (``=?``), and no control or invisible formatting
+    character. Such a NAME names no address (no ``@``), hides no second mailbox (no ``<``), no
+    comment, no group and nothing decoded later; what was wrong is a special such as the unquoted
+    comma of ``Berg, Anna <anna.berg@example.de>``, which some clients write: that is one mailbox,
+    display name ``Berg, Anna``. Any other malformed field is read by the older ``getaddresses``,
+    which finds every address in it (``anna@x.example <b@y.example>``, which the standard parser
+    reads as ``anna@x.example`` alone, is two), and keeps its ``problem``.
+    """
+    text = _LINE_BREAK_CHARS.sub(" ", str(value)).strip()
+    if not text:
+        return AddressReading((), None, "")
+    try:
+        header = default_policy.header_factory(name, text)
+        invalid = next((defect for defect in header.defects if isinstance(defect, errors.InvalidHeaderDefect)), None)
+    except Exception as error:  # noqa: BLE001 - the email package raises many types on broken input
+        header, invalid = None, type(error).__name__
+    if header is not None and invalid is None:
+        mailboxes = tuple(Mailbox(address.display_name, address.addr_spec) for address in header.addresses)
+        group = next((group.display_name for group in header.groups if group.display_name is not None), None)
+        problem = None if group is None else f"the {name} header is a group ({group}: ...;), not a mailbox"
+        shown = str(header)
+    elif (sloppy := _sloppy_mailbox(name, text)) is not None:
+        return AddressReading((Mailbox(sloppy.display_name, sloppy.addr_spec),), None, str(sloppy))
+    else:
+        mailboxes = tuple(Mailbox(*pair) for pair in getaddresses([text]))
+        problem, shown = f"the {name} header is malformed ({invalid})", text
+    mailboxes = tuple(mailbox for mailbox in mailboxes if _is_address(mailbox.address))
+    if problem and len(mailboxes) == 1:
+        problem += f"; read as {mailboxes[0].address}"
+    return AddressReading(mailboxes, problem, shown)
+
+
+def _sloppy_mailbox(name: str, text: str) -> Address | None:
+    """The one mailbox of ``NAME <addr-spec>`` under :func:`read_address_field`'s rule, or None."""
+    match = _SLOPPY_MAILBOX.fullmatch(text)
+    if match is None:
+        return None
+    display_name, address = match["name"].strip(), match["address"].strip()
+    if ENCODED_WORD_START in display_name or any(
+            char in _NOT_IN_A_SLOPPY_NAME or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+            for char in display_name + unicodedata.normalize("NFKC", display_name)):
+        return None
+    try:
+        alone = default_policy.header_factory(name, f"<{address}>")
+    except Exception:  # noqa: BLE001 - the email package raises many types on broken input
+        return None
+    if any(isinstance(defect, errors.InvalidHeaderDefect) for defect in alone.defects) \
+            or [found.addr_spec for found in alone.addresses] != [address] or not _is_address(address):
+        return None
+    found = alone.addresses[0]
+    return Address(display_name, found.username, found.domain)
+
+
+def _is_address(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and local.strip() and domain.strip())
 
 
 _MACHINE_SENDERS = ("mailer-daemon@", "postmaster@", "noreply@", "no-reply@", "donotreply@", "do-not-reply@")

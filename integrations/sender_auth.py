@@ -34,9 +34,14 @@ is never verified: which one the MX judged is then unclear, and such a From is a
   and would decode to the trusted id. A field that claims the trusted id, written or decoded, and
   holds an encoded word (``=?``) is such a forgery: the mail is not verified and the reason says so.
 * A From the standard parser finds malformed (``anna@x.example <b@y.example>``, which it reads as
-  ``anna@x.example`` alone) is not verified: which address the MX judged is unclear. Nor is a
-  mail whose header the caller found unreadable for authentication (``problems``, such as a bare
-  CR that splits fields differently for the MX and for Python).
+  ``anna@x.example`` alone), or a group (``Club: anna@x.example;``), is not verified: which address
+  the MX judged is unclear. One sloppy form is read as the mailbox it plainly is: a display name
+  that names no address and hides nothing before one angle-addr, such as the unquoted comma of
+  ``Berg, Anna <anna.berg@example.de>`` (``integrations.mail_parsing.read_address_field`` states
+  the rule); the only domain in such a From is its address's, so there is no other the MX can
+  have judged. Nor is a mail verified whose header the caller found unreadable for
+  authentication (``problems``, such as a bare CR that splits fields differently for the MX and
+  for Python).
 
 Parsing uses ``authres`` with its DMARC feature module. It refuses some forms seen in real mail
 (a trailing ``;``, UTF-8 in a comment as RFC 8616 allows, deeply nested comments); for a field it
@@ -54,9 +59,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from email import errors
-from email.policy import default as default_policy
-from email.utils import getaddresses
 from functools import cache
 from typing import Literal, NamedTuple
 
@@ -65,7 +67,7 @@ import authres.dmarc
 from confusable_homoglyphs import confusables
 from publicsuffixlist import PublicSuffixList
 
-from integrations.mail_parsing import decoded_text
+from integrations.mail_parsing import ENCODED_WORD_START, decoded_text, read_address_field
 
 SenderAuthStatus = Literal["verified", "not_verified", "off"]
 
@@ -77,6 +79,9 @@ class SenderAuth:
     status: SenderAuthStatus
     reason: str
     from_domain: str | None  # lower-cased, punycode decoded; None unless the From holds one address
+    from_problem: str | None = None
+    """Why the From does not plainly name one mailbox (several From fields or addresses, none, a
+    malformed field, a group), also with authentication off; None when it does."""
 
 
 class _Verdict(NamedTuple):
@@ -99,7 +104,6 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 _FIRST_TOKEN = re.compile(r"[^\s;(]+")
 _EMAIL_LIKE = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _REPORTED_METHODS = ("dmarc", "dkim", "spf")
-_ENCODED_WORD_START = "=?"
 # Look-alikes among plain ASCII letters and digits in a lower-case host name; Unicode homoglyphs
 # come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
 _ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
@@ -117,23 +121,21 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     turns the check off; any of ``problems`` (why the header cannot be authenticated, in plain
     words) makes the mail not verified.
     """
-    mailboxes, from_problem = _read_from(from_header)
+    mailboxes, malformed = _read_from(from_header)
     from_domain = _domain_key(mailboxes[0].address.rpartition("@")[2]) if len(mailboxes) == 1 else None
+    from_fields = sum(_field_name(name) == "from" for name, _ in headers)
+    from_problem = (f"the mail has {from_fields} From header fields" if from_fields > 1
+                    else _from_count_problem(mailboxes) if from_domain is None else malformed)
     trusted = (trusted_authserv_id or "").strip().lower()
     if not trusted:
         return SenderAuth("off", "sender authentication is off (ACEDESK_TRUSTED_AUTHSERV_ID is not set)",
-                          from_domain)
+                          from_domain, from_problem)
 
     def not_verified(reason: str) -> SenderAuth:
-        return SenderAuth("not_verified", reason, from_domain)
+        return SenderAuth("not_verified", reason, from_domain, from_problem)
 
     if problems:
         return not_verified("; ".join(dict.fromkeys(problems)))
-    from_fields = sum(_field_name(name) == "from" for name, _ in headers)
-    if from_fields > 1:
-        return not_verified(f"the mail has {from_fields} From header fields")
-    if from_domain is None:
-        return not_verified(_from_count_problem(mailboxes))
     if from_problem:
         return not_verified(from_problem)
 
@@ -174,8 +176,8 @@ def _trusted_verdicts(headers: Iterable[tuple[str, str]], trusted: str) -> tuple
         if _field_name(name) != "authentication-results":
             continue
         value = _LINE_BREAKS.sub(" ", str(raw)).strip()
-        if _ENCODED_WORD_START in value:
-            disguised += _claims(value, trusted) or _claims(_decoded(value), trusted)
+        if ENCODED_WORD_START in value:
+            disguised += _claims(value, trusted) or _claims(_decoded("Authentication-Results", value), trusted)
             continue
         if not _claims(value, trusted):
             continue
@@ -192,10 +194,10 @@ def _claims(value: str, trusted: str) -> bool:
     return first is not None and first.group().lower() == trusted
 
 
-def _decoded(value: str) -> str:
+def _decoded(name: str, value: str) -> str:
     """``value`` with its encoded words decoded, as a mail reader would show it; "" if it cannot be."""
     try:
-        return decoded_text("Authentication-Results", value)
+        return decoded_text(name, value)
     except Exception:  # noqa: BLE001 - the email package raises many types on broken input
         return ""
 
@@ -307,9 +309,10 @@ def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
     """Plain-words flags for the ways a From (and Reply-To) can mislead a reader; [] if none.
 
     Flags a display name showing another address than the real one (``"anna.berg@example.org"
-    <x@mailbox.example>``, also when it was an encoded word, decoded or not), a Reply-To that
-    sends replies elsewhere, and a From with no address or several. Addresses are compared
-    lower-cased.
+    <x@mailbox.example>``, also when it was an encoded word, decoded or not), another address in a
+    comment (``x@mailbox.example (anna.berg@example.org)``, the old way of writing a name, which
+    readers still show), a Reply-To that sends replies elsewhere, and a From with no address,
+    several, a malformed one or a group. Addresses are compared lower-cased.
     """
     mailboxes, from_problem = _read_from(from_header)
     flags = []
@@ -317,18 +320,37 @@ def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
         flags.append(_from_count_problem(mailboxes))
     elif from_problem:
         flags.append(from_problem)
+    shown_by_names = set()
     for mailbox in mailboxes:
-        shown = unicodedata.normalize("NFKC", mailbox.display_name)
-        others = [found.lower().rstrip(".") for found in _EMAIL_LIKE.findall(shown)]
-        for other in dict.fromkeys(others):
-            if other != mailbox.address:
-                flags.append(f"the display name shows {other}, but the address is {mailbox.address}")
-    senders = {mailbox.address for mailbox in mailboxes}
-    elsewhere = [m.address for m in _mailboxes(reply_to_header or "") if m.address not in senders]
+        shown = _addresses_in(mailbox.display_name)
+        shown_by_names.update(shown)
+        flags += [f"the display name shows {other}, but the address is {mailbox.address}"
+                  for other in shown if address_key(other) != address_key(mailbox.address)]
+    if len(mailboxes) == 1:
+        address = mailboxes[0].address
+        elsewhere = [other for other in _addresses_in(_decoded("From", from_header))
+                     if other not in shown_by_names and address_key(other) != address_key(address)]
+        flags += [f"the From header also shows {other}, but the address is {address}" for other in elsewhere]
+    senders = {address_key(mailbox.address) for mailbox in mailboxes}
+    elsewhere = [m.address for m in _mailboxes(reply_to_header or "") if address_key(m.address) not in senders]
     if elsewhere:
         sender = mailboxes[0].address if len(mailboxes) == 1 else "the From address"
         flags.append(f"replies would go to {', '.join(dict.fromkeys(elsewhere))}, not the sender {sender}")
     return flags
+
+
+def sender_address(from_header: str) -> str | None:
+    """The From's address, lower-cased, when it holds exactly one (well-formed or not); else None:
+    never the first of several, as ``parseaddr`` gives."""
+    mailbox = sole_mailbox(from_header)
+    return mailbox and mailbox.address
+
+
+def sole_mailbox(from_header: str) -> _Mailbox | None:
+    """The From's one mailbox (its display name, and its address lower-cased); None when it holds
+    none or several."""
+    mailboxes = _mailboxes(from_header)
+    return mailboxes[0] if len(mailboxes) == 1 else None
 
 
 def _mailboxes(value: str) -> list[_Mailbox]:
@@ -336,35 +358,24 @@ def _mailboxes(value: str) -> list[_Mailbox]:
 
 
 def _read_from(value: str) -> tuple[list[_Mailbox], str | None]:
-    """The mailboxes of an address header, encoded words decoded, addresses lower-cased, and
-    why the standard parser found it malformed (None when it did not).
-
-    The standard RFC 5322 parser (``email.policy.default``) reads well-formed headers right but
-    raises on some broken ones (``anna@``) and reads ``anna@x.example <b@y.example>``, a display
-    name decoded and left unquoted, as ``anna@x.example``. For anything it finds invalid, the
-    older ``getaddresses`` decides: it reads that example as two addresses, the cautious reading.
-    """
-    text = _LINE_BREAKS.sub(" ", str(value)).strip()
-    problem = None
-    try:
-        header = default_policy.header_factory("From", text)
-        invalid = [defect for defect in header.defects if isinstance(defect, errors.InvalidHeaderDefect)]
-        pairs = None if invalid else [(address.display_name, address.addr_spec) for address in header.addresses]
-        if invalid:
-            problem = f"the From header is malformed ({invalid[0]})"
-    except Exception as error:  # noqa: BLE001 - the email package raises many types on broken input
-        pairs, problem = None, f"the From header is malformed ({type(error).__name__})"
-    if pairs is None:
-        pairs = getaddresses([text])
-    mailboxes = [_Mailbox(name, address.lower()) for name, address in pairs if _is_address(address)]
-    if problem and len(mailboxes) == 1:
-        problem += f"; read as {mailboxes[0].address}"
-    return mailboxes, problem if text else None
+    """The mailboxes of an address header (``read_address_field``), addresses lower-cased, and
+    why it is not plainly one well-formed field (None when it is)."""
+    reading = read_address_field("From", value)
+    return [_Mailbox(mailbox.display_name, mailbox.address.lower()) for mailbox in reading.mailboxes], reading.problem
 
 
-def _is_address(address: str) -> bool:
-    local, at, domain = address.rpartition("@")
-    return bool(at and local.strip() and domain.strip())
+def address_key(address: str) -> str:
+    """One spelling per mailbox (to compare two addresses): lower-cased, the domain as ``_domain_key`` spells it (punycode
+    decoded, no final dot). A ``+tag`` stays: whether it reaches the same mailbox is the provider's
+    rule, not the mail's."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local}@{_domain_key(domain)}"
+
+
+def _addresses_in(text: str) -> list[str]:
+    """The address-like strings ``text`` shows a reader (NFKC: a full-width ``＠`` is an ``@``), lower-cased."""
+    found = _EMAIL_LIKE.findall(unicodedata.normalize("NFKC", text))
+    return list(dict.fromkeys(address.lower().rstrip(".") for address in found))
 
 
 # -- look-alike domains -----------------------------------------------------------------------

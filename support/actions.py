@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from email.utils import parseaddr
 from typing import ClassVar, NamedTuple
 
 from integrations.club_api import (
@@ -25,6 +24,7 @@ from integrations.club_api import (
     password_reset_request,
     read_answer,
 )
+from integrations.sender_auth import address_key, sender_address
 
 SENDER_MISMATCH = "sender does not match account"
 """Prefix of the flag that makes execution need an operator override with a reason."""
@@ -160,6 +160,9 @@ class PasswordReset(ActionKind):
 
     def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
         username = params["username"]
+        if not username and not sender_address:
+            raise ActionProblem("no username, and the From holds no single address to find the account by: "
+                                "add the username to the fields")
         member = api.find_member(username=username) if username else api.find_member(email=sender_address)
         if member is None:
             raise ActionProblem(f"no account {username}" if username else
@@ -278,7 +281,8 @@ def check_action(action: Action, fields: dict, sender: str, api: ClubApi, *,
                  self_service_signup: bool = False, earlier: dict | None = None) -> tuple[Action, Checked]:
     """Validate ``action`` against the backend; returns it completed, and what the check found.
     ``earlier``: see ActionKind.check."""
-    checked = action.definition.check(action.params, fields, parseaddr(sender)[1].lower(), api,
+    # never the first of several addresses (parseaddr's reading): a From without exactly one matches no account
+    checked = action.definition.check(action.params, fields, sender_address(sender) or "", api,
                                       self_service_signup=self_service_signup, earlier=earlier)
     return Action(action.kind, checked.params), checked
 
@@ -309,7 +313,9 @@ def _text(value: object) -> str:
 
 
 def sender_flags(member: Member, address: str) -> list[str]:
-    if member.email.lower() == address:
+    """The mismatch flag unless ``address`` is the member's on file, however either spells its case
+    or its domain (punycode or not, a final dot)."""
+    if address and address_key(member.email) == address_key(address):
         return []
     return [f"{SENDER_MISMATCH}: {member.username}'s address on file is not the sender's"]
 

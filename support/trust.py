@@ -7,6 +7,9 @@ tricks a From or Reply-To can play. The rules for an action that changes an exis
   operator's override with a reason;
 - with it off, the ticket shows *sender unverified*: visible, not blocking;
 - a Reply-To elsewhere is flagged, and the reply goes to the account's address on file anyway;
+- a From that does not plainly name one mailbox (two From fields or addresses, none, a malformed
+  field, a group) is flagged *sender does not match account* also with authentication off: its
+  sender is not established to be the account's, whichever address Python's parser would pick;
 - a sender address that only looks like the account's (``examp1e.org``) is said so.
 
 Anyone can write any From: these are evidence for the operator, who still judges the request.
@@ -15,9 +18,9 @@ Anyone can write any From: these are evidence for the operator, who still judges
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import parseaddr
 
-from integrations.sender_auth import address_tricks, looks_alike
+from integrations.sender_auth import address_tricks, looks_alike, sender_address
+from support.actions import SENDER_MISMATCH
 from support.records import Ticket
 
 SENDER_NOT_AUTHENTICATED = "sender not authenticated"
@@ -43,9 +46,11 @@ def account_action_findings(ticket: Ticket, account_email: str | None,
         notes.append(SENDER_UNVERIFIED)
     elif verdict.get("status") != "verified":
         flags.append(f"{SENDER_NOT_AUTHENTICATED}: {verdict.get('reason') or 'no verdict from the club MX'}")
+    if not policy.authentication_on and verdict.get("from_problem"):  # with it on, such a From never verifies
+        flags.append(f"{SENDER_MISMATCH}: {verdict['from_problem']}")
     flags += [f"{trick} (the reply goes to the account's address on file)"
               for trick in address_tricks(ticket.sender, ticket.reply_to) if trick.startswith("replies would go")]
-    sender = parseaddr(ticket.sender)[1].lower()
+    sender = sender_address(ticket.sender)
     if account_email and sender and sender != account_email.lower():
         sender_domain, account_domain = sender.rpartition("@")[2], account_email.lower().rpartition("@")[2]
         if sender_domain != account_domain and looks_alike(sender_domain, account_domain):

@@ -42,6 +42,7 @@ from integrations.mail_sending import (
     build_reply,
     message_bytes,
 )
+from integrations.sender_auth import sole_mailbox
 from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
 from support.outcome_replies import refusal_reply, success_reply
 from support.records import ActionRecord, Ticket
@@ -95,6 +96,23 @@ def _no_crash(step: str) -> None:
     """Tests replace this to simulate a crash between two steps."""
 
 
+def reply_address(ticket: Ticket) -> str:
+    """Where a reply that no account's address decides goes: the mail's Reply-To (flagged at intake
+    when it is not the sender), else the From's one address."""
+    return ticket.reply_to or sole_sender(ticket)
+
+
+def sole_sender(ticket: Ticket) -> str:
+    """The From's address when it holds exactly one; ActionProblem otherwise. The reply is built
+    from this address alone, so the confirmation and the sent mail cannot name different ones (the
+    first of several addresses is the one a mail client may not show as the sender)."""
+    mailbox = sole_mailbox(ticket.sender)
+    if mailbox is None:
+        raise ActionProblem(f"the From ({ticket.sender}) holds no single address to answer: reply from your own "
+                            "mail client and reject the ticket")
+    return formataddr((mailbox.display_name, mailbox.address))
+
+
 class Workflow:
     def __init__(self, store: TicketStore, api: ClubApi, sender: MailSender, *, from_address: str,
                  mailbox: ReplyMailbox | None = None, checkpoint: Callable[[str], None] = _no_crash,
@@ -119,7 +137,6 @@ class Workflow:
             raise ActionProblem("the ticket has not been triaged")
         fields = ticket.fields
         flags = [reason] if (reason := mail_injection_reason(ticket.subject, ticket.body)) else []
-        answer_to = ticket.reply_to or ticket.sender
         action = plan_action(fields)
         previous = self.store.action(ticket_id)
         if action is None:
@@ -128,7 +145,7 @@ class Workflow:
                 raise ActionProblem(f"the earlier {previous.kind} call's outcome is unknown (the club backend did "
                                     "not answer): approve it as it was, and the club acts at most once; or reject "
                                     "the ticket and check with the club")
-            return Check(None, flags, answer_to)
+            return Check(None, flags, reply_address(ticket))
         # the call this ticket made (or may have made) is not held against it: approving again replays it
         earlier = previous.request if previous and previous.kind == action.kind and previous.status != "refused" \
             else None
@@ -138,9 +155,9 @@ class Workflow:
         member = checked.member
         on_file = formataddr((member.name, member.email)) if member else None
         if not action.definition.changes_an_account:  # an invitation: to the requester (a member: on file)
-            return Check(action, flags, on_file or ticket.sender)
+            return Check(action, flags, on_file or sole_sender(ticket))
         trust_flags, notes = account_action_findings(ticket, member and member.email, self.trust)
-        return Check(action, flags + trust_flags, on_file or ticket.sender, notes)
+        return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
 
     def approve(self, ticket_id: int, actor: str, *, reply: str | None = None, fields: dict | None = None,
                 override_reason: str | None = None) -> None:

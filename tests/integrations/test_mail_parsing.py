@@ -1,4 +1,6 @@
 import time
+import unicodedata
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from integrations.mail_parsing import (
     html_to_text,
     machine_mail_reason,
     parse_eml,
+    read_address_field,
 )
 from tests.conftest import MIME_CORPUS, MIME_CORPUS_DIR
 
@@ -103,6 +106,66 @@ def test_raw_header_items_keep_encoded_words_and_the_from_as_written():
     assert parsed.headers["Authentication-Results"].startswith("mx.club.example;")  # decoded, for reading
     assert parsed.email.subject == "K\u00fcndigung \u00e9t\u00e9"
     assert parsed.header_problems == []
+
+
+def _from(value: str, *more: str) -> bytes:
+    fields = "".join(f"From: {field}\r\n" for field in (value, *more))
+    return f"{fields}Subject: cancel\r\n\r\nPlease cancel BK-48213.\r\n".encode()
+
+
+def test_an_unquoted_comma_in_the_from_name_is_one_mailbox_quoted():
+    # Stored as written, "Berg, Anna <...>" read back as the address "Berg" (parseaddr) and Berg + Anna.
+    parsed = parse_eml(_from("Berg, Anna <anna.berg@example.de>"))
+    assert parsed.email.sender == '"Berg, Anna" <anna.berg@example.de>'
+    assert getaddresses([parsed.email.sender]) == [("Berg, Anna", "anna.berg@example.de")]
+
+
+@pytest.mark.parametrize("sender", [
+    "anna.berg@example.org <x@mailbox.example>",              # was stored as anna.berg@example.org
+    "Berg (x@evil.example), Anna <anna.berg@example.org>",    # was stored without the comment
+    "Anna <anna.berg@example.org.>",                          # was stored as "Anna"
+    "Anna [Club] <anna.berg@example.org>",                    # was stored as "Anna"
+    "=?utf-8?q?Anna_=3Canna.berg=40example.org=3E?=",         # decoded, it would name an address it lacks
+])
+def test_a_malformed_from_is_stored_as_written_never_reduced(sender):
+    parsed = parse_eml(_from(sender))
+    assert parsed.email.sender == sender
+    assert read_address_field("From", sender).problem is not None or not read_address_field("From", sender).mailboxes
+
+
+def test_every_from_field_is_read_not_only_the_first():
+    parsed = parse_eml(_from("Anna <anna.berg@example.org>", "x@evil.example"))
+    assert parsed.raw_from == "Anna <anna.berg@example.org>, x@evil.example"
+    assert parsed.email.sender == "Anna <anna.berg@example.org>, x@evil.example"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("From", ".Anna <anna.berg@example.org>"),
+    ("From", "Berg, . <anna.berg@example.org>"),
+    ("Reply-To", ".Anna <anna.berg@example.org>"),
+    ("Sender", ".Anna <anna.berg@example.org>"),
+])
+def test_a_display_name_the_email_package_cannot_parse_does_not_quarantine_the_mail(field, value):
+    # A leading dot broke the email package's address parser: the whole mail was quarantined.
+    raw = f"{field}: {value}\r\n".encode() + (b"" if field == "From" else b"From: anna.berg@example.org\r\n") \
+        + b"Subject: cancel\r\n\r\nPlease cancel BK-48213.\r\n"
+    parsed = parse_eml(raw)
+    assert parsed.headers[field] == value
+    assert getaddresses([parsed.email.sender])[0][1] == "anna.berg@example.org"
+
+
+_NOT_IN_A_PLAIN_NAME = set('@<>"()[]\\:;')
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(st.characters(categories=["Lu", "Ll", "Lo", "Nd"], include_characters=" ,.'-&!#$%*+/?^_`{|}~="),
+                    max_size=30).filter(lambda name: "=?" not in name and not _NOT_IN_A_PLAIN_NAME.intersection(
+                        unicodedata.normalize("NFKC", name))))
+def test_any_plain_display_name_before_one_angle_addr_is_stored_as_that_mailbox(name):
+    sender = parse_eml(_from(f"{name} <anna.berg@example.de>")).email.sender
+    [(display_name, address)] = getaddresses([sender])
+    assert address == "anna.berg@example.de"
+    assert display_name.replace(",", " ").split() == name.replace(",", " ").split()  # ", <a@x>": an empty element
 
 
 @pytest.mark.parametrize("raw", [

@@ -2,11 +2,13 @@
 look-alike domains. The header lines copy the shape of what Postfix with OpenDKIM and OpenDMARC,
 and Gmail, really write."""
 
+import base64
 import csv
 import email
+import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from demo.prepare_mailbox import DEMO_MAIL
@@ -236,15 +238,124 @@ def test_problems_found_in_the_header_make_the_mail_not_verified():
 
 
 @pytest.mark.parametrize("sender", [
-    "Berg, Anna <anna.berg@example.org>",      # an unquoted comma: the parser and the MX may disagree
     "Anna <anna.berg@example.org",             # no closing bracket
     "Anna Berg <anna.berg@example.org>;",
+    "Anna [Club] <anna.berg@example.org>",     # Python reads this as "Anna" alone
+    "Berg, Anna <anna.berg@example.org.>",     # an unquoted comma, but the address is malformed too
+    "Berg, Anna <@relay.example:anna.berg@example.org>",  # a source route: not the plain form
 ])
 def test_a_from_the_parser_finds_malformed_is_not_verified_and_flagged(sender):
     result = check(DMARC_PASS, sender=sender)
-    assert result.status == "not_verified"
+    assert result.status == "not_verified" and result.reason == result.from_problem
     assert result.reason.startswith("the From header is malformed (") and "anna.berg@example.org" in result.reason
     assert address_tricks(sender, None) == [result.reason]
+
+
+def test_an_unquoted_comma_in_the_display_name_is_one_mailbox():
+    # Some clients write the name "Berg, Anna" unquoted: it names no address and hides nothing.
+    sender = "Berg, Anna <anna.berg@example.org>"
+    assert check(DMARC_PASS, sender=sender) == SenderAuth(
+        "verified", "dmarc=pass for example.org (by mx.club.example)", "example.org")
+    assert address_tricks(sender, None) == []
+
+
+@pytest.mark.parametrize("sender", ["Club: anna.berg@example.org;", '"x@evil.example": anna.berg@example.org;'])
+def test_a_group_from_is_not_verified_and_flagged(sender):
+    # RFC 6854 syntax: a reader may show the group's name as the sender.
+    result = check(DMARC_PASS, sender=sender)
+    assert result.status == "not_verified" and result.reason.startswith("the From header is a group (")
+    assert result.reason in address_tricks(sender, None)
+
+
+@pytest.mark.parametrize("sender", [
+    "x@mailbox.example (anna.berg@example.org)",          # the old way to write a name, still shown
+    "Anna <x@mailbox.example> (anna.berg@example.org)",
+])
+def test_an_address_in_a_comment_is_flagged(sender):
+    assert address_tricks(sender, None) == [
+        "the From header also shows anna.berg@example.org, but the address is x@mailbox.example"]
+
+
+def test_why_the_from_names_no_single_mailbox_is_kept_with_authentication_off():
+    result = check(sender="anna.berg@example.org <x@mailbox.example>", trusted=None)
+    assert (result.status, result.from_problem) == (
+        "off", "the From header holds 2 addresses: anna.berg@example.org, x@mailbox.example")
+    assert check(trusted=None).from_problem is None
+    assert authenticate_sender([*MAIL_HEADERS, ("From", "x@evil.example")], ANNA, None).from_problem == (
+        "the mail has 2 From header fields")
+
+
+# Display names as people write them, an unquoted comma included: no @ < > " ( ) [ ] \ : ; and
+# no encoded word, also once NFKC-normalised (the full-width ＠ is an @).
+_NOT_IN_A_PLAIN_NAME = set('@<>"()[]\\:;')
+_PLAIN_NAMES = st.text(st.characters(categories=["Lu", "Ll", "Lo", "Nd"], include_characters=" ,.'-&!#$%*+/?^_`{|}~="),
+                       max_size=30).filter(lambda name: "=?" not in name and not _NOT_IN_A_PLAIN_NAME.intersection(
+                           unicodedata.normalize("NFKC", name)))
+_LABELS = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_DOMAINS = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_LABELS, min_size=1, max_size=3),
+                     st.sampled_from(["org", "de", "example", "co.uk"]))
+_ADDRESSES = st.builds(lambda local, domain: f"{local}@{domain}",
+                       st.from_regex(r"[a-z0-9](?:[a-z0-9._+-]{0,10}[a-z0-9])?", fullmatch=True)
+                       .filter(lambda local: ".." not in local), _DOMAINS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_PLAIN_NAMES, address=_ADDRESSES)
+def test_any_plain_display_name_before_one_angle_addr_is_that_mailbox(name, address):
+    sender = f"{name} <{address}>"
+    domain = address.rpartition("@")[2]
+    result = check((AR, f"{MX}; dmarc=pass header.from={domain}"), sender=sender)
+    assert (result.status, result.from_domain, result.from_problem) == ("verified", domain, None), result.reason
+    assert address_tricks(sender, None) == []
+
+
+def _q(text: str) -> str:
+    return text.replace("=", "=3D").replace("_", "=5F").replace("@", "=40").replace("?", "=3F").replace(" ", "_")
+
+
+def _b(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def two_address_froms(shown: str, real: str, name: str) -> list[tuple[str, str | None]]:
+    """From fields that hold two addresses, each with its one real mailbox (None: none, or not plainly one)."""
+    wide = shown.replace("@", "\uff20")
+    return [
+        (f"{shown}, {real}", None),
+        (f"{shown} <{real}>", None),                      # an encoded word decoded and left unquoted
+        (f"{name} {shown} <{real}>", None),
+        (f"{name}, {shown} <{real}>", None),              # an unquoted comma, an address after it
+        (f"{name}, {wide} <{real}>", None),
+        (f"{name} <{shown}> <{real}>", None),
+        (f"{name} <{shown}>, {name} <{real}>", None),
+        (f"{name} ({shown}), {name} <{real}>", None),
+        (f"{shown}<{real}>", None),
+        (f"<{shown}> {real}", None),
+        (f"{name}: {shown}, {real};", None),
+        (f'"{shown}": {real};', None),                    # a group named like an address
+        (f'"{shown}" <{real}>', real),
+        (f'"{wide}" <{real}>', real),
+        (f"{real} ({shown})", real),
+        (f"{name} <{real}> ({shown})", real),
+        (f"=?utf-8?q?{_q(shown)}?= <{real}>", real),
+        (f"=?utf-8?b?{_b(f'{name} <{shown}>')}?= <{real}>", real),
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(shown=_ADDRESSES, real=_ADDRESSES, name=_PLAIN_NAMES.filter(str.strip), form=st.integers(0, 17))
+def test_two_addresses_in_any_form_are_never_trusted(shown, real, name, form):
+    assume(shown != real)
+    sender, single = two_address_froms(shown, real, name)[form]
+    # The MX vouches for both domains: only the reading of the From can tell them apart.
+    passes = [(AR, f"{MX}; dmarc=pass header.from={address.rpartition('@')[2]}") for address in (shown, real)]
+    result = check(*passes, sender=sender)
+    flags = address_tricks(sender, None)
+    if single is None or result.from_problem:  # a comma in the name can make a form malformed
+        assert result.status == "not_verified" and result.from_problem in flags, (sender, result)
+    else:  # one real mailbox: what the MX vouched for is its domain, and the other address is named
+        assert result.from_domain == real.rpartition("@")[2], (sender, result)
+        assert any(shown in flag for flag in flags), (sender, flags)
 
 
 _TRUSTED_OR_NOT = st.sampled_from(["", f"{MX};", f"{MX}; dmarc=pass ", f"{MX}; dkim=pass header.d=", "x;"])
@@ -291,6 +402,21 @@ def test_a_reply_to_elsewhere_is_flagged():
         "replies would go to helper@evil.example, not the sender anna.berg@example.org"]
     assert address_tricks(ANNA, "Anna <anna.berg@example.org>, helper@evil.example") == [
         "replies would go to helper@evil.example, not the sender anna.berg@example.org"]
+
+
+@pytest.mark.parametrize(("sender", "reply_to"), [
+    ("Anna <anna@ex\u00e4mple.org>", "anna@xn--exmple-cua.org"),       # the same domain, punycode
+    ("Anna <anna@example.org>", "Anna@EXAMPLE.org."),                  # case and the final dot
+    ('"anna@xn--exmple-cua.org" <anna@ex\u00e4mple.org>', None),
+])
+def test_one_mailbox_in_two_spellings_is_no_trick(sender, reply_to):
+    assert address_tricks(sender, reply_to) == []
+
+
+def test_a_plus_tag_is_another_address():
+    # Whether anna+club reaches anna is the provider's rule: the mail cannot prove it.
+    assert address_tricks(ANNA, "anna.berg+club@example.org") == [
+        "replies would go to anna.berg+club@example.org, not the sender anna.berg@example.org"]
 
 
 @pytest.mark.parametrize(("sender", "flag"), [

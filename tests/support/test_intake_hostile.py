@@ -65,17 +65,41 @@ def test_an_unquoted_address_as_display_name_is_never_verified_and_flagged(store
            "Please cancel BK-48213.\r\n").encode()
     ticket = stored(store, raw)
     two = "the From header holds 2 addresses: anna.berg@example.org, x@mailbox.example"
-    assert ticket.sender_auth == {"status": "not_verified", "reason": two, "from_domain": None}
+    assert ticket.sender_auth == {"status": "not_verified", "reason": two, "from_domain": None, "from_problem": two}
     assert two in ticket.flags
+    assert ticket.sender == "anna.berg@example.org <x@mailbox.example>"  # as written: both addresses shown
+
+
+def _from_mail(*from_fields: str) -> bytes:
+    fields = "".join(f"From: {value}\r\n" for value in from_fields)
+    return (f"Authentication-Results: mx.club.example; dmarc=pass header.from=example.org\r\n{fields}"
+            "Subject: cancel\r\n\r\nPlease cancel BK-48213.\r\n").encode()
+
+
+def test_an_unquoted_comma_in_the_from_name_is_one_mailbox_and_verified(store):
+    # Some clients write "Berg, Anna" unquoted; it was "malformed" and needed an override.
+    ticket = stored(store, _from_mail("Berg, Anna <anna.berg@example.org>"))
+    assert ticket.sender_auth["status"] == "verified" and ticket.flags == ()
+    assert ticket.sender == '"Berg, Anna" <anna.berg@example.org>'
 
 
 def test_a_malformed_from_with_one_address_is_not_verified_and_flagged(store):
-    raw = (b"Authentication-Results: mx.club.example; dmarc=pass header.from=example.org\r\n"
-           b"From: Berg, Anna <anna.berg@example.org>\r\nSubject: cancel\r\n\r\nPlease cancel BK-48213.\r\n")
-    ticket = stored(store, raw)
+    ticket = stored(store, _from_mail("Anna <anna.berg@example.org"))
     assert ticket.sender_auth["status"] == "not_verified"
     assert ticket.sender_auth["reason"].startswith("the From header is malformed")
     assert ticket.sender_auth["reason"] in ticket.flags
+    assert ticket.sender == "Anna <anna.berg@example.org"
+
+
+def test_a_second_from_field_is_flagged_and_shown(store):
+    # Only the first field was read: with authentication off nothing said there was a second.
+    for uid, trusted in (("1", MX), ("2", None)):
+        raw = _from_mail("Anna <anna.berg@example.org>", "x@evil.example").replace(b"Subject: cancel",
+                                                                                   f"Subject: {uid}".encode())
+        ticket = store.ticket(store_mail(store, MailRef("eml:/x", "0", uid, None), raw, trusted))
+        assert ticket.sender == "Anna <anna.berg@example.org>, x@evil.example"
+        assert "the From header holds 2 addresses: anna.berg@example.org, x@evil.example" in ticket.flags
+        assert ticket.sender_auth["from_problem"] == "the mail has 2 From header fields"
 
 
 def test_many_long_address_fields_are_quarantined_quickly(store):

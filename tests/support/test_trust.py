@@ -10,6 +10,7 @@ from integrations.mail_sending import SmtpSender
 from support.intake import fetch_eml_dir
 from support.store import TicketStore
 from support.trust import SENDER_NOT_AUTHENTICATED, SENDER_UNVERIFIED, TrustPolicy
+from support.actions import ActionProblem
 from support.workflow import NeedsOverride, Workflow
 from testbed.app import demo_inbox, triage_as_labelled
 
@@ -76,15 +77,15 @@ def mail(sender: str, body: str, subject: str = "Booking", extra: str = "") -> b
             f"Date: Tue, 24 Nov 2026 10:41:00 +0000\r\n{extra}\r\n{body}\r\n").encode()
 
 
-def crafted(tmp_path, club_backend, smtp_server, raw: bytes, category: str, **fields):
+def crafted(tmp_path, club_backend, smtp_server, raw: bytes, category: str, *, trusted: str | None = MX, **fields):
     from core.mail import MailRef
     from model.schema import TriageResult
     from support.intake import store_mail
 
     store = TicketStore(tmp_path / "acedesk.sqlite3")
     workflow = Workflow(store, club_backend.api(), SmtpSender(smtp_server.settings(from_address=CLUB)),
-                        from_address=CLUB, trust=TrustPolicy(authentication_on=True))
-    ticket_id = store_mail(store, MailRef("eml:/x", "0", "1.eml", None), raw, MX)
+                        from_address=CLUB, trust=TrustPolicy(authentication_on=bool(trusted)))
+    ticket_id = store_mail(store, MailRef("eml:/x", "0", "1.eml", None), raw, trusted)
     store.record_triage(ticket_id, TriageResult(category=category, confidence=0.99, **fields).to_dict(), [])
     return store, workflow, ticket_id
 
@@ -124,3 +125,85 @@ def test_a_member_adding_someone_is_recorded_as_the_requester(tmp_path, club_bac
     assert check.action.request.body == {"username": "tk_2009", "name": "Tomasz Kowalski", "email": "tk@example.com"}
     workflow.approve(ticket_id, "operator")
     assert store.action(ticket_id).request["requested_by"] == "pkowalski"
+
+
+DMARC_PASS = f"Authentication-Results: {MX}; dmarc=pass header.from=example.org\r\n"
+
+
+@pytest.mark.parametrize("trusted", [MX, None], ids=["authentication-on", "authentication-off"])
+def test_an_unquoted_comma_in_the_from_name_cancels_without_an_override(tmp_path, club_backend, smtp_server, trusted):
+    # "Berg, Anna <...>" was read as the address "Berg": sender does not match account, and malformed.
+    raw = mail("Berg, Anna <anna.berg@example.org>", "Please cancel BK-48213.", extra=DMARC_PASS)
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+                                         trusted=trusted, booking_id="BK-48213")
+    assert store.ticket(ticket_id).sender == '"Berg, Anna" <anna.berg@example.org>'
+    check = workflow.check(ticket_id)
+    assert check.blocking == [] and check.recipient == "Anna Berg <anna.berg@example.org>"
+    workflow.approve(ticket_id, "operator")
+    assert workflow.execute(ticket_id) == "replied" and club_backend.effects()["cancel"] == 1
+    [reply] = smtp_server.messages
+    assert reply.rcpt_tos == ("anna.berg@example.org",)
+    assert reply.message.get_content().startswith("Hi Anna,")  # was "Hello,": no name read
+
+
+@pytest.mark.parametrize("trusted", [MX, None], ids=["authentication-on", "authentication-off"])
+@pytest.mark.parametrize(("sender", "extra"), [
+    ("anna.berg@example.org <x@mailbox.example>", ""),     # Python read it as anna.berg@example.org alone
+    ("Anna Berg <anna.berg@example.org>", "From: x@mailbox.example\r\n"),   # a second From field
+    ("Club: anna.berg@example.org;", ""),                                   # a group
+    ('"x@mailbox.example": anna.berg@example.org;', ""),                    # a group named like an address
+], ids=["bare-address-as-name", "two-from-fields", "group", "group-named-as-address"])
+def test_a_from_that_is_not_one_plain_mailbox_needs_an_override_and_the_reply_goes_on_file(
+        tmp_path, club_backend, smtp_server, trusted, sender, extra):
+    raw = mail(sender, "Please cancel BK-48213.", extra=DMARC_PASS + extra)
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+                                         trusted=trusted, booking_id="BK-48213")
+    check = workflow.check(ticket_id)
+    assert check.blocking, "the account's address was taken for the sender"
+    with pytest.raises(NeedsOverride):
+        workflow.approve(ticket_id, "operator")
+    workflow.approve(ticket_id, "operator", override_reason="called Anna: she did write it")
+    workflow.execute(ticket_id)
+    [reply] = smtp_server.messages
+    assert reply.rcpt_tos == ("anna.berg@example.org",) and "mailbox.example" not in str(reply.message["To"])
+
+
+@pytest.mark.parametrize("sender", [
+    "anna.berg@example.org <x@mailbox.example>",   # the first address is not the one a client shows
+    "Anna Berg <anna.berg@example.org>, x@mailbox.example",
+], ids=["bare-address-as-name", "two-mailboxes"])
+def test_a_reply_only_ticket_whose_from_holds_no_single_address_is_never_answered(
+        tmp_path, club_backend, smtp_server, sender):
+    # Before: the confirmation showed the From as written while the reply went to its first address.
+    raw = mail(sender, "What time does the club house open?")
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "other")
+    with pytest.raises(ActionProblem, match="holds no single address"):
+        workflow.check(ticket_id)
+    with pytest.raises(ActionProblem):
+        workflow.approve(ticket_id, "operator", override_reason="answer it anyway")
+    assert smtp_server.messages == []
+
+
+def test_a_reply_only_ticket_is_confirmed_and_sent_to_the_same_one_address(tmp_path, club_backend, smtp_server):
+    raw = mail("Berg, Anna <Anna.Berg@Example.org>", "What time does the club house open?")
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "other")
+    check = workflow.check(ticket_id)
+    assert check.recipient == '"Berg, Anna" <anna.berg@example.org>'
+    workflow.approve(ticket_id, "operator")
+    workflow.execute(ticket_id)
+    [reply] = smtp_server.messages
+    assert reply.rcpt_tos == ("anna.berg@example.org",) and str(reply.message["To"]) == check.recipient
+
+
+@pytest.mark.parametrize(("on_file", "sender", "same"), [
+    ("anna@exämple.org", "anna@xn--exmple-cua.org", True),    # punycode of the same domain
+    ("Anna.Berg@Example.org", "anna.berg@example.org.", True),  # case, and a final dot
+    ("anna.berg@example.org", "anna.berg+club@example.org", False),
+    ("anna.berg@example.org", "", False),                     # a From with no single address
+])
+def test_the_sender_matches_the_account_however_the_same_address_is_spelt(on_file, sender, same):
+    from integrations.club_api import Member
+    from support.actions import SENDER_MISMATCH, sender_flags
+
+    flags = sender_flags(Member("anna", "Anna Berg", on_file, "active"), sender)
+    assert (flags == []) is same and all(flag.startswith(SENDER_MISMATCH) for flag in flags)
