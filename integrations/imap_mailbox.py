@@ -10,7 +10,13 @@ UIDs the store lacks, in bulk. Bodies are fetched with ``BODY.PEEK[]``: nothing 
 seen or moved until the caller has stored the ticket, so a crash in between loses nothing.
 The raw bytes are exactly what the server sent (imap-tools' ``MailMessage`` would re-serialise
 them), and a message over the size cap is never downloaded: an :class:`OversizedMail` with its
-headers stands in for it, for the ticket store to quarantine.
+headers stands in for it, for the ticket store to quarantine. The cap holds for what the server
+sends too, whatever size it listed: a longer literal is refused before it is read.
+
+One mail the server cannot send (a damaged file on its disk, a literal of the wrong length) must
+not stop every fetch after it: when a FETCH of several mails fails, each is fetched alone on a
+fresh connection, and one that fails alone twice becomes an :class:`UnfetchableMail`. A timeout
+is never blamed on a mail: the round ends and the next one tries again.
 """
 
 from __future__ import annotations
@@ -49,6 +55,14 @@ class ImapUnavailable(Exception):
 
     The message names user, host and port, never the password.
     """
+
+
+class ImapRefused(ImapUnavailable):
+    """The server answered NO or BAD: this request failed, but the connection still works."""
+
+
+_BROKEN_CONNECTION = (OSError, imaplib.IMAP4.abort)
+_SERVER_ERRORS = (OSError, imaplib.IMAP4.error, ImapToolsError)
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,18 @@ class OversizedMail:
         return f"message is {self.size} bytes on the server, over the {self.limit} byte limit (not downloaded)"
 
 
+@dataclass(frozen=True)
+class UnfetchableMail:
+    """Stands in for a mail the server failed to send twice, alone, each time on a fresh
+    connection that then worked: its first headers when the server sends those."""
+
+    reason: str
+    headers: bytes
+
+
+NOT_DOWNLOADED = (OversizedMail, UnfetchableMail)
+
+
 class ImapMailbox:
     """One logged-in connection to the configured folder; use it as a context manager."""
 
@@ -111,16 +137,47 @@ class ImapMailbox:
 
     # -- connection ---------------------------------------------------------------------
     def __enter__(self) -> Self:
+        self._open()
+        return self
+
+    def _open(self) -> str:
+        """Connect, log in and select the folder; returns its UIDVALIDITY."""
         with self._unavailable_on_error("cannot connect"):
             self._box = self._connect()
+        self._refuse_literals_over(max(self.settings.max_message_bytes, HEADER_PEEK_BYTES))
         try:
             with self._unavailable_on_error("login refused"):
                 self._box.login(self.settings.user, self.settings.password, initial_folder=None)
-            self._select()
+            return self._select()
         except ImapUnavailable:
             self.__exit__()  # a refused login must not leave the socket open
             raise
-        return self
+
+    def _recover(self, error: Exception, uidvalidity: str) -> None:
+        """After a failed request: a fresh connection to the same generation of the folder. A
+        timeout is never a mail's fault, and a server that is gone or a folder rebuilt meanwhile
+        (its UIDs now name other mails) end the round: ImapUnavailable."""
+        if isinstance(error, TimeoutError):
+            raise ImapUnavailable(self._describe("fetch failed", error)) from None
+        try:
+            self._box.client.shutdown()  # no LOGOUT: the old connection may hang or be mid-literal
+        except OSError:
+            pass
+        if self._open() != uidvalidity:
+            raise ImapUnavailable(self._describe("fetch failed", error) + "; then the folder's UIDVALIDITY changed")
+
+    def _refuse_literals_over(self, limit: int) -> None:
+        # imaplib reads a literal whole, at the length the server announces: a server that lists a
+        # mail at 300 bytes and then sends 200 MB (or announces 100 GB) would fill the memory.
+        client = self._box.client
+        read = client.read
+
+        def bounded_read(size: int) -> bytes:
+            if size > limit:
+                raise imaplib.IMAP4.abort(f"the server announced a {size} byte literal, over the {limit} byte limit")
+            return read(size)
+
+        client.read = bounded_read
 
     def __exit__(self, *exc_info) -> None:
         try:
@@ -154,14 +211,17 @@ class ImapMailbox:
     def _unavailable_on_error(self, what: str):
         try:
             yield
-        except (OSError, imaplib.IMAP4.error, ImapToolsError) as error:
+        except _SERVER_ERRORS as error:
             # The description carries the cause's text, scrubbed; a chained cause would print it unscrubbed.
-            raise ImapUnavailable(self._describe(what, error)) from None
+            kind = ImapUnavailable if isinstance(error, _BROKEN_CONNECTION) else ImapRefused
+            raise kind(self._describe(what, error)) from None
 
     def _describe(self, what: str, error: Exception) -> str:
         s = self.settings
-        message = f"IMAP {s.user}@{s.host}:{s.port} ({s.security}): {what}: {type(error).__name__}: {error}"
-        return message.replace(s.password, "***") if s.password else message
+        return self._scrubbed(f"IMAP {s.user}@{s.host}:{s.port} ({s.security}): {what}: {_named(error)}")
+
+    def _scrubbed(self, text: str) -> str:
+        return text.replace(self.settings.password, "***") if self.settings.password else text
 
     # -- fetching -----------------------------------------------------------------------
     def new_mails(self, known_uids: Callable[[str, str], set[str]]) \
@@ -173,7 +233,7 @@ class ImapMailbox:
             sizes = self._uid_sizes()
         known = known_uids(mailbox, uidvalidity)
         wanted = [(uid, size) for uid, size in sizes.items() if uid not in known]
-        for uid, raw in self._fetch(wanted):
+        for uid, raw in self._fetch(wanted, uidvalidity):
             yield MailRef(mailbox, uidvalidity, uid, None), raw
 
     def _uid_sizes(self) -> dict[str, int]:
@@ -187,22 +247,50 @@ class ImapMailbox:
                 sizes[uid.group(1).decode()] = int(size.group(1))
         return dict(sorted(sizes.items(), key=lambda pair: int(pair[0])))
 
-    def _fetch(self, wanted: list[tuple[str, int]]) -> Iterator[tuple[str, bytes | OversizedMail]]:
+    def _fetch(self, wanted: list[tuple[str, int]], uidvalidity: str) \
+            -> Iterator[tuple[str, bytes | OversizedMail | UnfetchableMail]]:
         limit = self.settings.max_message_bytes
         for chunk in _chunks(wanted, limit):
             if chunk[0][1] > limit:
                 uid, size = chunk[0]
-                yield uid, OversizedMail(size, limit, self._peek_headers(uid))
+                yield uid, OversizedMail(size, limit, self._headers_if_sent(uid, uidvalidity))
                 continue
-            with self._unavailable_on_error("fetch failed"):
-                bodies = _literals(self._command("FETCH", _uid_set(uid for uid, _ in chunk), "(UID BODY.PEEK[])"))
-            for uid, _ in chunk:
+            uids = [uid for uid, _ in chunk]
+            try:
+                bodies = self._bodies(uids)
+            except _SERVER_ERRORS as error:
+                self._recover(error, uidvalidity)
+                log.warning("fetching UIDs %s failed, so each is fetched alone: %s", _uid_set(uids),
+                            self._scrubbed(_named(error)))
+                # Each is yielded as it arrives: a round that ends on a later one keeps these stored.
+                yield from ((uid, mail) for uid in uids if (mail := self._alone(uid, uidvalidity)) is not None)
+                continue
+            for uid in uids:
                 if uid in bodies:  # absent: expunged by another client since the listing
                     yield uid, bodies[uid]
 
-    def _peek_headers(self, uid: str) -> bytes:
-        with self._unavailable_on_error("fetch failed"):
+    def _alone(self, uid: str, uidvalidity: str) -> bytes | UnfetchableMail | None:
+        """One mail's body (None once expunged), tried twice, each time on a connection that works."""
+        for _ in range(2):
+            try:
+                return self._bodies([uid]).get(uid)
+            except _SERVER_ERRORS as error:
+                self._recover(error, uidvalidity)
+                failure = error
+        log.warning("UID %s failed twice on its own: stored as not downloaded", uid)
+        reason = f"not downloaded: the server failed twice to send it ({self._scrubbed(_named(failure))})"
+        return UnfetchableMail(reason, self._headers_if_sent(uid, uidvalidity))
+
+    def _bodies(self, uids: list[str]) -> dict[str, bytes]:
+        return _literals(self._command("FETCH", _uid_set(uids), "(UID BODY.PEEK[])"))
+
+    def _headers_if_sent(self, uid: str, uidvalidity: str) -> bytes:
+        """The mail's first headers, to name its ticket; nothing when the server fails to send them."""
+        try:
             data = self._command("FETCH", uid, f"(UID BODY.PEEK[HEADER]<0.{HEADER_PEEK_BYTES}>)")
+        except _SERVER_ERRORS as error:
+            self._recover(error, uidvalidity)
+            return b""
         return _literals(data).get(uid, b"")
 
     def _command(self, command: str, *args: str) -> list:
@@ -291,6 +379,10 @@ class ImapMailbox:
             if not self._box.folder.exists(folder):
                 self._box.folder.create(folder)
         self._created_folders.add(folder)
+
+
+def _named(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _message_ids(header: bytes) -> list[str]:

@@ -6,8 +6,8 @@ On IMAP a mail is flagged or moved (as configured) only once its ticket is store
 between leaves it on the server unflagged, and the next fetch knows it by its UID and marks it
 then (a mark that failed is retried every fetch until it succeeds), so nothing is lost and
 nothing is stored twice. A mail is known by its UID and by its content (``content_hash``): the
-same mail under a new UID adds nothing. A mail that cannot be read is quarantined with the
-reason and never blocks the others.
+same mail under a new UID adds nothing. A mail that cannot be read, or that the server does not
+send, is quarantined with the reason and never blocks the others; so is a mark the server refuses.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from pathlib import Path
 
 from core.mail import MailRef
 from core.settings import Settings
-from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable, OversizedMail
+from integrations.imap_mailbox import (
+    NOT_DOWNLOADED,
+    ImapMailbox,
+    ImapRefused,
+    ImapSettings,
+    ImapUnavailable,
+    OversizedMail,
+    UnfetchableMail,
+)
 from integrations.mail_parsing import MailParseError, machine_mail_reason, parse_eml
 from integrations.mail_sending import original_from_headers
 from integrations.sender_auth import address_tricks, authenticate_sender
@@ -40,7 +48,7 @@ def eml_dir_mails(folder: Path) -> Iterator[tuple[MailRef, bytes]]:
         yield MailRef(f"eml:{folder.resolve()}", "0", path.name, None), path.read_bytes()
 
 
-def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedMail]],
+def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedMail | UnfetchableMail]],
            on_stored: Callable[[MailRef], None] | None = None, trusted_authserv_id: str | None = None) -> list[int]:
     """Store every unknown mail as a ticket (or quarantine it); returns the new ticket ids.
 
@@ -65,13 +73,13 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
+def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail | UnfetchableMail,
                trusted_authserv_id: str | None = None) -> int | None:
     """One mail as a ticket, or quarantined with the reason; None when the store knows it already.
     The receiving MX's verdict on its sender (only ``trusted_authserv_id``'s headers count) and
     the tricks its From plays on a reader are kept with it."""
-    if isinstance(raw, OversizedMail):
-        return _store_oversized(store, ref, raw)
+    if isinstance(raw, NOT_DOWNLOADED):
+        return _store_not_downloaded(store, ref, raw)
     digest = content_hash(raw)
     # Everything read from the mail is read here, inside the containment: a mail that breaks any
     # of these checks is quarantined with the reason. Outside it, the error would leave the fetch,
@@ -107,9 +115,10 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail,
     return store.add_ticket(_with_message_id(ref, parsed.message_id), content_hash=digest, **fields)
 
 
-def _store_oversized(store: TicketStore, ref: MailRef, mail: OversizedMail) -> int | None:
+def _store_not_downloaded(store: TicketStore, ref: MailRef, mail: OversizedMail | UnfetchableMail) -> int | None:
     # Quarantined, but named by its headers: the operator sees who wrote, and Message-ID dedupes it.
-    digest = content_hash(mail.headers)
+    # Without headers there is nothing to know it by: every such mail is a ticket of its own.
+    digest = content_hash(mail.headers) if mail.headers else None
     try:
         parsed = parse_eml(mail.headers)
     except MailParseError:
@@ -149,11 +158,15 @@ def fetch_imap(store: TicketStore, settings: ImapSettings, trusted_authserv_id: 
 
 
 def _mark(store: TicketStore, mailbox: ImapMailbox, ref: MailRef) -> None:
-    """Flag or move one stored mail; a failure is logged and retried on the next fetch."""
+    """Flag or move one stored mail; a failure is logged and retried on the next fetch. A mark the
+    server refuses (a processed folder it will not create, a full quota) leaves the connection
+    working, so the fetch goes on: the mails after it must not wait for the mark."""
     try:
         mailbox.mark_processed(ref.uid)
     except ImapUnavailable as error:
         log.warning("could not mark UID %s processed (retried on the next fetch): %s", ref.uid, error)
+        if isinstance(error, ImapRefused):
+            return
         raise
     store.mark_uid_processed(ref.mailbox, ref.uidvalidity, ref.uid)
 

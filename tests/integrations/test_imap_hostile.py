@@ -1,0 +1,394 @@
+"""A flaky or lying IMAP server, against the real Dovecot (tests/fixtures/dovecot.py): damaged
+files on its disk, a proxy that rewrites or withholds what it says, another client changing the
+folder meanwhile. The rule: one failure, one ticket; nothing lost, nothing stored twice; the
+fetch never hangs and never stops at one mail."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from imap_tools import MailBoxUnencrypted
+
+from integrations.imap_mailbox import (
+    FETCH_CHUNK_MAILS,
+    ImapMailbox,
+    ImapSettings,
+    ImapUnavailable,
+    OversizedMail,
+)
+from support.intake import fetch_imap, ingest
+from support.states import State
+from support.store import TicketStore
+from testbed import free_port
+from testbed.dovecot import MAIL_UID
+from tests.integrations.test_imap_mailbox import mail, server_flags
+
+FAILED_TWICE = "not downloaded: the server failed twice to send it"
+
+
+class LyingProxy:
+    """A loopback proxy in front of Dovecot that passes the client's bytes on as they are and each
+    line the server sends through ``server_line``: it returns the line to send (rewritten or not),
+    or None to stall the connection from there on. ``close()`` takes the server away."""
+
+    def __init__(self, target_port: int, server_line: Callable[[bytes], bytes | None] = lambda line: line):
+        self.target_port, self.server_line = target_port, server_line
+        self.listener = socket.create_server(("127.0.0.1", free_port()))
+        self.port = self.listener.getsockname()[1]
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def settings(self, account: ImapSettings, **overrides) -> ImapSettings:
+        return dataclasses.replace(account, port=self.port, **overrides)
+
+    def close(self) -> None:
+        self._closed.set()
+        _shut(self.listener)  # shutdown wakes the accept() waiting in the other thread; close alone does not
+        for sock in self._sockets:
+            _shut(sock)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._closed.is_set():
+                _shut(client)
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            for sock in (client, server):  # line by line, each sent at once: Nagle would add 40 ms a line
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sockets += [client, server]
+            threading.Thread(target=self._to_server, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._to_client, args=(server, client), daemon=True).start()
+
+    def _to_server(self, client: socket.socket, server: socket.socket) -> None:
+        try:
+            while data := client.recv(65_536):
+                server.sendall(data)
+        except OSError:
+            pass
+
+    def _to_client(self, server: socket.socket, client: socket.socket) -> None:
+        pending = b""
+        try:
+            while data := server.recv(65_536):
+                *lines, pending = (pending + data).split(b"\r\n")
+                for line in lines:
+                    sent = self.server_line(line + b"\r\n")
+                    if sent is None:
+                        self._closed.wait()
+                        return
+                    client.sendall(sent)
+        except OSError:
+            pass
+        finally:
+            _shut(client)
+            _shut(server)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+@pytest.fixture
+def proxies():
+    opened = []
+
+    def open_proxy(target_port, server_line=lambda line: line):
+        opened.append(LyingProxy(target_port, server_line))
+        return opened[-1]
+
+    yield open_proxy
+    for proxy in opened:
+        proxy.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return TicketStore(tmp_path / "tickets.sqlite3")
+
+
+def tickets_by_uid(store: TicketStore) -> dict[str, tuple[State, str | None]]:
+    return {t.uid: (t.state, t.quarantine_reason) for t in store.tickets()}
+
+
+def drop_with_size(dovecot_server, user: str, raw: bytes, size: int) -> None:
+    """A message file whose Maildir name states a wrong size (``S=``), as a crashed delivery or a
+    hand-restored backup leaves it: Dovecot then drops the connection when asked for its body."""
+    folder = dovecot_server.home(user) / "Maildir" / "cur"
+    path = folder / f"{time.time_ns()}.M1P1.broken,S={size},W={size + 10}:2,"
+    path.write_bytes(raw)
+    os.chown(path, MAIL_UID, MAIL_UID)
+
+
+# -- one mail the server cannot send ----------------------------------------------------------
+def test_a_mail_dovecot_cannot_send_is_one_quarantined_ticket_and_the_others_arrive(dovecot_server, imap_account,
+                                                                                       store):
+    settings = dataclasses.replace(imap_account, mark_seen=True)
+    dovecot_server.append(settings.user, mail(1))
+    drop_with_size(dovecot_server, settings.user, mail(2, body="the file is longer than its name says " * 50), 300)
+    dovecot_server.append(settings.user, mail(3))
+
+    assert fetch_imap(store, settings) == 3  # before: every round failed ("fetch failed: EOF"), no ticket at all
+    broken = [t for t in store.tickets() if t.state == State.QUARANTINED]
+    assert len(broken) == 1 and broken[0].quarantine_reason.startswith(FAILED_TWICE)
+    assert sorted(t.message_id for t in store.tickets() if t.state == State.RECEIVED) == ["<1@example.org>",
+                                                                                          "<3@example.org>"]
+    assert fetch_imap(store, settings) == 0 and len(store.tickets()) == 3  # known: never fetched again
+    with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password) as box:
+        assert box.uids("UNSEEN") == [] and len(box.uids("SEEN")) == 3  # the broken one's headers fail too
+
+
+def test_a_mail_listed_small_but_sent_huge_is_refused_before_it_is_read(dovecot_server, imap_account, store,
+                                                                         proxies):
+    # The listing's RFC822.SIZE is the server's word; the literal it then announces is checked too.
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2, body=("x" * 76 + "\r\n") * 40_000), mail(3)])
+    proxy = proxies(dovecot_server.imap_port, lambda line: re.sub(rb"RFC822\.SIZE \d{7,}", b"RFC822.SIZE 300", line))
+    settings = proxy.settings(imap_account, max_message_bytes=100_000)
+
+    tracemalloc.start()
+    try:
+        assert fetch_imap(store, settings) == 3
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # before: the 3 MB were read, stored and triaged as an ordinary mail
+    state, reason = tickets_by_uid(store)["2"]
+    assert state == State.QUARANTINED and "3120" in reason and "over the 100000 byte limit" in reason
+    assert store.tickets()[1].sender == "Member 2 <m2@example.org>"  # named by its headers
+
+
+def lie_about_literal(uid: int, length: Callable[[int], int]) -> Callable[[bytes], bytes]:
+    def rewrite(line: bytes) -> bytes:
+        return re.sub(rb"(\(UID %d BODY\[\] \{)(\d+)\}" % uid,
+                      lambda found: found.group(1) + str(length(int(found.group(2)))).encode() + b"}", line)
+    return rewrite
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(2, 5), data=st.data(),
+       length=st.one_of(st.integers(1, 150).map(lambda short: lambda real: max(0, real - short)),
+                        st.sampled_from([lambda real: 99_999_999_999, lambda real: 10_000_000])))
+def test_a_literal_of_the_wrong_length_is_one_quarantined_ticket(dovecot_server, proxies, tmp_path_factory,
+                                                                  count, data, length):
+    # Shorter than announced or announced far over the limit: imaplib would misread the rest of
+    # the response, or allocate the announced size (MemoryError) before reading a byte.
+    account = dovecot_server.settings(dovecot_server.add_user())
+    dovecot_server.append_many(account.user, [mail(n) for n in range(1, count + 1)])
+    liar = data.draw(st.integers(1, count), label="lying uid")
+    proxy = proxies(dovecot_server.imap_port, lie_about_literal(liar, length))
+    store = TicketStore(tmp_path_factory.mktemp("lie") / "t.sqlite3")
+
+    assert fetch_imap(store, proxy.settings(account)) == count
+    stored = tickets_by_uid(store)
+    assert stored.pop(str(liar))[1].startswith(FAILED_TWICE)
+    assert all(state == State.RECEIVED for state, _ in stored.values())
+    assert fetch_imap(store, proxy.settings(account)) == 0
+
+
+def test_oversized_mails_whose_headers_the_server_cannot_send_are_a_ticket_each(dovecot_server, imap_account,
+                                                                               store, proxies):
+    # Listed over the limit, and the header literal announced absurdly long: nothing names them,
+    # so nothing may merge them either (before: a MemoryError on every round).
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2), mail(3)])
+
+    def lie(line: bytes) -> bytes:
+        line = re.sub(rb"(UID [23] RFC822\.SIZE )\d+", rb"\g<1>900000", line)
+        return re.sub(rb"(UID [23] BODY\[HEADER\]<0> \{)\d+", rb"\g<1>99999999999", line)
+
+    proxy = proxies(dovecot_server.imap_port, lie)
+    assert fetch_imap(store, proxy.settings(imap_account, max_message_bytes=100_000)) == 3
+    stored = tickets_by_uid(store)
+    assert stored.pop("1")[0] == State.RECEIVED
+    assert [reason for _, reason in stored.values()] == [OversizedMail(900_000, 100_000, b"").reason] * 2
+    assert [t.sender for t in store.tickets()][1:] == ["", ""]  # no headers were read
+
+
+def test_a_folder_rebuilt_while_a_fetch_recovers_ends_the_round_storing_nothing_under_old_uids(
+        dovecot_server, imap_account, store, proxies):
+    # The old UIDs would name other mails in the rebuilt folder: stored under the old generation,
+    # and the marks made on whichever mail now has that UID.
+    settings = dataclasses.replace(imap_account, folder="Support", mark_seen=True)
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)], folder="Support")
+    rebuilt = []
+
+    def rebuild_then_lie(line: bytes) -> bytes:
+        if b"UID 2 BODY[] {" in line and not rebuilt:
+            with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password, None) as box:
+                box.folder.delete("Support")
+            dovecot_server.append_many(settings.user, [mail(7), mail(8)], folder="Support")
+            rebuilt.append(True)
+        return lie_about_literal(2, lambda real: 99_999_999_999)(line)
+
+    proxy = proxies(dovecot_server.imap_port, rebuild_then_lie)
+    with pytest.raises(ImapUnavailable, match="UIDVALIDITY changed"):
+        fetch_imap(store, proxy.settings(settings))
+    assert store.tickets() == [] and server_flags(settings, "Support") == {"1": set(), "2": set()}
+
+    assert fetch_imap(store, settings) == 2
+    assert sorted(t.message_id for t in store.tickets()) == ["<7@example.org>", "<8@example.org>"]
+
+
+def test_the_server_timing_out_on_one_mail_blames_no_mail(dovecot_server, imap_account, store, proxies):
+    # A stall looks the same whoever causes it: the round ends, the mail waits for the next one.
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2)])
+    proxy = proxies(dovecot_server.imap_port, lambda line: None if b"BODY[]" in line else line)
+    started = time.monotonic()
+    with pytest.raises(ImapUnavailable, match="fetch failed: TimeoutError"):
+        fetch_imap(store, proxy.settings(imap_account, timeout=1))
+    assert time.monotonic() - started < 5 and store.tickets() == []
+    assert fetch_imap(store, imap_account) == 2
+
+
+def test_a_literal_longer_than_what_follows_stalls_like_a_dead_server_and_keeps_the_mails_before_it(
+        dovecot_server, imap_account, store, proxies):
+    # The rest of the response is read as the literal, then the read waits: indistinguishable
+    # from a stall, so no mail is blamed, and the mail after it waits (a known limit: README).
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2), mail(3)])
+    proxy = proxies(dovecot_server.imap_port, lie_about_literal(2, lambda real: real + 100))
+    for _ in range(2):
+        with pytest.raises(ImapUnavailable, match="TimeoutError"):
+            fetch_imap(store, proxy.settings(imap_account, timeout=1))
+        assert [t.uid for t in store.tickets()] == ["1"]
+
+
+def test_a_server_that_accepts_and_never_answers_times_out(proxies, imap_account, store):
+    silent = proxies(imap_account.port, lambda line: None)
+    started = time.monotonic()
+    with pytest.raises(ImapUnavailable, match="cannot connect: TimeoutError"):
+        fetch_imap(store, silent.settings(imap_account, timeout=1))
+    assert time.monotonic() - started < 3
+
+
+# -- the connection dropping --------------------------------------------------------------------
+def test_the_server_going_away_mid_fetch_ends_the_round_and_the_next_loses_nothing(dovecot_server, imap_account,
+                                                                                   store, proxies):
+    total = FETCH_CHUNK_MAILS + 30
+    dovecot_server.append_many(imap_account.user, [mail(n) for n in range(total)])
+    proxy = proxies(dovecot_server.imap_port)
+
+    def away_after_ten(mails):
+        for count, item in enumerate(mails):
+            if count == 10:
+                proxy.close()  # the connection and every new one fail from here on
+            yield item
+
+    with pytest.raises(ImapUnavailable, match="cannot connect"), ImapMailbox(proxy.settings(imap_account)) as mailbox:
+        ingest(store, away_after_ten(mailbox.new_mails(store.known_uids)))
+    assert len(store.tickets()) == FETCH_CHUNK_MAILS  # the chunk already received is stored
+
+    assert fetch_imap(store, imap_account) == total - FETCH_CHUNK_MAILS
+    message_ids = [t.message_id for t in store.tickets()]
+    assert len(message_ids) == len(set(message_ids)) == total
+
+
+# -- the server refusing a mark -------------------------------------------------------------------
+def test_a_mark_the_server_refuses_does_not_stop_the_fetch(dovecot_server, imap_account, store, caplog):
+    # Dovecot's Maildir names folders with ".": it refuses to create "Done/2026", as a full quota
+    # or a missing right would refuse the move.
+    settings = dataclasses.replace(imap_account, processed_folder="Done/2026")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2), mail(3)])
+    with caplog.at_level(logging.WARNING):
+        assert fetch_imap(store, settings) == 3  # before: one ticket, then every round stopped at the mark
+        dovecot_server.append(settings.user, mail(4))
+        assert fetch_imap(store, settings) == 1
+    assert "Invalid mailbox name" in caplog.text
+    generation = (store.tickets()[0].mailbox, store.tickets()[0].uidvalidity)
+    assert store.unmarked_uids(*generation) == ["1", "2", "3", "4"]
+
+    fixed = dataclasses.replace(settings, processed_folder="Done")
+    assert fetch_imap(store, fixed) == 0  # the pending marks are made once the server accepts them
+    assert store.unmarked_uids(*generation) == [] and server_flags(fixed) == {}
+    assert len(server_flags(fixed, "Done")) == 4
+
+
+# -- another client changing the folder -----------------------------------------------------------
+def test_mail_another_client_marked_read_is_fetched_all_the_same(dovecot_server, imap_account, store):
+    dovecot_server.append_many(imap_account.user, [mail(1), mail(2)])
+    with MailBoxUnencrypted(imap_account.host, imap_account.port).login(imap_account.user,
+                                                                        imap_account.password) as box:
+        box.flag(box.uids(), "\\Seen", True)  # "mark all as read" in Thunderbird
+    assert fetch_imap(store, imap_account) == 2
+
+
+def test_mail_expunged_between_the_listing_and_the_fetch_is_skipped_and_the_rest_arrive(dovecot_server,
+                                                                                       imap_account, store,
+                                                                                       proxies):
+    dovecot_server.append_many(imap_account.user, [mail(n) for n in range(1, 6)])
+    expunged = []
+
+    def expunge_once_listed(line: bytes) -> bytes:
+        if b"RFC822.SIZE" in line and b"UID 5 " in line and not expunged:
+            with MailBoxUnencrypted(imap_account.host, imap_account.port).login(imap_account.user,
+                                                                                imap_account.password) as box:
+                box.delete(["2", "4"])
+            expunged.append(True)
+        return line
+
+    proxy = proxies(dovecot_server.imap_port, expunge_once_listed)
+    assert fetch_imap(store, proxy.settings(imap_account)) == 3 and expunged
+    assert sorted(tickets_by_uid(store)) == ["1", "3", "5"]
+    assert all(state == State.RECEIVED for state, _ in tickets_by_uid(store).values())
+
+
+def test_non_ascii_folder_names_fetch_move_and_file_replies(dovecot_server, imap_account, store):
+    settings = dataclasses.replace(imap_account, folder="Anfragen.Prüfung", processed_folder="Erledigt ✓",
+                                   mark_seen=True, sent_folder="Gesendete Objekte")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)], folder=settings.folder)
+    assert fetch_imap(store, settings) == 2 and fetch_imap(store, settings) == 0
+    assert list(server_flags(settings, "Erledigt ✓").values()) == [{"\\Seen"}, {"\\Seen"}]
+    with ImapMailbox(settings) as mailbox:
+        mailbox.append_sent(mail(9), "<9@example.org>")
+        assert mailbox.flag_answered_message("<1@example.org>") is True
+    assert len(server_flags(settings, "Gesendete Objekte")) == 1
+
+
+def test_a_recreated_folder_adds_no_ticket_for_mail_without_or_with_a_shared_message_id(dovecot_server,
+                                                                                        imap_account, store):
+    settings = dataclasses.replace(imap_account, folder="Support")
+    no_message_id = mail(1).replace(b"Message-ID: <1@example.org>\r\n", b"")
+    same_id_other_text = mail(2, body="Another mail that reuses <2@example.org>.")
+    mails = [no_message_id, mail(2), same_id_other_text]
+    dovecot_server.append_many(settings.user, mails, folder="Support")
+    assert fetch_imap(store, settings) == 3
+    with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password, None) as box:
+        box.folder.delete("Support")
+    dovecot_server.append_many(settings.user, [*mails, mail(4)], folder="Support")  # a new UIDVALIDITY
+
+    assert fetch_imap(store, settings) == 1
+    assert len({t.uidvalidity for t in store.tickets()}) == 2 and len(store.tickets()) == 4
+
+
+def test_a_50_mb_mail_is_quarantined_by_its_headers_without_being_downloaded(dovecot_server, imap_account, store):
+    huge = mail(2, body=("x" * 76 + "\r\n") * 650_000)  # 50 MB, as an attached video would be
+    dovecot_server.append_many(imap_account.user, [mail(1), huge, mail(3)])
+    del huge
+    tracemalloc.start()
+    try:
+        assert fetch_imap(store, imap_account) == 3
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    state, reason = tickets_by_uid(store)["2"]
+    assert state == State.QUARANTINED and re.match(r"message is 50\d{6} bytes on the server, over the 5000000 byte"
+                                                   r" limit \(not downloaded\)", reason)
