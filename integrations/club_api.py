@@ -28,6 +28,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from core.http import BearerToken
+
 Timeout = float | tuple[float, float]
 _T = TypeVar("_T")
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -288,7 +290,8 @@ def _session(token: str, retries: int, backoff: float) -> requests.Session:
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    session.auth = BearerToken(token)  # an auth, not a header: a ~/.netrc entry for the host cannot replace it
+    session.headers["Accept"] = "application/json"
     return session
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import requests
 
+from core.http import bearer
 from core.settings import api_endpoint, public_url
 from integrations.club_api import ClubApi
 from integrations.imap_mailbox import ImapMailbox, ImapSettings, ImapUnavailable
@@ -56,9 +57,8 @@ def probe_model_server(url: str, api_key: str | None = None, expected: str | Non
     """Asks an OpenAI-compatible server for its models, briefly (triage waits for it otherwise);
     with ``expected`` (the name triage asks for, model/served.py ``served_model_name``), a server
     that does not list it is down for the desk: triage refuses it and new mail waits."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        answer = requests.get(api_endpoint(url, "models"), headers=headers, timeout=(1, 2))
+        answer = requests.get(api_endpoint(url, "models"), auth=bearer(api_key), timeout=(1, 2))
     except requests.RequestException as error:
         return Connection("Model", DOWN, f"the model server {public_url(url)} does not answer ({type(error).__name__}): "
                                          "new mail waits as received until it does")

@@ -41,12 +41,14 @@ from pathlib import Path
 
 import requests
 
+from core.http import bearer
 from model.metadata import DEFAULT_ADAPTER
 from model.served import served_model_name
 
 N_CTX = 2048
-"""Prompt plus MAX_NEW_TOKENS: the test split's prompts take 98-273 tokens (median 123). A longer one (the
-mail's parts are cut by characters only on this path) is refused with HTTP 400, which
+"""Prompt plus MAX_NEW_TOKENS: the test split's prompts take 98-273 tokens (median 123), and the client
+cuts each mail to the in-process token budgets (model/served.py), so none exceeds
+model/prompt.py's MAX_PROMPT_TOKENS; a longer one would be refused with HTTP 400, which
 ServedTriager raises as ModelServerError. With ``--logits_all`` every position keeps a row of
 262k logits, so this also bounds the server's memory (~2 GB at most)."""
 
@@ -108,12 +110,11 @@ def wait_until_ready(url: str, process: subprocess.Popen, api_key: str | None = 
     """Poll ``url``/models until the server answers (it loads the model before it listens);
     return the seconds waited. Raises if the process dies or the time runs out."""
     started = time.monotonic()
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     while time.monotonic() - started < timeout_s:
         if process.poll() is not None:
             raise RuntimeError(f"the model server exited with code {process.returncode} before it was ready")
         try:
-            if requests.get(f"{url}/models", headers=headers, timeout=1).ok:
+            if requests.get(f"{url}/models", auth=bearer(api_key), timeout=1).ok:
                 return time.monotonic() - started
         except requests.RequestException:
             pass

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import requests
 
+from core.http import BearerToken
 from model.replies import render_reply
 from model.schema import FIELDS
 
@@ -112,13 +113,12 @@ class Teacher:
         self._last_request = self.clock()
 
     def _post(self, payload: dict) -> str:
-        headers = {"Authorization": f"Bearer {self.config.key}", "Content-Type": "application/json"}
         problem = ""
         for attempt in range(self.config.max_retries + 1):
             self._wait_turn()
             self.requests_sent += 1
             try:
-                response = self.session.post(f"{self.config.url}/chat/completions", json=payload, headers=headers,
+                response = self.session.post(f"{self.config.url}/chat/completions", json=payload, auth=BearerToken(self.config.key),
                                              timeout=self.config.timeout_s)
             except requests.RequestException as err:
                 problem = type(err).__name__  # the class name only: messages can echo request details
