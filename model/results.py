@@ -40,8 +40,8 @@ def build_result(email: Email, category: str, confidence: float, answer_text: st
     dev.csv's 26 stated names out), and a capitalised member name gets the capitalised name words
     that follow it in the mail (``whole_name``: the model gave 3 of those 26 as the first name
     alone).
-    ``parts``: the mail as the prompt showed it (the in-process decoder clips each part to its
-    token budget); by default, cut to its character limits like the served prompt. A login only
+    ``parts``: the mail as the prompt showed it, each part clipped to its token budget (in-process
+    and served alike); by default, cut to its character limits only. A login only
     the clipped-off text states is not taken, as the copy spans would not hold it either.
 
     ``reply_cut``: the token budget closed the answer inside its reply, so the club's template

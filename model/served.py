@@ -12,7 +12,12 @@ Servers tokenize a text prompt with special tokens parsed, so ``<end_of_turn>`` 
 mail would become the control token; in-process it stays characters (model/prompt.py). The
 served prompt therefore puts a word joiner (U+2060) after ``<`` in marker-shaped text of the
 mail, which no tokenizer merges into a marker. No mail of the train, val or test split has
-such text: for them the prompt is ``build_prompt``'s, byte for byte.
+such text: for them the prompt is ``build_prompt``'s, byte for byte. Each part of the mail is cut
+to its token budget as in-process (model/prompt.py ``mail_parts``, the one cut) with the base's
+own tokenizer, its ``tokenizer.json`` read by the tokenizers library (no torch in the client), so
+no prompt exceeds ``MAX_PROMPT_TOKENS`` and each fits the server's context (model/serve.py
+``N_CTX``): cut by characters only, 3,575 characters of a rare script took 12,891 tokens and the
+server failed the mail.
 
 1. The category, as CategoryTrie decides it: one token with the top ``TOP_LOGPROBS``
    alternatives. The five categories' first tokens (add, reset, cancel, modify, other for
@@ -46,6 +51,12 @@ What in-process triage guarantees, kept here:
 - Bounded: an answer is read within ``timeout_s`` (plus at most one read's timeout) and up to
   ``MAX_ANSWER_BYTES``, whatever the server sends; log-probabilities that are not (NaN, positive,
   not numbers) and answers of the wrong shape are a ``ModelServerError`` of that mail.
+- A mail slower than ``timeout_s`` is that mail's (``ModelServerTimeout``) when the server answers
+  ``/models`` right after, so the others go on (support/triage.py); else the server is away.
+- An answer that reaches ``MAX_NEW_TOKENS`` inside its reply is closed there and its reply
+  replaced by the club's template, as the in-process decoder closes it (``close_cut_reply``).
+- The API key is the request's ``Authorization``; a URL's ``user:password@`` is sent (as Basic
+  auth) only without a key, and a URL with both is refused: one header cannot carry both.
 
 Servers (``server=``):
 - ``"llama.cpp"``: llama-cpp-python's server (``python -m model.serve``); the grammar goes in
@@ -61,6 +72,7 @@ Servers (``server=``):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -70,18 +82,28 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from tokenizers import Tokenizer
 
+from core.http import bearer
 from core.mail import Email
 from core.settings import api_endpoint, public_url
 from model.calibration import read_category_bias
 from model.category_check import load_category_check
 from model.copying import COPIED_FIELDS, CopySpans, copy_spans
-from model.metadata import DEFAULT_ADAPTER, read_metadata, reading_adapter
-from model.prompt import ANSWER_PREFIX, STYLES, PromptStyle, build_prompt, mail_parts
+from model.metadata import (
+    DEFAULT_ADAPTER,
+    DEFAULT_BASE_MODEL,
+    default_base_folder,
+    read_metadata,
+    reading_adapter,
+)
+from model.prompt import ANSWER_PREFIX, STYLES, MailParts, PromptStyle, build_prompt, mail_parts
 from model.results import build_result
 from model.review import read_review_rule
 from model.schema import CATEGORIES, FIELDS, TriageResult
@@ -104,6 +126,10 @@ MODEL_CHECK_EVERY_S = 60.0
 LOGPROB_SLACK = 1e-3
 """A log-probability above this is none (float rounding may put log 1 a little above 0)."""
 
+TOKENIZER_FILE = "tokenizer.json"
+_LONGEST_ESCAPE = len("\\u00e9") - 1
+"""The most of a JSON escape a cut can leave unfinished (a backslash, ``u`` and three digits)."""
+
 _MARKER = re.compile(r"<(?=[A-Za-z0-9_|]+>)")
 """The start of text shaped like a special token: <end_of_turn>, <eos>, <|eot_id|>."""
 
@@ -118,6 +144,12 @@ class ModelServerError(RuntimeError):
 class ModelServerUnavailable(ModelServerError):
     """The model server could not be reached, timed out, or kept failing with 5xx.
     The message names the URL (without credentials), never the API key."""
+
+
+class ModelServerTimeout(ModelServerError):
+    """The server took longer than the timeout on one mail and answered ``/models`` right after: it
+    is alive and the mail is what is slow (a long prompt on a busy CPU). Counted against that mail
+    (support/triage.py) so the other mails go on, where ``ModelServerUnavailable`` stops them all."""
 
 
 class ModelServerMismatch(ModelServerUnavailable):
@@ -180,13 +212,75 @@ def category_scores(top_logprobs: dict[str, float], bias: dict[str, float]) -> d
     return scores
 
 
-def served_prompt(email: Email, style: PromptStyle) -> str:
-    """``build_prompt``'s text with marker-shaped text in the mail defused (module docstring)."""
+def served_prompt(email: Email, style: PromptStyle, tokenizer: PromptTokenizer) -> str:
+    """``build_prompt``'s text, each part cut to its token budget by ``tokenizer`` (the base's), with
+    marker-shaped text in the mail defused (module docstring)."""
     def defuse(text: str) -> str:
         return _MARKER.sub("<\u2060", text)
 
     return build_prompt(replace(email, sender=defuse(email.sender), subject=defuse(email.subject),
-                                body=defuse(email.body)), style)
+                                body=defuse(email.body)), style, tokenizer)
+
+
+class PromptTokenizer:
+    """A base's ``tokenizer.json`` through the tokenizers library, called as model/prompt.py's token
+    cut calls a transformers tokenizer: the same Rust tokenizer that one wraps (its
+    ``split_special_tokens`` is ``encode_special_tokens``), without importing torch into the client.
+    tests/model/test_served.py checks that both cut every mail of the data and hostile ones alike."""
+
+    def __init__(self, path: Path):
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._lock = threading.Lock()  # encode_special_tokens is shared state; triage_many's threads share it
+
+    def __call__(self, text: str, add_special_tokens: bool = True, split_special_tokens: bool = False,
+                 return_offsets_mapping: bool = False) -> SimpleNamespace:
+        with self._lock:
+            self._tokenizer.encode_special_tokens = split_special_tokens
+            encoding = self._tokenizer.encode(text, add_special_tokens=add_special_tokens)
+        return SimpleNamespace(input_ids=encoding.ids, offset_mapping=encoding.offsets)
+
+
+@functools.cache
+def prompt_tokenizer(path: Path) -> PromptTokenizer:
+    """The tokenizer at ``path``, read once per process (~2 s for Gemma's 262k tokens)."""
+    return PromptTokenizer(path)
+
+
+def base_tokenizer_file(base_model: str | None) -> Path:
+    """The base's ``tokenizer.json``, found offline, never downloaded: the packaged base's in the
+    folder ``python -m model.prepare`` converted it to (model/loading.py ``prepare_default_base``,
+    which ``make demo`` and ``make model-server`` run), a local folder's, or a Hugging Face id's in
+    the local Hugging Face cache."""
+    if base_model in (None, "", DEFAULT_BASE_MODEL):
+        path = default_base_folder() / TOKENIZER_FILE
+    elif Path(base_model).is_dir():
+        path = Path(base_model) / TOKENIZER_FILE
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(base_model, TOKENIZER_FILE)
+        path = Path(cached) if isinstance(cached, str) else Path(base_model) / TOKENIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no tokenizer of the base model {base_model or DEFAULT_BASE_MODEL} at {path}: "
+                                "triage through a model server cuts each mail to the token budgets the "
+                                "in-process model uses (run `python -m model.prepare` once)")
+    return path
+
+
+def close_cut_reply(answer_text: str) -> str | None:
+    """The answer (the text after ``{"category":"``) that the token budget cut inside its reply,
+    closed there as the in-process decoder closes it (model/constraint.py), or None when it was
+    cut elsewhere. The reply is the answer's last field (``answer_grammar``), so closing its string
+    and the object ends the answer; an escape the cut left unfinished is dropped with the reply's
+    end, which the club's template replaces anyway (model/results.py ``reply_cut``)."""
+    for end in range(len(answer_text), max(len(answer_text) - _LONGEST_ESCAPE, 0) - 1, -1):
+        closed = answer_text[:end] + '"}'
+        try:
+            data = json.loads(ANSWER_PREFIX + closed)
+        except ValueError:
+            continue
+        return closed if isinstance(data, dict) and list(data)[-1] == "response" else None
+    return None
 
 
 def spans_not_in_mail(answer_text: str, spans: CopySpans) -> list[str]:
@@ -231,6 +325,10 @@ class ServedTriager:
             raise ValueError(f"server must be one of {SERVERS}, got {server!r}")
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"model server URL must start with http:// or https://, got {public_url(url)!r}")
+        if api_key and (urlsplit(url).username or urlsplit(url).password):
+            raise ValueError(f"the model server URL {public_url(url)!r} holds a user and password and an API key "
+                             "is set too: a request carries one Authorization header, so give the key alone "
+                             "(ACEDESK_MODEL_API_KEY) or the URL's credentials alone")
         self.url = url.rstrip("/")
         self.server = server
         self.adapter = str(adapter) if adapter is not None else None
@@ -247,9 +345,10 @@ class ServedTriager:
         self.timeout = (connect_timeout_s, timeout_s)
         self.retries = retries
         self.backoff_s = backoff_s
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._auth = bearer(api_key)
         self._local = threading.local()  # one requests.Session per thread (triage_many's workers)
         self._model_checked = -math.inf  # when the server last said it serves self.model
+        self._tokenizer_file = base_tokenizer_file(self.base_model)  # missing: the desk fails at start, not per mail
 
     @classmethod
     def from_settings(cls, settings: Settings, adapter: str | Path | None = DEFAULT_ADAPTER, **options) -> ServedTriager:
@@ -263,10 +362,19 @@ class ServedTriager:
     def __repr__(self) -> str:  # never the key
         return f"ServedTriager({public_url(self.url)!r}, model={self.model!r}, server={self.server!r})"
 
+    @property
+    def tokenizer(self) -> PromptTokenizer:
+        """The base's tokenizer, for the prompt's token cut (read at the first mail)."""
+        return prompt_tokenizer(self._tokenizer_file)
+
+    def mail_parts(self, email: Email) -> MailParts:
+        """The mail as the prompt shows it, each part within its token budget, as in-process."""
+        return mail_parts(email, self.tokenizer)
+
     # -- request bodies ---------------------------------------------------------------------
     def category_request(self, email: Email) -> dict:
         """Step 1: one token, with the alternatives the category is read from."""
-        body = self._body(served_prompt(email, self.style), max_tokens=1, logprobs=TOP_LOGPROBS)
+        body = self._body(served_prompt(email, self.style, self.tokenizer), max_tokens=1, logprobs=TOP_LOGPROBS)
         if self.server == "llama.cpp":
             body["stream"] = True  # see the module docstring
         return body
@@ -274,8 +382,8 @@ class ServedTriager:
     def answer_request(self, email: Email, category: str | None, spans: CopySpans | None = None) -> dict:
         """Step 2: the whole answer, its category fixed (None: any of the five), its copied fields
         the mail's spans (``spans``: ``copy_spans`` of the mail, when the caller has them)."""
-        body = self._body(served_prompt(email, self.style), max_tokens=MAX_NEW_TOKENS)
-        spans = spans if spans is not None else copy_spans(mail_parts(email))
+        body = self._body(served_prompt(email, self.style, self.tokenizer), max_tokens=MAX_NEW_TOKENS)
+        spans = spans if spans is not None else copy_spans(self.mail_parts(email))
         grammar = answer_grammar((category,) if category else CATEGORIES, spans)
         if self.server == "llama.cpp":
             body["grammar"] = grammar
@@ -300,7 +408,7 @@ class ServedTriager:
         check = load_category_check().log_probabilities(email.subject, email.body) if self.check_weight else {}
         bias = {category: self.category_bias.get(category, 0.0) + self.check_weight * check.get(category, 0.0)
                 for category in CATEGORIES}
-        parts = mail_parts(email)
+        parts = self.mail_parts(email)
         without_quote = None
         if parts.quoted:  # first: the full prompt after it shares its start in the server's cache
             alone = category_scores(self._alternatives(Email(email.sender, email.subject, parts.text, email.date)),
@@ -319,8 +427,10 @@ class ServedTriager:
         if decided is None or (category and decided != category):
             raise ModelServerError(f"model server {public_url(self.url)} ignored the answer grammar "
                                    f"(answer starts {text[:40]!r}); is server={self.server!r} right?")
-        result = build_result(email, decided, probabilities.get(decided, 0.0), text,
-                              stopped=answer.get("finish_reason") == "stop", parts=parts)
+        stopped = answer.get("finish_reason") == "stop"
+        closed = None if stopped else close_cut_reply(text)
+        result = build_result(email, decided, probabilities.get(decided, 0.0), closed or text,
+                              stopped=stopped or closed is not None, parts=parts, reply_cut=closed is not None)
         result.category_without_quote = without_quote
         if category is None:
             result.problems.append("category confidence unknown: no category among the server's top tokens")
@@ -381,7 +491,7 @@ class ServedTriager:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
-            session.headers.update(self._headers)
+            session.auth = self._auth  # set, it is what requests sends: never a URL's or ~/.netrc's instead
         return session
 
     def _post(self, body: dict) -> dict:
@@ -404,18 +514,18 @@ class ServedTriager:
             try:  # stream=True: the body is read here, bounded, never whole by requests
                 response = self._session().request(method, url, json=body, timeout=self.timeout, stream=True)
             except requests.ReadTimeout:
-                raise self._timed_out() from None
+                raise self._timed_out(name) from None
             except requests.RequestException as error:
                 reason = type(error).__name__
                 continue
-            with response:
-                try:
+            try:
+                with response:
                     data = self._read_body(response, deadline)
-                except urllib3.exceptions.ReadTimeoutError:
-                    raise self._timed_out() from None
-                except (urllib3.exceptions.HTTPError, OSError) as error:  # the answer broke off half-way
-                    reason = f"{type(error).__name__} while reading the answer"
-                    continue
+            except urllib3.exceptions.ReadTimeoutError:  # asked after the late answer is hung up on
+                raise self._timed_out(name) from None
+            except (urllib3.exceptions.HTTPError, OSError) as error:  # the answer broke off half-way
+                reason = f"{type(error).__name__} while reading the answer"
+                continue
             if response.status_code >= 500:
                 reason = f"HTTP {response.status_code}"
                 continue
@@ -443,7 +553,7 @@ class ServedTriager:
                 raise ModelServerError(f"model server {public_url(self.url)} answered more than "
                                        f"{MAX_ANSWER_BYTES} bytes")
             if time.monotonic() > deadline:
-                raise self._timed_out()
+                raise urllib3.exceptions.ReadTimeoutError(None, response.url, "the answer took longer than the timeout")
         return bytes(body)
 
     def _first_event(self, data: bytes) -> dict:
@@ -454,11 +564,26 @@ class ServedTriager:
             raise ValueError("empty event stream")
         return json.loads(events[0])
 
-    def _timed_out(self) -> ModelServerUnavailable:
-        return ModelServerUnavailable(f"model server {public_url(self.url)} did not answer within {self.timeout[1]:g} s")
+    def _timed_out(self, name: str) -> ModelServerError:
+        """A request that took longer than ``timeout_s``: the mail's (``ModelServerTimeout``) when it
+        asked about one and the server answers ``/models`` within one more timeout, else the server's.
+        llama-cpp-python answers ``/models`` only once it has finished the late request, so the
+        next mail does not queue behind it either."""
+        late = f"model server {public_url(self.url)} did not answer within {self.timeout[1]:g} s"
+        if name == "completions" and self._answers_models():
+            return ModelServerTimeout(f"{late} on this mail, and answers otherwise")
+        return ModelServerUnavailable(late)
+
+    def _answers_models(self) -> bool:
+        try:
+            with self._session().get(api_endpoint(self.url, "models"), timeout=self.timeout, stream=True) as reply:
+                return reply.ok
+        except requests.RequestException:
+            return False
 
     def _choice(self, reply: dict) -> dict:
         choices = reply.get("choices") if isinstance(reply, dict) else None
         if not choices or not isinstance(choices[0], dict):
             raise ModelServerError(f"model server {public_url(self.url)} answered without choices")
         return choices[0]
+

@@ -289,6 +289,17 @@ class TicketStore:
                 failures[step] = failures.get(step, 0) + 1
                 self.db.execute("UPDATE tickets SET failures=? WHERE id=?", (json.dumps(failures), ticket_id))
 
+    def end_run(self, ticket_id: int, step: str) -> None:
+        """Take back one run that ``begin_runs`` counted and that ended without the process dying
+        (a stop, the model server away): the runs it died in before stay counted."""
+        with self.transaction():
+            failures = self.failures(ticket_id)
+            if failures.get(step, 0) > 1:
+                failures[step] -= 1
+            elif failures.pop(step, None) is None:
+                return
+            self.db.execute("UPDATE tickets SET failures=? WHERE id=?", (json.dumps(failures), ticket_id))
+
     def clear_failures(self, ticket_id: int, step: str) -> None:
         """The step gets its tries back (a person decided again, a run ended)."""
         with self.transaction():

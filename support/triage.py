@@ -27,7 +27,7 @@ from model.replies import render_reply, reply_language
 from model.review import DEFAULT_RULE, ReviewThresholds, model_review_reasons, review_thresholds
 from model.schema import TriageResult
 from model.second_request import second_request
-from model.served import ModelServerUnavailable
+from model.served import ModelServerTimeout, ModelServerUnavailable
 from support.actions import ActionProblem
 from support.records import Ticket, UnreadableRow
 from support.safety import mail_injection_reason
@@ -42,7 +42,8 @@ TRIAGE_RUNS = "triage_unfinished"
 """Counted per ticket: triage runs that started on it and never ended. Each is counted (and
 committed) before the model reads the mail and taken back when its result is handled, so a count
 left behind means the process died on the way (the OOM killer, a segfault in native code): no
-Python exception was left to count."""
+Python exception was left to count. A mail the model server took longer than its timeout on, while
+it answers otherwise (``ModelServerTimeout``), leaves its run counted too: it stopped the run."""
 ALSO_ASKS = "also asks"
 """Start of the flag of a mail with a second request."""
 
@@ -88,10 +89,14 @@ def triage_tickets(store: TicketStore, triager, workflow: Workflow | None, ticke
 
     A mail on which the triage process itself dies leaves its unfinished run counted (TRIAGE_RUNS):
     next time it is triaged alone, after the others, so only the culprit is counted again, and once
-    the process stopped on it PARK_AFTER_FAILURES times it goes to review without being read again."""
+    the process stopped on it PARK_AFTER_FAILURES times it goes to review without being read again.
+    So does a mail the model server times out on while it answers otherwise (``ModelServerTimeout``):
+    one triaged alone each time, and the first of the others in a round; a second of the others ends
+    the round with its run taken back: the server is slow (a busy CPU), not the mails."""
     done = 0
+    late: list[int] = []  # the round's mails the model server timed out on
     for batch in _batches(store, ticket_ids, batch_size):
-        _triage_batch(store, triager, workflow, batch, batch_size)
+        _triage_batch(store, triager, workflow, batch, batch_size, late)
         done += len(batch)
         yield done
 
@@ -109,8 +114,8 @@ def _batches(store: TicketStore, ticket_ids: Sequence[int], batch_size: int) -> 
 
 
 def _triage_batch(store: TicketStore, triager, workflow: Workflow | None, ticket_ids: list[int],
-                  batch_size: int) -> None:
-    tickets = []
+                  batch_size: int, late: list[int]) -> None:
+    tickets, suspects = [], set()
     for ticket_id in ticket_ids:
         try:
             ticket = store.ticket(ticket_id)
@@ -119,17 +124,28 @@ def _triage_batch(store: TicketStore, triager, workflow: Workflow | None, ticket
             continue
         stopped = store.failures(ticket_id).get(TRIAGE_RUNS, 0)
         if stopped >= PARK_AFTER_FAILURES:  # not read again: the mail may kill this process too
-            _park(store, ticket, f"the triage process stopped on this mail {stopped} times, so a person must "
-                                 "read it", check_mail=False)
+            _park(store, ticket, f"the triage process stopped on this mail {stopped} times (it died, or the model "
+                                 "server took longer than its timeout), so a person must read it", check_mail=False)
             store.clear_failures(ticket_id, TRIAGE_RUNS)
             continue
         tickets.append(ticket)
+        if stopped:  # a run stopped on it before: it comes alone (_batches)
+            suspects.add(ticket_id)
     if not tickets:
         return
     store.begin_runs([ticket.id for ticket in tickets], TRIAGE_RUNS)  # committed before the model reads them
     unfinished = [ticket.id for ticket in tickets]
     try:
         for ticket, result in zip(tickets, _results(triager, tickets, batch_size), strict=True):
+            if isinstance(result, ModelServerTimeout):
+                if late and ticket.id not in suspects:
+                    raise ModelServerUnavailable(f"{result}; it was slow on ticket {late[0]} too this round: the "
+                                                 "server is slow, not the mails") from result
+                log.error("ticket %s: %s; its run stays counted: triaged alone, after the others, next round",
+                          ticket.id, result)
+                late.append(ticket.id)
+                unfinished.remove(ticket.id)
+                continue
             if isinstance(result, Exception):
                 _triage_failed(store, ticket, f"the model failed on this mail: {_named(result)}")
             else:
@@ -147,7 +163,7 @@ def _triage_batch(store: TicketStore, triager, workflow: Workflow | None, ticket
 def _forget_runs(store: TicketStore, ticket_ids: list[int]) -> None:
     for ticket_id in ticket_ids:
         try:
-            store.clear_failures(ticket_id, TRIAGE_RUNS)
+            store.end_run(ticket_id, TRIAGE_RUNS)  # this run only: the times the process died on it stay
         except sqlite3.Error:  # never hides the error that ended the run
             log.exception("ticket %s: taking back its unfinished triage run failed", ticket_id)
 
@@ -207,24 +223,32 @@ def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_i
     return split_id
 
 
-def _results(triager, tickets: list[Ticket], batch_size: int) -> list:
+def _results(triager, tickets: list[Ticket], batch_size: int) -> Iterator:
     """The model's results for a batch; when the batch fails, mail by mail, so one mail's error
-    stays that mail's (an Exception in its place)."""
+    stays that mail's (an Exception in its place). Mail by mail, each result comes as it is ready,
+    so a round that ends on one (a second mail the model server is slow on) asks no further mail;
+    a batch of one is not asked again: a mail the server is slow on would cost a second timeout."""
     try:
-        return triager.triage_many([email_of(ticket) for ticket in tickets], batch_size=batch_size)
+        results = triager.triage_many([email_of(ticket) for ticket in tickets], batch_size=batch_size)
     except ModelServerUnavailable:
         raise  # the model server is away, not the mail's fault: every ticket stays received
-    except Exception:  # find which mail it was
+    except Exception as error:  # find which mail it was
+        if len(tickets) == 1:
+            log.exception("triaging ticket %s failed", tickets[0].id)
+            yield error
+            return
         log.exception("a triage batch failed; triaging its mails one by one")
-    results = []
+    else:
+        yield from results
+        return
     for ticket in tickets:
         try:
-            results.append(triager.triage(email_of(ticket)))
+            result = triager.triage(email_of(ticket))
         except ModelServerUnavailable:
             raise
         except Exception as error:  # noqa: BLE001 - kept as this mail's result, logged by the caller
-            results.append(error)
-    return results
+            result = error
+        yield result
 
 
 def _named(error: Exception) -> str:

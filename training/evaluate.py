@@ -188,8 +188,11 @@ def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_
     if model_url:
         from model.served import ServedTriager  # deferred: see resolve_adapter
 
-        triager = ServedTriager(model_url, os.environ.get("ACEDESK_MODEL_API_KEY") or None, adapter=adapter,
-                                server=server)
+        try:
+            triager = ServedTriager(model_url, os.environ.get("ACEDESK_MODEL_API_KEY") or None, adapter=adapter,
+                                    server=server)
+        except (ValueError, FileNotFoundError) as problem:  # a URL it refuses, no tokenizer: said, not a traceback
+            raise ModelServerError(str(problem)) from None
         print(f"Triaging through {triager!r} (adapter {adapter or '(none)'})", file=sys.stderr)
         time_budget_s = None  # the server's own timeouts bound each call
     else:

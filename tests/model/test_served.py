@@ -23,12 +23,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.mail import Email
 from model.category_check import CHECK_WEIGHT, load_category_check
 from model.copying import copy_spans
 from model.metadata import DEFAULT_ADAPTER
-from model.prompt import STYLES, build_prompt, mail_parts
+from model.prompt import ANSWER_PREFIX, MAX_PROMPT_TOKENS, STYLES, build_prompt, mail_parts
+from model.replies import render_reply
 from model.review import model_review_reasons, read_review_rule
 from model.schema import CATEGORIES
 from model.served import (
@@ -36,10 +40,14 @@ from model.served import (
     MAX_NEW_TOKENS,
     TOP_LOGPROBS,
     ModelServerError,
+    ModelServerTimeout,
     ModelServerUnavailable,
     ServedTriager,
     answer_grammar,
+    base_tokenizer_file,
     category_scores,
+    close_cut_reply,
+    prompt_tokenizer,
     served_model_name,
 )
 
@@ -151,9 +159,11 @@ class _Stub:
     answers as it likes. ``/v1/models`` lists ``models`` (by default the shipped adapter's name and the
     plain base's, as a vLLM with both would); ``paths`` records each request's path."""
 
-    def __init__(self, replies: list, models: tuple[str, ...] = (SERVED, served_model_name(None))):
+    def __init__(self, replies: list, models: tuple[str, ...] = (SERVED, served_model_name(None)),
+                 models_delay_s: float = 0.0):
         self.replies = list(replies)
         self.models = models
+        self.models_delay_s = models_delay_s  # a server too busy to list its models (one that is stuck)
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.paths: list[str] = []
@@ -164,13 +174,18 @@ class _Stub:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # /v1/models: which model the server serves
                 stub.paths.append(self.path)
+                stub.headers.append(dict(self.headers))
+                time.sleep(stub.models_delay_s)
                 data = json.dumps({"object": "list", "data": [{"id": name, "object": "model"}
                                                               for name in stub.models]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up waiting for the list
+                    self.close_connection = True
 
             def do_POST(self):
                 stub.paths.append(self.path)
@@ -249,15 +264,45 @@ def test_a_stream_cut_off_half_way_is_asked_again():
 
 
 def test_a_server_that_is_down_raises_model_server_unavailable_quickly():
-    url = f"http://user:secret@127.0.0.1:{free_port()}/v1"  # nothing listens there
-    started = time.monotonic()
-    with pytest.raises(ModelServerUnavailable) as caught:
-        ServedTriager(url, KEY).triage(EMAIL)
-    assert time.monotonic() - started < 5  # three retries, 0.25 + 0.5 + 1 s of backoff
-    message = str(caught.value)
-    assert f"127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}" in message
-    assert KEY not in message and "secret" not in message
-    assert KEY not in repr(ServedTriager(url, KEY))
+    port = free_port()  # nothing listens there
+    for url, key in [(f"http://127.0.0.1:{port}/v1", KEY), (f"http://user:secret@127.0.0.1:{port}/v1", None)]:
+        started = time.monotonic()
+        with pytest.raises(ModelServerUnavailable) as caught:
+            ServedTriager(url, key).triage(EMAIL)
+        assert time.monotonic() - started < 5  # three retries, 0.25 + 0.5 + 1 s of backoff
+        message = str(caught.value)
+        assert f"127.0.0.1:{port}" in message
+        assert KEY not in message and "secret" not in message
+        assert KEY not in repr(ServedTriager(url, key)) and "secret" not in repr(ServedTriager(url, key))
+
+
+# -- credentials: the API key, or a URL's user:password, never both --------------------------
+def _authorization(url: str, key: str | None) -> set[str]:
+    """The Authorization headers a server got from triaging EMAIL with ``key`` at ``url``."""
+    stub = _Stub([_event({"cancel": -0.01}), _answer('cancel_booking","booking_id":"BK-48213","response":"Done."}')])
+    with stub.serving() as root:
+        ServedTriager(url.replace("ROOT", root.removeprefix("http://")), key).triage(EMAIL)
+    return {headers.get("Authorization") for headers in stub.headers}
+
+
+def test_the_api_key_is_sent_even_where_a_netrc_entry_names_the_host(tmp_path, monkeypatch):
+    # requests replaces a session's headers with a ~/.netrc entry for the host (Basic auth): the key
+    # would never reach the server, and the netrc's password would
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert _authorization("http://ROOT", KEY) == {f"Bearer {KEY}"}
+
+
+def test_a_urls_user_and_password_go_as_basic_auth_without_a_key_and_are_refused_beside_one():
+    import base64
+
+    assert _authorization("http://proxy-user:url-secret@ROOT", None) == {
+        "Basic " + base64.b64encode(b"proxy-user:url-secret").decode()}  # a proxy in front of the server
+    with pytest.raises(ValueError, match="one Authorization header") as caught:  # requests sent Basic, not the key
+        ServedTriager("http://proxy-user:url-secret@127.0.0.1:8600/v1", KEY)
+    assert "url-secret" not in str(caught.value) and KEY not in str(caught.value)
+    assert "127.0.0.1:8600" in str(caught.value)
 
 
 def test_a_refused_key_and_a_server_without_the_grammar_are_errors_not_results():
@@ -329,6 +374,95 @@ def test_a_quoted_mail_is_asked_without_its_quote_as_in_process():
             in model_review_reasons(result, read_review_rule(DEFAULT_ADAPTER).thresholds))
 
 
+# -- long mails and long answers: cut as in-process --------------------------------------------
+LONG_MAILS = {
+    "60,000 characters and a long quoted history": Email(
+        "Tom Keller <tom.keller@example.org>", "Re: booking", "Please cancel BK-12345. " * 2500 + "\n\nOn Monday, Tom wrote:\n"
+        + "\n".join(f"> line {n} of an older message about court bookings and fees" for n in range(800))),
+    "a rare script (CJK extension B)": Email("\U00020000" * 2000, "\U00020001" * 2000,
+                                             "\U00020002" * 60000 + "\n> " + "\U00020003" * 5000),
+    "emoji": Email("a@example.org", "hi", "\U0001F3BE" * 60000),
+}
+"""Cut by characters only, their served prompts took 602, 12,891 and 1,293 Gemma tokens (in-process:
+500, 591 and 491); the llama.cpp server (2,048 tokens of context) failed the second every time."""
+PARENT = Email("Sabine Hoffmann <sabine.hoffmann@example.de>", "Anmeldung unserer Kinder",
+               "Liebes Team vom Tennisclub,\n\nwir sind vor drei Wochen aus Hamburg hierher gezogen und unsere beiden "
+               "Kinder, Lena (9 Jahre) und Jonas (12 Jahre), möchten unbedingt weiter Tennis spielen. Jonas spielt "
+               "schon seit fünf Jahren, zuletzt in der Bezirksliga der U14. Könnten Sie bitte meinen Sohn Jonas "
+               "Hoffmann als Mitglied aufnehmen? Als Benutzernamen hätte er gern jonas_h12. Für Lena melde ich mich "
+               "separat. Außerdem hätte ich noch ein paar Fragen: Gibt es eine Familienmitgliedschaft, wie hoch ist "
+               "die Aufnahmegebühr, und muss man Arbeitsstunden leisten? Wir würden uns sehr freuen, bald von Ihnen "
+               "zu hören.\n\nMit freundlichen Grüßen\nSabine Hoffmann", datetime(2026, 11, 25, 9, 0))
+"""A German parent's long mail: the real server answers add_user with a German reply, over 40 tokens in all."""
+
+
+@pytest.mark.parametrize("name", LONG_MAILS)
+def test_a_long_mail_reaches_the_server_cut_to_the_in_process_prompt(name):
+    email, tokenizer = LONG_MAILS[name], prompt_tokenizer(base_tokenizer_file(None))
+    parts = mail_parts(email, tokenizer)
+    stub = _Stub([_event({"other": -0.01})] * (2 if parts.quoted else 1) + [_answer('other","response":"Thanks."}')])
+    with stub.serving() as url:
+        served = ServedTriager(url)
+        served.check_weight = 0.0
+        served.triage(email)
+    prompt = build_prompt(email, STYLES["gemma"], tokenizer)  # model/prompt.py's one cut, the base's tokenizer
+    assert stub.requests[-1]["prompt"] == prompt and stub.requests[-2]["prompt"] == prompt
+    for request in stub.requests:  # as the server reads it: markers as control tokens, <bos> added
+        assert len(tokenizer(request["prompt"]).input_ids) <= MAX_PROMPT_TOKENS
+
+
+@pytest.mark.real_model
+def test_the_client_cuts_every_mail_as_the_in_process_tokenizer_does():
+    import pandas as pd
+
+    from model.loading import load_tokenizer
+    from tests.model.test_prompt import HOSTILE, MARKERS
+
+    gemma, ours = load_tokenizer(None), prompt_tokenizer(base_tokenizer_file(None))
+    mails = [*HOSTILE.values(), *LONG_MAILS.values(), Email(f"Eve {MARKERS}<e@x.org>", MARKERS, MARKERS * 300)]
+    for name in ("dev.csv", "handwritten.csv"):  # each body six times over, so that it is cut
+        rows = pd.read_csv(Path(__file__).parents[2] / "training/data" / name, keep_default_na=False, dtype=str)
+        mails += [Email(row.sender, row.subject, row.body * 6) for row in rows.itertuples()]
+    for email in mails:
+        assert mail_parts(email, ours) == mail_parts(email, gemma), email.subject[:40]
+
+
+def test_an_answer_cut_inside_its_reply_is_closed_with_the_clubs_reply_as_in_process():
+    # a wandering reply (what the in-process decoder closes after REPLY_MAX_TOKENS) runs into the
+    # token budget, here inside an escape: before, "answer was cut off" and the mail went to review
+    fields = 'add_user","username":"jonas_h12","member_name":"Jonas Hoffmann","response":"'
+    wandering = ("Hallo Sabine, wir haben Jonas Hoffmann eingeladen. Zu Ihren Fragen: die Familienmitgliedschaft "
+                 "kostet, die Aufnahmegeb\\u00fchr betr\\u00e")
+    stub = _Stub([_event({"add": -0.01, "other": -5.0}), _answer(fields + wandering, "length")])
+    with stub.serving() as url:
+        served = ServedTriager(url)
+        served.check_weight = 0.0
+        result = served.triage(PARENT)
+    assert result.valid and result.problems == [] and result.raw_answer.endswith('betr"}')
+    assert (result.category, result.username, result.member_name) == ("add_user", "jonas_h12", "Jonas Hoffmann")
+    assert result.response == render_reply("add_user", {"username": "jonas_h12", "member_name": "Jonas Hoffmann"},
+                                           PARENT.sender, "de")
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.dictionaries(st.sampled_from(["username", "new_court"]), st.text(max_size=12)),
+       reply=st.text(max_size=30), ascii_only=st.booleans(), data=st.data())
+def test_an_answer_is_closed_where_a_cut_leaves_its_reply_and_nowhere_else(fields, reply, ascii_only, data):
+    def quoted(text: str) -> str:
+        return json.dumps(text, ensure_ascii=ascii_only)
+
+    head = 'other"' + "".join(f',"{name}":{quoted(value)}' for name, value in fields.items()) + ',"response":"'
+    answer = head + quoted(reply)[1:] + "}"
+    cut = data.draw(st.integers(len("other"), len(answer) - 1))
+    closed = close_cut_reply(answer[:cut])
+    if cut < len(head):  # before the reply: a field would be made up of its cut start
+        assert closed is None
+    else:
+        assert closed is not None and closed.startswith(answer[:cut - 5])
+        parsed = json.loads(ANSWER_PREFIX + closed)
+        assert list(parsed) == ["category", *fields, "response"] and {name: parsed[name] for name in fields} == fields
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 3.0, "high", None])
 def test_alternatives_that_are_not_log_probabilities_are_an_error_not_a_confidence(value):
     stub = _Stub([_event({"cancel": value, "other": -1.0})])
@@ -351,21 +485,34 @@ def test_a_giant_reply_is_refused_without_reading_it_whole():
         ServedTriager(url).triage(EMAIL)
 
 
-def test_a_server_that_trickles_is_given_up_at_its_timeout():
-    def trickle(handler):  # keeps the stream alive with a comment a second, never an event
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
-        handler.end_headers()
-        for _ in range(30):
-            handler.wfile.write(b": ping\n\n")
-            handler.wfile.flush()
-            time.sleep(0.5)
+def _trickle(handler):  # keeps the stream alive with a comment a second, never an event
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.end_headers()
+    for _ in range(30):
+        handler.wfile.write(b": ping\n\n")
+        handler.wfile.flush()
+        time.sleep(0.5)
 
-    stub = _Stub([(None, trickle)] * 4)
+
+def test_a_server_that_trickles_is_given_up_at_its_timeout():
+    # it lists its models at once: alive, so the mail is what is slow (support/triage.py counts it)
+    stub = _Stub([(None, _trickle)] * 4)
     started = time.monotonic()
-    with stub.serving() as url, pytest.raises(ModelServerUnavailable, match="did not answer within 1 s"):
+    with stub.serving() as url, pytest.raises(ModelServerTimeout, match="did not answer within 1 s on this mail"):
         ServedTriager(url, timeout_s=1, backoff_s=0.01).triage(EMAIL)
     assert time.monotonic() - started < 4 and len(stub.requests) == 1  # not 4 tries of 15 s each
+
+
+def test_a_timeout_is_the_servers_when_it_does_not_list_its_models_either():
+    stub = _Stub([(None, _trickle)] * 4, models_delay_s=2.5)
+    with stub.serving() as url:
+        served = ServedTriager(url, timeout_s=1, backoff_s=0.01)
+        served._model_checked = time.monotonic()  # asked before: only the probe after the timeout asks again
+        started = time.monotonic()
+        with pytest.raises(ModelServerUnavailable, match="did not answer within 1 s$") as caught:
+            served.triage(EMAIL)
+    assert not isinstance(caught.value, ModelServerTimeout) and time.monotonic() - started < 4
 
 
 def test_a_url_with_a_query_keeps_its_path_and_hides_the_query():
@@ -542,6 +689,21 @@ def test_the_server_keeps_in_process_guarantees_on_hostile_mail(llama_server):
 
 @pytest.mark.real_model
 @pytest.mark.model_server
+def test_the_server_triages_a_long_mail_in_a_rare_script_and_closes_a_cut_reply(llama_server, monkeypatch):
+    # cut by characters only, the first took 12,891 tokens and the server failed it (the mail went to
+    # review after three rounds); the second's answer (69 tokens) is cut by a smaller budget inside its reply
+    served = ServedTriager(llama_server, timeout_s=300)
+    assert served.triage(LONG_MAILS["a rare script (CJK extension B)"]).category in CATEGORIES
+    monkeypatch.setattr("model.served.MAX_NEW_TOKENS", 40)
+    result = served.triage(PARENT)
+    assert result.category == "add_user" and result.valid and result.username == "jonas_h12"
+    assert '"response":"Hallo' in result.raw_answer and result.raw_answer.endswith('"}')
+    assert result.response == render_reply("add_user", {"username": "jonas_h12", "member_name": result.member_name},
+                                           PARENT.sender, "de")
+
+
+@pytest.mark.real_model
+@pytest.mark.model_server
 @pytest.mark.timeout(2400)  # the shared fixture triages 60 mails twice: ~15 min on a busy 2-core machine
 def test_served_triage_agrees_with_in_process_triage(compared):
     agreement = sum(served.category == local.category for served, local, _, _ in compared) / len(compared)
@@ -586,7 +748,8 @@ def test_from_settings_takes_the_url_and_the_secret_key_from_the_settings_object
     from core.settings import Settings
 
     served = ServedTriager.from_settings(Settings(model_url="http://127.0.0.1:8600/v1", model_api_key=SecretStr(KEY)))
-    assert served.url == "http://127.0.0.1:8600/v1" and served._headers == {"Authorization": f"Bearer {KEY}"}
+    assert served.url == "http://127.0.0.1:8600/v1" and served._auth(requests.Request("GET", served.url).prepare()
+                                                                      ).headers["Authorization"] == f"Bearer {KEY}"
     with pytest.raises(ValueError, match="ACEDESK_MODEL_URL"):
         ServedTriager.from_settings(Settings(model_url=None))
 
