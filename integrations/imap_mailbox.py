@@ -16,7 +16,9 @@ sends too, whatever size it listed: a longer literal is refused before it is rea
 One mail the server cannot send (a damaged file on its disk, a literal of the wrong length) must
 not stop every fetch after it: when a FETCH of several mails fails, each is fetched alone on a
 fresh connection, and one that fails alone twice becomes an :class:`UnfetchableMail`. A timeout
-is never blamed on a mail: the round ends and the next one tries again.
+is never blamed on a mail: the round ends and the next one tries again. Nor is a server that
+sends, but too slowly: each request has a deadline (the read timeout bounds one wait, not a
+drip of a byte every few seconds), past which its connection is cut and the round ends the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
+import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +49,10 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 FETCH_CHUNK_MAILS = 100
 FETCH_CHUNK_BYTES = 20_000_000  # bounds the memory one FETCH response can take
 HEADER_PEEK_BYTES = 65_536  # enough headers of an oversized mail to name it in its ticket
+SLOWEST_TRANSFER_BYTES_PER_S = 65_536
+"""A request's deadline allows its expected bytes at this rate (a 20 MB FETCH: about 5 minutes)."""
+DEADLINE_TIMEOUTS = 4
+"""...plus this many read timeouts for the server to start and finish answering."""
 
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -257,23 +265,23 @@ class ImapMailbox:
                 continue
             uids = [uid for uid, _ in chunk]
             try:
-                bodies = self._bodies(uids)
+                bodies = self._bodies(uids, sum(size for _, size in chunk))
             except _SERVER_ERRORS as error:
                 self._recover(error, uidvalidity)
                 log.warning("fetching UIDs %s failed, so each is fetched alone: %s", _uid_set(uids),
                             self._scrubbed(_named(error)))
                 # Each is yielded as it arrives: a round that ends on a later one keeps these stored.
-                yield from ((uid, mail) for uid in uids if (mail := self._alone(uid, uidvalidity)) is not None)
+                yield from ((uid, mail) for uid, size in chunk if (mail := self._alone(uid, size, uidvalidity)) is not None)
                 continue
             for uid in uids:
                 if uid in bodies:  # absent: expunged by another client since the listing
                     yield uid, bodies[uid]
 
-    def _alone(self, uid: str, uidvalidity: str) -> bytes | UnfetchableMail | None:
+    def _alone(self, uid: str, size: int, uidvalidity: str) -> bytes | UnfetchableMail | None:
         """One mail's body (None once expunged), tried twice, each time on a connection that works."""
         for _ in range(2):
             try:
-                return self._bodies([uid]).get(uid)
+                return self._bodies([uid], size).get(uid)
             except _SERVER_ERRORS as error:
                 self._recover(error, uidvalidity)
                 failure = error
@@ -281,20 +289,45 @@ class ImapMailbox:
         reason = f"not downloaded: the server failed twice to send it ({self._scrubbed(_named(failure))})"
         return UnfetchableMail(reason, self._headers_if_sent(uid, uidvalidity))
 
-    def _bodies(self, uids: list[str]) -> dict[str, bytes]:
-        return _literals(self._command("FETCH", _uid_set(uids), "(UID BODY.PEEK[])"))
+    def _bodies(self, uids: list[str], expected_bytes: int) -> dict[str, bytes]:
+        return _literals(self._command("FETCH", _uid_set(uids), "(UID BODY.PEEK[])", expected_bytes=expected_bytes))
 
     def _headers_if_sent(self, uid: str, uidvalidity: str) -> bytes:
         """The mail's first headers, to name its ticket; nothing when the server fails to send them."""
         try:
-            data = self._command("FETCH", uid, f"(UID BODY.PEEK[HEADER]<0.{HEADER_PEEK_BYTES}>)")
+            data = self._command("FETCH", uid, f"(UID BODY.PEEK[HEADER]<0.{HEADER_PEEK_BYTES}>)",
+                                 expected_bytes=HEADER_PEEK_BYTES)
         except _SERVER_ERRORS as error:
             self._recover(error, uidvalidity)
             return b""
         return _literals(data).get(uid, b"")
 
-    def _command(self, command: str, *args: str) -> list:
-        status, data = self._box.client.uid(command, *args)
+    def _command(self, command: str, *args: str, expected_bytes: int = 0) -> list:
+        """``UID command args``; TimeoutError when the answer is not complete by its deadline
+        (``expected_bytes`` at the slowest rate allowed, plus ``DEADLINE_TIMEOUTS`` read timeouts)."""
+        deadline_s = self.settings.timeout * DEADLINE_TIMEOUTS + expected_bytes / SLOWEST_TRANSFER_BYTES_PER_S
+        client, cut = self._box.client, threading.Event()
+
+        def cut_off() -> None:
+            cut.set()
+            try:  # the plain socket's shutdown, also under TLS: SSLSocket.shutdown would unwrap it under the reader
+                socket.socket.shutdown(client.sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        watchdog = threading.Timer(deadline_s, cut_off)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            status, data = client.uid(command, *args)
+        except Exception:
+            if cut.is_set():  # whatever the cut connection raised, it is the deadline's doing
+                raise TimeoutError(f"UID {command} was not answered within {deadline_s:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
+        if cut.is_set():  # answered just as it was cut: the connection is gone all the same
+            raise TimeoutError(f"UID {command} was not answered within {deadline_s:g} s")
         if status != "OK":
             raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")
         return data

@@ -271,6 +271,29 @@ def test_a_literal_longer_than_what_follows_stalls_like_a_dead_server_and_keeps_
         assert [t.uid for t in store.tickets()] == ["1"]
 
 
+def test_a_server_that_sends_a_mail_too_slowly_is_cut_off_at_the_requests_deadline(dovecot_server, imap_account,
+                                                                                   store, proxies):
+    # Each line arrives within the read timeout, so no read ever times out: before the deadline the
+    # round waited for the whole drip (here 60 lines * 0.25 s; a 5 MB mail at a byte a second: weeks).
+    long_mail = mail(1).replace(b"\r\n\r\n", b"\r\n\r\n" + b"a line of the body\r\n" * 60, 1)
+    dovecot_server.append_many(imap_account.user, [long_mail])
+    in_body = threading.Event()
+
+    def drip(line: bytes) -> bytes:
+        if b"BODY[]" in line:
+            in_body.set()
+        if in_body.is_set():
+            time.sleep(0.25)
+        return line
+
+    proxy = proxies(dovecot_server.imap_port, drip)
+    started = time.monotonic()
+    with pytest.raises(ImapUnavailable, match="fetch failed: TimeoutError: UID FETCH was not answered within 4"):
+        fetch_imap(store, proxy.settings(imap_account, timeout=1))
+    assert time.monotonic() - started < 10 and store.tickets() == []  # the deadline, 4 s, plus the reconnect's
+    assert fetch_imap(store, imap_account) == 1  # nothing blamed on the mail: a good server delivers it
+
+
 def test_a_server_that_accepts_and_never_answers_times_out(proxies, imap_account, store):
     silent = proxies(imap_account.port, lambda line: None)
     started = time.monotonic()
