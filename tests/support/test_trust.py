@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from integrations.mail_sending import SmtpSender
+from support.actions import ActionProblem
 from support.intake import fetch_eml_dir
 from support.store import TicketStore
 from support.trust import SENDER_NOT_AUTHENTICATED, SENDER_UNVERIFIED, TrustPolicy
-from support.actions import ActionProblem
 from support.workflow import NeedsOverride, Workflow
 from testbed.app import demo_inbox, triage_as_labelled
 
