@@ -64,6 +64,8 @@ def setup(config: TrainConfig) -> Path:
     model = load_base_model(config.base_model, torch.float32, device)
     if config.init_adapter:
         model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+        # its config names the base it was written with, whatever that file says: the new adapter names this run's
+        model.peft_config["default"].base_model_name_or_path = model.get_base_model().name_or_path
     else:
         model = get_peft_model(model, lora_config(config, model))
 

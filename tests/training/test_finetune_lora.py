@@ -100,6 +100,9 @@ def test_resume_continues_from_the_last_checkpoint(tiny_base_dir, ten_rows, tmp_
 
 def test_init_adapter_continues_from_saved_weights_not_fresh_ones(tiny_base_dir, ten_rows, tmp_path):
     first = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "first", val_file="", lora_r=2))
+    # an adapter's config may name any base (a crafted one: /etc); the continued adapter names its own
+    written = json.loads((first / "adapter_config.json").read_text())
+    (first / "adapter_config.json").write_text(json.dumps({**written, "base_model_name_or_path": "/etc"}))
     # a tiny learning rate: the continued adapter must stay next to the one it started from
     second = setup(tiny_config(tiny_base_dir, ten_rows, tmp_path / "second", val_file="", lora_r=4,
                                init_adapter=str(first), learning_rate=1e-7, max_steps=1))
@@ -110,6 +113,8 @@ def test_init_adapter_continues_from_saved_weights_not_fresh_ones(tiny_base_dir,
     assert set(before) == set(after)
     assert all(after[name].shape == before[name].shape for name in before)  # r=2 kept, not r=4
     assert all(torch.allclose(after[name], before[name], atol=1e-4) for name in before)
+    assert json.loads((second / "adapter_config.json").read_text())["base_model_name_or_path"] == written[
+        "base_model_name_or_path"]
 
 
 def test_category_weight_scales_only_the_first_answer_token():
