@@ -58,7 +58,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Literal, NamedTuple
 
@@ -67,7 +67,7 @@ import authres.dmarc
 from confusable_homoglyphs import confusables
 from publicsuffixlist import PublicSuffixList
 
-from integrations.mail_parsing import ENCODED_WORD_START, decoded_text, read_address_field
+from integrations.mail_parsing import ENCODED_WORD_START, Mailbox, decoded_text, read_address_field
 
 SenderAuthStatus = Literal["verified", "not_verified", "off"]
 
@@ -90,11 +90,6 @@ class _Verdict(NamedTuple):
     method: str
     result: str
     domain: str | None  # the domain the clause is about, normalised; None when it names none
-
-
-class _Mailbox(NamedTuple):
-    display_name: str
-    address: str  # lower-cased
 
 
 _AUTHRES = authres.FeatureContext(authres.dmarc)
@@ -297,7 +292,7 @@ def _field_name(name: str) -> str:
     return str(name).strip().lower()
 
 
-def _from_count_problem(mailboxes: list[_Mailbox]) -> str:
+def _from_count_problem(mailboxes: list[Mailbox]) -> str:
     if not mailboxes:
         return "the From header holds no address"
     return f"the From header holds {len(mailboxes)} addresses: {', '.join(m.address for m in mailboxes)}"
@@ -346,22 +341,22 @@ def sender_address(from_header: str) -> str | None:
     return mailbox and mailbox.address
 
 
-def sole_mailbox(from_header: str) -> _Mailbox | None:
+def sole_mailbox(from_header: str) -> Mailbox | None:
     """The From's one mailbox (its display name, and its address lower-cased); None when it holds
     none or several."""
     mailboxes = _mailboxes(from_header)
     return mailboxes[0] if len(mailboxes) == 1 else None
 
 
-def _mailboxes(value: str) -> list[_Mailbox]:
+def _mailboxes(value: str) -> list[Mailbox]:
     return _read_from(value)[0]
 
 
-def _read_from(value: str) -> tuple[list[_Mailbox], str | None]:
+def _read_from(value: str) -> tuple[list[Mailbox], str | None]:
     """The mailboxes of an address header (``read_address_field``), addresses lower-cased, and
     why it is not plainly one well-formed field (None when it is)."""
     reading = read_address_field("From", value)
-    return [_Mailbox(mailbox.display_name, mailbox.address.lower()) for mailbox in reading.mailboxes], reading.problem
+    return [replace(mailbox, address=mailbox.address.lower()) for mailbox in reading.mailboxes], reading.problem
 
 
 def address_key(address: str) -> str:
