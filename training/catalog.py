@@ -88,7 +88,7 @@ def _entry(folder: Path, kind: str, run: str | None = None, step: int | None = N
     train_metrics = _numeric_losses(_checkpoint_losses(folder, step) if kind == "checkpoint" else
                                     layout.read_json_object(folder / layout.TRAIN_METRICS))
     eval_metrics = {name: scores for name, scores in layout.read_json_object(folder / layout.EVAL_METRICS).items()
-                    if isinstance(scores, dict) and all(_is_number(scores.get(key)) for key in HEADLINE_SCORES)}
+                    if isinstance(scores, dict) and all(layout.finite_number(scores.get(key)) is not None for key in HEADLINE_SCORES)}
     return AdapterEntry(_label(folder, kind, run, step, train_metrics), folder, str(meta["base_model"]), kind, run,
                         step, train_metrics, eval_metrics, meta.get("hyperparameters") or {})
 
@@ -110,7 +110,7 @@ def _checkpoint_losses(folder: Path, step: int | None) -> dict:
     history = layout.read_json_object(folder / "trainer_state.json").get("log_history")
     losses: dict = {}
     for record in history if isinstance(history, list) else []:
-        if not isinstance(record, dict) or not _is_number(record.get("step", 0)):
+        if not isinstance(record, dict) or not layout.finite_number(record.get("step", 0)) is not None:
             continue
         if step is not None and record.get("step", 0) > step:
             break
@@ -124,8 +124,5 @@ def _checkpoint_losses(folder: Path, step: int | None) -> dict:
 
 def _numeric_losses(metrics: dict) -> dict:
     """The metrics without a loss (or its step) that is not a number."""
-    return {key: value for key, value in metrics.items() if key not in LOSS_KEYS or _is_number(value)}
+    return {key: value for key, value in metrics.items() if key not in LOSS_KEYS or layout.finite_number(value) is not None}
 
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -84,6 +84,11 @@ def is_held_out(path: str | Path) -> bool:
     return name.startswith("corrections-") and name.endswith(HELD_OUT_SUFFIX)
 
 
+def is_corrections_train(path: str | Path) -> bool:
+    """The training part of a corrections split (``split_by_time``)."""
+    return bool(_STEM.match(Path(path).name))
+
+
 def held_out_for(config: dict) -> Path | None:
     """The held-out corrections written with the corrections a run trained on (its config's
     ``extra_train_file`` or ``train_file``: an adapter's ``hyperparameters``, a run's run.yaml), or

@@ -1,20 +1,22 @@
 """Checks on a labelled CSV before a training run starts, in words the person who picked it can act on.
 
 Errors are what would crash the run or teach the model something invalid (missing columns,
-unknown categories, one email labelled two ways); warnings are what makes a run worse
-without stopping it (empty bodies or replies, duplicates, a category with no rows, the
-same email in training and validation). Rows are counted from 1, header excluded.
+unknown categories, one email labelled two ways, emails of a file models are measured on);
+warnings are what makes a run worse without stopping it (empty bodies or replies, duplicates,
+a category with no rows, the same email in training and validation). Rows are counted from 1, header excluded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from model.schema import CATEGORIES
-from training.dataset import REQUIRED_COLUMNS
+from training.dataset import REQUIRED_COLUMNS, read_labelled_csv
+from training.generate_data import text_key
 
 PREVIEW_ROWS = 20
 _EMAIL_KEY = ("sender", "subject", "body")  # what makes two rows the same email
@@ -39,19 +41,11 @@ class CsvReport:
         return not self.errors
 
 
-def read_labelled_csv(path: str | Path) -> pd.DataFrame:
-    """Read as training does (training/dataset.py): every cell a string, empty cells empty, never NaN.
-    A first row with more cells than the header is a ParserError, as any later one is (pandas, and
-    datasets for training, would make its first cells the index and shift every column)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not isinstance(frame.index, pd.RangeIndex):
-        raise pd.errors.ParserError("the first row has more cells than the header")
-    return frame
-
-
-def check_csv(path: str | Path, role: str = "training") -> CsvReport:
+def check_csv(path: str | Path, role: str = "training", measured_on: Iterable[str | Path] = ()) -> CsvReport:
     """Check one CSV; ``role`` ("training" or "validation") only changes the wording and which
-    gaps matter (a validation file may lack a category)."""
+    gaps matter (a validation file may lack a category). ``measured_on``: the files models are
+    measured on, whose emails a training file may not hold, however the copy is ordered, encoded,
+    spaced or cased (the splits' own identity, training/generate_data.py ``text_key``)."""
     report = CsvReport(path=str(path))
     name = Path(path).name
     try:
@@ -82,6 +76,7 @@ def check_csv(path: str | Path, role: str = "training") -> CsvReport:
     _check_categories(frame, report, role)
     _check_empty_cells(frame, report)
     _check_duplicates(frame, report)
+    _check_measured_emails(frame, report, measured_on)
     return report
 
 
@@ -157,6 +152,48 @@ def _check_duplicates(frame: pd.DataFrame, report: CsvReport) -> None:
     if copies:
         report.warnings.append(f"{rows_text(copies)} {_verb(copies, 'repeats', 'repeat')} an earlier email: duplicates count those emails "
                                "more than the rest. Remove them unless that is intended.")
+
+
+def measured_mails(path: str | Path, measured_on: Iterable[str | Path]) -> list[str]:
+    """The mails of the CSV at ``path`` that are mails of a file models are measured on, in words
+    (one line per such file); [] when none, or when the CSV cannot be read (its checks say so)."""
+    try:
+        frame = read_labelled_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return []
+    if not {"subject", "body"} <= set(frame.columns):
+        return []
+    report = CsvReport(path=str(path))
+    _check_measured_emails(frame, report, measured_on)
+    return report.errors
+
+
+def _check_measured_emails(frame: pd.DataFrame, report: CsvReport, measured_on: Iterable[str | Path]) -> None:
+    keys = pd.Series(_text_keys(frame), index=frame.index)
+    for measuring in measured_on:
+        measured = _measured_keys(Path(measuring))
+        shared = list(keys.index[keys.isin(measured)])
+        if shared:
+            report.errors.append(f"{rows_text(shared)} of {Path(report.path).name} {_verb(shared, 'is an email', 'are emails')} "
+                                 f"of {Path(measuring).name}, which models are measured on: a model trained on "
+                                 f"{_verb(shared, 'it', 'them')} would be measured on what it learnt. Remove "
+                                 f"{_verb(shared, 'it', 'them')} or pick another file.")
+
+
+def _measured_keys(path: Path) -> set[str]:
+    try:
+        frame = read_labelled_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError):  # not in this workplace (the real-world set), or unreadable
+        return set()
+    if not {"subject", "body"} <= set(frame.columns):
+        return set()
+    return set(_text_keys(frame)) - {""}  # an email with neither subject nor body is no one's in particular
+
+
+def _text_keys(frame: pd.DataFrame) -> list[str]:
+    # The splits' identity, case-folded first: an upper-cased copy of "Grüße" reads "grüsse" lowered
+    return [text_key({"subject": subject.casefold(), "body": body.casefold()})
+            for subject, body in zip(frame["subject"], frame["body"], strict=True)]
 
 
 def _verb(rows, singular: str, plural: str) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import torch
-from datasets import Dataset, concatenate_datasets, load_dataset
+from datasets import Dataset, concatenate_datasets
 
 from core.mail import Email
 from model.prompt import PromptStyle, encode_completion, encode_prompt
@@ -15,8 +18,8 @@ IGNORE_INDEX = -100  # label value that CrossEntropyLoss skips: prompt tokens te
 
 
 def load_csv(path: str, limit: int = 0, seed: int = 13, extra_path: str = "") -> Dataset:
-    """Load a labelled CSV (plus the rows of ``extra_path``'s comma-separated CSVs) with datasets;
-    empty cells become "", never NaN."""
+    """Load a labelled CSV (plus the rows of ``extra_path``'s comma-separated CSVs) as the checks
+    read it (``read_labelled_csv``)."""
     dataset = _load_one(path)
     for extra_file in path_list(extra_path):  # columns every file has, typed as in the first
         extra = _load_one(extra_file)
@@ -28,8 +31,20 @@ def load_csv(path: str, limit: int = 0, seed: int = 13, extra_path: str = "") ->
     return dataset
 
 
+def read_labelled_csv(path: str | Path) -> pd.DataFrame:
+    """The one reading of a labelled CSV, for the checks (training/data_checks.py) and for training:
+    every cell a string, empty cells empty, never NaN. Guessed types turned a username "007" into 7,
+    and a column that looked numeric for datasets' first 10,000 rows ended the run at a later row
+    that did not. A first row with more cells than the header is a ParserError, as any later one
+    is (pandas would make its first cells the index and shift every column)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise pd.errors.ParserError("the first row has more cells than the header")
+    return frame
+
+
 def _load_one(path: str) -> Dataset:
-    dataset = load_dataset("csv", data_files=path, split="train", keep_default_na=False)
+    dataset = Dataset.from_pandas(read_labelled_csv(path), preserve_index=False)
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise ValueError(f"{path} lacks columns {missing}")
@@ -38,7 +53,9 @@ def _load_one(path: str) -> Dataset:
 
 def row_answer(row: dict) -> str:
     """The training target for a CSV row: the answer JSON exactly as the model must write it."""
-    answer = {"category": row["category"], "response": row["response"]}
+    # Spaces around the category, as a spreadsheet leaves them, are how data_checks counts it too:
+    # read alike, a file the checks passed cannot end the run.
+    answer = {"category": row["category"].strip(), "response": row["response"]}
     answer.update({name: str(row.get(name) or "") for name in FIELDS})
     return answer_json(answer)
 

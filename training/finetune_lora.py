@@ -34,10 +34,11 @@ from core.files import write_json_atomically
 from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
 from model.metadata import read_answer_tokens, write_answer_tokens, write_metadata
 from model.prompt import style_for
-from training import layout
-from training.config import TrainConfig, parse_config
+from training import corrections, data_checks, layout
+from training.config import TrainConfig, parse_config, path_list
 from training.dataset import LeftPadCollator, answer_only_loss, answer_tokens, load_csv, tokenize
 from training.progress import MetadataCallback, ProgressCallback, append_event
+from training.runs import measuring_files
 
 
 def setup(config: TrainConfig) -> Path:
@@ -48,6 +49,7 @@ def setup(config: TrainConfig) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device()
 
+    refuse_measured_mails(config)
     tokenizer = load_tokenizer(config.base_model)
     style = style_for(tokenizer)
     rows = load_csv(config.train_file, config.max_train_samples, config.seed, config.extra_train_file)
@@ -151,6 +153,18 @@ def leave_process_group(trainer: Trainer, timeout_s: float = 120.0) -> None:
               "the adapter is written, so this process ends now", file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(0)
+
+
+def refuse_measured_mails(config: TrainConfig) -> None:
+    """Ends the run, before any model loads, when its training data holds mails of a file models
+    are measured on, however copied (the Training page checks the same before it launches a run):
+    a model trained on them would be measured on what it learnt. The corrections' own split is
+    the club's mail, whose overlap with the test split the page shows as a warning."""
+    problems = [problem for path in [config.train_file, *path_list(config.extra_train_file)]
+                if not corrections.is_corrections_train(path)
+                for problem in data_checks.measured_mails(path, measuring_files())]
+    if problems:
+        raise SystemExit("error: " + " ".join(problems))
 
 
 def final_eval_metrics(trainer: Trainer) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -83,6 +84,22 @@ def read_json_object(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def finite_number(value) -> int | float | None:
+    """``value`` where it is a finite number (a bool is none), else None: what a figure read from
+    these folders' JSON files is worth, whatever a crash, a hand edit or another version left there."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return value if math.isfinite(value) else None
+    except OverflowError:  # an int beyond every float
+        return None
+
+
+def whole_count(value) -> int | None:
+    """``value`` where it is a whole number of at least 0 (a step, a number of steps), else None."""
+    return value if isinstance(value, int) and finite_number(value) is not None and value >= 0 else None
 
 
 def modified(path: Path) -> float:

@@ -16,7 +16,6 @@ import inspect
 import itertools
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -31,8 +30,9 @@ import yaml
 from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT, load_settings
 from model.metadata import DEFAULT_BASE_MODEL, METADATA_FILE
-from training import catalog, corrections, layout, uploads
+from training import catalog, corrections, data_checks, layout, uploads
 from training.config import TrainConfig, path_list, setting_value
+from training.generate_data import HANDWRITTEN
 from training.jobs import (
     JobState,
     UnreadableJob,
@@ -169,19 +169,28 @@ REALWORLD_CSV = PROJECT_ROOT.parent / "shared" / "benchmarks" / "realworld" / "r
 """The real-world benchmark, where a workplace has it beside the project: evaluation only."""
 
 
+SOURCE_ONLY = (HANDWRITTEN.name,)
+"""Files in training/data that the splits are built from (training/generate_data.py): each of their
+mails is in one split, some in the test split, so training on one whole would train on test mails."""
+
+
+def measuring_files() -> list[Path]:
+    """The files models are measured on whose mails a training file may not hold, however named."""
+    return [*(DATA_DIR / name for name in EVALUATION_ONLY), REALWORLD_CSV]
+
+
 def measures_models(path: str | Path) -> bool:
     """A file models are measured on (the evaluation-only files, the real-world benchmark, held-out
     corrections), however its path is written: a model trained on it would be measured on what it
     learnt."""
     resolved = Path(path).resolve()
-    return (corrections.is_held_out(resolved) or resolved == REALWORLD_CSV.resolve()
-            or resolved in {(DATA_DIR / name).resolve() for name in EVALUATION_ONLY})
+    return corrections.is_held_out(resolved) or resolved in {path.resolve() for path in measuring_files()}
 
 
 def csv_choices(runs_root: Path) -> list[Path]:
-    """CSVs a run can train on: training/data/ (not the evaluation-only files) and earlier uploads
-    (not held-out corrections)."""
-    own = [path for path in sorted(DATA_DIR.glob("*.csv")) if path.name not in EVALUATION_ONLY]
+    """CSVs a run can train on: training/data/ (not the evaluation-only files, nor the splits'
+    sources) and earlier uploads (not held-out corrections)."""
+    own = [path for path in sorted(DATA_DIR.glob("*.csv")) if path.name not in (*EVALUATION_ONLY, *SOURCE_ONLY)]
     return own + [path for path in uploads.uploaded_csvs(runs_root) if not corrections.is_held_out(path)]
 
 
@@ -245,7 +254,7 @@ def adapter_problem(path: str, runs_root: Path, base_model: str) -> str | None:
         trained_on = _small_json_object(folder / METADATA_FILE).get("base_model")
     except (TypeError, ValueError) as error:
         return f"init_adapter {path} cannot be read: {error}. Pick another adapter."
-    if config.get("peft_type") != "LORA" or not _count(config.get("r")):
+    if config.get("peft_type") != "LORA" or not layout.whole_count(config.get("r")):
         return f"init_adapter {path}: its adapter_config.json describes no LoRA adapter. Pick another adapter."
     if not isinstance(trained_on, str) or _model_identity(trained_on) != _model_identity(base_model):
         return (f"init_adapter {path} was trained on the base model {trained_on!r}, not {base_model!r}: "
@@ -269,6 +278,11 @@ def build_config(values: dict, runs_root: Path | None = None) -> tuple[TrainConf
     problems += [f"{Path(path).name} is for measuring models, never for training them. Pick another file."
                  for name in ("train_file", "extra_train_file") for path in path_list(values[name])
                  if measures_models(path)]
+    # The training file's checks are shown under Data; a typed extra file gets the same ones here
+    # (the corrections' own split is checked as they are, its overlap with the test split a warning).
+    problems += [error for path in path_list(values["extra_train_file"])
+                 if Path(path).is_file() and not measures_models(path) and not corrections.is_corrections_train(path)
+                 for error in data_checks.check_csv(path, "training", measuring_files()).errors]
     if values["init_adapter"]:
         init_problem = adapter_problem(str(as_typed["init_adapter"]).strip(), runs_root or load_settings().runs_dir,
                                        str(values.get("base_model", "")))
@@ -323,7 +337,7 @@ def stop_run(runs_root: Path, grace_s: float = 15.0) -> Run | None:
         return None
     stop_job(run.folder, grace_s)
     _end_progress_line(run.folder)
-    steps = [step for event in _events(run.folder) if (step := _count(event.get("step"))) is not None]
+    steps = [step for event in _events(run.folder) if (step := layout.whole_count(event.get("step"))) is not None]
     append_event(run.folder, {"event": "stopped", "step": steps[-1] if steps else 0})
     active_run(runs_root)  # releases the lock
     return load_run(run.folder)
@@ -350,7 +364,7 @@ def load_run(folder: Path) -> Run:
     job = read_job(folder)
     metrics = {name: value for name, value in
                layout.read_json_object(folder / layout.FINAL_ADAPTER / layout.TRAIN_METRICS).items()
-               if name not in NUMERIC_METRICS or _number(value) is not None}
+               if name not in NUMERIC_METRICS or layout.finite_number(value) is not None}
     state, error = _state(folder, events, job)
     started_at = job.started_at if job else (events[0]["time"] if events else None)
     return Run(name=folder.name, folder=folder, state=state, config=_run_config(folder), started_at=started_at,
@@ -365,12 +379,12 @@ def run_status(run: Run) -> RunStatus:
     events = _events(run.folder)
     status = RunStatus(state=run.state)
     for event in events:
-        step, max_steps = _count(event.get("step")), _count(event.get("max_steps"))
+        step, max_steps = layout.whole_count(event.get("step")), layout.whole_count(event.get("max_steps"))
         if max_steps:
             status.max_steps = max_steps
         if event.get("event") in ("log", "eval", "finished", "stopped") and step is not None:
             status.step = max(status.step, step)
-        loss, eval_loss = _number(event.get("loss")), _number(event.get("eval_loss"))
+        loss, eval_loss = layout.finite_number(event.get("loss")), layout.finite_number(event.get("eval_loss"))
         if event.get("event") == "log" and loss is not None and step is not None:
             status.losses.append((step, loss))
         if eval_loss is not None and step is not None:
@@ -378,9 +392,9 @@ def run_status(run: Run) -> RunStatus:
                 status.eval_losses.pop()  # the final evaluation repeats the last step's: keep one point
             status.eval_losses.append((step, eval_loss))
         for name in ("tokens_per_s", "epoch", "learning_rate"):
-            if _number(event.get(name)) is not None:
+            if layout.finite_number(event.get(name)) is not None:
                 setattr(status, name, event[name])
-    timed = [event for event in events if _number(event.get("eta_s")) is not None]
+    timed = [event for event in events if layout.finite_number(event.get("eta_s")) is not None]
     if timed and run.state == JobState.RUNNING:
         # the ETA was right when written; count down the time since
         status.eta_s = max(timed[-1]["eta_s"] - (time.time() - timed[-1]["time"]), 0.0)
@@ -411,7 +425,7 @@ def failure_hint(error: str | None) -> str:
 
 def format_duration(seconds: float | None) -> str:
     """``3725`` -> "1 h 2 min"; ``65`` -> "1 min 5 s"; None (or anything but a number) -> "–"."""
-    if _number(seconds) is None:
+    if layout.finite_number(seconds) is None:
         return "–"
     seconds = round(seconds)
     if seconds >= 3600:
@@ -522,22 +536,7 @@ def _events(folder: Path) -> list[dict]:
     except (OSError, ValueError) as error:
         log.warning("the progress of %s cannot be read: %s", folder, error)
         return []
-    return [event for event in events if isinstance(event, dict) and _number(event.get("time")) is not None]
-
-
-def _number(value) -> int | float | None:
-    """``value`` where it is a finite number (a bool is none), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return value if math.isfinite(value) else None
-    except OverflowError:  # an int beyond every float
-        return None
-
-
-def _count(value) -> int | None:
-    """``value`` where it is a whole number of at least 0 (a step, a number of steps), else None."""
-    return value if isinstance(value, int) and _number(value) is not None and value >= 0 else None
+    return [event for event in events if isinstance(event, dict) and layout.finite_number(event.get("time")) is not None]
 
 
 def _model_identity(name: str) -> str:

@@ -31,12 +31,14 @@ def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional:
     return chosen
 
 
-def show_checks(path: Path | None, role: str) -> data_checks.CsvReport:
-    """Errors, warnings, rows per category and a preview of one CSV."""
+def show_checks(path: Path | None, role: str, guard_measured: bool = True) -> data_checks.CsvReport:
+    """Errors, warnings, rows per category and a preview of one CSV. Training data may hold no email
+    of a file models are measured on, whatever it is called (``guard_measured``)."""
     if path is None:
         report = data_checks.CsvReport(path=f"the {role} data", errors=[f"No {role} CSV yet: upload one."])
     else:
-        report = _checked(str(path), _modified(path), role)
+        measured_on = tuple(map(str, runs.measuring_files())) if role == "training" and guard_measured else ()
+        report = _checked(str(path), _modified(path), role, measured_on)
     for error in report.errors:
         st.error(error, icon=":material/error:")
     for warning in report.warnings:
@@ -62,8 +64,9 @@ def show_overlap(train_path: Path | None, val_path: Path | None) -> None:
 # Cached by path and modification time: re-reading 3,000 rows on every rerun (every widget
 # change, every refresh of the live progress) would slow the page for nothing.
 @st.cache_data(max_entries=32, show_spinner="Checking the CSV...")
-def _checked(path: str, modified: float, role: str) -> data_checks.CsvReport:
-    return data_checks.check_csv(path, role)
+def _checked(path: str, modified: float, role: str, measured_on: tuple[str, ...]) -> data_checks.CsvReport:
+    return data_checks.check_csv(path, role, measured_on)
+
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -100,7 +103,8 @@ def corrections_source(runs_root: Path, ticket_store: TicketStore, val_path: Pat
         st.warning(f"Too few decisions to train on yet: the first {corrections.MIN_HELD_OUT} are all held out.",
                    icon=":material/warning:")
         return None, None
-    report = show_checks(split.train, "training")
+    # The club's own mails, not a copied evaluation file: one also in the test split is the warning below.
+    report = show_checks(split.train, "training", guard_measured=False)
     show_overlap(split.train, val_path)
     test_split = runs.DATA_DIR / "test.csv"
     if shared := corrections.shared_mails(split.train, test_split):

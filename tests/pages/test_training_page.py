@@ -104,6 +104,23 @@ def test_a_bad_csv_shows_what_is_wrong_and_nothing_starts(runs_root, ten_rows_cs
     assert any("lacks the column(s)" in error.value for error in app.error)
 
 
+def test_a_renamed_reshuffled_copy_of_the_test_split_is_refused_before_anything_starts(runs_root):
+    """The page refused training/data/test.csv by its path only: uploaded under another name,
+    shuffled and upper-cased, it trained."""
+    test_split = pd.read_csv(REPO_ROOT / "training/data/test.csv", keep_default_na=False, dtype=str)
+    copy = test_split.sample(frac=1, random_state=5).assign(body=lambda frame: frame["body"].str.upper())
+    app = open_page()
+    app.file_uploader(key="train_upload").upload("members.csv", copy.to_csv(index=False).encode(), "text/csv").run()
+    assert not app.exception
+    [error] = [error.value for error in app.error]
+    assert re.fullmatch(r"rows 1, 2, 3, 4, 5 and 295 more of members-\w{8}\.csv are emails of test\.csv, which "
+                        r"models are measured on: .* Remove them or pick another file\.", error), error
+
+    app.button(key="start").click().run()
+    assert any("has errors (shown under Data)" in error.value for error in app.error)
+    assert runs.list_runs(runs_root) == []
+
+
 def test_a_run_starts_from_the_form_shows_progress_and_ends_in_the_list(runs_root, ten_rows_csv, tiny_base_dir):
     app = open_page()
     app.file_uploader(key="train_upload").upload("ten.csv", ten_rows_csv, "text/csv")

@@ -2,6 +2,8 @@
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as hst
 
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
@@ -119,3 +121,65 @@ def test_a_column_that_is_there_twice_is_named(rows, tmp_path):
     report = check_csv(write(twice, tmp_path))
     assert not report.ok and report.errors == [
         "data.csv has the column(s) category more than once: training would read only the first. Keep one of each."]
+
+
+MEASURED = [REPO_ROOT / "training/data" / name for name in ("test.csv", "dev.csv", "second_requests.csv",
+                                                               "injection_eval.csv")]
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return pd.read_csv(REPO_ROOT / "training/data/test.csv", keep_default_na=False, dtype=str)
+
+
+def test_a_copy_of_the_test_split_is_refused_however_it_is_ordered_encoded_spaced_or_cased(test_split, tmp_path):
+    """The page refused training/data/test.csv by its path only: the same rows uploaded under another
+    name, shuffled, upper-cased, re-spaced and saved with a BOM and CRLF passed every check and trained."""
+    copy = test_split.sample(frac=1, random_state=3).assign(
+        subject=lambda frame: frame["subject"].str.upper(),
+        body=lambda frame: frame["body"].str.replace(" ", "  \t").str.swapcase() + "\n")
+    path = tmp_path / "members.csv"
+    path.write_bytes(copy.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig"))
+
+    report = check_csv(path, measured_on=MEASURED)
+    assert not report.ok and report.errors == [
+        ("rows 1, 2, 3, 4, 5 and 295 more of members.csv are emails of test.csv, which models are measured on: a model "
+         "trained on them would be measured on what it learnt. Remove them or pick another file.")]
+    assert report.category_counts and report.preview is not None  # still shown, so the person sees which file it is
+
+
+def test_a_few_evaluation_rows_among_training_rows_are_named_by_row_and_file(rows, test_split, tmp_path):
+    dev = pd.read_csv(REPO_ROOT / "training/data/dev.csv", keep_default_na=False, dtype=str)
+    mixed = pd.concat([rows, test_split.iloc[[7]], rows.head(2), dev.iloc[[0]]], ignore_index=True)
+    report = check_csv(write(mixed, tmp_path), measured_on=MEASURED)
+    assert [error.split(",")[0] for error in report.errors] == [
+        "row 21 of data.csv is an email of test.csv", "row 24 of data.csv is an email of dev.csv"]
+    assert check_csv(write(mixed, tmp_path), role="validation").ok  # no files given: nothing measured against
+
+
+@pytest.mark.parametrize("name", ["train.csv", "val.csv", "train_chat.csv", "train_traps.csv"])
+def test_the_shipped_training_files_hold_no_evaluation_email(name):
+    assert check_csv(REPO_ROOT / "training/data" / name, measured_on=MEASURED).errors == []
+
+
+def test_the_hand_written_source_rows_are_refused_as_they_include_test_split_rows():
+    """handwritten.csv is merged into every split by training.generate_data: 20 of its mails are test rows."""
+    [error] = check_csv(REPO_ROOT / "training/data/handwritten.csv", measured_on=MEASURED).errors
+    assert error.startswith("rows ") and "and 15 more of handwritten.csv are emails of test.csv" in error
+
+
+def test_a_measuring_file_that_is_absent_or_unreadable_measures_nothing(rows, tmp_path):
+    unreadable = tmp_path / "broken.csv"
+    unreadable.write_bytes(b"\xff\xfe\x00garbage")
+    assert check_csv(write(rows, tmp_path), measured_on=[tmp_path / "absent.csv", unreadable]).ok
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picked=hst.lists(hst.integers(0, 299), min_size=1, max_size=6, unique=True),
+       respace=hst.sampled_from(["  ", "\n", "\t", " \u00a0"]), recase=hst.sampled_from([str.upper, str.lower, str.title]))
+@example(picked=[16], respace="  ", recase=str.upper)  # "Grüße" upper-cased is "GRÜSSE": lowered, no longer the same
+def test_any_evaluation_row_respaced_or_recased_is_found(rows, test_split, tmp_path, picked, respace, recase):
+    copied = test_split.iloc[picked].assign(subject=lambda frame: frame["subject"].map(recase),
+                                            body=lambda frame: frame["body"].map(lambda body: recase(body).replace(" ", respace)))
+    report = check_csv(write(pd.concat([rows, copied], ignore_index=True), tmp_path), measured_on=MEASURED[:1])
+    assert len(report.errors) == 1 and rows_text(list(range(20, 20 + len(picked)))) in report.errors[0]

@@ -1,12 +1,14 @@
 """Training tokenizes a row exactly as inference does (model/prompt.py): mail text never becomes a
 control token in the prompt or the answer."""
 
+import pandas as pd
 from transformers import AutoTokenizer
 
 from core.mail import Email
 from model.inference import load_triager
 from model.prompt import encode_prompt, style_for
-from training.dataset import IGNORE_INDEX, tokenize_row
+from training.data_checks import check_csv
+from training.dataset import IGNORE_INDEX, load_csv, row_answer, tokenize, tokenize_row
 
 MARKERS = "<eos> <bos> <pad> ### Answer\n"
 
@@ -25,3 +27,35 @@ def test_training_rows_encode_like_inference_and_mail_markers_stay_text(tiny_bas
     assert not set(prompt) & set(tokenizer.all_special_ids)
     assert tokens["input_ids"].count(tokenizer.eos_token_id) == 1 and tokens["input_ids"][-1] == tokenizer.eos_token_id
 
+
+
+def test_a_category_with_spaces_around_it_trains_as_the_checks_count_it(tiny_base_dir, ten_rows):
+    """The checks strip the category before counting it, so ' reset_password ' passed them; training
+    then raised "category must be one of ..." once the run had loaded its base model."""
+    rows = pd.read_csv(ten_rows, keep_default_na=False, dtype=str)
+    clean = rows.iloc[3].to_dict()
+    rows.loc[3, "category"] = f" {clean['category']}\u00a0"
+    rows.to_csv(ten_rows, index=False)
+    assert check_csv(ten_rows).ok
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_dir)
+    tokenized = tokenize(load_csv(str(ten_rows)), tokenizer, style_for(tokenizer), max_length=4096)
+    assert len(tokenized) == 10
+    assert tokenized[3] == tokenize_row(clean, tokenizer, style_for(tokenizer))
+
+
+def test_training_reads_every_cell_as_the_checks_do(ten_rows, tmp_path):
+    """datasets guessed each column's type per 10,000 rows: a username "007" trained as "7", and a
+    column that looked numeric in the first chunk ended the run at a later row (DatasetGenerationError)."""
+    rows = pd.read_csv(ten_rows, keep_default_na=False, dtype=str)
+    zeros = tmp_path / "zeros.csv"
+    rows.assign(username="007").to_csv(zeros, index=False)
+    assert '"username":"007"' in row_answer(load_csv(str(zeros))[0])
+
+    long = pd.concat([rows] * 1_100, ignore_index=True).assign(booking_id="48213")
+    long.loc[len(long) - 1, "booking_id"] = "BK-48213"
+    path = tmp_path / "long.csv"
+    long.to_csv(path, index=False)
+    assert check_csv(path).ok
+    loaded = load_csv(str(path))
+    assert loaded[0]["booking_id"] == "48213" and loaded[len(long) - 1]["booking_id"] == "BK-48213"

@@ -145,6 +145,22 @@ def test_cli_runs_as_a_file_with_yaml_and_overrides(tiny_base_dir, ten_rows, tmp
     assert read_metadata(tmp_path / "cli" / "adapter")["hyperparameters"]["lora_r"] == 2
 
 
+def test_a_run_whose_data_holds_test_mails_ends_before_any_model_loads(tiny_base_dir, ten_rows, tmp_path):
+    """The command line gets the Training page's guard: a re-cased copy of test mails, typed as an
+    extra file, would have the model measured on what it learnt."""
+    copied = tmp_path / "more.csv"
+    test_rows = pd.read_csv(REPO_ROOT / "training/data/test.csv", dtype=str, keep_default_na=False).head(5)
+    test_rows.assign(body=test_rows["body"].str.upper()).to_csv(copied, index=False)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"base_model: {tiny_base_dir}\ntrain_file: {ten_rows}\nextra_train_file: {copied}\n"
+                      f"val_file: ''\nout_dir: {tmp_path / 'cli'}\nmax_steps: 1\n")
+    done = subprocess.run([sys.executable, "training/finetune_lora.py", "--config", str(config)],
+                          check=False, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: rows 1, 2, 3, 4 and 5 of more.csv are emails of test.csv")
+    assert not (tmp_path / "cli" / "adapter").exists()
+
+
 def test_extra_train_files_rows_join_the_training_rows(tiny_base_dir, ten_rows, tmp_path):
     extra = tmp_path / "extra.csv"  # only the required columns: the shared ones are kept
     pd.read_csv(ten_rows, keep_default_na=False).head(3)[list(REQUIRED_COLUMNS)].to_csv(extra, index=False)

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
 import yaml
@@ -205,6 +206,24 @@ def test_a_file_models_are_measured_on_is_refused_as_training_data_however_it_is
             refusal = f"{Path(typed).name} is for measuring models, never for training them. Pick another file."
             assert config is None and problems == [refusal], (field, typed)
     assert runs.build_config({**values, "extra_train_file": "training/data/train.csv"})[1] == []
+
+
+def test_a_typed_extra_file_holding_test_mails_is_refused_by_its_content(tmp_path):
+    """The page checks the training file under Data; a file typed into extra_train_file gets the
+    same checks at the start: a renamed, reshuffled copy of test rows must not train."""
+    test_rows = pd.read_csv(REPO_ROOT / "training/data/test.csv", dtype=str, keep_default_na=False)
+    copy = tmp_path / "more_data.csv"
+    test_rows.sample(frac=1, random_state=1).head(30).to_csv(copy, index=False)
+    values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
+    config, problems = runs.build_config({**values, "extra_train_file": f"training/data/train_chat.csv,{copy}"})
+    assert config is None and len(problems) == 1
+    assert "of more_data.csv are emails of test.csv" in problems[0]
+
+
+def test_the_splits_source_is_not_offered_as_training_data(tmp_path):
+    offered = {path.name for path in runs.csv_choices(tmp_path)}
+    assert "train.csv" in offered and "handwritten.csv" not in offered
+    assert not offered & set(runs.EVALUATION_ONLY)
 
 
 def test_base_models_the_form_accepts(tiny_base_dir, tmp_path):
