@@ -1,12 +1,15 @@
 """Which model the inbox uses: the shipped adapter unless an experimenter promoted another.
 
 The choice is a small JSON file in the app's data folder, so it survives restarts and is
-the same for every session and for the worker.
+the same for every session and for the worker. A file that cannot be used (damaged, its adapter
+deleted, a folder outside the adapters' folders) is never a traceback and never silently another
+model: ``read_active`` falls back to the default and says why, for the pages to show.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from core.settings import NO_ADAPTER, Settings
 from model.metadata import DEFAULT_ADAPTER, read_metadata
 
 ACTIVE_FILE = "active_model.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,14 @@ class ModelChoice:
     """An OpenAI-compatible server that serves ``adapter`` (model/served.py); None = in-process."""
 
 
+@dataclass(frozen=True)
+class ActiveModel:
+    choice: ModelChoice
+    problem: str | None = None
+    """Why the promoted model is not used and ``choice`` is the default instead; None when it is used
+    (or none was promoted)."""
+
+
 def default_choice(settings: Settings) -> ModelChoice:
     """The settings' adapter and base model (``ACEDESK_ADAPTER=none``: the plain base), else the shipped adapter."""
     adapter = settings.adapter
@@ -37,12 +50,25 @@ def default_choice(settings: Settings) -> ModelChoice:
     return ModelChoice(adapter, settings.base_model)
 
 
+def read_active(settings: Settings) -> ActiveModel:
+    """The promoted model (data_dir/active_model.json), else the settings' default; with the reason
+    when a promoted one exists but cannot be used."""
+    path = Path(settings.data_dir) / ACTIVE_FILE
+    try:
+        choice = _promoted(path, settings)
+    except FileNotFoundError:
+        return ActiveModel(default_choice(settings))
+    except _Unusable as problem:
+        return ActiveModel(default_choice(settings), f"{path} {problem}")
+    return ActiveModel(choice)
+
+
 def active_choice(settings: Settings) -> ModelChoice:
-    """The promoted model (data_dir/active_model.json), else the settings' default."""
-    path = settings.data_dir / ACTIVE_FILE
-    if not path.exists():
-        return default_choice(settings)
-    return ModelChoice(**json.loads(path.read_text()))
+    """The model the inbox uses (``read_active``); a promoted one that cannot be used is logged."""
+    active = read_active(settings)
+    if active.problem:
+        log.warning("the promoted model is not used, the default is: %s", active.problem)
+    return active.choice
 
 
 def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None) -> ModelChoice:
@@ -55,3 +81,35 @@ def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None) 
     # written whole or not at all: the worker never reads half a choice
     write_json_atomically(path, {"adapter": choice.adapter, "base_model": choice.base_model})
     return choice
+
+
+class _Unusable(Exception):
+    """The promoted choice cannot be used; the message says why, after the file's path."""
+
+
+def _promoted(path: Path, settings: Settings) -> ModelChoice:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, not JSON
+        raise _Unusable(f"cannot be read ({error})") from None
+    if not isinstance(data, dict):
+        raise _Unusable(f"holds {type(data).__name__}, not the object promote writes")
+    adapter, base_model = data.get("adapter"), data.get("base_model")
+    # promote writes an adapter's folder: the plain base model is never promoted
+    if not isinstance(adapter, str) or not adapter.strip() or "\0" in adapter:
+        raise _Unusable(f"names no adapter folder (adapter is {adapter!r})")
+    if base_model is not None and not isinstance(base_model, str):
+        raise _Unusable(f"names no base model (base_model is {base_model!r})")
+    folder = Path(adapter).resolve()  # links and .. resolved: where it really is
+    allowed = (DEFAULT_ADAPTER.parent, Path(settings.runs_dir))
+    if not any(folder.is_relative_to(root.resolve()) for root in allowed):
+        raise _Unusable(f"names {adapter}, outside the shipped adapters and the runs folder "
+                        f"({', '.join(str(root) for root in allowed)})")
+    try:
+        read_metadata(folder)
+    except (OSError, ValueError) as error:
+        raise _Unusable(f"names {adapter}, which is not a complete adapter (deleted or damaged?): {error}") from None
+    # the file's model_url, if any, is ignored: a server is a setting, never promoted
+    return ModelChoice(adapter, base_model)

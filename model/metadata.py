@@ -144,6 +144,9 @@ def read_metadata(folder: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: {folder} was not written by training/finetune_lora.py")
     data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        # a damaged file, like one of another version: ValueError, which every reader catches
+        raise ValueError(f"{path} holds {type(data).__name__}, not the object training writes")  # noqa: TRY004
     if data.get("prompt_format_version") != PROMPT_FORMAT_VERSION:
         raise ValueError(
             f"adapter {folder} uses prompt format {data.get('prompt_format_version')}, "

@@ -3,21 +3,23 @@ evaluations, and promote the best model to the inbox. The parts live in ui/eval_
 
 import streamlit as st
 
-from model.active import active_choice
+from model.active import read_active
 from training.catalog import list_adapters
 from ui import eval_views
 from ui.navigation import require_app_navigation
-from ui.resources import page_settings
+from ui.resources import page_settings, promoted_fallback
 
 require_app_navigation()
 
 settings = page_settings()
 data_dir, runs_dir = settings.data_dir, settings.runs_dir
 entries = list_adapters(runs_dir)
-active = active_choice(settings)
+promoted = read_active(settings)
+active = promoted.choice
 
 st.title("Eval")
 eval_views.show_notice()
+promoted_fallback(promoted)
 choice, entry = eval_views.pick_model(entries, active)
 eval_views.promotion(choice, entry, entries, active, data_dir, runs_dir)
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from model.active import read_active
 from model.schema import CATEGORIES
 from support.desk import open_store
 from ui.errors import section
@@ -28,7 +29,7 @@ from ui.inbox_rows import (
 from ui.inbox_session import keep_drafts
 from ui.inbox_table import ticket_table
 from ui.navigation import require_app_navigation
-from ui.resources import page_settings, workflow
+from ui.resources import page_settings, promoted_fallback, workflow
 
 require_app_navigation()
 
@@ -39,6 +40,7 @@ store = open_store(settings)
 flow = workflow(store)
 session = operator_session(store)
 keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)
+promoted_fallback(read_active(settings))  # the operator must know when the inbox runs another model
 
 network_cells = None
 with section("Checking the connections"):

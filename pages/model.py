@@ -3,15 +3,17 @@ with it: the production metric, from the decisions kept in the ticket store."""
 
 import streamlit as st
 
-from model.active import active_choice
+from model.active import read_active
 from ui import model_views
 from ui.navigation import require_app_navigation
-from ui.resources import page_settings, store
+from ui.resources import page_settings, promoted_fallback, store
 
 require_app_navigation()
 
 st.title("Active model")
 settings = page_settings()
-model_views.adapter_details(active_choice(settings))
+active = read_active(settings)
+promoted_fallback(active)
+model_views.adapter_details(active.choice)
 st.header("Agreement with the operator")
 model_views.agreement(store())

@@ -2,6 +2,8 @@
 predictions.csv): one run's scores, the rows it got wrong, and two runs side by side.
 
 Pure functions over the metrics dicts and prediction frames, so the Eval page only shows them.
+A metrics.json is whatever is on disk (hand-edited, another version's, damaged): a score that is no
+finite number shows as none, a part that is not what evaluate.py writes as empty, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from model.schema import CATEGORIES
+from training import layout
 from training.metrics import EXACT_FIELDS, normalize_field
 
 # (key in metrics.json, what people call it, higher is better)
@@ -36,43 +39,66 @@ HEADLINE_METRICS = (
 TFIDF_BASELINE = "tfidf_logreg"
 
 
+def score(metrics, *keys: str) -> int | float | None:
+    """The number at ``keys`` in a metrics dict (``score(m, "per_category", "other", "f1")``), or None
+    where any step is missing or not what evaluate.py writes."""
+    for key in keys:
+        metrics = metrics.get(key) if isinstance(metrics, dict) else None
+    return layout.finite_number(metrics)
+
+
+def tfidf_baseline(metrics: dict) -> dict:
+    """The TF-IDF baseline's scores, {} where the run has none."""
+    return _object(_object(metrics.get("baselines")).get(TFIDF_BASELINE))
+
+
 def metrics_table(metrics: dict) -> pd.DataFrame:
     """One row per headline metric; a TF-IDF baseline column where the run scored one."""
-    baseline = (metrics.get("baselines") or {}).get(TFIDF_BASELINE) or {}
+    baseline = tfidf_baseline(metrics)
     rows = []
     for key, title, _ in HEADLINE_METRICS:
-        row = {"metric": title, "model": metrics.get(key)}
+        row = {"metric": title, "model": score(metrics, key)}
         if baseline:
-            row["TF-IDF baseline"] = baseline.get(key)
+            row["TF-IDF baseline"] = score(baseline, key)
         rows.append(row)
     return pd.DataFrame(rows, dtype=object)  # object: counts stay whole numbers
 
 
 def per_category_table(metrics: dict) -> pd.DataFrame:
     """Precision, recall, F1 and support of each category."""
-    per_category = metrics.get("per_category") or {}
-    return pd.DataFrame([{"category": name, **per_category[name]} for name in CATEGORIES if name in per_category])
+    per_category = _object(metrics.get("per_category"))
+    return pd.DataFrame([{"category": name, **{column: score(per_category, name, column) for column in scores}}
+                         for name in CATEGORIES if isinstance(scores := per_category.get(name), dict)])
 
 
 def confusion_frame(metrics: dict) -> pd.DataFrame:
-    """The confusion matrix in long form (gold, predicted, count): one row per cell, for a heatmap."""
-    matrix = metrics.get("confusion_matrix") or {}
-    labels = matrix.get("labels", [])
+    """The confusion matrix in long form (gold, predicted, count): one row per cell, for a heatmap;
+    empty unless it is a square of counts with a text label for each row."""
+    matrix = _object(metrics.get("confusion_matrix"))
+    labels, counts = matrix.get("labels"), matrix.get("matrix")
+    square = (isinstance(labels, list) and all(isinstance(label, str) for label in labels)
+              and isinstance(counts, list) and len(counts) == len(labels)
+              and all(isinstance(row, list) and len(row) == len(labels) and all(layout.whole_count(count) is not None for count in row)
+                      for row in counts))
     return pd.DataFrame([
-        {"gold": gold, "predicted": predicted, "count": int(count)}
-        for gold, row in zip(labels, matrix.get("matrix", []), strict=True)
+        {"gold": gold, "predicted": predicted, "count": count}
+        for gold, row in zip(labels, counts, strict=True)
         for predicted, count in zip(labels, row, strict=True)
-    ], columns=["gold", "predicted", "count"])
+    ] if square else [], columns=["gold", "predicted", "count"])
 
 
 def risk_coverage_frame(metrics: dict) -> pd.DataFrame:
     """The risk-coverage curve (training.metrics.risk_coverage) as rows (coverage, accuracy,
     threshold), plus the review rule's operating point as ``kind`` = "review rule"."""
-    curve = pd.DataFrame(metrics.get("risk_coverage") or [], columns=["coverage", "accuracy", "threshold"])
+    points = metrics.get("risk_coverage")
+    columns = ["coverage", "accuracy", "threshold"]
+    curve = pd.DataFrame([{column: score(point, column) for column in columns}
+                          for point in (points if isinstance(points, list) else [])
+                          if None not in (score(point, "coverage"), score(point, "accuracy"))], columns=columns)
     curve["kind"] = "by confidence"
-    if metrics.get("ready_coverage") is not None and metrics.get("ready_accuracy") is not None:
-        point = {"coverage": metrics["ready_coverage"], "accuracy": metrics["ready_accuracy"], "threshold": None,
-                 "kind": "review rule"}
+    coverage, accuracy = score(metrics, "ready_coverage"), score(metrics, "ready_accuracy")
+    if coverage is not None and accuracy is not None:
+        point = {"coverage": coverage, "accuracy": accuracy, "threshold": None, "kind": "review rule"}
         curve = pd.concat([curve, pd.DataFrame([point])], ignore_index=True) if len(curve) else pd.DataFrame([point])
     return curve
 
@@ -100,16 +126,17 @@ def _mistakes(row: pd.Series) -> str:
 def compare_metrics(first: dict, second: dict) -> pd.DataFrame:
     """Two runs side by side: headline metrics, then each category's F1; ``change`` is
     second minus first, ``better`` names the better run where it is clear which is better."""
-    rows = [_comparison_row(title, first.get(key), second.get(key), higher_is_better)
+    rows = [_comparison_row(title, score(first, key), score(second, key), higher_is_better)
             for key, title, higher_is_better in HEADLINE_METRICS]
     for name in CATEGORIES:
-        rows.append(_comparison_row(f"F1 {name}", _f1(first, name), _f1(second, name), True))
+        rows.append(_comparison_row(f"F1 {name}", score(first, "per_category", name, "f1"),
+                                    score(second, "per_category", name, "f1"), True))
     return pd.DataFrame(rows, columns=["metric", "first", "second", "change", "better"], dtype=object)
 
 
 def comparison_warnings(first: dict, second: dict) -> list[str]:
     """Why a side-by-side comparison may mislead (different data, row limits or sizes)."""
-    first_config, second_config = first.get("config") or {}, second.get("config") or {}
+    first_config, second_config = _object(first.get("config")), _object(second.get("config"))
     warnings = []
     if first_config.get("data") != second_config.get("data"):
         warnings.append(f"different data: {first_config.get('data')} and {second_config.get('data')}")
@@ -118,12 +145,13 @@ def comparison_warnings(first: dict, second: dict) -> list[str]:
     return warnings
 
 
-def _f1(metrics: dict, category: str) -> float | None:
-    return ((metrics.get("per_category") or {}).get(category) or {}).get("f1")
+def _object(value) -> dict:
+    """``value`` where it is a JSON object, else {}."""
+    return value if isinstance(value, dict) else {}
 
 
 def _comparison_row(title: str, first, second, higher_is_better: bool | None) -> dict:
-    change = second - first if isinstance(first, int | float) and isinstance(second, int | float) else None
+    change = layout.finite_number(second - first) if None not in (first, second) else None
     better = ""
     if change and higher_is_better is not None:
         better = "second" if (change > 0) == higher_is_better else "first"

@@ -27,6 +27,7 @@ from training.eval_jobs import EvalRequest, EvalRun
 from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
 from training.jobs import JobState
 from training.runs import REALWORLD_CSV
+from ui.errors import plain
 from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
 from ui.eval_choices import (
     NO_ADAPTER,
@@ -130,7 +131,7 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     try:
         promote(data_dir, entry.path, choice.base_model)
     except (OSError, ValueError) as error:
-        st.error(f"Could not promote {entry.label}: {error}. Pick another adapter or checkpoint.")
+        st.error(f"Could not promote {plain(entry.label)}: {plain(str(error))}. Pick another adapter or checkpoint.")
         return
     # The inbox loads the promoted model afresh from disk on its next triage (a copy cached by the
     # chat may predate a retrained adapter/), and the old one's memory is freed.
@@ -146,7 +147,7 @@ def review_rule_status(entry: AdapterEntry, runs_dir: Path) -> None:
     try:
         rule = read_review_rule(entry.path)
     except ValueError as error:
-        st.error(f"Its review rule cannot be read, so the model cannot load: {error}. Choose it again below.")
+        st.error(f"Its review rule cannot be read, so the model cannot load: {plain(str(error))}. Choose it again below.")
         rule = None
     if rule is not None and rule.chosen is not None:
         st.caption(f"Its review rule: Ready when the category is at least {rule.thresholds.confidence:.0%} likely "
@@ -161,7 +162,7 @@ def review_rule_status(entry: AdapterEntry, runs_dir: Path) -> None:
         st.caption("⚠️ No review rule was chosen for this adapter: promoted, its answers are \"Ready\" by the "
                    "project's default thresholds, chosen for another adapter.")
     if job is not None and job.state in (JobState.FAILED, JobState.STOPPED):
-        st.caption(f"The last choice of its rule did not finish ({job.state.value}): {job.message or 'no reason given'}.")
+        st.caption(f"The last choice of its rule did not finish ({job.state.value}): {plain(job.message or 'no reason given')}.")
     if st.button("Choose its review rule", help="Triages the dev set (a few minutes on a CPU): the category check's "
                  "weight and the review thresholds are chosen on its even rows and reported on its odd rows, then "
                  "saved beside the adapter (review_rule.json)."):
@@ -187,7 +188,7 @@ def load_model(choice: ModelChoice, entry: AdapterEntry | None, active: ModelCho
     try:
         triager = cached_triager(choice)
     except Exception as error:  # noqa: BLE001 - loading fails in many ways (files, formats, memory)
-        st.error(f"Could not load {describe_choice(choice, entry)}: {error}. {_loading_advice(choice, entry)}")
+        st.error(f"Could not load {describe_choice(choice, entry)}: {plain(str(error))}. {_loading_advice(choice, entry)}")
         return None
     _release_previous_model(choice, active)
     return triager
@@ -237,7 +238,7 @@ def chat(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice) -
                 with st.spinner("Triaging..."):
                     turn["result"], turn["seconds"] = timed_triage(triager, email_from_text(text, sender))
             except Exception as error:  # noqa: BLE001 - e.g. out of memory: say so, keep the page
-                st.error(f"The model failed on this email: {error}. Try a shorter email or another model.")
+                st.error(f"The model failed on this email: {plain(str(error))}. Try a shorter email or another model.")
                 return
             _show_answer(turn)
     turns.append(turn)
@@ -255,7 +256,7 @@ def _show_answer(turn: dict) -> None:
     st.markdown(f"**{result.category}** · confidence {result.confidence:.0%} · {turn['seconds']:.2f} s "
                 f"· `{turn['model']}`")
     if result.problems:
-        st.warning("Needs a look: " + "; ".join(result.problems))
+        st.warning("Needs a look: " + plain("; ".join(result.problems)))  # the model's words, quoted
     fields = stated_fields(result)
     if fields:
         st.dataframe(pd.DataFrame({"field": list(fields), "value": list(fields.values())}), hide_index=True)
@@ -317,7 +318,7 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
     try:
         rows = load_rows(path, limit or None)
     except DataError as error:
-        st.error(f"{error}. {CSV_ADVICE}")
+        st.error(f"{plain(str(error))}. {CSV_ADVICE}")  # the file's own words (its categories)
         return
     if not rows:
         st.error(f"{path} has no rows to evaluate. {CSV_ADVICE}")
@@ -369,7 +370,7 @@ def evaluation_results(runs_dir: Path) -> None:
 
 def show_run(run: EvalRun) -> None:
     if run.state == JobState.FAILED:
-        st.error(f"This evaluation ended with an error: {run.message}. Check that the model loads in the Chat "
+        st.error(f"This evaluation ended with an error: {plain(run.message)}. Check that the model loads in the Chat "
                  f"tab and that the CSV is labelled, then evaluate again.")
         st.caption(f"Its full output: `{run.folder / layout.EVAL_LOG}`")
         return
@@ -396,14 +397,14 @@ def show_run(run: EvalRun) -> None:
 
 
 def _headline(metrics: dict) -> None:
-    baseline = ((metrics.get("baselines") or {}).get(compare.TFIDF_BASELINE) or {}).get("category_accuracy")
-    accuracy = metrics.get("category_accuracy")
+    baseline = compare.score(compare.tfidf_baseline(metrics), "category_accuracy")
+    accuracy = compare.score(metrics, "category_accuracy")
     delta = f"{accuracy - baseline:+.3f} vs TF-IDF" if None not in (accuracy, baseline) else None
     columns = st.columns(4)
     columns[0].metric("Category accuracy", _number(accuracy), delta)
-    columns[1].metric("Macro-F1", _number(metrics.get("macro_f1")))
-    columns[2].metric("Schema valid", _number(metrics.get("schema_valid_rate")))
-    median = metrics.get("latency_median_s")
+    columns[1].metric("Macro-F1", _number(compare.score(metrics, "macro_f1")))
+    columns[2].metric("Schema valid", _number(compare.score(metrics, "schema_valid_rate")))
+    median = compare.score(metrics, "latency_median_s")
     columns[3].metric("Median latency", "—" if median is None else f"{median:.2f} s")
 
 
@@ -453,7 +454,7 @@ def comparison(runs_dir: Path) -> None:
     second = right.selectbox("Second", folders, index=0, format_func=titles.get, key="eval_compare_second")
     first_metrics, second_metrics = eval_jobs.load_metrics(Path(first)), eval_jobs.load_metrics(Path(second))
     for warning in compare.comparison_warnings(first_metrics, second_metrics):
-        st.warning(f"These two are not directly comparable: {warning}.")
+        st.warning(f"These two are not directly comparable: {plain(warning)}.")
     table = compare.compare_metrics(first_metrics, second_metrics)
     st.dataframe(_readable(table, signed=("change",)), hide_index=True, height="content")
     for column, metrics in zip(st.columns(2), (first_metrics, second_metrics), strict=True):

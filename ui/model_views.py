@@ -5,7 +5,6 @@ frequent corrections (their values pseudonymised: this page is not the ticket st
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 
@@ -14,9 +13,12 @@ import pandas as pd
 import streamlit as st
 
 from model.active import ModelChoice
+from model.metadata import read_metadata
 from model.review import read_review_rule
 from support import corrections
 from support.store import TicketStore
+from training import layout
+from ui.errors import plain
 
 ALL = "all categories"
 _SEED = "model_pseudonym_seed"
@@ -28,17 +30,21 @@ def adapter_details(choice: ModelChoice) -> None:
     if adapter is None or not (adapter / "acedesk.json").exists():
         st.info(f"No adapter{f' at {adapter}' if adapter else ''}: the app runs the plain base model.")
         return
-    meta = json.loads((adapter / "acedesk.json").read_text())
-    st.write(f"**Adapter:** `{adapter}` · **base:** `{meta['base_model']}` · "
+    try:
+        meta = read_metadata(adapter)
+    except (OSError, ValueError) as error:
+        st.error(f"The adapter's metadata cannot be read, so the inbox cannot load it: {plain(str(error))}",
+                 icon=":material/error:")
+        return
+    st.write(f"**Adapter:** `{adapter}` · **base:** `{meta.get('base_model')}` · "
              f"prompt format v{meta['prompt_format_version']} · schema v{meta['schema_version']}")
     review_rule(adapter)
-    for name, title in (("train_metrics.json", "Training"), ("eval_metrics.json", "Evaluation")):
-        path = adapter / name
-        if path.exists():
+    for name, title in ((layout.TRAIN_METRICS, "Training"), (layout.EVAL_METRICS, "Evaluation")):
+        if metrics := layout.read_json_object(adapter / name):  # a damaged file shows nothing, never a traceback
             st.subheader(title)
-            st.json(json.loads(path.read_text()), expanded=False)
+            st.json(metrics, expanded=False)
     st.subheader("Hyperparameters")
-    st.json(meta["hyperparameters"], expanded=False)
+    st.json(meta.get("hyperparameters") or {}, expanded=False)
 
 
 def review_rule(adapter: Path) -> None:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.settings import Settings, load_settings
-from model.active import ModelChoice, active_choice
+from model.active import ActiveModel, ModelChoice, active_choice
 from model.review import ReviewRule, read_review_rule
 from support.desk import build_workflow, open_store
 from support.store import TicketStore
 from support.workflow import Workflow
-from ui.errors import wrong_setting
+from ui.errors import plain, wrong_setting
 
 if TYPE_CHECKING:  # torch loads with the model, not with the first page view
     from model.inference import Triager
@@ -68,6 +68,15 @@ def triager() -> Triager | ServedTriager:
     if settings.model_url:
         return served_triager(settings.model_url, choice.adapter)
     return cached_triager(choice)
+
+
+def promoted_fallback(active: ActiveModel) -> None:
+    """Where the promoted model cannot be used, say so and which model runs instead: the operator
+    must not believe the inbox runs a model it does not."""
+    if active.problem:
+        st.warning(f"The promoted model is not used: {plain(active.problem)}. The inbox uses "
+                   f"{plain(active.choice.adapter or 'the plain base model')} instead; promote a model on the "
+                   "Eval page to choose again.", icon=":material/warning:")
 
 
 def review_rule() -> ReviewRule:

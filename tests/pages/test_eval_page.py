@@ -280,3 +280,56 @@ def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
     assert not app.exception
     [error] = [element.value for element in app.error]
     assert "A setting is wrong" in error and "ACEDESK" in error and "SMTP" in error and "hunter2-smtp" not in error
+
+
+def finished_evaluation(runs_dir, name, metrics, started_at):
+    """An app-started evaluation whose process is gone, with ``metrics`` as its metrics.json."""
+    folder = evals_root(runs_dir) / name
+    folder.mkdir(parents=True)
+    (folder / JOB_FILE).write_text(json.dumps({"pid": 999_999_999, "created": 0.0, "started_at": started_at,
+                                               "extra": {"adapter_label": name, "data_label": "five.csv",
+                                                         "total_rows": 4}}))
+    (folder / METRICS_FILE).write_text(json.dumps(metrics))
+    return folder
+
+
+def test_damaged_evaluation_files_show_as_far_as_they_can_never_a_traceback(app, runs_dir):
+    later = time.time() + 3600  # the newest two: shown and compared
+    strings = finished_evaluation(runs_dir, "2026-strings", {
+        "n": "4", "category_accuracy": "0.5", "macro_f1": float("nan"), "latency_median_s": "slow",
+        "config": ["not", "an", "object"], "per_category": {"other": "x"}, "baselines": {"tfidf_logreg": "x"},
+        "confusion_matrix": {"labels": list(CATEGORIES), "matrix": [[1]]}, "risk_coverage": "abc"}, later)
+    huge = finished_evaluation(runs_dir, "2026-huge", {
+        "n": 10**400, "category_accuracy": 0.75, "config": {"data": "[five](http://evil.example).csv"},
+        "per_category": [1, 2], "confusion_matrix": [1]}, later + 1)
+    (huge / "predictions.csv").write_text("category\nother\n")  # no prediction columns at all
+    app.run()
+    by_label(app.selectbox, "First").set_value(str(strings))
+    by_label(app.selectbox, "Second").set_value(str(huge)).run()
+    assert not app.exception
+    assert [error.value for error in app.error] == []
+    table = app.dataframe[-1].value.set_index("metric")
+    assert (table.loc["Category accuracy", "first"], table.loc["Category accuracy", "second"]) == ("—", "0.750")
+    warning = next(w.value for w in app.warning if "not directly comparable" in w.value)
+    assert "[five](http" not in warning  # the file's words as text, no link
+
+
+def test_a_damaged_promotion_says_which_model_the_inbox_uses_instead(app, tmp_path):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data/active_model.json").write_text('{"adapter": "/etc/passwd", "base_model": null}')
+    app.run()
+    assert not app.exception
+    assert "The promoted model is not used" in app.warning[0].value and "outside the shipped adapters" in \
+        app.warning[0].value
+
+
+def test_the_datas_own_words_in_an_error_are_text(app, tmp_path):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    path = tmp_path / "data/labels.csv"
+    pd.DataFrame([{"sender": "a@example.org", "subject": "Hi", "body": "Hello", "category": "[x](http://evil.example)",
+                   "username": "", "booking_id": ""}]).to_csv(path, index=False)
+    by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
+    by_label(app.text_input, "Path of a CSV file in the data folders").set_value(str(path)).run()
+    next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
+    assert not app.exception
+    assert "unknown categories" in app.error[0].value and "[x](http" not in app.error[0].value

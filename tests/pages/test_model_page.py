@@ -14,6 +14,7 @@ from support.states import State
 from support.store import TicketStore
 from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
+from training import layout
 from ui.inbox_plans import REJECT_REASONS
 from ui.resources import desk_settings
 
@@ -51,6 +52,19 @@ def test_an_adapter_nobody_chose_a_rule_for_is_flagged_and_a_broken_rule_named(t
     (adapter / REVIEW_RULE_FILE).write_text("{")
     app = model_page(tmp_path, monkeypatch, adapter)
     assert "review rule cannot be read" in app.error[0].value
+
+
+def test_damaged_metrics_or_metadata_beside_the_adapter_never_take_the_page_down(tmp_path, monkeypatch):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    shutil.copy2(DEFAULT_ADAPTER / "acedesk.json", adapter)
+    (adapter / layout.TRAIN_METRICS).write_text("{half")
+    (adapter / layout.EVAL_METRICS).write_text("[1, 2]")
+    app = model_page(tmp_path, monkeypatch, adapter)
+    assert not [header for header in app.subheader if header.value in ("Training", "Evaluation")]
+    (adapter / "acedesk.json").write_text("[]")
+    app = model_page(tmp_path, monkeypatch, adapter)
+    assert "metadata cannot be read" in app.error[0].value and "holds list" in app.error[0].value
 
 
 def test_the_app_opens_on_the_inbox(tmp_path, monkeypatch):
@@ -132,3 +146,15 @@ def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
     assert not app.exception
     [error] = [element.value for element in app.error]
     assert "A setting is wrong" in error and "ACEDESK" in error and "SMTP" in error and "hunter2-smtp" not in error
+
+
+def test_a_damaged_promotion_is_named_and_the_default_shown(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/active_model.json").write_text('{"adapter": "/etc", "base_model": null}')
+    app = model_page(tmp_path, monkeypatch, DEFAULT_ADAPTER)
+    warning = app.warning[0].value
+    assert warning.startswith("The promoted model is not used") and "outside the shipped adapters" in warning
+    assert f"**Adapter:** `{DEFAULT_ADAPTER}`" in app.markdown[0].value  # what the inbox really runs
+    (tmp_path / "data/active_model.json").write_text("{")
+    app = model_page(tmp_path, monkeypatch, DEFAULT_ADAPTER)
+    assert "cannot be read" in app.warning[0].value

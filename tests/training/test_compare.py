@@ -1,7 +1,11 @@
 """Tables over evaluation results: one run's scores, its mistakes, two runs side by side."""
 
+import math
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.schema import CATEGORIES
 from training.compare import (
@@ -10,6 +14,7 @@ from training.compare import (
     confusion_frame,
     metrics_table,
     per_category_table,
+    risk_coverage_frame,
     wrong_predictions,
 )
 
@@ -85,3 +90,44 @@ def test_risk_coverage_frame_has_the_curve_and_the_review_rules_point():
                                  "ready_coverage": 0.4, "ready_accuracy": 1.0})
     assert list(frame["kind"]) == ["by confidence", "review rule"]
     assert risk_coverage_frame({}).empty
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+METRIC_KEYS = ["n", "category_accuracy", "macro_f1", "latency_median_s", "config", "per_category", "confusion_matrix",
+               "baselines", "risk_coverage", "ready_coverage", "ready_accuracy"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(METRIC_KEYS), JSON, max_size=len(METRIC_KEYS)), st.data())
+def test_any_metrics_file_shows_as_tables_never_a_traceback(damaged, data):
+    """metrics.json as whatever a hand, another version or a crash left: every table is built."""
+    # each part also as the right shape around wrong values, which random JSON rarely reaches
+    damaged.update(data.draw(st.fixed_dictionaries({}, optional={
+        "per_category": st.dictionaries(st.sampled_from(CATEGORIES), JSON),
+        "confusion_matrix": st.fixed_dictionaries({"labels": JSON, "matrix": st.lists(st.lists(JSON))}),
+        "baselines": st.fixed_dictionaries({"tfidf_logreg": JSON}),
+        "risk_coverage": st.lists(st.dictionaries(st.sampled_from(["coverage", "accuracy", "threshold"]), JSON)),
+    })))
+    for table in (metrics_table(damaged), per_category_table(damaged), confusion_frame(damaged),
+                  risk_coverage_frame(damaged), compare_metrics(metrics(0.5), damaged)):
+        assert isinstance(table, pd.DataFrame)
+    comparison_warnings(damaged, metrics(0.5))
+
+
+def test_scores_that_are_no_finite_number_show_as_none():
+    # n beyond every float: subtracting a float from it overflows
+    damaged = {**metrics(0.5), "macro_f1": "0.9", "n": 10**400, "latency_median_s": math.nan,
+               "category_accuracy": 1e308}
+    rows = compare_metrics(metrics(-1e308), damaged).set_index("metric")
+    assert rows.loc["Macro-F1", "second"] is None and rows.loc["Macro-F1", "better"] == ""
+    assert rows.loc["Latency median (s)", "second"] is None and rows.loc["Rows", "second"] is None
+    assert rows.loc["Category accuracy", "change"] is None  # 1e308 - -1e308 is no finite number
+    assert metrics_table(damaged).set_index("metric").loc["Macro-F1", "model"] is None
+
+
+def test_a_confusion_matrix_that_is_not_a_square_of_counts_is_left_out():
+    for matrix in ({"labels": ["other", "add_user"], "matrix": [[1]]}, {"labels": ["other"], "matrix": [["a"]]},
+                   {"labels": ["other"], "matrix": [[-1]]}, [1], {"labels": [["x"]], "matrix": [[1]]}):
+        assert confusion_frame({"confusion_matrix": matrix}).empty
