@@ -10,6 +10,8 @@ means for the reply and for the operator's one-line outcome. An unknown kind rai
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import ClassVar, NamedTuple
@@ -25,11 +27,20 @@ from integrations.club_api import (
     read_answer,
 )
 from integrations.sender_auth import address_key, sender_address
+from model.schema import FIELDS
 
 SENDER_MISMATCH = "sender does not match account"
 """Prefix of the flag that makes execution need an operator override with a reason."""
 NON_MEMBER_INVITE = "invitation requested by a non-member"
 """Prefix of the flag on an add_user ticket whose sender has no account (unless self-service sign-up is on)."""
+NEW_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,39}")
+"""A new account's username as the club API contract allows it (club_backend/openapi.json; a test
+holds the two equal): checked before approval, so a slip is fixed by the operator, never refused
+by the club in a mail to the member."""
+ONE_ADDRESS = re.compile(r"[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+")
+"""A bare address (name@domain): no second address, display name or list that would reach someone else."""
+_UNSEEN = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+"""Characters the confirmation would not show: controls, line breaks, invisible formatting."""
 
 
 class ActionProblem(ValueError):
@@ -118,6 +129,12 @@ class InviteMember(ActionKind):
         missing = [name for name in ("username", "member_email") if not fields.get(name)]
         if missing:
             raise ActionProblem(f"the new account needs {' and '.join(missing)}")
+        if not NEW_USERNAME.fullmatch(fields["username"]):
+            raise ActionProblem(f"the username {fields['username']!r} is not one the club accepts: 2 to 40 letters, "
+                                "digits, '.', '_' or '-', starting with a letter or digit")
+        if not ONE_ADDRESS.fullmatch(fields["member_email"]):
+            raise ActionProblem(f"the new member's email {fields['member_email']!r} is not one address "
+                                "(name@domain)")
         return {"username": fields["username"], "name": fields.get("member_name") or fields["username"],
                 "email": fields["member_email"]}
 
@@ -198,6 +215,10 @@ class _BookingAction(ActionKind):
         booking = api.booking(params["booking_id"])
         if booking is None:
             raise ActionProblem(f"booking {params['booking_id']} does not exist")
+        if booking.booking_id.casefold() != params["booking_id"].casefold():
+            # the owner checked below would be another booking's, while the call names this one
+            raise ActionProblem(f"asked for booking {params['booking_id']}, the club answered with "
+                                f"{booking.booking_id}: check the booking id, or ask the club's system administrator")
         if fields.get("username") and fields["username"].lower() != booking.username.lower():
             raise ActionProblem(f"booking {booking.booking_id} belongs to another member, not {fields['username']}")
         member = api.find_member(username=booking.username)
@@ -274,7 +295,26 @@ def plan_action(fields: dict) -> Action | None:
     kind = _BY_CATEGORY.get(category)
     if kind is None:
         raise ActionProblem(f"unknown category {category!r}")
-    return Action(kind.name, kind.build(fields))
+    return Action(kind.name, kind.build(call_fields(fields)))
+
+
+def call_fields(fields: dict) -> dict:
+    """The fields as a call's parameters come from them: surrounding whitespace dropped (nothing
+    left: no value). A value holding a line break, a control or an invisible character, or
+    whitespace other than a plain space, is refused, naming it: the confirmation would show a
+    call that looks like another (``BK-48213`` and ``BK-48213`` + U+200B; an address split by a
+    line break), and the club would act on, or refuse in a mail to the member, what nobody saw."""
+    cleaned = dict(fields)
+    for name in FIELDS:
+        value = fields.get(name)
+        if not isinstance(value, str):
+            continue
+        value = value.strip()
+        if any(unicodedata.category(char) in _UNSEEN or (char.isspace() and char != " ") for char in value):
+            raise ActionProblem(f"the {name.replace('_', ' ')} {value!r} holds a line break or a character "
+                                "the confirmation cannot show: type it again")
+        cleaned[name] = value or None
+    return cleaned
 
 
 def check_action(action: Action, fields: dict, sender: str, api: ClubApi, *,
@@ -282,7 +322,7 @@ def check_action(action: Action, fields: dict, sender: str, api: ClubApi, *,
     """Validate ``action`` against the backend; returns it completed, and what the check found.
     ``earlier``: see ActionKind.check."""
     # never the first of several addresses (parseaddr's reading): a From without exactly one matches no account
-    checked = action.definition.check(action.params, fields, sender_address(sender) or "", api,
+    checked = action.definition.check(action.params, call_fields(fields), sender_address(sender) or "", api,
                                       self_service_signup=self_service_signup, earlier=earlier)
     return Action(action.kind, checked.params), checked
 

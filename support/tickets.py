@@ -45,13 +45,24 @@ def export_line(ticket: Ticket) -> str:
 
 
 def parse_fields(pairs: list[str]) -> dict:
+    """The --field edits; a NAME given twice is refused, never the last one silently run."""
     fields = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or name not in ("category", *FIELDS):
             raise SystemExit(f"--field wants NAME=VALUE with NAME one of category, {', '.join(FIELDS)}")
+        if name in fields:
+            raise SystemExit(f"--field {name} is given twice: give it once, with the value to use")
         fields[name] = value or None
     return fields
+
+
+def edited_reply(reply: str | None) -> str | None:
+    """--reply as the approval takes it; an empty one is refused (the inbox refuses it too), never
+    replaced by the proposal without a word."""
+    if reply is not None and not reply.strip():
+        raise SystemExit("--reply is empty: write the reply, or leave --reply out to send the proposed one")
+    return reply
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +134,7 @@ def decide(store: TicketStore, settings: Settings, args) -> int:
     if workflow is None:
         raise SystemExit("no club backend configured: set ACEDESK_CLUB_API_URL and ACEDESK_CLUB_API_TOKEN")
     try:
-        workflow.approve(args.ticket, args.actor, reply=args.reply, fields=parse_fields(args.field) or None,
+        workflow.approve(args.ticket, args.actor, reply=edited_reply(args.reply), fields=parse_fields(args.field) or None,
                          override_reason=args.override)
     except (ActionProblem, NeedsOverride, TransitionError) as problem:
         print(f"ticket {args.ticket}: not approved: {problem}", file=sys.stderr)

@@ -81,6 +81,29 @@ class Check:
         return [flag for flag in self.flags if flag.startswith(NEEDS_OVERRIDE)]
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the operator was shown and confirmed: approving runs exactly this, or nothing."""
+
+    action: Action | None
+    recipient: str
+    reply: str
+    """The reply as ``Workflow.reply_preview`` showed it."""
+
+
+CHANGED_SINCE_SHOWN = "the call or the reply changed since it was shown (the club's records, or the ticket " \
+                      "triaged again meanwhile): approve it again to see the new one"
+
+
+def approval_edits(ticket: Ticket, reply: str | None, fields: dict | None) -> dict:
+    """The operator's edits as an approval stores them: a reply that only restates the proposal is
+    no edit (the club's template then says what the backend confirmed)."""
+    edits = {"fields": fields} if fields else {}
+    if reply is not None and reply.strip() != (ticket.triage or {}).get("response", "").strip():
+        edits["reply"] = reply.strip()
+    return edits
+
+
 class NeedsOverride(PermissionError):
     """The ticket is flagged; executing it needs an explicit operator override with a reason."""
 
@@ -160,14 +183,16 @@ class Workflow:
         return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
 
     def approve(self, ticket_id: int, actor: str, *, reply: str | None = None, fields: dict | None = None,
-                override_reason: str | None = None) -> None:
+                override_reason: str | None = None, shown: Shown | None = None) -> None:
         """Check and record the operator's decision with the action it will run (and that
-        action's idempotency key). Raises ActionProblem, NeedsOverride or TransitionError."""
-        ticket = self.store.ticket(ticket_id)
-        edits = {"fields": fields} if fields else {}
-        if reply is not None and reply.strip() != (ticket.triage or {}).get("response", "").strip():
-            edits["reply"] = reply.strip()
+        action's idempotency key). ``shown``: what the operator confirmed; anything else (the
+        club's records or the ticket's triage changed since) raises ActionProblem and nothing is
+        recorded. Raises ActionProblem, NeedsOverride or TransitionError."""
+        edits = approval_edits(self.store.ticket(ticket_id), reply, fields)
         check = self.check(ticket_id, edits)
+        if shown is not None and shown != Shown(check.action, check.recipient,
+                                                self.reply_preview(ticket_id, edits, check)):
+            raise ActionProblem(CHANGED_SINCE_SHOWN)
         action, blocking = check.action, check.blocking
         edits["recipient"] = check.recipient  # what the operator confirmed is where the reply goes
         override_reason = (override_reason or "").strip() or None

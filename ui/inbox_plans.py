@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -17,7 +17,7 @@ from support.actions import Action
 from support.records import AuditEntry, ReplyRecord, Ticket
 from support.states import State, TransitionError
 from support.store import TicketStore
-from support.workflow import NeedsOverride, Workflow
+from support.workflow import NeedsOverride, Shown, Workflow, approval_edits
 from ui.inbox_rows import APPROVABLE, row_note, ticket_label
 from ui.inbox_session import Draft
 
@@ -45,6 +45,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     """What else the operator should know before confirming (an earlier attempt, sender unverified)."""
     override_reason: str = ""
+    draft: Draft = field(default_factory=Draft)
+    """The draft this plan was built from: confirming runs it, never one edited after it was shown."""
 
     @property
     def call(self) -> ClubRequest | None:
@@ -71,14 +73,12 @@ def plan_approval(workflow: Workflow, store: TicketStore, ticket_id: int, draft:
     draft = draft or Draft()
     ticket = store.ticket(ticket_id)
     plan = Plan(ticket_id, ticket_label(ticket), review=ticket.flags,
-                reply_to=ticket.reply_to or ticket.sender, override_reason=draft.override_reason)
+                reply_to=ticket.reply_to or ticket.sender, override_reason=draft.override_reason, draft=draft)
     if ticket.state not in APPROVABLE:
         return replace(plan, problem=f"it is {ticket.state}: there is nothing to approve")
     if draft.reply is not None and not draft.reply.strip():
         return replace(plan, problem="the edited reply is empty: write one, or undo the edit")
-    edits = draft.check_edits()
-    if draft.reply is not None:
-        edits["reply"] = draft.reply.strip()
+    edits = approval_edits(ticket, draft.reply, draft.fields)
     try:
         check = workflow.check(ticket_id, edits)
         reply_text = workflow.reply_preview(ticket_id, edits, check)
@@ -87,13 +87,13 @@ def plan_approval(workflow: Workflow, store: TicketStore, ticket_id: int, draft:
     except ClubApiError as error:
         return replace(plan, problem=f"the club backend could not check it ({error}). Try again in a moment")
     return replace(plan, action=check.action, flags=tuple(check.flags), blocking=tuple(check.blocking),
-                   reply_to=check.recipient, reply_text=reply_text, reply_note=_reply_note(draft, check.action),
+                   reply_to=check.recipient, reply_text=reply_text, reply_note=_reply_note("reply" in edits, check.action),
                    notes=tuple(workflow.approval_notes(ticket_id, check)))
 
 
-def _reply_note(draft: Draft, action: Action | None) -> str:
+def _reply_note(reply_edited: bool, action: Action | None) -> str:
     """Which text the member gets (support/outcome_replies.py decides it from the outcome)."""
-    if draft.reply is not None:
+    if reply_edited:
         return "your edited reply" + (" (if the club refuses, a kind explanation instead)" if action else "")
     if action is None:
         return "the proposed reply, as shown"
@@ -110,16 +110,17 @@ class Outcome:
 
 
 def approve_and_send(workflow: Workflow, plan: Plan, draft: Draft | None, actor: str) -> Outcome:
-    """Approve, call the backend, send the reply: exactly the plan's call, or nothing."""
-    draft = draft or Draft()
+    """Approve, call the backend, send the reply: exactly the plan's call, reply and override
+    reason, or nothing. ``draft``: the ticket's draft now, which an edit after the plan was shown
+    (a reply cell, Save draft) may have changed."""
     ticket_id = plan.ticket_id
+    if (draft or Draft()) != plan.draft:
+        return Outcome(ticket_id, "error", f"#{ticket_id} not approved: it was edited after the confirmation was "
+                                           "shown. Approve it again to see the new one")
+    shown = Shown(plan.action, plan.reply_to, plan.reply_text)
     try:
-        check = workflow.check(ticket_id, draft.check_edits())
-        if check.action != plan.action or check.recipient != plan.reply_to:  # the club's data changed meanwhile
-            return Outcome(ticket_id, "error", f"#{ticket_id} not approved: the call changed since it was shown. "
-                                               "Approve it again to see the new one")
-        workflow.approve(ticket_id, actor, reply=draft.reply, fields=draft.fields or None,
-                         override_reason=draft.override_reason or None)
+        workflow.approve(ticket_id, actor, reply=plan.draft.reply, fields=plan.draft.fields or None,
+                         override_reason=plan.draft.override_reason or None, shown=shown)
     except (ValueError, NeedsOverride) as problem:  # ActionProblem and TransitionError are ValueErrors
         return Outcome(ticket_id, "error", f"#{ticket_id} not approved: {problem}")
     except ClubApiError as error:

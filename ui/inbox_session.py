@@ -25,10 +25,6 @@ class Draft:
     """Changed triage fields only (category included)."""
     override_reason: str = ""
 
-    def check_edits(self) -> dict:
-        """The edits as Workflow.check reads them."""
-        return {"fields": self.fields} if self.fields else {}
-
 
 def with_reply(draft: Draft | None, reply: str | None) -> Draft:
     return replace(draft or Draft(), reply=reply)

@@ -4,6 +4,7 @@ cannot drive the grid itself; tests/browser does that in Chromium)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.mail import MailRef
 from core.settings import Settings, load_settings
+from model.active import ACTIVE_FILE
 from model.schema import TriageResult
 from support.desk import build_workflow, open_store
 from support.intake import fetch_eml_dir
@@ -131,6 +133,24 @@ def test_three_clicks_send_an_edited_reply_and_the_outcome_shows_on_the_row(desk
     assert "#1 replied · BK-48213 cancelled" in texts(app.success)
 
 
+def test_a_reply_edited_while_the_confirmation_is_open_is_shown_before_it_is_sent(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_approve")
+    assert "filled in with what the backend confirms" in texts(app.caption)
+    edit_table(app, {0: {"Select": True, "Reply": "A reply typed after the confirmation opened"}})
+    click(app, "inbox_confirm_table")  # the panel still shows the proposed reply
+    assert "edited after the confirmation was shown" in texts(app.error)
+    assert club_backend.effects()["cancel"] == 0 and not list(desk.outbox.glob("*.eml"))
+    assert open_store(desk).ticket(1).state == State.TRIAGED
+
+    click(app, "inbox_approve")
+    assert "A reply typed after the confirmation opened" in texts(app.code)
+    click(app, "inbox_confirm_table")
+    assert club_backend.effects()["cancel"] == 1
+    [sent] = desk.outbox.glob("*.eml")
+    assert "A reply typed after the confirmation opened" in sent.read_text()
+
+
 def test_a_flagged_ticket_runs_only_with_an_override_reason_given_in_its_detail(desk, tmp_path, club_backend):
     seed(desk, tmp_path, RESET_FROM_UNKNOWN)
     app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_approve")
@@ -231,6 +251,14 @@ def test_without_a_backend_or_a_mail_source_the_page_says_what_to_set(desk, tmp_
     assert "no mail source is configured" in texts(app.error)
     assert app.button(key="inbox_approve").disabled
     assert "Approving needs the club backend" in texts(app.caption)
+
+
+def test_a_promotion_the_inbox_cannot_use_is_said_on_the_inbox(desk):
+    """The inbox falls back to the default model: the operator must know it runs another than promoted."""
+    desk.data_dir.mkdir(parents=True, exist_ok=True)
+    (desk.data_dir / ACTIVE_FILE).write_text(json.dumps({"adapter": "/etc", "base_model": None}))
+    app = open_inbox()
+    assert "The promoted model is not used" in texts(app.warning) and "outside the shipped adapters" in texts(app.warning)
 
 
 def test_a_wrong_setting_is_named_not_shown_as_a_traceback(desk, monkeypatch):

@@ -89,3 +89,23 @@ def test_a_row_another_tool_wrote_is_named_and_the_others_are_exported(tmp_path,
     assert [json.loads(line)["id"] for line in out.splitlines()] == [first, last]
     assert f"ticket {odd} cannot be exported" in err and f"not exported: ticket {odd}," in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--field", "booking_id=BK-99999", "--field", "booking_id=BK-48213"], "booking_id is given twice"),
+    (["--reply", ""], "--reply is empty"),
+    (["--reply", " \n "], "--reply is empty"),
+])
+def test_an_ambiguous_or_empty_edit_on_the_command_line_runs_nothing(desk, tmp_path, club_backend, argv, says):
+    store, cancel, _ = desk
+    with pytest.raises(SystemExit, match=says):
+        tickets.main(["approve", str(cancel), *argv])
+    assert club_backend.effects()["cancel"] == 0 and not list((tmp_path / "outbox").glob("*.eml"))
+    assert store.ticket(cancel).state == State.TRIAGED
+
+
+def test_a_field_value_with_an_equals_sign_is_kept_whole_and_checked(desk, club_backend, capsys):
+    _, cancel, _ = desk
+    assert tickets.main(["approve", str(cancel), "--field", "booking_id=BK=48213"]) == 1
+    assert "booking BK=48213 does not exist" in capsys.readouterr().err
+    assert club_backend.effects()["cancel"] == 0
