@@ -26,9 +26,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
-import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from typing import Self
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
 
+from core.deadline import SocketDeadline
 from core.mail import MESSAGE_ID, MailRef
 from core.settings import Settings
 from integrations.mail_parsing import MAX_MESSAGE_BYTES
@@ -306,27 +305,16 @@ class ImapMailbox:
         """``UID command args``; TimeoutError when the answer is not complete by its deadline
         (``expected_bytes`` at the slowest rate allowed, plus ``DEADLINE_TIMEOUTS`` read timeouts)."""
         deadline_s = self.settings.timeout * DEADLINE_TIMEOUTS + expected_bytes / SLOWEST_TRANSFER_BYTES_PER_S
-        client, cut = self._box.client, threading.Event()
-
-        def cut_off() -> None:
-            cut.set()
-            try:  # the plain socket's shutdown, also under TLS: SSLSocket.shutdown would unwrap it under the reader
-                socket.socket.shutdown(client.sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-        watchdog = threading.Timer(deadline_s, cut_off)
-        watchdog.daemon = True
-        watchdog.start()
+        client = self._box.client
+        deadline = SocketDeadline(deadline_s, lambda: client.sock)
         try:
-            status, data = client.uid(command, *args)
+            with deadline:
+                status, data = client.uid(command, *args)
         except Exception:
-            if cut.is_set():  # whatever the cut connection raised, it is the deadline's doing
+            if deadline.passed:  # whatever the cut connection raised, it is the deadline's doing
                 raise TimeoutError(f"UID {command} was not answered within {deadline_s:g} s") from None
             raise
-        finally:
-            watchdog.cancel()
-        if cut.is_set():  # answered just as it was cut: the connection is gone all the same
+        if deadline.passed:  # answered just as it was cut: the connection is gone all the same
             raise TimeoutError(f"UID {command} was not answered within {deadline_s:g} s")
         if status != "OK":
             raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")

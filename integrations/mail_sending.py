@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,12 +27,29 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Literal, Protocol
 
+from core.deadline import SocketDeadline
 from core.files import write_atomically
 from core.mail import MESSAGE_ID
 from core.settings import Settings
 
 SECURITY_MODES = ("tls", "starttls", "plain")
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
+
+# smtplib's timeout bounds each read, not a conversation: a server that drips a byte per read
+# would hold the worker (and its ticket's lease) forever. A connection is ended after this many of
+# its timeouts plus its message at this rate (the same bound as fetching mail over IMAP).
+DEADLINE_TIMEOUTS = 4
+DEADLINE_BYTES_PER_S = 64 * 1024
+# An SMTP reply is a few hundred bytes (EHLO's list of extensions the longest); smtplib keeps
+# every line of a multi-line one, so an endless "250-..." reply filled memory at ~270 MB/s.
+MAX_REPLY_BYTES = 64 * 1024
+
+# A header line may hold 998 characters (RFC 5322 §2.1.1) and an id is never split: a longer id
+# copied into In-Reply-To or References makes a reply many servers refuse, every time it is tried.
+MAX_THREAD_ID_CHARS = 900
+# A thread's References grows by one id per message; a reply keeps its first id (the thread's
+# start) and the latest ones, as mail clients do, so a mail claiming 10,000 ancestors stays small.
+MAX_REFERENCES = 20
 
 # "Re:" in the languages the club's members write in; a subject starting with one is a reply already.
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|odp|rif|ref|réf|res)\s*(\[\d+\])?\s*:", re.IGNORECASE)
@@ -143,6 +161,8 @@ def reply_references(original: OriginalMail) -> str:
     parent_id = _first_message_id(original.message_id)
     if parent_id and (not ids or ids[-1] != parent_id):
         ids.append(parent_id)
+    if len(ids) > MAX_REFERENCES:
+        ids = [ids[0], *ids[-(MAX_REFERENCES - 1):]]
     return " ".join(ids)
 
 
@@ -164,25 +184,34 @@ def _display_name_for(address: str, sender_display: str) -> str:
 
 
 def _first_name_and_address(value: str) -> tuple[str, str]:
+    # Only an address a message can be sent to: ``=?utf-8?q?a=0D=0A_e@vil.net?= <anna@x>`` reads
+    # as two, the encoded word first, and the reply built on it would fail at every try.
     for name, address in getaddresses([value or ""]):
-        if "@" in address:
+        if "@" in address and _sendable(address):
             return name, address
     return "", ""
 
 
+def _sendable(address: str) -> bool:
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError):  # the email package's defects are ValueErrors
+        return False
+    return True
+
+
 def _message_ids(value: str | None) -> str:
-    return " ".join(MESSAGE_ID.findall(value or ""))
+    return " ".join(found for found in MESSAGE_ID.findall(value or "") if len(found) <= MAX_THREAD_ID_CHARS)
 
 
 def _first_message_id(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
     found = MESSAGE_ID.search(value)
-    if found:
-        return found.group(0)
     bare = value.strip()
     # Some mailers omit the brackets; a bare id is still worth threading on.
-    return f"<{bare}>" if MESSAGE_ID.fullmatch(f"<{bare}>") else None
+    found_id = found.group(0) if found else f"<{bare}>" if MESSAGE_ID.fullmatch(f"<{bare}>") else None
+    return found_id if found_id and len(found_id) <= MAX_THREAD_ID_CHARS else None
 
 
 # -- senders -------------------------------------------------------------------------------------
@@ -234,15 +263,16 @@ class SmtpSender:
             [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]) if address]
         if not recipients:
             raise MailSendError(f"{message_id} has no recipient")
+        payload = message_bytes(_without_bcc(message))
         smtp = None
         try:
-            smtp = self.connect()
+            smtp = self.connect(len(payload))
             if self.settings.user:
                 smtp.login(self.settings.user, self.settings.password or "")
-            refused = self._hand_over(smtp, recipients, message_bytes(_without_bcc(message)))
+            refused = self._hand_over(smtp, recipients, payload)
         except (smtplib.SMTPException, OSError) as error:  # not MailDeliveryUnknown: that one goes up as it is
             # from None: the cause's traceback adds nothing the text lacks and may hold the login.
-            raise MailSendError(self.describe(error)) from None
+            raise MailSendError(self.describe(error, smtp)) from None
         finally:
             if smtp is not None:
                 _quit_quietly(smtp)
@@ -266,22 +296,35 @@ class SmtpSender:
                 refused[recipient] = (code, answer)
         if len(refused) == len(recipients):
             raise smtplib.SMTPRecipientsRefused(refused)
+        code, answer = smtp.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, answer)
+        # The server can take the message only once it has its closing ".": a failure while
+        # sending leaves it without one, so the message is not there and may be sent again.
+        smtp.send(_data_block(payload))
         try:
-            smtp.data(payload)
-        except smtplib.SMTPResponseException:
-            raise  # the server answered no: it does not hold the message
-        except (smtplib.SMTPException, OSError) as error:
-            raise MailDeliveryUnknown(f"{self.describe(error)}, after the message was sent: the server may "
-                                      "have taken it") from None
+            code, answer = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as error:  # smtplib's own "Line too long." included
+            raise MailDeliveryUnknown(f"{self.describe(error, smtp)}, after the message was sent: the server "
+                                      "may have taken it") from None
+        if 400 <= code < 600:  # the server said no: it does not hold the message
+            raise smtplib.SMTPDataError(code, answer)
+        if not 200 <= code < 300:  # not an answer at all: the message may be held
+            raise MailDeliveryUnknown(self._scrub(
+                f"SMTP {self.settings.host}:{self.settings.port}: the message was sent and the server answered "
+                f"{_answer_text(code, answer)!r}, neither yes nor no: the server may have taken it"))
         return refused
 
-    def connect(self) -> smtplib.SMTP:
-        """An open connection, TLS as configured (not logged in yet); the caller closes it."""
+    def connect(self, payload_bytes: int = 0) -> smtplib.SMTP:
+        """An open connection, TLS as configured (not logged in yet); the caller closes it. It is
+        cut once the deadline for ``payload_bytes`` passes (:data:`DEADLINE_TIMEOUTS`)."""
         settings = self.settings
         context = self.ssl_context or ssl.create_default_context()
+        deadline_s = DEADLINE_TIMEOUTS * settings.timeout + payload_bytes / DEADLINE_BYTES_PER_S
         if settings.security == "tls":
-            return smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
-        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+            return _BoundedSMTPSSL(settings.host, settings.port, timeout=settings.timeout, context=context,
+                                   deadline_s=deadline_s)
+        smtp = _BoundedSMTP(settings.host, settings.port, timeout=settings.timeout, deadline_s=deadline_s)
         if settings.security == "starttls":
             try:
                 smtp.starttls(context=context)
@@ -290,13 +333,17 @@ class SmtpSender:
                 raise
         return smtp
 
-    def describe(self, error: Exception) -> str:
-        """A failure in words for the operator: where, what, never the password."""
+    def describe(self, error: Exception, smtp: smtplib.SMTP | None = None) -> str:
+        """A failure in words for the operator: where, what, never the password. With the
+        connection it happened on, a connection cut at its deadline says so."""
         where = f"SMTP {self.settings.host}:{self.settings.port} ({self.settings.security})"
+        deadline = getattr(smtp, "deadline", None)
         if isinstance(error, smtplib.SMTPAuthenticationError):
             reply = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) \
                 else str(error.smtp_error)
             what = f"login as {self.settings.user!r} refused: {error.smtp_code} {reply}"
+        elif deadline is not None and deadline.passed:
+            what = f"the server did not finish within {deadline.seconds:.3g} s ({type(error).__name__}: {error})"
         elif isinstance(error, TimeoutError):
             what = f"no answer within {self.settings.timeout:g} s"
         else:
@@ -306,6 +353,60 @@ class SmtpSender:
     def _scrub(self, text: str) -> str:
         password = self.settings.password
         return text.replace(password, "***") if password else text
+
+
+class _LimitedReplies:
+    """A reader of SMTP replies that fails a reply longer than :data:`MAX_REPLY_BYTES`, as a
+    dropped connection does (smtplib's ``getreply`` turns the OSError into a disconnect)."""
+
+    def __init__(self, file):
+        self._file = file
+        self.left = MAX_REPLY_BYTES
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._file.readline(size)
+        self.left -= len(line)
+        if self.left < 0:
+            raise OSError(f"the server's answer is over {MAX_REPLY_BYTES} bytes")
+        return line
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _Bounded:
+    """smtplib's connection with a wall-clock deadline and a cap on each reply's size."""
+
+    sock: socket.socket | None
+    file: object
+
+    def __init__(self, *args, deadline_s: float, **kwargs):
+        # Watched before connecting: the greeting is the first thing a server can drip.
+        self.deadline = SocketDeadline(deadline_s, lambda: self.sock).start()
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self.deadline.stop()
+            raise
+
+    def getreply(self):
+        if self.sock is not None:
+            if not isinstance(self.file, _LimitedReplies):  # new, or reset by STARTTLS
+                self.file = _LimitedReplies(self.sock.makefile("rb"))
+            self.file.left = MAX_REPLY_BYTES
+        return super().getreply()
+
+    def close(self):
+        self.deadline.stop()
+        super().close()
+
+
+class _BoundedSMTP(_Bounded, smtplib.SMTP):
+    pass
+
+
+class _BoundedSMTPSSL(_Bounded, smtplib.SMTP_SSL):
+    pass
 
 
 class OutboxSender:
@@ -340,6 +441,16 @@ def _quit_quietly(smtp: smtplib.SMTP) -> None:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
         smtp.close()
+
+
+def _data_block(payload: bytes) -> bytes:
+    """The message as DATA carries it: lines starting with "." doubled, then the closing "."."""
+    stuffed = re.sub(rb"(?m)^\.", b"..", payload)
+    return stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+
+def _answer_text(code: int, answer: bytes) -> str:
+    return f"{code} {answer.decode('utf-8', 'replace')}"[:200]
 
 
 def _envelope_sender(from_address: str) -> str:
