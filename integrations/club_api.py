@@ -10,6 +10,12 @@ cancellation window closed, slot taken, ...), :class:`InvalidRequest` and
 :class:`AuthError` are final answers: repeating the request gives the same answer.
 :class:`ClubApiUnavailable` means the outcome is unknown.
 
+Every call has a deadline, as long as a server that says nothing at all would keep it waiting
+(each try's connect and read timeouts, the backoff between tries): the read timeout bounds one
+wait, so a server that drips its answer a byte at a time would otherwise hold an approval for
+hours. An answer is read up to ``MAX_ANSWER_BYTES``, and redirects are never followed: a write
+re-sent to where a ``Location`` points is not the request the operator confirmed.
+
 The bearer token lives only in the session's headers: it is kept out of errors, reprs and
 log lines, and no requests exception (whose ``.request`` carries the headers) is chained
 onto ours.
@@ -18,6 +24,7 @@ onto ours.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,10 +32,15 @@ from typing import Self, TypeVar
 from urllib.parse import quote
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
+from core.deadline import SocketDeadline
 from core.http import BearerToken
+from core.settings import public_url
+from integrations.mail_parsing import read_address_field
 
 Timeout = float | tuple[float, float]
 _T = TypeVar("_T")
@@ -36,6 +48,8 @@ RETRY_STATUSES = (500, 502, 503, 504)
 UNKNOWN_OUTCOME_STATUSES = (408, 429)
 """Answers that say nothing of whether the club acted (a timeout, rate limiting)."""
 _CLUB_TIME = "%Y-%m-%dT%H:%M"
+MAX_ANSWER_BYTES = 1 << 20
+"""The contract's answers are small objects (a member's bookings: a few KB); a longer one is not its words."""
 
 
 class ClubApiError(Exception):
@@ -163,6 +177,7 @@ class ClubApi:
         self.timeout = timeout
         self._token = token
         self._session = _session(token, retries, backoff)
+        self.deadline_s = _deadline_s(timeout, retries, backoff)
 
     def __repr__(self) -> str:
         return f"ClubApi(base_url={self.base_url!r})"
@@ -244,20 +259,40 @@ class ClubApi:
         if method == "POST" and not key:
             raise ValueError("every write needs an idempotency key")
         headers = {"Idempotency-Key": key} if key else None
-        response = self._send(method, path, params=params, json=body, headers=headers)
+        response, content = self._send(method, path, params=params, json=body, headers=headers)
         try:
-            answer = response.json()
-        except ValueError:
+            answer = json.loads(content)
+        except (ValueError, RecursionError):  # RecursionError: arrays nested a hundred thousand deep
             answer = None
         if response.ok and isinstance(answer, dict):
             return answer
         raise self._error(response, answer)
 
-    def _send(self, method: str, path: str, **options) -> requests.Response:
+    def _send(self, method: str, path: str, **options) -> tuple[requests.Response, bytes]:
+        """The response and its body, read whole within the call's deadline."""
+        watch = _Watch(self.deadline_s)
+        _current.watch = watch
         try:
-            return self._session.request(method, self.base_url + path, timeout=self.timeout, **options)
-        except requests.RequestException as failure:
+            with watch.deadline:
+                response = self._session.request(method, self.base_url + path, timeout=self.timeout, stream=True,
+                                                  allow_redirects=False, **options)
+                with response:
+                    body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+        # ValueError: requests parses a redirect's Location even when it follows none ("http://[x")
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as failure:
             reason = self._redact(_reason(failure))
+        else:
+            if not watch.deadline.passed and len(body) <= MAX_ANSWER_BYTES:
+                return response, body
+            reason = ""
+        finally:
+            _current.watch = None
+        if watch.deadline.passed:  # whatever the cut connection raised or returned, the deadline did it
+            reason = f"no complete answer within {self.deadline_s:g} s"
+        elif not reason:
+            raise ClubApiUnavailable(f"{method} {path}: an answer longer than {MAX_ANSWER_BYTES} bytes "
+                                     f"(HTTP {response.status_code}) is not the contract's",
+                                     code="unexpected_answer", status=response.status_code)
         # Raised outside the except block: the requests exception must not become our
         # __context__, as its .request holds the Authorization header.
         raise ClubApiUnavailable(f"{method} {path}: no answer from the club's system ({reason})",
@@ -270,6 +305,8 @@ class ClubApi:
             code, message = str(detail.get("code", "error")), str(detail.get("message", ""))
             return _error_class(status)(self._redact(message), code=code, status=status)
         message = f"unexpected answer: HTTP {status} {response.reason}"
+        if response.is_redirect:
+            message += f" to {_redirect_target(response.headers['Location'])}, not followed: check ACEDESK_CLUB_API_URL"
         if status in (401, 403):
             return AuthError(message, code="unauthorized", status=status)
         # Not the contract's words (a proxy's HTML page, a cut-off body, a 2xx that is no object,
@@ -287,7 +324,7 @@ def _session(token: str, retries: int, backoff: float) -> requests.Session:
                   allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
                   backoff_factor=backoff, raise_on_status=False)
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = _WatchedAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.auth = BearerToken(token)  # an auth, not a header: a ~/.netrc entry for the host cannot replace it
@@ -295,9 +332,87 @@ def _session(token: str, retries: int, backoff: float) -> requests.Session:
     return session
 
 
-def _reason(failure: requests.RequestException) -> str:
-    # requests wraps urllib3's MaxRetryError, whose .reason is the last try's real failure.
-    cause = failure.args[0] if failure.args else failure
+def _redirect_target(location: str) -> str:
+    try:
+        return public_url(location)  # a key in its query stays out of the message
+    except ValueError:  # "http://[x", a port past 65535
+        return "an address that is no URL"
+
+
+def _deadline_s(timeout: Timeout, retries: int, backoff: float) -> float:
+    # as long as a server that never answers keeps a call: a drip of bytes gets no longer
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return (retries + 1) * (connect + read) + backoff * 2 ** retries
+
+
+_current = threading.local()
+"""The calling thread's _Watch, for the connections urllib3 uses on its behalf."""
+
+
+class _Watch:
+    """One call's deadline (core/deadline.py) over the connection urllib3 has the call on now: a
+    reused one, or one it opens (a retry, also after the deadline passed)."""
+
+    def __init__(self, seconds: float):
+        self._connection: urllib3.connection.HTTPConnection | None = None
+        self.deadline = SocketDeadline(seconds, lambda: self._connection and self._connection.sock)
+
+    def use(self, connection: urllib3.connection.HTTPConnection) -> None:
+        self._connection = connection
+
+
+class _WatchedConnection:
+    """Tells the calling thread's _Watch which connection a request is on (a reused one, at request;
+    a new one, once connected)."""
+
+    def connect(self) -> None:
+        super().connect()
+        self._report()
+
+    def request(self, *args, **kwargs) -> None:
+        self._report()
+        super().request(*args, **kwargs)
+
+    def _report(self) -> None:
+        if (watch := getattr(_current, "watch", None)) is not None:
+            watch.use(self)
+
+
+class _WatchedHTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # a SOCKS manager's pools are its own
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+def _reason(failure: Exception) -> str:
+    # requests wraps urllib3's MaxRetryError, whose .reason is the last try's real failure; a
+    # failure while reading the body comes from urllib3 (or the socket) itself.
+    cause = failure.args[0] if isinstance(failure, requests.RequestException) and failure.args else failure
     cause = getattr(cause, "reason", None) or cause
     return f"{type(cause).__name__}: {cause}"
 
@@ -311,6 +426,10 @@ def _error_class(status: int) -> type[ClubApiError]:
 
 def _segment(value: str) -> str:
     # A username or court name is one path segment, whatever it contains ("Court 3", "a/b").
+    if value in ("", ".", ".."):
+        # a URL drops these as dot segments ("/bookings/../cancel" goes out as "/cancel"), and
+        # requests decodes "%2E" back to "." before urllib3 does: no record can be named so
+        raise NotFound(f"{value!r} cannot name a record in a URL", code="unaddressable")
     return quote(value, safe="")
 
 
@@ -326,7 +445,17 @@ def read_answer(answer: dict, parse: Callable[[dict], _T], what: str = "the club
 
 
 def _member(data: dict) -> Member:
-    return Member(username=data["username"], name=data["name"], email=data["email"], status=data["status"])
+    return Member(username=data["username"], name=data["name"], email=_one_address(data["email"]), status=data["status"])
+
+
+def _one_address(value: str) -> str:
+    """A member's address on file as the contract promises it: one bare address. A confirmation
+    goes there, so an empty one, a list (``a@x, b@y``) or one with a line break in it is no answer."""
+    address = value.strip()
+    reading = read_address_field("To", address)
+    if reading.problem or [(mailbox.display_name, mailbox.address) for mailbox in reading.mailboxes] != [("", address)]:
+        raise ValueError(f"the member's email {value!r} is not one address")
+    return address
 
 
 def _booking(data: dict) -> Booking:
