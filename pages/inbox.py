@@ -10,7 +10,6 @@ import streamlit as st
 
 from model.active import read_active
 from model.schema import CATEGORIES
-from support.desk import open_store
 from ui.errors import section
 from ui.inbox_actions import action_bar, run_confirmed, show_outcomes
 from ui.inbox_common import new_filter, operator_session
@@ -30,13 +29,14 @@ from ui.inbox_session import keep_drafts
 from ui.inbox_table import ticket_table
 from ui.navigation import require_app_navigation
 from ui.resources import page_settings, promoted_fallback, workflow
+from ui.resources import store as ticket_store
 
 require_app_navigation()
 
 title_column, fetch_column, auto_column = st.columns([5, 1.3, 1.3], vertical_alignment="bottom")
 title_column.title("Inbox")
 settings = page_settings()
-store = open_store(settings)
+store = ticket_store()
 flow = workflow(store)
 session = operator_session(store)
 keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)

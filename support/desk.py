@@ -6,6 +6,8 @@ their edge, so the three always agree on where tickets live and where mail comes
 
 from __future__ import annotations
 
+import sqlite3
+
 from core.settings import Settings
 from integrations.club_api import ClubApi
 from integrations.imap_mailbox import ImapReplyFiling, ImapSettings
@@ -15,8 +17,18 @@ from support.trust import TrustPolicy
 from support.workflow import Workflow
 
 
+class StoreUnavailable(RuntimeError):
+    """The ticket store cannot be opened (a damaged file, one that is no database): said in words
+    for the operator, who restores it or moves it away."""
+
+
 def open_store(settings: Settings) -> TicketStore:
-    return TicketStore(settings.store_path, collect_corrections=settings.collect_corrections)
+    """The ticket store; StoreUnavailable, naming the file and what to do, when it cannot be opened."""
+    try:
+        return TicketStore(settings.store_path, collect_corrections=settings.collect_corrections)
+    except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+        raise StoreUnavailable(f"The ticket store {settings.store_path} cannot be opened ({error}): restore it from "
+                               "a backup, or move it away and a new, empty one is made") from None
 
 
 def build_workflow(store: TicketStore, settings: Settings) -> Workflow | None:

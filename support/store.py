@@ -17,7 +17,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,10 +89,13 @@ class TicketStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.db.execute("COMMIT")  # inside: a COMMIT that fails must not leave the transaction open
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite rolls the whole transaction back by itself on a full disk or an I/O error: a
+            # second ROLLBACK would bury that error under "no transaction is active".
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     # -- intake: every fetched mail once -----------------------------------------------
     def is_known(self, ref: MailRef) -> bool:
@@ -146,11 +149,15 @@ class TicketStore:
             self._audit(ticket_id, "fetcher", "quarantined" if quarantine_reason else "received", detail)
         return ticket_id
 
-    def add_split(self, ticket_id: int, note: str, actor: str) -> tuple[int, bool]:
+    def add_split(self, ticket_id: int, note: str, actor: str,
+                  not_from: Iterable[str] = ()) -> tuple[int | None, bool]:
         """A ticket of its own for the second request of ``ticket_id``'s mail: the same mail (so
         the reply threads under it), received, with ``note`` as a flag that stays through triage;
         both tickets' audit logs name the other. Returns its id and whether this call made it: a
-        second split of the same ticket (a double click, another session) finds the first."""
+        second split of the same ticket (a double click, another session) finds the first. None
+        when the ticket is in a state of ``not_from`` now and was never split: checked in the same
+        step as the insert, so a rejection by another session cannot slip between the two."""
+        excluded = tuple(not_from)
         with self.transaction():
             now = _now()
             cursor = self.db.execute(
@@ -158,13 +165,14 @@ class TicketStore:
                 " machine_mail, state, flags, intake_flags, reply_to, references_header, sender_auth, created_at,"
                 " updated_at) SELECT mailbox, uidvalidity, uid || '#' || id || '-2', message_id, sender, subject,"
                 " body, mail_date, machine_mail, ?, ?, ?, reply_to, references_header, sender_auth, ?, ?"
-                " FROM tickets WHERE id=? ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
-                (State.RECEIVED, json.dumps([note]), json.dumps([note]), now, now, ticket_id))
-            if cursor.rowcount == 0:  # split before: the same (mailbox, uidvalidity, uid) exists
+                f" FROM tickets WHERE id=? AND state NOT IN ({','.join('?' * len(excluded))})"
+                " ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
+                (State.RECEIVED, json.dumps([note]), json.dumps([note]), now, now, ticket_id, *excluded))
+            if cursor.rowcount == 0:  # split before (the same mailbox, uidvalidity, uid exists), or not to be split
                 row = self.db.execute(
                     "SELECT s.id FROM tickets s JOIN tickets t ON s.mailbox IS t.mailbox AND s.uidvalidity IS"
                     " t.uidvalidity AND s.uid = t.uid || '#' || t.id || '-2' WHERE t.id=?", (ticket_id,)).fetchone()
-                return row[0], False
+                return (row[0] if row else None), False
             split_id = cursor.lastrowid
             self._audit(split_id, actor, "received", {"split_from": ticket_id})
             self._audit(ticket_id, actor, "split", {"second_request_ticket": split_id})
@@ -333,6 +341,10 @@ class TicketStore:
             self.db.execute(f"INSERT INTO corrections ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
                             f" ON CONFLICT (ticket_id) DO UPDATE SET {updates}", tuple(columns.values()))
         except Exception:  # the operator's decision stands whatever becomes of its example
+            if not self.db.in_transaction:
+                # SQLite took the decision's whole transaction with it (a full disk): going on would
+                # write the rest of the decision outside any transaction, half of it at best.
+                raise
             log.exception("ticket %s: its decision could not be kept as a correction", ticket_id)
 
     def save_approval(self, ticket_id: int, edits: dict, override_reason: str | None, actor: str,

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from core.settings import Settings, load_settings
 from model.schema import FIELDS
 from support.corrections import export_corrections
-from support.desk import build_workflow, open_store
+from support.desk import StoreUnavailable, build_workflow, open_store
 from support.records import Ticket
 from support.store import TicketStore
 
@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = load_settings()
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except StoreUnavailable as problem:
+        raise SystemExit(str(problem)) from None
     if args.command == "export":
         return export(store)
     if args.command == "corrections":

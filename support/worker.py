@@ -24,7 +24,7 @@ from pathlib import Path
 
 from core.settings import load_settings
 from integrations.imap_mailbox import ImapUnavailable
-from support.desk import build_workflow, open_store
+from support.desk import StoreUnavailable, build_workflow, open_store
 from support.health import Round, record_round, worker_name, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(problem))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     stop_on_sigterm()
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except StoreUnavailable as problem:
+        raise SystemExit(f"worker: {problem}") from None
     name = worker_name()
     workflow = build_workflow(store, settings)
     worker_started(store, name, args.every)

@@ -16,7 +16,7 @@ import streamlit as st
 from core.settings import Settings, load_settings
 from model.active import ActiveModel, ModelChoice, active_choice
 from model.review import ReviewRule, read_review_rule
-from support.desk import build_workflow, open_store
+from support.desk import StoreUnavailable, build_workflow, open_store
 from support.store import TicketStore
 from support.workflow import Workflow
 from ui.errors import plain, wrong_setting
@@ -86,7 +86,12 @@ def review_rule() -> ReviewRule:
 
 
 def store() -> TicketStore:
-    return open_store(desk_settings())
+    """The ticket store for a page; one that cannot be opened is said, and the page stops there."""
+    try:
+        return open_store(desk_settings())
+    except StoreUnavailable as problem:
+        st.error(plain(str(problem)), icon=":material/error:")
+        st.stop()
 
 
 def workflow(ticket_store: TicketStore) -> Workflow | None:

@@ -109,3 +109,18 @@ def test_a_field_value_with_an_equals_sign_is_kept_whole_and_checked(desk, club_
     assert tickets.main(["approve", str(cancel), "--field", "booking_id=BK=48213"]) == 1
     assert "booking BK=48213 does not exist" in capsys.readouterr().err
     assert club_backend.effects()["cancel"] == 0
+
+
+def test_a_damaged_store_is_named_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    (tmp_path / "acedesk.sqlite3").write_bytes(b"\x00not a database" * 100)
+    with pytest.raises(SystemExit, match="cannot be opened .*file is not a database.*move it away"):
+        tickets.main(["export"])
+
+
+def test_the_worker_names_a_damaged_store_and_stops(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
+    (tmp_path / "acedesk.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+    (tmp_path / "inbox").mkdir()
+    with pytest.raises(SystemExit, match="worker: The ticket store .* cannot be opened"):
+        worker.main(["--once", "--no-triage", "--eml-dir", str(tmp_path / "inbox")])

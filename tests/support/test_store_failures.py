@@ -1,0 +1,192 @@
+"""The ticket store when SQLite fails under it: a full disk (forced without root by ``PRAGMA
+max_page_count``, which fails a write exactly as a full disk does: SQLITE_FULL, the transaction
+rolled back by SQLite itself) and another process holding the write lock past the busy timeout.
+Nothing is lost or half-written, the error says what happened, and the next round resumes."""
+
+import dataclasses
+import shutil
+import sqlite3
+import subprocess
+import sys
+from functools import partial
+
+import pytest
+
+from core.mail import MailRef
+from support.intake import fetch_eml_dir, fetch_imap
+from support.states import State
+from support.store import TicketStore
+from support.worker import poll
+from tests.conftest import REPO_ROOT
+from tests.support.test_worker import PERSON, folder_flags
+
+DEMO_MAIL = REPO_ROOT / "demo" / "mail"
+ROOM_FOR_SOME_MAILS = 2
+"""Pages left free: a few mails fit, the rest of the folder does not."""
+EDITED_REPLY = "edited " * 600
+FREE_PAGES_TRIED = 8
+"""From no page free to enough for the whole approval of EDITED_REPLY."""
+
+
+def fill_up(store: TicketStore, free_pages: int) -> None:
+    """The store's file may grow by ``free_pages`` pages only: its next writes find the disk full."""
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={pages + free_pages}")
+
+
+def make_room(store: TicketStore) -> None:
+    store.db.execute("PRAGMA max_page_count=1073741823")
+
+
+def assert_whole(store: TicketStore) -> None:
+    """Every ticket has its intake audit entry and its sighting; every sighting its ticket; and the
+    connection is not stuck in a transaction SQLite already ended."""
+    db = store.db
+    assert db.execute("SELECT id FROM tickets WHERE id NOT IN (SELECT ticket_id FROM audit"
+                      " WHERE event IN ('received', 'quarantined'))").fetchall() == []
+    assert db.execute("SELECT id FROM tickets WHERE uid NOT IN (SELECT uid FROM mail_seen)").fetchall() == []
+    assert db.execute("SELECT uid FROM mail_seen WHERE ticket_id NOT IN (SELECT id FROM tickets)").fetchall() == []
+    assert not db.in_transaction
+    with store.transaction():
+        pass
+
+
+@pytest.fixture
+def mail_folder(tmp_path):
+    return shutil.copytree(DEMO_MAIL, tmp_path / "mail")
+
+
+def test_a_full_store_stops_the_fetch_with_its_own_error_and_the_next_fetch_stores_the_rest(tmp_path, mail_folder):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    fill_up(store, ROOM_FOR_SOME_MAILS)
+
+    with pytest.raises(sqlite3.OperationalError, match="full"):  # not "cannot rollback": SQLite did
+        fetch_eml_dir(store, mail_folder)
+    stored = len(store.tickets())
+    assert 0 < stored < len(list(mail_folder.glob("*.eml")))
+    assert_whole(store)
+
+    make_room(store)
+    fetch_eml_dir(store, mail_folder)
+    assert_whole(store)
+    files = sorted(path.name for path in mail_folder.glob("*.eml"))
+    assert sorted(uid for (uid,) in store.db.execute("SELECT uid FROM mail_seen WHERE processed=1")) == files
+    assert len({ticket.uid for ticket in store.tickets()}) == len(store.tickets())  # none stored twice
+
+
+def test_a_worker_round_on_a_full_store_names_the_full_disk_and_the_next_round_resumes(tmp_path, mail_folder):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    fetch = partial(fetch_eml_dir, folder=mail_folder)
+    fill_up(store, ROOM_FOR_SOME_MAILS)
+
+    done = poll(store, fetch, triager=None)
+    assert done.errors == 1 and "database or disk is full" in done.last_error
+
+    make_room(store)
+    assert poll(store, fetch, triager=None).errors == 0
+    assert_whole(store)
+    assert store.db.execute("SELECT count(*) FROM mail_seen WHERE processed=1").fetchone()[0] == len(
+        list(mail_folder.glob("*.eml")))
+
+
+@pytest.fixture
+def triaged(tmp_path):
+    """A store file with one triaged ticket whose approval (edits, action, audit, correction) needs
+    several new pages."""
+    store = TicketStore(tmp_path / "base.sqlite3")
+    long = "please " * 500
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", "1", "<a@example.org>"), sender="a@example.org",
+                                 subject="cancel", body=long)
+    store.record_triage(ticket_id, {"category": "cancel_booking", "fields": {"booking_id": "BK-1"},
+                                    "reply": long, "confidence": 0.9}, [])
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.db.close()
+    return store.path, ticket_id
+
+
+@pytest.mark.parametrize("free_pages", range(FREE_PAGES_TRIED))
+def test_an_approval_the_full_store_cannot_hold_is_kept_whole_or_not_at_all(triaged, tmp_path, free_pages):
+    # Each page count lets the approval fail at another of its writes: the action, the edits, the
+    # audit entry, the correction (whose own failure is otherwise forgiven).
+    base, ticket_id = triaged
+    store = TicketStore(shutil.copy(base, tmp_path / f"{free_pages}.sqlite3"))
+    fill_up(store, free_pages)
+    try:
+        store.save_approval(ticket_id, {"reply": EDITED_REPLY}, None, "operator",
+                            ("cancel_booking", "key-1", {"path": "/bookings/BK-1/cancel"}))
+    except sqlite3.OperationalError as error:
+        assert "full" in str(error)  # what happened, not "cannot commit - no transaction is active"
+        approved = False
+    else:
+        approved = True
+    make_room(store)
+
+    ticket = store.ticket(ticket_id)
+    events = [entry.event for entry in store.audit_log(ticket_id)]
+    actions = store.db.execute("SELECT idempotency_key FROM actions").fetchall()
+    if approved:
+        assert ticket.state == State.APPROVED and ticket.edits and [tuple(row) for row in actions] == [("key-1",)]
+        assert events[-2:] == ["action_recorded", "triaged->approved"]
+    else:
+        assert ticket.state == State.TRIAGED and not ticket.edits and actions == []
+        assert events == ["received", "received->triaged"]
+        assert store.db.execute("SELECT count(*) FROM corrections").fetchone()[0] == 0
+    assert_whole(store)
+
+
+def test_the_approval_sweep_reaches_both_outcomes(triaged, tmp_path):
+    """The sweep above must fail some approvals and let some through, or it tests nothing."""
+    base, ticket_id = triaged
+    outcomes = set()
+    for free_pages in range(FREE_PAGES_TRIED):
+        store = TicketStore(shutil.copy(base, tmp_path / f"{free_pages}.sqlite3"))
+        fill_up(store, free_pages)
+        try:
+            store.save_approval(ticket_id, {"reply": EDITED_REPLY}, None, "operator",
+                                ("cancel_booking", "key-1", {"path": "/bookings/BK-1/cancel"}))
+            outcomes.add("approved")
+        except sqlite3.OperationalError:
+            outcomes.add("full")
+    assert outcomes == {"approved", "full"}
+
+
+def test_a_store_locked_past_its_busy_timeout_fails_the_fetch_cleanly_and_the_next_fetch_recovers(
+        tmp_path, mail_folder):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    store.db.execute("PRAGMA busy_timeout=300")  # the real one is 30 s
+    hold_until_stdin_closes = ("import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+                               " db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold_until_stdin_closes, str(store.path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            fetch_eml_dir(store, mail_folder)
+        assert store.tickets() == []  # WAL: the inbox still reads meanwhile
+    finally:
+        holder.communicate("")  # its end releases the lock
+    assert_whole(store)
+    assert fetch_eml_dir(store, mail_folder) == len(store.tickets()) > 0
+
+
+def test_imap_mail_the_full_store_did_not_keep_stays_untouched_on_the_server(dovecot_server, imap_account,
+                                                                              tmp_path):
+    mails = [PERSON.replace(b"<p1@", b"<p%d@" % n).replace(b"Cancel", b"Cancel %d" % n) for n in range(12)]
+    dovecot_server.append_many(imap_account.user, mails)
+    settings = dataclasses.replace(imap_account, mark_seen=True, processed_folder="Processed")
+    store = TicketStore(tmp_path / "t.sqlite3")
+    fill_up(store, 1)
+
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        fetch_imap(store, settings)
+    stored = len(store.tickets())
+    assert stored < len(mails)
+    assert len(folder_flags(settings, "Processed")) == stored  # only what was stored was moved
+    assert folder_flags(settings) == [set()] * (len(mails) - stored)  # the rest untouched, unseen
+
+    make_room(store)
+    fetch_imap(store, settings)
+    assert_whole(store)
+    assert sorted(ticket.message_id for ticket in store.tickets()) == sorted(
+        f"<p{n}@example.org>" for n in range(len(mails)))
+    assert folder_flags(settings) == [] and folder_flags(settings, "Processed") == [{"\\Seen"}] * len(mails)
