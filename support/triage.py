@@ -169,7 +169,12 @@ def _forget_runs(store: TicketStore, ticket_ids: list[int]) -> None:
 
 
 def _record(store: TicketStore, triager, workflow: Workflow | None, ticket: Ticket, result: TriageResult) -> None:
-    """The model's answer with its flags, then the backend's, while the ticket is still received."""
+    """The model's answer with its flags, then the backend's, while the ticket is still received.
+    A split ticket holds the whole mail, which the model reads as its first request (the other
+    ticket's): it is given the second request it was split for instead, so no action runs twice."""
+    if (origin := split_origin(store, ticket.id)) is not None:
+        _record_split(store, workflow, origin, ticket, review_thresholds(triager))
+        return
     recorded = store.record_triage_if_received(ticket.id, *_with_second_request(triager, ticket, result))
     if recorded and workflow is not None and not ticket.machine_mail:
         store.add_flags(ticket.id, backend_flags(workflow, ticket.id))
@@ -199,28 +204,62 @@ def also_asks_text(extra: dict) -> str:
     return extra["category"].replace("_", " ") + (f" {named}" if named else "")
 
 
+NOT_SPLIT_FROM = (State.RECEIVED, State.REJECTED, State.QUARANTINED)
+"""States whose ticket's second request is not split off: its triage is gone (being triaged again)
+or a person turned the mail down (a click in a tab opened before may still ask)."""
+
+
+class NothingToSplit(ValueError):
+    """The ticket has no second request that can be split off now; the message says why, plainly."""
+
+
+def split_origin(store: TicketStore, ticket_id: int) -> int | None:
+    """The ticket whose mail's second request ``ticket_id`` was split off for, or None."""
+    return next((entry.detail["split_from"] for entry in store.audit_log(ticket_id)
+                 if entry.event == "received" and "split_from" in entry.detail), None)
+
+
 def split_second_request(store: TicketStore, workflow: Workflow | None, ticket_id: int, actor: str,
                          thresholds: ReviewThresholds = DEFAULT_RULE.thresholds) -> int:
     """The second request of a ticket's mail as a linked ticket of its own, triaged as the model
     found it (its category, booking id or login) and checked against the backend like any other;
-    ``thresholds``: the review rule of the adapter in use. Raises ValueError when the ticket has none."""
+    ``thresholds``: the review rule of the adapter in use. Raises NothingToSplit when the ticket
+    has none, or is in a state it is not split from (``NOT_SPLIT_FROM``)."""
     ticket = store.ticket(ticket_id)
+    if ticket.state in NOT_SPLIT_FROM:
+        raise NothingToSplit(f"ticket {ticket_id} is {ticket.state} now: its second request is not split off")
     extra = (ticket.triage or {}).get("second_request")
     if not extra:
-        raise ValueError(f"ticket {ticket_id} has no second request to split off")
+        raise NothingToSplit(f"ticket {ticket_id} has no second request to split off")
     note = f"the second request of ticket {ticket_id}'s mail ({also_asks_text(extra)})"
-    split_id, created = store.add_split(ticket_id, note, actor)
-    if not created:
-        return split_id  # split already: it was triaged and checked then
-    split = store.ticket(split_id)
-    fields = {name: extra[name] for name in ("booking_id", "username") if extra.get(name)}
-    language = reply_language((ticket.triage or {}).get("response") or "")
-    result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
-                          response=render_reply(extra["category"], fields, ticket.sender, language))
-    recorded = store.record_triage_if_received(split_id, result.to_dict(), review_flags(split, result, thresholds))
-    if recorded and workflow is not None:
-        store.add_flags(split_id, backend_flags(workflow, split_id))
+    split_id, _ = store.add_split(ticket_id, note, actor, not_from=NOT_SPLIT_FROM)
+    if split_id is None:  # changed by another session since it was read above
+        raise NothingToSplit(f"ticket {ticket_id} is {store.state_of(ticket_id)} now: its second request is not "
+                             "split off")
+    # Split before too: a splitter that died before triaging it left it received; recording is a
+    # compare-and-set, so of two splitters one triages and checks it.
+    _record_split(store, workflow, ticket, store.ticket(split_id), thresholds)
     return split_id
+
+
+def _record_split(store: TicketStore, workflow: Workflow | None, origin: Ticket | int, split: Ticket,
+                  thresholds: ReviewThresholds) -> None:
+    """Record the split ticket's triage, its second request, while it is still received; sent to
+    review with the reason when the ticket it was split from no longer holds one (triaged again)."""
+    if isinstance(origin, int):
+        origin = store.ticket(origin)
+    extra = (origin.triage or {}).get("second_request")
+    if not extra:
+        _park(store, split, f"ticket {origin.id}, this mail's first request, no longer names a second request "
+                            "(it was triaged again), so a person must read the mail")
+        return
+    fields = {name: extra[name] for name in ("booking_id", "username") if extra.get(name)}
+    language = reply_language((origin.triage or {}).get("response") or "")
+    result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
+                          response=render_reply(extra["category"], fields, split.sender, language))
+    recorded = store.record_triage_if_received(split.id, result.to_dict(), review_flags(split, result, thresholds))
+    if recorded and workflow is not None:
+        store.add_flags(split.id, backend_flags(workflow, split.id))
 
 
 def _results(triager, tickets: list[Ticket], batch_size: int) -> Iterator:

@@ -9,7 +9,7 @@ from model.schema import CATEGORIES
 from support.records import Ticket, UnreadableRow
 from support.states import State
 from support.store import TicketStore
-from support.triage import also_asks_text, split_second_request
+from support.triage import NothingToSplit, also_asks_text, split_second_request
 from support.workflow import NEEDS_OVERRIDE, Workflow
 from ui.errors import plain
 from ui.inbox_actions import decision_panels, retriage_now, start_approval
@@ -143,7 +143,11 @@ def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSes
         except ValueError as error:  # a broken review_rule.json: say so, never a traceback
             st.error(f"Not split: the inbox model's review rule cannot be read ({plain(str(error))}).")
             return
-        split_id = split_second_request(store, flow, ticket.id, actor(), thresholds)
+        try:
+            split_id = split_second_request(store, flow, ticket.id, actor(), thresholds)
+        except NothingToSplit as error:  # changed since this page was drawn (another tab rejected it, re-triage)
+            st.error(f"Not split: {plain(str(error))}.")
+            return
         session.decided([Outcome(split_id, "success", f"#{ticket.id} split: its second request is ticket "
                                                       f"#{split_id}, triaged and checked")])
         st.rerun()

@@ -261,6 +261,16 @@ def test_a_promotion_the_inbox_cannot_use_is_said_on_the_inbox(desk):
     assert "The promoted model is not used" in texts(app.warning) and "outside the shipped adapters" in texts(app.warning)
 
 
+@pytest.mark.parametrize("damage", [b"\x00garbage" * 100, b"SQLite format 3\x00" + b"\xff" * 5000])
+def test_a_damaged_ticket_store_is_said_with_what_to_do_never_a_traceback(desk, damage):
+    desk.store_path.parent.mkdir(parents=True, exist_ok=True)
+    desk.store_path.write_bytes(damage)
+    app = AppTest.from_file(str(REPO_ROOT / "pages/inbox.py"), default_timeout=90).run()
+    assert not app.exception
+    assert f"The ticket store {desk.store_path} cannot be opened" in texts(app.error)
+    assert "move it away" in texts(app.error)
+
+
 def test_a_wrong_setting_is_named_not_shown_as_a_traceback(desk, monkeypatch):
     monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM
     monkeypatch.setenv("ACEDESK_SMTP_PASSWORD", "hunter2-smtp")
@@ -448,4 +458,29 @@ def test_a_split_with_an_unreadable_review_rule_says_so_and_splits_nothing(desk,
     app.selectbox(key="inbox_detail").set_value(1).run()
     click(app, "inbox_split_1")
     assert not app.exception and "review rule cannot be read" in texts(app.error)
+    assert len(store.tickets()) == 1  # nothing split
+
+
+
+@pytest.mark.parametrize("change", ["rejected", "retriaged"])
+def test_a_split_racing_another_tab_that_changed_the_ticket_says_so_and_splits_nothing(desk, tmp_path, monkeypatch,
+                                                                                       change):
+    import ui.inbox_detail
+
+    store = anna_asks_twice(desk, tmp_path)
+    rule = ui.inbox_detail.review_rule
+
+    def another_tab_acts_meanwhile():  # between this run's read of the ticket and the split
+        if change == "rejected":
+            store.move(1, State.REJECTED, "other tab", reason="not from Anna")
+        else:
+            store.retriage(1, "other tab")
+        return rule()
+
+    monkeypatch.setattr(ui.inbox_detail, "review_rule", another_tab_acts_meanwhile)
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    app.button(key="inbox_split_1").click().run()
+    state = "rejected" if change == "rejected" else "received"
+    assert not app.exception and f"Not split: ticket 1 is {state} now" in texts(app.error)
     assert len(store.tickets()) == 1  # nothing split
