@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,13 @@ DEMO_MX = "mx.club.example"
 def main() -> int:
     signal.signal(signal.SIGTERM, _stop)  # `kill` stops the children too, as Ctrl-C does
     settings = load_settings()
+    port = os.environ.get("PORT", "8501")
+    if taken := taken_ports([("club backend", "127.0.0.1", BACKEND_PORT), ("app", settings.app_address, int(port))]):
+        # a leftover backend would answer the demo's calls with its own token (every call a 401) while
+        # ours, unable to bind, is restarted forever; a second demo would also race the first one's worker
+        print(f"demo: {taken} already in use: another demo, or a process one left behind, still runs there;"
+              " stop it first (it is named by: ss -ltnp); PORT=... moves the app", file=sys.stderr)
+        return 1
     data = settings.data_dir
     env = {**os.environ, "ACEDESK_DATA_DIR": str(data),
            "ACEDESK_CLUB_API_URL": settings.club_api_url or f"http://127.0.0.1:{BACKEND_PORT}",
@@ -48,7 +56,6 @@ def main() -> int:
     backend = [python, "-m", "club_backend", "--db", str(data / "club.sqlite3"), "--port", str(BACKEND_PORT),
                "--log-level", "warning"]
     worker = [python, "-m", "support.worker", "--eml-dir", str(inbox), "--every", "30"]
-    port = os.environ.get("PORT", "8501")
     # Only this machine may open the app unless ACEDESK_APP_ADDRESS says otherwise; no file
     # watcher (it would watch .venv too, flood inotify and take CPU from the model).
     app = [python, "-m", "streamlit", "run", "dashboard.py", "--server.port", port, "--server.address",
@@ -116,6 +123,23 @@ def supervise(services: list[Service], poll_s: float = 1.0) -> int:
                 service.start()
                 print(f"demo: the {service.name} started again (restart {service.restarts})", flush=True)
         time.sleep(poll_s)
+
+
+def taken_ports(ports: list[tuple[str, str, int]]) -> str:
+    """The ports of ``(what, address, port)`` that something already listens on, in words ('' if none)."""
+    return ", ".join(f"port {port} ({what})" for what, address, port in ports if _listened_on(address, port))
+
+
+def _listened_on(address: str, port: int) -> bool:
+    family, kind, protocol, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, protocol) as probe:
+        # as uvicorn and Streamlit bind: a port a stopped demo left in TIME_WAIT is free to them
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError:
+            return True
+    return False
 
 
 def _stop(signum, frame):

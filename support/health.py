@@ -3,7 +3,9 @@
 
 A worker is named ``host:pid``; its row says when it started, when its last round ended, how
 often it means to poll, and the round's counts. A round older than three poll intervals (or a
-worker that said it stopped) is stale.
+worker that said it stopped) is stale. A stale worker of this machine whose process still runs is
+busy on a long round or stuck (in a read, the model, a lock), not gone: said so, or someone starts
+a second worker beside it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+
+import psutil
 
 from support.store import TicketStore
 
@@ -39,8 +44,32 @@ class WorkerHealth:
     text: str
 
 
+class WorkerProcess(Enum):
+    RUNS = "runs"
+    GONE = "gone"
+    ELSEWHERE = "elsewhere"
+    """On another machine: whether it runs cannot be seen from here."""
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_process(worker: str, started_at: datetime) -> WorkerProcess:
+    """Whether the worker named ``host:pid`` that started at ``started_at`` still runs. A pid the
+    system gave to a process created after the worker started belongs to another program now."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return WorkerProcess.ELSEWHERE
+    try:
+        process = psutil.Process(int(pid))
+        created, dead = process.create_time(), process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:  # no such process, or one the system will not describe
+        return WorkerProcess.GONE
+    if dead:  # exited, not yet collected by its parent (make demo's supervisor, a shell)
+        return WorkerProcess.GONE
+    # started_at is stored to the second, cut down: the worker may have been created in that second
+    return WorkerProcess.RUNS if created < started_at.timestamp() + 1 else WorkerProcess.GONE
 
 
 def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
@@ -73,8 +102,19 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
     stale = age > max(STALE_AFTER_INTERVALS * row["every_s"], STALE_AFTER_MIN_S)
     if row["stopped_at"] or stale:
         since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
-        return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})"
-                                   + (f"; its last error: {row['last_error']}" if row["last_error"] else ""))
+        last_error = f"; its last error: {row['last_error']}" if row["last_error"] else ""
+        process = WorkerProcess.GONE if row["stopped_at"] else worker_process(row["worker"],
+                                                                        datetime.fromisoformat(row["started_at"]))
+        if process is WorkerProcess.RUNS:
+            return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but no round has"
+                                       f" ended for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
+                                       f" shows no progress, stop it (kill {row['worker'].rpartition(':')[2]}) rather"
+                                       " than start another" + last_error)
+        if process is WorkerProcess.ELSEWHERE:
+            return WorkerHealth(False, f"worker on {row['worker'].rpartition(':')[0] or 'another machine'}: no round"
+                                       f" since {since:%H:%M} ({_day(since, now)}); whether it still runs cannot be"
+                                       " seen from this machine" + last_error)
+        return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})" + last_error)
     errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
     text = f"worker: last round {_ago(age)} ago, {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
     return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))

@@ -2,9 +2,14 @@
 and the demo says so (demo/__main__.py supervise)."""
 
 import os
+import signal
+import socket
+import subprocess
 import sys
 
-from demo.__main__ import Service, supervise
+from demo.__main__ import BACKEND_PORT, Service, supervise, taken_ports, wait_for_backend
+from tests.conftest import REPO_ROOT
+from tests.support.test_worker import cli_env
 
 
 def test_a_dying_worker_is_restarted_with_backoff_until_the_app_ends(capsys):
@@ -19,3 +24,42 @@ def test_a_dying_worker_is_restarted_with_backoff_until_the_app_ends(capsys):
     assert "the worker started again (restart 1)" in printed
     assert "starting it again in 2 s" in printed  # the pause grows
     assert worker.restarts >= 1
+
+
+def test_a_demo_whose_backend_port_is_taken_refuses_to_start_and_says_which(tmp_path):
+    """A backend left behind on 8700 (a demo killed with SIGKILL, a second make demo) answered the
+    new demo's health check, then refused its every call with 401 (another token), while the demo's
+    own backend, unable to bind, was restarted forever."""
+    env = cli_env(ACEDESK_DATA_DIR=str(tmp_path / "data"), ACEDESK_MODEL_URL="http://127.0.0.1:9", PORT=str(free_port()))
+    left_behind = subprocess.Popen([sys.executable, "-m", "club_backend", "--db", str(tmp_path / "old.sqlite3"),
+                                    "--port", str(BACKEND_PORT), "--log-level", "warning"], cwd=REPO_ROOT,
+                                   env={**env, "ACEDESK_CLUB_API_TOKEN": "the-old-demo's-token"},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    demo = None
+    try:
+        wait_for_backend(f"http://127.0.0.1:{BACKEND_PORT}")  # it, or whatever holds the port, answers
+        demo = subprocess.Popen([sys.executable, "-m", "demo"], cwd=REPO_ROOT, env=env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = demo.communicate(timeout=30)[0]
+    finally:
+        if demo is not None and demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)  # the old demo and the children it started
+        left_behind.terminate()
+        left_behind.wait(timeout=30)
+    assert demo.returncode == 1 and f"port {BACKEND_PORT} (club backend) already in use" in output, output
+    assert not (tmp_path / "data" / "demo-inbox").exists()  # nothing started, no mail touched
+
+
+def test_a_taken_app_port_is_named_and_a_free_one_is_not(tmp_path):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken, free = listener.getsockname()[1], free_port()
+        assert taken_ports([("app", "127.0.0.1", taken), ("club backend", "127.0.0.1", free)]) == f"port {taken} (app)"
+    assert taken_ports([("app", "127.0.0.1", taken)]) == ""  # closed: free again
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,79 @@
+"""The worker's heartbeat read against real processes: a worker that is stuck in a round is said to
+be stuck, not gone (or someone starts a second beside it); a dead one, a pid another program got
+since, and a worker on another machine are each said as what they are (support/health.py)."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from core.settings import load_settings
+from support.desk import open_store
+from support.health import worker_health, worker_started
+from support.store import TicketStore
+from tests.conftest import REPO_ROOT
+from tests.support.test_worker import PERSON, cli_env
+
+STUCK_WORKER = r"""
+import sys, time
+from pathlib import Path
+from support import worker
+
+class StuckInTheModel:  # a stand-in triager (no model) that never returns
+    def triage_many(self, emails, batch_size=8):
+        Path(sys.argv[1]).touch()
+        time.sleep(3600)
+
+worker._load_triager = lambda settings: StuckInTheModel()
+sys.exit(worker.main(["--eml-dir", sys.argv[2], "--every", "30"]))
+"""
+
+
+def test_a_worker_stuck_in_a_round_is_said_to_be_stuck_and_a_killed_one_not_running(tmp_path):
+    mail, reading = tmp_path / "mail", tmp_path / "reading"
+    mail.mkdir()
+    (mail / "1.eml").write_bytes(PERSON)
+    env = cli_env(ACEDESK_DATA_DIR=str(tmp_path / "data"))
+    stuck = subprocess.Popen([sys.executable, "-c", STUCK_WORKER, str(reading), str(mail)], cwd=REPO_ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not reading.exists() and stuck.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reading.exists(), stuck.returncode
+        store = TicketStore(next((tmp_path / "data").glob("*.sqlite3")))
+        past_stale = datetime.now(UTC) + timedelta(seconds=100)  # 3 intervals of 30 s, no round ended
+        health = worker_health(store, now=past_stale)
+        assert not health.running and health.text.startswith("worker busy or stuck: its process") and \
+            f"kill {stuck.pid}" in health.text, health.text
+    finally:
+        stuck.send_signal(signal.SIGKILL)
+        stuck.wait(timeout=30)
+    assert worker_health(store, now=past_stale).text.startswith("worker not running since")
+
+
+def test_a_pid_another_program_got_since_is_no_running_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    store = open_store(load_settings())
+    worker_started(store, "placeholder", every_s=30)
+    newcomer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+        # the worker of an hour ago had the pid the newcomer was given now
+        store.db.execute("UPDATE worker_rounds SET worker=?, started_at=?, last_round_at=?",
+                         (f"{socket.gethostname()}:{newcomer.pid}", an_hour_ago, an_hour_ago))
+        assert worker_health(store).text.startswith("worker not running since")
+    finally:
+        newcomer.kill()
+        newcomer.wait()
+
+
+def test_a_worker_on_another_machine_is_not_called_dead_or_stuck(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    store = open_store(load_settings())
+    worker_started(store, "other-host.example:4242", every_s=30)
+    health = worker_health(store, now=datetime.now(UTC) + timedelta(minutes=10))
+    assert not health.running and health.text.startswith("worker on other-host.example: no round since")
+    assert "cannot be seen from this machine" in health.text
