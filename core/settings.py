@@ -18,6 +18,7 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from string import ascii_lowercase, ascii_uppercase
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -139,7 +140,15 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(address.strip().lower() for address in value.split(",") if address.strip())
+            value = [address.strip() for address in value.split(",") if address.strip()]
+        if isinstance(value, list | tuple):
+            # an entry that is no bare address ("Anna <a@x>", "*") would match nobody, without a word
+            odd = [entry for entry in value if not isinstance(entry, str) or entry.count("@") != 1
+                   or any(char.isspace() or char in "<>;\"" for char in entry)]
+            if odd:
+                raise ValueError(f"{len(odd)} of its entries is not one bare address (name@domain): "
+                                 "list the operators' addresses, comma-separated")
+            return tuple(operator_address(entry) for entry in value)
         return value
 
     @field_validator("club_api_token", "model_api_key", "teacher_key", mode="before")
@@ -189,6 +198,17 @@ class SecretsFileSource(PydanticBaseSettingsSource):
         entries = read_secrets_file(self.path)
         return {key[len(PREFIX):].lower(): value for key, value in entries.items()
                 if key.startswith(PREFIX) and not isinstance(value, dict)}
+
+
+_ASCII_LOWER = str.maketrans(ascii_uppercase, ascii_lowercase)
+
+
+def operator_address(address: str) -> str:
+    """An operator's address as the allow-list and the audit log compare it: ASCII letters lower-cased
+    (a domain is case-insensitive, and mail servers treat local parts so), every other character as
+    written. Unicode's ``lower`` would make two logins one operator: the Kelvin sign (U+212A)
+    lower-cases to an ASCII "k"."""
+    return address.translate(_ASCII_LOWER)
 
 
 def read_secrets_file(path: Path = SECRETS_FILE) -> dict:

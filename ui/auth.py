@@ -13,7 +13,8 @@ run without dashboard.py: Streamlit's legacy ``pages/`` mode runs a deep link's 
 server. The decision itself is :func:`decide`, pure, so that the unit tests need no login.
 
 The address in the audit log (``actor_for``) is the e-mail claim of the identity token Streamlit keeps in
-its signed cookie; the allow-list is compared with it lower-cased, as ``Settings.operators`` is.
+its signed cookie, in the form :func:`operator_address` gives it and the allow-list: two logins are one
+operator only when their addresses differ in ASCII case alone.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import urlparse
 
 import streamlit as st
 
+from core.settings import operator_address
 from ui.errors import plain, setting_problem
 from ui.resources import desk_settings
 
@@ -51,7 +53,8 @@ class Verdict(StrEnum):
 class Access:
     verdict: Verdict
     operator: str | None = None
-    """The admitted operator's address (lower-cased), or the refused user's, when the provider gave one."""
+    """The admitted operator's address (:func:`operator_address`), or the refused user's, when the provider
+    gave one."""
     reason: str = ""
     """Why the app is refused, in words for the screen."""
     logged_in: bool = False
@@ -71,19 +74,29 @@ class Provider:
 
 # -- the decision (pure) ---------------------------------------------------------------------------
 
+def _verified(claim: object) -> bool:
+    """Whether an ``email_verified`` claim that is present says yes. The claim is a boolean, though some
+    providers send it as text ("true"); anything else ("False", "0", null) is not a yes, and the address
+    is refused rather than guessed at."""
+    return claim is True or (isinstance(claim, str) and claim.strip().lower() == "true")
+
+
 def decide(user: Mapping[str, object], operators: Iterable[str], *, login_configured: bool = True) -> Access:
     """Whether this user may use the app: ``user`` is ``st.user`` (the identity token's claims plus
     ``is_logged_in``), ``operators`` the allow-list.
 
     An empty allow-list refuses everyone, logged in or not: an app that is meant to be locked must not
-    open because a setting was forgotten. An address the provider marks unverified (``email_verified``
-    false) is refused: some providers let anyone claim any address."""
+    open because a setting was forgotten. An address the provider does not mark verified (an
+    ``email_verified`` claim that is anything but true) is refused: some providers let anyone claim any
+    address. Without that claim (Microsoft Entra sends none) the provider's address is taken as it is.
+    The address is compared as the provider spelled it, but for ASCII case: one with surrounding
+    whitespace is another account's, not an operator's."""
     if not login_configured:
         return Access(Verdict.NO_LOGIN)
-    allowed = {address.strip().lower() for address in operators if address.strip()}
+    allowed = {operator_address(address.strip()) for address in operators if address.strip()}
     logged_in = user.get("is_logged_in") is True
     email = user.get("email")
-    address = email.strip().lower() if logged_in and isinstance(email, str) and email.strip() else None
+    address = operator_address(email) if logged_in and isinstance(email, str) and email.strip() else None
     if not allowed:
         return Access(Verdict.REFUSED, address, f"Login is configured but the operator list is empty, so nobody "
                       f"may use AceDesk: set {OPERATORS_SETTING} (comma-separated e-mail addresses) and restart "
@@ -93,7 +106,7 @@ def decide(user: Mapping[str, object], operators: Iterable[str], *, login_config
     if address is None:
         return Access(Verdict.REFUSED, None, "The login provider did not say which e-mail address you logged in "
                                              "with, so AceDesk cannot tell whether you are an operator.", True)
-    if user.get("email_verified") in (False, "false"):
+    if "email_verified" in user and not _verified(user["email_verified"]):
         return Access(Verdict.REFUSED, address, f"You are logged in as {address}, an address the login provider "
                                                 "has not verified, so it cannot be an AceDesk operator.", True)
     if address not in allowed:

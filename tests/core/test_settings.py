@@ -42,6 +42,20 @@ def test_operators_are_a_comma_separated_list_and_a_wrong_value_names_its_settin
         Settings()
 
 
+@pytest.mark.parametrize("entry", ["Anna <anna@club.example>", "*", "anna", "a@b@club.example", "anna @club.example"])
+def test_an_operator_entry_that_is_no_bare_address_is_named_not_left_to_match_nobody(monkeypatch, entry):
+    monkeypatch.setenv("ACEDESK_OPERATORS", f"desk@club.example,{entry}")
+    with pytest.raises(ValidationError, match="operators") as raised:
+        Settings()
+    assert "not one bare address" in str(raised.value)
+
+
+def test_an_operator_list_lower_cases_ascii_letters_only(monkeypatch):
+    """Unicode's lower() made the Kelvin sign an ASCII k, and Ölaf's entry never matched Ölaf's login."""
+    monkeypatch.setenv("ACEDESK_OPERATORS", "\u00d6laf@Club.example,KIM@club.example")
+    assert Settings().operators == ("\u00d6laf@club.example", "kim@club.example")
+
+
 def test_the_example_secrets_file_configures_every_connection_and_keeps_secrets_out_of_reprs(monkeypatch):
     monkeypatch.setattr(SecretsFileSource, "path", REPO_ROOT / ".streamlit" / "secrets.toml.example")
     settings = Settings()
