@@ -10,14 +10,10 @@ a second worker beside it.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 
-import psutil
-
+from core.processes import ProcessState, process_state
 from support.store import TicketStore
 
 STALE_AFTER_INTERVALS = 3
@@ -42,34 +38,6 @@ class WorkerHealth:
     running: bool
     """A worker's last round is recent."""
     text: str
-
-
-class WorkerProcess(Enum):
-    RUNS = "runs"
-    GONE = "gone"
-    ELSEWHERE = "elsewhere"
-    """On another machine: whether it runs cannot be seen from here."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def worker_process(worker: str, started_at: datetime) -> WorkerProcess:
-    """Whether the worker named ``host:pid`` that started at ``started_at`` still runs. A pid the
-    system gave to a process created after the worker started belongs to another program now."""
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return WorkerProcess.ELSEWHERE
-    try:
-        process = psutil.Process(int(pid))
-        created, dead = process.create_time(), process.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:  # no such process, or one the system will not describe
-        return WorkerProcess.GONE
-    if dead:  # exited, not yet collected by its parent (make demo's supervisor, a shell)
-        return WorkerProcess.GONE
-    # started_at is stored to the second, cut down: the worker may have been created in that second
-    return WorkerProcess.RUNS if created < started_at.timestamp() + 1 else WorkerProcess.GONE
 
 
 def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
@@ -103,14 +71,14 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
     if row["stopped_at"] or stale:
         since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
         last_error = f"; its last error: {row['last_error']}" if row["last_error"] else ""
-        process = WorkerProcess.GONE if row["stopped_at"] else worker_process(row["worker"],
-                                                                        datetime.fromisoformat(row["started_at"]))
-        if process is WorkerProcess.RUNS:
+        process = ProcessState.GONE if row["stopped_at"] else process_state(
+            row["worker"], datetime.fromisoformat(row["started_at"]).timestamp())
+        if process is ProcessState.RUNS:
             return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but no round has"
                                        f" ended for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
                                        f" shows no progress, stop it (kill {row['worker'].rpartition(':')[2]}) rather"
                                        " than start another" + last_error)
-        if process is WorkerProcess.ELSEWHERE:
+        if process is ProcessState.ELSEWHERE:
             return WorkerHealth(False, f"worker on {row['worker'].rpartition(':')[0] or 'another machine'}: no round"
                                        f" since {since:%H:%M} ({_day(since, now)}); whether it still runs cannot be"
                                        " seen from this machine" + last_error)

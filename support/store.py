@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -22,9 +21,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
-
 from core.mail import MailRef
+from core.processes import ProcessState, process_state
 from support.corrections import OVERRIDDEN, REJECTED, Agreement, Correction, correction_of
 from support.migrations import migrate
 from support.records import (
@@ -255,7 +253,7 @@ class TicketStore:
                                   (ticket_id,)).fetchone()
             if row is None or State(row["state"]) not in states:
                 return False
-            if (row["lease_until"] or "") > _now() and _owner_alive(row["lease_owner"]):
+            if (row["lease_until"] or "") > _now() and _owner_alive(row["lease_owner"], row["lease_until"]):
                 return False
             self._lease(ticket_id, actor)
             self._audit(ticket_id, actor, "taken_over", {"state": row["state"], "from": row["lease_owner"]})
@@ -635,9 +633,10 @@ def _use_wal(db: sqlite3.Connection) -> None:
         time.sleep(0.02)
 
 
-def _owner_alive(owner: str | None) -> bool:
-    """Whether a lease holder (``host:pid``) may still be working; another machine's is assumed to be."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return bool(owner)
-    return psutil.pid_exists(int(pid))
+def _owner_alive(owner: str | None, lease_until: str) -> bool:
+    """Whether a lease holder (``host:pid``) may still be working; another machine's is assumed to be.
+    It had started by the time it took the lease: a process created since holds its pid, not the lease."""
+    if not owner:
+        return False
+    leased_at = datetime.fromisoformat(lease_until).timestamp() - LEASE_S
+    return process_state(owner, leased_at) is not ProcessState.GONE

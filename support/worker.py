@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from core.processes import process_name
 from core.settings import load_settings
 from integrations.imap_mailbox import ImapUnavailable
 from support.desk import StoreUnavailable, build_workflow, open_store
-from support.health import Round, record_round, worker_name, worker_started, worker_stopped
+from support.health import Round, record_round, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
 from support.triage import triage_received
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(settings)
     except StoreUnavailable as problem:
         raise SystemExit(f"worker: {problem}") from None
-    name = worker_name()
+    name = process_name()
     workflow = build_workflow(store, settings)
     worker_started(store, name, args.every)
     try:

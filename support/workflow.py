@@ -21,8 +21,6 @@ backend effect and one reply:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +29,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Protocol
 
+from core.processes import process_name
 from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable
 from integrations.imap_mailbox import ImapUnavailable
 from integrations.mail_sending import (
@@ -144,7 +143,7 @@ class Workflow:
         self.trust = trust or TrustPolicy()
         self.from_address = from_address
         self.checkpoint = checkpoint
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = worker or process_name()
         """Who holds a ticket's lease while this workflow executes it."""
 
     # -- before approval --------------------------------------------------------------------

@@ -1,6 +1,8 @@
 import os
 import socket
 import sqlite3
+import subprocess
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,7 +10,7 @@ from core.mail import MailRef
 from support.migrations import MIGRATIONS
 from support.records import UNREADABLE_FLAGS, UnreadableRow
 from support.states import State, TransitionError
-from support.store import TicketStore
+from support.store import LEASE_S, TicketStore
 from tests.support.test_migrations import old_store
 
 
@@ -106,6 +108,22 @@ def test_a_lease_keeps_others_off_until_its_process_is_gone(store):
     store.db.execute("UPDATE tickets SET lease_owner=? WHERE id=?", (f"{socket.gethostname()}:999999999", ticket_id))
     assert store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")  # that process is gone
     assert "taken_over" in [entry.event for entry in store.audit_log(ticket_id)]
+
+
+def test_a_lease_holders_pid_now_held_by_a_younger_process_is_no_holder(store):
+    """The holder died and the system gave its pid to a process started after the lease was taken."""
+    ticket_id = store.add_ticket(ref())
+    store.record_triage(ticket_id, {"category": "other"}, [])
+    store.move(ticket_id, State.APPROVED, "operator")
+    assert store.claim(ticket_id, {State.APPROVED}, State.EXECUTING, "worker:1", lease=True)
+    with subprocess.Popen(["sleep", "30"]) as younger:
+        try:
+            leased_before_it = (datetime.now(UTC) - timedelta(seconds=60) + timedelta(seconds=LEASE_S)).isoformat()
+            store.db.execute("UPDATE tickets SET lease_owner=?, lease_until=? WHERE id=?",
+                             (f"{socket.gethostname()}:{younger.pid}", leased_before_it, ticket_id))
+            assert store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")  # before: its pid exists
+        finally:
+            younger.kill()
 
 
 # -- one damaged row spoils only itself --------------------------------------------------------
