@@ -24,7 +24,6 @@ onto ours.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,13 +31,9 @@ from typing import Self, TypeVar
 from urllib.parse import quote
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
-from core.deadline import SocketDeadline
-from core.http import BearerToken
+from core.http import TRANSPORT_ERRORS, BearerToken, WatchedAdapter, bounded_request
 from core.settings import public_url
 from integrations.mail_parsing import read_address_field
 
@@ -269,27 +264,17 @@ class ClubApi:
         raise self._error(response, answer)
 
     def _send(self, method: str, path: str, **options) -> tuple[requests.Response, bytes]:
-        """The response and its body, read whole within the call's deadline."""
-        watch = _Watch(self.deadline_s)
-        _current.watch = watch
+        """The response and its body, read whole within the call's deadline (core/http.py)."""
         try:
-            with watch.deadline:
-                response = self._session.request(method, self.base_url + path, timeout=self.timeout, stream=True,
-                                                  allow_redirects=False, **options)
-                with response:
-                    body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
-        # ValueError: requests parses a redirect's Location even when it follows none ("http://[x")
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as failure:
+            response, body = bounded_request(self._session, method, self.base_url + path, deadline_s=self.deadline_s,
+                                             max_bytes=MAX_ANSWER_BYTES, timeout=self.timeout, **options)
+        except TimeoutError as failure:
+            reason = str(failure)
+        except TRANSPORT_ERRORS as failure:
             reason = self._redact(_reason(failure))
         else:
-            if not watch.deadline.passed and len(body) <= MAX_ANSWER_BYTES:
+            if len(body) <= MAX_ANSWER_BYTES:
                 return response, body
-            reason = ""
-        finally:
-            _current.watch = None
-        if watch.deadline.passed:  # whatever the cut connection raised or returned, the deadline did it
-            reason = f"no complete answer within {self.deadline_s:g} s"
-        elif not reason:
             raise ClubApiUnavailable(f"{method} {path}: an answer longer than {MAX_ANSWER_BYTES} bytes "
                                      f"(HTTP {response.status_code}) is not the contract's",
                                      code="unexpected_answer", status=response.status_code)
@@ -324,7 +309,7 @@ def _session(token: str, retries: int, backoff: float) -> requests.Session:
                   allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
                   backoff_factor=backoff, raise_on_status=False)
     session = requests.Session()
-    adapter = _WatchedAdapter(max_retries=retry)
+    adapter = WatchedAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.auth = BearerToken(token)  # an auth, not a header: a ~/.netrc entry for the host cannot replace it
@@ -343,70 +328,6 @@ def _deadline_s(timeout: Timeout, retries: int, backoff: float) -> float:
     # as long as a server that never answers keeps a call: a drip of bytes gets no longer
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     return (retries + 1) * (connect + read) + backoff * 2 ** retries
-
-
-_current = threading.local()
-"""The calling thread's _Watch, for the connections urllib3 uses on its behalf."""
-
-
-class _Watch:
-    """One call's deadline (core/deadline.py) over the connection urllib3 has the call on now: a
-    reused one, or one it opens (a retry, also after the deadline passed)."""
-
-    def __init__(self, seconds: float):
-        self._connection: urllib3.connection.HTTPConnection | None = None
-        self.deadline = SocketDeadline(seconds, lambda: self._connection and self._connection.sock)
-
-    def use(self, connection: urllib3.connection.HTTPConnection) -> None:
-        self._connection = connection
-
-
-class _WatchedConnection:
-    """Tells the calling thread's _Watch which connection a request is on (a reused one, at request;
-    a new one, once connected)."""
-
-    def connect(self) -> None:
-        super().connect()
-        self._report()
-
-    def request(self, *args, **kwargs) -> None:
-        self._report()
-        super().request(*args, **kwargs)
-
-    def _report(self) -> None:
-        if (watch := getattr(_current, "watch", None)) is not None:
-            watch.use(self)
-
-
-class _WatchedHTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class _WatchedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs):
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):  # a SOCKS manager's pools are its own
-            manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
 
 
 def _reason(failure: Exception) -> str:

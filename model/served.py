@@ -90,7 +90,7 @@ import requests
 import urllib3.exceptions
 from tokenizers import Tokenizer
 
-from core.http import bearer
+from core.http import TRANSPORT_ERRORS, WatchedAdapter, bearer, bounded_request
 from core.mail import Email
 from core.settings import api_endpoint, public_url
 from model.calibration import read_category_bias
@@ -120,7 +120,6 @@ MODEL_ALIAS = "triage"
 MAX_ANSWER_BYTES = 1 << 20
 """The most of one reply read: an answer of ``MAX_NEW_TOKENS`` tokens, or the category's event with
 its alternatives, takes a few KB; a larger reply is the server's fault, never read into memory."""
-_READ_CHUNK = 1 << 16
 MODEL_CHECK_EVERY_S = 60.0
 """How often the client asks the server again which model it serves (a restart may bring another)."""
 LOGPROB_SLACK = 1e-3
@@ -492,6 +491,9 @@ class ServedTriager:
         if session is None:
             session = self._local.session = requests.Session()
             session.auth = self._auth  # set, it is what requests sends: never a URL's or ~/.netrc's instead
+            adapter = WatchedAdapter()  # bounded_request's deadline cuts its connections
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
         return session
 
     def _post(self, body: dict) -> dict:
@@ -510,22 +512,23 @@ class ServedTriager:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            deadline = time.monotonic() + self.timeout[1]
-            try:  # stream=True: the body is read here, bounded, never whole by requests
-                response = self._session().request(method, url, json=body, timeout=self.timeout, stream=True)
-            except requests.ReadTimeout:
+            try:  # the whole answer within the timeouts, never followed elsewhere, read up to the cap
+                response, data = bounded_request(self._session(), method, url, deadline_s=self.timeout[1],
+                                                 max_bytes=MAX_ANSWER_BYTES, json=body, timeout=self.timeout)
+            except (TimeoutError, requests.Timeout, urllib3.exceptions.ReadTimeoutError) as error:
+                if isinstance(error, requests.ConnectTimeout):  # no server there yet: as refused
+                    reason = type(error).__name__
+                    continue
                 raise self._timed_out(name) from None
-            except requests.RequestException as error:
+            except TRANSPORT_ERRORS as error:  # refused, or the answer broke off half-way
                 reason = type(error).__name__
                 continue
-            try:
-                with response:
-                    data = self._read_body(response, deadline)
-            except urllib3.exceptions.ReadTimeoutError:  # asked after the late answer is hung up on
-                raise self._timed_out(name) from None
-            except (urllib3.exceptions.HTTPError, OSError) as error:  # the answer broke off half-way
-                reason = f"{type(error).__name__} while reading the answer"
-                continue
+            if len(data) > MAX_ANSWER_BYTES:
+                raise ModelServerError(f"model server {public_url(self.url)} answered more than "
+                                       f"{MAX_ANSWER_BYTES} bytes")
+            if response.is_redirect:  # the mail would go wherever Location points
+                raise ModelServerError(f"model server {public_url(self.url)} answered HTTP {response.status_code}, "
+                                       "a redirect: not followed, check ACEDESK_MODEL_URL")
             if response.status_code >= 500:
                 reason = f"HTTP {response.status_code}"
                 continue
@@ -542,19 +545,6 @@ class ServedTriager:
                                        "other than JSON") from None
         raise ModelServerUnavailable(f"model server {public_url(self.url)} unavailable after "
                                      f"{self.retries + 1} tries ({reason})")
-
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
-        """The reply's body as it arrives (``read1``: each read waits at most the read timeout),
-        until ``deadline`` or ``MAX_ANSWER_BYTES`` (decompressed)."""
-        body = bytearray()
-        while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
-            body += chunk
-            if len(body) > MAX_ANSWER_BYTES:
-                raise ModelServerError(f"model server {public_url(self.url)} answered more than "
-                                       f"{MAX_ANSWER_BYTES} bytes")
-            if time.monotonic() > deadline:
-                raise urllib3.exceptions.ReadTimeoutError(None, response.url, "the answer took longer than the timeout")
-        return bytes(body)
 
     def _first_event(self, data: bytes) -> dict:
         """The first ``data:`` event of a server-sent event stream (read to its end: a client that

@@ -7,6 +7,13 @@ Any OpenAI-compatible chat endpoint works. Requests are rate limited, retried wi
 429/5xx, and cached on disk (JSON lines keyed by a hash of the request), so a rerun costs
 nothing and gives the same data. A paraphrase keeps its row's label and must still contain
 every extracted field verbatim, else it is dropped. The key is never logged or put in errors.
+
+The teacher is someone else's server, so its answers are bounded: each try has a wall-clock
+deadline (``timeout_s``, also for an answer dripped a byte at a time), an answer is read up to
+``MAX_ANSWER_BYTES``, a redirect is never followed (a 307 would re-send the mail to whatever host
+``Location`` names), a ``Retry-After`` is honoured up to ``MAX_RETRY_AFTER_S``, and a paraphrase
+much longer than its original is dropped. Only well-formed answers are cached, and a cache line
+cut short by a crash is skipped, not fatal.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from pathlib import Path
 
 import requests
 
-from core.http import BearerToken
+from core.http import TRANSPORT_ERRORS, BearerToken, WatchedAdapter, bounded_request
+from core.settings import public_url
 from model.replies import render_reply
 from model.schema import FIELDS
 
@@ -33,6 +41,13 @@ ENV_URL, ENV_KEY, ENV_MODEL = "ACEDESK_TEACHER_URL", "ACEDESK_TEACHER_KEY", "ACE
 ENV_MIN_INTERVAL = "ACEDESK_TEACHER_MIN_INTERVAL_S"
 DEFAULT_CACHE = Path(__file__).parent / "data" / "teacher_cache.jsonl"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_ANSWER_BYTES = 1 << 20
+"""A chat completion with a few paraphrased mails is a few KB; more is not an answer to our prompt."""
+MAX_RETRY_AFTER_S = 120.0
+"""A teacher asking for a longer pause would stall a data run for it; retrying sooner costs one 429."""
+PARAPHRASE_MAX_GROWTH, PARAPHRASE_MIN_LIMIT = 4, 1000
+"""A paraphrase may be up to 4x its original (at least 1000 characters): longer is padding or a
+ramble, and one such row would dominate a training batch."""
 
 PARAPHRASE_PROMPT = (
     "Rewrite the customer email below in {count} different ways, as different people would write it: "
@@ -79,6 +94,9 @@ class Teacher:
                  clock=time.monotonic) -> None:
         self.config = config
         self.session = session or requests.Session()
+        adapter = WatchedAdapter()  # bounded_request's deadline cuts its connections
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.sleep, self.clock = sleep, clock
         self.requests_sent = 0
         self._last_request: float | None = None
@@ -96,8 +114,16 @@ class Teacher:
         path = self.config.cache_path
         if not path.exists():
             return {}
-        entries = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-        return {entry["key"]: entry["content"] for entry in entries}
+        cache, unreadable = {}, 0
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            entry = _cache_entry(line)
+            if entry:
+                cache[entry[0]] = entry[1]
+            elif line.strip():
+                unreadable += 1
+        if unreadable:  # a write cut short (Ctrl-C, a crash): those requests are simply asked again
+            log.warning("teacher cache %s: skipped %d unreadable line(s)", path, unreadable)
+        return cache
 
     def _append_cache(self, key: str, content: str) -> None:
         self.config.cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,39 +139,67 @@ class Teacher:
         self._last_request = self.clock()
 
     def _post(self, payload: dict) -> str:
-        problem = ""
+        problem, where = "", public_url(self.config.url)  # user:password@ in the URL stays out of errors
         for attempt in range(self.config.max_retries + 1):
             self._wait_turn()
             self.requests_sent += 1
             try:
-                response = self.session.post(f"{self.config.url}/chat/completions", json=payload, auth=BearerToken(self.config.key),
-                                             timeout=self.config.timeout_s)
-            except requests.RequestException as err:
+                response, body = self._try(payload)
+            except TimeoutError:
+                problem = f"no complete answer within {self.config.timeout_s:g} s"
+                delay = self.config.backoff_s * 2**attempt
+            except TRANSPORT_ERRORS as err:
                 problem = type(err).__name__  # the class name only: messages can echo request details
                 delay = self.config.backoff_s * 2**attempt
             else:
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise TeacherError(f"teacher at {where} answered more than {MAX_ANSWER_BYTES} bytes "
+                                       f"(HTTP {response.status_code}): not an answer to a paraphrase request")
                 if response.status_code == 200:
-                    return _content(response)
+                    return _content(body)
                 problem = f"HTTP {response.status_code}"
+                if response.is_redirect:
+                    raise TeacherError(f"teacher at {where} answered {problem}, a redirect: not followed, "
+                                       f"check {ENV_URL}")
                 if response.status_code not in RETRY_STATUSES:
-                    raise TeacherError(f"teacher at {self.config.url} answered {problem}")
+                    raise TeacherError(f"teacher at {where} answered {problem}")
                 delay = _retry_after(response) or self.config.backoff_s * 2**attempt
             if attempt < self.config.max_retries:
                 log.warning("teacher request failed (%s), retry %d in %.1fs", problem, attempt + 1, delay)
                 self.sleep(delay)
-        raise TeacherError(f"teacher at {self.config.url} failed {self.config.max_retries + 1} times: {problem}")
+        raise TeacherError(f"teacher at {where} failed {self.config.max_retries + 1} times: {problem}")
+
+    def _try(self, payload: dict) -> tuple[requests.Response, bytes]:
+        """One request and its answer (up to one byte over ``MAX_ANSWER_BYTES``), read whole within
+        ``timeout_s`` (core/http.py ``bounded_request``); raises TimeoutError past it."""
+        return bounded_request(self.session, "POST", f"{self.config.url}/chat/completions",
+                               deadline_s=self.config.timeout_s, max_bytes=MAX_ANSWER_BYTES, json=payload,
+                               auth=BearerToken(self.config.key), timeout=self.config.timeout_s)
 
 
-def _content(response: requests.Response) -> str:
+def _cache_entry(line: str) -> tuple[str, str] | None:
     try:
-        return response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as err:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("content"), str):
+        return entry["key"], entry["content"]
+    return None
+
+
+def _content(body: bytes) -> str:
+    try:
+        content = json.loads(body)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as err:
         raise TeacherError("teacher answer is not a chat completion") from err
+    if not isinstance(content, str):  # null (a refusal, a tool call), a number: nothing to paraphrase or cache
+        raise TeacherError("teacher answer is not a chat completion (its content is no text)")
+    return content
 
 
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
-    return float(value) if value.replace(".", "", 1).isdigit() else None
+    return min(float(value), MAX_RETRY_AFTER_S) if value.replace(".", "", 1).isdigit() else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +212,7 @@ def parse_list(text: str) -> list[str]:
     text = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
     try:
         items = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: lists nested a hundred thousand deep
         return []
     return [item.strip() for item in items if isinstance(item, str) and item.strip()] if isinstance(items, list) else []
 
@@ -190,7 +244,11 @@ def paraphrase_row(teacher: Teacher, row: dict[str, str], count: int = 2) -> lis
     prompt = PARAPHRASE_PROMPT.format(count=count, keep=keep)
     answer = teacher.complete([{"role": "user", "content": f"{prompt}\n\n{row['body']}"}])
     new_rows = []
+    longest = max(PARAPHRASE_MAX_GROWTH * len(row["body"]), PARAPHRASE_MIN_LIMIT)
     for body in parse_list(answer)[:count]:
+        if len(body) > longest:
+            log.info("dropped a paraphrase of %d characters (%s)", len(body), row["family"])
+            continue
         if not keeps_fields(row, body):
             log.info("dropped a paraphrase that lost a field (%s)", row["family"])
             continue

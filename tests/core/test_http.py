@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
-from core.http import BearerToken
+from core.http import BearerToken, WatchedAdapter, bounded_request
 from integrations.club_api import ClubApi
 from integrations.connections import OK, probe_model_server
 
@@ -70,3 +72,42 @@ def test_the_connection_strips_probe_sends_the_model_servers_key(other_credentia
 
 def test_the_token_never_shows_in_a_repr():
     assert TOKEN not in repr(BearerToken(TOKEN))
+
+
+@pytest.mark.parametrize("protocol", ["HTTP/1.0", "HTTP/1.1"])
+def test_a_bounded_request_ends_a_dripped_answer_at_its_deadline_whoever_holds_the_socket(protocol):
+    """Under HTTP/1.0 (or Connection: close) http.client hands the socket to the response and the
+    connection forgets it: the deadline must still reach the body being read."""
+
+    class Dripping(BaseHTTPRequestHandler):
+        protocol_version = protocol
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:  # cut off: what the test expects
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    session = requests.Session()
+    session.mount("http://", WatchedAdapter())
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+            bounded_request(session, "GET", f"http://127.0.0.1:{server.server_port}/", deadline_s=1,
+                            max_bytes=1000, timeout=(1, 1))
+        assert time.monotonic() - started < 3  # the whole answer would take 10 s
+    finally:
+        server.shutdown()
+        server.server_close()

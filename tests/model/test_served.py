@@ -495,6 +495,24 @@ def _trickle(handler):  # keeps the stream alive with a comment a second, never 
         time.sleep(0.5)
 
 
+def test_a_redirect_is_never_followed_so_the_mail_goes_nowhere_else():
+    elsewhere = _Stub([_event({"cancel": -0.01})] * 4)
+
+    def redirect(to):
+        def write(handler):
+            handler.send_response(307)
+            handler.send_header("Location", f"{to}/completions")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        return write
+
+    with elsewhere.serving() as other_url:
+        stub = _Stub([(None, redirect(other_url))] * 4)
+        with stub.serving() as url, pytest.raises(ModelServerError, match="HTTP 307, a redirect: not followed"):
+            ServedTriager(url, backoff_s=0.01).triage(EMAIL)
+    assert elsewhere.requests == []  # before: the mail was posted to wherever Location pointed
+
+
 def test_a_server_that_trickles_is_given_up_at_its_timeout():
     # it lists its models at once: alive, so the mail is what is slow (support/triage.py counts it)
     stub = _Stub([(None, _trickle)] * 4)
