@@ -304,7 +304,7 @@ class ImapMailbox:
     def _command(self, command: str, *args: str, expected_bytes: int = 0) -> list:
         """``UID command args``; TimeoutError when the answer is not complete by its deadline
         (``expected_bytes`` at the slowest rate allowed, plus ``DEADLINE_TIMEOUTS`` read timeouts)."""
-        deadline_s = self.settings.timeout * DEADLINE_TIMEOUTS + expected_bytes / SLOWEST_TRANSFER_BYTES_PER_S
+        deadline_s = request_deadline_s(self.settings, expected_bytes)
         client = self._box.client
         deadline = SocketDeadline(deadline_s, lambda: client.sock)
         try:
@@ -382,7 +382,8 @@ class ImapMailbox:
                 return []
             self._box.folder.set(folder)
             data = self._command("SEARCH", "HEADER", "Message-ID", _quoted(message_id))
-            hits = (data[0] or b"").decode().split()
+            # only UIDs: a hostile answer's other bytes would fail to decode or to read as a number
+            hits = [hit.decode() for hit in (data[0] or b"").split() if hit.isdigit()]
             if not hits:
                 return []
             headers = _literals(self._command("FETCH", _uid_set(hits), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"))
@@ -418,16 +419,55 @@ def _quoted(text: str) -> str:
 
 class ImapReplyFiling:
     """What answering a mail means for the mailbox: the original flagged \\Answered, a copy of
-    the reply in the sent folder. Both are safe to repeat (see ``Workflow._after_reply``)."""
+    the reply in the sent folder. Both are safe to repeat (see ``Workflow._after_reply``).
+
+    The reply was sent already, so this runs in the operator's approval and in the worker's round:
+    the whole conversation has one deadline, as long as a request of the reply's size (a server
+    that drips keep-alives would otherwise hold either for ever), and each half is tried even when
+    the server refuses the other."""
 
     def __init__(self, settings: ImapSettings):
         self.settings = settings
 
     def after_reply(self, original_message_id: str | None, raw_reply: bytes, reply_message_id: str) -> None:
-        with ImapMailbox(self.settings) as mailbox:
-            if original_message_id:
-                mailbox.flag_answered_message(original_message_id)
-            mailbox.append_sent(raw_reply, reply_message_id)
+        """Raises ImapUnavailable (ImapRefused: the server said no) naming each half that failed."""
+        mailbox = ImapMailbox(self.settings)
+        deadline_s = request_deadline_s(self.settings, len(raw_reply))
+        with SocketDeadline(deadline_s, lambda: _socket_of(mailbox)) as deadline:
+            try:
+                with mailbox:
+                    self._each_half(mailbox, original_message_id, raw_reply, reply_message_id)
+            except ImapUnavailable:
+                if deadline.passed:  # whatever the cut connection raised, it is the deadline's doing
+                    timeout = TimeoutError(f"not done within {deadline_s:.0f} s")
+                    raise ImapUnavailable(mailbox._describe("filing the reply failed", timeout)) from None
+                raise
+
+    @staticmethod
+    def _each_half(mailbox: ImapMailbox, original_message_id: str | None, raw_reply: bytes,
+                   reply_message_id: str) -> None:
+        refusals = []
+        halves = [lambda: mailbox.append_sent(raw_reply, reply_message_id)]
+        if original_message_id:
+            halves.insert(0, lambda: mailbox.flag_answered_message(original_message_id))
+        for half in halves:
+            try:
+                half()
+            except ImapRefused as refusal:  # the connection still works: the other half may not be refused
+                refusals.append(str(refusal))
+        if refusals:
+            raise ImapRefused("; ".join(refusals))
+
+
+def request_deadline_s(settings: ImapSettings, expected_bytes: int) -> float:
+    """How long a request may take as a whole: DEADLINE_TIMEOUTS read timeouts, plus its bytes at the
+    slowest rate allowed (SLOWEST_TRANSFER_BYTES_PER_S)."""
+    return settings.timeout * DEADLINE_TIMEOUTS + expected_bytes / SLOWEST_TRANSFER_BYTES_PER_S
+
+
+def _socket_of(mailbox: ImapMailbox):
+    """The mailbox's socket, once connected (None before)."""
+    return mailbox._box.client.sock if mailbox._box is not None else None
 
 
 def _chunks(wanted: list[tuple[str, int]], limit: int) -> Iterator[list[tuple[str, int]]]:

@@ -441,6 +441,14 @@ class TicketStore:
             self.db.execute("UPDATE replies SET status='sent', sent_at=? WHERE ticket_id=?", (_now(), ticket_id))
             self._move(ticket_id, State.REPLIED, "workflow", None, {})
 
+    def unfiled_replies(self) -> list[int]:
+        """Replied tickets of an IMAP mailbox whose original is not yet flagged \\Answered (and the
+        reply not filed in Sent), oldest first."""
+        rows = self.db.execute("SELECT t.id FROM tickets t JOIN replies r ON r.ticket_id = t.id WHERE t.state=?"
+                               " AND r.status='sent' AND r.answered_flagged=0 AND t.mailbox LIKE 'imap:%'"
+                               " ORDER BY t.id", (State.REPLIED,))
+        return [row[0] for row in rows]
+
     def mark_answered_flagged(self, ticket_id: int) -> None:
         self.db.execute("UPDATE replies SET answered_flagged=1 WHERE ticket_id=?", (ticket_id,))
 

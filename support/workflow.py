@@ -58,6 +58,8 @@ CHECK_THE_SENT_FOLDER = ("check the outbox or the Sent folder, then reject the t
                          "it again to send the reply (once more)")
 DELIVERY_UNKNOWN = f"the reply may have gone out before a crash: {CHECK_THE_SENT_FOLDER}"
 EXECUTE = "execute"
+FILE_REPLY = "file_reply"
+"""The step after a reply is sent: the original flagged \\Answered, a copy filed in Sent."""
 """The step whose failures are counted (and park a ticket after three)."""
 
 
@@ -273,6 +275,10 @@ class Workflow:
                 continue  # a person decides
             self.execute(ticket.id)
             resumed.append(ticket.id)
+        if self.mailbox is not None:  # a reply sent whose filing failed: the filing alone is tried again
+            for ticket_id in self.store.unfiled_replies():
+                if not self.store.parked(ticket_id, FILE_REPLY):
+                    self._after_reply(ticket_id)
         for state in (State.EXECUTING, State.EXECUTED):
             for ticket in self.store.tickets(state):
                 if self.store.claim_abandoned(ticket.id, {state}, self.worker):
@@ -378,14 +384,20 @@ class Workflow:
         return build_reply(original, from_address=self.from_address, body=body, domain=domain)
 
     def _after_reply(self, ticket_id: int) -> None:
-        """Flag the original \\Answered and file a Sent copy; retried on resume until done."""
+        """Flag the original \\Answered and file a Sent copy; retried on resume, and given up after
+        PARK_AFTER_FAILURES tries (each said once in the audit log). The member has the reply
+        whatever happens here: this is bookkeeping, and never sends it again."""
         reply, ticket = self.store.reply(ticket_id), self.store.ticket(ticket_id)
         if self.mailbox is None or reply.answered_flagged or not ticket.mailbox.startswith("imap:"):
             return
         try:
             self.mailbox.after_reply(ticket.message_id, reply.raw, reply.message_id)
-        except ImapUnavailable as error:  # the member has the reply; the flag is bookkeeping
-            log.warning("ticket %s: could not flag the original as answered: %s", ticket_id, error)
+        except Exception as error:  # any failure here is the filing's, never the reply's
+            if not isinstance(error, ImapUnavailable):
+                log.exception("ticket %s: filing the sent reply failed unexpectedly", ticket_id)
+            log.warning("ticket %s: could not flag the original as answered or file the reply: %s", ticket_id, error)
+            self.store.record_failure(ticket_id, FILE_REPLY, f"the reply was sent; filing it in Sent and flagging the "
+                                      f"original failed: {error}", self.worker)
             return
         self.store.mark_answered_flagged(ticket_id)
 

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from core.mail import MailRef
+from integrations.imap_mailbox import ImapUnavailable
 from integrations.mail_sending import OutboxSender, SmtpSender
 from model.schema import TriageResult
 from support.actions import ActionProblem
@@ -475,3 +476,49 @@ def test_an_answer_the_desk_cannot_read_is_retried_never_explained_as_a_refusal(
     assert store.ticket(ticket_id).state == State.REPLIED and club_backend.effects()["cancel"] == 1
     [reply] = smtp_server.messages
     assert "has been cancelled" in reply.message.get_content()
+
+
+class FlakyFiling:
+    """The ReplyMailbox boundary (ImapReplyFiling is tested against Dovecot): fails ``failures`` times."""
+
+    def __init__(self, failures: int, error: Exception):
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def after_reply(self, original_message_id, raw, reply_message_id) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [ImapUnavailable("IMAP away"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "junk")])
+def test_a_filing_that_failed_is_retried_on_resume_and_the_reply_is_sent_once(store, club_backend, tmp_path, error):
+    """The resume never visited replied tickets: a Sent copy and the \\Answered flag stayed missing."""
+    filing = FlakyFiling(1, error)
+    outbox = tmp_path / "outbox"
+    workflow = Workflow(store, club_backend.api(), OutboxSender(outbox), from_address=CLUB, mailbox=filing)
+    ticket_id = store.add_ticket(MailRef("imap:club@mail.example/INBOX", "1", "1", "<m1@example.org>"),
+                                 sender="anna.berg@example.org", subject="Hello", body="Thanks!")
+    store.record_triage(ticket_id, TriageResult("other", response="Hi, thanks.", confidence=0.99).to_dict(), flags=[])
+    workflow.approve(ticket_id, "operator")
+    assert workflow.execute(ticket_id) == State.REPLIED  # the member has the reply, whatever the filing does
+    assert not store.reply(ticket_id).answered_flagged
+    workflow.resume()
+    assert store.reply(ticket_id).answered_flagged and filing.calls == 2
+    workflow.resume()
+    assert filing.calls == 2 and len(list(outbox.glob("*.eml"))) == 1
+
+
+def test_a_filing_that_keeps_failing_is_given_up_after_three_tries_each_said_once(store, club_backend, tmp_path):
+    filing = FlakyFiling(99, ImapUnavailable("IMAP refused: over quota"))
+    workflow = Workflow(store, club_backend.api(), OutboxSender(tmp_path / "outbox"), from_address=CLUB,
+                        mailbox=filing)
+    ticket_id = store.add_ticket(MailRef("imap:club@mail.example/INBOX", "1", "1", "<m1@example.org>"),
+                                 sender="anna.berg@example.org", subject="Hello", body="Thanks!")
+    store.record_triage(ticket_id, TriageResult("other", response="Hi, thanks.", confidence=0.99).to_dict(), flags=[])
+    workflow.approve(ticket_id, "operator")
+    workflow.execute(ticket_id)
+    for _ in range(5):
+        workflow.resume()
+    assert filing.calls == 3 and store.state_of(ticket_id) == State.REPLIED
+    said = [entry for entry in store.audit_log(ticket_id) if entry.event == "step_failed"]
+    assert len(said) == 3 and "over quota" in said[-1].detail["reason"]

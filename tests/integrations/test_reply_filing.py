@@ -1,0 +1,149 @@
+"""Filing a sent reply (the original flagged \\Answered, a copy in Sent) against the real Dovecot
+(tests/fixtures/dovecot.py) behind a lying proxy. The reply went out already: filing may fail, but
+it must end by its deadline, never raise anything but ImapUnavailable, and one half's refusal must
+not cost the other."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from integrations.imap_mailbox import ImapRefused, ImapReplyFiling, ImapSettings, ImapUnavailable
+from tests.integrations.test_imap_hostile import LyingProxy
+from tests.integrations.test_imap_mailbox import mail, server_flags
+
+ORIGINAL, REPLY = "<1@example.org>", "<9@example.org>"
+
+
+class KeepAliveProxy(LyingProxy):
+    """Instead of the line ``withheld`` matches, sends an untagged ``* OK`` every 0.2 s until closed:
+    each read is answered well within any read timeout, and the verdict never comes."""
+
+    def __init__(self, target_port: int, withheld: bytes):
+        self.withheld = withheld
+        super().__init__(target_port)
+
+    def _to_client(self, server: socket.socket, client: socket.socket) -> None:
+        pending = b""
+        try:
+            while data := server.recv(65_536):
+                *lines, pending = (pending + data).split(b"\r\n")
+                for line in lines:
+                    while self.withheld in line and not self._closed.wait(0.2):
+                        client.sendall(b"* OK still working on it\r\n")
+                    client.sendall(line + b"\r\n")
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def account(dovecot_server) -> ImapSettings:
+    """A fresh user with mail 1 (the original) and mail 2 in INBOX, replies filed in Sent."""
+    settings = dovecot_server.settings(dovecot_server.add_user(), sent_folder="Sent", timeout=1)
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    return settings
+
+
+def sent_count(settings: ImapSettings) -> int:
+    return len(server_flags(settings, "Sent"))
+
+
+def test_a_server_dripping_keep_alives_instead_of_the_appends_verdict_is_cut_off_at_the_deadline(
+        dovecot_server, account):
+    # Each keep-alive arrives inside the read timeout, so only a deadline ends it; before, the
+    # operator's approval (or the worker's round) waited as long as the server kept talking.
+    proxy = KeepAliveProxy(dovecot_server.imap_port, withheld=b"APPENDUID")
+    outcome = []
+
+    def file_reply():
+        try:
+            ImapReplyFiling(dataclasses.replace(account, port=proxy.port)).after_reply(ORIGINAL, mail(9), REPLY)
+        except Exception as error:  # noqa: BLE001 - the test asserts on what it was
+            outcome.append(error)
+
+    started = time.monotonic()
+    filing = threading.Thread(target=file_reply, daemon=True)
+    filing.start()
+    filing.join(15)
+    elapsed = time.monotonic() - started
+    proxy.close()
+    assert not filing.is_alive(), "filing the reply still running after 15 s"
+    assert elapsed < 8  # the deadline: 4 read timeouts of 1 s, plus the reply's bytes at 64 KB/s
+    [error] = outcome
+    assert isinstance(error, ImapUnavailable)
+    assert "filing the reply failed: TimeoutError: not done within 4 s" in str(error)
+    assert account.password not in str(error)
+
+    # Dovecot had stored the copy before its verdict was withheld: filing again adds no second one.
+    ImapReplyFiling(account).after_reply(ORIGINAL, mail(9), REPLY)
+    assert sent_count(account) == 1 and server_flags(account) == {"1": {"\\Answered"}, "2": set()}
+
+
+def test_a_refused_answered_flag_still_files_the_sent_copy_and_is_named(dovecot_server, account):
+    # Before, the refusal ended the filing: no copy in Sent, and nothing said that it was missing.
+    proxy = LyingProxy(dovecot_server.imap_port,
+                       lambda line: line.replace(b"OK Store completed", b"NO [OVERQUOTA] Quota exceeded"))
+    try:
+        with pytest.raises(ImapRefused, match=r"setting \\Answered failed.*OVERQUOTA"):
+            ImapReplyFiling(dataclasses.replace(account, port=proxy.port)).after_reply(ORIGINAL, mail(9), REPLY)
+    finally:
+        proxy.close()
+    assert sent_count(account) == 1
+
+
+def test_a_sent_folder_that_cannot_be_created_still_flags_the_original_and_is_named(account):
+    # Dovecot's Maildir refuses "/" in a folder name, as a missing right or a full quota would refuse it.
+    settings = dataclasses.replace(account, sent_folder="Sent/2026")
+    with pytest.raises(ImapRefused, match="cannot create folder 'Sent/2026'"):
+        ImapReplyFiling(settings).after_reply(ORIGINAL, mail(9), REPLY)
+    assert server_flags(settings) == {"1": {"\\Answered"}, "2": set()}
+
+
+def test_a_5_mb_reply_is_filed_once_however_often_filing_is_repeated(account):
+    big_reply = mail(9, body=("y" * 76 + "\r\n") * 66_000)
+    assert len(big_reply) > 5_000_000
+    settings = dataclasses.replace(account, timeout=30)
+    for _ in range(2):
+        ImapReplyFiling(settings).after_reply(ORIGINAL, big_reply, REPLY)
+    assert sent_count(settings) == 1
+
+
+# What a SEARCH answer may hold besides UIDs; "{" is left out only because a line ending in a
+# literal's announcement waits for the literal (a read timeout each, too slow for many examples).
+JUNK = st.binary(max_size=30).filter(lambda junk: not {ord("\r"), ord("\n"), ord("{")} & set(junk))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=JUNK, keep_real_uid=st.booleans())
+def test_whatever_the_search_answers_only_the_original_is_flagged_and_the_copy_is_filed(dovecot_server, junk,
+                                                                                       keep_real_uid):
+    # Before: bytes that are not UTF-8 raised UnicodeDecodeError and a word that is not a number
+    # ValueError, out of the filing (the workflow counted it as an unexpected failure) and with
+    # no copy in Sent.
+    settings = dovecot_server.settings(dovecot_server.add_user(), sent_folder="Sent", timeout=1)
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    answer = b"* SEARCH " + (b"1 " if keep_real_uid else b"") + junk + b"\r\n"
+    searches = []
+
+    def lie_to_the_first_search(line: bytes) -> bytes:  # INBOX's; Sent's is answered truly
+        if not line.startswith(b"* SEARCH"):
+            return line
+        searches.append(line)
+        return answer if len(searches) == 1 else line
+
+    proxy = LyingProxy(dovecot_server.imap_port, lie_to_the_first_search)
+    try:
+        ImapReplyFiling(dataclasses.replace(settings, port=proxy.port)).after_reply(ORIGINAL, mail(9), REPLY)
+    except ImapUnavailable:
+        pass  # a refusal is said; anything else fails the test
+    finally:
+        proxy.close()
+    assert server_flags(settings)["2"] == set()  # another mail a lying UID names is never flagged
+    assert sent_count(settings) == 1
