@@ -7,7 +7,11 @@ workflow rewrites replies from the backend's real result with them.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from email.utils import parseaddr
+
+from model.schema import FIELDS
 
 LANGUAGES = ("en", "de", "fr", "es")
 SIGN_OFF = {
@@ -57,15 +61,39 @@ _AS_USERNAME = {"en": " (username {0})", "de": " (Benutzername {0})", "fr": " (i
 _WHEN = {"en": " to {0}", "de": " auf {0}", "fr": " au {0}", "es": " a {0}"}
 
 
+GREETING_NAME_MAX_CHARS = 40
+"""Longer than any first name: a longer word is not one, and the greeting says "Hello," instead."""
+
+
 def first_name(sender: str) -> str | None:
-    """The display name's first word, or None for a bare address."""
+    """The display name's first word when it reads as a name, else None (the greeting without one).
+
+    The display name is the sender's to choose, and the greeting goes into every reply, including
+    an account action's confirmation to the member's address on file: a first word that is a link,
+    a phone number, markup or a direction-changing character would be the club's own text there."""
     name, _ = parseaddr(sender)
     name = name.strip().strip('"')
     if "," in name:  # "Berg, Anna"
         name = name.split(",", 1)[1]
-    if not name.strip() or "@" in name:
+    words = name.split()
+    if not words or "@" in name:
         return None
-    return name.split()[0]
+    word = unicodedata.normalize("NFC", words[0])
+    return word if _reads_as_name(word) else None
+
+
+def _reads_as_name(word: str) -> bool:
+    """Letters (with their accents) of any script, joined by single apostrophes or hyphens
+    ("D'Arcy", "Jean-Luc"), at most GREETING_NAME_MAX_CHARS long."""
+    if not word or len(word) > GREETING_NAME_MAX_CHARS:
+        return False
+    for index, char in enumerate(word):
+        if char in "'’-":
+            if index in (0, len(word) - 1) or not word[index - 1].isalpha() or not word[index + 1].isalpha():
+                return False
+        elif not (char.isalpha() or (index and unicodedata.category(char).startswith("M"))):
+            return False
+    return True
 
 
 def render_reply(category: str, fields: dict, sender: str, lang: str = "en") -> str:
@@ -101,3 +129,52 @@ def draft_texts() -> list[str]:
     for by_lang in BODIES.values():
         pieces.extend(by_lang.values())
     return pieces
+
+
+# What a reply may not say unless the club's own reply does: a link (a scheme, ``www.``, a domain),
+# an address, a number long enough to call or pay to (seven digits or more, however grouped: a phone,
+# an IBAN, an account), or a code mixing letters and digits (a booking id, a login, a voucher). Times,
+# days and ordinals as a member writes them ("7pm", "11h30", "10:00-11:00", "12", "3rd") are not: the
+# model copies the new time of a move from the mail, and the fields hold it normalised. Words are split
+# off first and tested one by one: ``\S*…\S*`` over a long run of letters backtracks quadratically
+# (40 KB of them took 54 s).
+_LINK = re.compile(r"://|^www\.|^[^\W\d_][\w-]*(?:\.[\w-]+)*\.[^\W\d_]{2,}(?:/\S*)?$", re.IGNORECASE)
+_LONG_NUMBER = re.compile(r"\+?\d(?:[\s()./-]*\d){6,}")
+_DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}[:.h]\d{2}")
+_TIME_OR_DAY = re.compile(r"\d{1,2}(?:[:.h]\d{2})?(?:[-–]\d{1,2}(?:[:.h]\d{2})?)?"
+                          r"(?:am|pm|h|hrs?|uhr|st|nd|rd|th|er|e|ème|º|ª)?", re.IGNORECASE)
+_WORD_EDGES = ".,;:!?()[]{}<>'\"«»“”‘’*_`"
+
+
+def _pointing_words(text: str) -> list[str]:
+    words = [word.strip(_WORD_EDGES) for word in text.split()]
+    found = [word for word in words if "@" in word or _LINK.search(word)
+             or (any(char.isdigit() for char in word) and any(char.isalpha() for char in word)
+                 and not _TIME_OR_DAY.fullmatch(word))]
+    found += [number for number in _LONG_NUMBER.findall(_DATE_OR_TIME.sub(" ", text))]
+    return [word for word in found if word]
+
+
+def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
+    """What a proposed reply says that neither the club's own reply for ``category`` and ``fields``
+    nor the fields themselves do (a link, address, long number or code: see ``_LINK`` above), in
+    plain words, or None.
+
+    The operator approves a "Ready" ticket in a few clicks, and for ``other`` the proposal is what
+    the member gets. A link, address, phone number, amount or code that the club's reply, filled
+    from the same fields, does not hold came from nowhere the club wrote, most likely from the mail,
+    and a mail that wants the club to say something puts exactly that there; so does an invisible
+    character. (The greeting's name is letters only, ``first_name``: it adds no such word.)"""
+    template = render_reply(category, fields, "", reply_language(proposed))
+    # the ticket's own fields are shown to the operator beside the reply: naming them is no addition
+    stated = " ".join([template, *(str(fields[name]) for name in FIELDS if fields.get(name))])
+    allowed = {word.strip(_WORD_EDGES).casefold() for word in stated.split()} | \
+        {word.casefold() for word in _pointing_words(stated)}
+    added = list(dict.fromkeys(word for word in _pointing_words(proposed) if word.casefold() not in allowed))
+    unseen = sorted({f"U+{ord(char):04X}" for char in proposed
+                     if unicodedata.category(char) in ("Cf", "Co", "Cn") and char not in template})
+    if not added and not unseen:
+        return None
+    named = [repr(word[:60]) for word in added[:5]] + unseen[:5]
+    return (f"the proposed reply says what the club's {category.replace('_', ' ')} reply does not "
+            f"(a link, address, number or code, or an invisible character): {', '.join(named)}")

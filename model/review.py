@@ -26,6 +26,7 @@ from pathlib import Path
 
 from core.files import write_json_atomically
 from model.category_check import CHECK_WEIGHT
+from model.replies import reply_additions
 from model.schema import TriageResult
 
 REVIEW_RULE_FILE = "review_rule.json"
@@ -115,4 +116,6 @@ def model_review_reasons(result: TriageResult, thresholds: ReviewThresholds) -> 
     if result.category_without_quote not in (None, result.category):
         reasons.append(f"the quoted part decides the category (without it: {result.category_without_quote})")
     reasons.extend(result.problems)
+    if addition := reply_additions(result.category, result.to_dict(), result.response or ""):
+        reasons.append(addition)
     return reasons

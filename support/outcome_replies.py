@@ -65,8 +65,10 @@ REFUSALS = {
               "password reset link instead.",
     },
 }
-FALLBACK_REFUSAL = "unfortunately we could not complete your request ({message}). A member of our team will " \
-                   "get back to you."
+# An unknown refusal's message stays with the ticket for the operator, never goes to the member: the
+# backend writes it, often echoing what the mail asked for ("there is no court named '…'"), so a
+# link or a phone number in the mail would reach the member in the club's words, unseen by anyone.
+FALLBACK_REFUSAL = "unfortunately we could not complete your request. A member of our team will get back to you."
 
 
 def reply_language(text: str | None) -> str:
@@ -96,7 +98,6 @@ def refusal_reply(ticket: Ticket, fields: dict, kind: str, error: dict) -> str:
     lang = lang if lang in texts else "en"
     verbs = action_kind(kind).verbs
     body = texts[lang].format(booking=fields.get("booking_id") or "", username=fields.get("username") or "",
-                              message=error.get("message", ""),
                               **{f"verb_{code}": verbs.get(code, "") for code in SIGN_OFF})
     name = first_name(ticket.sender)
     greeting = GREETING[lang].format(name=name) if name else GREETING_NO_NAME[lang]

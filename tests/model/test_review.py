@@ -7,6 +7,7 @@ import pytest
 
 from model.category_check import CHECK_WEIGHT
 from model.metadata import DEFAULT_ADAPTER
+from model.replies import render_reply
 from model.review import (
     DEFAULT_RULE,
     DEFAULT_THRESHOLDS,
@@ -41,6 +42,17 @@ def test_each_reason_alone_sends_the_answer_to_review():
     }
     for reason, result in cases.items():
         assert reasons(result) == [reason]
+
+
+def test_a_reply_that_adds_a_link_the_clubs_reply_lacks_goes_to_review_in_the_inbox_and_the_evaluation():
+    """model_review_reasons decides both the worker's review flag and training.evaluate's needs_review."""
+    clubs = render_reply("cancel_booking", {"booking_id": "BK-48213"}, "Anna Berg <anna.berg@example.org>")
+    sure = {"confidence": 0.99, "category_check": 0.9, "booking_id": "BK-48213"}
+    assert reasons(TriageResult("cancel_booking", **sure, response=clubs)) == []
+    added = clubs.replace("\n\n", " Confirm at http://club-verify.example/login\n\n", 1)
+    [reason] = reasons(TriageResult("cancel_booking", **sure, response=added))
+    assert reason.startswith("the proposed reply says what the club's cancel booking reply does not")
+    assert "'http://club-verify.example/login'" in reason
 
 
 def test_an_answer_nobody_checked_is_judged_on_the_rest():

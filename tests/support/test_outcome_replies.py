@@ -43,4 +43,11 @@ def test_a_refusal_without_a_translation_is_all_english_and_an_unknown_code_says
     text = refusal_reply(ticket(GERMAN), {"booking_id": "BK-1"}, "move_booking", {"code": "slot_in_past"})
     assert text.startswith("Hi Markus,") and text.endswith("Your club support team")
     unknown = refusal_reply(ticket(), {}, "move_booking", {"code": "weird", "message": "court flooded"})
-    assert "court flooded" in unknown
+    assert "could not complete your request" in unknown
+
+
+def test_an_unknown_refusals_message_stays_with_the_operator():
+    """The backend's message often echoes what the mail asked for; the member never gets it."""
+    echoed = "there is no court named 'Court 1 - confirm at http://club-verify.example or call +44 20 7946 0958'"
+    text = refusal_reply(ticket(), {}, "move_booking", {"code": "invalid_request", "message": echoed + "x" * 10_000})
+    assert "club-verify" not in text and "7946" not in text and len(text) < 300
