@@ -19,7 +19,7 @@ MIME_CORPUS_DIR = REPO_ROOT / "tests" / "data" / "mime_corpus"
 MIME_CORPUS = [MIME_CORPUS_DIR / row["file"] for row in csv.DictReader((MIME_CORPUS_DIR / "MANIFEST.csv").open())]
 
 pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.club_backend", "tests.fixtures.dovecot",
-                  "tests.fixtures.smtp"]
+                  "tests.fixtures.scripted_http", "tests.fixtures.smtp"]
 
 
 def pytest_configure(config):

@@ -6,10 +6,7 @@ matters it relays to the real stand-in backend.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -26,59 +23,11 @@ from integrations.club_api import (
 )
 from integrations.connections import DOWN, probe_club_api
 from support.actions import ActionProblem, check_action, plan_action
-from tests.fixtures import free_port
+from tests.fixtures.scripted_http import Scripted
 
 BOOKING = {"booking": {"booking_id": "BK-48213", "username": "anna.berg", "court": "Court 1",
                        "start": "2030-01-01T10:00", "end": "2030-01-01T11:00", "status": "active"}}
 BOOKING_BYTES = json.dumps(BOOKING).encode()
-
-
-class Scripted:
-    """A loopback HTTP/1.1 server: each request is recorded (method, path as sent, headers) and
-    answered by ``behave(handler)``."""
-
-    def __init__(self, behave: Callable[[BaseHTTPRequestHandler], None]):
-        self.requests: list[tuple[str, str, dict]] = []
-        scripted = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                self.body = self.rfile.read(length) if length else b""
-                scripted.requests.append((self.command, self.path, dict(self.headers)))
-                try:
-                    behave(self)
-                except OSError:  # the client hung up: what these tests expect of it
-                    self.close_connection = True
-
-            do_GET = do_POST = _handle
-
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self._server = ThreadingHTTPServer(("127.0.0.1", int(self.url.rsplit(":", 1)[1])), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def scripted():
-    servers = []
-
-    def start(behave):
-        servers.append(Scripted(behave))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def answer(handler, status: int, body: bytes = b"{}", **headers: str) -> None:
@@ -188,7 +137,7 @@ def test_a_redirect_is_never_followed(scripted, status, where):
     with pytest.raises(ClubApiUnavailable, match="not followed") as raised:
         api.cancel_booking("BK-48213", idempotency_key="k")
     assert (raised.value.code, raised.value.status) == ("unexpected_answer", status)
-    assert [(method, path) for method, path, _ in server.requests] == [("POST", "/bookings/BK-48213/cancel")]
+    assert [(method, path) for method, path, *_ in server.requests] == [("POST", "/bookings/BK-48213/cancel")]
     assert elsewhere.requests == []
 
 
@@ -265,7 +214,7 @@ def test_the_request_that_goes_out_is_the_one_shown(not_found_server, record_id)
     not_found_server.requests.clear()
     with pytest.raises(ClubApiUnavailable):  # a 404 without the contract's words; only the path matters here
         ClubApi(not_found_server.url, "tok", timeout=2, retries=0).send(shown, idempotency_key="k")
-    assert [(method, path) for method, path, _ in not_found_server.requests] == [(shown.method, shown.path)]
+    assert [(method, path) for method, path, *_ in not_found_server.requests] == [(shown.method, shown.path)]
 
 
 # Answers in the contract's shape whose values would mislead the desk

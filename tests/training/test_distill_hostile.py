@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.scripted_http import Scripted
 from tests.training.test_distill import KEY, ROW
 from training import distill
 from training.distill import MAX_ANSWER_BYTES, MAX_RETRY_AFTER_S, Teacher, TeacherConfig, TeacherError
@@ -24,55 +22,6 @@ MESSAGES = [{"role": "user", "content": "x"}]
 
 def chat(content: object) -> bytes:
     return json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-
-
-class Scripted:
-    """A loopback HTTP/1.1 server: records each request (method, path, Authorization, body) and
-    lets ``behave(handler)`` answer it."""
-
-    def __init__(self, behave: Callable[[BaseHTTPRequestHandler], None]):
-        self.behave = behave
-        self.requests: list[tuple[str, str, str | None, bytes]] = []
-        scripted = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                scripted.requests.append((self.command, self.path, self.headers.get("Authorization"), body))
-                try:
-                    scripted.behave(self)
-                except OSError:  # the client hung up: what these tests expect of it
-                    self.close_connection = True
-
-            do_GET = do_POST = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def scripted():
-    servers = []
-
-    def start(behave):
-        servers.append(Scripted(behave))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def answer(handler, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
@@ -155,7 +104,7 @@ def test_credentials_in_the_url_stay_out_of_errors(scripted, tmp_path):
     with pytest.raises(TeacherError, match="HTTP 401") as err:
         make_teacher(url, tmp_path).complete(MESSAGES)
     assert "hunter2" not in str(err.value) and KEY not in str(err.value)
-    assert server.requests[0][2] == f"Bearer {KEY}"  # the key, not the URL's user:password, authenticates
+    assert server.requests[0].headers.get("Authorization") == f"Bearer {KEY}"  # the key, not the URL's user:password, authenticates
 
 
 def test_a_cache_line_cut_short_is_skipped_and_asked_again(scripted, tmp_path):
