@@ -151,7 +151,7 @@ def _pointing_words(text: str) -> list[str]:
     found = [word for word in words if "@" in word or _LINK.search(word)
              or (any(char.isdigit() for char in word) and any(char.isalpha() for char in word)
                  and not _TIME_OR_DAY.fullmatch(word))]
-    found += [number for number in _LONG_NUMBER.findall(_DATE_OR_TIME.sub(" ", text))]
+    found += _LONG_NUMBER.findall(_DATE_OR_TIME.sub(" ", text))  # dates and times first: not numbers to call
     return [word for word in found if word]
 
 
