@@ -6,7 +6,10 @@
 Any OpenAI-compatible chat endpoint works. Requests are rate limited, retried with backoff on
 429/5xx, and cached on disk (JSON lines keyed by a hash of the request), so a rerun costs
 nothing and gives the same data. A paraphrase keeps its row's label and must still contain
-every extracted field verbatim, else it is dropped. The key is never logged or put in errors.
+every extracted field verbatim, else it is dropped. Only train-split rows are paraphrased, and a
+paraphrase is kept only if it hashes into the train split too. The key, and the URL's
+user:password@ and query, are never logged, printed or put in errors; a key or URL that no request
+could carry is refused when the config is made, naming the setting.
 
 The teacher is someone else's server, so its answers are bounded: each try has a wall-clock
 deadline (``timeout_s``, also for an answer dripped a byte at a time), an answer is read up to
@@ -25,15 +28,17 @@ import os
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
 from core.http import TRANSPORT_ERRORS, BearerToken, WatchedAdapter, bounded_request
-from core.settings import public_url
+from core.settings import api_endpoint, public_url
 from model.replies import render_reply
 from model.schema import FIELDS
+from training.generate_data import split_of
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +65,58 @@ class TeacherError(RuntimeError):
     """The teacher could not be configured or did not answer."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TeacherConfig:
     url: str
     model: str
-    key: str = field(repr=False)  # repr=False: a logged or printed config never shows the key
+    key: str
     timeout_s: float = 60.0
     max_retries: int = 4
     backoff_s: float = 2.0
     min_interval_s: float = 1.0
     cache_path: Path = DEFAULT_CACHE
 
+    def __post_init__(self) -> None:
+        # A malformed setting fails every try alike: said now, naming the setting, never its value
+        # (requests' own error would quote the key; retried, it cost 5 tries and 30 s of waits).
+        if not _is_http_url(self.url):
+            raise TeacherError(f"{ENV_URL} must be an http:// or https:// URL with a host, e.g. https://host/v1")
+        if not self.key or not all("!" <= char <= "~" for char in self.key):
+            raise TeacherError(f"{ENV_KEY} may hold only printable ASCII without spaces or line breaks: "
+                               "paste the key alone")
+
+    def __repr__(self) -> str:
+        # A logged or printed config shows neither the key nor the URL's user:password@ or query.
+        shown = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "key"}
+        shown["url"] = public_url(self.url)
+        return f"TeacherConfig({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> TeacherConfig:
         env = os.environ if environ is None else environ
-        missing = [name for name in (ENV_URL, ENV_KEY, ENV_MODEL) if not env.get(name)]
+        missing = [name for name in (ENV_URL, ENV_KEY, ENV_MODEL) if not env.get(name, "").strip()]
         if missing:
             raise TeacherError(f"--teacher needs these environment variables: {', '.join(missing)}")
         if env.get(ENV_MIN_INTERVAL):
-            overrides.setdefault("min_interval_s", float(env[ENV_MIN_INTERVAL]))
-        return cls(url=env[ENV_URL].rstrip("/"), model=env[ENV_MODEL], key=env[ENV_KEY], **overrides)
+            try:
+                overrides.setdefault("min_interval_s", float(env[ENV_MIN_INTERVAL]))
+            except ValueError:
+                raise TeacherError(f"{ENV_MIN_INTERVAL} must be a number of seconds") from None
+        # A key read from a file keeps its newline; no bearer token has surrounding whitespace
+        # (core/settings.py trims the same way).
+        return cls(url=env[ENV_URL].strip().rstrip("/"), model=env[ENV_MODEL], key=env[ENV_KEY].strip(),
+                   **overrides)
+
+
+def _is_http_url(url: str) -> bool:
+    if not url.isprintable() or any(char.isspace() for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def request_key(payload: dict) -> str:
@@ -172,7 +209,7 @@ class Teacher:
     def _try(self, payload: dict) -> tuple[requests.Response, bytes]:
         """One request and its answer (up to one byte over ``MAX_ANSWER_BYTES``), read whole within
         ``timeout_s`` (core/http.py ``bounded_request``); raises TimeoutError past it."""
-        return bounded_request(self.session, "POST", f"{self.config.url}/chat/completions",
+        return bounded_request(self.session, "POST", api_endpoint(self.config.url, "chat/completions"),
                                deadline_s=self.config.timeout_s, max_bytes=MAX_ANSWER_BYTES, json=payload,
                                auth=BearerToken(self.config.key), timeout=self.config.timeout_s)
 
@@ -264,13 +301,23 @@ def paraphrase_row(teacher: Teacher, row: dict[str, str], count: int = 2) -> lis
 
 def add_paraphrases(rows: list[dict[str, str]], seed: int = 13, share: float = 0.1,
                     teacher: Teacher | None = None) -> list[dict[str, str]]:
-    """Paraphrases for a seeded sample of generated rows (never the hand-written or injection ones)."""
+    """Paraphrases for a seeded sample of generated train-split rows (never the hand-written or
+    injection ones). A paraphrase is kept only if it hashes into the train split too, as
+    ``build_chat_rows`` does: one of a validation or test mail in train, or one of a train mail in
+    test, would measure the model on what it learnt."""
     teacher = teacher or Teacher(TeacherConfig.from_env())
-    candidates = [r for r in rows if r["family"] != "handwritten" and not r["family"].startswith("inject.")]
+    candidates = [r for r in rows if r["family"] != "handwritten" and not r["family"].startswith("inject.")
+                  and split_of(r) == "train"]
     sample = random.Random(seed).sample(candidates, int(len(candidates) * share))
-    new_rows = []
+    new_rows, outside_train = [], 0
     for index, row in enumerate(sample, 1):
-        new_rows.extend(paraphrase_row(teacher, row))
+        for new_row in paraphrase_row(teacher, row):
+            if split_of(new_row) == "train":
+                new_rows.append(new_row)
+            else:
+                outside_train += 1
         if index % 50 == 0:
             log.info("teacher: %d/%d rows, %d paraphrases", index, len(sample), len(new_rows))
+    if outside_train:
+        log.info("dropped %d paraphrase(s) that hash into the validation or test split", outside_train)
     return new_rows

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import random
 import re
 import unicodedata
@@ -29,6 +30,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
+from core.files import write_atomically
 from model.replies import render_reply
 from model.schema import CATEGORIES, FIELDS, normalize_booking_id
 from training.phrasebook import (
@@ -737,10 +739,13 @@ def split_rows(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
 
 
 def write_split(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    """The whole CSV or the old file: a run killed or failing mid-write must not leave a short
+    file that training then reads as the full split."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, text.getvalue())
 
 
 def summary(name: str, rows: list[dict[str, str]]) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from training import distill
 from training.distill import Teacher, TeacherConfig, TeacherError
+from training.generate_data import split_of
 
 KEY = "sk-test-SECRET-0123456789"
 
@@ -144,3 +145,70 @@ def test_parse_list_tolerates_fences_and_junk():
     assert distill.parse_list('```json\n["a", "b"]\n```') == ["a", "b"]
     assert distill.parse_list("not json") == []
     assert distill.parse_list('{"a": 1}') == []
+
+
+def test_repr_of_the_config_shows_no_credentials(caplog):
+    config = TeacherConfig(url="https://admin:hunter2@teacher.example/v1?api_key=QUERYKEY", model="m", key=KEY)
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("test").info("teacher config %r / %s", config, config)
+    for shown in (repr(config), str(config), caplog.text):
+        assert "hunter2" not in shown and "QUERYKEY" not in shown and KEY not in shown
+        assert "https://teacher.example/v1" in shown  # still says which teacher
+
+
+@pytest.mark.parametrize("key", ["sk-abc\nsecond-line", "sk abc", "sk-\x00abc", "sk-€", ""],
+                         ids=["newline", "space", "control", "non-latin-1", "empty"])
+def test_a_malformed_key_is_a_setting_error_said_at_once(key):
+    with pytest.raises(TeacherError, match="ACEDESK_TEACHER_KEY") as err:
+        TeacherConfig(url="http://127.0.0.1:9/v1", model="m", key=key)  # nothing listens: a try would fail slowly
+    if key:
+        assert key not in str(err.value)
+
+
+def test_a_key_pasted_with_its_newline_is_trimmed(endpoint, tmp_path):
+    config = TeacherConfig.from_env({"ACEDESK_TEACHER_URL": f" {endpoint.url}\n", "ACEDESK_TEACHER_MODEL": "m",
+                                     "ACEDESK_TEACHER_KEY": f"{KEY}\n"},
+                                    cache_path=tmp_path / "cache.jsonl", min_interval_s=0.0)
+    endpoint.script = [(200, "ok")]
+    assert Teacher(config).complete([{"role": "user", "content": "x"}]) == "ok"
+    assert endpoint.requests[0]["auth"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("url", ["localhost:8000/v1", "ftp://host/v1", "http:///v1", "http://ho st/v1",
+                                 "http://host:port/v1", "http://host/v1\n/x"])
+def test_a_malformed_url_is_a_setting_error_said_at_once(url):
+    with pytest.raises(TeacherError, match="ACEDESK_TEACHER_URL"):
+        TeacherConfig(url=url, model="m", key=KEY)
+
+
+def test_a_min_interval_that_is_no_number_names_the_setting():
+    env = {"ACEDESK_TEACHER_URL": "http://x/v1", "ACEDESK_TEACHER_MODEL": "m", "ACEDESK_TEACHER_KEY": KEY,
+           "ACEDESK_TEACHER_MIN_INTERVAL_S": "1s"}
+    with pytest.raises(TeacherError, match="ACEDESK_TEACHER_MIN_INTERVAL_S"):
+        TeacherConfig.from_env(env)
+
+
+def test_a_query_in_the_url_stays_the_query(endpoint, tmp_path):
+    endpoint.script = [(200, "ok")]
+    teacher = Teacher(TeacherConfig(url=f"{endpoint.url}?api-version=2", model="m", key=KEY, min_interval_s=0.0,
+                                    cache_path=tmp_path / "cache.jsonl"))
+    assert teacher.complete([{"role": "user", "content": "x"}]) == "ok"
+    assert endpoint.requests[0]["path"] == "/v1/chat/completions?api-version=2"
+
+
+def body_in(split: str, template: str) -> str:
+    """The first numbered variant of ``template`` whose row (ROW's subject) hashes into ``split``."""
+    return next(body for body in (template.format(number) for number in range(1000))
+                if split_of({**ROW, "body": body}) == split)
+
+
+def test_paraphrases_come_from_and_stay_in_the_train_split(endpoint, tmp_path):
+    source = "Please move bk 30917 to next Saturday. ({})"
+    rows = [{**ROW, "body": body_in(split, source)} for split in ("test", "val", "train")]
+    paraphrase = "Could booking 30917 go to next Saturday? ({})"
+    stays, leaves = body_in("train", paraphrase), body_in("test", paraphrase)
+    endpoint.script = [(200, json.dumps([stays, leaves]))]
+    new = distill.add_paraphrases(rows, share=1.0, teacher=make_teacher(endpoint, tmp_path))
+    assert len(endpoint.requests) == 1  # the test and validation mails are never sent to be paraphrased
+    assert rows[2]["body"] in endpoint.requests[0]["body"]["messages"][0]["content"]
+    assert [row["body"] for row in new] == [stays]  # a paraphrase hashing into test would be measured on

@@ -16,6 +16,7 @@ from tests.fixtures.scripted_http import Scripted
 from tests.training.test_distill import KEY, ROW
 from training import distill
 from training.distill import MAX_ANSWER_BYTES, MAX_RETRY_AFTER_S, Teacher, TeacherConfig, TeacherError
+from training.generate_data import split_of
 
 MESSAGES = [{"role": "user", "content": "x"}]
 
@@ -163,3 +164,16 @@ def test_whatever_the_teacher_says_gives_valid_rows_or_a_teacher_error(one_serve
         for row in rows:
             assert isinstance(row["body"], str) and distill.keeps_fields(ROW, row["body"])
             assert row["category"] == ROW["category"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(wrappers=st.lists(st.tuples(st.text(max_size=30), st.text(max_size=30)), min_size=2, max_size=2))
+def test_whatever_the_teacher_paraphrases_no_text_reaches_validation_or_test(one_server, wrappers):
+    # bodies that keep ROW's fields, so only the split can drop them; a few in ten hash outside train
+    bodies = [f"{before} bk 30917 next Saturday {after}" for before, after in wrappers]
+    server = one_server
+    server.behave = lambda handler: answer(handler, 200, chat(json.dumps(bodies)))
+    with tempfile.TemporaryDirectory() as cache_dir:
+        rows = distill.add_paraphrases([ROW], share=1.0, teacher=make_teacher(server.url, Path(cache_dir)))
+    assert all(split_of(row) == "train" for row in rows)
+    assert {row["body"] for row in rows} <= {body.strip() for body in bodies}

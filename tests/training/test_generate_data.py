@@ -1,13 +1,18 @@
 """The generated training set: deterministic, large enough, leak-free and consistent with its labels."""
 
 import csv
+import os
 import random
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
 from model.replies import render_reply
 from model.schema import CATEGORIES, FIELDS, normalize_booking_id
+from tests.conftest import REPO_ROOT
 from training import generate_data as gd
 
 
@@ -167,3 +172,50 @@ def test_handwritten_rows_are_merged(rows):
     handwritten = [r for r in rows if r["family"] == "handwritten"]
     assert len(handwritten) >= 70
     assert all(r["response"] for r in handwritten)
+
+
+class Unprintable:
+    """A cell whose text cannot be made: the writer fails after the rows before it."""
+
+    def __str__(self):
+        raise RuntimeError("cannot write this cell")
+
+
+def test_a_write_failing_midway_leaves_the_old_file(tmp_path, rows):
+    path = tmp_path / "train.csv"
+    gd.write_split(path, rows[:10])
+    old = path.read_bytes()
+    with pytest.raises(RuntimeError, match="cannot write this cell"):
+        gd.write_split(path, rows[:200] + [{**rows[200], "subject": Unprintable()}])
+    assert path.read_bytes() == old  # not 200 rows that the next run would read as the whole split
+    assert [item.name for item in tmp_path.iterdir()] == ["train.csv"]
+
+
+KILLED_WRITER = """
+import sys
+from pathlib import Path
+from training import generate_data as gd
+rows = gd.build_rows(n=300) * 60
+print("writing", flush=True)
+gd.write_split(Path(sys.argv[1]), rows)
+"""
+
+
+def test_a_writer_killed_midway_leaves_the_old_or_the_whole_file(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("sender,subject\nold,file\n", encoding="utf-8")
+    old = path.read_bytes()
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
+                              cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert writer.stdout.readline() == b"writing\n"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and writer.poll() is None:
+        # kill as soon as anything is written: the file itself (old code) or a partial one beside it
+        if path.read_bytes() != old or len(list(tmp_path.iterdir())) > 1:
+            break
+        time.sleep(0.001)
+    writer.kill()
+    writer.wait()
+    whole = tmp_path / "whole.csv"
+    gd.write_split(whole, gd.build_rows(n=300) * 60)
+    assert path.read_bytes() in (old, whole.read_bytes())
