@@ -18,7 +18,8 @@ not stop every fetch after it: when a FETCH of several mails fails, each is fetc
 fresh connection, and one that fails alone twice becomes an :class:`UnfetchableMail`. A timeout
 is never blamed on a mail: the round ends and the next one tries again. Nor is a server that
 sends, but too slowly: each request has a deadline (the read timeout bounds one wait, not a
-drip of a byte every few seconds), past which its connection is cut and the round ends the same way.
+drip of a byte every few seconds), past which its connection is cut and the round ends the same way;
+connecting, the greeting, logging in and selecting the folder share one such deadline.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from typing import Self
 
-from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools import BaseMailBox
 from imap_tools.errors import ImapToolsError
 
 from core.deadline import SocketDeadline
@@ -140,6 +141,7 @@ class ImapMailbox:
     def __init__(self, settings: ImapSettings):
         self.settings = settings
         self._box = None
+        self._client: imaplib.IMAP4 | None = None  # set before it connects: a deadline must find its socket
         self._created_folders: set[str] = set()
 
     # -- connection ---------------------------------------------------------------------
@@ -148,7 +150,25 @@ class ImapMailbox:
         return self
 
     def _open(self) -> str:
-        """Connect, log in and select the folder; returns its UIDVALIDITY."""
+        """Connect, log in and select the folder, all by one request's deadline; returns its UIDVALIDITY.
+
+        The read timeout bounds one wait only: a greeting dripped a byte a second would hold the
+        caller (a worker's round, a probe on a page) as long as the server likes."""
+        deadline_s = request_deadline_s(self.settings, 0)
+        deadline = SocketDeadline(deadline_s, lambda: _socket_of(self))
+        try:
+            with deadline:
+                uidvalidity = self._connect_and_select()
+        except ImapUnavailable:
+            if not deadline.passed:
+                raise
+        if deadline.passed:  # whatever the cut connection raised, or answered just as it was cut
+            self.__exit__()
+            timeout = TimeoutError(f"not logged in with the folder open within {deadline_s:g} s")
+            raise ImapUnavailable(self._describe("cannot connect", timeout)) from None
+        return uidvalidity
+
+    def _connect_and_select(self) -> str:
         with self._unavailable_on_error("cannot connect"):
             self._box = self._connect()
         self._refuse_literals_over(max(self.settings.max_message_bytes, HEADER_PEEK_BYTES))
@@ -187,6 +207,8 @@ class ImapMailbox:
         client.read = bounded_read
 
     def __exit__(self, *exc_info) -> None:
+        if self._box is None:  # the connection failed: imaplib closed its socket itself
+            return
         try:
             self._box.logout()
         except (OSError, imaplib.IMAP4.error, ImapToolsError):
@@ -197,12 +219,17 @@ class ImapMailbox:
         if s.security == "plain":
             if s.host not in LOOPBACK_HOSTS:
                 log.warning("IMAP to %s without TLS: the password crosses the network in clear", s.host)
-            return MailBoxUnencrypted(s.host, s.port, timeout=s.timeout)
+            return _ConnectedMailBox(_Imap4(self._connecting, s.host, s.port, timeout=s.timeout))
         # Always pass a context: imaplib's STARTTLS default would not verify the certificate.
         context = s.ssl_context or ssl.create_default_context()
         if s.security == "starttls":
-            return MailBoxStartTls(s.host, s.port, timeout=s.timeout, ssl_context=context)
-        return MailBox(s.host, s.port, timeout=s.timeout, ssl_context=context)
+            client = _Imap4(self._connecting, s.host, s.port, timeout=s.timeout)
+            client.starttls(context)  # raises unless the session is encrypted
+            return _ConnectedMailBox(client)
+        return _ConnectedMailBox(_Imap4Ssl(self._connecting, s.host, s.port, ssl_context=context, timeout=s.timeout))
+
+    def _connecting(self, client: imaplib.IMAP4) -> None:
+        self._client = client
 
     def _select(self) -> str:
         """(Re-)select the folder; returns its UIDVALIDITY from the SELECT response."""
@@ -328,7 +355,7 @@ class ImapMailbox:
         """Whether the folder still holds this UID (a mail moved or expunged meanwhile is gone)."""
         with self._unavailable_on_error("search failed"):
             data = self._command("SEARCH", "UID", uid)
-        return uid in (data[0] or b"").decode().split()
+        return uid.encode() in (data[0] or b"").split()  # bytes: a hostile answer need not decode
 
     # -- after the store has the ticket -------------------------------------------------
     def mark_processed(self, uid: str) -> None:
@@ -356,20 +383,42 @@ class ImapMailbox:
         with self._unavailable_on_error("append failed"):
             self._box.append(raw, folder, flag_set=[r"\Seen"])
 
+    def flag_answered_original(self, original: MailRef) -> bool:
+        """Flag the mail a ticket came from \\Answered: by its UID while the folder holds it under the
+        same UIDVALIDITY (that UID names no other mail, ever); else (moved to the processed folder,
+        the folder rebuilt) by its Message-ID, as :meth:`flag_answered_message`. False when not flagged."""
+        if original.mailbox == self.settings.mailbox_name and original.uid \
+                and self._select() == original.uidvalidity and self.has_uid(original.uid):
+            self._store_flag(original.uid, r"\Answered")
+            return True
+        if not original.message_id:
+            log.warning("not flagging the original \\Answered: UID %s is gone from %s and the mail had no Message-ID",
+                        original.uid, original.mailbox)
+            return False
+        return self.flag_answered_message(original.message_id)
+
     def flag_answered_message(self, message_id: str) -> bool:
-        """Flag the mail with this Message-ID \\Answered in the folder or, once moved, the processed
-        folder (its UID changed with the move). False when neither holds it any more, and when the
-        id is no well-formed msg-id (the sender chose it: ``@`` would match every mail)."""
+        """Flag the one mail with this Message-ID \\Answered in the folder or, once moved, the processed
+        folder (its UID changed with the move). False when neither holds it any more, when both
+        hold several (the sender chose the id: a forgery reusing it must not pass as answered, and
+        which is the original no one can tell), and when the id is no well-formed msg-id (``@``
+        would match every mail)."""
         if not MESSAGE_ID.fullmatch(message_id):
             log.warning("not flagging the original \\Answered: its Message-ID %r is not a well-formed msg-id",
                         message_id)
             return False
-        for folder in filter(None, (self.settings.folder, self.settings.processed_folder)):
-            uids = self._uids_with_message_id(folder, message_id)
-            if uids:
-                self._store_flag(",".join(uids), r"\Answered")
-                return True
-        return False
+        found = [(folder, uid) for folder in filter(None, (self.settings.folder, self.settings.processed_folder))
+                 for uid in self._uids_with_message_id(folder, message_id)]
+        if len(found) != 1:
+            if found:
+                log.warning("not flagging the original \\Answered: %d mails have its Message-ID %r (%s)", len(found),
+                            message_id, ", ".join(f"{folder} UID {uid}" for folder, uid in found))
+            return False
+        [(folder, uid)] = found
+        with self._unavailable_on_error(f"cannot open folder {folder!r}"):
+            self._box.folder.set(folder)
+        self._store_flag(uid, r"\Answered")
+        return True
 
     def _uids_with_message_id(self, folder: str, message_id: str) -> list[str]:
         """The UIDs in ``folder`` whose Message-ID is exactly ``message_id``. IMAP's HEADER search
@@ -429,14 +478,14 @@ class ImapReplyFiling:
     def __init__(self, settings: ImapSettings):
         self.settings = settings
 
-    def after_reply(self, original_message_id: str | None, raw_reply: bytes, reply_message_id: str) -> None:
+    def after_reply(self, original: MailRef, raw_reply: bytes, reply_message_id: str) -> None:
         """Raises ImapUnavailable (ImapRefused: the server said no) naming each half that failed."""
         mailbox = ImapMailbox(self.settings)
         deadline_s = request_deadline_s(self.settings, len(raw_reply))
         with SocketDeadline(deadline_s, lambda: _socket_of(mailbox)) as deadline:
             try:
                 with mailbox:
-                    self._each_half(mailbox, original_message_id, raw_reply, reply_message_id)
+                    self._each_half(mailbox, original, raw_reply, reply_message_id)
             except ImapUnavailable:
                 if deadline.passed:  # whatever the cut connection raised, it is the deadline's doing
                     timeout = TimeoutError(f"not done within {deadline_s:.0f} s")
@@ -444,12 +493,10 @@ class ImapReplyFiling:
                 raise
 
     @staticmethod
-    def _each_half(mailbox: ImapMailbox, original_message_id: str | None, raw_reply: bytes,
-                   reply_message_id: str) -> None:
+    def _each_half(mailbox: ImapMailbox, original: MailRef, raw_reply: bytes, reply_message_id: str) -> None:
         refusals = []
-        halves = [lambda: mailbox.append_sent(raw_reply, reply_message_id)]
-        if original_message_id:
-            halves.insert(0, lambda: mailbox.flag_answered_message(original_message_id))
+        halves = [lambda: mailbox.flag_answered_original(original),
+                  lambda: mailbox.append_sent(raw_reply, reply_message_id)]
         for half in halves:
             try:
                 half()
@@ -467,7 +514,31 @@ def request_deadline_s(settings: ImapSettings, expected_bytes: int) -> float:
 
 def _socket_of(mailbox: ImapMailbox):
     """The mailbox's socket, once connected (None before)."""
-    return mailbox._box.client.sock if mailbox._box is not None else None
+    return getattr(mailbox._client, "sock", None)
+
+
+class _Imap4(imaplib.IMAP4):
+    """imaplib connects and reads the greeting inside its constructor: ``connecting(self)`` is
+    called first, so that a deadline can find the socket (``sock``) while the greeting arrives."""
+
+    def __init__(self, connecting: Callable[[imaplib.IMAP4], None], *args, **kwargs):
+        connecting(self)
+        super().__init__(*args, **kwargs)
+
+
+class _Imap4Ssl(_Imap4, imaplib.IMAP4_SSL):
+    pass
+
+
+class _ConnectedMailBox(BaseMailBox):
+    """imap-tools' mailbox around a client connected as above (its own classes connect inside)."""
+
+    def __init__(self, client: imaplib.IMAP4):
+        self._connected_client = client
+        super().__init__()
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        return self._connected_client
 
 
 def _chunks(wanted: list[tuple[str, int]], limit: int) -> Iterator[list[tuple[str, int]]]:

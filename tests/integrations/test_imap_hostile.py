@@ -415,3 +415,80 @@ def test_a_50_mb_mail_is_quarantined_by_its_headers_without_being_downloaded(dov
     state, reason = tickets_by_uid(store)["2"]
     assert state == State.QUARANTINED and re.match(r"message is 50\d{6} bytes on the server, over the 5000000 byte"
                                                    r" limit \(not downloaded\)", reason)
+
+
+# -- dripping while connecting ------------------------------------------------------------------
+GREETING = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"
+
+
+class DrippingImapServer:
+    """A scripted IMAP server on loopback that keeps each read of its client short of the read
+    timeout and never finishes: ``drip="greeting"`` sends its greeting a byte every 0.1 s, without
+    end; ``drip="login"`` greets at once and answers LOGIN with an untagged ``* OK`` every 0.1 s."""
+
+    def __init__(self, drip: str):
+        self.drip = drip
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        _shut(self.listener)
+
+    def _serve(self) -> None:
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        try:
+            if self.drip == "greeting":
+                self._keep_sending(client, b"* OK")
+                return
+            client.sendall(GREETING)
+            for line in client.makefile("rb"):
+                tag, command = line.split()[:2]
+                if command.upper() == b"LOGIN":
+                    self._keep_sending(client, b" still checking your password\r\n* OK")
+                    return
+                client.sendall(tag + b" OK done\r\n")
+        except OSError:
+            pass  # the client cut the connection: what the test waits for
+        finally:
+            _shut(client)
+
+    def _keep_sending(self, client: socket.socket, text: bytes) -> None:
+        client.sendall(text)
+        while not self._closed.wait(0.1):
+            client.sendall(b"." if self.drip == "greeting" else text)
+
+
+@pytest.mark.parametrize("drip", ["greeting", "login"])
+def test_a_server_dripping_its_greeting_or_login_answer_is_cut_off_at_the_connects_deadline(drip):
+    # Each byte arrives inside the read timeout, so only a deadline ends it; before, connecting was
+    # outside the requests' deadlines and a worker's round (or a page's probe) waited as long as the
+    # server kept talking.
+    server = DrippingImapServer(drip)
+    settings = ImapSettings("127.0.0.1", server.port, "plain", "desk", "S3cret-pw", timeout=0.5)
+    outcome = []
+
+    def connect():
+        try:
+            with ImapMailbox(settings):
+                pass
+        except Exception as error:  # noqa: BLE001 - the test asserts on what it was
+            outcome.append(error)
+
+    started = time.monotonic()
+    connecting = threading.Thread(target=connect, daemon=True)
+    connecting.start()
+    connecting.join(10)
+    elapsed = time.monotonic() - started
+    server.close()
+    assert not connecting.is_alive(), "still connecting after 10 s"
+    assert elapsed < 4  # the deadline: 4 read timeouts of 0.5 s
+    [error] = outcome
+    assert isinstance(error, ImapUnavailable)
+    assert "cannot connect: TimeoutError: not logged in with the folder open within 2 s" in str(error)
+    assert settings.password not in str(error)

@@ -6,6 +6,7 @@ import time
 import pytest
 from imap_tools import MailBoxUnencrypted
 
+from core.mail import MailRef
 from integrations.imap_mailbox import (
     FETCH_CHUNK_MAILS,
     ImapMailbox,
@@ -165,7 +166,7 @@ def with_message_id(message_id: str, number: int) -> bytes:
 def test_answering_a_hostile_message_id_flags_no_other_mail(dovecot_server, imap_account):
     # IMAP's HEADER search matches substrings: "@" is in every Message-ID.
     dovecot_server.append_many(imap_account.user, [mail(1), mail(2), with_message_id("@", 3)])
-    ImapReplyFiling(imap_account).after_reply("@", mail(9), "<9@example.org>")
+    ImapReplyFiling(imap_account).after_reply(moved_original("@"), mail(9), "<9@example.org>")
     assert server_flags(imap_account) == {"1": set(), "2": set(), "3": set()}
 
 
@@ -183,7 +184,7 @@ def test_a_non_ascii_message_id_is_not_searched_and_raises_nothing(dovecot_serve
     settings = dataclasses.replace(imap_account, sent_folder="Sent")
     dovecot_server.append_many(settings.user, [mail(1), with_message_id("<j\u00fcrgen@example.de>", 2)])
     for _ in range(2):  # safe to repeat: the reply's own (well-formed) id is still found in Sent
-        ImapReplyFiling(settings).after_reply("<j\u00fcrgen@example.de>", mail(9), "<9@example.org>")
+        ImapReplyFiling(settings).after_reply(moved_original("<j\u00fcrgen@example.de>"), mail(9), "<9@example.org>")
     assert server_flags(settings) == {"1": set(), "2": set()}
     assert [raw for _, raw in fetch_all(dataclasses.replace(settings, folder="Sent"))] == [mail(9)]  # still filed
     assert "not a well-formed msg-id" in caplog.text
@@ -287,3 +288,8 @@ def test_uid_sets_and_fetch_chunks():
     assert [len(chunk) for chunk in chunks] == [FETCH_CHUNK_MAILS, FETCH_CHUNK_MAILS, 50]
     mixed = list(_chunks([("1", 10), ("2", 5_000), ("3", 10), ("4", 10)], limit=1_000))
     assert mixed == [[("1", 10)], [("2", 5_000)], [("3", 10), ("4", 10)]]  # the oversized one alone, in order
+
+
+def moved_original(message_id: str) -> MailRef:
+    """A ticket's mail that left the folder it came from: only its Message-ID can find it now."""
+    return MailRef("imap:gone@mail.example/INBOX", "", "", message_id)

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.imap_mailbox import ImapRefused, ImapReplyFiling, ImapSettings, ImapUnavailable
+from core.mail import MailRef
+from integrations.imap_mailbox import ImapMailbox, ImapRefused, ImapReplyFiling, ImapSettings, ImapUnavailable
 from tests.integrations.test_imap_hostile import LyingProxy
 from tests.integrations.test_imap_mailbox import mail, server_flags
 
-ORIGINAL, REPLY = "<1@example.org>", "<9@example.org>"
+ORIGINAL_ID, REPLY = "<1@example.org>", "<9@example.org>"
 
 
 class KeepAliveProxy(LyingProxy):
@@ -50,6 +51,13 @@ def account(dovecot_server) -> ImapSettings:
     return settings
 
 
+def original(settings: ImapSettings, uid: str = "1", message_id: str | None = ORIGINAL_ID) -> MailRef:
+    """What the ticket knows of the mail it came from, as the fetch stored it."""
+    with ImapMailbox(settings) as mailbox:
+        mailbox_name, uidvalidity = mailbox.generation()
+    return MailRef(mailbox_name, uidvalidity, uid, message_id)
+
+
 def sent_count(settings: ImapSettings) -> int:
     return len(server_flags(settings, "Sent"))
 
@@ -63,7 +71,7 @@ def test_a_server_dripping_keep_alives_instead_of_the_appends_verdict_is_cut_off
 
     def file_reply():
         try:
-            ImapReplyFiling(dataclasses.replace(account, port=proxy.port)).after_reply(ORIGINAL, mail(9), REPLY)
+            ImapReplyFiling(dataclasses.replace(account, port=proxy.port)).after_reply(original(account), mail(9), REPLY)
         except Exception as error:  # noqa: BLE001 - the test asserts on what it was
             outcome.append(error)
 
@@ -81,7 +89,7 @@ def test_a_server_dripping_keep_alives_instead_of_the_appends_verdict_is_cut_off
     assert account.password not in str(error)
 
     # Dovecot had stored the copy before its verdict was withheld: filing again adds no second one.
-    ImapReplyFiling(account).after_reply(ORIGINAL, mail(9), REPLY)
+    ImapReplyFiling(account).after_reply(original(account), mail(9), REPLY)
     assert sent_count(account) == 1 and server_flags(account) == {"1": {"\\Answered"}, "2": set()}
 
 
@@ -91,7 +99,7 @@ def test_a_refused_answered_flag_still_files_the_sent_copy_and_is_named(dovecot_
                        lambda line: line.replace(b"OK Store completed", b"NO [OVERQUOTA] Quota exceeded"))
     try:
         with pytest.raises(ImapRefused, match=r"setting \\Answered failed.*OVERQUOTA"):
-            ImapReplyFiling(dataclasses.replace(account, port=proxy.port)).after_reply(ORIGINAL, mail(9), REPLY)
+            ImapReplyFiling(dataclasses.replace(account, port=proxy.port)).after_reply(original(account), mail(9), REPLY)
     finally:
         proxy.close()
     assert sent_count(account) == 1
@@ -101,7 +109,7 @@ def test_a_sent_folder_that_cannot_be_created_still_flags_the_original_and_is_na
     # Dovecot's Maildir refuses "/" in a folder name, as a missing right or a full quota would refuse it.
     settings = dataclasses.replace(account, sent_folder="Sent/2026")
     with pytest.raises(ImapRefused, match="cannot create folder 'Sent/2026'"):
-        ImapReplyFiling(settings).after_reply(ORIGINAL, mail(9), REPLY)
+        ImapReplyFiling(settings).after_reply(original(settings), mail(9), REPLY)
     assert server_flags(settings) == {"1": {"\\Answered"}, "2": set()}
 
 
@@ -110,7 +118,7 @@ def test_a_5_mb_reply_is_filed_once_however_often_filing_is_repeated(account):
     assert len(big_reply) > 5_000_000
     settings = dataclasses.replace(account, timeout=30)
     for _ in range(2):
-        ImapReplyFiling(settings).after_reply(ORIGINAL, big_reply, REPLY)
+        ImapReplyFiling(settings).after_reply(original(settings), big_reply, REPLY)
     assert sent_count(settings) == 1
 
 
@@ -140,10 +148,58 @@ def test_whatever_the_search_answers_only_the_original_is_flagged_and_the_copy_i
 
     proxy = LyingProxy(dovecot_server.imap_port, lie_to_the_first_search)
     try:
-        ImapReplyFiling(dataclasses.replace(settings, port=proxy.port)).after_reply(ORIGINAL, mail(9), REPLY)
+        ImapReplyFiling(dataclasses.replace(settings, port=proxy.port)).after_reply(original(settings), mail(9), REPLY)
     except ImapUnavailable:
         pass  # a refusal is said; anything else fails the test
     finally:
         proxy.close()
     assert server_flags(settings)["2"] == set()  # another mail a lying UID names is never flagged
     assert sent_count(settings) == 1
+
+
+def forged(number: int) -> bytes:
+    """Mail ``number`` as someone else sent it, reusing its Message-ID (the sender chooses it)."""
+    return mail(number).replace(f"From: Member {number} <m{number}@example.org>".encode(),
+                                b"From: Forger <forger@evil.example>")
+
+
+def test_a_forged_mail_reusing_the_originals_message_id_is_not_flagged_answered(dovecot_server, account):
+    # Before, every mail with the original's Message-ID was flagged: the forgery (UID 3) too, and
+    # another mail client showed it as answered. The ticket knows its mail's UID: that one is flagged.
+    dovecot_server.append_many(account.user, [forged(1)])
+    for _ in range(2):  # safe to repeat
+        ImapReplyFiling(account).after_reply(original(account), mail(9), REPLY)
+    assert server_flags(account) == {"1": {"\\Answered"}, "2": set(), "3": set()}
+    # ...and the forgery's own ticket, answered, flags the forgery alone
+    ImapReplyFiling(account).after_reply(original(account, uid="3"), mail(10), "<10@example.org>")
+    assert server_flags(account) == {"1": {"\\Answered"}, "2": set(), "3": {"\\Answered"}}
+
+
+def test_a_moved_original_is_flagged_by_its_message_id_only_when_no_other_mail_has_it(dovecot_server, account,
+                                                                                      caplog):
+    # Moved to the processed folder the mail has another UID, so only its Message-ID finds it:
+    # one mail with it is the original; with a forgery beside it, which is which no one can tell.
+    settings = dataclasses.replace(account, processed_folder="Done")
+    with ImapMailbox(settings) as mailbox:
+        mailbox.mark_processed("1")
+    ref = original(settings)
+    ImapReplyFiling(settings).after_reply(ref, mail(9), REPLY)
+    assert server_flags(settings, "Done") == {"1": {"\\Answered"}}
+
+    dovecot_server.append_many(settings.user, [mail(3), forged(1)])  # UID 4 in INBOX: the forgery
+    forged_ref = original(settings, uid="4")
+    with ImapMailbox(settings) as mailbox:
+        mailbox.mark_processed("4")
+    ImapReplyFiling(settings).after_reply(forged_ref, mail(10), "<10@example.org>")
+    assert server_flags(settings, "Done") == {"1": {"\\Answered"}, "2": set()}
+    said = [record.getMessage() for record in caplog.records if "not flagging" in record.getMessage()]
+    assert said == ["not flagging the original \\Answered: 2 mails have its Message-ID '<1@example.org>' "
+                    + "(Done UID 1, Done UID 2)"]
+
+
+def test_a_rebuilt_folder_flags_by_message_id_never_the_mail_now_under_the_old_uid(dovecot_server, account):
+    # A new UIDVALIDITY: UID 1 may now name another mail, so only the Message-ID counts.
+    ref = dataclasses.replace(original(account, uid="2"), uidvalidity="1")  # the folder's earlier generation
+    assert ref.uidvalidity != original(account).uidvalidity
+    ImapReplyFiling(account).after_reply(dataclasses.replace(ref, message_id=ORIGINAL_ID), mail(9), REPLY)
+    assert server_flags(account) == {"1": {"\\Answered"}, "2": set()}
