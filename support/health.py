@@ -1,11 +1,12 @@
-"""The worker's heartbeat: every round writes what it did to the store, so the inbox can say
-"worker: last round 12 s ago, 0 errors" or "worker not running since 21:04".
+"""The worker's heartbeat: every round writes what it has done to the store as it goes (after the
+fetch, after each triage batch) and when it ends, so the inbox can say "worker: active 4 s ago,
+latest round 12 fetched, 8 triaged, 0 errors" or "worker not running since 21:04".
 
-A worker is named ``host:pid``; its row says when it started, when its last round ended, how
-often it means to poll, and the round's counts. A round older than three poll intervals (or a
-worker that said it stopped) is stale. A stale worker of this machine whose process still runs is
-busy on a long round or stuck (in a read, the model, a lock), not gone: said so, or someone starts
-a second worker beside it.
+A worker is named ``host:pid``; its row says when it started, when it last showed progress, how
+often it means to poll, and its latest round's counts (so far, while it runs). A beat older than
+three poll intervals (or a worker that said it stopped) is stale. A long round beats as it goes,
+so a stale worker of this machine whose process still runs is stuck on one step (a read, the model,
+a lock), not gone: said so, or someone starts a second worker beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from support.store import TicketStore
 
 STALE_AFTER_INTERVALS = 3
 STALE_AFTER_MIN_S = 90.0
-"""A round may take a while (a model loading, a slow mailbox): never stale before this."""
+"""One step of a round may take a while (a model loading, a slow mailbox, a triage batch on a busy
+CPU): never stale before this."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Round:
 @dataclass(frozen=True)
 class WorkerHealth:
     running: bool
-    """A worker's last round is recent."""
+    """A worker showed progress recently (a beat within its round or its round's end)."""
     text: str
 
 
@@ -49,9 +51,20 @@ def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
 
 
 def record_round(store: TicketStore, worker: str, done: Round) -> None:
-    store.db.execute("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+1, fetched=?, triaged=?, errors=?,"
+    """The beat of a round that ended."""
+    _beat(store, worker, done, rounds_ended=1)
+
+
+def record_progress(store: TicketStore, worker: str, so_far: Round) -> None:
+    """A beat within a round, with what it has done so far: a round of 60 mails at 1.5 s each is
+    past the stale limit long before it ends, and is working, not stuck."""
+    _beat(store, worker, so_far, rounds_ended=0)
+
+
+def _beat(store: TicketStore, worker: str, done: Round, rounds_ended: int) -> None:
+    store.db.execute("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+?, fetched=?, triaged=?, errors=?,"
                      " last_error=? WHERE worker=?",
-                     (_now(), done.fetched, done.triaged, done.errors, done.last_error, worker))
+                     (_now(), rounds_ended, done.fetched, done.triaged, done.errors, done.last_error, worker))
 
 
 def worker_stopped(store: TicketStore, worker: str) -> None:
@@ -74,8 +87,8 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
         process = ProcessState.GONE if row["stopped_at"] else process_state(
             row["worker"], datetime.fromisoformat(row["started_at"]).timestamp())
         if process is ProcessState.RUNS:
-            return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but no round has"
-                                       f" ended for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
+            return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but has shown no"
+                                       f" progress for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
                                        f" shows no progress, stop it (kill {row['worker'].rpartition(':')[2]}) rather"
                                        " than start another" + last_error)
         if process is ProcessState.ELSEWHERE:
@@ -84,7 +97,7 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
                                        " seen from this machine" + last_error)
         return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})" + last_error)
     errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
-    text = f"worker: last round {_ago(age)} ago, {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
+    text = f"worker: active {_ago(age)} ago, latest round {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
     return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))
 
 

@@ -68,6 +68,17 @@ failure), and a rejection of what the model proposed (rejecting a failed ticket 
 delivery, not the answer: its approval's example stands)."""
 
 
+class StoreFull(sqlite3.OperationalError):
+    """A write the full disk refused, naming the store's file and what to do: SQLite's own "database
+    or disk is full" names neither, and the worker's log, the page and the CLI show only this text.
+    An OperationalError still, so every caller that handles SQLite's keeps handling it."""
+
+    def __init__(self, path: Path, error: sqlite3.OperationalError):
+        super().__init__(f"the ticket store {path} is full ({error}): nothing of this write was kept; free space on"
+                         f" the disk that holds {path.parent}, then try again (the worker does by itself)")
+        self.sqlite_errorcode, self.sqlite_errorname = error.sqlite_errorcode, error.sqlite_errorname
+
+
 class TicketStore:
     def __init__(self, path: str | Path, *, collect_corrections: bool = True):
         """``collect_corrections``: keep each decision as a labelled example (support/corrections.py;
@@ -88,11 +99,14 @@ class TicketStore:
         try:
             yield
             self.db.execute("COMMIT")  # inside: a COMMIT that fails must not leave the transaction open
-        except BaseException:
+        except BaseException as error:
             # SQLite rolls the whole transaction back by itself on a full disk or an I/O error: a
             # second ROLLBACK would bury that error under "no transaction is active".
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError) and not isinstance(error, StoreFull) \
+                    and error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise StoreFull(self.path, error) from error
             raise
 
     # -- intake: every fetched mail once -----------------------------------------------

@@ -26,20 +26,21 @@ from core.processes import process_name
 from core.settings import load_settings
 from integrations.imap_mailbox import ImapUnavailable
 from support.desk import StoreUnavailable, build_workflow, open_store
-from support.health import Round, record_round, worker_started, worker_stopped
+from support.health import Round, record_progress, record_round, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
-from support.triage import triage_received
+from support.triage import received_ids, triage_tickets
 from support.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
 
 def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
-         workflow: Workflow | None = None) -> Round:
+         workflow: Workflow | None = None, progress: Callable[[Round], None] = lambda so_far: None) -> Round:
     """One round: fetch, triage whatever was received, then finish approved tickets a crash or an
     outage interrupted. Each part is contained: its error is counted and logged, and the others
-    still run (a ticket's own trouble is contained further down, in that ticket)."""
+    still run (a ticket's own trouble is contained further down, in that ticket). ``progress`` is
+    told the round so far after the fetch and after each triage batch (the worker's heartbeat)."""
     errors: list[str] = []
     fetched, available = 0, True
     try:
@@ -51,11 +52,27 @@ def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
     except Exception as error:  # an intake bug (or a full disk) must not stop triage and replies
         log.exception("fetching failed")
         errors.append(f"fetching failed: {type(error).__name__}: {error}")
-    triaged = _contained("triage", errors, lambda: triage_received(store, triager, workflow)) if triager else 0
-    resumed = _contained("resume", errors, lambda: len(workflow.resume())) if workflow else 0
+
+    def so_far(triaged: int = 0, resumed: int = 0) -> Round:
+        return Round(fetched, triaged, resumed, len(errors), errors[-1] if errors else None, available)
+
+    def triage() -> int:
+        return _triage(store, triager, workflow, lambda done: progress(so_far(done)))
+
+    progress(so_far())
+    triaged = (_contained("triage", errors, triage) if triager else 0) or 0
+    resumed = (_contained("resume", errors, lambda: len(workflow.resume())) if workflow else 0) or 0
     log.info("fetched %d new mails, triaged %d tickets, resumed %d, %d errors", fetched, triaged, resumed,
              len(errors))
-    return Round(fetched, triaged or 0, resumed or 0, len(errors), errors[-1] if errors else None, available)
+    return so_far(triaged, resumed)
+
+
+def _triage(store: TicketStore, triager, workflow: Workflow | None, progress: Callable[[int], None]) -> int:
+    """Triage every received ticket, telling ``progress`` how many are done after each batch."""
+    done = 0
+    for done in triage_tickets(store, triager, workflow, received_ids(store)):
+        progress(done)
+    return done
 
 
 def _contained(what: str, errors: list[str], step: Callable[[], int]) -> int | None:
@@ -91,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         triager = None if args.no_triage else _load_triager(settings)
         while True:
-            done = poll(store, fetch, triager, workflow)
-            _record_heartbeat(store, name, done)
+            done = poll(store, fetch, triager, workflow,
+                        progress=lambda so_far: _record_heartbeat(record_progress, store, name, so_far))
+            _record_heartbeat(record_round, store, name, done)
             if args.once:
                 return 0 if done.mailbox_available else 1
             time.sleep(args.every)
@@ -107,11 +125,13 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
-def _record_heartbeat(store: TicketStore, name: str, done: Round) -> None:
-    """The round's heartbeat; a store that stays locked past its busy timeout costs the heartbeat,
-    never the worker (the inbox then says the worker is late until a later round gets through)."""
+def _record_heartbeat(record: Callable[[TicketStore, str, Round], None], store: TicketStore, name: str,
+                      done: Round) -> None:
+    """A heartbeat (``record_progress`` or ``record_round``); a store that stays locked past its busy
+    timeout, or a full disk, costs the heartbeat, never the worker (the inbox then says the worker
+    is late until a later beat gets through)."""
     try:
-        record_round(store, name, done)
+        record(store, name, done)
     except sqlite3.Error:
         log.exception("recording the round's heartbeat failed (the next round tries again)")
 

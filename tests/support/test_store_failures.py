@@ -13,9 +13,12 @@ from functools import partial
 import pytest
 
 from core.mail import MailRef
+from core.settings import load_settings
+from support import worker
+from support.desk import open_store
 from support.intake import fetch_eml_dir, fetch_imap
 from support.states import State
-from support.store import TicketStore
+from support.store import StoreFull, TicketStore
 from support.worker import poll
 from tests.conftest import REPO_ROOT
 from tests.support.test_worker import PERSON, folder_flags
@@ -51,6 +54,11 @@ def assert_whole(store: TicketStore) -> None:
         pass
 
 
+def assert_names_the_file_and_what_to_do(message: str, store: TicketStore) -> None:
+    """SQLite's "database or disk is full" names no file: the operator reads which, and to free space."""
+    assert f"the ticket store {store.path} is full" in message and "free space on the disk" in message, message
+
+
 @pytest.fixture
 def mail_folder(tmp_path):
     return shutil.copytree(DEMO_MAIL, tmp_path / "mail")
@@ -81,6 +89,7 @@ def test_a_worker_round_on_a_full_store_names_the_full_disk_and_the_next_round_r
 
     done = poll(store, fetch, triager=None)
     assert done.errors == 1 and "database or disk is full" in done.last_error
+    assert_names_the_file_and_what_to_do(done.last_error, store)
 
     make_room(store)
     assert poll(store, fetch, triager=None).errors == 0
@@ -116,6 +125,7 @@ def test_an_approval_the_full_store_cannot_hold_is_kept_whole_or_not_at_all(tria
                             ("cancel_booking", "key-1", {"path": "/bookings/BK-1/cancel"}))
     except sqlite3.OperationalError as error:
         assert "full" in str(error)  # what happened, not "cannot commit - no transaction is active"
+        assert_names_the_file_and_what_to_do(str(error), store)
         approved = False
     else:
         approved = True
@@ -190,3 +200,27 @@ def test_imap_mail_the_full_store_did_not_keep_stays_untouched_on_the_server(dov
     assert sorted(ticket.message_id for ticket in store.tickets()) == sorted(
         f"<p{n}@example.org>" for n in range(len(mails)))
     assert folder_flags(settings) == [] and folder_flags(settings, "Processed") == [{"\\Seen"}] * len(mails)
+
+
+def test_the_worker_on_a_full_store_logs_which_file_is_full_and_goes_on(tmp_path, mail_folder, monkeypatch, caplog):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    store = open_store(load_settings())
+    monkeypatch.setattr(worker, "open_store", lambda settings: store)  # the connection whose disk is full
+    fill_up(store, ROOM_FOR_SOME_MAILS)
+
+    assert worker.main(["--once", "--no-triage", "--eml-dir", str(mail_folder)]) == 0  # the mailbox was there
+    assert_names_the_file_and_what_to_do(caplog.text, store)
+    make_room(store)
+    assert worker.main(["--once", "--no-triage", "--eml-dir", str(mail_folder)]) == 0
+    assert_whole(store)
+    assert len(store.tickets()) == len(list(mail_folder.glob("*.eml")))
+
+
+def test_a_full_store_error_is_still_the_sqlite_error_its_callers_handle(tmp_path):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    fill_up(store, 0)
+    with pytest.raises(StoreFull) as raised, store.transaction():
+        store.db.execute("INSERT INTO audit (ticket_id, at, actor, event, detail) VALUES (NULL, '', '', '', ?)",
+                         ("x" * 10_000,))
+    assert isinstance(raised.value, sqlite3.OperationalError) and raised.value.sqlite_errorcode == sqlite3.SQLITE_FULL
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)  # SQLite's own, kept for the log

@@ -518,3 +518,14 @@ def test_a_worker_stopped_by_sigterm_counts_no_unfinished_run_against_its_mails(
     assert worker.returncode == 128 + signal.SIGTERM and "Traceback" not in output, output
     assert [store.failures(ticket_id) for ticket_id in ids] == [{}] * 3  # a stop is not the mails' doing
     assert store.state_counts() == {"received": 3}
+
+
+def test_a_round_tells_its_progress_after_the_fetch_and_after_each_triage_batch(tmp_path):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    for n in range(9):  # batches of 4, 4 and 1
+        store.add_ticket(MailRef("INBOX", "1", str(n), f"<m{n}@example.org>"), content_hash=str(n) * 64,
+                         sender=f"m{n}@example.org", subject="Booking", body="Hello")
+    beats = []
+    done = poll(store, lambda store: 2, Canned(), progress=beats.append)
+    assert [(beat.fetched, beat.triaged, beat.errors) for beat in beats] == [(2, 0, 0), (2, 4, 0), (2, 8, 0), (2, 9, 0)]
+    assert (done.fetched, done.triaged, done.errors) == (2, 9, 0)

@@ -2,6 +2,7 @@
 be stuck, not gone (or someone starts a second beside it); a dead one, a pid another program got
 since, and a worker on another machine are each said as what they are (support/health.py)."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.settings import load_settings
 from support.desk import open_store
-from support.health import worker_health, worker_started
+from support.health import Round, record_progress, worker_health, worker_started
 from support.store import TicketStore
 from tests.conftest import REPO_ROOT
 from tests.support.test_worker import PERSON, cli_env
@@ -77,3 +78,71 @@ def test_a_worker_on_another_machine_is_not_called_dead_or_stuck(tmp_path, monke
     health = worker_health(store, now=datetime.now(UTC) + timedelta(minutes=10))
     assert not health.running and health.text.startswith("worker on other-host.example: no round since")
     assert "cannot be seen from this machine" in health.text
+
+
+LONG_ROUND_WORKER = r"""
+import sys, time
+from pathlib import Path
+from model.schema import TriageResult
+from support import worker
+
+class TwoBatchesThenWaits:  # a stand-in triager (no model): the third batch waits until the test has looked
+    batches = 0
+
+    def triage_many(self, emails, batch_size=8):
+        TwoBatchesThenWaits.batches += 1
+        if TwoBatchesThenWaits.batches == 3:
+            Path(sys.argv[1]).touch()
+            while not Path(sys.argv[3]).exists():
+                time.sleep(0.05)
+        return [TriageResult(category="other", confidence=0.99, response="Thanks") for _ in emails]
+
+worker._load_triager = lambda settings: TwoBatchesThenWaits()
+sys.exit(worker.main(["--eml-dir", sys.argv[2], "--every", "30"]))
+"""
+
+
+def wait_for(condition, process, seconds=60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert condition(), process.returncode
+
+
+def test_a_long_round_beats_as_each_batch_is_done_so_the_strip_says_it_works(tmp_path):
+    """A round of many slow mails outlasts the stale limit (60 mails at 1.5 s: 90 s) while working:
+    the strip must show its progress, or "busy or stuck" says nothing."""
+    mail, reading, release = tmp_path / "mail", tmp_path / "reading", tmp_path / "release"
+    mail.mkdir()
+    for n in range(12):  # three batches of four
+        (mail / f"{n:02}.eml").write_bytes(PERSON.replace(b"<p1@", b"<p%d@" % n).replace(b"Cancel", b"Cancel %d" % n))
+    env = cli_env(ACEDESK_DATA_DIR=str(tmp_path / "data"))
+    running = subprocess.Popen([sys.executable, "-c", LONG_ROUND_WORKER, str(reading), str(mail), str(release)],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(reading.exists, running)
+        store = TicketStore(next((tmp_path / "data").glob("*.sqlite3")))
+        health = worker_health(store)  # two batches done, the third being read: the round goes on
+        assert health.running and health.text.startswith("worker: active") and "12 fetched, 8 triaged" in health.text, \
+            health.text
+        assert store.db.execute("SELECT rounds FROM worker_rounds").fetchone()[0] == 0  # no round ended yet
+        release.touch()
+        wait_for(lambda: store.db.execute("SELECT rounds FROM worker_rounds").fetchone()[0] == 1, running)
+        assert "12 fetched, 12 triaged, 0 errors" in worker_health(store).text
+    finally:
+        running.terminate()
+        running.wait(timeout=30)
+    assert worker_health(store).text.startswith("worker not running since")
+
+
+def test_a_beat_within_the_round_keeps_a_worker_whose_round_began_long_ago_from_being_called_stuck(tmp_path):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    worker = f"{socket.gethostname()}:{os.getpid()}"  # this process: it runs
+    worker_started(store, worker, every_s=30)
+    two_minutes_ago = (datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec="seconds")
+    store.db.execute("UPDATE worker_rounds SET last_round_at=?", (two_minutes_ago,))  # its round began then
+    assert worker_health(store).text.startswith("worker busy or stuck"), "the setup must be stale without a beat"
+
+    record_progress(store, worker, Round(fetched=60, triaged=40))
+    health = worker_health(store)
+    assert health.running and "60 fetched, 40 triaged" in health.text, health.text
