@@ -79,10 +79,10 @@ def first_name(sender: str) -> str | None:
     if not words or "@" in name:
         return None
     word = unicodedata.normalize("NFC", words[0])
-    return word if _reads_as_name(word) else None
+    return word if reads_as_name(word) else None
 
 
-def _reads_as_name(word: str) -> bool:
+def reads_as_name(word: str) -> bool:
     """Letters (with their accents) of any script, joined by single apostrophes or hyphens
     ("D'Arcy", "Jean-Luc"), at most GREETING_NAME_MAX_CHARS long."""
     if not word or len(word) > GREETING_NAME_MAX_CHARS:
@@ -123,6 +123,21 @@ def reply_language(reply: str) -> str:
                                                                   GREETING_NO_NAME[lang].rstrip(",:")))), "en")
 
 
+# Text left standing for something to fill in: "[name]", "{booking_id}", "{{ time }}", "<time>", "XXX",
+# "XX:XX", "TODO", "FIXME". The club's replies never hold a bracket, brace or angle around a word, nor these
+# markers: none of the labelled replies of training/data does, nor any rendered template (their
+# {placeholders} are filled by render_reply). Each repeat is capped: an edited reply may be long.
+PLACEHOLDER = re.compile(r"\[\s{0,3}(?:[^\W\d][\w .'’/-]{0,40}|\.{3}|…)\s{0,3}\]"
+                         r"|\{\{?\s{0,3}[^\W\d][\w .-]{0,40}\}\}?"
+                         r"|<\s{0,3}[^\W\d][\w -]{0,40}>"
+                         r"|\bX{3,40}\b|\bXX(?:[:./-]XX{1,3}){1,3}\b|\b(?:TODO|FIXME)\b")
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholders left in ``text`` (see PLACEHOLDER), first five, in order."""
+    return list(dict.fromkeys(match.group() for match in PLACEHOLDER.finditer(text)))[:5]
+
+
 def draft_texts() -> list[str]:
     """Every fixed piece of the club's replies: the drafts speculative decoding looks up."""
     pieces = [*SIGN_OFF.values(), *GREETING_NO_NAME.values()]
@@ -144,6 +159,15 @@ _DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,
 _TIME_OR_DAY = re.compile(r"\d{1,2}(?:[:.h]\d{2})?(?:[-–]\d{1,2}(?:[:.h]\d{2})?)?"
                           r"(?:am|pm|h|hrs?|uhr|st|nd|rd|th|er|e|ème|º|ª)?", re.IGNORECASE)
 _WORD_EDGES = ".,;:!?()[]{}<>'\"«»“”‘’*_`"
+# A short number said to be a secret: a PIN, an access code, a password ("your PIN is 4821", "Ihr
+# Passwort lautet 482193", "4821 is your door code"). A short number alone is not flagged (times, days,
+# courts: see above), but next to one of these words it is a credential, and the club never mails one:
+# it sends a reset link. No labelled reply of training/data holds a 4-6 digit number at all.
+_SECRET_WORD = r"(?:PIN|PINs|codes?|pass(?:word|wort|code)s?|kennwort|mot de passe|contraseña|clave|código)"
+_SECRET_NUMBER = r"(?<![\w.,:/-])\d{4,6}(?![\w:/-]|[.,]\d)"
+_SHORT_SECRET = re.compile(rf"\b{_SECRET_WORD}\b(?:\W{{1,10}}\w{{1,40}}){{0,3}}?\W{{1,10}}({_SECRET_NUMBER})"
+                           rf"|({_SECRET_NUMBER})(?:\W{{1,10}}\w{{1,40}}){{0,3}}?\W{{1,10}}{_SECRET_WORD}\b",
+                           re.IGNORECASE)
 
 
 def _pointing_words(text: str) -> list[str]:
@@ -152,13 +176,14 @@ def _pointing_words(text: str) -> list[str]:
              or (any(char.isdigit() for char in word) and any(char.isalpha() for char in word)
                  and not _TIME_OR_DAY.fullmatch(word))]
     found += _LONG_NUMBER.findall(_DATE_OR_TIME.sub(" ", text))  # dates and times first: not numbers to call
+    found += [before or after for before, after in _SHORT_SECRET.findall(text)]
     return [word for word in found if word]
 
 
 def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
     """What a proposed reply says that neither the club's own reply for ``category`` and ``fields``
-    nor the fields themselves do (a link, address, long number or code: see ``_LINK`` above), in
-    plain words, or None.
+    nor the fields themselves do (a link, address, long number, code or a short number called a PIN,
+    code or password: see ``_LINK`` and ``_SHORT_SECRET`` above), in plain words, or None.
 
     The operator approves a "Ready" ticket in a few clicks, and for ``other`` the proposal is what
     the member gets. A link, address, phone number, amount or code that the club's reply, filled
@@ -177,4 +202,4 @@ def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
         return None
     named = [repr(word[:60]) for word in added[:5]] + unseen[:5]
     return (f"the proposed reply says what the club's {category.replace('_', ' ')} reply does not "
-            f"(a link, address, number or code, or an invisible character): {', '.join(named)}")
+            f"(a link, address, number, code or PIN, or an invisible character): {', '.join(named)}")

@@ -7,8 +7,20 @@ kind explanation of the backend's reason. A reply never claims what did not happ
 
 from __future__ import annotations
 
-from model.replies import GREETING, GREETING_NO_NAME, SIGN_OFF, first_name, render_reply
-from support.actions import action_kind
+import re
+import unicodedata
+from datetime import date, time
+
+from model.replies import (
+    GREETING,
+    GREETING_NO_NAME,
+    SIGN_OFF,
+    first_name,
+    placeholders,
+    reads_as_name,
+    render_reply,
+)
+from support.actions import NEW_USERNAME, ONE_ADDRESS, action_kind
 from support.records import Ticket
 
 # A refusal's explanation by the backend's error code, in the member's language.
@@ -79,6 +91,92 @@ def reply_language(text: str | None) -> str:
     return "en"
 
 
+# What the club's successful answer may put into the member's reply, value by value. The contract
+# (club_backend/openapi.json) types each as a string and shows its shape by example ("BK-48213",
+# "Court 3", "2026-11-28T10:00"); a value of another shape is not put into the club's own words: a
+# backend (or a gateway in front of it) that answers 200 with a link, a phone number, 5 KB of text, a
+# line break or a direction-changing character in the court or the booking id would otherwise mail
+# it, as the club's confirmation, to the member's address on file.
+MAX_CONFIRMED_CHARS = 100
+"""The contract's longest value (a member's name, InvitationRequest.name maxLength)."""
+_BOOKING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}")
+# A court as clubs and members name them: "Court 3", "centre court", "court no. 5", "court #2",
+# "court n°7", "pista central 1", "Hallenplatz 4" (every new_court of training/data); no number
+# longer than three digits (a phone number split into words).
+_COURT_WORD = r"(?:[^\W\d_]{1,20}\.?|#?[0-9]{1,3}|[nN]°[0-9]{1,3}|[^\W\d_]{1,3}[0-9]{1,3})"
+_COURT = re.compile(rf"{_COURT_WORD}(?: {_COURT_WORD}){{0,3}}")
+
+
+def _has_promised_shape(name: str, value: object) -> bool:
+    if not isinstance(value, str) or not value or len(value) > MAX_CONFIRMED_CHARS or value != value.strip():
+        return False
+    if any(unicodedata.category(char)[0] in "CZ" and char != " " for char in value):
+        return False  # a control, a line break, an invisible or direction-changing character
+    if name == "booking_id":
+        return bool(_BOOKING_ID.fullmatch(value))
+    if name == "username":
+        return bool(NEW_USERNAME.fullmatch(value))
+    if name == "member_email":
+        return bool(ONE_ADDRESS.fullmatch(value))
+    if name == "member_name":  # the name asked for, or the username when none was (InviteMember.build)
+        return bool(NEW_USERNAME.fullmatch(value)) or all(reads_as_name(word.removesuffix("."))
+                                                          for word in value.split(" "))
+    if name == "new_date":
+        return bool(_DATE.fullmatch(value)) and _reads(date.fromisoformat, value)
+    if name == "new_time":
+        return bool(_TIME.fullmatch(value)) and _reads(time.fromisoformat, value)
+    if name == "new_court":
+        return bool(_COURT.fullmatch(value))
+    return False  # a value this module was not told about goes into no reply
+
+
+def _reads(parse, value: str) -> bool:
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+def unconfirmed_values(fields: dict, kind: str, result: dict | None) -> str | None:
+    """Why the club's successful answer cannot be put into the member's reply, for the operator: each
+    value not of the shape the contract promises, and a booking answered under another id than the
+    one asked for; None when every value can go in."""
+    confirmed = action_kind(kind).confirmed_fields(result or {})
+    problems = [f"{name.replace('_', ' ')} {value[:60]!r}" if isinstance(value, str) else
+                f"{name.replace('_', ' ')} (a {type(value).__name__}, not text)"
+                for name, value in confirmed.items() if value is not None and not _has_promised_shape(name, value)]
+    asked, answered = (fields.get("booking_id") or "").strip(), confirmed.get("booking_id")
+    if asked and isinstance(answered, str) and answered.casefold() != asked.casefold() and not problems:
+        problems.append(f"booking id {answered[:60]!r}, not the {asked!r} asked for")
+    if not problems:
+        return None
+    return ("the club's answer holds what its contract does not promise, so the member got the general "
+            f"sentence without it: {', '.join(problems)}")
+
+
+MAX_REPLY_CHARS = 10_000
+"""An edited reply's longest: four pages of letter (the longest labelled reply is 179 characters). A
+longer one is a paste gone wrong, and a mail server refuses a message over its SIZE (552) only after
+the club has acted, so the member would hear nothing of what was done."""
+
+
+def edited_reply_problem(reply: str | None) -> str | None:
+    """Why the operator's edited reply cannot go out as written, in words for them, or None: it is
+    over MAX_REPLY_CHARS, or it still holds a placeholder ("[name]", "{booking_id}", "XXX", "TODO").
+    Checked before approval, so nothing runs for a reply that would not be sent as meant."""
+    if not reply:
+        return None
+    if len(reply) > MAX_REPLY_CHARS:
+        return (f"the edited reply is {len(reply):,} characters long, over the {MAX_REPLY_CHARS:,} a reply may have: "
+                "shorten it")
+    if left := placeholders(reply):
+        return f"the edited reply still holds {', '.join(repr(text) for text in left)}: fill it in"
+    return None
+
+
 def success_reply(ticket: Ticket, fields: dict, kind: str | None, result: dict | None) -> str:
     edited = (ticket.edits or {}).get("reply")
     if edited:
@@ -86,7 +184,8 @@ def success_reply(ticket: Ticket, fields: dict, kind: str | None, result: dict |
     proposed = (ticket.triage or {}).get("response") or ""
     if kind is None:  # nothing executed (category other): the proposal is the reply
         return proposed or render_reply("other", {}, ticket.sender)
-    confirmed = action_kind(kind).confirmed_fields(result or {})
+    # the club did act (a 2xx): the general sentence ("your booking has been cancelled.") is still true
+    confirmed = {} if unconfirmed_values(fields, kind, result) else action_kind(kind).confirmed_fields(result or {})
     return render_reply(fields["category"], confirmed, ticket.sender, reply_language(proposed))
 
 

@@ -128,3 +128,49 @@ def test_any_link_number_or_code_added_anywhere_is_flagged(category, lang, added
     position = min(position, len(words))
     proposed = " ".join([*words[:position], added, *words[position:]])
     assert reply_additions(category, FIELDS[category], proposed) is not None
+
+
+def test_a_successful_answer_that_holds_a_link_is_confirmed_without_it(store, club_backend, smtp_server, scripted):
+    """A gateway in front of the real club relays a real cancellation, then answers 200 with a booking
+    id that carries a link. Before, the member's confirmation said "your booking BK-48213 - confirm your
+    account at http://club-verify.example/login has been cancelled."."""
+    import json
+
+    import requests
+
+    from integrations.club_api import ClubApi
+    from integrations.mail_sending import SmtpSender
+    from support.outcome_replies import unconfirmed_values
+    from support.workflow import Workflow
+
+    def gateway(handler):
+        relayed = requests.request(handler.command, club_backend.url + handler.path,
+                                   data=gateway_server.requests[-1].body or None, timeout=5,
+                                   headers={k: v for k, v in handler.headers.items() if k.lower() != "host"})
+        body = relayed.content
+        if handler.command == "POST" and relayed.ok:
+            answer = relayed.json()
+            answer["booking"]["booking_id"] = "BK-48213 - confirm your account at " + HOSTILE_COURT
+            body = json.dumps(answer).encode()
+        handler.send_response(relayed.status_code)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    gateway_server = scripted(gateway)
+    workflow = Workflow(store, ClubApi(gateway_server.url, club_backend.token, timeout=2, retries=0),
+                        SmtpSender(smtp_server.settings(from_address=test_workflow.CLUB)),
+                        from_address=test_workflow.CLUB)
+    ticket_id = test_workflow.cancel_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    workflow.execute(ticket_id)
+
+    assert club_backend.effects()["cancel"] == 1
+    [mail] = smtp_server.messages
+    body = mail.message.get_content()
+    assert body.startswith("Hi Anna, your booking has been cancelled.") and not LINK_OR_NUMBER.search(body), body
+    record = store.action(ticket_id)  # the operator sees the answer as given, and why it was left out
+    assert "club-verify" in record.result["booking_id"]
+    assert "booking id 'BK-48213 - confirm" in unconfirmed_values(store.ticket(ticket_id).fields, record.kind,
+                                                                  record.result)
