@@ -23,19 +23,24 @@ own ("oh and BK-33019 too") reads as ``other`` alone; where it names another boo
 0.52), it is the first request's booking action again, found at the model's own (low)
 probability for that action, so the split ticket goes to review. Cost: one prefill of ~20-40
 tokens per clause after the cached start (``python -m training.evaluate --second-requests``
-reports it per mail).
+reports it per mail). A move found as the second request costs one triage more: the model's own
+triage of its clause alone gives the new date, time and court, so its split ticket can run as it
+stands.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.mail import Email
 from model.category_check import load_category_check
 from model.copying import ACTION_CLAUSE_MIN_PROBABILITY, booking_ids, clauses, handles
 from model.prompt import mail_parts
 from model.schema import BOOKING_ACTIONS, TriageResult
+
+log = logging.getLogger(__name__)
 
 SECOND_REQUEST_MIN_PROBABILITY = 0.9
 """Fixed before measuring (dev.csv's second_category column measures it, never tunes it):
@@ -67,6 +72,14 @@ class SecondRequest:
     """The model's probability of ``category`` for that clause alone."""
     username: str | None = None
     """The login a second new account is to have, where the clause names one."""
+    new_date: str | None = None
+    """A move's new date, time and court, as the model reads them in the clause (``MOVE_FIELDS``)."""
+    new_time: str | None = None
+    new_court: str | None = None
+
+
+MOVE_FIELDS = ("new_date", "new_time", "new_court")
+"""What a move needs beyond its booking: without them its split ticket could not run as it stands."""
 
 
 def scored_clauses(text: str) -> list[str]:
@@ -99,7 +112,22 @@ def second_request(triager, email: Email, result: TriageResult) -> SecondRequest
             later = text[text.find(clause):]  # "... cancel my Saturday court. It's BK-35209."
             booking_id = next((value for value in booking_ids(later) if value != result.booking_id), None)
             best = SecondRequest(category, booking_id, clause, round(probability, 4))
-    return best or verbless
+    found = best or verbless
+    return _with_new_time(triager, email, found) if found and found.category == "modify_booking" else found
+
+
+def _with_new_time(triager, email: Email, found: SecondRequest) -> SecondRequest:
+    """A move with the new date, time and court its clause states, read by the model's own triage
+    of the clause alone (dates resolved against the mail's Date, as for any mail): one more triage,
+    for a mail whose second request is a move only. Without them when that triage fails."""
+    try:
+        moved = triager.triage(Email(email.sender, "", found.clause, email.date))
+    except Exception:  # the move stays a second request; the operator types its time
+        log.exception("reading the new time of a second request's move failed")
+        return found
+    if moved.category != "modify_booking":  # its fields would be another action's
+        return found
+    return replace(found, **{name: getattr(moved, name) for name in MOVE_FIELDS})
 
 
 def _booking_again(result: TriageResult, clause: str, probability: float, needs_also: bool = True) -> SecondRequest | None:

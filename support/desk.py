@@ -12,6 +12,8 @@ from core.settings import Settings
 from integrations.club_api import ClubApi
 from integrations.imap_mailbox import ImapReplyFiling, ImapSettings
 from integrations.mail_sending import OutboxSender, SmtpSender, SmtpSettings
+from model.active import active_choice
+from model.review import DEFAULT_RULE, ReviewRule, read_review_rule
 from support.store import TicketStore
 from support.trust import TrustPolicy
 from support.workflow import Workflow
@@ -44,4 +46,13 @@ def build_workflow(store: TicketStore, settings: Settings) -> Workflow | None:
     trust = TrustPolicy(authentication_on=bool(settings.trusted_authserv_id),
                         self_service_signup=settings.self_service_signup)
     return Workflow(store, api, sender, from_address=from_address, mailbox=ImapReplyFiling(imap) if imap else None,
-                    trust=trust)
+                    trust=trust, review_thresholds=inbox_review_rule(settings).thresholds)
+
+
+def inbox_review_rule(settings: Settings) -> ReviewRule:
+    """The review rule of the model the inbox runs (the promoted adapter's); the default one where
+    that adapter's rule cannot be read, as the model itself then refuses to load."""
+    try:
+        return read_review_rule(active_choice(settings).adapter)
+    except ValueError:
+        return DEFAULT_RULE

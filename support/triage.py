@@ -26,7 +26,7 @@ from integrations.mail_parsing import MailParseError, parse_eml
 from model.replies import render_reply, reply_language
 from model.review import DEFAULT_RULE, ReviewThresholds, model_review_reasons, review_thresholds
 from model.schema import TriageResult
-from model.second_request import second_request
+from model.second_request import MOVE_FIELDS, second_request
 from model.served import ModelServerTimeout, ModelServerUnavailable
 from support.actions import ActionProblem
 from support.records import Ticket, UnreadableRow
@@ -194,14 +194,18 @@ def _with_second_request(triager, ticket: Ticket, result: TriageResult) -> tuple
     if extra is not None:
         triage["second_request"] = asdict(extra)
         flags.append(f"{ALSO_ASKS}: {also_asks_text(triage['second_request'])} (split it into a ticket "
-                     "of its own in the ticket's detail)")
+                     "of its own in the ticket's detail; approving this ticket splits it off too)")
     return triage, flags
 
 
 def also_asks_text(extra: dict) -> str:
     """A second request as the ticket shows it ("cancel booking BK-40833", "add user jcole_14")."""
     named = extra.get("booking_id") or extra.get("username")  # tickets triaged before usernames have none
-    return extra["category"].replace("_", " ") + (f" {named}" if named else "")
+    # .get: second requests found before moves carried their new time have none
+    moved_to = " ".join(extra[name] for name in ("new_date", "new_time") if extra.get(name))
+    court = extra.get("new_court")
+    return (extra["category"].replace("_", " ") + (f" {named}" if named else "") + (f" to {moved_to}" if moved_to else "")
+            + (f", court {court}" if court else ""))
 
 
 NOT_SPLIT_FROM = (State.RECEIVED, State.REJECTED, State.QUARANTINED)
@@ -253,7 +257,7 @@ def _record_split(store: TicketStore, workflow: Workflow | None, origin: Ticket 
         _park(store, split, f"ticket {origin.id}, this mail's first request, no longer names a second request "
                             "(it was triaged again), so a person must read the mail")
         return
-    fields = {name: extra[name] for name in ("booking_id", "username") if extra.get(name)}
+    fields = {name: extra[name] for name in ("booking_id", "username", *MOVE_FIELDS) if extra.get(name)}
     language = reply_language((origin.triage or {}).get("response") or "")
     result = TriageResult(category=extra["category"], confidence=extra["probability"], **fields,
                           response=render_reply(extra["category"], fields, split.sender, language))

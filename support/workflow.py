@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Protocol
 
+from core.mail import MailRef
 from core.processes import process_name
 from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable
 from integrations.imap_mailbox import ImapUnavailable
@@ -42,8 +43,9 @@ from integrations.mail_sending import (
     message_bytes,
 )
 from integrations.sender_auth import sole_mailbox
+from model.review import DEFAULT_RULE, ReviewThresholds
 from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
-from support.outcome_replies import refusal_reply, success_reply
+from support.outcome_replies import edited_reply_problem, refusal_reply, success_reply
 from support.records import ActionRecord, Ticket
 from support.safety import REASON_PREFIX, mail_injection_reason
 from support.states import State
@@ -111,9 +113,10 @@ class NeedsOverride(PermissionError):
 
 class ReplyMailbox(Protocol):
     """The IMAP side of answering (integrations.imap_mailbox.ImapReplyFiling): flag the
-    original \\Answered, keep a copy in Sent. Must be safe to repeat."""
+    original \\Answered (exactly the mail ``original`` names, never another with its Message-ID),
+    keep a copy in Sent. Must be safe to repeat."""
 
-    def after_reply(self, original_message_id: str | None, raw_reply: bytes, reply_message_id: str) -> None: ...
+    def after_reply(self, original: MailRef, raw_reply: bytes, reply_message_id: str) -> None: ...
 
 
 def _no_crash(step: str) -> None:
@@ -140,9 +143,13 @@ def sole_sender(ticket: Ticket) -> str:
 class Workflow:
     def __init__(self, store: TicketStore, api: ClubApi, sender: MailSender, *, from_address: str,
                  mailbox: ReplyMailbox | None = None, checkpoint: Callable[[str], None] = _no_crash,
-                 worker: str | None = None, trust: TrustPolicy | None = None):
+                 worker: str | None = None, trust: TrustPolicy | None = None,
+                 review_thresholds: ReviewThresholds = DEFAULT_RULE.thresholds):
         self.store, self.api, self.sender, self.mailbox = store, api, sender, mailbox
         self.trust = trust or TrustPolicy()
+        self.review_thresholds = review_thresholds
+        """The review rule of the inbox's model: what decides a ticket this workflow makes itself (a
+        second request split off as its ticket is approved)."""
         self.from_address = from_address
         self.checkpoint = checkpoint
         self.worker = worker or process_name()
@@ -155,6 +162,8 @@ class Workflow:
         ticket = self.store.ticket(ticket_id)
         if edits is not None:
             ticket = replace(ticket, edits=edits)
+        if problem := edited_reply_problem((ticket.edits or {}).get("reply")):
+            raise ActionProblem(problem)  # nothing may run for a reply that would not go out as meant
         if ticket.machine_mail:
             raise ActionProblem(f"machine mail ({ticket.machine_mail}) is never answered: reject it")
         if ticket.triage is None:
@@ -208,8 +217,32 @@ class Workflow:
             # the same request keeps its key: after an unknown outcome a retry must not act twice
             key = previous.idempotency_key if same else f"acedesk-{ticket_id}-{uuid.uuid4().hex}"
             planned = None if same else (action.kind, key, action.params)
+        # Before the approval is saved, so a crash between the two leaves the split made and the
+        # ticket approvable again; splitting again finds that split instead of making another.
+        self._split_second_request(ticket_id, actor, edits)
+        self.checkpoint("split")
         self.store.save_approval(ticket_id, edits, override_reason if blocking else None, actor, planned)
         self.checkpoint("approved")
+
+    def _split_second_request(self, ticket_id: int, actor: str, edits: dict) -> None:
+        """A second request the mail also makes becomes its own ticket as this one is approved: once
+        approved, the ticket offers no split, and the request would be lost. Not when the operator's
+        edits made this ticket that request (splitting it would ask for it twice)."""
+        from support.triage import NothingToSplit, split_second_request  # support.triage imports this module
+
+        ticket = replace(self.store.ticket(ticket_id), edits=edits)
+        extra = (ticket.triage or {}).get("second_request")
+        if not extra:
+            return
+        approved = ticket.fields
+        named = extra.get("booking_id") or extra.get("username")
+        if approved.get("category") == extra["category"] and named in (approved.get("booking_id"),
+                                                                      approved.get("username")):
+            return
+        try:
+            split_second_request(self.store, self, ticket_id, actor, self.review_thresholds)
+        except NothingToSplit:  # its state forbids it: saving the approval then refuses with the reason
+            pass
 
     def reply_preview(self, ticket_id: int, edits: dict, check: Check) -> str:
         """The reply the member gets if the backend does as asked (a refusal is explained instead):
@@ -391,7 +424,8 @@ class Workflow:
         if self.mailbox is None or reply.answered_flagged or not ticket.mailbox.startswith("imap:"):
             return
         try:
-            self.mailbox.after_reply(ticket.message_id, reply.raw, reply.message_id)
+            original = MailRef(ticket.mailbox, ticket.uidvalidity, ticket.uid, ticket.message_id)
+            self.mailbox.after_reply(original, reply.raw, reply.message_id)
         except Exception as error:  # any failure here is the filing's, never the reply's
             if not isinstance(error, ImapUnavailable):
                 log.exception("ticket %s: filing the sent reply failed unexpectedly", ticket_id)

@@ -15,8 +15,8 @@ import streamlit as st
 
 from core.settings import Settings, load_settings
 from model.active import ActiveModel, ModelChoice, active_choice
-from model.review import ReviewRule, read_review_rule
-from support.desk import StoreUnavailable, build_workflow, open_store
+from model.review import ReviewRule
+from support.desk import StoreUnavailable, build_workflow, inbox_review_rule, open_store
 from support.store import TicketStore
 from support.workflow import Workflow
 from ui.errors import plain, wrong_setting
@@ -82,7 +82,7 @@ def promoted_fallback(active: ActiveModel) -> None:
 def review_rule() -> ReviewRule:
     """The review rule of the inbox's model (its adapter's review_rule.json): what decides the
     tickets the inbox makes itself, such as a split-off second request."""
-    return read_review_rule(active_choice(desk_settings()).adapter)
+    return inbox_review_rule(desk_settings())
 
 
 def store() -> TicketStore:

@@ -1,8 +1,12 @@
 """Finding a mail's second request (model/second_request.py)."""
 
+from datetime import datetime
+
 from core.mail import Email
 from model.inference import load_triager
-from model.schema import CATEGORIES, TriageResult
+from model.prompt import ANSWER_PREFIX
+from model.results import build_result
+from model.schema import CATEGORIES, TriageResult, answer_json
 from model.second_request import SecondRequest, scored_clauses, second_request
 
 MAIL = Email("Kwabena <k@example.org>", "login and Saturday",
@@ -97,3 +101,44 @@ def test_it_runs_on_a_real_triager(tiny_base_dir):
     assert found is None or (found.category in CATEGORIES and found.category != "other"
                              and (found.category != result.category or found.booking_id != result.booking_id))
     assert abs(sum(triager.category_probabilities(MAIL).values()) - 1.0) < 1e-5
+
+
+class MoveTriager(KeywordTriager):
+    """Reads "move" as a move and, triaging a mail, copies the day and time it states as a model
+    does; the resolution against the mail's Date is the real one (model/results.py)."""
+
+    def category_probabilities(self, email):
+        found = "modify_booking" if "move" in email.body else "cancel_booking" if "cancel" in email.body else "other"
+        return {category: 0.96 if category == found else 0.01 for category in CATEGORIES}
+
+    def triage(self, email):
+        stated = {field: value for field, value in (("new_date", "Saturday"), ("new_time", "10am"))
+                  if value in email.body}
+        answer = answer_json({"category": "modify_booking", "booking_id": "BK-40833", **stated})
+        return build_result(email, "modify_booking", 0.96, answer.removeprefix(ANSWER_PREFIX), stopped=True)
+
+
+MOVE_TOO = Email("p@example.org", "Two bookings", "Please cancel BK-40817, I can't make it. "
+                 "And move BK-40833 to Saturday at 10am please.", datetime(2026, 6, 10, 9, 0))  # a Wednesday
+
+
+def test_a_second_request_to_move_a_booking_carries_the_new_day_and_time_its_clause_states():
+    found = second_request(MoveTriager(), MOVE_TOO, TriageResult("cancel_booking", booking_id="BK-40817"))
+    assert (found.category, found.booking_id) == ("modify_booking", "BK-40833")
+    assert (found.new_date, found.new_time) == ("2026-06-13", "10:00")  # the Saturday after the mail was sent
+
+
+def test_a_move_whose_clause_cannot_be_triaged_stays_a_second_request_without_its_time():
+    class Failing(MoveTriager):
+        def triage(self, email):
+            raise RuntimeError("out of memory")
+
+    class ReadsAnotherAction(MoveTriager):
+        def triage(self, email):
+            return TriageResult("cancel_booking", booking_id="BK-40833", new_date="2026-06-13")
+
+    first = TriageResult("cancel_booking", booking_id="BK-40817")
+    for triager in (Failing(), ReadsAnotherAction()):
+        found = second_request(triager, MOVE_TOO, first)
+        assert (found.category, found.booking_id, found.new_date, found.new_time) == (
+            "modify_booking", "BK-40833", None, None)

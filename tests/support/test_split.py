@@ -1,6 +1,10 @@
 """Two requests in one mail (issue 14): the second is shown on the ticket and split off, with one
 click, into a linked ticket of its own, triaged and checked like any other."""
 
+from datetime import date, timedelta
+
+import pytest
+
 from core.mail import MailRef
 from integrations.mail_sending import SmtpSender
 from model.review import ReviewThresholds
@@ -71,3 +75,121 @@ def test_the_split_ticket_is_decided_by_the_rule_it_is_given(tmp_path):
     strict = ReviewThresholds(confidence=0.8, check=0.05)  # the adapter in use doubts a 75% second request
     split = store.ticket(split_second_request(store, None, first, "desk@club.example", strict))
     assert split.state == State.NEEDS_REVIEW and "low confidence (75%)" in split.flags
+
+
+def anna_reset_and_cancel(store, uid="both"):
+    """Anna's mail: a password reset (its first request) that also cancels BK-48213."""
+    return two_request_ticket(store, uid, "Please reset my password (anna.berg). Also cancel BK-48213, I'm injured.",
+                              {"category": "cancel_booking", "booking_id": "BK-48213",
+                               "clause": "Also cancel BK-48213, I'm injured.", "probability": 0.96},
+                              "cancel booking BK-48213")
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in the workflow catches it."""
+
+
+def desk_workflow(store, club_backend, smtp_server, **options):
+    sender = SmtpSender(smtp_server.settings(from_address="s@club.example"))
+    return Workflow(store, club_backend.api(), sender, from_address="s@club.example", **options)
+
+
+def test_approving_a_ticket_without_splitting_it_splits_its_second_request_off_first(tmp_path, club_backend,
+                                                                                     smtp_server):
+    # Once approved the ticket offers no split: approving without one used to lose the cancellation.
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = desk_workflow(store, club_backend, smtp_server)
+    first = anna_reset_and_cancel(store)
+
+    workflow.approve(first, "desk@club.example")
+    assert workflow.execute(first) == State.REPLIED
+    [split] = [ticket for ticket in store.tickets() if ticket.id != first]
+    assert split.state in (State.TRIAGED, State.NEEDS_REVIEW)
+    assert (split.triage["category"], split.triage["booking_id"]) == ("cancel_booking", "BK-48213")
+    assert [e.detail for e in store.audit_log(first) if e.event == "split"] == [{"second_request_ticket": split.id}]
+
+    workflow.approve(split.id, "desk@club.example")  # decided like any other ticket
+    assert workflow.execute(split.id) == State.REPLIED and club_backend.effects()["cancel"] == 1
+
+
+def test_a_crash_between_the_split_and_the_approval_splits_once_when_approved_again(tmp_path, club_backend,
+                                                                                    smtp_server):
+    path = tmp_path / "acedesk.sqlite3"
+
+    def crash_after_split(step):
+        if step == "split":
+            raise Crash(step)
+
+    first = anna_reset_and_cancel(TicketStore(path))
+    with pytest.raises(Crash):
+        desk_workflow(TicketStore(path), club_backend, smtp_server, checkpoint=crash_after_split).approve(
+            first, "desk@club.example")
+    store = TicketStore(path)
+    assert store.state_of(first) == State.NEEDS_REVIEW and len(store.tickets()) == 2  # the split survived the crash
+
+    desk_workflow(store, club_backend, smtp_server).approve(first, "desk@club.example")
+    assert store.state_of(first) == State.APPROVED and len(store.tickets()) == 2
+    assert len([e for e in store.audit_log(first) if e.event == "split"]) == 1
+
+
+def test_a_split_left_untriaged_by_a_crash_is_triaged_when_the_ticket_is_approved(tmp_path, club_backend,
+                                                                                  smtp_server):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    first = anna_reset_and_cancel(store)
+    split_id, _ = store.add_split(first, "the second request of ticket 1's mail", "desk@club.example")  # then died
+
+    desk_workflow(store, club_backend, smtp_server).approve(first, "desk@club.example")
+    split = store.ticket(split_id)
+    assert len(store.tickets()) == 2 and split.state in (State.TRIAGED, State.NEEDS_REVIEW)
+    assert (split.triage["category"], split.triage["booking_id"]) == ("cancel_booking", "BK-48213")
+
+
+def test_approving_after_the_split_button_splits_nothing_more(tmp_path, club_backend, smtp_server):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = desk_workflow(store, club_backend, smtp_server)
+    first = anna_reset_and_cancel(store)
+    split_id = split_second_request(store, workflow, first, "desk@club.example")
+
+    workflow.approve(first, "desk@club.example")
+    assert [ticket.id for ticket in store.tickets()] == [first, split_id]
+
+
+def test_a_ticket_the_operator_turned_into_its_second_request_is_not_split_again(tmp_path, club_backend,
+                                                                                 smtp_server):
+    # The operator decided the mail is the cancellation: a split would ask the club to cancel twice.
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = desk_workflow(store, club_backend, smtp_server)
+    first = anna_reset_and_cancel(store)
+
+    workflow.approve(first, "desk@club.example", fields={"category": "cancel_booking", "booking_id": "BK-48213"})
+    assert [ticket.id for ticket in store.tickets()] == [first]
+
+
+def test_a_split_move_carries_its_new_day_and_time_and_runs_as_it_stands(tmp_path, club_backend, smtp_server):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = desk_workflow(store, club_backend, smtp_server)
+    day = (date.today() + timedelta(days=5)).isoformat()
+    first = two_request_ticket(store, "move", "Please reset my password (anna.berg). And move BK-48213 to 10am then.",
+                               {"category": "modify_booking", "booking_id": "BK-48213", "new_date": day,
+                                "new_time": "10:00", "clause": "And move BK-48213 to 10am then.",
+                                "probability": 0.95}, f"modify booking BK-48213 to {day} 10:00")
+
+    split = store.ticket(split_second_request(store, workflow, first, "desk@club.example"))
+    assert (split.triage["new_date"], split.triage["new_time"]) == (day, "10:00")
+    assert split.flags[0] == f"the second request of ticket 1's mail (modify booking BK-48213 to {day} 10:00)"
+    assert not [flag for flag in split.flags if flag.startswith("cannot run")]  # no time for the operator to type
+    workflow.approve(split.id, "desk@club.example")
+    assert workflow.execute(split.id) == State.REPLIED
+    assert store.action(split.id).request["new_time"] == "10:00"
+
+
+def test_a_split_made_by_approving_is_decided_by_the_inbox_models_rule(tmp_path, club_backend, smtp_server):
+    # the Split button uses the promoted adapter's rule; the split an approval makes must not use another
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    strict = ReviewThresholds(confidence=0.99, check=0.05)
+    workflow = desk_workflow(store, club_backend, smtp_server, review_thresholds=strict)
+    first = anna_reset_and_cancel(store)
+
+    workflow.approve(first, "desk@club.example")
+    [split] = [ticket for ticket in store.tickets() if ticket.id != first]
+    assert split.state == State.NEEDS_REVIEW and "low confidence (96%)" in split.flags

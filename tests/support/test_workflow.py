@@ -99,6 +99,18 @@ def test_an_operators_edited_reply_and_fields_are_what_is_used(store, workflow, 
     assert smtp_server.messages[0].message.get_content().strip() == "Dear Anna, done - get well soon!"
 
 
+@pytest.mark.parametrize("reply", ["Hi [name], your booking is cancelled.", "Done at XX:XX, TODO sign", "x" * 10_001])
+def test_an_edited_reply_with_a_placeholder_or_too_long_is_refused_before_anything_runs(store, workflow, club_backend,
+                                                                                       smtp_server, reply):
+    # a 40 MB reply was refused by the mail server (552) only after the club had cancelled the booking
+    ticket_id = cancel_ticket(store)
+    with pytest.raises(ActionProblem, match="fill it in|shorten it"):
+        workflow.approve(ticket_id, "operator", reply=reply)
+    assert store.ticket(ticket_id).state != State.APPROVED
+    workflow.execute(ticket_id)
+    assert club_backend.effects()["cancel"] == 0 and not smtp_server.messages
+
+
 def test_a_reset_for_someone_elses_account_needs_an_override_with_a_reason(store, workflow, club_backend):
     ticket_id = add_triaged(store, "stranger@gmail.example", "Reset the password of anna.berg please",
                             category="reset_password", username="anna.berg")
@@ -522,3 +534,24 @@ def test_a_filing_that_keeps_failing_is_given_up_after_three_tries_each_said_onc
     assert filing.calls == 3 and store.state_of(ticket_id) == State.REPLIED
     said = [entry for entry in store.audit_log(ticket_id) if entry.event == "step_failed"]
     assert len(said) == 3 and "over quota" in said[-1].detail["reason"]
+
+
+def test_the_filing_is_told_exactly_which_mail_the_ticket_came_from(store, club_backend, tmp_path):
+    # Before, only the Message-ID went to the filing: a forged mail reusing it was flagged \Answered too.
+    filing = RecordingFiling()
+    workflow = Workflow(store, club_backend.api(), OutboxSender(tmp_path / "outbox"), from_address=CLUB,
+                        mailbox=filing)
+    ref = MailRef("imap:club@mail.example/INBOX", "1700000000", "42", "<m1@example.org>")
+    ticket_id = store.add_ticket(ref, sender="anna.berg@example.org", subject="Hello", body="Thanks!")
+    store.record_triage(ticket_id, TriageResult("other", response="Hi, thanks.", confidence=0.99).to_dict(), flags=[])
+    workflow.approve(ticket_id, "operator")
+    assert workflow.execute(ticket_id) == State.REPLIED
+    assert filing.originals == [ref]
+
+
+class RecordingFiling:
+    def __init__(self):
+        self.originals = []
+
+    def after_reply(self, original, raw, reply_message_id) -> None:
+        self.originals.append(original)
