@@ -22,6 +22,7 @@ from string import ascii_lowercase, ascii_uppercase
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -206,9 +207,21 @@ _ASCII_LOWER = str.maketrans(ascii_uppercase, ascii_lowercase)
 def operator_address(address: str) -> str:
     """An operator's address as the allow-list and the audit log compare it: ASCII letters lower-cased
     (a domain is case-insensitive, and mail servers treat local parts so), every other character as
-    written. Unicode's ``lower`` would make two logins one operator: the Kelvin sign (U+212A)
-    lower-cases to an ASCII "k"."""
-    return address.translate(_ASCII_LOWER)
+    written, but for a domain with non-ASCII letters: that is written in its IDNA form (punycode,
+    ``xn--``), as DNS knows it and as an identity provider may send it, so that ``tennisclub-müller.de``
+    on the list and ``xn--tennisclub-mller-uzb.de`` in the login are one domain. Unicode's ``lower``
+    would make two logins one operator: the Kelvin sign (U+212A) lower-cases to an ASCII "k"; so would
+    IDNA 2003 and UTS 46, which map it (and full-width letters) to ASCII. IDNA 2008 maps nothing: a
+    domain that is not valid under it (those characters, upper-case or decomposed umlauts) stays as
+    written, and matches only itself."""
+    lowered = address.translate(_ASCII_LOWER)
+    local, at, domain = lowered.rpartition("@")
+    if not at or domain.isascii():  # an ASCII domain is its own IDNA form, or no valid one
+        return lowered
+    try:
+        return f"{local}@{idna.encode(domain).decode('ascii')}"
+    except idna.IDNAError:
+        return lowered
 
 
 def read_secrets_file(path: Path = SECRETS_FILE) -> dict:

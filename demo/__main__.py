@@ -9,7 +9,8 @@
 
 The backend's token is made up per run unless ``ACEDESK_CLUB_API_TOKEN`` is set, and handed to
 the children through their environment only. Replies go to ``data/outbox`` unless
-``ACEDESK_SMTP_*`` is set. Ctrl-C stops everything.
+``ACEDESK_SMTP_*`` is set. Ctrl-C (or SIGTERM) stops everything: the children are asked to end, and
+killed after 10 s; a second Ctrl-C kills them at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
@@ -30,11 +32,14 @@ from demo.prepare_mailbox import prepare_mailbox
 
 BACKEND_PORT = 8700
 MAX_RESTART_PAUSE_S = 60
+HEALTHY_RUN_S = 300
+"""A child that ran this long before it died crashed afresh: its restart pauses start again at 1 s."""
+STOP_GRACE_S = 10
+"""How long the children together get to end on SIGTERM before they are killed."""
 DEMO_MX = "mx.club.example"
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _stop)  # `kill` stops the children too, as Ctrl-C does
     settings = load_settings()
     port = os.environ.get("PORT", "8501")
     if taken := taken_ports([("club backend", "127.0.0.1", BACKEND_PORT), ("app", settings.app_address, int(port))]):
@@ -61,20 +66,27 @@ def main() -> int:
     app = [python, "-m", "streamlit", "run", "dashboard.py", "--server.port", port, "--server.address",
            settings.app_address, "--server.headless", "true", "--server.fileWatcherType", "none",
            "--server.runOnSave", "false"]
-    services = [Service("club backend", backend, env)]
+    services = [Service("club backend", backend, env, ready=lambda: wait_for_backend(env["ACEDESK_CLUB_API_URL"])),
+                Service("worker", worker, env), Service("app", app, env)]
+    return run(services, f"AceDesk: http://{settings.app_address}:{port}")
+
+
+def run(services: list[Service], started_message: str = "") -> int:
+    """Start ``services`` in order, each one ready before the next, and :func:`supervise` them until the
+    last one (the app) ends, or Ctrl-C or SIGTERM; then :func:`stop_all`. The app's exit code, else 0."""
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops the children too, as Ctrl-C does
     try:
-        services[0].start()
-        wait_for_backend(env["ACEDESK_CLUB_API_URL"])
-        services += [Service("worker", worker, env), Service("app", app, env)]
-        for service in services[1:]:
+        for service in services:
             service.start()
-        print(f"AceDesk: http://{settings.app_address}:{port}", flush=True)
+            if service.ready:
+                service.ready()
+        if started_message:
+            print(started_message, flush=True)
         return supervise(services)
     except KeyboardInterrupt:
         return 0
     finally:
-        for service in reversed(services):
-            service.stop()
+        stop_all(services)
 
 
 @dataclass
@@ -88,22 +100,50 @@ class Service:
     restarts: int = 0
     due: float = 0.0
     """When a dead one is started again (monotonic seconds)."""
+    started: float = 0.0
+    """When it was last started (monotonic seconds)."""
+    ready: Callable[[], None] | None = None
+    """Waits, after the first start, until the next service may start (raises if this one never gets ready)."""
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, env=self.env)
+        self.started = time.monotonic()
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+
+def stop_all(services: list[Service], grace_s: float = STOP_GRACE_S) -> None:
+    """End every running child: SIGTERM to all at once, then SIGKILL to those still running after
+    ``grace_s`` (one deadline for all, not one each), or at once on another Ctrl-C or SIGTERM, which
+    would otherwise abort the shutdown half way and leave the rest running without a supervisor."""
+    running = [service.process for service in services if service.process is not None and service.process.poll() is None]
+
+    def kill_all(signum: int | None = None, frame: object = None) -> None:
+        for process in running:
+            process.kill()  # Popen skips one it has already collected: no other process of that pid is hit
+
+    previous = {signum: signal.signal(signum, kill_all) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if running:
+            print("demo: stopping (Ctrl-C again to kill at once)", flush=True)
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + grace_s
+        for process in running:
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=max(deadline - time.monotonic(), 0))
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                break
+        kill_all()
+        for process in running:
+            process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def supervise(services: list[Service], poll_s: float = 1.0) -> int:
+def supervise(services: list[Service], poll_s: float = 1.0, healthy_run_s: float = HEALTHY_RUN_S) -> int:
     """Run until the app ends; a worker or backend that dies is started again after 1, 2, 4 ...
-    up to 60 s, and the demo says so."""
+    up to 60 s, and the demo says so. One that had run ``healthy_run_s`` before it died starts the
+    series again at 1 s: crashes hours apart are no crash loop."""
     app = services[-1]
     while True:
         if app.process.poll() is not None:
@@ -114,6 +154,8 @@ def supervise(services: list[Service], poll_s: float = 1.0) -> int:
                 continue
             now = time.monotonic()
             if not service.due:
+                if now - service.started >= healthy_run_s:
+                    service.restarts = 0
                 pause = min(2 ** service.restarts, MAX_RESTART_PAUSE_S)
                 service.due = now + pause
                 print(f"demo: the {service.name} exited with code {code}; starting it again in {pause:.0f} s",

@@ -14,7 +14,8 @@ server. The decision itself is :func:`decide`, pure, so that the unit tests need
 
 The address in the audit log (``actor_for``) is the e-mail claim of the identity token Streamlit keeps in
 its signed cookie, in the form :func:`operator_address` gives it and the allow-list: two logins are one
-operator only when their addresses differ in ASCII case alone.
+operator only when their addresses differ in ASCII case alone, or in how an international domain is
+spelled (Unicode or its punycode, ``xn--``).
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def decide(user: Mapping[str, object], operators: Iterable[str], *, login_config
     open because a setting was forgotten. An address the provider does not mark verified (an
     ``email_verified`` claim that is anything but true) is refused: some providers let anyone claim any
     address. Without that claim (Microsoft Entra sends none) the provider's address is taken as it is.
-    The address is compared as the provider spelled it, but for ASCII case: one with surrounding
-    whitespace is another account's, not an operator's."""
+    The address is compared as the provider spelled it, but for ASCII case and an international domain's
+    spelling (:func:`operator_address`): one with surrounding whitespace is another account's, not an
+    operator's."""
     if not login_configured:
         return Access(Verdict.NO_LOGIN)
     allowed = {operator_address(address.strip()) for address in operators if address.strip()}

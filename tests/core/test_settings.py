@@ -4,7 +4,7 @@ default is defined once, and secrets stay out of reprs."""
 import pytest
 from pydantic import ValidationError
 
-from core.settings import NO_ADAPTER, SecretsFileSource, Settings
+from core.settings import NO_ADAPTER, SecretsFileSource, Settings, operator_address
 from integrations.imap_mailbox import ImapSettings
 from integrations.mail_sending import SmtpSettings
 from model.active import default_choice
@@ -79,3 +79,22 @@ def test_a_bearer_token_read_from_a_file_loses_its_newline(monkeypatch, tmp_path
     monkeypatch.setenv("ACEDESK_CLUB_API_TOKEN", "tok-123\n")
     assert Settings().secret("club_api_token") == "tok-123"
     assert Settings(model_api_key=" key \r\n").secret("model_api_key") == "key"
+
+
+# Tennisclub Müller's domain, as its club writes it and as DNS (and an identity provider) may spell it
+MUELLER_UNICODE, MUELLER_PUNYCODE = "tennisclub-m\u00fcller.de", "xn--tennisclub-mller-uzb.de"
+
+
+@pytest.mark.parametrize("entry", [f"Anna@{MUELLER_UNICODE}", f"anna@{MUELLER_PUNYCODE.upper()}"])
+def test_an_operator_entry_with_an_international_domain_is_listed_in_its_idna_form(monkeypatch, entry):
+    """The list's Unicode spelling never matched the provider's punycode one: the operator was refused."""
+    monkeypatch.setenv("ACEDESK_OPERATORS", entry)
+    assert Settings().operators == (f"anna@{MUELLER_PUNYCODE}",)
+
+
+@pytest.mark.parametrize("domain", ["\u212alub.example",  # KELVIN SIGN: IDNA 2003 and UTS 46 map it to "k"
+                                    "\uff43lub.example",  # FULLWIDTH c: mapped to "c" by the same
+                                    "tennisclub-mu\u0308ller.de",  # u and a combining diaeresis: NFC is ü
+                                    "tennisclub-M\u00dcller.de"])  # upper-case Ü: IDNA 2008 has no case
+def test_a_domain_idna_2008_does_not_allow_is_kept_as_written_not_mapped_to_another(domain):
+    assert operator_address(f"anna@{domain}") == f"anna@{domain.translate(str.maketrans('M', 'm'))}"

@@ -203,3 +203,31 @@ def test_a_wrong_setting_refuses_everyone_and_names_it_without_its_value(monkeyp
     app = run_gate(monkeypatch, auth=AUTH, user=logged_in("coach@club.example"))
     assert not app.exception and "the app" not in texts(app)
     assert "A setting is wrong (ACEDESK_SMTP_FROM" in texts(app) and "hunter2-smtp" not in texts(app)
+
+
+# -- an international domain -----------------------------------------------------------------------
+
+MUELLER_UNICODE, MUELLER_PUNYCODE = "anna@tennisclub-m\u00fcller.de", "anna@xn--tennisclub-mller-uzb.de"
+
+
+@pytest.mark.parametrize(("entry", "claim"), [(MUELLER_UNICODE, MUELLER_PUNYCODE), (MUELLER_PUNYCODE, MUELLER_UNICODE),
+                                              (MUELLER_UNICODE, "Anna@TennisClub-M\u00fcller.DE")],
+                         ids=["list-unicode", "list-punycode", "ascii-case"])
+def test_an_operator_with_an_international_domain_is_admitted_however_the_domain_is_spelled(entry, claim):
+    """The list's Unicode domain and the provider's punycode one are one domain: she was refused."""
+    access = decide(logged_in(claim, email_verified=True), [entry])
+    assert access.verdict is Verdict.ADMITTED and actor_for(access) == MUELLER_PUNYCODE
+
+
+@pytest.mark.parametrize("claim", [
+    "anna@xn--tennisclub-mller-jzb.de",  # punycode of another domain: t\u00fcennisclub-mller.de
+    "anna@tennisclub-m\u00fcl\u04cfer.de",  # Cyrillic palochka for the l
+    "anna@tennisclub-m\u0443ller.de",  # Cyrillic u, no diaeresis
+    "anna@tennisclub-mu\u0308ller.de",  # u and a combining diaeresis: drawn alike, not the domain's NFC ü
+    "\u212ana@tennisclub-m\u00fcller.de",  # KELVIN SIGN for the "k" of kna@, also on the list
+    "anna@tennisclub-m\u00fcller.de\u00a0"])
+def test_a_look_alike_of_an_international_operator_is_refused(claim):
+    access = decide(logged_in(claim, email_verified=True), [MUELLER_UNICODE, "kna@tennisclub-m\u00fcller.de"])
+    assert access.verdict is Verdict.REFUSED and access.operator not in (MUELLER_PUNYCODE, MUELLER_UNICODE)
+    with pytest.raises(PermissionError):
+        actor_for(access)

@@ -1,6 +1,6 @@
 """Hostile logins (ui/auth.py): identity claims shaped to be taken for an operator's, and page scripts
 run without dashboard.py. The rule under test: a login is admitted, and named in the audit log, only
-as an allow-list address it spells the same but for ASCII case."""
+as an allow-list address it spells the same but for ASCII case and the spelling of an international domain (Unicode or punycode)."""
 
 from __future__ import annotations
 
