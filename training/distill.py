@@ -3,7 +3,7 @@
     ACEDESK_TEACHER_URL=http://host/v1 ACEDESK_TEACHER_KEY=... ACEDESK_TEACHER_MODEL=... \\
         .venv/bin/python -m training.generate_data --teacher
 
-Any OpenAI-compatible chat endpoint works. Requests are rate limited, retried with backoff on
+The three settings may also sit in .streamlit/secrets.toml (core/settings.py reads them). Any OpenAI-compatible chat endpoint works. Requests are rate limited, retried with backoff on
 429/5xx, and cached on disk (JSON lines keyed by a hash of the request), so a rerun costs
 nothing and gives the same data. A paraphrase keeps its row's label and must still contain
 every extracted field verbatim, else it is dropped. Only train-split rows are paraphrased, and a
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import re
 import time
@@ -35,7 +34,7 @@ from urllib.parse import urlsplit
 import requests
 
 from core.http import TRANSPORT_ERRORS, BearerToken, WatchedAdapter, bounded_request
-from core.settings import api_endpoint, public_url
+from core.settings import Settings, api_endpoint, load_settings, public_url
 from model.replies import render_reply
 from model.schema import FIELDS
 from training.generate_data import split_of
@@ -43,7 +42,6 @@ from training.generate_data import split_of
 log = logging.getLogger(__name__)
 
 ENV_URL, ENV_KEY, ENV_MODEL = "ACEDESK_TEACHER_URL", "ACEDESK_TEACHER_KEY", "ACEDESK_TEACHER_MODEL"
-ENV_MIN_INTERVAL = "ACEDESK_TEACHER_MIN_INTERVAL_S"
 DEFAULT_CACHE = Path(__file__).parent / "data" / "teacher_cache.jsonl"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_ANSWER_BYTES = 1 << 20
@@ -73,7 +71,7 @@ class TeacherConfig:
     timeout_s: float = 60.0
     max_retries: int = 4
     backoff_s: float = 2.0
-    min_interval_s: float = 1.0
+    min_interval_s: float = Settings.model_fields["teacher_min_interval_s"].default
     cache_path: Path = DEFAULT_CACHE
 
     def __post_init__(self) -> None:
@@ -92,19 +90,17 @@ class TeacherConfig:
         return f"TeacherConfig({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> TeacherConfig:
-        env = os.environ if environ is None else environ
-        missing = [name for name in (ENV_URL, ENV_KEY, ENV_MODEL) if not env.get(name, "").strip()]
+    def from_settings(cls, settings: Settings, **overrides) -> TeacherConfig:
+        """The teacher the ``ACEDESK_TEACHER_*`` settings name (the environment or
+        .streamlit/secrets.toml, read as every other setting: ``core/settings.py``)."""
+        key = settings.secret("teacher_key")  # trimmed there: a key read from a file keeps its newline
+        missing = [name for name, value in ((ENV_URL, settings.teacher_url), (ENV_KEY, key),
+                                            (ENV_MODEL, settings.teacher_model)) if not (value or "").strip()]
         if missing:
-            raise TeacherError(f"--teacher needs these environment variables: {', '.join(missing)}")
-        if env.get(ENV_MIN_INTERVAL):
-            try:
-                overrides.setdefault("min_interval_s", float(env[ENV_MIN_INTERVAL]))
-            except ValueError:
-                raise TeacherError(f"{ENV_MIN_INTERVAL} must be a number of seconds") from None
-        # A key read from a file keeps its newline; no bearer token has surrounding whitespace
-        # (core/settings.py trims the same way).
-        return cls(url=env[ENV_URL].strip().rstrip("/"), model=env[ENV_MODEL], key=env[ENV_KEY].strip(),
+            raise TeacherError(f"--teacher needs these settings (environment or .streamlit/secrets.toml): "
+                               f"{', '.join(missing)}")
+        overrides.setdefault("min_interval_s", settings.teacher_min_interval_s)
+        return cls(url=settings.teacher_url.strip().rstrip("/"), model=settings.teacher_model.strip(), key=key,
                    **overrides)
 
 
@@ -305,7 +301,7 @@ def add_paraphrases(rows: list[dict[str, str]], seed: int = 13, share: float = 0
     injection ones). A paraphrase is kept only if it hashes into the train split too, as
     ``build_chat_rows`` does: one of a validation or test mail in train, or one of a train mail in
     test, would measure the model on what it learnt."""
-    teacher = teacher or Teacher(TeacherConfig.from_env())
+    teacher = teacher or Teacher(TeacherConfig.from_settings(load_settings()))
     candidates = [r for r in rows if r["family"] != "handwritten" and not r["family"].startswith("inject.")
                   and split_of(r) == "train"]
     sample = random.Random(seed).sample(candidates, int(len(candidates) * share))
