@@ -107,6 +107,26 @@ def approval_edits(ticket: Ticket, reply: str | None, fields: dict | None) -> di
     return edits
 
 
+def second_request_to_split(ticket: Ticket) -> dict | None:
+    """The second request of the ticket's mail that approving it (with its edits) splits off, or None:
+    it has none, or the operator's edits made this ticket that request (splitting it would ask the
+    club for it twice)."""
+    extra = (ticket.triage or {}).get("second_request")
+    if not extra:
+        return None
+    approved = ticket.fields
+    named = extra.get("booking_id") or extra.get("username")
+    if approved.get("category") == extra["category"] and named in (approved.get("booking_id"),
+                                                                  approved.get("username")):
+        return None
+    return extra
+
+
+def already_split(store: TicketStore, ticket_id: int) -> bool:
+    """Whether the ticket's second request is a ticket of its own already (support.store.add_split)."""
+    return any(entry.event == "split" for entry in store.audit_log(ticket_id))
+
+
 class NeedsOverride(PermissionError):
     """The ticket is flagged; executing it needs an explicit operator override with a reason."""
 
@@ -230,14 +250,7 @@ class Workflow:
         edits made this ticket that request (splitting it would ask for it twice)."""
         from support.triage import NothingToSplit, split_second_request  # support.triage imports this module
 
-        ticket = replace(self.store.ticket(ticket_id), edits=edits)
-        extra = (ticket.triage or {}).get("second_request")
-        if not extra:
-            return
-        approved = ticket.fields
-        named = extra.get("booking_id") or extra.get("username")
-        if approved.get("category") == extra["category"] and named in (approved.get("booking_id"),
-                                                                      approved.get("username")):
+        if second_request_to_split(replace(self.store.ticket(ticket_id), edits=edits)) is None:
             return
         try:
             split_second_request(self.store, self, ticket_id, actor, self.review_thresholds)
@@ -253,9 +266,17 @@ class Workflow:
         expected = check.action.definition.expected(check.action.params)
         return success_reply(ticket, ticket.fields, check.action.kind, expected)
 
-    def approval_notes(self, ticket_id: int, check: Check) -> list[str]:
-        """What approving again does about an earlier attempt, in words for the confirmation."""
+    def approval_notes(self, ticket_id: int, check: Check, edits: dict | None = None) -> list[str]:
+        """What approving (with ``edits``, as ``check`` was made with them) does besides the call and
+        the reply, in words for the confirmation: the mail's second request made a ticket of its own,
+        and what becomes of an earlier attempt."""
+        from support.triage import also_asks_text  # support.triage imports this module
+
         notes = list(check.notes)
+        extra = second_request_to_split(replace(self.store.ticket(ticket_id), edits=edits or {}))
+        if extra is not None and not already_split(self.store, ticket_id):
+            notes.append(f"its second request ({also_asks_text(extra)}) becomes a ticket of its own, linked to this "
+                         "one, to be decided there")
         previous, reply = self.store.action(ticket_id), self.store.reply(ticket_id)
         if previous is not None and previous.status in UNSETTLED and check.action is not None:
             if previous.kind == check.action.kind and previous.request == check.action.params:

@@ -9,8 +9,8 @@ from model.schema import CATEGORIES
 from support.records import Ticket, UnreadableRow
 from support.states import State
 from support.store import TicketStore
-from support.triage import NothingToSplit, also_asks_text, split_second_request
-from support.workflow import NEEDS_OVERRIDE, Workflow
+from support.triage import NOT_SPLIT_FROM, NothingToSplit, also_asks_text, split_second_request
+from support.workflow import NEEDS_OVERRIDE, Workflow, already_split, second_request_to_split
 from ui.errors import plain
 from ui.inbox_actions import decision_panels, retriage_now, start_approval
 from ui.inbox_common import actor
@@ -115,8 +115,10 @@ def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSe
         st.error("**Needs an override with a reason to be approved:**\n" + _bullets(blocking), icon=":material/flag:")
     if review:
         st.warning("**Flagged for review:**\n" + _bullets(review), icon=":material/warning:")
-    if ticket.state in APPROVABLE and not ticket.machine_mail:
+    if ticket.state not in NOT_SPLIT_FROM and not ticket.machine_mail:
+        # after approval too: a ticket approved before approving split it off still holds its request
         split_button(store, flow, session, ticket)
+    if ticket.state in APPROVABLE and not ticket.machine_mail:
         edit_form(store, flow, session, ticket)
     else:
         st.info(plain(row_note(ticket, store.action(ticket.id)) or f"This ticket is {ticket.state}."))
@@ -133,8 +135,8 @@ def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSe
 
 def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: Ticket) -> None:
     """One click: the mail's second request becomes a linked ticket of its own, triaged and checked."""
-    extra = (ticket.triage or {}).get("second_request")
-    if not extra or any(entry.event == "split" for entry in store.audit_log(ticket.id)):
+    extra = second_request_to_split(ticket)
+    if extra is None or already_split(store, ticket.id):
         return
     label = f"Split “{plain(also_asks_text(extra))}” into its own ticket"
     if st.button(label, key=f"inbox_split_{ticket.id}", icon=":material/call_split:"):

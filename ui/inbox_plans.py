@@ -88,7 +88,7 @@ def plan_approval(workflow: Workflow, store: TicketStore, ticket_id: int, draft:
         return replace(plan, problem=f"the club backend could not check it ({error}). Try again in a moment")
     return replace(plan, action=check.action, flags=tuple(check.flags), blocking=tuple(check.blocking),
                    reply_to=check.recipient, reply_text=reply_text, reply_note=_reply_note("reply" in edits, check.action),
-                   notes=tuple(workflow.approval_notes(ticket_id, check)))
+                   notes=tuple(workflow.approval_notes(ticket_id, check, edits)))
 
 
 def _reply_note(reply_edited: bool, action: Action | None) -> str:

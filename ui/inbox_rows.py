@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
+from support.outcome_replies import unconfirmed_values
 from support.records import ActionRecord, Ticket
 from support.safety import REASON_PREFIX
 from support.states import State
@@ -191,7 +192,8 @@ def row_note(ticket: Ticket, action: ActionRecord | None, rejection: str | None 
 
 
 def action_outcome(action: ActionRecord | None) -> str:
-    """What the club backend did, from the stored action."""
+    """What the club backend did, from the stored action, and why the member's reply left out what it
+    answered, if it did (they got the general sentence)."""
     if action is None:
         return "no club action, reply only"
     result = action.result or {}
@@ -199,7 +201,9 @@ def action_outcome(action: ActionRecord | None) -> str:
         return f"the club refused: {result.get('message') or result.get('code')}"
     if action.status != "succeeded":
         return f"{action.kind}: {action.status}"
-    return action_kind(action.kind).success_text(result)
+    done = action_kind(action.kind).success_text(result)
+    left_out = unconfirmed_values(action.request, action.kind, action.result)
+    return f"{done}; {left_out}" if left_out else done
 
 
 def ticket_label(ticket: Ticket) -> str:

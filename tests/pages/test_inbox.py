@@ -484,3 +484,96 @@ def test_a_split_racing_another_tab_that_changed_the_ticket_says_so_and_splits_n
     state = "rejected" if change == "rejected" else "received"
     assert not app.exception and f"Not split: ticket 1 is {state} now" in texts(app.error)
     assert len(store.tickets()) == 1  # nothing split
+
+
+def test_the_confirmation_says_approving_makes_the_second_request_a_ticket_of_its_own(desk, tmp_path, club_backend):
+    anna_asks_twice(desk, tmp_path)
+    app = click(edit_table(open_inbox(), {0: {"Select": True}}), "inbox_approve")
+    assert ("Its second request (modify booking BK-48214) becomes a ticket of its own, linked to this one, to be "
+            "decided there.") in texts(app.caption)
+
+    click(app, "inbox_confirm_table")  # and it does what it said
+    assert table(app).loc[2, "Category"] == "modify_booking" and table(app).loc[2, "Booking"] == "BK-48214"
+
+
+def test_a_ticket_replied_before_approving_split_offers_its_second_request_split(desk, tmp_path, monkeypatch,
+                                                                                  club_backend):
+    # Tickets approved before approving split the second request off hold it still, unsplit: without a
+    # Split button on the replied ticket the request was lost.
+    store = anna_asks_twice(desk, tmp_path)
+    from support.workflow import Workflow
+
+    with monkeypatch.context() as before_today:
+        before_today.setattr(Workflow, "_split_second_request", lambda *args: None)
+        flow = build_workflow(store, desk)
+        flow.approve(1, "desk@club.example")
+        assert flow.execute(1) == State.REPLIED and len(store.tickets()) == 1
+
+    app = open_inbox()
+    app.segmented_control(key="inbox_view").set_value("Done").run()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    click(app, "inbox_split_1")
+    assert "#1 split: its second request is ticket #2, triaged and checked" in texts(app.success)
+    assert (store.ticket(2).triage["category"], store.ticket(2).triage["booking_id"]) == ("modify_booking",
+                                                                                         "BK-48214")
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    assert not [button for button in app.button if button.key == "inbox_split_1"]  # split once only
+
+
+def test_a_replied_ticket_the_operator_made_its_second_request_offers_no_split(desk, tmp_path, club_backend):
+    seed(desk, tmp_path, ANNA_CANCELS)
+    store = open_store(desk)
+    store.retriage(1, "test")  # read as a password reset that also cancels BK-48213
+    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
+    triage["second_request"] = {"category": "cancel_booking", "booking_id": "BK-48213", "username": None,
+                                "clause": "Please cancel BK-48213.", "probability": 0.95}
+    store.record_triage(1, triage, [f"{ALSO_ASKS}: cancel booking BK-48213"])
+    flow = build_workflow(store, desk)
+    flow.approve(1, "desk@club.example", fields={"category": "cancel_booking", "booking_id": "BK-48213"})
+    assert flow.execute(1) == State.REPLIED and len(store.tickets()) == 1
+    app = open_inbox()
+    app.segmented_control(key="inbox_view").set_value("Done").run()
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    assert not [button for button in app.button if button.key == "inbox_split_1"]  # it would cancel twice
+
+
+def test_the_outcome_says_why_the_member_got_the_general_sentence(desk, tmp_path, club_backend, scripted):
+    """A gateway relays a real cancellation, then answers with a booking id that carries markdown and a
+    link: the member's reply leaves it out, and the operator's outcome says so, as text."""
+    import requests
+
+    from integrations.club_api import ClubApi
+    from tests.ui.test_errors import unescaped_punctuation
+
+    hostile = "BK-48213 **urgent** [verify](http://club-verify.example/login)"
+
+    def gateway(handler):
+        relayed = requests.request(handler.command, club_backend.url + handler.path,
+                                   data=gateway_server.requests[-1].body or None, timeout=5,
+                                   headers={k: v for k, v in handler.headers.items() if k.lower() != "host"})
+        body = relayed.content
+        if handler.command == "POST" and relayed.ok:
+            answer = relayed.json()
+            answer["booking"]["booking_id"] = hostile
+            body = json.dumps(answer).encode()
+        handler.send_response(relayed.status_code)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    gateway_server = scripted(gateway)
+    seed(desk, tmp_path, ANNA_CANCELS)
+    store = open_store(desk)
+    flow = build_workflow(store, desk)
+    flow.api = ClubApi(gateway_server.url, club_backend.token, timeout=2, retries=0)
+    flow.approve(1, "desk@club.example")
+    assert flow.execute(1) == State.REPLIED and club_backend.effects()["cancel"] == 1
+
+    app = open_inbox()
+    app.segmented_control(key="inbox_view").set_value("Done").run()
+    why = f"so the member got the general sentence without it: booking id {hostile[:60]!r}"  # as long as it says
+    assert why in table(app).loc[1, "Note"]
+    app.selectbox(key="inbox_detail").set_value(1).run()
+    [outcome] = [info for info in app.info if "general sentence" in shown(info.value)]
+    assert why in shown(outcome.value) and not unescaped_punctuation(outcome.value)  # text, nothing live

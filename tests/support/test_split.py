@@ -193,3 +193,30 @@ def test_a_split_made_by_approving_is_decided_by_the_inbox_models_rule(tmp_path,
     workflow.approve(first, "desk@club.example")
     [split] = [ticket for ticket in store.tickets() if ticket.id != first]
     assert split.state == State.NEEDS_REVIEW and "low confidence (96%)" in split.flags
+
+
+def test_the_confirmation_says_approving_makes_the_second_request_a_ticket_of_its_own(tmp_path, club_backend,
+                                                                                      smtp_server):
+    # Approving splits the second request off: the operator confirms that too, so it is said beforehand.
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = desk_workflow(store, club_backend, smtp_server)
+    first = anna_reset_and_cancel(store)
+
+    notes = workflow.approval_notes(first, workflow.check(first, {}), {})
+    assert [note for note in notes if "second request" in note] == [
+        ("its second request (cancel booking BK-48213) becomes a ticket of its own, linked to this one, to be "
+         "decided there")]
+
+
+def test_the_confirmation_says_nothing_of_a_split_that_approving_will_not_make(tmp_path, club_backend, smtp_server):
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    workflow = desk_workflow(store, club_backend, smtp_server)
+    first = anna_reset_and_cancel(store)
+    # the operator made this ticket the cancellation: approving splits nothing (the same rule as the split's)
+    edits = {"fields": {"category": "cancel_booking", "booking_id": "BK-48213"}}
+    assert not [note for note in workflow.approval_notes(first, workflow.check(first, edits), edits)
+                if "second request" in note]
+
+    split_second_request(store, workflow, first, "desk@club.example")  # split by the button already
+    assert not [note for note in workflow.approval_notes(first, workflow.check(first, {}), {})
+                if "second request" in note]
