@@ -5,12 +5,16 @@ file, so a labelled example still teaches what it taught (the label ``tk_2009`` 
 
 What counts as personal:
 - e-mail addresses, also spelt out for people only (``anna.berg (at) example.de``, ``anna.berg [at]
-  example [dot] de``, ``anna dot berg at example dot de``: the stand-in is spelt the same way);
-- phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``) and IBANs (the country
-  stays);
+  example [dot] de``, ``anna dot berg at example dot de``, ``anna -at- example -dot- de``: the
+  stand-in is spelt the same way);
+- phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``, French pairs
+  ``06.12.34.56.78``, North American ``(555) 123-4567``) and IBANs (the country stays);
+- the street's own name in a street address with its house number (``42 Elm Street``,
+  ``Lindenstraße 17``, ``12 rue des Lilas``, ``Calle Mayor 5``);
 - numbers of five or more digits (booking ids, member numbers; the letters around them stay), such
   a number of the file in any grouping (``4821 3377``, ``BK-48 213``), a number of seven or more
-  digits spaced in groups (``4821 3377`` alone; not a date, courts or a season), and the digits of
+  digits spaced in groups (``4821 3377`` alone; not a date, courts or a season), five or six after a
+  word that names a number ("member number 48 213", "Nr. 4 82 13"), and the digits of
   a labelled booking reference in another form (``SQ-2207``, ``sq 2207``, ``SQ2207``);
 - usernames: those the labels name, those a mail introduces ("username devans", "user jgarcia")
   and handles built from a known name (``claire_admin``, ``pkowalski``);
@@ -20,7 +24,8 @@ What counts as personal:
   after it, a greeting ("Hello Piotr"), a relation ("my son Tomasz"), a signature (the line after
   "Thanks," or a blank line later, after "--", or on the closing's line: "Cheers, Anna"), a display
   name before an address in a quoted or forwarded header ("From: Anna Berg <…>"), and a part of
-  the sender's ``first.last@`` that the mail writes on a line of its own as a name.
+  the sender's ``first.last@`` that the mail writes on a line of its own as a name; a word spelt
+  letter by letter (``K-E-L-L-E-R``, ``K E L L E R``) is a name, and its stand-in is spelt so.
 
 Each is looked for in the text as a reader sees it (``as_read``: ``anna＠example.org``, a zero-width
 space inside an address, ``ｔｋ＿２００９``, a Cyrillic ``к`` or a small capital ``ᴛ`` in a login,
@@ -182,6 +187,10 @@ _LETTER = r"[^\W\d_]"
 WORD = re.compile(rf"(?<![\w'’]){_LETTER}(?:{_LETTER}|['’-](?={_LETTER}))*(?![\w'’])")
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"(?<![\w+])(?:\+|00|0|\(0)[\d ()./-]{7,}\d(?!\w)")
+NORTH_AMERICAN_PHONE = re.compile(r"(?<![\w+(.,/-])(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-])\d{3}[ .-]\d{4}(?![\w]|[.,/-]\d)")
+"""``(555) 123-4567``, ``555-123-4567``: a local number with no ``0`` or ``+`` in front."""
+_FRENCH_PHONE = re.compile(r"0\d(?:([ .-]?)\d\d)(?:\1\d\d){3}")
+"""``06.12.34.56.78``: five pairs, which no date is however it looks like one."""
 NUMBER = re.compile(r"(?<!\d)\d{5,}(?!\d)")
 TOKEN = re.compile(r"(?<![\w.@+-])\w(?:[\w.+-]*\w)?(?!@)")
 """A word, a handle (``tk_2009``, ``anna.berg``), a number: what a username can look like in a text."""
@@ -192,12 +201,38 @@ DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,34}(?:[ .\-/]\d{1,34}){1,40}(?!\d)")
 """Digits in groups (``4821 3377``, ``BK-48 213``): a number of the file written another way."""
 _DIGITS = re.compile(r"\d+")
 SPACED_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{2,4}(?: \d{2,4})+(?![\d:]|[.,/-]\d)")
+CUED_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{1,4}(?:([ -])\d{1,4})(?:\1\d{1,4}){0,4}(?![\d:]|[.,/-]\d)")
+"""Five or six digits in groups (``48 213``, ``4 82 13``): a number only where a word says so
+(``NUMBER_CUE``); alone it is as often a price or a list of courts."""
+NUMBER_CUE = re.compile(r"(?:number|nummer|numéro|numero|número|\bno|\bnr|\bn[°º]|\bid|\bref|#)\.?[ \t]*"
+                        r"(?:is|ist|est|es|was|war|:|=)?[ \t]*$", re.IGNORECASE)
+SPELT_WORD = re.compile(r"(?<![\w-])[^\W\d_](?P<separator>[ \t]?-[ \t]?|[ \t])[^\W\d_](?:(?P=separator)[^\W\d_]){1,40}"
+                        r"(?![\w-])")
+"""A word spelt letter by letter, as people spell a name (``K-E-L-L-E-R``, ``K E L L E R``)."""
+_STREET_NAME = r"[A-ZÄÖÜÉ][\w'’]*(?:-[\w'’]+)*"
+_HOUSE_NUMBER = r"\d{1,4}[a-zA-Z]?"
+STREETS = tuple(re.compile(pattern) for pattern in (
+    (rf"(?<![\w-]){_HOUSE_NUMBER},?[ \t]+(?P<name>{_STREET_NAME}(?:[ \t]+{_STREET_NAME}){{0,2}})[ \t]+(?:Street|St\.?"
+    r"|Road|Rd\.?|Avenue|Ave\.?|Lane|Ln\.?|Drive|Close|Way|Crescent|Place|Gardens|Terrace|Grove|Square|Boulevard"
+    r"|Blvd\.?|Mews|Row|Walk|Parade)(?!\w)"),
+    (rf"(?<![\w-])(?P<name>[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)*-?)(?:straße|strasse|str\.|weg|gasse|allee|damm"
+    rf"|ring|ufer|steig|pfad)[ \t]+{_HOUSE_NUMBER}(?!\w)"),
+    (rf"(?<![\w-])(?P<name>{_STREET_NAME})[ \t]+(?:Straße|Strasse|Str\.|Weg|Allee|Gasse|Ring|Damm)[ \t]+"
+    rf"{_HOUSE_NUMBER}(?!\w)"),
+    (rf"(?<![\w-]){_HOUSE_NUMBER}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?i:rue|avenue|av\.|boulevard|bd|allée|impasse|chemin"
+    rf"|quai|place|route)[ \t]+(?i:de la[ \t]+|de l'|du[ \t]+|des[ \t]+|de[ \t]+|d')?(?P<name>{_STREET_NAME}"
+    rf"(?:[ \t]+{_STREET_NAME}){{0,2}})"),
+    (rf"(?<![\w-])(?i:calle|c/|avenida|avda\.?|plaza|paseo|camino)[ \t]*(?i:de la[ \t]+|del[ \t]+|de[ \t]+)?"
+    rf"(?P<name>{_STREET_NAME}(?:[ \t]+{_STREET_NAME}){{0,2}}),?[ \t]+(?:n[ºo°]\.?[ \t]*)?{_HOUSE_NUMBER}(?!\w)")))
+"""A street address with its house number, in English, German, French and Spanish forms (``42 Elm
+Street``, ``Lindenstraße 17``, ``12 rue des Lilas``, ``Calle Mayor 5``): the street's own name is
+personal, the kind of street and the number stay. ``Platz`` and ``Court`` are courts here."""
 _SPACED_DATE = re.compile(r"\d{1,2} \d{1,2} (?:19|20)\d\d|(?:19|20)\d\d \d{1,2} \d{1,2}|(?:19|20)\d\d(?: (?:19|20)\d\d)+")
 
 _AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
-                 r"|[ \t]{1,3}at[ \t]{1,3}")
+                 r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}")
 _DOT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:dot|punkt|point|punto)[ \t]{0,3}[)\]}>][ \t]{0,3}"
-                  r"|[ \t]{1,3}(?:dot|punkt)[ \t]{1,3}|\.")
+                  r"|[ \t]{1,3}(?:dot|punkt)[ \t]{1,3}|[ \t]{0,3}-(?:dot|punkt)-[ \t]{0,3}|\.")
 _ADDRESS_SEPARATOR = re.compile(rf"(?P<at>{_AT_SEPARATOR})|{_DOT_SEPARATOR}", re.IGNORECASE)
 SPELT_EMAIL = re.compile(
     rf"(?<![\w.+@-])(?=([\w+-]{{1,64}}(?:(?:{_DOT_SEPARATOR})[\w+-]{{1,64}}){{0,8}}(?:{_AT_SEPARATOR})"
@@ -207,7 +242,7 @@ example [dot] de``, ``anna dot berg at example dot de``. A lookahead, so that ``
 does not hide the address that starts at ``anna``; each repeat is capped, so a hostile text costs
 linear time."""
 _ANGLE_ADDRESS = re.compile(r"<[^<>\s@]{1,64}@[^<>\s]{1,255}>")
-_AT_HINT = re.compile(r"@|[(\[{<][ \t]{0,3}at\b|[ \t]at[ \t]", re.IGNORECASE)
+_AT_HINT = re.compile(r"@|[(\[{<][ \t]{0,3}at\b|[ \t]at[ \t]|-at-", re.IGNORECASE)
 """What every "at" of SPELT_EMAIL holds."""
 _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
 _USERNAME_CONTEXT = re.compile(
@@ -398,6 +433,11 @@ class Pseudonymiser:
                     or (introduced and _ends_a_name(text, words, index))):
                 self._add_names([word], first=True)
                 self._add_names(self._surnames(text, words, index))
+        for spelt in SPELT_WORD.finditer(text):
+            if letters := _spelt_letters(spelt.group()):
+                self._add_names([letters])
+        for start, end in _street_name_spans(text):  # no stand-in may be a street of the file
+            self._originals.update(fold(word) for word in WORD.findall(text[start:end]))
         for parts in [*map(_name_line, _signatures(text)), *_displayed_names(text)]:
             self._add_names(parts[:1], first=True)
             self._add_names(parts[1:])
@@ -481,9 +521,11 @@ class Pseudonymiser:
         they stand in it."""
         detectors: list[tuple[Callable[[str], Iterable[tuple[int, int]]], Callable[[str], str | None]]] = [
             (_spans(EMAIL), self._email), (_spelt_email_spans, self._spelt_email), (_spans(IBAN), self._iban),
-            (_spans(PHONE), self._phone), (_spans(REFERENCE), self._reference), (_spans(TOKEN), self._username),
+            (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
+            (_street_name_spans, self._street_name), (_spans(REFERENCE), self._reference),
+            (_spelt_word_spans, self._spelt_word), (_spans(TOKEN), self._username),
             (self._stated_number_spans, self._grouped_number), (_spans(SPACED_NUMBER), self._spaced_number),
-            (_spans(NUMBER), self._number), (_spans(WORD), self._name)]
+            (_cued_number_spans, self._digit_for_digit), (_spans(NUMBER), self._number), (_spans(WORD), self._name)]
         read, origin = as_read(text)
         spans: list[tuple[int, int, str]] = []
         """Replaced so far: in order and apart, so that one bisection finds an overlap (a scan of all
@@ -642,11 +684,26 @@ class Pseudonymiser:
 
     def _phone(self, text: str) -> str | None:
         digits = re.sub(r"\D", "", text)
-        if len(digits) < 9 or _DATE_LIKE.search(text):
+        if len(digits) < 9 or (_DATE_LIKE.search(text) and not _FRENCH_PHONE.fullmatch(text)):
             return None
-        keep = 2 if text.startswith(("+", "00")) else 1  # the country code or the trunk prefix
+        # the country code or the trunk prefix; a North American number has neither
+        keep = 2 if text.startswith(("+", "00")) else 1 if text.startswith(("0", "(0")) else 0
         replaced = iter(digits[:keep] + self._number(digits)[keep:])
         return re.sub(r"\d", lambda _: next(replaced), text)
+
+    def _street_name(self, name: str) -> str:
+        """A street's own name, word by word, as names are: ``Elm`` of ``42 Elm Street`` the same
+        stand-in wherever the file writes it."""
+        return WORD.sub(lambda word: _cased(self._stand_in(fold(word.group()), False), word.group()), name)
+
+    def _spelt_word(self, found: str) -> str | None:
+        """A name spelt letter by letter, as its stand-in spelt the same way (``K-E-L-L-E-R`` ->
+        ``C-O-N-N-E-R``, the stand-in of ``Keller``)."""
+        letters = _spelt_letters(found)
+        if letters is None or fold(letters) not in self._name_keys:
+            return None
+        stand_in = _cased(self._stand_in(fold(letters), fold(letters) in self._first_like), letters)
+        return SPELT_WORD.fullmatch(found)["separator"].join(stand_in)
 
     def _iban(self, text: str) -> str | None:
         """An IBAN's digits (check digits, bank code, account) as one number; its country stays."""
@@ -707,6 +764,36 @@ class Pseudonymiser:
 
 def _spans(pattern: re.Pattern) -> Callable[[str], Iterable[tuple[int, int]]]:
     return lambda text: [match.span() for match in pattern.finditer(text)]
+
+
+def _street_name_spans(text: str) -> Iterable[tuple[int, int]]:
+    return [match.span("name") for pattern in STREETS for match in pattern.finditer(text)]
+
+
+def _spelt_letters(found: str) -> str | None:
+    """The word a SPELT_WORD run spells, where it reads as a name spelt out: three letters or more
+    between hyphens; four or more capitals between spaces, with a vowel and not in alphabetical
+    order ("courts A B C D" is a list); none a word that is never a name; else None."""
+    written = SPELT_WORD.fullmatch(found)
+    letters = re.sub(r"[\W_]", "", found)
+    hyphens = "-" in written["separator"]
+    if len(letters) < (3 if hyphens else 4) or not (letters.isupper() or (hyphens and letters.islower())):
+        return None
+    if not hyphens and (list(letters) == sorted(set(letters)) or not re.search("[AEIOUY]", fold(letters).upper())):
+        return None
+    return None if fold(letters) in NOT_NAMES else letters
+
+
+def _spelt_word_spans(text: str) -> Iterable[tuple[int, int]]:
+    return [match.span() for match in SPELT_WORD.finditer(text) if _spelt_letters(match.group())]
+
+
+def _cued_number_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Five or six digits in groups right after a word that names a number ("member number 48 213")."""
+    for match in CUED_NUMBER.finditer(text):
+        if 5 <= sum(char.isdigit() for char in match.group()) <= 6 \
+                and NUMBER_CUE.search(text, max(0, match.start() - 30), match.start()):
+            yield match.span()
 
 
 def _spelt_email_spans(text: str) -> Iterable[tuple[int, int]]:

@@ -314,3 +314,99 @@ def test_a_long_mail_of_names_addresses_and_numbers_takes_linear_time():
     out = one({"sender": SUPPORT, "body": body})["body"]
     assert time.process_time() - started < 5
     assert "Berg" not in out and "4821" not in out and "kq-haus" not in out
+
+
+# -- values the mail writes another way: spelt, spaced, obfuscated, local forms ------------------
+
+@pytest.mark.parametrize(("body", "originals"), [
+    ("my son Jonas Keller wants to join; the name is spelt K-E-L-L-E-R", ("Keller", "K-E-L-L-E-R")),
+    ("please correct the surname to O B U Y A, not Obuja", ("O B U Y A",)),
+    ("my member number is 48 213, please check", ("48 213",)),
+    ("Mitgliedsnummer: 4 82 13", ("4 82 13",)),
+    ("member no. 48-21-33", ("48-21-33",)),
+    ("write to anna -at- bergfamily -dot- org", ("anna", "bergfamily")),
+    ("mobile 06.12.34.56.78 or 06 12 34 56 78", ("34.56.78", "34 56 78")),
+    ("call (555) 867-5309 or 555-867-5309", ("867-5309",)),
+    ("Please send the card to 42 Elm Street, London", ("Elm",)),
+    ("I moved to Flat 3, 17 Kingsley Road", ("Kingsley",)),
+    ("Neue Adresse: Lindenstraße 17, bzw. Berliner Straße 5", ("Linden", "Berliner")),
+    ("Nouvelle adresse : 12 rue des Lilas", ("Lilas",)),
+    ("Mi dirección: Calle de Alcalá, nº 12", ("Alcalá",)),
+])
+def test_a_value_spelt_spaced_obfuscated_or_written_locally_is_replaced(body, originals):
+    """Each of these passed through as written before: a surname spelt letter by letter, five or six
+    digits in groups after "number", an address written ``-at-``/``-dot-``, a French phone in dotted
+    pairs (it looked like a date), a North American number, a street address."""
+    out = one({"sender": SUPPORT, "body": body})["body"]
+    assert not [original for original in originals if original.lower() in out.lower()], out
+    assert out.split()[0] == body.split()[0]
+
+
+def test_a_spelt_name_and_a_cued_number_keep_the_labels_stand_ins():
+    """The model copies member names and booking numbers: written out, spaced or spelt, each is the
+    labelled value's one stand-in, in the same form."""
+    out = one({"sender": "Anna Berg <anna.berg@bergfamily.de>", "member_name": "Jonas Keller",
+               "booking_id": "BK-48213",
+               "body": "Hi,\nmy son Jonas Keller (K-E-L-L-E-R) wants to join. Booking number 48 213, i.e. BK-48213."})
+    first, last = out["member_name"].split()
+    number = out["booking_id"][3:]
+    assert f"my son {first} {last} ({'-'.join(last.upper())}) wants" in out["body"], out
+    assert f"Booking number {number[:2]} {number[2:]}, i.e. {out['booking_id']}." in out["body"], out
+
+
+@pytest.mark.parametrize("body", [
+    "Courts A B C D are closed", "courts 12 14 16 are free", "the prize money is 12 500 euros",
+    "score 6-4 6-3", "Platz 12 um 10:00", "Court 3 on 14.06.2025", "the T-shirt is XL", "I'm at home.Thanks.",
+    "on 14.06.25-16.06.25", "Stop by Centre Court 3"])
+def test_lists_prices_scores_and_courts_that_look_like_these_values_stay(body):
+    assert one({"sender": SUPPORT, "body": body})["body"] == body
+
+
+_NAME = _LABEL.map(str.capitalize)
+
+
+@PROPERTY
+@given(first=_NAME, last=_NAME, street=_NAME, host=_LABEL, number=st.integers(10_000, 999_999).map(str),
+       phone=st.integers(10**8, 10**9 - 1).map(str), iban=st.integers(10**19, 10**20 - 1).map(str),
+       template=st.integers(0, 2), cue=st.sampled_from(["member number", "Mitgliedsnummer:", "no.", "#", "ID"]),
+       street_form=st.sampled_from(["42 {} Street", "{}straße 17", "12 rue des {}", "Calle {} 5", "7 {} Road"]),
+       phone_form=st.sampled_from(["+49 {0}{1}{2} {3}{4}{5}{6}{7}{8}", "0{0}.{1}{2}.{3}{4}.{5}{6}.{7}{8}",
+                                   "({0}{1}{2}) {3}{4}{5}-{6}{7}{8}0", "0{0}{1}{2} {3}{4}{5}{6}{7}{8}"]))
+def test_whatever_mail_holds_these_values_none_is_left_and_the_labels_stay_in_the_text(
+        first, last, street, host, number, phone, iban, template, cue, street_form, phone_form):
+    if len({first, last, street, host.capitalize()}) < 4 or phone_form.startswith("(") and phone[0] in "01":
+        return
+    spaced = f"{number[:2]} {number[2:]}" if template else " ".join(number)
+    handle = f"{first[0]}{last}".lower()
+    address = [f"{host} -at- {host}haus -dot- org", f"{host}[at]{host}haus.org", f"{host} at {host}haus dot org"][template]
+    body = "\n".join([
+        ["Hello,", f"Dear club, my son {first} {last} wants to join.", "Hi there,"][template],
+        f"my son {first} {last} (spelt {'-'.join(last.upper())}) wants to join, username {handle}.",
+        f"{cue} {spaced}, booking BK-{number}. Reach me at {address} or {phone_form.format(*phone)}.",
+        (f"New address: {street_form.format(street)}. IBAN DE{iban[:2]} {iban[2:6]} {iban[6:10]} {iban[10:14]} "
+        f"{iban[14:18]} {iban[18:]}"),
+        "Thanks,", "", f"{first} {last}"])
+    row = {"sender": SUPPORT, "body": body, "member_name": f"{first} {last}", "username": handle,
+           "booking_id": f"BK-{number}"}
+    out = one(row)
+    text = out["body"]
+    for word in (first, last, street, host, handle):
+        assert not re.search(rf"(?i)(?<![a-z]){word}(?![a-z])", text), (word, text)
+    for written in ("-".join(last.upper()), spaced, number, phone_form.format(*phone), iban[6:10] + " " + iban[10:14]):
+        assert written not in text, (written, text)
+    for field in ("member_name", "username", "booking_id"):
+        assert out[field] in text and out[field] != row[field], (field, out[field], text)
+
+
+def test_a_megabyte_of_hostile_text_for_the_new_forms_takes_linear_time():
+    """Runs of spelt letters, of digit groups after "number", of "-at-" and of street words: each
+    pattern's repeats are capped, so 1 MB costs ten times what 100 KB does, in seconds."""
+    unit = "number 1 2 3 4 5 6 K-E-L-L-E-R A B C D E a -at- b -dot- c -at- 42 Elm Elm Street Lindenstraße 7 "
+
+    def seconds(size: int) -> float:
+        started = time.process_time()
+        one({"sender": SUPPORT, "body": unit * (size // len(unit))})
+        return time.process_time() - started
+
+    small, large = seconds(100_000), seconds(1_000_000)
+    assert large < 30 and large < 20 * max(small, 0.05), (small, large)
