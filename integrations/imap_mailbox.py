@@ -19,7 +19,8 @@ fresh connection, and one that fails alone twice becomes an :class:`UnfetchableM
 is never blamed on a mail: the round ends and the next one tries again. Nor is a server that
 sends, but too slowly: each request has a deadline (the read timeout bounds one wait, not a
 drip of a byte every few seconds), past which its connection is cut and the round ends the same way;
-connecting, the greeting, logging in and selecting the folder share one such deadline.
+connecting, the greeting, logging in and selecting the folder share one such deadline. Every later
+request has its own (:meth:`ImapMailbox._within_deadline`), imap-tools' calls and LOGOUT included.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ class ImapMailbox:
         if self._box is None:  # the connection failed: imaplib closed its socket itself
             return
         try:
-            self._box.logout()
+            with self._within_deadline("LOGOUT"):
+                self._box.logout()
         except (OSError, imaplib.IMAP4.error, ImapToolsError):
             pass  # the connection may be gone already; nothing is pending on it
 
@@ -234,7 +236,7 @@ class ImapMailbox:
     def _select(self) -> str:
         """(Re-)select the folder; returns its UIDVALIDITY from the SELECT response."""
         folder = self.settings.folder
-        with self._unavailable_on_error(f"cannot open folder {folder!r}"):
+        with self._unavailable_on_error(f"cannot open folder {folder!r}"), self._within_deadline("SELECT"):
             self._box.folder.set(folder)
             _, values = self._box.client.response("UIDVALIDITY")
             if not values or values[-1] is None:  # a server that leaves it out of SELECT still has STATUS
@@ -331,21 +333,29 @@ class ImapMailbox:
     def _command(self, command: str, *args: str, expected_bytes: int = 0) -> list:
         """``UID command args``; TimeoutError when the answer is not complete by its deadline
         (``expected_bytes`` at the slowest rate allowed, plus ``DEADLINE_TIMEOUTS`` read timeouts)."""
+        with self._within_deadline(f"UID {command}", expected_bytes):
+            status, data = self._box.client.uid(command, *args)
+        if status != "OK":
+            raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")
+        return data
+
+    @contextmanager
+    def _within_deadline(self, request: str, expected_bytes: int = 0):
+        """Runs the block by one request's deadline (:func:`request_deadline_s`); TimeoutError once
+        it has passed. imaplib's timeout bounds one read only: a server that drips its answer a line
+        inside it, again and again, would hold a worker's round for as long as it likes."""
         deadline_s = request_deadline_s(self.settings, expected_bytes)
         client = self._box.client
         deadline = SocketDeadline(deadline_s, lambda: client.sock)
         try:
             with deadline:
-                status, data = client.uid(command, *args)
+                yield
         except Exception:
             if deadline.passed:  # whatever the cut connection raised, it is the deadline's doing
-                raise TimeoutError(f"UID {command} was not answered within {deadline_s:g} s") from None
+                raise TimeoutError(f"{request} was not answered within {deadline_s:g} s") from None
             raise
         if deadline.passed:  # answered just as it was cut: the connection is gone all the same
-            raise TimeoutError(f"UID {command} was not answered within {deadline_s:g} s")
-        if status != "OK":
-            raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")
-        return data
+            raise TimeoutError(f"{request} was not answered within {deadline_s:g} s")
 
     def generation(self) -> tuple[str, str]:
         """The store's names for the folder as it is now: (mailbox name, UIDVALIDITY)."""
@@ -364,7 +374,7 @@ class ImapMailbox:
             self._store_flag(uid, r"\Seen")
         if self.settings.processed_folder:
             self._ensure_folder(self.settings.processed_folder)
-            with self._unavailable_on_error("move failed"):
+            with self._unavailable_on_error("move failed"), self._within_deadline("UID MOVE"):
                 self._box.move(uid, self.settings.processed_folder)
 
     def flag_answered(self, uid: str) -> None:
@@ -380,7 +390,7 @@ class ImapMailbox:
         self._ensure_folder(folder)
         if message_id and self._uids_with_message_id(folder, message_id):
             return
-        with self._unavailable_on_error("append failed"):
+        with self._unavailable_on_error("append failed"), self._within_deadline("APPEND", len(raw)):
             self._box.append(raw, folder, flag_set=[r"\Seen"])
 
     def flag_answered_original(self, original: MailRef) -> bool:
@@ -415,7 +425,7 @@ class ImapMailbox:
                             message_id, ", ".join(f"{folder} UID {uid}" for folder, uid in found))
             return False
         [(folder, uid)] = found
-        with self._unavailable_on_error(f"cannot open folder {folder!r}"):
+        with self._unavailable_on_error(f"cannot open folder {folder!r}"), self._within_deadline("SELECT"):
             self._box.folder.set(folder)
         self._store_flag(uid, r"\Answered")
         return True
@@ -427,9 +437,10 @@ class ImapMailbox:
         if not MESSAGE_ID.fullmatch(message_id):
             return []
         with self._unavailable_on_error(f"search in {folder!r} failed"):
-            if not self._box.folder.exists(folder):
-                return []
-            self._box.folder.set(folder)
+            with self._within_deadline("LIST and SELECT"):
+                if not self._box.folder.exists(folder):
+                    return []
+                self._box.folder.set(folder)
             data = self._command("SEARCH", "HEADER", "Message-ID", _quoted(message_id))
             # only UIDs: a hostile answer's other bytes would fail to decode or to read as a number
             hits = [hit.decode() for hit in (data[0] or b"").split() if hit.isdigit()]
@@ -446,7 +457,7 @@ class ImapMailbox:
     def _ensure_folder(self, folder: str) -> None:
         if folder in self._created_folders:
             return
-        with self._unavailable_on_error(f"cannot create folder {folder!r}"):
+        with self._unavailable_on_error(f"cannot create folder {folder!r}"), self._within_deadline("LIST and CREATE"):
             if not self._box.folder.exists(folder):
                 self._box.folder.create(folder)
         self._created_folders.add(folder)

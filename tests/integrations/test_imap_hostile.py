@@ -492,3 +492,155 @@ def test_a_server_dripping_its_greeting_or_login_answer_is_cut_off_at_the_connec
     assert isinstance(error, ImapUnavailable)
     assert "cannot connect: TimeoutError: not logged in with the folder open within 2 s" in str(error)
     assert settings.password not in str(error)
+
+
+# -- dripping after connecting: every request has a deadline ------------------------------------
+class StallingProxy(LyingProxy):
+    """A :class:`LyingProxy` that, from the first server line ``stall_at`` picks on, sends the
+    client ``* OK still working`` every 0.1 s instead, without end: each read is answered inside
+    the read timeout, so only a deadline ends the request."""
+
+    def __init__(self, target_port: int, stall_at: Callable[[bytes], bool]):
+        self.stall_at = stall_at
+        super().__init__(target_port)
+
+    def _to_client(self, server: socket.socket, client: socket.socket) -> None:
+        pending = b""
+        try:
+            while data := server.recv(65_536):
+                *lines, pending = (pending + data).split(b"\r\n")
+                for line in lines:
+                    if self.stall_at(line):
+                        while not self._closed.wait(0.1):
+                            client.sendall(b"* OK still working\r\n")
+                        return
+                    client.sendall(line + b"\r\n")
+        except OSError:
+            pass
+
+
+def nth_line_with(marker: bytes, n: int) -> Callable[[bytes], bool]:
+    seen = 0
+
+    def is_it(line: bytes) -> bool:
+        nonlocal seen
+        seen += marker in line
+        return marker in line and seen == n
+
+    return is_it
+
+
+def finished_within(seconds: float, work: Callable[[], object]) -> Exception | None:
+    """What ``work`` raised (None if nothing), failing the test if it still runs after ``seconds``."""
+    outcome = []
+
+    def run():
+        try:
+            work()
+        except Exception as error:  # noqa: BLE001 - the caller asserts on what it was
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still talking to the server after {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize(("stall_at", "said"), [
+    (nth_line_with(b"* FLAGS", 2), "cannot open folder 'INBOX': TimeoutError: SELECT was not answered within 2 s"),
+    (nth_line_with(b"* FLAGS", 3), "cannot open folder 'INBOX': TimeoutError: SELECT was not answered within 2 s"),
+    (nth_line_with(b"List completed", 1), "cannot create folder 'Done': TimeoutError: LIST and CREATE was not"),
+    (nth_line_with(b"[COPYUID", 1), "move failed: TimeoutError: UID MOVE was not answered within 2 s"),
+], ids=["generation-select", "new-mails-select", "processed-folder-list", "move"])
+def test_a_server_dripping_a_select_list_or_move_is_cut_off_at_the_requests_deadline(dovecot_server, imap_account,
+                                                                                    store, stall_at, said):
+    # These went through imap-tools, outside the deadline of UID commands: the round waited for as
+    # long as the server kept sending "* OK" lines (measured: still waiting after 20 s).
+    dovecot_server.append(imap_account.user, mail(1))
+    proxy = StallingProxy(imap_account.port, stall_at)
+    try:
+        started = time.monotonic()
+        error = finished_within(10, lambda: fetch_imap(store, proxy.settings(imap_account, timeout=0.5,
+                                                                             processed_folder="Done")))
+        assert time.monotonic() - started < 4  # the deadline, 4 read timeouts of 0.5 s, plus the rest of the round
+    finally:
+        proxy.close()
+    assert isinstance(error, ImapUnavailable) and said in str(error)
+    assert imap_account.password not in str(error)
+    # nothing lost: a good server gets the mail stored once and moved (a MOVE cut midway may have
+    # left Dovecot's copy in Done as well: the retry's move then adds a second one there)
+    fetch_imap(store, dataclasses.replace(imap_account, processed_folder="Done"))
+    assert [t.message_id for t in store.tickets()] == ["<1@example.org>"]
+    assert server_flags(imap_account, "INBOX") == {} and server_flags(imap_account, "Done")
+
+
+def test_a_server_dripping_its_goodbye_does_not_hold_the_round(dovecot_server, imap_account, store):
+    # LOGOUT ends every fetch: a server dripping "* BYE ..." held a round that had stored everything.
+    dovecot_server.append(imap_account.user, mail(1))
+    proxy = StallingProxy(imap_account.port, nth_line_with(b"* BYE", 1))
+    try:
+        started = time.monotonic()
+        stored = []
+        assert finished_within(10, lambda: stored.append(fetch_imap(store, proxy.settings(imap_account, timeout=0.5)))) \
+            is None
+        assert time.monotonic() - started < 4
+    finally:
+        proxy.close()
+    assert stored == [1]
+
+
+# -- a dripped TLS handshake -----------------------------------------------------------------------
+def serve_dripped_handshake(before_tls: Callable[[socket.socket], None] = lambda connection: None) -> int:
+    """A loopback server (its port returned) that, after ``before_tls`` (a STARTTLS exchange),
+    answers the ClientHello with the header of a 16 KB handshake record and then one byte of it
+    every 0.1 s: each read is answered inside the read timeout, the handshake never ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            try:
+                before_tls(connection)
+                connection.recv(65_536)
+                connection.sendall(b"\x16\x03\x03\x40\x00")
+                for _ in range(600):
+                    connection.sendall(b"\x00")
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the client gave up: what the test waits for
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def imap_starttls_exchange(connection: socket.socket) -> None:
+    connection.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n")
+    for line in connection.makefile("rb"):
+        tag, command = line.split()[:2]
+        if command.upper() == b"CAPABILITY":
+            connection.sendall(b"* CAPABILITY IMAP4rev1 STARTTLS\r\n" + tag + b" OK done\r\n")
+        elif command.upper() == b"STARTTLS":
+            connection.sendall(tag + b" OK begin TLS\r\n")
+            return
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_a_dripped_tls_handshake_ends_within_the_read_timeout(security):
+    # The deadline cannot see the socket while ssl wraps it (a new socket object), but CPython's
+    # handshake has a deadline of its own: the socket's timeout for the whole handshake (measured:
+    # 1.0 s at timeout=1). This guards that, for implicit TLS and after STARTTLS.
+    port = serve_dripped_handshake(imap_starttls_exchange if security == "starttls" else lambda connection: None)
+    settings = ImapSettings("127.0.0.1", port, security, "desk", "S3cret-pw", timeout=0.5)
+
+    def connect():
+        with ImapMailbox(settings):
+            pass
+
+    started = time.monotonic()
+    error = finished_within(10, connect)
+    assert time.monotonic() - started < 2
+    assert isinstance(error, ImapUnavailable) and "cannot connect: TimeoutError" in str(error)

@@ -14,9 +14,11 @@ from integrations.mail_sending import (
     MailSendError,
     OriginalMail,
     SmtpSender,
+    SmtpSettings,
     build_reply,
     message_bytes,
 )
+from tests.integrations.test_imap_hostile import serve_dripped_handshake
 
 TIMEOUT_S = 0.5
 DEADLINE_S = DEADLINE_TIMEOUTS * TIMEOUT_S
@@ -161,3 +163,27 @@ def test_an_encoded_word_posing_as_an_address_is_never_the_recipient():
     with pytest.raises(ValueError, match="no address to reply to"):
         build_reply(replace(original, reply_to_address="=?utf-8?q?a=0D=0ABcc=3A_e@vil.net?="),
                     from_address="support@club.example", body="Done.", domain="club.example")
+
+
+# -- a dripped TLS handshake -----------------------------------------------------------------------
+
+def smtp_starttls_exchange(connection):
+    connection.sendall(b"220 smtp.test ESMTP\r\n")
+    for line in connection.makefile("rb"):
+        if line.upper().startswith(b"EHLO"):
+            connection.sendall(b"250-smtp.test\r\n250 STARTTLS\r\n")
+        elif line.upper().startswith(b"STARTTLS"):
+            connection.sendall(b"220 go ahead\r\n")
+            return
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_a_dripped_tls_handshake_ends_within_the_read_timeout(security):
+    # As for IMAP (test_imap_hostile): CPython bounds the whole handshake by the socket's timeout.
+    port = serve_dripped_handshake(smtp_starttls_exchange if security == "starttls" else lambda connection: None)
+    settings = SmtpSettings(host="127.0.0.1", port=port, security=security, user=None, password=None,
+                            from_address="Club Support <support@club.example>", timeout=TIMEOUT_S)
+    started = time.monotonic()
+    with pytest.raises(MailSendError, match=f"no answer within {TIMEOUT_S:g} s"):
+        SmtpSender(settings).send(reply())
+    assert time.monotonic() - started < 2 * TIMEOUT_S + 1
