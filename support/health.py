@@ -11,11 +11,15 @@ a lock), not gone: said so, or someone starts a second worker beside it.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.processes import ProcessState, process_state
 from support.store import TicketStore
+
+log = logging.getLogger(__name__)
 
 STALE_AFTER_INTERVALS = 3
 STALE_AFTER_MIN_S = 90.0
@@ -43,11 +47,26 @@ class WorkerHealth:
 
 
 def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
-    now = _now()
-    store.db.execute("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s) VALUES (?,?,?,?)"
-                     " ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
-                     " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL",
-                     (worker, now, now, every_s))
+    """Record the start. A store that refuses it (a full disk, a lock held past the busy timeout)
+    costs the record, never the worker: it is said in the log, and the first beat that gets
+    through records the start, so the worker resumes by itself once there is room."""
+    started = (worker, _now(), every_s)
+    try:
+        _record_start(store, *started)
+    except sqlite3.Error as error:
+        log.error("worker %s: its start could not be recorded (%s); the next round's beat tries again", worker, error)
+        _unrecorded_starts[worker] = started
+
+
+_unrecorded_starts: dict[str, tuple[str, str, float]] = {}
+"""Starts of this process's workers the store refused, by worker: recorded with their next beat."""
+
+
+def _record_start(store: TicketStore, worker: str, started_at: str, every_s: float) -> None:
+    store.write("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s) VALUES (?,?,?,?)"
+                " ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
+                " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL",
+                (worker, started_at, started_at, every_s))
 
 
 def record_round(store: TicketStore, worker: str, done: Round) -> None:
@@ -62,13 +81,22 @@ def record_progress(store: TicketStore, worker: str, so_far: Round) -> None:
 
 
 def _beat(store: TicketStore, worker: str, done: Round, rounds_ended: int) -> None:
-    store.db.execute("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+?, fetched=?, triaged=?, errors=?,"
-                     " last_error=? WHERE worker=?",
-                     (_now(), rounds_ended, done.fetched, done.triaged, done.errors, done.last_error, worker))
+    if worker in _unrecorded_starts:
+        _record_start(store, *_unrecorded_starts[worker])
+        del _unrecorded_starts[worker]
+    store.write("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+?, fetched=?, triaged=?, errors=?,"
+                " last_error=? WHERE worker=?",
+                (_now(), rounds_ended, done.fetched, done.triaged, done.errors, done.last_error, worker))
 
 
 def worker_stopped(store: TicketStore, worker: str) -> None:
-    store.db.execute("UPDATE worker_rounds SET stopped_at=? WHERE worker=?", (_now(), worker))
+    """Record the stop; a store that refuses it is said in the log and the worker still ends as it
+    was ending (its beats then go stale, and the inbox says it is not running)."""
+    _unrecorded_starts.pop(worker, None)
+    try:
+        store.write("UPDATE worker_rounds SET stopped_at=? WHERE worker=?", (_now(), worker))
+    except sqlite3.Error as error:
+        log.error("worker %s: its stop could not be recorded (%s)", worker, error)
 
 
 def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHealth:

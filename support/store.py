@@ -52,7 +52,9 @@ LIST_COLUMNS = ("id, mailbox, uid, message_id, sender, subject, mail_date, machi
 """What a list of tickets shows: everything but the mail body."""
 
 
-WAL_TRIES_S = 30.0
+BUSY_TIMEOUT_S = 30
+"""How long a write waits for another process's write lock before it fails as "database is locked"."""
+WAL_TRIES_S = float(BUSY_TIMEOUT_S)
 """How long opening a store retries switching it to WAL while another opener holds the file (as
 long as the busy timeout: the switch does not wait by itself)."""
 
@@ -88,26 +90,50 @@ class TicketStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA busy_timeout=30000")  # processes share the file: wait for a writer, never fail
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")  # processes share the file: wait for a writer
         _use_wal(self.db)
         migrate(self.db)
         self.db.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
     def transaction(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        with self._full_disk_named():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.db.execute("COMMIT")  # inside: a COMMIT that fails must not leave the transaction open
+            except BaseException:
+                # SQLite rolls the whole transaction back by itself on a full disk or an I/O error: a
+                # second ROLLBACK would bury that error under "no transaction is active".
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    def write(self, sql: str, args: Sequence = ()) -> sqlite3.Cursor:
+        """One statement that writes on its own (or inside a transaction), a full disk said as
+        StoreFull, as in a transaction."""
+        with self._full_disk_named():
+            return self.db.execute(sql, args)
+
+    def failure_words(self, error: sqlite3.Error) -> str:
+        """A failed read or write of the store in words for the operator (the CLI, a page): which
+        file, what happened and what to do, where SQLite's own words name neither."""
+        if isinstance(error, StoreFull):
+            return str(error)
+        if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return (f"the ticket store {self.path} is busy: another process held it for over {BUSY_TIMEOUT_S} s"
+                    f" ({error}); nothing of this write was kept, try again")
+        return f"the ticket store {self.path} failed ({error})"
+
+    @contextmanager
+    def _full_disk_named(self):
+        """SQLite's "database or disk is full" as StoreFull: the one place it is translated."""
         try:
             yield
-            self.db.execute("COMMIT")  # inside: a COMMIT that fails must not leave the transaction open
-        except BaseException as error:
-            # SQLite rolls the whole transaction back by itself on a full disk or an I/O error: a
-            # second ROLLBACK would bury that error under "no transaction is active".
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            if isinstance(error, sqlite3.OperationalError) and not isinstance(error, StoreFull) \
-                    and error.sqlite_errorcode == sqlite3.SQLITE_FULL:
-                raise StoreFull(self.path, error) from error
-            raise
+        except sqlite3.OperationalError as error:
+            if isinstance(error, StoreFull) or error.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            raise StoreFull(self.path, error) from error
 
     # -- intake: every fetched mail once -----------------------------------------------
     def is_known(self, ref: MailRef) -> bool:
@@ -213,8 +239,8 @@ class TicketStore:
         return [row[0] for row in rows]
 
     def mark_uid_processed(self, mailbox: str, uidvalidity: str, uid: str) -> None:
-        self.db.execute("UPDATE mail_seen SET processed=1 WHERE mailbox=? AND uidvalidity=? AND uid=?",
-                        (mailbox, uidvalidity, uid))
+        self.write("UPDATE mail_seen SET processed=1 WHERE mailbox=? AND uidvalidity=? AND uid=?",
+                   (mailbox, uidvalidity, uid))
 
     # -- tickets ------------------------------------------------------------------------
     def ticket(self, ticket_id: int) -> Ticket:
@@ -274,10 +300,10 @@ class TicketStore:
         return True
 
     def _lease(self, ticket_id: int, actor: str) -> None:
-        self.db.execute("UPDATE tickets SET lease_owner=?, lease_until=? WHERE id=?", (actor, _now(LEASE_S), ticket_id))
+        self.write("UPDATE tickets SET lease_owner=?, lease_until=? WHERE id=?", (actor, _now(LEASE_S), ticket_id))
 
     def release(self, ticket_id: int) -> None:
-        self.db.execute("UPDATE tickets SET lease_owner=NULL, lease_until=NULL WHERE id=?", (ticket_id,))
+        self.write("UPDATE tickets SET lease_owner=NULL, lease_until=NULL WHERE id=?", (ticket_id,))
 
     # -- failures: counted per step; the third parks the ticket ------------------------------
     def record_failure(self, ticket_id: int, step: str, reason: str, actor: str) -> int:
@@ -464,7 +490,7 @@ class TicketStore:
         return [row[0] for row in rows]
 
     def mark_answered_flagged(self, ticket_id: int) -> None:
-        self.db.execute("UPDATE replies SET answered_flagged=1 WHERE ticket_id=?", (ticket_id,))
+        self.write("UPDATE replies SET answered_flagged=1 WHERE ticket_id=?", (ticket_id,))
 
     def record_triage(self, ticket_id: int, triage: dict, flags: list[str]) -> None:
         """Save the model's result and move the ticket to triaged or needs_review."""
@@ -591,11 +617,11 @@ class TicketStore:
     def put_draft(self, ticket_id: int, draft: dict | None) -> None:
         """Store the draft, or forget it (None)."""
         if draft is None:
-            self.db.execute("DELETE FROM drafts WHERE ticket_id = ?", (ticket_id,))
+            self.write("DELETE FROM drafts WHERE ticket_id = ?", (ticket_id,))
             return
-        self.db.execute("INSERT INTO drafts (ticket_id, draft, updated_at) VALUES (?, ?, ?) ON CONFLICT (ticket_id)"
-                        " DO UPDATE SET draft = excluded.draft, updated_at = excluded.updated_at",
-                        (ticket_id, json.dumps(draft), _now()))
+        self.write("INSERT INTO drafts (ticket_id, draft, updated_at) VALUES (?, ?, ?) ON CONFLICT (ticket_id)"
+                   " DO UPDATE SET draft = excluded.draft, updated_at = excluded.updated_at",
+                   (ticket_id, json.dumps(draft), _now()))
 
     def drafts(self, states: Sequence[str]) -> dict[int, dict]:
         """Drafts of tickets still in one of ``states`` (a decided ticket's draft is moot)."""

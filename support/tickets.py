@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from dataclasses import asdict
 
@@ -90,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(settings)
     except StoreUnavailable as problem:
         raise SystemExit(str(problem)) from None
+    try:
+        return run(store, settings, args)
+    except KeyError as missing:  # a ticket number that is not in the store
+        print(f"{args.command} failed: {missing.args[0]}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as problem:  # a full disk, a lock held too long: one sentence, never a traceback
+        print(f"{args.command} failed: {store.failure_words(problem)}", file=sys.stderr)
+        if getattr(args, "ticket", None) is not None:
+            print(f"see where ticket {args.ticket} stands with: python -m support.tickets show {args.ticket}",
+                  file=sys.stderr)
+        return 1
+
+
+def run(store: TicketStore, settings: Settings, args) -> int:
     if args.command == "export":
         return export(store)
     if args.command == "corrections":

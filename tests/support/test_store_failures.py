@@ -4,6 +4,7 @@ rolled back by SQLite itself) and another process holding the write lock past th
 Nothing is lost or half-written, the error says what happened, and the next round resumes."""
 
 import dataclasses
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from core.mail import MailRef
 from core.settings import load_settings
-from support import worker
+from support import health, worker
 from support.desk import open_store
 from support.intake import fetch_eml_dir, fetch_imap
 from support.states import State
@@ -224,3 +225,48 @@ def test_a_full_store_error_is_still_the_sqlite_error_its_callers_handle(tmp_pat
                          ("x" * 10_000,))
     assert isinstance(raised.value, sqlite3.OperationalError) and raised.value.sqlite_errorcode == sqlite3.SQLITE_FULL
     assert isinstance(raised.value.__cause__, sqlite3.OperationalError)  # SQLite's own, kept for the log
+
+
+def fill_worker_rounds(store: TicketStore) -> None:
+    """Earlier workers' rows fill the heartbeat table's last page, and the file may not grow: the
+    next worker's start needs a page the full disk refuses."""
+    fill_up(store, 0)
+    rows = store.db.execute("SELECT count(*) FROM worker_rounds").fetchone()[0]
+    for earlier in range(rows, rows + 10_000):
+        try:
+            store.db.execute("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s)"
+                             " VALUES (?, '', '', 60)", (f"w:{earlier}",))
+        except sqlite3.OperationalError:
+            return
+    raise AssertionError("the heartbeat table never filled its page")
+
+
+def test_writes_outside_a_transaction_name_the_full_store(tmp_path):
+    store = TicketStore(tmp_path / "t.sqlite3")
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", "1", "<a@example.org>"), sender="a@example.org")
+    fill_up(store, 0)
+    with pytest.raises(StoreFull) as raised:
+        store.put_draft(ticket_id, {"reply": EDITED_REPLY * 4})
+    assert_names_the_file_and_what_to_do(str(raised.value), store)
+    fill_worker_rounds(store)
+    with pytest.raises(StoreFull):
+        store.write("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s) VALUES ('x:1', '', '', 1)")
+
+
+def test_a_worker_started_on_a_full_store_runs_its_round_and_a_later_beat_records_its_start(
+        tmp_path, mail_folder, monkeypatch, caplog):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    store = open_store(load_settings())
+    monkeypatch.setattr(worker, "open_store", lambda settings: store)
+    fill_worker_rounds(store)
+
+    assert worker.main(["--once", "--no-triage", "--eml-dir", str(mail_folder)]) == 0  # not a traceback at start
+    assert "its start could not be recorded" in caplog.text
+    assert_names_the_file_and_what_to_do(caplog.text, store)
+
+    fill_worker_rounds(store)
+    health.worker_started(store, "host:4242", 60)
+    make_room(store)
+    health.record_progress(store, "host:4242", health.Round(fetched=3))
+    now = health.worker_health(store)
+    assert now.running and re.match(r"worker: active \d+ s ago, latest round 3 fetched", now.text), now

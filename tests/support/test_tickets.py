@@ -1,6 +1,8 @@
 """The operator's command line: export, show, approve (executes and replies), reject."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -124,3 +126,39 @@ def test_the_worker_names_a_damaged_store_and_stops(tmp_path, monkeypatch):
     (tmp_path / "inbox").mkdir()
     with pytest.raises(SystemExit, match="worker: The ticket store .* cannot be opened"):
         worker.main(["--once", "--no-triage", "--eml-dir", str(tmp_path / "inbox")])
+
+
+def test_the_cli_on_a_full_store_says_so_in_one_sentence_and_keeps_nothing(desk, monkeypatch, capsys):
+    store, cancel, _ = desk
+    monkeypatch.setattr(tickets, "open_store", lambda settings: store)
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count={pages}")
+
+    assert tickets.main(["reject", str(cancel), "--reason", "spam " * 3000]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith(f"reject failed: the ticket store {store.path} is full"), err
+    assert "free space on the disk" in err and f"support.tickets show {cancel}" in err
+    assert store.state_of(cancel) == State.TRIAGED
+
+
+def test_the_cli_on_a_store_another_process_holds_says_it_is_busy(desk, monkeypatch, capsys):
+    store, cancel, _ = desk
+    store.db.execute("PRAGMA busy_timeout=300")  # the real one is 30 s
+    monkeypatch.setattr(tickets, "open_store", lambda settings: store)
+    hold_until_stdin_closes = ("import sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+                               " db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold_until_stdin_closes, str(store.path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert tickets.main(["reject", str(cancel), "--reason", "spam"]) == 1
+    finally:
+        holder.communicate("")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"the ticket store {store.path} is busy" in err and "try again" in err, err
+    assert store.state_of(cancel) == State.TRIAGED
+
+
+def test_the_cli_names_a_ticket_that_is_not_there(desk, capsys):
+    assert tickets.main(["show", "999"]) == 1
+    assert capsys.readouterr().err == "show failed: no ticket 999\n"
