@@ -11,7 +11,10 @@ what the club backend's records say); these are the model's alone:
   separate its confident mistakes from its right answers, and the two readers err on different mail;
 - the quoted part decides the category: without it the model gives another one
   (``TriageResult.category_without_quote``). A thank-you or an auto-reply that quotes the club's
-  own confirmation otherwise comes back as the quoted request, at full confidence.
+  own confirmation otherwise comes back as the quoted request, at full confidence;
+- the proposed reply says what the club's own reply does not (``reply_additions``), or still holds
+  a placeholder ("[name]", "{booking_id}", "<time>", "XXX", "TODO": ``placeholders``). For ``other``
+  the proposal is what the member gets, so it is held to what an operator's edit is held to.
 
 The thresholds, and the category check's weight in the decision, belong to the adapter that
 answered: they are chosen for it and saved beside its weights (``review_rule.json``, ``ReviewRule``),
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from core.files import write_json_atomically
 from model.category_check import CHECK_WEIGHT
-from model.replies import reply_additions
+from model.replies import placeholders, reply_additions
 from model.schema import TriageResult
 
 REVIEW_RULE_FILE = "review_rule.json"
@@ -118,4 +121,6 @@ def model_review_reasons(result: TriageResult, thresholds: ReviewThresholds) -> 
     reasons.extend(result.problems)
     if addition := reply_additions(result.category, result.to_dict(), result.response or ""):
         reasons.append(addition)
+    if left := placeholders(result.response or ""):
+        reasons.append(f"the proposed reply still holds {', '.join(repr(text) for text in left)}")
     return reasons

@@ -262,14 +262,65 @@ class MoveBooking(_BookingAction):
     def request(self, params):
         return move_request(params["booking_id"], datetime.fromisoformat(params["start"]), params.get("court"))
 
+    def result(self, answer, params):
+        # what was asked, beside what the club booked: the reply states the booking, the operator
+        # sees where it differs from the request
+        return {**super().result(answer, params), "asked_start": params.get("start"),
+                "asked_court": params.get("court")}
+
     def confirmed_fields(self, result):
-        start = str(result.get("start", ""))
-        return {"booking_id": result.get("booking_id"), "new_date": start[:10] or None,
-                "new_time": start[11:16] or None, "new_court": result.get("court")}
+        start = club_start(result.get("start"))
+        if start is None:
+            # the club's value as it came, under both names: no date or time is cut out of it, the
+            # reply's shape check refuses it (the general sentence) and names it for the operator
+            unread = result.get("start")
+            return {"booking_id": result.get("booking_id"), "new_date": unread, "new_time": unread,
+                    "new_court": result.get("court")}
+        return {"booking_id": result.get("booking_id"), "new_date": start.date().isoformat(),
+                "new_time": start.strftime("%H:%M"), "new_court": result.get("court")}
 
     def success_text(self, result):
-        start = str(result.get("start", ""))[:16].replace("T", " ")
-        return f"{result.get('booking_id')} moved to {start}, court {result.get('court')}"
+        start = club_start(result.get("start"))
+        booked = (start.strftime("%Y-%m-%d %H:%M") if start else
+                  f"a start that is no date and time ({str(result.get('start'))[:40]!r}: check the booking)")
+        text = f"{result.get('booking_id')} moved to {booked}, court {result.get('court')}"
+        return f"{text} ({'; '.join(differences)})" if (differences := move_differences(result)) else text
+
+
+def club_start(value: object) -> datetime | None:
+    """A booking's start as the club's contract gives it (local club time to the minute, e.g.
+    "2026-11-28T10:00"), read whole; None for anything else: text around it, a day without a time,
+    seconds, or an offset (the reply states club time, and an offset's time is another one)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if start.tzinfo is not None or start.second or start.microsecond or _reads_as_day(value):
+        return None
+    return start
+
+
+def _reads_as_day(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def move_differences(result: dict) -> list[str]:
+    """Where the club's move differs from the one asked for, in words for the operator; [] when it
+    booked what was asked (or the result predates storing the request)."""
+    differences = []
+    booked, asked = club_start(result.get("start")), club_start(result.get("asked_start"))
+    if booked and asked and booked != asked:
+        differences.append(f"not the {asked:%Y-%m-%d %H:%M} asked for")
+    asked_court = result.get("asked_court")
+    if asked_court and str(result.get("court")).casefold() != str(asked_court).casefold():
+        differences.append(f"not the court {str(asked_court)[:40]!r} asked for")
+    return differences
 
 
 ACTION_KINDS: dict[str, ActionKind] = {kind.name: kind for kind in

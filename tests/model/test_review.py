@@ -20,6 +20,9 @@ from model.review import (
     write_review_rule,
 )
 from model.schema import TriageResult
+from support.records import Ticket
+from support.states import State
+from support.triage import review_flags
 
 
 def reasons(result, thresholds=DEFAULT_THRESHOLDS):
@@ -53,6 +56,19 @@ def test_a_reply_that_adds_a_link_the_clubs_reply_lacks_goes_to_review_in_the_in
     [reason] = reasons(TriageResult("cancel_booking", **sure, response=added))
     assert reason.startswith("the proposed reply says what the club's cancel booking reply does not")
     assert "'http://club-verify.example/login'" in reason
+
+
+@pytest.mark.parametrize("left", ["[name]", "{booking_id}", "<time>", "XXX", "TODO"])
+def test_a_proposal_still_holding_a_placeholder_goes_to_review_in_the_inbox_and_the_evaluation(left):
+    """For ``other`` the proposal is the reply the member gets: held to what an operator's edit is."""
+    clubs = render_reply("other", {}, "Anna Berg <anna.berg@example.org>")
+    sure = {"confidence": 0.99, "category_check": 0.9}
+    assert reasons(TriageResult("other", **sure, response=clubs)) == []
+    proposal = clubs.replace("shortly.", f"on {left}.")
+    assert reasons(TriageResult("other", **sure, response=proposal)) == [f"the proposed reply still holds {left!r}"]
+    ticket = Ticket(1, "eml:/inbox", "1.eml", State.TRIAGED, sender="Anna Berg <anna.berg@example.org>")
+    assert review_flags(ticket, TriageResult("other", **sure, response=proposal), DEFAULT_THRESHOLDS) == [
+        f"the proposed reply still holds {left!r}"]
 
 
 def test_an_answer_nobody_checked_is_judged_on_the_rest():
