@@ -39,7 +39,8 @@ settings = page_settings()
 store = ticket_store()
 flow = workflow(store)
 session = operator_session(store)
-keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)
+with section("Saving your drafts"):  # a full or busy store: said; the drafts stay unsaved, retried next run
+    keep_drafts(store, session)  # what a rerun interrupted last time (the detail view's Save draft)
 promoted_fallback(read_active(settings))  # the operator must know when the inbox runs another model
 
 network_cells = None
@@ -79,7 +80,8 @@ with table, section("Showing the tickets"):
         ticket_table(page, session, reason_first=view in ("Needs review", "Quarantine", "Failed"))
     else:
         st.info("No tickets here. Fetch new mail, or choose another view or category.")
-keep_drafts(store, session)  # a reply edited in the grid survives a reload or a closed tab
+with section("Saving your drafts"):
+    keep_drafts(store, session)  # a reply edited in the grid survives a reload or a closed tab
 with decisions, section("The decision buttons"):
     action_bar(store, flow, session)
     show_outcomes(session)

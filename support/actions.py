@@ -208,8 +208,17 @@ class _BookingAction(ActionKind):
             raise ActionProblem("no booking id: add it to the fields")
         return {"booking_id": fields["booking_id"]}
 
+    status_after: ClassVar[str]
+    """The booking's status in the club's answer once this action is done (the contract's enum)."""
+
     def result(self, answer, params):
-        return _object(answer["booking"], "booking_id", "start", "court", "status")
+        booking = _object(answer["booking"], "booking_id", "start", "court", "status")
+        if booking["status"] != self.status_after:
+            # a 2xx whose booking says otherwise (a cancellation answered "active") is no outcome to
+            # tell the member: read as an unreadable answer, retried with its key, parked after three
+            raise ValueError(f"the booking's status is {str(booking['status'])[:40]!r} after the {self.name}, "
+                             f"not {self.status_after!r}")
+        return booking
 
     def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
         booking = api.booking(params["booking_id"])
@@ -232,6 +241,7 @@ class _BookingAction(ActionKind):
 
 class CancelBooking(_BookingAction):
     name, category = "cancel_booking", "cancel_booking"
+    status_after = "cancelled"
     verbs: ClassVar[dict[str, str]] = {"en": "cancel", "de": "stornieren", "fr": "annuler", "es": "cancelar"}
 
     def request(self, params):
@@ -246,6 +256,7 @@ class CancelBooking(_BookingAction):
 
 class MoveBooking(_BookingAction):
     name, category = "move_booking", "modify_booking"
+    status_after = "active"
     verbs: ClassVar[dict[str, str]] = {"en": "move", "de": "verlegen", "fr": "déplacer", "es": "cambiar"}
 
     def build(self, fields):

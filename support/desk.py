@@ -14,7 +14,7 @@ from integrations.imap_mailbox import ImapReplyFiling, ImapSettings
 from integrations.mail_sending import OutboxSender, SmtpSender, SmtpSettings
 from model.active import active_choice
 from model.review import DEFAULT_RULE, ReviewRule, read_review_rule
-from support.store import TicketStore
+from support.store import StoreFull, TicketStore
 from support.trust import TrustPolicy
 from support.workflow import Workflow
 
@@ -28,6 +28,10 @@ def open_store(settings: Settings) -> TicketStore:
     """The ticket store; StoreUnavailable, naming the file and what to do, when it cannot be opened."""
     try:
         return TicketStore(settings.store_path, collect_corrections=settings.collect_corrections)
+    except StoreFull as full:  # not damaged: moving it away would throw a good store out
+        raise StoreUnavailable(f"The ticket store {settings.store_path} cannot be opened: the disk that holds it is "
+                               f"full ({full.__cause__}). Free space on it, then start again; the store itself "
+                               "need not be damaged, so do not move it away") from None
     except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
         raise StoreUnavailable(f"The ticket store {settings.store_path} cannot be opened ({error}): restore it from "
                                "a backup, or move it away and a new, empty one is made") from None

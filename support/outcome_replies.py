@@ -167,13 +167,25 @@ def edited_reply_problem(reply: str | None) -> str | None:
     """Why the operator's edited reply cannot go out as written, in words for them, or None: it is
     over MAX_REPLY_CHARS, or it still holds a placeholder ("[name]", "{booking_id}", "XXX", "TODO").
     Checked before approval, so nothing runs for a reply that would not be sent as meant."""
+    return _reply_text_problem(reply, "the edited reply", "fill it in")
+
+
+def proposed_reply_problem(ticket: Ticket) -> str | None:
+    """Why the model's proposal cannot go out unedited where it is the reply (nothing is executed:
+    ``success_reply``), or None: it still holds a placeholder or is over MAX_REPLY_CHARS. Review
+    already flags it; approving it from review unedited must not send "Hi [name]" either."""
+    if (ticket.edits or {}).get("reply"):
+        return None  # the edited reply goes out instead (edited_reply_problem)
+    return _reply_text_problem((ticket.triage or {}).get("response"), "the proposed reply", "edit the reply")
+
+
+def _reply_text_problem(reply: str | None, whose: str, remedy: str) -> str | None:
     if not reply:
         return None
     if len(reply) > MAX_REPLY_CHARS:
-        return (f"the edited reply is {len(reply):,} characters long, over the {MAX_REPLY_CHARS:,} a reply may have: "
-                "shorten it")
+        return f"{whose} is {len(reply):,} characters long, over the {MAX_REPLY_CHARS:,} a reply may have: shorten it"
     if left := placeholders(reply):
-        return f"the edited reply still holds {', '.join(repr(text) for text in left)}: fill it in"
+        return f"{whose} still holds {', '.join(repr(text) for text in left)}: {remedy}"
     return None
 
 

@@ -70,6 +70,11 @@ failure), and a rejection of what the model proposed (rejecting a failed ticket 
 delivery, not the answer: its approval's example stands)."""
 
 
+DISK_FULL_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_SHMSIZE)
+"""SQLite's words for a full disk: "database or disk is full", and the "disk I/O error" of a WAL
+whose shared-memory file cannot grow (a store opened on a full disk)."""
+
+
 class StoreFull(sqlite3.OperationalError):
     """A write the full disk refused, naming the store's file and what to do: SQLite's own "database
     or disk is full" names neither, and the worker's log, the page and the CLI show only this text.
@@ -91,8 +96,9 @@ class TicketStore:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")  # processes share the file: wait for a writer
-        _use_wal(self.db)
-        migrate(self.db)
+        with self._full_disk_named():  # opening writes too (the WAL's shared memory, migrations)
+            _use_wal(self.db)
+            migrate(self.db)
         self.db.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
@@ -131,7 +137,7 @@ class TicketStore:
         try:
             yield
         except sqlite3.OperationalError as error:
-            if isinstance(error, StoreFull) or error.sqlite_errorcode != sqlite3.SQLITE_FULL:
+            if isinstance(error, StoreFull) or error.sqlite_errorcode not in DISK_FULL_CODES:
                 raise
             raise StoreFull(self.path, error) from error
 

@@ -45,7 +45,7 @@ from integrations.mail_sending import (
 from integrations.sender_auth import sole_mailbox
 from model.review import DEFAULT_RULE, ReviewThresholds
 from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
-from support.outcome_replies import edited_reply_problem, refusal_reply, success_reply
+from support.outcome_replies import edited_reply_problem, proposed_reply_problem, refusal_reply, success_reply
 from support.records import ActionRecord, Ticket
 from support.safety import REASON_PREFIX, mail_injection_reason
 from support.states import State
@@ -193,6 +193,8 @@ class Workflow:
         action = plan_action(fields)
         previous = self.store.action(ticket_id)
         if action is None:
+            if problem := proposed_reply_problem(ticket):
+                raise ActionProblem(problem)  # the proposal is the reply: "Hi [name]" must not go out
             if previous is not None and previous.status in UNSETTLED:
                 # a reply only would leave the call's outcome unknown, and the reply may contradict it
                 raise ActionProblem(f"the earlier {previous.kind} call's outcome is unknown (the club backend did "

@@ -577,3 +577,37 @@ def test_the_outcome_says_why_the_member_got_the_general_sentence(desk, tmp_path
     app.selectbox(key="inbox_detail").set_value(1).run()
     [outcome] = [info for info in app.info if "general sentence" in shown(info.value)]
     assert why in shown(outcome.value) and not unescaped_punctuation(outcome.value)  # text, nothing live
+
+
+def test_a_draft_the_full_store_cannot_keep_is_said_and_kept_for_the_next_run(desk, monkeypatch):
+    from support.store import TicketStore
+
+    store = open_store(desk)
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", "77", None), sender="m@example.org", subject="fees",
+                                 body="What are the fees?")
+    store.record_triage_if_received(ticket_id, {"category": "other", "confidence": 0.9, "response": "Dear member"}, [])
+    put_draft = TicketStore.put_draft
+
+    def on_a_full_disk(self, *args):  # the page's own connection may not grow the file: a real SQLITE_FULL
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        self.db.execute(f"PRAGMA max_page_count={pages}")
+        try:
+            return put_draft(self, *args)
+        finally:
+            self.db.execute("PRAGMA max_page_count=1073741823")
+
+    app = open_inbox()
+    app.selectbox(key="inbox_detail").set_value(ticket_id).run()
+    long_reply = "Dear member, the fees are on our website. " * 500  # needs new pages
+    next(area for area in app.text_area if area.label == "Reply").input(long_reply)
+    monkeypatch.setattr(TicketStore, "put_draft", on_a_full_disk)
+    next(b for b in app.button if b.label == "Save draft").click().run()
+    assert not app.exception  # the page stands
+    said = texts(app.error)
+    assert "Saving your drafts failed" in said and "is full" in said and "free space" in said, said
+    assert ticket_id not in open_store(desk).drafts(("triaged",))
+
+    monkeypatch.setattr(TicketStore, "put_draft", put_draft)  # room again: the next run saves what was typed
+    app.run()
+    assert_no_error(app)
+    assert open_store(desk).drafts(("triaged",))[ticket_id]["reply"] == long_reply

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.club_api import ClubApi
+from integrations.club_api import ClubApi, ClubApiUnavailable
 from model.replies import render_reply
 from support.actions import Action, action_kind, check_action, club_start, plan_action, run_action
 from support.outcome_replies import success_reply, unconfirmed_values
@@ -31,10 +31,10 @@ def ticket() -> Ticket:
                   triage={"category": "modify_booking", "response": ""})
 
 
-def answering(start: str, court: str):
+def answering(start: str, court: str, status: str = "active"):
     """A club that answers every call 200 with BK-30917 at ``start`` on ``court``."""
     body = json.dumps({"booking": {"booking_id": "BK-30917", "username": "mhoffmann", "court": court,
-                                   "start": start, "end": "2030-01-02T11:00", "status": "active"}}).encode()
+                                   "start": start, "end": "2030-01-02T11:00", "status": status}}).encode()
 
     def answer(handler):
         handler.send_response(200)
@@ -104,3 +104,18 @@ def test_a_confirmed_date_and_time_is_always_the_whole_start(start):
         return
     assert datetime.fromisoformat(start) == datetime.fromisoformat(f"{confirmed['new_date']}T{confirmed['new_time']}")
     assert datetime.fromisoformat(start).tzinfo is None
+
+
+@pytest.mark.parametrize(("kind", "status"), [("cancel_booking", "active"), ("move_booking", "cancelled"),
+                                              ("cancel_booking", "pending")])
+def test_a_2xx_whose_booking_says_it_was_not_done_is_no_outcome_to_tell_the_member(scripted, kind, status):
+    # "cancelled" in the member's reply while the club's own answer says the booking is active
+    api = ClubApi(scripted(answering("2030-01-02T10:00", "Court 1", status)).url, "tok", timeout=2, retries=0)
+    params = {"booking_id": "BK-30917"} if kind == "cancel_booking" else ASKED
+    with pytest.raises(ClubApiUnavailable, match="status is"):
+        run_action(Action(kind, params), api, "key-1")
+
+
+def test_a_cancellation_the_real_club_carried_out_reads_as_done(club_backend):
+    result = run_action(Action("cancel_booking", {"booking_id": "BK-48213"}), club_backend.api(), "cancel-1")
+    assert result["status"] == "cancelled" and club_backend.effects()["cancel"] == 1

@@ -4,6 +4,7 @@ rolled back by SQLite itself) and another process holding the write lock past th
 Nothing is lost or half-written, the error says what happened, and the next round resumes."""
 
 import dataclasses
+import os
 import re
 import shutil
 import sqlite3
@@ -270,3 +271,26 @@ def test_a_worker_started_on_a_full_store_runs_its_round_and_a_later_beat_record
     health.record_progress(store, "host:4242", health.Round(fetched=3))
     now = health.worker_health(store)
     assert now.running and re.match(r"worker: active \d+ s ago, latest round 3 fetched", now.text), now
+
+
+OPEN_ON_A_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails as on a full disk, not by a signal
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+from core.settings import Settings
+from support.desk import StoreUnavailable, open_store
+try:
+    open_store(Settings(data_dir=sys.argv[1]))
+except StoreUnavailable as problem:
+    print(problem)
+"""
+
+
+def test_a_store_opened_on_a_full_disk_says_to_free_space_not_to_move_the_store_away(tmp_path):
+    # A real process whose files cannot grow past 4 KB: SQLite says "disk I/O error" (its WAL's
+    # shared memory cannot grow), which read as a damaged file whose advice was to move it away.
+    done = subprocess.run([sys.executable, "-c", OPEN_ON_A_FULL_DISK, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    said = done.stdout
+    assert "is full" in said and "Free space" in said and str(tmp_path / "acedesk.sqlite3") in said, said + done.stderr
+    assert "move it away and a new" not in said and "restore it from a backup" not in said

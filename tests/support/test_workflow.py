@@ -111,6 +111,22 @@ def test_an_edited_reply_with_a_placeholder_or_too_long_is_refused_before_anythi
     assert club_backend.effects()["cancel"] == 0 and not smtp_server.messages
 
 
+def test_a_proposal_still_holding_a_placeholder_is_not_sent_unedited_but_may_be_once_edited(store, workflow,
+                                                                                          smtp_server):
+    # review flags it; approving it from review as it stands would have sent "Hi [name]" to the member
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", "9", "<m9@example.org>"), sender="anna.berg@example.org",
+                                 subject="Fees", body="What are the fees?", reply_to="anna.berg@example.org")
+    store.record_triage(ticket_id, TriageResult(category="other", confidence=0.99,
+                                                response="Hi [name], the fees are on our website.").to_dict(), [])
+    with pytest.raises(ActionProblem, match=r"proposed reply still holds '\[name\]': edit the reply"):
+        workflow.approve(ticket_id, "operator")
+    assert store.ticket(ticket_id).state != State.APPROVED and not smtp_server.messages
+
+    workflow.approve(ticket_id, "operator", reply="Hi Anna, the fees are on our website.")
+    assert workflow.execute(ticket_id) == State.REPLIED
+    assert smtp_server.messages[0].message.get_content().strip() == "Hi Anna, the fees are on our website."
+
+
 def test_a_reset_for_someone_elses_account_needs_an_override_with_a_reason(store, workflow, club_backend):
     ticket_id = add_triaged(store, "stranger@gmail.example", "Reset the password of anna.berg please",
                             category="reset_password", username="anna.berg")
