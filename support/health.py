@@ -1,6 +1,8 @@
 """The worker's heartbeat: every round writes what it has done to the store as it goes (after the
 fetch, after each triage batch) and when it ends, so the inbox can say "worker: active 4 s ago,
-latest round 12 fetched, 8 triaged, 0 errors" or "worker not running since 21:04".
+latest round 12 fetched, 8 triaged, 0 errors", "worker: active 4 s ago, but cannot reach the
+mailbox since 10:02 (today): …" (from the first round it failed until one fetches again) or
+"worker not running since 21:04".
 
 A worker is named ``host:pid``; its row says when it started, when it last showed progress, how
 often it means to poll, and its latest round's counts (so far, while it runs). A beat older than
@@ -36,7 +38,12 @@ class Round:
     resumed: int = 0
     errors: int = 0
     last_error: str | None = None
-    mailbox_available: bool = True
+    mailbox_error: str | None = None
+    """Why the mailbox could not be used this round (unreachable, login refused); None when it could."""
+
+    @property
+    def mailbox_available(self) -> bool:
+        return self.mailbox_error is None
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class WorkerHealth:
     running: bool
     """A worker showed progress recently (a beat within its round or its round's end)."""
     text: str
+    problem: bool = False
+    """It runs, but mail cannot reach it: the strip warns rather than says "active"."""
 
 
 def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
@@ -65,7 +74,8 @@ _unrecorded_starts: dict[str, tuple[str, str, float]] = {}
 def _record_start(store: TicketStore, worker: str, started_at: str, every_s: float) -> None:
     store.write("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s) VALUES (?,?,?,?)"
                 " ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
-                " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL",
+                " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL,"
+                " mailbox_down_since=NULL, mailbox_error=NULL",
                 (worker, started_at, started_at, every_s))
 
 
@@ -84,9 +94,14 @@ def _beat(store: TicketStore, worker: str, done: Round, rounds_ended: int) -> No
     if worker in _unrecorded_starts:
         _record_start(store, *_unrecorded_starts[worker])
         del _unrecorded_starts[worker]
+    now = _now()
+    # the first failed fetch since the last good one stays: "since 10:02", not the latest round
     store.write("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+?, fetched=?, triaged=?, errors=?,"
-                " last_error=? WHERE worker=?",
-                (_now(), rounds_ended, done.fetched, done.triaged, done.errors, done.last_error, worker))
+                " last_error=?, mailbox_error=?,"
+                " mailbox_down_since=CASE WHEN ? IS NULL THEN NULL ELSE coalesce(mailbox_down_since, ?) END"
+                " WHERE worker=?",
+                (now, rounds_ended, done.fetched, done.triaged, done.errors, done.last_error, done.mailbox_error,
+                 done.mailbox_error, now, worker))
 
 
 def worker_stopped(store: TicketStore, worker: str) -> None:
@@ -124,6 +139,11 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
                                        f" since {since:%H:%M} ({_day(since, now)}); whether it still runs cannot be"
                                        " seen from this machine" + last_error)
         return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})" + last_error)
+    if row["mailbox_down_since"]:
+        down_since = datetime.fromisoformat(row["mailbox_down_since"]).astimezone()
+        return WorkerHealth(True, f"worker: active {_ago(age)} ago, but cannot reach the mailbox since"
+                                  f" {down_since:%H:%M} ({_day(down_since, now)}): {row['mailbox_error']}",
+                            problem=True)
     errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
     text = f"worker: active {_ago(age)} ago, latest round {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
     return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))

@@ -179,6 +179,12 @@ MIGRATIONS = [
     );
     CREATE INDEX corrections_by_time ON corrections (decided_at);
     """,
+    # 8: since when the worker's mailbox has been unavailable (the first failed fetch after the last
+    # good one) and its latest error: hours of refused connections are no longer "1 error" on the strip
+    """
+    ALTER TABLE worker_rounds ADD COLUMN mailbox_down_since TEXT;
+    ALTER TABLE worker_rounds ADD COLUMN mailbox_error TEXT;
+    """,
 ]
 
 

@@ -126,7 +126,7 @@ class TicketStore:
         file, what happened and what to do, where SQLite's own words name neither."""
         if isinstance(error, StoreFull):
             return str(error)
-        if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        if getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # none on a closed db
             return (f"the ticket store {self.path} is busy: another process held it for over {BUSY_TIMEOUT_S} s"
                     f" ({error}); nothing of this write was kept, try again")
         return f"the ticket store {self.path} failed ({error})"
@@ -137,7 +137,7 @@ class TicketStore:
         try:
             yield
         except sqlite3.OperationalError as error:
-            if isinstance(error, StoreFull) or error.sqlite_errorcode not in DISK_FULL_CODES:
+            if isinstance(error, StoreFull) or getattr(error, "sqlite_errorcode", None) not in DISK_FULL_CODES:
                 raise
             raise StoreFull(self.path, error) from error
 

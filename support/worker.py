@@ -42,19 +42,19 @@ def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
     still run (a ticket's own trouble is contained further down, in that ticket). ``progress`` is
     told the round so far after the fetch and after each triage batch (the worker's heartbeat)."""
     errors: list[str] = []
-    fetched, available = 0, True
+    fetched, mailbox_error = 0, None
     try:
         fetched = fetch(store)
     except ImapUnavailable as error:
         log.error("mailbox unavailable (the next round resumes): %s", error)
         errors.append(str(error))
-        available = False
+        mailbox_error = str(error)
     except Exception as error:  # an intake bug (or a full disk) must not stop triage and replies
         log.exception("fetching failed")
         errors.append(f"fetching failed: {type(error).__name__}: {error}")
 
     def so_far(triaged: int = 0, resumed: int = 0) -> Round:
-        return Round(fetched, triaged, resumed, len(errors), errors[-1] if errors else None, available)
+        return Round(fetched, triaged, resumed, len(errors), errors[-1] if errors else None, mailbox_error)
 
     def triage() -> int:
         return _triage(store, triager, workflow, lambda done: progress(so_far(done)))
@@ -132,8 +132,9 @@ def _record_heartbeat(record: Callable[[TicketStore, str, Round], None], store: 
     is late until a later beat gets through)."""
     try:
         record(store, name, done)
-    except sqlite3.Error:
-        log.exception("recording the round's heartbeat failed (the next round tries again)")
+    except sqlite3.Error as error:  # a busy or full store is the reason, not a bug: one line, not a traceback
+        log.error("recording the round's heartbeat failed (the next round tries again): %s",
+                  store.failure_words(error))
 
 
 def _load_triager(settings):

@@ -51,6 +51,7 @@ def model_connection(settings: Settings, expected: str | None = None) -> Connect
 
 
 def worker_connection(store: TicketStore) -> Connection:
-    """Whether the worker (fetch, triage, finishing approvals) runs, from its heartbeat."""
+    """Whether the worker (fetch, triage, finishing approvals) runs, from its heartbeat; one that
+    runs while its mailbox cannot be used is no "ok": no mail arrives."""
     health = worker_health(store)
-    return Connection("Worker", OK if health.running else DOWN, health.text)
+    return Connection("Worker", OK if health.running and not health.problem else DOWN, health.text)

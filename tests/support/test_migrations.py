@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
+from support.health import Round, record_round, worker_health
 from support.migrations import MIGRATIONS
 from support.store import TicketStore
 
@@ -85,3 +87,24 @@ def test_processes_opening_an_unmigrated_store_at_once_all_open_it_and_it_is_mig
             assert store.known_uids("INBOX", "7") == {"1"}
         store.db.close()
         assert schema(path) == schema(reference)
+
+
+def test_a_store_of_the_release_before_keeps_its_worker_row_and_records_when_the_mailbox_went_down(tmp_path):
+    path = tmp_path / "t.sqlite3"
+    old_store(path, 7)
+    old = sqlite3.connect(path)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with old:  # a worker of the release before, running, its last round 1 error
+        old.execute("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s, rounds, errors, last_error)"
+                    " VALUES ('host:7', ?, ?, 60, 40, 1, 'cannot connect')", (now, now))
+    old.close()
+
+    store = TicketStore(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    row = store.db.execute("SELECT rounds, mailbox_down_since, mailbox_error FROM worker_rounds").fetchone()
+    assert tuple(row) == (40, None, None)
+    assert worker_health(store).text.endswith("0 fetched, 0 triaged, 1 error (last: cannot connect)")
+    record_round(store, "host:7", Round(errors=1, last_error="refused", mailbox_error="refused"))
+    health = worker_health(store)
+    assert health.problem and "but cannot reach the mailbox since" in health.text and health.text.endswith(": refused")
+    store.db.close()

@@ -9,8 +9,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from imap_tools import MailBoxUnencrypted
 
 from core.mail import MailRef
@@ -20,9 +23,9 @@ from model.inference import load_triager
 from model.review import ReviewRule, ReviewThresholds
 from model.schema import CATEGORIES, TriageResult
 from model.served import ModelServerUnavailable
-from support import intake, tickets, triage, worker
+from support import health, intake, tickets, triage, worker
 from support.desk import open_store
-from support.health import Round, record_round, worker_health, worker_started
+from support.health import Round, record_progress, record_round, worker_health, worker_started
 from support.intake import eml_dir_mails, fetch_eml_dir, fetch_imap, ingest
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
@@ -529,3 +532,64 @@ def test_a_round_tells_its_progress_after_the_fetch_and_after_each_triage_batch(
     done = poll(store, lambda store: 2, Canned(), progress=beats.append)
     assert [(beat.fetched, beat.triaged, beat.errors) for beat in beats] == [(2, 0, 0), (2, 4, 0), (2, 8, 0), (2, 9, 0)]
     assert (done.fetched, done.triaged, done.errors) == (2, 9, 0)
+
+
+def test_a_heartbeat_the_busy_store_refused_is_one_line_naming_the_store_not_a_traceback(mailbox, tmp_path, monkeypatch,
+                                                                                      caplog):
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    store = open_store(load_settings())
+    store.db.execute("PRAGMA busy_timeout=0")  # the 30 s a write waits, spent at once
+    monkeypatch.setattr(worker, "open_store", lambda settings: store)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write, held past the busy timeout
+    try:
+        assert main(["--once", "--no-triage", "--eml-dir", str(mailbox)]) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    beats = [record for record in caplog.records if "heartbeat failed" in record.getMessage()]
+    assert len(beats) == 2  # the beat after the fetch and the round's end
+    for beat in beats:
+        assert beat.exc_info is None and f"the ticket store {store.path} is busy" in beat.getMessage(), beat
+
+
+class Clock:
+    """The heartbeat's clock, one second later at each reading."""
+
+    def __init__(self):
+        self.start, self.readings = datetime.now(UTC).replace(microsecond=0), 0
+
+    def __call__(self) -> str:
+        self.readings += 1
+        return self.last
+
+    @property
+    def last(self) -> str:
+        return (self.start + timedelta(seconds=self.readings)).isoformat(timespec="seconds")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(beats=st.lists(st.tuples(st.one_of(st.none(), st.text(max_size=30)), st.booleans()), min_size=1, max_size=10))
+def test_the_mailbox_is_down_since_the_first_failed_fetch_after_the_last_good_one(tmp_path, beats):
+    """Any run of rounds and beats within them, the mailbox refused or fine, with whatever words
+    its server said: the strip warns exactly while the latest beat found it down, since the first
+    of those beats."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    store.db.execute("DELETE FROM worker_rounds")
+    clock, expected_since = Clock(), None
+    with mock.patch.object(health, "_now", clock):
+        worker_started(store, "host:1", every_s=30)
+        for mailbox_error, round_ended in beats:
+            beat = record_round if round_ended else record_progress
+            beat(store, "host:1", Round(errors=mailbox_error is not None, mailbox_error=mailbox_error))
+            expected_since = None if mailbox_error is None else expected_since or clock.last
+            stored = store.db.execute("SELECT mailbox_down_since FROM worker_rounds").fetchone()[0]
+            assert stored == expected_since
+            now = worker_health(store, now=datetime.fromisoformat(clock.last))
+            assert now.running and now.problem == (mailbox_error is not None), now
+            if mailbox_error is not None:
+                since = datetime.fromisoformat(expected_since).astimezone()
+                assert now.text.endswith(f"but cannot reach the mailbox since {since:%H:%M} (today): {mailbox_error}")
+            else:
+                assert now.text.startswith("worker: active 0 s ago, latest round 0 fetched, 0 triaged, 0 errors")
+    store.db.close()

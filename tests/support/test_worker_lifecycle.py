@@ -11,11 +11,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from core.settings import load_settings
+from integrations.connections import DOWN, OK
 from support.desk import open_store
 from support.health import Round, record_progress, worker_health, worker_started
 from support.store import TicketStore
+from testbed import free_port
+from testbed.dovecot import DovecotServer, dovecot_available
 from tests.conftest import REPO_ROOT
+from tests.fixtures import server_missing
 from tests.support.test_worker import PERSON, cli_env
+from ui.inbox_connections import worker_connection
 
 STUCK_WORKER = r"""
 import sys, time
@@ -146,3 +151,56 @@ def test_a_beat_within_the_round_keeps_a_worker_whose_round_began_long_ago_from_
     record_progress(store, worker, Round(fetched=60, triaged=40))
     health = worker_health(store)
     assert health.running and "60 fetched, 40 triaged" in health.text, health.text
+
+
+def mailbox_down_since(store: TicketStore) -> str | None:
+    return store.db.execute("SELECT mailbox_down_since FROM worker_rounds").fetchone()[0]
+
+
+def rounds(store: TicketStore) -> int:
+    return store.db.execute("SELECT rounds FROM worker_rounds").fetchone()[0]
+
+
+def test_a_worker_whose_mail_server_is_down_warns_since_when_and_a_good_round_clears_it(tmp_path):
+    """A real worker, polling a port where nothing listens, then a real Dovecot started on that
+    port, then stopped: hours of refused connections read "1 error" on a green strip before."""
+    if not dovecot_available():
+        server_missing("Dovecot (as root)")
+    server = DovecotServer()
+    server.imap_port = free_port()
+    for folder in ("home", "passwd.d"):  # the account exists before the server does: no login race
+        (server.base / folder).mkdir(mode=0o755)
+    server.add_user("desk", "desk-password-1")
+    env = cli_env(ACEDESK_DATA_DIR=str(tmp_path / "data"), ACEDESK_IMAP_HOST="127.0.0.1",
+                  ACEDESK_IMAP_PORT=str(server.imap_port), ACEDESK_IMAP_SECURITY="plain",
+                  ACEDESK_IMAP_USER="desk", ACEDESK_IMAP_PASSWORD="desk-password-1")
+    polling = subprocess.Popen([sys.executable, "-m", "support.worker", "--no-triage", "--every", "0.3"],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any((tmp_path / "data").glob("*.sqlite3")), polling)
+        store = TicketStore(next((tmp_path / "data").glob("*.sqlite3")))
+        wait_for(lambda: rounds(store) >= 1, polling)
+        first_down = mailbox_down_since(store)
+        assert first_down is not None
+        wait_for(lambda: rounds(store) >= 8, polling)  # over a second of rounds: a later time would show
+        assert mailbox_down_since(store) == first_down  # the first failed round's time, kept
+        health, strip = worker_health(store), worker_connection(store)
+        since = datetime.fromisoformat(first_down).astimezone()
+        assert health.running and health.problem and strip.state == DOWN, strip
+        assert f"but cannot reach the mailbox since {since:%H:%M} (today): IMAP desk@127.0.0.1:{server.imap_port}" \
+               " (plain): cannot connect" in strip.text, strip.text
+        assert "desk-password-1" not in strip.text
+
+        server.start()
+        wait_for(lambda: mailbox_down_since(store) is None, polling)  # one good round clears it
+        strip = worker_connection(store)
+        assert strip.state == OK and "0 errors" in strip.text and "cannot reach" not in strip.text, strip
+
+        server.stop()
+        wait_for(lambda: mailbox_down_since(store) is not None, polling)
+        assert mailbox_down_since(store) >= first_down and worker_health(store).problem
+        assert worker_connection(store).state == DOWN
+    finally:
+        polling.terminate()
+        polling.wait(timeout=30)
+        server.stop()
