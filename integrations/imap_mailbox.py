@@ -57,6 +57,8 @@ DEADLINE_TIMEOUTS = 4
 
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]*)"')
+_TAGGED_LAST_LINE = re.compile(rb"(?:\A|\r\n)([A-Za-z0-9]+) (?:OK|NO|BAD)\b[^\r\n]*\r\n\Z")
 
 
 class ImapUnavailable(Exception):
@@ -144,6 +146,8 @@ class ImapMailbox:
         self._box = None
         self._client: imaplib.IMAP4 | None = None  # set before it connects: a deadline must find its socket
         self._created_folders: set[str] = set()
+        self._fetched_here: set[str] = set()  # no earlier move of these can have been cut: see mark_processed
+        self._unfinished_literal: bytearray | None = None  # what arrived of a literal still being read
 
     # -- connection ---------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -172,7 +176,7 @@ class ImapMailbox:
     def _connect_and_select(self) -> str:
         with self._unavailable_on_error("cannot connect"):
             self._box = self._connect()
-        self._refuse_literals_over(max(self.settings.max_message_bytes, HEADER_PEEK_BYTES))
+        self._read_literals_bounded(max(self.settings.max_message_bytes, HEADER_PEEK_BYTES))
         try:
             with self._unavailable_on_error("login refused"):
                 self._box.login(self.settings.user, self.settings.password, initial_folder=None)
@@ -194,16 +198,23 @@ class ImapMailbox:
         if self._open() != uidvalidity:
             raise ImapUnavailable(self._describe("fetch failed", error) + "; then the folder's UIDVALIDITY changed")
 
-    def _refuse_literals_over(self, limit: int) -> None:
-        # imaplib reads a literal whole, at the length the server announces: a server that lists a
-        # mail at 300 bytes and then sends 200 MB (or announces 100 GB) would fill the memory.
+    def _read_literals_bounded(self, limit: int) -> None:
+        """imaplib reads a literal whole, at the length the server announces: a server that lists a
+        mail at 300 bytes and then sends 200 MB (or announces 100 GB) would fill the memory, so a
+        literal over ``limit`` is refused. What arrived of a literal stays readable until it is
+        complete: a literal announced longer than its data swallows the end of the answer and then
+        waits, and only those bytes tell that from a server that stalls (:meth:`_command`)."""
         client = self._box.client
-        read = client.read
 
         def bounded_read(size: int) -> bytes:
             if size > limit:
                 raise imaplib.IMAP4.abort(f"the server announced a {size} byte literal, over the {limit} byte limit")
-            return read(size)
+            self._unfinished_literal = received = bytearray()
+            while len(received) < size and (piece := client.file.read1(size - len(received))):
+                received += piece
+            if len(received) == size:
+                self._unfinished_literal = None
+            return bytes(received)
 
         client.read = bounded_read
 
@@ -270,6 +281,7 @@ class ImapMailbox:
         known = known_uids(mailbox, uidvalidity)
         wanted = [(uid, size) for uid, size in sizes.items() if uid not in known]
         for uid, raw in self._fetch(wanted, uidvalidity):
+            self._fetched_here.add(uid)
             yield MailRef(mailbox, uidvalidity, uid, None), raw
 
     def _uid_sizes(self) -> dict[str, int]:
@@ -332,12 +344,31 @@ class ImapMailbox:
 
     def _command(self, command: str, *args: str, expected_bytes: int = 0) -> list:
         """``UID command args``; TimeoutError when the answer is not complete by its deadline
-        (``expected_bytes`` at the slowest rate allowed, plus ``DEADLINE_TIMEOUTS`` read timeouts)."""
-        with self._within_deadline(f"UID {command}", expected_bytes):
-            status, data = self._box.client.uid(command, *args)
+        (``expected_bytes`` at the slowest rate allowed, plus ``DEADLINE_TIMEOUTS`` read timeouts).
+
+        A wait that ends inside a literal which already holds this command's completion line is no
+        stall: the server finished its answer and announced the literal longer than what it sent.
+        That is the answer's fault, not the server's pace, so it fails as a broken answer (abort):
+        the connection is reopened and the mail, failing twice alone, is quarantined (:meth:`_alone`)."""
+        self._unfinished_literal = None
+        try:
+            with self._within_deadline(f"UID {command}", expected_bytes):
+                status, data = self._box.client.uid(command, *args)
+        except TimeoutError:
+            if self._answer_ended_inside_a_literal():
+                raise imaplib.IMAP4.abort(f"UID {command}: the server ended its answer inside a literal announced "
+                                          f"longer than the {len(self._unfinished_literal)} bytes it sent") from None
+            raise
         if status != "OK":
             raise imaplib.IMAP4.error(f"UID {command} answered {status}: {data!r}")
         return data
+
+    def _answer_ended_inside_a_literal(self) -> bool:
+        """Whether the unfinished literal ends with the completion line of the command awaiting it
+        (imaplib's tags are random per connection: a mail cannot forge the line)."""
+        last_line = _TAGGED_LAST_LINE.search(self._unfinished_literal or b"")
+        pending = [tag for tag, answer in self._box.client.tagged_commands.items() if answer is None]
+        return last_line is not None and last_line.group(1) in pending
 
     @contextmanager
     def _within_deadline(self, request: str, expected_bytes: int = 0):
@@ -369,13 +400,43 @@ class ImapMailbox:
 
     # -- after the store has the ticket -------------------------------------------------
     def mark_processed(self, uid: str) -> None:
-        """Flag a stored mail \\Seen and/or move it to the processed folder, as configured."""
+        """Flag a stored mail \\Seen and/or move it to the processed folder, as configured.
+
+        A mail this connection did not fetch is marked again: an earlier move of it may have been
+        cut after the server copied it (a move is a copy, then a removal). When the processed folder
+        holds that very mail (:meth:`_copy_in`), only the removal is left to do: moving it again would
+        leave two copies there."""
         if self.settings.mark_seen:
             self._store_flag(uid, r"\Seen")
-        if self.settings.processed_folder:
-            self._ensure_folder(self.settings.processed_folder)
-            with self._unavailable_on_error("move failed"), self._within_deadline("UID MOVE"):
-                self._box.move(uid, self.settings.processed_folder)
+        folder = self.settings.processed_folder
+        if not folder:
+            return
+        self._ensure_folder(folder)
+        if uid not in self._fetched_here and self._copy_in(folder, uid):
+            log.info("UID %s is in %r already (an earlier move was cut): only removed from the folder", uid, folder)
+            with self._unavailable_on_error("removing the moved mail failed"), \
+                    self._within_deadline("UID STORE and EXPUNGE"):
+                self._box.delete(uid)  # what imap-tools' move does after its copy on a server without MOVE
+            return
+        with self._unavailable_on_error("move failed"), self._within_deadline("UID MOVE"):
+            self._box.move(uid, folder)
+
+    def _copy_in(self, folder: str, uid: str) -> bool:
+        """Whether ``folder`` holds exactly one mail with this mail's Message-ID, and it is this mail:
+        the same size and arrival time (a copy keeps both). A mail with no Message-ID has no copy
+        to find. The selected folder is selected again afterwards, by the same UIDVALIDITY."""
+        uidvalidity = self._select()
+        with self._unavailable_on_error("looking for an earlier copy failed"):
+            mail = _fingerprints(self._command("FETCH", uid, _FINGERPRINT)).get(uid)
+        if mail is None or len(mail.message_ids) != 1:
+            return False
+        copies = self._uids_with_message_id(folder, mail.message_ids[0])
+        with self._unavailable_on_error(f"looking for an earlier copy in {folder!r} failed"):
+            copy = _fingerprints(self._command("FETCH", copies[0], _FINGERPRINT)).get(copies[0]) \
+                if len(copies) == 1 else None
+        if self._select() != uidvalidity:
+            raise ImapUnavailable(self._describe("move failed", RuntimeError("the folder's UIDVALIDITY changed")))
+        return copy is not None and (copy.size, copy.arrived) == (mail.size, mail.arrived)
 
     def flag_answered(self, uid: str) -> None:
         """Mark a mail \\Answered once its reply was sent (other mail clients show it)."""
@@ -465,6 +526,33 @@ class ImapMailbox:
 
 def _named(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+_FINGERPRINT = "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    """What tells a mail from a copy of it in another folder (the UID changes with a copy)."""
+
+    size: int
+    arrived: bytes  # INTERNALDATE, as the server wrote it
+    message_ids: list[str]
+
+
+def _fingerprints(data: list) -> dict[str, _Fingerprint]:
+    """UID → fingerprint of each response to a FETCH of ``_FINGERPRINT``; the fields may come
+    before or after the header literal."""
+    found = {}
+    for index, item in enumerate(data):
+        if not isinstance(item, tuple):
+            continue
+        after = data[index + 1] if index + 1 < len(data) and isinstance(data[index + 1], bytes) else b""
+        fields = item[0] + b" " + after
+        uid, size, arrived = _UID.search(fields), _SIZE.search(fields), _INTERNALDATE.search(fields)
+        if uid and size and arrived:
+            found[uid.group(1).decode()] = _Fingerprint(int(size.group(1)), arrived.group(1), _message_ids(item[1]))
+    return found
 
 
 def _message_ids(header: bytes) -> list[str]:

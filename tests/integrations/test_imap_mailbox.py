@@ -293,3 +293,28 @@ def test_uid_sets_and_fetch_chunks():
 def moved_original(message_id: str) -> MailRef:
     """A ticket's mail that left the folder it came from: only its Message-ID can find it now."""
     return MailRef("imap:gone@mail.example/INBOX", "", "", message_id)
+
+
+def test_marking_a_mail_the_processed_folder_holds_a_copy_of_only_removes_it_from_the_folder(dovecot_server,
+                                                                                           imap_account):
+    # As a move cut after its copy leaves it (the retry runs on another connection). Before: moved
+    # again, so Done held the mail twice.
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password) as box:
+        box.folder.create("Done")
+        box.copy("1", "Done")
+    with ImapMailbox(settings) as mailbox:
+        mailbox.mark_processed("1")
+    assert list(server_flags(settings)) == ["2"] and len(server_flags(settings, "Done")) == 1
+
+
+def test_a_mail_whose_message_id_another_mail_in_the_processed_folder_has_is_moved_not_deleted(dovecot_server,
+                                                                                                imap_account):
+    # The sender chooses the Message-ID: only the same mail (size and arrival time) counts as a copy.
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append(settings.user, mail(1, body="An earlier mail that reuses the id."), folder="Done")
+    dovecot_server.append(settings.user, mail(1))
+    with ImapMailbox(settings) as mailbox:
+        mailbox.mark_processed("1")
+    assert server_flags(settings) == {} and len(server_flags(settings, "Done")) == 2
