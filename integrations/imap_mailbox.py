@@ -180,10 +180,32 @@ class ImapMailbox:
         try:
             with self._unavailable_on_error("login refused"):
                 self._box.login(self.settings.user, self.settings.password, initial_folder=None)
+                self._learn_capabilities()
             return self._select()
         except ImapUnavailable:
             self.__exit__()  # a refused login must not leave the socket open
             raise
+
+    def _learn_capabilities(self) -> None:
+        """Ask the server what it can do now that we are logged in. imaplib keeps the list the
+        greeting gave, and a server names MOVE and UIDPLUS only after login (Dovecot does), so
+        imap-tools moved by COPY, STORE \\Deleted and a plain EXPUNGE, which also erased every mail
+        another client had flagged \\Deleted in the folder."""
+        client = self._box.client
+        status, data = client.capability()
+        if status == "OK" and data and isinstance(data[-1], bytes):
+            client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
+
+    def _remove(self, uid: str) -> None:
+        """Take one mail out of the selected folder: flagged \\Deleted, then expunged alone where the
+        server can (UIDPLUS), so no other mail a person marked \\Deleted goes with it."""
+        client = self._box.client
+        status, data = client.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+        if status != "OK":
+            raise imaplib.IMAP4.error(f"UID STORE answered {status}: {data!r}")
+        status, data = client.uid("EXPUNGE", uid) if "UIDPLUS" in client.capabilities else client.expunge()
+        if status != "OK":
+            raise imaplib.IMAP4.error(f"EXPUNGE answered {status}: {data!r}")
 
     def _recover(self, error: Exception, uidvalidity: str) -> None:
         """After a failed request: a fresh connection to the same generation of the folder. A
@@ -337,10 +359,10 @@ class ImapMailbox:
         try:
             data = self._command("FETCH", uid, f"(UID BODY.PEEK[HEADER]<0.{HEADER_PEEK_BYTES}>)",
                                  expected_bytes=HEADER_PEEK_BYTES)
+            return _literals(data).get(uid, b"")
         except _SERVER_ERRORS as error:
             self._recover(error, uidvalidity)
             return b""
-        return _literals(data).get(uid, b"")
 
     def _command(self, command: str, *args: str, expected_bytes: int = 0) -> list:
         """``UID command args``; TimeoutError when the answer is not complete by its deadline
@@ -416,7 +438,7 @@ class ImapMailbox:
             log.info("UID %s is in %r already (an earlier move was cut): only removed from the folder", uid, folder)
             with self._unavailable_on_error("removing the moved mail failed"), \
                     self._within_deadline("UID STORE and EXPUNGE"):
-                self._box.delete(uid)  # what imap-tools' move does after its copy on a server without MOVE
+                self._remove(uid)
             return
         with self._unavailable_on_error("move failed"), self._within_deadline("UID MOVE"):
             self._box.move(uid, folder)
@@ -667,11 +689,21 @@ def _uid_set(uids) -> str:
 
 
 def _literals(data: list) -> dict[str, bytes]:
-    """UID → the literal (raw bytes) of each FETCH response; imaplib gives (prefix, literal) pairs."""
+    """UID → the literal (raw bytes) of each FETCH response; imaplib gives (prefix, literal) pairs.
+
+    After a literal a FETCH response goes on with ")" or " " and the next item: a literal announced
+    a byte or two longer than its data took the ")" into the mail (it was stored with a stray
+    ")"), so anything else fails the answer as broken (abort: the mail is fetched alone, then
+    quarantined)."""
     bodies = {}
     for index, item in enumerate(data):
         if not isinstance(item, tuple):
             continue
+        after = data[index + 1] if index + 1 < len(data) else None
+        rest = after[0] if isinstance(after, tuple) else after
+        if not isinstance(rest, bytes) or not rest.startswith((b")", b" ")):
+            raise imaplib.IMAP4.abort("the server's FETCH answer does not go on after a literal: announced longer "
+                                      "than its data")
         uid = _UID.search(item[0])
         if uid is None and index + 1 < len(data) and isinstance(data[index + 1], bytes):
             uid = _UID.search(data[index + 1])  # a server may send UID after the literal

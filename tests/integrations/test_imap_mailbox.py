@@ -1,6 +1,7 @@
 """ImapMailbox against a real private Dovecot (tests/fixtures/dovecot.py): each test has its own user."""
 
 import dataclasses
+import imaplib
 import time
 
 import pytest
@@ -318,3 +319,25 @@ def test_a_mail_whose_message_id_another_mail_in_the_processed_folder_has_is_mov
     with ImapMailbox(settings) as mailbox:
         mailbox.mark_processed("1")
     assert server_flags(settings) == {} and len(server_flags(settings, "Done")) == 2
+
+
+@pytest.mark.parametrize("copied_before", [False, True], ids=["move", "move-cut-after-its-copy"])
+def test_marking_a_mail_processed_leaves_another_clients_deleted_mail_in_the_folder(dovecot_server, imap_account,
+                                                                                  copied_before):
+    # Another mail client marked mail 2 \Deleted (to be undone, or expunged by that client). Before:
+    # the greeting's capabilities lacked MOVE, so each move was COPY, STORE and a plain EXPUNGE,
+    # which erased mail 2 as well.
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    client = imaplib.IMAP4(settings.host, settings.port)  # imaplib: imap-tools' flag() expunges a \Deleted
+    client.login(settings.user, settings.password)
+    client.select("INBOX")
+    client.uid("STORE", "2", "+FLAGS", r"(\Deleted)")
+    if copied_before:
+        client.create("Done")
+        client.uid("COPY", "1", "Done")
+    client.logout()
+    with ImapMailbox(settings) as mailbox:
+        mailbox.mark_processed("1")
+    assert list(server_flags(settings)) == ["2"] and r"\Deleted" in server_flags(settings)["2"]
+    assert len(server_flags(settings, "Done")) == 1
