@@ -33,10 +33,16 @@ def process_state(name: str, started_by: float) -> ProcessState:
     host, _, pid = name.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return ProcessState.ELSEWHERE
+    return ProcessState.RUNS if pid_runs(int(pid), started_by) else ProcessState.GONE
+
+
+def pid_runs(pid: int, started_by: float) -> bool:
+    """Whether process ``pid`` of this machine, which had started by ``started_by`` (a Unix time),
+    still runs: not a younger process given its pid since, nor a zombie."""
     try:
-        process = psutil.Process(int(pid))
+        process = psutil.Process(pid)
         created, zombie = process.create_time(), process.status() == psutil.STATUS_ZOMBIE
     except psutil.Error:  # no such process, or one the system will not describe
-        return ProcessState.GONE
+        return False
     # the times are stored to the second, cut down: a process may have been created in that second
-    return ProcessState.RUNS if not zombie and created < started_by + 1 else ProcessState.GONE
+    return not zombie and created < started_by + 1

@@ -30,6 +30,7 @@ from typing import TypeVar
 import psutil
 
 from core.files import write_json_atomically
+from core.processes import pid_runs
 from training.layout import JOB_FILE, modified
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def start_job(command: list[str], folder: Path, log_name: str, *, cwd: Path, env
     except psutil.NoSuchProcess:  # ended already (e.g. a bad command): the job is still recorded
         created = 0.0
     job = Job(process.pid, created, time.time(), command, extra=extra or {})
+    _CHILDREN[job.pid] = job.created
     write_json_atomically(folder / JOB_FILE, asdict(job))
     return job
 
@@ -106,15 +108,23 @@ def read_job(folder: Path) -> Job | None:
         return None
     if "started_at" not in data and "created" not in data:
         data = _from_old_format(data, Path(folder))
+    return job_from_record(data, str(path))
+
+
+def job_from_record(data: dict, source: str) -> Job:
+    """The Job a JSON object records (``asdict(job)``, as job.json holds it); UnreadableJob naming
+    ``source`` for one that records none."""
+    if not isinstance(data, dict):
+        raise UnreadableJob(f"{source}: not a JSON object but {type(data).__name__}")
     try:
         return Job(pid=_number(data, "pid", int), created=_number(data, "created"),
                    started_at=_number(data, "started_at"), command=_strings(data.get("command", [])),
                    stop_requested_at=None if data.get("stop_requested_at") is None
                    else _number(data, "stop_requested_at"), extra=_object(data.get("extra", {})))
     except KeyError as error:
-        raise UnreadableJob(f"{path}: no {error.args[0]}") from error
+        raise UnreadableJob(f"{source}: no {error.args[0]}") from error
     except TypeError as error:
-        raise UnreadableJob(f"{path}: {error}") from error
+        raise UnreadableJob(f"{source}: {error}") from error
 
 
 def read_each(folders: Iterable[Path], read: Callable[[Path], T | None]) -> list[T]:
@@ -132,36 +142,44 @@ def read_each(folders: Iterable[Path], read: Callable[[Path], T | None]) -> list
     return found
 
 
+_CHILDREN: dict[int, float] = {}
+"""pid -> creation time of each job this process started: the only processes it may reap (waitpid
+on any other pid could take a child of someone else's its exit status)."""
+
+_KILLED_BY: dict[tuple[int, float], int] = {}
+"""(pid, creation time) -> the signal that ended a child of ours, as reaping it told: a process
+killed outright (SIGKILL, the out-of-memory killer's) leaves no last words in its log."""
+
+
 def is_alive(job: Job | None) -> bool:
-    """Whether the job's process still runs: the same pid *and* creation time, and not a zombie
-    (one of ours that ended is reaped here)."""
+    """Whether the job's process still runs: core/processes.py ``process_state`` (the same pid *and*
+    creation time, not a zombie), except that a child of ours counts as running until it is reaped
+    here: a zombie leader may still have threads ending (torch's), and its pid is not free yet."""
     if job is None or not job.created:  # no creation time: ended at its start, the pid is free for others
         return False
-    try:
-        process = psutil.Process(job.pid)
-        if abs(process.create_time() - job.created) > 0.5:
-            return False  # the pid was reused by another process
-        if process.status() != psutil.STATUS_ZOMBIE:
+    if _CHILDREN.get(job.pid) == job.created:
+        try:
+            reaped, status = os.waitpid(job.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere (a Popen.wait): no longer ours to watch
+            reaped, status = job.pid, 0
+        if not reaped:
             return True
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-    # A zombie leader may still have threads ending (torch's): our own child counts as running
-    # until waitpid can reap it; another process's zombie is as good as gone.
-    try:
-        reaped, _ = os.waitpid(job.pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return reaped == 0
+        del _CHILDREN[job.pid]
+        if os.WIFSIGNALED(status):
+            _KILLED_BY[(job.pid, job.created)] = os.WTERMSIG(status)
+    return pid_runs(job.pid, job.created)
 
 
-def stop_job(folder: Path, grace_s: float = 15.0) -> Job | None:
+def stop_job(folder: Path, grace_s: float = 15.0, *, job: Job | None = None) -> Job | None:
     """Stop the job of ``folder``: SIGTERM to its process group, SIGKILL after ``grace_s``.
-    Records the request first, so its state reads ``stopped`` however it ends."""
-    job = read_job(folder)
+    Records the request first, so its state reads ``stopped`` however it ends. ``job``: the job to
+    stop where the folder records none (deleted while the process runs: it is stopped all the same)."""
+    job = read_job(folder) or job
     if job is None:
         return None
     job = replace(job, stop_requested_at=time.time())
-    write_json_atomically(Path(folder) / JOB_FILE, asdict(job))
+    with contextlib.suppress(FileNotFoundError):  # no folder left to record it in
+        write_json_atomically(Path(folder) / JOB_FILE, asdict(job))
     for signum in (signal.SIGTERM, signal.SIGKILL):
         if not is_alive(job):
             break
@@ -188,8 +206,23 @@ def job_state(job: Job | None, *, succeeded: bool, log: Path, failure: str | Non
     if failure:
         return JobState.FAILED, failure
     if job is not None:  # ours, gone, and no result: it died before it could say why
-        return JobState.FAILED, error_line(log) or no_result
+        return JobState.FAILED, killed_by(job) or error_line(log) or no_result
     return JobState.INCOMPLETE, None
+
+
+def killed_by(job: Job) -> str | None:
+    """How a signal ended the job, where this process reaped it and saw one; else None (the exit
+    status of a process another app process started, or one from before a restart, is not known)."""
+    signum = _KILLED_BY.get((job.pid, job.created))
+    if signum is None:
+        return None
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    if signum == signal.SIGKILL:
+        return f"the process was killed by {name}: the system does so when memory runs out (or someone ran kill -9)"
+    return f"the process was killed by {name}"
 
 
 _EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\b.*")

@@ -2,8 +2,9 @@
 ``training/finetune_lora.py`` in a run folder of its own (layout: training/layout.py).
 
 One run at a time: a second launch is refused while the locked run's process lives; a lock
-left by a dead process (crash, reboot) does not block. Folders written by the command line
-(runs/default) are listed too; they have no job.json.
+left by a dead process (crash, reboot) does not block. The lock records the process itself, so
+it holds (and Stop reaches the process) even when the run's folder is deleted while it trains.
+Folders written by the command line (runs/default) are listed too; they have no job.json.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from training import catalog, corrections, data_checks, layout, uploads
 from training.config import TrainConfig, path_list, setting_value
 from training.generate_data import HANDWRITTEN
 from training.jobs import (
+    Job,
     JobState,
     UnreadableJob,
     is_alive,
+    job_from_record,
     job_state,
     read_each,
     read_job,
@@ -90,6 +93,11 @@ class Run:
     """Why a failed run failed, in one line."""
     launched_here: bool = False
     """Started by launch_run (it has a job.json), not from the command line."""
+
+    @property
+    def folder_deleted(self) -> bool:
+        """Its folder is gone (deleted by hand) while the run was read as launched here."""
+        return self.launched_here and not (self.folder / layout.JOB_FILE).exists()
 
     @property
     def adapter(self) -> Path | None:
@@ -312,11 +320,12 @@ def launch_run(config: TrainConfig, runs_root: Path, name: str = "") -> Run:
         (folder / layout.RUN_CONFIG).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
         command = [sys.executable, str(TRAIN_SCRIPT), "--config", str(folder / layout.RUN_CONFIG)]
         try:
-            start_job(command, folder, layout.RUN_LOG, cwd=PROJECT_ROOT)
+            job = start_job(command, folder, layout.RUN_LOG, cwd=PROJECT_ROOT)
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)  # no run happened: leave no folder to list
             raise
-        write_json_atomically(runs_root / layout.ACTIVE_RUN_FILE, {"run": folder.name})
+        # the process, not only the folder's name: the lock must outlive a deleted folder
+        write_json_atomically(runs_root / layout.ACTIVE_RUN_FILE, {"run": folder.name, "job": asdict(job)})
     return load_run(folder)
 
 
@@ -335,7 +344,10 @@ def stop_run(runs_root: Path, grace_s: float = 15.0) -> Run | None:
     run = active_run(runs_root)
     if run is None:
         return None
-    stop_job(run.folder, grace_s)
+    stop_job(run.folder, grace_s, job=_run_job(run.folder))
+    if not run.folder.is_dir():  # deleted while it ran: nothing on disk to record the stop in, nor to bring back
+        active_run(runs_root)  # releases the lock
+        return dataclasses.replace(run, state=JobState.STOPPED)
     _end_progress_line(run.folder)
     steps = [step for event in _events(run.folder) if (step := layout.whole_count(event.get("step"))) is not None]
     append_event(run.folder, {"event": "stopped", "step": steps[-1] if steps else 0})
@@ -361,7 +373,7 @@ def load_run(folder: Path) -> Run:
     (training/jobs.py ``read_job``)."""
     folder = Path(folder)
     events = _events(folder)
-    job = read_job(folder)
+    job = _run_job(folder)
     metrics = {name: value for name, value in
                layout.read_json_object(folder / layout.FINAL_ADAPTER / layout.TRAIN_METRICS).items()
                if name not in NUMERIC_METRICS or layout.finite_number(value) is not None}
@@ -445,7 +457,7 @@ def _active_run(runs_root: Path) -> Run | None:
     # only a folder of the root: another name (a number, "..", a path) locks nothing and is cleared
     folder = runs_root / name if isinstance(name, str) and name not in ("", ".", "..") and "/" not in name else None
     try:
-        job = read_job(folder) if folder is not None else None
+        job = _run_job(folder) if folder is not None else None
     except UnreadableJob as error:  # no pid to watch: as if it had ended (a lock must not block forever)
         log.warning("the active run's lock is released: %s", error)
         job = None
@@ -453,6 +465,19 @@ def _active_run(runs_root: Path) -> Run | None:
         return load_run(folder)
     lock.unlink(missing_ok=True)  # stale: the process ended (finished, crashed, machine restarted)
     return None
+
+
+def _run_job(folder: Path) -> Job | None:
+    """The job of a run folder: its job.json, else the lock's record of it where the lock names this
+    folder (deleted while it runs). UnreadableJob for either that cannot be read."""
+    job = read_job(folder)
+    if job is not None:
+        return job
+    lock = folder.parent / layout.ACTIVE_RUN_FILE
+    held = layout.read_json_object(lock)
+    if held.get("run") != folder.name or held.get("job") is None:
+        return None
+    return job_from_record(held["job"], str(lock))
 
 
 @contextlib.contextmanager

@@ -61,6 +61,10 @@ def live_run(runs_root: Path) -> None:
         return
     st.session_state[_WATCHING] = run.name
     st.subheader(f"Running: {run.name}")
+    if run.folder_deleted:
+        st.warning(f"The folder of {run.name} was deleted while it trains: its progress and checkpoints "
+                   "cannot be shown or kept. It still holds the CPU and the one-run lock; stop it to start "
+                   "another.", icon=":material/warning:")
     show_progress(runs.run_status(run))
     if st.button("Stop", key="stop_run", icon=":material/stop:", help="Ends the run now; its saved checkpoints stay."):
         with st.spinner("Stopping the run..."):

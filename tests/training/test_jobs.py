@@ -5,6 +5,9 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +15,7 @@ import time
 import psutil
 import pytest
 
+from core.processes import ProcessState, process_state
 from training import layout
 from training.jobs import (
     Job,
@@ -152,3 +156,69 @@ def test_a_job_that_ended_before_its_creation_time_was_read_never_owns_its_pid_a
     finally:
         bystander.kill()
         bystander.wait()
+
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+@pytest.mark.parametrize("offset_s", [-60.0, -1.5, -0.7, -0.2, 0.0, 0.2, 0.7, 5.0])
+def test_whether_a_job_runs_is_core_processes_answer_for_its_pid_and_creation_time(offset_s):
+    """One definition of "this pid is still the process we started" (core/processes.py, also the
+    worker heartbeat's and the ticket leases'): jobs had their own, which disagreed with it for a
+    creation time recorded 0.5 to 1 s off."""
+    bystander = subprocess.Popen(SLEEPER, start_new_session=True)  # not started by start_job: not ours to reap
+    try:
+        created = psutil.Process(bystander.pid).create_time()
+        recorded = Job(bystander.pid, created + offset_s, time.time())
+        expected = process_state(f"{socket.gethostname()}:{bystander.pid}", recorded.created) is ProcessState.RUNS
+        assert is_alive(recorded) is expected
+        assert expected is (offset_s > -1)  # a process created more than a second after the record is another
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_recycled_pid_of_our_own_child_is_not_the_job_nor_reaped_for_it(tmp_path):
+    """A job recorded earlier (another app process, before a restart) whose pid the system has given
+    to a job this process started since: the newer child runs, the old job does not."""
+    newer = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
+    try:
+        older = Job(newer.pid, newer.created - 30, newer.started_at - 30)
+        assert not is_alive(older) and is_alive(newer)
+        (tmp_path / "old").mkdir()
+        (tmp_path / "old" / layout.JOB_FILE).write_text(json.dumps(dataclasses.asdict(older)))
+        assert job_state(read_job(tmp_path / "old"), succeeded=False, log=tmp_path / "job.log")[0] == JobState.FAILED
+        stop_job(tmp_path / "old", grace_s=1)
+        assert is_alive(newer) and psutil.Process(newer.pid).status() != psutil.STATUS_ZOMBIE  # untouched
+    finally:
+        stop_job(tmp_path, grace_s=5)
+    assert not is_alive(newer)
+
+
+def test_a_job_whose_folder_was_deleted_is_stopped_from_the_record_kept_elsewhere(tmp_path):
+    """rm -rf of a job's folder while it runs: the process goes on; stop_job with the job recorded
+    elsewhere (the runs' lock) still ends it, and does not bring the folder back."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    job = start_job(SLEEPER, folder, "job.log", cwd=tmp_path)
+    shutil.rmtree(folder)
+    assert is_alive(job) and stop_job(folder, grace_s=1) is None  # the folder alone names nothing to stop
+    stopped = stop_job(folder, grace_s=5, job=job)
+    assert stopped.stop_requested_at and not is_alive(job) and not folder.exists()
+
+
+@pytest.mark.parametrize(("signum", "said"), [(signal.SIGKILL, "killed by SIGKILL: the system does so when memory runs out"),
+                                              (signal.SIGSEGV, "killed by SIGSEGV")])
+def test_a_job_ended_by_a_signal_says_so_not_its_last_line_of_output(tmp_path, signum, said):
+    """A training killed by the out-of-memory killer failed with its last progress line as the why
+    ("{'loss': 2.0, 'epoch': 0.19}"), and the page's hint could not tell it was memory."""
+    job = start_job([sys.executable, "-c", "import time\nprint({'loss': 2.0}, flush=True)\ntime.sleep(60)"],
+                    tmp_path, "job.log", cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "job.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(job.pid, signum)
+    while is_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state, why = job_state(job, succeeded=False, log=tmp_path / "job.log")
+    assert state == JobState.FAILED and said in why

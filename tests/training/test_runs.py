@@ -189,7 +189,8 @@ def test_build_config_resolves_project_paths_and_explains_what_is_wrong(tiny_bas
     config, problems = runs.build_config({**values, "base_model": "/no/such/folder", "lora_dropout": 1.5})
     assert config is None
     assert "/no/such/folder is neither" in problems[0]
-    assert "lora_dropout must be in [0, 1)" in problems[1] and "Change it in the form" in problems[1]
+    assert "lora_dropout is 1.5; it must be from 0 up to, not including, 1" in problems[1]
+    assert "Change it in the form" in problems[1]
     assert runs.build_config({**values, "base_model": str(tiny_base_dir)})[1] == []
 
 
@@ -490,3 +491,54 @@ def test_a_preset_with_an_unknown_setting_or_a_value_of_another_kind_is_named(tm
 def test_every_shipped_preset_loads_under_the_stricter_reading():
     for preset in runs.presets():
         runs.preset_values(preset)
+
+
+STAND_IN = "import time\nprint('training (stand-in)', flush=True)\ntime.sleep(120)\n"
+"""What launch_run starts in the lock's tests instead of training/finetune_lora.py: a process that
+runs until it is stopped, without the cost of a training."""
+
+
+@pytest.fixture
+def stand_in_training(tmp_path, monkeypatch):
+    script = tmp_path / "stand_in_training.py"
+    script.write_text(STAND_IN)
+    monkeypatch.setattr(runs, "TRAIN_SCRIPT", script)
+    return TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), val_file="", out_dir="stand-in")
+
+
+def test_deleting_the_running_runs_folder_keeps_the_lock_and_stop_still_ends_its_process(stand_in_training, runs_root):
+    """rm -rf of the active run's folder released the lock: a second run started beside the first
+    (two trainings sharing the CPU), and Stop could no longer reach the first."""
+    first = runs.launch_run(stand_in_training, runs_root, "first")
+    pid = json.loads((first.folder / layout.JOB_FILE).read_text())["pid"]
+    shutil.rmtree(first.folder)
+
+    active = runs.active_run(runs_root)
+    assert active is not None and active.name == first.name
+    assert active.state == JobState.RUNNING and active.folder_deleted
+    with pytest.raises(runs.RunAlreadyActive):
+        runs.launch_run(stand_in_training, runs_root, "second")
+    assert [path.name for path in runs_root.iterdir() if path.is_dir()] == []  # no second run folder
+
+    stopped = runs.stop_run(runs_root, grace_s=5)
+    assert stopped.name == first.name and stopped.state == JobState.STOPPED
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert runs.active_run(runs_root) is None and not first.folder.exists()  # not brought back by the stop
+    runs.launch_run(stand_in_training, runs_root, "second")  # the lock went with the process
+
+
+def test_a_run_whose_folder_is_there_is_not_read_as_deleted(stand_in_training, runs_root):
+    run = runs.launch_run(stand_in_training, runs_root, "kept")
+    assert not run.folder_deleted and not runs.active_run(runs_root).folder_deleted
+    runs.stop_run(runs_root, grace_s=5)
+    assert not runs.load_run(run.folder).folder_deleted
+
+
+def test_a_run_killed_for_memory_says_so_and_the_hint_is_about_memory(stand_in_training, runs_root):
+    run = runs.launch_run(stand_in_training, runs_root, "oom")
+    wait_for(lambda: (run.folder / layout.RUN_LOG).read_text(), "the stand-in's first line")
+    os.kill(json.loads((run.folder / layout.JOB_FILE).read_text())["pid"], 9)
+    wait_for(lambda: runs.active_run(runs_root) is None, "the lock to go with the killed process")
+    failed = runs.load_run(run.folder)
+    assert failed.state == JobState.FAILED and "SIGKILL" in failed.error
+    assert "memory" in runs.failure_hint(failed.error)
