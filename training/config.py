@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
+import os
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from model.metadata import DEFAULT_BASE_MODEL
+from model.metadata import DEFAULT_BASE_MODEL, default_base_folder
 
 DTYPES = ("auto", "float32", "bfloat16")
 LARGEST_WHOLE_NUMBER = 2**53 - 1
@@ -74,22 +77,22 @@ class TrainConfig:
     """Continue from the newest checkpoint in ``out_dir``."""
 
     def __post_init__(self) -> None:
-        if self.lora_top_layers < 0:
-            raise ValueError("lora_top_layers must be >= 0")
-        if self.lora_r <= 0 or self.lora_alpha <= 0:
-            raise ValueError("lora_r and lora_alpha must be positive")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ValueError("lora_dropout must be in [0, 1)")
-        if self.category_weight <= 0:
-            raise ValueError("category_weight must be positive")
+        kinds = typing.get_type_hints(TrainConfig)
+        for name in (name for name, kind in kinds.items() if kind in (int, float)):
+            # the one reading of a number (text "1e-3" is read; NaN, inf, a bool or text refused by name)
+            setattr(self, name, setting_value(name, getattr(self, name)))
+        for name, (allowed, words) in NUMBER_RANGES.items():
+            if not allowed(getattr(self, name)):
+                raise ValueError(f"{name} is {_shown(getattr(self, name))}; it must be {words}")
+        if self.max_steps == -1 and not 0 < self.epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs is {_shown(self.epochs)}; with max_steps -1 it must be above 0 and at most "
+                             f"{MAX_EPOCHS:,} (or set max_steps)")
+        width = model_width(self.base_model)
+        if width is not None and self.lora_r > width:
+            raise ValueError(f"lora_r is {self.lora_r:,}, more than the base model's width ({width:,}): "
+                             "a rank above it adds memory and no capacity; use at most that (8 or 16 is usual)")
         if self.init_adapter and not (Path(self.init_adapter) / "adapter_config.json").exists():
             raise FileNotFoundError(f"init_adapter {self.init_adapter} has no adapter_config.json")
-        if self.learning_rate <= 0:
-            raise ValueError("learning_rate must be positive")
-        if self.batch_size <= 0 or self.grad_accum <= 0:
-            raise ValueError("batch_size and grad_accum must be positive")
-        if self.max_steps == 0 or (self.max_steps < 0 and self.epochs <= 0):
-            raise ValueError("set max_steps > 0 or epochs > 0")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
         if not Path(self.train_file).exists():
@@ -99,6 +102,56 @@ class TrainConfig:
                 raise FileNotFoundError(f"extra_train_file {extra} does not exist")
         if self.val_file and not Path(self.val_file).exists():
             raise FileNotFoundError(f"val_file {self.val_file} does not exist")
+
+
+MAX_STEPS = 1_000_000
+"""More optimizer steps than any run here needs (the shipped stages took 200 to 400): a typo, not a plan."""
+MAX_EPOCHS = 1_000
+"""Above this, transformers' step count overflows for a large file (1e308 epochs ended the run)."""
+MAX_BATCH = 512
+"""Far above what fits a CPU's or one GPU's memory for these prompts: a typo. Smaller batches that
+still do not fit end the run with an out-of-memory error."""
+
+NUMBER_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "max_train_samples": (lambda value: value >= 0, "0 (all rows) or more"),
+    "max_eval_samples": (lambda value: value >= 0, "0 (all rows) or more"),
+    "max_length": (lambda value: value >= 1, "at least 1"),
+    "max_steps": (lambda value: value == -1 or 1 <= value <= MAX_STEPS, f"-1 (run epochs) or 1 to {MAX_STEPS:,}"),
+    "batch_size": (lambda value: 1 <= value <= MAX_BATCH, f"1 to {MAX_BATCH}"),
+    "grad_accum": (lambda value: 1 <= value <= MAX_BATCH, f"1 to {MAX_BATCH}"),
+    "learning_rate": (lambda value: 0 < value < 1, "above 0 and below 1 (LoRA runs here use 1e-4 to 3e-4)"),
+    "warmup_ratio": (lambda value: 0 <= value < 1, "from 0 up to, not including, 1 (a share of all steps)"),
+    "weight_decay": (lambda value: 0 <= value <= 1, "from 0 to 1"),
+    "lora_r": (lambda value: value >= 1, "at least 1"),
+    "lora_alpha": (lambda value: value >= 1, "at least 1"),
+    "lora_dropout": (lambda value: 0 <= value < 1, "from 0 up to, not including, 1"),
+    "lora_top_layers": (lambda value: value >= 0, "0 (all layers) or more"),
+    "category_weight": (lambda value: 0 < value <= 1000, "above 0 and at most 1000"),
+    "logging_steps": (lambda value: value >= 1, "at least 1"),
+    "eval_steps": (lambda value: value >= 1, "at least 1"),
+    "save_steps": (lambda value: value >= 1, "at least 1"),
+    "save_total_limit": (lambda value: value >= 0, "0 (keep every checkpoint) or more"),
+    "threads": (lambda value: 0 <= value <= (os.cpu_count() or 1),
+                f"0 (torch's default) to {os.cpu_count() or 1}, this machine's cores"),
+    "seed": (lambda value: 0 <= value < 2**32, "0 to 4,294,967,295 (numpy's seeds)"),
+}
+"""What each number may be, in words for the message: outside, a run would end in a traceback
+(a 0 step interval, a negative seed or thread count, a negative sample limit that empties the data)
+or train nothing sensible (a learning rate of 1e308)."""
+
+
+def model_width(base_model: str) -> int | None:
+    """The hidden size of a base model on this machine (the packaged one or a local folder); None
+    when it is not here yet (a hub id, downloaded when the run starts) or says none."""
+    folder = default_base_folder() if base_model.strip() in ("", DEFAULT_BASE_MODEL) else Path(base_model.strip())
+    try:
+        described = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(described, dict):
+        return None
+    width = described.get("hidden_size", (described.get("text_config") or {}).get("hidden_size"))
+    return width if isinstance(width, int) and not isinstance(width, bool) and width > 0 else None
 
 
 def path_list(value: str) -> list[str]:

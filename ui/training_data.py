@@ -24,10 +24,19 @@ def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional:
     chosen = st.selectbox(label, options, index=options.index(defaults[0]) if defaults else 0, key=f"{key}_csv",
                           format_func=lambda path: "None: no eval loss" if path is None else runs.display_path(path))
     upload = st.file_uploader(f"…or upload a {label.lower()} CSV", type="csv", key=f"{key}_upload")
-    if upload is not None:
-        chosen = uploads.save_upload(runs_root, upload.name, upload.getvalue())
-        st.caption(f"Using the upload **{upload.name}** (kept as `{runs.display_path(chosen)}`, so later runs "
-                   "can pick it from the list). Remove it to use the list again.")
+    if upload is None:
+        return chosen
+    # the size first: a file too large is refused before its bytes are copied, written or read
+    problem = uploads.upload_problem(upload.name, upload.size)
+    content = b"" if problem else upload.getvalue()
+    problem = problem or uploads.upload_problem(upload.name, content)
+    if problem:
+        kept = f"no {label.lower()}" if chosen is None else f"`{runs.display_path(chosen)}` from the list"
+        st.error(f"{problem} The upload is not used: {kept} stays picked.", icon=":material/error:")
+    else:
+        chosen = uploads.save_upload(runs_root, upload.name, content)
+        st.caption(f"Using the upload **{uploads.shown_name(upload.name)}** (kept as `{runs.display_path(chosen)}`, "
+                   "so later runs can pick it from the list). Remove it to use the list again.")
     return chosen
 
 

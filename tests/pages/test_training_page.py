@@ -316,3 +316,30 @@ def test_continuing_from_an_adapter_outside_the_project_or_a_crafted_one_is_refu
         assert not app.exception, app.exception
         assert any(said in error.value for error in app.error), [error.value for error in app.error]
     assert runs.list_runs(runs_root) == [] and runs.active_run(runs_root) is None  # nothing started
+
+
+def test_an_upload_that_is_no_csv_and_a_setting_that_would_crash_the_run_are_refused_in_words(runs_root,
+                                                                                               ten_rows_csv):
+    """Before: a workbook renamed .csv was kept under uploads/ and shown as a codec error, and
+    logging_steps 0 (or a seed of -1, threads -4, ...) started a run that failed seconds later."""
+    import io
+    import zipfile
+
+    workbook = io.BytesIO()
+    with zipfile.ZipFile(workbook, "w") as zipped:
+        zipped.writestr("xl/workbook.xml", "<workbook/>")
+    app = open_page()
+    app.file_uploader(key="train_upload").upload("members.csv", workbook.getvalue(), "text/csv").run()
+    assert not app.exception
+    assert any("members.csv is a zip archive (an Excel .xlsx workbook is one), not a CSV" in error.value
+               and "`training/data/train.csv` from the list stays picked" in error.value for error in app.error)
+    assert not layout.uploads_dir(runs_root).exists() or not list(layout.uploads_dir(runs_root).iterdir())
+
+    app.file_uploader(key="train_upload").upload("ten.csv", ten_rows_csv, "text/csv").run()
+    app.number_input(key="hp_logging_steps").set_value(0)
+    app.number_input(key="hp_seed").set_value(-1)
+    app.button(key="start").click().run()
+    assert not app.exception
+    assert any("logging_steps is 0; it must be at least 1" in error.value for error in app.error), \
+        [error.value for error in app.error]
+    assert runs.list_runs(runs_root) == [] and runs.active_run(runs_root) is None

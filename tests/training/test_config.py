@@ -86,3 +86,44 @@ def test_every_shipped_config_reads_on_the_command_line(preset):
     from training.config import parse_config
 
     parse_config(["--config", str(preset)])
+
+
+# Each of these was accepted by the form and started a run that then ended in a traceback (measured
+# with the tiny model: logging_steps 0, seed -1, threads -4, max_train_samples -1 failed 12-18 s in)
+# or in an OverflowError (epochs 1e308), or ran for ever or out of memory (max_steps, batch_size, lora_r).
+REFUSED_BEFORE_ANY_RUN = [
+    ("logging_steps", 0), ("eval_steps", -1), ("save_steps", 0), ("seed", -1), ("seed", 2**40),
+    ("threads", -4), ("max_train_samples", -1), ("max_eval_samples", -1), ("max_length", 0),
+    ("warmup_ratio", -0.5), ("warmup_ratio", 1.5), ("weight_decay", -1.0), ("learning_rate", 1e308),
+    ("learning_rate", math.nan), ("learning_rate", "fast"), ("epochs", 1e308), ("max_steps", 10**9),
+    ("max_steps", -5), ("batch_size", 10**9), ("grad_accum", 10**9), ("category_weight", math.inf),
+    ("lora_r", 10**6),  # above the packaged base's width of 640
+]
+
+
+@pytest.mark.parametrize(("name", "value"), REFUSED_BEFORE_ANY_RUN, ids=lambda item: repr(item))
+def test_a_value_that_would_end_a_started_run_is_refused_by_name(name, value):
+    with pytest.raises(ValueError, match=f"^{name} is "):
+        TrainConfig(**{name: value})
+
+
+def test_numbers_at_their_edges_and_as_text_are_read_not_refused():
+    config = TrainConfig(learning_rate="1e-3", max_steps=1_000_000, seed=2**32 - 1, save_total_limit=0,
+                         warmup_ratio=0.0, weight_decay=0.0, lora_r=640, max_eval_samples=0, threads=0)
+    assert (config.learning_rate, config.max_steps, config.lora_r) == (0.001, 1_000_000, 640)
+    assert TrainConfig(epochs=1e308, max_steps=10).max_steps == 10  # epochs are not used with max_steps
+
+
+NUMBER_FIELDS = sorted(name for name, kind in KINDS.items() if kind in (int, float))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(NUMBER_FIELDS),
+       value=st.integers(min_value=-10**30, max_value=10**30) | st.floats() | st.sampled_from(["1e-3", "x", ""]))
+def test_any_number_in_any_field_builds_a_config_or_names_the_field(name, value):
+    try:
+        config = TrainConfig(**{name: value})
+    except ValueError as error:
+        assert str(error).startswith(f"{name} is ") and "\n" not in str(error), error
+    else:  # what was built, training can use: finite and of the field's type
+        assert type(getattr(config, name)) is KINDS[name] and math.isfinite(getattr(config, name))
