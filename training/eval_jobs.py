@@ -14,11 +14,17 @@ A process of its own, not a thread of the app: an evaluation takes minutes to ha
 a CPU, so it must outlive a page rerun or a closed tab, must not hold the inbox model's lock,
 and can be stopped. The progress is the number of rows in predictions.csv, which evaluate.py
 writes row by row.
+
+One such job at a time (``JobAlreadyRunning``): each loads a model (a GB or more) and triages on
+the CPU the inbox triages on, so a second one finishes no sooner and a tab's worth of them
+would take the machine's memory. A job whose process is gone (stopped, killed) blocks nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import logging
 import os
 import re
@@ -32,9 +38,24 @@ import pandas as pd
 from core.settings import PROJECT_ROOT, public_url
 from training import layout
 from training.choose_review_rule import CHOICE_FILE, RULE_DATA
-from training.jobs import JobState, UnreadableJob, job_state, read_each, read_job, start_job, stop_job
+from training.jobs import (
+    JobState,
+    UnreadableJob,
+    is_alive,
+    job_state,
+    read_each,
+    read_job,
+    start_job,
+    stop_job,
+)
 
 log = logging.getLogger(__name__)
+
+START_LOCK_FILE = ".eval-start.lock"
+
+
+class JobAlreadyRunning(RuntimeError):
+    """An evaluation or review-rule choice the app started still runs; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -78,22 +99,22 @@ class EvalRun:
 def start_evaluation(request: EvalRequest, runs_dir: Path) -> Path:
     """Start the evaluation job; returns its folder. Only the model's own predictions are made (no
     base-model baseline: that model writes until cut off, slowly)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = layout.evals_root(runs_dir) / f"{stamp}-{_slug(request.adapter_label)}-{_slug(request.data_label)}"
-    folder.mkdir(parents=True, exist_ok=False)
-    command = [sys.executable, "-m", "training.evaluate", "--data", str(Path(request.data).resolve()),
-               "--out", str(folder.resolve()), "--adapter", request.adapter or "", "--skip-base-baseline"]
-    if request.base_model:
-        command += ["--base-model", request.base_model]
-    if request.limit:
-        command += ["--limit", str(request.limit)]
-    env = None
-    if request.model_url:  # through the environment: its credentials never on a command line (ps, job.json)
-        command.append("--model-url-from-env")
-        env = {**os.environ, "ACEDESK_MODEL_URL": request.model_url}
-    start_job(command, folder, layout.EVAL_LOG, cwd=PROJECT_ROOT, env=env,
-              extra={**asdict(request), "data": str(request.data),
-                     "model_url": public_url(request.model_url) if request.model_url else None})
+    with _start_guard(runs_dir):
+        folder = _new_job_folder(layout.evals_root(runs_dir),
+                                 f"{_slug(request.adapter_label)}-{_slug(request.data_label)}")
+        command = [sys.executable, "-m", "training.evaluate", "--data", str(Path(request.data).resolve()),
+                   "--out", str(folder.resolve()), "--adapter", request.adapter or "", "--skip-base-baseline"]
+        if request.base_model:
+            command += ["--base-model", request.base_model]
+        if request.limit:
+            command += ["--limit", str(request.limit)]
+        env = None
+        if request.model_url:  # through the environment: its credentials never on a command line (ps, job.json)
+            command.append("--model-url-from-env")
+            env = {**os.environ, "ACEDESK_MODEL_URL": request.model_url}
+        start_job(command, folder, layout.EVAL_LOG, cwd=PROJECT_ROOT, env=env,
+                  extra={**asdict(request), "data": str(request.data),
+                         "model_url": public_url(request.model_url) if request.model_url else None})
     return folder
 
 
@@ -174,14 +195,57 @@ def start_rule_choice(adapter: str | Path, runs_dir: Path) -> Path:
     from training.evaluate import load_rows  # pandas reads the rows: only when a choice starts
 
     adapter = Path(adapter).resolve()
-    folder = (layout.review_rules_root(runs_dir)
-              / f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(f'{adapter.parent.name}-{adapter.name}')}")
-    folder.mkdir(parents=True, exist_ok=False)
-    command = [sys.executable, "-m", "training.choose_review_rule", "--adapter", str(adapter),
-               "--out", str(folder.resolve()), "--time-budget", str(RULE_TIME_BUDGET_S)]
-    start_job(command, folder, RULE_LOG, cwd=PROJECT_ROOT,
-              extra={"adapter": str(adapter), "total_rows": len(load_rows(RULE_DATA))})
+    total_rows = len(load_rows(RULE_DATA))
+    with _start_guard(runs_dir):
+        folder = _new_job_folder(layout.review_rules_root(runs_dir), _slug(f"{adapter.parent.name}-{adapter.name}"))
+        command = [sys.executable, "-m", "training.choose_review_rule", "--adapter", str(adapter),
+                   "--out", str(folder.resolve()), "--time-budget", str(RULE_TIME_BUDGET_S)]
+        start_job(command, folder, RULE_LOG, cwd=PROJECT_ROOT, extra={"adapter": str(adapter), "total_rows": total_rows})
     return folder
+
+
+def running_job(runs_dir: Path) -> str | None:
+    """What the app's running evaluation or review-rule choice is, in words; None when none runs."""
+    for run in list_runs(runs_dir):
+        if run.state == JobState.RUNNING:
+            return f"the evaluation of {run.title}"
+    for folder in layout.subfolders(layout.review_rules_root(runs_dir)):
+        try:
+            job = read_job(folder)
+        except UnreadableJob:
+            continue  # latest_rule_choice names it; a job.json nobody can read starts no process
+        if is_alive(job):
+            return f"the choice of {job.extra.get('adapter', '?')}'s review rule"
+    return None
+
+
+@contextlib.contextmanager
+def _start_guard(runs_dir: Path):
+    """Serialises the check for a running job and the start of the next (two tabs at once), then
+    raises JobAlreadyRunning while one runs."""
+    root = layout.evals_root(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / START_LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if (running := running_job(runs_dir)) is not None:
+                raise JobAlreadyRunning(f"{running} is still running")
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _new_job_folder(root: Path, name: str) -> Path:
+    """A new folder ``<stamp>-<name>``; a job that began and ended within the same second keeps its own."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    for attempt in range(1, 100):
+        folder = Path(root) / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{root} already holds 99 folders named {stem}")
 
 
 def latest_rule_choice(adapter: str | Path, runs_dir: Path) -> RuleChoice | None:

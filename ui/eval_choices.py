@@ -3,19 +3,24 @@ labelled data. No streamlit here, so it is unit-tested directly."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 
+from safetensors import SafetensorError, safe_open
+
 from core.settings import PROJECT_ROOT, Settings, public_url
 from model.active import ModelChoice
 from model.metadata import DEFAULT_BASE_MODEL
-from training.catalog import AdapterEntry
+from training.catalog import SHIPPED_ADAPTERS_DIR, AdapterEntry
 
 NO_ADAPTER = ""
 """The adapter option that means the plain base model."""
 DEFAULT_TEST_SPLIT = PROJECT_ROOT / "training" / "data" / "test.csv"
 UPLOADS_FOLDER = "uploads"
+ADAPTER_CONFIG_MAX_BYTES = 1_000_000
+"""A LoRA config is a few hundred bytes; a bigger file is read by no one (the page lists every checkpoint)."""
 
 
 def plain_base_model(settings: Settings) -> str:
@@ -38,6 +43,35 @@ def choice_for(adapter: AdapterEntry | None, base_model: str, plain_base: str) -
         return ModelChoice(None, None if base == DEFAULT_BASE_MODEL else base)  # None: the runtime's default
     own_base = base_model in ("", adapter.base_model)
     return ModelChoice(str(adapter.path.resolve()), None if own_base else base_model)
+
+
+def adapter_problem(entry: AdapterEntry, runs_dir: Path) -> str | None:
+    """Why the page may neither load nor promote a listed adapter; None when it may.
+
+    Only the project's own adapters, wherever a link on the path leads: the inbox refuses a promoted
+    folder elsewhere (model/active.py), so the page would announce a promotion that never happens,
+    and the chat would load files from anywhere on the server. And only one whose LoRA config and
+    weights can be read: a half-written or damaged one would be promoted and fail the inbox's
+    every triage."""
+    folder = entry.path.resolve()
+    homes = (SHIPPED_ADAPTERS_DIR, Path(runs_dir))
+    if not any(folder.is_relative_to(home.resolve()) for home in homes):
+        return f"it leads to {folder}, outside the runs folder and the shipped adapters"
+    config = folder / "adapter_config.json"
+    try:
+        if config.stat().st_size > ADAPTER_CONFIG_MAX_BYTES:
+            return f"its adapter_config.json is over {ADAPTER_CONFIG_MAX_BYTES // 1_000_000} MB"
+        settings = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, not JSON
+        return f"its adapter_config.json cannot be read ({error})"
+    if not isinstance(settings, dict) or settings.get("peft_type") != "LORA":
+        return "its adapter_config.json describes no LoRA adapter"
+    try:
+        with safe_open(folder / "adapter_model.safetensors", framework="numpy"):
+            pass  # the header read whole and checked against the file's size, no weight loaded
+    except (OSError, SafetensorError) as error:
+        return f"its weights cannot be read ({error})"
+    return None
 
 
 def is_same_choice(first: ModelChoice, second: ModelChoice) -> bool:

@@ -31,6 +31,7 @@ from ui.errors import plain
 from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
 from ui.eval_choices import (
     NO_ADAPTER,
+    adapter_problem,
     adapter_test_split,
     base_model_options,
     choice_for,
@@ -63,7 +64,11 @@ def show_notice() -> None:
 
 
 def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelChoice, AdapterEntry | None]:
-    """Adapter (or checkpoint) and base model; starts on the inbox's model."""
+    """Adapter (or checkpoint) and base model; starts on the inbox's model. An adapter the page
+    may not load or promote (``adapter_problem``) is not offered; the page says which and why."""
+    runs_dir = desk_settings().runs_dir
+    problems = {str(entry.path): problem for entry in entries if (problem := adapter_problem(entry, runs_dir))}
+    entries = [entry for entry in entries if str(entry.path) not in problems]
     by_path = {str(entry.path): entry for entry in entries}
     active_entry = find_adapter(entries, active.adapter)
     model_url = desk_settings().model_url
@@ -78,12 +83,18 @@ def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelC
         return by_path[path].label + ("  ← inbox" if by_path[path] is active_entry else "")
 
     # A key keeps the choice while a running training adds checkpoints to the options.
-    if st.session_state.get("eval_adapter") not in options:
+    chosen = st.session_state.get("eval_adapter")
+    if chosen not in options:
+        if chosen:  # deleted or damaged since it was chosen: say so rather than switch in silence
+            why = problems.get(chosen, "it is no longer there (deleted?)")
+            st.warning(f"{plain(chosen)} cannot be used now: {plain(why)}. Showing the inbox's model instead.")
         st.session_state["eval_adapter"] = options[start]
     left, right = st.columns([3, 2])
     path = left.selectbox("Adapter or checkpoint", options, format_func=option_label, key="eval_adapter",
                           help="Shipped adapters, then each training run's checkpoints and final adapter"
                                + (", then the model server (ACEDESK_MODEL_URL)." if model_url else "."))
+    if problems:
+        st.caption("⚠️ Not offered: " + "; ".join(f"{plain(folder)}: {plain(why)}" for folder, why in problems.items()))
     if path == SERVED:
         right.caption("The server loads its own base model and adapter (`make model-server`).")
         _describe_adapter(active_entry)
@@ -168,6 +179,9 @@ def review_rule_status(entry: AdapterEntry, runs_dir: Path) -> None:
                  "saved beside the adapter (review_rule.json)."):
         try:
             eval_jobs.start_rule_choice(entry.path, runs_dir)
+        except eval_jobs.JobAlreadyRunning as busy:
+            st.warning(f"Not started: {plain(str(busy))}. Choose the rule once it has ended.")
+            return
         except OSError as error:
             st.error(f"Could not start choosing the rule: {error}. Check that {runs_dir} is writable.")
             return
@@ -327,6 +341,9 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
                           limit or None, len(rows), choice.model_url)
     try:
         folder = eval_jobs.start_evaluation(request, runs_dir)
+    except eval_jobs.JobAlreadyRunning as busy:
+        st.warning(f"Not started: {plain(str(busy))}. Wait for it to end, or stop it below, then evaluate again.")
+        return
     except OSError as error:
         st.error(f"Could not start the evaluation: {error}. Check that {runs_dir} is writable.")
         return

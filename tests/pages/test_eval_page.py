@@ -2,7 +2,9 @@
 with checkpoints, a chat, a real evaluation process, a comparison and a promotion."""
 
 import json
+import os
 import shutil
+import signal
 import time
 
 import pandas as pd
@@ -13,6 +15,7 @@ from model.metadata import write_metadata
 from model.review import REVIEW_RULE_FILE, ReviewRule, ReviewThresholds, write_review_rule
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
+from tests.ui.test_eval_helpers import readable_adapter
 from training import eval_jobs
 from training.choose_review_rule import RULE_DATA
 from training.config import TrainConfig
@@ -60,9 +63,7 @@ def app(runs_dir, tiny_base_dir, tmp_path, monkeypatch):
 
 def fake_adapter(folder, base_model):
     """An adapter folder the catalog lists; its weights are never loaded (its base is missing)."""
-    folder.mkdir(parents=True)
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        (folder / name).write_text("{}")
+    readable_adapter(folder)  # a config and weights the page can read: an unreadable one is not offered
     write_metadata(folder, str(base_model), "plain", {})
     return folder
 
@@ -333,3 +334,64 @@ def test_the_datas_own_words_in_an_error_are_text(app, tmp_path):
     next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
     assert not app.exception
     assert "unknown categories" in app.error[0].value and "[x](http" not in app.error[0].value
+
+
+def test_an_adapter_leading_outside_or_cut_off_is_not_offered_and_the_page_says_why(app, runs_dir, tmp_path):
+    """Before, both were offered: the linked one answered the chat from outside the runs folder and its
+    promotion was announced though the inbox refused it; the cut-off one was promoted, and failed the inbox."""
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(runs_dir / "tiny", outside)
+    (runs_dir / "linked").symlink_to(outside)
+    cut = runs_dir / "cut/adapter"
+    shutil.copytree(runs_dir / "tiny/adapter", cut)
+    (cut / "adapter_model.safetensors").write_bytes(b"")
+    choose_adapter(app, runs_dir / "tiny/checkpoint-2")
+    try:
+        app.run()
+        assert not app.exception
+        offered = by_label(app.selectbox, "Adapter or checkpoint").options
+        assert not any(label.startswith(("linked /", "cut /")) for label in offered)
+        [note] = [caption.value for caption in app.caption if caption.value.startswith("⚠️ Not offered")]
+        assert "leads to" in note and "outside the runs folder" in note and "its weights cannot be read" in note
+
+        (runs_dir / "tiny/checkpoint-2/adapter_config.json").rename(tmp_path / "config-aside.json")
+        app.run()  # the chosen checkpoint damaged (or deleted) since it was chosen
+        assert not app.exception
+        assert any("cannot be used now" in warning.value and "Showing the inbox" in warning.value
+                   for warning in app.warning)
+    finally:
+        if (tmp_path / "config-aside.json").exists():
+            (tmp_path / "config-aside.json").rename(runs_dir / "tiny/checkpoint-2/adapter_config.json")
+        (runs_dir / "linked").unlink()
+        shutil.rmtree(cut.parent)
+
+
+def test_a_second_evaluation_waits_for_the_first(app, runs_dir, tmp_path):
+    """Before, each click in any tab started one more process holding a model on the inbox's CPU."""
+    data = tmp_path / "data" / "five.csv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(EVAL_ROWS, columns=["sender", "subject", "body", "category", "username", "booking_id"]).to_csv(
+        data, index=False)
+    by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
+    by_label(app.text_input, "Path of a CSV file in the data folders").set_value(str(data)).run()
+    evaluate = next(button.label for button in app.button if button.label.startswith("Evaluate"))
+    by_label(app.button, evaluate).click().run()
+    other_tab = AppTest.from_file(str(REPO_ROOT / "pages/eval.py"), default_timeout=120).run()
+    try:
+        by_label(other_tab.radio, "Labelled data").set_value(SERVER_FILE).run()
+        by_label(other_tab.text_input, "Path of a CSV file in the data folders").set_value(str(data)).run()
+        by_label(other_tab.button, evaluate).click().run()
+        assert not other_tab.exception
+        assert any(warning.value.startswith("Not started: the evaluation of ") and "is still running" in
+                   warning.value for warning in other_tab.warning)
+    finally:
+        for run in eval_jobs.list_runs(runs_dir):
+            if run.state == JobState.RUNNING:
+                os.kill(read_job(run.folder).pid, signal.SIGKILL)  # as the OOM killer would
+    deadline = time.monotonic() + 30
+    while any(run.state == JobState.RUNNING for run in eval_jobs.list_runs(runs_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    app.run()
+    assert not app.exception
+    assert app.error[0].value.startswith("This evaluation ended with an error: the process")  # said, never hung
+    assert eval_jobs.running_job(runs_dir) is None  # and a new one may start

@@ -2,21 +2,28 @@
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
+import pytest
 
-from training import layout
+from training import eval_jobs, layout
 from training.choose_review_rule import CHOICE_FILE
 from training.eval_jobs import (
     EvalRequest,
+    JobAlreadyRunning,
     count_predictions,
     latest_rule_choice,
     list_runs,
     read_run,
+    running_job,
     start_evaluation,
+    start_rule_choice,
     stop_evaluation,
 )
 from training.jobs import JobState
@@ -206,3 +213,51 @@ def test_a_metrics_file_that_does_not_hold_what_evaluate_writes_costs_the_list_n
     assert set(runs) == {"1-finished", "eval-text-count", "eval-number-adapter"}
     assert (runs["1-finished"].state, runs["1-finished"].done_rows) == (JobState.FINISHED, 5)
     assert runs["eval-text-count"].done_rows == 0 and runs["eval-number-adapter"].adapter_label == " / 5"
+
+
+def test_one_evaluation_or_rule_choice_at_a_time_even_from_two_tabs_at_once(tmp_path):
+    """Each job loads a model and triages on the inbox's CPU: before, every click (any tab) started
+    another process, and two starts within a second with the same labels said "File exists: check that
+    the runs folder is writable"."""
+    request = EvalRequest(tmp_path / "missing.csv", "missing.csv", None, "plain base model", None, 5, 5)
+    barrier, started, refused = threading.Barrier(2), [], []
+
+    def start_in_a_tab():
+        barrier.wait()
+        try:
+            started.append(start_evaluation(request, tmp_path))
+        except JobAlreadyRunning as busy:
+            refused.append(str(busy))
+
+    tabs = [threading.Thread(target=start_in_a_tab) for _ in range(2)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    try:
+        assert len(started) == 1 and len(refused) == 1
+        assert refused[0].startswith("the evaluation of plain base model on missing.csv (5 rows, ")
+        assert refused[0].endswith("is still running")
+        assert running_job(tmp_path) is not None
+        with pytest.raises(JobAlreadyRunning):
+            start_rule_choice(tmp_path / "some/adapter", tmp_path)
+        assert [run.folder for run in list_runs(tmp_path)] == started  # no folder for what was refused
+    finally:
+        os.kill(json.loads((started[0] / layout.JOB_FILE).read_text())["pid"], signal.SIGKILL)
+    assert wait_for(lambda: read_run(started[0]).state != JobState.RUNNING)
+    killed = read_run(started[0])
+    assert killed.state == JobState.FAILED and killed.message.startswith("the process ")  # ended, or killed by SIGKILL
+    again = start_evaluation(request, tmp_path)  # a killed job blocks nothing, and keeps its own folder
+    assert again != started[0] and again.name.startswith(started[0].name[:8])
+    assert wait_for(lambda: read_run(again).state != JobState.RUNNING)
+
+
+def test_the_same_labels_within_one_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(eval_jobs.time, "strftime", lambda pattern, *when: "20261207-100000")
+    request = EvalRequest(tmp_path / "missing.csv", "missing.csv", None, "plain base model", None, 5, 5)
+    first = start_evaluation(request, tmp_path)
+    assert wait_for(lambda: read_run(first).state != JobState.RUNNING)
+    second = start_evaluation(request, tmp_path)
+    assert (first.name, second.name) == ("20261207-100000-plain-base-model-missing-csv",
+                                         "20261207-100000-plain-base-model-missing-csv-2")
+    assert wait_for(lambda: read_run(second).state != JobState.RUNNING)

@@ -3,13 +3,18 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from model.active import ModelChoice
 from model.loading import DEFAULT_BASE_MODEL
 from model.schema import TriageResult
-from training.catalog import AdapterEntry
+from training.catalog import SHIPPED_ADAPTERS_DIR, AdapterEntry
 from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
 from ui.eval_choices import (
     DEFAULT_TEST_SPLIT,
+    adapter_problem,
     adapter_test_split,
     base_model_options,
     choice_for,
@@ -90,3 +95,56 @@ def test_the_risk_coverage_chart_draws_the_curve_and_the_review_rules_point():
                                                    {"coverage": 1.0, "accuracy": 0.8, "threshold": 0.3}],
                                  "ready_coverage": 0.5, "ready_accuracy": 1.0}).to_dict()
     assert [layer["mark"]["type"] for layer in chart["layer"]] == ["line", "point"]
+
+
+def readable_adapter(folder):
+    """An adapter folder whose LoRA config and weights' header read (its tensors are never loaded)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 4}')
+    save_file({"lora_A": np.zeros((4, 2), dtype=np.float32)}, str(folder / "adapter_model.safetensors"))
+    return folder
+
+
+def test_only_the_projects_readable_adapters_may_be_loaded_or_promoted(tmp_path):
+    """Before, the Eval page loaded (and announced as promoted) a run linked to a folder outside the
+    runs folder, and promoted a checkpoint whose config or weights were cut off, so the inbox failed."""
+    runs = tmp_path / "runs"
+    good = readable_adapter(runs / "run/adapter")
+    assert adapter_problem(entry(good), runs) is None
+    assert adapter_problem(entry(next(SHIPPED_ADAPTERS_DIR.iterdir())), runs) is None
+
+    outside = readable_adapter(tmp_path / "elsewhere/adapter")
+    (runs / "linked").symlink_to(outside.parent)
+    (runs / "run/checkpoint-9").symlink_to(outside)
+    for linked in (runs / "linked/adapter", runs / "run/checkpoint-9", runs / "run/../../elsewhere/adapter"):
+        assert adapter_problem(entry(linked), runs) == (
+            f"it leads to {outside.resolve()}, outside the runs folder and the shipped adapters")
+
+    damaged = readable_adapter(runs / "damaged/adapter")
+    (damaged / "adapter_config.json").write_text('{"peft_type": "LORA", "r": ')
+    assert adapter_problem(entry(damaged), runs).startswith("its adapter_config.json cannot be read (Expecting")
+    (damaged / "adapter_config.json").write_text("[]")
+    assert adapter_problem(entry(damaged), runs) == "its adapter_config.json describes no LoRA adapter"
+    (damaged / "adapter_config.json").write_text(" " * 1_000_001 + "{}")
+    assert adapter_problem(entry(damaged), runs) == "its adapter_config.json is over 1 MB"
+
+    cut = readable_adapter(runs / "cut/adapter")
+    weights = cut / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])  # the trainer still writing it, or a full disk
+    assert adapter_problem(entry(cut), runs).startswith("its weights cannot be read (")
+    weights.write_bytes(b"")
+    assert adapter_problem(entry(cut), runs).startswith("its weights cannot be read (")
+    weights.unlink()
+    assert adapter_problem(entry(cut), runs).startswith("its weights cannot be read (")
+
+
+@settings(max_examples=60, deadline=None)
+@given(config=st.binary(max_size=300), weights=st.binary(max_size=300))
+def test_any_bytes_as_an_adapters_files_give_a_reason_never_an_exception(tmp_path_factory, config, weights):
+    folder = tmp_path_factory.mktemp("runs") / "run/adapter"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_bytes(config)
+    (folder / "adapter_model.safetensors").write_bytes(weights)
+    assert isinstance(adapter_problem(entry(folder), folder.parent.parent), str)
