@@ -17,8 +17,10 @@ is never verified: which one the MX judged is then unclear, and such a From is a
   domain, or ``dkim=pass`` for a signing domain (``header.d``, else the domain of ``header.i``)
   aligned with it (relaxed alignment: the same organisational domain, as the Public Suffix List
   draws it), *and* no trusted field contradicts that with ``dmarc=fail`` for the From domain or
-  ``dkim=fail`` for an aligned domain. A contradiction is not verified and the reason says so:
-  either two checks disagree or a forged field got past the MX, and a person should look.
+  ``dkim=fail`` for an aligned domain, nor with another dmarc result for the From domain beside a
+  dmarc pass (DMARC is evaluated once) or ``dkim=none`` (no signature) beside a dkim pass. A
+  contradiction is not verified and the reason says so: either two checks disagree or a forged
+  field got past the MX, and a person should look.
 * A ``dmarc`` result without ``header.from`` (RFC 7489 section 11.2 asks for it, but it is
   optional in RFC 8601) is taken to be about the From domain, as a pass and as a fail alike:
   DMARC by definition judges the RFC 5322 From, and the rule above already demands a single From
@@ -42,8 +44,11 @@ is never verified: which one the MX judged is then unclear, and such a From is a
   have judged. Nor is a mail verified whose header the caller found unreadable for
   authentication (``problems``, such as a bare CR that splits fields differently for the MX and
   for Python).
+* Trusted fields longer than ``MAX_TRUSTED_RESULTS_CHARS`` together are not read, and the mail is
+  not verified (why: that constant's note).
 
-Parsing uses ``authres`` with its DMARC feature module. It refuses some forms seen in real mail
+Parsing uses ``authres`` with its DMARC feature module; method and property names are read without
+regard to case (``DMARC=PASS``), as RFC 8601 has them. It refuses some forms seen in real mail
 (a trailing ``;``, UTF-8 in a comment as RFC 8616 allows, deeply nested comments); for a field it
 refuses, the clauses between ``;`` are read one by one with comments removed, and a clause that
 still cannot be read (such as one with UTF-8 in a value) is skipped and counted in the reason.
@@ -99,6 +104,12 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 _FIRST_TOKEN = re.compile(r"[^\s;(]+")
 _EMAIL_LIKE = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _REPORTED_METHODS = ("dmarc", "dkim", "spf")
+MAX_TRUSTED_RESULTS_CHARS = 8_192
+"""The fields with the trusted authserv-id together: longer is not read, and the mail is not
+verified. An MX writes a few hundred characters a field; authres's time grows with the square of
+a field's length (a 1 MB field took 45 to 100 s, 15 fields of 16 KB 4 s); and the intake cuts
+each header field to ``MAX_HEADER_FIELD_BYTES`` (16 KB), which can change what a field says:
+``dkim=pass header.d=example.org.evil.net`` cut after ``example.org``. This is under that cut."""
 # Look-alikes among plain ASCII letters and digits in a lower-case host name; Unicode homoglyphs
 # come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
 _ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
@@ -134,10 +145,16 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     if from_problem:
         return not_verified(from_problem)
 
-    verdicts, trusted_fields, unreadable, disguised = _trusted_verdicts(headers, trusted)
+    values, disguised = _trusted_values(headers, trusted)
     if disguised:
         return not_verified(f"{disguised} Authentication-Results field(s) claim {trusted} inside an encoded word "
                             "(=?...?=): a forgery the MX does not remove")
+    trusted_chars = sum(map(len, values))
+    if trusted_chars > MAX_TRUSTED_RESULTS_CHARS:
+        return not_verified(f"the Authentication-Results from {trusted} are {trusted_chars} characters long, over "
+                            f"{MAX_TRUSTED_RESULTS_CHARS}: more than an MX writes, so they were not read")
+    verdicts, unreadable = _verdicts(values)
+    trusted_fields = len(values)
     note = f"; ignored {unreadable} unreadable part(s) of its Authentication-Results" if unreadable else ""
     if not trusted_fields:
         others = sum(_field_name(name) == "authentication-results" for name, _ in headers)
@@ -146,6 +163,7 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
 
     passes = [v for v in verdicts if v.result == "pass" and _about(v, from_domain)]
     fails = [v for v in verdicts if v.result == "fail" and _about(v, from_domain)]
+    fails += [v for v in verdicts if v not in fails and _denies_a_pass(v, passes, from_domain)]
     if passes and fails:
         return not_verified(f"contradictory results from {trusted}: {_describe(passes, from_domain)} "
                             f"but {_describe(fails, from_domain)}{note}")
@@ -160,27 +178,32 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     return not_verified(f"{trusted} reports no dmarc=pass or aligned dkim=pass for {from_domain}{said}{note}")
 
 
-def _trusted_verdicts(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[_Verdict], int, int, int]:
-    """The verdicts of every field with the trusted authserv-id, the number of such fields, the
-    number of unreadable parts among them, and the number of fields that claim the trusted id
-    but hold an encoded word (never trusted). The id is read before parsing, so fields written
-    by others never reach the parser."""
-    verdicts: list[_Verdict] = []
-    fields = unreadable = disguised = 0
+def _trusted_values(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[str], int]:
+    """The values (line breaks made spaces) of the fields with the trusted authserv-id, and the
+    number of fields that claim the trusted id but hold an encoded word (never trusted). The id
+    is read without parsing, so fields written by others never reach the parser."""
+    values: list[str] = []
+    disguised = 0
     for name, raw in headers:
         if _field_name(name) != "authentication-results":
             continue
         value = _LINE_BREAKS.sub(" ", str(raw)).strip()
         if ENCODED_WORD_START in value:
             disguised += _claims(value, trusted) or _claims(_decoded("Authentication-Results", value), trusted)
-            continue
-        if not _claims(value, trusted):
-            continue
-        fields += 1
+        elif _claims(value, trusted):
+            values.append(value)
+    return values, disguised
+
+
+def _verdicts(values: Iterable[str]) -> tuple[list[_Verdict], int]:
+    """The verdicts of the trusted field values, and the number of their unreadable parts."""
+    verdicts: list[_Verdict] = []
+    unreadable = 0
+    for value in values:
         results, skipped = _parse_results(value)
         verdicts.extend(_verdict(result) for result in results)
         unreadable += skipped
-    return verdicts, fields, unreadable, disguised
+    return verdicts, unreadable
 
 
 def _claims(value: str, trusted: str) -> bool:
@@ -251,15 +274,35 @@ def _split_clauses(value: str) -> list[str]:
 
 def _verdict(result: authres.AuthenticationResult) -> _Verdict:
     if result.method == "dmarc":
-        identity = result.header_from
+        identity = _property(result, "header", "from")
     elif result.method == "dkim":
-        identity = result.header_d or result.header_i
+        identity = _property(result, "header", "d") or _property(result, "header", "i")
     elif result.method == "spf":
-        identity = result.smtp_mailfrom or result.smtp_helo
+        identity = _property(result, "smtp", "mailfrom") or _property(result, "smtp", "helo")
     else:
         identity = None
     domain = _domain_key(identity.rpartition("@")[2]) if identity else None
     return _Verdict(result.method, result.result, domain or None)
+
+
+def _property(result: authres.AuthenticationResult, ptype: str, name: str) -> str | None:
+    """The first ``ptype.name`` value of a result, as the feature classes' attributes give it.
+
+    Read from the properties, not those attributes: authres picks the class by the method as
+    written, so ``DMARC=pass`` (method names are case-insensitive, RFC 8601 section 2.7) gets the
+    generic class, which has none of them; it does lower-case methods and property names."""
+    return next((prop.value for prop in result.properties if prop.type == ptype and prop.name == name), None)
+
+
+def _denies_a_pass(verdict: _Verdict, passes: list[_Verdict], from_domain: str) -> bool:
+    """Whether the trusted results cannot all be the MX's one judgement of this mail: a dmarc result
+    for the From domain other than the pass beside it (DMARC is evaluated once: ``dmarc=none`` from
+    the MX and a forged ``dmarc=pass`` under its id, which it failed to remove, would verify), or
+    ``dkim=none`` (the mail carried no signature) beside a dkim pass."""
+    methods = {v.method for v in passes}
+    if verdict.method == "dmarc" and "dmarc" in methods:
+        return verdict.result != "pass" and _about(verdict, from_domain)
+    return verdict.method == "dkim" and verdict.result == "none" and "dkim" in methods
 
 
 def _about(verdict: _Verdict, from_domain: str) -> bool:

@@ -5,6 +5,7 @@ and Gmail, really write."""
 import base64
 import csv
 import email
+import time
 import unicodedata
 
 import pytest
@@ -12,7 +13,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from demo.prepare_mailbox import DEMO_MAIL
-from integrations.sender_auth import SenderAuth, address_tricks, authenticate_sender, looks_alike
+from integrations.mail_parsing import MAX_HEADER_FIELD_BYTES, parse_eml
+from integrations.sender_auth import (
+    MAX_TRUSTED_RESULTS_CHARS,
+    SenderAuth,
+    address_tricks,
+    authenticate_sender,
+    looks_alike,
+)
 
 MX = "mx.club.example"
 ANNA = "Anna Berg <anna.berg@example.org>"
@@ -200,7 +208,8 @@ def test_an_unreadable_trusted_field_is_ignored_and_said():
 
 
 def test_deeply_nested_comments_do_not_break_the_parser():
-    nested = (AR, f"{MX}; dmarc=pass " + "(" * 5000 + ")" * 5000 + " header.from=example.org")
+    # Far deeper than Python's recursion limit, within MAX_TRUSTED_RESULTS_CHARS.
+    nested = (AR, f"{MX}; dmarc=pass " + "(" * 4000 + ")" * 4000 + " header.from=example.org")
     assert check(nested).status == "verified"
 
 
@@ -498,3 +507,105 @@ def test_the_forged_demo_mail_is_caught_both_ways():
     assert result.reason == "dmarc=fail for example.org (by mx.club.example)"
     assert address_tricks(message["From"], message["Reply-To"]) == [
         "replies would go to helper@evil.example, not the sender anna.berg@example.org"]
+
+
+# -- case and length of the trusted fields ---------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "status", "reason"), [
+    (f"{MX}; DMARC=PASS header.from=example.org", "verified", "dmarc=pass for example.org (by mx.club.example)"),
+    (f"{MX}; Dmarc=Pass HEADER.FROM=evil.example", "not_verified",
+     "mx.club.example reports no dmarc=pass or aligned dkim=pass for example.org; it says dmarc=pass for evil.example"),
+    (f"{MX}; DKIM=Pass Header.D=Mail.Example.ORG", "verified",
+     "dkim=pass for mail.example.org (aligned with example.org) (by mx.club.example)"),
+    (f"{MX}; DKIM=pass header.d=example.org; DMARC=FAIL", "not_verified",
+     ("contradictory results from mx.club.example: dkim=pass for example.org "
+     "but dmarc=fail for example.org (the result names no domain)")),
+])
+def test_method_and_property_names_are_read_whatever_their_case(value, status, reason):
+    # RFC 8601 has them case-insensitive; authres gives "DMARC" a class without header_from.
+    assert (check((AR, value)).status, check((AR, value)).reason) == (status, reason)
+
+
+_CASINGS = st.sampled_from([str.lower, str.upper, str.title, str.swapcase])
+_CLAUSES = st.sampled_from([("dmarc", "header.from"), ("dkim", "header.d"), ("dkim", "header.i"),
+                            ("spf", "smtp.mailfrom")])
+_RESULTS = st.sampled_from(["pass", "fail", "none", "neutral", "temperror", "permerror", "bestguesspass"])
+_SIGNERS = st.sampled_from(["example.org", "mail.example.org", "evil.example", "example.org.evil.net", "org"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(clauses=st.lists(st.tuples(_CLAUSES, _RESULTS, _SIGNERS, _CASINGS, _CASINGS, _CASINGS), min_size=1, max_size=4))
+def test_the_verdict_does_not_depend_on_how_the_names_are_cased(clauses):
+    lower = "; ".join(f"{method}={result} {key}={domain}" for (method, key), result, domain, *_ in clauses)
+    recased = "; ".join(f"{case_m(method)}={case_r(result)} {case_k(key)}={case_k(domain)}"
+                        for (method, key), result, domain, case_m, case_r, case_k in clauses)
+    assert check((AR, f"{MX}; {recased}")) == check((AR, f"{MX}; {lower}"))
+
+
+def _clipped_trusted_field(value: str) -> list[tuple[str, str]]:
+    """The header items the intake reads from a mail with this trusted field (cut as it cuts it)."""
+    raw = f"{AR}: {value}\r\nFrom: {ANNA}\r\nTo: support@club.example\r\nSubject: Cancel\r\n\r\nPlease cancel.\r\n"
+    return parse_eml(raw.encode()).raw_header_items
+
+
+def _cut_after(what: str, padding: str, tail: str) -> str:
+    """A trusted field value that the intake's cut of long fields ends just after ``what``."""
+    room = MAX_HEADER_FIELD_BYTES - len(f"{AR}: {MX}; ") - len(what)
+    return f"{MX}; " + (padding * (room // len(padding) + 1))[:room] + what + tail
+
+
+@pytest.mark.parametrize(("value", "misread_as"), [
+    # A signer's own domain, cut after the part that names the club member's domain.
+    (_cut_after("dkim=pass header.d=example.org", " ", ".evil.net"), "dkim=pass header.d=example.org"),
+    # A pass for another domain, cut before the domain: a dmarc result naming none is the From's.
+    (_cut_after("dmarc=pass (p=none)", "(x)", " header.from=evil.example"), "dmarc=pass (p=none)"),
+])
+def test_a_trusted_field_cut_by_the_intake_is_not_read(value, misread_as):
+    items = _clipped_trusted_field(value)
+    assert items[0][1].endswith(misread_as)  # what the cut leaves would verify the forged From
+    result = authenticate_sender(items, ANNA, MX)
+    assert result.status == "not_verified"
+    assert result.reason.startswith("the Authentication-Results from mx.club.example are ")
+    assert result.reason.endswith(f"over {MAX_TRUSTED_RESULTS_CHARS}: more than an MX writes, so they were not read")
+
+
+@pytest.mark.parametrize("filler", ["(x)", "x=y ", "dkim=none; "])
+def test_a_megabyte_of_trusted_results_is_refused_at_once(filler):
+    value = f"{MX}; dmarc=pass " + filler * (1_000_000 // len(filler)) + " header.from=example.org"
+    started = time.perf_counter()
+    result = check((AR, value))
+    assert time.perf_counter() - started < 1  # took 45 to 100 s to parse
+    assert result.status == "not_verified" and "characters long, over 8192" in result.reason
+
+
+def test_a_long_but_real_set_of_trusted_results_is_still_read():
+    # An ESP's mail: several signatures, Gmail-style comments, all in one field, and the milters' fields.
+    signatures = "".join(f"dkim=pass header.i=@{signer} header.s=s{i} header.b=AbCdEf{i};\r\n       "
+                         for i, signer in enumerate(["example.org", "esp-mailer.example", "bounces.esp-mailer.example"]))
+    gmail = (AR, (f"{MX};\r\n       {signatures}spf=pass (mx.club.example: domain of bounce@esp-mailer.example "
+                 "designates 192.0.2.7 as permitted sender) smtp.mailfrom=bounce@esp-mailer.example;\r\n"
+                 "       dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=example.org"))
+    assert check(gmail, DMARC_PASS, SPF_PASS, DKIM_PASS).status == "verified"
+    at_the_limit = (f"{MX}; dmarc=pass header.from=example.org (" + "x" * MAX_TRUSTED_RESULTS_CHARS)[
+        :MAX_TRUSTED_RESULTS_CHARS - 1] + ")"
+    assert len(at_the_limit) == MAX_TRUSTED_RESULTS_CHARS and check((AR, at_the_limit)).status == "verified"
+
+
+@pytest.mark.parametrize("forged", [
+    (AR, f"{MX}; dmarc=pass header.from=example.org"),
+    (AR, f"{MX}; dkim=pass header.d=example.org header.s=s1"),
+    (AR, f"{MX}; dkim=pass header.d=example.org; dmarc=pass header.from=example.org"),
+], ids=["dmarc", "dkim", "both"])
+def test_a_pass_under_the_mxs_id_beside_its_own_none_is_contradictory_in_either_order(forged):
+    # The MX judged the mail once: it found no signature and no DMARC pass (MX_NO_DMARC). A field
+    # under its id that it failed to remove (RFC 8601 section 5) said pass, and the mail verified.
+    for fields in ((MX_NO_DMARC, forged), (forged, MX_NO_DMARC)):
+        result = check(*fields)
+        assert result.status == "not_verified" and "contradictory" in result.reason, result.reason
+
+
+def test_an_mx_that_found_a_signature_but_no_dmarc_record_still_verifies_by_dkim():
+    # dmarc=none beside a dkim pass is one judgement: the domain publishes no DMARC record
+    result = check((AR, f"{MX}; dkim=pass header.d=example.org header.s=s1; dmarc=none header.from=example.org"))
+    assert result.status == "verified", result.reason
+    assert check(DKIM_PASS, (AR, f"{MX}; dkim=none")).status == "not_verified"

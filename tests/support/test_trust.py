@@ -207,3 +207,34 @@ def test_the_sender_matches_the_account_however_the_same_address_is_spelt(on_fil
 
     flags = sender_flags(Member("anna", "Anna Berg", on_file, "active"), sender)
     assert (flags == []) is same and all(flag.startswith(SENDER_MISMATCH) for flag in flags)
+
+
+@pytest.mark.parametrize(("results", "needs_override"), [
+    (f"{MX}; DMARC=PASS header.from=example.org", False),   # was an AttributeError: the mail quarantined
+    (f"{MX}; DKIM=Pass HEADER.D=example.org; DMARC=FAIL header.from=example.org", True),
+])
+def test_an_mx_verdict_in_capitals_is_read_at_intake_and_gates_the_cancel(
+        tmp_path, club_backend, smtp_server, results, needs_override):
+    raw = mail("Anna Berg <anna.berg@example.org>", "Please cancel BK-48213.",
+               extra=f"Authentication-Results: {results}\r\n")
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+                                         booking_id="BK-48213")
+    assert store.ticket(ticket_id).sender_auth["status"] == ("not_verified" if needs_override else "verified")
+    assert any(flag.startswith(SENDER_NOT_AUTHENTICATED) for flag in workflow.check(ticket_id).blocking) is needs_override
+
+
+def test_a_trusted_field_the_intake_cuts_short_never_lets_a_forged_from_act(tmp_path, club_backend, smtp_server):
+    # The MX vouched for the attacker's own signature, example.org.evil.net; the intake cuts every
+    # header field at MAX_HEADER_FIELD_BYTES, here just after "example.org".
+    from integrations.mail_parsing import MAX_HEADER_FIELD_BYTES
+
+    name, vouched = "Authentication-Results: ", "dkim=pass header.d=example.org"
+    padding = " " * (MAX_HEADER_FIELD_BYTES - len(f"{name}{MX}; ") - len(vouched))
+    raw = mail("Anna Berg <anna.berg@example.org>", "Please cancel BK-48213.",
+               extra=f"{name}{MX}; {padding}{vouched}.evil.net\r\n")
+    store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "cancel_booking",
+                                         booking_id="BK-48213")
+    assert store.ticket(ticket_id).sender_auth["status"] == "not_verified"
+    with pytest.raises(NeedsOverride, match="sender not authenticated"):
+        workflow.approve(ticket_id, "operator")
+    assert club_backend.effects()["cancel"] == 0
