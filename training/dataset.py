@@ -79,11 +79,24 @@ def answer_tokens(dataset: Dataset) -> set[int]:
     return {token for labels in dataset["labels"] for token in labels if token != IGNORE_INDEX}
 
 
-def tokenize(dataset: Dataset, tokenizer, style: PromptStyle, max_length: int) -> Dataset:
+class NoExampleFits(ValueError):
+    """Every row is longer than ``max_length`` (or there is none): nothing is left to train or
+    measure on, which the Trainer would only report as a library error once the model had loaded."""
+
+
+def tokenize(dataset: Dataset, tokenizer, style: PromptStyle, max_length: int, split: str = "training") -> Dataset:
+    """The rows whose prompt and answer together fit ``max_length`` tokens; ``split`` names the rows
+    in the sentence of NoExampleFits."""
     columns = dataset.column_names
     tokenized = dataset.map(tokenize_row, fn_kwargs={"tokenizer": tokenizer, "style": style},
                             remove_columns=columns)
-    return tokenized.filter(lambda row: row["length"] <= max_length)
+    if len(tokenized) == 0:
+        raise NoExampleFits(f"the {split} data has no rows")
+    fitting = tokenized.filter(lambda row: row["length"] <= max_length)
+    if len(fitting) == 0:
+        raise NoExampleFits(f"no {split} example fits max_length {max_length}: the shortest prompt+answer is "
+                            f"{min(tokenized['length'])} tokens; raise max_length")
+    return fitting
 
 
 class LeftPadCollator:

@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
+from datasets import Dataset
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
@@ -33,10 +34,17 @@ from transformers.trainer_utils import get_last_checkpoint
 from core.files import write_json_atomically
 from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
 from model.metadata import read_answer_tokens, write_answer_tokens, write_metadata
-from model.prompt import style_for
+from model.prompt import PromptStyle, style_for
 from training import corrections, data_checks, layout
 from training.config import TrainConfig, parse_config, path_list
-from training.dataset import LeftPadCollator, answer_only_loss, answer_tokens, load_csv, tokenize
+from training.dataset import (
+    LeftPadCollator,
+    NoExampleFits,
+    answer_only_loss,
+    answer_tokens,
+    load_csv,
+    tokenize,
+)
 from training.progress import MetadataCallback, ProgressCallback, append_event
 from training.runs import measuring_files
 
@@ -52,14 +60,9 @@ def setup(config: TrainConfig) -> Path:
     refuse_measured_mails(config)
     tokenizer = load_tokenizer(config.base_model)
     style = style_for(tokenizer)
-    rows = load_csv(config.train_file, config.max_train_samples, config.seed, config.extra_train_file)
-    train = tokenize(rows, tokenizer, style, config.max_length)
+    train, val = fitting_splits(config, tokenizer, style)
     # What the adapter learns to write, and what the one it continues wrote: its decoding's shortlist.
     answers = answer_tokens(train) | set(read_answer_tokens(config.init_adapter) or ())
-    val = None
-    if config.val_file:
-        val = tokenize(load_csv(config.val_file, config.max_eval_samples, config.seed), tokenizer, style,
-                       config.max_length)
 
     # LoRA trains in fp32 weights; on GPU bf16 autocast does the matmuls (mixed precision).
     bf16 = config.dtype == "bfloat16" or (config.dtype == "auto" and device == "cuda")
@@ -165,6 +168,41 @@ def refuse_measured_mails(config: TrainConfig) -> None:
                 for problem in data_checks.measured_mails(path, measuring_files())]
     if problems:
         raise SystemExit("error: " + " ".join(problems))
+
+
+def fitting_splits(config: TrainConfig, tokenizer, style: PromptStyle) -> tuple[Dataset, Dataset | None]:
+    """The training and validation examples that fit ``max_length``, before any model loads. Rows
+    left out are said once, in the log and the progress file; a split with none left ends the run
+    with a sentence (the Trainer would end it later with a library error)."""
+    try:
+        rows = load_csv(config.train_file, config.max_train_samples, config.seed, config.extra_train_file)
+        train = tokenize(rows, tokenizer, style, config.max_length, "training")
+        say_dropped(config, "training", len(rows), len(train))
+        val = None
+        if config.val_file:
+            rows = load_csv(config.val_file, config.max_eval_samples, config.seed)
+            val = tokenize(rows, tokenizer, style, config.max_length, "validation")
+            say_dropped(config, "validation", len(rows), len(val))
+    except NoExampleFits as error:
+        if is_main_process():
+            append_event(config.out_dir, {"event": "failed", "error": str(error)})
+        raise SystemExit(f"error: {error}") from None
+    return train, val
+
+
+def say_dropped(config: TrainConfig, split: str, rows: int, kept: int) -> None:
+    if kept == rows or not is_main_process():
+        return
+    message = f"{rows - kept} of {rows} {split} examples are longer than max_length {config.max_length} and are left out"
+    print(f"note: {message}", file=sys.stderr, flush=True)
+    append_event(config.out_dir, {"event": "dropped", "split": split, "dropped": rows - kept, "rows": rows,
+                                  "max_length": config.max_length, "message": message})
+
+
+def is_main_process() -> bool:
+    """Before the Trainer exists: under ``accelerate launch`` every process runs this script, and
+    only the first should write what the run says once."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def final_eval_metrics(trainer: Trainer) -> dict:

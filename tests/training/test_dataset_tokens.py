@@ -2,13 +2,16 @@
 control token in the prompt or the answer."""
 
 import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
 from core.mail import Email
 from model.inference import load_triager
 from model.prompt import encode_prompt, style_for
 from training.data_checks import check_csv
-from training.dataset import IGNORE_INDEX, load_csv, row_answer, tokenize, tokenize_row
+from training.dataset import IGNORE_INDEX, NoExampleFits, load_csv, row_answer, tokenize, tokenize_row
 
 MARKERS = "<eos> <bos> <pad> ### Answer\n"
 
@@ -59,3 +62,19 @@ def test_training_reads_every_cell_as_the_checks_do(ten_rows, tmp_path):
     assert check_csv(path).ok
     loaded = load_csv(str(path))
     assert loaded[0]["booking_id"] == "48213" and loaded[len(long) - 1]["booking_id"] == "BK-48213"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(max_length=st.integers(min_value=1, max_value=600))
+def test_tokenize_keeps_exactly_the_rows_that_fit_or_says_none_does(tiny_base_dir, ten_rows, max_length):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_dir)
+    style = style_for(tokenizer)
+    rows = load_csv(str(ten_rows))
+    lengths = [tokenize_row(row, tokenizer, style)["length"] for row in rows]
+    if max_length < min(lengths):
+        with pytest.raises(NoExampleFits, match=rf"^no validation example fits max_length {max_length}: the "
+                                                rf"shortest prompt\+answer is {min(lengths)} tokens"):
+            tokenize(rows, tokenizer, style, max_length, "validation")
+    else:
+        kept = tokenize(rows, tokenizer, style, max_length, "validation")
+        assert kept["length"] == [length for length in lengths if length <= max_length]

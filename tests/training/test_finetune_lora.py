@@ -212,3 +212,76 @@ def load_email(csv):
 
     row = pd.read_csv(csv, keep_default_na=False).iloc[0]
     return Email(row.sender, row.subject, row.body)
+
+
+def example_lengths(tiny_base_dir, csv) -> list[int]:
+    from model.loading import load_tokenizer
+    from model.prompt import style_for
+    from training.dataset import tokenize_row
+
+    tokenizer = load_tokenizer(str(tiny_base_dir))
+    return sorted(tokenize_row(row, tokenizer, style_for(tokenizer))["length"] for row in load_csv(str(csv)))
+
+
+def test_a_max_length_below_every_example_ends_with_a_sentence_before_the_model_loads(
+        tiny_base_dir, ten_rows, tmp_path, monkeypatch):
+    """Before: every row was dropped, the base model loaded, and the Trainer ended the run with
+    "IndexError: argmax(): Expected reduction dim to be specified for input.numel() == 0"."""
+    import training.finetune_lora as finetune
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the base model loaded although nothing can train")
+
+    monkeypatch.setattr(finetune, "load_base_model", no_model)
+    shortest = example_lengths(tiny_base_dir, ten_rows)[0]
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match=rf"^error: no training example fits max_length {shortest - 1}: the "
+                                         rf"shortest prompt\+answer is {shortest} tokens; raise max_length$"):
+        setup(tiny_config(tiny_base_dir, ten_rows, out, max_length=shortest - 1))
+    events = read_events(out)
+    assert [e["event"] for e in events] == ["failed"]  # the Training page shows the run failed, and why
+    assert events[0]["error"].startswith(f"no training example fits max_length {shortest - 1}")
+
+
+def test_a_validation_file_with_no_example_that_fits_ends_before_training(tiny_base_dir, ten_rows, tmp_path):
+    """Before: the run trained up to its first evaluation and ended there with an IndexError."""
+    longest = example_lengths(tiny_base_dir, ten_rows)[-1]
+    long_mails = tmp_path / "long.csv"
+    rows = pd.read_csv(ten_rows, dtype=str, keep_default_na=False)
+    rows.assign(body=rows["body"] + " and one more thing" * 200).to_csv(long_mails, index=False)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match=rf"^error: no validation example fits max_length {longest}: "):
+        setup(tiny_config(tiny_base_dir, ten_rows, out, val_file=str(long_mails), max_length=longest))
+    assert [e["event"] for e in read_events(out)] == ["failed"]
+
+
+def test_a_file_without_rows_is_said_not_a_library_error(tiny_base_dir, ten_rows, tmp_path):
+    empty = tmp_path / "empty.csv"
+    pd.read_csv(ten_rows, dtype=str, keep_default_na=False).head(0).to_csv(empty, index=False)
+    with pytest.raises(SystemExit, match=r"^error: the training data has no rows$"):
+        setup(tiny_config(tiny_base_dir, empty, tmp_path / "run", val_file=""))
+
+
+def test_examples_longer_than_max_length_are_counted_once_in_the_log_and_the_progress_file(
+        tiny_base_dir, ten_rows, tmp_path, capsys):
+    lengths = example_lengths(tiny_base_dir, ten_rows)
+    max_length = lengths[5]
+    kept = sum(length <= max_length for length in lengths)
+    out = tmp_path / "run"
+    # more samples asked for than the files hold: all of them, no error
+    adapter = setup(tiny_config(tiny_base_dir, ten_rows, out, max_length=max_length, max_steps=1, eval_steps=1,
+                                max_train_samples=1_000, max_eval_samples=1_000))
+    assert json.loads((adapter / "train_metrics.json").read_text())["train_examples"] == kept
+    dropped = [e for e in read_events(out) if e["event"] == "dropped"]
+    assert [(e["split"], e["dropped"], e["rows"], e["max_length"]) for e in dropped] == [
+        ("training", 10 - kept, 10, max_length), ("validation", 10 - kept, 10, max_length)]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {10 - kept} of 10 {split} examples are longer than max_length {max_length} and are left out"
+                     for split in ("training", "validation")]
+
+
+def test_every_example_fitting_says_nothing_about_dropping(tiny_base_dir, ten_rows, tmp_path, capsys):
+    out = tmp_path / "run"
+    setup(tiny_config(tiny_base_dir, ten_rows, out, val_file="", max_steps=1, max_train_samples=3))
+    assert not [e for e in read_events(out) if e["event"] == "dropped"]
+    assert "note: " not in capsys.readouterr().err
