@@ -25,6 +25,11 @@ MAX_MESSAGE_BYTES = 5_000_000
 MAX_HEADER_FIELD_BYTES = 16_384
 """A header field longer than this is cut before parsing: the email package's header parser
 takes seconds on a 200 KB field, and no real header needs more (RFC 5322 lines stop at 998)."""
+MAX_ENCODED_WORDS_PER_FIELD = 100
+"""A header field holding more encoded words (RFC 2047 ``=?``) than this is kept as written, not
+decoded nor parsed: the email package's time on a field grows with its length times its encoded
+words (16 KB of ``(=?utf-8?q?a?=)`` took 0.1 s, 15 such fields 2 s). A real field holds a few: a
+long UTF-8 Subject, ten."""
 MAX_HEADER_BYTES = 262_144
 """A header block larger than this, its fields clipped, is refused (quarantined): clipping bounds
 each field, not their number, and 300 clipped address fields took the email package over two minutes. Real header
@@ -136,7 +141,10 @@ def parse_eml(raw: bytes) -> ParsedMail:
     # Python splits header lines at a lone CR too; an MX that splits only at LF reads one field
     # where Python reads two, so a forged field can hide behind it.
     problems = [BARE_CR_PROBLEM] if _BARE_CR.search(_header_block(raw)) else []
-    clipped = _clip_header_fields(raw)
+    clipped, cut_fields = _clip_header_fields(raw)
+    # What a cut address field says past the cut is unread: read as it stands, it may name another
+    # mailbox or fewer of them (``a@x.example,<16 KB of spaces>b@y.example`` would read as a@x alone).
+    problems += [cut_field_problem(name.title()) for name in cut_fields if name.lower() in _READ_ADDRESS_FIELDS]
     head_bytes = len(_header_block(clipped))
     if head_bytes > MAX_HEADER_BYTES:
         raise MailParseError(f"the header is {head_bytes} bytes (each field cut to {MAX_HEADER_FIELD_BYTES}), "
@@ -145,7 +153,10 @@ def parse_eml(raw: bytes) -> ParsedMail:
         message = email.message_from_bytes(clipped, policy=_POLICY.clone(budget=_MailBudget()))
         raw_header_items = [(name, _raw_text(value)) for name, value in message.raw_items()]
         header_items = _decoded_items(message)
-        sender = read_address_field("From", _joined_from(raw_header_items)).shown
+        raw_from = _joined_from(raw_header_items)
+        # a cut From is kept as written, as a malformed one is: its reading may name another sender
+        sender = raw_from.strip() if "from" in map(str.lower, cut_fields) \
+            else read_address_field("From", raw_from).shown
         subject = _first(header_items, "subject")
         body = _body_text(message)
         attachments = [part.get_filename() or part.get_content_type() for part in message.iter_attachments()] \
@@ -160,7 +171,7 @@ def parse_eml(raw: bytes) -> ParsedMail:
         raise MailParseError("message has neither a sender nor any text")
     return ParsedMail(
         email=Email(sender=sender, subject=subject, body=body, date=_date(message)),
-        message_id=str(message.get("Message-ID", "") or "").strip() or None,
+        message_id=_first(header_items, "message-id").strip() or None,
         headers=dict(header_items),
         header_items=header_items,
         attachments=attachments,
@@ -191,7 +202,9 @@ def _decoded_items(message: EmailMessage) -> list[tuple[str, str]]:
     items, parsed = [], set()
     for name, value in message.raw_items():
         key = name.strip().lower()
-        if key in parsed or key in _UNREAD_ADDRESS_FIELDS:
+        if value.count(ENCODED_WORD_START) > MAX_ENCODED_WORDS_PER_FIELD:
+            items.append((name, _raw_text(value)))
+        elif key in parsed or key in _UNREAD_ADDRESS_FIELDS:
             items.append((name, decoded_text(name, value)))
         else:
             parsed.add(key)
@@ -223,24 +236,33 @@ def _first(items: list[tuple[str, str]], name: str) -> str:
     return next((value for key, value in items if key.strip().lower() == name), "")
 
 
-def _clip_header_fields(raw: bytes) -> bytes:
+def cut_field_problem(name: str) -> str:
+    """Why a header field cut to ``MAX_HEADER_FIELD_BYTES`` cannot be trusted, in plain words."""
+    return (f"the {name} header field is over {MAX_HEADER_FIELD_BYTES} bytes and was cut: what it says "
+            "past the cut was not read, so it may name other addresses than it seems to")
+
+
+def _clip_header_fields(raw: bytes) -> tuple[bytes, list[str]]:
     """``raw`` with every header field (its folded lines together) cut to
-    ``MAX_HEADER_FIELD_BYTES``; the body untouched. Linear in the header's size."""
+    ``MAX_HEADER_FIELD_BYTES``, the body untouched, and the names of the fields cut. Linear in
+    the header's size."""
     head = _header_block(raw)
     rest = raw[len(head):]
     if len(head) <= MAX_HEADER_FIELD_BYTES:
-        return raw
+        return raw, []
     fields: list[list[bytes]] = []
     for line in head.splitlines(keepends=True):
         if fields and line[:1] in (b" ", b"\t"):
             fields[-1].append(line)  # a folded continuation of the field above
         else:
             fields.append([line])
-    clipped = [b"".join(field) for field in fields]
+    whole = [b"".join(field) for field in fields]
     clipped = [field if len(field) <= MAX_HEADER_FIELD_BYTES else
                field[:MAX_HEADER_FIELD_BYTES].rstrip(b"\r\n") + (b"\r\n" if field.endswith(b"\n") else b"")
-               for field in clipped]
-    return b"".join(clipped) + rest
+               for field in whole]
+    cut = [field.partition(b":")[0].strip().decode("ascii", "replace") for field in whole
+           if len(field) > MAX_HEADER_FIELD_BYTES]
+    return b"".join(clipped) + rest, cut
 
 
 # -- reading From (and other address fields) ----------------------------------------------------
@@ -290,22 +312,28 @@ def read_address_field(name: str, value: str) -> AddressReading:
     comma of ``Berg, Anna <anna.berg@example.de>``, which some clients write: that is one mailbox,
     display name ``Berg, Anna``. Any other malformed field is read by the older ``getaddresses``,
     which finds every address in it (``anna@x.example <b@y.example>``, which the standard parser
-    reads as ``anna@x.example`` alone, is two), and keeps its ``problem``.
+    reads as ``anna@x.example`` alone, is two), and keeps its ``problem``; so is a field of more
+    than ``MAX_ENCODED_WORDS_PER_FIELD`` encoded words, never given to the standard parser.
     """
     text = _LINE_BREAK_CHARS.sub(" ", str(value)).strip()
     if not text:
         return AddressReading((), None, "")
-    try:
-        header = default_policy.header_factory(name, text)
-        invalid = next((defect for defect in header.defects if isinstance(defect, errors.InvalidHeaderDefect)), None)
-    except Exception as error:  # noqa: BLE001 - the email package raises many types on broken input
-        header, invalid = None, type(error).__name__
+    too_many_words = text.count(ENCODED_WORD_START) > MAX_ENCODED_WORDS_PER_FIELD
+    if too_many_words:
+        header, invalid = None, f"over {MAX_ENCODED_WORDS_PER_FIELD} encoded words, not parsed"
+    else:
+        try:
+            header = default_policy.header_factory(name, text)
+            invalid = next((defect for defect in header.defects if isinstance(defect, errors.InvalidHeaderDefect)),
+                           None)
+        except Exception as error:  # noqa: BLE001 - the email package raises many types on broken input
+            header, invalid = None, type(error).__name__
     if header is not None and invalid is None:
         mailboxes = tuple(Mailbox(address.display_name, address.addr_spec) for address in header.addresses)
         group = next((group.display_name for group in header.groups if group.display_name is not None), None)
         problem = None if group is None else f"the {name} header is a group ({group}: ...;), not a mailbox"
         shown = str(header)
-    elif (sloppy := _sloppy_mailbox(name, text)) is not None:
+    elif not too_many_words and (sloppy := _sloppy_mailbox(name, text)) is not None:
         return AddressReading((Mailbox(sloppy.display_name, sloppy.addr_spec),), None, str(sloppy))
     else:
         mailboxes = tuple(Mailbox(*pair) for pair in getaddresses([text]))

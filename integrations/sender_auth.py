@@ -72,7 +72,13 @@ import authres.dmarc
 from confusable_homoglyphs import confusables
 from publicsuffixlist import PublicSuffixList
 
-from integrations.mail_parsing import ENCODED_WORD_START, Mailbox, decoded_text, read_address_field
+from integrations.mail_parsing import (
+    ENCODED_WORD_START,
+    Mailbox,
+    cut_field_problem,
+    decoded_text,
+    read_address_field,
+)
 
 SenderAuthStatus = Literal["verified", "not_verified", "off"]
 
@@ -132,6 +138,8 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     from_fields = sum(_field_name(name) == "from" for name, _ in headers)
     from_problem = (f"the mail has {from_fields} From header fields" if from_fields > 1
                     else _from_count_problem(mailboxes) if from_domain is None else malformed)
+    if not from_problem and cut_field_problem("From") in problems:  # it reads as the part before the cut
+        from_problem = cut_field_problem("From")
     trusted = (trusted_authserv_id or "").strip().lower()
     if not trusted:
         return SenderAuth("off", "sender authentication is off (ACEDESK_TRUSTED_AUTHSERV_ID is not set)",

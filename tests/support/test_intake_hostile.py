@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.mail import MailRef
-from integrations.mail_parsing import BARE_CR_PROBLEM, MAX_HEADER_BYTES, MAX_MIME_PARTS
+from integrations.mail_parsing import BARE_CR_PROBLEM, MAX_HEADER_BYTES, MAX_MIME_PARTS, cut_field_problem
 from support.intake import store_mail
 from support.states import State
 from support.store import TicketStore
@@ -164,3 +164,18 @@ def test_no_encoded_spelling_of_the_trusted_id_verifies(tmp_path_factory, charse
               "header.from=member.example\r\n").encode()
     raw = (forged + REAL_VERDICT if above else REAL_VERDICT + forged) + REST
     assert stored(store, raw).sender_auth["status"] == "not_verified"
+
+
+@pytest.mark.parametrize("authentication", [MX, None])
+def test_a_from_cut_after_its_first_address_is_not_verified_nor_read_as_that_address(tmp_path, authentication):
+    # The whole From names two mailboxes (never verified); its first 16 KB alone name one.
+    store = TicketStore(tmp_path / "t.sqlite3")
+    genuine = b"Authentication-Results: mx.club.example; dmarc=pass header.from=member.example\r\n"
+    cut_from = b"From: anna@member.example," + b" " * 16_400 + b"attacker@evil.example\r\n"
+    raw = genuine + cut_from + REST.replace(b"From: Anna Berg <anna@member.example>\r\n", b"")
+    ticket = store.ticket(store_mail(store, MailRef("eml:/x", "0", "1", None), raw, authentication))
+    assert ticket.sender_auth["status"] == ("not_verified" if authentication else "off")
+    assert cut_field_problem("From") in ticket.flags
+    assert ticket.sender != "anna@member.example"
+    # with authentication off a malformed From is flagged against the account: so is a cut one
+    assert ticket.sender_auth["from_problem"] == cut_field_problem("From")
