@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.files import write_json_atomically
-from core.settings import NO_ADAPTER, Settings
-from model.metadata import DEFAULT_ADAPTER, read_metadata
+from core.settings import NO_ADAPTER, Settings, load_settings
+from model.metadata import DEFAULT_ADAPTER, adapter_homes, outside_adapter_homes, read_metadata
 
 ACTIVE_FILE = "active_model.json"
 
@@ -71,8 +71,12 @@ def active_choice(settings: Settings) -> ModelChoice:
     return active.choice
 
 
-def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None) -> ModelChoice:
-    """Make ``adapter`` the inbox's model; checks it is a complete adapter first."""
+def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None, *,
+            runs_dir: Path | None = None) -> ModelChoice:
+    """Make ``adapter`` the inbox's model; checks first that ``read_active`` will use it: one of
+    the project's adapters (``runs_dir``: the settings' unless given) and complete. ValueError if not."""
+    if problem := _outside_problem(adapter, load_settings().runs_dir if runs_dir is None else runs_dir):
+        raise ValueError(f"{adapter} {problem}")  # written, it would be refused and the default used
     read_metadata(adapter)  # raises with a clear message for a folder that is not an AceDesk adapter
     choice = ModelChoice(str(Path(adapter).resolve()), base_model)
     path = Path(data_dir) / ACTIVE_FILE
@@ -102,14 +106,20 @@ def _promoted(path: Path, settings: Settings) -> ModelChoice:
         raise _Unusable(f"names no adapter folder (adapter is {adapter!r})")
     if base_model is not None and not isinstance(base_model, str):
         raise _Unusable(f"names no base model (base_model is {base_model!r})")
+    if problem := _outside_problem(adapter, settings.runs_dir):
+        raise _Unusable(f"names {adapter}, {problem}")
     folder = Path(adapter).resolve()  # links and .. resolved: where it really is
-    allowed = (DEFAULT_ADAPTER.parent, Path(settings.runs_dir))
-    if not any(folder.is_relative_to(root.resolve()) for root in allowed):
-        raise _Unusable(f"names {adapter}, outside the shipped adapters and the runs folder "
-                        f"({', '.join(str(root) for root in allowed)})")
     try:
         read_metadata(folder)
     except (OSError, ValueError) as error:
         raise _Unusable(f"names {adapter}, which is not a complete adapter (deleted or damaged?): {error}") from None
     # the file's model_url, if any, is ignored: a server is a setting, never promoted
     return ModelChoice(adapter, base_model)
+
+
+def _outside_problem(adapter: str | Path, runs_dir: Path) -> str | None:
+    """The words promote refuses with and the reader falls back with: one rule, said the same way."""
+    if outside_adapter_homes(adapter, runs_dir) is None:
+        return None
+    return (f"outside the shipped adapters and the runs folder "
+            f"({', '.join(str(home) for home in adapter_homes(runs_dir))})")

@@ -35,6 +35,24 @@ def default_base_folder() -> Path:
 
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "adapters" / "gemma-3-270m-triage"
 """The adapter shipped with the project: what the inbox uses until another is promoted."""
+SHIPPED_ADAPTERS_DIR = DEFAULT_ADAPTER.parent
+
+
+def adapter_homes(runs_dir: str | Path, shipped_dir: str | Path = SHIPPED_ADAPTERS_DIR) -> tuple[Path, Path]:
+    """The only folders an adapter is listed, loaded, continued from or promoted under: the shipped
+    adapters and the runs folder. Anything else on the server is no adapter of the project's."""
+    return Path(shipped_dir), Path(runs_dir)
+
+
+def outside_adapter_homes(folder: str | Path, runs_dir: str | Path,
+                          shipped_dir: str | Path = SHIPPED_ADAPTERS_DIR) -> Path | None:
+    """Where ``folder`` really is (links and .. followed) when that is outside ``adapter_homes``;
+    None when it is inside. A link in the runs folder to elsewhere counts as elsewhere: whoever
+    could place the link could otherwise have any folder on the server loaded or written to."""
+    resolved = Path(folder).resolve()
+    if any(resolved.is_relative_to(home.resolve()) for home in adapter_homes(runs_dir, shipped_dir)):
+        return None
+    return resolved
 
 REPLACEMENT_JOURNAL = ".replacing.json"
 """In an adapter folder while its files are being replaced (a build shipping into it): the names

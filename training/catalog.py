@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.metadata import DEFAULT_ADAPTER, METADATA_FILE, read_metadata
+from model.metadata import METADATA_FILE, SHIPPED_ADAPTERS_DIR, outside_adapter_homes, read_metadata
 from training import layout
 
-SHIPPED_ADAPTERS_DIR = DEFAULT_ADAPTER.parent
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", METADATA_FILE)
 LOSS_KEYS = ("loss", "train_loss", "eval_loss", "eval_step", "epoch")
 """The values a label or the Eval page formats as numbers."""
@@ -46,6 +45,11 @@ class AdapterEntry:
     """Scores stored beside it (``eval_metrics.json``): data set name -> training.evaluate metrics."""
     hyperparameters: dict = field(default_factory=dict)
     """The training configuration (acedesk.json), e.g. its ``train_file``."""
+    leads_outside_to: Path | None = None
+    """Where a link on its path leads, outside the shipped adapters and the runs folder
+    (model/metadata.py ``outside_adapter_homes``); None for the project's own. Such an entry is
+    listed only so the pages can say why it is not offered: nothing in it was read (reading an
+    adapter finishes its half-done replacement, which renames and deletes files there)."""
 
     @property
     def name(self) -> str:
@@ -56,8 +60,9 @@ class AdapterEntry:
 def list_adapters(runs_dir: Path, shipped_dir: Path = SHIPPED_ADAPTERS_DIR) -> list[AdapterEntry]:
     """Shipped adapters first (by name), then the runs, most recently written first; within a
     run the checkpoints by step, then the final adapter."""
-    shipped = [entry for folder in layout.subfolders(shipped_dir) if (entry := _entry(folder, "shipped"))]
-    runs = [entries for folder in layout.subfolders(runs_dir) if (entries := _run_entries(folder))]
+    homes = {"runs_dir": runs_dir, "shipped_dir": shipped_dir}
+    shipped = [entry for folder in layout.subfolders(shipped_dir) if (entry := _entry(folder, homes, "shipped"))]
+    runs = [entries for folder in layout.subfolders(runs_dir) if (entries := _run_entries(folder, homes))]
     runs.sort(key=lambda entries: (-max(layout.modified(entry.path) for entry in entries), entries[0].run))
     return shipped + [entry for entries in runs for entry in entries]
 
@@ -70,16 +75,19 @@ def find_adapter(entries: list[AdapterEntry], path: str | Path | None) -> Adapte
     return next((entry for entry in entries if entry.path.resolve() == wanted), None)
 
 
-def _run_entries(run: Path) -> list[AdapterEntry]:
-    entries = [_entry(folder, "checkpoint", run.name, step) for step, folder in layout.checkpoints(run)]
-    entries.append(_entry(run / layout.FINAL_ADAPTER, "final", run.name))
+def _run_entries(run: Path, homes: dict) -> list[AdapterEntry]:
+    entries = [_entry(folder, homes, "checkpoint", run.name, step) for step, folder in layout.checkpoints(run)]
+    entries.append(_entry(run / layout.FINAL_ADAPTER, homes, "final", run.name))
     return [entry for entry in entries if entry]
 
 
-def _entry(folder: Path, kind: str, run: str | None = None, step: int | None = None) -> AdapterEntry | None:
+def _entry(folder: Path, homes: dict, kind: str, run: str | None = None, step: int | None = None) -> AdapterEntry | None:
     """None for a folder that is not (yet) a complete, readable adapter."""
     if not all((folder / name).is_file() for name in ADAPTER_FILES):
         return None
+    if (elsewhere := outside_adapter_homes(folder, **homes)) is not None:
+        return AdapterEntry(_label(folder, kind, run, step, {}), folder, "", kind, run, step,
+                            leads_outside_to=elsewhere)
     try:
         meta = read_metadata(folder)
     except (OSError, ValueError):  # half-written, or built for another prompt/schema version

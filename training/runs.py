@@ -30,7 +30,7 @@ import yaml
 
 from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT, load_settings
-from model.metadata import DEFAULT_BASE_MODEL, METADATA_FILE
+from model.metadata import DEFAULT_BASE_MODEL, METADATA_FILE, SHIPPED_ADAPTERS_DIR, outside_adapter_homes
 from training import catalog, corrections, data_checks, layout, uploads
 from training.config import TrainConfig, path_list, setting_value
 from training.generate_data import HANDWRITTEN
@@ -248,11 +248,10 @@ def adapter_problem(path: str, runs_root: Path, base_model: str) -> str | None:
     or a shipped one, wherever the path, or a link on it, leads; complete, with a LoRA config of
     an adapter's size, trained on ``base_model``. What else could break the run's start is
     named by the run's error."""
-    folder = Path(_project_path(path)).resolve()
-    homes = (Path(runs_root).resolve(), catalog.SHIPPED_ADAPTERS_DIR.resolve())
-    if not any(folder.is_relative_to(home) for home in homes):
+    if outside_adapter_homes(_project_path(path), runs_root) is not None:
         return (f"init_adapter {path} is not one of the project's adapters: continue from a run's adapter or "
-                f"checkpoint under {display_path(runs_root)}/ or a shipped one in {display_path(homes[1])}/.")
+                f"checkpoint under {display_path(runs_root)}/ or a shipped one in {display_path(SHIPPED_ADAPTERS_DIR)}/.")
+    folder = Path(_project_path(path)).resolve()
     missing = [name for name in catalog.ADAPTER_FILES if not (folder / name).is_file()]
     if missing:
         return (f"init_adapter {path} is not a complete adapter (no {', '.join(missing)}): pick a run's "
@@ -430,6 +429,8 @@ def failure_hint(error: str | None) -> str:
                 "Hugging Face id this machine can download (gated models need a login).")
     if "train_file" in text or "val_file" in text or "init_adapter" in text:
         return "A file the run needs is gone: pick the data (and the adapter to continue) again."
+    if "fits max_length" in text or "has no rows" in text:
+        return "Raise max_length, or pick data whose mails are shorter (or a file that has rows)."
     if "killed" in text or "sigkill" in text:
         return "The system ended the process, most likely for memory: lower batch_size or max_length."
     return "The last lines of run.log in the run folder say more."

@@ -12,8 +12,8 @@ from safetensors import SafetensorError, safe_open
 
 from core.settings import PROJECT_ROOT, Settings, public_url
 from model.active import ModelChoice
-from model.metadata import DEFAULT_BASE_MODEL
-from training.catalog import SHIPPED_ADAPTERS_DIR, AdapterEntry
+from model.metadata import DEFAULT_BASE_MODEL, outside_adapter_homes
+from training.catalog import AdapterEntry
 
 NO_ADAPTER = ""
 """The adapter option that means the plain base model."""
@@ -53,10 +53,9 @@ def adapter_problem(entry: AdapterEntry, runs_dir: Path) -> str | None:
     and the chat would load files from anywhere on the server. And only one whose LoRA config and
     weights can be read: a half-written or damaged one would be promoted and fail the inbox's
     every triage."""
+    if (elsewhere := outside_adapter_homes(entry.path, runs_dir)) is not None:
+        return f"it leads to {elsewhere}, outside the runs folder and the shipped adapters"
     folder = entry.path.resolve()
-    homes = (SHIPPED_ADAPTERS_DIR, Path(runs_dir))
-    if not any(folder.is_relative_to(home.resolve()) for home in homes):
-        return f"it leads to {folder}, outside the runs folder and the shipped adapters"
     config = folder / "adapter_config.json"
     try:
         if config.stat().st_size > ADAPTER_CONFIG_MAX_BYTES:

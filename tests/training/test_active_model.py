@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from model.active import ACTIVE_FILE, ActiveModel, default_choice, promote, read_active
 from model.metadata import DEFAULT_ADAPTER
 
@@ -38,7 +38,7 @@ def write_choice(desk, text):
 
 def test_a_promoted_adapter_is_the_inbox_model(desk):
     folder = promoted_adapter(desk)
-    chosen = promote(desk.data_dir, folder)
+    chosen = promote(desk.data_dir, folder, runs_dir=desk.runs_dir)
     assert read_active(desk) == ActiveModel(chosen, None)
 
 
@@ -60,7 +60,7 @@ def test_a_damaged_choice_falls_back_to_the_default_and_says_why(desk, text, rea
 
 def test_a_deleted_adapter_is_named_not_loaded(desk):
     folder = promoted_adapter(desk)
-    promote(desk.data_dir, folder)
+    promote(desk.data_dir, folder, runs_dir=desk.runs_dir)
     shutil.rmtree(folder)
     active = read_active(desk)
     assert active.choice == default_choice(desk)
@@ -89,3 +89,27 @@ def test_any_bytes_in_the_file_are_a_choice_or_a_reason(desk, data):
     (desk.data_dir / ACTIVE_FILE).write_bytes(data)
     active = read_active(desk)
     assert active.choice == default_choice(desk) and active.problem
+
+
+@pytest.mark.parametrize("where", ["../elsewhere", "link", "run/../../elsewhere"])
+def test_promote_refuses_a_folder_the_inbox_would_refuse_and_writes_nothing(desk, where):
+    """Before, promote wrote any complete adapter's folder, the page announced the promotion, and the
+    inbox then refused the file and used the default."""
+    elsewhere = promoted_adapter(desk, "../elsewhere")
+    (desk.runs_dir / "link").symlink_to(elsewhere)
+    folder = desk.runs_dir / where
+    with pytest.raises(ValueError, match="outside the shipped adapters and the runs folder") as refused:
+        promote(desk.data_dir, folder, runs_dir=desk.runs_dir)
+    assert not (desk.data_dir / ACTIVE_FILE).exists()
+    write_choice(desk, json.dumps({"adapter": str(folder)}))  # the reader says it in the same words
+    assert read_active(desk).problem.endswith(str(refused.value).removeprefix(str(folder)))
+
+
+def test_promote_checks_against_the_settings_runs_folder_unless_given_one(desk, monkeypatch):
+    folder = promoted_adapter(desk)
+    monkeypatch.setenv("ACEDESK_RUNS_DIR", str(desk.runs_dir.parent / "other-runs"))
+    with pytest.raises(ValueError, match="outside the shipped adapters"):
+        promote(desk.data_dir, folder)
+    monkeypatch.setenv("ACEDESK_RUNS_DIR", str(desk.runs_dir))
+    load_settings.cache_clear()  # settings are read once per process
+    assert promote(desk.data_dir, folder).adapter == str(folder.resolve())

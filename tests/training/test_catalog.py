@@ -120,3 +120,25 @@ def test_scores_of_a_data_set_not_held_as_numbers_are_left_out_not_shown(layout)
                                                      "real": {"category_accuracy": 0.9, "macro_f1": 0.8}})
     [entry] = [entry for entry in list_adapters(runs, shipped) if entry.run == "odd"]
     assert entry.eval_metrics == {"real": {"category_accuracy": 0.9, "macro_f1": 0.8}}
+
+
+def test_an_adapter_leading_outside_the_homes_is_marked_and_nothing_in_it_is_read_or_written(layout, tmp_path):
+    """Before, a run linked to a folder elsewhere was listed like the project's own, its labels read
+    from there, and reading its metadata finished the half-done replacement a journal there
+    described: listing the adapters deleted a file outside the project."""
+    from model.metadata import REPLACEMENT_JOURNAL
+
+    shipped, runs = layout
+    elsewhere = make_adapter(tmp_path / "elsewhere/adapter", train_metrics={"eval_loss": 0.1})
+    (elsewhere / "notes.txt").write_text("not the project's")
+    (elsewhere / REPLACEMENT_JOURNAL).write_text(json.dumps({"replace": [], "remove": ["notes.txt"]}))
+    (runs / "linked").symlink_to(elsewhere.parent)
+    (runs / "old/checkpoint-20").symlink_to(elsewhere)
+
+    entries = list_adapters(runs, shipped)
+    marked = {(entry.run, entry.path.name): entry for entry in entries if entry.leads_outside_to}
+    assert set(marked) == {("linked", "adapter"), ("old", "checkpoint-20")}
+    assert all(entry.leads_outside_to == elsewhere.resolve() and entry.train_metrics == {} for entry in marked.values())
+    assert marked[("linked", "adapter")].label == "linked / adapter (final)"  # no eval loss read from there
+    assert (elsewhere / "notes.txt").exists() and (elsewhere / REPLACEMENT_JOURNAL).exists()
+    assert len(entries) - len(marked) == 6  # the project's own, as before
