@@ -2,7 +2,9 @@
 promotion, the chat, evaluations with their progress and results, and comparisons.
 
 Errors are shown as what went wrong and what to do next, never as a traceback. Loaded models
-come from ``cached_triager`` (shared by every session): they are used, never changed.
+come from ``cached_triager`` (shared by every session): they are used, never changed. Names from
+files (run and checkpoint folders, an upload's file name, an adapter's recorded base model) reach
+markdown through ``plain``: a folder made by hand in runs/ may hold backticks or a link.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from core.settings import public_url
 from model.active import ModelChoice, promote
 from model.review import read_review_rule
 from model.schema import CATEGORIES
-from training import compare, eval_jobs, layout
+from training import compare, eval_jobs, layout, uploads
 from training.catalog import AdapterEntry, find_adapter
 from training.corrections import held_out_for, latest_held_out
 from training.eval_jobs import EvalRequest, EvalRun
@@ -112,7 +114,7 @@ def pick_model(entries: list[AdapterEntry], active: ModelChoice) -> tuple[ModelC
 def _describe_adapter(entry: AdapterEntry | None) -> None:
     if entry is None:
         return
-    known = [f"`{entry.path}`"]
+    known = [plain(str(entry.path))]
     losses = entry.train_metrics
     if losses.get("loss", losses.get("train_loss")) is not None:
         known.append(f"train loss {losses.get('loss', losses.get('train_loss')):.3f}")
@@ -133,14 +135,14 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     if is_same_choice(choice, active):
         st.caption("✅ This is the model the inbox uses.")
         return
-    st.caption(f"The inbox uses {describe_choice(active, find_adapter(entries, active.adapter))}.")
+    st.caption(f"The inbox uses {plain(describe_choice(active, find_adapter(entries, active.adapter)))}.")
     if entry is None:
         st.caption("Only an adapter can be promoted: the plain base model is here for comparison.")
         return
     if not st.button("Promote to the inbox", help="The inbox switches to this model on its next triage."):
         return
     try:
-        promote(data_dir, entry.path, choice.base_model)
+        promote(data_dir, entry.path, choice.base_model, runs_dir=runs_dir)
     except (OSError, ValueError) as error:
         st.error(f"Could not promote {plain(entry.label)}: {plain(str(error))}. Pick another adapter or checkpoint.")
         return
@@ -148,7 +150,7 @@ def promotion(choice: ModelChoice, entry: AdapterEntry | None, entries: list[Ada
     # chat may predate a retrained adapter/), and the old one's memory is freed.
     cached_triager.clear(active)
     cached_triager.clear(choice)
-    st.session_state["eval_notice"] = (f"The inbox now uses {describe_choice(choice, entry)}. The choice is "
+    st.session_state["eval_notice"] = (f"The inbox now uses {plain(describe_choice(choice, entry))}. The choice is "
                                        "saved and survives restarts.")
     st.rerun()
 
@@ -202,7 +204,8 @@ def load_model(choice: ModelChoice, entry: AdapterEntry | None, active: ModelCho
     try:
         triager = cached_triager(choice)
     except Exception as error:  # noqa: BLE001 - loading fails in many ways (files, formats, memory)
-        st.error(f"Could not load {describe_choice(choice, entry)}: {plain(str(error))}. {_loading_advice(choice, entry)}")
+        st.error(f"Could not load {plain(describe_choice(choice, entry))}: {plain(str(error))}. "
+                 f"{_loading_advice(choice, entry)}")
         return None
     _release_previous_model(choice, active)
     return triager
@@ -210,7 +213,7 @@ def load_model(choice: ModelChoice, entry: AdapterEntry | None, active: ModelCho
 
 def _loading_advice(choice: ModelChoice, entry: AdapterEntry | None) -> str:
     if entry is not None and choice.base_model:
-        return f"This adapter was trained on {entry.base_model}: choose that base model."
+        return f"This adapter was trained on {plain(entry.base_model)}: choose that base model."
     return "Check that the base model exists (`make model` prepares the default one), or pick another adapter."
 
 
@@ -268,7 +271,7 @@ def _show_turn(turn: dict) -> None:
 def _show_answer(turn: dict) -> None:
     result = turn["result"]
     st.markdown(f"**{result.category}** · confidence {result.confidence:.0%} · {turn['seconds']:.2f} s "
-                f"· `{turn['model']}`")
+                f"· {plain(turn['model'])}")
     if result.problems:
         st.warning("Needs a look: " + plain("; ".join(result.problems)))  # the model's words, quoted
     fields = stated_fields(result)
@@ -290,14 +293,14 @@ def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: P
     upload, path, problem = None, None, None
     if source == TEST_SPLIT:
         path = adapter_test_split(entry)
-        st.caption(f"`{path}`")
+        st.caption(plain(str(path)))
     elif source == REALWORLD:
         path = REALWORLD_CSV
-        st.caption(f"`{path}` (never trained on)")
+        st.caption(f"{plain(str(path))} (never trained on)")
     elif source == HELD_OUT:
         path = held_out_for(entry.hyperparameters if entry else {}) or latest_held_out(runs_dir)
         problem = None if path else NO_HELD_OUT
-        st.caption(f"`{path}` (the newest operator decisions, pseudonymised, never trained on)" if path else
+        st.caption(f"{plain(str(path))} (the newest operator decisions, pseudonymised, never trained on)" if path else
                    NO_HELD_OUT)
     elif source == UPLOAD:
         upload = st.file_uploader("Labelled CSV", type="csv", key="eval_upload", help=CSV_ADVICE)
@@ -306,7 +309,7 @@ def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: P
         path, problem = server_csv(typed, data_folders(desk_settings()))
     limit = st.number_input("Rows to evaluate (0 = all)", min_value=0, value=0, step=10, key="eval_limit",
                             help="The first N rows. Each takes a few seconds on a CPU.")
-    if not st.button(f"Evaluate {describe_choice(choice, entry)}", type="primary"):
+    if not st.button(f"Evaluate {plain(describe_choice(choice, entry))}", type="primary"):
         return
     if source == UPLOAD:
         if upload is None:
@@ -315,10 +318,14 @@ def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: P
         path = upload_path(layout.evals_root(runs_dir), upload.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(upload.getvalue())
+        # kept only for the evaluation it starts (its metrics point to it): a refused start leaves nothing
+        if not _start(choice, entry, path, uploads.shown_name(upload.name), int(limit), runs_dir):
+            path.unlink(missing_ok=True)
+        return
     if path is None:
         st.error(problem or "Choose the labelled data first.")
         return
-    _start(choice, entry, path, upload.name if upload else _data_label(source, path), int(limit), runs_dir)
+    _start(choice, entry, path, _data_label(source, path), int(limit), runs_dir)
 
 
 def _data_label(source: str, path: Path) -> str:
@@ -328,26 +335,28 @@ def _data_label(source: str, path: Path) -> str:
 
 
 def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_label: str, limit: int,
-           runs_dir: Path) -> None:
+           runs_dir: Path) -> bool:
+    """Whether the evaluation started; when not, the page has said why."""
     try:
         rows = load_rows(path, limit or None)
     except DataError as error:
         st.error(f"{plain(str(error))}. {CSV_ADVICE}")  # the file's own words (its categories)
-        return
+        return False
     if not rows:
-        st.error(f"{path} has no rows to evaluate. {CSV_ADVICE}")
-        return
+        st.error(f"{plain(str(path))} has no rows to evaluate. {CSV_ADVICE}")
+        return False
     request = EvalRequest(path, data_label, choice.adapter, describe_choice(choice, entry), choice.base_model,
                           limit or None, len(rows), choice.model_url)
     try:
         folder = eval_jobs.start_evaluation(request, runs_dir)
     except eval_jobs.JobAlreadyRunning as busy:
         st.warning(f"Not started: {plain(str(busy))}. Wait for it to end, or stop it below, then evaluate again.")
-        return
+        return False
     except OSError as error:
-        st.error(f"Could not start the evaluation: {error}. Check that {runs_dir} is writable.")
-        return
+        st.error(f"Could not start the evaluation: {plain(str(error))}. Check that {plain(str(runs_dir))} is writable.")
+        return False
     st.session_state["eval_shown_run"] = str(folder)
+    return True
 
 
 def running_evaluations(runs_dir: Path) -> None:
@@ -365,7 +374,7 @@ def _progress(runs_dir: Path) -> None:
     for run in running:
         bar, stop = st.columns([6, 1], vertical_alignment="bottom")
         bar.progress(run.done_rows / max(run.total_rows, 1),
-                     text=f"{run.title}: {run.done_rows} of {run.total_rows} rows")
+                     text=f"{plain(run.title)}: {run.done_rows} of {run.total_rows} rows")
         if stop.button("Stop", key=f"eval_stop::{run.folder}"):
             eval_jobs.stop_evaluation(run)
             st.rerun()
@@ -389,11 +398,11 @@ def show_run(run: EvalRun) -> None:
     if run.state == JobState.FAILED:
         st.error(f"This evaluation ended with an error: {plain(run.message)}. Check that the model loads in the Chat "
                  f"tab and that the CSV is labelled, then evaluate again.")
-        st.caption(f"Its full output: `{run.folder / layout.EVAL_LOG}`")
+        st.caption(f"Its full output: {plain(str(run.folder / layout.EVAL_LOG))}")
         return
     if run.state == JobState.STOPPED:
         st.warning(f"Stopped after {run.done_rows} of {run.total_rows} rows, so there are no scores. "
-                   f"Its predictions so far: `{run.folder / layout.PREDICTIONS_FILE}`")
+                   f"Its predictions so far: {plain(str(run.folder / layout.PREDICTIONS_FILE))}")
         return
     metrics = eval_jobs.load_metrics(run.folder)
     _headline(metrics)

@@ -14,6 +14,11 @@ import streamlit as st
 from support.corrections import export_corrections
 from support.store import TicketStore
 from training import corrections, data_checks, layout, runs, uploads
+from ui.errors import plain
+
+PREVIEW_CELL_CHARS = 500
+"""A preview cell's most characters: the whole CSV is checked, but a 10 MB cell would be sent to the
+browser on every rerun (every widget change) for a preview nobody reads that far."""
 
 
 def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional: bool = False) -> Path | None:
@@ -32,10 +37,10 @@ def pick_csv(label: str, key: str, runs_root: Path, default_name: str, optional:
     problem = problem or uploads.upload_problem(upload.name, content)
     if problem:
         kept = f"no {label.lower()}" if chosen is None else f"`{runs.display_path(chosen)}` from the list"
-        st.error(f"{problem} The upload is not used: {kept} stays picked.", icon=":material/error:")
+        st.error(f"{plain(problem)} The upload is not used: {kept} stays picked.", icon=":material/error:")
     else:
         chosen = uploads.save_upload(runs_root, upload.name, content)
-        st.caption(f"Using the upload **{uploads.shown_name(upload.name)}** (kept as `{runs.display_path(chosen)}`, "
+        st.caption(f"Using the upload **{plain(uploads.shown_name(upload.name))}** (kept as `{runs.display_path(chosen)}`, "
                    "so later runs can pick it from the list). Remove it to use the list again.")
     return chosen
 
@@ -59,8 +64,17 @@ def show_checks(path: Path | None, role: str, guard_measured: bool = True) -> da
         st.dataframe(counts, hide_index=True, width="content")
     if report.preview is not None and not report.preview.empty:
         with st.expander(f"Preview: the first {len(report.preview)} rows"):
-            st.dataframe(report.preview, hide_index=True)
+            st.dataframe(_shortened(report.preview), hide_index=True)
     return report
+
+
+def _shortened(preview: pd.DataFrame) -> pd.DataFrame:
+    """The preview with each text cell cut to ``PREVIEW_CELL_CHARS``, an ellipsis saying where."""
+    def cut(value):
+        if isinstance(value, str) and len(value) > PREVIEW_CELL_CHARS:
+            return value[:PREVIEW_CELL_CHARS - 1] + "…"
+        return value
+    return preview.map(cut)
 
 
 def show_overlap(train_path: Path | None, val_path: Path | None) -> None:

@@ -24,7 +24,8 @@ from training.finetune_lora import setup
 from training.jobs import JobState, read_job, stop_job
 from training.layout import JOB_FILE, METRICS_FILE, evals_root
 from ui import resources
-from ui.eval_views import SERVER_FILE
+from ui.errors import plain
+from ui.eval_views import SERVER_FILE, UPLOAD
 
 EMAIL = "From: Anna <anna@example.org>\nSubject: Cancel\n\nPlease cancel my booking BK-12345."
 EVAL_ROWS = [
@@ -99,7 +100,7 @@ def test_chat_shows_the_triage_raw_output_and_latency(app, runs_dir):
     app.chat_input[0].set_value(EMAIL).run()
     assert not app.exception
     answer = app.chat_message[1].markdown[0].value
-    assert answer.split("**")[1] in CATEGORIES and " s · `tiny / checkpoint-4`" in answer
+    assert answer.split("**")[1] in CATEGORIES and f" s · {plain('tiny / checkpoint-4')}" in answer
     raw = app.chat_message[1].code[-1].value
     assert raw.startswith('{"category":"')
     app.chat_input[0].set_value("forgot my password, username tk_2009").run()
@@ -113,7 +114,7 @@ def test_a_model_that_cannot_load_says_what_to_do(app, runs_dir, tmp_path):
         choose_adapter(app, broken)
         app.chat_input[0].set_value("cancel BK-12345").run()
         assert not app.exception
-        assert "Could not load broken / adapter (final)" in app.error[0].value
+        assert f"Could not load {plain('broken / adapter (final)')}" in app.error[0].value
         assert "Check that the base model exists" in app.error[0].value
 
         choose_adapter(app, runs_dir / "tiny/checkpoint-2")
@@ -133,7 +134,7 @@ def test_an_evaluation_runs_with_progress_and_shows_metrics_and_wrong_rows(app, 
     choose_adapter(app, runs_dir / "tiny/checkpoint-2")
     by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
     by_label(app.text_input, "Path of a CSV file in the data folders").set_value(str(data)).run()
-    by_label(app.button, "Evaluate tiny / checkpoint-2").click().run()
+    by_label(app.button, f"Evaluate {plain('tiny / checkpoint-2')}").click().run()
     assert not app.exception and not app.error
     progress = [element.text for element in app.get("progress")]
     assert progress and "of 5 rows" in progress[0]
@@ -200,7 +201,7 @@ def test_promoting_a_checkpoint_makes_it_the_inbox_model(app, runs_dir, tmp_path
     assert not app.exception
     saved = json.loads((tmp_path / "data/active_model.json").read_text())
     assert saved == {"adapter": str(checkpoint.resolve()), "base_model": None}
-    assert "The inbox now uses tiny / checkpoint-4" in app.success[0].value
+    assert f"The inbox now uses {plain('tiny / checkpoint-4')}" in app.success[0].value
     assert any("This is the model the inbox uses" in caption.value for caption in app.caption)
 
 
@@ -251,7 +252,7 @@ def test_the_model_server_is_a_model_source_for_the_chat_and_evaluations(runs_di
         app.chat_input[0].set_value("Please cancel my booking BK-12345").run()
         assert not app.exception and not app.error
         answer = app.chat_message[1].markdown[0].value
-        assert answer.startswith("**cancel_booking**") and f"`the model server {url}`" in answer
+        assert answer.startswith("**cancel_booking**") and plain(f"the model server {url}") in answer
         assert stub.requests[0]["max_tokens"] == 1  # the category step went to the server
 
         data = tmp_path / "data" / "one.csv"
@@ -260,7 +261,7 @@ def test_the_model_server_is_a_model_source_for_the_chat_and_evaluations(runs_di
                                               "booking_id"]).to_csv(data, index=False)
         by_label(app.radio, "Labelled data").set_value(SERVER_FILE).run()
         by_label(app.text_input, "Path of a CSV file in the data folders").set_value(str(data)).run()
-        by_label(app.button, f"Evaluate the model server {url}").click().run()
+        by_label(app.button, f"Evaluate {plain(f'the model server {url}')}").click().run()
         assert not app.exception and not app.error
         folder = next(evals_root(runs_dir).glob("*-the-model-server-*-one-csv"))
         job = json.loads((folder / JOB_FILE).read_text())
@@ -395,3 +396,53 @@ def test_a_second_evaluation_waits_for_the_first(app, runs_dir, tmp_path):
     assert not app.exception
     assert app.error[0].value.startswith("This evaluation ended with an error: the process")  # said, never hung
     assert eval_jobs.running_job(runs_dir) is None  # and a new one may start
+
+
+HOSTILE_FOLDER = "a` [click](evil.example) `b"
+"""A run folder made by hand: its backticks closed the page's code spans and the link was live."""
+
+
+def test_a_hand_made_run_folders_name_is_text_wherever_the_page_shows_it(app, runs_dir, tmp_path):
+    hostile = fake_adapter(runs_dir / HOSTILE_FOLDER / "adapter", tmp_path / "no-such-model")
+    try:
+        app.run()
+        choose_adapter(app, hostile)
+        app.chat_input[0].set_value("cancel BK-12345").run()  # its base is missing: the load error names it
+        assert not app.exception
+        shown = {"caption": [caption.value for caption in app.caption], "button": [button.label for button in app.button],
+                 "error": [error.value for error in app.error]}
+        assert any(plain(str(hostile)) in caption for caption in shown["caption"])
+        assert any(label.startswith(f"Evaluate {plain(HOSTILE_FOLDER)}") for label in shown["button"])
+        assert any(error.startswith(f"Could not load {plain(HOSTILE_FOLDER)}") for error in shown["error"])
+        assert not [text for texts in shown.values() for text in texts if "](evil" in text], shown
+    finally:
+        shutil.rmtree(hostile.parent)
+
+
+def test_an_uploads_name_is_text_and_a_refused_start_keeps_no_copy(app, runs_dir):
+    """Before: the progress bar (every session's) showed an upload's name as live markdown, and an
+    upload refused because another evaluation ran was kept under evals/uploads all the same."""
+    import psutil
+
+    this_process = psutil.Process()  # alive: the page takes its evaluation for a running one
+    busy = evals_root(runs_dir) / "2026-busy"
+    busy.mkdir(parents=True)
+    (busy / JOB_FILE).write_text(json.dumps({
+        "pid": this_process.pid, "created": this_process.create_time(), "started_at": time.time(),
+        "extra": {"adapter_label": "tiny / adapter", "data_label": "[x](evil.example).csv", "total_rows": 4}}))
+    kept = evals_root(runs_dir) / "uploads"
+    before = set(kept.glob("*")) if kept.exists() else set()
+    try:
+        app.run()
+        [progress] = [element.proto.text for element in app.get("progress")]
+        assert progress.startswith(plain("tiny / adapter on [x](evil.example).csv")) and "](evil" not in progress
+        by_label(app.radio, "Labelled data").set_value(UPLOAD).run()
+        labelled = pd.DataFrame(EVAL_ROWS, columns=["sender", "subject", "body", "category", "username", "booking_id"])
+        app.file_uploader(key="eval_upload").upload("[y](evil.example).csv", labelled.to_csv(index=False).encode(),
+                                                    "text/csv").run()
+        next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
+        assert not app.exception
+        assert any(warning.value.startswith("Not started: ") for warning in app.warning)
+        assert (set(kept.glob("*")) if kept.exists() else set()) == before
+    finally:
+        shutil.rmtree(busy)

@@ -3,14 +3,18 @@ started from the form, reattaching to a running run and stopping it, and a run o
 the operator's corrections from a store of decided demo tickets."""
 
 import dataclasses
+import io
 import json
 import re
 import subprocess
 import sys
 import time
+import tomllib
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from support.intake import fetch_eml_dir
@@ -18,9 +22,11 @@ from support.states import State
 from support.store import TicketStore
 from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
-from training import corrections, layout, runs
+from training import corrections, layout, runs, uploads
 from training.config import TrainConfig
 from training.jobs import JobState
+from ui.errors import plain
+from ui.training_data import PREVIEW_CELL_CHARS, _shortened
 from ui.training_form import ELSEWHERE, GROUPS
 
 WAIT_S = 240  # a tiny run takes ~10 s alone; this CPU may be busy with a real training
@@ -94,7 +100,7 @@ def test_a_bad_csv_shows_what_is_wrong_and_nothing_starts(runs_root, ten_rows_cs
     app.file_uploader(key="train_upload").upload("members.csv", bad, "text/csv").run()
     assert not app.exception
     assert any("category the model does not know ('refund')" in error.value for error in app.error)
-    assert "Using the upload **members.csv**" in texts(app)
+    assert f"Using the upload **{plain('members.csv')}**" in texts(app)
 
     app.button(key="start").click().run()
     assert any("members" in error.value and "has errors" in error.value for error in app.error)
@@ -331,7 +337,7 @@ def test_an_upload_that_is_no_csv_and_a_setting_that_would_crash_the_run_are_ref
     app = open_page()
     app.file_uploader(key="train_upload").upload("members.csv", workbook.getvalue(), "text/csv").run()
     assert not app.exception
-    assert any("members.csv is a zip archive (an Excel .xlsx workbook is one), not a CSV" in error.value
+    assert any(plain("members.csv is a zip archive (an Excel .xlsx workbook is one), not a CSV") in error.value
                and "`training/data/train.csv` from the list stays picked" in error.value for error in app.error)
     assert not layout.uploads_dir(runs_root).exists() or not list(layout.uploads_dir(runs_root).iterdir())
 
@@ -343,3 +349,39 @@ def test_an_upload_that_is_no_csv_and_a_setting_that_would_crash_the_run_are_ref
     assert any("logging_steps is 0; it must be at least 1" in error.value for error in app.error), \
         [error.value for error in app.error]
     assert runs.list_runs(runs_root) == [] and runs.active_run(runs_root) is None
+
+
+def test_an_uploads_name_is_text_and_its_preview_cells_are_short(runs_root, ten_rows_csv):
+    """Before: the name's link was live in the caption and the error, and a 10 MB cell went to the
+    browser in the preview on every rerun (10,008,128 bytes of dataframe; now 8,628)."""
+    rows = pd.read_csv(io.BytesIO(ten_rows_csv), keep_default_na=False)
+    rows.loc[0, "body"] = "A" * 10_000_000
+    app = open_page()
+    app.file_uploader(key="train_upload").upload("[x](evil.example).csv", rows.to_csv(index=False).encode(),
+                                                 "text/csv").run()
+    assert not app.exception
+    assert f"Using the upload **{plain('[x](evil.example).csv')}**" in texts(app) and "](evil" not in texts(app)
+    longest = max(len(str(cell)) for frame in app.dataframe for cell in frame.value.to_numpy().ravel())
+    assert longest == PREVIEW_CELL_CHARS
+    app.file_uploader(key="train_upload").upload("[y](evil.example).csv", b"PK\x03\x04 a workbook", "text/csv").run()
+    assert any("zip archive" in error.value for error in app.error) and "](evil" not in texts(app)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=PREVIEW_CELL_CHARS + 20), st.integers()), min_size=1, max_size=5))
+def test_a_preview_cell_is_cut_to_a_readable_length_and_says_so(cells):
+    shown = _shortened(pd.DataFrame({"cell": cells}))["cell"].tolist()
+    for before, after in zip(cells, shown, strict=True):
+        if isinstance(before, str) and len(before) > PREVIEW_CELL_CHARS:
+            assert len(after) == PREVIEW_CELL_CHARS and after.endswith("…") and before.startswith(after[:-1])
+        else:
+            assert after == before
+
+
+def test_streamlit_takes_no_upload_far_beyond_what_the_pages_accept():
+    """Streamlit's default (200 MB) held a whole upload in memory before the page could refuse it."""
+    config = tomllib.loads((REPO_ROOT / ".streamlit/config.toml").read_text())
+    streamlit_cap = config["server"]["maxUploadSize"] * 1024 * 1024  # Streamlit's "MB"
+    assert uploads.MAX_UPLOAD_BYTES <= streamlit_cap < 1.1 * uploads.MAX_UPLOAD_BYTES  # the page says why, in words
+    largest = max(path.stat().st_size for path in (REPO_ROOT / "training/data").glob("*.csv"))
+    assert largest < streamlit_cap  # the Eval page's labelled CSVs fit too
