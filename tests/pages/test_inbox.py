@@ -20,6 +20,7 @@ from support.states import State
 from support.triage import ALSO_ASKS
 from testbed.app import demo_inbox, triage_as_labelled
 from tests.conftest import REPO_ROOT
+from tests.fixtures.scripted_http import relaying_gateway
 from tests.ui.test_errors import shown
 from ui.resources import desk_settings, fetch_lock
 
@@ -540,29 +541,16 @@ def test_a_replied_ticket_the_operator_made_its_second_request_offers_no_split(d
 def test_the_outcome_says_why_the_member_got_the_general_sentence(desk, tmp_path, club_backend, scripted):
     """A gateway relays a real cancellation, then answers with a booking id that carries markdown and a
     link: the member's reply leaves it out, and the operator's outcome says so, as text."""
-    import requests
-
     from integrations.club_api import ClubApi
     from tests.ui.test_errors import unescaped_punctuation
 
     hostile = "BK-48213 **urgent** [verify](http://club-verify.example/login)"
 
-    def gateway(handler):
-        relayed = requests.request(handler.command, club_backend.url + handler.path,
-                                   data=gateway_server.requests[-1].body or None, timeout=5,
-                                   headers={k: v for k, v in handler.headers.items() if k.lower() != "host"})
-        body = relayed.content
-        if handler.command == "POST" and relayed.ok:
-            answer = relayed.json()
-            answer["booking"]["booking_id"] = hostile
-            body = json.dumps(answer).encode()
-        handler.send_response(relayed.status_code)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+    def booking_id_replaced(method, answer):
+        answer["booking"]["booking_id"] = hostile
+        return answer
 
-    gateway_server = scripted(gateway)
+    gateway_server = relaying_gateway(scripted, club_backend.url, booking_id_replaced)
     seed(desk, tmp_path, ANNA_CANCELS)
     store = open_store(desk)
     flow = build_workflow(store, desk)

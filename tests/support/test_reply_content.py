@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.replies import GREETING_NAME_MAX_CHARS, LANGUAGES, first_name, render_reply, reply_additions
+from tests.fixtures.scripted_http import relaying_gateway
 from tests.support import test_workflow
 from tests.support.test_workflow import add_triaged
 
@@ -134,31 +135,16 @@ def test_a_successful_answer_that_holds_a_link_is_confirmed_without_it(store, cl
     """A gateway in front of the real club relays a real cancellation, then answers 200 with a booking
     id that carries a link. Before, the member's confirmation said "your booking BK-48213 - confirm your
     account at http://club-verify.example/login has been cancelled."."""
-    import json
-
-    import requests
-
     from integrations.club_api import ClubApi
     from integrations.mail_sending import SmtpSender
     from support.outcome_replies import unconfirmed_values
     from support.workflow import Workflow
 
-    def gateway(handler):
-        relayed = requests.request(handler.command, club_backend.url + handler.path,
-                                   data=gateway_server.requests[-1].body or None, timeout=5,
-                                   headers={k: v for k, v in handler.headers.items() if k.lower() != "host"})
-        body = relayed.content
-        if handler.command == "POST" and relayed.ok:
-            answer = relayed.json()
-            answer["booking"]["booking_id"] = "BK-48213 - confirm your account at " + HOSTILE_COURT
-            body = json.dumps(answer).encode()
-        handler.send_response(relayed.status_code)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+    def booking_id_replaced(method, answer):
+        answer["booking"]["booking_id"] = "BK-48213 - confirm your account at " + HOSTILE_COURT
+        return answer
 
-    gateway_server = scripted(gateway)
+    gateway_server = relaying_gateway(scripted, club_backend.url, booking_id_replaced)
     workflow = Workflow(store, ClubApi(gateway_server.url, club_backend.token, timeout=2, retries=0),
                         SmtpSender(smtp_server.settings(from_address=test_workflow.CLUB)),
                         from_address=test_workflow.CLUB)
