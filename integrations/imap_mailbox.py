@@ -480,7 +480,8 @@ class ImapMailbox:
         """Flag the mail a ticket came from \\Answered: by its UID while the folder holds it under the
         same UIDVALIDITY (that UID names no other mail, ever); else (moved to the processed folder,
         the folder rebuilt) by its Message-ID, as :meth:`flag_answered_message`. False when not flagged."""
-        if original.mailbox == self.settings.mailbox_name and original.uid \
+        # a split-off ticket's "uid" names the mail and the ticket it was split from ("1#7-2"): no UID
+        if original.mailbox == self.settings.mailbox_name and original.uid.isdigit() \
                 and self._select() == original.uidvalidity and self.has_uid(original.uid):
             self._store_flag(original.uid, r"\Answered")
             return True

@@ -203,3 +203,11 @@ def test_a_rebuilt_folder_flags_by_message_id_never_the_mail_now_under_the_old_u
     assert ref.uidvalidity != original(account).uidvalidity
     ImapReplyFiling(account).after_reply(dataclasses.replace(ref, message_id=ORIGINAL_ID), mail(9), REPLY)
     assert server_flags(account) == {"1": {"\\Answered"}, "2": set()}
+
+
+def test_a_split_tickets_reply_is_filed_and_its_mail_found_by_message_id(dovecot_server, account):
+    # A ticket split off a mail's second request has no UID of its own ("1#7-2": the mail's UID, the
+    # ticket it was split from). SEARCH UID with it is a BAD command: the filing failed on every try.
+    split = dataclasses.replace(original(account), uid="1#7-2")
+    ImapReplyFiling(account).after_reply(split, mail(9), REPLY)
+    assert server_flags(account) == {"1": {"\\Answered"}, "2": set()} and sent_count(account) == 1
