@@ -43,8 +43,10 @@ def test_a_child_that_ran_healthily_before_it_died_starts_its_restart_pauses_aga
     assert "starting it again in 2 s" not in printed
 
 
-STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, "
-            "signal.SIG_IGN); print('child up', flush=True); time.sleep(600)")
+# os.write: one write of the whole line (print may write the text and its newline apart, unbuffered,
+# and three children share the pipe: "child upchild up", then "\n", was read once)
+STUBBORN = ("import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, "
+            "signal.SIG_IGN); os.write(1, b'child up\\n'); time.sleep(600)")
 """A child that a polite stop does not end (a server stuck in its shutdown, a worker deep in a model call)."""
 
 
