@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import logging
 import os
 import re
@@ -41,6 +40,7 @@ from training.choose_review_rule import CHOICE_FILE, RULE_DATA
 from training.jobs import (
     JobState,
     UnreadableJob,
+    held_lock,
     is_alive,
     job_state,
     read_each,
@@ -225,14 +225,10 @@ def _start_guard(runs_dir: Path):
     raises JobAlreadyRunning while one runs."""
     root = layout.evals_root(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
-    with (root / START_LOCK_FILE).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            if (running := running_job(runs_dir)) is not None:
-                raise JobAlreadyRunning(f"{running} is still running")
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with held_lock(root / START_LOCK_FILE):
+        if (running := running_job(runs_dir)) is not None:
+            raise JobAlreadyRunning(f"{running} is still running")
+        yield
 
 
 def _new_job_folder(root: Path, name: str) -> Path:

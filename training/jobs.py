@@ -13,6 +13,7 @@ the pid may belong to another process (psutil tells them apart).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -149,6 +150,18 @@ on any other pid could take a child of someone else's its exit status)."""
 _KILLED_BY: dict[tuple[int, float], int] = {}
 """(pid, creation time) -> the signal that ended a child of ours, as reaping it told: a process
 killed outright (SIGKILL, the out-of-memory killer's) leaves no last words in its log."""
+
+
+@contextlib.contextmanager
+def held_lock(path: Path):
+    """An exclusive lock on the file ``path`` (made if missing) for the block: serialises a check
+    and the start that follows it between sessions and app processes (held for milliseconds)."""
+    with Path(path).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_alive(job: Job | None) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
-import fcntl
 import inspect
 import itertools
 import json
@@ -38,6 +37,7 @@ from training.jobs import (
     Job,
     JobState,
     UnreadableJob,
+    held_lock,
     is_alive,
     job_from_record,
     job_state,
@@ -481,15 +481,9 @@ def _run_job(folder: Path) -> Job | None:
     return job_from_record(held["job"], str(lock))
 
 
-@contextlib.contextmanager
 def _launch_guard(runs_root: Path):
-    """Serialises launches and lock clean-ups between sessions and app processes (held for milliseconds)."""
-    with (runs_root / layout.LAUNCH_LOCK_FILE).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Serialises launches and lock clean-ups between sessions and app processes."""
+    return held_lock(runs_root / layout.LAUNCH_LOCK_FILE)
 
 
 def _state(folder: Path, events: list[dict], job) -> tuple[JobState, str | None]:
