@@ -6,9 +6,13 @@ fields (RFC 8601). :func:`authenticate_sender` reads only the fields whose auths
 configured (``ACEDESK_TRUSTED_AUTHSERV_ID``), wherever they stand in the header block: milters such
 as OpenDKIM and OpenDMARC do not always put theirs on top, and each writes its own field, so all
 fields with the trusted id are merged. A field with any other authserv-id is ignored, however
-convincing: the sender can write those into the mail before sending it. The one thing this module
-cannot check is that the MX removes incoming fields that already claim *its* authserv-id, as
-RFC 8601 section 5 requires; a deployment must make sure it does.
+convincing: the sender can write those into the mail before sending it. The MX must remove
+incoming fields that already claim *its* authserv-id, as RFC 8601 section 5 requires; a deployment
+must make sure it does. Two traces of a forgery it left in place are caught: a field under its id
+below a Received field that stands below another field under its id (the MX's milters put theirs
+on either side of its own Received field, never beyond an earlier hop's: RFC 8601 section 7.1), and
+results the MX cannot all have written for one mail (below). A forged field written right under the
+MX's Received field, by a sender that adds no Received field of its own, is caught only that way.
 
 The rule, for the one address of the From header (a mail with several From fields or addresses
 is never verified: which one the MX judged is then unclear, and such a From is a trick itself):
@@ -18,7 +22,9 @@ is never verified: which one the MX judged is then unclear, and such a From is a
   aligned with it (relaxed alignment: the same organisational domain, as the Public Suffix List
   draws it), *and* no trusted field contradicts that with ``dmarc=fail`` for the From domain or
   ``dkim=fail`` for an aligned domain, nor with another dmarc result for the From domain beside a
-  dmarc pass (DMARC is evaluated once) or ``dkim=none`` (no signature) beside a dkim pass. A
+  dmarc pass (DMARC is evaluated once) or ``dkim=none`` (no signature) beside a dkim pass, and no
+  one dmarc or dkim result names two domains (``header.from=a header.from=b``, in any case; two
+  ``header.d`` or ``header.i``; a ``header.i`` outside ``header.d``): the first is not the one. A
   contradiction is not verified and the reason says so: either two checks disagree or a forged
   field got past the MX, and a person should look.
 * A ``dmarc`` result without ``header.from`` (RFC 7489 section 11.2 asks for it, but it is
@@ -101,6 +107,7 @@ class _Verdict(NamedTuple):
     method: str
     result: str
     domain: str | None  # the domain the clause is about, normalised; None when it names none
+    others: tuple[str, ...] = ()  # further domains the same clause names for what it judged (see _verdict)
 
 
 _AUTHRES = authres.FeatureContext(authres.dmarc)
@@ -153,10 +160,14 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     if from_problem:
         return not_verified(from_problem)
 
-    values, disguised = _trusted_values(headers, trusted)
+    values, disguised, below_received = _trusted_values(headers, trusted)
     if disguised:
         return not_verified(f"{disguised} Authentication-Results field(s) claim {trusted} inside an encoded word "
                             "(=?...?=): a forgery the MX does not remove")
+    if below_received:
+        return not_verified(f"{below_received} Authentication-Results field(s) from {trusted} stand below a Received "
+                            f"field that stands below another from {trusted}: they came with the mail (RFC 8601 "
+                            "section 7.1), a forgery the MX did not remove")
     trusted_chars = sum(map(len, values))
     if trusted_chars > MAX_TRUSTED_RESULTS_CHARS:
         return not_verified(f"the Authentication-Results from {trusted} are {trusted_chars} characters long, over "
@@ -168,6 +179,10 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
         others = sum(_field_name(name) == "authentication-results" for name, _ in headers)
         ignored = f" ({others} from other servers ignored)" if others else ""
         return not_verified(f"no Authentication-Results from {trusted}{ignored}")
+    two_domains = [f"{v.method}={v.result} for {' and '.join((str(v.domain), *v.others))}" for v in verdicts if v.others]
+    if two_domains:
+        return not_verified(f"contradictory results from {trusted}: one result names two domains "
+                            f"({', '.join(dict.fromkeys(two_domains))}){note}")
 
     passes = [v for v in verdicts if v.result == "pass" and _about(v, from_domain)]
     fails = [v for v in verdicts if v.result == "fail" and _about(v, from_domain)]
@@ -186,21 +201,34 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     return not_verified(f"{trusted} reports no dmarc=pass or aligned dkim=pass for {from_domain}{said}{note}")
 
 
-def _trusted_values(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[str], int]:
-    """The values (line breaks made spaces) of the fields with the trusted authserv-id, and the
-    number of fields that claim the trusted id but hold an encoded word (never trusted). The id
-    is read without parsing, so fields written by others never reach the parser."""
+def _trusted_values(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[str], int, int]:
+    """The values (line breaks made spaces) of the fields with the trusted authserv-id; the number
+    of fields that claim the trusted id but hold an encoded word (never trusted); and the number of
+    trusted fields with a Received field between them and a trusted field above. The id is read
+    without parsing, so fields written by others never reach the parser.
+
+    Why the Received field: the MX's milters insert their fields next to the Received field it
+    prepends, above it (index 0, rspamd, OpenDKIM and OpenDMARC since their 2026 fix) or right
+    below it (index 1, OpenDKIM and OpenDMARC before), so the MX's own fields are never split by a
+    Received field. A field under its id below a Received field of an earlier hop was in the mail
+    when it arrived: RFC 8601 section 7.1 names this position test."""
     values: list[str] = []
-    disguised = 0
+    disguised = below_received = 0
+    received_since_trusted = False
     for name, raw in headers:
-        if _field_name(name) != "authentication-results":
+        field_name = _field_name(name)
+        if field_name == "received":
+            received_since_trusted = bool(values)
+            continue
+        if field_name != "authentication-results":
             continue
         value = _LINE_BREAKS.sub(" ", str(raw)).strip()
         if ENCODED_WORD_START in value:
             disguised += _claims(value, trusted) or _claims(_decoded("Authentication-Results", value), trusted)
         elif _claims(value, trusted):
+            below_received += received_since_trusted
             values.append(value)
-    return values, disguised
+    return values, disguised, below_received
 
 
 def _verdicts(values: Iterable[str]) -> tuple[list[_Verdict], int]:
@@ -281,25 +309,43 @@ def _split_clauses(value: str) -> list[str]:
 
 
 def _verdict(result: authres.AuthenticationResult) -> _Verdict:
+    """The clause reduced to one domain, and any other domain it also names for the same judgement.
+
+    A dmarc result judges one From domain, a dkim result one signature, whose ``i=`` lies in its
+    ``d=`` (RFC 6376 section 3.5): a clause that names two (``header.from=a header.from=b``, the same
+    property in another case, ``header.d=a header.d=b``, ``header.i`` outside ``header.d``) is not
+    what a verifier writes, and which domain it speaks for depends on which one a reader takes."""
     if result.method == "dmarc":
-        identity = _property(result, "header", "from")
+        named = _domains(_properties(result, "header", "from"))
     elif result.method == "dkim":
-        identity = _property(result, "header", "d") or _property(result, "header", "i")
+        signers = _domains(_properties(result, "header", "d"))
+        agents = _domains(_properties(result, "header", "i"))
+        stray = [agent for agent in agents[:1] if signers and not _within(agent, signers[0])]
+        named = [*signers, *agents[1:], *stray] if signers else agents
     elif result.method == "spf":
-        identity = _property(result, "smtp", "mailfrom") or _property(result, "smtp", "helo")
+        named = _domains(_properties(result, "smtp", "mailfrom") or _properties(result, "smtp", "helo"))[:1]
     else:
-        identity = None
-    domain = _domain_key(identity.rpartition("@")[2]) if identity else None
-    return _Verdict(result.method, result.result, domain or None)
+        named = []
+    return _Verdict(result.method, result.result, named[0] if named else None, tuple(named[1:]))
 
 
-def _property(result: authres.AuthenticationResult, ptype: str, name: str) -> str | None:
-    """The first ``ptype.name`` value of a result, as the feature classes' attributes give it.
+def _domains(identities: Iterable[str]) -> list[str]:
+    """The distinct normalised domains of identities (``@example.org``, ``anna@example.org``, ``example.org``)."""
+    return list(dict.fromkeys(filter(None, (_domain_key(identity.rpartition("@")[2]) for identity in identities))))
 
-    Read from the properties, not those attributes: authres picks the class by the method as
-    written, so ``DMARC=pass`` (method names are case-insensitive, RFC 8601 section 2.7) gets the
-    generic class, which has none of them; it does lower-case methods and property names."""
-    return next((prop.value for prop in result.properties if prop.type == ptype and prop.name == name), None)
+
+def _within(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith(f".{parent}")
+
+
+def _properties(result: authres.AuthenticationResult, ptype: str, name: str) -> list[str]:
+    """Every ``ptype.name`` value of a result, in order.
+
+    Read from the properties, not the feature classes' attributes: authres picks the class by the
+    method as written, so ``DMARC=pass`` (method names are case-insensitive, RFC 8601 section 2.7)
+    gets the generic class, which has none of them; it does lower-case methods and property names.
+    The attributes also keep only one value of a property written twice."""
+    return [prop.value for prop in result.properties if prop.type == ptype and prop.name == name]
 
 
 def _denies_a_pass(verdict: _Verdict, passes: list[_Verdict], from_domain: str) -> bool:
