@@ -5,16 +5,20 @@ file, so a labelled example still teaches what it taught (the label ``tk_2009`` 
 
 What counts as personal:
 - e-mail addresses, also spelt out for people only (``anna.berg (at) example.de``, ``anna.berg [at]
-  example [dot] de``, ``anna dot berg at example dot de``, ``anna -at- example -dot- de``: the
-  stand-in is spelt the same way);
+  example [dot] de``, ``anna dot berg at example dot de``, ``anna -at- example -dot- de``,
+  ``anna(a)example.org``, ``anna_at_example_dot_org``, ``anna [ät] example.org``: the stand-in is
+  spelt the same way);
+- payment card numbers in groups of four that pass the Luhn check (``4111-1111-1111-1111``);
+- British and Canadian postcodes in capitals (``SW1A 1AA``, ``K1A 0B1``);
 - phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``, French pairs
   ``06.12.34.56.78``, North American ``(555) 123-4567``) and IBANs (the country stays);
 - the street's own name in a street address with its house number (``42 Elm Street``,
-  ``Lindenstraße 17``, ``12 rue des Lilas``, ``Calle Mayor 5``);
+  ``Lindenstraße 17``, ``12 rue des Lilas``, ``Calle Mayor 5``), and without one in a German
+  ``…straße`` word or after "live on", "moved to" ("I live on Baker Street");
 - numbers of five or more digits (booking ids, member numbers; the letters around them stay), such
   a number of the file in any grouping (``4821 3377``, ``BK-48 213``), a number of seven or more
-  digits spaced in groups (``4821 3377`` alone; not a date, courts or a season), five or six after a
-  word that names a number ("member number 48 213", "Nr. 4 82 13"), and the digits of
+  digits spaced in groups (``4821 3377`` alone; not a date, courts or a season), five to twelve after
+  a word that names a number ("member number 48 213", "Nr. 4 82 13", "member number 12 34 56 78"), and the digits of
   a labelled booking reference in another form (``SQ-2207``, ``sq 2207``, ``SQ2207``);
 - usernames: those the labels name, those a mail introduces ("username devans", "user jgarcia")
   and handles built from a known name (``claire_admin``, ``pkowalski``);
@@ -202,8 +206,11 @@ DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,34}(?:[ .\-/]\d{1,34}){1,40}(?!\d)")
 _DIGITS = re.compile(r"\d+")
 SPACED_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{2,4}(?: \d{2,4})+(?![\d:]|[.,/-]\d)")
 CUED_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{1,4}(?:([ -])\d{1,4})(?:\1\d{1,4}){0,4}(?![\d:]|[.,/-]\d)")
-"""Five or six digits in groups (``48 213``, ``4 82 13``): a number only where a word says so
-(``NUMBER_CUE``); alone it is as often a price or a list of courts."""
+"""Five to twelve digits in groups (``48 213``, ``4 82 13``, ``12 34 56 78``): a number only where a
+word says so (``NUMBER_CUE``); alone it is as often a price, a score or a list of courts."""
+CARD_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}(?![\d:]|[.,/-]\d)")
+"""A payment card's 13 to 19 digits in groups of four (``4111-1111-1111-1111``), where they pass
+the Luhn check (``_card_number_spans``): no list of courts or scores does by chance in this shape."""
 NUMBER_CUE = re.compile(r"(?:number|nummer|numéro|numero|número|\bno|\bnr|\bn[°º]|\bid|\bref|#)\.?[ \t]*"
                         r"(?:is|ist|est|es|was|war|:|=)?[ \t]*$", re.IGNORECASE)
 SPELT_WORD = re.compile(r"(?<![\w-])[^\W\d_](?P<separator>[ \t]?-[ \t]?|[ \t])[^\W\d_](?:(?P=separator)[^\W\d_]){1,40}"
@@ -223,16 +230,29 @@ STREETS = tuple(re.compile(pattern) for pattern in (
     rf"|quai|place|route)[ \t]+(?i:de la[ \t]+|de l'|du[ \t]+|des[ \t]+|de[ \t]+|d')?(?P<name>{_STREET_NAME}"
     rf"(?:[ \t]+{_STREET_NAME}){{0,2}})"),
     (rf"(?<![\w-])(?i:calle|c/|avenida|avda\.?|plaza|paseo|camino)[ \t]*(?i:de la[ \t]+|del[ \t]+|de[ \t]+)?"
-    rf"(?P<name>{_STREET_NAME}(?:[ \t]+{_STREET_NAME}){{0,2}}),?[ \t]+(?:n[ºo°]\.?[ \t]*)?{_HOUSE_NUMBER}(?!\w)")))
+    rf"(?P<name>{_STREET_NAME}(?:[ \t]+{_STREET_NAME}){{0,2}}),?[ \t]+(?:n[ºo°]\.?[ \t]*)?{_HOUSE_NUMBER}(?!\w)"),
+    (r"(?<![\w-])(?P<name>[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)*-?)(?:straße|strasse|gasse)(?!\w)"),
+    (rf"\b(?i:live|lives|living|lived|moved|moving|move|address is|address:)[ \t]+(?i:on|in|at|to)?[ \t]*"
+     rf"(?:the[ \t]+)?(?P<name>{_STREET_NAME}(?:[ \t]+{_STREET_NAME}){{0,2}})[ \t]+(?:Street|Road|Avenue|Lane|Drive"
+     r"|Close|Crescent|Gardens|Terrace|Grove|Square|Boulevard|Mews)(?!\w)")))
 """A street address with its house number, in English, German, French and Spanish forms (``42 Elm
 Street``, ``Lindenstraße 17``, ``12 rue des Lilas``, ``Calle Mayor 5``): the street's own name is
-personal, the kind of street and the number stay. ``Platz`` and ``Court`` are courts here."""
+personal, the kind of street and the number stay. ``Platz`` and ``Court`` are courts here. Without
+a house number only where nothing else reads so: a German ``…straße``/``…gasse`` word, and an
+English street after "live on", "moved to" ("I live on Baker Street"; a "Way" or "Place" there is
+as often no street)."""
+POSTCODE = re.compile(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[ABCEGHJ-NPRSTVXY]\d[A-Z] ?\d[A-Z]\d)(?![\w-])")
+"""A British (``SW1A 1AA``) or Canadian (``K1A 0B1``) postcode, in capitals as written on a letter:
+with the street it names a handful of houses. German and US ones are numbers of five digits
+(``NUMBER``)."""
 _SPACED_DATE = re.compile(r"\d{1,2} \d{1,2} (?:19|20)\d\d|(?:19|20)\d\d \d{1,2} \d{1,2}|(?:19|20)\d\d(?: (?:19|20)\d\d)+")
 
-_AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
-                 r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}")
+_AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|ät|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
+                 r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}|_at_|[(\[{]a[)\]}]")
+"""``(a)`` only between two words with no space ("anna(a)example.org"): with spaces it is a list's
+item ("options (a) club.de or (b)")."""
 _DOT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:dot|punkt|point|punto)[ \t]{0,3}[)\]}>][ \t]{0,3}"
-                  r"|[ \t]{1,3}(?:dot|punkt)[ \t]{1,3}|[ \t]{0,3}-(?:dot|punkt)-[ \t]{0,3}|\.")
+                  r"|[ \t]{1,3}(?:dot|punkt)[ \t]{1,3}|[ \t]{0,3}-(?:dot|punkt)-[ \t]{0,3}|_(?:dot|punkt)_|\.")
 _ADDRESS_SEPARATOR = re.compile(rf"(?P<at>{_AT_SEPARATOR})|{_DOT_SEPARATOR}", re.IGNORECASE)
 SPELT_EMAIL = re.compile(
     rf"(?<![\w.+@-])(?=([\w+-]{{1,64}}(?:(?:{_DOT_SEPARATOR})[\w+-]{{1,64}}){{0,8}}(?:{_AT_SEPARATOR})"
@@ -242,7 +262,7 @@ example [dot] de``, ``anna dot berg at example dot de``. A lookahead, so that ``
 does not hide the address that starts at ``anna``; each repeat is capped, so a hostile text costs
 linear time."""
 _ANGLE_ADDRESS = re.compile(r"<[^<>\s@]{1,64}@[^<>\s]{1,255}>")
-_AT_HINT = re.compile(r"@|[(\[{<][ \t]{0,3}at\b|[ \t]at[ \t]|-at-", re.IGNORECASE)
+_AT_HINT = re.compile(r"@|[(\[{<][ \t]{0,3}[aä]t\b|[ \t]at[ \t]|-at-|_at_|[(\[{]a[)\]}]", re.IGNORECASE)
 """What every "at" of SPELT_EMAIL holds."""
 _DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
 _USERNAME_CONTEXT = re.compile(
@@ -521,8 +541,8 @@ class Pseudonymiser:
         they stand in it."""
         detectors: list[tuple[Callable[[str], Iterable[tuple[int, int]]], Callable[[str], str | None]]] = [
             (_spans(EMAIL), self._email), (_spelt_email_spans, self._spelt_email), (_spans(IBAN), self._iban),
-            (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
-            (_street_name_spans, self._street_name), (_spans(REFERENCE), self._reference),
+            (_card_number_spans, self._digit_for_digit), (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
+            (_street_name_spans, self._street_name), (_spans(POSTCODE), self._postcode), (_spans(REFERENCE), self._reference),
             (_spelt_word_spans, self._spelt_word), (_spans(TOKEN), self._username),
             (self._stated_number_spans, self._grouped_number), (_spans(SPACED_NUMBER), self._spaced_number),
             (_cued_number_spans, self._digit_for_digit), (_spans(NUMBER), self._number), (_spans(WORD), self._name)]
@@ -705,6 +725,18 @@ class Pseudonymiser:
         stand_in = _cased(self._stand_in(fold(letters), fold(letters) in self._first_like), letters)
         return SPELT_WORD.fullmatch(found)["separator"].join(stand_in)
 
+    def _postcode(self, text: str) -> str:
+        """A postcode of the same shape, letter for letter and digit for digit, the same one
+        wherever the file writes it (``SW1A 1AA`` and ``SW1A1AA`` alike)."""
+        key = "postcode " + text.replace(" ", "")
+        if key not in self._words:
+            draw = {True: string.digits, False: string.ascii_uppercase}
+            while (candidate := "".join(self._random.choice(draw[char.isdigit()]) for char in key[9:])) == key[9:]:
+                pass
+            self._words[key] = candidate
+        replaced = iter(self._words[key])
+        return re.sub(r"\w", lambda _: next(replaced), text)
+
     def _iban(self, text: str) -> str | None:
         """An IBAN's digits (check digits, bank code, account) as one number; its country stays."""
         digits = re.sub(r"\D", "", text)
@@ -789,10 +821,22 @@ def _spelt_word_spans(text: str) -> Iterable[tuple[int, int]]:
 
 
 def _cued_number_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Five or six digits in groups right after a word that names a number ("member number 48 213")."""
+    """Five to twelve digits in groups right after a word that names a number ("member number 48 213",
+    "Nr. 12 34 56 78"); past six digits only in spaces, as people space a member number to read it
+    out: not a date ("ref 14 06 2025") nor the club's invoice ("Rechnung Nr. 2026-4471")."""
     for match in CUED_NUMBER.finditer(text):
-        if 5 <= sum(char.isdigit() for char in match.group()) <= 6 \
+        digits = sum(char.isdigit() for char in match.group())
+        if (5 <= digits <= 6 or (digits <= 12 and "-" not in match.group() and not _SPACED_DATE.fullmatch(match.group()))) \
                 and NUMBER_CUE.search(text, max(0, match.start() - 30), match.start()):
+            yield match.span()
+
+
+def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
+    for match in CARD_NUMBER.finditer(text):
+        digits = [int(char) for char in reversed(match.group()) if char.isdigit()]
+        checksum = sum(digit if index % 2 == 0 else (digit * 2 - 9 if digit > 4 else digit * 2)
+                       for index, digit in enumerate(digits))
+        if 13 <= len(digits) <= 19 and checksum % 10 == 0:
             yield match.span()
 
 
