@@ -20,6 +20,24 @@ _SPACED_SEPARATORS = re.compile(r"[ .\-*_·]")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
 
 
+_UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs"})
+# Unicode's Default_Ignorable_Code_Point outside those categories (DerivedCoreProperties.txt: a fixed
+# list, tests/core/test_text.py holds it equal to the ``regex`` module's when that is installed):
+# a grapheme joiner, a variation selector, a Hangul or Khmer filler draws nothing, yet "Anna" + U+034F
+# is another word, and variation selectors after an emoji carry a hidden message. The blank Braille
+# pattern (U+2800) is no such code point, but draws nothing as well: the usual "empty" display name.
+_BLANK_BRAILLE = "\u2800"
+_DRAWS_NOTHING = frozenset(map(chr, [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F,
+                                     0x3164, 0xFFA0, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])) | {_BLANK_BRAILLE}
+
+
+def unseen(char: str) -> bool:
+    """A character the reader would not see: a control, an invisible or direction-changing format
+    character, a private-use or unassigned code point, or any other default-ignorable one. Whitespace
+    is seen (as a space or a break); whoever must refuse a line break says so."""
+    return (unicodedata.category(char) in _UNSEEN_CATEGORIES and not char.isspace()) or char in _DRAWS_NOTHING
+
+
 class _TextExtractor(HTMLParser):
     _SKIP = frozenset({"script", "style", "head"})
     _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"})
@@ -93,7 +111,7 @@ def normalise(text: str) -> str:
     """The text as a reader sees it: compatibility forms folded, invisible characters and accents gone,
     look-alike letters made Latin, spaced-out letters joined."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = "".join(ch for ch in text if not unseen(ch))
     text = _fold_homoglyphs(text)
     text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
     text = text.translate(_QUOTES)

@@ -19,7 +19,7 @@ from email.policy import default as default_policy
 from email.utils import getaddresses, parsedate_to_datetime
 
 from core.mail import Email
-from core.text import html_to_text
+from core.text import html_to_text, unseen
 
 MAX_MESSAGE_BYTES = 5_000_000
 MAX_HEADER_FIELD_BYTES = 16_384
@@ -294,7 +294,6 @@ class AddressReading:
 
 _NOT_IN_A_SLOPPY_NAME = frozenset('@<>"()[]\\:;')
 _SLOPPY_MAILBOX = re.compile(r"(?P<name>[^<>]*)<(?P<address>[^<>]*)>\s*")
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 ENCODED_WORD_START = "=?"
 """How an RFC 2047 encoded word begins: text that a reader shows decoded, not as written."""
 
@@ -351,7 +350,8 @@ def _sloppy_mailbox(name: str, text: str) -> Address | None:
         return None
     display_name, address = match["name"].strip(), match["address"].strip()
     if ENCODED_WORD_START in display_name or any(
-            char in _NOT_IN_A_SLOPPY_NAME or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+            char in _NOT_IN_A_SLOPPY_NAME or unseen(char)
+            or (char.isspace() and unicodedata.category(char) != "Zs")
             for char in display_name + unicodedata.normalize("NFKC", display_name)):
         return None
     try:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from email.utils import parseaddr
 
+from core.text import unseen
 from model.schema import FIELDS
 
 LANGUAGES = ("en", "de", "fr", "es")
@@ -63,31 +64,60 @@ _WHEN = {"en": " to {0}", "de": " auf {0}", "fr": " au {0}", "es": " a {0}"}
 
 GREETING_NAME_MAX_CHARS = 40
 """Longer than any first name: a longer word is not one, and the greeting says "Hello," instead."""
+# Words before a name that are not one: "Frau Weber", "Mme Dupont", "Dr. Anna Weber", "Familie Weber".
+# ("Don" is left out: it is a first name as often as a Spanish title.)
+_TITLES = frozenset({
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "family",
+    "herr", "frau", "familie",
+    "mme", "mlle", "monsieur", "madame", "mademoiselle", "famille",
+    "sr", "sra", "srta", "señor", "señora", "señorita", "dra", "familia",
+})
+# Two people in one display name ("Anna & Tom Berg", "Mr. and Mrs. Smith"): greeting one of them is odd.
+_AND = frozenset({"and", "und", "et", "y", "&", "+"})
 
 
 def first_name(sender: str) -> str | None:
-    """The display name's first word when it reads as a name, else None (the greeting without one).
+    """The display name's first name when it clearly is one, else None (the greeting without one).
 
     The display name is the sender's to choose, and the greeting goes into every reply, including
     an account action's confirmation to the member's address on file: a first word that is a link,
-    a phone number, markup or a direction-changing character would be the club's own text there."""
+    a phone number, markup or a direction-changing character would be the club's own text there.
+    A title is passed over ("Dr. Anna Weber": Anna), but a title before one word leaves only the
+    surname ("Frau Weber"), and initials ("J. Smith", "JD") are no first name: both give None."""
     name, _ = parseaddr(sender)
-    name = name.strip().strip('"')
-    if "," in name:  # "Berg, Anna"
+    name = unicodedata.normalize("NFKC", name).strip().strip('"')  # NFKC: "Ａｎｎａ" is "Anna"
+    if "@" in name:
+        return None
+    surname_first = "," in name  # "Berg, Anna"
+    if surname_first:
         name = name.split(",", 1)[1]
     words = name.split()
-    if not words or "@" in name:
+    titled = False
+    while words and words[0].removesuffix(".").casefold() in _TITLES:
+        words, titled = words[1:], True
+    if not words or (titled and not surname_first and len(words) == 1) or _AND & {w.casefold() for w in words[:2]}:
         return None
-    word = unicodedata.normalize("NFC", words[0])
-    return word if reads_as_name(word) else None
+    word = words[0]
+    if not reads_as_name(word) or _initials(word):
+        return None
+    # "ANNA WEBER", "anna weber": the name as it is written by hand, not shouted or typed in haste
+    return word.title() if word.isupper() or word.islower() else word
+
+
+def _initials(word: str) -> bool:
+    """One or two letters of one case: "J", "JD", "jd" ("Jo" and "Al" are names)."""
+    return len(word) <= 2 and (word.isupper() or word.islower())
 
 
 def reads_as_name(word: str) -> bool:
     """Letters (with their accents) of any script, joined by single apostrophes or hyphens
-    ("D'Arcy", "Jean-Luc"), at most GREETING_NAME_MAX_CHARS long."""
+    ("D'Arcy", "Jean-Luc"), at most GREETING_NAME_MAX_CHARS long, none of them one the reader
+    would not see (a Hangul filler is a letter; a variation selector, a mark)."""
     if not word or len(word) > GREETING_NAME_MAX_CHARS:
         return False
     for index, char in enumerate(word):
+        if unseen(char):
+            return False
         if char in "'’-":
             if index in (0, len(word) - 1) or not word[index - 1].isalpha() or not word[index + 1].isalpha():
                 return False
@@ -96,11 +126,15 @@ def reads_as_name(word: str) -> bool:
     return True
 
 
+def greeting(sender: str, lang: str) -> str:
+    """The reply's first words: the sender's first name (``first_name``) or the greeting without one."""
+    name = first_name(sender)
+    return GREETING[lang].format(name=name) if name else GREETING_NO_NAME[lang]
+
+
 def render_reply(category: str, fields: dict, sender: str, lang: str = "en") -> str:
     """The proposed reply for ``category``, filled from the stated ``fields``."""
     lang = lang if lang in LANGUAGES else "en"
-    name = first_name(sender)
-    greeting = GREETING[lang].format(name=name) if name else GREETING_NO_NAME[lang]
     booking_id = fields.get("booking_id")
     member = fields.get("member_name") or fields.get("member_email")
     username = fields.get("username")
@@ -114,7 +148,7 @@ def render_reply(category: str, fields: dict, sender: str, lang: str = "en") -> 
         booking=f" {booking_id}" if booking_id else "",
         when=_WHEN[lang].format(when) if when else "",
     )
-    return f"{greeting} {body}\n\n{SIGN_OFF[lang]}"
+    return f"{greeting(sender, lang)} {body}\n\n{SIGN_OFF[lang]}"
 
 
 def reply_language(reply: str) -> str:
@@ -196,10 +230,9 @@ def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
     allowed = {word.strip(_WORD_EDGES).casefold() for word in stated.split()} | \
         {word.casefold() for word in _pointing_words(stated)}
     added = list(dict.fromkeys(word for word in _pointing_words(proposed) if word.casefold() not in allowed))
-    unseen = sorted({f"U+{ord(char):04X}" for char in proposed
-                     if unicodedata.category(char) in ("Cf", "Co", "Cn") and char not in template})
-    if not added and not unseen:
+    hidden = sorted({f"U+{ord(char):04X}" for char in proposed if unseen(char) and char not in template})
+    if not added and not hidden:
         return None
-    named = [repr(word[:60]) for word in added[:5]] + unseen[:5]
+    named = [repr(word[:60]) for word in added[:5]] + hidden[:5]
     return (f"the proposed reply says what the club's {category.replace('_', ' ')} reply does not "
             f"(a link, address, number, code or PIN, or an invisible character): {', '.join(named)}")

@@ -11,11 +11,11 @@ means for the reply and for the operator's one-line outcome. An unknown kind rai
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import ClassVar, NamedTuple
 
+from core.text import unseen
 from integrations.club_api import (
     ClubApi,
     ClubRequest,
@@ -39,8 +39,6 @@ holds the two equal): checked before approval, so a slip is fixed by the operato
 by the club in a mail to the member."""
 ONE_ADDRESS = re.compile(r"[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+")
 """A bare address (name@domain): no second address, display name or list that would reach someone else."""
-_UNSEEN = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
-"""Characters the confirmation would not show: controls, line breaks, invisible formatting."""
 
 
 class ActionProblem(ValueError):
@@ -372,7 +370,7 @@ def call_fields(fields: dict) -> dict:
         if not isinstance(value, str):
             continue
         value = value.strip()
-        if any(unicodedata.category(char) in _UNSEEN or (char.isspace() and char != " ") for char in value):
+        if any(unseen(char) or (char.isspace() and char != " ") for char in value):
             raise ActionProblem(f"the {name.replace('_', ' ')} {value!r} holds a line break or a character "
                                 "the confirmation cannot show: type it again")
         cleaned[name] = value or None

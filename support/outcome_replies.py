@@ -8,14 +8,12 @@ kind explanation of the backend's reason. A reply never claims what did not happ
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date, time
 
+from core.text import unseen
 from model.replies import (
-    GREETING,
-    GREETING_NO_NAME,
     SIGN_OFF,
-    first_name,
+    greeting,
     placeholders,
     reads_as_name,
     render_reply,
@@ -112,7 +110,7 @@ _COURT = re.compile(rf"{_COURT_WORD}(?: {_COURT_WORD}){{0,3}}")
 def _has_promised_shape(name: str, value: object) -> bool:
     if not isinstance(value, str) or not value or len(value) > MAX_CONFIRMED_CHARS or value != value.strip():
         return False
-    if any(unicodedata.category(char)[0] in "CZ" and char != " " for char in value):
+    if any(unseen(char) or (char.isspace() and char != " ") for char in value):
         return False  # a control, a line break, an invisible or direction-changing character
     if name == "booking_id":
         return bool(_BOOKING_ID.fullmatch(value))
@@ -210,6 +208,4 @@ def refusal_reply(ticket: Ticket, fields: dict, kind: str, error: dict) -> str:
     verbs = action_kind(kind).verbs
     body = texts[lang].format(booking=fields.get("booking_id") or "", username=fields.get("username") or "",
                               **{f"verb_{code}": verbs.get(code, "") for code in SIGN_OFF})
-    name = first_name(ticket.sender)
-    greeting = GREETING[lang].format(name=name) if name else GREETING_NO_NAME[lang]
-    return f"{greeting} {body}\n\n{SIGN_OFF[lang]}"
+    return f"{greeting(ticket.sender, lang)} {body}\n\n{SIGN_OFF[lang]}"

@@ -128,6 +128,8 @@ def test_an_unquoted_comma_in_the_from_name_is_one_mailbox_quoted():
     "Anna <anna.berg@example.org.>",                          # was stored as "Anna"
     "Anna [Club] <anna.berg@example.org>",                    # was stored as "Anna"
     "=?utf-8?q?Anna_=3Canna.berg=40example.org=3E?=",         # decoded, it would name an address it lacks
+    "Berg,\u034f Anna <anna.berg@example.org>",               # a grapheme joiner (core.text.unseen): was read
+    "Berg, Anna\ufe01 <anna.berg@example.org>",               # a variation selector: was read
 ])
 def test_a_malformed_from_is_stored_as_written_never_reduced(sender):
     parsed = parse_eml(_from(sender))

@@ -11,8 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.replies import BODIES, LANGUAGES, placeholders, render_reply, reply_additions
+from core.text import unseen
+from model.replies import (
+    BODIES,
+    GREETING_NO_NAME,
+    LANGUAGES,
+    first_name,
+    placeholders,
+    render_reply,
+    reply_additions,
+)
 from model.schema import FIELDS
+from tests.core.test_text import UNSEEN_EXAMPLES
 
 DATA = Path(__file__).resolve().parents[2] / "training" / "data"
 LABELLED = [row for path in sorted(DATA.glob("*.csv")) for row in csv.DictReader(path.open(encoding="utf-8"))
@@ -89,3 +99,44 @@ def test_hostile_repetitions_are_read_in_linear_time(unit, repeat):
     placeholders(text)
     reply_additions("other", {}, text)
     assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("char", [c for c in UNSEEN_EXAMPLES if not c.isspace()], ids=lambda char: f"U+{ord(char):04X}")
+def test_an_invisible_character_in_a_proposal_is_named(char):
+    """Before, only format, private-use and unassigned characters were: a variation selector, a
+    grapheme joiner, a Hangul filler or a control went to the member unnoticed."""
+    proposed = with_sentence("cancel_booking", f"See you on court{char} soon.")
+    reason = reply_additions("cancel_booking", TICKET_FIELDS["cancel_booking"], proposed)
+    assert reason is not None and f"U+{ord(char):04X}" in reason
+
+
+@pytest.mark.parametrize(("display_name", "name"), [
+    ("Dr. Anna Weber", "Anna"), ("Dr Anna Weber", "Anna"), ("Prof. Dr. Anna Weber", "Anna"), ("Weber, Dr. Anna", "Anna"),
+    ("Mme Anne-Marie Dupont", "Anne-Marie"), ("ANNA WEBER", "Anna"), ("anna weber", "Anna"), ("JEAN-LUC PICARD", "Jean-Luc"),
+    ("Ａｎｎａ Weber", "Anna"), ("Jo Berg", "Jo"), ("Ιωάννης Παπαδόπουλος", "Ιωάννης"), ("Weber, Anna", "Anna"),
+])
+def test_a_first_name_after_a_title_or_in_capitals_greets_as_written_by_hand(display_name, name):
+    assert first_name(f'"{display_name}" <a@example.org>') == name
+
+
+@pytest.mark.parametrize("display_name", [
+    "J. Smith", "JD", "J", "jd Smith", "A.-M. Dupont", "Smith, J.", "Frau Weber", "Herr Dr. Weber", "Mme Dupont",
+    "Monsieur Dupont", "Mr Smith", "Sra. García", "Familie Weber", "Mr. and Mrs. Smith", "Anna & Tom Berg",
+    "Anna und Tom", "\u3164", "\u3164\u3164 Weber", "\u2800 Weber", "Anna\u034f", "Anna" + "\ufe01" * 30, "Ann\u17b4a",
+])
+def test_initials_a_title_before_a_surname_or_an_invisible_name_give_the_greeting_without_one(display_name):
+    """Before: "Hi JD,", "Hi Frau,", "Hi Mme,", "Hi Mr,", "Hi ㅤ," (a Hangul filler: an empty name), and
+    "Hi Anna" followed by 30 variation selectors (a hidden message in the club's own words)."""
+    sender = f'"{display_name}" <a@example.org>'
+    assert first_name(sender) is None
+    for lang in LANGUAGES:
+        assert render_reply("other", {}, sender, lang).startswith(GREETING_NO_NAME[lang])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*"AaJjnNé .,-'&\n", *UNSEEN_EXAMPLES, "Dr. ", "Frau ", "Mme ", "Anna", "WEBER"]),
+                max_size=20).map("".join))
+def test_a_greeting_name_never_holds_an_invisible_character_nor_shouts(display_name):
+    name = first_name(f'"{display_name.replace(chr(0), "")}" <a@example.org>')
+    # neither all capitals ("JD", "ANNA") nor all small letters: initials, or a name to write as by hand
+    assert name is None or (not any(map(unseen, name)) and not name.isupper() and not name.islower())

@@ -14,10 +14,20 @@ from hypothesis import strategies as st
 
 from integrations.club_api import ClubApi, ClubApiUnavailable
 from model.replies import render_reply
-from support.actions import Action, action_kind, check_action, club_start, plan_action, run_action
+from support.actions import (
+    Action,
+    ActionProblem,
+    action_kind,
+    call_fields,
+    check_action,
+    club_start,
+    plan_action,
+    run_action,
+)
 from support.outcome_replies import success_reply, unconfirmed_values
 from support.records import Ticket
 from support.states import State
+from tests.core.test_text import UNSEEN_EXAMPLES
 
 MOVE = action_kind("move_booking")
 ASKED = {"booking_id": "BK-30917", "new_date": "2030-01-02", "new_time": "10:00", "court": None,
@@ -119,3 +129,17 @@ def test_a_2xx_whose_booking_says_it_was_not_done_is_no_outcome_to_tell_the_memb
 def test_a_cancellation_the_real_club_carried_out_reads_as_done(club_backend):
     result = run_action(Action("cancel_booking", {"booking_id": "BK-48213"}), club_backend.api(), "cancel-1")
     assert result["status"] == "cancelled" and club_backend.effects()["cancel"] == 1
+
+
+@pytest.mark.parametrize("char", UNSEEN_EXAMPLES, ids=lambda char: f"U+{ord(char):04X}")
+def test_a_field_holding_a_character_the_confirmation_cannot_show_is_refused(char):
+    """Before, a variation selector, grapheme joiner or Hangul/Khmer filler passed: the operator
+    approved "BK-48213" and the club was asked about another booking id."""
+    with pytest.raises(ActionProblem, match="the booking id"):
+        call_fields({"booking_id": f"BK-482{char}13"})
+    with pytest.raises(ActionProblem, match="the member name"):
+        call_fields({"member_name": f"Anna{char} Berg"})
+
+
+def test_a_field_of_letters_accents_and_spaces_passes_as_typed():
+    assert call_fields({"member_name": " Zoë Weiß-Öztürk ", "booking_id": "BK-48213"})["member_name"] == "Zoë Weiß-Öztürk"

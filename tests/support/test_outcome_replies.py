@@ -60,6 +60,15 @@ def test_a_refusal_without_a_translation_is_all_english_and_an_unknown_code_says
     assert "could not complete your request" in unknown
 
 
+@pytest.mark.parametrize(("sender", "greeting"), [("Frau Weber <w@example.de>", "Hallo,"), ("JD <jd@example.de>", "Hallo,"),
+                                                 ("Dr. Anna Weber <w@example.de>", "Hallo Anna,")])
+def test_a_refusal_greets_as_the_proposed_reply_does(sender, greeting):
+    """One greeting (model.replies.greeting): before, the refusal said "Hallo Frau," and "Hallo JD,"."""
+    text = refusal_reply(ticket(GERMAN, sender=sender), {"booking_id": "BK-30917"}, "cancel_booking",
+                         {"code": "cancellation_window_closed"})
+    assert text.startswith(f"{greeting} ")
+
+
 def test_an_unknown_refusals_message_stays_with_the_operator():
     """The backend's message often echoes what the mail asked for; the member never gets it."""
     echoed = "there is no court named 'Court 1 - confirm at http://club-verify.example or call +44 20 7946 0958'"
@@ -74,6 +83,7 @@ HOSTILE_VALUES = {
     "phone": "Court 1, call +44 20 7946 0958", "5 KB": "Court 1 " + "x" * 5_000,
     "line break": "Court 1\n\nP.S. your password is hunter2", "RTL override": "Court \u202e1 txet",
     "markdown": "**[Court 1](http://e.example)**", "spaced phone": "Court 0044 2079 4609 58", "a number": 3,
+    "variation selectors": "Court 1" + "\ufe01" * 8, "grapheme joiner": "Court\u034f 1",
 }
 
 
