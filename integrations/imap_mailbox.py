@@ -25,6 +25,7 @@ request has its own (:meth:`ImapMailbox._within_deadline`), imap-tools' calls an
 
 from __future__ import annotations
 
+import hashlib
 import imaplib
 import logging
 import re
@@ -196,16 +197,32 @@ class ImapMailbox:
         if status == "OK" and data and isinstance(data[-1], bytes):
             client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
 
+    def _move(self, uid: str, folder: str) -> None:
+        """Move one mail: by MOVE where the server has it, else a copy and :meth:`_remove`. Not
+        imap-tools' move, whose fallback is a plain EXPUNGE even on a server with UIDPLUS."""
+        if "MOVE" in self._box.client.capabilities:
+            self._box.move(uid, folder)
+            return
+        self._box.copy(uid, folder)
+        self._remove(uid)
+
     def _remove(self, uid: str) -> None:
         """Take one mail out of the selected folder: flagged \\Deleted, then expunged alone where the
-        server can (UIDPLUS), so no other mail a person marked \\Deleted goes with it."""
+        server can (UIDPLUS's UID EXPUNGE). A plain EXPUNGE would also erase every mail another client
+        marked \\Deleted to undo later: without UIDPLUS the mail stays, flagged \\Deleted and \\Seen,
+        until a mail client expunges the folder. The store knows its UID, so it is never fetched again."""
         client = self._box.client
-        status, data = client.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+        can_expunge_alone = "UIDPLUS" in client.capabilities
+        status, data = client.uid("STORE", uid, "+FLAGS", r"(\Deleted)" if can_expunge_alone else r"(\Deleted \Seen)")
         if status != "OK":
             raise imaplib.IMAP4.error(f"UID STORE answered {status}: {data!r}")
-        status, data = client.uid("EXPUNGE", uid) if "UIDPLUS" in client.capabilities else client.expunge()
+        if not can_expunge_alone:
+            log.info("UID %s flagged \\Deleted, not expunged: the server has no UID EXPUNGE (UIDPLUS), and a "
+                     "plain EXPUNGE would erase what other mail clients marked \\Deleted", uid)
+            return
+        status, data = client.uid("EXPUNGE", uid)
         if status != "OK":
-            raise imaplib.IMAP4.error(f"EXPUNGE answered {status}: {data!r}")
+            raise imaplib.IMAP4.error(f"UID EXPUNGE answered {status}: {data!r}")
 
     def _recover(self, error: Exception, uidvalidity: str) -> None:
         """After a failed request: a fresh connection to the same generation of the folder. A
@@ -441,24 +458,49 @@ class ImapMailbox:
                 self._remove(uid)
             return
         with self._unavailable_on_error("move failed"), self._within_deadline("UID MOVE"):
-            self._box.move(uid, folder)
+            self._move(uid, folder)
 
     def _copy_in(self, folder: str, uid: str) -> bool:
-        """Whether ``folder`` holds exactly one mail with this mail's Message-ID, and it is this mail:
-        the same size and arrival time (a copy keeps both). A mail with no Message-ID has no copy
-        to find. The selected folder is selected again afterwards, by the same UIDVALIDITY."""
+        """Whether ``folder`` holds exactly one copy of this mail: a copy keeps its size and arrival
+        time. A mail with one well-formed Message-ID is searched by it; one without (or with several,
+        or a malformed one) among the mails of its size, and then only the very same bytes count: a
+        second mail without a Message-ID that arrived in the same second still differs in a byte, so
+        it is moved, never taken for a copy. Over the size cap it is not compared (moved again: at
+        worst a second copy). The selected folder is selected again afterwards, by the same UIDVALIDITY."""
         uidvalidity = self._select()
         with self._unavailable_on_error("looking for an earlier copy failed"):
             mail = _fingerprints(self._command("FETCH", uid, _FINGERPRINT)).get(uid)
-        if mail is None or len(mail.message_ids) != 1:
+            by_message_id = mail is not None and len(mail.message_ids) == 1 and MESSAGE_ID.fullmatch(mail.message_ids[0])
+            comparable = mail is not None and (by_message_id or mail.size <= self.settings.max_message_bytes)
+            digest = None if by_message_id or not comparable else self._digest(uid, mail.size)
+        if not comparable:
             return False
-        copies = self._uids_with_message_id(folder, mail.message_ids[0])
+        candidates = self._uids_with_message_id(folder, mail.message_ids[0]) if by_message_id \
+            else self._uids_of_size(folder, mail.size)
         with self._unavailable_on_error(f"looking for an earlier copy in {folder!r} failed"):
-            copy = _fingerprints(self._command("FETCH", copies[0], _FINGERPRINT)).get(copies[0]) \
-                if len(copies) == 1 else None
+            found = _fingerprints(self._command("FETCH", _uid_set(candidates), _FINGERPRINT)) if candidates else {}
+            copies = [copy_uid for copy_uid, copy in found.items() if copy_uid in candidates
+                      and (copy.size, copy.arrived, copy.message_ids) == (mail.size, mail.arrived, mail.message_ids)]
+            same = len(copies) == 1 and (by_message_id or digest is not None
+                                         and self._digest(copies[0], mail.size) == digest)
         if self._select() != uidvalidity:
             raise ImapUnavailable(self._describe("move failed", RuntimeError("the folder's UIDVALIDITY changed")))
-        return copy is not None and (copy.size, copy.arrived) == (mail.size, mail.arrived)
+        return same
+
+    def _digest(self, uid: str, size: int) -> bytes | None:
+        """SHA-256 of the mail's bytes in the selected folder (None once expunged)."""
+        body = self._bodies([uid], size).get(uid)
+        return None if body is None else hashlib.sha256(body).digest()
+
+    def _uids_of_size(self, folder: str, size: int) -> list[str]:
+        """The UIDs in ``folder`` (selected here) of mails exactly ``size`` bytes long."""
+        with self._unavailable_on_error(f"search in {folder!r} failed"):
+            with self._within_deadline("SELECT"):
+                self._box.folder.set(folder)
+            criteria = ("LARGER", str(size - 1), "SMALLER", str(size + 1)) if size else ("SMALLER", "1")
+            data = self._command("SEARCH", *criteria)
+        # only UIDs, each once: a hostile answer may repeat one or add other bytes
+        return list(dict.fromkeys(hit.decode() for hit in (data[0] or b"").split() if hit.isdigit()))
 
     def flag_answered(self, uid: str) -> None:
         """Mark a mail \\Answered once its reply was sent (other mail clients show it)."""

@@ -6,6 +6,7 @@ fetch never hangs and never stops at one mail."""
 from __future__ import annotations
 
 import dataclasses
+import imaplib
 import logging
 import os
 import re
@@ -527,10 +528,17 @@ class StallingProxy(LyingProxy):
             pass
 
 
-def without_move(line: bytes) -> bytes:
-    """A server that cannot MOVE: it moves by COPY, STORE \\Deleted and EXPUNGE, whose copy a cut
-    connection can leave behind."""
-    return re.sub(rb" MOVE(?= |\]|$)", b"", line) if b"CAPABILITY" in line else line
+def without(*capabilities: str) -> Callable[[bytes], bytes]:
+    """A server that lacks these capabilities: each is struck from what it says it can do."""
+    names = b"|".join(re.escape(name.encode()) for name in capabilities)
+
+    def rewrite(line: bytes) -> bytes:
+        return re.sub(rb" (?:%s)(?= |\]|\r|$)" % names, b"", line) if b"CAPABILITY" in line else line
+
+    return rewrite
+
+
+without_move = without("MOVE")  # moves by COPY, then the removal: a cut connection can leave the copy behind
 
 
 def nth_line_with(marker: bytes, n: int) -> Callable[[bytes], bool]:
@@ -723,3 +731,110 @@ def test_a_move_cut_after_its_copy_leaves_one_copy_in_the_processed_folder(dovec
         assert sorted(msg.headers["message-id"][0] for msg in box.fetch(mark_seen=False, headers_only=True)) == \
             ["<1@example.org>", "<2@example.org>"]
     assert sorted(t.message_id for t in store.tickets()) == ["<1@example.org>", "<2@example.org>"]
+
+
+# -- a server without MOVE or UIDPLUS -----------------------------------------------------------------
+def mark_deleted_elsewhere(settings: ImapSettings, uid: str) -> None:
+    """Another mail client flags a mail \\Deleted and leaves it (to undo it, or to expunge it itself)."""
+    client = imaplib.IMAP4(settings.host, settings.port)  # imaplib: imap-tools' flag() expunges a \Deleted
+    client.login(settings.user, settings.password)
+    client.select("INBOX")
+    client.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+    client.logout()
+
+
+@pytest.mark.parametrize("lacking", [("MOVE",), ("MOVE", "UIDPLUS")], ids=["no-move", "no-move-no-uidplus"])
+def test_a_move_on_a_server_without_move_leaves_another_clients_deleted_mail(dovecot_server, imap_account, proxies,
+                                                                             lacking):
+    # Before: imap-tools moved by COPY, STORE \Deleted and a plain EXPUNGE, even where UIDPLUS has
+    # UID EXPUNGE, and mail 2 was gone from the server.
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    mark_deleted_elsewhere(settings, "2")
+    with ImapMailbox(proxies(settings.port, without(*lacking)).settings(settings)) as mailbox:
+        mailbox.mark_processed("1")
+    left = server_flags(settings)
+    assert left.pop("2") == {"\\Deleted"}  # untouched
+    # without UID EXPUNGE our mail stays until a mail client expunges the folder, shown read and deleted
+    assert left == ({"1": {"\\Deleted", "\\Seen"}} if "UIDPLUS" in lacking else {})
+    assert len(server_flags(settings, "Done")) == 1
+
+
+def test_without_uidplus_a_moved_mail_left_flagged_deleted_is_neither_fetched_nor_moved_again(
+        dovecot_server, imap_account, store, proxies):
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    limited = proxies(settings.port, without("MOVE", "UIDPLUS")).settings(settings)
+    assert fetch_imap(store, limited) == 2
+    dovecot_server.append(settings.user, mail(3))
+    assert fetch_imap(store, limited) == 1 and fetch_imap(store, limited) == 0
+    assert set(server_flags(settings)) == {"1", "2", "3"}  # before: expunged (and with them any other \Deleted)
+    assert all(flags == {"\\Deleted", "\\Seen"} for flags in server_flags(settings).values())
+    assert len(server_flags(settings, "Done")) == 3 and len(store.tickets()) == 3
+    assert fetch_imap(store, settings) == 0  # a server that gains UIDPLUS later fetches nothing either
+
+
+# -- a mail without a Message-ID whose move was cut after its copy ----------------------------------
+WITHOUT_ONE_MESSAGE_ID = {
+    "none": b"",
+    "empty": b"Message-ID: \r\n",
+    "malformed": b"Message-ID: not an id\r\n",
+    "two": b"Message-ID: <1a@example.org>\r\nMessage-ID: <1b@example.org>\r\n",
+}
+
+
+def without_message_id(raw: bytes, fields: bytes) -> bytes:
+    return re.sub(rb"Message-ID: [^\r]*\r\n", lambda _: fields, raw, count=1)
+
+
+@pytest.mark.parametrize("fields", WITHOUT_ONE_MESSAGE_ID.values(), ids=WITHOUT_ONE_MESSAGE_ID.keys())
+def test_a_move_cut_after_its_copy_leaves_one_copy_of_a_mail_without_one_message_id(dovecot_server, imap_account,
+                                                                                    store, fields):
+    # Before: nothing to search it by, so the next round moved it again and Done held it twice.
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append_many(settings.user, [without_message_id(mail(1), fields), mail(2)])
+    proxy = StallingProxy(settings.port, nth_line_with(b"[COPYUID", 1), without_move)
+    try:
+        with pytest.raises(ImapUnavailable, match="move failed: TimeoutError"):
+            fetch_imap(store, proxy.settings(settings, timeout=0.5))
+    finally:
+        proxy.close()
+    assert len(server_flags(settings, "Done")) == 1 and "1" in server_flags(settings)
+
+    assert fetch_imap(store, settings) == 1
+    assert server_flags(settings) == {}
+    with MailBoxUnencrypted(settings.host, settings.port).login(settings.user, settings.password, "Done") as box:
+        assert sorted(msg.subject for msg in box.fetch(mark_seen=False, headers_only=True)) == \
+            ["Request 1", "Request 2"]
+    assert len(store.tickets()) == 2
+
+
+def append_at(settings: ImapSettings, folder: str, raw: bytes, arrived: float) -> None:
+    client = imaplib.IMAP4(settings.host, settings.port)
+    client.login(settings.user, settings.password)
+    if folder != "INBOX":
+        client.create(folder)
+    client.append(folder, None, imaplib.Time2Internaldate(arrived), raw)
+    client.logout()
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(min_size=1, max_size=200).map(lambda raw: raw.hex()), data=st.data(),
+       fields=st.sampled_from(list(WITHOUT_ONE_MESSAGE_ID.values())))
+def test_another_mail_of_the_same_size_and_arrival_without_message_id_is_never_taken_for_a_copy(
+        dovecot_server, body, data, fields):
+    # The processed folder holds a mail that differs from ours in one character only: our mail must
+    # be moved there, not merely removed (it would be lost).
+    account = dovecot_server.settings(dovecot_server.add_user(), processed_folder="Done")
+    at = data.draw(st.integers(0, len(body) - 1), label="differing character")
+    other_body = body[:at] + ("x" if body[at] != "x" else "y") + body[at + 1:]
+    ours, other = (without_message_id(mail(1, body=text), fields) for text in (body, other_body))
+    arrived = time.time() - 3600
+    append_at(account, "Done", other, arrived)
+    append_at(account, "INBOX", ours, arrived)
+    with ImapMailbox(account) as mailbox:
+        mailbox.mark_processed("1")
+    assert server_flags(account) == {}
+    with MailBoxUnencrypted(account.host, account.port).login(account.user, account.password, "Done") as box:
+        assert sorted(msg.text.strip() for msg in box.fetch(mark_seen=False)) == sorted([body, other_body])
