@@ -74,6 +74,17 @@ _TITLES = frozenset({
 })
 # Two people in one display name ("Anna & Tom Berg", "Mr. and Mrs. Smith"): greeting one of them is odd.
 _AND = frozenset({"and", "und", "et", "y", "&", "+"})
+# A display name that names a mailbox's role or an organisation, not a person ("Info", "Team Support",
+# "Tennis Club Nord", "Secrétariat"): "Hi Info," reads as a machine's greeting.
+_NOT_PERSON_WORDS = """
+    info information team support admin administrator office contact service services club tennis sport
+    sports reception secretary helpdesk billing accounts accounting sales booking bookings hello mail
+    noreply no-reply postmaster webmaster mailer-daemon newsletter committee board member members
+    kontakt verwaltung vorstand geschäftsstelle sekretariat buchhaltung verein mannschaft
+    secrétariat secretariat accueil équipe bureau comptabilité
+    secretaría secretaria oficina equipo administración contabilidad recepción
+"""
+_NOT_PERSONS = frozenset(_NOT_PERSON_WORDS.split())
 
 
 def first_name(sender: str) -> str | None:
@@ -98,7 +109,7 @@ def first_name(sender: str) -> str | None:
     if not words or (titled and not surname_first and len(words) == 1) or _AND & {w.casefold() for w in words[:2]}:
         return None
     word = words[0]
-    if not reads_as_name(word) or _initials(word):
+    if not reads_as_name(word) or _initials(word) or word.casefold() in _NOT_PERSONS:
         return None
     # "ANNA WEBER", "anna weber": the name as it is written by hand, not shouted or typed in haste
     return word.title() if word.isupper() or word.islower() else word

@@ -123,6 +123,9 @@ def test_a_first_name_after_a_title_or_in_capitals_greets_as_written_by_hand(dis
     "J. Smith", "JD", "J", "jd Smith", "A.-M. Dupont", "Smith, J.", "Frau Weber", "Herr Dr. Weber", "Mme Dupont",
     "Monsieur Dupont", "Mr Smith", "Sra. García", "Familie Weber", "Mr. and Mrs. Smith", "Anna & Tom Berg",
     "Anna und Tom", "\u3164", "\u3164\u3164 Weber", "\u2800 Weber", "Anna\u034f", "Anna" + "\ufe01" * 30, "Ann\u17b4a",
+    # a mailbox's role or an organisation (before: "Hi Info,", "Hi Team,", "Hi Tennis,", "Hi Mail,")
+    "Info", "Team Support", "Tennis Club Nord", "Mail Delivery Subsystem", "Booking Support", "Secrétariat",
+    "Club de Tennis Sol", "Geschäftsstelle TC Blau-Weiß",
 ])
 def test_initials_a_title_before_a_surname_or_an_invisible_name_give_the_greeting_without_one(display_name):
     """Before: "Hi JD,", "Hi Frau,", "Hi Mme,", "Hi Mr,", "Hi ㅤ," (a Hangul filler: an empty name), and
