@@ -9,6 +9,7 @@ import streamlit as st
 
 from training import runs
 from ui import training_data, training_form, training_runs
+from ui.errors import plain
 from ui.navigation import require_app_navigation
 from ui.resources import page_settings, store
 
@@ -52,7 +53,7 @@ with st.form("new_run"):
     start = st.form_submit_button("Start training", type="primary", disabled=active is not None, key="start")
 all_runs = runs.list_runs(runs_root)
 if active is not None:
-    st.caption(f"One run at a time: {active.name} is running. Stop it above or wait for it to finish.")
+    st.caption(f"One run at a time: {plain(active.name)} is running. Stop it above or wait for it to finish.")
 training_runs.warn_about_outside_runs(all_runs)
 if start:
     values.update(base_model=base_model, train_file=str(train_path), val_file=str(val_path or ""))

@@ -63,6 +63,9 @@ class Job:
     stop_requested_at: float | None = None
     extra: dict = field(default_factory=dict)
     """What the starter wants to find again (the evaluation's labels, row count, ...)."""
+    killed_by_signal: int | None = None
+    """The signal that ended the process, as the app process that reaped it saw: only that process
+    learns it, so it is written here for every later reader (an app restarted since)."""
 
 
 def start_job(command: list[str], folder: Path, log_name: str, *, cwd: Path, env: dict | None = None,
@@ -77,7 +80,7 @@ def start_job(command: list[str], folder: Path, log_name: str, *, cwd: Path, env
     except psutil.NoSuchProcess:  # ended already (e.g. a bad command): the job is still recorded
         created = 0.0
     job = Job(process.pid, created, time.time(), command, extra=extra or {})
-    _CHILDREN[job.pid] = job.created
+    _CHILDREN[job.pid] = (job.created, folder)
     write_json_atomically(folder / JOB_FILE, asdict(job))
     return job
 
@@ -121,7 +124,9 @@ def job_from_record(data: dict, source: str) -> Job:
         return Job(pid=_number(data, "pid", int), created=_number(data, "created"),
                    started_at=_number(data, "started_at"), command=_strings(data.get("command", [])),
                    stop_requested_at=None if data.get("stop_requested_at") is None
-                   else _number(data, "stop_requested_at"), extra=_object(data.get("extra", {})))
+                   else _number(data, "stop_requested_at"), extra=_object(data.get("extra", {})),
+                   killed_by_signal=None if data.get("killed_by_signal") is None
+                   else _number(data, "killed_by_signal", int))
     except KeyError as error:
         raise UnreadableJob(f"{source}: no {error.args[0]}") from error
     except TypeError as error:
@@ -143,9 +148,9 @@ def read_each(folders: Iterable[Path], read: Callable[[Path], T | None]) -> list
     return found
 
 
-_CHILDREN: dict[int, float] = {}
-"""pid -> creation time of each job this process started: the only processes it may reap (waitpid
-on any other pid could take a child of someone else's its exit status)."""
+_CHILDREN: dict[int, tuple[float, Path]] = {}
+"""pid -> (creation time, folder) of each job this process started: the only processes it may reap
+(waitpid on any other pid could take a child of someone else's its exit status)."""
 
 _KILLED_BY: dict[tuple[int, float], int] = {}
 """(pid, creation time) -> the signal that ended a child of ours, as reaping it told: a process
@@ -170,7 +175,8 @@ def is_alive(job: Job | None) -> bool:
     here: a zombie leader may still have threads ending (torch's), and its pid is not free yet."""
     if job is None or not job.created:  # no creation time: ended at its start, the pid is free for others
         return False
-    if _CHILDREN.get(job.pid) == job.created:
+    created, folder = _CHILDREN.get(job.pid, (None, None))
+    if created == job.created:
         try:
             reaped, status = os.waitpid(job.pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere (a Popen.wait): no longer ours to watch
@@ -180,7 +186,20 @@ def is_alive(job: Job | None) -> bool:
         del _CHILDREN[job.pid]
         if os.WIFSIGNALED(status):
             _KILLED_BY[(job.pid, job.created)] = os.WTERMSIG(status)
+            _record_signal(folder, job, os.WTERMSIG(status))
     return pid_runs(job.pid, job.created)
+
+
+def _record_signal(folder: Path, job: Job, signum: int) -> None:
+    """Adds the signal to the folder's job.json where it still records this job; a folder deleted or
+    unwritable since costs only the record (the state then reads as before)."""
+    path = Path(folder) / JOB_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("pid") == job.pid and data.get("created") == job.created:
+            write_json_atomically(path, {**data, "killed_by_signal": signum})
+    except (OSError, ValueError) as error:
+        log.warning("could not record in %s that signal %d ended the job: %s", path, signum, error)
 
 
 def stop_job(folder: Path, grace_s: float = 15.0, *, job: Job | None = None) -> Job | None:
@@ -224,9 +243,10 @@ def job_state(job: Job | None, *, succeeded: bool, log: Path, failure: str | Non
 
 
 def killed_by(job: Job) -> str | None:
-    """How a signal ended the job, where this process reaped it and saw one; else None (the exit
-    status of a process another app process started, or one from before a restart, is not known)."""
-    signum = _KILLED_BY.get((job.pid, job.created))
+    """How a signal ended the job, as the app process that reaped it saw (its job.json, or this
+    process's memory where the file could not take it); else None (a job that ended while no app
+    process that started it lived: its exit status went to no one here)."""
+    signum = job.killed_by_signal or _KILLED_BY.get((job.pid, job.created))
     if signum is None:
         return None
     try:

@@ -4,6 +4,7 @@ metadata inference needs, written beside every checkpoint."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,13 +23,32 @@ def append_event(out_dir: str | Path, event: dict) -> None:
         handle.write(json.dumps({"time": round(time.time(), 3), **event}) + "\n")
 
 
+READ_LIMIT_BYTES = 4_000_000
+"""The most of a progress file read, for ~25,000 events: the page reads it on every refresh, and a
+500 MB file (a long run logging every step, or a file grown by hand) took 46 s and 6 GB to read whole."""
+HEAD_BYTES = 250_000
+"""Of those, read from its start: the run's first events (started, dropped); the rest are its latest."""
+
+
 def read_events(out_dir: str | Path) -> list[dict]:
-    """Every event so far; a half-written last line (the run is writing) is skipped."""
+    """The events so far: all of them, or of a file over READ_LIMIT_BYTES its first and its latest,
+    whole lines only. A half-written last line (the run is writing) is skipped."""
     path = Path(out_dir) / PROGRESS_FILE
-    if not path.exists():
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size <= READ_LIMIT_BYTES:
+                text = handle.read(READ_LIMIT_BYTES)
+            else:
+                head = handle.read(HEAD_BYTES)
+                handle.seek(size - (READ_LIMIT_BYTES - HEAD_BYTES) - 1)  # from the byte before: does a line start?
+                tail = handle.read(READ_LIMIT_BYTES - HEAD_BYTES + 1)
+                latest = tail[tail.find(b"\n") + 1:] if b"\n" in tail else b""
+                text = head[:head.rfind(b"\n") + 1] + latest
+    except FileNotFoundError:
         return []
     events = []
-    for line in path.read_text().splitlines():
+    for line in text.decode("utf-8").splitlines():
         try:
             events.append(json.loads(line))
         except json.JSONDecodeError:

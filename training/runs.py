@@ -120,6 +120,9 @@ class RunStatus:
     losses: list[tuple[int, float]] = field(default_factory=list)
     eval_losses: list[tuple[int, float]] = field(default_factory=list)
     elapsed_s: float | None = None
+    dropped: dict[str, str] = field(default_factory=dict)
+    """Split -> the run's own sentence on how many of its rows were left out for not fitting
+    max_length (training/finetune_lora.py ``say_dropped``); the latest per split."""
 
     @property
     def fraction(self) -> float:
@@ -171,7 +174,7 @@ def field_help() -> dict[str, str]:
     return docs
 
 
-EVALUATION_ONLY = ("test.csv", "dev.csv", "second_requests.csv", "injection_eval.csv")
+EVALUATION_ONLY = ("test.csv", "dev.csv", "second_requests.csv", "second_requests_one_sentence.csv", "injection_eval.csv")
 """Files in training/data that measure models: never offered as training data."""
 REALWORLD_CSV = PROJECT_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
 """The real-world benchmark, where a workplace has it beside the project: evaluation only."""
@@ -402,6 +405,8 @@ def run_status(run: Run) -> RunStatus:
             if status.eval_losses and status.eval_losses[-1][0] == step:
                 status.eval_losses.pop()  # the final evaluation repeats the last step's: keep one point
             status.eval_losses.append((step, eval_loss))
+        if event.get("event") == "dropped" and isinstance(event.get("message"), str):
+            status.dropped[str(event.get("split"))[:40]] = event["message"][:500]
         for name in ("tokens_per_s", "epoch", "learning_rate"):
             if layout.finite_number(event.get(name)) is not None:
                 setattr(status, name, event[name])

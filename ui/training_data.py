@@ -53,10 +53,11 @@ def show_checks(path: Path | None, role: str, guard_measured: bool = True) -> da
     else:
         measured_on = tuple(map(str, runs.measuring_files())) if role == "training" and guard_measured else ()
         report = _checked(str(path), _modified(path), role, measured_on)
+    # the checks quote the file's own cells (an unknown category): text, never live markdown
     for error in report.errors:
-        st.error(error, icon=":material/error:")
+        st.error(plain(error), icon=":material/error:")
     for warning in report.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(plain(warning), icon=":material/warning:")
     if report.category_counts:
         counts = pd.DataFrame({"category": list(report.category_counts),
                                "rows": list(report.category_counts.values())})
@@ -81,7 +82,7 @@ def show_overlap(train_path: Path | None, val_path: Path | None) -> None:
     if train_path is None or val_path is None:
         return
     for warning in _overlap(str(train_path), _modified(train_path), str(val_path), _modified(val_path)):
-        st.warning(warning, icon=":material/warning:")
+        st.warning(plain(warning), icon=":material/warning:")
 
 
 # Cached by path and modification time: re-reading 3,000 rows on every rerun (every widget

@@ -15,6 +15,7 @@ import streamlit as st
 from training import runs
 from training.data_checks import CsvReport
 from training.jobs import JobState
+from ui.errors import plain
 
 REFRESH_S = 2.0
 _NOTICE = "training_notice"
@@ -30,10 +31,10 @@ def show_notice() -> None:
 
 def start(runs_root: Path, name: str, values: dict, reports: list[CsvReport]) -> None:
     """Check everything, start the run, and rerun the page so it shows the progress."""
-    problems = [f"{Path(report.path).name} has errors (shown under Data): fix the file or pick another."
+    problems = [f"{plain(Path(report.path).name)} has errors (shown under Data): fix the file or pick another."
                 for report in reports if not report.ok]
     config, config_problems = runs.build_config(values, runs_root)
-    problems += config_problems
+    problems += map(plain, config_problems)  # they quote typed paths and an extra file's cells
     if problems:
         for problem in problems:
             st.error(problem, icon=":material/error:")
@@ -41,12 +42,12 @@ def start(runs_root: Path, name: str, values: dict, reports: list[CsvReport]) ->
     try:
         run = runs.launch_run(config, runs_root, name)
     except runs.RunAlreadyActive as busy:
-        st.warning(f"Run {busy.run.name} is running: one run at a time. Wait for it or stop it above.")
+        st.warning(f"Run {plain(busy.run.name)} is running: one run at a time. Wait for it or stop it above.")
         return
     except OSError as error:
-        st.error(f"The run could not start: {error}. Check that {runs_root} exists and is writable.", icon=":material/error:")
+        st.error(f"The run could not start: {plain(str(error))}. Check that {plain(str(runs_root))} exists and is writable.", icon=":material/error:")
         return
-    st.session_state[_NOTICE] = ("success", (f"Started **{run.name}**. It goes on when you close this tab; "
+    st.session_state[_NOTICE] = ("success", (f"Started **{plain(run.name)}**. It goes on when you close this tab; "
                                              "open this page again to see it."))
     st.rerun()
 
@@ -60,9 +61,9 @@ def live_run(runs_root: Path) -> None:
             st.rerun()  # the watched run just ended: refresh the form and the list of runs
         return
     st.session_state[_WATCHING] = run.name
-    st.subheader(f"Running: {run.name}")
+    st.subheader(f"Running: {plain(run.name)}")
     if run.folder_deleted:
-        st.warning(f"The folder of {run.name} was deleted while it trains: its progress and checkpoints "
+        st.warning(f"The folder of {plain(run.name)} was deleted while it trains: its progress and checkpoints "
                    "cannot be shown or kept. It still holds the CPU and the one-run lock; stop it to start "
                    "another.", icon=":material/warning:")
     show_progress(runs.run_status(run))
@@ -70,7 +71,7 @@ def live_run(runs_root: Path) -> None:
         with st.spinner("Stopping the run..."):
             stopped = runs.stop_run(runs_root)
         if stopped is not None:
-            st.session_state[_NOTICE] = ("info", (f"Stopped **{stopped.name}**. Its checkpoints are listed "
+            st.session_state[_NOTICE] = ("info", (f"Stopped **{plain(stopped.name)}**. Its checkpoints are listed "
                                                   "under Earlier runs."))
         st.session_state.pop(_WATCHING, None)
         st.rerun()
@@ -83,6 +84,8 @@ def show_progress(status: runs.RunStatus) -> None:
     elif status.max_steps:
         eta = f" · about {runs.format_duration(status.eta_s)} left" if status.state == JobState.RUNNING else ""
         st.progress(status.fraction, text=f"Step {status.step} of {status.max_steps}{eta}")
+    for note in status.dropped.values():
+        st.caption(f"{plain(note)}: raise max_length to train on them too.")
     loss, eval_loss, speed, elapsed = st.columns(4)
     loss.metric("Loss", _last(status.losses))
     eval_loss.metric("Eval loss", _last(status.eval_losses))
@@ -99,7 +102,7 @@ def warn_about_outside_runs(all_runs: list[runs.Run]) -> None:
     """A run started from the command line is not under the app's lock, but it shares the CPU."""
     for run in all_runs:
         if run.state == JobState.RUNNING and not run.launched_here:
-            st.warning(f"{run.name} is training from the command line (its progress file is still being "
+            st.warning(f"{plain(run.name)} is training from the command line (its progress file is still being "
                        "written). A run started here would share the CPU with it and both would be slower.",
                        icon=":material/warning:")
 
@@ -116,9 +119,9 @@ def earlier_runs(all_runs: list[runs.Run]) -> None:
 
 
 def _details(run: runs.Run) -> None:
-    st.markdown(f"**{run.name}**: {run.state}")
-    if run.state == JobState.FAILED:
-        st.error(f"{run.error or 'The run failed.'} {runs.failure_hint(run.error)}", icon=":material/error:")
+    st.markdown(f"**{plain(run.name)}**: {run.state}")
+    if run.state == JobState.FAILED:  # the error is the run's own words or its log's: text
+        st.error(f"{plain(run.error or 'The run failed.')} {runs.failure_hint(run.error)}", icon=":material/error:")
     if run.state == JobState.INCOMPLETE:
         st.info("This run ended without saving an adapter; its checkpoints (if any) can still be used.")
     if run.state == JobState.RUNNING and run.launched_here:
@@ -126,7 +129,7 @@ def _details(run: runs.Run) -> None:
     else:
         show_progress(runs.run_status(run))
     if run.adapter:
-        st.markdown(f"**Adapter:** `{runs.display_path(run.adapter)}`")
+        st.markdown(f"**Adapter:** {plain(runs.display_path(run.adapter))}")
     if run.checkpoints:
         st.markdown("**Checkpoints:** " + ", ".join(f"`{path.name}`" for path in run.checkpoints))
     config_column, metrics_column = st.columns(2)

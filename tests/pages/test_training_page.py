@@ -6,12 +6,14 @@ import dataclasses
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
 import tomllib
 
 import pandas as pd
+import psutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +27,7 @@ from tests.conftest import REPO_ROOT
 from training import corrections, layout, runs, uploads
 from training.config import TrainConfig
 from training.jobs import JobState
-from ui.errors import plain
+from ui.errors import TEXT_BREAK, plain
 from ui.training_data import PREVIEW_CELL_CHARS, _shortened
 from ui.training_form import ELSEWHERE, GROUPS
 
@@ -59,6 +61,11 @@ def open_page() -> AppTest:
 def texts(app: AppTest) -> str:
     elements = [*app.error, *app.warning, *app.info, *app.success, *app.markdown, *app.caption, *app.subheader]
     return "\n".join(str(element.value) for element in elements)
+
+
+def as_read(shown: str) -> str:
+    """Markdown of ``plain`` text as its reader sees it: the escapes and text breaks gone."""
+    return re.sub(r"\\(.)", r"\1", shown.replace(TEXT_BREAK, ""))
 
 
 def wait_until_no_active_run(root):
@@ -99,7 +106,7 @@ def test_a_bad_csv_shows_what_is_wrong_and_nothing_starts(runs_root, ten_rows_cs
     bad = ten_rows_csv.replace(b",cancel_booking,", b",refund,", 1)
     app.file_uploader(key="train_upload").upload("members.csv", bad, "text/csv").run()
     assert not app.exception
-    assert any("category the model does not know ('refund')" in error.value for error in app.error)
+    assert any("category the model does not know ('refund')" in as_read(error.value) for error in app.error)
     assert f"Using the upload **{plain('members.csv')}**" in texts(app)
 
     app.button(key="start").click().run()
@@ -107,7 +114,7 @@ def test_a_bad_csv_shows_what_is_wrong_and_nothing_starts(runs_root, ten_rows_cs
     assert runs.list_runs(runs_root) == []
 
     app.file_uploader(key="train_upload").set_value(("broken.csv", b"just,some\ncolumns,here\n", "text/csv")).run()
-    assert any("lacks the column(s)" in error.value for error in app.error)
+    assert any("lacks the column(s)" in as_read(error.value) for error in app.error)
 
 
 def test_a_renamed_reshuffled_copy_of_the_test_split_is_refused_before_anything_starts(runs_root):
@@ -118,7 +125,7 @@ def test_a_renamed_reshuffled_copy_of_the_test_split_is_refused_before_anything_
     app = open_page()
     app.file_uploader(key="train_upload").upload("members.csv", copy.to_csv(index=False).encode(), "text/csv").run()
     assert not app.exception
-    [error] = [error.value for error in app.error]
+    [error] = [as_read(error.value) for error in app.error]
     assert re.fullmatch(r"rows 1, 2, 3, 4, 5 and 295 more of members-\w{8}\.csv are emails of test\.csv, which "
                         r"models are measured on: .* Remove them or pick another file\.", error), error
 
@@ -140,7 +147,7 @@ def test_a_run_starts_from_the_form_shows_progress_and_ends_in_the_list(runs_roo
     app.button(key="start").click().run()
 
     assert not app.exception and not app.error, [error.value for error in app.error]
-    assert "Started **" in app.success[0].value and "-tiny" in app.success[0].value
+    assert "Started **" in app.success[0].value and "-tiny" in as_read(app.success[0].value)
     assert app.subheader[0].value.startswith("Running: ")
     assert app.get("progress")[0].text == "Loading the base model and preparing the data..."
     assert app.button(key="stop_run")
@@ -168,16 +175,16 @@ def test_a_reopened_page_reattaches_to_the_running_run_and_stops_it(runs_root, t
         time.sleep(0.3)
 
     app = open_page()
-    assert app.subheader[0].value == f"Running: {run.name}"
+    assert app.subheader[0].value == f"Running: {plain(run.name)}"
     [progress] = app.get("progress")
     assert re.fullmatch(r"Step \d+ of 100000 · about .+ left", progress.text)
     assert app.metric[0].label == "Loss" and app.metric[0].value != "–"
     assert app.button(key="start").disabled
-    assert f"One run at a time: {run.name} is running" in texts(app)
+    assert f"One run at a time: {plain(run.name)} is running" in texts(app)
 
     app.button(key="stop_run").click().run()
     assert not app.exception
-    assert f"Stopped **{run.name}**" in app.info[0].value
+    assert f"Stopped **{plain(run.name)}**" in app.info[0].value
     assert runs.active_run(runs_root) is None and runs.load_run(run.folder).state == JobState.STOPPED
     assert app.dataframe[-1].value.to_dict("records")[0]["state"] == "stopped"
 
@@ -194,7 +201,7 @@ def test_a_failed_run_says_why_and_what_to_do_without_a_traceback(runs_root):
                                         "identifier\n")
     app = open_page()
     assert not app.exception
-    [error] = [error.value for error in app.error]
+    [error] = [as_read(error.value) for error in app.error]
     assert error.startswith("OSError: nowhere/model is not a local folder")
     assert "Check the base model" in error
     assert "Traceback" not in texts(app)
@@ -320,7 +327,7 @@ def test_continuing_from_an_adapter_outside_the_project_or_a_crafted_one_is_refu
         app.text_input(key="hp_init_adapter").set_value(str(folder))
         app.button(key="start").click().run()
         assert not app.exception, app.exception
-        assert any(said in error.value for error in app.error), [error.value for error in app.error]
+        assert any(said in as_read(error.value) for error in app.error), [error.value for error in app.error]
     assert runs.list_runs(runs_root) == [] and runs.active_run(runs_root) is None  # nothing started
 
 
@@ -346,7 +353,7 @@ def test_an_upload_that_is_no_csv_and_a_setting_that_would_crash_the_run_are_ref
     app.number_input(key="hp_seed").set_value(-1)
     app.button(key="start").click().run()
     assert not app.exception
-    assert any("logging_steps is 0; it must be at least 1" in error.value for error in app.error), \
+    assert any("logging_steps is 0; it must be at least 1" in as_read(error.value) for error in app.error), \
         [error.value for error in app.error]
     assert runs.list_runs(runs_root) == [] and runs.active_run(runs_root) is None
 
@@ -385,3 +392,78 @@ def test_streamlit_takes_no_upload_far_beyond_what_the_pages_accept():
     assert uploads.MAX_UPLOAD_BYTES <= streamlit_cap < 1.1 * uploads.MAX_UPLOAD_BYTES  # the page says why, in words
     largest = max(path.stat().st_size for path in (REPO_ROOT / "training/data").glob("*.csv"))
     assert largest < streamlit_cap  # the Eval page's labelled CSVs fit too
+
+
+def test_a_csvs_cells_a_run_folders_name_and_a_runs_error_are_text_not_live_markdown(runs_root, ten_rows_csv,
+                                                                                     tmp_path):
+    """Before: a category cell "[click](http://evil.example)" was a live link in the data check's error
+    (and in the Start error of a typed extra file); a command-line run folder named with a link, and
+    a failed run's own words, were live in its details."""
+    link = "[click](http://evil.example)"
+    rows = pd.read_csv(io.BytesIO(ten_rows_csv), keep_default_na=False, dtype=str)
+    rows.loc[0, "category"] = link
+    extra = tmp_path / "extra.csv"
+    rows.to_csv(extra, index=False)
+    folder = runs_root / "[run](evil.example)"
+    folder.mkdir(parents=True)
+    (folder / layout.PROGRESS_FILE).write_text(json.dumps(
+        {"time": 100.0, "event": "failed", "error": "**bold** [see](http://evil.example)"}) + "\n")
+
+    app = open_page()
+    app.file_uploader(key="train_upload").upload("m.csv", rows.to_csv(index=False).encode(), "text/csv").run()
+    assert not app.exception, app.exception
+    assert any(f"category the model does not know ('{link}')" in as_read(error.value) for error in app.error)
+    assert f"**{plain(folder.name)}**: failed" in texts(app)
+    assert any(as_read(error.value).startswith("**bold** [see](http://evil.example) ") for error in app.error)
+
+    app.file_uploader(key="train_upload").upload("ten.csv", ten_rows_csv, "text/csv")
+    app.text_input(key="hp_extra_train_file").set_value(str(extra))
+    app.button(key="start").click().run()
+    assert not app.exception, app.exception
+    assert any(f"('{link}')" in as_read(error.value) for error in app.error), [error.value for error in app.error]
+    assert "](http" not in texts(app) and "](evil" not in texts(app) and "**bold**" not in texts(app)
+    assert runs.list_runs(runs_root) == [runs.load_run(folder)]  # nothing started
+
+
+def test_rows_left_out_for_max_length_are_said_in_the_runs_details(runs_root):
+    """The run wrote a ``dropped`` event (and a run.log line) that the page never showed: the run
+    looked as if it had trained on every row."""
+    folder = runs_root / "short"
+    folder.mkdir(parents=True)
+    message = "12 of 40 training examples are longer than max_length 64 and are left out"
+    events = [{"event": "dropped", "split": "training", "dropped": 12, "rows": 40, "max_length": 64,
+               "message": message},
+              {"event": "started", "step": 0, "max_steps": 4}, {"event": "finished", "step": 4}, {"event": "saved"}]
+    (folder / layout.PROGRESS_FILE).write_text("".join(json.dumps({"time": 100.0, **event}) + "\n"
+                                                       for event in events))
+    app = open_page()
+    assert not app.exception, app.exception
+    assert f"{plain(message)}: raise max_length to train on them too." in [caption.value for caption in app.caption]
+
+
+STAND_IN = "import time\nprint('training (stand-in)', flush=True)\ntime.sleep(120)\n"
+"""A process launch_run starts instead of the training: it runs until stopped, at no training's cost."""
+
+
+def test_a_running_runs_deleted_folder_is_said_and_stop_still_ends_it(runs_root, tmp_path, monkeypatch):
+    script = tmp_path / "stand_in_training.py"
+    script.write_text(STAND_IN)
+    monkeypatch.setattr(runs, "TRAIN_SCRIPT", script)
+    run = runs.launch_run(TrainConfig(train_file=str(REPO_ROOT / "training/data/train.csv"), val_file="",
+                                      out_dir="gone"), runs_root, "gone")
+    pid = json.loads((run.folder / layout.JOB_FILE).read_text())["pid"]
+    shutil.rmtree(run.folder)
+
+    app = open_page()
+    assert not app.exception, app.exception
+    assert app.subheader[0].value == f"Running: {plain(run.name)}"
+    assert any(f"The folder of {plain(run.name)} was deleted while it trains" in warning.value
+               and "stop it to start another" in warning.value for warning in app.warning)
+    assert app.button(key="start").disabled
+
+    app.button(key="stop_run").click().run()
+    assert not app.exception, app.exception
+    assert f"Stopped **{plain(run.name)}**" in app.info[0].value
+    assert runs.active_run(runs_root) is None and not run.folder.exists()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not app.button(key="start").disabled

@@ -222,3 +222,37 @@ def test_a_job_ended_by_a_signal_says_so_not_its_last_line_of_output(tmp_path, s
         time.sleep(0.05)
     state, why = job_state(job, succeeded=False, log=tmp_path / "job.log")
     assert state == JobState.FAILED and said in why
+
+
+def test_the_signal_that_ended_a_job_is_kept_in_its_folder_for_later_readers(tmp_path):
+    """A later reader (an app restarted) found only the last line of output: the signal is known only
+    to the process that reaped the job, so it is written into job.json."""
+    job = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
+    os.kill(job.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while is_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recorded = read_job(tmp_path)
+    assert recorded.killed_by_signal == signal.SIGKILL and recorded.pid == job.pid
+    assert json.loads((tmp_path / layout.JOB_FILE).read_text())["command"] == SLEEPER  # the rest kept
+    state, why = job_state(recorded, succeeded=False, log=tmp_path / "job.log")
+    assert state == JobState.FAILED and "killed by SIGKILL" in why
+
+
+def test_a_signal_is_not_recorded_into_a_job_file_that_now_records_another_job(tmp_path):
+    job = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
+    other = {"pid": 1, "created": 1.0, "started_at": 1.0}
+    (tmp_path / layout.JOB_FILE).write_text(json.dumps(other))  # a new job started in the same folder
+    os.kill(job.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while is_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads((tmp_path / layout.JOB_FILE).read_text()) == other
+
+
+@pytest.mark.parametrize("value", ["9", 0, -9, 9.5, True, [9]])
+def test_a_recorded_signal_that_is_no_signal_number_makes_the_job_file_unreadable_not_a_crash(tmp_path, value):
+    (tmp_path / layout.JOB_FILE).write_text(json.dumps({"pid": 5, "created": 1.0, "started_at": 1.0,
+                                                          "killed_by_signal": value}))
+    with pytest.raises(UnreadableJob, match="killed_by_signal"):
+        read_job(tmp_path)

@@ -542,3 +542,18 @@ def test_a_run_killed_for_memory_says_so_and_the_hint_is_about_memory(stand_in_t
     failed = runs.load_run(run.folder)
     assert failed.state == JobState.FAILED and "SIGKILL" in failed.error
     assert "memory" in runs.failure_hint(failed.error)
+
+
+def test_a_run_killed_for_memory_says_so_to_an_app_started_after_it(stand_in_training, runs_root):
+    """Only the app process that reaps a killed run learns the signal: a restarted app read the same
+    run as failed with its last line of output ("training (stand-in)") and the generic hint."""
+    run = runs.launch_run(stand_in_training, runs_root, "oom")
+    wait_for(lambda: (run.folder / layout.RUN_LOG).read_text(), "the stand-in's first line")
+    os.kill(json.loads((run.folder / layout.JOB_FILE).read_text())["pid"], 9)
+    wait_for(lambda: runs.active_run(runs_root) is None, "the lock to go with the killed process")
+    read_afresh = ("import sys; from pathlib import Path; from training import runs; run = runs.load_run(Path(sys.argv[1])); "
+                   "print(run.state); print(run.error); print(runs.failure_hint(run.error))")
+    restarted = subprocess.run([sys.executable, "-c", read_afresh, str(run.folder)], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True, timeout=120)
+    state, error, hint = restarted.stdout.splitlines()
+    assert state == "failed" and "killed by SIGKILL" in error and "memory" in hint, restarted.stdout
