@@ -9,7 +9,12 @@ What counts as personal:
   ``anna(a)example.org``, ``anna_at_example_dot_org``, ``anna [ät] example.org``: the stand-in is
   spelt the same way);
 - payment card numbers in groups of four that pass the Luhn check (``4111-1111-1111-1111``);
-- British and Canadian postcodes in capitals (``SW1A 1AA``, ``K1A 0B1``);
+- British and Canadian postcodes in capitals (``SW1A 1AA``, ``K1A 0B1``), a US ZIP with its suffix
+  (``90210-1234``);
+- a date of birth right after a word that says so ("born 03/04/2009", "Geburtsdatum: 03.04.2009", "né le
+  3 avril 2009", "DOB 2009-04-03"): another valid date written the same way; dates without one stay;
+- a licence plate right after a word that names one ("Kennzeichen B-AB 1234", "reg AB12 CDE", "plaque
+  AB-123-CD", "matrícula 1234 ABC"): letter for letter and digit for digit;
 - phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``, French pairs
   ``06.12.34.56.78``, North American ``(555) 123-4567``) and IBANs (the country stays);
 - the street's own name in a street address with its house number (``42 Elm Street``,
@@ -23,7 +28,8 @@ What counts as personal:
 - usernames: those the labels name, those a mail introduces ("username devans", "user jgarcia")
   and handles built from a known name (``claire_admin``, ``pkowalski``);
 - people's names: the sender's display name (unless it names an organisation), the labels'
-  ``member_name``, the parts of an address that are names (``tomasz.kowalski@``), and words the
+  ``member_name`` (a name with an apostrophe also as a handle writes it: ``obrien`` for O'Brien), the
+  parts of an address that are names (``tomasz.kowalski@``), and words the
   text marks as names: a first name of Faker's lists in nine languages with the capitalised word
   after it, a greeting ("Hello Piotr"), a relation ("my son Tomasz"), a signature (the line after
   "Thanks," or a blank line later, after "--", or on the closing's line: "Cheers, Anna"), a display
@@ -54,6 +60,7 @@ import secrets
 import string
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from email.utils import parseaddr
 from functools import cache
 
@@ -246,6 +253,44 @@ POSTCODE = re.compile(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[ABCEGHJ-N
 with the street it names a handful of houses. German and US ones are numbers of five digits
 (``NUMBER``)."""
 _SPACED_DATE = re.compile(r"\d{1,2} \d{1,2} (?:19|20)\d\d|(?:19|20)\d\d \d{1,2} \d{1,2}|(?:19|20)\d\d(?: (?:19|20)\d\d)+")
+ZIP_PLUS_FOUR = re.compile(r"(?<![\w-])\d{5}-\d{4}(?![\w-]|[.,/]\d)")
+"""A US ZIP code with its four-digit suffix (``90210-1234``): the two together name a few houses."""
+PLATE = re.compile(
+    r"(?<![\w-])(?i:(?:auto)?kennzeichen|nummernschild|(?:car[ \t]+)?reg(?:istration)?(?:[ \t]+(?:number|plate))?"
+    r"|(?:number|licen[cs]e)[ \t]+plate|plaque(?:[ \t]+d'immatriculation)?|immatriculation|matr[íi]cula)"
+    r"\.?[ \t]*(?i:(?:is|ist|est|es|no\.?|nr\.?|number|nummer)[ \t]*)?[:=#-]?[ \t]*"
+    r"(?P<plate>[A-ZÄÖÜ]{1,3}[- ][A-Z]{1,2}[- ]?\d{1,4}[EH]?|[A-Z]{2}\d{2} ?[A-Z]{3}|[A-Z]{2}[- ]\d{3}[- ][A-Z]{2}"
+    r"|\d{4}[- ]?[A-Z]{3})(?![\w-])")
+"""A licence plate for the club's car park, only right after a word that names one ("Kennzeichen
+B-AB 1234", "reg AB12 CDE", "plaque AB-123-CD", "matrícula 1234 ABC"): alone, capitals and digits
+are as often a court, a squad or a product code."""
+MONTH_NAMES = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November",
+           "Dezember"),
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"),
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+           "noviembre", "diciembre")}
+_BIRTH_CUES = {
+    "en": r"born|date[ \t]+of[ \t]+birth|birth[ \t]?date|d\.?o\.?b\.?",
+    "de": r"geboren|geburtsdatum|geb\.",
+    "fr": r"née?|date[ \t]+de[ \t]+naissance",
+    "es": r"nacid[oa]|naci[óo]|fecha[ \t]+de[ \t]+nacimiento"}
+_MONTH = "|".join(sorted({fold(name) for names in MONTH_NAMES.values() for name in names} |
+                         {name for names in MONTH_NAMES.values() for name in names}, key=len, reverse=True))
+BIRTH_DATE = re.compile(
+    rf"(?<![\w-])(?i:(?P<cue>{'|'.join(f'(?P<{language}>{cue})' for language, cue in _BIRTH_CUES.items())}))"
+    r"(?![\w])[ \t]*(?i:(?:on|the|is|am|den|le|el|:|,|-)[ \t]*){0,3}"
+    r"(?P<date>(?P<year>\d{4})(?P<iso>[-./])(?P<month>\d{1,2})(?P=iso)(?P<day>\d{1,2})"
+    r"|(?P<day2>\d{1,2})(?P<sep>[-./])(?P<month2>\d{1,2})(?P=sep)(?P<year2>\d{4}|\d{2})"
+    rf"|(?P<day3>\d{{1,2}})(?:\.|st|nd|rd|th|er)?[ \t]+(?:de[ \t]+)?(?P<name3>(?i:{_MONTH}))\.?[ \t]+(?:de[ \t]+)?"
+    r"(?P<year3>\d{4})"
+    rf"|(?P<name4>(?i:{_MONTH}))\.?[ \t]+(?P<day4>\d{{1,2}})(?:st|nd|rd|th)?,?[ \t]+(?P<year4>\d{{4}}))(?![\w]|[.,/-]\d)")
+"""A date of birth, only right after a word that says so ("born 03/04/2009", "Geburtsdatum:
+03.04.2009", "né le 3 avril 2009", "DOB 2009-04-03"); a date with no such word is a booking's or a
+label's and stays."""
 
 _AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|ät|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
                  r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}|_at_|[(\[{]a[)\]}]")
@@ -358,6 +403,11 @@ def _spaced_number(text: str) -> bool:
     return sum(map(len, groups)) >= 7 and max(map(len, groups)) >= 3 and not _SPACED_DATE.fullmatch(text)
 
 
+def _unquoted(key: str) -> str:
+    """A name without its apostrophes, as a handle writes it (``obrien``, ``darcy``)."""
+    return key.replace("'", "").replace("’", "")
+
+
 def _good_stand_in(name: str) -> bool:
     return name.isascii() and name.isalpha() and 3 <= len(name) <= 9 and fold(name) not in NOT_NAMES
 
@@ -395,6 +445,8 @@ class Pseudonymiser:
         self._words: dict[str, str] = {}
         self._numbers: dict[str, str] = {}
         self._domains: dict[str, str] = {}
+        self._birth_dates: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+        """A date of birth (year, month, day) and its stand-in."""
         alphabet = list(string.ascii_lowercase)
         while any(a == b for a, b in zip(alphabet, string.ascii_lowercase, strict=True)):
             self._random.shuffle(alphabet)
@@ -498,7 +550,8 @@ class Pseudonymiser:
         """``stated``: the words are a name by where they stand (a display name, a label), even
         words that are ordinary elsewhere ("Olivia Grant")."""
         for word in words:
-            for key in {fold(word), *fold(word).split("-")}:
+            keys = {fold(word), *fold(word).split("-")}
+            for key in keys | {_unquoted(key) for key in keys}:  # "O'Brien" is the handle obrien too
                 if len(key) < 2 or key in (NEVER_NAMES if stated else NOT_NAMES):
                     continue
                 self._name_keys.add(key)
@@ -540,11 +593,12 @@ class Pseudonymiser:
         before the name in it). Values are found in the text as read (``as_read``) and replaced where
         they stand in it."""
         detectors: list[tuple[Callable[[str], Iterable[tuple[int, int]]], Callable[[str], str | None]]] = [
-            (_spans(EMAIL), self._email), (_spelt_email_spans, self._spelt_email), (_spans(IBAN), self._iban),
+            (_spans(EMAIL), self._email), (_spelt_email_spans, self._spelt_email), (_spans(BIRTH_DATE), self._birth_date),
+            (_spans(PLATE), self._plate), (_spans(IBAN), self._iban),
             (_card_number_spans, self._digit_for_digit), (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
             (_street_name_spans, self._street_name), (_spans(POSTCODE), self._postcode), (_spans(REFERENCE), self._reference),
             (_spelt_word_spans, self._spelt_word), (_spans(TOKEN), self._username),
-            (self._stated_number_spans, self._grouped_number), (_spans(SPACED_NUMBER), self._spaced_number),
+            (_spans(ZIP_PLUS_FOUR), self._zip_plus_four), (self._stated_number_spans, self._grouped_number), (_spans(SPACED_NUMBER), self._spaced_number),
             (_cued_number_spans, self._digit_for_digit), (_spans(NUMBER), self._number), (_spans(WORD), self._name)]
         read, origin = as_read(text)
         spans: list[tuple[int, int, str]] = []
@@ -579,6 +633,7 @@ class Pseudonymiser:
         return _cased(self._stand_in(key, key in self._first_like), word)
 
     def _stand_in(self, key: str, first: bool) -> str:
+        key = _unquoted(key)  # "O'Brien" and the handle obrien: one stand-in
         if key not in self._words:
             pool = self._first_pool if first else self._last_pool
             taken = set(self._words.values())
@@ -726,16 +781,70 @@ class Pseudonymiser:
         return SPELT_WORD.fullmatch(found)["separator"].join(stand_in)
 
     def _postcode(self, text: str) -> str:
-        """A postcode of the same shape, letter for letter and digit for digit, the same one
-        wherever the file writes it (``SW1A 1AA`` and ``SW1A1AA`` alike)."""
-        key = "postcode " + text.replace(" ", "")
+        return self._same_shape("postcode", text)
+
+    def _plate(self, text: str) -> str:
+        """The plate of a PLATE match; the word that names it stays."""
+        written = PLATE.fullmatch(text)
+        return text[:written.start("plate")] + self._same_shape("plate", written["plate"])
+
+    def _same_shape(self, kind: str, text: str) -> str:
+        """A value of the same shape, letter for letter and digit for digit, the same one wherever
+        the file writes it, however spaced (``SW1A 1AA`` and ``SW1A1AA`` alike)."""
+        written = re.sub(r"[\W_]", "", text)
+        key = f"{kind} {written}"
         if key not in self._words:
             draw = {True: string.digits, False: string.ascii_uppercase}
-            while (candidate := "".join(self._random.choice(draw[char.isdigit()]) for char in key[9:])) == key[9:]:
+            while (candidate := "".join(self._random.choice(draw[char.isdigit()]) for char in written)) == written:
                 pass
             self._words[key] = candidate
         replaced = iter(self._words[key])
-        return re.sub(r"\w", lambda _: next(replaced), text)
+        return re.sub(r"[^\W_]", lambda _: next(replaced), text)
+
+    def _zip_plus_four(self, text: str) -> str:
+        """The ZIP as the same five digits elsewhere become, and its suffix."""
+        return f"{self._number(text[:5])}-{self._number(text[6:])}"
+
+    def _birth_date(self, text: str) -> str:
+        """The date of a BIRTH_DATE match as a stand-in date written the same way (its order,
+        separators, zero padding, a month's name in its language and case); the same date, however
+        written, the same stand-in. The cue stays."""
+        written = BIRTH_DATE.fullmatch(text)
+        fields = {name[:-1] if name[-1].isdigit() else name: written.span(name) for name in written.groupdict()
+                  if written[name] is not None and re.fullmatch(r"(?:day|month|year|name)\d?", name)}
+        day = int(text[slice(*fields["day"])])
+        year = int(text[slice(*fields["year"])])
+        if year < 100:
+            year += 2000 if year <= date.today().year % 100 else 1900
+        language = next(language for language in MONTH_NAMES if written[language])
+        if "name" in fields:
+            month_name = fold(text[slice(*fields["name"])])
+            languages = [language, *MONTH_NAMES]
+            language = next(each for each in languages if month_name in map(fold, MONTH_NAMES[each]))
+            month = [fold(name) for name in MONTH_NAMES[language]].index(month_name) + 1
+        else:
+            month = int(text[slice(*fields["month"])])
+        key = (year, month, day)
+        if key not in self._birth_dates:
+            # day and month both up to 12: valid whichever of the first two numbers a reader takes for the day
+            self._birth_dates[key] = (year + self._random.choice((-2, -1, 1, 2)), self._random.randint(1, 12),
+                                      self._random.randint(1, 12))
+        stand_in_year, stand_in_month, stand_in_day = self._birth_dates[key]
+
+        def digits(value: int, field: str) -> str:  # as wide as written: "3", "03", "09", "2009"
+            width = fields[field][1] - fields[field][0]
+            return f"{value % 10 ** width if field == 'year' else value:0{width}d}"
+
+        values = {"day": digits(stand_in_day, "day"), "year": digits(stand_in_year, "year")}
+        if "name" in fields:
+            values["name"] = _cased(MONTH_NAMES[language][stand_in_month - 1], text[slice(*fields["name"])])
+        else:
+            values["month"] = digits(stand_in_month, "month")
+        pieces, done = [], 0
+        for field, (start, end) in sorted(fields.items(), key=lambda item: item[1]):
+            pieces += [text[done:start], values[field]]
+            done = end
+        return "".join(pieces) + text[done:]
 
     def _iban(self, text: str) -> str | None:
         """An IBAN's digits (check digits, bank code, account) as one number; its country stays."""

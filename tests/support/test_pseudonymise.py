@@ -6,6 +6,7 @@ people, digits in groups, names in signatures and quoted headers) with property 
 from __future__ import annotations
 
 import csv
+import datetime
 import itertools
 import re
 import string
@@ -455,3 +456,128 @@ def test_a_postcode_is_the_same_stand_in_in_either_spacing_and_keeps_its_shape()
     out = one({"sender": SUPPORT, "body": "London SW1A 1AA (SW1A1AA on the form)"})["body"]
     written = re.fullmatch(r"London ([A-Z]{2}\d[A-Z]) (\d[A-Z]{2}) \(([A-Z]{2}\d[A-Z])(\d[A-Z]{2}) on the form\)", out)
     assert written and written.group(1, 2) == written.group(3, 4) != ("SW1A", "1AA"), out
+
+
+# -- forms that leaked before the 13 December rules -----------------------------------------------
+
+_BIRTH_DATES = [  # (the mail, the date as written, its shape with every digit a 0 where it is all digits)
+    ("My daughter was born 03/04/2009, please add her.", "03/04/2009", "00/00/0000"),
+    ("Geburtsdatum: 03.04.2009", "03.04.2009", "00.00.0000"),
+    ("Ma fille est née le 3 avril 2009.", "3 avril 2009", None),
+    ("fecha de nacimiento 03/04/2009", "03/04/2009", "00/00/0000"),
+    ("DOB 2009-04-03", "2009-04-03", "0000-00-00"),
+    ("date of birth: 3 April 2009", "3 April 2009", None),
+    ("Mein Sohn, geb. 3.4.09, möchte spielen", "3.4.09", None),
+    ("Mi hijo nació el 3 de abril de 2009.", "3 de abril de 2009", None),
+]
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december", "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre", "enero", "febrero", "marzo", "abril", "mayo", "junio",
+           "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"]
+
+
+def _as_date(written: str) -> datetime.date:
+    """The date a text spells, read day first; raises where it is no date."""
+    if named := re.fullmatch(rf"(\d{{1,2}}) (?:de )?({'|'.join(_MONTHS)}) (?:de )?(\d{{4}})", written, re.IGNORECASE):
+        return datetime.date(int(named.group(3)), _MONTHS.index(named.group(2).lower()) % 12 + 1, int(named.group(1)))
+    numbers = [int(part) for part in re.split(r"[./-]", written)]
+    year, month, day = numbers if numbers[0] > 31 else (numbers[2] % 100 + 2000, numbers[1], numbers[0])
+    return datetime.date(year, month, day)
+
+
+def _form(written: str) -> str:
+    """A date with its numbers and its month's name blanked out: "3 avril 2009" -> "0 M 0"."""
+    return re.sub(rf"(?i)\b(?:{'|'.join(_MONTHS)})\b", "M", re.sub(r"\d+", "0", written))
+
+
+def _a_stand_in_date(stand_in: str, original: str) -> bool:
+    """Another valid date; written with numbers, valid read month first as well (a reader in the US)."""
+    numbers = re.split(r"[./-]", stand_in)
+    day_first = len(numbers) == 3 and len(numbers[0]) <= 2
+    return _as_date(stand_in) != _as_date(original) and (not day_first or int(numbers[0]) <= 12)
+
+
+@pytest.mark.parametrize(("body", "written", "shape"), _BIRTH_DATES)
+def test_a_date_of_birth_after_a_birth_cue_becomes_a_valid_date_written_the_same_way(body, written, shape):
+    """A date of birth passed through as written before; it is now another valid date in the same
+    form (separators, padding, a month's name in its language), the same one where the file repeats
+    it, and the words around it stay."""
+    out = one({"sender": SUPPORT, "body": f"{body}\nAgain: {body}"})["body"]
+    first, again = out.split("\nAgain: ")
+    assert first == again and written not in first, out
+    before, after = body.split(written)
+    assert first.startswith(before) and first.endswith(after), out
+    stand_in = first[len(before):len(first) - len(after)]
+    assert _a_stand_in_date(stand_in, written), out
+    assert _form(stand_in) == _form(written), out
+    if shape:
+        assert re.sub(r"\d", "0", stand_in) == shape, out
+
+
+def test_the_same_birth_date_written_two_ways_is_one_stand_in_and_dates_without_a_cue_stay():
+    row = {"sender": SUPPORT, "new_date": "03/04/2026",
+           "body": "Tom was born 03/04/2009 (DOB 2009-04-03). Please book Court 2 on 03/04/2026, 14.06.2025 or "
+                   "3 April 2026; born in 2009; Rechnung Nr. 2026-4471"}
+    out = one(row)
+    numeric, iso = re.search(r"born (\S+) \(DOB (\S+)\)", out["body"]).groups()
+    day, month, year = numeric.split("/")
+    assert iso == f"{year}-{month}-{day}" and numeric != "03/04/2009", out
+    assert out["body"].endswith("on 03/04/2026, 14.06.2025 or 3 April 2026; born in 2009; Rechnung Nr. 2026-4471")
+    assert out["new_date"] == "03/04/2026"
+
+
+@PROPERTY
+@given(day=st.integers(1, 28), month=st.integers(1, 12), year=st.integers(1940, 2024),
+       cue=st.sampled_from(["born", "Born on", "DOB:", "D.O.B.", "date of birth", "Geburtsdatum:", "geboren am",
+                            "née le", "fecha de nacimiento:", "nacido el"]),
+       form=st.sampled_from(["{d:02d}/{m:02d}/{y}", "{d}.{m}.{y}", "{y}-{m:02d}-{d:02d}", "{d:02d}-{m:02d}-{y}"]))
+def test_any_cued_birth_date_is_replaced_by_a_valid_one_and_nothing_around_it_changes(day, month, year, cue, form):
+    written = form.format(d=day, m=month, y=year)
+    body = f"Hello,\nmy son ({cue} {written}) wants to join Court 3 at 10:00."
+    out = one({"sender": SUPPORT, "body": body})["body"]
+    before, after = body.split(written)
+    stand_in = out[len(before):len(out) - len(after)]
+    assert out.startswith(before) and out.endswith(after) and written not in out, out
+    assert re.sub(r"\d", "0", stand_in) == re.sub(r"\d", "0", form.format(d=10, m=10, y=year)) \
+        or "{d}." in form, out
+    assert _a_stand_in_date(stand_in, written), out
+
+
+@pytest.mark.parametrize(("sender", "body", "handle"), [
+    ("Mary O'Brien <mary@example.org>", "My login is obrien, I'm locked out.", "obrien"),
+    ("Tom O'Neil <tom@example.org>", "username oneil_t please reset", "oneil"),
+    ("Claire D’Arcy <claire@example.org>", "my handle darcy doesn't work, nor cdarcy", "darcy"),
+])
+def test_a_name_with_an_apostrophe_written_as_a_handle_without_it_is_the_name(sender, body, handle):
+    """``obrien`` passed through where no label or address made it a username; it is now the
+    name's stand-in, as the name itself becomes."""
+    out = one({"sender": sender, "body": body})
+    assert handle not in out["body"].lower(), out
+    surname = out["sender"].split("<")[0].split()[-1]
+    assert surname.lower() in out["body"], out
+
+
+@pytest.mark.parametrize(("body", "plate"), [
+    ("Kennzeichen B-AB 1234 für den Parkplatz", "B-AB 1234"), ("car park: my reg AB12 CDE", "AB12 CDE"),
+    ("ma plaque AB-123-CD pour le parking", "AB-123-CD"), ("matrícula 1234 ABC para el parking", "1234 ABC"),
+    ("licence plate: KX19 LMN, thanks", "KX19 LMN")])
+def test_a_licence_plate_after_a_word_that_names_one_keeps_its_shape_only(body, plate):
+    out = one({"sender": SUPPORT, "body": body})["body"]
+    assert plate not in out, out
+    shape = re.sub(r"[A-Z]", "A", re.sub(r"\d", "0", body))
+    assert re.sub(r"[A-Z]", "A", re.sub(r"\d", "0", out)) == shape, out
+    assert out.startswith(body.split(plate)[0]), out
+
+
+@pytest.mark.parametrize("body", [
+    "AB12 CDE", "Court 3A, U12 squad, plate. We play Saturday", "reg. members only on Court 2",
+    "1193 JTB", "my plate is full"])
+def test_capitals_and_digits_with_no_plate_word_stay(body):
+    assert one({"sender": SUPPORT, "body": body})["body"] == body
+
+
+def test_a_zip_code_and_its_four_digit_suffix_are_both_replaced():
+    """The ``-1234`` after a replaced ZIP was left as written before."""
+    out = one({"sender": SUPPORT, "body": "Beverly Hills, CA 90210-1234 (ZIP 90210)"})["body"]
+    found = re.search(r"CA (\d{5})-(\d{4}) \(ZIP (\d{5})\)", out)
+    assert found and found.group(1) == found.group(3) != "90210" and found.group(2) != "1234", out
