@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from core.processes import ProcessState, process_state
 from support.store import TicketStore
@@ -27,6 +27,9 @@ STALE_AFTER_INTERVALS = 3
 STALE_AFTER_MIN_S = 90.0
 """One step of a round may take a while (a model loading, a slow mailbox, a triage batch on a busy
 CPU): never stale before this."""
+CLOCK_SET_BACK_AFTER_S = 60.0
+"""A beat dated more than this ahead of now was written by a clock since set back (or by another
+machine's fast clock); within it, skew between machines is no news."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,14 @@ _unrecorded_starts: dict[str, tuple[str, str, float]] = {}
 
 
 def _record_start(store: TicketStore, worker: str, started_at: str, every_s: float) -> None:
-    store.write("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s) VALUES (?,?,?,?)"
-                " ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
+    # The latest worker's mailbox_down_since is carried over (without its error, so the strip does
+    # not warn before this worker has fetched): a supervisor's restart, or the next --once run, that
+    # finds the server still down keeps the first failure's time; its first good fetch clears it.
+    store.write("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s, mailbox_down_since)"
+                " SELECT ?,?,?,?, (SELECT mailbox_down_since FROM worker_rounds ORDER BY last_round_at DESC LIMIT 1)"
+                " WHERE true ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
                 " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL,"
-                " mailbox_down_since=NULL, mailbox_error=NULL",
+                " mailbox_down_since=excluded.mailbox_down_since, mailbox_error=NULL",
                 (worker, started_at, started_at, every_s))
 
 
@@ -116,37 +123,62 @@ def worker_stopped(store: TicketStore, worker: str) -> None:
 
 def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHealth:
     """The state of the running worker (else the last one that ran) in words."""
-    row = store.db.execute("SELECT * FROM worker_rounds ORDER BY stopped_at IS NULL DESC, last_round_at DESC"
-                           " LIMIT 1").fetchone()
-    if row is None:
-        return WorkerHealth(False, "no worker has run yet: start python -m support.worker (make demo does)")
     now = now or datetime.now(UTC)
-    last = datetime.fromisoformat(row["last_round_at"])
-    age = (now - last).total_seconds()
-    stale = age > max(STALE_AFTER_INTERVALS * row["every_s"], STALE_AFTER_MIN_S)
-    if row["stopped_at"] or stale:
-        since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
-        last_error = f"; its last error: {row['last_error']}" if row["last_error"] else ""
+    # A beat dated ahead of now was written before the clock went back (an NTP correction): it says
+    # nothing of whether its worker still runs, and must not hide a worker beating by the right clock.
+    ahead_of_now = (now + timedelta(seconds=CLOCK_SET_BACK_AFTER_S)).astimezone(UTC).isoformat(timespec="seconds")
+    # The newest beat first, its stop counting as activity: a worker killed (no stop recorded) must
+    # not hide the --once runs after it; one that beats within its stale limit is the running one.
+    rows = store.db.execute("SELECT * FROM worker_rounds ORDER BY last_round_at > ?,"
+                            " coalesce(stopped_at, last_round_at) DESC", (ahead_of_now,)).fetchall()
+    if not rows:
+        return WorkerHealth(False, "no worker has run yet: start python -m support.worker (make demo does)")
+    row = next((row for row in rows if not row["stopped_at"] and not _stale(row, now)), rows[0])
+    age = _age(row, now)
+    stale = _stale(row, now)
+    dated_ahead = age < -CLOCK_SET_BACK_AFTER_S
+    if row["stopped_at"] or stale or dated_ahead:
         process = ProcessState.GONE if row["stopped_at"] else process_state(
             row["worker"], datetime.fromisoformat(row["started_at"]).timestamp())
-        if process is ProcessState.RUNS:
-            return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but has shown no"
-                                       f" progress for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
-                                       f" shows no progress, stop it (kill {row['worker'].rpartition(':')[2]}) rather"
-                                       " than start another" + last_error)
-        if process is ProcessState.ELSEWHERE:
-            return WorkerHealth(False, f"worker on {row['worker'].rpartition(':')[0] or 'another machine'}: no round"
-                                       f" since {since:%H:%M} ({_day(since, now)}); whether it still runs cannot be"
-                                       " seen from this machine" + last_error)
-        return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})" + last_error)
-    if row["mailbox_down_since"]:
-        down_since = datetime.fromisoformat(row["mailbox_down_since"]).astimezone()
-        return WorkerHealth(True, f"worker: active {_ago(age)} ago, but cannot reach the mailbox since"
-                                  f" {down_since:%H:%M} ({_day(down_since, now)}): {row['mailbox_error']}",
-                            problem=True)
+        if not (dated_ahead and process is ProcessState.RUNS):  # a live one's next beat has the right time
+            return _not_active(row, process, age, now)
+    if row["mailbox_error"] is not None:
+        return WorkerHealth(True, f"worker: active {_ago(age)} ago, but cannot {_mailbox_down(row, now)}", problem=True)
     errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
     text = f"worker: active {_ago(age)} ago, latest round {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
     return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))
+
+
+def _not_active(row, process: ProcessState, age: float, now: datetime) -> WorkerHealth:
+    """A worker that said it stopped, or whose beat is stale (or dated ahead of the clock)."""
+    since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
+    last_error = f"; its last error: {row['last_error']}" if row["last_error"] else ""
+    if process is ProcessState.RUNS:
+        return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but has shown no"
+                                   f" progress for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
+                                   f" shows no progress, stop it (kill {row['worker'].rpartition(':')[2]}) rather"
+                                   " than start another" + last_error)
+    if process is ProcessState.ELSEWHERE:
+        return WorkerHealth(False, f"worker on {row['worker'].rpartition(':')[0] or 'another machine'}: no round"
+                                   f" since {since:%H:%M} ({_day(since, now)}); whether it still runs cannot be"
+                                   " seen from this machine" + last_error)
+    if row["mailbox_error"] is not None:  # a --once worker ends each run so: its mailbox is the news, not its stop
+        return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)}); it could not"
+                                   f" {_mailbox_down(row, now)}", problem=True)
+    return WorkerHealth(False, f"worker not running since {since:%H:%M} ({_day(since, now)})" + last_error)
+
+
+def _age(row, now: datetime) -> float:
+    return (now - datetime.fromisoformat(row["last_round_at"])).total_seconds()
+
+
+def _stale(row, now: datetime) -> bool:
+    return _age(row, now) > max(STALE_AFTER_INTERVALS * row["every_s"], STALE_AFTER_MIN_S)
+
+
+def _mailbox_down(row, now: datetime) -> str:
+    down_since = datetime.fromisoformat(row["mailbox_down_since"]).astimezone()
+    return f"reach the mailbox since {down_since:%H:%M} ({_day(down_since, now)}): {row['mailbox_error']}"
 
 
 def _ago(seconds: float) -> str:

@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -329,12 +329,14 @@ def received_ids(store: TicketStore) -> list[int]:
     return store.ticket_ids(State.RECEIVED)
 
 
-def triage_received(store: TicketStore, triager, workflow: Workflow | None = None) -> int:
-    """Triage every received ticket; returns how many."""
-    ids = received_ids(store)
-    for _ in triage_tickets(store, triager, workflow, ids):
-        pass
-    return len(ids)
+def triage_received(store: TicketStore, triager, workflow: Workflow | None = None,
+                    progress: Callable[[int], None] = lambda done: None) -> int:
+    """Triage every received ticket, telling ``progress`` how many are done after each batch (the
+    worker's heartbeat); returns how many."""
+    done = 0
+    for done in triage_tickets(store, triager, workflow, received_ids(store)):
+        progress(done)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from support.desk import StoreUnavailable, build_workflow, open_store
 from support.health import Round, record_progress, record_round, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
-from support.triage import received_ids, triage_tickets
+from support.triage import triage_received
 from support.workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
         return Round(fetched, triaged, resumed, len(errors), errors[-1] if errors else None, mailbox_error)
 
     def triage() -> int:
-        return _triage(store, triager, workflow, lambda done: progress(so_far(done)))
+        return triage_received(store, triager, workflow, progress=lambda done: progress(so_far(done)))
 
     progress(so_far())
     triaged = (_contained("triage", errors, triage) if triager else 0) or 0
@@ -65,14 +65,6 @@ def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
     log.info("fetched %d new mails, triaged %d tickets, resumed %d, %d errors", fetched, triaged, resumed,
              len(errors))
     return so_far(triaged, resumed)
-
-
-def _triage(store: TicketStore, triager, workflow: Workflow | None, progress: Callable[[int], None]) -> int:
-    """Triage every received ticket, telling ``progress`` how many are done after each batch."""
-    done = 0
-    for done in triage_tickets(store, triager, workflow, received_ids(store)):
-        progress(done)
-    return done
 
 
 def _contained(what: str, errors: list[str], step: Callable[[], int]) -> int | None:

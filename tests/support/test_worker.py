@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from unittest import mock
@@ -592,4 +593,55 @@ def test_the_mailbox_is_down_since_the_first_failed_fetch_after_the_last_good_on
                 assert now.text.endswith(f"but cannot reach the mailbox since {since:%H:%M} (today): {mailbox_error}")
             else:
                 assert now.text.startswith("worker: active 0 s ago, latest round 0 fetched, 0 triaged, 0 errors")
+    store.db.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(st.one_of(st.just("restart"), st.tuples(st.one_of(st.none(), st.text(max_size=30)),
+                                                                 st.booleans())), min_size=1, max_size=12))
+def test_the_mailbox_stays_down_since_its_first_failure_across_worker_restarts(tmp_path, events):
+    """Workers restarted (a supervisor after a crash, the next --once run) among rounds that find the
+    mailbox down or fine: the time is the first failure since the last good fetch of any of them; a
+    restarted worker warns again only once its own fetch failed (it may be back)."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    store.db.execute("DELETE FROM worker_rounds")
+    clock, expected_since, pid = Clock(), None, 1
+    with mock.patch.object(health, "_now", clock):
+        worker_started(store, f"host:{pid}", every_s=30)
+        for event in events:
+            if event == "restart":
+                pid += 1
+                worker_started(store, f"host:{pid}", every_s=30)
+                now = worker_health(store, now=datetime.fromisoformat(clock.last))
+                assert now.running and not now.problem, now  # not fetched yet: no warning from its predecessor
+                continue
+            mailbox_error, round_ended = event
+            beat = record_round if round_ended else record_progress
+            beat(store, f"host:{pid}", Round(errors=mailbox_error is not None, mailbox_error=mailbox_error))
+            expected_since = None if mailbox_error is None else expected_since or clock.last
+            now = worker_health(store, now=datetime.fromisoformat(clock.last))
+            assert now.problem == (mailbox_error is not None), now
+            if mailbox_error is not None:
+                since = datetime.fromisoformat(expected_since).astimezone()
+                assert now.text.endswith(f"but cannot reach the mailbox since {since:%H:%M} (today): {mailbox_error}")
+                assert store.db.execute("SELECT mailbox_down_since FROM worker_rounds WHERE worker=?",
+                                        (f"host:{pid}",)).fetchone()[0] == expected_since
+    store.db.close()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs_died_in=st.lists(st.integers(min_value=0, max_value=PARK_AFTER_FAILURES), max_size=11))
+def test_triage_received_tells_each_batch_and_returns_how_many_it_was_given(tmp_path, runs_died_in):
+    """The worker's heartbeat and the inbox's count come from one loop: tickets a run died on (alone,
+    after the others) and ones parked unread count too, and each beat says more than the one before."""
+    store = TicketStore(tmp_path / f"{uuid.uuid4()}.sqlite3")  # one per example: tickets cannot be deleted
+    for n, died in enumerate(runs_died_in):
+        ticket_id = store.add_ticket(MailRef("INBOX", "1", str(n), f"<m{n}@example.org>"), content_hash=f"{n:064}",
+                                     sender=f"m{n}@example.org", subject="Booking", body="Hello")
+        for _ in range(died):
+            store.begin_runs([ticket_id], triage.TRIAGE_RUNS)
+    beats = []
+    assert triage_received(store, Canned(), progress=beats.append) == len(runs_died_in)
+    assert beats == sorted(set(beats)) and beats[-1:] == ([len(runs_died_in)] if runs_died_in else [])
+    assert store.state_counts().get("received", 0) == 0
     store.db.close()

@@ -158,7 +158,8 @@ def mailbox_down_since(store: TicketStore) -> str | None:
 
 
 def rounds(store: TicketStore) -> int:
-    return store.db.execute("SELECT rounds FROM worker_rounds").fetchone()[0]
+    # the store file exists a moment before the worker's row does
+    return store.db.execute("SELECT coalesce(max(rounds), 0) FROM worker_rounds").fetchone()[0]
 
 
 def test_a_worker_whose_mail_server_is_down_warns_since_when_and_a_good_round_clears_it(tmp_path):
@@ -204,3 +205,85 @@ def test_a_worker_whose_mail_server_is_down_warns_since_when_and_a_good_round_cl
         polling.terminate()
         polling.wait(timeout=30)
         server.stop()
+
+
+def test_once_workers_and_a_restarted_one_warn_since_the_first_failed_run_and_a_good_fetch_clears_it(tmp_path):
+    """``--once`` runs (cron) against a port where nothing listens, then a looping worker killed and
+    started again (a supervisor), then a real Dovecot on that port: each run used to be a new worker
+    whose strip said only "not running … its last error", and each start reset "down since"."""
+    if not dovecot_available():
+        server_missing("Dovecot (as root)")
+    server = DovecotServer()
+    server.imap_port = free_port()
+    for folder in ("home", "passwd.d"):
+        (server.base / folder).mkdir(mode=0o755)
+    server.add_user("desk", "desk-password-1")
+    env = cli_env(ACEDESK_DATA_DIR=str(tmp_path / "data"), ACEDESK_IMAP_HOST="127.0.0.1",
+                  ACEDESK_IMAP_PORT=str(server.imap_port), ACEDESK_IMAP_SECURITY="plain",
+                  ACEDESK_IMAP_USER="desk", ACEDESK_IMAP_PASSWORD="desk-password-1")
+    worker_command = [sys.executable, "-m", "support.worker", "--no-triage"]
+
+    def once() -> int:
+        return subprocess.run([*worker_command, "--once"], check=False, cwd=REPO_ROOT, env=env,
+                              capture_output=True).returncode
+    try:
+        assert once() == 1
+        store = TicketStore(next((tmp_path / "data").glob("*.sqlite3")))
+        first_down = latest(store)["mailbox_down_since"]
+        time.sleep(1.1)  # a later run's own time would show
+        assert once() == 1
+        assert latest(store)["mailbox_down_since"] == first_down
+        since = datetime.fromisoformat(first_down).astimezone()
+        strip = worker_connection(store)
+        assert strip.state == DOWN and strip.text.startswith("worker not running since") and \
+            f"; it could not reach the mailbox since {since:%H:%M} (today): IMAP desk@127.0.0.1:" in strip.text, strip
+        assert "desk-password-1" not in strip.text
+
+        looping = subprocess.Popen([*worker_command, "--every", "0.3"], cwd=REPO_ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: latest(store)["rounds"] >= 2 and latest(store)["stopped_at"] is None, looping)
+        finally:
+            looping.kill()  # a crash: no stop recorded
+            looping.wait(timeout=30)
+        assert latest(store)["mailbox_down_since"] == first_down
+        health = worker_health(store)
+        assert health.running and f"but cannot reach the mailbox since {since:%H:%M}" in health.text, health
+
+        server.start()
+        assert once() == 0
+        assert latest(store)["mailbox_down_since"] is None
+        assert "could not reach" not in worker_connection(store).text
+    finally:
+        server.stop()
+
+
+def latest(store: TicketStore):
+    return store.db.execute("SELECT * FROM worker_rounds ORDER BY last_round_at DESC, started_at DESC LIMIT 1").fetchone()
+
+
+def test_beats_dated_ahead_by_a_clock_since_set_back_neither_keep_a_dead_worker_active_nor_hide_a_live_one(tmp_path):
+    """The clock ran an hour fast while a worker beat, the worker was killed (no stop recorded), and
+    the clock was set right (NTP): its beats read "active 0 s ago" for that hour before."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    an_hour_ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
+    dead = f"{socket.gethostname()}:{killed.pid}"
+    worker_started(store, dead, every_s=30)
+    record_progress(store, dead, Round(fetched=5))
+    store.db.execute("UPDATE worker_rounds SET started_at=?, last_round_at=?", (an_hour_ahead, an_hour_ahead))
+    for minutes in (0, 30):
+        health = worker_health(store, now=datetime.now(UTC) + timedelta(minutes=minutes))
+        assert not health.running and health.text.startswith("worker not running since"), health
+
+    alive = f"{socket.gethostname()}:{os.getpid()}"  # this process: it runs, beating by the right clock
+    worker_started(store, alive, every_s=30)
+    record_progress(store, alive, Round(fetched=2))
+    health = worker_health(store)
+    assert health.running and "latest round 2 fetched" in health.text, health
+
+    store.db.execute("DELETE FROM worker_rounds WHERE worker=?", (dead,))
+    store.db.execute("UPDATE worker_rounds SET last_round_at=? WHERE worker=?", (an_hour_ahead, alive))
+    health = worker_health(store)  # a live one beat before the clock was set back: not "busy or stuck"
+    assert health.running and "latest round 2 fetched" in health.text, health
