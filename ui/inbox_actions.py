@@ -28,6 +28,7 @@ from ui.inbox_plans import (
     retriage_outcome,
     send_back_to_triage,
 )
+from ui.inbox_rows import as_seen
 from ui.inbox_session import OperatorSession
 
 log = logging.getLogger("acedesk.inbox")
@@ -106,23 +107,23 @@ def approval_panel(flow: Workflow, session: OperatorSession, where: str) -> None
 def show_plan(plan: Plan, base_url: str) -> None:
     """The exact call, then the exact reply and its recipient: what is confirmed is what runs."""
     if plan.hold_reason:
-        st.warning(f"**{plain(plan.label)}** will not run: {plain(plan.hold_reason)}.", icon=":material/pause_circle:")
+        st.warning(f"**{plain(plan.label)}** will not run: {plain(as_seen(plan.hold_reason))}.", icon=":material/pause_circle:")
         return
     st.markdown(f"**{plain(plan.label)}**")
     call = plan.call
     if call is None:
         st.caption("No club API call (nothing to change at the club): the reply only.")
     else:
-        st.code(call.text(base_url), language="http")
-    st.caption(f"Then this reply goes to **{plain(plan.reply_to)}** ({plan.reply_note}):")
-    st.code(plan.reply_text, language=None, wrap_lines=True)
+        st.code(as_seen(call.text(base_url)), language="http")  # a Cyrillic letter in a login, named
+    st.caption(f"Then this reply goes to **{plain(as_seen(plan.reply_to))}** ({plan.reply_note}):")
+    st.code(as_seen(plan.reply_text), language=None, wrap_lines=True)
     notes = [f"{note[0].upper()}{note[1:]}." for note in plan.notes]
     if plan.review:
         notes.append(f"Flagged for review: {'; '.join(plan.review)}.")
     if plan.blocking:
         notes.append(f"Override: {plan.override_reason}.")
     if notes:
-        st.caption(plain(" ".join(notes)))
+        st.caption(plain(as_seen(" ".join(notes))))
 
 
 def run_confirmed(store: TicketStore, flow: Workflow | None, session: OperatorSession) -> None:
@@ -213,5 +214,5 @@ def show_outcomes(session: OperatorSession) -> None:
             st.success(f"{len(successes)} tickets done.")
         for outcome in session.outcomes:
             if outcome.level != "success" or len(successes) <= SHOW_EACH_SUCCESS:
-                {"success": st.success, "warning": st.warning, "error": st.error}[outcome.level](plain(outcome.text))
+                {"success": st.success, "warning": st.warning, "error": st.error}[outcome.level](plain(as_seen(outcome.text)))
         st.button("Dismiss", key="inbox_dismiss", type="tertiary", on_click=session.dismiss_outcomes)

@@ -15,7 +15,7 @@ from ui.errors import plain
 from ui.inbox_actions import decision_panels, retriage_now, start_approval
 from ui.inbox_common import actor
 from ui.inbox_plans import Outcome, attachments, audit_rows, reply_text
-from ui.inbox_rows import APPROVABLE, InboxPage, received_text, row_note
+from ui.inbox_rows import APPROVABLE, InboxPage, as_seen, received_text, row_note
 from ui.inbox_session import Draft, OperatorSession, field_changes
 from ui.resources import review_rule
 
@@ -60,14 +60,14 @@ def _still_open(store: TicketStore, labels: dict[int, str]) -> dict[int, str]:
         ticket = store.ticket(opened)
     except (KeyError, UnreadableRow):  # gone from the store (or unreadable): nothing to keep open
         return {}
-    return {opened: f"{_label(ticket.id, ticket.sender, ticket.subject)} (not on this page)"}
+    return {opened: f"{_label(ticket.id, as_seen(ticket.sender), as_seen(ticket.subject))} (not on this page)"}
 
 
 def show_mail(store: TicketStore, ticket: Ticket) -> None:
-    st.subheader(plain(ticket.subject or "(no subject)"), anchor=False)
-    details = [f"From {plain(ticket.sender)}", received_text(ticket), f"ticket #{ticket.id}, {ticket.state}"]
+    st.subheader(plain(as_seen(ticket.subject) or "(no subject)"), anchor=False)
+    details = [f"From {plain(as_seen(ticket.sender))}", received_text(ticket), f"ticket #{ticket.id}, {ticket.state}"]
     if ticket.reply_to:
-        details.append(f"Reply-To {plain(ticket.reply_to)} (an account's reply goes to its address on file)")
+        details.append(f"Reply-To {plain(as_seen(ticket.reply_to))} (an account's reply goes to its address on file)")
     if verdict := ticket.sender_auth:
         details.append(f"sender {plain(verdict['status'].replace('_', ' '))}: {plain(verdict['reason'])}")
     st.caption(" · ".join(details))
@@ -75,7 +75,7 @@ def show_mail(store: TicketStore, ticket: Ticket) -> None:
         st.error(f"Quarantined: {plain(ticket.quarantine_reason or 'the mail could not be read')}. "
                  "It can only be rejected; fix it in the mailbox if it matters.")
     # The body is text already (HTML reduced to text on arrival): shown as text, never rendered.
-    body = ticket.body or "(no text)"
+    body = as_seen(ticket.body) or "(no text)"
     long_mail = body.count("\n") > MAIL_LINES or len(body) > MAIL_LINES * 60
     st.code(body, language=None, wrap_lines=True, height=MAIL_HEIGHT if long_mail else "content")
     st.caption(attachment_line(ticket))
@@ -96,7 +96,7 @@ def show_thread(store: TicketStore, ticket: Ticket) -> None:
     lines = []
     for mail in mails:
         this = "   ← this ticket" if mail.id == ticket.id else ""
-        lines.append(f"#{mail.id:<5} in   {received_text(mail)}  {mail.sender}: {mail.subject} "
+        lines.append(f"#{mail.id:<5} in   {received_text(mail)}  {as_seen(mail.sender)}: {as_seen(mail.subject)} "
                      f"[{mail.state}]{this}")
         if reply := store.reply(mail.id):
             when = f" {reply.sent_at[:16].replace('T', ' ')}" if reply.sent_at else ""
@@ -121,7 +121,7 @@ def show_decision(store: TicketStore, flow: Workflow | None, session: OperatorSe
     if ticket.state in APPROVABLE and not ticket.machine_mail:
         edit_form(store, flow, session, ticket)
     else:
-        st.info(plain(row_note(ticket, store.action(ticket.id)) or f"This ticket is {ticket.state}."))
+        st.info(plain(as_seen(row_note(ticket, store.action(ticket.id))) or f"This ticket is {ticket.state}."))
     reject_column, retriage_column = st.columns(2)
     if reject_column.button("Reject…", key=f"inbox_detail_reject_{ticket.id}", width="stretch",
                             disabled=ticket.state in (State.REPLIED, State.REJECTED)):
@@ -138,7 +138,7 @@ def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSes
     extra = second_request_to_split(ticket)
     if extra is None or already_split(store, ticket.id):
         return
-    label = f"Split “{plain(also_asks_text(extra))}” into its own ticket"
+    label = f"Split “{plain(as_seen(also_asks_text(extra)))}” into its own ticket"
     if st.button(label, key=f"inbox_split_{ticket.id}", icon=":material/call_split:"):
         try:
             thresholds = review_rule().thresholds
@@ -156,7 +156,7 @@ def split_button(store: TicketStore, flow: Workflow | None, session: OperatorSes
 
 
 def _bullets(lines: list[str]) -> str:
-    return "\n".join(f"- {plain(line)}" for line in lines)
+    return "\n".join(f"- {plain(as_seen(line))}" for line in lines)
 
 
 def edit_form(store: TicketStore, flow: Workflow | None, session: OperatorSession, ticket: Ticket) -> None:
@@ -173,6 +173,12 @@ def edit_form(store: TicketStore, flow: Workflow | None, session: OperatorSessio
         typed = {name: columns[number % 2].text_input(label, value=values.get(name) or "",
                                                       key=f"inbox_{name}_{suffix}")
                  for number, (name, label) in enumerate(FIELD_LABELS.items())}
+        hidden_in = {label: as_seen(value) for name, label in FIELD_LABELS.items()
+                     if (value := str(values.get(name) or "")) != as_seen(value)}
+        if hidden_in:  # the box shows the value as typed; the operator must see what it holds
+            st.warning("Not what it looks like: " + "; ".join(f"{label} reads {plain(seen)}"
+                                                             for label, seen in hidden_in.items()),
+                       icon=":material/visibility:")
         reply = st.text_area("Reply", value=draft.reply if draft.reply is not None else ticket.proposed_reply,
                              height=220, key=f"inbox_reply_{suffix}")
         # Open even when not flagged yet: edited fields can raise a flag at the check.

@@ -18,7 +18,7 @@ from support.records import AuditEntry, ReplyRecord, Ticket
 from support.states import State, TransitionError
 from support.store import TicketStore
 from support.workflow import NeedsOverride, Shown, Workflow, approval_edits
-from ui.inbox_rows import APPROVABLE, row_note, ticket_label
+from ui.inbox_rows import APPROVABLE, as_seen, row_note, ticket_label
 from ui.inbox_session import Draft
 
 REJECT_REASONS = ("not a request the club handles", "machine mail (auto-reply, bounce, newsletter)",
@@ -197,7 +197,7 @@ def reply_text(reply: ReplyRecord) -> str:
 
 def audit_rows(entries: list[AuditEntry]) -> list[dict]:
     return [{"at": entry.at, "who": entry.actor, "what": entry.event,
-             "detail": json.dumps(entry.detail, ensure_ascii=False) if entry.detail else ""}
+             "detail": as_seen(json.dumps(entry.detail, ensure_ascii=False)) if entry.detail else ""}
             for entry in entries]
 
 

@@ -7,7 +7,9 @@ Every value shown comes from the store as it is: any date, any length, any Unico
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +17,9 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from confusable_homoglyphs import categories
 
+from core.text import unseen
 from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
 from support.outcome_replies import unconfirmed_values
 from support.records import ActionRecord, Ticket
@@ -80,6 +84,37 @@ class InboxPage:
     pages: int
 
 
+_LETTERS = re.compile(r"[^\W\d_]+")
+_ANY_SCRIPT = {"LATIN", "COMMON", "INHERITED"}  # letters such as ª belong to no one script
+_script = functools.cache(categories.alias)
+
+
+def as_seen(text: str) -> str:
+    """Text from a mail as the operator must read it to tell it apart from what it imitates: a
+    character that draws nothing or turns the line around is shown as its code point (``tk_2009``
+    + U+200B reads ``tk_2009⟨U+200B⟩``; U+202E no longer makes ``moc.elpmaxe@anna`` read as an
+    address), and a letter of another script inside a Latin word is named (the Cyrillic ``а`` in
+    ``аnna`` reads ``⟨Cyrillic а⟩nna``). A word wholly in one script is left alone: names and
+    subjects come in every language."""
+    # Judged once per distinct character, not per character: a 1 MB body is shown on every rerun
+    # while its ticket is open.
+    characters = set(text)
+    hidden = {ord(char): f"⟨U+{ord(char):04X}⟩" for char in characters if unseen(char)}
+    if hidden:
+        text = text.translate(hidden)
+    foreign = {char for char in characters if char.isalpha() and _script(char) not in _ANY_SCRIPT}
+    if not foreign or not any(char.isalpha() and _script(char) == "LATIN" for char in characters):
+        return text
+    return _LETTERS.sub(functools.partial(_mixed_scripts_named, foreign=foreign), text)
+
+
+def _mixed_scripts_named(match: re.Match, foreign: set[str]) -> str:
+    word = match.group(0)
+    if word.isascii() or foreign.isdisjoint(word) or not any(_script(char) == "LATIN" for char in word):
+        return word
+    return "".join(f"⟨{_script(char).title()} {char}⟩" if char in foreign else char for char in word)
+
+
 def page_count(store: TicketStore, query: InboxQuery) -> int:
     return max(1, math.ceil(store.count_tickets(**_where(query)) / query.page_size))
 
@@ -120,10 +155,15 @@ def inbox_row(ticket: Ticket, action: ActionRecord | None = None, rejection: str
     fields = ticket.fields
     triage = ticket.triage or {}
     return InboxRow(
-        id=ticket.id, received=received_text(ticket), sender=sender_text(ticket),
-        subject=ticket.subject, category=fields.get("category"), confidence=triage.get("confidence"),
-        username=fields.get("username"), booking_id=fields.get("booking_id"), state=ticket.state,
-        flags=flag_labels(ticket), reply=ticket.proposed_reply, note=row_note(ticket, action, rejection))
+        id=ticket.id, received=received_text(ticket), sender=as_seen(sender_text(ticket)),
+        subject=as_seen(ticket.subject), category=fields.get("category"), confidence=triage.get("confidence"),
+        username=_field_as_seen(fields.get("username")), booking_id=_field_as_seen(fields.get("booking_id")),
+        state=ticket.state, flags=flag_labels(ticket), reply=ticket.proposed_reply,
+        note=as_seen(row_note(ticket, action, rejection)))
+
+
+def _field_as_seen(value: str | None) -> str | None:
+    return None if value is None else as_seen(str(value))
 
 
 def received_text(ticket: Ticket) -> str:
@@ -207,7 +247,7 @@ def action_outcome(action: ActionRecord | None) -> str:
 
 
 def ticket_label(ticket: Ticket) -> str:
-    return f"#{ticket.id} · {sender_name(ticket.sender)} · {ticket.subject or '(no subject)'}"
+    return f"#{ticket.id} · {as_seen(sender_name(ticket.sender))} · {as_seen(ticket.subject) or '(no subject)'}"
 
 
 # -- drafts: the operator's edits before a decision -----------------------------------------

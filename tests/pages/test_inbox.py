@@ -599,3 +599,37 @@ def test_a_draft_the_full_store_cannot_keep_is_said_and_kept_for_the_next_run(de
     app.run()
     assert_no_error(app)
     assert open_store(desk).drafts(("triaged",))[ticket_id]["reply"] == long_reply
+
+
+def test_what_hides_in_a_mail_is_shown_for_what_it_is_in_the_table_and_the_detail(desk):
+    """A right-to-left override reverses "moc.elpmaxe@anna" into an address, a zero-width space
+    makes a second tk_2009, a Cyrillic а a second anna: the operator sees each of them marked."""
+    store = open_store(desk)
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", "1", None), sender="\u202emoc.elpmaxe@anna <evil@x.example>",
+                                 subject="Reset \u202eanna", body="please reset tk_2009\u200b")
+    store.record_triage_if_received(ticket_id, {"category": "reset_password", "confidence": 0.9,
+                                                "username": "tk_2009\u200b", "booking_id": "\u0430BK-1",
+                                                "response": "Dear member"}, [])
+    app = open_inbox()
+    row = table(app).loc[ticket_id]
+    assert row["From"] == "⟨U+202E⟩moc.elpmaxe@anna <evil@x.example>" and row["Subject"] == "Reset ⟨U+202E⟩anna"
+    assert row["Username"] == "tk_2009⟨U+200B⟩" and row["Booking"] == "⟨Cyrillic а⟩BK-1"
+
+    app.selectbox(key="inbox_detail").set_value(ticket_id).run()
+    assert_no_error(app)
+    shown_text = everything(app)
+    assert "\u202e" not in shown_text and "\u200b" not in shown_text
+    assert "Reset ⟨U+202E⟩anna" in texts(app.subheader) and "From ⟨U+202E⟩moc.elpmaxe@anna" in texts(app.caption)
+    assert "please reset tk_2009⟨U+200B⟩" in app.code[0].value and "⟨U+202E⟩moc.elpmaxe@anna" in texts(app.text)
+    assert "Username reads tk_2009⟨U+200B⟩; Booking id reads ⟨Cyrillic а⟩BK-1" in texts(app.warning)
+
+
+def test_a_login_with_a_look_alike_letter_is_named_where_the_approval_holds_it(desk):
+    """Without the mark the panel read "no account аnna.berg" for a member who plainly exists."""
+    store = open_store(desk)
+    ticket_id = store.add_ticket(MailRef("INBOX", "1", "1", None), sender="anna.berg@example.org", subject="Reset")
+    store.record_triage_if_received(ticket_id, {"category": "reset_password", "confidence": 0.9,
+                                                "username": "\u0430nna.berg", "response": "Dear member"}, [])
+    app = edit_table(open_inbox(), {0: {"Select": True}})
+    click(app, "inbox_approve")
+    assert "will not run: no account ⟨Cyrillic а⟩nna.berg" in texts(app.warning)

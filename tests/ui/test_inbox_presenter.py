@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from core.mail import MailRef
 from core.settings import Settings
+from core.text import unseen
 from integrations import connections
 from integrations.mail_sending import OutboxSender
 from model.schema import TriageResult
@@ -118,6 +122,53 @@ def test_rows_name_the_flags_and_say_what_stops_a_ticket(store):
     assert rows[broken].flags == ["quarantined"] and rows[broken].note == "unreadable message: boom: reject it"
     assert rows[mismatch].reply == "Hi Anna, done." and rows[mismatch].confidence == 0.93
     assert rows[mismatch].sender == ANNA and rows[mismatch].received.endswith(":00")
+
+
+def test_a_row_shows_what_hides_in_a_sender_subject_login_or_booking_id(store):
+    """U+202E turns "moc.elpmaxe@anna" into another address on screen, U+200B makes a second
+    tk_2009, a Cyrillic а a second anna: each is shown for what it is, in the table's values."""
+    ticket_id = add_ticket(store, "1", sender="\u202emoc.elpmaxe@anna <evil@x.example>", subject="Cancel\u2066 it",
+                           category="cancel_booking", username="\u0430nna", booking_id="BK-48213\u200b")
+    twin = add_ticket(store, "2", sender="Tom <tk@example.org>", category="reset_password", username="tk_2009\u200b")
+    rows = {row.id: row for row in inbox_rows.load_page(store, InboxQuery("All")).rows}
+
+    assert rows[ticket_id].sender == "⟨U+202E⟩moc.elpmaxe@anna <evil@x.example>"
+    assert rows[ticket_id].subject == "Cancel⟨U+2066⟩ it"
+    assert rows[ticket_id].username == "⟨Cyrillic а⟩nna" and rows[ticket_id].booking_id == "BK-48213⟨U+200B⟩"
+    assert rows[twin].username == "tk_2009⟨U+200B⟩"
+    assert inbox_rows.ticket_label(store.ticket(ticket_id)).startswith("#1 · ⟨U+202E⟩moc.elpmaxe@anna")
+
+
+def test_the_audit_trail_shows_what_hides_in_a_flag(store):
+    add_ticket(store, "1", flags=("the display name shows anna@club.example\u202e",), category="other")
+    details = " ".join(row["detail"] for row in inbox_plans.audit_rows(store.audit_log(1)))
+    assert "anna@club.example⟨U+202E⟩" in details and "\u202e" not in details
+
+
+@pytest.mark.parametrize("honest", ["Anna Berg <anna.berg@example.org>", "Jürgen Müller, Straße 5", "Анна Берг",
+                                    "東京の予約", "عن الحجز", "tk_2009", "BK-48213", "Zoë's court 3"])
+def test_honest_text_in_any_one_script_is_shown_unchanged(honest):
+    assert inbox_rows.as_seen(honest) == honest
+
+
+def test_a_megabyte_body_is_read_in_a_blink_on_every_rerun():
+    """The detail reads the body on each rerun while its ticket is open: judged per distinct
+    character (~0.03 s for 1 MB of Cyrillic), not per character (1.3 s)."""
+    body = "Привет, мир! Grüße aus München.\n" * 31_000 + "tk_2009\u200b"
+    started = time.perf_counter()
+    seen = inbox_rows.as_seen(body)
+    assert time.perf_counter() - started < 0.5
+    assert seen.endswith("tk_2009⟨U+200B⟩") and seen.startswith("Привет, мир! Grüße")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_nothing_unseen_reaches_the_operator_and_every_hidden_character_is_named(text):
+    seen = inbox_rows.as_seen(text)
+    assert not any(unseen(char) for char in seen)
+    for char in {char for char in text if unseen(char)}:
+        assert f"⟨U+{ord(char):04X}⟩" in seen
+    assert inbox_rows.as_seen(seen) == seen  # shown twice (a label of a row) reads the same
 
 
 # -- drafts and the table's edits ----------------------------------------------------------------
