@@ -127,6 +127,10 @@ each header field to ``MAX_HEADER_FIELD_BYTES`` (16 KB), which can change what a
 # come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
 _ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
 _MIN_LABEL_FOR_ONE_EDIT = 4
+NAME_SHOWS_ANOTHER_ADDRESS = "the display name shows"
+FROM_ALSO_SHOWS_ANOTHER_ADDRESS = "the From header also shows"
+"""How :func:`address_tricks`' flags for a From that shows a reader another address than its own
+begin: the inbox's short label is found by them."""
 
 
 # -- authentication ---------------------------------------------------------------------------
@@ -416,13 +420,13 @@ def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
     for mailbox in mailboxes:
         shown = _addresses_in(mailbox.display_name)
         shown_by_names.update(shown)
-        flags += [f"the display name shows {other}, but the address is {mailbox.address}"
+        flags += [f"{NAME_SHOWS_ANOTHER_ADDRESS} {other}, but the address is {mailbox.address}"
                   for other in shown if address_key(other) != address_key(mailbox.address)]
     if len(mailboxes) == 1:
         address = mailboxes[0].address
         elsewhere = [other for other in _addresses_in(_decoded("From", from_header))
                      if other not in shown_by_names and address_key(other) != address_key(address)]
-        flags += [f"the From header also shows {other}, but the address is {address}" for other in elsewhere]
+        flags += [f"{FROM_ALSO_SHOWS_ANOTHER_ADDRESS} {other}, but the address is {address}" for other in elsewhere]
     senders = {address_key(mailbox.address) for mailbox in mailboxes}
     elsewhere = [m.address for m in _mailboxes(reply_to_header or "") if address_key(m.address) not in senders]
     if elsewhere:

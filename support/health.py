@@ -58,63 +58,81 @@ class WorkerHealth:
     """It runs, but mail cannot reach it: the strip warns rather than says "active"."""
 
 
-def worker_started(store: TicketStore, worker: str, every_s: float) -> None:
+@dataclass(frozen=True)
+class WorkerStart:
+    """A worker's start, held by the worker and carried by each of its beats: a start the store
+    refused is recorded by the first beat that gets through, and nothing but the worker holds it."""
+
+    name: str
+    started_at: str
+    every_s: float
+
+
+def worker_started(store: TicketStore, worker: str, every_s: float) -> WorkerStart:
     """Record the start. A store that refuses it (a full disk, a lock held past the busy timeout)
     costs the record, never the worker: it is said in the log, and the first beat that gets
     through records the start, so the worker resumes by itself once there is room."""
-    started = (worker, _now(), every_s)
+    start = WorkerStart(worker, _now(), every_s)
     try:
-        _record_start(store, *started)
+        _record_start(store, start)
     except sqlite3.Error as error:
         log.error("worker %s: its start could not be recorded (%s); the next round's beat tries again", worker, error)
-        _unrecorded_starts[worker] = started
+    return start
 
 
-_unrecorded_starts: dict[str, tuple[str, str, float]] = {}
-"""Starts of this process's workers the store refused, by worker: recorded with their next beat."""
+# The latest worker's mailbox_down_since, for a worker's new row: a supervisor's restart, or the
+# next --once run, that finds the server still down keeps the first failure's time.
+_LATEST_MAILBOX_DOWN_SINCE = "(SELECT mailbox_down_since FROM worker_rounds ORDER BY last_round_at DESC LIMIT 1)"
 
 
-def _record_start(store: TicketStore, worker: str, started_at: str, every_s: float) -> None:
-    # The latest worker's mailbox_down_since is carried over (without its error, so the strip does
-    # not warn before this worker has fetched): a supervisor's restart, or the next --once run, that
-    # finds the server still down keeps the first failure's time; its first good fetch clears it.
+def _record_start(store: TicketStore, start: WorkerStart) -> None:
+    # without the latest worker's error: the strip does not warn before this worker has fetched;
+    # its first good fetch clears the time it carried
     store.write("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s, mailbox_down_since)"
-                " SELECT ?,?,?,?, (SELECT mailbox_down_since FROM worker_rounds ORDER BY last_round_at DESC LIMIT 1)"
+                f" SELECT ?,?,?,?, {_LATEST_MAILBOX_DOWN_SINCE}"
                 " WHERE true ON CONFLICT (worker) DO UPDATE SET started_at=excluded.started_at,"
                 " last_round_at=excluded.last_round_at, every_s=excluded.every_s, stopped_at=NULL,"
                 " mailbox_down_since=excluded.mailbox_down_since, mailbox_error=NULL",
-                (worker, started_at, started_at, every_s))
+                (start.name, start.started_at, start.started_at, start.every_s))
 
 
-def record_round(store: TicketStore, worker: str, done: Round) -> None:
+def record_round(store: TicketStore, worker: WorkerStart, done: Round) -> None:
     """The beat of a round that ended."""
     _beat(store, worker, done, rounds_ended=1)
 
 
-def record_progress(store: TicketStore, worker: str, so_far: Round) -> None:
+def record_progress(store: TicketStore, worker: WorkerStart, so_far: Round) -> None:
     """A beat within a round, with what it has done so far: a round of 60 mails at 1.5 s each is
     past the stale limit long before it ends, and is working, not stuck."""
     _beat(store, worker, so_far, rounds_ended=0)
 
 
-def _beat(store: TicketStore, worker: str, done: Round, rounds_ended: int) -> None:
-    if worker in _unrecorded_starts:
-        _record_start(store, *_unrecorded_starts[worker])
-        del _unrecorded_starts[worker]
-    now = _now()
-    # the first failed fetch since the last good one stays: "since 10:02", not the latest round
-    store.write("UPDATE worker_rounds SET last_round_at=?, rounds=rounds+?, fetched=?, triaged=?, errors=?,"
-                " last_error=?, mailbox_error=?,"
-                " mailbox_down_since=CASE WHEN ? IS NULL THEN NULL ELSE coalesce(mailbox_down_since, ?) END"
-                " WHERE worker=?",
-                (now, rounds_ended, done.fetched, done.triaged, done.errors, done.last_error, done.mailbox_error,
-                 done.mailbox_error, now, worker))
+def _beat(store: TicketStore, start: WorkerStart, done: Round, rounds_ended: int) -> None:
+    # One write carrying the start, so a start the store refused is recorded now: a worker with no
+    # row gets one, and a row an earlier process of the same host:pid left is taken over, as the
+    # start would have. The first failed fetch since the last good one stays ("since 10:02", not
+    # the latest round); a row new to this start takes the latest worker's, as a start does.
+    store.write("INSERT INTO worker_rounds (worker, started_at, every_s, last_round_at, rounds, fetched, triaged,"
+                " errors, last_error, mailbox_error, mailbox_down_since)"
+                " SELECT :worker, :started_at, :every_s, :now, :rounds_ended, :fetched, :triaged, :errors,"
+                " :last_error, :mailbox_error,"
+                f" CASE WHEN :mailbox_error IS NULL THEN NULL ELSE coalesce({_LATEST_MAILBOX_DOWN_SINCE}, :now) END"
+                " WHERE true ON CONFLICT (worker) DO UPDATE SET"
+                " mailbox_down_since=CASE WHEN excluded.mailbox_error IS NULL THEN NULL"
+                " WHEN started_at IS excluded.started_at THEN coalesce(mailbox_down_since, excluded.last_round_at)"
+                " ELSE excluded.mailbox_down_since END,"
+                " started_at=excluded.started_at, every_s=excluded.every_s, stopped_at=NULL,"
+                " last_round_at=excluded.last_round_at, rounds=rounds+excluded.rounds, fetched=excluded.fetched,"
+                " triaged=excluded.triaged, errors=excluded.errors, last_error=excluded.last_error,"
+                " mailbox_error=excluded.mailbox_error",
+                {"worker": start.name, "started_at": start.started_at, "every_s": start.every_s, "now": _now(),
+                 "rounds_ended": rounds_ended, "fetched": done.fetched, "triaged": done.triaged,
+                 "errors": done.errors, "last_error": done.last_error, "mailbox_error": done.mailbox_error})
 
 
 def worker_stopped(store: TicketStore, worker: str) -> None:
     """Record the stop; a store that refuses it is said in the log and the worker still ends as it
     was ending (its beats then go stale, and the inbox says it is not running)."""
-    _unrecorded_starts.pop(worker, None)
     try:
         store.write("UPDATE worker_rounds SET stopped_at=? WHERE worker=?", (_now(), worker))
     except sqlite3.Error as error:

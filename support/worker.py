@@ -26,7 +26,7 @@ from core.processes import process_name
 from core.settings import load_settings
 from integrations.imap_mailbox import ImapUnavailable
 from support.desk import StoreUnavailable, build_workflow, open_store
-from support.health import Round, record_progress, record_round, worker_started, worker_stopped
+from support.health import Round, WorkerStart, record_progress, record_round, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
 from support.triage import triage_received
@@ -94,20 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(settings)
     except StoreUnavailable as problem:
         raise SystemExit(f"worker: {problem}") from None
-    name = process_name()
     workflow = build_workflow(store, settings)
-    worker_started(store, name, args.every)
+    start = worker_started(store, process_name(), args.every)
     try:
         triager = None if args.no_triage else _load_triager(settings)
         while True:
             done = poll(store, fetch, triager, workflow,
-                        progress=lambda so_far: _record_heartbeat(record_progress, store, name, so_far))
-            _record_heartbeat(record_round, store, name, done)
+                        progress=lambda so_far: _record_heartbeat(record_progress, store, start, so_far))
+            _record_heartbeat(record_round, store, start, done)
             if args.once:
                 return 0 if done.mailbox_available else 1
             time.sleep(args.every)
     finally:
-        worker_stopped(store, name)
+        worker_stopped(store, start.name)
 
 
 def stop_on_sigterm() -> None:
@@ -117,13 +116,13 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
-def _record_heartbeat(record: Callable[[TicketStore, str, Round], None], store: TicketStore, name: str,
-                      done: Round) -> None:
+def _record_heartbeat(record: Callable[[TicketStore, WorkerStart, Round], None], store: TicketStore,
+                      start: WorkerStart, done: Round) -> None:
     """A heartbeat (``record_progress`` or ``record_round``); a store that stays locked past its busy
     timeout, or a full disk, costs the heartbeat, never the worker (the inbox then says the worker
     is late until a later beat gets through)."""
     try:
-        record(store, name, done)
+        record(store, start, done)
     except sqlite3.Error as error:  # a busy or full store is the reason, not a bug: one line, not a traceback
         log.error("recording the round's heartbeat failed (the next round tries again): %s",
                   store.failure_words(error))

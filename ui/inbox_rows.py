@@ -20,6 +20,7 @@ import pandas as pd
 from confusable_homoglyphs import categories
 
 from core.text import unseen
+from integrations.sender_auth import FROM_ALSO_SHOWS_ANOTHER_ADDRESS, NAME_SHOWS_ANOTHER_ADDRESS
 from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
 from support.outcome_replies import unconfirmed_values
 from support.records import ActionRecord, Ticket
@@ -202,6 +203,8 @@ def flag_labels(ticket: Ticket) -> list[str]:
         labels.append("sender not authenticated")
     elif (ticket.sender_auth or {}).get("status") == "off" and ticket.category in ACCOUNT_CATEGORIES:
         labels.append("sender unverified")
+    if any(flag.startswith((NAME_SHOWS_ANOTHER_ADDRESS, FROM_ALSO_SHOWS_ANOTHER_ADDRESS)) for flag in flags):
+        labels.append("From misleads")
     if ticket.machine_mail:
         labels.append("machine mail")
     if any(flag.startswith(INJECTION) for flag in flags):

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from support.health import Round, record_round, worker_health
+from support.health import Round, WorkerStart, record_round, worker_health
 from support.migrations import MIGRATIONS
 from support.store import TicketStore
 
@@ -104,7 +104,7 @@ def test_a_store_of_the_release_before_keeps_its_worker_row_and_records_when_the
     row = store.db.execute("SELECT rounds, mailbox_down_since, mailbox_error FROM worker_rounds").fetchone()
     assert tuple(row) == (40, None, None)
     assert worker_health(store).text.endswith("0 fetched, 0 triaged, 1 error (last: cannot connect)")
-    record_round(store, "host:7", Round(errors=1, last_error="refused", mailbox_error="refused"))
+    record_round(store, WorkerStart("host:7", now, 60), Round(errors=1, last_error="refused", mailbox_error="refused"))
     health = worker_health(store)
     assert health.problem and "but cannot reach the mailbox since" in health.text and health.text.endswith(": refused")
     store.db.close()

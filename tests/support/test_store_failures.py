@@ -266,12 +266,28 @@ def test_a_worker_started_on_a_full_store_runs_its_round_and_a_later_beat_record
     assert_names_the_file_and_what_to_do(caplog.text, store)
 
     fill_worker_rounds(store)
-    health.worker_started(store, "host:4242", 60)
+    start = health.worker_started(store, "host:4242", 60)
+    assert store.db.execute("SELECT count(*) FROM worker_rounds WHERE worker='host:4242'").fetchone()[0] == 0
     make_room(store)
-    health.record_progress(store, "host:4242", health.Round(fetched=3))
+    health.record_progress(store, start, health.Round(fetched=3))
+    row = store.db.execute("SELECT started_at, every_s FROM worker_rounds WHERE worker='host:4242'").fetchone()
+    assert tuple(row) == (start.started_at, 60)
     now = health.worker_health(store)
     assert now.running and re.match(r"worker: active \d+ s ago, latest round 3 fetched", now.text), now
 
+
+
+def test_a_start_one_store_refused_is_recorded_there_whatever_else_the_process_writes(tmp_path):
+    # The refused start lives in the worker's hands, not in the process: a beat of the same name on
+    # another store (a test, a second desk in one process) neither takes it nor loses it.
+    full, other = TicketStore(tmp_path / "full.sqlite3"), TicketStore(tmp_path / "other.sqlite3")
+    fill_worker_rounds(full)
+    refused = health.worker_started(full, "host:1", 60)
+    health.record_round(other, health.worker_started(other, "host:1", 60), health.Round(fetched=1))
+    make_room(full)
+    health.record_round(full, refused, health.Round(fetched=2))
+    row = full.db.execute("SELECT started_at, rounds, fetched FROM worker_rounds WHERE worker='host:1'").fetchone()
+    assert row is not None and tuple(row) == (refused.started_at, 1, 2)
 
 OPEN_ON_A_FULL_DISK = """
 import resource, signal, sys

@@ -316,8 +316,8 @@ def test_a_round_records_its_heartbeat_and_the_strip_says_so(mailbox, tmp_path, 
     health = worker_health(open_store(load_settings()))
     assert not health.running and health.text.startswith("worker not running since")  # --once said it stopped
     store = open_store(load_settings())
-    worker_started(store, "host:1", every_s=30)
-    record_round(store, "host:1", Round(fetched=2, triaged=2, errors=1, last_error="mailbox unavailable"))
+    start = worker_started(store, "host:1", every_s=30)
+    record_round(store, start, Round(fetched=2, triaged=2, errors=1, last_error="mailbox unavailable"))
     health = worker_health(store)
     assert health.running and "2 fetched" in health.text and "1 error" in health.text
     later = datetime.now(UTC) + timedelta(minutes=10)
@@ -579,10 +579,10 @@ def test_the_mailbox_is_down_since_the_first_failed_fetch_after_the_last_good_on
     store.db.execute("DELETE FROM worker_rounds")
     clock, expected_since = Clock(), None
     with mock.patch.object(health, "_now", clock):
-        worker_started(store, "host:1", every_s=30)
+        start = worker_started(store, "host:1", every_s=30)
         for mailbox_error, round_ended in beats:
             beat = record_round if round_ended else record_progress
-            beat(store, "host:1", Round(errors=mailbox_error is not None, mailbox_error=mailbox_error))
+            beat(store, start, Round(errors=mailbox_error is not None, mailbox_error=mailbox_error))
             expected_since = None if mailbox_error is None else expected_since or clock.last
             stored = store.db.execute("SELECT mailbox_down_since FROM worker_rounds").fetchone()[0]
             assert stored == expected_since
@@ -597,28 +597,39 @@ def test_the_mailbox_is_down_since_the_first_failed_fetch_after_the_last_good_on
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=st.lists(st.one_of(st.just("restart"), st.tuples(st.one_of(st.none(), st.text(max_size=30)),
-                                                                 st.booleans())), min_size=1, max_size=12))
+@given(events=st.lists(st.one_of(st.sampled_from(["restart", "restart refused"]),
+                                  st.tuples(st.one_of(st.none(), st.text(max_size=30)), st.booleans())),
+                       min_size=1, max_size=12))
 def test_the_mailbox_stays_down_since_its_first_failure_across_worker_restarts(tmp_path, events):
     """Workers restarted (a supervisor after a crash, the next --once run) among rounds that find the
     mailbox down or fine: the time is the first failure since the last good fetch of any of them; a
-    restarted worker warns again only once its own fetch failed (it may be back)."""
+    restarted worker warns again only once its own fetch failed (it may be back). A start the store
+    refused (locked past its busy timeout) changes none of it: its first beat records it."""
     store = TicketStore(tmp_path / "t.sqlite3")
     store.db.execute("DELETE FROM worker_rounds")
     clock, expected_since, pid = Clock(), None, 1
     with mock.patch.object(health, "_now", clock):
-        worker_started(store, f"host:{pid}", every_s=30)
+        start = worker_started(store, f"host:{pid}", every_s=30)
         for event in events:
+            if event == "restart refused":
+                pid += 1
+                locked = sqlite3.OperationalError("database is locked")
+                with mock.patch.object(store, "write", side_effect=locked):
+                    start = worker_started(store, f"host:{pid}", every_s=30)
+                assert store.db.execute("SELECT count(*) FROM worker_rounds WHERE worker=?", (start.name,)).fetchone()[0] == 0
+                continue
             if event == "restart":
                 pid += 1
-                worker_started(store, f"host:{pid}", every_s=30)
+                start = worker_started(store, f"host:{pid}", every_s=30)
                 now = worker_health(store, now=datetime.fromisoformat(clock.last))
                 assert now.running and not now.problem, now  # not fetched yet: no warning from its predecessor
                 continue
             mailbox_error, round_ended = event
             beat = record_round if round_ended else record_progress
-            beat(store, f"host:{pid}", Round(errors=mailbox_error is not None, mailbox_error=mailbox_error))
+            beat(store, start, Round(errors=mailbox_error is not None, mailbox_error=mailbox_error))
             expected_since = None if mailbox_error is None else expected_since or clock.last
+            assert tuple(store.db.execute("SELECT started_at, every_s FROM worker_rounds WHERE worker=?",
+                                          (start.name,)).fetchone()) == (start.started_at, 30)
             now = worker_health(store, now=datetime.fromisoformat(clock.last))
             assert now.problem == (mailbox_error is not None), now
             if mailbox_error is not None:

@@ -143,12 +143,12 @@ def test_a_long_round_beats_as_each_batch_is_done_so_the_strip_says_it_works(tmp
 def test_a_beat_within_the_round_keeps_a_worker_whose_round_began_long_ago_from_being_called_stuck(tmp_path):
     store = TicketStore(tmp_path / "t.sqlite3")
     worker = f"{socket.gethostname()}:{os.getpid()}"  # this process: it runs
-    worker_started(store, worker, every_s=30)
+    start = worker_started(store, worker, every_s=30)
     two_minutes_ago = (datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec="seconds")
     store.db.execute("UPDATE worker_rounds SET last_round_at=?", (two_minutes_ago,))  # its round began then
     assert worker_health(store).text.startswith("worker busy or stuck"), "the setup must be stale without a beat"
 
-    record_progress(store, worker, Round(fetched=60, triaged=40))
+    record_progress(store, start, Round(fetched=60, triaged=40))
     health = worker_health(store)
     assert health.running and "60 fetched, 40 triaged" in health.text, health.text
 
@@ -270,16 +270,14 @@ def test_beats_dated_ahead_by_a_clock_since_set_back_neither_keep_a_dead_worker_
     killed.wait()
     an_hour_ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
     dead = f"{socket.gethostname()}:{killed.pid}"
-    worker_started(store, dead, every_s=30)
-    record_progress(store, dead, Round(fetched=5))
+    record_progress(store, worker_started(store, dead, every_s=30), Round(fetched=5))
     store.db.execute("UPDATE worker_rounds SET started_at=?, last_round_at=?", (an_hour_ahead, an_hour_ahead))
     for minutes in (0, 30):
         health = worker_health(store, now=datetime.now(UTC) + timedelta(minutes=minutes))
         assert not health.running and health.text.startswith("worker not running since"), health
 
     alive = f"{socket.gethostname()}:{os.getpid()}"  # this process: it runs, beating by the right clock
-    worker_started(store, alive, every_s=30)
-    record_progress(store, alive, Round(fetched=2))
+    record_progress(store, worker_started(store, alive, every_s=30), Round(fetched=2))
     health = worker_health(store)
     assert health.running and "latest round 2 fetched" in health.text, health
 

@@ -124,6 +124,19 @@ def test_rows_name_the_flags_and_say_what_stops_a_ticket(store):
     assert rows[mismatch].sender == ANNA and rows[mismatch].received.endswith(":00")
 
 
+
+@pytest.mark.parametrize(("from_header", "misleads"), [
+    ('"anna@club.example" <evil@x.example>', True),  # the name shows another address
+    ("=?utf-8?q?anna=40club=2Eexample?= <evil@x.example>", True),  # the same, as an encoded word
+    ("evil@x.example (anna@club.example)", True),  # another address in a comment, shown as a name
+    ('"anna.berg@example.org" <Anna.Berg@Example.org>', False),  # its own address, in another case
+    (ANNA, False),
+])
+def test_a_from_that_shows_another_address_is_labelled_in_the_flags_column(store, from_header, misleads):
+    raw = f"From: {from_header}\r\nTo: {CLUB}\r\nSubject: Booking\r\nMessage-ID: <m1@x.example>\r\n\r\nHi\r\n"
+    ticket = store.ticket(intake.store_mail(store, MailRef("INBOX", "1", "1", None), raw.encode()))
+    assert ("From misleads" in inbox_rows.flag_labels(ticket)) == misleads, ticket.flags
+
 def test_a_row_shows_what_hides_in_a_sender_subject_login_or_booking_id(store):
     """U+202E turns "moc.elpmaxe@anna" into another address on screen, U+200B makes a second
     tk_2009, a Cyrillic а a second anna: each is shown for what it is, in the table's values."""

@@ -14,14 +14,14 @@ from ui.inbox_connections import worker_connection
 
 def test_the_worker_cell_warns_while_the_mailbox_is_down_and_is_ok_after_a_good_round(tmp_path):
     store = TicketStore(tmp_path / "t.sqlite3")
-    worker_started(store, "host:1", every_s=60)
+    start = worker_started(store, "host:1", every_s=60)
     refused = "IMAP desk@imap.example.org:993 (tls): cannot connect: ConnectionRefusedError"
     for _ in range(3):
-        record_round(store, "host:1", Round(errors=1, last_error=refused, mailbox_error=refused))
+        record_round(store, start, Round(errors=1, last_error=refused, mailbox_error=refused))
     cell = worker_connection(store)
     assert cell.state == DOWN and "but cannot reach the mailbox since" in cell.text and cell.text.endswith(refused)
 
-    record_round(store, "host:1", Round(fetched=2))
+    record_round(store, start, Round(fetched=2))
     cell = worker_connection(store)
     assert cell.state == OK and cell.text.endswith("latest round 2 fetched, 0 triaged, 0 errors"), cell
 
@@ -30,8 +30,8 @@ def test_the_worker_cell_of_a_once_worker_that_found_the_mailbox_down_says_so_si
     store = TicketStore(tmp_path / "t.sqlite3")
     refused = "IMAP desk@imap.example.org:993 (tls): cannot connect: ConnectionRefusedError"
     for pid in (1, 2):  # two cron runs of `python -m support.worker --once`
-        worker_started(store, f"host:{pid}", every_s=60)
-        record_round(store, f"host:{pid}", Round(errors=1, last_error=refused, mailbox_error=refused))
+        start = worker_started(store, f"host:{pid}", every_s=60)
+        record_round(store, start, Round(errors=1, last_error=refused, mailbox_error=refused))
         worker_stopped(store, f"host:{pid}")
     first_down = store.db.execute("SELECT mailbox_down_since FROM worker_rounds WHERE worker='host:1'").fetchone()[0]
     since = datetime.fromisoformat(first_down).astimezone()
@@ -47,14 +47,13 @@ def test_a_worker_killed_an_hour_ago_does_not_hide_the_once_runs_after_it(tmp_pa
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     killed = f"{socket.gethostname()}:{gone.pid}"
-    worker_started(store, killed, every_s=60)
-    record_round(store, killed, Round(fetched=3))
+    record_round(store, worker_started(store, killed, every_s=60), Round(fetched=3))
     an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
     store.db.execute("UPDATE worker_rounds SET started_at=?, last_round_at=?", (an_hour_ago, an_hour_ago))
     refused = "IMAP desk@imap.example.org:993 (tls): cannot connect: ConnectionRefusedError"
     for pid in (1, 2):  # the cron runs since, each one stopped
-        worker_started(store, f"host:{pid}", every_s=60)
-        record_round(store, f"host:{pid}", Round(errors=1, last_error=refused, mailbox_error=refused))
+        start = worker_started(store, f"host:{pid}", every_s=60)
+        record_round(store, start, Round(errors=1, last_error=refused, mailbox_error=refused))
         worker_stopped(store, f"host:{pid}")
     cell = worker_connection(store)
     assert cell.state == DOWN and "; it could not reach the mailbox since" in cell.text, cell
