@@ -169,7 +169,7 @@ def measured_mails(path: str | Path, measured_on: Iterable[str | Path]) -> list[
 
 
 def _check_measured_emails(frame: pd.DataFrame, report: CsvReport, measured_on: Iterable[str | Path]) -> None:
-    keys = pd.Series(_text_keys(frame), index=frame.index)
+    keys = pd.Series(text_keys(frame), index=frame.index)
     for measuring in measured_on:
         measured = _measured_keys(Path(measuring))
         shared = list(keys.index[keys.isin(measured)])
@@ -187,10 +187,10 @@ def _measured_keys(path: Path) -> set[str]:
         return set()
     if not {"subject", "body"} <= set(frame.columns):
         return set()
-    return set(_text_keys(frame)) - {""}  # an email with neither subject nor body is no one's in particular
+    return set(text_keys(frame)) - {""}  # an email with neither subject nor body is no one's in particular
 
 
-def _text_keys(frame: pd.DataFrame) -> list[str]:
+def text_keys(frame: pd.DataFrame) -> list[str]:
     # The splits' identity, case-folded first: an upper-cased copy of "Grüße" reads "grüsse" lowered
     return [text_key({"subject": subject.casefold(), "body": body.casefold()})
             for subject, body in zip(frame["subject"], frame["body"], strict=True)]

@@ -73,6 +73,10 @@ class EvalRequest:
     """Rows it will triage (the page counted them while checking the CSV)."""
     model_url: str | None = None
     """The model server to evaluate (``--model-url``); None = the model loaded in the job."""
+    trained_rows: int = 0
+    """Rows that are mails the adapter was trained on: its figures on them measure no model."""
+    trained_on: tuple[str, ...] = ()
+    """The training files those rows come from, by name."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,9 @@ class EvalRun:
     """Seconds since the epoch."""
     message: str = ""
     """Why it failed, in the evaluation's own words."""
+    trained_rows: int = 0
+    """As in EvalRequest: rows the evaluated adapter was trained on."""
+    trained_on: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -134,8 +141,11 @@ def read_run(folder: Path) -> EvalRun | None:
         raise UnreadableJob(f"{folder / layout.JOB_FILE}: total_rows is {total!r}, not a whole number")
     state, message = job_state(job, succeeded=bool(metrics), log=folder / layout.EVAL_LOG)
     done = _whole(metrics.get("n"), total) if metrics else count_predictions(folder)
+    trained_on = request.get("trained_on")
     return EvalRun(folder, request.get("adapter_label", "?"), request.get("data_label", "?"), state,
-                   min(done, total) if total else done, total, job.started_at, message or "")
+                   min(done, total) if total else done, total, job.started_at, message or "",
+                   _whole(request.get("trained_rows"), 0),
+                   tuple(map(str, trained_on)) if isinstance(trained_on, list) else ())
 
 
 def list_runs(runs_dir: Path) -> list[EvalRun]:

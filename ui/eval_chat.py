@@ -12,6 +12,10 @@ from integrations.mail_parsing import MailParseError, parse_eml
 from model.schema import FIELDS, TriageResult
 
 DEFAULT_SENDER = "member@example.org"
+CHAT_TURNS_KEPT = 20
+"""Turns a session keeps: each is redrawn and sent to the browser on every rerun of the page."""
+SHOWN_TEXT_CHARS = 20_000
+"""A pasted text is shown and kept up to this; the model reads far less of a body (model/prompt.py)."""
 
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
 _MAIL_HEADERS = ("from:", "subject:")
@@ -50,3 +54,16 @@ def timed_triage(triager, email: Email) -> tuple[TriageResult, float]:
 def stated_fields(result: TriageResult) -> dict[str, str]:
     """The fields the model found (empty ones left out), in the schema's order."""
     return {name: getattr(result, name) for name in FIELDS if getattr(result, name)}
+
+
+def shown_text(text: str) -> str:
+    """The pasted text as the chat shows and keeps it: a 1 MB paste would cost a MB of session
+    memory and of every rerun's page for as long as the chat lasts."""
+    if len(text) <= SHOWN_TEXT_CHARS:
+        return text
+    return f"{text[:SHOWN_TEXT_CHARS]}\n… ({len(text) - SHOWN_TEXT_CHARS:,} more characters not shown)"
+
+
+def keep_recent(turns: list) -> None:
+    """Drops all but the newest CHAT_TURNS_KEPT turns, in place (the list is the session's)."""
+    del turns[:-CHAT_TURNS_KEPT]

@@ -8,12 +8,16 @@ import re
 import time
 from pathlib import Path
 
+import pandas as pd
 from safetensors import SafetensorError, safe_open
 
 from core.settings import PROJECT_ROOT, Settings, public_url
 from model.active import ModelChoice
 from model.metadata import DEFAULT_BASE_MODEL, outside_adapter_homes
 from training.catalog import AdapterEntry
+from training.config import path_list
+from training.data_checks import text_keys
+from training.dataset import read_labelled_csv
 
 NO_ADAPTER = ""
 """The adapter option that means the plain base model."""
@@ -100,6 +104,30 @@ def adapter_test_split(adapter: AdapterEntry | None) -> Path:
         if candidate.is_file():
             return candidate
     return DEFAULT_TEST_SPLIT
+
+
+def trained_mails(rows: list[dict[str, str]], adapter: AdapterEntry | None) -> tuple[int, list[str]]:
+    """How many of ``rows`` are mails ``adapter`` was trained on, and the names of the training files
+    they come from. A model scores well on what it learnt, so such figures measure no model: the
+    page says so. Mails match however copied, by the identity the training checks use (renamed,
+    reshuffled, re-spaced, re-cased: training/data_checks.py)."""
+    config = adapter.hyperparameters if adapter else {}
+    train_files = [*path_list(str(config.get("train_file") or "")), *path_list(str(config.get("extra_train_file") or ""))]
+    if not rows or not train_files:
+        return 0, []
+    keys = text_keys(pd.DataFrame(rows, columns=["subject", "body"]).fillna(""))
+    seen, sources = [False] * len(keys), []
+    for train_file in train_files:
+        path = Path(train_file) if Path(train_file).is_absolute() else PROJECT_ROOT / train_file
+        try:
+            trained = set(text_keys(read_labelled_csv(path))) - {""}
+        except (OSError, ValueError, KeyError, UnicodeDecodeError):  # gone since, or no subject/body: nothing known
+            continue
+        hits = [key in trained for key in keys]
+        if any(hits):
+            sources.append(path.name)
+            seen = [before or hit for before, hit in zip(seen, hits, strict=True)]
+    return sum(seen), sources
 
 
 def data_folders(settings: Settings) -> tuple[Path, ...]:

@@ -30,7 +30,15 @@ from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
 from training.jobs import JobState
 from training.runs import REALWORLD_CSV
 from ui.errors import plain
-from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
+from ui.eval_chat import (
+    CHAT_TURNS_KEPT,
+    DEFAULT_SENDER,
+    email_from_text,
+    keep_recent,
+    shown_text,
+    stated_fields,
+    timed_triage,
+)
 from ui.eval_choices import (
     NO_ADAPTER,
     adapter_problem,
@@ -42,6 +50,7 @@ from ui.eval_choices import (
     is_same_choice,
     plain_base_model,
     server_csv,
+    trained_mails,
     upload_path,
 )
 from ui.resources import cached_triager, desk_settings
@@ -243,10 +252,10 @@ def chat(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice) -
     text = st.chat_input("Paste or type an email", key="eval_chat_input")
     if not text:
         return
-    turn = {"text": text, "model": describe_choice(choice, entry)}
+    turn = {"text": shown_text(text), "model": describe_choice(choice, entry)}
     with conversation:
         with st.chat_message("user"):
-            st.code(text, language=None, wrap_lines=True)
+            st.code(turn["text"], language=None, wrap_lines=True)
         with st.chat_message("assistant"):
             triager = load_model(choice, entry, active)
             if triager is None:
@@ -259,6 +268,9 @@ def chat(choice: ModelChoice, entry: AdapterEntry | None, active: ModelChoice) -
                 return
             _show_answer(turn)
     turns.append(turn)
+    if len(turns) > CHAT_TURNS_KEPT:
+        keep_recent(turns)
+        st.caption(f"Only the last {CHAT_TURNS_KEPT} turns are kept.")
 
 
 def _show_turn(turn: dict) -> None:
@@ -345,8 +357,9 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
     if not rows:
         st.error(f"{plain(str(path))} has no rows to evaluate. {CSV_ADVICE}")
         return False
+    trained_rows, trained_on = trained_mails(rows, entry)
     request = EvalRequest(path, data_label, choice.adapter, describe_choice(choice, entry), choice.base_model,
-                          limit or None, len(rows), choice.model_url)
+                          limit or None, len(rows), choice.model_url, trained_rows, tuple(trained_on))
     try:
         folder = eval_jobs.start_evaluation(request, runs_dir)
     except eval_jobs.JobAlreadyRunning as busy:
@@ -356,7 +369,15 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
         st.error(f"Could not start the evaluation: {plain(str(error))}. Check that {plain(str(runs_dir))} is writable.")
         return False
     st.session_state["eval_shown_run"] = str(folder)
+    if trained_rows:
+        st.warning(_trained_warning(trained_rows, len(rows), trained_on))
     return True
+
+
+def _trained_warning(trained_rows: int, total_rows: int, trained_on) -> str:
+    return (f"{trained_rows} of {total_rows} rows are mails this adapter was trained on "
+            f"({plain(', '.join(trained_on))}): its figures on them measure what it learnt, not how it reads "
+            "new mail. Evaluate it on its test split or the real-world benchmark for a measure.")
 
 
 def running_evaluations(runs_dir: Path) -> None:
@@ -404,6 +425,8 @@ def show_run(run: EvalRun) -> None:
         st.warning(f"Stopped after {run.done_rows} of {run.total_rows} rows, so there are no scores. "
                    f"Its predictions so far: {plain(str(run.folder / layout.PREDICTIONS_FILE))}")
         return
+    if run.trained_rows:
+        st.warning(_trained_warning(run.trained_rows, run.total_rows, run.trained_on))
     metrics = eval_jobs.load_metrics(run.folder)
     _headline(metrics)
     left, right = st.columns(2)

@@ -446,3 +446,48 @@ def test_an_uploads_name_is_text_and_a_refused_start_keeps_no_copy(app, runs_dir
         assert (set(kept.glob("*")) if kept.exists() else set()) == before
     finally:
         shutil.rmtree(busy)
+
+
+def test_an_adapters_own_training_mails_are_said_to_measure_nothing(app, runs_dir):
+    """Before: a copy of the training file was scored like new mail (accuracy, macro-F1) with no word of it."""
+    trained = pd.read_csv(runs_dir.parent / "ten.csv", keep_default_na=False, dtype=str)  # tiny's train_file
+    trained["subject"] = trained["subject"].str.upper()  # renamed and re-cased, still the same mails
+    choose_adapter(app, runs_dir / "tiny/checkpoint-2")
+    by_label(app.radio, "Labelled data").set_value(UPLOAD).run()
+    app.file_uploader(key="eval_upload").upload("fresh-mails.csv", trained.to_csv(index=False).encode(), "text/csv")
+    by_label(app.number_input, "Rows to evaluate (0 = all)").set_value(2).run()
+    by_label(app.button, f"Evaluate {plain('tiny / checkpoint-2')}").click().run()
+    assert not app.exception and not app.error
+    said = f"2 of 2 rows are mails this adapter was trained on ({plain('ten.csv')})"
+    assert any(warning.value.startswith(said) for warning in app.warning)
+
+    deadline = time.monotonic() + 240
+    while not app.metric and time.monotonic() < deadline:
+        time.sleep(1)
+        app.run()
+    assert app.metric and not app.exception
+    assert any(warning.value.startswith(said) for warning in app.warning)  # beside its figures, in any later visit
+
+
+def test_a_long_chat_of_huge_pastes_keeps_a_bounded_session(app, monkeypatch):
+    """Before: every turn was kept and redrawn whole: after 100 pastes of 1 MB the session held
+    100 MB of text and each rerun sent all of it to the browser."""
+    from model.schema import TriageResult
+    from ui import eval_chat, eval_views
+
+    class Instant:  # the chat's bookkeeping is under test, not the model
+        def triage(self, email):
+            return TriageResult("other", response="Thanks", raw_answer="{}")
+
+    monkeypatch.setattr(eval_views, "load_model", lambda *args: Instant())
+    huge = "cancel BK-12345 " + "a" * 1_000_000
+    for _ in range(eval_chat.CHAT_TURNS_KEPT + 5):
+        app.chat_input[0].set_value(huge).run()
+    assert not app.exception
+    turns = app.session_state["eval_chat"]
+    assert len(turns) == eval_chat.CHAT_TURNS_KEPT
+    assert all(len(turn["text"]) < eval_chat.SHOWN_TEXT_CHARS + 100 for turn in turns)
+    app.run()
+    assert len(app.chat_message) == 2 * eval_chat.CHAT_TURNS_KEPT
+    cut = len(huge) - eval_chat.SHOWN_TEXT_CHARS
+    assert app.chat_message[0].code[0].value.endswith(f"({cut:,} more characters not shown)")

@@ -11,7 +11,16 @@ from model.active import ModelChoice
 from model.loading import DEFAULT_BASE_MODEL
 from model.schema import TriageResult
 from training.catalog import SHIPPED_ADAPTERS_DIR, AdapterEntry
-from ui.eval_chat import DEFAULT_SENDER, email_from_text, stated_fields, timed_triage
+from ui.eval_chat import (
+    CHAT_TURNS_KEPT,
+    DEFAULT_SENDER,
+    SHOWN_TEXT_CHARS,
+    email_from_text,
+    keep_recent,
+    shown_text,
+    stated_fields,
+    timed_triage,
+)
 from ui.eval_choices import (
     DEFAULT_TEST_SPLIT,
     adapter_problem,
@@ -20,6 +29,7 @@ from ui.eval_choices import (
     choice_for,
     describe_choice,
     is_same_choice,
+    trained_mails,
     upload_path,
 )
 
@@ -57,6 +67,21 @@ def test_timed_triage_and_stated_fields():
     assert seconds >= 0 and stated_fields(result) == {"booking_id": "BK-12345"}
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=50), st.integers(min_value=0, max_value=3 * SHOWN_TEXT_CHARS))
+def test_a_pasted_text_is_kept_bounded_and_from_its_start(prefix, padding):
+    text = prefix + "\u200b" * padding  # any paste, invisible characters included
+    kept = shown_text(text)
+    assert len(kept) <= SHOWN_TEXT_CHARS + 60
+    assert kept == text if len(text) <= SHOWN_TEXT_CHARS else kept.startswith(text[:SHOWN_TEXT_CHARS])
+
+
+def test_a_chat_keeps_its_newest_turns():
+    turns = list(range(CHAT_TURNS_KEPT + 7))
+    keep_recent(turns)
+    assert turns == list(range(7, CHAT_TURNS_KEPT + 7))
+
+
 def test_choices_name_the_adapters_own_base_as_none_like_the_inbox(tmp_path):
     checkpoint = entry(tmp_path / "checkpoint-2")
     assert choice_for(checkpoint, "tiny-base", "plain") == ModelChoice(str(checkpoint.path.resolve()), None)
@@ -81,6 +106,24 @@ def test_test_split_is_found_beside_the_training_file(tmp_path):
     (tmp_path / "test.csv").write_text("x")
     assert adapter_test_split(entry("/x/a", train_file=str(tmp_path / "train.csv"))) == tmp_path / "test.csv"
     assert adapter_test_split(None) == DEFAULT_TEST_SPLIT
+
+
+def test_rows_the_adapter_was_trained_on_are_counted_however_copied(tmp_path):
+    """Before, a copy of the training file was evaluated and scored like new mail, with no word of it."""
+    import pandas as pd
+
+    trained = pd.read_csv(DEFAULT_TEST_SPLIT, keep_default_na=False, dtype=str).head(4)
+    trained.to_csv(tmp_path / "train.csv", index=False)
+    (tmp_path / "chat.csv").write_text("subject,body\nhi,a chat mail\n")
+    adapter = entry("/x/a", train_file=str(tmp_path / "train.csv"), extra_train_file=f"{tmp_path / 'gone.csv'}, "
+                    f"{tmp_path / 'chat.csv'}")
+    copied = [{"subject": row["subject"].upper(), "body": "  ".join(row["body"].split())} for _, row in
+              trained.iloc[::-1].iterrows()]  # re-cased, re-spaced, reshuffled
+    new = {"subject": "Court lights", "body": "Are the lights on court 3 fixed?"}
+    assert trained_mails([*copied[:3], new], adapter) == (3, ["train.csv"])
+    assert trained_mails([new, {"subject": "HI", "body": "A chat mail"}], adapter) == (1, ["chat.csv"])
+    assert trained_mails([new], adapter) == (0, [])
+    assert trained_mails(copied, None) == (0, [])  # the plain base model was trained on none of the desk's mail
 
 
 def test_uploads_keep_a_safe_name(tmp_path):
