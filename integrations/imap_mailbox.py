@@ -59,6 +59,7 @@ DEADLINE_TIMEOUTS = 4
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]*)"')
+_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _TAGGED_LAST_LINE = re.compile(rb"(?:\A|\r\n)([A-Za-z0-9]+) (?:OK|NO|BAD)\b[^\r\n]*\r\n\Z")
 
 
@@ -324,13 +325,17 @@ class ImapMailbox:
             yield MailRef(mailbox, uidvalidity, uid, None), raw
 
     def _uid_sizes(self) -> dict[str, int]:
-        """UID → RFC822.SIZE for the whole folder, in one round trip, in UID order."""
-        data = self._command("FETCH", "1:*", "(UID RFC822.SIZE)")
+        """UID → RFC822.SIZE for the whole folder, in one round trip, in UID order, leaving out mails
+        flagged \\Deleted: another client put them in the bin (and its expunge may erase them any
+        moment), and their copy in the processed folder would keep the flag, so the processed folder's
+        next expunge would erase the ticket's mail. Undeleted later, a mail is fetched then."""
+        data = self._command("FETCH", "1:*", "(UID RFC822.SIZE FLAGS)")
         sizes = {}
         for item in data:
             line = item[0] if isinstance(item, tuple) else item
-            uid, size = _UID.search(line or b""), _SIZE.search(line or b"")
-            if uid and size:  # skips unsolicited FETCH responses (another client's flag change)
+            uid, size, flags = _UID.search(line or b""), _SIZE.search(line or b""), _FLAGS.search(line or b"")
+            # skips unsolicited FETCH responses (another client's flag change): they have no size
+            if uid and size and not (flags and _is_deleted(flags.group(1))):
                 sizes[uid.group(1).decode()] = int(size.group(1))
         return dict(sorted(sizes.items(), key=lambda pair: int(pair[0])))
 
@@ -431,10 +436,11 @@ class ImapMailbox:
         """The store's names for the folder as it is now: (mailbox name, UIDVALIDITY)."""
         return self.settings.mailbox_name, self._select()
 
-    def has_uid(self, uid: str) -> bool:
-        """Whether the folder still holds this UID (a mail moved or expunged meanwhile is gone)."""
+    def has_uid(self, uid: str, undeleted: bool = False) -> bool:
+        """Whether the folder still holds this UID (a mail moved or expunged meanwhile is gone);
+        ``undeleted``: and not flagged \\Deleted (what a move leaves without UIDPLUS, see :meth:`_remove`)."""
         with self._unavailable_on_error("search failed"):
-            data = self._command("SEARCH", "UID", uid)
+            data = self._command("SEARCH", "UID", uid, *(["UNDELETED"] if undeleted else []))
         return uid.encode() in (data[0] or b"").split()  # bytes: a hostile answer need not decode
 
     # -- after the store has the ticket -------------------------------------------------
@@ -521,17 +527,30 @@ class ImapMailbox:
     def flag_answered_original(self, original: MailRef) -> bool:
         """Flag the mail a ticket came from \\Answered: by its UID while the folder holds it under the
         same UIDVALIDITY (that UID names no other mail, ever); else (moved to the processed folder,
-        the folder rebuilt) by its Message-ID, as :meth:`flag_answered_message`. False when not flagged."""
+        the folder rebuilt) by its Message-ID, as :meth:`flag_answered_message`. False when not flagged.
+
+        A UID flagged \\Deleted is what a move leaves behind on a server without UIDPLUS: the mail
+        other clients show is its copy in the processed folder, found by Message-ID. The leftover is
+        flagged too (a client showing deleted mail shows it answered), and alone when no copy is found."""
         # a split-off ticket's "uid" names the mail and the ticket it was split from ("1#7-2"): no UID
-        if original.mailbox == self.settings.mailbox_name and original.uid.isdigit() \
-                and self._select() == original.uidvalidity and self.has_uid(original.uid):
+        same_generation = original.mailbox == self.settings.mailbox_name and original.uid.isdigit() \
+            and self._select() == original.uidvalidity
+        if same_generation and self.has_uid(original.uid, undeleted=True):
             self._store_flag(original.uid, r"\Answered")
             return True
-        if not original.message_id:
-            log.warning("not flagging the original \\Answered: UID %s is gone from %s and the mail had no Message-ID",
-                        original.uid, original.mailbox)
-            return False
-        return self.flag_answered_message(original.message_id)
+        leftover = same_generation and self.has_uid(original.uid)
+        if original.message_id:
+            copy_flagged = self.flag_answered_message(original.message_id)
+        else:
+            copy_flagged = False
+            log.warning("not flagging the original \\Answered by its Message-ID: UID %s is gone from %s or flagged "
+                        "\\Deleted, and the mail had no Message-ID", original.uid, original.mailbox)
+        if leftover:
+            if self._select() != original.uidvalidity:
+                raise ImapUnavailable(self._describe("flagging the original failed",
+                                                     RuntimeError("the folder's UIDVALIDITY changed")))
+            self._store_flag(original.uid, r"\Answered")
+        return copy_flagged or leftover
 
     def flag_answered_message(self, message_id: str) -> bool:
         """Flag the one mail with this Message-ID \\Answered in the folder or, once moved, the processed
@@ -543,8 +562,9 @@ class ImapMailbox:
             log.warning("not flagging the original \\Answered: its Message-ID %r is not a well-formed msg-id",
                         message_id)
             return False
+        # A mail flagged \Deleted is in the bin, or a moved mail's leftover: its copy is the one that counts.
         found = [(folder, uid) for folder in filter(None, (self.settings.folder, self.settings.processed_folder))
-                 for uid in self._uids_with_message_id(folder, message_id)]
+                 for uid in self._uids_with_message_id(folder, message_id, undeleted=True)]
         if len(found) != 1:
             if found:
                 log.warning("not flagging the original \\Answered: %d mails have its Message-ID %r (%s)", len(found),
@@ -556,10 +576,11 @@ class ImapMailbox:
         self._store_flag(uid, r"\Answered")
         return True
 
-    def _uids_with_message_id(self, folder: str, message_id: str) -> list[str]:
-        """The UIDs in ``folder`` whose Message-ID is exactly ``message_id``. IMAP's HEADER search
-        matches substrings, so each hit's Message-ID is fetched and compared; an id that is no
-        well-formed msg-id (which would also fail to encode as a command) finds nothing."""
+    def _uids_with_message_id(self, folder: str, message_id: str, undeleted: bool = False) -> list[str]:
+        """The UIDs in ``folder`` whose Message-ID is exactly ``message_id`` (``undeleted``: not flagged
+        \\Deleted). IMAP's HEADER search matches substrings, so each hit's Message-ID is fetched and
+        compared; an id that is no well-formed msg-id (which would also fail to encode as a command)
+        finds nothing."""
         if not MESSAGE_ID.fullmatch(message_id):
             return []
         with self._unavailable_on_error(f"search in {folder!r} failed"):
@@ -567,7 +588,8 @@ class ImapMailbox:
                 if not self._box.folder.exists(folder):
                     return []
                 self._box.folder.set(folder)
-            data = self._command("SEARCH", "HEADER", "Message-ID", _quoted(message_id))
+            data = self._command("SEARCH", "HEADER", "Message-ID", _quoted(message_id),
+                                 *(["UNDELETED"] if undeleted else []))
             # only UIDs: a hostile answer's other bytes would fail to decode or to read as a number
             hits = [hit.decode() for hit in (data[0] or b"").split() if hit.isdigit()]
             if not hits:
@@ -618,6 +640,11 @@ def _fingerprints(data: list) -> dict[str, _Fingerprint]:
         if uid and size and arrived:
             found[uid.group(1).decode()] = _Fingerprint(int(size.group(1)), arrived.group(1), _message_ids(item[1]))
     return found
+
+
+def _is_deleted(flags: bytes) -> bool:
+    """Whether a FETCH answer's flag list holds \\Deleted (flags are case-insensitive)."""
+    return b"\\deleted" in flags.lower().split()
 
 
 def _message_ids(header: bytes) -> list[str]:

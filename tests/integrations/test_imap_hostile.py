@@ -774,6 +774,49 @@ def test_without_uidplus_a_moved_mail_left_flagged_deleted_is_neither_fetched_no
     assert fetch_imap(store, settings) == 0  # a server that gains UIDPLUS later fetches nothing either
 
 
+@pytest.mark.parametrize("lacking", [(), ("MOVE", "UIDPLUS")], ids=["dovecot", "no-move-no-uidplus"])
+def test_a_mail_another_client_marked_deleted_is_left_in_the_bin_until_undeleted(dovecot_server, imap_account,
+                                                                                 store, proxies, lacking):
+    # Before: it became a ticket and was moved, and its copy in Done kept \Deleted, so the next
+    # expunge of Done (any mail client's) erased the ticket's mail from the server.
+    settings = dataclasses.replace(imap_account, processed_folder="Done")
+    dovecot_server.append_many(settings.user, [mail(1), mail(2)])
+    mark_deleted_elsewhere(settings, "2")
+    served = proxies(settings.port, without(*lacking)).settings(settings)
+    assert fetch_imap(store, served) == 1
+    assert [t.message_id for t in store.tickets()] == ["<1@example.org>"]
+    assert server_flags(settings)["2"] == {"\\Deleted"}  # untouched, in the other client's bin
+    assert all("\\Deleted" not in flags for flags in server_flags(settings, "Done").values())
+
+    client = imaplib.IMAP4(settings.host, settings.port)  # the other client undoes its deletion
+    client.login(settings.user, settings.password)
+    client.select("INBOX")
+    client.uid("STORE", "2", "-FLAGS", r"(\Deleted)")
+    client.logout()
+    assert fetch_imap(store, served) == 1
+    assert sorted(t.message_id for t in store.tickets()) == ["<1@example.org>", "<2@example.org>"]
+    assert [flags for flags in server_flags(settings, "Done").values()] == [set(), set()]
+
+
+FLAG = st.sampled_from(["\\Deleted", "\\DELETED", "\\deleted", "\\Seen", "\\Answered", "$Deleted", "\\Deletedx",
+                        "Deleted", "\\Flagged", "$Junk"])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(listing=st.lists(st.tuples(st.lists(FLAG, max_size=4), st.booleans()), max_size=20))
+def test_the_listing_leaves_out_exactly_the_mails_flagged_deleted_whatever_else_they_carry(listing):
+    # Flags are case-insensitive; a keyword that merely resembles \Deleted keeps the mail, and the
+    # FLAGS item may come before or after the others.
+    answer = [(b"%d FETCH (FLAGS (%s) UID %d RFC822.SIZE 10)" if flags_first else
+               b"%d FETCH (UID %d RFC822.SIZE 10 FLAGS (%s))") % ((number, " ".join(flags).encode(), number)
+                                                                if flags_first else (number, number, " ".join(flags).encode()))
+              for number, (flags, flags_first) in enumerate(listing, start=1)]
+    mailbox = ImapMailbox(ImapSettings("127.0.0.1", 1, "plain", "desk", "secret"))
+    mailbox._command = lambda *request, **_: answer
+    assert list(mailbox._uid_sizes()) == [str(number) for number, (flags, _) in enumerate(listing, start=1)
+                                          if "\\deleted" not in {flag.lower() for flag in flags}]
+
+
 # -- a mail without a Message-ID whose move was cut after its copy ----------------------------------
 WITHOUT_ONE_MESSAGE_ID = {
     "none": b"",

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from core.mail import MailRef
 from integrations.imap_mailbox import ImapMailbox, ImapRefused, ImapReplyFiling, ImapSettings, ImapUnavailable
-from tests.integrations.test_imap_hostile import LyingProxy
+from support.intake import fetch_imap
+from support.store import TicketStore
+from tests.integrations.test_imap_hostile import LyingProxy, without
 from tests.integrations.test_imap_mailbox import mail, server_flags
 
 ORIGINAL_ID, REPLY = "<1@example.org>", "<9@example.org>"
@@ -195,6 +197,27 @@ def test_a_moved_original_is_flagged_by_its_message_id_only_when_no_other_mail_h
     said = [record.getMessage() for record in caplog.records if "not flagging" in record.getMessage()]
     assert said == ["not flagging the original \\Answered: 2 mails have its Message-ID '<1@example.org>' "
                     + "(Done UID 1, Done UID 2)"]
+
+
+@pytest.mark.parametrize("message_id", [ORIGINAL_ID, None], ids=["message-id", "no-message-id"])
+def test_without_uidplus_the_moved_copy_is_flagged_answered_not_only_the_leftover(dovecot_server, account, tmp_path,
+                                                                                 message_id):
+    # Without MOVE and UIDPLUS the move leaves mail 1 in INBOX under its UID, flagged \Deleted.
+    # Before: that leftover alone was flagged \Answered, and other mail clients showed the mail in
+    # Done (the one they list) unanswered.
+    settings = dataclasses.replace(account, processed_folder="Done")
+    proxy = LyingProxy(dovecot_server.imap_port, without("MOVE", "UIDPLUS"))
+    try:
+        limited = dataclasses.replace(settings, port=proxy.port)
+        assert fetch_imap(TicketStore(tmp_path / "tickets.sqlite3"), limited) == 2
+        ImapReplyFiling(limited).after_reply(original(settings, message_id=message_id), mail(9), REPLY)
+    finally:
+        proxy.close()
+    assert server_flags(settings, "Done") == ({"1": {"\\Answered"}, "2": set()} if message_id
+                                              else {"1": set(), "2": set()})
+    # the leftover too: a client that shows deleted mail shows it answered
+    assert server_flags(settings) == {"1": {"\\Answered", "\\Deleted", "\\Seen"}, "2": {"\\Deleted", "\\Seen"}}
+    assert sent_count(settings) == 1
 
 
 def test_a_rebuilt_folder_flags_by_message_id_never_the_mail_now_under_the_old_uid(dovecot_server, account):
