@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
@@ -426,6 +427,21 @@ class OutboxSender:
         except OSError as error:
             raise MailSendError(f"outbox {self.folder}: {type(error).__name__}: {error}") from error
         return message_id
+
+    def holds(self, message_id: str) -> bool:
+        """Whether the outbox has the message with this Message-ID. Each is written whole or not at
+        all, so after a crash while sending this is certain where an SMTP server cannot be asked. The
+        file name is only a hint (cut to 120 characters): its Message-ID header decides."""
+        pattern = f"*-{_file_safe(message_id)}.eml"
+        for path in self.folder.glob(pattern) if self.folder.is_dir() else ():
+            try:
+                with path.open("rb") as handle:
+                    headers = BytesHeaderParser(policy=MAIL_POLICY).parse(handle)
+            except OSError:  # taken away meanwhile by whatever relays the outbox
+                continue
+            if str(headers.get("Message-ID", "")).strip() == message_id.strip():
+                return True
+        return False
 
 
 def _ensure_message_id(message: EmailMessage, sender: str) -> str:

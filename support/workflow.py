@@ -39,6 +39,7 @@ from integrations.mail_sending import (
     MailSender,
     MailSendError,
     OriginalMail,
+    OutboxSender,
     build_reply,
     message_bytes,
 )
@@ -317,6 +318,7 @@ class Workflow:
                                 lease=True, by=actor):
             log.info("ticket %s: someone else is executing it, or it is done", ticket_id)
             return self.store.state_of(ticket_id)
+        self.checkpoint("leased")
         return self._contained(ticket_id)
 
     def resume(self) -> list[int]:
@@ -404,12 +406,16 @@ class Workflow:
             self.store.add_reply(ticket_id, message["Message-ID"], message_bytes(message))
             self.checkpoint("reply_prepared")
             reply = self.store.reply(ticket_id)
+        if reply.status == "sending" and isinstance(self.sender, OutboxSender) and self.sender.holds(reply.message_id):
+            self.store.mark_replied(ticket_id)  # its sender died once the outbox had it: it went out, once
+            reply = self.store.reply(ticket_id)
         if reply.status == "sending":  # not ours: its sender died or hangs, the message may be out
             self.store.fail(ticket_id, DELIVERY_UNKNOWN, self.worker, step="reply")
             return State.FAILED
         if reply.status != "sent":
             if not self.store.claim_reply(ticket_id):
                 return self.store.state_of(ticket_id)  # another process claimed it just now
+            self.checkpoint("reply_claimed")
             message = message_from_bytes(reply.raw, policy=MAIL_POLICY)
             try:
                 self.sender.send(message)
