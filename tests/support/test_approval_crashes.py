@@ -155,3 +155,119 @@ def test_the_outbox_knows_a_reply_by_its_whole_message_id_never_by_a_file_name_a
     message.set_content("Cancelled.")
     outbox.send(message)
     assert outbox.holds(sent) and not outbox.holds(other)
+
+
+# -- filing the sent reply in IMAP: the original flagged \Answered, a copy APPENDed to Sent -------
+
+FILE_THEN_DIE_AT = """
+import json, os, sys
+from integrations.club_api import ClubApi
+from integrations.imap_mailbox import ImapMailbox, ImapReplyFiling, ImapSettings
+from integrations.mail_sending import SmtpSender, SmtpSettings
+from support.store import TicketStore
+from support.workflow import Workflow
+
+store_path, ticket_id, step, smtp_port, status, club = sys.argv[1:]
+
+def die_at(name):
+    if name == step:
+        os._exit(int(status))
+
+# The two IMAP gaps lie inside one filing; the process dies there as it would between two commands.
+flag_then_append = ImapMailbox.append_sent
+def append_sent(mailbox, raw, message_id=None):
+    die_at("answered_stored")
+    flag_then_append(mailbox, raw, message_id)
+    die_at("sent_appended")
+ImapMailbox.append_sent = append_sent
+
+sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=int(smtp_port), security="plain", user=None, password=None,
+                                 from_address=club, timeout=5))
+api = ClubApi(os.environ["CLUB_URL"], os.environ["CLUB_TOKEN"], timeout=5, retries=2, backoff=0.01)
+filing = ImapReplyFiling(ImapSettings(**json.loads(os.environ["IMAP_SETTINGS"])))
+workflow = Workflow(TicketStore(store_path), api, sender, from_address=club, mailbox=filing, checkpoint=die_at)
+workflow.approve(int(ticket_id), "operator")
+workflow.execute(int(ticket_id))
+die_at("filing_recorded")
+"""
+
+FILING_GAPS = {"replied": (False, 0, False), "answered_stored": (True, 0, False),
+               "sent_appended": (True, 1, False), "filing_recorded": (True, 1, True)}
+"""Where the process dies once the reply was sent and recorded: before filing; after the original was
+flagged \\Answered and before the Sent APPEND; after the APPEND and before the store records the filing;
+after it recorded it. Each with what it left: the original flagged, copies in Sent, the filing recorded."""
+
+
+@pytest.fixture
+def imap_ticket(tmp_path, dovecot_server):
+    """Anna's cancellation fetched from a real Dovecot account (moved to Done), triaged to be approved."""
+    from model.schema import TriageResult
+    from support.intake import fetch_imap
+    from tests.test_end_to_end import ANNA_CANCELS
+
+    user = dovecot_server.add_user()
+    settings = dovecot_server.settings(user, processed_folder="Done", sent_folder="Sent", timeout=5)
+    dovecot_server.append(user, ANNA_CANCELS.read_bytes())
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    assert fetch_imap(store, settings) == 1
+    [ticket] = store.tickets()
+    triage = TriageResult(response="Hi, done.\n\nBest wishes,\nYour club support team", confidence=0.99,
+                          category="cancel_booking", booking_id="BK-48213")
+    store.record_triage(ticket.id, triage.to_dict(), flags=[])
+    return store.path, ticket.id, settings
+
+
+def file_then_die_at(step, path, ticket_id, imap, club_backend, smtp_server):
+    import dataclasses
+    import json
+
+    imap_json = json.dumps({name: value for name, value in dataclasses.asdict(imap).items() if name != "ssl_context"})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "CLUB_URL": club_backend.url,
+           "CLUB_TOKEN": club_backend.token, "IMAP_SETTINGS": imap_json}
+    child = subprocess.run([sys.executable, "-c", FILE_THEN_DIE_AT, str(path), str(ticket_id), step,
+                            str(smtp_server.port), str(KILLED), CLUB], check=False, cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == KILLED, child.stderr  # it died at that very step
+
+
+def mailbox_as_left(imap) -> tuple[bool, list]:
+    """Whether the original (moved to Done) is flagged \\Answered, and the Message-IDs of Sent's mails,
+    as another mail client sees them; the INBOX is empty (the original was moved)."""
+    from imap_tools import MailBoxUnencrypted
+
+    with MailBoxUnencrypted(imap.host, imap.port).login(imap.user, imap.password, "Done") as box:
+        [original] = box.fetch(mark_seen=False)
+        box.folder.set("INBOX")
+        assert list(box.fetch(mark_seen=False)) == []
+        if not box.folder.exists("Sent"):  # created by the first APPEND
+            return "\\Answered" in original.flags, []
+        box.folder.set("Sent")
+        sent = [mail.headers["message-id"] for mail in box.fetch(mark_seen=False)]
+    return "\\Answered" in original.flags, sent
+
+
+@pytest.mark.parametrize("step", FILING_GAPS)
+def test_a_process_killed_while_filing_the_reply_files_it_once_and_never_sends_it_again(imap_ticket, club_backend,
+                                                                                       smtp_server, step):
+    from integrations.imap_mailbox import ImapReplyFiling
+    from support.workflow import FILE_REPLY
+
+    path, ticket_id, imap = imap_ticket
+    file_then_die_at(step, path, ticket_id, imap, club_backend, smtp_server)
+    answered, sent_copies, recorded = FILING_GAPS[step]
+    left_answered, left_in_sent = mailbox_as_left(imap)
+    assert (left_answered, len(left_in_sent)) == (answered, sent_copies)  # it died at that gap
+    assert TicketStore(path).reply(ticket_id).answered_flagged == recorded and len(smtp_server.messages) == 1
+
+    workflow = Workflow(TicketStore(path), club_backend.api(), SmtpSender(smtp_server.settings(from_address=CLUB)),
+                        from_address=CLUB, mailbox=ImapReplyFiling(imap))
+    for _ in range(3):  # the next rounds: the filing is done, nothing more happens
+        workflow.resume()
+    store = workflow.store
+    reply = store.reply(ticket_id)
+    assert store.state_of(ticket_id) == State.REPLIED and reply.answered_flagged
+    assert store.unfiled_replies() == [] and store.failures(ticket_id).get(FILE_REPLY) is None
+    assert len(smtp_server.messages) == 1 and club_backend.effects()["cancel"] == 1
+    assert mailbox_as_left(imap) == (True, [(reply.message_id,)])  # one copy in Sent, the original answered
+    events = [entry.event for entry in store.audit_log(ticket_id)]
+    assert events.count("executed->replied") == 1
