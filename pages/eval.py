@@ -29,6 +29,6 @@ with chat_tab:
 with evaluate_tab:
     eval_views.evaluation_form(choice, entry, runs_dir)
     eval_views.running_evaluations(runs_dir)
-    eval_views.evaluation_results(runs_dir)
+    eval_views.evaluation_results(runs_dir, choice, entry)
 with compare_tab:
     eval_views.comparison(runs_dir)

@@ -77,6 +77,8 @@ class EvalRequest:
     """Rows that are mails the adapter was trained on: its figures on them measure no model."""
     trained_on: tuple[str, ...] = ()
     """The training files those rows come from, by name."""
+    distinct_rows: int | None = None
+    """How many different mails the rows are (training/data_checks.text_keys); None = not counted."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,13 @@ class EvalRun:
     trained_rows: int = 0
     """As in EvalRequest: rows the evaluated adapter was trained on."""
     trained_on: tuple[str, ...] = ()
+    distinct_rows: int | None = None
+    """As in EvalRequest; None for runs that did not count them."""
+    adapter: str | None = None
+    """The evaluated adapter folder as recorded; None = the plain base model (or not recorded)."""
+    base_model: str | None = None
+    served: bool = False
+    """Evaluated through the model server rather than a model loaded by the job."""
 
     @property
     def title(self) -> str:
@@ -145,7 +154,9 @@ def read_run(folder: Path) -> EvalRun | None:
     return EvalRun(folder, request.get("adapter_label", "?"), request.get("data_label", "?"), state,
                    min(done, total) if total else done, total, job.started_at, message or "",
                    _whole(request.get("trained_rows"), 0),
-                   tuple(map(str, trained_on)) if isinstance(trained_on, list) else ())
+                   tuple(map(str, trained_on)) if isinstance(trained_on, list) else (),
+                   _whole(request.get("distinct_rows"), None),  # None: started before mails were counted
+                   *_evaluated_model(request))
 
 
 def list_runs(runs_dir: Path) -> list[EvalRun]:
@@ -277,10 +288,20 @@ def _command_line_run(folder: Path, metrics: dict) -> EvalRun:
     adapter_label = f"{Path(adapter).parent.name} / {Path(adapter).name}" if adapter else "base model"
     n = _whole(metrics.get("n"), 0)
     return EvalRun(folder, adapter_label, Path(str(config.get("data", "?"))).name, JobState.FINISHED, n, n,
-                   layout.modified(folder / layout.METRICS_FILE))
+                   layout.modified(folder / layout.METRICS_FILE), adapter=adapter or None,
+                   base_model=_text(config.get("base_model")), served=bool(config.get("model_url")))
 
 
-def _whole(value, default: int) -> int:
+def _evaluated_model(recorded: dict) -> tuple[str | None, str | None, bool]:
+    """The adapter, base model and served-ness a job.json records (hand-edited values read as none)."""
+    return _text(recorded.get("adapter")), _text(recorded.get("base_model")), bool(recorded.get("model_url"))
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _whole(value, default: int | None) -> int | None:
     """``value`` when it is a whole number, else ``default``."""
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 

@@ -18,6 +18,7 @@ from training.catalog import AdapterEntry
 from training.config import path_list
 from training.data_checks import text_keys
 from training.dataset import read_labelled_csv
+from training.eval_jobs import EvalRun
 
 NO_ADAPTER = ""
 """The adapter option that means the plain base model."""
@@ -115,7 +116,7 @@ def trained_mails(rows: list[dict[str, str]], adapter: AdapterEntry | None) -> t
     train_files = [*path_list(str(config.get("train_file") or "")), *path_list(str(config.get("extra_train_file") or ""))]
     if not rows or not train_files:
         return 0, []
-    keys = text_keys(pd.DataFrame(rows, columns=["subject", "body"]).fillna(""))
+    keys = _mail_keys(rows)
     seen, sources = [False] * len(keys), []
     for train_file in train_files:
         path = Path(train_file) if Path(train_file).is_absolute() else PROJECT_ROOT / train_file
@@ -128,6 +129,26 @@ def trained_mails(rows: list[dict[str, str]], adapter: AdapterEntry | None) -> t
             sources.append(path.name)
             seen = [before or hit for before, hit in zip(seen, hits, strict=True)]
     return sum(seen), sources
+
+
+def distinct_mails(rows: list[dict[str, str]]) -> int:
+    """How many different mails ``rows`` are, by the same identity as ``trained_mails``: a file of
+    one mail copied N times scores that mail N times, which its figures do not show."""
+    return len(set(_mail_keys(rows)))
+
+
+def _mail_keys(rows: list[dict[str, str]]) -> list[str]:
+    return text_keys(pd.DataFrame(rows, columns=["subject", "body"]).fillna("")) if rows else []
+
+
+def is_evaluation_of(run: EvalRun, choice: ModelChoice) -> bool:
+    """Whether ``run`` evaluated the model ``choice`` names: the same adapter folder (links followed),
+    base model and source (the model server or a loaded model)."""
+    def adapter(path: str | None) -> str | None:
+        return str(Path(path).resolve()) if path else None
+
+    return ((adapter(run.adapter), run.base_model, run.served)
+            == (adapter(choice.adapter), choice.base_model, bool(choice.model_url)))
 
 
 def data_folders(settings: Settings) -> tuple[Path, ...]:

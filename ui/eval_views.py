@@ -47,6 +47,8 @@ from ui.eval_choices import (
     choice_for,
     data_folders,
     describe_choice,
+    distinct_mails,
+    is_evaluation_of,
     is_same_choice,
     plain_base_model,
     server_csv,
@@ -359,7 +361,8 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
         return False
     trained_rows, trained_on = trained_mails(rows, entry)
     request = EvalRequest(path, data_label, choice.adapter, describe_choice(choice, entry), choice.base_model,
-                          limit or None, len(rows), choice.model_url, trained_rows, tuple(trained_on))
+                          limit or None, len(rows), choice.model_url, trained_rows, tuple(trained_on),
+                          distinct_mails(rows))
     try:
         folder = eval_jobs.start_evaluation(request, runs_dir)
     except eval_jobs.JobAlreadyRunning as busy:
@@ -369,15 +372,27 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
         st.error(f"Could not start the evaluation: {plain(str(error))}. Check that {plain(str(runs_dir))} is writable.")
         return False
     st.session_state["eval_shown_run"] = str(folder)
-    if trained_rows:
-        st.warning(_trained_warning(trained_rows, len(rows), trained_on))
+    for warning in _data_warnings(len(rows), request.distinct_rows, trained_rows, trained_on):
+        st.warning(warning)
     return True
 
 
-def _trained_warning(trained_rows: int, total_rows: int, trained_on) -> str:
-    return (f"{trained_rows} of {total_rows} rows are mails this adapter was trained on "
-            f"({plain(', '.join(trained_on))}): its figures on them measure what it learnt, not how it reads "
-            "new mail. Evaluate it on its test split or the real-world benchmark for a measure.")
+def _run_warnings(run: EvalRun) -> list[str]:
+    return _data_warnings(run.total_rows, run.distinct_rows, run.trained_rows, run.trained_on)
+
+
+def _data_warnings(total_rows: int, distinct_rows: int | None, trained_rows: int, trained_on) -> list[str]:
+    """What the figures on this data cannot say: said when an evaluation starts and wherever they show."""
+    warnings = []
+    if distinct_rows is not None and distinct_rows < total_rows:
+        warnings.append(f"{total_rows} rows are {distinct_rows} distinct {'mail' if distinct_rows == 1 else 'mails'}: "
+                        "a repeated mail counts in every figure as often as it is repeated, so they measure fewer "
+                        "mails than the row count says.")
+    if trained_rows:
+        warnings.append(f"{trained_rows} of {total_rows} rows are mails this adapter was trained on "
+                        f"({plain(', '.join(trained_on))}): its figures on them measure what it learnt, not how it "
+                        "reads new mail. Evaluate it on its test split or the real-world benchmark for a measure.")
+    return warnings
 
 
 def running_evaluations(runs_dir: Path) -> None:
@@ -401,17 +416,26 @@ def _progress(runs_dir: Path) -> None:
             st.rerun()
 
 
-def evaluation_results(runs_dir: Path) -> None:
-    """The results of one ended evaluation: this session's newest unless another is picked."""
+def evaluation_results(runs_dir: Path, choice: ModelChoice, entry: AdapterEntry | None) -> None:
+    """The results of one ended evaluation of the chosen model: this session's newest unless another
+    is picked. Any other evaluation can be picked; when the chosen model has none, the page says so."""
     runs = [run for run in eval_jobs.list_runs(runs_dir) if run.state != JobState.RUNNING]
     if not runs:
         st.info("No evaluations yet: choose labelled data above and press Evaluate.")
         return
     by_folder = {str(run.folder): run for run in runs}
     folders = list(by_folder)
+    of_choice = [folder for folder in folders if is_evaluation_of(by_folder[folder], choice)]
     shown = st.session_state.get("eval_shown_run")
-    folder = st.selectbox("Results of", folders, index=folders.index(shown) if shown in folders else 0,
+    opened = shown if shown in of_choice else (of_choice or folders)[0]
+    if not of_choice:
+        st.info(f"{plain(describe_choice(choice, entry))} has no evaluation yet: press Evaluate above. "
+                "Other models' evaluations can be picked here.")
+    # keyed by where it opens: another model chosen, or this session's evaluation ended, opens anew there
+    folder = st.selectbox("Results of", folders, index=folders.index(opened), key=f"eval_results::{opened}",
                           format_func=lambda key: f"{by_folder[key].title} · {by_folder[key].state}")
+    if folder not in of_choice:
+        st.caption(f"Not an evaluation of the chosen model ({plain(describe_choice(choice, entry))}).")
     show_run(by_folder[folder])
 
 
@@ -425,8 +449,8 @@ def show_run(run: EvalRun) -> None:
         st.warning(f"Stopped after {run.done_rows} of {run.total_rows} rows, so there are no scores. "
                    f"Its predictions so far: {plain(str(run.folder / layout.PREDICTIONS_FILE))}")
         return
-    if run.trained_rows:
-        st.warning(_trained_warning(run.trained_rows, run.total_rows, run.trained_on))
+    for warning in _run_warnings(run):
+        st.warning(warning)
     metrics = eval_jobs.load_metrics(run.folder)
     _headline(metrics)
     left, right = st.columns(2)
@@ -496,7 +520,8 @@ def comparison(runs_dir: Path) -> None:
         st.info("Comparing needs two finished evaluations: evaluate two checkpoints on the same data in the "
                 "Evaluate tab.")
         return
-    titles = {str(run.folder): run.title for run in runs}
+    by_folder = {str(run.folder): run for run in runs}
+    titles = {folder: run.title for folder, run in by_folder.items()}
     folders = list(titles)
     left, right = st.columns(2)
     first = left.selectbox("First", folders, index=1, format_func=titles.get, key="eval_compare_first")
@@ -504,6 +529,9 @@ def comparison(runs_dir: Path) -> None:
     first_metrics, second_metrics = eval_jobs.load_metrics(Path(first)), eval_jobs.load_metrics(Path(second))
     for warning in compare.comparison_warnings(first_metrics, second_metrics):
         st.warning(f"These two are not directly comparable: {plain(warning)}.")
+    for which, folder in (("First", first), ("Second", second)):
+        for warning in _run_warnings(by_folder[folder]):
+            st.warning(f"{which}: {warning}")
     table = compare.compare_metrics(first_metrics, second_metrics)
     st.dataframe(_readable(table, signed=("change",)), hide_index=True, height="content")
     for column, metrics in zip(st.columns(2), (first_metrics, second_metrics), strict=True):

@@ -461,11 +461,12 @@ def test_an_adapters_own_training_mails_are_said_to_measure_nothing(app, runs_di
     said = f"2 of 2 rows are mails this adapter was trained on ({plain('ten.csv')})"
     assert any(warning.value.startswith(said) for warning in app.warning)
 
-    deadline = time.monotonic() + 240
-    while not app.metric and time.monotonic() < deadline:
+    deadline = time.monotonic() + 240  # other tests' evaluations may show figures meanwhile: wait for this one
+    while eval_jobs.running_job(runs_dir) is not None and time.monotonic() < deadline:
         time.sleep(1)
-        app.run()
+    app.run()
     assert app.metric and not app.exception
+    assert by_label(app.selectbox, "Results of").value == app.session_state["eval_shown_run"]
     assert any(warning.value.startswith(said) for warning in app.warning)  # beside its figures, in any later visit
 
 
@@ -491,3 +492,78 @@ def test_a_long_chat_of_huge_pastes_keeps_a_bounded_session(app, monkeypatch):
     assert len(app.chat_message) == 2 * eval_chat.CHAT_TURNS_KEPT
     cut = len(huge) - eval_chat.SHOWN_TEXT_CHARS
     assert app.chat_message[0].code[0].value.endswith(f"({cut:,} more characters not shown)")
+
+
+def test_a_csv_of_one_mail_repeated_is_said_to_be_one_mail_at_its_start_and_beside_its_figures(app, runs_dir):
+    """Before: 3 copies of one mail (one re-cased) were scored as 3 mails with no word of it."""
+    repeated = pd.DataFrame([EVAL_ROWS[2]] * 3, columns=["sender", "subject", "body", "category", "username",
+                                                         "booking_id"])
+    repeated.loc[1, "body"] = repeated.loc[1, "body"].upper()  # the same mail however copied (text_keys)
+    choose_adapter(app, runs_dir / "tiny/checkpoint-4")
+    by_label(app.radio, "Labelled data").set_value(UPLOAD).run()
+    app.file_uploader(key="eval_upload").upload("three.csv", repeated.to_csv(index=False).encode(), "text/csv")
+    by_label(app.button, f"Evaluate {plain('tiny / checkpoint-4')}").click().run()
+    assert not app.exception and not app.error
+    said = "3 rows are 1 distinct mail:"
+    assert any(warning.value.startswith(said) for warning in app.warning)
+
+    deadline = time.monotonic() + 240  # other tests' evaluations may show figures meanwhile: wait for this one
+    while eval_jobs.running_job(runs_dir) is not None and time.monotonic() < deadline:
+        time.sleep(1)
+    app.run()
+    assert app.metric and not app.exception
+    assert by_label(app.selectbox, "Results of").value == app.session_state["eval_shown_run"]
+    assert any(warning.value.startswith(said) for warning in app.tabs[1].warning)  # beside its figures
+
+
+def recorded_evaluation(runs_dir, name, started_at, **request):
+    """A finished app-started evaluation of 4 rows whose job.json records ``request``'s fields."""
+    folder = finished_evaluation(runs_dir, name, {"n": 4, "category_accuracy": 0.5, "config": {"data": "five.csv"}},
+                                 started_at)
+    job = json.loads((folder / JOB_FILE).read_text())
+    job["extra"].update(request)
+    (folder / JOB_FILE).write_text(json.dumps(job))
+    return folder
+
+
+def test_the_compare_tab_repeats_what_a_runs_figures_cannot_say(app, runs_dir):
+    """Before: a run scored on its adapter's own training mails showed the warning in its results
+    only; compared side by side, its figures read like any other's."""
+    later = time.time() + 7200
+    trained = recorded_evaluation(runs_dir, "2026-trained", later, trained_rows=4, trained_on=["ten.csv"])
+    repeated = recorded_evaluation(runs_dir, "2026-repeated", later + 1, distinct_rows=2)
+    try:
+        app.run()
+        by_label(app.selectbox, "First").set_value(str(trained))
+        by_label(app.selectbox, "Second").set_value(str(repeated)).run()
+        assert not app.exception
+        said = [warning.value for warning in app.tabs[2].warning]
+        assert any(text.startswith(f"First: 4 of 4 rows are mails this adapter was trained on ({plain('ten.csv')})")
+                   for text in said), said
+        assert any(text.startswith("Second: 4 rows are 2 distinct mails:") for text in said), said
+    finally:
+        shutil.rmtree(trained)
+        shutil.rmtree(repeated)
+
+
+def test_results_open_on_an_evaluation_of_the_chosen_adapter_or_say_it_has_none(app, runs_dir):
+    """Before: after choosing another adapter, "Results of" still opened on this session's last
+    evaluation of the adapter chosen before, its figures read as the new choice's."""
+    first, second = runs_dir / "tiny/checkpoint-2", runs_dir / "tiny/checkpoint-4"
+    later = time.time() + 10_800
+    of_first = recorded_evaluation(runs_dir, "2026-of-first", later, adapter=str(first.resolve()))
+    of_second = recorded_evaluation(runs_dir, "2026-of-second", later + 1, adapter=str(second.resolve()))
+    try:
+        choose_adapter(app, second)
+        app.session_state["eval_shown_run"] = str(of_second)  # as when this session evaluated it
+        app.run()
+        assert by_label(app.selectbox, "Results of").value == str(of_second)
+        choose_adapter(app, first)
+        assert by_label(app.selectbox, "Results of").value == str(of_first)
+        choose_adapter(app, runs_dir / "tiny/adapter")  # never evaluated
+        assert any(info.value.startswith(f"{plain('tiny / adapter (final)')} has no evaluation yet")
+                   for info in app.tabs[1].info)
+        assert any(caption.value.startswith("Not an evaluation of the chosen model") for caption in app.tabs[1].caption)
+    finally:
+        shutil.rmtree(of_first)
+        shutil.rmtree(of_second)

@@ -167,6 +167,21 @@ def test_an_evaluation_from_before_2a130be_is_listed_with_its_labels(tmp_path):
     assert runs[stopped.name].data_label == "realworld_eval.csv"
 
 
+def test_a_run_keeps_its_distinct_mails_and_the_model_it_evaluated(tmp_path):
+    """The page says "N rows are M distinct mails" beside a run's figures and opens the chosen model's runs."""
+    counted = old_job_folder(tmp_path, "counted", distinct_rows=3, base_model="some-base",
+                             model_url="http://server.example")
+    before = old_job_folder(tmp_path, "before")  # written before the mails were counted
+    hand_edited = old_job_folder(tmp_path, "hand-edited", distinct_rows="3", adapter=["x"])
+    for folder in (counted, before, hand_edited):
+        (folder / layout.METRICS_FILE).write_text(json.dumps({"n": 50}))
+    runs = {run.folder.name: run for run in list_runs(tmp_path)}
+    assert (runs["counted"].distinct_rows, runs["counted"].adapter, runs["counted"].base_model,
+            runs["counted"].served) == (3, "runs/default/adapter", "some-base", True)
+    assert (runs["before"].distinct_rows, runs["before"].served) == (None, False)
+    assert (runs["hand-edited"].distinct_rows, runs["hand-edited"].adapter) == (None, None)
+
+
 def test_an_unreadable_job_file_costs_the_lists_only_its_folder(tmp_path, caplog):
     job_folder(tmp_path, "1-good", started=1_700_000_001)
     for name, text in (("2-not-json", '{"pid": 12, "crea'), ("3-not-an-object", "[]"),

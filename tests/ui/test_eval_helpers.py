@@ -28,6 +28,8 @@ from ui.eval_choices import (
     base_model_options,
     choice_for,
     describe_choice,
+    distinct_mails,
+    is_evaluation_of,
     is_same_choice,
     trained_mails,
     upload_path,
@@ -124,6 +126,46 @@ def test_rows_the_adapter_was_trained_on_are_counted_however_copied(tmp_path):
     assert trained_mails([new, {"subject": "HI", "body": "A chat mail"}], adapter) == (1, ["chat.csv"])
     assert trained_mails([new], adapter) == (0, [])
     assert trained_mails(copied, None) == (0, [])  # the plain base model was trained on none of the desk's mail
+
+
+MAILS = st.lists(st.fixed_dictionaries({"subject": st.text(max_size=12), "body": st.text(max_size=40)}),
+                 min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(MAILS, st.lists(st.integers(min_value=1, max_value=4), min_size=8, max_size=8))
+def test_repeated_mails_are_counted_once_however_often_and_however_copied(mails, repeats):
+    """Before, a CSV of one mail copied N times was evaluated and its figures read as N mails."""
+    copies = [{"subject": mail["subject"].upper(), "body": f"  {mail['body']} "} for mail in mails]
+    repeated = [mail for mail, times in zip(mails, repeats, strict=False) for _ in range(times)]
+    assert distinct_mails(repeated) == distinct_mails(mails) == distinct_mails(mails + copies) <= len(mails)
+
+
+def test_distinct_mails_of_a_file_of_one_mail_and_of_different_mails():
+    mail = {"subject": "Cancel", "body": "Please cancel BK-12345"}
+    assert distinct_mails([mail] * 40) == 1
+    assert distinct_mails([mail, {"subject": "Cancel", "body": "Please cancel BK-54321"}]) == 2
+    assert distinct_mails([]) == 0
+
+
+def test_an_evaluation_belongs_to_the_adapter_base_and_source_it_ran_with(tmp_path):
+    from training.eval_jobs import EvalRun
+    from training.jobs import JobState
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+
+    def run(adapter, base_model=None, served=False):
+        return EvalRun(tmp_path, "x", "y", JobState.FINISHED, 1, 1, 0.0, adapter=adapter, base_model=base_model,
+                       served=served)
+
+    chosen = ModelChoice(str(tmp_path / "a"), None)
+    assert is_evaluation_of(run(str(tmp_path / "link")), chosen)  # the same folder through a link
+    assert not is_evaluation_of(run(str(tmp_path / "b")), chosen)
+    assert not is_evaluation_of(run(None), chosen)
+    assert not is_evaluation_of(run(str(tmp_path / "a"), "other-base"), chosen)
+    assert not is_evaluation_of(run(str(tmp_path / "a"), served=True), chosen)
+    assert is_evaluation_of(run(None), ModelChoice(None, None))
 
 
 def test_uploads_keep_a_safe_name(tmp_path):
