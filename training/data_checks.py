@@ -196,6 +196,17 @@ def text_keys(frame: pd.DataFrame) -> list[str]:
             for subject, body in zip(frame["subject"], frame["body"], strict=True)]
 
 
+def mail_keys(rows: list[dict[str, str]]) -> list[str]:
+    """``text_keys`` of rows as ``training.evaluate.load_rows`` gives them."""
+    return text_keys(pd.DataFrame(rows, columns=["subject", "body"]).fillna("")) if rows else []
+
+
+def distinct_mails(rows: list[dict[str, str]]) -> int:
+    """How many different mails ``rows`` are: a file of one mail copied N times scores that mail N
+    times, which its figures do not show (the Eval page and metrics.json say it)."""
+    return len(set(mail_keys(rows)))
+
+
 def _verb(rows, singular: str, plural: str) -> str:
     return singular if len(rows) == 1 else plural
 

@@ -289,7 +289,8 @@ def _command_line_run(folder: Path, metrics: dict) -> EvalRun:
     n = _whole(metrics.get("n"), 0)
     return EvalRun(folder, adapter_label, Path(str(config.get("data", "?"))).name, JobState.FINISHED, n, n,
                    layout.modified(folder / layout.METRICS_FILE), adapter=adapter or None,
-                   base_model=_text(config.get("base_model")), served=bool(config.get("model_url")))
+                   base_model=_text(config.get("base_model")), served=bool(config.get("model_url")),
+                   distinct_rows=_whole(metrics.get("distinct_rows"), None))
 
 
 def _evaluated_model(recorded: dict) -> tuple[str | None, str | None, bool]:

@@ -8,7 +8,6 @@ import re
 import time
 from pathlib import Path
 
-import pandas as pd
 from safetensors import SafetensorError, safe_open
 
 from core.settings import PROJECT_ROOT, Settings, public_url
@@ -16,7 +15,7 @@ from model.active import ModelChoice
 from model.metadata import DEFAULT_BASE_MODEL, outside_adapter_homes
 from training.catalog import AdapterEntry
 from training.config import path_list
-from training.data_checks import text_keys
+from training.data_checks import mail_keys, text_keys
 from training.dataset import read_labelled_csv
 from training.eval_jobs import EvalRun
 
@@ -116,7 +115,7 @@ def trained_mails(rows: list[dict[str, str]], adapter: AdapterEntry | None) -> t
     train_files = [*path_list(str(config.get("train_file") or "")), *path_list(str(config.get("extra_train_file") or ""))]
     if not rows or not train_files:
         return 0, []
-    keys = _mail_keys(rows)
+    keys = mail_keys(rows)
     seen, sources = [False] * len(keys), []
     for train_file in train_files:
         path = Path(train_file) if Path(train_file).is_absolute() else PROJECT_ROOT / train_file
@@ -129,16 +128,6 @@ def trained_mails(rows: list[dict[str, str]], adapter: AdapterEntry | None) -> t
             sources.append(path.name)
             seen = [before or hit for before, hit in zip(seen, hits, strict=True)]
     return sum(seen), sources
-
-
-def distinct_mails(rows: list[dict[str, str]]) -> int:
-    """How many different mails ``rows`` are, by the same identity as ``trained_mails``: a file of
-    one mail copied N times scores that mail N times, which its figures do not show."""
-    return len(set(_mail_keys(rows)))
-
-
-def _mail_keys(rows: list[dict[str, str]]) -> list[str]:
-    return text_keys(pd.DataFrame(rows, columns=["subject", "body"]).fillna("")) if rows else []
 
 
 def is_evaluation_of(run: EvalRun, choice: ModelChoice) -> bool:

@@ -25,6 +25,7 @@ from model.schema import CATEGORIES
 from training import compare, eval_jobs, layout, uploads
 from training.catalog import AdapterEntry, find_adapter
 from training.corrections import held_out_for, latest_held_out
+from training.data_checks import distinct_mails
 from training.eval_jobs import EvalRequest, EvalRun
 from training.evaluate import REQUIRED_COLUMNS, DataError, load_rows
 from training.jobs import JobState
@@ -47,7 +48,6 @@ from ui.eval_choices import (
     choice_for,
     data_folders,
     describe_choice,
-    distinct_mails,
     is_evaluation_of,
     is_same_choice,
     plain_base_model,

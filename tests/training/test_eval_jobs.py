@@ -14,6 +14,7 @@ import pytest
 
 from training import eval_jobs, layout
 from training.choose_review_rule import CHOICE_FILE
+from training.data_checks import distinct_mails
 from training.eval_jobs import (
     EvalRequest,
     JobAlreadyRunning,
@@ -180,6 +181,20 @@ def test_a_run_keeps_its_distinct_mails_and_the_model_it_evaluated(tmp_path):
             runs["counted"].served) == (3, "runs/default/adapter", "some-base", True)
     assert (runs["before"].distinct_rows, runs["before"].served) == (None, False)
     assert (runs["hand-edited"].distinct_rows, runs["hand-edited"].adapter) == (None, None)
+
+
+def test_a_command_line_evaluation_keeps_its_distinct_mails_too(tmp_path):
+    """``python -m training.evaluate`` writes ``distinct_rows`` into metrics.json (training/data_checks.distinct_mails)."""
+    rows = [{"subject": "Cancel", "body": "Please cancel BK-54321"}] * 6 + [{"subject": "", "body": "reset pls"}]
+    for name, distinct in (("eval-repeated", distinct_mails(rows)), ("eval-before", None), ("eval-edited", "2")):
+        folder = tmp_path / name
+        folder.mkdir()
+        metrics = {"n": 7, "config": {"data": "x.csv", "adapter": None}}
+        (folder / layout.METRICS_FILE).write_text(json.dumps(
+            metrics if distinct is None else {**metrics, "distinct_rows": distinct}))
+    runs = {run.folder.name: run for run in list_runs(tmp_path)}
+    assert (runs["eval-repeated"].distinct_rows, runs["eval-before"].distinct_rows,
+            runs["eval-edited"].distinct_rows) == (2, None, None)
 
 
 def test_an_unreadable_job_file_costs_the_lists_only_its_folder(tmp_path, caplog):

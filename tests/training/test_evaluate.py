@@ -57,6 +57,7 @@ def test_end_to_end_on_tiny_model(tiny_base_dir, eval_csv, train_csv, tmp_path):
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == 6
+    assert metrics["distinct_rows"] == 6  # six different mails: the Eval page names no repeats
     assert 0.0 <= metrics["category_accuracy"] <= 1.0
     assert 0.0 <= metrics["macro_f1"] <= 1.0
     assert 0.0 <= metrics["schema_valid_rate"] <= metrics["json_valid_rate"] <= 1.0

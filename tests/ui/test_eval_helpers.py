@@ -11,6 +11,7 @@ from model.active import ModelChoice
 from model.loading import DEFAULT_BASE_MODEL
 from model.schema import TriageResult
 from training.catalog import SHIPPED_ADAPTERS_DIR, AdapterEntry
+from training.data_checks import distinct_mails
 from ui.eval_chat import (
     CHAT_TURNS_KEPT,
     DEFAULT_SENDER,
@@ -28,7 +29,6 @@ from ui.eval_choices import (
     base_model_options,
     choice_for,
     describe_choice,
-    distinct_mails,
     is_evaluation_of,
     is_same_choice,
     trained_mails,
