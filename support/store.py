@@ -302,7 +302,8 @@ class TicketStore:
             if (row["lease_until"] or "") > _now() and _owner_alive(row["lease_owner"], row["lease_until"]):
                 return False
             self._lease(ticket_id, actor)
-            self._audit(ticket_id, actor, "taken_over", {"state": row["state"], "from": row["lease_owner"]})
+            if row["lease_owner"]:  # a ticket nobody held (a filing retried) is not taken from anyone
+                self._audit(ticket_id, actor, "taken_over", {"state": row["state"], "from": row["lease_owner"]})
         return True
 
     def _lease(self, ticket_id: int, actor: str) -> None:
@@ -351,6 +352,18 @@ class TicketStore:
             elif failures.pop(step, None) is None:
                 return
             self.db.execute("UPDATE tickets SET failures=? WHERE id=?", (json.dumps(failures), ticket_id))
+
+    def give_up(self, ticket_id: int, step: str, reason: str, actor: str) -> bool:
+        """Say in the audit log, once, that ``step`` is not tried again on the ticket (its tries are
+        spent); False when it was said before. The tries a dying process counted said nothing themselves."""
+        event = f"{step}_given_up"
+        with self.transaction():
+            if self.db.execute("SELECT 1 FROM audit WHERE ticket_id=? AND event=? LIMIT 1",
+                               (ticket_id, event)).fetchone():
+                return False
+            tries = self.failures(ticket_id).get(step, 0)
+            self._audit(ticket_id, actor, event, {"step": step, "tries": tries, "reason": reason[:500]})
+        return True
 
     def clear_failures(self, ticket_id: int, step: str) -> None:
         """The step gets its tries back (a person decided again, a run ended)."""

@@ -61,9 +61,11 @@ CHECK_THE_SENT_FOLDER = ("check the outbox or the Sent folder, then reject the t
                          "it again to send the reply (once more)")
 DELIVERY_UNKNOWN = f"the reply may have gone out before a crash: {CHECK_THE_SENT_FOLDER}"
 EXECUTE = "execute"
+"""The step whose failures are counted (and park a ticket after three)."""
 FILE_REPLY = "file_reply"
 """The step after a reply is sent: the original flagged \\Answered, a copy filed in Sent."""
-"""The step whose failures are counted (and park a ticket after three)."""
+FILING_GIVEN_UP = (f"the reply was sent, but filing it in Sent and flagging the original \\Answered was given up after "
+                   f"{PARK_AFTER_FAILURES} tries (each failed, or the process stopped while filing): file it by hand")
 
 
 @dataclass(frozen=True)
@@ -335,8 +337,14 @@ class Workflow:
             resumed.append(ticket.id)
         if self.mailbox is not None:  # a reply sent whose filing failed: the filing alone is tried again
             for ticket_id in self.store.unfiled_replies():
-                if not self.store.parked(ticket_id, FILE_REPLY):
-                    self._after_reply(ticket_id)
+                if self.store.parked(ticket_id, FILE_REPLY):
+                    self.store.give_up(ticket_id, FILE_REPLY, FILING_GIVEN_UP, self.worker)
+                # the process that sent it may be filing it now: a second APPEND would put two copies in Sent
+                elif self.store.claim_abandoned(ticket_id, {State.REPLIED}, self.worker):
+                    try:
+                        self._after_reply(ticket_id)
+                    finally:
+                        self.store.release(ticket_id)
         for state in (State.EXECUTING, State.EXECUTED):
             for ticket in self.store.tickets(state):
                 if self.store.claim_abandoned(ticket.id, {state}, self.worker):
@@ -452,6 +460,8 @@ class Workflow:
         reply, ticket = self.store.reply(ticket_id), self.store.ticket(ticket_id)
         if self.mailbox is None or reply.answered_flagged or not ticket.mailbox.startswith("imap:"):
             return
+        # Counted before it starts: a filing that kills the process (no handler runs) is a try too.
+        self.store.begin_runs([ticket_id], FILE_REPLY)
         try:
             original = MailRef(ticket.mailbox, ticket.uidvalidity, ticket.uid, ticket.message_id)
             self.mailbox.after_reply(original, reply.raw, reply.message_id)
@@ -459,10 +469,12 @@ class Workflow:
             if not isinstance(error, ImapUnavailable):
                 log.exception("ticket %s: filing the sent reply failed unexpectedly", ticket_id)
             log.warning("ticket %s: could not flag the original as answered or file the reply: %s", ticket_id, error)
+            self.store.end_run(ticket_id, FILE_REPLY)  # counted again below, with its reason
             self.store.record_failure(ticket_id, FILE_REPLY, f"the reply was sent; filing it in Sent and flagging the "
                                       f"original failed: {error}", self.worker)
             return
         self.store.mark_answered_flagged(ticket_id)
+        self.store.clear_failures(ticket_id, FILE_REPLY)
 
 
 UNSETTLED = ("pending", "unavailable")

@@ -271,3 +271,42 @@ def test_a_process_killed_while_filing_the_reply_files_it_once_and_never_sends_i
     assert mailbox_as_left(imap) == (True, [(reply.message_id,)])  # one copy in Sent, the original answered
     events = [entry.event for entry in store.audit_log(ticket_id)]
     assert events.count("executed->replied") == 1
+
+
+RESUME_DYING_IN_THE_FILING = """
+import json, os, sys
+from integrations.imap_mailbox import ImapMailbox, ImapReplyFiling, ImapSettings
+from support.store import TicketStore
+from support.workflow import Workflow
+
+store_path, status, club = sys.argv[1:]
+
+def append_sent(mailbox, raw, message_id=None):  # a reply the IMAP library chokes on, every time
+    os._exit(int(status))
+ImapMailbox.append_sent = append_sent
+
+filing = ImapReplyFiling(ImapSettings(**json.loads(os.environ["IMAP_SETTINGS"])))
+Workflow(TicketStore(store_path), None, None, from_address=club, mailbox=filing).resume()
+"""
+
+
+def test_a_filing_that_kills_the_process_every_time_is_given_up_after_three_tries(imap_ticket, club_backend,
+                                                                                   smtp_server):
+    # Before, a try was counted only when filing raised: every worker round died in it again, forever.
+    import dataclasses
+    import json
+
+    from support.workflow import FILE_REPLY
+
+    path, ticket_id, imap = imap_ticket
+    file_then_die_at("answered_stored", path, ticket_id, imap, club_backend, smtp_server)  # the first try
+    imap_json = json.dumps({name: value for name, value in dataclasses.asdict(imap).items() if name != "ssl_context"})
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "IMAP_SETTINGS": imap_json}
+    rounds = [subprocess.run([sys.executable, "-c", RESUME_DYING_IN_THE_FILING, str(path), str(KILLED), CLUB],
+                             check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                             timeout=60).returncode for _ in range(3)]
+    assert rounds == [KILLED, KILLED, 0]  # two more tries die; the round after them leaves it alone
+    store = TicketStore(path)
+    assert store.state_of(ticket_id) == State.REPLIED and store.failures(ticket_id)[FILE_REPLY] == 3
+    [given_up] = [entry for entry in store.audit_log(ticket_id) if entry.event == "file_reply_given_up"]
+    assert given_up.detail["tries"] == 3 and len(smtp_server.messages) == 1

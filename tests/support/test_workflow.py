@@ -571,3 +571,84 @@ class RecordingFiling:
 
     def after_reply(self, original, raw, reply_message_id) -> None:
         self.originals.append(original)
+
+
+def imap_reply_ticket(store) -> int:
+    ticket_id = store.add_ticket(MailRef("imap:club@mail.example/INBOX", "1", "1", "<m1@example.org>"),
+                                 sender="anna.berg@example.org", subject="Hello", body="Thanks!")
+    store.record_triage(ticket_id, TriageResult("other", response="Hi, thanks.", confidence=0.99).to_dict(), flags=[])
+    return ticket_id
+
+
+class KillingFiling:
+    """A filing the process dies in every time (a reply the IMAP library chokes on): nothing catches it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def after_reply(self, original, raw, reply_message_id) -> None:
+        self.calls += 1
+        raise Crash
+
+
+def test_a_filing_the_process_dies_in_counts_as_a_try_and_is_given_up_after_three(store, club_backend, tmp_path):
+    # Before, only a filing that raised was counted: one that killed the process was tried every round, forever.
+    filing = KillingFiling()
+    workflow = Workflow(store, club_backend.api(), OutboxSender(tmp_path / "outbox"), from_address=CLUB,
+                        mailbox=filing)
+    ticket_id = imap_reply_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    with pytest.raises(Crash):
+        workflow.execute(ticket_id)
+    for _ in range(5):  # the next worker rounds, each a fresh process dying in the filing
+        try:
+            Workflow(TicketStore(store.path), club_backend.api(), OutboxSender(tmp_path / "outbox"),
+                     from_address=CLUB, mailbox=filing).resume()
+        except Crash:
+            pass
+    assert filing.calls == 3 and store.state_of(ticket_id) == State.REPLIED
+    given_up = [entry for entry in store.audit_log(ticket_id) if entry.event == "file_reply_given_up"]
+    assert len(given_up) == 1 and given_up[0].detail["tries"] == 3  # said once, however many rounds follow
+    assert "file it by hand" in given_up[0].detail["reason"]
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # never sent again
+
+
+class FilingDuringWhichAWorkerRoundRuns:
+    """The approving process's filing, slow enough that a worker round runs meanwhile."""
+
+    def __init__(self):
+        self.calls, self.worker = 0, None
+
+    def after_reply(self, original, raw, reply_message_id) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.worker.resume()
+
+
+def test_a_worker_round_leaves_a_filing_to_the_live_process_that_holds_the_ticket(store, club_backend, tmp_path):
+    # Before, the round filed it at once beside the approving process: two APPENDs, two copies in Sent.
+    filing = FilingDuringWhichAWorkerRoundRuns()
+    outbox = OutboxSender(tmp_path / "outbox")
+    app = Workflow(store, club_backend.api(), outbox, from_address=CLUB, mailbox=filing)
+    filing.worker = Workflow(TicketStore(store.path), club_backend.api(), outbox, from_address=CLUB, mailbox=filing)
+    ticket_id = imap_reply_ticket(store)
+    app.approve(ticket_id, "operator")
+    assert app.execute(ticket_id) == State.REPLIED
+    assert filing.calls == 1 and store.reply(ticket_id).answered_flagged
+    filing.worker.resume()
+    assert filing.calls == 1 and store.failures(ticket_id) == {}
+
+
+def test_a_filing_left_by_a_dead_process_is_taken_over_and_counted_once(store, club_backend, tmp_path):
+    filing = FlakyFiling(0, ImapUnavailable("unused"))
+    workflow = Workflow(store, club_backend.api(), OutboxSender(tmp_path / "outbox"), from_address=CLUB,
+                        mailbox=filing)
+    ticket_id = imap_reply_ticket(store)
+    workflow.approve(ticket_id, "operator")
+    with pytest.raises(Crash):
+        Workflow(store, club_backend.api(), OutboxSender(tmp_path / "outbox"), from_address=CLUB,
+                 mailbox=KillingFiling()).execute(ticket_id)
+    store.db.execute("UPDATE tickets SET lease_owner='localhost:999999999'")  # it died holding the ticket
+    assert store.failures(ticket_id) == {"file_reply": 1}
+    workflow.resume()
+    assert filing.calls == 1 and store.reply(ticket_id).answered_flagged and store.failures(ticket_id) == {}
