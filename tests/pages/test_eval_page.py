@@ -78,6 +78,17 @@ def choose_adapter(app, path):
     assert not app.exception
 
 
+def shows_its_own_finished_evaluation(app, runs_dir):
+    """Waits for the evaluation this test started (other tests' evaluations may show figures
+    meanwhile), then checks the page shows its figures and opens "Results of" on it."""
+    deadline = time.monotonic() + 240
+    while eval_jobs.running_job(runs_dir) is not None and time.monotonic() < deadline:
+        time.sleep(1)
+    app.run()
+    assert app.metric and not app.exception
+    assert by_label(app.selectbox, "Results of").value == app.session_state["eval_shown_run"]
+
+
 def test_every_checkpoint_and_the_final_adapter_can_be_chosen(app, runs_dir):
     adapters = by_label(app.selectbox, "Adapter or checkpoint")
     labels = adapters.options  # as shown
@@ -461,12 +472,7 @@ def test_an_adapters_own_training_mails_are_said_to_measure_nothing(app, runs_di
     said = f"2 of 2 rows are mails this adapter was trained on ({plain('ten.csv')})"
     assert any(warning.value.startswith(said) for warning in app.warning)
 
-    deadline = time.monotonic() + 240  # other tests' evaluations may show figures meanwhile: wait for this one
-    while eval_jobs.running_job(runs_dir) is not None and time.monotonic() < deadline:
-        time.sleep(1)
-    app.run()
-    assert app.metric and not app.exception
-    assert by_label(app.selectbox, "Results of").value == app.session_state["eval_shown_run"]
+    shows_its_own_finished_evaluation(app, runs_dir)
     assert any(warning.value.startswith(said) for warning in app.warning)  # beside its figures, in any later visit
 
 
@@ -507,12 +513,7 @@ def test_a_csv_of_one_mail_repeated_is_said_to_be_one_mail_at_its_start_and_besi
     said = "3 rows are 1 distinct mail:"
     assert any(warning.value.startswith(said) for warning in app.warning)
 
-    deadline = time.monotonic() + 240  # other tests' evaluations may show figures meanwhile: wait for this one
-    while eval_jobs.running_job(runs_dir) is not None and time.monotonic() < deadline:
-        time.sleep(1)
-    app.run()
-    assert app.metric and not app.exception
-    assert by_label(app.selectbox, "Results of").value == app.session_state["eval_shown_run"]
+    shows_its_own_finished_evaluation(app, runs_dir)
     assert any(warning.value.startswith(said) for warning in app.tabs[1].warning)  # beside its figures
 
 
