@@ -58,3 +58,17 @@ def test_a_worker_killed_an_hour_ago_does_not_hide_the_once_runs_after_it(tmp_pa
     cell = worker_connection(store)
     assert cell.state == DOWN and "; it could not reach the mailbox since" in cell.text, cell
     assert f"worker not running since {datetime.fromisoformat(an_hour_ago).astimezone():%H:%M}" not in cell.text
+
+
+def test_a_cron_desks_thousands_of_once_runs_leave_the_running_worker_found(tmp_path):
+    """The strip reads bounded rows (a row per --once run piles up): the worker beating now is found
+    however many runs stopped before it or since."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    record_round(store, worker_started(store, f"{socket.gethostname()}:1", every_s=60), Round(fetched=4))
+    now = datetime.now(UTC)
+    runs = [(f"host:{pid}", (now + timedelta(seconds=pid / 100 - 20)).isoformat()) for pid in range(3_000)]
+    with store.transaction():  # stopped runs, the newest of them stopped after the live worker's beat
+        store.db.executemany("INSERT INTO worker_rounds (worker, started_at, last_round_at, every_s, stopped_at)"
+                             " VALUES (?, ?, ?, 60, ?)", [(name, at, at, at) for name, at in runs])
+    cell = worker_connection(store)
+    assert cell.state == OK and cell.text.endswith("latest round 4 fetched, 0 triaged, 0 errors"), cell
