@@ -221,6 +221,10 @@ class MailSender(Protocol):
     def send(self, message: EmailMessage) -> str:
         """Hand the message over; returns its Message-ID. Raises MailSendError."""
 
+    def holds(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID is known to have been handed over (a send whose
+        process died before it was recorded); False where that cannot be known."""
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -257,6 +261,11 @@ class SmtpSender:
     def __init__(self, settings: SmtpSettings, ssl_context: ssl.SSLContext | None = None):
         self.settings = settings
         self.ssl_context = ssl_context
+
+    def holds(self, message_id: str) -> bool:
+        """Never known: an SMTP server cannot be asked what it accepted, so a send a dead process
+        left unrecorded stays *delivery unknown* for a person (never sent twice by itself)."""
+        return False
 
     def send(self, message: EmailMessage) -> str:
         message_id = _ensure_message_id(message, self.settings.from_address)

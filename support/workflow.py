@@ -39,7 +39,6 @@ from integrations.mail_sending import (
     MailSender,
     MailSendError,
     OriginalMail,
-    OutboxSender,
     build_reply,
     message_bytes,
 )
@@ -414,7 +413,7 @@ class Workflow:
             self.store.add_reply(ticket_id, message["Message-ID"], message_bytes(message))
             self.checkpoint("reply_prepared")
             reply = self.store.reply(ticket_id)
-        if reply.status == "sending" and isinstance(self.sender, OutboxSender) and self.sender.holds(reply.message_id):
+        if reply.status == "sending" and self.sender.holds(reply.message_id):
             self.store.mark_replied(ticket_id)  # its sender died once the outbox had it: it went out, once
             reply = self.store.reply(ticket_id)
         if reply.status == "sending":  # not ours: its sender died or hangs, the message may be out
