@@ -31,6 +31,8 @@ SECRETS_FILE = Path(".streamlit/secrets.toml")
 PREFIX = "ACEDESK_"
 NO_ADAPTER = ("", "none")
 """Values of ``ACEDESK_ADAPTER`` that mean the plain base model."""
+MxResultsPlacement = Literal["above", "either"]
+"""Where the club's MX writes its Authentication-Results relative to its own Received field."""
 
 
 class Settings(BaseSettings):
@@ -98,6 +100,17 @@ class Settings(BaseSettings):
     # -- trust -----------------------------------------------------------------------------------
     trusted_authserv_id: str | None = None
     """The club's own MX: only its Authentication-Results headers count (None: sender authentication off)."""
+    mx_results_placement: MxResultsPlacement = "either"
+    """Where that MX writes its Authentication-Results: "above" its own Received field, as RFC 8601
+    section 4 asks (rspamd, which inserts at the top; OpenDKIM and OpenDMARC behind Postfix since they
+    insert at index 0, OpenDKIM PR 346 and OpenDMARC PR 349 of May 2026), or on "either" side of it
+    (also right below it, index 1: OpenDKIM and OpenDMARC before those, smf-spf). With "above", a field
+    under its id below the topmost Received field came with the mail and the mail is not verified:
+    that catches a sender who connects straight to the MX and writes one in its own header block,
+    which lands right below the MX's Received field, where "either" must accept an index-1 milter's.
+    The price: with "above", genuine fields at index 1 are not verified, nor any when a later hop
+    adds a Received field above the MX's (Dovecot's LMTP does, unless ``lmtp_add_received_header =
+    no``): such a deployment keeps "either"."""
     self_service_signup: bool = False
     """Whether a non-member may ask for an invitation for themselves without review."""
     operators: Annotated[tuple[str, ...], NoDecode] = ()
@@ -159,7 +172,7 @@ class Settings(BaseSettings):
         token quoted in its error; no bearer token has surrounding whitespace."""
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("imap_security", "smtp_security", mode="before")
+    @field_validator("imap_security", "smtp_security", "mx_results_placement", mode="before")
     @classmethod
     def _lowercase(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -12,7 +12,10 @@ must make sure it does. Two traces of a forgery it left in place are caught: a f
 below a Received field that stands below another field under its id (the MX's milters put theirs
 on either side of its own Received field, never beyond an earlier hop's: RFC 8601 section 7.1), and
 results the MX cannot all have written for one mail (below). A forged field written right under the
-MX's Received field, by a sender that adds no Received field of its own, is caught only that way.
+MX's Received field, by a sender that adds no Received field of its own, stands where a milter at
+index 1 writes a genuine one: it is caught only by those contradictions, unless the deployment states
+that its MX writes above its Received field (``ACEDESK_MX_RESULTS_PLACEMENT=above``, see
+``_trusted_values``); then a field under its id below the topmost Received field is not trusted.
 
 The rule, for the one address of the From header (a mail with several From fields or addresses
 is never verified: which one the MX judged is then unclear, and such a From is a trick itself):
@@ -78,6 +81,7 @@ import authres.dmarc
 from confusable_homoglyphs import confusables
 from publicsuffixlist import PublicSuffixList
 
+from core.settings import MxResultsPlacement
 from integrations.mail_parsing import (
     ENCODED_WORD_START,
     Mailbox,
@@ -136,13 +140,15 @@ begin: the inbox's short label is found by them."""
 # -- authentication ---------------------------------------------------------------------------
 
 def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
-                        trusted_authserv_id: str | None, problems: Sequence[str] = ()) -> SenderAuth:
+                        trusted_authserv_id: str | None, problems: Sequence[str] = (),
+                        mx_results_placement: MxResultsPlacement = "either") -> SenderAuth:
     """Whether the club's MX vouches for the From domain; see the module docstring for the rule.
 
     ``headers`` are the mail's header fields as written (not decoded) in their order, duplicates
     kept; ``from_header`` is the From value as written; ``trusted_authserv_id`` None or blank
     turns the check off; any of ``problems`` (why the header cannot be authenticated, in plain
-    words) makes the mail not verified.
+    words) makes the mail not verified; ``mx_results_placement`` is where the MX writes its fields
+    relative to its own Received field (the setting's note says which MXs write where).
     """
     mailboxes, malformed = _read_from(from_header)
     from_domain = _domain_key(mailboxes[0].address.rpartition("@")[2]) if len(mailboxes) == 1 else None
@@ -164,10 +170,15 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     if from_problem:
         return not_verified(from_problem)
 
-    values, disguised, below_received = _trusted_values(headers, trusted)
+    values, disguised, below_received = _trusted_values(headers, trusted, mx_results_placement)
     if disguised:
         return not_verified(f"{disguised} Authentication-Results field(s) claim {trusted} inside an encoded word "
                             "(=?...?=): a forgery the MX does not remove")
+    if below_received and mx_results_placement == "above":
+        return not_verified(f"{below_received} Authentication-Results field(s) from {trusted} stand below the topmost "
+                            f"Received field, and with ACEDESK_MX_RESULTS_PLACEMENT=above {trusted} writes its own "
+                            "above it: they came with the mail, a forgery the MX did not remove (if the MX writes "
+                            "below its Received field, or a later hop adds one above it, the setting must be either)")
     if below_received:
         return not_verified(f"{below_received} Authentication-Results field(s) from {trusted} stand below a Received "
                             f"field that stands below another from {trusted}: they came with the mail (RFC 8601 "
@@ -205,24 +216,29 @@ def authenticate_sender(headers: Sequence[tuple[str, str]], from_header: str,
     return not_verified(f"{trusted} reports no dmarc=pass or aligned dkim=pass for {from_domain}{said}{note}")
 
 
-def _trusted_values(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[list[str], int, int]:
+def _trusted_values(headers: Iterable[tuple[str, str]], trusted: str,
+                    placement: MxResultsPlacement) -> tuple[list[str], int, int]:
     """The values (line breaks made spaces) of the fields with the trusted authserv-id; the number
     of fields that claim the trusted id but hold an encoded word (never trusted); and the number of
-    trusted fields with a Received field between them and a trusted field above. The id is read
-    without parsing, so fields written by others never reach the parser.
+    trusted fields below the Received field that closes the MX's own. The id is read without
+    parsing, so fields written by others never reach the parser.
 
     Why the Received field: the MX's milters insert their fields next to the Received field it
-    prepends, above it (index 0, rspamd, OpenDKIM and OpenDMARC since their 2026 fix) or right
-    below it (index 1, OpenDKIM and OpenDMARC before), so the MX's own fields are never split by a
-    Received field. A field under its id below a Received field of an earlier hop was in the mail
-    when it arrived: RFC 8601 section 7.1 names this position test."""
+    prepends, above it (index 0) or right below it (index 1), so the MX's own fields are never
+    split by a Received field; which one its MX does is ``placement``. A field under its id below a
+    Received field the MX's own fields never stand below was in the mail when it arrived: RFC 8601
+    section 7.1 names this position test. With "either", that is the first Received field below a
+    field under its id: the MX's own (index 0) or an earlier hop's (index 1). With "above", it is
+    the topmost Received field, taken for the MX's own (no sender can write above it, but a later
+    hop's would stand there too: the setting says so); fields under its id below it, also one right
+    below it that "either" must take for a milter's at index 1, came with the mail."""
     values: list[str] = []
     disguised = below_received = 0
-    received_since_trusted = False
+    past_the_mxs_fields = False
     for name, raw in headers:
         field_name = _field_name(name)
         if field_name == "received":
-            received_since_trusted = bool(values)
+            past_the_mxs_fields = past_the_mxs_fields or bool(values) or placement == "above"
             continue
         if field_name != "authentication-results":
             continue
@@ -230,7 +246,7 @@ def _trusted_values(headers: Iterable[tuple[str, str]], trusted: str) -> tuple[l
         if ENCODED_WORD_START in value:
             disguised += _claims(value, trusted) or _claims(_decoded("Authentication-Results", value), trusted)
         elif _claims(value, trusted):
-            below_received += received_since_trusted
+            below_received += past_the_mxs_fields
             values.append(value)
     return values, disguised, below_received
 

@@ -20,7 +20,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from core.mail import MailRef
-from core.settings import Settings
+from core.settings import MxResultsPlacement, Settings
 from integrations.imap_mailbox import (
     NOT_DOWNLOADED,
     ImapMailbox,
@@ -49,7 +49,8 @@ def eml_dir_mails(folder: Path) -> Iterator[tuple[MailRef, bytes]]:
 
 
 def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedMail | UnfetchableMail]],
-           on_stored: Callable[[MailRef], None] | None = None, trusted_authserv_id: str | None = None) -> list[int]:
+           on_stored: Callable[[MailRef], None] | None = None, trusted_authserv_id: str | None = None,
+           mx_results_placement: MxResultsPlacement = "either") -> list[int]:
     """Store every unknown mail as a ticket (or quarantine it); returns the new ticket ids.
 
     ``on_stored(ref)`` runs right after each newly seen mail is committed (a new ticket, or the
@@ -60,7 +61,7 @@ def ingest(store: TicketStore, mails: Iterator[tuple[MailRef, bytes | OversizedM
     for ref, raw in mails:
         if store.is_known(ref):
             continue
-        ticket_id = store_mail(store, ref, raw, trusted_authserv_id)
+        ticket_id = store_mail(store, ref, raw, trusted_authserv_id, mx_results_placement)
         if ticket_id is not None:
             new_ids.append(ticket_id)
         if on_stored:
@@ -74,10 +75,12 @@ def content_hash(raw: bytes) -> str:
 
 
 def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail | UnfetchableMail,
-               trusted_authserv_id: str | None = None) -> int | None:
+               trusted_authserv_id: str | None = None, mx_results_placement: MxResultsPlacement = "either",
+               ) -> int | None:
     """One mail as a ticket, or quarantined with the reason; None when the store knows it already.
-    The receiving MX's verdict on its sender (only ``trusted_authserv_id``'s headers count) and
-    the tricks its From plays on a reader are kept with it."""
+    The receiving MX's verdict on its sender (only ``trusted_authserv_id``'s headers count, where
+    ``mx_results_placement`` says it writes them) and the tricks its From plays on a reader are kept
+    with it."""
     if isinstance(raw, NOT_DOWNLOADED):
         return _store_not_downloaded(store, ref, raw)
     digest = content_hash(raw)
@@ -93,7 +96,7 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail | Un
         # Authentication and tricks read the header as written: decoding or Python's reading of a
         # malformed From (``a@x.example <b@y.example>`` becomes ``a@x.example``) hides what the MX saw.
         verdict = authenticate_sender(parsed.raw_header_items, parsed.raw_from, trusted_authserv_id,
-                                      parsed.header_problems)
+                                      parsed.header_problems, mx_results_placement)
         has_reply_to = any(name.lower() == "reply-to" for name in parsed.headers)
         fields = {
             "sender": email.sender, "subject": email.subject, "body": email.body,
@@ -141,7 +144,8 @@ def _with_message_id(ref: MailRef, message_id: str | None) -> MailRef:
     return MailRef(ref.mailbox, ref.uidvalidity, ref.uid, message_id)
 
 
-def fetch_imap(store: TicketStore, settings: ImapSettings, trusted_authserv_id: str | None = None) -> int:
+def fetch_imap(store: TicketStore, settings: ImapSettings, trusted_authserv_id: str | None = None,
+               mx_results_placement: MxResultsPlacement = "either") -> int:
     """One IMAP fetch: the folder's new mails become tickets, each marked processed once stored;
     marks a crash or a dropped connection left undone are made first."""
     with ImapMailbox(settings) as mailbox:
@@ -153,7 +157,7 @@ def fetch_imap(store: TicketStore, settings: ImapSettings, trusted_authserv_id: 
             else:  # moved or expunged by someone else meanwhile: nothing left to mark
                 store.mark_uid_processed(mailbox_name, uidvalidity, uid)
         new_ids = ingest(store, mailbox.new_mails(store.known_uids), on_stored=lambda ref: _mark(store, mailbox, ref),
-                         trusted_authserv_id=trusted_authserv_id)
+                         trusted_authserv_id=trusted_authserv_id, mx_results_placement=mx_results_placement)
     return len(new_ids)
 
 
@@ -171,10 +175,12 @@ def _mark(store: TicketStore, mailbox: ImapMailbox, ref: MailRef) -> None:
     store.mark_uid_processed(ref.mailbox, ref.uidvalidity, ref.uid)
 
 
-def fetch_eml_dir(store: TicketStore, folder: Path, trusted_authserv_id: str | None = None) -> int:
+def fetch_eml_dir(store: TicketStore, folder: Path, trusted_authserv_id: str | None = None,
+                  mx_results_placement: MxResultsPlacement = "either") -> int:
     """The .eml folder's new mails as tickets (a folder has nothing to mark: a file is known by its name)."""
     return len(ingest(store, eml_dir_mails(folder), on_stored=lambda ref: store.mark_uid_processed(
-        ref.mailbox, ref.uidvalidity, ref.uid), trusted_authserv_id=trusted_authserv_id))
+        ref.mailbox, ref.uidvalidity, ref.uid), trusted_authserv_id=trusted_authserv_id,
+        mx_results_placement=mx_results_placement))
 
 
 def mail_source(settings: Settings, eml_dir: Path | None = None) -> Callable[[TicketStore], int]:
@@ -184,12 +190,12 @@ def mail_source(settings: Settings, eml_dir: Path | None = None) -> Callable[[Ti
     if folder is not None:
         if not folder.is_dir():
             raise NoMailSource(f"the mail folder {folder} does not exist: create it or fix ACEDESK_EML_DIR")
-        return lambda store: fetch_eml_dir(store, folder, settings.trusted_authserv_id)
+        return lambda store: fetch_eml_dir(store, folder, settings.trusted_authserv_id, settings.mx_results_placement)
     imap = ImapSettings.from_settings(settings)
     if imap is None:
         raise NoMailSource("no mail source is configured: set ACEDESK_IMAP_HOST (and the other ACEDESK_IMAP_*) "
                            "or ACEDESK_EML_DIR")
-    return lambda store: fetch_imap(store, imap, settings.trusted_authserv_id)
+    return lambda store: fetch_imap(store, imap, settings.trusted_authserv_id, settings.mx_results_placement)
 
 
 def fetch_new_mail(store: TicketStore, settings: Settings) -> int:

@@ -179,3 +179,23 @@ def test_a_from_cut_after_its_first_address_is_not_verified_nor_read_as_that_add
     assert ticket.sender != "anna@member.example"
     # with authentication off a malformed From is flagged against the account: so is a cut one
     assert ticket.sender_auth["from_problem"] == cut_field_problem("From")
+
+
+def test_the_mx_results_placement_setting_reaches_the_check_of_every_fetched_mail(tmp_path, store):
+    # A sender that connects straight to the MX writes a dmarc=pass under the MX's id into its own
+    # header block; the MX prepends its Received field and, its DMARC milter down, nothing else.
+    # Only ACEDESK_MX_RESULTS_PLACEMENT=above can tell it from a milter's field at index 1, so the
+    # setting must reach the intake of a real fetch, not only sender_auth.
+    from core.settings import Settings
+    from support.intake import mail_source
+
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "forged.eml").write_bytes(
+        b"Received: from attacker.example by mx.club.example with ESMTP id 1; Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+        b"Authentication-Results: mx.club.example; dmarc=pass header.from=member.example\r\n" + REST)
+    settings = Settings(_env_file=None, eml_dir=folder, trusted_authserv_id=MX, mx_results_placement="above")
+    assert mail_source(settings)(store) == 1
+    (ticket,) = store.tickets()
+    assert ticket.sender_auth["status"] == "not_verified"
+    assert "ACEDESK_MX_RESULTS_PLACEMENT" in ticket.sender_auth["reason"]
