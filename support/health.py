@@ -8,7 +8,9 @@ A worker is named ``host:pid``; its row says when it started, when it last showe
 often it means to poll, and its latest round's counts (so far, while it runs). A beat older than
 three poll intervals (or a worker that said it stopped) is stale. A long round beats as it goes,
 so a stale worker of this machine whose process still runs is stuck on one step (a read, the model,
-a lock), not gone: said so, or someone starts a second worker beside it.
+a lock), not gone: said so, or someone starts a second worker beside it. A fresh beat of a worker
+of this machine whose process is gone (SIGKILL, OOM) is no running worker either: the process is
+asked each read, or the strip said "active" for up to a stale limit and nobody restarted it.
 """
 
 from __future__ import annotations
@@ -159,15 +161,13 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
         return WorkerHealth(False, "no worker has run yet: start python -m support.worker (make demo does)")
     unstopped = store.db.execute("SELECT * FROM worker_rounds WHERE stopped_at IS NULL ORDER BY last_round_at > ?,"
                                  " last_round_at DESC LIMIT ?", (ahead_of_now, UNSTOPPED_ROWS_READ)).fetchall()
-    row = next((row for row in unstopped if not _stale(row, now)), newest)
+    row, process = _running_worker(unstopped, now) or (newest, _process_of(newest))
     age = _age(row, now)
-    stale = _stale(row, now)
     dated_ahead = age < -CLOCK_SET_BACK_AFTER_S
-    if row["stopped_at"] or stale or dated_ahead:
-        process = ProcessState.GONE if row["stopped_at"] else process_state(
-            row["worker"], datetime.fromisoformat(row["started_at"]).timestamp())
-        if not (dated_ahead and process is ProcessState.RUNS):  # a live one's next beat has the right time
-            return _not_active(row, process, age, now)
+    # a fresh beat of a process gone from this machine (SIGKILL, OOM) is no running worker; a live
+    # one's beat dated ahead is, as its next beat has the right time
+    if process is ProcessState.GONE or _stale(row, now) or (dated_ahead and process is not ProcessState.RUNS):
+        return _not_active(row, process, age, now)
     if row["mailbox_error"] is not None:
         return WorkerHealth(True, f"worker: active {_ago(age)} ago, but cannot {_mailbox_down(row, now)}", problem=True)
     errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
@@ -175,8 +175,25 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
     return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))
 
 
+def _running_worker(unstopped: list, now: datetime) -> tuple[sqlite3.Row, ProcessState] | None:
+    """The newest beat within its stale limit whose process is not seen gone (a killed worker's last
+    beat must not hide one beating since before it), else a worker of this machine stuck in a round:
+    a --once run that stopped since must not make it read "not running", or someone starts a second
+    worker beside it. Each row asked costs one psutil call; killed workers' rows are few (bounded)."""
+    fresh = ((row, _process_of(row)) for row in unstopped if not _stale(row, now))
+    stuck = ((row, _process_of(row)) for row in unstopped if _stale(row, now))
+    return next(((row, process) for row, process in fresh if process is not ProcessState.GONE), None) or \
+        next(((row, process) for row, process in stuck if process is ProcessState.RUNS), None)
+
+
+def _process_of(row) -> ProcessState:
+    if row["stopped_at"]:
+        return ProcessState.GONE
+    return process_state(row["worker"], datetime.fromisoformat(row["started_at"]).timestamp())
+
+
 def _not_active(row, process: ProcessState, age: float, now: datetime) -> WorkerHealth:
-    """A worker that said it stopped, or whose beat is stale (or dated ahead of the clock)."""
+    """A worker that said it stopped, whose process is gone, or whose beat is stale (or dated ahead of the clock)."""
     since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
     last_error = f"; its last error: {row['last_error']}" if row["last_error"] else ""
     if process is ProcessState.RUNS:

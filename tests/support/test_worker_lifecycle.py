@@ -247,8 +247,9 @@ def test_once_workers_and_a_restarted_one_warn_since_the_first_failed_run_and_a_
             looping.kill()  # a crash: no stop recorded
             looping.wait(timeout=30)
         assert latest(store)["mailbox_down_since"] == first_down
-        health = worker_health(store)
-        assert health.running and f"but cannot reach the mailbox since {since:%H:%M}" in health.text, health
+        health = worker_health(store)  # its fresh beat is no running worker: its process is gone
+        assert not health.running and health.problem and health.text.startswith("worker not running since") and \
+            f"; it could not reach the mailbox since {since:%H:%M}" in health.text, health
 
         server.start()
         assert once() == 0
