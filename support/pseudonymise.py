@@ -12,7 +12,9 @@ What counts as personal:
 - British and Canadian postcodes in capitals (``SW1A 1AA``, ``K1A 0B1``), a US ZIP with its suffix
   (``90210-1234``);
 - a date of birth right after a word that says so ("born 03/04/2009", "Geburtsdatum: 03.04.2009", "né le
-  3 avril 2009", "DOB 2009-04-03"): another valid date written the same way; dates without one stay;
+  3 avril 2009", "DOB 2009-04-03", "DOB: Sept. 3, 1990", "3 de feb. de 2011"): another valid date written
+  the same way (a month's abbreviation as an abbreviation); dates without one stay, and a month's
+  abbreviation beside a day's number is no first name ("Sat 14 Jan");
 - a licence plate right after a word that names one ("Kennzeichen B-AB 1234", "reg AB12 CDE", "plaque
   AB-123-CD", "matrícula 1234 ABC"): letter for letter and digit for digit;
 - phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``, French pairs
@@ -172,7 +174,7 @@ _CLUB_WORDS = """court courts club team support coach head board tennis junior j
     password login username reply"""
 _NAME_LIKE_WORDS = """will grant hope joy faith rose dawn guy art pat sunny chase don ray sue frank rich honey amber
     ivy iris hazel crystal ruby pearl lily sky river storm bill mark else edit job lot till nada pero sol luz paz
-    angel dolores mercedes pilar ernst bella vera tere curt max page van von del iban"""
+    angel dolores mercedes pilar ernst bella tere curt max page van von del iban"""
 _CLOSINGS = ("thanks", "thank", "thank you", "many thanks", "cheers", "best", "regards", "kind regards",
              "best regards", "best wishes", "all the best", "love", "viele grüße", "liebe grüße",
              "mit freundlichen grüßen", "grüße", "gruß", "lg", "vg", "cordialement", "bien à vous", "merci",
@@ -273,24 +275,35 @@ MONTH_NAMES = {
            "novembre", "décembre"),
     "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
            "noviembre", "diciembre")}
+MONTH_ABBREVIATIONS = {
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep Sept", "Oct", "Nov", "Dec"),
+    "de": ("Jan Jän", "Feb", "Mär Mrz", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep Sept", "Okt", "Nov", "Dez"),
+    "fr": ("janv", "févr fév", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"),
+    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep sept", "oct", "nov", "dic")}
+"""Each month's abbreviations in each language, the first the one a stand-in is written with
+("Sept. 3, 1990" becomes "Mar. 11, 1989")."""
 _BIRTH_CUES = {
     "en": r"born|date[ \t]+of[ \t]+birth|birth[ \t]?date|d\.?o\.?b\.?",
     "de": r"geboren|geburtsdatum|geb\.",
     "fr": r"née?|date[ \t]+de[ \t]+naissance",
     "es": r"nacid[oa]|naci[óo]|fecha[ \t]+de[ \t]+nacimiento"}
-_MONTH = "|".join(sorted({fold(name) for names in MONTH_NAMES.values() for name in names} |
-                         {name for names in MONTH_NAMES.values() for name in names}, key=len, reverse=True))
+_MONTH_SPELLINGS = {spelling for names in (*MONTH_NAMES.values(), *MONTH_ABBREVIATIONS.values())
+                    for name in names for spelling in name.split()}
+_MONTH_KEYS = frozenset(map(fold, _MONTH_SPELLINGS))
+_MONTH = "|".join(sorted(_MONTH_SPELLINGS | _MONTH_KEYS, key=len, reverse=True))
 BIRTH_DATE = re.compile(
     rf"(?<![\w-])(?i:(?P<cue>{'|'.join(f'(?P<{language}>{cue})' for language, cue in _BIRTH_CUES.items())}))"
     r"(?![\w])[ \t]*(?i:(?:on|the|is|am|den|le|el|:|,|-)[ \t]*){0,3}"
     r"(?P<date>(?P<year>\d{4})(?P<iso>[-./])(?P<month>\d{1,2})(?P=iso)(?P<day>\d{1,2})"
     r"|(?P<day2>\d{1,2})(?P<sep>[-./])(?P<month2>\d{1,2})(?P=sep)(?P<year2>\d{4}|\d{2})"
-    rf"|(?P<day3>\d{{1,2}})(?:\.|st|nd|rd|th|er)?[ \t]+(?:de[ \t]+)?(?P<name3>(?i:{_MONTH}))\.?[ \t]+(?:de[ \t]+)?"
-    r"(?P<year3>\d{4})"
-    rf"|(?P<name4>(?i:{_MONTH}))\.?[ \t]+(?P<day4>\d{{1,2}})(?:st|nd|rd|th)?,?[ \t]+(?P<year4>\d{{4}}))(?![\w]|[.,/-]\d)")
+    rf"|(?P<day3>\d{{1,2}})(?:\.|(?P<ordinal3>st|nd|rd|th|er))?(?:[ \t]+(?i:de|of)[ \t]+|[ \t]+|-)(?P<name3>(?i:{_MONTH}))\.?"
+    r"(?:,?[ \t]+(?:del?[ \t]+)?|-)(?P<year3>\d{4}|\d{2}(?!:))"
+    rf"|(?P<name4>(?i:{_MONTH}))\.?[ \t]+(?P<day4>\d{{1,2}})(?P<ordinal4>st|nd|rd|th)?,?[ \t]+(?P<year4>\d{{4}}|\d{{2}}(?!:)))"
+    r"(?![\w]|[.,/-]\d)")
 """A date of birth, only right after a word that says so ("born 03/04/2009", "Geburtsdatum:
-03.04.2009", "né le 3 avril 2009", "DOB 2009-04-03"); a date with no such word is a booking's or a
-label's and stays."""
+03.04.2009", "né le 3 avril 2009", "DOB 2009-04-03", "born 3rd of Feb 1990", "DOB: Sept. 3, 1990",
+"nacido el 3 de febrero del 1990"); a date with no such word is a booking's or a label's and stays.
+"Birthday" is no such word: a birthday party is booked for a date."""
 
 _AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|ät|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
                  r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}|_at_|[(\[{]a[)\]}]")
@@ -395,6 +408,14 @@ def _name_line(line: str) -> list[str]:
     return []
 
 
+def _month_of_a_date(text: str, word: re.Match) -> bool:
+    """A month's name or abbreviation beside a day's number, which some first names are too: "Jan"
+    and "Sep" of "Sat 14 Jan", "On Fri, 19 Sep 2025", "Jan 14" are months, "Jan Novak" a name."""
+    return fold(word.group()) in _MONTH_KEYS and bool(
+        re.search(r"\d(?:\.|st|nd|rd|th|er)?[ \t]+(?:of[ \t]+|de[ \t]+)?$", text[max(0, word.start() - 12):word.start()])
+        or re.match(r"\.?,?[ \t]+\d", text[word.end():word.end() + 5]))
+
+
 def _spaced_number(text: str) -> bool:
     """Groups of two to four digits between single spaces, seven digits or more, one group of three
     or more: a member or account number as people space it (``4821 3377``); courts ("courts 12 14 16
@@ -497,7 +518,7 @@ class Pseudonymiser:
         words = list(WORD.finditer(text))
         for index, match in enumerate(words):
             word = match.group()
-            if not word[:1].isupper() or fold(word) in NOT_NAMES:
+            if not word[:1].isupper() or fold(word) in NOT_NAMES or _month_of_a_date(text, match):
                 continue
             before = text[max(0, match.start() - 40):match.start()]
             introduced = any(pattern.search(before) for pattern in (_GREETING, _INTRODUCTION))
@@ -807,21 +828,19 @@ class Pseudonymiser:
 
     def _birth_date(self, text: str) -> str:
         """The date of a BIRTH_DATE match as a stand-in date written the same way (its order,
-        separators, zero padding, a month's name in its language and case); the same date, however
-        written, the same stand-in. The cue stays."""
+        separators, zero padding, a month's name or abbreviation in its language and case, an
+        ordinal's ending for its day); the same date, however written, the same stand-in. The cue
+        stays."""
         written = BIRTH_DATE.fullmatch(text)
         fields = {name[:-1] if name[-1].isdigit() else name: written.span(name) for name in written.groupdict()
-                  if written[name] is not None and re.fullmatch(r"(?:day|month|year|name)\d?", name)}
+                  if written[name] is not None and re.fullmatch(r"(?:day|month|year|name|ordinal)\d?", name)}
         day = int(text[slice(*fields["day"])])
         year = int(text[slice(*fields["year"])])
         if year < 100:
             year += 2000 if year <= date.today().year % 100 else 1900
         language = next(language for language in MONTH_NAMES if written[language])
         if "name" in fields:
-            month_name = fold(text[slice(*fields["name"])])
-            languages = [language, *MONTH_NAMES]
-            language = next(each for each in languages if month_name in map(fold, MONTH_NAMES[each]))
-            month = [fold(name) for name in MONTH_NAMES[language]].index(month_name) + 1
+            month, names = _month(text[slice(*fields["name"])], language)
         else:
             month = int(text[slice(*fields["month"])])
         key = (year, month, day)
@@ -837,9 +856,13 @@ class Pseudonymiser:
 
         values = {"day": digits(stand_in_day, "day"), "year": digits(stand_in_year, "year")}
         if "name" in fields:
-            values["name"] = _cased(MONTH_NAMES[language][stand_in_month - 1], text[slice(*fields["name"])])
+            values["name"] = _cased(names[stand_in_month - 1].split()[0], text[slice(*fields["name"])])
         else:
             values["month"] = digits(stand_in_month, "month")
+        if "ordinal" in fields:  # "3rd" becomes "11th", the French "1er" a plain "11"
+            ordinal = text[slice(*fields["ordinal"])]
+            english = {1: "st", 2: "nd", 3: "rd"}.get(stand_in_day, "th")
+            values["ordinal"] = ("er" if stand_in_day == 1 else "") if fold(ordinal) == "er" else _cased(english, ordinal)
         pieces, done = [], 0
         for field, (start, end) in sorted(fields.items(), key=lambda item: item[1]):
             pieces += [text[done:start], values[field]]
@@ -909,6 +932,19 @@ def _spans(pattern: re.Pattern) -> Callable[[str], Iterable[tuple[int, int]]]:
 
 def _street_name_spans(text: str) -> Iterable[tuple[int, int]]:
     return [match.span("name") for pattern in STREETS for match in pattern.finditer(text)]
+
+
+def _month(written: str, language: str) -> tuple[int, tuple[str, ...]]:
+    """The number of a month's name as written and the list it is from (the names or the
+    abbreviations of one language), looked for in the birth cue's language first ("Mai" is German
+    and French, "mar" English and Spanish)."""
+    key = fold(written)
+    for each in (language, *MONTH_NAMES):
+        for names in (MONTH_NAMES[each], MONTH_ABBREVIATIONS[each]):
+            for month, spellings in enumerate(names, start=1):
+                if key in map(fold, spellings.split()):
+                    return month, names
+    raise ValueError(f"no month: {written}")
 
 
 def _spelt_letters(found: str) -> str | None:
