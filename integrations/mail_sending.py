@@ -28,10 +28,13 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Literal, Protocol
 
+import idna
+
 from core.deadline import SocketDeadline
 from core.files import write_atomically
 from core.mail import MESSAGE_ID
 from core.settings import Settings
+from core.text import unseen
 
 SECURITY_MODES = ("tls", "starttls", "plain")
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
@@ -67,6 +70,13 @@ class MailDeliveryUnknown(MailSendError):
 
 class _MessageIdListHeader(UnstructuredHeader):
     """In-Reply-To and References, folded only between ids, one id per line (see module doc)."""
+
+    @classmethod
+    def parse(cls, value, kwds):
+        # Kept as written: an encoded word in a msg-id is not one (RFC 2047 §5), and decoding
+        # "<a=?utf-8?q?=C3=A9?=@b>" made a non-ASCII header no reply could be written with.
+        super().parse(value, kwds)
+        kwds["decoded"] = " ".join(value.split())
 
     def fold(self, *, policy):
         return f"{self.name}: " + f"{policy.linesep} ".join(str(self).split()) + policy.linesep
@@ -147,7 +157,7 @@ def build_reply(original: OriginalMail, *, from_address: str, body: str, domain:
 
 def reply_subject(subject: str) -> str:
     """``Re: <subject>``, unless the subject already starts with a reply prefix (Re:, AW:, SV: ...)."""
-    subject = " ".join(subject.split())
+    subject = _header_text(subject)
     if _REPLY_PREFIX.match(subject):
         return subject
     return f"Re: {subject}" if subject else "Re: (no subject)"
@@ -167,13 +177,36 @@ def reply_references(original: OriginalMail) -> str:
     return " ".join(ids)
 
 
+def _header_text(text: str) -> str:
+    """A mail's text as a header of the reply may hold it: one line of visible characters, and no
+    RFC 2047 encoded word. The email package decodes one in any text set into a header and writes
+    a line break it decodes to as it is (until CPython 3.11.10/3.12.5), so a subject or name the
+    mail encoded twice ("=?utf-8?q?A=0D=0ABcc:_x@evil.example?=" once read) became a Bcc field."""
+    visible = "".join(char for char in text if not unseen(char))
+    return " ".join(visible.split()).replace("=?", "= ?")
+
+
 def _recipient(original: OriginalMail) -> Address:
     name, address = _first_name_and_address(original.reply_to_address)
     if not address:
         raise ValueError(f"no address to reply to in {original.reply_to_address!r}")
     if not name:
         name = _display_name_for(address, original.sender_display)
-    return Address(display_name=name, addr_spec=address)
+    named = Address(display_name=_header_text(name), addr_spec=address)
+    return named if _reads_back_as(named) else Address(addr_spec=address)
+
+
+def _reads_back_as(recipient: Address) -> bool:
+    """Whether a To of this one recipient, as written and read back, names its address alone. The
+    email package (CPython 3.11) folds a display name over a line long without its quotes, so
+    ``"Berg, Anna (...)" <anna@x>`` went to "Berg" too, and ``"Bcc: v@x ..." <anna@x>`` to v@x only."""
+    probe = EmailMessage(policy=MAIL_POLICY)
+    probe["To"] = recipient
+    written = BytesHeaderParser(policy=MAIL_POLICY).parsebytes(message_bytes(probe))
+    try:
+        return _envelope_recipients(written) == [recipient.addr_spec]
+    except (AttributeError, IndexError, ValueError):  # the email package's errors on what it cannot read
+        return False
 
 
 def _display_name_for(address: str, sender_display: str) -> str:
@@ -187,10 +220,28 @@ def _display_name_for(address: str, sender_display: str) -> str:
 def _first_name_and_address(value: str) -> tuple[str, str]:
     # Only an address a message can be sent to: ``=?utf-8?q?a=0D=0A_e@vil.net?= <anna@x>`` reads
     # as two, the encoded word first, and the reply built on it would fail at every try.
-    for name, address in getaddresses([value or ""]):
+    # A line break in a quoted name ends the quote for getaddresses: '"Anna\r\nBcc: v@x" <anna@x>'
+    # (a club's member record, formatted) read as v@x alone.
+    for name, address in getaddresses([re.sub(r"[\r\n]", " ", value or "")]):
+        address = _with_ascii_domain(address)
         if "@" in address and _sendable(address):
             return name, address
     return "", ""
+
+
+def _with_ascii_domain(address: str) -> str:
+    """The address with its domain as DNS and SMTP know it ("anna@xn--bcher-kva.de" for
+    "anna@bücher.de"): a non-ASCII domain made a reply that could not be written at all. IDNA 2008
+    (the idna package), which maps nothing: Python's codec (IDNA 2003) writes "faß.de" as
+    "fass.de", another domain with another owner, and would send the reply there; a domain that is
+    not valid IDNA 2008 is no address to send to."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):
+        return ""
 
 
 def _sendable(address: str) -> bool:
@@ -269,8 +320,7 @@ class SmtpSender:
 
     def send(self, message: EmailMessage) -> str:
         message_id = _ensure_message_id(message, self.settings.from_address)
-        recipients = [address for _, address in getaddresses(
-            [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]) if address]
+        recipients = _envelope_recipients(message)
         if not recipients:
             raise MailSendError(f"{message_id} has no recipient")
         payload = message_bytes(_without_bcc(message))
@@ -451,6 +501,12 @@ class OutboxSender:
             if str(headers.get("Message-ID", "")).strip() == message_id.strip():
                 return True
         return False
+
+
+def _envelope_recipients(message) -> list[str]:
+    """Whom a message goes to: every address of its To, Cc and Bcc fields."""
+    return [address for _, address in getaddresses(
+        [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]) if address]
 
 
 def _ensure_message_id(message: EmailMessage, sender: str) -> str:
