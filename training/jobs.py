@@ -8,30 +8,39 @@ A job runs in a new session (its own process group), so reloading the page, clos
 restarting the app does not end it, and stopping it ends its children too. Everything needed to
 reattach is in ``job.json``: the pid *and* the process's creation time, because after a restart
 the pid may belong to another process (psutil tells them apart).
+
+The recorded process is a small recorder (``record_exit``) that runs the command as its child and,
+once it ends, writes how (its exit code, or the signal that killed it) into ``job.json``: only a
+parent learns that, and the app that started the job may have been restarted since (a run the
+system killed for memory read as failed with its last line of output).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
 import math
 import os
 import re
+import resource
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import psutil
 
 from core.files import write_json_atomically
 from core.processes import pid_runs
+from core.settings import PROJECT_ROOT
 from training.layout import JOB_FILE, modified
 
 log = logging.getLogger(__name__)
@@ -64,25 +73,96 @@ class Job:
     extra: dict = field(default_factory=dict)
     """What the starter wants to find again (the evaluation's labels, row count, ...)."""
     killed_by_signal: int | None = None
-    """The signal that ended the process, as the app process that reaped it saw: only that process
-    learns it, so it is written here for every later reader (an app restarted since)."""
+    """The signal that ended the command, as its recorder saw (or the app process that reaped a
+    recorder killed itself): only a parent learns it, so it is written here for every later reader."""
+    exit_code: int | None = None
+    """The command's exit code, written by its recorder; None while it runs or when a signal ended it."""
+
+
+_RECORDER = ("import sys; sys.path.insert(0, sys.argv[1]); from training.jobs import record_exit; "
+             "record_exit(sys.argv[2], int(sys.argv[3]), sys.argv[4:])")
+"""The recorder's program: by ``-c``, as the job's ``cwd`` need not be where the project is."""
+
+_FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""What the recorder passes on to the command: a ``kill <pid of job.json>`` ends the command as it
+did when that pid was the command's, and the recorder still sees how it ended."""
+
+_PR_SET_PDEATHSIG = 1
+"""linux/prctl.h: the signal a process receives when its parent dies."""
 
 
 def start_job(command: list[str], folder: Path, log_name: str, *, cwd: Path, env: dict | None = None,
               extra: dict | None = None) -> Job:
-    """Start ``command`` detached, its output in ``folder/log_name``; writes and returns its Job."""
+    """Start ``command`` detached under its recorder (``record_exit``), its output in
+    ``folder/log_name``; writes and returns its Job. OSError where the command cannot be started."""
     folder = Path(folder)
-    with (folder / log_name).open("ab") as log:
-        process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
+    answer, answer_for_recorder = os.pipe()
     try:
-        created = psutil.Process(process.pid).create_time()
-    except psutil.NoSuchProcess:  # ended already (e.g. a bad command): the job is still recorded
+        with (folder / log_name).open("ab") as log:
+            recorder = subprocess.Popen(
+                [sys.executable, "-c", _RECORDER, str(PROJECT_ROOT), str(folder / JOB_FILE), str(answer_for_recorder),
+                 *command], cwd=cwd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=(answer_for_recorder,),
+                env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
+    finally:
+        os.close(answer_for_recorder)
+    with os.fdopen(answer, "rb") as said:
+        started = said.read()  # until the recorder has started the command, or could not
+    if started != b"started":
+        recorder.stdin.close()
+        recorder.wait()
+        error = json.loads(started) if started else [None, f"its recorder ended first (see {log_name})", None]
+        raise OSError(error[0], f"cannot start {command[0]}: {error[1]}", error[2])
+    try:
+        created = psutil.Process(recorder.pid).create_time()
+    except psutil.NoSuchProcess:  # killed already: the job is still recorded
         created = 0.0
-    job = Job(process.pid, created, time.time(), command, extra=extra or {})
+    job = Job(recorder.pid, created, time.time(), command, extra=extra or {})
     _CHILDREN[job.pid] = (job.created, folder)
-    write_json_atomically(folder / JOB_FILE, asdict(job))
+    try:
+        write_json_atomically(folder / JOB_FILE, asdict(job))
+    finally:
+        recorder.stdin.close()  # job.json records the job (or never will): the recorder may write its end
     return job
+
+
+def record_exit(job_file: str, answer_fd: int, command: list[str]) -> NoReturn:
+    """The job's recorded process (start_job): runs ``command`` as its child, says on ``answer_fd``
+    whether it started, waits for it, writes how it ended into ``job_file`` where that still records
+    this process, and ends the same way (the exit code, or killed by the same signal)."""
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+    def end_with_parent():
+        # a recorder killed outright (kill -9 of job.json's pid) must not leave the command running unseen
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before that was arranged
+            os._exit(1)
+
+    with os.fdopen(answer_fd, "w") as answer:
+        try:
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=end_with_parent)  # noqa: PLW1509 (one thread here)
+        except OSError as error:
+            answer.write(json.dumps([error.errno, error.strerror, error.filename]))
+            sys.exit(127)
+        answer.write("started")
+    for signum in _FORWARDED_SIGNALS:
+        signal.signal(signum, lambda received, _frame: os.kill(child.pid, received))
+    returncode = child.wait()
+    for signum in _FORWARDED_SIGNALS:  # the child is reaped: its pid may be another process's now
+        signal.signal(signum, signal.SIG_IGN)
+    sys.stdin.buffer.read()  # until start_job has written job.json
+    folder = Path(job_file).parent
+    with contextlib.suppress(UnreadableJob):
+        job = read_job(folder)
+        if job is not None and job.pid == parent and pid_runs(parent, job.created):
+            _record_end(folder, job, {"killed_by_signal": -returncode} if returncode < 0 else {"exit_code": returncode})
+    if returncode < 0:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the command's crash, not a core of the recorder
+        signal.signal(-returncode, signal.SIG_DFL)
+        os.kill(parent, -returncode)
+    sys.exit(returncode if returncode >= 0 else 128 - returncode)
 
 
 class UnreadableJob(ValueError):
@@ -126,7 +206,8 @@ def job_from_record(data: dict, source: str) -> Job:
                    stop_requested_at=None if data.get("stop_requested_at") is None
                    else _number(data, "stop_requested_at"), extra=_object(data.get("extra", {})),
                    killed_by_signal=None if data.get("killed_by_signal") is None
-                   else _number(data, "killed_by_signal", int))
+                   else _number(data, "killed_by_signal", int),
+                   exit_code=None if data.get("exit_code") is None else _number(data, "exit_code", int, least=0))
     except KeyError as error:
         raise UnreadableJob(f"{source}: no {error.args[0]}") from error
     except TypeError as error:
@@ -153,8 +234,8 @@ _CHILDREN: dict[int, tuple[float, Path]] = {}
 (waitpid on any other pid could take a child of someone else's its exit status)."""
 
 _KILLED_BY: dict[tuple[int, float], int] = {}
-"""(pid, creation time) -> the signal that ended a child of ours, as reaping it told: a process
-killed outright (SIGKILL, the out-of-memory killer's) leaves no last words in its log."""
+"""(pid, creation time) -> the signal that ended a child of ours (a recorder), as reaping it told:
+kept here too for a job.json that could not take it."""
 
 
 @contextlib.contextmanager
@@ -186,20 +267,21 @@ def is_alive(job: Job | None) -> bool:
         del _CHILDREN[job.pid]
         if os.WIFSIGNALED(status):
             _KILLED_BY[(job.pid, job.created)] = os.WTERMSIG(status)
-            _record_signal(folder, job, os.WTERMSIG(status))
+            _record_end(folder, job, {"killed_by_signal": os.WTERMSIG(status)})
     return pid_runs(job.pid, job.created)
 
 
-def _record_signal(folder: Path, job: Job, signum: int) -> None:
-    """Adds the signal to the folder's job.json where it still records this job; a folder deleted or
-    unwritable since costs only the record (the state then reads as before)."""
+def _record_end(folder: Path, job: Job, end: dict) -> None:
+    """Adds how the job ended (``killed_by_signal`` or ``exit_code``) to the folder's job.json where
+    it still records this job; a folder deleted or unwritable since costs only the record (the
+    state then reads as before)."""
     path = Path(folder) / JOB_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict) and data.get("pid") == job.pid and data.get("created") == job.created:
-            write_json_atomically(path, {**data, "killed_by_signal": signum})
+            write_json_atomically(path, {**data, **end})
     except (OSError, ValueError) as error:
-        log.warning("could not record in %s that signal %d ended the job: %s", path, signum, error)
+        log.warning("could not record in %s how the job ended (%s): %s", path, end, error)
 
 
 def stop_job(folder: Path, grace_s: float = 15.0, *, job: Job | None = None) -> Job | None:
@@ -238,14 +320,15 @@ def job_state(job: Job | None, *, succeeded: bool, log: Path, failure: str | Non
     if failure:
         return JobState.FAILED, failure
     if job is not None:  # ours, gone, and no result: it died before it could say why
-        return JobState.FAILED, killed_by(job) or error_line(log) or no_result
+        exited = f"{no_result}: it exited with status {job.exit_code}" if job.exit_code else no_result
+        return JobState.FAILED, killed_by(job) or error_line(log) or exited
     return JobState.INCOMPLETE, None
 
 
 def killed_by(job: Job) -> str | None:
-    """How a signal ended the job, as the app process that reaped it saw (its job.json, or this
-    process's memory where the file could not take it); else None (a job that ended while no app
-    process that started it lived: its exit status went to no one here)."""
+    """How a signal ended the job, as its recorder or the app process that reaped it saw (its
+    job.json, or this process's memory where the file could not take it); else None (not by a
+    signal, or its recorder was killed while no app process that started it lived)."""
     signum = job.killed_by_signal or _KILLED_BY.get((job.pid, job.created))
     if signum is None:
         return None
@@ -293,13 +376,14 @@ def _from_old_format(data: dict, folder: Path) -> dict:
             "extra": {name: value for name, value in data.items() if name not in ("pid", "started", "command")}}
 
 
-def _number(data: dict, name: str, kind: type = float):
-    """``data[name]`` as a finite number (a positive integer for the pid); TypeError otherwise."""
+def _number(data: dict, name: str, kind: type = float, least: int = 1):
+    """``data[name]`` as a finite number (for ``int``: a whole number of at least ``least``, positive
+    by default, as a pid); TypeError otherwise."""
     value = data[name]
-    valid = (isinstance(value, int) and value > 0) if kind is int else (
+    valid = (isinstance(value, int) and value >= least) if kind is int else (
         isinstance(value, int | float) and math.isfinite(value))
     if isinstance(value, bool) or not valid:
-        raise TypeError(f"{name} is {value!r}, not a{' positive integer' if kind is int else ' number'}")
+        raise TypeError(f"{name} is {value!r}, not a{f' whole number of at least {least}' if kind is int else ' number'}")
     return kind(value)
 
 

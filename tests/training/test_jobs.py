@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from core.processes import ProcessState, process_state
+from tests.conftest import REPO_ROOT
 from training import layout
 from training.jobs import (
     Job,
@@ -239,11 +240,12 @@ def test_the_signal_that_ended_a_job_is_kept_in_its_folder_for_later_readers(tmp
     assert state == JobState.FAILED and "killed by SIGKILL" in why
 
 
-def test_a_signal_is_not_recorded_into_a_job_file_that_now_records_another_job(tmp_path):
+@pytest.mark.parametrize("killed", ["the recorded process", "its command"])
+def test_a_signal_is_not_recorded_into_a_job_file_that_now_records_another_job(tmp_path, killed):
     job = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
     other = {"pid": 1, "created": 1.0, "started_at": 1.0}
     (tmp_path / layout.JOB_FILE).write_text(json.dumps(other))  # a new job started in the same folder
-    os.kill(job.pid, signal.SIGKILL)
+    os.kill(job.pid if killed == "the recorded process" else the_command(job, SLEEPER).pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while is_alive(job) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -256,3 +258,85 @@ def test_a_recorded_signal_that_is_no_signal_number_makes_the_job_file_unreadabl
                                                           "killed_by_signal": value}))
     with pytest.raises(UnreadableJob, match="killed_by_signal"):
         read_job(tmp_path)
+
+
+START_AND_LEAVE = ("import sys; from pathlib import Path; from training.jobs import start_job; "
+                   "start_job(sys.argv[2:], Path(sys.argv[1]), 'job.log', cwd=Path(sys.argv[1]))")
+"""An app process that starts a job and ends: the job's exit status goes to no process of the app."""
+
+
+def start_in_an_app_that_ends(folder, command):
+    subprocess.run([sys.executable, "-c", START_AND_LEAVE, str(folder), *command], cwd=REPO_ROOT, check=True,
+                   timeout=60)
+    return read_job(folder)
+
+
+def the_command(job, command):
+    """The process running ``command`` among the job's (the job's own, or one it started)."""
+    recorded = psutil.Process(job.pid)
+    return next(process for process in [recorded, *recorded.children(recursive=True)] if process.cmdline() == command)
+
+
+def has_ended(process):
+    """Ended, or ended and not yet collected by its parent (the system's init for an orphan)."""
+    return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+
+
+def wait_until_ended(job):
+    deadline = time.monotonic() + 30
+    while is_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_alive(job)
+
+
+def test_a_command_killed_after_the_app_that_started_it_ended_says_it_was_killed(tmp_path):
+    """A training the out-of-memory killer ended while the app was restarted read as failed with
+    its log's last line (here none: "the process ended without writing its result"): no process
+    of the app was its parent, so none learnt the signal."""
+    job = start_in_an_app_that_ends(tmp_path, SLEEPER)
+    the_command(job, SLEEPER).kill()
+    wait_until_ended(job)
+    assert read_job(tmp_path).killed_by_signal == signal.SIGKILL
+    state, why = job_state(read_job(tmp_path), succeeded=False, log=tmp_path / "job.log")
+    assert state == JobState.FAILED and "killed by SIGKILL: the system does so when memory runs out" in why
+
+
+def test_an_exit_code_without_a_word_of_output_is_said_to_a_later_reader(tmp_path):
+    command = [sys.executable, "-c", "import time; time.sleep(0.5); raise SystemExit(3)"]
+    job = start_in_an_app_that_ends(tmp_path, command)
+    wait_until_ended(job)
+    assert read_job(tmp_path).exit_code == 3
+    assert job_state(read_job(tmp_path), succeeded=False, log=tmp_path / "job.log", no_result="no adapter") == (
+        JobState.FAILED, "no adapter: it exited with status 3")
+
+
+def test_a_job_that_ends_well_records_exit_code_0_and_reads_finished(tmp_path):
+    job = start_job([sys.executable, "-c", "print('done')"], tmp_path, "job.log", cwd=tmp_path)
+    wait_until_ended(job)
+    assert read_job(tmp_path).exit_code == 0 and read_job(tmp_path).killed_by_signal is None
+    assert job_state(read_job(tmp_path), succeeded=True, log=tmp_path / "job.log") == (JobState.FINISHED, None)
+    assert (tmp_path / "job.log").read_text() == "done\n"
+
+
+def test_stopping_a_job_another_app_process_started_ends_the_command_and_reads_stopped(tmp_path):
+    """Guard: the command runs under a recorder since; Stop (its process group) ends both."""
+    job = start_in_an_app_that_ends(tmp_path, SLEEPER)
+    command = the_command(job, SLEEPER)
+    stop_job(tmp_path, grace_s=5)
+    assert not is_alive(job) and has_ended(command)
+    assert job_state(read_job(tmp_path), succeeded=False, log=tmp_path / "job.log") == (JobState.STOPPED, None)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_recorded_pid_ends_the_command_too(tmp_path, signum):
+    """Guard: ``kill`` of job.json's pid (the recorder) must not leave the command running unseen,
+    holding the one-run lock's memory and CPU with nothing to stop it."""
+    job = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
+    command = the_command(job, SLEEPER)
+    os.kill(job.pid, signum)
+    wait_until_ended(job)
+    command_gone = time.monotonic() + 10
+    while not has_ended(command) and time.monotonic() < command_gone:
+        time.sleep(0.05)
+    assert has_ended(command)
+    assert read_job(tmp_path).killed_by_signal == signum
