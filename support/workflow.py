@@ -25,8 +25,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr
 from typing import Protocol
 
 from core.mail import MailRef
@@ -159,7 +159,16 @@ def sole_sender(ticket: Ticket) -> str:
     if mailbox is None:
         raise ActionProblem(f"the From ({ticket.sender}) holds no single address to answer: reply from your own "
                             "mail client and reject the ticket")
-    return formataddr((mailbox.display_name, mailbox.address))
+    return mailbox_text(mailbox.display_name, mailbox.address)
+
+
+
+def mailbox_text(name: str, address: str) -> str:
+    """A recipient as the confirmation shows it and the reply reads it: ``"Berg, Anna" <a@x>``, a name
+    or an international domain (``anna@bücher.example``) as written. ``formataddr`` refused a non-ASCII
+    address (a UnicodeEncodeError: no such member could be answered) and showed a non-ASCII name as
+    an encoded word (``=?utf-8?b?SsO2cmc=?=``); the reply writes the domain in its IDNA form."""
+    return str(Address(display_name=name, addr_spec=address))
 
 
 class Workflow:
@@ -210,7 +219,7 @@ class Workflow:
                                        self_service_signup=self.trust.self_service_signup, earlier=earlier)
         flags += checked.flags
         member = checked.member
-        on_file = formataddr((member.name, member.email)) if member else None
+        on_file = mailbox_text(member.name, member.email) if member else None
         if not action.definition.changes_an_account:  # an invitation: to the requester (a member: on file)
             return Check(action, flags, on_file or sole_sender(ticket))
         trust_flags, notes = account_action_findings(ticket, member and member.email, self.trust)

@@ -58,7 +58,7 @@ def setup(config: TrainConfig) -> Path:
     device = pick_device()
 
     refuse_measured_mails(config)
-    tokenizer = load_tokenizer(config.base_model)
+    tokenizer = load_tokenizer(config.base_model, download=True)  # a hub id: its first run fetches it
     style = style_for(tokenizer)
     train, val = fitting_splits(config, tokenizer, style)
     # What the adapter learns to write, and what the one it continues wrote: its decoding's shortlist.
@@ -66,7 +66,7 @@ def setup(config: TrainConfig) -> Path:
 
     # LoRA trains in fp32 weights; on GPU bf16 autocast does the matmuls (mixed precision).
     bf16 = config.dtype == "bfloat16" or (config.dtype == "auto" and device == "cuda")
-    model = load_base_model(config.base_model, torch.float32, device)
+    model = load_base_model(config.base_model, torch.float32, device, download=True)
     if config.init_adapter:
         model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
         # its config names the base it was written with, whatever that file says: the new adapter names this run's

@@ -29,7 +29,7 @@ import yaml
 
 from core.files import write_json_atomically
 from core.settings import PROJECT_ROOT, load_settings
-from model.metadata import DEFAULT_BASE_MODEL, METADATA_FILE, SHIPPED_ADAPTERS_DIR, outside_adapter_homes
+from model.metadata import DEFAULT_BASE_MODEL, METADATA_FILE, outside_homes_problem
 from training import catalog, corrections, data_checks, layout, uploads
 from training.config import TrainConfig, path_list, setting_value
 from training.generate_data import HANDWRITTEN
@@ -251,9 +251,9 @@ def adapter_problem(path: str, runs_root: Path, base_model: str) -> str | None:
     or a shipped one, wherever the path, or a link on it, leads; complete, with a LoRA config of
     an adapter's size, trained on ``base_model``. What else could break the run's start is
     named by the run's error."""
-    if outside_adapter_homes(_project_path(path), runs_root) is not None:
-        return (f"init_adapter {path} is not one of the project's adapters: continue from a run's adapter or "
-                f"checkpoint under {display_path(runs_root)}/ or a shipped one in {display_path(SHIPPED_ADAPTERS_DIR)}/.")
+    if outside := outside_homes_problem(_project_path(path), runs_root):
+        return (f"init_adapter {path} is not one of the project's adapters: it {outside}. Continue from a "
+                "run's adapter or checkpoint, or a shipped one.")
     folder = Path(_project_path(path)).resolve()
     missing = [name for name in catalog.ADAPTER_FILES if not (folder / name).is_file()]
     if missing:

@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 
 from core.settings import PROJECT_ROOT, Settings, public_url
 from model.active import ModelChoice
-from model.metadata import DEFAULT_BASE_MODEL, outside_adapter_homes
+from model.metadata import DEFAULT_BASE_MODEL, outside_homes_problem
 from training.catalog import AdapterEntry
 from training.config import path_list
 from training.data_checks import mail_keys, text_keys
@@ -57,8 +57,8 @@ def adapter_problem(entry: AdapterEntry, runs_dir: Path) -> str | None:
     and the chat would load files from anywhere on the server. And only one whose LoRA config and
     weights can be read: a half-written or damaged one would be promoted and fail the inbox's
     every triage."""
-    if (elsewhere := outside_adapter_homes(entry.path, runs_dir)) is not None:
-        return f"it leads to {elsewhere}, outside the runs folder and the shipped adapters"
+    if outside := outside_homes_problem(entry.path, runs_dir):
+        return f"it {outside}"
     folder = entry.path.resolve()
     config = folder / "adapter_config.json"
     try:

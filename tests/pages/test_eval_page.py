@@ -364,7 +364,7 @@ def test_an_adapter_leading_outside_or_cut_off_is_not_offered_and_the_page_says_
         offered = by_label(app.selectbox, "Adapter or checkpoint").options
         assert not any(label.startswith(("linked /", "cut /")) for label in offered)
         [note] = [caption.value for caption in app.caption if caption.value.startswith("⚠️ Not offered")]
-        assert "leads to" in note and "outside the runs folder" in note and "its weights cannot be read" in note
+        assert "leads to" in note and "outside the shipped adapters and the runs folder" in note and "its weights cannot be read" in note
 
         (runs_dir / "tiny/checkpoint-2/adapter_config.json").rename(tmp_path / "config-aside.json")
         app.run()  # the chosen checkpoint damaged (or deleted) since it was chosen

@@ -238,3 +238,16 @@ def test_a_trusted_field_the_intake_cuts_short_never_lets_a_forged_from_act(tmp_
     with pytest.raises(NeedsOverride, match="sender not authenticated"):
         workflow.approve(ticket_id, "operator")
     assert club_backend.effects()["cancel"] == 0
+
+
+def test_a_sender_at_an_international_domain_is_answered_there_in_its_ascii_form(tmp_path, club_backend, smtp_server):
+    # formataddr refused a non-ASCII address: the check raised UnicodeEncodeError and the ticket could
+    # never be answered; a German name showed as =?utf-8?b?...?= in the confirmation.
+    raw = mail("Jörg Müller <joerg@bücher.example>", "What time does the club house open?")
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "other")
+    check = workflow.check(ticket_id)
+    assert check.recipient == "Jörg Müller <joerg@bücher.example>"
+    workflow.approve(ticket_id, "operator")
+    workflow.execute(ticket_id)
+    [reply] = smtp_server.messages
+    assert reply.rcpt_tos == ("joerg@xn--bcher-kva.example",)

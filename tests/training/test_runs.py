@@ -19,6 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from model.metadata import SHIPPED_ADAPTERS_DIR
 from tests.conftest import REPO_ROOT
 from training import catalog, layout, runs, uploads
 from training.config import TrainConfig
@@ -317,9 +318,11 @@ def test_a_run_continues_only_from_the_projects_adapters_however_the_path_is_wri
         assert init_problems(values, accepted, runs_root) == [], accepted
     for refused in (str(outside), os.path.relpath(outside, REPO_ROOT), str(runs_root / "linked" / "adapter"),
                     f"{runs_root}/../elsewhere/adapter", "model/adapters/../../training"):
+        where = (REPO_ROOT / refused).resolve()  # an absolute path stays itself
         assert init_problems(values, refused, runs_root) == [(
-            f"init_adapter {refused} is not one of the project's adapters: continue from a run's adapter or checkpoint "
-            f"under {runs_root}/ or a shipped one in model/adapters/.")], refused
+            f"init_adapter {refused} is not one of the project's adapters: it leads to {where}, outside the shipped "
+            f"adapters and the runs folder ({SHIPPED_ADAPTERS_DIR}, {runs_root}). Continue from a run's adapter or "
+            "checkpoint, or a shipped one.")], refused
 
 
 def _huge(folder: Path) -> None:
@@ -557,3 +560,26 @@ def test_a_run_killed_for_memory_says_so_to_an_app_started_after_it(stand_in_tra
                                capture_output=True, text=True, check=True, timeout=120)
     state, error, hint = restarted.stdout.splitlines()
     assert state == "failed" and "killed by SIGKILL" in error and "memory" in hint, restarted.stdout
+
+
+def test_a_run_killed_for_memory_after_the_app_that_launched_it_ended_says_so(stand_in_training, runs_root):
+    """The app restarted during a run, then the system killed the run for memory: no app process
+    was its parent to learn the signal, and the run read as failed with its last line of output
+    ("training (stand-in)") and the generic hint."""
+    launch_and_leave = ("import sys, yaml; from pathlib import Path; from training import runs; "
+                        "from training.config import TrainConfig; runs.TRAIN_SCRIPT = Path(sys.argv[1]); "
+                        "print(runs.launch_run(TrainConfig(**yaml.safe_load(sys.argv[2])), Path(sys.argv[3]), 'oom').folder)")
+    launched = subprocess.run([sys.executable, "-c", launch_and_leave, str(runs.TRAIN_SCRIPT),
+                               yaml.safe_dump(dataclasses.asdict(stand_in_training)), str(runs_root)],
+                              cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=120)
+    folder = Path(launched.stdout.strip())
+    wait_for(lambda: (folder / layout.RUN_LOG).read_text(), "the stand-in's first line")
+    job = json.loads((folder / layout.JOB_FILE).read_text())
+    recorded = psutil.Process(job["pid"])
+    training = next(process for process in [recorded, *recorded.children(recursive=True)]
+                    if process.cmdline() == job["command"])
+    training.kill()
+    wait_for(lambda: runs.active_run(runs_root) is None, "the lock to go with the killed run")
+    failed = runs.load_run(folder)
+    assert failed.state == JobState.FAILED and "killed by SIGKILL" in failed.error, failed.error
+    assert "memory" in runs.failure_hint(failed.error)

@@ -205,7 +205,8 @@ def test_only_the_projects_readable_adapters_may_be_loaded_or_promoted(tmp_path)
     (runs / "run/checkpoint-9").symlink_to(outside)
     for linked in (runs / "linked/adapter", runs / "run/checkpoint-9", runs / "run/../../elsewhere/adapter"):
         assert adapter_problem(entry(linked), runs) == (
-            f"it leads to {outside.resolve()}, outside the runs folder and the shipped adapters")
+            f"it leads to {outside.resolve()}, outside the shipped adapters and the runs folder"
+            f" ({SHIPPED_ADAPTERS_DIR}, {runs})")
 
     damaged = readable_adapter(runs / "damaged/adapter")
     (damaged / "adapter_config.json").write_text('{"peft_type": "LORA", "r": ')
