@@ -38,6 +38,14 @@ def unseen(char: str) -> bool:
     return (unicodedata.category(char) in _UNSEEN_CATEGORIES and not char.isspace()) or char in _DRAWS_NOTHING
 
 
+def code_points_shown(text: str, hidden=unseen) -> str:
+    """``text`` with each character ``hidden`` says a reader would miss written as its code point,
+    ``⟨U+202E⟩``: the one way the Inbox and the operator's terminal show them."""
+    # judged once per distinct character: a 1 MB body is shown on every rerun, and its alphabet is short
+    shown = {ord(char): f"⟨U+{ord(char):04X}⟩" for char in set(text) if hidden(char)}
+    return text.translate(shown) if shown else text
+
+
 class _TextExtractor(HTMLParser):
     _SKIP = frozenset({"script", "style", "head"})
     _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"})

@@ -8,6 +8,12 @@
 
 ``approve`` executes at once against the club backend (ACEDESK_CLUB_API_URL/_TOKEN) and sends
 the reply (SMTP, or the outbox folder); a failure leaves the ticket ``failed`` and retryable.
+
+Whatever came from a mail is printed as the operator's terminal must show it: a character the
+terminal would act on (an escape sequence that clears the screen, writes the clipboard or hides a
+link; a carriage return over the line) or draw as nothing (an invisible or direction-changing
+one) is written as its code point, ``\\u202e`` in JSON, ``⟨U+202E⟩`` in a sentence.
+
 ``corrections`` writes every decision kept in the store (support/corrections.py) in the training
 CSV's format plus ``changed``, ``decided_at`` and ``decision``; names, addresses, phone numbers,
 usernames and booking numbers are replaced by stand-ins (support/pseudonymise.py).
@@ -19,19 +25,54 @@ import argparse
 import json
 import sqlite3
 import sys
+import unicodedata
 from dataclasses import asdict
+from pathlib import Path
 
 from core.settings import Settings, load_settings
+from core.text import code_points_shown, unseen
 from model.schema import FIELDS
 from support.corrections import export_corrections
 from support.desk import StoreUnavailable, build_workflow, open_store
 from support.records import Ticket
 from support.store import TicketStore
 
+LARGEST_TICKET_NUMBER = 2**63 - 1
+"""SQLite's largest integer: a larger number is no ticket, and SQLite cannot even be asked."""
+
+
+def acts_on_terminal(char: str) -> bool:
+    """A character a terminal acts on or draws as nothing: a control (ESC and the one-character
+    CSI/OSC U+009B/U+009D start sequences; CR returns over the line), a line or paragraph
+    separator, or what ``unseen`` names (a bidi override turns the line around)."""
+    return char not in "\n\t" and (unseen(char) or unicodedata.category(char) in ("Cc", "Zl", "Zp"))
+
+
+def visible(text: str) -> str:
+    """``text`` for a sentence on the terminal: such characters as ``⟨U+202E⟩`` (as the Inbox shows them)."""
+    return code_points_shown(text, acts_on_terminal)
+
+
+def visible_json(data, **options) -> str:
+    """``data`` as JSON whose strings read back unchanged, with such characters as ``\\u`` escapes;
+    other text as it is (names and subjects come in every language)."""
+    text = json.dumps(data, ensure_ascii=False, **options)
+    # JSON's own escapes cover C0 controls only; U+009B, U+202E and the like pass through raw.
+    hidden = {ord(char): json.dumps(char)[1:-1] for char in set(text) if acts_on_terminal(char)}
+    return text.translate(hidden) if hidden else text
+
+
+def ticket_number(text: str) -> int:
+    """The ticket argument: a number SQLite can be asked about (argparse names anything else)."""
+    number = int(text)
+    if not -LARGEST_TICKET_NUMBER <= number <= LARGEST_TICKET_NUMBER:
+        raise argparse.ArgumentTypeError(f"no ticket {text}: ticket numbers are at most {LARGEST_TICKET_NUMBER}")
+    return number
+
 
 def export_line(ticket: Ticket) -> str:
     triage = ticket.triage or {}
-    return json.dumps({
+    return visible_json({
         "id": ticket.id,
         "message_id": ticket.message_id,
         "state": ticket.state,
@@ -42,7 +83,7 @@ def export_line(ticket: Ticket) -> str:
         "machine_mail": ticket.machine_mail,
         "quarantine_reason": ticket.quarantine_reason,
         "failure_reason": ticket.failure_reason,
-    }, ensure_ascii=False)
+    })
 
 
 def parse_fields(pairs: list[str]) -> dict:
@@ -71,15 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("export", help="every ticket as one JSON line")
     show = commands.add_parser("show", help="one ticket and its audit log")
-    show.add_argument("ticket", type=int)
+    show.add_argument("ticket", type=ticket_number)
     approve = commands.add_parser("approve", help="approve, execute and reply")
-    approve.add_argument("ticket", type=int)
+    approve.add_argument("ticket", type=ticket_number)
     approve.add_argument("--reply", help="the reply text, if edited")
     approve.add_argument("--field", action="append", default=[], help="NAME=VALUE edit of a triage field")
     approve.add_argument("--override", help="reason for executing a flagged ticket (sender mismatch, injection)")
     approve.add_argument("--actor", default="operator")
     reject = commands.add_parser("reject", help="close without action or reply")
-    reject.add_argument("ticket", type=int)
+    reject.add_argument("ticket", type=ticket_number)
     reject.add_argument("--reason", required=True)
     reject.add_argument("--actor", default="operator")
     corrections = commands.add_parser("corrections", help="the decisions as a pseudonymised training CSV")
@@ -94,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(store, settings, args)
     except KeyError as missing:  # a ticket number that is not in the store
-        print(f"{args.command} failed: {missing.args[0]}", file=sys.stderr)
+        print(visible(f"{args.command} failed: {missing.args[0]}"), file=sys.stderr)
         return 1
     except sqlite3.Error as problem:  # a full disk, a lock held too long: one sentence, never a traceback
-        print(f"{args.command} failed: {store.failure_words(problem)}", file=sys.stderr)
+        print(visible(f"{args.command} failed: {store.failure_words(problem)}"), file=sys.stderr)
         if getattr(args, "ticket", None) is not None:
             print(f"see where ticket {args.ticket} stands with: python -m support.tickets show {args.ticket}",
                   file=sys.stderr)
@@ -108,13 +149,32 @@ def run(store: TicketStore, settings: Settings, args) -> int:
     if args.command == "export":
         return export(store)
     if args.command == "corrections":
-        rows = export_corrections(store, args.out)
-        print(f"{rows} decided ticket{'s' if rows != 1 else ''} written to {args.out} (pseudonymised)")
-    elif args.command == "show":
+        return corrections(store, args.out)
+    if args.command == "show":
         audit = [asdict(entry) for entry in store.audit_log(args.ticket)]
-        print(json.dumps({**_public(store.ticket(args.ticket)), "audit": audit}, indent=2, ensure_ascii=False))
+        print(visible_json({**_public(store.ticket(args.ticket)), "audit": audit}, indent=2))
     else:
         return decide(store, settings, args)
+    return 0
+
+
+def corrections(store: TicketStore, out: str) -> int:
+    """The training CSV written to ``out``, a file (new, or replaced whole). A folder, a device or a
+    pipe is refused: the whole-or-nothing write renames a new file over the path, and would put a
+    regular file where /dev/stdout or a FIFO was (as root, even /dev/full). A link is followed: the
+    file it names is written, the link kept."""
+    path = Path(out)
+    if path.exists() and not path.is_file():
+        print(visible(f"corrections failed: {out} is not a file (a folder, a device or a pipe): name a file to "
+                      "write"), file=sys.stderr)
+        return 1
+    try:
+        rows = export_corrections(store, path.resolve())
+    except OSError as problem:  # no room, no permission, a file where a folder belongs: one sentence
+        print(visible(f"corrections failed: cannot write {out}: {problem.strerror or problem}"
+                      + (f" ({problem.filename})" if problem.filename else "")), file=sys.stderr)
+        return 1
+    print(visible(f"{rows} decided ticket{'s' if rows != 1 else ''} written to {out} (pseudonymised)"))
     return 0
 
 
@@ -126,7 +186,7 @@ def export(store: TicketStore) -> int:
         try:
             line = export_line(ticket)
         except (TypeError, ValueError) as problem:  # a column another tool filled (bytes where text belongs)
-            print(f"ticket {ticket.id} cannot be exported: {problem}", file=sys.stderr)
+            print(visible(f"ticket {ticket.id} cannot be exported: {problem}"), file=sys.stderr)
             skipped.append(ticket.id)
             continue
         sys.stdout.write(line + "\n")
@@ -155,15 +215,15 @@ def decide(store: TicketStore, settings: Settings, args) -> int:
         workflow.approve(args.ticket, args.actor, reply=edited_reply(args.reply), fields=parse_fields(args.field) or None,
                          override_reason=args.override)
     except (ActionProblem, NeedsOverride, TransitionError) as problem:
-        print(f"ticket {args.ticket}: not approved: {problem}", file=sys.stderr)
+        print(visible(f"ticket {args.ticket}: not approved: {problem}"), file=sys.stderr)
         return 1
     except ClubApiError as problem:  # the check before approval could not ask the backend
-        print(f"ticket {args.ticket}: not approved, the club backend did not answer the check (try again): "
-              f"{problem}", file=sys.stderr)
+        print(visible(f"ticket {args.ticket}: not approved, the club backend did not answer the check (try again): "
+                      f"{problem}"), file=sys.stderr)
         return 1
     state = workflow.execute(args.ticket, args.actor)
     reason = store.ticket(args.ticket).failure_reason
-    print(f"ticket {args.ticket}: {state}" + (f" ({reason})" if reason else ""))
+    print(visible(f"ticket {args.ticket}: {state}" + (f" ({reason})" if reason else "")))
     return 0 if state == "replied" else 1
 
 

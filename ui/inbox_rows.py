@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from confusable_homoglyphs import categories
 
-from core.text import unseen
+from core.text import code_points_shown
 from integrations.sender_auth import FROM_ALSO_SHOWS_ANOTHER_ADDRESS, NAME_SHOWS_ANOTHER_ADDRESS
 from support.actions import ACCOUNT_CATEGORIES, SENDER_MISMATCH, action_kind
 from support.outcome_replies import unconfirmed_values
@@ -97,12 +97,8 @@ def as_seen(text: str) -> str:
     address), and a letter of another script inside a Latin word is named (the Cyrillic ``а`` in
     ``аnna`` reads ``⟨Cyrillic а⟩nna``). A word wholly in one script is left alone: names and
     subjects come in every language."""
-    # Judged once per distinct character, not per character: a 1 MB body is shown on every rerun
-    # while its ticket is open.
     characters = set(text)
-    hidden = {ord(char): f"⟨U+{ord(char):04X}⟩" for char in characters if unseen(char)}
-    if hidden:
-        text = text.translate(hidden)
+    text = code_points_shown(text)
     foreign = {char for char in characters if char.isalpha() and _script(char) not in _ANY_SCRIPT}
     if not foreign or not any(char.isalpha() and _script(char) == "LATIN" for char in characters):
         return text
