@@ -16,7 +16,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -264,6 +264,12 @@ class TicketStore:
         if state:
             query, args = query + " WHERE state=?", (state,)
         return _readable(self.db.execute(query + " ORDER BY id", args), skipped)
+
+    def each_ticket(self, *, skipped: list[int] | None = None) -> Iterator[Ticket]:
+        """Every ticket, oldest first, read as it is used (``tickets`` holds them all at once: 1.25 GB
+        for 100,000 mails of 8 KB); unreadable rows as for ``tickets``. The reading holds one snapshot
+        of the store until it ends: for a consumer that writes out, not one that writes to the store."""
+        return _each_readable(self.db.execute("SELECT * FROM tickets ORDER BY id"), skipped)
 
     def ticket_ids(self, state: State) -> list[int]:
         """The ids of the tickets in ``state``, oldest first (their rows are not read)."""
@@ -674,15 +680,17 @@ def _filter(states: Sequence[str], categories: Sequence[str], pinned: Sequence[i
 def _readable(rows, skipped: list[int] | None = None) -> list[Ticket]:
     """The tickets of ``rows``, leaving out (with a warning, and their ids in ``skipped``) those
     this version cannot read."""
-    tickets = []
+    return list(_each_readable(rows, skipped))
+
+
+def _each_readable(rows, skipped: list[int] | None = None) -> Iterator[Ticket]:
     for row in rows:
         try:
-            tickets.append(Ticket.from_row(row))
+            yield Ticket.from_row(row)
         except UnreadableRow as problem:
             log.warning("%s; left out of the list", problem)
             if skipped is not None:
                 skipped.append(row["id"])
-    return tickets
 
 
 def _use_wal(db: sqlite3.Connection) -> None:

@@ -182,7 +182,7 @@ def export(store: TicketStore) -> int:
     """Every ticket as one JSON line; a row this version cannot read is left out, named on stderr
     (exit status 1: the export is not whole)."""
     skipped: list[int] = []
-    for ticket in store.tickets(skipped=skipped):
+    for ticket in store.each_ticket(skipped=skipped):  # streamed: an export of every mail held none in memory
         try:
             line = export_line(ticket)
         except (TypeError, ValueError) as problem:  # a column another tool filled (bytes where text belongs)
