@@ -48,9 +48,14 @@ What in-process triage guarantees, kept here:
   (a digest of the adapter's weights and the prompt and schema it was trained for), and the
   client checks ``/models`` before it triages (again every ``MODEL_CHECK_EVERY_S``): a server for
   another adapter, prompt or base raises ``ModelServerMismatch`` and every mail waits.
-- Bounded: an answer is read within ``timeout_s`` (plus at most one read's timeout) and up to
-  ``MAX_ANSWER_BYTES``, whatever the server sends; log-probabilities that are not (NaN, positive,
-  not numbers) and answers of the wrong shape are a ``ModelServerError`` of that mail.
+- Bounded: a mail's requests (the model check, its two or three steps, their retries) all end
+  within ``timeout_s`` of its start, and the probe after a timeout within one more; each reply is
+  read up to ``MAX_ANSWER_BYTES``, whatever the server sends. Log-probabilities that are not (NaN,
+  positive, not numbers, too large for a float), answers of the wrong shape or over
+  ``MAX_NEW_TOKENS`` (re-encoded, with ``ANSWER_TOKEN_SLACK``) are a ``ModelServerError`` of that
+  mail; a field the answer writes twice is flagged and the answer sent to review.
+- Messages show neither the API key nor the URL's password or query, even where the server echoes
+  them back (an error body, an answer, a model's name).
 - A mail slower than ``timeout_s`` is that mail's (``ModelServerTimeout``) when the server answers
   ``/models`` right after, so the others go on (support/triage.py); else the server is away.
 - An answer that reaches ``MAX_NEW_TOKENS`` inside its reply is closed there and its reply
@@ -84,7 +89,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -124,6 +129,13 @@ MODEL_CHECK_EVERY_S = 60.0
 """How often the client asks the server again which model it serves (a restart may bring another)."""
 LOGPROB_SLACK = 1e-3
 """A log-probability above this is none (float rounding may put log 1 a little above 0)."""
+ANSWER_TOKEN_SLACK = 2
+"""How many times ``MAX_NEW_TOKENS`` an answer may take re-encoded by the base's tokenizer before it
+is refused: the server may have generated it in other pieces than the tokenizer splits it into,
+so only a server that ignored ``max_tokens`` goes past it."""
+
+SECRET_QUERY_VALUE_MIN_CHARS = 6
+"""A value of the URL's query this long or longer may be a key (``?key=...``), and is kept out of messages."""
 
 TOKENIZER_FILE = "tokenizer.json"
 _LONGEST_ESCAPE = len("\\u00e9") - 1
@@ -295,9 +307,26 @@ def spans_not_in_mail(answer_text: str, spans: CopySpans) -> list[str]:
             if isinstance(data.get(name), str) and data[name].strip() and data[name] not in spans.of(name)]
 
 
+def repeated_fields(answer_text: str) -> list[str]:
+    """The fields the answer (the text after ``{"category":"``) writes more than once: the grammar
+    writes each once, and readers differ in which of two values they take (``json`` the last).
+    Raises RecursionError for an answer nested deeper than the parser goes."""
+    try:
+        pairs = json.loads(ANSWER_PREFIX + answer_text, object_pairs_hook=list)
+    except ValueError:
+        return []  # build_result flags an answer that is not JSON
+    names = [name for name, _ in pairs] if isinstance(pairs, list) else []
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def _is_log_probability(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-            and value <= LOGPROB_SLACK)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        value = float(value)  # JSON's integers have no bound
+    except OverflowError:
+        return False
+    return not math.isnan(value) and value <= LOGPROB_SLACK
 
 
 def _softmax(scores: dict[str, float]) -> dict[str, float]:
@@ -345,6 +374,14 @@ class ServedTriager:
         self.retries = retries
         self.backoff_s = backoff_s
         self._auth = bearer(api_key)
+        parts = urlsplit(url)
+        # a query's short values ("v=1", "beta=true") are no secrets, and hiding them would blank
+        # every "1" of a message ("HTTP 40***")
+        self._secrets = tuple(secret for secret in (api_key, parts.password, parts.query,
+                                                    *(value for _, value in parse_qsl(parts.query)
+                                                      if len(value) >= SECRET_QUERY_VALUE_MIN_CHARS))
+                              if secret)
+        """What a message must not show, should the server echo it back (longest first, see _redact)."""
         self._local = threading.local()  # one requests.Session per thread (triage_many's workers)
         self._model_checked = -math.inf  # when the server last said it serves self.model
         self._tokenizer_file = base_tokenizer_file(self.base_model)  # missing: the desk fails at start, not per mail
@@ -403,29 +440,38 @@ class ServedTriager:
     # -- triage -----------------------------------------------------------------------------
     def triage(self, email: Email) -> TriageResult:
         """Triage one email: the category and its confidence, then the answer (module docstring)."""
-        self.check_model()
         check = load_category_check().log_probabilities(email.subject, email.body) if self.check_weight else {}
         bias = {category: self.category_bias.get(category, 0.0) + self.check_weight * check.get(category, 0.0)
                 for category in CATEGORIES}
-        parts = self.mail_parts(email)
+        parts = self.mail_parts(email)  # before the deadline: reading the tokenizer (~2 s once) is no server's time
+        deadline = time.monotonic() + self.timeout[1]
+        self.check_model(deadline)
         without_quote = None
         if parts.quoted:  # first: the full prompt after it shares its start in the server's cache
-            alone = category_scores(self._alternatives(Email(email.sender, email.subject, parts.text, email.date)),
-                                    bias)
+            alone = category_scores(self._alternatives(Email(email.sender, email.subject, parts.text, email.date),
+                                                       deadline), bias)
             without_quote = max(alone, key=alone.get) if alone else None
-        scores = category_scores(self._alternatives(email), bias)
+        scores = category_scores(self._alternatives(email, deadline), bias)
         probabilities = _softmax(scores) if scores else {}
         category = max(probabilities, key=probabilities.get) if probabilities else None
 
         spans = copy_spans(parts)
-        answer = self._choice(self._post(self.answer_request(email, category, spans)))
+        answer = self._choice(self._post(self.answer_request(email, category, spans), deadline))
         text = answer.get("text")
         if not isinstance(text, str):
             raise ModelServerError(f"model server {public_url(self.url)} answered without a text")
         decided = next((name for name in CATEGORIES if text.startswith(name + '"')), None)
         if decided is None or (category and decided != category):
             raise ModelServerError(f"model server {public_url(self.url)} ignored the answer grammar "
-                                   f"(answer starts {text[:40]!r}); is server={self.server!r} right?")
+                                   f"(answer starts {self._redact(text[:40])!r}); is server={self.server!r} right?")
+        if len(self.tokenizer(text, add_special_tokens=False).input_ids) > ANSWER_TOKEN_SLACK * MAX_NEW_TOKENS:
+            raise ModelServerError(f"model server {public_url(self.url)} answered more than {MAX_NEW_TOKENS} tokens "
+                                   f"({len(text)} characters): it ignored max_tokens")
+        try:
+            repeated = repeated_fields(text)
+        except RecursionError:
+            raise ModelServerError(f"model server {public_url(self.url)} answered JSON nested too deep to "
+                                   "read: it ignored the answer grammar") from None
         stopped = answer.get("finish_reason") == "stop"
         closed = None if stopped else close_cut_reply(text)
         result = build_result(email, decided, probabilities.get(decided, 0.0), closed or text,
@@ -433,16 +479,19 @@ class ServedTriager:
         result.category_without_quote = without_quote
         if category is None:
             result.problems.append("category confidence unknown: no category among the server's top tokens")
+        for name in repeated:  # the grammar was ignored: a person decides which value was meant
+            result.problems.append(f"the model server wrote {name} twice")
+            result.valid = False
         for name in spans_not_in_mail(text, spans):  # the grammar was ignored: never act on it
             setattr(result, name, None)
             result.problems.append(f"the model server's {name} is not written in the mail; left out")
             result.valid = False
         return result
 
-    def _alternatives(self, email: Email) -> dict[str, float]:
+    def _alternatives(self, email: Email, deadline: float | None = None) -> dict[str, float]:
         """Step 1 for ``email``: the alternatives at the answer's first position, checked to be
         log-probabilities; -inf ones (probability 0) are left out."""
-        logprobs = self._choice(self._post(self.category_request(email))).get("logprobs")
+        logprobs = self._choice(self._post(self.category_request(email), deadline)).get("logprobs")
         top = logprobs.get("top_logprobs") if isinstance(logprobs, dict) else None
         first = top[0] if isinstance(top, list) and top else None
         if not first:
@@ -454,13 +503,14 @@ class ServedTriager:
                                    "log-probabilities")
         return {piece: float(value) for piece, value in first.items() if value != -math.inf}
 
-    def check_model(self) -> None:
+    def check_model(self, deadline: float | None = None) -> None:
         """Raise ``ModelServerMismatch`` unless the server lists ``self.model`` among its models
-        (asked again after ``MODEL_CHECK_EVERY_S``)."""
+        (asked again after ``MODEL_CHECK_EVERY_S``), answered by ``deadline`` (``time.monotonic``;
+        None: within the timeout)."""
         if time.monotonic() - self._model_checked < MODEL_CHECK_EVERY_S:
             return
         try:
-            listed = self._request("GET", "models")
+            listed = self._request("GET", "models", deadline=deadline)
         except ModelServerUnavailable:
             raise
         except ModelServerError as error:  # a refused key, a 404: no mail's fault either
@@ -468,7 +518,8 @@ class ServedTriager:
         data = listed.get("data") if isinstance(listed, dict) else None
         names = {entry.get("id") for entry in data if isinstance(entry, dict)} if isinstance(data, list) else set()
         if self.model not in names:
-            shown = ", ".join(sorted(repr(name)[:80] for name in names if isinstance(name, str))[:5]) or "nothing"
+            shown = ", ".join(sorted(repr(self._redact(name))[:80] for name in names if isinstance(name, str))[:5])
+            shown = shown or "nothing"
             raise ModelServerMismatch(
                 f"model server {public_url(self.url)} serves {shown}, not {self.model!r} (the adapter "
                 f"{Path(self.adapter).name if self.adapter else '(none)'} with its prompt): start it for this "
@@ -496,24 +547,29 @@ class ServedTriager:
             session.mount("https://", adapter)
         return session
 
-    def _post(self, body: dict) -> dict:
+    def _post(self, body: dict, deadline: float | None = None) -> dict:
         """POST to /completions and return the reply (of a streamed reply, its first event)."""
-        return self._request("POST", "completions", body)
+        return self._request("POST", "completions", body, deadline)
 
-    def _request(self, method: str, name: str, body: dict | None = None) -> dict:
+    def _request(self, method: str, name: str, body: dict | None = None, deadline: float | None = None) -> dict:
         """Send the request and return the reply's JSON (of a streamed reply, its first event),
         retrying refused connections, 5xx and a reply that broke off with exponential backoff
         (a server restarting, a proxy in front of one, a server that cancels a stream for a newer
-        request). A reply is read within ``timeout_s`` and up to ``MAX_ANSWER_BYTES``. A timeout is
-        not retried: the server is busy or stuck, and a second request would only queue behind the first."""
+        request). Every try ends by ``deadline`` (``time.monotonic``; None: ``timeout_s`` from now), a
+        reply read up to ``MAX_ANSWER_BYTES``. A timeout is not retried: the server is busy or stuck,
+        and a second request would only queue behind the first."""
         url = api_endpoint(self.url, name)
         stream = bool(body and body.get("stream"))
+        deadline = time.monotonic() + self.timeout[1] if deadline is None else deadline
         reason = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:  # the whole answer within the timeouts, never followed elsewhere, read up to the cap
-                response, data = bounded_request(self._session(), method, url, deadline_s=self.timeout[1],
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), max(deadline - time.monotonic(), 0.0)))
+            left_s = deadline - time.monotonic()
+            if left_s <= 0:
+                raise self._timed_out(name)
+            try:  # the whole answer by the deadline, never followed elsewhere, read up to the cap
+                response, data = bounded_request(self._session(), method, url, deadline_s=left_s,
                                                  max_bytes=MAX_ANSWER_BYTES, json=body, timeout=self.timeout)
             except (TimeoutError, requests.Timeout, urllib3.exceptions.ReadTimeoutError) as error:
                 if isinstance(error, requests.ConnectTimeout):  # no server there yet: as refused
@@ -537,7 +593,7 @@ class ServedTriager:
                                        f"(HTTP {response.status_code})")
             if not response.ok:
                 raise ModelServerError(f"model server {public_url(self.url)} answered HTTP "
-                                       f"{response.status_code}: {data[:300].decode('utf-8', 'replace')}")
+                                       f"{response.status_code}: {self._redact(data[:300].decode('utf-8', 'replace'))}")
             try:
                 return self._first_event(data) if stream else json.loads(data)
             except ValueError:  # UnicodeDecodeError and JSONDecodeError too
@@ -565,15 +621,22 @@ class ServedTriager:
         return ModelServerUnavailable(late)
 
     def _answers_models(self) -> bool:
-        try:
-            with self._session().get(api_endpoint(self.url, "models"), timeout=self.timeout, stream=True) as reply:
-                return reply.ok
-        except requests.RequestException:
+        try:  # bounded as every request: a server dripping its headers would hold the probe for good
+            response, _ = bounded_request(self._session(), "GET", api_endpoint(self.url, "models"),
+                                          deadline_s=self.timeout[1], max_bytes=MAX_ANSWER_BYTES, timeout=self.timeout)
+        except (TimeoutError, *TRANSPORT_ERRORS):
             return False
+        return response.ok and not response.is_redirect
+
+    def _redact(self, text: str) -> str:
+        """``text`` from the server without the secrets this client sent it, also as a repr quotes them."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***").replace(repr(secret)[1:-1], "***")
+        return text
 
     def _choice(self, reply: dict) -> dict:
         choices = reply.get("choices") if isinstance(reply, dict) else None
-        if not choices or not isinstance(choices[0], dict):
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise ModelServerError(f"model server {public_url(self.url)} answered without choices")
         return choices[0]
 
