@@ -8,6 +8,8 @@ a category with no rows, the same email in training and validation). Rows are co
 
 from __future__ import annotations
 
+import csv
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +17,23 @@ from pathlib import Path
 import pandas as pd
 
 from model.schema import CATEGORIES
-from training.dataset import REQUIRED_COLUMNS, read_labelled_csv
+from training.dataset import REQUIRED_COLUMNS, TooManyRows, read_labelled_csv
 from training.generate_data import text_key
 
 PREVIEW_ROWS = 20
+MAX_ROWS = 100_000
+"""Rows a checked CSV may hold: thirty times the train split (3,195). Checking a 20 MB upload of
+1,000,000 one-word rows took 13.6 s and 1.1 GB on every new upload, and a run would have started
+on them; a file this long is no hand-made training set. The checks read no further than this."""
+_PARSER_PROBLEMS = (  # pandas' words for a broken CSV, in the words of the person who saved it
+    (re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)"),
+     "line {1} has {2} cells where the header has {0}: a cell holding a comma must be in double quotes"),
+    (re.compile(r"EOF inside string starting at row (\d+)"),
+     "a double quote opened in row {0} is never closed"),
+    (re.compile(r"No columns to parse from file"), "it is empty: not even a header row"),
+)
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs"}
+_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte that is no UTF-8, as surrogateescape keeps it
 _EMAIL_KEY = ("sender", "subject", "body")  # what makes two rows the same email
 
 
@@ -49,13 +64,16 @@ def check_csv(path: str | Path, role: str = "training", measured_on: Iterable[st
     report = CsvReport(path=str(path))
     name = Path(path).name
     try:
-        frame = read_labelled_csv(path)
+        frame = _read(path)
     except FileNotFoundError:
         report.errors.append(f"{name} does not exist any more: pick the {role} data again.")
         return report
+    except TooManyRows:
+        report.errors.append(f"{name} has more than {MAX_ROWS:,} rows; a {role} CSV is a few thousand "
+                             "(training/data/train.csv has 3,195). Keep fewer rows.")
+        return report
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
-        report.errors.append(f"{name} could not be read as a CSV ({_first_line(error)}). Save it as "
-                             "UTF-8 CSV with a header row, like training/data/train.csv.")
+        report.errors.append(_unreadable(path, _unreadable_reason(path, error)))
         return report
     report.rows = len(frame)
     report.preview = frame.head(PREVIEW_ROWS)
@@ -64,7 +82,14 @@ def check_csv(path: str | Path, role: str = "training", measured_on: Iterable[st
         report.errors.append(f"{name} has the column(s) {', '.join(repeated)} more than once: training would read "
                              "only the first. Keep one of each.")
         return report
+    misnamed = _misnamed_columns(frame, name)
+    if misnamed:
+        report.errors.extend(misnamed)
+        return report
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing and (separator := _header_problem(path)):
+        report.errors.append(_unreadable(path, separator))
+        return report
     if missing:
         report.errors.append(f"{name} lacks the column(s) {', '.join(missing)}. A {role} CSV needs "
                              f"{', '.join(REQUIRED_COLUMNS)} (see training/data/train.csv).")
@@ -89,7 +114,7 @@ def category_counts(frame: pd.DataFrame) -> dict[str, int]:
 def check_overlap(train_path: str | Path, val_path: str | Path) -> list[str]:
     """Warnings when validation emails also occur in the training data (the eval loss would flatter)."""
     try:
-        train, val = read_labelled_csv(train_path), read_labelled_csv(val_path)
+        train, val = _read(train_path), _read(val_path)
     except (OSError, ValueError, UnicodeDecodeError):  # check_csv reports unreadable files already
         return []
     if not set(_EMAIL_KEY) <= set(train.columns) & set(val.columns):
@@ -118,9 +143,12 @@ def _check_categories(frame: pd.DataFrame, report: CsvReport, role: str) -> None
     unknown = categories[~categories.isin(CATEGORIES)]
     if not unknown.empty:
         names = ", ".join(sorted({repr(value) for value in unknown}))
+        # never taken as meant: the model learns the category exactly as the row spells it
+        respelled = sorted({f"{value!r} is {as_named(value)}" for value in unknown if as_named(value) in CATEGORIES})
+        hint = f" Categories are written in lower case with underscores: {', '.join(respelled)}." if respelled else ""
         report.errors.append(f"{rows_text(list(unknown.index))} {_verb(unknown, 'has', 'have')} a category the model does not know "
                              f"({names}). Use one of {', '.join(CATEGORIES)}; see model/schema.py for "
-                             "which one fits.")
+                             f"which one fits.{hint}")
     absent = [category for category in CATEGORIES if report.category_counts.get(category, 0) == 0]
     if absent and role == "training":
         report.warnings.append(f"No rows of {', '.join(absent)}: the model will not learn to recognise "
@@ -158,7 +186,7 @@ def measured_mails(path: str | Path, measured_on: Iterable[str | Path]) -> list[
     """The mails of the CSV at ``path`` that are mails of a file models are measured on, in words
     (one line per such file); [] when none, or when the CSV cannot be read (its checks say so)."""
     try:
-        frame = read_labelled_csv(path)
+        frame = _read(path)
     except (OSError, ValueError, UnicodeDecodeError):
         return []
     if not {"subject", "body"} <= set(frame.columns):
@@ -182,7 +210,7 @@ def _check_measured_emails(frame: pd.DataFrame, report: CsvReport, measured_on: 
 
 def _measured_keys(path: Path) -> set[str]:
     try:
-        frame = read_labelled_csv(path)
+        frame = _read(path)
     except (OSError, ValueError, UnicodeDecodeError):  # not in this workplace (the real-world set), or unreadable
         return set()
     if not {"subject", "body"} <= set(frame.columns):
@@ -217,5 +245,74 @@ def _email_keys(frame: pd.DataFrame) -> list[tuple[str, ...]]:
             for row in frame[list(_EMAIL_KEY)].itertuples(index=False)]
 
 
-def _first_line(error: Exception) -> str:
+def as_named(text: str) -> str:
+    """``text`` spelled as the project names columns and categories: "Booking ID " -> "booking_id"."""
+    return re.sub(r"[\s-]+", "_", str(text).strip()).casefold()
+
+
+def _read(path: str | Path) -> pd.DataFrame:
+    return read_labelled_csv(path, max_rows=MAX_ROWS)
+
+
+def _misnamed_columns(frame: pd.DataFrame, name: str) -> list[str]:
+    """A needed column spelled another way ("Category ", "Booking ID"): training reads a column by
+    its exact name, so it would miss it, or read the other one where both are there."""
+    problems = []
+    for column in frame.columns:
+        wanted = as_named(column)
+        if column == wanted or wanted not in REQUIRED_COLUMNS:
+            continue
+        if wanted in frame.columns:
+            problems.append(f"{name} has both the column {wanted} and {column!r}: training would read only {wanted}. "
+                            f"Keep one of them, named {wanted}.")
+        else:
+            problems.append(f"{name} has a column {column!r} where training reads one named exactly {wanted}: "
+                            f"rename it {wanted}.")
+    return problems
+
+
+def _unreadable(path: str | Path, reason: str) -> str:
+    return (f"{Path(path).name} could not be read as a CSV ({reason}). Save it as UTF-8 CSV with a header row, like "
+            "training/data/train.csv.")
+
+
+def _unreadable_reason(path: str | Path, error: Exception) -> str:
+    header = _header_problem(path)
+    if isinstance(error, UnicodeDecodeError):  # a spreadsheet's separator and its encoding often come together
+        return "; ".join(filter(None, [header, _not_utf8(path)]))
+    if header:
+        return header
+    for pattern, words in _PARSER_PROBLEMS:
+        if match := pattern.search(str(error)):
+            return words.format(*match.groups())
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _header_problem(path: str | Path) -> str | None:
+    """What a spreadsheet's own kind of CSV shows in the first line: another separator, or its
+    ``sep=`` note above the header."""
+    try:
+        with Path(path).open("rb") as handle:
+            first = handle.readline(65536).decode("utf-8", "replace").removeprefix("\ufeff").strip()
+    except OSError:
+        return None
+    if first.casefold().startswith("sep="):
+        return f"its first line, {first[:20]!r}, is a spreadsheet's note, not the header: delete that line"
+    separators = [words for separator, words in _OTHER_SEPARATORS.items() if separator in first]
+    if "," not in first and separators:
+        return f"its cells are separated by {separators[0]}, not commas"
+    return None
+
+
+def _not_utf8(path: str | Path) -> str:
+    """Which row stops being UTF-8 (its bytes kept as lone surrogates to find it)."""
+    try:
+        with Path(path).open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            for number, cells in enumerate(csv.reader(handle)):
+                if any(_UNDECODED.search(cell) for cell in cells):
+                    where = f"row {number}" if number else "the header"
+                    return (f"it is not UTF-8 text: {where} holds a character saved in another encoding, as a "
+                            "spreadsheet's plain \"CSV\" saves é or ’")
+    except (OSError, csv.Error):  # gone since pandas read it, or a cell over the csv module's limit
+        pass
+    return "it is not UTF-8 text"

@@ -31,15 +31,22 @@ def load_csv(path: str, limit: int = 0, seed: int = 13, extra_path: str = "") ->
     return dataset
 
 
-def read_labelled_csv(path: str | Path) -> pd.DataFrame:
+class TooManyRows(ValueError):
+    """The CSV holds more rows than its reader was allowed to read."""
+
+
+def read_labelled_csv(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
     """The one reading of a labelled CSV, for the checks (training/data_checks.py) and for training:
     every cell a string, empty cells empty, never NaN. Guessed types turned a username "007" into 7,
     and a column that looked numeric for datasets' first 10,000 rows ended the run at a later row
     that did not. A first row with more cells than the header is a ParserError, as any later one
-    is (pandas would make its first cells the index and shift every column)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    is (pandas would make its first cells the index and shift every column). With ``max_rows``, a
+    file of more rows is TooManyRows, read no further than the row past the limit."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=None if max_rows is None else max_rows + 1)
     if not isinstance(frame.index, pd.RangeIndex):
         raise pd.errors.ParserError("the first row has more cells than the header")
+    if max_rows is not None and len(frame) > max_rows:
+        raise TooManyRows(f"{Path(path).name} has more than {max_rows:,} rows")
     return frame
 
 

@@ -18,10 +18,13 @@ Everything that reads or writes these folders takes its names from here.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 from pathlib import Path
 
 from core.settings import Settings
@@ -42,6 +45,11 @@ EVAL_METRICS = "eval_metrics.json"
 """Scores kept beside an adapter: data set name -> training.evaluate metrics."""
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
+
+JSON_FILE_LIMIT = 8_000_000
+"""Bytes: the largest JSON file these folders hold is a long run's trainer_state.json (about 150
+bytes a logged step: 8 MB is some 50,000 logged steps); metrics and job files are a few KB. Each is
+read on every refresh of a page, so a larger one is not read at all."""
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -77,11 +85,27 @@ def subfolders(folder: Path) -> list[Path]:
         return []
 
 
+def read_small_file(path: Path, limit: int = JSON_FILE_LIMIT) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, never reading more than one past it;
+    OSError for anything else. A pipe in a file's place would wait forever for a writer (so it is
+    opened without waiting and never read), a device such as /dev/zero never ends, and a huge file
+    would be read whole on every refresh."""
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(handle, "rb") as opened:
+        if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        data = opened.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"over {limit:,} bytes", str(path))
+    return data
+
+
 def read_json_object(path: Path) -> dict:
-    """A JSON object from disk; {} when missing, half-written or not an object."""
+    """A JSON object from a file of these folders (``read_small_file``); {} when missing,
+    half-written, too large, no regular file, or not an object."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        data = json.loads(read_small_file(Path(path)))
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.csv_cells import spreadsheet_cell
 from support.corrections import export_corrections
 from support.store import TicketStore
 from training import corrections, data_checks, layout, runs, uploads
@@ -59,14 +60,24 @@ def show_checks(path: Path | None, role: str, guard_measured: bool = True) -> da
     for warning in report.warnings:
         st.warning(plain(warning), icon=":material/warning:")
     if report.category_counts:
-        counts = pd.DataFrame({"category": list(report.category_counts),
-                               "rows": list(report.category_counts.values())})
         st.markdown(f"**{report.rows:,} rows**")
-        st.dataframe(counts, hide_index=True, width="content")
+        st.dataframe(_category_table(report.category_counts), hide_index=True, width="content")
     if report.preview is not None and not report.preview.empty:
         with st.expander(f"Preview: the first {len(report.preview)} rows"):
-            st.dataframe(_shortened(report.preview), hide_index=True)
+            st.dataframe(_previewed(report.preview), hide_index=True)
     return report
+
+
+# A table's own "Download as CSV" writes its cells as shown, formulas and all (Streamlit escapes
+# none), and these cells are the file's: a corrections export's are mail an attacker wrote. So a
+# cell a spreadsheet would run is shown as the exports write it, after an apostrophe.
+def _category_table(counts: dict[str, int]) -> pd.DataFrame:
+    """Rows per category; an unknown category is the file's own cell."""
+    return pd.DataFrame({"category": [spreadsheet_cell(category) for category in counts], "rows": list(counts.values())})
+
+
+def _previewed(preview: pd.DataFrame) -> pd.DataFrame:
+    return _shortened(preview).map(spreadsheet_cell)
 
 
 def _shortened(preview: pd.DataFrame) -> pd.DataFrame:
