@@ -47,9 +47,10 @@ DATA = Path(__file__).resolve().parent / "data"
 EVAL_SET = DATA / "injection_eval.csv"
 # Every data file but the set itself (handwritten, train, val, test, train_chat, dev, ...); the
 # hand-written file first, so that its rows, copied into the splits, count under its name.
-# second_requests.csv and second_requests_one_sentence.csv, added after the classifier was trained,
-# measure second requests only.
-NOT_LEARNT = (EVAL_SET, DATA / "second_requests.csv", DATA / "second_requests_one_sentence.csv")
+# second_requests.csv, second_requests_one_sentence.csv and second_requests_subject.csv, added after
+# the classifier was trained, measure second requests only.
+NOT_LEARNT = (EVAL_SET, DATA / "second_requests.csv", DATA / "second_requests_one_sentence.csv",
+              DATA / "second_requests_subject.csv")
 TRAINING_FILES = tuple(sorted((path for path in DATA.glob("*.csv") if path not in NOT_LEARNT),
                               key=lambda path: (path.name != "handwritten.csv", path.name)))
 

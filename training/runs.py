@@ -174,7 +174,8 @@ def field_help() -> dict[str, str]:
     return docs
 
 
-EVALUATION_ONLY = ("test.csv", "dev.csv", "second_requests.csv", "second_requests_one_sentence.csv", "injection_eval.csv")
+EVALUATION_ONLY = ("test.csv", "dev.csv", "second_requests.csv", "second_requests_one_sentence.csv",
+                   "second_requests_subject.csv", "injection_eval.csv")
 """Files in training/data that measure models: never offered as training data."""
 REALWORLD_CSV = PROJECT_ROOT.parent / "shared" / "benchmarks" / "realworld" / "realworld_eval.csv"
 """The real-world benchmark, where a workplace has it beside the project: evaluation only."""
