@@ -14,6 +14,18 @@ MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
 """A msg-id: printable ASCII without angle brackets or spaces between "<" and ">". Threading
 reads ids with it, and IMAP searches only for an id it matches whole."""
 
+REPLY_PREFIXES = ("re", "aw", "sv", "vs", "antw", "antwort", "odp", "rif", "ref", "réf", "res")
+"""A reply's subject prefix in the languages mail clients write it (Re:, AW:, SV:, Antw:, Réf: ...)."""
+FORWARD_PREFIXES = ("fw", "fwd", "wg", "tr", "rv", "enc", "reenv", "doorst")
+"""A forward's (Fwd:, WG:, TR:, RV:, ENC: ...)."""
+
+
+def subject_prefix(words: tuple[str, ...]) -> re.Pattern:
+    """A subject starting with one of ``words`` and a colon, after a list tag ("[club] Re:") and
+    with a count ("RE[2]:", "Re(3):", "Re^2:"), whatever the case."""
+    return re.compile(rf"^\W*(?:\[[^\]]*\]\s*)?(?:{'|'.join(words)})\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*:",
+                      re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class MailRef:

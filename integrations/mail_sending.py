@@ -32,7 +32,7 @@ import idna
 
 from core.deadline import SocketDeadline
 from core.files import write_atomically
-from core.mail import MESSAGE_ID
+from core.mail import MESSAGE_ID, REPLY_PREFIXES, subject_prefix
 from core.settings import Settings
 from core.text import unseen
 
@@ -56,7 +56,7 @@ MAX_THREAD_ID_CHARS = 900
 MAX_REFERENCES = 20
 
 # "Re:" in the languages the club's members write in; a subject starting with one is a reply already.
-_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|antw|odp|rif|ref|réf|res)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+_REPLY_PREFIX = subject_prefix(REPLY_PREFIXES)
 
 
 class MailSendError(RuntimeError):

@@ -212,7 +212,8 @@ def evaluate_model(base_model: str | None, adapter: str | None, rows: list, out_
     metrics = {**compute_metrics(rows, results, latencies, needs_review), "calibrated": calibrated,
                "review_rule": getattr(triager, "review_rule", DEFAULT_RULE).to_dict()}
     if second_requests and rows and "second_category" in rows[0]:
-        metrics.update(second_request_metrics(rows, seconds, second_latencies))
+        metrics.update(second_request_metrics(rows, seconds, second_latencies,
+                                              [str(getattr(result, "category", "")) for result in results]))
     return metrics
 
 
@@ -268,6 +269,10 @@ def model_lines(title: str, metrics: dict) -> list[str]:
                      f"{_fmt(metrics['second_request_recall'])} ({metrics['second_request_detected']} found, "
                      f"{metrics['second_request_gold']} in the data; "
                      f"{_fmt(metrics['second_request_ms_median'], 0)} ms median)")
+        if metrics.get("second_request_pair_precision") is not None:
+            lines.append(f"  both requests, either first: precision {_fmt(metrics['second_request_pair_precision'])}   "
+                         f"recall {_fmt(metrics['second_request_pair_recall'])} (the ticket and its second request "
+                         "are the mail's two)")
     if "ready_accuracy" in metrics:
         lines.append(f"  ready accuracy {_fmt(metrics['ready_accuracy'])} at coverage {_fmt(metrics['ready_coverage'])}"
                      f" ({metrics['ready_errors']} wrong among the rows not sent to review)")

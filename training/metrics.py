@@ -161,17 +161,29 @@ def risk_coverage(gold: Sequence[str], predicted: Sequence[str], confidence: Seq
 
 
 def second_request_metrics(gold_rows: Sequence[Mapping[str, Any]], predicted: Sequence[tuple[str, str]],
-                           seconds: Sequence[float]) -> dict:
+                           seconds: Sequence[float], first_categories: Sequence[str] | None = None) -> dict:
     """Detection of a mail's second request against the ``second_category`` /
     ``second_booking_id`` columns: a detection is right when its category is the gold one;
-    booking ids are scored on the right detections whose gold id is stated."""
+    booking ids are scored on the right detections whose gold id is stated.
+
+    With ``first_categories`` (the triage's categories) also the *pair* scores: a detection is
+    right when the ticket's category and it are the mail's two requests, whichever the triage
+    took first. The label's first request is its writer's reading; a triage that took the other
+    one and found the labelled first as its second request leaves the operator both, which the
+    strict score counts wrong."""
     gold = [(str(row.get("second_category") or "").strip(), str(row.get("second_booking_id") or "").strip())
             for row in gold_rows]
     found = [(category, booking_id) for category, booking_id in predicted]
     right = [g[0] == p[0] for g, p in zip(gold, found, strict=True) if g[0] and p[0]]
     stated = [g[1] == p[1] for g, p in zip(gold, found, strict=True) if g[0] and g[0] == p[0] and g[1]]
     detected, actual = sum(bool(p[0]) for p in found), sum(bool(g[0]) for g in gold)
-    return {"second_request_precision": sum(right) / detected if detected else None,
+    pairs = {}
+    if first_categories is not None:
+        both = sum(bool(g[0]) and sorted([str(row.get("category") or "").strip(), g[0]]) == sorted([first, p[0]])
+                   for row, g, p, first in zip(gold_rows, gold, found, first_categories, strict=True) if p[0])
+        pairs = {"second_request_pair_precision": both / detected if detected else None,
+                 "second_request_pair_recall": both / actual if actual else None}
+    return {**pairs, "second_request_precision": sum(right) / detected if detected else None,
             "second_request_recall": sum(right) / actual if actual else None,
             "second_request_detected": detected, "second_request_gold": actual,
             "second_request_booking_id_exact_when_stated": _rate(stated),

@@ -182,3 +182,21 @@ def test_second_requests_are_scored_by_category_and_their_stated_ids():
     assert metrics["second_request_precision"] == 0.5 and metrics["second_request_recall"] == 0.5
     assert metrics["second_request_booking_id_exact_when_stated"] == 1.0
     assert metrics["second_request_ms_median"] == pytest.approx(200.0)
+
+
+def test_a_second_request_is_also_scored_as_the_mails_pair_whichever_request_the_triage_took_first():
+    from training.metrics import second_request_metrics
+
+    rows = [{"category": "reset_password", "second_category": "cancel_booking", "second_booking_id": ""},
+            {"category": "modify_booking", "second_category": "reset_password", "second_booking_id": ""},
+            {"category": "cancel_booking", "second_category": "add_user", "second_booking_id": ""},
+            {"category": "other", "second_category": "", "second_booking_id": ""}]
+    found = [("reset_password", ""),    # the triage took the cancellation: the labelled first is the second
+             ("reset_password", ""),    # as labelled
+             ("modify_booking", ""),    # neither the mail's other request
+             ("cancel_booking", "")]    # a request the mail does not make
+    firsts = ["cancel_booking", "modify_booking", "cancel_booking", "other"]
+    metrics = second_request_metrics(rows, found, [0.1] * 4, firsts)
+    assert (metrics["second_request_precision"], metrics["second_request_recall"]) == (0.25, 1 / 3)
+    assert (metrics["second_request_pair_precision"], metrics["second_request_pair_recall"]) == (0.5, 2 / 3)
+    assert "second_request_pair_precision" not in second_request_metrics(rows, found, [0.1] * 4)
