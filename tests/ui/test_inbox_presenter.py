@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -164,13 +164,19 @@ def test_honest_text_in_any_one_script_is_shown_unchanged(honest):
     assert inbox_rows.as_seen(honest) == honest
 
 
-def test_a_megabyte_body_is_read_in_a_blink_on_every_rerun():
+def test_a_megabyte_body_is_judged_once_per_distinct_character_on_every_rerun(monkeypatch):
     """The detail reads the body on each rerun while its ticket is open: judged per distinct
-    character (~0.03 s for 1 MB of Cyrillic), not per character (1.3 s)."""
+    character, not per character (1.3 s for 1 MB of Cyrillic when it was). Counted, not timed: a
+    wall-clock limit failed on a loaded machine, and speed goals live in benchmarks/."""
+    import core.text
+
     body = "Привет, мир! Grüße aus München.\n" * 31_000 + "tk_2009\u200b"
-    started = time.perf_counter()
+    calls = []
+    category = core.text.unicodedata.category
+    monkeypatch.setattr(core.text, "unicodedata", SimpleNamespace(category=lambda char: calls.append(char) or
+                                                                  category(char)))
     seen = inbox_rows.as_seen(body)
-    assert time.perf_counter() - started < 0.5
+    assert len(calls) <= len(set(body)), len(calls)
     assert seen.endswith("tk_2009⟨U+200B⟩") and seen.startswith("Привет, мир! Grüße")
 
 
