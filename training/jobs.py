@@ -41,7 +41,7 @@ import psutil
 from core.files import write_json_atomically
 from core.processes import pid_runs
 from core.settings import PROJECT_ROOT
-from training.layout import JOB_FILE, modified
+from training.layout import JOB_FILE, modified, read_small_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -176,16 +176,16 @@ def read_job(folder: Path) -> Job | None:
     request's fields, ``pid``, ``started`` and ``command`` at the top level). Raises UnreadableJob
     for a file that is there but cannot be read as a job."""
     path = Path(folder) / JOB_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # a regular file of a job's size: a pipe in its place would hang every page that lists jobs
+        text = read_small_file(path).decode("utf-8")
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, UnicodeDecodeError) as error:
         raise UnreadableJob(f"{path}: {error}") from error
     try:
         data = json.loads(text)
-    except ValueError as error:
-        raise UnreadableJob(f"{path}: not JSON ({error})") from error
+    except (ValueError, RecursionError) as error:
+        raise UnreadableJob(f"{path}: not JSON ({type(error).__name__})") from error
     if not isinstance(data, dict):
         raise UnreadableJob(f"{path}: not a JSON object but {type(data).__name__}")
     if data.get("pid") is None or data.get("pid") == 0:
@@ -277,10 +277,10 @@ def _record_end(folder: Path, job: Job, end: dict) -> None:
     state then reads as before)."""
     path = Path(folder) / JOB_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_small_file(path))
         if isinstance(data, dict) and data.get("pid") == job.pid and data.get("created") == job.created:
             write_json_atomically(path, {**data, **end})
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         log.warning("could not record in %s how the job ended (%s): %s", path, end, error)
 
 

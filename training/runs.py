@@ -588,9 +588,11 @@ def _small_json_object(path: Path) -> dict:
         raise ValueError(f"its {path.name} cannot be read ({error.strerror})") from error
     if size > ADAPTER_FILE_LIMIT:
         raise ValueError(f"its {path.name} is {size:,} bytes, far more than an adapter's")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # ValueError: not UTF-8, or not JSON
+    try:  # read_small_file: a pipe or a device in the file's place is refused, never waited on
+        data = json.loads(layout.read_small_file(path, ADAPTER_FILE_LIMIT))
+    except OSError as error:
+        raise ValueError(f"its {path.name} cannot be read ({error.strerror})") from error
+    except (ValueError, RecursionError) as error:  # ValueError: not UTF-8, or not JSON
         raise ValueError(f"its {path.name} is no JSON text ({type(error).__name__})") from error
     if not isinstance(data, dict):
         raise TypeError(f"its {path.name} holds a {type(data).__name__}, not a JSON object")

@@ -340,3 +340,11 @@ def test_killing_the_recorded_pid_ends_the_command_too(tmp_path, signum):
         time.sleep(0.05)
     assert has_ended(command)
     assert read_job(tmp_path).killed_by_signal == signum
+
+
+@pytest.mark.timeout(60)  # the failure this guards against is a hang
+def test_a_pipe_in_place_of_job_json_is_an_unreadable_job_not_a_wait(tmp_path):
+    # read_text waited for a writer: every page listing runs or evaluations hung on it
+    os.mkfifo(tmp_path / "job.json")
+    with pytest.raises(UnreadableJob, match="not a regular file"):
+        read_job(tmp_path)

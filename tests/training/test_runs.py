@@ -583,3 +583,17 @@ def test_a_run_killed_for_memory_after_the_app_that_launched_it_ended_says_so(st
     failed = runs.load_run(folder)
     assert failed.state == JobState.FAILED and "killed by SIGKILL" in failed.error, failed.error
     assert "memory" in runs.failure_hint(failed.error)
+
+
+@pytest.mark.timeout(60)  # the failure this guards against is a hang
+def test_guard_a_pipe_in_place_of_an_adapters_files_is_refused_not_waited_on(tmp_path):
+    # a guard: the completeness check (is_file) refuses a pipe before any read, and the bounded reader
+    # behind it (layout.read_small_file) would too
+    runs_root = tmp_path / "runs"
+    values = runs.preset_values(runs.CONFIG_DIR / "default.yaml")
+    for name in ("adapter_config.json", "acedesk.json"):
+        adapter = copy_adapter(runs_root / f"piped-{name}" / "adapter")
+        (adapter / name).unlink()
+        os.mkfifo(adapter / name)
+        [problem] = init_problems(values, str(adapter), runs_root)
+        assert name in problem, problem
