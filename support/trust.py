@@ -12,6 +12,13 @@ tricks a From or Reply-To can play. The rules for an action that changes an exis
   sender is not established to be the account's, whichever address Python's parser would pick;
 - a sender address that only looks like the account's (``examp1e.org``) is said so.
 
+An invitation's requester is the member the From names only where that From is established: with
+authentication on and the From not verified, the request is flagged *sender not authenticated*
+(before: a forged member's From had an outsider invited, Ready, recorded as that member's request
+and confirmed to her). A reply only (no action) that would go to a Reply-To elsewhere is flagged:
+a forged member's From with a Reply-To of the sender's own had a question about "my next booking"
+Ready to be answered to them.
+
 Anyone can write any From: these are evidence for the operator, who still judges the request.
 """
 
@@ -56,3 +63,23 @@ def account_action_findings(ticket: Ticket, account_email: str | None,
         if sender_domain != account_domain and looks_alike(sender_domain, account_domain):
             flags.append(f"the sender's domain {sender_domain} looks like the account's {account_domain}")
     return flags, notes
+
+
+def invitation_findings(ticket: Ticket, requester_found: bool, policy: TrustPolicy) -> tuple[list[str], list[str]]:
+    """(flags, notes) for an invitation: the requester the From names (``requester_found``: a
+    member has that address) counts only where the club's MX verified the From."""
+    verdict = ticket.sender_auth or {}
+    if not policy.authentication_on:
+        return [], [SENDER_UNVERIFIED] if requester_found else []
+    if requester_found and verdict.get("status") != "verified":
+        reason = verdict.get("reason") or "no verdict from the club MX"
+        flag = (f"{SENDER_NOT_AUTHENTICATED}: {reason} (the request is recorded as the member's, and confirmed "
+                "to them, only if they wrote it)")
+        return [flag], []
+    return [], []
+
+
+def reply_only_findings(ticket: Ticket) -> list[str]:
+    """Flags for a reply with no action: a Reply-To elsewhere is where it would go."""
+    return [f"{trick} (a reply only goes there: check that it is the member's before telling it anything)"
+            for trick in address_tricks(ticket.sender, ticket.reply_to) if trick.startswith("replies would go")]

@@ -50,7 +50,13 @@ from support.records import ActionRecord, Ticket
 from support.safety import REASON_PREFIX, mail_injection_reason
 from support.states import State
 from support.store import PARK_AFTER_FAILURES, TicketStore
-from support.trust import SENDER_NOT_AUTHENTICATED, TrustPolicy, account_action_findings
+from support.trust import (
+    SENDER_NOT_AUTHENTICATED,
+    TrustPolicy,
+    account_action_findings,
+    invitation_findings,
+    reply_only_findings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +217,7 @@ class Workflow:
                 raise ActionProblem(f"the earlier {previous.kind} call's outcome is unknown (the club backend did "
                                     "not answer): approve it as it was, and the club acts at most once; or reject "
                                     "the ticket and check with the club")
-            return Check(None, flags, reply_address(ticket))
+            return Check(None, flags + reply_only_findings(ticket), reply_address(ticket))
         # the call this ticket made (or may have made) is not held against it: approving again replays it
         earlier = previous.request if previous and previous.kind == action.kind and previous.status != "refused" \
             else None
@@ -221,7 +227,8 @@ class Workflow:
         member = checked.member
         on_file = mailbox_text(member.name, member.email) if member else None
         if not action.definition.changes_an_account:  # an invitation: to the requester (a member: on file)
-            return Check(action, flags, on_file or sole_sender(ticket))
+            trust_flags, notes = invitation_findings(ticket, member is not None, self.trust)
+            return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
         trust_flags, notes = account_action_findings(ticket, member and member.email, self.trust)
         return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
 
