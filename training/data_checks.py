@@ -63,36 +63,15 @@ def check_csv(path: str | Path, role: str = "training", measured_on: Iterable[st
     spaced or cased (the splits' own identity, training/generate_data.py ``text_key``)."""
     report = CsvReport(path=str(path))
     name = Path(path).name
-    try:
-        frame = _read(path)
-    except FileNotFoundError:
-        report.errors.append(f"{name} does not exist any more: pick the {role} data again.")
-        return report
-    except TooManyRows:
-        report.errors.append(f"{name} has more than {MAX_ROWS:,} rows; a {role} CSV is a few thousand "
-                             "(training/data/train.csv has 3,195). Keep fewer rows.")
-        return report
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
-        report.errors.append(_unreadable(path, _unreadable_reason(path, error)))
+    frame, problem = read_problem(path, role)
+    if problem:
+        report.errors.append(problem)
         return report
     report.rows = len(frame)
     report.preview = frame.head(PREVIEW_ROWS)
-    repeated = [column for column in REQUIRED_COLUMNS if f"{column}.1" in frame.columns]  # pandas' name for a repeat
-    if repeated:
-        report.errors.append(f"{name} has the column(s) {', '.join(repeated)} more than once: training would read "
-                             "only the first. Keep one of each.")
-        return report
-    misnamed = _misnamed_columns(frame, name)
-    if misnamed:
-        report.errors.extend(misnamed)
-        return report
-    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
-    if missing and (separator := _header_problem(path)):
-        report.errors.append(_unreadable(path, separator))
-        return report
-    if missing:
-        report.errors.append(f"{name} lacks the column(s) {', '.join(missing)}. A {role} CSV needs "
-                             f"{', '.join(REQUIRED_COLUMNS)} (see training/data/train.csv).")
+    problems = column_problems(frame, path, role)
+    if problems:
+        report.errors.extend(problems)
         return report
     if frame.empty:
         report.errors.append(f"{name} has a header but no rows: add labelled emails.")
@@ -103,6 +82,44 @@ def check_csv(path: str | Path, role: str = "training", measured_on: Iterable[st
     _check_duplicates(frame, report)
     _check_measured_emails(frame, report, measured_on)
     return report
+
+
+def read_problem(path: str | Path, role: str = "training") -> tuple[pd.DataFrame | None, str | None]:
+    """The labelled CSV at ``path`` as training reads it (at most ``MAX_ROWS`` rows), or None and the one
+    sentence that says why it cannot be read: gone, too long, or no CSV (its encoding, separator, a
+    spreadsheet's ``sep=`` line, an open quote). ``role`` names the data in that sentence."""
+    name = Path(path).name
+    try:
+        return _read(path), None
+    except FileNotFoundError:
+        return None, f"{name} does not exist any more: pick the {role} data again."
+    except TooManyRows:
+        return None, (f"{name} has more than {MAX_ROWS:,} rows; a {role} CSV is a few thousand "
+                      "(training/data/train.csv has 3,195). Keep fewer rows.")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        return None, _unreadable(path, _unreadable_reason(path, error))
+
+
+def column_problems(frame: pd.DataFrame, path: str | Path, role: str = "training",
+                    required: tuple[str, ...] = REQUIRED_COLUMNS, reader: str = "training") -> list[str]:
+    """Why ``frame`` (``read_problem``'s) lacks the ``required`` columns ``reader`` reads by their exact
+    names, a sentence each; [] when it has them: one repeated, spelled another way ("Category "), beside
+    a misspelled copy, cut by another separator, or missing."""
+    name = Path(path).name
+    repeated = [column for column in required if f"{column}.1" in frame.columns]  # pandas' name for a repeat
+    if repeated:
+        return [(f"{name} has the column(s) {', '.join(repeated)} more than once: {reader} would read only "
+                 "the first. Keep one of each.")]
+    misnamed = _misnamed_columns(frame, name, required, reader)
+    if misnamed:
+        return misnamed
+    missing = [column for column in required if column not in frame.columns]
+    if missing and (separator := _header_problem(path)):
+        return [_unreadable(path, separator)]
+    if missing:
+        return [(f"{name} lacks the column(s) {', '.join(missing)}. A {role} CSV needs "
+                 f"{', '.join(required)} (see training/data/train.csv).")]
+    return []
 
 
 def category_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -254,19 +271,19 @@ def _read(path: str | Path) -> pd.DataFrame:
     return read_labelled_csv(path, max_rows=MAX_ROWS)
 
 
-def _misnamed_columns(frame: pd.DataFrame, name: str) -> list[str]:
-    """A needed column spelled another way ("Category ", "Booking ID"): training reads a column by
+def _misnamed_columns(frame: pd.DataFrame, name: str, required: tuple[str, ...], reader: str) -> list[str]:
+    """A needed column spelled another way ("Category ", "Booking ID"): ``reader`` reads a column by
     its exact name, so it would miss it, or read the other one where both are there."""
     problems = []
     for column in frame.columns:
         wanted = as_named(column)
-        if column == wanted or wanted not in REQUIRED_COLUMNS:
+        if column == wanted or wanted not in required:
             continue
         if wanted in frame.columns:
-            problems.append(f"{name} has both the column {wanted} and {column!r}: training would read only {wanted}. "
+            problems.append(f"{name} has both the column {wanted} and {column!r}: {reader} would read only {wanted}. "
                             f"Keep one of them, named {wanted}.")
         else:
-            problems.append(f"{name} has a column {column!r} where training reads one named exactly {wanted}: "
+            problems.append(f"{name} has a column {column!r} where {reader} reads one named exactly {wanted}: "
                             f"rename it {wanted}.")
     return problems
 

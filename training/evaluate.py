@@ -44,8 +44,6 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from core.files import write_json_atomically
 from core.mail import Email
 from core.settings import public_url
@@ -54,11 +52,13 @@ from model.review import DEFAULT_RULE, ReviewThresholds, model_review_reasons, r
 from model.schema import CATEGORIES, FIELDS
 from model.served import ModelServerError
 from training import baselines
-from training.data_checks import distinct_mails
+from training.data_checks import column_problems, distinct_mails, read_problem
 from training.metrics import EXACT_FIELDS, compute_metrics, is_json_valid, second_request_metrics
 
 REQUIRED_COLUMNS = ("sender", "subject", "body", "category", "username", "booking_id")
 NO_ADAPTER = ("", "none")  # --adapter values that mean "plain base model"
+DATA_ROLE = "labelled"
+"""What the data checks call an evaluation's CSV in their sentences ("a labelled CSV needs ...")."""
 
 
 class DataError(Exception):
@@ -69,18 +69,16 @@ class DataError(Exception):
 
 
 def load_rows(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
-    """Rows of the eval CSV as string dicts (missing values are empty strings)."""
+    """Rows of the eval CSV as string dicts (missing values are empty strings). Read and checked as the
+    Training page reads a CSV (training/data_checks.py): at most its ``MAX_ROWS`` rows, whatever
+    ``limit``, and a file that is no usable CSV is a DataError in the same sentences."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    try:
-        # keep_default_na=False: an empty username must stay "", not become NaN.
-        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read as CSV ({err})") from err
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing required column(s): {', '.join(missing)}")
+    frame, problem = read_problem(path, DATA_ROLE)
+    problems = [problem] if problem else column_problems(frame, path, DATA_ROLE, REQUIRED_COLUMNS, "the evaluation")
+    if problems:
+        raise DataError(" ".join(problems))
     if limit is not None:
         frame = frame.head(limit)
     unknown = sorted(set(frame["category"].str.strip()) - set(CATEGORIES))

@@ -329,9 +329,16 @@ def evaluation_form(choice: ModelChoice, entry: AdapterEntry | None, runs_dir: P
         if upload is None:
             st.error("Choose a CSV file to upload first.")
             return
+        # checked as the Training page checks one: the size before its bytes are copied, then what they are
+        problem = uploads.upload_problem(upload.name, upload.size)
+        content = b"" if problem else upload.getvalue()
+        problem = problem or uploads.upload_problem(upload.name, content)
+        if problem:
+            st.error(f"{plain(problem)} {CSV_ADVICE}")
+            return
         path = upload_path(layout.evals_root(runs_dir), upload.name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(upload.getvalue())
+        path.write_bytes(content)
         # kept only for the evaluation it starts (its metrics point to it): a refused start leaves nothing
         if not _start(choice, entry, path, uploads.shown_name(upload.name), int(limit), runs_dir):
             path.unlink(missing_ok=True)
@@ -354,7 +361,9 @@ def _start(choice: ModelChoice, entry: AdapterEntry | None, path: Path, data_lab
     try:
         rows = load_rows(path, limit or None)
     except DataError as error:
-        st.error(f"{plain(str(error))}. {CSV_ADVICE}")  # the file's own words (its categories)
+        # the file's own words (its categories); the data checks' sentences end in a full stop, the rest do not
+        said = str(error) if str(error).endswith(".") else f"{error}."
+        st.error(f"{plain(said)} {CSV_ADVICE}")
         return False
     if not rows:
         st.error(f"{plain(str(path))} has no rows to evaluate. {CSV_ADVICE}")

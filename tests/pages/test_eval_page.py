@@ -15,6 +15,8 @@ from model.metadata import write_metadata
 from model.review import REVIEW_RULE_FILE, ReviewRule, ReviewThresholds, write_review_rule
 from model.schema import CATEGORIES
 from tests.conftest import REPO_ROOT
+from tests.training.test_data_checks_hostile import JARGON
+from tests.training.test_evaluate_checks import MESSES, TOO_MANY_ROWS, messy_csv, too_many_rows_csv
 from tests.ui.test_eval_helpers import readable_adapter
 from training import eval_jobs
 from training.choose_review_rule import RULE_DATA
@@ -25,7 +27,7 @@ from training.jobs import JobState, read_job, stop_job
 from training.layout import JOB_FILE, METRICS_FILE, evals_root
 from ui import resources
 from ui.errors import plain
-from ui.eval_views import SERVER_FILE, UPLOAD
+from ui.eval_views import CSV_ADVICE, SERVER_FILE, UPLOAD
 
 EMAIL = "From: Anna <anna@example.org>\nSubject: Cancel\n\nPlease cancel my booking BK-12345."
 EVAL_ROWS = [
@@ -568,3 +570,36 @@ def test_results_open_on_an_evaluation_of_the_chosen_adapter_or_say_it_has_none(
     finally:
         shutil.rmtree(of_first)
         shutil.rmtree(of_second)
+
+
+@pytest.fixture
+def no_evaluation_left(runs_dir):
+    """Whatever a test started (a refusal that did not happen) is ended before the next test."""
+    yield
+    for run in eval_jobs.list_runs(runs_dir):
+        if run.state == JobState.RUNNING:
+            stop_job(run.folder)
+
+
+@pytest.mark.parametrize(("how", "said"), [
+    *MESSES,
+    ("workbook", "is a zip archive (an Excel .xlsx workbook is one), not a CSV: save it as \"CSV UTF-8\""),
+    ("too many rows", TOO_MANY_ROWS),
+], ids=[*(how for how, _ in MESSES), "workbook", "too many rows"])
+def test_a_messy_upload_is_refused_in_the_training_checks_sentence_and_starts_nothing(app, runs_dir,
+                                                                                   no_evaluation_left, how, said):
+    """Before: codec words ("'utf-8' codec can't decode…"), 'Category ' read as a missing column, and
+    'category' beside 'category ', a workbook renamed .csv (kept, then refused in codec words) or
+    100,001 rows started an evaluation."""
+    content = {"workbook": b"PK\x03\x04 an Excel workbook", "too many rows": too_many_rows_csv()}.get(how)
+    evaluations_before = {run.folder for run in eval_jobs.list_runs(runs_dir)}
+    kept = evals_root(runs_dir) / "uploads"
+    kept_before = set(kept.glob("*")) if kept.exists() else set()
+    by_label(app.radio, "Labelled data").set_value(UPLOAD).run()
+    app.file_uploader(key="eval_upload").upload("labels.csv", content or messy_csv(how), "text/csv").run()
+    next(button for button in app.button if button.label.startswith("Evaluate")).click().run()
+    assert not app.exception
+    [error] = [error.value for error in app.error if error.value.endswith(CSV_ADVICE)]  # not an older run's
+    assert plain(said) in error and not any(word in error for word in JARGON), error
+    assert {run.folder for run in eval_jobs.list_runs(runs_dir)} == evaluations_before
+    assert (set(kept.glob("*")) if kept.exists() else set()) == kept_before

@@ -194,7 +194,7 @@ def test_missing_column_is_a_clear_error(tmp_path, capsys):
     path = write_csv(tmp_path / "bad.csv", [row[:4] for row in ROWS], columns=COLUMNS[:4], dates=False)
     assert main(["--data", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "missing required column(s): username, booking_id" in err
+    assert "bad.csv lacks the column(s) username, booking_id. A labelled CSV needs sender, subject, body" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
