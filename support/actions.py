@@ -37,6 +37,19 @@ NEW_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,39}")
 """A new account's username as the club API contract allows it (club_backend/openapi.json; a test
 holds the two equal): checked before approval, so a slip is fixed by the operator, never refused
 by the club in a mail to the member."""
+_USERNAME_SEPARATORS = re.compile(r"[._-]")
+LOOKALIKE_USERNAME = "the new username looks like a member's"
+"""Prefix of the flag for an invitation whose login differs from a member's only by case or by
+``.``/``_``/``-`` (``anna_berg`` beside ``anna.berg``): a new account posing as that member."""
+
+
+def lookalike_usernames(username: str) -> list[str]:
+    """The logins that read as ``username`` to a person: the same letters with each separator
+    written as ``.``, ``_``, ``-`` or left out, in its own case or lower case (at most 8)."""
+    variants = {_USERNAME_SEPARATORS.sub(separator, username) for separator in (".", "_", "-", "")}
+    variants |= {variant.lower() for variant in variants}
+    variants.discard(username)
+    return sorted(variant for variant in variants if NEW_USERNAME.fullmatch(variant))
 ONE_ADDRESS = re.compile(r"[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+")
 """A bare address (name@domain): no second address, display name or list that would reach someone else."""
 
@@ -140,13 +153,17 @@ class InviteMember(ActionKind):
         made_earlier = earlier is not None and earlier.get("username") == params["username"]
         if not made_earlier and api.find_member(username=params["username"]):  # ours: replayed by its key
             raise ActionProblem(f"username {params['username']} is already taken")
+        # one request per reading (at most 8): the contract has no search by name or likeness
+        lookalikes = [f"{LOOKALIKE_USERNAME}: {params['username']} reads as the member {member.username} "
+                      f"({member.name})" for variant in lookalike_usernames(params["username"])
+                      if (member := api.find_member(username=variant)) is not None]
         requester = api.find_member(email=sender_address) if sender_address else None
         if requester is not None:  # recorded with the action (not sent: the invitation is the new member's)
-            return Checked({**params, "requested_by": requester.username}, [], requester)
+            return Checked({**params, "requested_by": requester.username}, lookalikes, requester)
         if self_service_signup:
-            return Checked(params, [], None)
+            return Checked(params, lookalikes, None)
         flag = f"{NON_MEMBER_INVITE} ({sender_address or 'no address'}), and self-service sign-up is off"
-        return Checked(params, [flag], None)
+        return Checked(params, [flag, *lookalikes], None)
 
     def request(self, params):
         return invite_request(params["username"], params["name"], params["email"])

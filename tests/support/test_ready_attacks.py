@@ -19,7 +19,7 @@ from integrations.mail_sending import SmtpSender
 from model.replies import render_reply
 from model.review import DEFAULT_RULE
 from model.schema import TriageResult
-from support.actions import NON_MEMBER_INVITE, SENDER_MISMATCH, ActionProblem
+from support.actions import LOOKALIKE_USERNAME, NON_MEMBER_INVITE, SENDER_MISMATCH, ActionProblem
 from support.intake import store_mail
 from support.states import State
 from support.store import TicketStore
@@ -141,16 +141,15 @@ def test_a_forged_members_from_does_not_get_an_outsider_an_account_ready(tmp_pat
     assert any(flag.startswith((SENDER_NOT_AUTHENTICATED, NON_MEMBER_INVITE)) for flag in check.flags)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "An invitation's name and username are not compared with the members': a member gets 'Anna Berg' "
-    "(username anna_berg, next to the member anna.berg) created for an address of their own, Ready"))
 def test_an_invitation_posing_as_an_existing_member_is_not_ready(tmp_path, club_backend, smtp_server):
     store, workflow = desk(tmp_path, club_backend, smtp_server)
     body = "Hello, please create an account for Anna Berg, username anna_berg, email anna.b@gmail.example. Piotr"
     ticket_id = triaged(store, workflow, mail(PIOTR, body, extra=MEMBER_VERIFIED), "add_user",
                         username="anna_berg", member_name="Anna Berg", member_email="anna.b@gmail.example")
-    assert workflow.check(ticket_id).action.request.body["name"] == "Anna Berg"
+    check = workflow.check(ticket_id)
+    assert check.action.request.body["name"] == "Anna Berg"
     assert store.ticket(ticket_id).state == State.NEEDS_REVIEW
+    assert any(flag.startswith(f"{LOOKALIKE_USERNAME}: anna_berg reads as the member anna.berg") for flag in check.flags)
 
 
 def test_a_forged_reply_only_mail_with_a_reply_to_elsewhere_is_not_ready(tmp_path, club_backend, smtp_server):
