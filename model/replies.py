@@ -225,6 +225,46 @@ def _pointing_words(text: str) -> list[str]:
     return [word for word in found if word]
 
 
+def _claims() -> dict[str, tuple[str, ...]]:
+    """Per action, the words of its club reply that say it was done and that no other category's
+    reply holds ("has been cancelled", "wurde verlegt", "nous avons envoyé une invitation"): cut from
+    ``BODIES`` at its placeholders, so they follow the templates. ``other`` claims nothing."""
+    pieces = {category: [piece.strip(" .,:").casefold() for text in bodies.values()
+                         for piece in re.split(r"\{\w+\}", text)] for category, bodies in BODIES.items()}
+    # every three words in a row (a piece of two: itself, "wurde storniert"), so that a reworded
+    # sentence ("we have sent you a password reset link") still shows its claim; kept only where no
+    # other category's reply holds them
+    windows = {category: {" ".join(words[i:i + _CLAIM_WORDS]) for piece in own for words in [piece.split()]
+                          if len(words) >= 2 for i in range(max(1, len(words) - _CLAIM_WORDS + 1))}
+               for category, own in pieces.items()}
+    return {category: tuple(sorted(window for window in own if not any(
+                window in piece for other, others in pieces.items() if other != category for piece in others)))
+            for category, own in windows.items() if category != "other"}
+
+
+_CLAIM_WORDS = 3
+
+
+ACTION_CLAIMS = _claims()
+
+
+def reply_claims(category: str, proposed: str) -> str | None:
+    """The action a reply-only proposal (``other``: nothing runs) says the club did, in plain words,
+    or None. A mail can steer that answer into "your booking BK-48213 has been cancelled" while
+    nothing is cancelled, and for ``other`` the proposal is what the member gets; no labelled
+    ``other`` reply claims an action. An action's proposal is never sent as written: its reply is
+    built from the club's answer (support/outcome_replies.py), so its wording claims nothing (on dev,
+    flagging those sent two right tickets to review for a word of another template)."""
+    if category != "other":
+        return None
+    text = " ".join(proposed.casefold().split())
+    claimed = [action for action, words in ACTION_CLAIMS.items() if any(word in text for word in words)]
+    if not claimed:
+        return None
+    return (f"the proposed reply says the club did what a {claimed[0].replace('_', ' ')} reply says, but nothing "
+            "runs for this ticket")
+
+
 def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
     """What a proposed reply says that neither the club's own reply for ``category`` and ``fields``
     nor the fields themselves do (a link, address, long number, code or a short number called a PIN,

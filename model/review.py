@@ -12,6 +12,8 @@ what the club backend's records say); these are the model's alone:
 - the quoted part decides the category: without it the model gives another one
   (``TriageResult.category_without_quote``). A thank-you or an auto-reply that quotes the club's
   own confirmation otherwise comes back as the quoted request, at full confidence;
+- a reply-only proposal says the club did what an action's reply says (``reply_claims``: "your
+  booking has been cancelled" in an ``other`` proposal, where nothing runs);
 - the proposed reply says what the club's own reply does not (``reply_additions``), or still holds
   a placeholder ("[name]", "{booking_id}", "<time>", "XXX", "TODO": ``placeholders``). For ``other``
   the proposal is what the member gets, so it is held to what an operator's edit is held to.
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from core.files import write_json_atomically
 from model.category_check import CHECK_WEIGHT
-from model.replies import placeholders, reply_additions
+from model.replies import placeholders, reply_additions, reply_claims
 from model.schema import TriageResult
 
 REVIEW_RULE_FILE = "review_rule.json"
@@ -121,6 +123,8 @@ def model_review_reasons(result: TriageResult, thresholds: ReviewThresholds) -> 
     reasons.extend(result.problems)
     if addition := reply_additions(result.category, result.to_dict(), result.response or ""):
         reasons.append(addition)
+    if claim := reply_claims(result.category, result.response or ""):
+        reasons.append(claim)
     if left := placeholders(result.response or ""):
         reasons.append(f"the proposed reply still holds {', '.join(repr(text) for text in left)}")
     return reasons

@@ -20,6 +20,7 @@ from model.replies import (
     placeholders,
     render_reply,
     reply_additions,
+    reply_claims,
 )
 from model.schema import FIELDS
 from tests.core.test_text import UNSEEN_EXAMPLES
@@ -143,3 +144,22 @@ def test_a_greeting_name_never_holds_an_invisible_character_nor_shouts(display_n
     name = first_name(f'"{display_name.replace(chr(0), "")}" <a@example.org>')
     # neither all capitals ("JD", "ANNA") nor all small letters: initials, or a name to write as by hand
     assert name is None or (not any(map(unseen, name)) and not name.isupper() and not name.islower())
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("claimed", ["add_user", "reset_password", "cancel_booking", "modify_booking"])
+def test_a_reply_only_proposal_that_says_an_action_was_done_is_flagged(claimed, lang):
+    # a mail can steer the "other" answer into "your booking BK-48213 has been cancelled" (support/
+    # test_ready_attacks.py): nothing ran, and the member would be told it did
+    proposal = render_reply(claimed, TICKET_FIELDS[claimed], "Anna Berg <anna@example.org>", lang)
+    assert reply_claims("other", proposal).startswith("the proposed reply says the club did what a "
+                                                      f"{claimed.replace('_', ' ')} reply says")
+    # an action's proposal is never sent as written: its reply is built from the club's answer
+    assert reply_claims(claimed, proposal) is None
+
+
+def test_a_reworded_claim_is_still_a_claim_and_no_labelled_reply_claims_another_action():
+    assert reply_claims("other", "Hi Anna, we have sent you a password reset link.") is not None
+    assert reply_claims("other", "Hallo Anna, die Buchung BK-1 wurde storniert, wie gewünscht.") is not None
+    assert reply_claims("other", "Hi Anna, thank you for your message. A member of our team will get back to you.") is None
+    assert [row["response"] for row in LABELLED if reply_claims(row["category"], row["response"])] == []

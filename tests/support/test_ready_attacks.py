@@ -3,10 +3,11 @@ get a ticket to "Ready" (triaged, no flag) whose approval harms someone else. Ea
 the real intake (MX mx.club.example), the desk's triage recording and review rule, the check against
 the stand-in club backend, and approval. Where the attack does not depend on what the model reads,
 the model's answer is fixed (``AsRead``): the probes that led here ran these mails through the shipped
-model, which read them so (category and fields), except the claiming reply of the last xfail, which
-it never wrote.
+model, which read them so (category and fields), except the claiming reply, which it never wrote.
 
-Guards: what holds. ``xfail(strict=True)``: what does not hold yet, the reason in plain words."""
+Each attack that reached Ready when these were written (an invitation for a forged member's From, a
+login imitating a member's, a reply only to a Reply-To elsewhere, a reply-only proposal claiming a
+cancellation) is now held; the tests say how, and the rest are guards of what held before."""
 
 from __future__ import annotations
 
@@ -161,11 +162,6 @@ def test_a_forged_reply_only_mail_with_a_reply_to_elsewhere_is_not_ready(tmp_pat
     assert store.ticket(ticket_id).state == State.NEEDS_REVIEW
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "The review rule flags a link, address, number or code an 'other' proposal adds, not a claim: a proposal "
-    "saying the booking was cancelled (nothing runs for 'other') is Ready, though every labelled 'other' reply "
-    "is the club's template. The shipped model gave the template for every steering mail tried (see the "
-    "real-model guard below): this is the rule's gap, not yet the model's"))
 def test_an_other_proposal_that_claims_a_cancellation_is_not_ready(tmp_path, club_backend, smtp_server):
     store, workflow = desk(tmp_path, club_backend, smtp_server)
     raw = mail(ANNA, "Thanks for cancelling my booking BK-48213 earlier, just confirming it is cancelled.",
