@@ -37,7 +37,7 @@ def test_a_million_tiny_rows_are_refused_in_words_without_reading_them_all(tmp_p
     assert time.monotonic() - started < 5
 
 
-def _spreadsheet_saved(rows: pd.DataFrame, how: str) -> bytes:
+def spreadsheet_saved(rows: pd.DataFrame, how: str) -> bytes:
     """``rows`` as a spreadsheet or a hand edit leaves them."""
     text = rows.to_csv(index=False)
     messes = {
@@ -54,28 +54,35 @@ def _spreadsheet_saved(rows: pd.DataFrame, how: str) -> bytes:
     return messes[how]()
 
 
-@pytest.mark.parametrize(("how", "said"), [
-    ("latin-1", ("could not be read as a CSV (it is not UTF-8 text: row 2 holds a character saved in another "
-                "encoding")),
-    ("semicolons", "could not be read as a CSV (its cells are separated by semicolons, not commas)"),
-    ("tabs", "could not be read as a CSV (its cells are separated by tabs, not commas)"),
-    ("sep note", ("could not be read as a CSV (its first line, 'sep=,', is a spreadsheet's note, not the header: "
-                 "delete that line)")),
-    ("unclosed quote", "could not be read as a CSV (a double quote opened in row 11 is never closed)"),
-    ("empty", "could not be read as a CSV (it is empty: not even a header row)"),
-    ("cased column", "has a column 'Category ' where training reads one named exactly category: rename it category."),
-    ("spaced column", ("has a column 'Booking ID' where training reads one named exactly booking_id: rename it "
-                      "booking_id.")),
-    ("two label columns", ("has both the column category and 'category ': training would read only category. Keep "
-                          "one of them, named category.")),
-])
+def messes_said(reader: str) -> list[tuple[str, str]]:
+    """Each way a spreadsheet leaves a file, and the one sentence that says so; ``reader`` names who
+    reads the file ("training", "the evaluation": the Eval page's checks are these)."""
+    return [
+        ("latin-1", ("could not be read as a CSV (it is not UTF-8 text: row 2 holds a character saved in another "
+                    "encoding")),
+        ("semicolons", "could not be read as a CSV (its cells are separated by semicolons, not commas)"),
+        ("tabs", "could not be read as a CSV (its cells are separated by tabs, not commas)"),
+        ("sep note", ("could not be read as a CSV (its first line, 'sep=,', is a spreadsheet's note, not the header: "
+                     "delete that line)")),
+        ("unclosed quote", "could not be read as a CSV (a double quote opened in row 11 is never closed)"),
+        ("empty", "could not be read as a CSV (it is empty: not even a header row)"),
+        ("cased column", (f"has a column 'Category ' where {reader} reads one named exactly category: rename it "
+                         "category.")),
+        ("spaced column", (f"has a column 'Booking ID' where {reader} reads one named exactly booking_id: rename it "
+                          "booking_id.")),
+        ("two label columns", (f"has both the column category and 'category ': {reader} would read only category. "
+                              "Keep one of them, named category.")),
+    ]
+
+
+@pytest.mark.parametrize(("how", "said"), messes_said("training"))
 def test_a_messy_spreadsheet_is_refused_in_one_sentence_that_says_what_to_fix(rows, tmp_path, how, said):
     """Before: "('utf-8' codec can't decode byte 0xe9 in position 10…)", "(Error tokenizing data. C error:
     Expected 4 fields in line 6, saw 6)" for semicolons, "lacks the column(s) category" beside a
     'Category ' column, and a file with both 'category' and 'category ' passed, training reading
     whichever pandas named exactly."""
     path = tmp_path / "members.csv"
-    path.write_bytes(_spreadsheet_saved(rows, how))
+    path.write_bytes(spreadsheet_saved(rows, how))
     report = check_csv(path)
     assert len(report.errors) == 1 and said in report.errors[0], report.errors
     assert not any(word in report.errors[0] for word in JARGON)

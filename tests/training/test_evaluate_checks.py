@@ -9,33 +9,18 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.training.test_data_checks_hostile import JARGON, _spreadsheet_saved
+from tests.training.test_data_checks_hostile import JARGON, messes_said, spreadsheet_saved
 from training.data_checks import MAX_ROWS
 from training.evaluate import DataError, load_rows
 
 TOO_MANY_ROWS = f"has more than {MAX_ROWS:,} rows; a labelled CSV is a few thousand"
-MESSES = [  # how a spreadsheet left the file, and the sentence that says so
-    ("latin-1", ("could not be read as a CSV (it is not UTF-8 text: row 2 holds a character saved in another "
-                 "encoding")),
-    ("semicolons", "could not be read as a CSV (its cells are separated by semicolons, not commas)"),
-    ("tabs", "could not be read as a CSV (its cells are separated by tabs, not commas)"),
-    ("sep note", ("could not be read as a CSV (its first line, 'sep=,', is a spreadsheet's note, not the header: "
-                  "delete that line)")),
-    ("unclosed quote", "could not be read as a CSV (a double quote opened in row 11 is never closed)"),
-    ("empty", "could not be read as a CSV (it is empty: not even a header row)"),
-    ("cased column", ("has a column 'Category ' where the evaluation reads one named exactly category: rename it "
-                      "category.")),
-    ("spaced column", ("has a column 'Booking ID' where the evaluation reads one named exactly booking_id: rename "
-                       "it booking_id.")),
-    ("two label columns", ("has both the column category and 'category ': the evaluation would read only category. "
-                           "Keep one of them, named category.")),
-]
+MESSES = messes_said("the evaluation")  # how a spreadsheet left the file, and the sentence that says so
 
 
 def messy_csv(how: str) -> bytes:
     """Ten labelled rows of the train split, saved the way ``how`` names."""
     rows = pd.read_csv(REPO_ROOT / "training/data/train.csv", keep_default_na=False, dtype=str).head(10)
-    return _spreadsheet_saved(rows, how)
+    return spreadsheet_saved(rows, how)
 
 
 def too_many_rows_csv() -> bytes:
