@@ -458,7 +458,8 @@ class DrippingImapServer:
             for line in client.makefile("rb"):
                 tag, command = line.split()[:2]
                 if command.upper() == b"LOGIN":
-                    self._keep_sending(client, b" still checking your password\r\n* OK")
+                    # whole untagged lines, each inside the read timeout: only the deadline ends it
+                    self._keep_sending(client, b"* OK still checking your password\r\n")
                     return
                 client.sendall(tag + b" OK done\r\n")
         except OSError:

@@ -613,8 +613,8 @@ def compared(llama_server):
     tops: list[dict] = []
     post = served._post
 
-    def recording(body):  # keep the server's first-token alternatives for the comparison
-        reply = post(body)
+    def recording(body, deadline=None):  # keep the server's first-token alternatives for the comparison
+        reply = post(body, deadline)
         if body.get("stream"):
             tops.append(reply["choices"][0]["logprobs"]["top_logprobs"][0])
         return reply
