@@ -9,8 +9,10 @@ GGUF export, rename a finished folder or file of their own: model/loading.py, mo
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -40,3 +42,18 @@ def write_atomically(path: str | Path, data: str | bytes, *, durable: bool = Fal
 def write_json_atomically(path: str | Path, data) -> Path:
     """``data`` as indented JSON (``default=str`` for paths and dates), written by ``write_atomically``."""
     return write_atomically(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_small_file(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, never reading more than one past it;
+    OSError for anything else. A pipe in a file's place would wait forever for a writer (so it is
+    opened without waiting and never read), a device such as /dev/zero never ends, and a huge file
+    would be read whole on every refresh."""
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(handle, "rb") as opened:
+        if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        data = opened.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"over {limit:,} bytes", str(path))
+    return data

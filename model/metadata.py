@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from core.files import write_atomically, write_json_atomically
+from core.files import read_small_file, write_atomically, write_json_atomically
 from core.settings import load_settings
 from model.prompt import PROMPT_FORMAT_VERSION
 from model.schema import SCHEMA_VERSION
@@ -200,14 +200,13 @@ def read_metadata(folder: str | Path) -> dict:
 
 
 def _small_file_text(path: Path) -> str:
-    """The text of a regular file of at most ADAPTER_JSON_LIMIT bytes; ValueError for anything else
-    (a device or a pipe would be read forever or wait forever)."""
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file")
-    with path.open("rb") as handle:
-        data = handle.read(ADAPTER_JSON_LIMIT + 1)
-    if len(data) > ADAPTER_JSON_LIMIT:
-        raise ValueError(f"{path} is over {ADAPTER_JSON_LIMIT:,} bytes, far more than an adapter's metadata")
+    """The text of a regular file of at most ADAPTER_JSON_LIMIT bytes (``core.files.read_small_file``);
+    ValueError for anything else, which every reader of an adapter's metadata catches (a device or a
+    pipe would be read forever or waited on)."""
+    try:
+        data = read_small_file(path, ADAPTER_JSON_LIMIT)
+    except OSError as error:
+        raise ValueError(f"{path} is {error.strerror}, not an adapter's metadata") from error
     return data.decode("utf-8")  # UnicodeDecodeError is a ValueError, which every reader catches
 
 

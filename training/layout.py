@@ -18,15 +18,13 @@ Everything that reads or writes these folders takes its names from here.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import math
-import os
 import re
-import stat
 from pathlib import Path
 
+from core import files
 from core.settings import Settings
 
 ACTIVE_RUN_FILE = ".active-run.json"
@@ -86,18 +84,8 @@ def subfolders(folder: Path) -> list[Path]:
 
 
 def read_small_file(path: Path, limit: int = JSON_FILE_LIMIT) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, never reading more than one past it;
-    OSError for anything else. A pipe in a file's place would wait forever for a writer (so it is
-    opened without waiting and never read), a device such as /dev/zero never ends, and a huge file
-    would be read whole on every refresh."""
-    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(handle, "rb") as opened:
-        if not stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        data = opened.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(errno.EFBIG, f"over {limit:,} bytes", str(path))
-    return data
+    """A file of these folders, bounded as ``core.files.read_small_file`` bounds any (OSError else)."""
+    return files.read_small_file(path, limit)
 
 
 def read_json_object(path: Path) -> dict:
