@@ -47,16 +47,11 @@ def account_action_findings(ticket: Ticket, account_email: str | None,
                             policy: TrustPolicy) -> tuple[list[str], list[str]]:
     """(flags, notes) for an action on an existing account: flags make it need review (or an
     override), notes are shown and block nothing."""
-    flags, notes = [], []
+    flags, notes = _authentication(ticket, policy)
     verdict = ticket.sender_auth or {}
-    if not policy.authentication_on:
-        notes.append(SENDER_UNVERIFIED)
-    elif verdict.get("status") != "verified":
-        flags.append(f"{SENDER_NOT_AUTHENTICATED}: {verdict.get('reason') or 'no verdict from the club MX'}")
     if not policy.authentication_on and verdict.get("from_problem"):  # with it on, such a From never verifies
         flags.append(f"{SENDER_MISMATCH}: {verdict['from_problem']}")
-    flags += [f"{trick} (the reply goes to the account's address on file)"
-              for trick in address_tricks(ticket.sender, ticket.reply_to) if trick.startswith("replies would go")]
+    flags += _reply_to_elsewhere(ticket, "the reply goes to the account's address on file")
     sender = sender_address(ticket.sender)
     if account_email and sender and sender != account_email.lower():
         sender_domain, account_domain = sender.rpartition("@")[2], account_email.lower().rpartition("@")[2]
@@ -68,18 +63,28 @@ def account_action_findings(ticket: Ticket, account_email: str | None,
 def invitation_findings(ticket: Ticket, requester_found: bool, policy: TrustPolicy) -> tuple[list[str], list[str]]:
     """(flags, notes) for an invitation: the requester the From names (``requester_found``: a
     member has that address) counts only where the club's MX verified the From."""
-    verdict = ticket.sender_auth or {}
-    if not policy.authentication_on:
-        return [], [SENDER_UNVERIFIED] if requester_found else []
-    if requester_found and verdict.get("status") != "verified":
-        reason = verdict.get("reason") or "no verdict from the club MX"
-        flag = (f"{SENDER_NOT_AUTHENTICATED}: {reason} (the request is recorded as the member's, and confirmed "
-                "to them, only if they wrote it)")
-        return [flag], []
-    return [], []
+    if not requester_found:  # a non-member's request: the action's own check decides (self-service sign-up)
+        return [], []
+    return _authentication(ticket, policy, " (the request is recorded as the member's, and confirmed to them, "
+                                           "only if they wrote it)")
 
 
 def reply_only_findings(ticket: Ticket) -> list[str]:
     """Flags for a reply with no action: a Reply-To elsewhere is where it would go."""
-    return [f"{trick} (a reply only goes there: check that it is the member's before telling it anything)"
+    return _reply_to_elsewhere(ticket, "a reply only goes there: check that it is the member's before telling it "
+                                       "anything")
+
+
+def _authentication(ticket: Ticket, policy: TrustPolicy, why: str = "") -> tuple[list[str], list[str]]:
+    """(flags, notes) on the MX's verdict: off, a note; a From it did not verify, the override flag."""
+    if not policy.authentication_on:
+        return [], [SENDER_UNVERIFIED]
+    verdict = ticket.sender_auth or {}
+    if verdict.get("status") != "verified":
+        return [f"{SENDER_NOT_AUTHENTICATED}: {verdict.get('reason') or 'no verdict from the club MX'}{why}"], []
+    return [], []
+
+
+def _reply_to_elsewhere(ticket: Ticket, consequence: str) -> list[str]:
+    return [f"{trick} ({consequence})"
             for trick in address_tricks(ticket.sender, ticket.reply_to) if trick.startswith("replies would go")]
