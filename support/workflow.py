@@ -25,8 +25,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formataddr
 from typing import Protocol
 
 from core.mail import MailRef
@@ -173,8 +175,13 @@ def mailbox_text(name: str, address: str) -> str:
     """A recipient as the confirmation shows it and the reply reads it: ``"Berg, Anna" <a@x>``, a name
     or an international domain (``anna@bücher.example``) as written. ``formataddr`` refused a non-ASCII
     address (a UnicodeEncodeError: no such member could be answered) and showed a non-ASCII name as
-    an encoded word (``=?utf-8?b?SsO2cmc=?=``); the reply writes the domain in its IDNA form."""
-    return str(Address(display_name=name, addr_spec=address))
+    an encoded word (``=?utf-8?b?SsO2cmc=?=``); the reply writes the domain in its IDNA form. An address
+    the email package will not take as an ``Address`` (``a..b@x.example``, a final dot) is written as
+    ``formataddr`` always wrote it, so the ticket is still checked (and refused at sending, if it must be)."""
+    try:
+        return str(Address(display_name=name, addr_spec=address))
+    except (ValueError, HeaderParseError):  # InvalidHeaderDefect is a ValueError
+        return formataddr((name, address)) if address.isascii() else address
 
 
 class Workflow:

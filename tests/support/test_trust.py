@@ -252,3 +252,14 @@ def test_a_sender_at_an_international_domain_is_answered_there_in_its_ascii_form
     workflow.execute(ticket_id)
     [reply] = smtp_server.messages
     assert reply.rcpt_tos == ("joerg@xn--bcher-kva.example",)
+
+
+@pytest.mark.parametrize("sender", ["Anna <a..b@example.org>", "Anna <.anna@example.org>"])
+def test_a_from_the_email_package_will_not_take_as_an_address_is_still_checked(tmp_path, club_backend, smtp_server,
+                                                                                sender):
+    # email.headerregistry.Address raised InvalidHeaderDefect on these (a final dot, HeaderParseError,
+    # is quarantined at intake already): the
+    # check raised, and the ticket could be neither approved nor shown its reply's recipient
+    raw = mail(sender, "What time does the club house open?")
+    _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "other")
+    assert workflow.check(ticket_id).recipient == sender
