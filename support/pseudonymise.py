@@ -9,12 +9,22 @@ What counts as personal:
   ``anna(a)example.org``, ``anna_at_example_dot_org``, ``anna [ät] example.org``: the stand-in is
   spelt the same way);
 - payment card numbers in groups of four that pass the Luhn check (``4111-1111-1111-1111``);
+- national ids and bank codes in their usual grouping, with no word before them: a US Social
+  Security number (``123-45-6789``), a French INSEE number (``1 85 05 78 006 084 36``), a UK
+  National Insurance number (``QQ 12 34 56 C``), a Spanish DNI or NIE whose letter checks its digits
+  (``12.345.678-Z``, ``X-1234567-L``: the stand-in gets the letter of its own digits), a UK sort
+  code after "sort code" or beside an account's eight digits (``20-00-00 12345678``); a German tax id
+  is a spaced number (below);
 - British and Canadian postcodes in capitals (``SW1A 1AA``, ``K1A 0B1``), a US ZIP with its suffix
   (``90210-1234``);
 - a date of birth right after a word that says so ("born 03/04/2009", "Geburtsdatum: 03.04.2009", "né le
-  3 avril 2009", "DOB 2009-04-03", "DOB: Sept. 3, 1990", "3 de feb. de 2011"): another valid date written
-  the same way (a month's abbreviation as an abbreviation); dates without one stay, and a month's
-  abbreviation beside a day's number is no first name ("Sat 14 Jan");
+  3 avril 2009", "DOB 2009-04-03", "DOB: Sept. 3, 1990", "3 de feb. de 2011") or right before one
+  ("03/04/2009 (date of birth)", "14.3.2011 – Geburtsdatum", "am 3.4.2009 geboren", "12/05/2010 es su
+  fecha de nacimiento"), and a birthday's date ("2009-04-03 is my son's birthday"): another valid date
+  written the same way (a month's abbreviation as an abbreviation). Dates without such a word stay, and
+  so does a date of the last three years beside a birthday or before its birth word (a party's
+  booking: "14.06.2026 for my son's birthday"); a month's abbreviation beside a day's number is no
+  first name ("Sat 14 Jan"), even in a file where someone is called Jan;
 - a licence plate right after a word that names one ("Kennzeichen B-AB 1234", "reg AB12 CDE", "plaque
   AB-123-CD", "matrícula 1234 ABC"): letter for letter and digit for digit;
 - phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``, French pairs
@@ -220,6 +230,26 @@ word says so (``NUMBER_CUE``); alone it is as often a price, a score or a list o
 CARD_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}(?![\d:]|[.,/-]\d)")
 """A payment card's 13 to 19 digits in groups of four (``4111-1111-1111-1111``), where they pass
 the Luhn check (``_card_number_spans``): no list of courts or scores does by chance in this shape."""
+NATIONAL_NUMBER = re.compile(r"(?<![\w.,:/+-])(?:\d{3}-\d{2}-\d{4}"
+                             r"|[12] ?\d\d ?\d\d ?(?:\d\d|2[AB]) ?\d{3} ?\d{3} ?\d\d)(?![\w-]|[.,/]\d)")
+"""A US Social Security number (``123-45-6789``) or a French INSEE number (``1 85 05 78 006 084 36``,
+``2A`` for Corsica), each one value in its usual grouping: no date, time or price has these
+shapes, and the INSEE number's tail is no phone number that leaves its sex and birth year behind."""
+NATIONAL_INSURANCE_NUMBER = re.compile(r"(?<![\w-])[A-Z]{2} ?\d\d ?\d\d ?\d\d ?[A-D](?![\w-])")
+"""A UK National Insurance number (``QQ 12 34 56 C``), in capitals as on its card: a letter from A
+to D after three pairs of digits is no court, squad or list."""
+SPANISH_ID = re.compile(r"(?<![\w.,:/+-])(?:(?P<nie>[XYZ])[ -]?(?P<nie_digits>\d{7})|(?P<dni_digits>\d{8}"
+                        r"|\d\d\.\d{3}\.\d{3}))[ -]?(?P<letter>[A-Z])(?![\w-])")
+"""A Spanish DNI (``12345678Z``, ``12.345.678-Z``) or NIE (``X-1234567-L``): a number only where its
+letter is the check of its digits (``_DNI_LETTERS``)."""
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+"""A DNI's letter is this string's character at its number's remainder by 23 (an NIE's ``X``,
+``Y``, ``Z`` count as a leading 0, 1, 2)."""
+_SORT_CODE = re.compile(r"(?<![\w.,:/+-])\d\d-\d\d-\d\d(?![\w-]|[.,/]\d)")
+_SORT_CODE_CUE = re.compile(r"sort[ \t]?code[ \t]*(?:is|:)?[ \t]*$", re.IGNORECASE)
+_ACCOUNT_AFTER = re.compile(r"[ \t]*[,;/]?[ \t]*(?:(?:account|acct|acc|a/c)\.?(?:[ \t]*(?:no|number|nr)\.?)?[ \t]*:?"
+                            r"[ \t]*)?\d{8}(?!\d)", re.IGNORECASE)
+_ACCOUNT_BEFORE = re.compile(r"(?<![\d.,:/+-])\d{8}[ \t]*[,;/]?[ \t]*$")
 NUMBER_CUE = re.compile(r"(?:number|nummer|numéro|numero|número|\bno|\bnr|\bn[°º]|\bid|\bref|#)\.?[ \t]*"
                         r"(?:is|ist|est|es|was|war|:|=)?[ \t]*$", re.IGNORECASE)
 SPELT_WORD = re.compile(r"(?<![\w-])[^\W\d_](?P<separator>[ \t]?-[ \t]?|[ \t])[^\W\d_](?:(?P=separator)[^\W\d_]){1,40}"
@@ -287,23 +317,44 @@ _BIRTH_CUES = {
     "de": r"geboren|geburtsdatum|geb\.",
     "fr": r"née?|date[ \t]+de[ \t]+naissance",
     "es": r"nacid[oa]|naci[óo]|fecha[ \t]+de[ \t]+nacimiento"}
+_BIRTHDAY_CUES = {"en": "birthday", "de": "geburtstag", "fr": "anniversaire", "es": "cumplea[ñn]os"}
+"""Words that name a birth only beside a date at least ``_BOOKING_YEARS`` back: a birthday party is
+booked for a date of this year."""
+_BOOKING_YEARS = 3
+"""How far back a date beside a birth word that may be a booking's (a birthday, or a birth word
+after the date: "14.06.2026, date of birth required") is still taken for a booking's."""
+_BIRTHDAY = re.compile("|".join(_BIRTHDAY_CUES.values()), re.IGNORECASE)
+_BIRTH_CUE = "|".join(f"(?P<{language}>{cue}|{_BIRTHDAY_CUES[language]})" for language, cue in _BIRTH_CUES.items())
 _MONTH_SPELLINGS = {spelling for names in (*MONTH_NAMES.values(), *MONTH_ABBREVIATIONS.values())
                     for name in names for spelling in name.split()}
 _MONTH_KEYS = frozenset(map(fold, _MONTH_SPELLINGS))
 _MONTH = "|".join(sorted(_MONTH_SPELLINGS | _MONTH_KEYS, key=len, reverse=True))
-BIRTH_DATE = re.compile(
-    rf"(?<![\w-])(?i:(?P<cue>{'|'.join(f'(?P<{language}>{cue})' for language, cue in _BIRTH_CUES.items())}))"
-    r"(?![\w])[ \t]*(?i:(?:on|the|is|am|den|le|el|:|,|-)[ \t]*){0,3}"
+_DATE_OF_BIRTH = (
     r"(?P<date>(?P<year>\d{4})(?P<iso>[-./])(?P<month>\d{1,2})(?P=iso)(?P<day>\d{1,2})"
     r"|(?P<day2>\d{1,2})(?P<sep>[-./])(?P<month2>\d{1,2})(?P=sep)(?P<year2>\d{4}|\d{2})"
     rf"|(?P<day3>\d{{1,2}})(?:\.|(?P<ordinal3>st|nd|rd|th|er))?(?:[ \t]+(?i:de|of)[ \t]+|[ \t]+|-)(?P<name3>(?i:{_MONTH}))\.?"
     r"(?:,?[ \t]+(?:del?[ \t]+)?|-)(?P<year3>\d{4}|\d{2}(?!:))"
     rf"|(?P<name4>(?i:{_MONTH}))\.?[ \t]+(?P<day4>\d{{1,2}})(?P<ordinal4>st|nd|rd|th)?,?[ \t]+(?P<year4>\d{{4}}|\d{{2}}(?!:)))"
     r"(?![\w]|[.,/-]\d)")
+DATE_OF_BIRTH = re.compile(_DATE_OF_BIRTH)
+"""A date as a date of birth is written: its day, month (a number, a name or an abbreviation in
+one of four languages) and year in their groups."""
+BIRTH_DATE = re.compile(
+    rf"(?<![\w-])(?i:(?P<cue>{_BIRTH_CUE}))(?![\w])[ \t]*(?i:(?:on|the|is|am|den|le|el|:|,|-)[ \t]*){{0,3}}{_DATE_OF_BIRTH}")
 """A date of birth, only right after a word that says so ("born 03/04/2009", "Geburtsdatum:
 03.04.2009", "né le 3 avril 2009", "DOB 2009-04-03", "born 3rd of Feb 1990", "DOB: Sept. 3, 1990",
-"nacido el 3 de febrero del 1990"); a date with no such word is a booking's or a label's and stays.
-"Birthday" is no such word: a birthday party is booked for a date."""
+"nacido el 3 de febrero del 1990", "birthday: 3.4.2009"); a date with no such word is a booking's
+or a label's and stays."""
+_BIRTH_CUE_AFTER_WORDS = (r"is|was|my|his|her|their|our|the|(?:son|daughter|child|kid)['’]s|ist|war|das|der|des"
+                          r"|(?:mein|dein|sein|ihr|unser)(?:e[snrm]?)?|est|était|c['’]est|sa|son|leur|mon|ma|la|le|du"
+                          r"|de|es|era|fue|su|mi|el|del")
+BIRTH_DATE_BEFORE_ITS_CUE = re.compile(
+    rf"(?<![\w.,:/+-]){_DATE_OF_BIRTH}[ \t]*(?:[(\[,:;-][ \t]*)?(?i:(?:{_BIRTH_CUE_AFTER_WORDS})[ \t]+){{0,3}}"
+    rf"(?i:(?P<cue>{_BIRTH_CUE}))(?!\w)")
+"""A date of birth with the word that says so after it ("03/04/2009 (date of birth)", "14.3.2011 –
+Geburtsdatum", "2009-04-03 is my son's birthday", "am 3.4.2009 geboren", "12/05/2010 es su fecha
+de nacimiento"), with at most three words between from a closed list, so that no name stands in
+the match."""
 
 _AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|ät|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
                  r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}|_at_|[(\[{]a[)\]}]")
@@ -408,12 +459,22 @@ def _name_line(line: str) -> list[str]:
     return []
 
 
+_DAY_BEFORE = re.compile(r"(?<![\d:.,/-])(?:[12]?\d|3[01])(?:\.|st|nd|rd|th|er)?[ \t]+(?:of[ \t]+|de[ \t]+)?$")
+_DAY_OR_YEAR_AFTER = re.compile(r"\.?[ \t]+(?:(?:[12]?\d|3[01])(?:st|nd|rd|th)?|\d{4})(?![\d:]|[.,]\d)")
+
+
 def _month_of_a_date(text: str, word: re.Match) -> bool:
-    """A month's name or abbreviation beside a day's number, which some first names are too: "Jan"
-    and "Sep" of "Sat 14 Jan", "On Fri, 19 Sep 2025", "Jan 14" are months, "Jan Novak" a name."""
+    """A month's name or abbreviation beside a day's number (or before a year), which some first
+    names are too: "Jan" and "Sep" of "Sat 14 Jan", "On Fri, 19 Sep 2025", "Jan 14", "the 3rd of
+    Jan" are months; "Jan Novak", "Hi Jan, 3 courts", "Jan, 14:00" and "at 10:00 Jan will" a name."""
     return fold(word.group()) in _MONTH_KEYS and bool(
-        re.search(r"\d(?:\.|st|nd|rd|th|er)?[ \t]+(?:of[ \t]+|de[ \t]+)?$", text[max(0, word.start() - 12):word.start()])
-        or re.match(r"\.?,?[ \t]+\d", text[word.end():word.end() + 5]))
+        _DAY_BEFORE.search(text, max(0, word.start() - 12), word.start()) or _DAY_OR_YEAR_AFTER.match(text, word.end()))
+
+
+def _name_spans(text: str) -> Iterable[tuple[int, int]]:
+    """The words a name may be: not a month's abbreviation beside a day's number, whoever in the
+    file is called Jan ("see you on 14 Jan")."""
+    return [match.span() for match in WORD.finditer(text) if not _month_of_a_date(text, match)]
 
 
 def _spaced_number(text: str) -> bool:
@@ -613,26 +674,29 @@ class Pseudonymiser:
         """A text with every personal value replaced, by priority where they overlap (an address
         before the name in it). Values are found in the text as read (``as_read``) and replaced where
         they stand in it."""
-        detectors: list[tuple[Callable[[str], Iterable[tuple[int, int]]], Callable[[str], str | None]]] = [
-            (_spans(EMAIL), self._email), (_spelt_email_spans, self._spelt_email), (_spans(BIRTH_DATE), self._birth_date),
+        detectors: list[tuple[Callable[[str], Iterable[tuple]], Callable[..., str | None]]] = [
+            (_spans(EMAIL), self._email), (_spelt_email_spans, self._spelt_email), (_birth_date_spans, self._birth_date),
             (_spans(PLATE), self._plate), (_spans(IBAN), self._iban),
-            (_card_number_spans, self._digit_for_digit), (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
+            (_card_number_spans, self._digit_for_digit),
+            (_spans(NATIONAL_NUMBER), self._digit_for_digit), (_sort_code_spans, self._digit_for_digit),
+            (_spans(NATIONAL_INSURANCE_NUMBER), self._national_insurance_number), (_spans(SPANISH_ID), self._spanish_id),
+            (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
             (_street_name_spans, self._street_name), (_spans(POSTCODE), self._postcode), (_spans(REFERENCE), self._reference),
             (_spelt_word_spans, self._spelt_word), (_spans(TOKEN), self._username),
             (_spans(ZIP_PLUS_FOUR), self._zip_plus_four), (self._stated_number_spans, self._grouped_number), (_spans(SPACED_NUMBER), self._spaced_number),
-            (_cued_number_spans, self._digit_for_digit), (_spans(NUMBER), self._number), (_spans(WORD), self._name)]
+            (_cued_number_spans, self._digit_for_digit), (_spans(NUMBER), self._number), (_name_spans, self._name)]
         read, origin = as_read(text)
         spans: list[tuple[int, int, str]] = []
         """Replaced so far: in order and apart, so that one bisection finds an overlap (a scan of all
         of them made a 100 KB mail of names take 20 s)."""
         starts: list[int] = []
         for find, replace in detectors:
-            for found_start, found_end in find(read):
+            for found_start, found_end, *known in find(read):
                 index = bisect.bisect_left(starts, found_end)
                 if index and spans[index - 1][1] > found_start:
                     continue  # inside a value found first
                 found = read[found_start:found_end]
-                replacement = replace(found)
+                replacement = replace(found, *known)  # known: what the finder read around it
                 if replacement is not None and replacement != found:
                     starts.insert(index, found_start)
                     spans.insert(index, (found_start, found_end, replacement))
@@ -826,19 +890,37 @@ class Pseudonymiser:
         """The ZIP as the same five digits elsewhere become, and its suffix."""
         return f"{self._number(text[:5])}-{self._number(text[6:])}"
 
-    def _birth_date(self, text: str) -> str:
-        """The date of a BIRTH_DATE match as a stand-in date written the same way (its order,
-        separators, zero padding, a month's name or abbreviation in its language and case, an
-        ordinal's ending for its day); the same date, however written, the same stand-in. The cue
-        stays."""
-        written = BIRTH_DATE.fullmatch(text)
+    def _national_insurance_number(self, text: str) -> str:
+        return self._same_shape("national insurance number", text)
+
+    def _spanish_id(self, text: str) -> str | None:
+        """A DNI's or NIE's digits as the same number elsewhere becomes, with the letter that checks
+        them (the original's beside new digits would tell their remainder); None where the letter
+        checks no number (an order number and its item's letter)."""
+        written = SPANISH_ID.fullmatch(text)
+        prefix = str("XYZ".index(written["nie"])) if written["nie"] else ""
+        digits = re.sub(r"\D", "", written["nie_digits"] or written["dni_digits"])
+        if _DNI_LETTERS[int(prefix + digits) % 23] != written["letter"]:
+            return None
+        stand_in = self._number(digits)
+        replaced = iter(stand_in)
+        return re.sub(r"\d", lambda _: next(replaced), text[:written.start("letter")]) \
+            + _DNI_LETTERS[int(prefix + stand_in) % 23]
+
+    def _birth_date(self, text: str, language: str, maybe_booking: bool) -> str | None:
+        """A date of birth (``_birth_date_spans``) as a stand-in date written the same way (its
+        order, separators, zero padding, a month's name or abbreviation in its birth word's
+        ``language`` and case, an ordinal's ending for its day); the same date, however written, the
+        same stand-in. None where it may be a booking's and is of the last ``_BOOKING_YEARS``."""
+        written = DATE_OF_BIRTH.fullmatch(text)
         fields = {name[:-1] if name[-1].isdigit() else name: written.span(name) for name in written.groupdict()
                   if written[name] is not None and re.fullmatch(r"(?:day|month|year|name|ordinal)\d?", name)}
         day = int(text[slice(*fields["day"])])
         year = int(text[slice(*fields["year"])])
         if year < 100:
             year += 2000 if year <= date.today().year % 100 else 1900
-        language = next(language for language in MONTH_NAMES if written[language])
+        if maybe_booking and year > date.today().year - _BOOKING_YEARS:
+            return None
         if "name" in fields:
             month, names = _month(text[slice(*fields["name"])], language)
         else:
@@ -983,6 +1065,29 @@ def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
                        for index, digit in enumerate(digits))
         if 13 <= len(digits) <= 19 and checksum % 10 == 0:
             yield match.span()
+
+
+def _birth_date_spans(text: str) -> Iterator[tuple[int, int, str, bool]]:
+    """Each date of birth's span (the birth word stays), with the language of its birth word (a
+    month's name is read and its stand-in written in it: "mai" is German and French) and whether a
+    booking's date may stand there: beside a birthday, or before the birth word ("14.06.2026 (date
+    of birth required)"). The date alone, so that a word between stays as it is written."""
+    for pattern in (BIRTH_DATE, BIRTH_DATE_BEFORE_ITS_CUE):
+        for match in pattern.finditer(text):
+            language = next(language for language in MONTH_NAMES if match[language])
+            maybe_booking = pattern is BIRTH_DATE_BEFORE_ITS_CUE or bool(_BIRTHDAY.fullmatch(match["cue"]))
+            yield *match.span("date"), language, maybe_booking
+
+
+def _sort_code_spans(text: str) -> Iterator[tuple[int, int]]:
+    """A UK bank's sort code (``20-00-00``) after the words "sort code" or beside an account's eight
+    digits ("20-00-00 12345678", "account 12345678 / 20-00-00"); alone it is as often a date
+    ("14-06-25")."""
+    for match in _SORT_CODE.finditer(text):
+        start, end = match.span()
+        if (_SORT_CODE_CUE.search(text, max(0, start - 20), start) or _ACCOUNT_AFTER.match(text, end)
+                or _ACCOUNT_BEFORE.search(text, max(0, start - 16), start)):
+            yield start, end
 
 
 def _spelt_email_spans(text: str) -> Iterable[tuple[int, int]]:
