@@ -75,16 +75,45 @@ _TITLES = frozenset({
 # Two people in one display name ("Anna & Tom Berg", "Mr. and Mrs. Smith"): greeting one of them is odd.
 _AND = frozenset({"and", "und", "et", "y", "&", "+"})
 # A display name that names a mailbox's role or an organisation, not a person ("Info", "Team Support",
-# "Tennis Club Nord", "Secrétariat"): "Hi Info," reads as a machine's greeting.
-_NOT_PERSON_WORDS = """
-    info information team support admin administrator office contact service services club tennis sport
-    sports reception secretary helpdesk billing accounts accounting sales booking bookings hello mail
-    noreply no-reply postmaster webmaster mailer-daemon newsletter committee board member members
-    kontakt verwaltung vorstand geschäftsstelle sekretariat buchhaltung verein mannschaft
-    secrétariat secretariat accueil équipe bureau comptabilité
-    secretaría secretaria oficina equipo administración contabilidad recepción
+# "Tennis Club Nord", "Secrétariat"): "Hi Info," reads as a machine's greeting. The roles are those a
+# club's own mailboxes and staff go by: a new account named so reads as the club (``club_role_words``).
+_CLUB_ROLES = """
+    info information team support admin administrator office contact service services reception
+    secretary helpdesk billing accounts accounting staff committee board treasurer manager management
+    noreply no-reply postmaster webmaster
+    kontakt verwaltung vorstand geschäftsstelle sekretariat buchhaltung kasse kassenwart
+    secrétariat secretariat accueil équipe bureau comptabilité trésorier
+    secretaría secretaria oficina equipo administración contabilidad recepción tesorero
 """
-_NOT_PERSONS = frozenset(_NOT_PERSON_WORDS.split())
+_ORGANISATIONS = """
+    club tennis sport sports sales booking bookings hello mail mailer-daemon newsletter member members
+    verein mannschaft
+"""
+CLUB_ROLE_WORDS = frozenset(_CLUB_ROLES.split())
+_NOT_PERSONS = CLUB_ROLE_WORDS | frozenset(_ORGANISATIONS.split())
+_ROLE_RUN_MAX_CHARS = 60
+
+
+def club_role_words(name: str) -> list[str]:
+    """The club roles ``name`` (a login, a display name, an address's local part) reads as: a word
+    of CLUB_ROLE_WORDS, alone ("office", "Tennis Club Office", "admin2") or run together with the
+    club's words ("clubsecretary", "TennisClubAdmin"); [] for a person's name ("tennis_raj")."""
+    words = re.split(r"[\W\d_]+", name.casefold())
+    # a word longer than any run of the club's words is none, and the search is quadratic in its length
+    return list(dict.fromkeys(role for word in words if 0 < len(word) <= _ROLE_RUN_MAX_CHARS
+                              for role in _role_parts(word)))
+
+
+def _role_parts(word: str) -> list[str]:
+    """The role words ``word`` is made of, run together with the club's words and roles alone
+    ("clubsecretary": ["secretary"]); [] when it is not made of them or holds no role."""
+    ways: list[list[str] | None] = [[]] + [None] * len(word)  # ways[i]: the words of word[:i]
+    for end in range(1, len(word) + 1):
+        for start in range(end):
+            if ways[start] is not None and word[start:end] in _NOT_PERSONS:
+                ways[end] = [*ways[start], word[start:end]]
+                break
+    return [part for part in ways[-1] or [] if part in CLUB_ROLE_WORDS]
 
 
 def first_name(sender: str) -> str | None:
@@ -204,6 +233,10 @@ _DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,
 _TIME_OR_DAY = re.compile(r"\d{1,2}(?:[:.h]\d{2})?(?:[-–]\d{1,2}(?:[:.h]\d{2})?)?"
                           r"(?:am|pm|h|hrs?|uhr|st|nd|rd|th|er|e|ème|º|ª)?", re.IGNORECASE)
 _WORD_EDGES = ".,;:!?()[]{}<>'\"«»“”‘’*_`"
+# A link or address written so that no link reader sees it ("club-pay[.]example", "max (at) mail
+# (dot) example", "max dot weber at gmail dot example"): the member still types it in.
+_SPELLED_OUT_LINK = re.compile(r"[\[({]\s{0,3}(?:at|dot|\.|@)\s{0,3}[\])}]|\b[^\W\d_]+\s{1,3}dot\s{1,3}[^\W\d_]{2,}\b",
+                               re.IGNORECASE)
 # A short number said to be a secret: a PIN, an access code, a password ("your PIN is 4821", "Ihr
 # Passwort lautet 482193", "4821 is your door code"). A short number alone is not flagged (times, days,
 # courts: see above), but next to one of these words it is a credential, and the club never mails one:
@@ -222,6 +255,7 @@ def _pointing_words(text: str) -> list[str]:
                  and not _TIME_OR_DAY.fullmatch(word))]
     found += _LONG_NUMBER.findall(_DATE_OR_TIME.sub(" ", text))  # dates and times first: not numbers to call
     found += [before or after for before, after in _SHORT_SECRET.findall(text)]
+    found += _SPELLED_OUT_LINK.findall(text)
     return [word for word in found if word]
 
 
@@ -276,8 +310,11 @@ def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
     and a mail that wants the club to say something puts exactly that there; so does an invisible
     character. (The greeting's name is letters only, ``first_name``: it adds no such word.)"""
     template = render_reply(category, fields, "", reply_language(proposed))
-    # the ticket's own fields are shown to the operator beside the reply: naming them is no addition
-    stated = " ".join([template, *(str(fields[name]) for name in FIELDS if fields.get(name))])
+    # an action's fields are shown to the operator beside its call: naming them is no addition. For
+    # ``other`` nothing runs and the club's reply names no field: one named there (an address the mail
+    # gave, "write to us there from now on") is what the mail wants the club to say
+    named = [] if category == "other" else [str(fields[name]) for name in FIELDS if fields.get(name)]
+    stated = " ".join([template, *named])
     allowed = {word.strip(_WORD_EDGES).casefold() for word in stated.split()} | \
         {word.casefold() for word in _pointing_words(stated)}
     added = list(dict.fromkeys(word for word in _pointing_words(proposed) if word.casefold() not in allowed))

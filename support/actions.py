@@ -27,6 +27,7 @@ from integrations.club_api import (
     read_answer,
 )
 from integrations.sender_auth import address_key, sender_address
+from model.replies import club_role_words
 from model.schema import FIELDS
 
 SENDER_MISMATCH = "sender does not match account"
@@ -41,6 +42,10 @@ _USERNAME_SEPARATORS = re.compile(r"[._-]")
 LOOKALIKE_USERNAME = "the new username looks like a member's"
 """Prefix of the flag for an invitation whose login differs from a member's only by case or by
 ``.``/``_``/``-`` (``anna_berg`` beside ``anna.berg``): a new account posing as that member."""
+CLUB_ROLE_NAME = "the new account is named like the club's own staff"
+"""Prefix of the flag for an invitation whose login, name or address reads as a role of the club
+("office", "Tennis Club Office", "clubsecretary", admin@...): members would take its mail and its
+bookings for the club's. The club API has no search by name, so the words decide."""
 
 
 def lookalike_usernames(username: str) -> list[str]:
@@ -50,6 +55,21 @@ def lookalike_usernames(username: str) -> list[str]:
     variants |= {variant.lower() for variant in variants}
     variants.discard(username)
     return sorted(variant for variant in variants if NEW_USERNAME.fullmatch(variant))
+
+
+def club_role_findings(params: dict) -> list[str]:
+    """The flag for a new account named as a role of the club (``club_role_words``), or []."""
+    read_as = [("login", params["username"], params["username"]), ("name", params["name"], params["name"]),
+               ("address", params["email"], params["email"].rpartition("@")[0])]
+    found = {what: (value, roles) for what, value, words in read_as if (roles := club_role_words(words))}
+    if not found:
+        return []
+    roles = ", ".join(dict.fromkeys(role for _, named in found.values() for role in named))
+    names = ", ".join(f"{what} {value!r}" for what, (value, _) in found.items())
+    check = "check that the club itself asked for this account: members would take its mail for the club's"
+    return [f"{CLUB_ROLE_NAME} ({roles}): {names}; {check}"]
+
+
 ONE_ADDRESS = re.compile(r"[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+")
 """A bare address (name@domain): no second address, display name or list that would reach someone else."""
 
@@ -157,6 +177,7 @@ class InviteMember(ActionKind):
         lookalikes = [f"{LOOKALIKE_USERNAME}: {params['username']} reads as the member {member.username} "
                       f"({member.name})" for variant in lookalike_usernames(params["username"])
                       if (member := api.find_member(username=variant)) is not None]
+        lookalikes += club_role_findings(params)
         requester = api.find_member(email=sender_address) if sender_address else None
         if requester is not None:  # recorded with the action (not sent: the invitation is the new member's)
             return Checked({**params, "requested_by": requester.username}, lookalikes, requester)

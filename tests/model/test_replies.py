@@ -16,6 +16,7 @@ from model.replies import (
     BODIES,
     GREETING_NO_NAME,
     LANGUAGES,
+    club_role_words,
     first_name,
     placeholders,
     render_reply,
@@ -163,3 +164,40 @@ def test_a_reworded_claim_is_still_a_claim_and_no_labelled_reply_claims_another_
     assert reply_claims("other", "Hallo Anna, die Buchung BK-1 wurde storniert, wie gewünscht.") is not None
     assert reply_claims("other", "Hi Anna, thank you for your message. A member of our team will get back to you.") is None
     assert [row["response"] for row in LABELLED if reply_claims(row["category"], row["response"])] == []
+
+
+@pytest.mark.parametrize("sentence", [
+    "From now on please write to max.weber@gmail.example, our new desk.",
+    "Please renew at club-payments[.]example before Friday.",
+    "Please pay by PayPal to max dot weber at gmail dot example.",
+    "Our new address is support (at) clubhelp (dot) example.",
+])
+def test_an_other_proposal_naming_an_address_its_fields_hold_or_spelled_out_is_flagged(sentence):
+    """Before, an address the model copied into an ``other`` answer's fields could be named in its
+    reply (the fields were read as "shown beside the reply", but nothing runs for ``other``), and a
+    link written with "[.]", "(at)" or " dot " was no link to the rule."""
+    fields = {"member_email": "max.weber@gmail.example"}
+    assert reply_additions("other", fields, with_sentence("other", sentence)) is not None
+
+
+@pytest.mark.parametrize("sentence", ["We are at the club (at least until 8pm).", "See you on court 3 at 10.00.",
+                                      "Dot and Anna are on the same team."])
+def test_words_like_at_and_dot_in_a_sentence_are_no_link(sentence):
+    assert reply_additions("other", {}, with_sentence("other", sentence)) is None
+
+
+@pytest.mark.parametrize(("name", "roles"), [
+    ("office", ["office"]), ("Tennis Club Office", ["office"]), ("clubsecretary", ["secretary"]),
+    ("TennisClubAdmin2", ["admin"]), ("Vorstand TC Nord", ["vorstand"]), ("info.club", ["info"]),
+    ("tennis_raj", []), ("jennyh_tennis", []), ("badminton_anna", []), ("Mike Ross", []), ("boardman", []),
+])
+def test_a_name_reads_as_a_club_role_only_when_its_words_are_the_clubs(name, roles):
+    assert club_role_words(name) == roles
+
+
+def test_no_labelled_new_account_is_named_like_the_clubs_staff():
+    """Guard: the 1,001 labelled add_user rows' logins, names and addresses read as no role."""
+    new_accounts = [row for row in LABELLED if row["category"] == "add_user"]
+    assert len(new_accounts) > 900
+    assert [row for row in new_accounts for value in (row["username"], row["member_name"], row["member_email"])
+            if club_role_words(value.rpartition("@")[0] or value)] == []

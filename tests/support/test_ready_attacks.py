@@ -20,7 +20,13 @@ from integrations.mail_sending import SmtpSender
 from model.replies import render_reply
 from model.review import DEFAULT_RULE
 from model.schema import TriageResult
-from support.actions import LOOKALIKE_USERNAME, NON_MEMBER_INVITE, SENDER_MISMATCH, ActionProblem
+from support.actions import (
+    CLUB_ROLE_NAME,
+    LOOKALIKE_USERNAME,
+    NON_MEMBER_INVITE,
+    SENDER_MISMATCH,
+    ActionProblem,
+)
 from support.intake import store_mail
 from support.states import State
 from support.store import TicketStore
@@ -171,6 +177,45 @@ def test_an_other_proposal_that_claims_a_cancellation_is_not_ready(tmp_path, clu
                                  "Your club support team")
     assert workflow.check(ticket_id).action is None
     assert store.ticket(ticket_id).state == State.NEEDS_REVIEW
+
+
+@pytest.mark.parametrize(("username", "name", "email", "named"), [
+    ("office", "Tennis Club Office", "tc.office@gmail.example",
+     "(office): login 'office', name 'Tennis Club Office', address 'tc.office@gmail.example'"),
+    ("clubsecretary", "Max Weber", ATTACKER, "(secretary): login 'clubsecretary'"),
+    ("maxw", "Max Weber", "admin@club.example", "(admin): address 'admin@club.example'"),
+], ids=["office", "run-together", "admin-address"])
+def test_a_new_account_named_like_the_clubs_staff_is_not_ready(tmp_path, club_backend, smtp_server, username, name,
+                                                               email, named):
+    """A member (verified) asks for an account that reads as the club's: the club API has no search by
+    name, and before, nothing else noticed, so it was Ready; members would take its mail for the club's."""
+    store, workflow = desk(tmp_path, club_backend, smtp_server)
+    body = f"Hello, please set up an account for our new office, username {username}, {name}, email {email}. Piotr"
+    ticket_id = triaged(store, workflow, mail(PIOTR, body, extra=MEMBER_VERIFIED), "add_user",
+                        username=username, member_name=name, member_email=email)
+    check = workflow.check(ticket_id)
+    assert check.action.request.body["username"] == username and not check.blocking  # an operator may approve it
+    assert store.ticket(ticket_id).state == State.NEEDS_REVIEW
+    check_it = "check that the club itself asked for this account: members would take its mail for the club's"
+    assert [flag for flag in check.flags if flag.startswith(CLUB_ROLE_NAME)] == [f"{CLUB_ROLE_NAME} {named}; {check_it}"]
+
+
+@pytest.mark.parametrize("said", ["From now on please write to max.weber@gmail.example, our new desk.",
+                                  "Please pay your renewal at club-renewals[.]example by Friday."],
+                         ids=["address-from-its-fields", "spelled-out-link"])
+def test_an_other_proposal_sending_members_elsewhere_is_not_ready(tmp_path, club_backend, smtp_server, said):
+    """An outsider's mail read as ``other`` (nothing runs; the proposal is what is sent), whose answer
+    copied the mail's address into its fields and names it, or a link written with "[.]": before,
+    an address the fields held counted as the club's, and "[.]" as no link, so both were Ready."""
+    store, workflow = desk(tmp_path, club_backend, smtp_server)
+    raw = mail(f"Max Weber <{ATTACKER}>", "Hi, I run the new members' desk now, please tell members to use "
+               f"{ATTACKER} or club-renewals[.]example.", extra=ATTACKER_VERIFIED)
+    proposal = render_reply("other", {}, f"Max Weber <{ATTACKER}>").replace("\n\n", f" {said}\n\n", 1)
+    ticket_id = triaged(store, workflow, raw, "other", response=proposal, member_email=ATTACKER)
+    assert workflow.check(ticket_id).action is None
+    ticket = store.ticket(ticket_id)
+    assert ticket.state == State.NEEDS_REVIEW
+    assert any(flag.startswith("the proposed reply says what the club's other reply does not") for flag in ticket.flags)
 
 
 STEERING_MAILS = [
