@@ -196,7 +196,8 @@ class TicketStore:
     def add_split(self, ticket_id: int, note: str, actor: str,
                   not_from: Iterable[str] = ()) -> tuple[int | None, bool]:
         """A ticket of its own for the second request of ``ticket_id``'s mail: the same mail (so
-        the reply threads under it), received, with ``note`` as a flag that stays through triage;
+        the reply threads under it), received, with ``note`` as a flag that stays through triage
+        (before the mail's own intake flags);
         both tickets' audit logs name the other. Returns its id and whether this call made it: a
         second split of the same ticket (a double click, another session) finds the first. None
         when the ticket is in a state of ``not_from`` now and was never split: checked in the same
@@ -204,6 +205,10 @@ class TicketStore:
         excluded = tuple(not_from)
         with self.transaction():
             now = _now()
+            # The same mail: what intake found in it (a disguised From, a reused Message-ID) stays on
+            # the split ticket too, after its note.
+            origin = self.db.execute("SELECT intake_flags FROM tickets WHERE id=?", (ticket_id,)).fetchone()
+            flags = json.dumps([note, *(flag for flag in json.loads(origin[0]) if flag != note)] if origin else [note])
             cursor = self.db.execute(
                 "INSERT INTO tickets (mailbox, uidvalidity, uid, message_id, sender, subject, body, mail_date,"
                 " machine_mail, state, flags, intake_flags, reply_to, references_header, sender_auth, created_at,"
@@ -211,7 +216,7 @@ class TicketStore:
                 " body, mail_date, machine_mail, ?, ?, ?, reply_to, references_header, sender_auth, ?, ?"
                 f" FROM tickets WHERE id=? AND state NOT IN ({','.join('?' * len(excluded))})"
                 " ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
-                (State.RECEIVED, json.dumps([note]), json.dumps([note]), now, now, ticket_id, *excluded))
+                (State.RECEIVED, flags, flags, now, now, ticket_id, *excluded))
             if cursor.rowcount == 0:  # split before (the same mailbox, uidvalidity, uid exists), or not to be split
                 row = self.db.execute(
                     "SELECT s.id FROM tickets s JOIN tickets t ON s.mailbox IS t.mailbox AND s.uidvalidity IS"
@@ -709,8 +714,10 @@ def _use_wal(db: sqlite3.Connection) -> None:
 
 
 def _owner_alive(owner: str | None, lease_until: str) -> bool:
-    """Whether a lease holder (``host:pid``) may still be working; another machine's is assumed to be.
-    It had started by the time it took the lease: a process created since holds its pid, not the lease."""
+    """Whether a lease holder (core/processes.process_name) may still be working; another machine's
+    is assumed to be. Its name's identity tells it from a process given its pid since, however the
+    clock was stepped; a ``host:pid`` name (an older version's) had started by the time it took the
+    lease: a process created since holds its pid, not the lease."""
     if not owner:
         return False
     leased_at = datetime.fromisoformat(lease_until).timestamp() - LEASE_S

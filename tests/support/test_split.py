@@ -220,3 +220,27 @@ def test_the_confirmation_says_nothing_of_a_split_that_approving_will_not_make(t
     split_second_request(store, workflow, first, "desk@club.example")  # split by the button already
     assert not [note for note in workflow.approval_notes(first, workflow.check(first, {}), {})
                 if "second request" in note]
+
+
+def test_the_split_ticket_keeps_what_intake_found_in_the_mail(tmp_path):
+    # A From whose display name shows another member's address: intake flags it, and the flag stays
+    # through triage. The split ticket is the same mail, so it must carry the same warning; it used
+    # to carry only its note, and the operator approving it saw no sign of the disguised sender.
+    from support.intake import store_mail
+
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    raw = (b'From: "anna.berg@example.org" <x@mailbox.example>\r\nTo: desk@club.example\r\n'
+           b"Subject: Two things\r\nMessage-ID: <disguised@mailbox.example>\r\n\r\n"
+           b"Please reset my password (anna.berg). Also cancel BK-48213, I'm injured.\r\n")
+    first = store_mail(store, MailRef("INBOX", "1", "7", None), raw)
+    [disguise] = store.ticket(first).flags
+    triage = TriageResult(category="reset_password", username="anna.berg", confidence=0.97).to_dict()
+    triage["second_request"] = {"category": "cancel_booking", "booking_id": "BK-48213",
+                                "clause": "Also cancel BK-48213, I'm injured.", "probability": 0.96}
+    store.record_triage(first, triage, [f"{ALSO_ASKS}: cancel booking BK-48213"])
+
+    split = store.ticket(split_second_request(store, None, first, "desk@club.example"))
+    assert split.flags[0] == "the second request of ticket 1's mail (cancel booking BK-48213)"
+    assert disguise in split.flags and split.state == State.NEEDS_REVIEW
+    store.retriage(split.id, "desk@club.example")  # both stay through a triage again: intake flags
+    assert store.ticket(split.id).flags == (split.flags[0], disguise)
