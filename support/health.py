@@ -4,7 +4,8 @@ latest round 12 fetched, 8 triaged, 0 errors", "worker: active 4 s ago, but cann
 mailbox since 10:02 (today): …" (from the first round it failed until one fetches again) or
 "worker not running since 21:04".
 
-A worker is named ``host:pid``; its row says when it started, when it last showed progress, how
+A worker is named by core/processes.process_name (``host:pid`` and the process's identity, which
+a wall-clock step does not move); its row says when it started, when it last showed progress, how
 often it means to poll, and its latest round's counts (so far, while it runs). A beat older than
 three poll intervals (or a worker that said it stopped) is stale. A long round beats as it goes,
 so a stale worker of this machine whose process still runs is stuck on one step (a read, the model,
@@ -20,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from core.processes import ProcessState, process_state
+from core.processes import ProcessState, parse_process_name, process_state
 from support.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -195,14 +196,15 @@ def _process_of(row) -> ProcessState:
 def _not_active(row, process: ProcessState, age: float, now: datetime) -> WorkerHealth:
     """A worker that said it stopped, whose process is gone, or whose beat is stale (or dated ahead of the clock)."""
     since = datetime.fromisoformat(row["stopped_at"] or row["last_round_at"]).astimezone()
+    worker = parse_process_name(row["worker"])
     last_error = f"; its last error: {row['last_error']}" if row["last_error"] else ""
     if process is ProcessState.RUNS:
-        return WorkerHealth(False, f"worker busy or stuck: its process ({row['worker']}) runs, but has shown no"
+        return WorkerHealth(False, f"worker busy or stuck: its process ({worker.address}) runs, but has shown no"
                                    f" progress for {_ago(age)}, since {since:%H:%M} ({_day(since, now)}); if its log"
-                                   f" shows no progress, stop it (kill {row['worker'].rpartition(':')[2]}) rather"
+                                   f" shows no progress, stop it (kill {worker.pid}) rather"
                                    " than start another" + last_error)
     if process is ProcessState.ELSEWHERE:
-        return WorkerHealth(False, f"worker on {row['worker'].rpartition(':')[0] or 'another machine'}: no round"
+        return WorkerHealth(False, f"worker on {worker.host or 'another machine'}: no round"
                                    f" since {since:%H:%M} ({_day(since, now)}); whether it still runs cannot be"
                                    " seen from this machine" + last_error)
     if row["mailbox_error"] is not None:  # a --once worker ends each run so: its mailbox is the news, not its stop

@@ -6,13 +6,18 @@
 
 A job runs in a new session (its own process group), so reloading the page, closing the tab or
 restarting the app does not end it, and stopping it ends its children too. Everything needed to
-reattach is in ``job.json``: the pid *and* the process's creation time, because after a restart
-the pid may belong to another process (psutil tells them apart).
+reattach is in ``job.json``: the pid *and* the process's identity (core/processes.py: this boot's
+id and the clock ticks to its start, which a wall-clock step does not move; psutil's creation
+time where a job.json predates it), because after a restart the pid may belong to another process.
 
 The recorded process is a small recorder (``record_exit``) that runs the command as its child and,
 once it ends, writes how (its exit code, or the signal that killed it) into ``job.json``: only a
 parent learns that, and the app that started the job may have been restarted since (a run the
 system killed for memory read as failed with its last line of output).
+
+job.json has two writers, the recorder (how the run ended) and a Stop (when it was asked for):
+each adds its fields to what the file holds under one lock (``_add_to_job_file``), so neither
+loses the other's.
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ from typing import NoReturn, TypeVar
 import psutil
 
 from core.files import write_json_atomically
-from core.processes import pid_runs
+from core.processes import pid_runs, process_identity
 from core.settings import PROJECT_ROOT
-from training.layout import JOB_FILE, modified, read_small_file
+from training.layout import JOB_FILE, JOB_LOCK_FILE, modified, read_small_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,6 +82,10 @@ class Job:
     recorder killed itself): only a parent learns it, so it is written here for every later reader."""
     exit_code: int | None = None
     """The command's exit code, written by its recorder; None while it runs or when a signal ended it."""
+    process_identity: str | None = None
+    """core/processes.py ``process_identity`` of the process: with the pid, its identity whatever
+    the wall clock did since. None in a job.json written before it (or where /proc could not tell):
+    ``created`` decides then."""
 
 
 _RECORDER = ("import sys; sys.path.insert(0, sys.argv[1]); from training.jobs import record_exit; "
@@ -117,7 +126,8 @@ def start_job(command: list[str], folder: Path, log_name: str, *, cwd: Path, env
         created = psutil.Process(recorder.pid).create_time()
     except psutil.NoSuchProcess:  # killed already: the job is still recorded
         created = 0.0
-    job = Job(recorder.pid, created, time.time(), command, extra=extra or {})
+    identity = process_identity(recorder.pid) if created else None
+    job = Job(recorder.pid, created, time.time(), command, extra=extra or {}, process_identity=identity)
     _CHILDREN[job.pid] = (job.created, folder)
     try:
         write_json_atomically(folder / JOB_FILE, asdict(job))
@@ -156,7 +166,7 @@ def record_exit(job_file: str, answer_fd: int, command: list[str]) -> NoReturn:
     folder = Path(job_file).parent
     with contextlib.suppress(UnreadableJob):
         job = read_job(folder)
-        if job is not None and job.pid == parent and pid_runs(parent, job.created):
+        if job is not None and job.pid == parent and pid_runs(parent, job.created, job.process_identity):
             _record_end(folder, job, {"killed_by_signal": -returncode} if returncode < 0 else {"exit_code": returncode})
     if returncode < 0:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the command's crash, not a core of the recorder
@@ -207,7 +217,9 @@ def job_from_record(data: dict, source: str) -> Job:
                    else _number(data, "stop_requested_at"), extra=_object(data.get("extra", {})),
                    killed_by_signal=None if data.get("killed_by_signal") is None
                    else _number(data, "killed_by_signal", int),
-                   exit_code=None if data.get("exit_code") is None else _number(data, "exit_code", int, least=0))
+                   exit_code=None if data.get("exit_code") is None else _number(data, "exit_code", int, least=0),
+                   process_identity=None if data.get("process_identity") is None
+                   else _string(data, "process_identity"))
     except KeyError as error:
         raise UnreadableJob(f"{source}: no {error.args[0]}") from error
     except TypeError as error:
@@ -251,9 +263,10 @@ def held_lock(path: Path):
 
 
 def is_alive(job: Job | None) -> bool:
-    """Whether the job's process still runs: core/processes.py ``process_state`` (the same pid *and*
-    creation time, not a zombie), except that a child of ours counts as running until it is reaped
-    here: a zombie leader may still have threads ending (torch's), and its pid is not free yet."""
+    """Whether the job's process still runs: core/processes.py ``pid_runs`` (the same pid *and*
+    identity, or creation time in an older job.json; not a zombie), except that a child of ours
+    counts as running until it is reaped here: a zombie leader may still have threads ending
+    (torch's), and its pid is not free yet."""
     if job is None or not job.created:  # no creation time: ended at its start, the pid is free for others
         return False
     created, folder = _CHILDREN.get(job.pid, (None, None))
@@ -268,20 +281,37 @@ def is_alive(job: Job | None) -> bool:
         if os.WIFSIGNALED(status):
             _KILLED_BY[(job.pid, job.created)] = os.WTERMSIG(status)
             _record_end(folder, job, {"killed_by_signal": os.WTERMSIG(status)})
-    return pid_runs(job.pid, job.created)
+    return pid_runs(job.pid, job.created, job.process_identity)
 
 
 def _record_end(folder: Path, job: Job, end: dict) -> None:
     """Adds how the job ended (``killed_by_signal`` or ``exit_code``) to the folder's job.json where
     it still records this job; a folder deleted or unwritable since costs only the record (the
     state then reads as before)."""
-    path = Path(folder) / JOB_FILE
     try:
-        data = json.loads(read_small_file(path))
-        if isinstance(data, dict) and data.get("pid") == job.pid and data.get("created") == job.created:
-            write_json_atomically(path, {**data, **end})
+        _add_to_job_file(folder, job, end)
     except (OSError, ValueError, RecursionError) as error:
-        log.warning("could not record in %s how the job ended (%s): %s", path, end, error)
+        log.warning("could not record in %s how the job ended (%s): %s", Path(folder) / JOB_FILE, end, error)
+
+
+def _add_to_job_file(folder: Path, job: Job, fields: dict, *, or_write_job: bool = False) -> None:
+    """Adds ``fields`` to the folder's job.json where it still records ``job`` (its pid and creation
+    time), on top of what the file holds now: under the job file's lock, as the recorder and a Stop
+    may write at the same moment, and each read-modify-write would otherwise drop the other's field.
+    ``or_write_job``: a folder without job.json gets the job with ``fields``. OSError, ValueError
+    where the file cannot be read or written (FileNotFoundError: no folder)."""
+    path = Path(folder) / JOB_FILE
+    with held_lock(Path(folder) / JOB_LOCK_FILE):
+        try:
+            data = json.loads(read_small_file(path))
+        except FileNotFoundError:
+            if not or_write_job:
+                raise
+            data = asdict(job)
+        if isinstance(data, dict) and "started_at" not in data and "created" not in data and data.get("pid"):
+            data = asdict(job_from_record(_from_old_format(data, Path(folder)), str(path)))  # rewritten in today's format
+        if isinstance(data, dict) and data.get("pid") == job.pid and data.get("created") == job.created:
+            write_json_atomically(path, {**data, **fields})
 
 
 def stop_job(folder: Path, grace_s: float = 15.0, *, job: Job | None = None) -> Job | None:
@@ -293,7 +323,7 @@ def stop_job(folder: Path, grace_s: float = 15.0, *, job: Job | None = None) -> 
         return None
     job = replace(job, stop_requested_at=time.time())
     with contextlib.suppress(FileNotFoundError):  # no folder left to record it in
-        write_json_atomically(Path(folder) / JOB_FILE, asdict(job))
+        _add_to_job_file(folder, job, {"stop_requested_at": job.stop_requested_at}, or_write_job=True)
     for signum in (signal.SIGTERM, signal.SIGKILL):
         if not is_alive(job):
             break
@@ -385,6 +415,13 @@ def _number(data: dict, name: str, kind: type = float, least: int = 1):
     if isinstance(value, bool) or not valid:
         raise TypeError(f"{name} is {value!r}, not a{f' whole number of at least {least}' if kind is int else ' number'}")
     return kind(value)
+
+
+def _string(data: dict, name: str) -> str:
+    value = data[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is {value!r}, not a string")
+    return value
 
 
 def _strings(value) -> list[str]:

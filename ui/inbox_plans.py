@@ -11,6 +11,7 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
+from core.processes import shown_name
 from integrations.club_api import ClubApiError, ClubRequest
 from integrations.mail_parsing import MailParseError, parse_eml
 from support.actions import Action
@@ -196,7 +197,7 @@ def reply_text(reply: ReplyRecord) -> str:
 
 
 def audit_rows(entries: list[AuditEntry]) -> list[dict]:
-    return [{"at": entry.at, "who": entry.actor, "what": entry.event,
+    return [{"at": entry.at, "who": shown_name(entry.actor), "what": entry.event,
              "detail": as_seen(json.dumps(entry.detail, ensure_ascii=False)) if entry.detail else ""}
             for entry in entries]
 

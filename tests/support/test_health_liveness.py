@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+from core.processes import process_name
 from support.health import Round, record_round, worker_health, worker_started, worker_stopped
 from support.store import TicketStore
 from tests.conftest import REPO_ROOT
@@ -23,6 +24,12 @@ def ended_process_name() -> str:
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     return f"{socket.gethostname()}:{ended.pid}"
+
+
+def worker_named(store: TicketStore, pid: int) -> str:
+    """The name the worker of ``pid`` gave itself (core/processes.process_name)."""
+    return next(name for (name,) in store.db.execute("SELECT worker FROM worker_rounds")
+                if name.startswith(f"{socket.gethostname()}:{pid}:") or name == f"{socket.gethostname()}:{pid}")
 
 
 def last_beat(store: TicketStore, worker: str) -> datetime:
@@ -49,7 +56,7 @@ def test_a_sigkilled_worker_reads_not_running_at_once_not_after_its_stale_limit(
         polling.wait(timeout=30)
     killed_at = datetime.now(UTC)
     health = worker_health(store)
-    since = last_beat(store, f"{socket.gethostname()}:{polling.pid}")
+    since = last_beat(store, worker_named(store, polling.pid))
     assert (datetime.now(UTC) - killed_at).total_seconds() < 5, "said at once, not after the stale limit"
     assert not health.running and health.text == f"worker not running since {since:%H:%M} (today)", health
 
@@ -120,3 +127,28 @@ def test_a_worker_stuck_in_a_round_is_not_hidden_by_a_once_run_that_ended_after_
     worker_stopped(store, once)
     health = worker_health(store)
     assert not health.running and health.text.startswith(f"worker busy or stuck: its process ({stuck}) runs"), health
+
+
+def test_a_worker_started_before_the_clock_stepped_forward_still_reads_active(tmp_path):
+    """psutil's creation time moves with the wall clock: after a step forward the worker's process read
+    as created after its recorded start, so "not running" while it ran, and someone started a second."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    worker = process_name()  # this process: it runs
+    record_round(store, worker_started(store, worker, every_s=30), Round(fetched=2))
+    an_hour_before = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    store.db.execute("UPDATE worker_rounds SET started_at=?", (an_hour_before,))  # dated by the clock before the step
+    health = worker_health(store)
+    assert health.running and health.text.endswith("latest round 2 fetched, 0 triaged, 0 errors"), health
+
+
+def test_guard_a_stuck_worker_named_by_this_version_is_shown_by_host_and_pid(tmp_path):
+    """A guard, not a failing-before test: the strip names the process as a person finds it, not by
+    its boot id and start ticks."""
+    store = TicketStore(tmp_path / "t.sqlite3")
+    worker_started(store, process_name(), every_s=30)
+    two_minutes_ago = (datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec="seconds")
+    store.db.execute("UPDATE worker_rounds SET last_round_at=?", (two_minutes_ago,))
+    health = worker_health(store)
+    assert not health.running, health
+    assert health.text.startswith(f"worker busy or stuck: its process ({socket.gethostname()}:{os.getpid()}) runs"), health
+    assert f"stop it (kill {os.getpid()}) rather than start another" in health.text, health

@@ -1,6 +1,7 @@
 """Background jobs (training/jobs.py): a detached process found again by pid and creation time,
 stopped with its children, and its failure said in one line."""
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -11,12 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import psutil
 import pytest
 
 from core.processes import ProcessState, process_state
 from tests.conftest import REPO_ROOT
+from tests.core.test_processes import AN_HOUR, identity_in_proc
 from training import layout
 from training.jobs import (
     Job,
@@ -122,6 +125,7 @@ GOOD = {"pid": 999_999_999, "created": 1.0, "started_at": 2.0, "command": ["x"],
     json.dumps({**GOOD, "created": "yesterday"}), json.dumps({"pid": 12, "created": 1.0}),
     json.dumps({**GOOD, "command": "python -m x"}), json.dumps({**GOOD, "extra": ["a"]}),
     json.dumps({**GOOD, "stop_requested_at": "now"}), json.dumps({"pid": 12, "command": []}),
+    json.dumps({**GOOD, "process_identity": 5}),
 ])
 def test_a_job_file_that_cannot_be_read_says_so_and_costs_a_listing_only_its_folder(tmp_path, caplog, text):
     bad, good = tmp_path / "bad", tmp_path / "good"
@@ -348,3 +352,59 @@ def test_a_pipe_in_place_of_job_json_is_an_unreadable_job_not_a_wait(tmp_path):
     os.mkfifo(tmp_path / "job.json")
     with pytest.raises(UnreadableJob, match="not a regular file"):
         read_job(tmp_path)
+
+
+# -- the wall clock stepped while a job runs: psutil's creation time moves with it --------------------
+WAITS_FOR_GO = "import pathlib, sys, time\nwhile not pathlib.Path('go').exists(): time.sleep(0.05)\nsys.exit(3)"
+
+
+def recorded_before_a_forward_step(folder) -> Job:
+    """The folder's job as the clock now reads it after a step of an hour forward: psutil says its
+    process was created an hour after the creation time job.json holds."""
+    data = json.loads((folder / layout.JOB_FILE).read_text())
+    (folder / layout.JOB_FILE).write_text(json.dumps({**data, "created": data["created"] - AN_HOUR}))
+    return read_job(folder)
+
+
+def test_a_job_records_its_process_identity_and_an_older_job_file_reads_without_it(tmp_path):
+    job = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
+    try:
+        boot_id, start_ticks = identity_in_proc(job.pid)
+        assert read_job(tmp_path).process_identity == f"{boot_id}:{start_ticks}"
+    finally:
+        stop_job(tmp_path, grace_s=5)
+    (tmp_path / layout.JOB_FILE).write_text(json.dumps(GOOD))
+    assert read_job(tmp_path).process_identity is None
+
+
+def test_a_running_job_reads_running_after_the_clock_stepped_forward(tmp_path):
+    """The Training page showed a running run as ended, and a second one could be started beside it."""
+    job = start_job(SLEEPER, tmp_path, "job.log", cwd=tmp_path)
+    try:
+        stepped = recorded_before_a_forward_step(tmp_path)
+        assert is_alive(stepped)
+        assert job_state(stepped, succeeded=False, log=tmp_path / "job.log") == (JobState.RUNNING, None)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        wait_until_ended(job)
+
+
+def test_a_run_that_ends_after_the_clock_stepped_forward_still_records_how(tmp_path):
+    """Its recorder took job.json for another process's and wrote no exit code."""
+    job = start_job([sys.executable, "-c", WAITS_FOR_GO], tmp_path, "job.log", cwd=tmp_path)
+    recorded_before_a_forward_step(tmp_path)
+    (tmp_path / "go").touch()
+    wait_until_ended(job)
+    assert read_job(tmp_path).exit_code == 3
+
+
+def test_a_job_of_another_boot_or_of_a_pid_recycled_since_is_not_running():
+    me = psutil.Process()
+    boot_id, start_ticks = identity_in_proc(me.pid)
+    created = me.create_time()
+    assert not is_alive(Job(me.pid, created, time.time(), process_identity=f"{uuid.uuid4()}:{start_ticks}"))
+    # after a step back the younger holder of the pid reads as created before the older one's record
+    earlier_holder = Job(me.pid, created + AN_HOUR, time.time(), process_identity=f"{boot_id}:{start_ticks - 1}")
+    assert not is_alive(earlier_holder)
+    assert is_alive(Job(me.pid, created - AN_HOUR, time.time(), process_identity=f"{boot_id}:{start_ticks}"))
