@@ -128,8 +128,9 @@ a field's length (a 1 MB field took 45 to 100 s, 15 fields of 16 KB 4 s); and th
 each header field to ``MAX_HEADER_FIELD_BYTES`` (16 KB), which can change what a field says:
 ``dkim=pass header.d=example.org.evil.net`` cut after ``example.org``. This is under that cut."""
 # Look-alikes among plain ASCII letters and digits in a lower-case host name; Unicode homoglyphs
-# come from confusable_homoglyphs. Pairs first, so "rn" is folded before its letters are.
-_ASCII_LOOKALIKES = (("rn", "m"), ("vv", "w"), ("cl", "d"), ("0", "o"), ("1", "l"))
+# come from confusable_homoglyphs. Digits first: "c1ub" must become "club" before "cl" is folded, or
+# it would never read as "dub", as "club" does.
+_ASCII_LOOKALIKES = (("0", "o"), ("1", "l"), ("rn", "m"), ("vv", "w"), ("cl", "d"))
 _MIN_LABEL_FOR_ONE_EDIT = 4
 NAME_SHOWS_ANOTHER_ADDRESS = "the display name shows"
 FROM_ALSO_SHOWS_ANOTHER_ADDRESS = "the From header also shows"
@@ -520,6 +521,13 @@ def looks_alike(domain_a: str, domain_b: str) -> bool:
         return True
     return (suffix_a == suffix_b and min(len(skeleton_a), len(skeleton_b)) >= _MIN_LABEL_FOR_ONE_EDIT
             and _one_edit_apart(skeleton_a, skeleton_b))
+
+
+def same_organisation(domain_a: str, domain_b: str) -> bool:
+    """Whether two domains belong to one owner: the same registrable domain (``mail.example.org``
+    and ``example.org``), however spelt (case, punycode, a final dot)."""
+    key_a, key_b = _domain_key(domain_a), _domain_key(domain_b)
+    return bool(key_a) and _organisation(key_a) == _organisation(key_b)
 
 
 def _domain_key(domain: str) -> str:

@@ -26,7 +26,7 @@ from integrations.club_api import (
     password_reset_request,
     read_answer,
 )
-from integrations.sender_auth import address_key, sender_address
+from integrations.sender_auth import address_key, looks_alike, same_organisation, sender_address
 from model.replies import club_role_words
 from model.schema import FIELDS
 
@@ -42,6 +42,7 @@ _USERNAME_SEPARATORS = re.compile(r"[._-]")
 LOOKALIKE_USERNAME = "the new username looks like a member's"
 """Prefix of the flag for an invitation whose login differs from a member's only by case or by
 ``.``/``_``/``-`` (``anna_berg`` beside ``anna.berg``): a new account posing as that member."""
+CHECK_THE_CLUB_ASKED = "check that the club itself asked for this account: members would take its mail for the club's"
 CLUB_ROLE_NAME = "the new account is named like the club's own staff"
 """Prefix of the flag for an invitation whose login, name or address reads as a role of the club
 ("office", "Tennis Club Office", "clubsecretary", admin@...): members would take its mail and its
@@ -66,8 +67,26 @@ def club_role_findings(params: dict) -> list[str]:
         return []
     roles = ", ".join(dict.fromkeys(role for _, named in found.values() for role in named))
     names = ", ".join(f"{what} {value!r}" for what, (value, _) in found.items())
-    check = "check that the club itself asked for this account: members would take its mail for the club's"
-    return [f"{CLUB_ROLE_NAME} ({roles}): {names}; {check}"]
+    return [f"{CLUB_ROLE_NAME} ({roles}): {names}; {CHECK_THE_CLUB_ASKED}"]
+
+
+CLUB_DOMAIN_ADDRESS = "the new account's address reads as the club's"
+"""Prefix of the flag for an invitation to an address on the club's own domain, or on one made to
+look like it (``c1ub.example``): its invitation, and every mail from it later, would read as the
+club's."""
+
+
+def club_domain_findings(new_address: str, club_address: str) -> list[str]:
+    """The flag for a new account whose address is on the domain of ``club_address`` (the desk's
+    From), or on a domain like it; [] otherwise."""
+    domain, club_domain = new_address.rpartition("@")[2], club_address.rpartition("@")[2]
+    if same_organisation(domain, club_domain):
+        reads_as = "is on"
+    elif looks_alike(domain, club_domain):
+        reads_as = "looks like"
+    else:
+        return []
+    return [f"{CLUB_DOMAIN_ADDRESS}: {new_address} {reads_as} the club's domain {club_domain}; {CHECK_THE_CLUB_ASKED}"]
 
 
 ONE_ADDRESS = re.compile(r"[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+")

@@ -46,7 +46,15 @@ from integrations.mail_sending import (
 )
 from integrations.sender_auth import sole_mailbox
 from model.review import DEFAULT_RULE, ReviewThresholds
-from support.actions import SENDER_MISMATCH, Action, ActionProblem, check_action, plan_action, run_action
+from support.actions import (
+    SENDER_MISMATCH,
+    Action,
+    ActionProblem,
+    check_action,
+    club_domain_findings,
+    plan_action,
+    run_action,
+)
 from support.outcome_replies import edited_reply_problem, proposed_reply_problem, refusal_reply, success_reply
 from support.records import ActionRecord, Ticket
 from support.safety import REASON_PREFIX, mail_injection_reason
@@ -235,6 +243,7 @@ class Workflow:
         on_file = mailbox_text(member.name, member.email) if member else None
         if not action.definition.changes_an_account:  # an invitation: to the requester (a member: on file)
             trust_flags, notes = invitation_findings(ticket, member is not None, self.trust)
+            trust_flags += club_domain_findings(action.params["email"], self.from_address)
             return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
         trust_flags, notes = account_action_findings(ticket, member and member.email, self.trust)
         return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)

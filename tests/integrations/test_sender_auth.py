@@ -453,6 +453,8 @@ def test_address_tricks_never_raise(sender, reply_to):
     ("examp1e.org", "example.org"),
     ("g00gle.com", "google.com"),
     ("exarnple.org", "example.org"),         # rn for m
+    ("c1ub.org", "club.org"),                # 1 for l beside a c: "cl" reads as "d" either way
+    ("c1ub-berlin.de", "club-berlin.de"),
     ("exmaple.org", "example.org"),          # two letters swapped
     ("exampel.org", "example.org"),
     ("examplle.org", "example.org"),         # one letter added

@@ -21,6 +21,8 @@ from model.replies import render_reply
 from model.review import DEFAULT_RULE
 from model.schema import TriageResult
 from support.actions import (
+    CHECK_THE_CLUB_ASKED,
+    CLUB_DOMAIN_ADDRESS,
     CLUB_ROLE_NAME,
     LOOKALIKE_USERNAME,
     NON_MEMBER_INVITE,
@@ -198,6 +200,33 @@ def test_a_new_account_named_like_the_clubs_staff_is_not_ready(tmp_path, club_ba
     assert store.ticket(ticket_id).state == State.NEEDS_REVIEW
     check_it = "check that the club itself asked for this account: members would take its mail for the club's"
     assert [flag for flag in check.flags if flag.startswith(CLUB_ROLE_NAME)] == [f"{CLUB_ROLE_NAME} {named}; {check_it}"]
+
+
+@pytest.mark.parametrize(("email", "reads_as"), [
+    ("m.weber@club.example", "is on the club's domain club.example"),
+    ("m.weber@mail.club.example", "is on the club's domain club.example"),
+    ("m.weber@c1ub.example", "looks like the club's domain club.example"),
+], ids=["club-domain", "club-subdomain", "look-alike"])
+def test_a_new_account_with_an_address_on_the_clubs_domain_is_not_ready(tmp_path, club_backend, smtp_server, email,
+                                                                        reads_as):
+    """A member asks for an account whose address is the club's own (or one made to look like it):
+    its invitation and every later mail from it would read as the club's. Before, it was Ready."""
+    store, workflow = desk(tmp_path, club_backend, smtp_server)
+    body = f"Hello, please add my friend Max Weber, username mweber, email {email}. Piotr"
+    ticket_id = triaged(store, workflow, mail(PIOTR, body, extra=MEMBER_VERIFIED), "add_user",
+                        username="mweber", member_name="Max Weber", member_email=email)
+    check = workflow.check(ticket_id)
+    assert not check.blocking and store.ticket(ticket_id).state == State.NEEDS_REVIEW
+    assert [flag for flag in check.flags if flag.startswith(CLUB_DOMAIN_ADDRESS)] == [
+        f"{CLUB_DOMAIN_ADDRESS}: {email} {reads_as}; {CHECK_THE_CLUB_ASKED}"]
+
+
+def test_guard_a_new_account_on_another_domain_is_ready(tmp_path, club_backend, smtp_server):
+    store, workflow = desk(tmp_path, club_backend, smtp_server)
+    body = "Hello, please add my friend Max Weber, username mweber, email m.weber@clubhouse-cafe.example. Piotr"
+    ticket_id = triaged(store, workflow, mail(PIOTR, body, extra=MEMBER_VERIFIED), "add_user",
+                        username="mweber", member_name="Max Weber", member_email="m.weber@clubhouse-cafe.example")
+    assert workflow.check(ticket_id).flags == [] and store.ticket(ticket_id).state == State.TRIAGED
 
 
 @pytest.mark.parametrize("said", ["From now on please write to max.weber@gmail.example, our new desk.",
