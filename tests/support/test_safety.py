@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.injection_detection import all_cases, eval_set_cases, heldout_cases, measure
+from benchmarks.injection_detection import Measurement, all_cases, eval_set_cases, heldout_cases, measure
 from core.text import html_to_text, normalise
 from support.safety import _INJECTION, _SQUASHED, REASON_PREFIX, injection_reason, mail_injection_reason
 
@@ -128,11 +128,14 @@ def test_the_training_datas_and_demos_injections_are_counted_as_injections(every
     assert everything.recall_by["source"]["demo/mail"][1] == 2
 
 
-def test_on_the_held_out_batch_recall_is_at_least_90_percent_and_at_most_1_percent_of_benign_mail_is_flagged():
+def test_on_the_held_out_batch_recall_is_at_least_90_percent_and_at_most_1_percent_of_benign_mail_is_flagged(
+        everything):
     """The issue's figures on mail neither check was written or trained against (benchmarks/data)."""
     heldout = measure(heldout_cases())
     assert heldout.injections >= 60 and heldout.recall >= 0.9, [case.text for case in heldout.misses]
-    overall = measure(heldout_cases() + all_cases())
+    # measure judges each case alone, so the held-out and the other benign mail add up without a second pass
+    overall = Measurement(benign=heldout.benign + everything.benign,
+                          false_positives=heldout.false_positives + everything.false_positives)
     assert overall.benign >= 300 and overall.false_positive_rate <= 0.01
 
 
