@@ -109,9 +109,12 @@ def everything():
     return measure(all_cases())
 
 
-def test_recall_on_the_hand_written_injections_is_at_least_90_percent():
-    result = measure(eval_set_cases())
-    assert result.injections >= 60 and result.recall >= 0.9, [case.text for case in result.misses]
+def test_recall_on_the_hand_written_injections_is_at_least_90_percent(everything):
+    # the module's measurement holds the hand-written set (all_cases): its sources' counts, not a second pass
+    sources = {case.source for case in eval_set_cases() if case.injection}
+    flagged, injections = (sum(everything.recall_by["source"][source][i] for source in sources) for i in (0, 1))
+    misses = [case.text for case in everything.misses if case.source in sources]
+    assert injections >= 60 and flagged == injections - len(misses) and flagged / injections >= 0.9, misses
 
 
 def test_recall_on_all_injections_is_at_least_90_percent(everything):
