@@ -97,6 +97,12 @@ _WITHDRAWN = re.compile(
     re.IGNORECASE)
 """Words that take a request back ("ignore my earlier mail about cancelling …"), in the four
 languages: a clause or part holding one is no request of its own, so precision keeps before recall."""
+_PASSWORD_WORD = r"(?:passwor[dt]\w*|kennwort\w*|contrase(?:ñ|n)a|clave|mot\s+de\s+passe|pw|pwd)"
+_FORGOTTEN = r"(?:vergessen|forgot(?:ten)?|forget|oubli\w*|olvid\w*)"
+_FORGOT_PASSWORD = re.compile(rf"\b{_PASSWORD_WORD}\W+(?:\w+\W+){{0,3}}?{_FORGOTTEN}\b"
+                              rf"|\b{_FORGOTTEN}\W+(?:\w+\W+){{0,3}}?{_PASSWORD_WORD}\b", re.IGNORECASE)
+"""A forgotten password ("Passwort vergessen", "olvidé mi contraseña"): the forgetting there is the
+request, not a word that takes one back (German, French and Spanish say both with one verb)."""
 _ACTION_WORDS = {
     "cancel_booking": re.compile(r"\b(?:cancel\w*|storn\w*|absag\w*|annul\w*|anul\w*)", re.IGNORECASE),
     "modify_booking": re.compile(
@@ -119,6 +125,11 @@ _OBJECT = re.compile(
 _REPLY_OR_FORWARD = subject_prefix(REPLY_PREFIXES + FORWARD_PREFIXES)
 """A reply's or a forward's subject prefix (Re:, AW:, SV:, Fwd:, WG:, TR:, RV:, ...): such a
 subject is the old thread's, often the club's own words ("Re: Password reset"), no new request."""
+
+
+def _withdraws(text: str) -> bool:
+    """Whether a clause or part takes a request back (``_WITHDRAWN``), a forgotten password aside."""
+    return bool(_WITHDRAWN.search(_FORGOT_PASSWORD.sub(" ", text)))
 
 
 @dataclass(frozen=True)
@@ -195,7 +206,7 @@ def second_request(triager, email: Email, result: TriageResult) -> SecondRequest
             if best is None or in_part.probability > best.probability:
                 best = in_part
             continue
-        if _WITHDRAWN.search(clause):
+        if _withdraws(clause):
             continue
         probabilities = triager.category_probabilities(Email(email.sender, "", clause, email.date))
         category = max(probabilities, key=probabilities.get)
@@ -229,7 +240,7 @@ def _other_action_in_parts(triager, email: Email, result: TriageResult, text: st
     found = None
     for part in request_parts(clause):
         reading, _ = check.reading(part)
-        if reading in ("other", result.category) or _WITHDRAWN.search(part) or _STATEMENT.match(part):
+        if reading in ("other", result.category) or _withdraws(part) or _STATEMENT.match(part):
             continue
         if not _reads_as_named(part, reading, is_subject):
             continue

@@ -315,3 +315,17 @@ def test_a_subject_and_a_two_word_part_run_on_a_real_triager(tiny_base_dir):
     result = triager.triage(mail)
     found = second_request(triager, mail, result)
     assert found is None or (found.category in CATEGORIES and found.category != "other")
+
+
+def test_a_forgotten_password_is_a_request_not_a_withdrawal():
+    """German, French and Spanish forget a password with the verb that also takes a request back
+    ("vergessen Sie das"): "Passwort vergessen" read as withdrawn, and the second request was lost."""
+    cancel = TriageResult("cancel_booking", booking_id="BK-48213")
+    for body in ("Bitte stornieren Sie BK-48213. Ich habe mein Passwort vergessen: bitte zurücksetzen, Benutzer jkoch.",
+                 "Bitte stornieren Sie BK-48213. Passwort vergessen, bitte zurücksetzen (jkoch)."):
+        found = second_request(ActionWordTriager(), Email("a@example.org", "", body), cancel)
+        assert found is not None and found.category == "reset_password", body
+    # a withdrawal beside a forgotten password still takes its request back
+    withdrawn = Email("a@example.org", "", "Please reset my password, username jkoch. "
+                                           "Forget the cancelling of BK-48213, I forgot my password only.")
+    assert second_request(ActionWordTriager(), withdrawn, TriageResult("reset_password", username="jkoch")) is None
