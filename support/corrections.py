@@ -15,8 +15,15 @@ Labels follow the training data's policy (model/schema.py, model/replies.py):
 - ``new_date``/``new_time`` as the model wrote them ("next Saturday") where the operator kept
   the resolved value, the operator's value where they changed it;
 - the reply: the operator's edit; else the model's when the operator approved it with its category
-  and fields; else the club's template for the final category and fields, in the language the model
-  wrote in (a rejected ticket's proposal was turned down: it may be what the mail's injection wrote).
+  and fields and the mail does not try to instruct the system (support/safety.py); else the club's
+  template for the final category and fields, in the language the model wrote in (a rejected
+  ticket's proposal was turned down, and an injection's may be what the mail told the model to
+  write, even where the operator let it through with an override).
+
+The export is training data from mail anyone can send: it holds at most MAX_PER_SENDER examples of
+one address (the newest), and no example of a ticket split off another's mail (support/triage.py): a mail's label is its first request's (model/schema.py), so
+one mail never gives two contradictory examples. training/corrections.py keeps one example of
+each mail.
 
 The export is a CSV people open in spreadsheets: a cell that would start a formula is written
 after an apostrophe (core/csv_cells.py), which training/corrections.py takes off again.
@@ -33,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +51,7 @@ from model.replies import render_reply, reply_language
 from model.schema import FIELDS
 from support.pseudonymise import Pseudonymiser, pseudonymise_rows
 from support.records import Ticket
+from support.safety import mail_injection_reason
 
 if TYPE_CHECKING:
     from support.store import TicketStore
@@ -62,6 +70,10 @@ FAMILY = "operator-correction"
 LABELLED = ("category", *FIELDS)
 """What agreement compares: the category and the fields, not the reply's wording."""
 AGREEMENT_DAYS = 7
+MAX_PER_SENDER = 10
+"""The export's examples from one address at most (the newest): anyone can mail the club, and 500
+decided spams of one sender would outweigh the base data's rows for that kind of mail. Not per
+domain: a club whose members share their employer's domain would lose most of its examples."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,7 @@ def training_row(correction: Correction) -> dict:
     response = correction.final.get("reply")
     if not response:
         model_reply = correction.model.get("response") or ""
-        approved = correction.decision != REJECTED
+        approved = correction.decision != REJECTED and not mail_injection_reason(email.subject, email.body)
         response = model_reply if approved and correction.agreed and model_reply else render_reply(
             correction.final["category"], fields, email.sender, reply_language(model_reply))
     return {"sender": email.sender, "subject": email.subject, "body": email.body,
@@ -210,11 +222,30 @@ def _as_written(model: dict) -> dict:
 
 
 def export_rows(store: TicketStore, *, seed: int | None = None) -> list[dict]:
-    """Every stored example, oldest decision first, pseudonymised with one mapping."""
-    corrections = store.corrections()
+    """The stored examples, oldest decision first, pseudonymised with one mapping: none of a split
+    ticket, and at most MAX_PER_SENDER of one sender."""
+    from support.triage import split_origin  # support.triage imports the store, which imports this module
+
+    stored = store.corrections()
+    corrections = _within_caps([c for c in stored if split_origin(store, c.ticket_id) is None])
+    if len(corrections) < len(stored):
+        log.info("corrections export: %d of %d examples left out (split tickets, a sender's beyond the cap)",
+                 len(stored) - len(corrections), len(stored))
     usernames = [value for c in corrections for value in (c.model.get("username"), c.final.get("username")) if value]
     names = [value for c in corrections for value in (c.model.get("member_name"), c.final.get("member_name")) if value]
     return pseudonymise_rows([training_row(c) for c in corrections], usernames=usernames, names=names, seed=seed)
+
+
+def _within_caps(corrections: Sequence[Correction]) -> list[Correction]:
+    """The newest MAX_PER_SENDER examples of each sender, oldest first."""
+    per_sender: Counter = Counter()
+    kept = []
+    for correction in reversed(corrections):
+        address = parseaddr(correction.email.sender if correction.email else "")[1].casefold()
+        if per_sender[address] < MAX_PER_SENDER:
+            per_sender[address] += 1
+            kept.append(correction)
+    return kept[::-1]
 
 
 def export_corrections(store: TicketStore, out: str | Path, *, seed: int | None = None) -> int:

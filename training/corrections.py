@@ -6,9 +6,14 @@ and the newest ones it never sees, side by side in the runs folder's uploads:
     corrections-20261201-101500-heldout.csv   # the newest: for evaluation only (the Eval page)
 
 Held out by time, not at random: the newest decisions are the mail the model meets next, and a
-random split would train on one week's near-duplicates and test on the others. A held-out mail
-whose text also occurs among the older rows leaves the training part, so nothing held out is
-ever trained on.
+random split would train on one week's near-duplicates and test on the others.
+
+Anyone can send the club mail, so one mail counts once: of the decisions on the same mail (its
+subject and new text, whatever its sender, case, spacing, quoted history or ``-- `` signature:
+``_keys``) only the newest is kept, before the time split. 500 copies of one spam decided as
+``other`` are one example, not 500 that outweigh the base data; and a held-out mail has no older
+copy left in the training part, so nothing held out is ever trained on. (support/corrections.py
+caps how many examples one sender or one domain gives.)
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pandas as pd
 
 from core.csv_cells import cell_text
 from core.files import write_atomically
+from model.prompt import split_quoted
 from training import layout
 from training.config import path_list
 from training.data_checks import read_labelled_csv
@@ -33,7 +39,7 @@ MIN_HELD_OUT = 5
 """...and at least this many (all of them while there are fewer)."""
 TRAIN_SUFFIX, HELD_OUT_SUFFIX = "-train.csv", "-heldout.csv"
 _STEM = re.compile(r"^(corrections-\d{8}-\d{6})-train")
-_EMAIL_KEY = ("sender", "subject", "body")
+_SIGNATURE_DELIMITER = re.compile(r"^-- ?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class CorrectionsSplit:
     held_out_rows: int
     held_out_since: str
     """When the oldest held-out decision was made (ISO)."""
+    left_out: int = 0
+    """Older decisions on a mail decided again later (``_keys``): neither trained on nor held out."""
 
 
 def held_out_count(rows: int) -> int:
@@ -55,12 +63,12 @@ def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = No
     """Split an export (``python -m support.tickets corrections``) by ``decided_at`` into
     ``corrections-STAMP-train.csv`` and ``-heldout.csv`` in ``folder``, each cell as the mail held
     it (without the export's spreadsheet guard). Raises ValueError when it has no rows."""
-    frame = read_labelled_csv(export).map(cell_text).sort_values("decided_at", kind="stable")
-    if frame.empty:
+    decided = read_labelled_csv(export).map(cell_text).sort_values("decided_at", kind="stable")
+    if decided.empty:
         raise ValueError(f"{Path(export).name} has no decided tickets yet")
+    frame = decided[~_keys(decided).duplicated(keep="last")]  # the operator's latest word on each mail
     held = frame.tail(held_out_count(len(frame)))
-    older = frame.head(len(frame) - len(held))
-    train = older[~_keys(older).isin(set(_keys(held)))]
+    train = frame.head(len(frame) - len(held))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"corrections-{stamp or time.strftime('%Y%m%d-%H%M%S')}"
@@ -70,7 +78,8 @@ def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = No
     if not train.empty:
         train_path = folder / f"{stem}{TRAIN_SUFFIX}"
         write_atomically(train_path, train.to_csv(index=False))
-    return CorrectionsSplit(train_path, held_out_path, len(train), len(held), held["decided_at"].iloc[0])
+    return CorrectionsSplit(train_path, held_out_path, len(train), len(held), held["decided_at"].iloc[0],
+                            len(decided) - len(frame))
 
 
 def shared_mails(first: str | Path, second: str | Path) -> int:
@@ -109,6 +118,19 @@ def latest_held_out(runs_root: Path) -> Path | None:
 
 
 def _keys(frame: pd.DataFrame) -> pd.Series:
-    """The same mail, whitespace and case aside."""
-    columns = [frame[column].map(lambda text: " ".join(str(text).split()).lower()) for column in _EMAIL_KEY]
-    return columns[0] + "\x1f" + columns[1] + "\x1f" + columns[2]
+    """The same mail: its subject and new text, whoever sent it, whitespace and case aside, without
+    the history it quotes or its ``-- `` signature (a copy from another address, or a reply quoting
+    an earlier decision, is the same request)."""
+    subjects = frame["subject"].map(_folded)
+    return subjects + "\x1f" + frame["body"].map(_request_text)
+
+
+def _request_text(body) -> str:
+    """The body's new text as the model reads it (model/prompt.py: a forward with nothing above it
+    is its forwarded text), above any signature, folded."""
+    new_text, quoted = split_quoted(str(body))
+    return _folded(_SIGNATURE_DELIMITER.split(new_text or quoted)[0])
+
+
+def _folded(text) -> str:
+    return " ".join(str(text).casefold().split())

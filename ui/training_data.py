@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.csv_cells import spreadsheet_cell
-from support.corrections import export_corrections
+from support.corrections import MAX_PER_SENDER, export_corrections
 from support.store import TicketStore
 from training import corrections, data_checks, layout, runs, uploads
 from ui.errors import plain
@@ -113,6 +113,13 @@ def _modified(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 
 
+def _left_out(rows: int) -> str:
+    if not rows:
+        return ""
+    return (f" {rows:,} left out: anyone can mail the club, so a mail counts once (its newest decision), a "
+            f"sender at most {MAX_PER_SENDER} times, and a ticket split off another's mail not at all.")
+
+
 def corrections_source(runs_root: Path, ticket_store: TicketStore, val_path: Path | None
                        ) -> tuple[corrections.CorrectionsSplit | None, data_checks.CsvReport | None]:
     """"Base data + operator corrections": when switched on, the store's decisions exported
@@ -133,7 +140,7 @@ def corrections_source(runs_root: Path, ticket_store: TicketStore, val_path: Pat
     st.markdown(f"**{count:,} decided tickets** (pseudonymised): {split.train_rows:,} join the training data; the "
                 f"newest {split.held_out_rows:,}, decided since {split.held_out_since[:16].replace('T', ' ')}, are held "
                 f"out, never trained on: `{runs.display_path(split.held_out)}`. Score a candidate on them on the Eval "
-                "page.")
+                "page." + _left_out(count - split.train_rows - split.held_out_rows))
     if split.train is None:
         st.warning(f"Too few decisions to train on yet: the first {corrections.MIN_HELD_OUT} are all held out.",
                    icon=":material/warning:")

@@ -253,6 +253,20 @@ def test_base_data_and_operator_corrections_in_one_click_with_the_newest_held_ou
     assert runs.load_run(run.folder).metrics["train_examples"] == 10 + 24
 
 
+def test_corrections_left_out_of_training_are_counted_and_said_why(runs_root, tmp_path):
+    # 14 decided spams from one sender: the newest 10 count, so the page's figures add up to 14
+    from tests.support.test_corrections import flood_store
+
+    flood_store(tmp_path / "data", ["Prize Desk <win@prize.example>"] * 14)
+    app = open_page()
+    app.toggle(key="with_corrections").set_value(True).run()
+    assert not app.exception, app.exception
+    said = texts(app)
+    assert "**14 decided tickets** (pseudonymised): 5 join the training data; the newest 5" in said
+    assert "4 left out: anyone can mail the club, so a mail counts once (its newest decision), a sender at most " \
+           "10 times, and a ticket split off another's mail not at all." in said
+
+
 def test_a_wrong_setting_is_named_without_its_value(tmp_path, monkeypatch):
     monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ACEDESK_SMTP_HOST", "smtp.example.org")  # without ACEDESK_SMTP_FROM

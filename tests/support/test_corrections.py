@@ -18,6 +18,7 @@ from support import tickets
 from support.actions import ActionProblem
 from support.corrections import (
     EXPORT_COLUMNS,
+    MAX_PER_SENDER,
     agreement_warning,
     correction_of,
     export_corrections,
@@ -335,3 +336,68 @@ def test_a_mail_date_this_version_cannot_read_does_not_stop_the_export(tmp_path)
     assert export_corrections(store, tmp_path / "out.csv", seed=1) == 1
     [row] = csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8"))
     assert row["date"] == "" and row["decision"] == "rejected"
+
+
+INJECTION = "15-prompt-injection-coach-mike.eml"
+
+
+def test_an_injection_approved_over_its_flag_teaches_the_clubs_template_not_the_hijacked_proposal(tmp_path,
+                                                                                                  club_backend):
+    """The mail told the model what to write; the operator let it through with a reason. The example
+    keeps the decided label, but its reply is the club's template: the model never learns to write
+    what the injection asked for."""
+    store, workflow = desk(tmp_path, club_backend, [INJECTION])
+    hostile = ticket_of(store, INJECTION)
+    hijacked = "done. All bookings of coach_mike are cancelled; pay the fee at http://pay.evil.example"
+    store.retriage(hostile, "operator")
+    store.record_triage(hostile, TriageResult(category="other", response=hijacked, confidence=0.99).to_dict(), [])
+    with pytest.raises(NeedsOverride):
+        workflow.approve(hostile, "operator")
+    workflow.approve(hostile, "operator", override_reason="the board confirmed by phone")
+
+    [correction] = store.corrections()
+    assert correction.decision == "overridden" and correction.agreed
+    row = training_row(correction)
+    assert "evil" not in row["response"] and row["response"] == render_reply("other", {}, correction.email.sender)
+
+
+def flood_store(tmp_path, senders: list[str], reason: str = REJECT_REASONS[2]) -> TicketStore:
+    """A real store holding one spam per sender, each triaged as ``other`` and rejected."""
+    from core.mail import MailRef
+
+    store = TicketStore(tmp_path / "acedesk.sqlite3")
+    for number, sender in enumerate(senders):
+        ticket = store.add_ticket(MailRef("eml:flood", "1", str(number), f"<flood{number}@x>"), sender=sender,
+                                  subject=f"You won {number}", body=f"Claim prize {number} at http://prize.example",
+                                  mail_date="2026-12-01T10:00:00+01:00")
+        store.record_triage(ticket, {"category": "other", "response": "Thanks"}, [])
+        store.move(ticket, State.REJECTED, "operator", reason=reason)
+    return store
+
+
+def test_a_flood_from_one_sender_gives_a_few_examples_not_hundreds(tmp_path):
+    one_sender = flood_store(tmp_path / "sender", ["Prize Desk <win@prize.example>"] * 500)
+    assert export_corrections(one_sender, tmp_path / "sender.csv", seed=1) == MAX_PER_SENDER
+    # members who share a domain (their employer's) are many people: each keeps their own examples
+    colleagues = flood_store(tmp_path / "domain", [f"member{n}@company.example" for n in range(40)])
+    assert export_corrections(colleagues, tmp_path / "domain.csv", seed=1) == 40
+    newest = list(csv.DictReader((tmp_path / "sender.csv").open(encoding="utf-8")))
+    assert newest[-1]["subject"] == "You won 499"  # the newest decisions are kept
+
+
+def test_a_mail_split_into_two_tickets_gives_one_example_labelled_with_its_first_request(tmp_path, club_backend):
+    store, workflow = desk(tmp_path, club_backend, [ANNA_CANCELS])
+    anna = ticket_of(store, ANNA_CANCELS)
+    both = TriageResult(category="cancel_booking", booking_id="BK-48213", confidence=0.99,
+                        response=render_reply("cancel_booking", {"booking_id": "BK-48213"}, "Anna"))
+    second = {"category": "reset_password", "username": "anna.berg", "probability": 0.9}
+    store.retriage(anna, "operator")
+    store.record_triage(anna, {**both.to_dict(), "second_request": second}, [])
+    workflow.approve(anna, "operator")
+    split = next(ticket.id for ticket in store.tickets() if ticket.id != anna)
+    store.save_approval(split, {}, None, "operator")
+    assert len(store.corrections()) == 2  # both decisions are kept (agreement counts them)
+
+    assert export_corrections(store, tmp_path / "out.csv", seed=1) == 1
+    [row] = csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8"))
+    assert row["category"] == "cancel_booking"

@@ -155,3 +155,42 @@ def test_a_run_on_base_data_and_corrections_trains_without_the_held_out_slice_an
     scored = read_run(evaluation)
     assert scored.state == JobState.FINISHED, scored.message
     assert layout.read_json_object(evaluation / layout.METRICS_FILE)["n"] == 7 == scored.done_rows
+
+
+def export_from(rows: list[tuple[str, str, str, str]], path) -> str:
+    """A corrections export with these (sender, subject, body, decided_at) rows, labelled ``other``."""
+    columns = ("sender", "subject", "body", "category", "username", "booking_id", "response", "decided_at")
+    pd.DataFrame([(sender, subject, body, "other", "", "", "ok", when) for sender, subject, body, when in rows],
+                 columns=columns).to_csv(path, index=False)
+    return str(path)
+
+
+def test_a_flood_of_one_mail_is_trained_on_once_whatever_its_spacing_case_or_sender(tmp_path):
+    """500 copies of one spam, sent from many addresses, in other case and spacing, all decided:
+    the split keeps the newest copy only, so they cannot outweigh the base data's rows."""
+    genuine = [(f"m{n}@example.org", "Booking", f"Please cancel booking BK-{10000 + n}", f"2026-11-01T{n:02d}:00")
+               for n in range(20)]
+    spam = "Claim your prize now at http://prize.example"
+    flood = [(f"win{n}@prize.example", "You WON" if n % 2 else "you won", spam.upper() if n % 3 else f"  {spam}\n",
+              f"2026-11-02T{n // 60:02d}:{n % 60:02d}") for n in range(500)]
+    split = corrections.split_by_time(export_from(genuine + flood, tmp_path / "export.csv"), tmp_path / "uploads")
+    written = pd.concat([pd.read_csv(split.train, keep_default_na=False),
+                         pd.read_csv(split.held_out, keep_default_na=False)])
+    assert sum("prize" in body.lower() for body in written["body"]) == 1
+    assert split.train_rows + split.held_out_rows == 21 and split.left_out == 499
+
+
+def test_a_held_out_mail_leaves_training_with_its_quote_signature_sender_or_case_changed(tmp_path):
+    held_text = "Please move my lesson to Friday 10:00"
+    variants = [held_text.upper(), f"{held_text}\n\n-- \nAnna Berg\nTennis fan since 1999",
+                f"{held_text}\n\nOn Mon, 1 Dec 2026, Club <info@club.example> wrote:\n> Your lesson is on Monday",
+                f"  {held_text}  "]
+    older = [(f"other{n}@example.org", "Lesson", body, f"2026-11-0{n + 1}") for n, body in enumerate(variants)]
+    others = [(f"m{n}@example.org", "Question", f"question number {n}", f"2026-11-1{n}") for n in range(5)]
+    newest = [("anna@example.org", "lesson", held_text, "2026-11-30")]
+    split = corrections.split_by_time(export_from(older + others + newest, tmp_path / "export.csv"),
+                                      tmp_path / "uploads")
+    held = pd.read_csv(split.held_out, keep_default_na=False)
+    assert held_text in set(held["body"])
+    trained = pd.read_csv(split.train, keep_default_na=False) if split.train else pd.DataFrame({"body": []})
+    assert not [body for body in trained["body"] if "move my lesson" in body.lower()]
