@@ -235,6 +235,8 @@ _TIME_OR_DAY = re.compile(r"\d{1,2}(?:[:.h]\d{2})?(?:[-–]\d{1,2}(?:[:.h]\d{2})
 _WORD_EDGES = ".,;:!?()[]{}<>'\"«»“”‘’*_`"
 # A link or address written so that no link reader sees it ("club-pay[.]example", "max (at) mail
 # (dot) example", "max dot weber at gmail dot example"): the member still types it in.
+_ADDRESS_FIELDS = ("member_email",)
+"""Fields whose value is somewhere to write to: in a reply-only proposal it is the mail's, not the club's."""
 _SPELLED_OUT_LINK = re.compile(r"[\[({]\s{0,3}(?:at|dot|\.|@)\s{0,3}[\])}]|\b[^\W\d_]+\s{1,3}dot\s{1,3}[^\W\d_]{2,}\b",
                                re.IGNORECASE)
 # A short number said to be a secret: a PIN, an access code, a password ("your PIN is 4821", "Ihr
@@ -311,9 +313,11 @@ def reply_additions(category: str, fields: dict, proposed: str) -> str | None:
     character. (The greeting's name is letters only, ``first_name``: it adds no such word.)"""
     template = render_reply(category, fields, "", reply_language(proposed))
     # an action's fields are shown to the operator beside its call: naming them is no addition. For
-    # ``other`` nothing runs and the club's reply names no field: one named there (an address the mail
-    # gave, "write to us there from now on") is what the mail wants the club to say
-    named = [] if category == "other" else [str(fields[name]) for name in FIELDS if fields.get(name)]
+    # ``other`` nothing runs, so an address the mail gave ("write to us there from now on") is what the
+    # mail wants the club to say; its booking id or login is only the member's own reference (an
+    # auto-reply's "Ihre Buchung BK-38176", answered with it: a right ticket dev had sent to review)
+    named = [str(fields[name]) for name in FIELDS if fields.get(name) and not (category == "other" and name in
+                                                                               _ADDRESS_FIELDS)]
     stated = " ".join([template, *named])
     allowed = {word.strip(_WORD_EDGES).casefold() for word in stated.split()} | \
         {word.casefold() for word in _pointing_words(stated)}

@@ -180,6 +180,15 @@ def test_an_other_proposal_naming_an_address_its_fields_hold_or_spelled_out_is_f
     assert reply_additions("other", fields, with_sentence("other", sentence)) is not None
 
 
+def test_an_other_proposal_naming_the_members_own_booking_or_login_is_no_addition():
+    # dev.csv: an auto-reply quoting "Ihre Buchung BK-38176 wurde verschoben", read as ``other`` with its
+    # booking id and answered with it, was a right ticket sent to review by the rule above
+    fields = {"booking_id": "BK-38176", "username": "mrother"}
+    sentence = "We have noted your message about booking BK-38176 (login mrother)."
+    assert reply_additions("other", fields, with_sentence("other", sentence)) is None
+    assert reply_additions("other", {}, with_sentence("other", sentence)) is not None
+
+
 @pytest.mark.parametrize("sentence", ["We are at the club (at least until 8pm).", "See you on court 3 at 10.00.",
                                       "Dot and Anna are on the same team."])
 def test_words_like_at_and_dot_in_a_sentence_are_no_link(sentence):
