@@ -73,6 +73,16 @@ def shown_name(name: str) -> str:
     return parsed.address if parsed.identity else name
 
 
+def of_this_boot(name: str | None) -> bool:
+    """Whether the process named ``name`` (process_name) is of this machine since its last boot, so
+    that this boot's clocks measure its times; False for a name without identity."""
+    if not name:
+        return False
+    parsed, boot_id = parse_process_name(name), _this_boot_id()
+    return (parsed.identity is not None and boot_id is not None and parsed.host == socket.gethostname()
+            and parsed.identity.partition(":")[0] == boot_id)
+
+
 def process_identity(pid: int) -> str | None:
     """What names process ``pid`` of this machine whatever the wall clock does: ``<boot id>:<start
     ticks>``; None where /proc does not tell (not Linux, no such process)."""

@@ -185,6 +185,12 @@ MIGRATIONS = [
     ALTER TABLE worker_rounds ADD COLUMN mailbox_down_since TEXT;
     ALTER TABLE worker_rounds ADD COLUMN mailbox_error TEXT;
     """,
+    # 9: a lease's deadline on the boot clock of its holder's boot (seconds since that boot, which no
+    # wall-clock step moves), beside its wall-clock one; NULL where the holder is of another machine,
+    # and in a lease taken before (both keep the wall-clock rule)
+    """
+    ALTER TABLE tickets ADD COLUMN lease_until_boot REAL;
+    """,
 ]
 
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.mail import MailRef
-from core.processes import ProcessState, process_state
+from core.processes import ProcessState, of_this_boot, process_state
 from support.corrections import OVERRIDDEN, REJECTED, Agreement, Correction, correction_of
 from support.migrations import migrate
 from support.records import (
@@ -306,11 +306,12 @@ class TicketStore:
         hangs somewhere), or it was a process of this machine that no longer runs. False while
         someone holds it."""
         with self.transaction():
-            row = self.db.execute("SELECT state, lease_owner, lease_until FROM tickets WHERE id=?",
+            row = self.db.execute("SELECT state, lease_owner, lease_until, lease_until_boot FROM tickets WHERE id=?",
                                   (ticket_id,)).fetchone()
             if row is None or State(row["state"]) not in states:
                 return False
-            if (row["lease_until"] or "") > _now() and _owner_alive(row["lease_owner"], row["lease_until"]):
+            owner, until = row["lease_owner"], row["lease_until"]
+            if _lease_runs(owner, until, row["lease_until_boot"]) and _owner_alive(owner, until):
                 return False
             self._lease(ticket_id, actor)
             if row["lease_owner"]:  # a ticket nobody held (a filing retried) is not taken from anyone
@@ -318,10 +319,13 @@ class TicketStore:
         return True
 
     def _lease(self, ticket_id: int, actor: str) -> None:
-        self.write("UPDATE tickets SET lease_owner=?, lease_until=? WHERE id=?", (actor, _now(LEASE_S), ticket_id))
+        until_boot = _boot_clock() + LEASE_S if of_this_boot(actor) else None
+        self.write("UPDATE tickets SET lease_owner=?, lease_until=?, lease_until_boot=? WHERE id=?",
+                   (actor, _now(LEASE_S), until_boot, ticket_id))
 
     def release(self, ticket_id: int) -> None:
-        self.write("UPDATE tickets SET lease_owner=NULL, lease_until=NULL WHERE id=?", (ticket_id,))
+        self.write("UPDATE tickets SET lease_owner=NULL, lease_until=NULL, lease_until_boot=NULL WHERE id=?",
+                   (ticket_id,))
 
     # -- failures: counted per step; the third parks the ticket ------------------------------
     def record_failure(self, ticket_id: int, step: str, reason: str, actor: str) -> int:
@@ -722,3 +726,18 @@ def _owner_alive(owner: str | None, lease_until: str) -> bool:
         return False
     leased_at = datetime.fromisoformat(lease_until).timestamp() - LEASE_S
     return process_state(owner, leased_at) is not ProcessState.GONE
+
+
+def _lease_runs(owner: str | None, lease_until: str | None, lease_until_boot: float | None) -> bool:
+    """Whether a lease has time left. One of a holder of this boot is measured on the boot clock,
+    which no wall-clock step moves: a step forward would end a live holder's lease at once, a step
+    back keep a hung one's for the step's length. Another machine's lease, or one an older version
+    took, has only its wall-clock deadline."""
+    if lease_until_boot is not None and of_this_boot(owner):
+        return lease_until_boot > _boot_clock()
+    return (lease_until or "") > _now()
+
+
+def _boot_clock() -> float:
+    """Seconds since this machine booted, suspend included: the clock a lease of this boot runs on."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from core.processes import process_name
 from support.health import Round, WorkerStart, record_round, worker_health
 from support.migrations import MIGRATIONS
-from support.store import TicketStore
+from support.states import State
+from support.store import LEASE_S, TicketStore
 
 PROCESSES = 3
 TRIALS = 10  # per start; the old code failed two trials in three (every one on a store at version 4)
@@ -107,4 +109,25 @@ def test_a_store_of_the_release_before_keeps_its_worker_row_and_records_when_the
     record_round(store, WorkerStart("host:7", now, 60), Round(errors=1, last_error="refused", mailbox_error="refused"))
     health = worker_health(store)
     assert health.problem and "but cannot reach the mailbox since" in health.text and health.text.endswith(": refused")
+    store.db.close()
+
+
+def test_a_lease_taken_by_the_release_before_is_kept_and_runs_out_by_the_wall_clock(tmp_path):
+    """Its row has no deadline on the boot clock (support/store.py measures a lease of this boot by it):
+    the wall-clock rule it was taken under still holds it, and still ends it."""
+    path = tmp_path / "t.sqlite3"
+    old_store(path, 8)
+    old = sqlite3.connect(path)
+    with old:  # a live process of this boot executes the ticket, its lease ahead by the wall clock
+        old.execute("UPDATE tickets SET state='executing', lease_owner=?, lease_until=?",
+                    (process_name(), (datetime.now(UTC) + timedelta(seconds=LEASE_S)).isoformat(timespec="seconds")))
+    old.close()
+
+    store = TicketStore(path)
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    (ticket_id, lease_until_boot), = store.db.execute("SELECT id, lease_until_boot FROM tickets").fetchall()
+    assert lease_until_boot is None
+    assert not store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")
+    store.db.execute("UPDATE tickets SET lease_until='2000-01-01T00:00:00+00:00'")
+    assert store.claim_abandoned(ticket_id, {State.EXECUTING}, "another:1")
     store.db.close()
