@@ -98,11 +98,14 @@ _WITHDRAWN = re.compile(
 """Words that take a request back ("ignore my earlier mail about cancelling …"), in the four
 languages: a clause or part holding one is no request of its own, so precision keeps before recall."""
 _PASSWORD_WORD = r"(?:passwor[dt]\w*|kennwort\w*|contrase(?:ñ|n)a|clave|mot\s+de\s+passe|pw|pwd)"
-_FORGOTTEN = r"(?:vergessen|forgot(?:ten)?|forget|oubli\w*|olvid\w*)"
-_FORGOT_PASSWORD = re.compile(rf"\b{_PASSWORD_WORD}\W+(?:\w+\W+){{0,3}}?{_FORGOTTEN}\b"
-                              rf"|\b{_FORGOTTEN}\W+(?:\w+\W+){{0,3}}?{_PASSWORD_WORD}\b", re.IGNORECASE)
+# Forgot, not "forget": the imperative ("forget the password reset", "vergessen Sie …", "oubliez …",
+# "olvidad lo de la contraseña", in dev.csv) takes a request back wherever a password is named
+_FORGOTTEN = r"(?:vergessen(?!\s+sie\b)|forgot(?:ten)?|oubli(?:é|e)e?s?|olvid(?:é|e|ó|o|aste|ado|ada)\b)"
+_FORGOT_PASSWORD = re.compile(rf"\b{_PASSWORD_WORD}\W+(?:\w+\W+){{0,4}}?{_FORGOTTEN}\b"
+                              rf"|\b{_FORGOTTEN}\W+(?:\w+\W+){{0,4}}?{_PASSWORD_WORD}\b", re.IGNORECASE)
 """A forgotten password ("Passwort vergessen", "olvidé mi contraseña"): the forgetting there is the
 request, not a word that takes one back (German, French and Spanish say both with one verb)."""
+_FORGOTTEN_WORD = re.compile(rf"\b{_FORGOTTEN}\b", re.IGNORECASE)
 _ACTION_WORDS = {
     "cancel_booking": re.compile(r"\b(?:cancel\w*|storn\w*|absag\w*|annul\w*|anul\w*)", re.IGNORECASE),
     "modify_booking": re.compile(
@@ -129,7 +132,9 @@ subject is the old thread's, often the club's own words ("Re: Password reset"), 
 
 def _withdraws(text: str) -> bool:
     """Whether a clause or part takes a request back (``_WITHDRAWN``), a forgotten password aside."""
-    return bool(_WITHDRAWN.search(_FORGOT_PASSWORD.sub(" ", text)))
+    # only the forgetting goes: a withdrawal among the words between stays ("Kennwort hat sich erledigt,
+    # vergessen Sie es")
+    return bool(_WITHDRAWN.search(_FORGOT_PASSWORD.sub(lambda forgot: _FORGOTTEN_WORD.sub(" ", forgot.group()), text)))
 
 
 @dataclass(frozen=True)

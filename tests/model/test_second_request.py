@@ -329,3 +329,32 @@ def test_a_forgotten_password_is_a_request_not_a_withdrawal():
     withdrawn = Email("a@example.org", "", "Please reset my password, username jkoch. "
                                            "Forget the cancelling of BK-48213, I forgot my password only.")
     assert second_request(ActionWordTriager(), withdrawn, TriageResult("reset_password", username="jkoch")) is None
+
+
+class PasswordWordTriager(ActionWordTriager):
+    """Also reads a clause naming a password as a reset, in French and Spanish too."""
+
+    WORDS = (*ActionWordTriager.WORDS, ("mot de passe", "reset_password"), ("contraseña", "reset_password"))
+
+
+def test_forgetting_a_password_request_takes_it_back_in_four_languages():
+    """The imperative ("forget the password reset", "vergessen Sie …", "oubliez …", "olvidad …")
+    takes a request back, also where a password is named; before, it was read as a forgotten password
+    and the request it withdrew came back as a second request (dev.csv holds "olvidad lo de la
+    contraseña, ya he conseguido entrar")."""
+    cancel = TriageResult("cancel_booking", booking_id="BK-48213")
+    for withdrawal in ("Forget the password reset, I found it.",
+                       "Vergessen Sie das Passwort-Zurücksetzen, ich bin wieder drin.",
+                       "Kennwort zurücksetzen hat sich erledigt, vergessen Sie es bitte.",
+                       "Oubliez le mot de passe, je l'ai retrouvé.",
+                       "Olvidad lo de la contraseña, ya he conseguido entrar."):
+        body = f"Please cancel BK-48213. {withdrawal}"
+        assert second_request(PasswordWordTriager(), Email("a@example.org", "", body), cancel) is None, withdrawal
+
+
+def test_a_forgotten_password_with_words_between_is_still_a_request():
+    """Four words between "Passwort" and "vergessen": before, the forgetting read as a withdrawal."""
+    cancel = TriageResult("cancel_booking", booking_id="BK-48213")
+    body = "Bitte stornieren Sie BK-48213. Passwort zum Konto jkoch leider vergessen, bitte zurücksetzen."
+    found = second_request(ActionWordTriager(), Email("a@example.org", "", body), cancel)
+    assert found is not None and found.category == "reset_password"
