@@ -10,10 +10,11 @@ random split would train on one week's near-duplicates and test on the others.
 
 Anyone can send the club mail, so one mail counts once: of the decisions on the same mail (its
 subject and new text, whatever its sender, case, spacing, quoted history or ``-- `` signature:
-``_keys``) only the newest is kept, before the time split. 500 copies of one spam decided as
-``other`` are one example, not 500 that outweigh the base data; and a held-out mail has no older
-copy left in the training part, so nothing held out is ever trained on. (support/corrections.py
-caps how many examples one sender or one domain gives.)
+``_mail_keys``) with the same booking, login or member (``_keys``) only the newest is kept, before
+the time split. 500 copies of one spam decided as ``other`` are one example, not 500 that outweigh
+the base data. A held-out mail's text leaves the training part whatever its decision named, so
+nothing held out is ever trained on. (support/corrections.py caps how many examples one sender
+gives.)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pandas as pd
 from core.csv_cells import cell_text
 from core.files import write_atomically
 from model.prompt import split_quoted
+from model.schema import FIELDS
 from training import layout
 from training.config import path_list
 from training.data_checks import read_labelled_csv
@@ -52,7 +54,8 @@ class CorrectionsSplit:
     held_out_since: str
     """When the oldest held-out decision was made (ISO)."""
     left_out: int = 0
-    """Older decisions on a mail decided again later (``_keys``): neither trained on nor held out."""
+    """Older decisions on a mail decided again later (``_keys``), or sharing a held-out mail's text
+    (``_mail_keys``): neither trained on nor held out."""
 
 
 def held_out_count(rows: int) -> int:
@@ -68,7 +71,8 @@ def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = No
         raise ValueError(f"{Path(export).name} has no decided tickets yet")
     frame = decided[~_keys(decided).duplicated(keep="last")]  # the operator's latest word on each mail
     held = frame.tail(held_out_count(len(frame)))
-    train = frame.head(len(frame) - len(held))
+    older = frame.head(len(frame) - len(held))
+    train = older[~_mail_keys(older).isin(set(_mail_keys(held)))]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"corrections-{stamp or time.strftime('%Y%m%d-%H%M%S')}"
@@ -79,12 +83,12 @@ def split_by_time(export: str | Path, folder: str | Path, stamp: str | None = No
         train_path = folder / f"{stem}{TRAIN_SUFFIX}"
         write_atomically(train_path, train.to_csv(index=False))
     return CorrectionsSplit(train_path, held_out_path, len(train), len(held), held["decided_at"].iloc[0],
-                            len(decided) - len(frame))
+                            len(decided) - len(train) - len(held))
 
 
 def shared_mails(first: str | Path, second: str | Path) -> int:
     """How many of ``first``'s mails also occur in ``second`` (e.g. corrections in the test split)."""
-    return int(_keys(read_labelled_csv(first)).isin(set(_keys(read_labelled_csv(second)))).sum())
+    return int(_mail_keys(read_labelled_csv(first)).isin(set(_mail_keys(read_labelled_csv(second)))).sum())
 
 
 def is_held_out(path: str | Path) -> bool:
@@ -117,12 +121,21 @@ def latest_held_out(runs_root: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _keys(frame: pd.DataFrame) -> pd.Series:
+def _mail_keys(frame: pd.DataFrame) -> pd.Series:
     """The same mail: its subject and new text, whoever sent it, whitespace and case aside, without
     the history it quotes or its ``-- `` signature (a copy from another address, or a reply quoting
     an earlier decision, is the same request)."""
-    subjects = frame["subject"].map(_folded)
-    return subjects + "\x1f" + frame["body"].map(_request_text)
+    return frame["subject"].map(_folded) + "\x1f" + frame["body"].map(_request_text)
+
+
+def _keys(frame: pd.DataFrame) -> pd.Series:
+    """The same mail about the same booking, login or member: two members' "could you cancel it
+    after all?" under one subject are two examples, each naming its own booking in the quote that
+    ``_mail_keys`` leaves out."""
+    keys = _mail_keys(frame)
+    for field in (name for name in FIELDS if name in frame):
+        keys = keys + "\x1f" + frame[field].map(_folded)
+    return keys
 
 
 def _request_text(body) -> str:

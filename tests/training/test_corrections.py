@@ -194,3 +194,39 @@ def test_a_held_out_mail_leaves_training_with_its_quote_signature_sender_or_case
     assert held_text in set(held["body"])
     trained = pd.read_csv(split.train, keep_default_na=False) if split.train else pd.DataFrame({"body": []})
     assert not [body for body in trained["body"] if "move my lesson" in body.lower()]
+
+
+def test_two_members_sending_the_same_words_about_their_own_bookings_are_two_examples(tmp_path):
+    """train_traps.csv writes such replies: "could you cancel it after all?" under the same subject,
+    each member's booking only in the quote below it. The same new text, but not the same mail:
+    before, only the newest member's decision was kept and the others left out."""
+    text = "Actually, could you cancel it after all? my partner is ill."
+    replies = [(f"{name}@example.net", "Re: Booking cancelled", f"{text}\n\n> Hi {name}, your booking {booking} was moved",
+                "cancel_booking", booking, f"2026-11-0{day}")
+               for day, (name, booking) in enumerate([("jonas", "BK-76728"), ("yara", "BK-16648"), ("anna", "BK-70623")],
+                                                     start=1)]
+    spam = [(f"win{n}@prize.example", "You won", "Claim your prize", "other", "", f"2026-11-1{n}") for n in range(3)]
+    columns = ("sender", "subject", "body", "category", "booking_id", "decided_at")
+    export = tmp_path / "export.csv"
+    pd.DataFrame(replies + spam, columns=columns).assign(username="", response="ok").to_csv(export, index=False)
+    split = corrections.split_by_time(export, tmp_path / "uploads")
+    assert split.left_out == 2  # the spam's copies: the same mail
+    written = pd.concat([pd.read_csv(path, keep_default_na=False) for path in (split.train, split.held_out) if path])
+    assert sorted(written.loc[written["category"] == "cancel_booking", "booking_id"]) == ["BK-16648", "BK-70623",
+                                                                                         "BK-76728"]
+
+
+def test_a_held_out_mail_decided_earlier_with_other_fields_is_not_trained_on(tmp_path):
+    """The same mail decided twice (the operator corrected its booking the second time) is two
+    examples by its fields, but its text is the held-out one's: the older decision leaves training."""
+    rows = [(f"m{day}@example.net", f"Request {day}", f"Please cancel my booking, number {day}.", "cancel_booking",
+             f"BK-1000{day}", f"2026-11-{day:02d}") for day in range(1, 11)]
+    rows.insert(0, ("m10@example.net", "Request 10", "Please cancel my booking, number 10.", "cancel_booking",
+                    "BK-99999", "2026-10-31"))  # the newest mail, decided first with another booking
+    export = tmp_path / "export.csv"
+    columns = ("sender", "subject", "body", "category", "booking_id", "decided_at")
+    pd.DataFrame(rows, columns=columns).assign(username="", response="ok").to_csv(export, index=False)
+    split = corrections.split_by_time(export, tmp_path / "uploads")
+    train = pd.read_csv(split.train, keep_default_na=False)
+    assert "BK-99999" not in set(train["booking_id"]) and (split.train_rows, split.held_out_rows) == (5, 5)
+    assert split.left_out == 1
