@@ -145,8 +145,10 @@ def first_name(sender: str) -> str | None:
 
 
 def _initials(word: str) -> bool:
-    """One or two letters of one case: "J", "JD", "jd" ("Jo" and "Al" are names)."""
-    return len(word) <= 2 and (word.isupper() or word.islower())
+    """One or two letters of one case, also joined by a hyphen or dot: "J", "JD", "jd", "J-P", "A-A"
+    ("Jo" and "Al" are names)."""
+    parts = [part for part in re.split(r"[-'.]", word) if part]
+    return bool(parts) and all(len(part) <= 2 for part in parts) and (word.isupper() or word.islower())
 
 
 def reads_as_name(word: str) -> bool:
@@ -233,12 +235,20 @@ _DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,
 _TIME_OR_DAY = re.compile(r"\d{1,2}(?:[:.h]\d{2})?(?:[-–]\d{1,2}(?:[:.h]\d{2})?)?"
                           r"(?:am|pm|h|hrs?|uhr|st|nd|rd|th|er|e|ème|º|ª)?", re.IGNORECASE)
 _WORD_EDGES = ".,;:!?()[]{}<>'\"«»“”‘’*_`"
-# A link or address written so that no link reader sees it ("club-pay[.]example", "max (at) mail
-# (dot) example", "max dot weber at gmail dot example"): the member still types it in.
 _ADDRESS_FIELDS = ("member_email",)
 """Fields whose value is somewhere to write to: in a reply-only proposal it is the mail's, not the club's."""
-_SPELLED_OUT_LINK = re.compile(r"[\[({]\s{0,3}(?:at|dot|\.|@)\s{0,3}[\])}]|\b[^\W\d_]+\s{1,3}dot\s{1,3}[^\W\d_]{2,}\b",
-                               re.IGNORECASE)
+# A link or address written so that no link reader sees it ("club-pay[.]example", "max (at) mail
+# (dot) example", "max dot weber at gmail dot example", "max punkt weber at gmail punkt example"): the
+# member still types it in. In the four languages; "point", "Punkt" and "punto" are everyday words,
+# so unbracketed they count only in an address's shape (name, at-word, host, dot-word, ending), and
+# the English "x dot y" not before a little word ("on the dot at 9", "the red dot on the door").
+_AT_WORD = r"(?:at|ät|arobase|arroba)"
+_DOT_WORD = r"(?:dot|punkt|point|punto)"
+_SPELLED_OUT_LINK = re.compile(
+    rf"[\[({{<]\s{{0,3}}(?:{_AT_WORD}|{_DOT_WORD}|\.|@)\s{{0,3}}[\])}}>]"
+    rf"|\b[^\W\d_]+\s{{1,3}}{_AT_WORD}\s{{1,3}}[^\W\d_][\w-]*\s{{1,3}}{_DOT_WORD}\s{{1,3}}[^\W\d_]{{2,}}\b"
+    r"|\b[^\W\d_]+\s{1,3}dot\s{1,3}(?!(?:at|on|in|of|to|and|or|the|for|is|with)\b)[^\W\d_]{2,}\b",
+    re.IGNORECASE)
 # A short number said to be a secret: a PIN, an access code, a password ("your PIN is 4821", "Ihr
 # Passwort lautet 482193", "4821 is your door code"). A short number alone is not flagged (times, days,
 # courts: see above), but next to one of these words it is a credential, and the club never mails one:

@@ -29,6 +29,7 @@ from integrations.club_api import (
 from integrations.sender_auth import address_key, looks_alike, same_organisation, sender_address
 from model.replies import club_role_words
 from model.schema import FIELDS
+from support.pseudonymise import PUBLIC_MAIL_DOMAINS, fold, name_lists
 
 SENDER_MISMATCH = "sender does not match account"
 """Prefix of the flag that makes execution need an operator override with a reason."""
@@ -59,15 +60,23 @@ def lookalike_usernames(username: str) -> list[str]:
 
 
 def club_role_findings(params: dict) -> list[str]:
-    """The flag for a new account named as a role of the club (``club_role_words``), or []."""
+    """The flag for a new account named as a role of the club (``club_role_words``), or []. A name
+    with a first name in it is a person's, whatever its surname (Jürgen Kasse, Julien Bureau, Tom
+    Manager); a login or an address is what the requester chose, so there a role word counts."""
     read_as = [("login", params["username"], params["username"]), ("name", params["name"], params["name"]),
                ("address", params["email"], params["email"].rpartition("@")[0])]
-    found = {what: (value, roles) for what, value, words in read_as if (roles := club_role_words(words))}
+    found = {what: (value, roles) for what, value, words in read_as if (roles := club_role_words(words))
+             and not (what == "name" and _holds_a_first_name(value))}
     if not found:
         return []
     roles = ", ".join(dict.fromkeys(role for _, named in found.values() for role in named))
     names = ", ".join(f"{what} {value!r}" for what, (value, _) in found.items())
     return [f"{CLUB_ROLE_NAME} ({roles}): {names}; {CHECK_THE_CLUB_ASKED}"]
+
+
+def _holds_a_first_name(name: str) -> bool:
+    firsts = name_lists()[0]
+    return any(fold(word) in firsts for word in re.findall(r"[^\W\d_]+", name))
 
 
 CLUB_DOMAIN_ADDRESS = "the new account's address reads as the club's"
@@ -78,8 +87,11 @@ club's."""
 
 def club_domain_findings(new_address: str, club_address: str) -> list[str]:
     """The flag for a new account whose address is on the domain of ``club_address`` (the desk's
-    From), or on a domain like it; [] otherwise."""
+    From), or on a domain like it; [] otherwise, and where the desk writes from a public mail
+    provider (tcnord@gmail.com: every member at gmail.com would be flagged)."""
     domain, club_domain = new_address.rpartition("@")[2], club_address.rpartition("@")[2]
+    if club_domain.casefold() in PUBLIC_MAIL_DOMAINS:
+        return []
     if same_organisation(domain, club_domain):
         reads_as = "is on"
     elif looks_alike(domain, club_domain):

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.text import unseen
@@ -138,6 +138,7 @@ def test_initials_a_title_before_a_surname_or_an_invisible_name_give_the_greetin
         assert render_reply("other", {}, sender, lang).startswith(GREETING_NO_NAME[lang])
 
 
+@example("A-A")  # hyphenated initials came back as the name, all capitals
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([*"AaJjnNé .,-'&\n", *UNSEEN_EXAMPLES, "Dr. ", "Frau ", "Mme ", "Anna", "WEBER"]),
                 max_size=20).map("".join))
@@ -187,6 +188,28 @@ def test_an_other_proposal_naming_the_members_own_booking_or_login_is_no_additio
     sentence = "We have noted your message about booking BK-38176 (login mrother)."
     assert reply_additions("other", fields, with_sentence("other", sentence)) is None
     assert reply_additions("other", {}, with_sentence("other", sentence)) is not None
+
+
+@pytest.mark.parametrize(("lang", "sentence"), [
+    ("fr", "Écrivez désormais à max point weber arobase gmail point example."),
+    ("de", "Schreiben Sie ab jetzt an max punkt weber at gmail punkt example."),
+    ("es", "Escriba a partir de ahora a max punto weber arroba gmail punto example."),
+    ("de", "Unsere neue Adresse: support (ät) clubhilfe (punkt) example."),
+    ("fr", "Notre nouvelle adresse : support (arobase) clubaide (point) example."),
+    ("es", "Nuestra nueva dirección: soporte [arroba] clubayuda [punto] example."),
+    ("en", "Please renew at club-payments<dot>example before Friday."),
+])
+def test_an_address_spelled_out_in_the_desks_other_languages_is_flagged(lang, sentence):
+    """The desk answers in four languages; before, only the English "dot" and "(at)" were read, so
+    the same address spelt with "point", "punkt", "punto", "arobase" or "arroba" reached Ready."""
+    assert reply_additions("other", {}, with_sentence("other", sentence, lang)) is not None
+
+
+@pytest.mark.parametrize("sentence", ["Please arrive on the dot at 9 so we can start on time.",
+                                      "Your court is the one with the red dot on the door."])
+def test_dot_before_a_little_word_is_no_spelled_out_link(sentence):
+    """Before, "the dot at" and "red dot on" read as a link spelt out, and a right reply went to review."""
+    assert reply_additions("other", {}, with_sentence("other", sentence)) is None
 
 
 @pytest.mark.parametrize("sentence", ["We are at the club (at least until 8pm).", "See you on court 3 at 10.00.",

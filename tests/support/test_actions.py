@@ -143,3 +143,28 @@ def test_a_field_holding_a_character_the_confirmation_cannot_show_is_refused(cha
 
 def test_a_field_of_letters_accents_and_spaces_passes_as_typed():
     assert call_fields({"member_name": " Zoë Weiß-Öztürk ", "booking_id": "BK-48213"})["member_name"] == "Zoë Weiß-Öztürk"
+
+
+@pytest.mark.parametrize("name", ["Jürgen Kasse", "Julien Bureau", "Tom Manager", "John Board", "Anna Staff"])
+def test_a_person_whose_surname_is_a_role_word_is_no_staff_account(name):
+    # a name with a first name is a person's: before, these members' new accounts were flagged as the club's
+    from support.actions import club_role_findings
+
+    assert club_role_findings({"username": "newmember1", "name": name, "email": "new@example.org"}) == []
+    assert club_role_findings({"username": "office", "name": name, "email": "new@example.org"}) != []  # its login counts
+
+
+@pytest.mark.parametrize("name", ["Vorstand TC Nord", "Tennis Club Office", "Kasse"])
+def test_guard_a_name_of_club_words_alone_is_a_staff_account(name):
+    from support.actions import club_role_findings
+
+    assert club_role_findings({"username": "newmember1", "name": name, "email": "new@example.org"}) != []
+
+
+def test_a_desk_writing_from_a_public_provider_flags_no_member_at_that_provider():
+    # the club's desk at tcnord@gmail.com: before, every invitee at gmail.com read as "on the club's domain"
+    from support.actions import club_domain_findings
+
+    assert club_domain_findings("m.weber@gmail.com", "tcnord@gmail.com") == []
+    assert club_domain_findings("m.weber@gmx.net", "tc-nord@gmx.de") == []
+    assert club_domain_findings("m.weber@club.example", "support@club.example") != []
