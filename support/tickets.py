@@ -32,7 +32,7 @@ from pathlib import Path
 from core.settings import Settings, load_settings
 from core.text import code_points_shown, unseen
 from model.schema import FIELDS
-from support.corrections import export_corrections
+from support.corrections import MAX_PER_SENDER, export_corrections
 from support.desk import StoreUnavailable, build_workflow, open_store
 from support.records import Ticket
 from support.store import TicketStore
@@ -174,7 +174,10 @@ def corrections(store: TicketStore, out: str) -> int:
         print(visible(f"corrections failed: cannot write {out}: {problem.strerror or problem}"
                       + (f" ({problem.filename})" if problem.filename else "")), file=sys.stderr)
         return 1
-    print(visible(f"{rows} decided ticket{'s' if rows != 1 else ''} written to {out} (pseudonymised)"))
+    left_out = store.corrections_version()[0] - rows
+    why = (f"; {left_out} left out: anyone can mail the club, so a sender gives at most {MAX_PER_SENDER}, and a "
+           "ticket split off another's mail none") if left_out > 0 else ""
+    print(visible(f"{rows} decided ticket{'s' if rows != 1 else ''} written to {out} (pseudonymised){why}"))
     return 0
 
 

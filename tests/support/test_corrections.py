@@ -247,6 +247,15 @@ def test_the_command_line_writes_the_export(tmp_path, club_backend, monkeypatch,
     assert row["booking_id"] in row["body"]
 
 
+def test_the_command_line_says_how_many_decisions_it_left_out_and_why(tmp_path, monkeypatch, capsys):
+    flood_store(tmp_path / "data", ["Prize Desk <win@prize.example>"] * 13)
+    monkeypatch.setenv("ACEDESK_DATA_DIR", str(tmp_path / "data"))
+    assert tickets.main(["corrections", "--out", str(tmp_path / "out.csv")]) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "10 decided tickets written to " + str(tmp_path / "out.csv") + " (pseudonymised); 3 left out: anyone can mail "
+        "the club, so a sender gives at most 10, and a ticket split off another's mail none")
+
+
 def test_agreement_per_week_the_ready_view_and_the_frequent_corrections(tmp_path, club_backend):
     store, workflow = desk(tmp_path, club_backend, [ANNA_CANCELS, SARAH_RESET, PIOTR_ADDS_SON])
     workflow.approve(ticket_of(store, ANNA_CANCELS), "operator")
