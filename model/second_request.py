@@ -177,15 +177,19 @@ def subject_request(subject: str) -> str | None:
 
 
 def request_parts(clause: str) -> list[str]:
-    """The parts of one clause that may each be a request (two or more), or [] where it holds one."""
+    """The parts of one clause that may each be a request, or [] where it has one part. A part too
+    short to read alone still parts the clause ("Cancel tomorrow and reset pw": "reset pw" is read
+    by itself; read whole, the clause was the cancellation only)."""
     unquoted = _QUOTED.sub(lambda quote: " " * len(quote.group()), clause)
-    parts, start = [], 0
+    parts, start, count = [], 0, 0
     for match in [*_PART_BREAK.finditer(unquoted), None]:
         end = match.start() if match else len(clause)
-        if _worth_reading(unquoted[start:end]):
-            parts.append(clause[start:end].strip())
+        if unquoted[start:end].strip():
+            count += 1
+            if _worth_reading(unquoted[start:end]):
+                parts.append(clause[start:end].strip())
         start = match.end() if match else end
-    return parts if len(parts) >= 2 else []
+    return parts if count >= 2 else []
 
 
 def second_request(triager, email: Email, result: TriageResult) -> SecondRequest | None:

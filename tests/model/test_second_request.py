@@ -358,3 +358,14 @@ def test_a_forgotten_password_with_words_between_is_still_a_request():
     body = "Bitte stornieren Sie BK-48213. Passwort zum Konto jkoch leider vergessen, bitte zurücksetzen."
     found = second_request(ActionWordTriager(), Email("a@example.org", "", body), cancel)
     assert found is not None and found.category == "reset_password"
+
+
+def test_a_part_too_short_to_read_alone_still_parts_its_sentence():
+    # "Cancel tomorrow" names no booking, so it is no part of its own; read whole, the sentence was
+    # the cancellation only, and the reset was lost
+    found = second_request(ActionWordTriager(), Email("a@example.org", "", "Cancel tomorrow and reset pw"),
+                           TriageResult("cancel_booking"))
+    assert found is not None and (found.category, found.clause) == ("reset_password", "reset pw")
+    # a short greeting beside one request is still one request
+    for body, first in (("Thanks and reset pw", "reset_password"), ("Hi, cancel tomorrow, thanks", "cancel_booking")):
+        assert second_request(ActionWordTriager(), Email("a@example.org", "", body), TriageResult(first)) is None
