@@ -224,10 +224,8 @@ def _as_written(model: dict) -> dict:
 def export_rows(store: TicketStore, *, seed: int | None = None) -> list[dict]:
     """The stored examples, oldest decision first, pseudonymised with one mapping: none of a split
     ticket, and at most MAX_PER_SENDER of one sender."""
-    from support.triage import split_origin  # support.triage imports the store, which imports this module
-
-    stored = store.corrections()
-    corrections = _within_caps([c for c in stored if split_origin(store, c.ticket_id) is None])
+    stored, split = store.corrections(), store.split_tickets()
+    corrections = _within_caps([c for c in stored if c.ticket_id not in split])
     if len(corrections) < len(stored):
         log.info("corrections export: %d of %d examples left out (split tickets, a sender's beyond the cap)",
                  len(stored) - len(corrections), len(stored))

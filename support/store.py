@@ -643,6 +643,13 @@ class TicketStore:
             (ticket_id, *named, ticket.message_id, ticket.message_id))
         return _readable(rows)
 
+    def split_tickets(self) -> set[int]:
+        """The tickets split off another's mail (support/triage.split_origin), in one query; a
+        damaged audit detail names none."""
+        rows = self.db.execute("SELECT ticket_id FROM audit WHERE event='received' AND CASE WHEN json_valid(detail)"
+                               " THEN json_extract(detail, '$.split_from') END IS NOT NULL")
+        return {row[0] for row in rows}
+
     def audit_log(self, ticket_id: int) -> list[AuditEntry]:
         rows = self.db.execute("SELECT * FROM audit WHERE ticket_id=? ORDER BY id", (ticket_id,))
         return [AuditEntry.from_row(row) for row in rows]
