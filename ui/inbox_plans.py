@@ -198,7 +198,14 @@ def reply_text(reply: ReplyRecord) -> str:
 
 def audit_rows(entries: list[AuditEntry]) -> list[dict]:
     return [{"at": entry.at, "who": shown_name(entry.actor), "what": entry.event,
-             "detail": as_seen(json.dumps(entry.detail, ensure_ascii=False)) if entry.detail else ""}
+             "detail": as_seen(json.dumps(_shown_detail(entry.detail), ensure_ascii=False)) if entry.detail else ""}
             for entry in entries]
+
+
+def _shown_detail(detail: dict) -> dict:
+    """A taken-over ticket names the process it was taken ``from`` as the "who" column names one."""
+    if isinstance(detail.get("from"), str):
+        return {**detail, "from": shown_name(detail["from"])}
+    return detail
 
 

@@ -443,6 +443,23 @@ def test_a_stored_reply_reads_as_text(store, flow):
     assert rows[0] == {"at": rows[0]["at"], "who": "fetcher", "what": "received", "detail": ""}
 
 
+def test_a_ticket_taken_over_names_both_processes_as_host_and_pid(store):
+    """The detail showed the long name (``host:pid:<boot id>:<start ticks>``) the "who" column shortens."""
+    from core.processes import parse_process_name, process_name
+
+    ticket_id = add_ticket(store, "1")
+    store.record_triage(ticket_id, {"category": "other"}, [])
+    store.move(ticket_id, State.APPROVED, "operator")
+    gone = f"elsewhere:4242:{'0' * 8}-{'0' * 4}-{'0' * 4}-{'0' * 4}-{'0' * 12}:17"
+    assert parse_process_name(gone).identity  # the long form a worker writes
+    assert store.claim(ticket_id, {State.APPROVED}, State.EXECUTING, gone, lease=True)
+    store.db.execute("UPDATE tickets SET lease_until='2000-01-01T00:00:00+00:00' WHERE id=?", (ticket_id,))
+    assert store.claim_abandoned(ticket_id, {State.EXECUTING}, process_name())
+    taken = [row for row in inbox_plans.audit_rows(store.audit_log(ticket_id)) if row["what"] == "taken_over"]
+    assert len(taken) == 1 and json.loads(taken[0]["detail"])["from"] == "elsewhere:4242"
+    assert taken[0]["who"] == parse_process_name(process_name()).address
+
+
 # -- connections ----------------------------------------------------------------------------------
 
 def test_connections_say_what_is_set_and_never_show_a_secret(tmp_path, club_backend, smtp_server):
