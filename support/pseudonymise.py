@@ -8,23 +8,30 @@ What counts as personal:
   example [dot] de``, ``anna dot berg at example dot de``, ``anna -at- example -dot- de``,
   ``anna(a)example.org``, ``anna_at_example_dot_org``, ``anna [ät] example.org``: the stand-in is
   spelt the same way);
-- payment card numbers in groups of four that pass the Luhn check (``4111-1111-1111-1111``);
+- payment card numbers in groups of four, or an Amex's 4-6-5, that pass the Luhn check
+  (``4111-1111-1111-1111``);
 - national ids and bank codes in their usual grouping, with no word before them: a US Social
   Security number (``123-45-6789``), a French INSEE number (``1 85 05 78 006 084 36``), a UK
   National Insurance number (``QQ 12 34 56 C``), a Spanish DNI or NIE whose letter checks its digits
   (``12.345.678-Z``, ``X-1234567-L``: the stand-in gets the letter of its own digits), a UK sort
-  code after "sort code" or beside an account's eight digits (``20-00-00 12345678``); a German tax id
-  is a spaced number (below);
+  code after "sort code" or beside an account's eight digits (``20-00-00 12345678``), a German
+  Sozialversicherungsnummer (``65 170839 J 003``); a German tax id is a spaced number (below); an
+  id shape after a word that makes it the club's ("booking BK123456A", "member no. 12345678Z") is a
+  number like any other, its letters kept;
+- a tax or identity document's number after the word that names it ("Steuernummer 12/345/67890",
+  "Ausweisnummer L01X00T47", "numéro de passeport 12 AB 34567", "carte vitale …", "pasaporte
+  PAA123456"), every group of it;
 - British and Canadian postcodes in capitals (``SW1A 1AA``, ``K1A 0B1``), a US ZIP with its suffix
   (``90210-1234``);
 - a date of birth right after a word that says so ("born 03/04/2009", "Geburtsdatum: 03.04.2009", "né le
   3 avril 2009", "DOB 2009-04-03", "DOB: Sept. 3, 1990", "3 de feb. de 2011") or right before one
   ("03/04/2009 (date of birth)", "14.3.2011 – Geburtsdatum", "am 3.4.2009 geboren", "12/05/2010 es su
-  fecha de nacimiento"), and a birthday's date ("2009-04-03 is my son's birthday"): another valid date
+  fecha de nacimiento", "3 May 1990 Anna was born"), and a birthday's date ("2009-04-03 is my son's birthday"): another valid date
   written the same way (a month's abbreviation as an abbreviation). Dates without such a word stay, and
   so does a date of the last three years beside a birthday or before its birth word (a party's
   booking: "14.06.2026 for my son's birthday"); a month's abbreviation beside a day's number is no
-  first name ("Sat 14 Jan"), even in a file where someone is called Jan;
+  first name ("Sat 14 Jan"), even in a file where someone is called Jan, unless the number is a
+  court's and a verb follows ("Court 3 Jan will come");
 - a licence plate right after a word that names one ("Kennzeichen B-AB 1234", "reg AB12 CDE", "plaque
   AB-123-CD", "matrícula 1234 ABC"): letter for letter and digit for digit;
 - phone numbers (nine or more digits, starting with ``+``, ``00`` or ``0``, French pairs
@@ -45,7 +52,10 @@ What counts as personal:
   text marks as names: a first name of Faker's lists in nine languages with the capitalised word
   after it, a greeting ("Hello Piotr"), a relation ("my son Tomasz"), a signature (the line after
   "Thanks," or a blank line later, after "--", or on the closing's line: "Cheers, Anna"), a display
-  name before an address in a quoted or forwarded header ("From: Anna Berg <…>"), and a part of
+  name before an address in a quoted or forwarded header ("From: Anna Berg <…>"), two or three
+  capitalised words of a header's sender line or attribution without one ("Von: Anna Berg", "On Mon,
+  Anna Berg wrote:"; in lower case they stay words), whose birth a date of birth is ("3 May 1990
+  Anna was born", "geboren am 3.5.1990, Anna"), and a part of
   the sender's ``first.last@`` that the mail writes on a line of its own as a name; a word spelt
   letter by letter (``K-E-L-L-E-R``, ``K E L L E R``) is a name, and its stand-in is spelt so.
 
@@ -66,6 +76,7 @@ from __future__ import annotations
 
 import bisect
 import importlib
+import itertools
 import random
 import re
 import secrets
@@ -200,7 +211,10 @@ ORG_WORDS = _word_set("""club support team board magazine system administrator d
     info office admin noreply no-reply mailer daemon tennis world committee secretary reception helpdesk deals
     offers shop store sale promo marketing events rewards alerts notifications security billing accounts bank
     weekly digest daily updates community academy league federation association verein sports racket racquet
-    ltc tc gmbh ltd inc llc subsystem""")
+    ltc tc gmbh ltd inc llc subsystem treasurer captain officer chair chairman president webmaster welfare county
+    provincial direction vorstand vorsitzender vorsitzende kassenwart jugendwart sportwart bezirkssportwart
+    trainerteam tennisbezirk geschäftsstelle sekretariat secrétariat président trésorier bureau direction accueil
+    junta adjunta presidente tesorero secretaría secretaria recepción rackets racquets""")
 """A display name with one of these names an organisation, not a person."""
 KEEP_SEGMENTS = _word_set("""admin coach tennis club team junior jr sr user member info support mail kids the
     official office mailer daemon postmaster noreply newsletter bounce bounces notifications""")
@@ -227,9 +241,10 @@ SPACED_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{2,4}(?: \d{2,4})+(?![\d:]|[.,/-]\
 CUED_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{1,4}(?:([ -])\d{1,4})(?:\1\d{1,4}){0,4}(?![\d:]|[.,/-]\d)")
 """Five to twelve digits in groups (``48 213``, ``4 82 13``, ``12 34 56 78``): a number only where a
 word says so (``NUMBER_CUE``); alone it is as often a price, a score or a list of courts."""
-CARD_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}(?![\d:]|[.,/-]\d)")
-"""A payment card's 13 to 19 digits in groups of four (``4111-1111-1111-1111``), where they pass
-the Luhn check (``_card_number_spans``): no list of courts or scores does by chance in this shape."""
+CARD_NUMBER = re.compile(r"(?<![\d.,:/+-])\d{4}(?:([ -])\d{4}\1\d{4}\1\d{1,7}|([ -])\d{6}\2\d{5})(?![\d:]|[.,/-]\d)")
+"""A payment card's 13 to 19 digits in groups of four (``4111-1111-1111-1111``) or an American
+Express card's 4-6-5 (``3782 822463 10005``), where they pass the Luhn check
+(``_card_number_spans``): no list of courts or scores does by chance in this shape."""
 NATIONAL_NUMBER = re.compile(r"(?<![\w.,:/+-])(?:\d{3}-\d{2}-\d{4}"
                              r"|[12] ?\d\d ?\d\d ?(?:\d\d|2[AB]) ?\d{3} ?\d{3} ?\d\d)(?![\w-]|[.,/]\d)")
 """A US Social Security number (``123-45-6789``) or a French INSEE number (``1 85 05 78 006 084 36``,
@@ -242,9 +257,36 @@ SPANISH_ID = re.compile(r"(?<![\w.,:/+-])(?:(?P<nie>[XYZ])[ -]?(?P<nie_digits>\d
                         r"|\d\d\.\d{3}\.\d{3}))[ -]?(?P<letter>[A-Z])(?![\w-])")
 """A Spanish DNI (``12345678Z``, ``12.345.678-Z``) or NIE (``X-1234567-L``): a number only where its
 letter is the check of its digits (``_DNI_LETTERS``)."""
+_CLUB_NUMBER_CUE = re.compile(r"(?:booking|buchung|reservation|réservation|reserva|order|bestellung|commande|pedido"
+                              r"|invoice|rechnung|facture|factura|member|mitglied|adhérent|socio|ref)\w*\.?"
+                              r"(?:[ \t]*(?:number|nummer|numéro|número|no|nr|n[°º]|id|#)\.?)?[ \t]*(?:is|ist|est|es|:|=)?"
+                              r"[ \t]*$", re.IGNORECASE)
+"""A word before an id-shaped value that makes it the club's number (a booking, an order, a
+member's): its letters are the club's form and stay, its digits are a number like any other."""
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 """A DNI's letter is this string's character at its number's remainder by 23 (an NIE's ``X``,
 ``Y``, ``Z`` count as a leading 0, 1, 2)."""
+_DOCUMENT_CUE = (
+    r"steuer-?(?:identifikations)?(?:nummer|nr\.?|id(?:-?nr\.?)?)|st\.?-?nr\.?|id-?nr\.?|tax[ \t]+(?:id|number)"
+    r"|(?:personal)?ausweis(?:nummer|nr\.?)?|reisepass(?:nummer|nr\.?)?|pass(?:nummer|nr\.?)|führerschein(?:nummer)?"
+    r"|(?:sozial|renten)versicherungs(?:nummer|nr\.?)?|sv-?(?:nummer|nr\.?)|rv-?nummer"
+    r"|passport|driving[ \t]+licen[cs]e|driver['’]?s[ \t]+licen[cs]e|national[ \t]+insurance|ni[ \t]+number"
+    r"|social[ \t]+security|id[ \t]+card|identity[ \t]+card"
+    r"|passeport|carte[ \t]+(?:d['’]identité|vitale)|(?:numéro[ \t]+de[ \t]+)?sécu(?:rité[ \t]+sociale)?"
+    r"|n°[ \t]*sécu|numéro[ \t]+fiscal|permis[ \t]+de[ \t]+conduire"
+    r"|pasaporte|seguridad[ \t]+social|carn[ée]t[ \t]+de[ \t]+conducir")
+_DOCUMENT_ACRONYM = r"DNI|NIE|NIF|NSS|CNI|NIR|SSN|NINO|TIN"
+"""In capitals only: "nie" is German for never."""
+DOCUMENT_NUMBER = re.compile(
+    rf"(?<![\w-])(?:(?i:{_DOCUMENT_CUE})|{_DOCUMENT_ACRONYM})(?![\w])\.?[ \t]*(?i:(?:number|nummer|numéro|número|no|nr|n[°º]|#)\.?[ \t]*)?"
+    r"(?i:(?:is|ist|est|es|:|=|-)[ \t]*)?(?P<number>(?=[A-Z\d]*\d)[A-Z\d]+(?:[ ./-][A-Z\d]+){0,6})(?![\w:]|[.,/-]\d)")
+"""A tax or identity document's number right after the word that names it ("Steuernummer
+12/345/67890", "Ausweisnummer: L01X00T47", "numéro de passeport : 12 AB 34567", "pasaporte
+PAA123456"): capitals and digits in up to seven groups, every group of it personal (a tax office,
+a passport's letters), so it is replaced whole, letter for letter and digit for digit."""
+GERMAN_SOCIAL_SECURITY_NUMBER = re.compile(r"(?<![\w.,:/+-])\d\d ?[0-3]\d[01]\d\d\d ?[A-Z] ?\d{3}(?![\w-]|[.,/]\d)")
+"""A German Sozialversicherungsnummer (``65 170839 J 003``): the birth date and the birth name's
+initial in one value; no booking or date has this shape."""
 _SORT_CODE = re.compile(r"(?<![\w.,:/+-])\d\d-\d\d-\d\d(?![\w-]|[.,/]\d)")
 _SORT_CODE_CUE = re.compile(r"sort[ \t]?code[ \t]*(?:is|:)?[ \t]*$", re.IGNORECASE)
 _ACCOUNT_AFTER = re.compile(r"[ \t]*[,;/]?[ \t]*(?:(?:account|acct|acc|a/c)\.?(?:[ \t]*(?:no|number|nr)\.?)?[ \t]*:?"
@@ -348,13 +390,17 @@ or a label's and stays."""
 _BIRTH_CUE_AFTER_WORDS = (r"is|was|my|his|her|their|our|the|(?:son|daughter|child|kid)['’]s|ist|war|das|der|des"
                           r"|(?:mein|dein|sein|ihr|unser)(?:e[snrm]?)?|est|était|c['’]est|sa|son|leur|mon|ma|la|le|du"
                           r"|de|es|era|fue|su|mi|el|del")
+_CAPITALISED = r"[A-ZÄÖÜÉÁÍÓÚÑ][^\W\d_]+"
 BIRTH_DATE_BEFORE_ITS_CUE = re.compile(
-    rf"(?<![\w.,:/+-]){_DATE_OF_BIRTH}[ \t]*(?:[(\[,:;-][ \t]*)?(?i:(?:{_BIRTH_CUE_AFTER_WORDS})[ \t]+){{0,3}}"
-    rf"(?i:(?P<cue>{_BIRTH_CUE}))(?!\w)")
+    rf"(?<![\w.,:/+-]){_DATE_OF_BIRTH}[ \t]*(?:[(\[,:;-][ \t]*)?"
+    rf"(?:(?P<who>{_CAPITALISED}(?:[ \t]+{_CAPITALISED})?)(?:['’]s)?[ \t]+)?"
+    rf"(?i:(?:{_BIRTH_CUE_AFTER_WORDS})[ \t]+){{0,3}}(?i:(?P<cue>{_BIRTH_CUE}))(?!\w)")
 """A date of birth with the word that says so after it ("03/04/2009 (date of birth)", "14.3.2011 –
 Geburtsdatum", "2009-04-03 is my son's birthday", "am 3.4.2009 geboren", "12/05/2010 es su fecha
-de nacimiento"), with at most three words between from a closed list, so that no name stands in
-the match."""
+de nacimiento"), with at most three words between from a closed list and, before them, the name
+of whose birth it is ("3 May 1990 Anna was born", "14.3.2011 Quorra's date of birth")."""
+_NAME_AFTER_A_BIRTH_DATE = re.compile(rf"[ \t]*[,:;-]?[ \t]*(?P<who>{_CAPITALISED}(?:[ \t]+{_CAPITALISED})?)(?![\w'’])")
+"""Whose birth a cued date is, right after it ("geboren am 3.5.1990, Anna")."""
 
 _AT_SEPARATOR = (r"[ \t]{0,3}[(\[{<][ \t]{0,3}(?:at|ät|@)[ \t]{0,3}[)\]}>][ \t]{0,3}|[ \t]{0,3}@[ \t]{0,3}"
                  r"|[ \t]{1,3}at[ \t]{1,3}|[ \t]{0,3}-at-[ \t]{0,3}|_at_|[(\[{]a[)\]}]")
@@ -388,6 +434,15 @@ _RELATION = re.compile(r"\b(?:son|daughter|husband|wife|partner|brother|sister|f
                        r"|hija|marido|esposa|señor|señora|sr|sra)\.?,?[ \t]+$", re.IGNORECASE)
 _INTRODUCTION = re.compile(r"\b(?:my name is|i am|i'm|this is|ich bin|ich heiße|je suis|je m'appelle|me llamo"
                            r"|soy|mi nombre es)[ \t]+$", re.IGNORECASE)
+_HEADER_SENDER = re.compile(r"^[> \t]*(?:from|von|de|absender|expéditeur|remitente)[ \t]*:[ \t]*"
+                            r"(?P<who>[^\n<\[(]{1,80}?)[ \t]*(?:[<\[(]|$)", re.IGNORECASE | re.MULTILINE)
+"""The sender's line of a quoted or forwarded header, with or without an address ("Von: Anna Berg",
+"De : Anna Berg", "From: Anna Berg [mailto:…]")."""
+_WROTE = re.compile(r"[ \t]*(?:\(?<[^<>\n]{0,255}>\)?[ \t]*)?(?:wrote|a[ \t]+écrit|escribió|ha[ \t]+escrito)[ \t]*:"
+                    r"|(?:schrieb|wrote)[ \t]+(?P<after>[^\n,:;<>()]{1,80}?)[ \t]*(?:<[^<>\n]{0,255}>[ \t]*)?:",
+                    re.IGNORECASE)
+"""A quote's attribution, the name before it ("On Mon, 3 Mar 2025, Anna Berg wrote:", "Anna Berg a
+écrit :", "Anna Berg escribió:") or after it ("Am 3. März schrieb Anna Berg:")."""
 _CLOSING = re.compile(rf"^(?:{'|'.join(sorted(_CLOSINGS, key=len, reverse=True))})\b(?P<rest>.*)$", re.IGNORECASE)
 """A line that closes a mail; the longest closing first, so that "Best regards, Anna" leaves "Anna"."""
 
@@ -451,24 +506,75 @@ def _displayed_names(text: str) -> Iterator[list[str]]:
 
 def _name_line(line: str) -> list[str]:
     """The words of a line that reads as a name: one to three capitalised words ("Anna Berg,"),
-    none a word that is never a name; else []."""
+    none a word that is never a name, an initial allowed and left out ("Q. Vantablack"); else []."""
     parts = line.replace(",", " ").rstrip("!. ").split()
-    if 0 < len(parts) <= 3 and all(WORD.fullmatch(part) and part[:1].isupper() and fold(part) not in NOT_NAMES
-                                   for part in parts):
-        return parts
+    names = [part for part in parts if not re.fullmatch(r"[A-Z]\.", part)]
+    if 0 < len(names) and len(parts) <= 3 and all(
+            WORD.fullmatch(part) and part[:1].isupper() and fold(part) not in NOT_NAMES for part in names):
+        return names
     return []
 
 
+def _header_names(text: str) -> Iterator[list[str]]:
+    """The names of quoted or forwarded headers that give no address to find them by ("Von: Anna
+    Berg", "On Monday, Anna Berg wrote:"): the capitalised words that end the attribution or fill the
+    sender's line, two or three of them (one is as often a role: "From: Treasurer"); none that names
+    an organisation or a role, or that the text writes in lower case ("From: String Theory Rackets"
+    of a mail about rackets is a shop)."""
+    lower_case = {word for word in WORD.findall(text) if word.islower()}
+
+    def person(words: list[str]) -> list[str]:
+        names = _name_line(" ".join(words))
+        return names if len(names) >= 2 and not {fold(name) for name in names} & ORG_WORDS \
+            and not {name.lower() for name in names} & lower_case else []
+
+    for header in _HEADER_SENDER.finditer(text):
+        if names := person(header["who"].strip("\"' \t").split()):
+            yield names
+    for attribution in _WROTE.finditer(text):
+        if attribution["after"] is not None:
+            words = WORD.findall(attribution["after"])
+        else:  # the name ends what comes before, after the date's last comma: "On Mon, 3 Mar 2025, Anna Berg"
+            before = text[max(text.rfind("\n", 0, attribution.start()) + 1, attribution.start() - 80):attribution.start()]
+            before = re.split(r"[,:;<>()]", before)[-1]
+            tail = list(itertools.takewhile(lambda word: word[:1].isupper(), reversed(WORD.findall(before))))[::-1]
+            words = tail if len(tail) <= 3 else []
+        if names := person(words):
+            yield names
+
+
+def _birth_date_names(text: str) -> Iterator[str]:
+    """The capitalised words that say whose birth a date is: between a date and its birth word ("3
+    May 1990 Anna was born"), or right after a date its birth word comes before ("geboren am
+    3.5.1990, Anna")."""
+    for match in BIRTH_DATE_BEFORE_ITS_CUE.finditer(text):
+        if match["who"]:
+            yield from match["who"].split()
+    for match in BIRTH_DATE.finditer(text):
+        if after := _NAME_AFTER_A_BIRTH_DATE.match(text, match.end()):
+            yield from after["who"].split()
+
+
 _DAY_BEFORE = re.compile(r"(?<![\d:.,/-])(?:[12]?\d|3[01])(?:\.|st|nd|rd|th|er)?[ \t]+(?:of[ \t]+|de[ \t]+)?$")
+_COURT_BEFORE = re.compile(r"(?i:court|platz|pista|terrain|cancha)[ \t]*(?i:no|nr|n[°º]|#)?\.?[ \t]*$")
+_VERB_AFTER = re.compile(r"[ \t]+(?!(?:at|um|à|a|from|von|de|ab|desde|dès|to|bis|till|until|or|oder|ou|o|and|und|et|y"
+                         r"|for|für|pour|para|on|am|le|el)(?![^\W\d_]))[a-zäöüßéèêàç]+(?![^\W\d_])")
+"""A lower-case word after a month's abbreviation that no date goes on with: "Court 3 Jan will come" (a
+name), not "a court 14 Jan at 10:00" (a booking's date)."""
 _DAY_OR_YEAR_AFTER = re.compile(r"\.?[ \t]+(?:(?:[12]?\d|3[01])(?:st|nd|rd|th)?|\d{4})(?![\d:]|[.,]\d)")
 
 
 def _month_of_a_date(text: str, word: re.Match) -> bool:
     """A month's name or abbreviation beside a day's number (or before a year), which some first
     names are too: "Jan" and "Sep" of "Sat 14 Jan", "On Fri, 19 Sep 2025", "Jan 14", "the 3rd of
-    Jan" are months; "Jan Novak", "Hi Jan, 3 courts", "Jan, 14:00" and "at 10:00 Jan will" a name."""
-    return fold(word.group()) in _MONTH_KEYS and bool(
-        _DAY_BEFORE.search(text, max(0, word.start() - 12), word.start()) or _DAY_OR_YEAR_AFTER.match(text, word.end()))
+    Jan" are months; "Jan Novak", "Hi Jan, 3 courts", "Jan, 14:00", "at 10:00 Jan will" and "Court 3
+    Jan will" a name."""
+    if fold(word.group()) not in _MONTH_KEYS:
+        return False
+    day = _DAY_BEFORE.search(text, max(0, word.start() - 12), word.start())
+    courts_number = day and _COURT_BEFORE.search(text, max(0, day.start() - 12), day.start()) \
+        and _VERB_AFTER.match(text, word.end())
+    return bool((day and not courts_number) or _DAY_OR_YEAR_AFTER.match(text, word.end()))
 
 
 def _name_spans(text: str) -> Iterable[tuple[int, int]]:
@@ -513,11 +619,17 @@ class Pseudonymiser:
         self._name_keys: set[str] = set()
         """Folded tokens that are people's names in this file."""
         self._first_like: set[str] = set()
+        self._capitalised_only: set[str] = set()
+        """Name keys known only from a quoted header's line without an address: a name where written
+        with a capital, in lower case a word ("Electricidad Romero" and "la electricidad")."""
         self._usernames: set[str] = set()
         self._references: set[str] = set()
         """Labelled booking ids in another form than the club's (``SQ-2207``): their digits are mapped."""
         self._reference_keys: set[tuple[str, str]] = set()
         """Their letters and digits, to find ``SQ2207`` and ``sq 2207`` too."""
+        self._booking_letters: set[str] = set()
+        """The letters the club writes its booking ids with (``BK`` of ``BK-48213``): an id of a national
+        insurance number's shape that starts with them is a booking's."""
         self._stated_numbers: set[str] = set()
         """Numbers of five or more digits the file writes in one piece: written in groups they are the same."""
         self._stated_lengths: set[int] = set()
@@ -550,6 +662,8 @@ class Pseudonymiser:
             if value.strip():
                 self._add_username(value.strip())
         reference = (row.get("booking_id") or "").strip()
+        if letters := re.match(r"[^\W\d_]+", reference):
+            self._booking_letters.add(letters.group().upper())
         if re.search(r"\d", reference) and not NUMBER.search(reference):
             self._references.add(reference.lower())
             self._originals.update(re.findall(r"\d+", reference))
@@ -595,6 +709,12 @@ class Pseudonymiser:
         for parts in [*map(_name_line, _signatures(text)), *_displayed_names(text)]:
             self._add_names(parts[:1], first=True)
             self._add_names(parts[1:])
+        for parts in _header_names(text):
+            self._capitalised_only.update(fold(part) for part in parts if fold(part) not in self._name_keys)
+            self._add_names(parts[:1], first=True)
+            self._add_names(parts[1:])
+        for index, word in enumerate(_birth_date_names(text)):
+            self._add_names([word], first=index == 0)
 
     @staticmethod
     def _surnames(text: str, words: list[re.Match], index: int) -> list[str]:
@@ -679,7 +799,9 @@ class Pseudonymiser:
             (_spans(PLATE), self._plate), (_spans(IBAN), self._iban),
             (_card_number_spans, self._digit_for_digit),
             (_spans(NATIONAL_NUMBER), self._digit_for_digit), (_sort_code_spans, self._digit_for_digit),
-            (_spans(NATIONAL_INSURANCE_NUMBER), self._national_insurance_number), (_spans(SPANISH_ID), self._spanish_id),
+            (_club_number_cued_spans(NATIONAL_INSURANCE_NUMBER), self._national_insurance_number),
+            (_club_number_cued_spans(SPANISH_ID), self._spanish_id),
+            (_document_number_spans, self._document_number), (_spans(GERMAN_SOCIAL_SECURITY_NUMBER), self._document_number),
             (_spans(PHONE), self._phone), (_spans(NORTH_AMERICAN_PHONE), self._phone),
             (_street_name_spans, self._street_name), (_spans(POSTCODE), self._postcode), (_spans(REFERENCE), self._reference),
             (_spelt_word_spans, self._spelt_word), (_spans(TOKEN), self._username),
@@ -713,7 +835,7 @@ class Pseudonymiser:
         if possessive and (stem := self._name(possessive.group(1))) is not None:
             return stem + possessive.group(2)
         key = fold(word)
-        if key not in self._name_keys or (word.islower() and key in NOT_NAMES):
+        if key not in self._name_keys or (word.islower() and (key in NOT_NAMES or key in self._capitalised_only)):
             return None  # not a name here; or "may", "grant": a word in lower case, whoever is called so
         return _cased(self._stand_in(key, key in self._first_like), word)
 
@@ -763,10 +885,13 @@ class Pseudonymiser:
     def _initial_and_name(self, part: str, ends: bool = True) -> tuple[str, str] | None:
         """``pkowalski`` -> ("p", "kowalski"), and with ``ends`` ``annab`` -> ("anna", "b"), when that
         name is known here (in a free word only the first kind: "change" is not "chan" + "ge")."""
+        def known(name: str) -> bool:  # a header's word in lower case is no name: "restring" is no "re" + "String"
+            return name in self._name_keys and name not in self._capitalised_only
+
         for cut in (1, 2):
-            if len(part) - cut >= 4 and part[cut:] in self._name_keys:
+            if len(part) - cut >= 4 and known(part[cut:]):
                 return part[:cut], part[cut:]
-            if ends and len(part) - cut >= 4 and part[:-cut] in self._name_keys:
+            if ends and len(part) - cut >= 4 and known(part[:-cut]):
                 return part[:-cut], part[-cut:]
         return None
 
@@ -890,13 +1015,26 @@ class Pseudonymiser:
         """The ZIP as the same five digits elsewhere become, and its suffix."""
         return f"{self._number(text[:5])}-{self._number(text[6:])}"
 
-    def _national_insurance_number(self, text: str) -> str:
+    def _national_insurance_number(self, text: str, club_number: bool) -> str:
+        """``club_number``: a word before says it is a booking's, an order's or a member's."""
+        if club_number or text[:2] in self._booking_letters:  # "BK123456A": the club's letters stay
+            return self._digit_for_digit(text)
         return self._same_shape("national insurance number", text)
 
-    def _spanish_id(self, text: str) -> str | None:
+    def _document_number(self, text: str) -> str:
+        """Every group of an identity or tax document's number: its digits as the same number
+        elsewhere becomes (``12 345 678 901`` and ``12345678901`` alike), its letters drawn anew."""
+        letters = re.sub(r"[^A-Z]", "", text)
+        replaced = iter(self._same_shape("document letters", letters) if letters else "")
+        return re.sub(r"[A-Z]", lambda _: next(replaced), self._digit_for_digit(text))
+
+    def _spanish_id(self, text: str, club_number: bool) -> str | None:
         """A DNI's or NIE's digits as the same number elsewhere becomes, with the letter that checks
         them (the original's beside new digits would tell their remainder); None where the letter
-        checks no number (an order number and its item's letter)."""
+        checks no number (an order number and its item's letter). ``club_number``: a word before
+        says it is a member's or an order's number, whose letter is the club's and stays."""
+        if club_number:
+            return self._digit_for_digit(text)
         written = SPANISH_ID.fullmatch(text)
         prefix = str("XYZ".index(written["nie"])) if written["nie"] else ""
         digits = re.sub(r"\D", "", written["nie_digits"] or written["dni_digits"])
@@ -1010,6 +1148,19 @@ class Pseudonymiser:
 
 def _spans(pattern: re.Pattern) -> Callable[[str], Iterable[tuple[int, int]]]:
     return lambda text: [match.span() for match in pattern.finditer(text)]
+
+
+def _club_number_cued_spans(pattern: re.Pattern) -> Callable[[str], Iterable[tuple[int, int, bool]]]:
+    """Each match with whether a word right before makes it the club's number (``_CLUB_NUMBER_CUE``)."""
+    return lambda text: [(*match.span(), bool(_CLUB_NUMBER_CUE.search(text, max(0, match.start() - 40), match.start())))
+                         for match in pattern.finditer(text)]
+
+
+def _document_number_spans(text: str) -> Iterator[tuple[int, int]]:
+    """The number of each DOCUMENT_NUMBER with four digits or more ("passport 2 weeks ago" is none)."""
+    for match in DOCUMENT_NUMBER.finditer(text):
+        if sum(char.isdigit() for char in match["number"]) >= 4:
+            yield match.span("number")
 
 
 def _street_name_spans(text: str) -> Iterable[tuple[int, int]]:
