@@ -1,13 +1,14 @@
 """Fetch mail from an IMAP folder, incrementally and without touching flags until told to.
 
     with ImapMailbox(ImapSettings.from_settings(load_settings())) as mailbox:
-        for ref, raw in mailbox.new_mails(store.known_uids):
+        for ref, raw in mailbox.new_mails_since(store):
             ...store it...
             mailbox.mark_processed(ref.uid)
 
 A mail is known by mailbox + UIDVALIDITY + UID, so each fetch asks the server only for the
-UIDs the store lacks, in bulk. Bodies are fetched with ``BODY.PEEK[]``: nothing is marked
-seen or moved until the caller has stored the ticket, so a crash in between loses nothing.
+UIDs the store lacks, in bulk: those above the highest UID stored, and now and then the whole
+folder's (:meth:`ImapMailbox.new_mails_since`). Bodies are fetched with ``BODY.PEEK[]``: nothing
+is marked seen or moved until the caller has stored the ticket, so a crash in between loses nothing.
 The raw bytes are exactly what the server sent (imap-tools' ``MailMessage`` would re-serialise
 them), and a message over the size cap is never downloaded: an :class:`OversizedMail` with its
 headers stands in for it, for the ticket store to quarantine. The cap holds for what the server
@@ -30,11 +31,12 @@ import imaplib
 import logging
 import re
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
-from typing import Self
+from typing import Protocol, Self
 
 from imap_tools import BaseMailBox
 from imap_tools.errors import ImapToolsError
@@ -55,6 +57,11 @@ SLOWEST_TRANSFER_BYTES_PER_S = 65_536
 """A request's deadline allows its expected bytes at this rate (a 20 MB FETCH: about 5 minutes)."""
 DEADLINE_TIMEOUTS = 4
 """...plus this many read timeouts for the server to start and finish answering."""
+WHOLE_LISTING_EVERY_S = 3600
+"""How often a round lists the whole folder, not only the UIDs above the highest one stored: only
+that finds a mail skipped while flagged \\Deleted and undeleted since (its UID lies below). An hour:
+such a mail waits at most that long, and a club's INBOX of 30,000 mails (a listing of about 1.5 MB)
+is listed whole once an hour, not at each round (every minute)."""
 
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -138,6 +145,19 @@ class UnfetchableMail:
 
 
 NOT_DOWNLOADED = (OversizedMail, UnfetchableMail)
+
+
+class UidLedger(Protocol):
+    """What the ticket store (support/store.py) knows of a folder generation's UIDs: enough for a
+    round to ask the server only for what is new."""
+
+    def known_uids(self, mailbox: str, uidvalidity: str) -> set[str]: ...
+
+    def highest_known_uid(self, mailbox: str, uidvalidity: str) -> int: ...
+
+    def listed_whole_at(self, mailbox: str, uidvalidity: str) -> datetime | None: ...
+
+    def record_listed_whole(self, mailbox: str, uidvalidity: str, at: datetime) -> None: ...
 
 
 class ImapMailbox:
@@ -312,30 +332,63 @@ class ImapMailbox:
 
     # -- fetching -----------------------------------------------------------------------
     def new_mails(self, known_uids: Callable[[str, str], set[str]]) \
-            -> Iterator[tuple[MailRef, bytes | OversizedMail]]:
-        """Every mail of the folder whose UID ``known_uids(mailbox, uidvalidity)`` lacks, oldest first."""
+            -> Iterator[tuple[MailRef, bytes | OversizedMail | UnfetchableMail]]:
+        """Every mail of the folder whose UID ``known_uids(mailbox, uidvalidity)`` lacks, oldest first.
+        The whole folder is listed: a round lists what is new only (:meth:`new_mails_since`)."""
         uidvalidity = self._select()
         mailbox = self.settings.mailbox_name
+        yield from self._unknown_mails(uidvalidity, 0, lambda: known_uids(mailbox, uidvalidity))
+
+    def new_mails_since(self, ledger: UidLedger) \
+            -> Iterator[tuple[MailRef, bytes | OversizedMail | UnfetchableMail]]:
+        """The folder's mails the ledger lacks, oldest first, listing only the UIDs above the highest
+        one it has: mails are handed on oldest first, and the caller stores each before it asks for
+        the next, so every mail below that UID was stored, or left out on purpose (flagged
+        \\Deleted, expunged meanwhile), whatever cut a round.
+
+        A mail left out while flagged \\Deleted and undeleted since lies below it: the whole folder
+        is listed when the last whole listing of this generation is WHOLE_LISTING_EVERY_S old or
+        there is none (a new UIDVALIDITY starts over so, and a store of an earlier release). Such a
+        listing counts once the caller came back after its last mail: a round cut before lists whole
+        again."""
+        uidvalidity = self._select()
+        mailbox = self.settings.mailbox_name
+        started = datetime.now(UTC)
+        last_whole = ledger.listed_whole_at(mailbox, uidvalidity)
+        # a clock stepped back makes the last listing look ahead: listed whole again, not never
+        if last_whole is None or not 0 <= (started - last_whole).total_seconds() < WHOLE_LISTING_EVERY_S:
+            yield from self._unknown_mails(uidvalidity, 0, lambda: ledger.known_uids(mailbox, uidvalidity))
+            ledger.record_listed_whole(mailbox, uidvalidity, started)
+            return
+        nothing_above_is_known = set  # the highest UID stored is the highest known
+        yield from self._unknown_mails(uidvalidity, ledger.highest_known_uid(mailbox, uidvalidity),
+                                       nothing_above_is_known)
+
+    def _unknown_mails(self, uidvalidity: str, above: int, known: Callable[[], Collection[str]]) \
+            -> Iterator[tuple[MailRef, bytes | OversizedMail | UnfetchableMail]]:
+        """The mails above UID ``above`` whose UIDs ``known()`` (asked after the listing) lacks."""
         with self._unavailable_on_error("listing failed"):
-            sizes = self._uid_sizes()
-        known = known_uids(mailbox, uidvalidity)
-        wanted = [(uid, size) for uid, size in sizes.items() if uid not in known]
+            sizes = self._uid_sizes(above)
+        known_now = known()
+        wanted = [(uid, size) for uid, size in sizes.items() if uid not in known_now]
         for uid, raw in self._fetch(wanted, uidvalidity):
             self._fetched_here.add(uid)
-            yield MailRef(mailbox, uidvalidity, uid, None), raw
+            yield MailRef(self.settings.mailbox_name, uidvalidity, uid, None), raw
 
-    def _uid_sizes(self) -> dict[str, int]:
-        """UID → RFC822.SIZE for the whole folder, in one round trip, in UID order, leaving out mails
-        flagged \\Deleted: another client put them in the bin (and its expunge may erase them any
-        moment), and their copy in the processed folder would keep the flag, so the processed folder's
-        next expunge would erase the ticket's mail. Undeleted later, a mail is fetched then."""
-        data = self._command("FETCH", "1:*", "(UID RFC822.SIZE FLAGS)")
+    def _uid_sizes(self, above: int = 0) -> dict[str, int]:
+        """UID → RFC822.SIZE of the folder's mails above UID ``above``, in one round trip, in UID order,
+        leaving out mails flagged \\Deleted: another client put them in the bin (and its expunge may
+        erase them any moment), and their copy in the processed folder would keep the flag, so the
+        processed folder's next expunge would erase the ticket's mail. Undeleted later, a mail is
+        fetched then."""
+        data = self._command("FETCH", f"{above + 1}:*", "(UID RFC822.SIZE FLAGS)")
         sizes = {}
         for item in data:
             line = item[0] if isinstance(item, tuple) else item
             uid, size, flags = _UID.search(line or b""), _SIZE.search(line or b""), _FLAGS.search(line or b"")
-            # skips unsolicited FETCH responses (another client's flag change): they have no size
-            if uid and size and not (flags and _is_deleted(flags.group(1))):
+            # skips unsolicited FETCH responses (another client's flag change): they have no size;
+            # and the highest mail, which "n:*" names even when it is below n (RFC 3501 6.4.8)
+            if uid and size and int(uid.group(1)) > above and not (flags and _is_deleted(flags.group(1))):
                 sizes[uid.group(1).decode()] = int(size.group(1))
         return dict(sorted(sizes.items(), key=lambda pair: int(pair[0])))
 

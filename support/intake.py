@@ -156,7 +156,7 @@ def fetch_imap(store: TicketStore, settings: ImapSettings, trusted_authserv_id: 
                 _mark(store, mailbox, ref)
             else:  # moved or expunged by someone else meanwhile: nothing left to mark
                 store.mark_uid_processed(mailbox_name, uidvalidity, uid)
-        new_ids = ingest(store, mailbox.new_mails(store.known_uids), on_stored=lambda ref: _mark(store, mailbox, ref),
+        new_ids = ingest(store, mailbox.new_mails_since(store), on_stored=lambda ref: _mark(store, mailbox, ref),
                          trusted_authserv_id=trusted_authserv_id, mx_results_placement=mx_results_placement)
     return len(new_ids)
 

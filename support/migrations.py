@@ -191,6 +191,18 @@ MIGRATIONS = [
     """
     ALTER TABLE tickets ADD COLUMN lease_until_boot REAL;
     """,
+    # 10: a fetch round lists only the UIDs above the highest one stored, found by the index without
+    # reading the generation's rows, and the whole folder now and then: when a round last did so,
+    # per folder generation (integrations/imap_mailbox.py, ImapMailbox.new_mails_since)
+    """
+    CREATE INDEX mail_seen_by_uid_number ON mail_seen (mailbox, uidvalidity, CAST(uid AS INTEGER));
+    CREATE TABLE mail_listings (
+        mailbox TEXT NOT NULL,
+        uidvalidity TEXT NOT NULL,
+        listed_whole_at TEXT NOT NULL,
+        PRIMARY KEY (mailbox, uidvalidity)
+    );
+    """,
 ]
 
 

@@ -153,6 +153,25 @@ class TicketStore:
         rows = self.db.execute("SELECT uid FROM mail_seen WHERE mailbox=? AND uidvalidity=?", (mailbox, uidvalidity))
         return {row[0] for row in rows}
 
+    def highest_known_uid(self, mailbox: str, uidvalidity: str) -> int:
+        """The highest UID seen in one mailbox generation (0: none), read off an index whatever the
+        number of rows: a round asks the server only for the UIDs above it."""
+        # the expression must be the index's (migration 10), or SQLite reads every row of the generation
+        row = self.db.execute("SELECT MAX(CAST(uid AS INTEGER)) FROM mail_seen WHERE mailbox=? AND uidvalidity=?",
+                              (mailbox, uidvalidity)).fetchone()
+        return row[0] or 0
+
+    def listed_whole_at(self, mailbox: str, uidvalidity: str) -> datetime | None:
+        """When a round last listed the whole folder of this generation and stored all it found (None: never)."""
+        row = self.db.execute("SELECT listed_whole_at FROM mail_listings WHERE mailbox=? AND uidvalidity=?",
+                              (mailbox, uidvalidity)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def record_listed_whole(self, mailbox: str, uidvalidity: str, at: datetime) -> None:
+        self.write("INSERT INTO mail_listings (mailbox, uidvalidity, listed_whole_at) VALUES (?,?,?)"
+                   " ON CONFLICT (mailbox, uidvalidity) DO UPDATE SET listed_whole_at=excluded.listed_whole_at",
+                   (mailbox, uidvalidity, at.isoformat(timespec="seconds")))
+
     def add_ticket(self, ref: MailRef, *, content_hash: str | None = None, sender: str = "", subject: str = "",
                    body: str = "", mail_date: str | None = None, machine_mail: str | None = None,
                    quarantine_reason: str | None = None, reply_to: str | None = None,
