@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     app_address: str = "127.0.0.1"
     """Where the app listens; another address exposes it to the network."""
 
+    # -- what a move may do unseen (support/actions.py) ------------------------------------------
+    move_horizon_days: int = Field(default=366, ge=1)
+    """A booking move to a start more days than this from now goes to review, naming the date: no
+    club takes bookings years ahead, so such a date is a year typed wrong (by the member or the
+    model) or a forged Date header. A year and a day by default: a date written without a year
+    resolves to its next occurrence, at most a year ahead, so no date a member writes that way is
+    flagged (none of the 294 resolved moves of training/data/); only a stated year lands beyond."""
+
     # -- learning from the operator (support/corrections.py) ----------------------------------------
     collect_corrections: bool = True
     """Keep each decided ticket as a labelled example in the ticket store (the model's answer, the

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar, NamedTuple
 
+from core.settings import Settings
 from core.text import unseen
 from integrations.club_api import (
+    Booking,
     ClubApi,
     ClubRequest,
     Member,
@@ -101,6 +103,13 @@ def club_domain_findings(new_address: str, club_address: str) -> list[str]:
     return [f"{CLUB_DOMAIN_ADDRESS}: {new_address} {reads_as} the club's domain {club_domain}; {CHECK_THE_CLUB_ASKED}"]
 
 
+MOVE_HORIZON_DAYS: int = Settings.model_fields["move_horizon_days"].default
+MOVE_FAR_AHEAD = "the new start is far ahead"
+"""Prefix of the flag for a move beyond ``move_horizon_days`` from now: the club would book it."""
+MOVE_CHANGES_NOTHING = "the move changes nothing"
+"""Prefix of the flag for a move to the start (and court) the booking already has: the club would
+"move" it in place and the member be told it was moved, where a date or time was misread."""
+
 ONE_ADDRESS = re.compile(r"[^@\s,;<>()\"]+@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+")
 """A bare address (name@domain): no second address, display name or list that would reach someone else."""
 
@@ -154,11 +163,13 @@ class ActionKind:
         raise NotImplementedError
 
     def check(self, params: dict, fields: dict, sender_address: str, api: ClubApi, *,
-              self_service_signup: bool = False, earlier: dict | None = None) -> Checked:
+              self_service_signup: bool = False, earlier: dict | None = None,
+              move_horizon_days: int = MOVE_HORIZON_DAYS) -> Checked:
         """Completed parameters (e.g. the account found from the sender), the flags a person must
         see and the account concerned, from the backend's records. ``earlier``: the parameters
         of this kind's call the ticket already made (or may have made), whose own effect must
-        not be held against approving it again. Raises ActionProblem."""
+        not be held against approving it again. ``move_horizon_days``: the setting of that name.
+        Raises ActionProblem."""
         raise NotImplementedError
 
     def request(self, params: dict) -> ClubRequest:
@@ -200,7 +211,8 @@ class InviteMember(ActionKind):
         return {"username": fields["username"], "name": fields.get("member_name") or fields["username"],
                 "email": fields["member_email"]}
 
-    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None,
+              move_horizon_days=MOVE_HORIZON_DAYS):
         made_earlier = earlier is not None and earlier.get("username") == params["username"]
         if not made_earlier and api.find_member(username=params["username"]):  # ours: replayed by its key
             raise ActionProblem(f"username {params['username']} is already taken")
@@ -242,7 +254,8 @@ class PasswordReset(ActionKind):
     def build(self, fields):
         return {"username": fields.get("username")}
 
-    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None,
+              move_horizon_days=MOVE_HORIZON_DAYS):
         username = params["username"]
         if not username and not sender_address:
             raise ActionProblem("no username, and the From holds no single address to find the account by: "
@@ -287,7 +300,8 @@ class _BookingAction(ActionKind):
                              f"not {self.status_after!r}")
         return booking
 
-    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None):
+    def check(self, params, fields, sender_address, api, *, self_service_signup=False, earlier=None,
+              move_horizon_days=MOVE_HORIZON_DAYS):
         booking = api.booking(params["booking_id"])
         if booking is None:
             raise ActionProblem(f"booking {params['booking_id']} does not exist")
@@ -300,10 +314,15 @@ class _BookingAction(ActionKind):
         member = api.find_member(username=booking.username)
         flags = sender_flags(member, sender_address) if member else [
             f"{SENDER_MISMATCH}: the booking's member is unknown"]
-        return Checked(self.complete(params, booking.start), flags, member)
+        completed = self.complete(params, booking.start)
+        return Checked(completed, flags + self.findings(completed, booking, move_horizon_days), member)
 
     def complete(self, params: dict, current_start: datetime) -> dict:
         return params
+
+    def findings(self, params: dict, booking: Booking, move_horizon_days: int) -> list[str]:
+        """What a person must see about a call the club would carry out as asked."""
+        return []
 
 
 class CancelBooking(_BookingAction):
@@ -336,6 +355,21 @@ class MoveBooking(_BookingAction):
     def complete(self, params, current_start):
         start = new_start(current_start, params["new_date"], params["new_time"])
         return {**params, "start": start.isoformat(timespec="minutes")}
+
+    def findings(self, params, booking, move_horizon_days):
+        # a start in the past, or a booking that has started, the club refuses by itself
+        start, booking_id = datetime.fromisoformat(params["start"]), booking.booking_id
+        findings = []
+        if start - datetime.now() > timedelta(days=move_horizon_days):
+            findings.append(f"{MOVE_FAR_AHEAD}: {booking_id} would move to {start:%Y-%m-%d %H:%M}, "
+                            f"{(start.date() - date.today()).days} days from now, beyond the {move_horizon_days} days "
+                            "any booking is taken for: check the date the mail asks for (a year written wrong, or a "
+                            "mail dated wrong)")
+        same_court = not params.get("court") or params["court"].casefold() == booking.court.casefold()
+        if start == booking.start and same_court:
+            findings.append(f"{MOVE_CHANGES_NOTHING}: {booking_id} already starts at {start:%Y-%m-%d %H:%M} on "
+                            f"{booking.court}: check the date and time the mail asks for")
+        return findings
 
     def request(self, params):
         return move_request(params["booking_id"], datetime.fromisoformat(params["start"]), params.get("court"))
@@ -447,12 +481,14 @@ def call_fields(fields: dict) -> dict:
 
 
 def check_action(action: Action, fields: dict, sender: str, api: ClubApi, *,
-                 self_service_signup: bool = False, earlier: dict | None = None) -> tuple[Action, Checked]:
+                 self_service_signup: bool = False, earlier: dict | None = None,
+                 move_horizon_days: int = MOVE_HORIZON_DAYS) -> tuple[Action, Checked]:
     """Validate ``action`` against the backend; returns it completed, and what the check found.
-    ``earlier``: see ActionKind.check."""
+    ``earlier``, ``move_horizon_days``: see ActionKind.check."""
     # never the first of several addresses (parseaddr's reading): a From without exactly one matches no account
     checked = action.definition.check(action.params, call_fields(fields), sender_address(sender) or "", api,
-                                      self_service_signup=self_service_signup, earlier=earlier)
+                                      self_service_signup=self_service_signup, earlier=earlier,
+                                      move_horizon_days=move_horizon_days)
     return Action(action.kind, checked.params), checked
 
 

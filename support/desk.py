@@ -48,7 +48,8 @@ def build_workflow(store: TicketStore, settings: Settings) -> Workflow | None:
     sender = SmtpSender(smtp) if smtp else OutboxSender(settings.outbox)
     from_address = smtp.from_address if smtp else settings.support_address
     trust = TrustPolicy(authentication_on=bool(settings.trusted_authserv_id),
-                        self_service_signup=settings.self_service_signup)
+                        self_service_signup=settings.self_service_signup,
+                        move_horizon_days=settings.move_horizon_days)
     return Workflow(store, api, sender, from_address=from_address, mailbox=ImapReplyFiling(imap) if imap else None,
                     trust=trust, review_thresholds=inbox_review_rule(settings).thresholds)
 

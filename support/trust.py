@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from integrations.sender_auth import address_tricks, looks_alike, sender_address
-from support.actions import SENDER_MISMATCH
+from support.actions import MOVE_HORIZON_DAYS, SENDER_MISMATCH
 from support.records import Ticket
 
 SENDER_NOT_AUTHENTICATED = "sender not authenticated"
@@ -41,6 +41,8 @@ class TrustPolicy:
     """ACEDESK_TRUSTED_AUTHSERV_ID is set: the club's MX's verdicts count."""
     self_service_signup: bool = False
     """A non-member may ask for an invitation for themselves without review."""
+    move_horizon_days: int = MOVE_HORIZON_DAYS
+    """A booking move further ahead than this many days goes to review (ACEDESK_MOVE_HORIZON_DAYS)."""
 
 
 def account_action_findings(ticket: Ticket, account_email: str | None,
