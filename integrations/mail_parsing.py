@@ -381,8 +381,10 @@ def machine_mail_reason(headers: dict[str, str], sender: str) -> str | None:
     lowered = {key.lower(): value.strip().lower() for key, value in headers.items()}
     if lowered.get("auto-submitted", "no") != "no":
         return f"Auto-Submitted: {lowered['auto-submitted']}"
-    if lowered.get("precedence") in ("bulk", "junk", "list"):
+    if lowered.get("precedence") in ("bulk", "junk", "list", "auto_reply"):
         return f"Precedence: {lowered['precedence']}"
+    if "".join(lowered.get("return-path", "x").split()) == "<>":  # the null sender: RFC 3834 says never answer
+        return "Return-Path: <> (a bounce or an automatic reply)"
     for header in ("x-autoreply", "x-autorespond", "x-auto-response-suppress", "list-id", "list-unsubscribe"):
         if header in lowered:
             return f"{header} header"

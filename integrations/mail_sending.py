@@ -217,6 +217,12 @@ def _display_name_for(address: str, sender_display: str) -> str:
     return name if from_address.lower() == address.lower() else ""
 
 
+def can_reply_to(value: str) -> bool:
+    """Whether a reply can be written to the address ``value`` names: one whose local part needs
+    SMTPUTF8 (``jörg@example.org``) cannot, nor an address the email package refuses."""
+    return bool(_first_name_and_address(value)[1])
+
+
 def _first_name_and_address(value: str) -> tuple[str, str]:
     # Only an address a message can be sent to: ``=?utf-8?q?a=0D=0A_e@vil.net?= <anna@x>`` reads
     # as two, the encoded word first, and the reply built on it would fail at every try.

@@ -33,7 +33,7 @@ from typing import Protocol
 
 from core.mail import MailRef
 from core.processes import process_name
-from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable
+from integrations.club_api import ClubApi, ClubApiError, ClubApiUnavailable, Member
 from integrations.imap_mailbox import ImapUnavailable
 from integrations.mail_sending import (
     MAIL_POLICY,
@@ -42,9 +42,10 @@ from integrations.mail_sending import (
     MailSendError,
     OriginalMail,
     build_reply,
+    can_reply_to,
     message_bytes,
 )
-from integrations.sender_auth import sole_mailbox
+from integrations.sender_auth import address_key, sole_mailbox
 from model.review import DEFAULT_RULE, ReviewThresholds
 from support.actions import (
     SENDER_MISMATCH,
@@ -75,6 +76,8 @@ NEEDS_OVERRIDE = (SENDER_MISMATCH, SENDER_NOT_AUTHENTICATED, REASON_PREFIX)
 CHECK_THE_SENT_FOLDER = ("check the outbox or the Sent folder, then reject the ticket if it went out, or approve "
                          "it again to send the reply (once more)")
 DELIVERY_UNKNOWN = f"the reply may have gone out before a crash: {CHECK_THE_SENT_FOLDER}"
+ADDRESS_ON_FILE_CHANGED = ("the reply was not sent: {username}'s address on file {now}, not {then} as approved: "
+                           "approve it again to send it to the address the club has now")
 EXECUTE = "execute"
 """The step whose failures are counted (and park a ticket after three)."""
 FILE_REPLY = "file_reply"
@@ -96,6 +99,8 @@ class Check:
     Reply-To; an invitation's requester; otherwise the Reply-To or the From."""
     notes: list[str] = field(default_factory=list)
     """Shown beside the decision, blocking nothing (e.g. sender authentication is off)."""
+    member: Member | None = None
+    """The member whose address on file ``recipient`` is (None: no account decides where it goes)."""
 
     @property
     def blocking(self) -> list[str]:
@@ -163,8 +168,13 @@ def _no_crash(step: str) -> None:
 
 def reply_address(ticket: Ticket) -> str:
     """Where a reply that no account's address decides goes: the mail's Reply-To (flagged at intake
-    when it is not the sender), else the From's one address."""
-    return ticket.reply_to or sole_sender(ticket)
+    when it is not the sender), else the From's one address. Where the From holds several, a Reply-To
+    counts only when it is flagged as going elsewhere: one naming an address of that From is not
+    flagged, and intake stores the From's first address as the Reply-To of one that names none
+    (``anna@x <b@y>`` with ``Reply-To: nobody`` was answered to anna@x, whom the From only shows)."""
+    if ticket.reply_to and (sole_mailbox(ticket.sender) is not None or reply_only_findings(ticket)):
+        return ticket.reply_to
+    return sole_sender(ticket)
 
 
 def sole_sender(ticket: Ticket) -> str:
@@ -211,6 +221,13 @@ class Workflow:
     def check(self, ticket_id: int, edits: dict | None = None) -> Check:
         """What approving the ticket (with ``edits`` applied) would do: the action, the flags a
         person must see, where the reply goes. Raises ActionProblem when it cannot run as it stands."""
+        check = self._check(ticket_id, edits)
+        if not can_reply_to(check.recipient):  # else the club acts, and the reply fails at every try
+            raise ActionProblem(f"no reply can be written to {check.recipient} (an address this desk cannot send "
+                                "to): reply from your own mail client and reject the ticket")
+        return check
+
+    def _check(self, ticket_id: int, edits: dict | None) -> Check:
         ticket = self.store.ticket(ticket_id)
         if edits is not None:
             ticket = replace(ticket, edits=edits)
@@ -237,16 +254,17 @@ class Workflow:
         earlier = previous.request if previous and previous.kind == action.kind and previous.status != "refused" \
             else None
         action, checked = check_action(action, fields, ticket.sender, self.api,
-                                       self_service_signup=self.trust.self_service_signup, earlier=earlier)
+                                       self_service_signup=self.trust.self_service_signup, earlier=earlier,
+                                       move_horizon_days=self.trust.move_horizon_days)
         flags += checked.flags
         member = checked.member
         on_file = mailbox_text(member.name, member.email) if member else None
         if not action.definition.changes_an_account:  # an invitation: to the requester (a member: on file)
             trust_flags, notes = invitation_findings(ticket, member is not None, self.trust)
             trust_flags += club_domain_findings(action.params["email"], self.from_address)
-            return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
+            return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes, member)
         trust_flags, notes = account_action_findings(ticket, member and member.email, self.trust)
-        return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes)
+        return Check(action, flags + trust_flags, on_file or sole_sender(ticket), notes, member)
 
     def approve(self, ticket_id: int, actor: str, *, reply: str | None = None, fields: dict | None = None,
                 override_reason: str | None = None, shown: Shown | None = None) -> None:
@@ -261,6 +279,8 @@ class Workflow:
             raise ActionProblem(CHANGED_SINCE_SHOWN)
         action, blocking = check.action, check.blocking
         edits["recipient"] = check.recipient  # what the operator confirmed is where the reply goes
+        if check.member is not None:  # looked up again before the reply goes out (ADDRESS_ON_FILE_CHANGED)
+            edits["account"] = {"username": check.member.username, "email": check.member.email}
         override_reason = (override_reason or "").strip() or None
         if blocking and not override_reason:
             raise NeedsOverride("; ".join(blocking) + ": an override with a reason is needed")
@@ -440,6 +460,12 @@ class Workflow:
     # -- the reply ----------------------------------------------------------------------------
     def _reply(self, ticket_id: int) -> str:
         reply = self.store.reply(ticket_id)
+        # Hours may pass between the approval and the sending (a crash, the mail server away): an
+        # account's news goes only to the address the club has for the member as it goes out.
+        if (reply is None or reply.status == "prepared") and \
+                (moved := self._address_on_file_changed(self.store.ticket(ticket_id))):
+            self.store.fail(ticket_id, moved, self.worker, step="reply")
+            return State.FAILED
         if reply is None:
             message = self._build_reply(self.store.ticket(ticket_id))
             self.store.add_reply(ticket_id, message["Message-ID"], message_bytes(message))
@@ -470,6 +496,21 @@ class Workflow:
             self.checkpoint("replied")
         self._after_reply(ticket_id)
         return State.REPLIED
+
+    def _address_on_file_changed(self, ticket: Ticket) -> str | None:
+        """Why the reply may not go to the address the approval confirmed for the member: the club has
+        another one for them now, none, or cannot say. None when it may, or when no account decides."""
+        confirmed = (ticket.edits or {}).get("account")
+        if not confirmed:
+            return None
+        try:
+            member = self.api.find_member(username=confirmed["username"])
+        except ClubApiError as error:  # retried: the reply waits for the club's answer
+            return f"the reply waits for {confirmed['username']}'s address on file: {_unavailable(error)}"
+        if member is not None and address_key(member.email) == address_key(confirmed["email"]):
+            return None
+        now = f"is now {member.email}" if member is not None else "is gone (no such member any more)"
+        return ADDRESS_ON_FILE_CHANGED.format(username=confirmed["username"], now=now, then=confirmed["email"])
 
     def _build_reply(self, ticket: Ticket) -> EmailMessage:
         fields = ticket.fields

@@ -66,6 +66,10 @@ def test_every_corpus_message_is_parsed_or_rejected_with_a_reason(path):
     ({"Auto-Submitted": "auto-replied"}, "tom@example.org", "Auto-Submitted"),
     ({"Auto-Submitted": "no"}, "tom@example.org", None),
     ({"Precedence": "bulk"}, "news@example.org", "Precedence"),
+    ({"Precedence": "auto_reply"}, "tom@example.org", "Precedence"),  # missed before
+    ({"Return-Path": "<>"}, "Mail System <bounces@mx.example.org>", "Return-Path"),  # missed before: RFC 3834's null sender
+    ({"Return-Path": "< >"}, "tom@example.org", "Return-Path"),
+    ({"Return-Path": "<tom@example.org>"}, "tom@example.org", None),
     ({"List-Id": "<club.example.org>"}, "news@example.org", "list-id"),
     ({"X-Autoreply": "yes"}, "tom@example.org", "x-autoreply"),
     ({"Content-Type": "multipart/report; report-type=delivery-status"}, "x@example.org", "bounce"),
