@@ -16,7 +16,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -32,9 +34,11 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from core.files import write_json_atomically
+from model.calibration import CALIBRATION_FILE
 from model.loading import load_base_model, load_tokenizer, pick_device, set_threads
-from model.metadata import read_answer_tokens, write_answer_tokens, write_metadata
+from model.metadata import read_answer_tokens, replace_adapter_files, write_answer_tokens, write_metadata
 from model.prompt import PromptStyle, style_for
+from model.review import REVIEW_RULE_FILE
 from training import corrections, data_checks, layout
 from training.config import TrainConfig, parse_config, path_list
 from training.dataset import (
@@ -54,6 +58,7 @@ def setup(config: TrainConfig) -> Path:
     set_threads(config.threads)
     set_seed(config.seed)
     out_dir = Path(config.out_dir)
+    refuse_an_earlier_run(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device()
 
@@ -158,6 +163,23 @@ def leave_process_group(trainer: Trainer, timeout_s: float = 120.0) -> None:
         os._exit(0)
 
 
+def refuse_an_earlier_run(config: TrainConfig) -> None:
+    """Ends a new run (not ``resume``), before it writes anything, whose ``out_dir`` holds another
+    run's adapter, checkpoints or progress: the same config run twice (``runs/default``) replaced
+    the earlier adapter, wrote its own checkpoint-N over the earlier ones beside those it did not
+    reach, and appended a second curve to the earlier progress, one run to every page. The page's
+    runs each get a folder of their own (training/runs.py ``launch_run``)."""
+    out_dir = Path(config.out_dir)
+    if config.resume or not is_main_process():  # other processes of one launch find the main one's files
+        return
+    found = [name for name in (layout.FINAL_ADAPTER, layout.PROGRESS_FILE) if (out_dir / name).exists()]
+    found += [folder.name for _, folder in layout.checkpoints(out_dir)]
+    if found:
+        raise SystemExit(f"error: {out_dir} already holds a run ({', '.join(found[:4])}): a new run there would "
+                         "replace its adapter and checkpoints. Name another out_dir (--out_dir runs/NEW-NAME), "
+                         "or continue that run with --resume true.")
+
+
 def refuse_measured_mails(config: TrainConfig) -> None:
     """Ends the run, before any model loads, when its training data holds mails of a file models
     are measured on, however copied (the Training page checks the same before it launches a run):
@@ -237,15 +259,28 @@ def top_layer_linears(model, top: int) -> list[str]:
     return names
 
 
+MEASURED_BESIDE_ADAPTER = (REVIEW_RULE_FILE, CALIBRATION_FILE, layout.EVAL_METRICS)
+"""Files chosen or measured on an adapter's answers: a continued run's new weights are not those."""
+
+
 def save_adapter(trainer: Trainer, config: TrainConfig, style_name: str, metrics: dict,
                  answers: set[int]) -> Path:
+    """``out_dir/adapter``, written beside it first and then put in place whole (a continued run
+    replaces the adapter a page or the inbox may be reading), without what measured the one it replaces."""
     adapter_dir = Path(config.out_dir) / layout.FINAL_ADAPTER
     if trainer.is_world_process_zero():
-        trainer.model.save_pretrained(adapter_dir)
-        write_metadata(adapter_dir, config.base_model, style_name, asdict(config))
-        write_answer_tokens(adapter_dir, answers)
-        # last, and whole or not at all: its presence is what marks the adapter complete (build_adapter)
-        write_json_atomically(adapter_dir / layout.TRAIN_METRICS, metrics)
+        staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=config.out_dir))
+        try:
+            trainer.model.save_pretrained(staging)
+            write_metadata(staging, config.base_model, style_name, asdict(config))
+            write_answer_tokens(staging, answers)
+            write_json_atomically(staging / layout.TRAIN_METRICS, metrics)
+            # last: its presence is what marks the adapter complete (build_adapter)
+            names = sorted((path.name for path in staging.iterdir()), key=lambda name: name == layout.TRAIN_METRICS)
+            replace_adapter_files(adapter_dir, {name: staging / name for name in names},
+                                  remove=MEASURED_BESIDE_ADAPTER)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         append_event(config.out_dir, {"event": "saved", "adapter": str(adapter_dir)})
     return adapter_dir
 
