@@ -17,9 +17,10 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -114,19 +115,40 @@ class OriginalMail:
     """The original's own In-Reply-To: threads a reply to a mail that has no References."""
 
 
-def original_from_headers(headers: Mapping[str, str], sender: str, subject: str) -> OriginalMail:
-    """The :class:`OriginalMail` of a parsed mail (``ParsedMail.headers``, sender and subject)."""
-    lowered = {key.lower(): str(value) for key, value in headers.items()}
-    _, reply_to = _first_name_and_address(lowered.get("reply-to", ""))
+HeaderFields = Mapping[str, str] | Iterable[tuple[str, str]]
+"""A mail's header fields: in order, repeated ones kept (``ParsedMail.header_items``), or by name."""
+
+
+def original_from_headers(headers: HeaderFields, sender: str, subject: str) -> OriginalMail:
+    """The :class:`OriginalMail` of a parsed mail (``ParsedMail.header_items``, sender and subject).
+    Of a field written twice the first counts, as mail clients read it."""
+    lowered = _first_fields(headers)
     _, from_address = _first_name_and_address(sender)
     return OriginalMail(
         message_id=_first_message_id(lowered.get("message-id")),
         references=_message_ids(lowered.get("references")) or None,
         subject=subject,
-        reply_to_address=reply_to or from_address or sender,
+        reply_to_address=reply_to_recipient(headers) or from_address or sender,
         sender_display=sender,
         in_reply_to=_message_ids(lowered.get("in-reply-to")) or None,
     )
+
+
+def reply_to_recipient(headers: HeaderFields) -> str | None:
+    """The address the mail's Reply-To asks replies to go to: the first address a reply can be
+    written to in its first Reply-To field, which is the one mail clients answer (a second field
+    after it changes nothing). None when it has none, or none such (``Reply-To: nobody``, an empty
+    group, ``anna@[10.0.0.1]``): never the From's address in its place."""
+    _, address = _first_name_and_address(_first_fields(headers).get("reply-to", ""))
+    return address or None
+
+
+def _first_fields(headers: HeaderFields) -> dict[str, str]:
+    """Each field name, lower-cased, with the value of its first field."""
+    first: dict[str, str] = {}
+    for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+        first.setdefault(str(name).strip().lower(), str(value))
+    return first
 
 
 def build_reply(original: OriginalMail, *, from_address: str, body: str, domain: str) -> EmailMessage:
@@ -219,7 +241,8 @@ def _display_name_for(address: str, sender_display: str) -> str:
 
 def can_reply_to(value: str) -> bool:
     """Whether a reply can be written to the address ``value`` names: one whose local part needs
-    SMTPUTF8 (``jörg@example.org``) cannot, nor an address the email package refuses."""
+    SMTPUTF8 (``jörg@example.org``) cannot, nor an address the email package refuses, nor one at a
+    host rather than a domain (``anna@[10.0.0.1]``, ``anna@127.0.0.1``: see :func:`_names_a_host`)."""
     return bool(_first_name_and_address(value)[1])
 
 
@@ -252,10 +275,19 @@ def _with_ascii_domain(address: str) -> str:
 
 def _sendable(address: str) -> bool:
     try:
-        Address(addr_spec=address)
-    except (ValueError, IndexError):  # the email package's defects are ValueErrors
+        parsed = Address(addr_spec=address)
+    # the email package's defects are ValueErrors; its parser's own errors are not ("anna@x.example.")
+    except (ValueError, IndexError, HeaderParseError):
         return False
-    return True
+    return not _names_a_host(parsed.domain)
+
+
+def _names_a_host(domain: str) -> bool:
+    """Whether a domain names a host by its IP address: a domain literal (``[127.0.0.1]``,
+    ``[IPv6:::1]``, RFC 5321 §4.1.3) or a name ending in a number (``127.0.0.1``; no top-level
+    domain is all digits). The club's relay would deliver a reply there, to a host the mail's
+    sender chose, inside the club's network as easily as outside it; a member has a domain."""
+    return domain.startswith("[") or domain.rpartition(".")[2].isdigit()
 
 
 def _message_ids(value: str | None) -> str:

@@ -63,8 +63,9 @@ refuses, the clauses between ``;`` are read one by one with comments removed, an
 still cannot be read (such as one with UTF-8 in a value) is skipped and counted in the reason.
 Nothing here raises on broken input.
 
-:func:`address_tricks` names the tricks a From header can play on a reader, and
-:func:`looks_alike` tells whether two domains are easy to mistake for each other.
+:func:`address_tricks` names the tricks a From header can play on a reader, :func:`reply_to_tricks`
+those of a Reply-To that does not plainly name one address, and :func:`looks_alike` tells whether
+two domains are easy to mistake for each other.
 """
 
 from __future__ import annotations
@@ -450,6 +451,44 @@ def address_tricks(from_header: str, reply_to_header: str | None) -> list[str]:
         sender = mailboxes[0].address if len(mailboxes) == 1 else "the From address"
         flags.append(f"replies would go to {', '.join(dict.fromkeys(elsewhere))}, not the sender {sender}")
     return flags
+
+
+def reply_to_tricks(from_header: str, reply_to_fields: Sequence[str], recipient: str | None) -> list[str]:
+    """Plain-words flags for a mail's Reply-To fields (as written, in order) that do not plainly name
+    the one address a reply goes to; [] for none, or one field naming one address.
+
+    ``recipient`` is that address (``mail_sending.reply_to_recipient``: the first field's first
+    address a reply can be written to; None when there is none). Flags several fields (a mail client
+    answers the first, another reader may show the last), a first field naming no such address (a
+    name, an empty group, ``anna@[10.0.0.1]``: it is not used) or several (a mail client answers
+    them all, a reply from here its first alone), and a Reply-To naming one of the addresses of a From
+    that holds several: it picks one of them, but which of them wrote is unclear, so it is no
+    "elsewhere" for :func:`address_tricks` and never the recipient (``workflow.reply_address``).
+    """
+    if not reply_to_fields:
+        return []
+    flags = []
+    if len(reply_to_fields) > 1:
+        flags.append(f"the mail has {len(reply_to_fields)} Reply-To header fields: only the first counts, as for a "
+                     "mail client")
+    named = _mailboxes(reply_to_fields[0])
+    if recipient is None:
+        shown = _excerpt(reply_to_fields[0]) or "empty"
+        flags.append(f"the Reply-To header names no address a reply can be sent to ({shown}): it is not used")
+    elif len(named) > 1:
+        flags.append(f"the Reply-To header holds {len(named)} addresses ({', '.join(m.address for m in named)}): "
+                     f"a reply goes to {recipient} alone")
+    senders = _mailboxes(from_header)
+    if recipient and len(senders) > 1 and address_key(recipient) in {address_key(m.address) for m in senders}:
+        flags.append(f"the Reply-To header names {recipient}, one of the From's {len(senders)} addresses: which of "
+                     "them wrote the mail is unclear")
+    return flags
+
+
+def _excerpt(text: str, limit: int = 100) -> str:
+    """A header value as a flag quotes it: on one line, and cut where a crafted one goes on and on."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def sender_address(from_header: str) -> str | None:

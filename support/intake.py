@@ -31,8 +31,8 @@ from integrations.imap_mailbox import (
     UnfetchableMail,
 )
 from integrations.mail_parsing import MailParseError, machine_mail_reason, parse_eml
-from integrations.mail_sending import original_from_headers
-from integrations.sender_auth import address_tricks, authenticate_sender
+from integrations.mail_sending import original_from_headers, reply_to_recipient
+from integrations.sender_auth import address_tricks, authenticate_sender, reply_to_tricks
 from support.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,23 @@ def store_mail(store: TicketStore, ref: MailRef, raw: bytes | OversizedMail | Un
     try:
         parsed = parse_eml(raw)
         email = parsed.email
-        original = original_from_headers(parsed.headers, email.sender, email.subject)
+        # Every field in order: of a field written twice (Reply-To) the first counts, as for a mail client.
+        original = original_from_headers(parsed.header_items, email.sender, email.subject)
+        reply_to = reply_to_recipient(parsed.header_items)  # the Reply-To's own, never the From's in its place
+        reply_to_fields = [value for name, value in parsed.raw_header_items if name.strip().lower() == "reply-to"]
         # Authentication and tricks read the header as written: decoding or Python's reading of a
         # malformed From (``a@x.example <b@y.example>`` becomes ``a@x.example``) hides what the MX saw.
         verdict = authenticate_sender(parsed.raw_header_items, parsed.raw_from, trusted_authserv_id,
                                       parsed.header_problems, mx_results_placement)
-        has_reply_to = any(name.lower() == "reply-to" for name in parsed.headers)
         fields = {
             "sender": email.sender, "subject": email.subject, "body": email.body,
             "mail_date": email.date.isoformat() if email.date else None,
             "machine_mail": machine_mail_reason(parsed.headers, email.sender),
-            "reply_to": original.reply_to_address if has_reply_to else None,  # only a Reply-To the mail has
-            "references": original.references or original.in_reply_to, "sender_auth": asdict(verdict),
-            "flags": list(dict.fromkeys([*address_tricks(parsed.raw_from, None), *parsed.header_problems]))}
+            "reply_to": reply_to, "references": original.references or original.in_reply_to,
+            "sender_auth": asdict(verdict),
+            "flags": list(dict.fromkeys([*address_tricks(parsed.raw_from, None),
+                                         *reply_to_tricks(parsed.raw_from, reply_to_fields, reply_to),
+                                         *parsed.header_problems]))}
     except MailParseError as error:
         return store.add_ticket(_with_message_id(ref, _message_id(raw)), content_hash=digest,
                                 quarantine_reason=str(error))
