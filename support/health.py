@@ -1,6 +1,7 @@
 """The worker's heartbeat: every round writes what it has done to the store as it goes (after the
 fetch, after each triage batch) and when it ends, so the inbox can say "worker: active 4 s ago,
-latest round 12 fetched, 8 triaged, 0 errors", "worker: active 4 s ago, but cannot reach the
+latest round 12 fetched, 8 triaged, 0 errors" (with "; 40 mails waiting for the model" while
+received mail waits: a round triages a slice of it), "worker: active 4 s ago, but cannot reach the
 mailbox since 10:02 (today): …" (from the first round it failed until one fetches again) or
 "worker not running since 21:04".
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.processes import ProcessState, parse_process_name, process_state
+from support.states import State
 from support.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ class Round:
     last_error: str | None = None
     mailbox_error: str | None = None
     """Why the mailbox could not be used this round (unreachable, login refused); None when it could."""
+    waiting: int = 0
+    """Received mails the round's triage slice (support/triage.TRIAGE_SLICE) did not reach: the
+    worker starts the next round at once while there are any."""
 
     @property
     def mailbox_available(self) -> bool:
@@ -173,7 +178,11 @@ def worker_health(store: TicketStore, now: datetime | None = None) -> WorkerHeal
         return WorkerHealth(True, f"worker: active {_ago(age)} ago, but cannot {_mailbox_down(row, now)}", problem=True)
     errors = f"{row['errors']} error{'s' if row['errors'] != 1 else ''}"
     text = f"worker: active {_ago(age)} ago, latest round {row['fetched']} fetched, {row['triaged']} triaged, {errors}"
-    return WorkerHealth(True, text + (f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""))
+    text += f" (last: {row['last_error']})" if row["errors"] and row["last_error"] else ""
+    # counted now, not by the round: a round triages a slice of a flood, and its counts alone hide the rest
+    if waiting := store.count_tickets(states=[State.RECEIVED]):
+        text += f"; {waiting} mail{'s' if waiting != 1 else ''} waiting for the model"
+    return WorkerHealth(True, text)
 
 
 def _running_worker(unstopped: list, now: datetime) -> tuple[sqlite3.Row, ProcessState] | None:

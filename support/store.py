@@ -299,6 +299,11 @@ class TicketStore:
         """The ids of the tickets in ``state``, oldest first (their rows are not read)."""
         return [row[0] for row in self.db.execute("SELECT id FROM tickets WHERE state=? ORDER BY id", (state,))]
 
+    def ticket_senders(self, state: State) -> list[tuple[int, object]]:
+        """The ids and stored From of the tickets in ``state``, oldest first (the rest of their rows
+        is not read; a damaged row's sender may be no text)."""
+        return self.db.execute("SELECT id, sender FROM tickets WHERE state=? ORDER BY id", (state,)).fetchall()
+
     def state_of(self, ticket_id: int) -> State:
         return self.ticket(ticket_id).state
 

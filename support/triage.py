@@ -15,14 +15,17 @@ import json
 import logging
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from contextlib import closing
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from core.mail import Email
 from integrations.club_api import ClubApiError
 from integrations.mail_parsing import MailParseError, parse_eml
+from integrations.sender_auth import address_key, sender_address
 from model.replies import render_reply, reply_language
 from model.review import DEFAULT_RULE, ReviewThresholds, model_review_reasons, review_thresholds
 from model.schema import TriageResult
@@ -46,6 +49,24 @@ Python exception was left to count. A mail the model server took longer than its
 it answers otherwise (``ModelServerTimeout``), leaves its run counted too: it stopped the run."""
 ALSO_ASKS = "also asks"
 """Start of the flag of a mail with a second request."""
+
+
+@dataclass(frozen=True)
+class TriageSlice:
+    """How much of the waiting mail one triage pass (a worker round) takes before it lets the round
+    go on to the approved tickets: at most ``mails`` mails, and no batch begun after ``seconds``
+    (the batch under way is finished: its mails' runs are counted until it ends)."""
+
+    mails: int
+    seconds: float
+
+
+TRIAGE_SLICE = TriageSlice(mails=32, seconds=30.0)
+"""32 mails are about 16 s of the model on a desk's CPU (0.5 s a mail), so an approved ticket's
+execution and reply, which the round runs after its slice, wait seconds, not the 25 minutes of a
+flood of 3,000 mails; 30 s bounds a slice of long mails (each may take the model's 20 s budget)
+at 30 s and one batch. Small enough for that, large enough that a round's fetch and the approved
+tickets' pass (each a few database reads) stay a small part of a busy round."""
 
 
 def email_of(ticket: Ticket) -> Email:
@@ -329,13 +350,44 @@ def received_ids(store: TicketStore) -> list[int]:
     return store.ticket_ids(State.RECEIVED)
 
 
+def triage_queue(store: TicketStore) -> list[int]:
+    """The received tickets in the order they are triaged: each sender's oldest waiting mail before
+    anyone's second, then each one's second, and so on, oldest first within each turn. So one
+    sender's flood of mail (a script, a mail loop, an attacker) keeps each other sender's oldest
+    mail waiting behind at most one of its mails, however many it sends. Senders are told apart by
+    their address, case-folded; mails without one readable address (none, several, a damaged row)
+    are one sender. Read without the rows."""
+    waiting = store.ticket_senders(State.RECEIVED)
+    keys = {sender: _sender_key(sender) for sender in {sender for _, sender in waiting}}  # a flood: one parse
+    turns: dict[str | None, int] = {}
+    queue = []
+    for ticket_id, sender in waiting:  # oldest first, so each sender's turn counts up from its oldest mail
+        key = keys[sender]
+        turns[key] = turns.get(key, -1) + 1
+        queue.append((turns[key], ticket_id))
+    return [ticket_id for _, ticket_id in sorted(queue)]
+
+
+def _sender_key(sender: object) -> str | None:
+    address = sender_address(sender) if isinstance(sender, str) else None
+    return address_key(address).casefold() if address else None
+
+
 def triage_received(store: TicketStore, triager, workflow: Workflow | None = None,
-                    progress: Callable[[int], None] = lambda done: None) -> int:
-    """Triage every received ticket, telling ``progress`` how many are done after each batch (the
-    worker's heartbeat); returns how many."""
+                    progress: Callable[[int], None] = lambda done: None, bounds: TriageSlice = TRIAGE_SLICE,
+                    queue: Sequence[int] | None = None) -> int:
+    """Triage the head of ``queue`` (by default ``triage_queue``), one slice of it (``bounds``),
+    telling ``progress`` how many are done after each batch (the worker's heartbeat); returns how
+    many. The rest stay received for the next slice, whose queue is read again (a new sender's
+    first mail goes before them)."""
+    queue = triage_queue(store) if queue is None else queue
+    started = time.monotonic()
     done = 0
-    for done in triage_tickets(store, triager, workflow, received_ids(store)):
-        progress(done)
+    with closing(triage_tickets(store, triager, workflow, queue[:bounds.mails])) as batches:
+        for done in batches:
+            progress(done)
+            if time.monotonic() - started >= bounds.seconds:
+                break
     return done
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from core.processes import process_name
 from core.settings import load_settings
@@ -29,18 +30,21 @@ from support.desk import StoreUnavailable, build_workflow, open_store
 from support.health import Round, WorkerStart, record_progress, record_round, worker_started, worker_stopped
 from support.intake import NoMailSource, mail_source
 from support.store import TicketStore
-from support.triage import triage_received
+from support.triage import triage_queue, triage_received
 from support.workflow import Workflow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
          workflow: Workflow | None = None, progress: Callable[[Round], None] = lambda so_far: None) -> Round:
-    """One round: fetch, triage whatever was received, then finish approved tickets a crash or an
-    outage interrupted. Each part is contained: its error is counted and logged, and the others
-    still run (a ticket's own trouble is contained further down, in that ticket). ``progress`` is
-    told the round so far after the fetch and after each triage batch (the worker's heartbeat)."""
+    """One round: fetch, triage a slice of whatever was received (``TRIAGE_SLICE``, each sender's
+    oldest mail first: ``triage_queue``), then finish approved tickets a crash or an outage
+    interrupted, so those never wait behind more than one slice of a flood. Each part is contained:
+    its error is counted and logged, and the others still run (a ticket's own trouble is contained
+    further down, in that ticket). ``progress`` is told the round so far after the fetch and after
+    each triage batch (the worker's heartbeat)."""
     errors: list[str] = []
     fetched, mailbox_error = 0, None
     try:
@@ -53,21 +57,23 @@ def poll(store: TicketStore, fetch: Callable[[TicketStore], int], triager,
         log.exception("fetching failed")
         errors.append(f"fetching failed: {type(error).__name__}: {error}")
 
-    def so_far(triaged: int = 0, resumed: int = 0) -> Round:
-        return Round(fetched, triaged, resumed, len(errors), errors[-1] if errors else None, mailbox_error)
+    def so_far(triaged: int = 0, resumed: int = 0, waiting: int = 0) -> Round:
+        return Round(fetched, triaged, resumed, len(errors), errors[-1] if errors else None, mailbox_error, waiting)
 
-    def triage() -> int:
-        return triage_received(store, triager, workflow, progress=lambda done: progress(so_far(done)))
+    def triage() -> tuple[int, int]:
+        queue = triage_queue(store)
+        done = triage_received(store, triager, workflow, progress=lambda done: progress(so_far(done)), queue=queue)
+        return done, len(queue) - done
 
     progress(so_far())
-    triaged = (_contained("triage", errors, triage) if triager else 0) or 0
+    triaged, waiting = (_contained("triage", errors, triage) if triager else None) or (0, 0)
     resumed = (_contained("resume", errors, lambda: len(workflow.resume())) if workflow else 0) or 0
-    log.info("fetched %d new mails, triaged %d tickets, resumed %d, %d errors", fetched, triaged, resumed,
-             len(errors))
-    return so_far(triaged, resumed)
+    log.info("fetched %d new mails, triaged %d tickets (%d left for the next round), resumed %d, %d errors", fetched,
+             triaged, waiting, resumed, len(errors))
+    return so_far(triaged, resumed, waiting)
 
 
-def _contained(what: str, errors: list[str], step: Callable[[], int]) -> int | None:
+def _contained(what: str, errors: list[str], step: Callable[[], T]) -> T | None:
     try:
         return step()
     except Exception as error:  # counted and logged; the next round tries again
@@ -104,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             _record_heartbeat(record_round, store, start, done)
             if args.once:
                 return 0 if done.mailbox_available else 1
-            time.sleep(args.every)
+            if not done.waiting:  # a flood left waiting goes on at once: not one slice a poll interval
+                time.sleep(args.every)
     finally:
         worker_stopped(store, start.name)
 

@@ -14,7 +14,7 @@ from integrations.mail_sending import SmtpSettings
 from support.corrections import agreement_warning
 from support.intake import NoMailSource, fetch_new_mail
 from support.store import TicketStore
-from support.triage import received_ids, triage_tickets
+from support.triage import TRIAGE_SLICE, triage_queue, triage_tickets
 from support.workflow import Workflow
 from ui.errors import plain, section
 from ui.inbox_common import operator_session
@@ -49,13 +49,22 @@ def fetch_with_progress(store: TicketStore, settings: Settings, flow: Workflow |
                 st.error(f"{error}. Check the mail settings, then try again.")
                 return
             status.write(f"{new} new mail{'s' if new != 1 else ''}.")
-            ids = received_ids(store)
+            ids, waiting = triage_slice(store)
             with section("Triage"):
                 triage_with_progress(store, flow, ids)
-            status.update(label=f"Fetched {new} new mail{'s' if new != 1 else ''}, triaged {len(ids)}",
+            later = f"; {waiting} more wait for the next fetch or the worker" if waiting else ""
+            status.update(label=f"Fetched {new} new mail{'s' if new != 1 else ''}, triaged {len(ids)}{later}",
                           state="complete", expanded=False)
     finally:
         fetch_lock().release()
+
+
+def triage_slice(store: TicketStore) -> tuple[list[int], int]:
+    """The received tickets one fetch triages (a worker round's slice, each sender's oldest first)
+    and how many wait beyond it: a flood of one sender's mail holds the page and the fetch lock for
+    a slice, not for the whole flood."""
+    queue = triage_queue(store)
+    return queue[:TRIAGE_SLICE.mails], max(0, len(queue) - TRIAGE_SLICE.mails)
 
 
 def triage_with_progress(store: TicketStore, flow: Workflow | None, ticket_ids: list[int]) -> None:
@@ -86,7 +95,7 @@ def _quiet_fetch(store: TicketStore, settings: Settings, flow: Workflow | None,
         return 0  # another session is fetching: its tickets show on the next rerun
     try:
         new = fetch_new_mail(store, settings)
-        triage_with_progress(store, flow, received_ids(store))
+        triage_with_progress(store, flow, triage_slice(store)[0])
     except (NoMailSource, ImapUnavailable) as error:
         session.auto_fetch_note = f"Auto-fetch at {time.strftime('%H:%M')}: {error}"
         return 0
