@@ -92,6 +92,16 @@ def crafted(tmp_path, club_backend, smtp_server, raw: bytes, category: str, *, t
     return store, workflow, ticket_id
 
 
+def refused_and_never_sent(workflow, ticket_id: int, smtp_server, match: str) -> None:
+    """The check refuses in words matching ``match``, an approval is refused even with an override,
+    and no reply goes out."""
+    with pytest.raises(ActionProblem, match=match):
+        workflow.check(ticket_id)
+    with pytest.raises(ActionProblem):
+        workflow.approve(ticket_id, "operator", override_reason="answer it anyway")
+    assert smtp_server.messages == []
+
+
 def test_a_lookalike_domain_is_named(tmp_path, club_backend, smtp_server):
     raw = mail("Anna Berg <anna.berg@examp1e.org>", "Please cancel BK-48213.",
                extra=f"Authentication-Results: {MX}; dmarc=pass header.from=examp1e.org\r\n")
@@ -180,11 +190,7 @@ def test_a_reply_only_ticket_whose_from_holds_no_single_address_is_never_answere
     # Before: the confirmation showed the From as written while the reply went to its first address.
     raw = mail(sender, "What time does the club house open?")
     _store, workflow, ticket_id = crafted(tmp_path, club_backend, smtp_server, raw, "other")
-    with pytest.raises(ActionProblem, match="holds no single address"):
-        workflow.check(ticket_id)
-    with pytest.raises(ActionProblem):
-        workflow.approve(ticket_id, "operator", override_reason="answer it anyway")
-    assert smtp_server.messages == []
+    refused_and_never_sent(workflow, ticket_id, smtp_server, "holds no single address")
 
 
 def test_a_reply_only_ticket_is_confirmed_and_sent_to_the_same_one_address(tmp_path, club_backend, smtp_server):
