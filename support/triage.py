@@ -373,6 +373,14 @@ def _sender_key(sender: object) -> str | None:
     return address_key(address).casefold() if address else None
 
 
+def triage_slice(store: TicketStore, bounds: TriageSlice = TRIAGE_SLICE) -> tuple[list[int], int]:
+    """The head of ``triage_queue`` one pass triages (the Inbox's Fetch, without a worker's time
+    bound) and how many wait beyond it: a flood of one sender's mail holds the page and the fetch
+    lock for a slice, not for the whole flood."""
+    queue = triage_queue(store)
+    return queue[:bounds.mails], max(0, len(queue) - bounds.mails)
+
+
 def triage_received(store: TicketStore, triager, workflow: Workflow | None = None,
                     progress: Callable[[int], None] = lambda done: None, bounds: TriageSlice = TRIAGE_SLICE,
                     queue: Sequence[int] | None = None) -> int:

@@ -14,7 +14,7 @@ from integrations.mail_sending import SmtpSettings
 from support.corrections import agreement_warning
 from support.intake import NoMailSource, fetch_new_mail
 from support.store import TicketStore
-from support.triage import TRIAGE_SLICE, triage_queue, triage_tickets
+from support.triage import triage_slice, triage_tickets
 from support.workflow import Workflow
 from ui.errors import plain, section
 from ui.inbox_common import operator_session
@@ -57,14 +57,6 @@ def fetch_with_progress(store: TicketStore, settings: Settings, flow: Workflow |
                           state="complete", expanded=False)
     finally:
         fetch_lock().release()
-
-
-def triage_slice(store: TicketStore) -> tuple[list[int], int]:
-    """The received tickets one fetch triages (a worker round's slice, each sender's oldest first)
-    and how many wait beyond it: a flood of one sender's mail holds the page and the fetch lock for
-    a slice, not for the whole flood."""
-    queue = triage_queue(store)
-    return queue[:TRIAGE_SLICE.mails], max(0, len(queue) - TRIAGE_SLICE.mails)
 
 
 def triage_with_progress(store: TicketStore, flow: Workflow | None, ticket_ids: list[int]) -> None:

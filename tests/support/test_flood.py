@@ -20,7 +20,7 @@ from support.health import record_round, worker_health, worker_started
 from support.intake import fetch_eml_dir
 from support.states import State
 from support.store import TicketStore
-from support.triage import TRIAGE_SLICE, TriageSlice, triage_queue, triage_received
+from support.triage import TRIAGE_SLICE, TriageSlice, triage_queue, triage_received, triage_slice
 from support.worker import poll
 from support.workflow import Workflow
 from tests.conftest import REPO_ROOT
@@ -197,8 +197,6 @@ def test_guard_a_polling_worker_goes_on_with_the_next_slice_at_once_rather_than_
 def test_the_inbox_fetch_triages_one_slice_with_the_members_mail_in_it(flooded, tmp_path):
     """The Inbox page's Fetch triaged every received mail in id order while it held the page and the
     fetch lock: a flood held the operator for the flood's length, the member's mail last."""
-    from ui.inbox_fetch import triage_slice
-
     store = TicketStore(tmp_path / "acedesk.sqlite3")
     fetch_eml_dir(store, flooded)
     ids, waiting = triage_slice(store)
