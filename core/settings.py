@@ -239,6 +239,8 @@ def operator_address(address: str) -> str:
     local, at, domain = lowered.rpartition("@")
     if not at or domain.isascii():  # an ASCII domain is its own IDNA form, or no valid one
         return lowered
+    if any(dot in domain for dot in "\u3002\uff0e\uff61"):  # idna.encode splits labels at these dots too
+        return lowered
     try:
         return f"{local}@{idna.encode(domain).decode('ascii')}"
     except idna.IDNAError:

@@ -98,3 +98,10 @@ def test_an_operator_entry_with_an_international_domain_is_listed_in_its_idna_fo
                                     "tennisclub-M\u00dcller.de"])  # upper-case Ü: IDNA 2008 has no case
 def test_a_domain_idna_2008_does_not_allow_is_kept_as_written_not_mapped_to_another(domain):
     assert operator_address(f"anna@{domain}") == f"anna@{domain.translate(str.maketrans('M', 'm'))}"
+
+
+def test_a_full_width_or_ideographic_dot_keeps_a_login_its_own_operator():
+    # Found by the auth fuzz test: idna.encode splits labels at U+FF0E, U+3002 and U+FF61 too, so
+    # "coach@club．example" was admitted as coach@club.example.
+    for dot in "\u3002\uff0e\uff61":
+        assert operator_address(f"coach@club{dot}example") != operator_address("coach@club.example")
